@@ -1,0 +1,92 @@
+"""The FastAPI application: routers under /api/v1, middleware, error rendering."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+
+from citadel import __version__
+from citadel.api import errors
+from citadel.api.deps import SAFE_METHODS, public
+from citadel.api.middleware import RequestContextMiddleware
+from citadel.api.routes import api_keys, audit, auth, invitations, members, orgs
+from citadel.audit.service import Actor
+from citadel.audit.tags import AuditAction, Outcome
+from citadel.authn.principal import Caller
+from citadel.bootstrap import Services
+from citadel.errors import CitadelError
+from citadel.log import get_logger
+
+log = get_logger(__name__)
+API_PREFIX = "/api/v1"
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/_health", dependencies=[public()])
+def healthcheck() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+def create_app(services: Services) -> FastAPI:
+    """The control plane's HTTP application over `services`."""
+    app = FastAPI(
+        title="Citadel Cloud API",
+        version=__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = services
+    for router in (
+        health,
+        orgs.router,
+        members.router,
+        invitations.router,
+        api_keys.router,
+        auth.router,
+        audit.router,
+    ):
+        app.include_router(router, prefix=API_PREFIX)
+    errors.install(app, on_error=_audit_failure)
+    app.add_middleware(
+        RequestContextMiddleware,
+        trusted_proxies=services.trusted_proxies,
+        max_body=services.settings.max_body_bytes,
+    )
+    return app
+
+
+def _audit_failure(request: Request, exc: CitadelError) -> None:
+    """Record denied requests, and failed attempts at changes, in the audit log."""
+    if exc.keeps_writes:
+        return  # the service already recorded it with the rest of its bookkeeping
+    denied = exc.status in (401, 403)
+    if request.method in SAFE_METHODS and not denied:
+        return
+    services: Services = request.app.state.services
+    state = request.state
+    caller: Caller | None = getattr(state, "caller", None)
+    actor = (
+        caller.actor
+        if caller
+        else Actor("anonymous", None, None, state.source_ip, state.request_id)
+    )
+    org = request.path_params.get("organization_id")
+    if caller is None or org not in caller.subject.organization_ids:
+        org = None
+    route = request.scope.get("route")
+    try:
+        with services.db.write() as session:
+            services.audit.record(
+                session,
+                actor=actor,
+                action=AuditAction.REQUEST_DENIED if denied else AuditAction.REQUEST_FAILED,
+                organization_id=org,
+                target_type="route",
+                target_id=f"{request.method} {getattr(route, 'path', request.url.path)}"[:255],
+                outcome=Outcome.DENIED if denied else Outcome.FAILURE,
+                details={"code": exc.code, "status": exc.status},
+            )
+    except Exception as failure:  # auditing must not turn a 4xx into a 500
+        log.error("audit.record_failed", error_type=type(failure).__name__)

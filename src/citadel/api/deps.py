@@ -1,0 +1,234 @@
+"""Dependencies of every route: the services, the caller, access control, the unit of work.
+
+Every route declares exactly one access dependency — `public`, `signed_in` or
+`permitted(permission)` — and the route-inventory test fails for a route without one.
+`permitted` decides with `citadel.authz.decide` (pure, default deny) before the handler runs;
+the service checks again inside its transaction.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+
+from citadel.api_keys.service import touch_api_key, verify_api_key
+from citadel.authn.context import Context
+from citadel.authn.guard import require
+from citadel.authn.principal import Caller, Principal, PrincipalKind
+from citadel.authz.decide import Target
+from citadel.authz.permissions import Permission
+from citadel.bootstrap import Services
+from citadel.errors import BadRequest, Unauthenticated
+from citadel.members.service import default_organization
+from citadel.signin.errors import CsrfFailed, MfaEnrollmentRequired
+from citadel.signin.service import csrf_token, touch_session, verify_session
+
+SESSION_COOKIE = "__Host-citadel_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CREDENTIAL_PARAMS = frozenset({"api_key", "apikey", "token", "access_token", "key"})
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+class CredentialsInUrl(BadRequest):
+    code = "root.credentials_in_url"
+    default_message = "Credentials go in the Authorization header, never in the URL."
+
+
+def get_caller(request: Request, services: ServicesDep) -> Caller:
+    """Authenticate the request: ApiKey or Bearer header, or the session cookie; else nobody."""
+    if any(p.lower() in _CREDENTIAL_PARAMS for p in request.query_params):
+        raise CredentialsInUrl(fields=["query"])
+    state = request.state
+    header = request.headers.get("authorization")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    principal: Principal | None = None
+    if header:
+        scheme, _, value = header.partition(" ")
+        value = value.strip()
+        if scheme.lower() == "apikey":
+            principal = _api_key(services, value, state.source_ip)
+        elif scheme.lower() == "bearer":
+            principal = _session(services, value, via_cookie=False)
+        else:
+            raise Unauthenticated("Use 'Authorization: ApiKey <key>' or 'Bearer <token>'.")
+        if principal is None:
+            raise Unauthenticated("The credentials are not valid.")
+    elif cookie:
+        principal = _session(services, cookie, via_cookie=True)
+        if principal is None:
+            raise Unauthenticated("The session has ended; sign in again.")
+        if request.method not in SAFE_METHODS:
+            _check_csrf(request, services, cookie)
+    if principal is not None and principal.kind is PrincipalKind.API_KEY:
+        state.api_key_expires_at = principal.expires_at
+    state.caller = Caller(principal, state.source_ip, state.request_id)
+    return state.caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def _api_key(services: Services, text: str, source_ip: str) -> Principal | None:
+    now = services.clock.now()
+    with services.db.read() as session:
+        verified = verify_api_key(session, services.keyring, now, text, source_ip)
+    if verified is None:
+        return None
+    if verified.needs_touch:
+        with services.db.write() as session:
+            touch_api_key(session, verified.principal.credential_id, now, source_ip)
+    return verified.principal
+
+
+def _session(services: Services, token: str, *, via_cookie: bool) -> Principal | None:
+    now = services.clock.now()
+    with services.db.read() as session:
+        verified = verify_session(
+            session,
+            services.keyring,
+            now,
+            token,
+            idle_s=services.policies.session_idle_s,
+            via_cookie=via_cookie,
+        )
+    if verified is None:
+        return None
+    if verified.needs_touch:
+        with services.db.write() as session:
+            touch_session(session, verified.principal.credential_id, now)
+    return verified.principal
+
+
+def _check_csrf(request: Request, services: Services, cookie: str) -> None:
+    expected = csrf_token(services.keyring, cookie)
+    given = request.headers.get("x-csrf-token", "")
+    if not hmac.compare_digest(expected.encode(), given.encode()):
+        raise CsrfFailed()
+    origin = request.headers.get("origin")
+    if origin and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+        raise CsrfFailed("Cross-origin changes are refused.")
+
+
+@dataclass(frozen=True)
+class Access:
+    """How a route is protected; read by the route-inventory and matrix tests."""
+
+    kind: str  # "public" | "signed_in" | "permission"
+    permission: Permission | None = None
+    org_from: str | None = None  # "path" | "caller"
+
+
+def _mark(fn: Callable[..., Any], access: Access) -> Callable[..., Any]:
+    fn.access = access  # type: ignore[attr-defined]
+    return fn
+
+
+def public() -> Any:
+    """Anyone may call the route (it authenticates by other means or needs nothing)."""
+
+    def dependency(caller: CallerDep) -> Caller:
+        return caller
+
+    return Depends(_mark(dependency, Access("public")))
+
+
+def signed_in(*, allow_enrollment: bool = False) -> Any:
+    """Any authenticated caller; an enrolment-only session is refused unless allowed."""
+
+    def dependency(caller: CallerDep) -> Caller:
+        _require_principal(caller, allow_enrollment=allow_enrollment)
+        return caller
+
+    return Depends(_mark(dependency, Access("signed_in")))
+
+
+def permitted(permission: Permission, *, org_from: str = "path") -> Any:
+    """The caller holds `permission` in the organization of the path (or their own)."""
+
+    def dependency(request: Request, caller: CallerDep, services: ServicesDep) -> Caller:
+        _require_principal(caller, allow_enrollment=False)
+        org_id = (
+            request.path_params["organization_id"]
+            if org_from == "path"
+            else caller_organization(request, caller, services)
+        )
+        require(caller, permission, Target.organization(org_id))
+        return caller
+
+    return Depends(_mark(dependency, Access("permission", permission, org_from)))
+
+
+def _require_principal(caller: Caller, *, allow_enrollment: bool) -> Principal:
+    if caller.principal is None:
+        raise Unauthenticated()
+    if caller.principal.mfa_enrollment_only and not allow_enrollment:
+        raise MfaEnrollmentRequired()
+    return caller.principal
+
+
+def caller_organization(request: Request, caller: Caller, services: Services) -> str:
+    """The organization of routes without one in the path: a key's own, or the user's choice."""
+    principal = caller.principal
+    if principal is None:
+        raise Unauthenticated()
+    if principal.key_organization_id is not None:
+        return principal.key_organization_id
+    chosen = request.query_params.get("organization_id")
+    if chosen:
+        return chosen
+    with services.db.read() as session:
+        org = default_organization(session, principal.user_id or "")
+    return org or "none"
+
+
+OrgQuery = Annotated[
+    str | None,
+    Query(
+        max_length=32,
+        description="For signed-in users in several organizations: which one (default: the first).",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Work:
+    """Opens units of work for this request's caller; the block's end commits."""
+
+    services: Services
+    caller: Caller
+
+    @contextmanager
+    def write(self) -> Iterator[Context]:
+        with self.services.db.write() as session:
+            yield self.services.context(session, self.caller)
+
+    @contextmanager
+    def read(self) -> Iterator[Context]:
+        with self.services.db.read() as session:
+            yield self.services.context(session, self.caller)
+
+
+def get_work(services: ServicesDep, caller: CallerDep) -> Work:
+    return Work(services, caller)
+
+
+WorkDep = Annotated[Work, Depends(get_work)]
+
+
+def require_user(caller: Caller) -> str:
+    """The signed-in user's id; API keys are refused."""
+    principal = caller.principal
+    if principal is None or principal.kind is not PrincipalKind.USER or not principal.user_id:
+        raise Unauthenticated("This needs a signed-in user, not an API key.")
+    return principal.user_id

@@ -1,0 +1,97 @@
+"""Rendering every error once, as ``{"errors": [{"code", "message", "fields"}]}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from citadel.errors import CitadelError, TooManyRequests
+from citadel.log import get_logger
+
+log = get_logger(__name__)
+
+
+def error_body(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
+    """The one error shape."""
+    element: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        element["fields"] = fields
+    return {"errors": [element]}
+
+
+def render(exc: CitadelError) -> JSONResponse:
+    """The response for a typed error."""
+    headers = {"x-cloud-error-codes": exc.code}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'ApiKey realm="citadel", Bearer realm="citadel"'
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.fields), status_code=exc.status, headers=headers
+    )
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """``("body", "emails", 0)`` → ``body.emails[0]``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+def _validation(exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse(
+            error_body("root.invalid_json_request", "The body is not valid JSON.", ["body"]),
+            status_code=400,
+            headers={"x-cloud-error-codes": "root.invalid_json_request"},
+        )
+    fields = list(dict.fromkeys(field_path(tuple(e.get("loc", ()))) for e in errors))
+    first = errors[0] if errors else {}
+    message = f"{field_path(tuple(first.get('loc', ())))}: {first.get('msg', 'invalid')}"
+    return JSONResponse(
+        error_body("root.invalid_data", message, fields),
+        status_code=400,
+        headers={"x-cloud-error-codes": "root.invalid_data"},
+    )
+
+
+_HTTP_CODES = {
+    404: ("root.not_found", "No such route."),
+    405: ("root.method_not_allowed", "This method is not allowed here."),
+    413: ("root.request_too_large", "The body is too large."),
+}
+
+
+def install(app: FastAPI, on_error: Any) -> None:
+    """Register the handlers; `on_error(request, exc)` audits denied and failed requests."""
+
+    @app.exception_handler(CitadelError)
+    def _citadel(request: Request, exc: CitadelError) -> JSONResponse:
+        on_error(request, exc)
+        return render(exc)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, message = _HTTP_CODES.get(exc.status_code, ("root.http_error", str(exc.detail)))
+        return JSONResponse(error_body(code, message), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.error("request.crashed", error_type=type(exc).__name__, exc_info=exc)
+        return JSONResponse(
+            error_body("root.internal_error", "Something went wrong on our side."),
+            status_code=500,
+        )

@@ -1,0 +1,105 @@
+"""Pure ASGI middleware: request identity, client address, security headers, body limit."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from starlette.exceptions import HTTPException
+
+from citadel.kit.net import Network, client_address
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_SECURITY_HEADERS = [
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class RequestContextMiddleware:
+    """Gives each request an id and a client address, binds them to logs, adds headers."""
+
+    def __init__(self, app: Any, *, trusted_proxies: Sequence[Network], max_body: int) -> None:
+        self.app = app
+        self.trusted = tuple(trusted_proxies)
+        self.max_body = max_body
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        peer = scope.get("client")[0] if scope.get("client") else None
+        source_ip = client_address(peer, headers.get("x-forwarded-for"), self.trusted)
+        scope.setdefault("state", {})
+        scope["state"]["request_id"] = request_id
+        scope["state"]["source_ip"] = source_ip
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await _too_large(send, request_id)
+            return
+
+        received = 0
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge()
+            return message
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                extra = [*_SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
+                expires = scope["state"].get("api_key_expires_at")
+                if "api_key_expires_at" in scope["state"]:
+                    value = expires.isoformat() if expires else "never"
+                    extra.append((b"x-elastic-api-key-expiration", value.encode()))
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except BodyTooLarge:
+            await _too_large(send, request_id)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+class BodyTooLarge(HTTPException):
+    """The streamed body went over the limit (rendered as 413 by the error handlers)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="The body is too large.")
+
+
+async def _too_large(send: Any, request_id: str) -> None:
+    body = json.dumps(
+        {"errors": [{"code": "root.request_too_large", "message": "The body is too large."}]}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                *_SECURITY_HEADERS,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

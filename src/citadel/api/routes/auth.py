@@ -1,0 +1,94 @@
+"""Sign-in routes: login, logout, who am I, TOTP enrolment."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from citadel.api.deps import SESSION_COOKIE, WorkDep, public, signed_in
+from citadel.authn.principal import PrincipalKind
+from citadel.signin import service
+from citadel.signin.schemas import (
+    AuthenticationInfoOut,
+    LoginIn,
+    TokenOut,
+    TotpCodeIn,
+    TotpEnabledOut,
+    TotpEnrollmentOut,
+)
+from citadel.users.models import User
+
+router = APIRouter(tags=["authentication"])
+
+
+@router.post("/users/auth/_login", dependencies=[public()])
+def login(body: LoginIn, response: Response, work: WorkDep) -> TokenOut:
+    """Email, password and TOTP code in; a bearer token (and session cookie) out."""
+    with work.write() as ctx:
+        issued = service.sign_in(ctx, body)
+    max_age = int((issued.row.expires_at - issued.row.created_at).total_seconds())
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=max_age,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
+    return TokenOut(
+        token=issued.token,
+        session_expiration_time=issued.row.expires_at,
+        mfa_enrollment_required=issued.row.mfa_enrollment_only,
+        csrf_token=issued.csrf_token,
+    )
+
+
+@router.post("/users/auth/_logout", dependencies=[signed_in(allow_enrollment=True)])
+def logout(response: Response, work: WorkDep) -> dict[str, object]:
+    """End this session."""
+    with work.write() as ctx:
+        service.sign_out(ctx)
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    return {}
+
+
+@router.get("/users/auth", dependencies=[signed_in(allow_enrollment=True)])
+def who_am_i(request: Request, work: WorkDep) -> AuthenticationInfoOut:
+    """Who you are signed in as, and until when."""
+    principal = work.caller.principal
+    assert principal is not None
+    has_totp = None
+    if principal.kind is PrincipalKind.USER:
+        with work.read() as ctx:
+            user = ctx.session.get(User, principal.user_id)
+            has_totp = bool(user and user.has_totp)
+    cookie = request.cookies.get(SESSION_COOKIE) if principal.via_cookie else None
+    return AuthenticationInfoOut(
+        has_elevated_permissions=False,
+        refresh_token_url="",
+        has_totp_device=has_totp,
+        expires_at=principal.expires_at,
+        credential_type=str(principal.kind),
+        credential_id=principal.credential_id,
+        user_id=principal.user_id,
+        email=principal.email,
+        organization_ids=sorted(principal.subject.organization_ids),
+        mfa_enrollment_required=principal.mfa_enrollment_only,
+        csrf_token=service.csrf_token(work.services.keyring, cookie) if cookie else None,
+    )
+
+
+@router.post("/users/auth/mfa/totp", dependencies=[signed_in(allow_enrollment=True)])
+def start_totp(work: WorkDep) -> TotpEnrollmentOut:
+    """Begin TOTP enrolment: a new seed to put in your authenticator app."""
+    with work.write() as ctx:
+        secret, uri = service.start_totp_enrollment(ctx)
+    return TotpEnrollmentOut(secret=secret, otpauth_uri=uri)
+
+
+@router.post("/users/auth/mfa/totp/_confirm", dependencies=[signed_in(allow_enrollment=True)])
+def confirm_totp(body: TotpCodeIn, work: WorkDep) -> TotpEnabledOut:
+    """Finish enrolment with a current code; returns recovery codes, shown this once."""
+    with work.write() as ctx:
+        codes = service.confirm_totp_enrollment(ctx, body.code)
+    return TotpEnabledOut(recovery_codes=codes)

@@ -1,0 +1,99 @@
+"""Invitation routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path
+
+from citadel.api.deps import WorkDep, permitted, public
+from citadel.api.routes.orgs import OrgId
+from citadel.api.routes.orgs import shape as shape_org
+from citadel.authz import assignments
+from citadel.authz.permissions import Permission
+from citadel.invitations import service, tokens
+from citadel.invitations.models import Invitation
+from citadel.invitations.schemas import (
+    AcceptedOut,
+    AcceptInvitationIn,
+    InvitationOut,
+    InvitationRequestIn,
+    InvitationsOut,
+)
+from citadel.orgs.service import load as load_org
+
+router = APIRouter(tags=["invitations"])
+Token = Path(max_length=128)
+
+
+def _shape(ctx, row: Invitation, token: str) -> InvitationOut:  # type: ignore[no-untyped-def]
+    org = load_org(ctx.session, row.organization_id)
+    return InvitationOut(
+        token=token,
+        email=row.email,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        expired=row.expires_at <= ctx.clock.now(),
+        accepted_at=row.accepted_at,
+        organization=shape_org(org),
+        role_assignments=assignments.to_response(assignments.from_stored(row.role_assignments)),
+    )
+
+
+@router.post(
+    "/organizations/{organization_id}/invitations",
+    status_code=201,
+    dependencies=[permitted(Permission.INVITATIONS_MANAGE)],
+)
+def create_invitations(
+    body: InvitationRequestIn, work: WorkDep, organization_id: str = OrgId
+) -> InvitationsOut:
+    """Create or refresh invitations; the response is the only place the tokens appear."""
+    with work.write() as ctx:
+        issued = service.invite(ctx, organization_id, body)
+        return InvitationsOut(invitations=[_shape(ctx, i.row, i.token) for i in issued])
+
+
+@router.get(
+    "/organizations/{organization_id}/invitations",
+    dependencies=[permitted(Permission.INVITATIONS_READ)],
+)
+def list_invitations(work: WorkDep, organization_id: str = OrgId) -> InvitationsOut:
+    """Invitations; `token` holds each one's public handle, not the secret."""
+    with work.read() as ctx:
+        rows = service.list_invitations(ctx, organization_id)
+        return InvitationsOut(invitations=[_shape(ctx, r, tokens.handle(r.id)) for r in rows])
+
+
+@router.delete(
+    "/organizations/{organization_id}/invitations/{invitation_tokens}",
+    dependencies=[permitted(Permission.INVITATIONS_MANAGE)],
+)
+def delete_invitations(
+    work: WorkDep, organization_id: str = OrgId, invitation_tokens: str = Path(max_length=13000)
+) -> dict[str, object]:
+    """Revoke invitations by comma-separated handles or tokens."""
+    refs = [t.strip() for t in invitation_tokens.split(",") if t.strip()]
+    with work.write() as ctx:
+        service.delete_invitations(ctx, organization_id, refs)
+    return {}
+
+
+@router.get("/organizations/invitations/{invitation_token}", dependencies=[public()])
+def get_invitation(work: WorkDep, invitation_token: str = Token) -> InvitationOut:
+    """The invitation this token accepts."""
+    with work.read() as ctx:
+        row = service.find_by_token(ctx, invitation_token)
+        return _shape(ctx, row, invitation_token)
+
+
+@router.post("/organizations/invitations/{invitation_token}/_accept", dependencies=[public()])
+def accept_invitation(
+    work: WorkDep, body: AcceptInvitationIn | None = None, invitation_token: str = Token
+) -> AcceptedOut:
+    """Join: signed in as the invited person, or as a new account with a password."""
+    with work.write() as ctx:
+        done = service.accept(ctx, invitation_token, body or AcceptInvitationIn())
+    return AcceptedOut(
+        user_id=done.user_id,
+        organization_id=done.organization_id,
+        mfa_enrollment_required=done.mfa_enrollment_required,
+    )

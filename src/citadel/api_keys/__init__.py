@@ -1,0 +1,1 @@
+"""Cloud API keys: organization-owned credentials for the Cloud API."""

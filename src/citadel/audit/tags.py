@@ -1,0 +1,39 @@
+"""The closed vocabulary of audited actions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    """What happened."""
+
+    ORG_CREATED = "org.created"
+    ORG_UPDATED = "org.updated"
+    MEMBER_REMOVED = "org.member.removed"
+    MEMBER_JOINED = "org.member.joined"
+    ROLES_ADDED = "org.member.roles_added"
+    ROLES_REMOVED = "org.member.roles_removed"
+    INVITATION_CREATED = "org.invitation.created"
+    INVITATION_DELETED = "org.invitation.deleted"
+    INVITATION_ACCEPTED = "org.invitation.accepted"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_DELETED = "api_key.deleted"
+    API_KEY_DISABLED = "api_key.disabled"
+    SIGNIN = "user.signin"
+    SIGNOUT = "user.signout"
+    SESSION_ENDED = "user.session_ended"
+    USER_CREATED = "user.created"
+    TOTP_ENROLLMENT_STARTED = "user.totp.enrollment_started"
+    TOTP_ENABLED = "user.totp.enabled"
+    RECOVERY_CODE_USED = "user.recovery_code.used"
+    REQUEST_DENIED = "request.denied"
+    REQUEST_FAILED = "request.failed"
+
+
+class Outcome(StrEnum):
+    """How it ended."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"

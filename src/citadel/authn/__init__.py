@@ -1,0 +1,1 @@
+"""Authentication primitives: who is calling, and checks of the credentials they present."""

@@ -1,0 +1,40 @@
+"""What every service call receives: the transaction, the clock, secrets, audit, the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from citadel.audit.service import AuditLog
+from citadel.authn.principal import Caller
+from citadel.crypto.keyring import Keyring
+from citadel.kit.clock import Clock
+
+
+@dataclass(frozen=True)
+class Policies:
+    """Limits and timeouts, chosen by the operator (built from settings by the bootstrap)."""
+
+    session_idle_s: int = 3600
+    session_absolute_s: int = 12 * 3600
+    signin_account_failures: int = 5
+    signin_ip_failures: int = 20
+    signin_window_s: int = 900
+    signin_max_lockout_s: int = 900
+
+
+@dataclass(frozen=True)
+class Context:
+    """One unit of work on behalf of one caller."""
+
+    session: Session
+    clock: Clock
+    keyring: Keyring
+    audit: AuditLog
+    caller: Caller
+    policies: Policies
+
+    def record(self, action, **kwargs):  # type: ignore[no-untyped-def]
+        """Audit `action` by this caller inside this unit of work."""
+        return self.audit.record(self.session, actor=self.caller.actor, action=action, **kwargs)

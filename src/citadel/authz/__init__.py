@@ -1,0 +1,1 @@
+"""Authorization: the permission table and one pure, default-deny decision function."""

@@ -1,0 +1,1 @@
+"""The command line: `citadel up`, local admin commands, and API commands through the client."""

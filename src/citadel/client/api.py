@@ -1,0 +1,109 @@
+"""`CitadelClient`: the Cloud API over HTTPS, verifying the platform CA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ClientError(Exception):
+    """The API answered with an error."""
+
+    def __init__(self, status: int, errors: list[dict[str, Any]]) -> None:
+        self.status = status
+        self.errors = errors
+        codes = ", ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+        super().__init__(f"HTTP {status}: {codes}")
+
+    @property
+    def code(self) -> str | None:
+        return self.errors[0].get("code") if self.errors else None
+
+
+class CitadelClient:
+    """A small synchronous client; `api_url` ends in ``/api/v1``."""
+
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        ca_file: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"ApiKey {api_key}"
+        elif token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=api_url.rstrip("/"),
+            headers=headers,
+            verify=ca_file if ca_file else True,
+            timeout=timeout,
+        )
+
+    def __enter__(self) -> CitadelClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the API; raise `ClientError` on an error answer."""
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                errors = response.json().get("errors", [])
+            except ValueError:
+                errors = [{"code": "client.unreadable", "message": response.text[:200]}]
+            raise ClientError(response.status_code, errors)
+        return response.json() if response.content else {}
+
+    def login(self, email: str, password: str, totp_code: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"username": email, "password": password}
+        if totp_code:
+            body["totp_code"] = totp_code
+        return self.request("POST", "/users/auth/_login", json=body)
+
+    def whoami(self) -> dict[str, Any]:
+        return self.request("GET", "/users/auth")
+
+    def list_organizations(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/organizations")["organizations"]
+
+    def get_organization(self, org_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/organizations/{org_id}")
+
+    def list_members(self, org_id: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"/organizations/{org_id}/members")["members"]
+
+    def invite(
+        self, org_id: str, emails: list[str], *, expires_in: str | None = None, roles: Any = None
+    ) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"emails": emails}
+        if expires_in:
+            body["expires_in"] = expires_in
+        if roles is not None:
+            body["role_assignments"] = roles
+        return self.request("POST", f"/organizations/{org_id}/invitations", json=body)[
+            "invitations"
+        ]
+
+    def create_api_key(
+        self, description: str, *, expiration: str | None = None, roles: Any = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"description": description}
+        if expiration:
+            body["expiration"] = expiration
+        if roles is not None:
+            body["role_assignments"] = roles
+        return self.request("POST", "/users/auth/keys", json=body)
+
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/users/auth/keys")["keys"]

@@ -1,0 +1,1 @@
+"""Key material: providers that hold key-encryption keys, the keyring, and the barrier."""

@@ -1,0 +1,1 @@
+"""Storage: the engine (SQLCipher or PostgreSQL), the base model, and transactions."""

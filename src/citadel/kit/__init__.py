@@ -1,0 +1,1 @@
+"""Small domain-free helpers, each module named for what it holds."""

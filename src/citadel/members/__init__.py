@@ -1,0 +1,1 @@
+"""Memberships and role assignments: who belongs to an organization and with what roles."""

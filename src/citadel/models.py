@@ -1,0 +1,22 @@
+"""Every table of the control plane, imported in one place (for migrations and tests)."""
+
+from citadel.api_keys.models import ApiKey
+from citadel.audit.models import AuditChainHead, AuditEvent
+from citadel.invitations.models import Invitation
+from citadel.orgs.models import Membership, Organization, RoleAssignment
+from citadel.signin.models import ThrottleBucket
+from citadel.users.models import RecoveryCode, User, UserSession
+
+ALL_TABLES = (
+    ApiKey,
+    AuditChainHead,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Organization,
+    RoleAssignment,
+    ThrottleBucket,
+    RecoveryCode,
+    User,
+    UserSession,
+)

@@ -1,0 +1,1 @@
+"""Organizations: the tenant every other object belongs to."""

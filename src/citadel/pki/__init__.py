@@ -1,0 +1,1 @@
+"""The platform certificate authority and the certificates it issues."""

@@ -1,0 +1,47 @@
+"""Errors of signing in. Every credential failure looks the same to the caller."""
+
+from citadel.errors import Conflict, Forbidden, TooManyRequests, Unauthenticated
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "root.unauthenticated"
+    default_message = "The email, password or second factor is not valid."
+    keeps_writes = True  # the failure is counted and audited
+
+
+class SecondFactorRequired(Unauthenticated):
+    code = "auth.mfa_required"
+    default_message = "Give the code from your authenticator app (or a recovery code)."
+    keeps_writes = True
+
+
+class SignInThrottled(TooManyRequests):
+    code = "auth.too_many_attempts"
+    default_message = "Too many failed sign-ins; wait before trying again."
+    keeps_writes = True
+
+
+class MfaEnrollmentRequired(Forbidden):
+    code = "auth.mfa_enrollment_required"
+    default_message = "Enrol a second factor before doing anything else."
+
+
+class MfaAlreadyEnrolled(Conflict):
+    code = "auth.mfa_already_enrolled"
+    default_message = "A second factor is already enrolled."
+
+
+class NoPendingEnrollment(Conflict):
+    code = "auth.no_pending_enrollment"
+    default_message = "Start the enrolment first."
+
+
+class InvalidMfaCode(Unauthenticated):
+    code = "auth.invalid_mfa_code"
+    default_message = "The code is not valid."
+    keeps_writes = True
+
+
+class CsrfFailed(Forbidden):
+    code = "auth.csrf_failed"
+    default_message = "Cookie-authenticated changes need the X-CSRF-Token header of the session."

@@ -1,0 +1,313 @@
+"""Signing in with a password and a second factor, sessions, and TOTP enrolment.
+
+As in the reference, a password sign-in always needs a second factor. A user who has none
+gets a session that can do nothing but enrol one (`mfa_enrollment_only`); confirming the
+enrolment turns it into a full session and hands out ten single-use recovery codes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from citadel.audit.tags import AuditAction, Outcome
+from citadel.authn import totp
+from citadel.authn.context import Context
+from citadel.authn.passwords import verify_password
+from citadel.authn.principal import Principal, PrincipalKind
+from citadel.crypto.keyring import Keyring
+from citadel.errors import Unauthenticated
+from citadel.kit import base62
+from citadel.kit.emails import InvalidEmail, normalize_email
+from citadel.kit.ids import new_id
+from citadel.members.service import subject_of_user
+from citadel.signin import throttle
+from citadel.signin.errors import (
+    InvalidCredentials,
+    InvalidMfaCode,
+    MfaAlreadyEnrolled,
+    NoPendingEnrollment,
+    SecondFactorRequired,
+    SignInThrottled,
+)
+from citadel.signin.schemas import LoginIn
+from citadel.users.models import RecoveryCode, User, UserSession
+
+TOKEN_PREFIX = "cit_ses_"  # noqa: S105 (a prefix, not a secret)
+TOKEN_SECRET_LEN = 43
+TOUCH_INTERVAL = timedelta(seconds=30)
+RECOVERY_CODES = 10
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    """A new session and the only copy of its token."""
+
+    row: UserSession
+    token: str
+    csrf_token: str
+
+
+def sign_in(ctx: Context, body: LoginIn) -> IssuedSession:
+    """Check password and second factor; count and audit failures; issue a session."""
+    now = ctx.clock.now()
+    ip = ctx.caller.source_ip
+    try:
+        email = normalize_email(body.username)
+    except InvalidEmail:
+        email = body.username.strip().lower()[:320]
+    keys = [throttle.account_key(email), throttle.address_key(ip)]
+    wait = throttle.seconds_blocked(ctx.session, keys, now)
+    if wait:
+        _audit_failure(ctx, email, None, "throttled")
+        raise SignInThrottled(retry_after=wait)
+    user = ctx.session.scalars(sa.select(User).where(User.email == email)).one_or_none()
+    if not verify_password(user.password_hash if user else None, body.password) or user is None:
+        _fail(ctx, keys, email, user, "bad_password")
+    if user.has_totp:
+        if not body.totp_code:
+            _audit_failure(ctx, email, user, "second_factor_missing")
+            raise SecondFactorRequired(fields=["body.totp_code"])
+        if not _second_factor_ok(ctx, user, body.totp_code.strip(), now):
+            _fail(ctx, keys, email, user, "bad_second_factor")
+    throttle.clear(ctx.session, keys[0])
+    issued = _new_session(ctx, user, enrollment_only=not user.has_totp)
+    ctx.record(
+        AuditAction.SIGNIN,
+        organization_id=None,
+        target_type="user",
+        target_id=user.id,
+        details={"method": "password", "session_id": issued.row.id, "mfa": user.has_totp},
+    )
+    return issued
+
+
+def _fail(ctx: Context, keys: list[str], email: str, user: User | None, why: str) -> None:
+    now, p = ctx.clock.now(), ctx.policies
+    limits = [p.signin_account_failures, p.signin_ip_failures]
+    for key, limit in zip(keys, limits, strict=True):
+        throttle.count_failure(
+            ctx.session,
+            key,
+            now,
+            limit=limit,
+            window_s=p.signin_window_s,
+            max_block_s=p.signin_max_lockout_s,
+        )
+    _audit_failure(ctx, email, user, why)
+    raise InvalidCredentials()
+
+
+def _audit_failure(ctx: Context, email: str, user: User | None, why: str) -> None:
+    ctx.record(
+        AuditAction.SIGNIN,
+        organization_id=None,
+        target_type="user",
+        target_id=user.id if user else None,
+        outcome=Outcome.FAILURE,
+        details={"reason": why, "known_account": user is not None},
+    )
+
+
+def _second_factor_ok(ctx: Context, user: User, code: str, now: datetime) -> bool:
+    if "-" in code:
+        return _use_recovery_code(ctx, user, code, now)
+    secret = ctx.keyring.barrier.open(user.totp_secret_sealed or b"", context=_totp_context(user))
+    counter = totp.matching_counter(secret, code, now, user.totp_last_counter)
+    if counter is None:
+        return False
+    user.totp_last_counter = counter
+    return True
+
+
+def _use_recovery_code(ctx: Context, user: User, code: str, now: datetime) -> bool:
+    digest = ctx.keyring.mac(f"{user.id}:{code.lower()}", purpose="recovery")
+    row = ctx.session.scalars(
+        sa.select(RecoveryCode).where(
+            RecoveryCode.user_id == user.id,
+            RecoveryCode.digest == digest,
+            RecoveryCode.used_at.is_(None),
+        )
+    ).one_or_none()
+    if row is None:
+        return False
+    row.used_at = now
+    ctx.record(
+        AuditAction.RECOVERY_CODE_USED, organization_id=None, target_type="user", target_id=user.id
+    )
+    return True
+
+
+def _new_session(ctx: Context, user: User, *, enrollment_only: bool) -> IssuedSession:
+    now, p = ctx.clock.now(), ctx.policies
+    token = TOKEN_PREFIX + base62.random_text(TOKEN_SECRET_LEN)
+    row = UserSession(
+        id=new_id(),
+        token_digest=ctx.keyring.mac(token, purpose="session"),
+        user_id=user.id,
+        mfa_enrollment_only=enrollment_only,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=p.session_absolute_s),
+        source_ip=ctx.caller.source_ip,
+    )
+    ctx.session.add(row)
+    ctx.session.flush()
+    return IssuedSession(row, token, csrf_token(ctx.keyring, token))
+
+
+def csrf_token(keyring: Keyring, session_token: str) -> str:
+    """The CSRF token bound to a session token (derived, so never stored)."""
+    return keyring.mac(session_token, purpose="csrf").hex()
+
+
+def sign_out(ctx: Context) -> None:
+    """End the caller's session."""
+    principal = _session_principal(ctx)
+    row = ctx.session.get(UserSession, principal.credential_id)
+    if row is not None and row.ended_at is None:
+        row.ended_at = ctx.clock.now()
+    ctx.record(
+        AuditAction.SIGNOUT,
+        organization_id=None,
+        target_type="user",
+        target_id=principal.user_id,
+        details={"session_id": principal.credential_id},
+    )
+
+
+@dataclass(frozen=True)
+class VerifiedSession:
+    """A live session and whether its last-seen time should be written."""
+
+    principal: Principal
+    needs_touch: bool
+
+
+def verify_session(
+    session: Session,
+    keyring: Keyring,
+    now: datetime,
+    token: str,
+    *,
+    idle_s: int,
+    via_cookie: bool,
+) -> VerifiedSession | None:
+    """The principal of a live session token, or None (ended, expired, idle too long)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) != len(TOKEN_PREFIX) + TOKEN_SECRET_LEN:
+        return None
+    digest = keyring.mac(token, purpose="session")
+    row = session.scalars(sa.select(UserSession).where(UserSession.token_digest == digest)).first()
+    if row is None or row.ended_at is not None or row.expires_at <= now:
+        return None
+    if now - row.last_seen_at > timedelta(seconds=idle_s):
+        return None
+    user = session.get(User, row.user_id)
+    if user is None:
+        return None
+    principal = Principal(
+        kind=PrincipalKind.USER,
+        credential_id=row.id,
+        subject=subject_of_user(session, user.id),
+        user_id=user.id,
+        email=user.email,
+        expires_at=row.expires_at,
+        via_cookie=via_cookie,
+        mfa_enrollment_only=row.mfa_enrollment_only,
+    )
+    return VerifiedSession(principal, needs_touch=now - row.last_seen_at >= TOUCH_INTERVAL)
+
+
+def touch_session(session: Session, session_id: str, now: datetime) -> None:
+    """Record activity on a session (for the idle timeout)."""
+    session.execute(
+        sa.update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now)
+    )
+
+
+def start_totp_enrollment(ctx: Context) -> tuple[str, str]:
+    """A new pending TOTP seed for the caller: its base32 text and otpauth URI."""
+    user = _caller_user(ctx)
+    if user.has_totp:
+        raise MfaAlreadyEnrolled()
+    secret = totp.new_secret()
+    user.totp_pending_sealed = ctx.keyring.barrier.seal(secret, context=_pending_context(user))
+    ctx.record(
+        AuditAction.TOTP_ENROLLMENT_STARTED,
+        organization_id=None,
+        target_type="user",
+        target_id=user.id,
+    )
+    return totp.encode_secret(secret), totp.provisioning_uri(secret, account=user.email)
+
+
+def confirm_totp_enrollment(ctx: Context, code: str) -> list[str]:
+    """Enable the pending seed if `code` matches; returns the recovery codes (shown once)."""
+    user = _caller_user(ctx)
+    if user.has_totp:
+        raise MfaAlreadyEnrolled()
+    if user.totp_pending_sealed is None:
+        raise NoPendingEnrollment()
+    now = ctx.clock.now()
+    secret = ctx.keyring.barrier.open(user.totp_pending_sealed, context=_pending_context(user))
+    counter = totp.matching_counter(secret, code, now, None)
+    if counter is None:
+        ctx.record(
+            AuditAction.TOTP_ENABLED,
+            organization_id=None,
+            target_type="user",
+            target_id=user.id,
+            outcome=Outcome.FAILURE,
+        )
+        raise InvalidMfaCode(fields=["body.code"])
+    user.totp_secret_sealed = ctx.keyring.barrier.seal(secret, context=_totp_context(user))
+    user.totp_pending_sealed = None
+    user.totp_enabled_at, user.totp_last_counter = now, counter
+    codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
+    ctx.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    for c in codes:
+        digest = ctx.keyring.mac(f"{user.id}:{c}", purpose="recovery")
+        ctx.session.add(RecoveryCode(user_id=user.id, digest=digest))
+    principal = _session_principal(ctx)
+    ctx.session.execute(
+        sa.update(UserSession)
+        .where(UserSession.id == principal.credential_id)
+        .values(mfa_enrollment_only=False)
+    )
+    ctx.record(
+        AuditAction.TOTP_ENABLED, organization_id=None, target_type="user", target_id=user.id
+    )
+    return codes
+
+
+def _recovery_code() -> str:
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    raw = "".join(secrets.choice(alphabet) for _ in range(10))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def _session_principal(ctx: Context) -> Principal:
+    principal = ctx.caller.principal
+    if principal is None or principal.kind is not PrincipalKind.USER:
+        raise Unauthenticated("This needs a signed-in user, not an API key.")
+    return principal
+
+
+def _caller_user(ctx: Context) -> User:
+    principal = _session_principal(ctx)
+    user = ctx.session.get(User, principal.user_id, with_for_update=True)
+    if user is None:
+        raise Unauthenticated()
+    return user
+
+
+def _totp_context(user: User) -> str:
+    return f"users.totp_secret:{user.id}"
+
+
+def _pending_context(user: User) -> str:
+    return f"users.totp_pending:{user.id}"
