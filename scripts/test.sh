@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (Debian packages, a virtualenv), starts a private
+# PostgreSQL, and runs lint, import contracts and the whole suite on SQLCipher and PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_PORT="${CITADEL_TEST_PG_PORT:-55432}"
+export DEBIAN_FRONTEND=noninteractive
+
+need_pkgs=()
+command -v python3 >/dev/null || need_pkgs+=(python3 python3-venv)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  echo "== installing Debian packages: ${need_pkgs[*]}"
+  apt-get update -qq
+  apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v -E '^WARNING: (Location|The index)' || true
+
+echo "== lint"
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/lint-imports
+
+echo "== starting PostgreSQL on 127.0.0.1:${PG_PORT}"
+PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+PG_DIR="$(mktemp -d /tmp/citadel-pg.XXXXXX)"
+chown postgres:postgres "$PG_DIR" 2>/dev/null || true
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust --no-sync >/dev/null
+as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -o \
+  "-p ${PG_PORT} -k ${PG_DIR} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+cleanup() { as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PG_DIR"; }
+trap cleanup EXIT
+
+WORKERS="${CITADEL_TEST_WORKERS:-auto}"
+echo "== tests on SQLCipher"
+CITADEL_TEST_DATABASE=sqlite .venv/bin/pytest -n "$WORKERS" -q "$@"
+echo "== tests on PostgreSQL"
+CITADEL_TEST_DATABASE=postgresql \
+CITADEL_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:${PG_PORT}/postgres" \
+  .venv/bin/pytest -n "$WORKERS" -q "$@"

@@ -1,0 +1,99 @@
+"""Shared fixtures: a real database (SQLCipher or PostgreSQL), the services, the app.
+
+``CITADEL_TEST_DATABASE=postgresql`` with ``CITADEL_TEST_POSTGRES_URL`` (a server URL such
+as ``postgresql+psycopg://postgres@127.0.0.1:55432/postgres``) runs everything on PostgreSQL;
+otherwise on SQLCipher. Each xdist worker migrates one database once; each test then starts
+from empty tables (PostgreSQL: TRUNCATE) or from a copy of the migrated file (SQLCipher).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from citadel.api.app import create_app
+from citadel.bootstrap import Services, build
+from citadel.config import Settings
+from citadel.db.base import Base
+from citadel.db.migrate import upgrade
+from citadel.kit.clock import SettableClock
+from citadel.models import ALL_TABLES
+
+BACKEND = os.environ.get("CITADEL_TEST_DATABASE", "sqlite")
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str | None:
+    """A migrated PostgreSQL database of this worker's own, or None on SQLCipher."""
+    if BACKEND != "postgresql":
+        return None
+    server = os.environ["CITADEL_TEST_POSTGRES_URL"]
+    prefix = os.environ.get("CITADEL_TEST_DB_PREFIX", "citadel_test")
+    name = f"{prefix}_{_worker()}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    url = server.rsplit("/", 1)[0] + "/" + name
+    engine = sa.create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def template_data_dir(tmp_path_factory: pytest.TempPathFactory, postgres_url: str | None) -> Path:
+    """A data directory with keys (and, on SQLCipher, a migrated database) to copy per test."""
+    path = tmp_path_factory.mktemp("template") / "data"
+    services = build(_settings(path, postgres_url))
+    if postgres_url is None:
+        upgrade(services.db.engine)
+    services.close()
+    return path
+
+
+def _settings(data_dir: Path, postgres_url: str | None) -> Settings:
+    return Settings(data_dir=data_dir, database_url=postgres_url, _env_file=None)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, template_data_dir: Path) -> Path:
+    path = tmp_path / "data"
+    shutil.copytree(template_data_dir, path)
+    return path
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+def services(data_dir: Path, postgres_url: str | None, clock: SettableClock) -> Iterator[Services]:
+    """The real services over a fresh, migrated, empty database."""
+    built = build(_settings(data_dir, postgres_url), clock=clock)
+    if postgres_url is not None:
+        names = ", ".join(f'"{t.__tablename__}"' for t in ALL_TABLES)
+        with built.db.engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    assert {t.name for t in Base.metadata.sorted_tables} >= {t.__tablename__ for t in ALL_TABLES}
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    """The real application in process, over https:// so Secure cookies behave."""
+    with TestClient(create_app(services), base_url="https://testserver") as c:
+        yield c
