@@ -46,7 +46,17 @@ class CredentialsInUrl(BadRequest):
 
 
 def get_caller(request: Request, services: ServicesDep) -> Caller:
-    """Authenticate the request: ApiKey or Bearer header, or the session cookie; else nobody."""
+    """Authenticate: ApiKey or Bearer header, else the session cookie, else nobody.
+
+    Credentials that are presented but not valid are a 401: a client never silently
+    continues as anonymous.
+    """
+    return _authenticate(request, services, stale_cookie_is_anonymous=False)
+
+
+def _authenticate(
+    request: Request, services: Services, *, stale_cookie_is_anonymous: bool
+) -> Caller:
     if any(p.lower() in _CREDENTIAL_PARAMS for p in request.query_params):
         raise CredentialsInUrl(fields=["query"])
     state = request.state
@@ -66,14 +76,18 @@ def get_caller(request: Request, services: ServicesDep) -> Caller:
             raise Unauthenticated("The credentials are not valid.")
     elif cookie:
         principal = _session(services, cookie, via_cookie=True)
-        if principal is None:
+        if principal is None and not stale_cookie_is_anonymous:
             raise Unauthenticated("The session has ended; sign in again.")
-        if request.method not in SAFE_METHODS:
+        if principal is not None and request.method not in SAFE_METHODS:
             _check_csrf(request, services, cookie)
     if principal is not None and principal.kind is PrincipalKind.API_KEY:
         state.api_key_expires_at = principal.expires_at
-    state.caller = Caller(principal, state.source_ip, state.request_id)
-    return state.caller
+    return _remember(request, Caller(principal, state.source_ip, state.request_id))
+
+
+def _remember(request: Request, caller: Caller) -> Caller:
+    request.state.caller = caller
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
@@ -134,11 +148,17 @@ def _mark(fn: Callable[..., Any], access: Access) -> Callable[..., Any]:
     return fn
 
 
-def public() -> Any:
-    """Anyone may call the route (it authenticates by other means or needs nothing)."""
+def public(*, read_credentials: bool = True) -> Any:
+    """Anyone may call the route; a stale session cookie counts as nobody.
 
-    def dependency(caller: CallerDep) -> Caller:
-        return caller
+    With `read_credentials=False` (sign-in itself) no credential is even looked at.
+    """
+
+    def dependency(request: Request, services: ServicesDep) -> Caller:
+        if not read_credentials:
+            state = request.state
+            return _remember(request, Caller(None, state.source_ip, state.request_id))
+        return _authenticate(request, services, stale_cookie_is_anonymous=True)
 
     return Depends(_mark(dependency, Access("public")))
 
@@ -219,7 +239,11 @@ class Work:
             yield self.services.context(session, self.caller)
 
 
-def get_work(services: ServicesDep, caller: CallerDep) -> Work:
+def get_work(request: Request, services: ServicesDep) -> Work:
+    """Units of work for the caller the route's access dependency established."""
+    caller = getattr(request.state, "caller", None)
+    if caller is None:
+        raise RuntimeError("route without an access dependency")  # the inventory test forbids it
     return Work(services, caller)
 
 

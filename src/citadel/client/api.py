@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -41,7 +42,7 @@ class CitadelClient:
         self._http = httpx.Client(
             base_url=api_url.rstrip("/"),
             headers=headers,
-            verify=ca_file if ca_file else True,
+            verify=ssl.create_default_context(cafile=ca_file) if ca_file else True,
             timeout=timeout,
         )
 

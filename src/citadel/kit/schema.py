@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 
 class StrictModel(BaseModel):
@@ -12,6 +12,15 @@ class StrictModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    """Response bodies: fields left unset are omitted."""
+    """Response bodies: a field without a value is omitted, never sent as ``null``.
+
+    The Cloud API declares optional fields as plain ``string``/``boolean`` (``accepted_at``,
+    ``expiration_date``, ``name``...), so ``null`` would break its clients' schemas.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_serializer(mode="wrap")
+    def _omit_none(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # no return annotation: the documented schema stays the model's own
+        return {k: v for k, v in handler(self).items() if v is not None}

@@ -20,7 +20,7 @@ from citadel.users.models import User
 router = APIRouter(tags=["authentication"])
 
 
-@router.post("/users/auth/_login", dependencies=[public()])
+@router.post("/users/auth/_login", dependencies=[public(read_credentials=False)])
 def login(body: LoginIn, response: Response, work: WorkDep) -> TokenOut:
     """Email, password and TOTP code in; a bearer token (and session cookie) out."""
     with work.write() as ctx:

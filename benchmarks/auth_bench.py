@@ -1,0 +1,186 @@
+"""Micro-benchmark: API-key authentication plus the authorization decision, in process.
+
+It times what `citadel.api.deps` does for every request that carries
+``Authorization: ApiKey ...`` and is routed to a ``members:read`` route: verify the key in a
+read transaction (checksum, lookup by key id, HMAC comparison), then `decide`. The parts are
+timed on their own to show where the time goes, and one argon2id password verification is
+timed for contrast. Usage::
+
+    python -m benchmarks.auth_bench [--postgres-url postgresql+psycopg://...] [--out FILE]
+
+Without ``--postgres-url`` the storage is SQLCipher in a temporary data directory; with it, a
+fresh database is created on that server for the run and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import workload
+from benchmarks.timing import Case, Summary, measure
+from citadel.api_keys.models import ApiKey
+from citadel.api_keys.service import touch_api_key, verify_api_key
+from citadel.authn import api_key_format
+from citadel.authn.passwords import hash_password, verify_password
+from citadel.authz.decide import Subject, Target, decide
+from citadel.authz.permissions import Permission
+from citadel.bootstrap import Services
+from citadel.crypto.keyring import PEPPER_VERSION
+
+SOURCE_IP = "127.0.0.1"
+ARGON2_ITERATIONS = 3
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The services and the data every timed operation works on."""
+
+    services: Services
+    organization_id: str
+    key_text: str
+    key_digest: bytes
+    subject: Subject
+
+
+def prepare(services: Services) -> Setup:
+    """Create the organization, its members and the key; read back what the parts need."""
+    organization_id, key_text = workload.build_organization(services)
+    key_id = api_key_format.parse_key(key_text).key_id  # type: ignore[union-attr]
+    with services.db.read() as session:
+        row = session.get(ApiKey, key_id)
+        assert row is not None
+        digest = row.digest
+        verified = verify_api_key(
+            session, services.keyring, services.clock.now(), key_text, SOURCE_IP
+        )
+    assert verified is not None, "the benchmark key does not verify"
+    return Setup(services, organization_id, key_text, digest, verified.principal.subject)
+
+
+def authenticate_and_authorize(setup: Setup) -> Callable[[], object]:
+    """What the API does per request: verify the key (touch when stale), then decide."""
+    services, target = setup.services, Target.organization(setup.organization_id)
+
+    def operation() -> object:
+        now = services.clock.now()
+        with services.db.read() as session:
+            verified = verify_api_key(session, services.keyring, now, setup.key_text, SOURCE_IP)
+        assert verified is not None
+        if verified.needs_touch:
+            with services.db.write() as session:
+                touch_api_key(session, verified.principal.credential_id, now, SOURCE_IP)
+        decision = decide(verified.principal.subject, Permission.MEMBERS_READ, target)
+        assert decision.allowed
+        return decision
+
+    return operation
+
+
+def read_transaction_lookup(setup: Setup) -> Callable[[], object]:
+    """Only the storage part: a read transaction that loads the key row by its id."""
+    services = setup.services
+    key_id = api_key_format.parse_key(setup.key_text).key_id  # type: ignore[union-attr]
+
+    def operation() -> object:
+        with services.db.read() as session:
+            return session.get(ApiKey, key_id)
+
+    return operation
+
+
+def parse_and_digest(setup: Setup) -> Callable[[], object]:
+    """Only the cryptographic part: checksum, HMAC-SHA256 and constant-time comparison."""
+    pepper = setup.services.keyring.pepper(PEPPER_VERSION)
+
+    def operation() -> object:
+        parsed = api_key_format.parse_key(setup.key_text)
+        assert parsed is not None
+        expected = api_key_format.digest(pepper, parsed.text)
+        assert hmac.compare_digest(expected, setup.key_digest)
+        return expected
+
+    return operation
+
+
+def decide_only(setup: Setup) -> Callable[[], object]:
+    """Only the authorization decision (pure, no I/O)."""
+    target = Target.organization(setup.organization_id)
+
+    def operation() -> object:
+        return decide(setup.subject, Permission.MEMBERS_READ, target)
+
+    return operation
+
+
+def argon2_verify() -> Callable[[], object]:
+    """One argon2id password verification, with the parameters Citadel uses for passwords."""
+    stored = hash_password(workload.PASSWORD)
+
+    def operation() -> object:
+        assert verify_password(stored, workload.PASSWORD)
+        return True
+
+    return operation
+
+
+def run_all(setup: Setup, *, runs: int, iterations: int) -> list[Summary]:
+    """Every measurement, the end-to-end one first; the pure parts get 10x the iterations."""
+    return measure(
+        [
+            Case("authenticate_and_authorize", authenticate_and_authorize(setup), iterations, 200),
+            Case("read_transaction_lookup", read_transaction_lookup(setup), iterations, 200),
+            Case("parse_and_hmac", parse_and_digest(setup), iterations * 10, 1000),
+            Case("decide", decide_only(setup), iterations * 10, 1000),
+            Case("argon2id_verify", argon2_verify(), ARGON2_ITERATIONS, 1),
+        ],
+        runs=runs,
+    )
+
+
+def benchmark(postgres_url: str | None, *, runs: int, iterations: int) -> dict[str, object]:
+    """Set up on the chosen backend, measure, and return the results as plain data."""
+    with ExitStack() as stack:
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="citadel-bench-")))
+        database_url = None
+        if postgres_url:
+            database_url = stack.enter_context(workload.fresh_postgres_database(postgres_url))
+        services = workload.open_services(data_dir, database_url)
+        stack.callback(services.close)
+        setup = prepare(services)
+        members = workload.member_count(services, setup.organization_id)
+        results = run_all(setup, runs=runs, iterations=iterations)
+    return {
+        "benchmark": "auth",
+        "backend": workload.backend_name(postgres_url),
+        "members": members,
+        "results": {s.name: s.as_dict() for s in results},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres-url", help="PostgreSQL server URL (default: SQLCipher).")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--out", type=Path, help="Also write the JSON result here.")
+    args = parser.parse_args(argv)
+    result = benchmark(args.postgres_url, runs=args.runs, iterations=args.iterations)
+    text = json.dumps(result, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

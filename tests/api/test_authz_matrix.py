@@ -1,0 +1,378 @@
+"""The authorization matrix: every route x every persona, as `authz_matrix.yaml` says.
+
+Security anchors 1.3 and 5.4. The route-inventory guard fails when a route has no matrix
+entry, when an entry names a route that does not exist, or when a route does not declare
+exactly one access dependency. Every (route, persona) pair then makes a real request and
+compares the status; a denied change must leave the business rows as they were, and another
+organization's id must answer exactly like an organization that does not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from citadel.api.app import API_PREFIX
+from citadel.api.deps import Access, permitted
+from citadel.authn import totp
+from citadel.authz.permissions import Permission
+from citadel.bootstrap import Services
+from citadel.kit.ids import new_id
+from tests.fixtures.builders import (
+    PASSWORD,
+    TestUser,
+    add_member,
+    bearer,
+    grant,
+    key_headers,
+    login,
+    make_api_key,
+    make_org,
+    make_user,
+)
+from tests.fixtures.state import business_state, key_id
+
+MATRIX = yaml.safe_load((Path(__file__).parent / "authz_matrix.yaml").read_text())
+PERSONAS: list[str] = MATRIX["personas"]
+ENTRIES: list[dict[str, Any]] = MATRIX["routes"]
+READS = frozenset({"GET", "HEAD"})
+
+
+# --- the world a request runs in ---------------------------------------------------------
+
+
+class World:
+    """One organization with its objects, made on first use, and the persona's credentials.
+
+    `world["name"]` is what a "{name}" template in the matrix refers to.
+    """
+
+    def __init__(self, client: TestClient, services: Services) -> None:
+        self.client = client
+        self.services = services
+        self.owner = make_user(services)
+        self.org = make_org(services, self.owner)
+        self.dep1 = new_id()
+        self.dep2 = new_id()
+        self.persona = "anonymous"
+        self.headers: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self, name)
+
+    def sign_in_as(self, persona: str) -> dict[str, str]:
+        """Make the persona and return its request headers."""
+        self.persona = persona
+        self.headers = PERSONA_CREDENTIALS[persona](self)
+        return self.headers
+
+    def session_of(self, user: TestUser) -> dict[str, str]:
+        """Sign `user` in through the API; the client keeps no cookie (headers only)."""
+        token = login(self.client, self.services, user)
+        self.client.cookies.clear()
+        return bearer(token)
+
+    def member_session(self, *grants: Any, with_totp: bool = True) -> dict[str, str]:
+        """A new member of the organization holding `grants`, signed in."""
+        user = make_user(self.services, with_totp=with_totp)
+        add_member(self.services, self.org, user, *grants)
+        return self.session_of(user)
+
+    def owner_key(self) -> dict[str, str]:
+        return key_headers(make_api_key(self.services, self.org))
+
+    # the objects the matrix's templates name
+
+    @cached_property
+    def bystander_user(self) -> TestUser:
+        user = make_user(self.services)
+        add_member(self.services, self.org, user, grant(self.org, "deployment-viewer", self.dep1))
+        return user
+
+    @property
+    def bystander(self) -> str:
+        return self.bystander_user.user_id
+
+    @property
+    def bystander_email(self) -> str:
+        return self.bystander_user.email
+
+    @property
+    def bystander_totp_code(self) -> str:
+        return self.bystander_user.code(self.services)
+
+    @property
+    def password(self) -> str:
+        return PASSWORD
+
+    @cached_property
+    def invitation(self) -> dict[str, Any]:
+        body = {
+            "emails": ["invitee@example.com"],
+            "role_assignments": {"deployment": [viewer_of(self.org, self.dep1)]},
+        }
+        response = self.client.post(
+            f"/api/v1/organizations/{self.org}/invitations", json=body, headers=self.owner_key()
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["invitations"][0]
+
+    @property
+    def invitation_token(self) -> str:
+        return self.invitation["token"]
+
+    @property
+    def invitation_handle(self) -> str:
+        return self.invitation["token"].rsplit("_", 1)[0]
+
+    @cached_property
+    def org_key_id(self) -> str:
+        return key_id(make_api_key(self.services, self.org))
+
+    @cached_property
+    def enrollment_code(self) -> str:
+        """A current code of a started enrolment (enrolment-only persona); else any code."""
+        if self.persona != "enrollment_only_session":
+            return "000000"
+        response = self.client.post("/api/v1/users/auth/mfa/totp", headers=self.headers)
+        assert response.status_code == 200, response.text
+        text = response.json()["secret"]
+        secret = base64.b32decode(text + "=" * (-len(text) % 8))
+        return totp.code_at(secret, totp.counter_at(self.services.clock.now()))
+
+
+class Overlay:
+    """A world with some names answering differently (a nonexistent organization id)."""
+
+    def __init__(self, world: World, **values: str) -> None:
+        self.world = world
+        self.values = values
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name] if name in self.values else self.world[name]
+
+
+def viewer_of(org: str, *deployments: str) -> dict[str, Any]:
+    return {
+        "role_id": "deployment-viewer",
+        "organization_id": org,
+        "all": False,
+        "deployment_ids": list(deployments),
+    }
+
+
+def other_org_owner(world: World) -> dict[str, str]:
+    stranger = make_user(world.services)
+    make_org(world.services, stranger, "Elsewhere")
+    return world.session_of(stranger)
+
+
+PERSONA_CREDENTIALS: dict[str, Callable[[World], dict[str, str]]] = {
+    "anonymous": lambda w: {},
+    "org_owner": lambda w: w.session_of(w.owner),
+    "billing_admin": lambda w: w.member_session(grant(w.org, "billing-admin")),
+    "deployment_admin_all": lambda w: w.member_session(grant(w.org, "deployment-admin")),
+    "deployment_editor_all": lambda w: w.member_session(grant(w.org, "deployment-editor")),
+    "deployment_viewer_all": lambda w: w.member_session(grant(w.org, "deployment-viewer")),
+    "deployment_admin_dep1": lambda w: w.member_session(grant(w.org, "deployment-admin", w.dep1)),
+    "deployment_viewer_dep1": lambda w: w.member_session(grant(w.org, "deployment-viewer", w.dep1)),
+    "member_without_roles": lambda w: w.member_session(),
+    "apikey_owner": lambda w: w.owner_key(),
+    "apikey_deployment_viewer_all": lambda w: key_headers(
+        make_api_key(w.services, w.org, grant(w.org, "deployment-viewer"))
+    ),
+    "other_org_owner": other_org_owner,
+    "enrollment_only_session": lambda w: w.member_session(
+        grant(w.org, "organization-admin"), with_totp=False
+    ),
+}
+
+
+# --- requests from matrix entries --------------------------------------------------------
+
+
+def fill(template: Any, values: World | Overlay) -> Any:
+    """The template with every "{name}" in its strings replaced by the world's value."""
+    if isinstance(template, str):
+        return template.format_map(values)
+    if isinstance(template, list):
+        return [fill(t, values) for t in template]
+    if isinstance(template, dict):
+        return {k: fill(v, values) for k, v in template.items()}
+    return template
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request, ready to send."""
+
+    method: str
+    url: str
+    query: dict[str, str]
+    body: Any
+
+    def send(self, client: TestClient, headers: dict[str, str]) -> Response:
+        return client.request(
+            self.method, self.url, params=self.query, json=self.body, headers=headers
+        )
+
+
+def call_of(entry: dict[str, Any], values: World | Overlay) -> Call:
+    """The entry's request with the world's values (making the objects it names)."""
+    method, path = entry["route"].split(" ", 1)
+    url = path.format(**fill(entry.get("path", {}), values))
+    body = fill(entry["body"], values) if "body" in entry else None
+    return Call(method, url, fill(entry.get("query", {}), values), body)
+
+
+def cases() -> Iterator[Any]:
+    for entry in ENTRIES:
+        for persona in PERSONAS:
+            yield pytest.param(entry, persona, id=f"{entry['route']} as {persona}")
+
+
+@pytest.mark.parametrize(("entry", "persona"), list(cases()))
+def test_route_answers_each_persona_as_the_matrix_says(client, services, entry, persona):
+    world = World(client, services)
+    headers = world.sign_in_as(persona)
+    call = call_of(entry, world)
+    before = business_state(services)
+
+    response = call.send(client, headers)
+
+    assert response.status_code == entry["expect"][persona], response.text
+    if call.method not in READS and response.status_code >= 400:
+        assert business_state(services) == before
+
+
+def org_hiding_entries() -> list[Any]:
+    return [
+        pytest.param(e, id=e["route"]) for e in ENTRIES if e["expect"]["other_org_owner"] == 404
+    ]
+
+
+@pytest.mark.parametrize("entry", org_hiding_entries())
+def test_other_organizations_id_answers_like_a_nonexistent_one(client, services, entry):
+    world = World(client, services)
+    headers = world.sign_in_as("other_org_owner")
+
+    foreign = call_of(entry, world).send(client, headers)
+    missing = call_of(entry, Overlay(world, org=new_id())).send(client, headers)
+
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+    assert foreign.headers.get("x-cloud-error-codes") == missing.headers.get("x-cloud-error-codes")
+
+
+# --- the route-inventory guard -----------------------------------------------------------
+
+
+def api_routes(app: FastAPI) -> dict[str, APIRoute]:
+    """Every API route under the prefix, keyed "METHOD /path/{template}"."""
+    return {
+        f"{method} {route.path}": route
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path.startswith(API_PREFIX)
+        for method in sorted(route.methods)
+    }
+
+
+def access_dependencies(route: APIRoute) -> list[Access]:
+    """The `Access` of every access dependency the route declares, at any depth."""
+    found = []
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        access = getattr(dependant.call, "access", None)
+        if isinstance(access, Access):
+            found.append(access)
+        pending.extend(dependant.dependencies)
+    return found
+
+
+@pytest.fixture
+def routes(client) -> dict[str, APIRoute]:
+    return api_routes(client.app)
+
+
+def test_every_route_has_a_matrix_entry(routes):
+    assert sorted(set(routes) - {e["route"] for e in ENTRIES}) == []
+
+
+def test_every_matrix_entry_names_an_existing_route(routes):
+    assert sorted({e["route"] for e in ENTRIES} - set(routes)) == []
+
+
+def test_matrix_names_each_route_once():
+    names = [e["route"] for e in ENTRIES]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e["route"])
+def test_matrix_entry_gives_a_status_for_every_persona_and_no_other(entry):
+    assert list(entry["expect"]) == PERSONAS
+
+
+def test_every_route_declares_exactly_one_access_dependency(routes):
+    counts = {name: len(access_dependencies(r)) for name, r in routes.items()}
+    assert {name: n for name, n in counts.items() if n != 1} == {}
+
+
+def test_the_api_prefix_serves_nothing_but_api_routes_and_the_openapi_document(client):
+    others = [
+        getattr(r, "path", "")
+        for r in client.app.routes
+        if not isinstance(r, APIRoute) and getattr(r, "path", "").startswith(API_PREFIX)
+    ]
+    assert others == [f"{API_PREFIX}/openapi.json"]
+
+
+def test_inventory_guard_notices_a_route_without_access_dependency():
+    router = APIRouter()
+
+    @router.get("/open")
+    def forgotten() -> dict[str, str]:
+        return {}
+
+    @router.get("/guarded", dependencies=[permitted(Permission.AUDIT_READ)])
+    def guarded() -> dict[str, str]:
+        return {}
+
+    app = FastAPI()
+    app.include_router(router, prefix=API_PREFIX)
+    found = {name: len(access_dependencies(r)) for name, r in api_routes(app).items()}
+    assert found == {f"GET {API_PREFIX}/open": 0, f"GET {API_PREFIX}/guarded": 1}
+
+
+def test_matrix_opens_to_anonymous_callers_exactly_the_public_routes(routes):
+    disagreements = {
+        e["route"]: e["expect"]["anonymous"]
+        for e in ENTRIES
+        if (access_dependencies(routes[e["route"]])[0].kind == "public")
+        is (e["expect"]["anonymous"] == 401)
+    }
+    assert disagreements == {}
+
+
+def test_matrix_hides_every_permission_route_from_outsiders_and_unenrolled_sessions(routes):
+    permission_routes = [
+        e for e in ENTRIES if access_dependencies(routes[e["route"]])[0].kind == "permission"
+    ]
+    disagreements = {
+        e["route"]: (e["expect"]["other_org_owner"], e["expect"]["enrollment_only_session"])
+        for e in permission_routes
+        if (e["expect"]["other_org_owner"], e["expect"]["enrollment_only_session"]) != (404, 403)
+    }
+    assert permission_routes
+    assert disagreements == {}

@@ -1,0 +1,159 @@
+"""Password sign-in with a mandatory second factor, enrolment, sessions and throttling."""
+
+from citadel.authn import totp
+from tests.fixtures.builders import PASSWORD, bearer, login, make_org, make_user
+
+LOGIN = "/api/v1/users/auth/_login"
+
+
+def test_password_without_totp_code_is_refused_when_a_factor_is_enrolled(client, services):
+    user = make_user(services)
+    response = client.post(LOGIN, json={"username": user.email, "password": PASSWORD})
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["code"] == "auth.mfa_required"
+
+
+def test_wrong_totp_code_is_refused(client, services):
+    user = make_user(services)
+    bad = "000000" if user.code(services) != "000000" else "111111"
+    body = {"username": user.email, "password": PASSWORD, "totp_code": bad}
+    assert client.post(LOGIN, json=body).status_code == 401
+
+
+def test_a_totp_code_cannot_be_replayed(client, services):
+    user = make_user(services)
+    body = {"username": user.email, "password": PASSWORD, "totp_code": user.code(services)}
+    assert client.post(LOGIN, json=body).status_code == 200
+    assert client.post(LOGIN, json=body).status_code == 401
+
+
+def test_unknown_user_and_wrong_password_look_the_same(client, services):
+    user = make_user(services)
+    a = client.post(LOGIN, json={"username": user.email, "password": "wrong password!!"})
+    b = client.post(LOGIN, json={"username": "nobody@example.com", "password": "wrong password!!"})
+    assert a.status_code == b.status_code == 401
+    assert a.json() == b.json()
+
+
+def test_first_sign_in_without_a_factor_only_allows_enrolment(client, services):
+    user = make_user(services, with_totp=False)
+    org = make_org(services, user)
+    token = login(client, services, user)
+    assert token["mfa_enrollment_required"] is True
+    denied = client.get(f"/api/v1/organizations/{org}", headers=bearer(token))
+    assert denied.status_code == 403
+    assert denied.json()["errors"][0]["code"] == "auth.mfa_enrollment_required"
+
+    started = client.post("/api/v1/users/auth/mfa/totp", headers=bearer(token)).json()
+    secret = _decode(started["secret"])
+    code = totp.code_at(secret, totp.counter_at(services.clock.now()))
+    confirmed = client.post(
+        "/api/v1/users/auth/mfa/totp/_confirm", json={"code": code}, headers=bearer(token)
+    )
+    assert confirmed.status_code == 200
+    codes = confirmed.json()["recovery_codes"]
+    assert len(codes) == 10 and len(set(codes)) == 10
+    assert client.get(f"/api/v1/organizations/{org}", headers=bearer(token)).status_code == 200
+
+
+def test_enrolment_with_a_wrong_code_keeps_the_session_restricted(client, services):
+    user = make_user(services, with_totp=False)
+    token = login(client, services, user)
+    client.post("/api/v1/users/auth/mfa/totp", headers=bearer(token))
+    response = client.post(
+        "/api/v1/users/auth/mfa/totp/_confirm", json={"code": "000000"}, headers=bearer(token)
+    )
+    assert response.status_code in (401, 200)
+    if response.status_code == 200:  # 1 in a million: 000000 was the right code
+        return
+    assert client.get("/api/v1/users/auth", headers=bearer(token)).json()["mfa_enrollment_required"]
+
+
+def test_a_recovery_code_signs_in_once(client, services):
+    user = make_user(services, with_totp=False)
+    token = login(client, services, user)
+    secret = _decode(
+        client.post("/api/v1/users/auth/mfa/totp", headers=bearer(token)).json()["secret"]
+    )
+    code = totp.code_at(secret, totp.counter_at(services.clock.now()))
+    recovery = client.post(
+        "/api/v1/users/auth/mfa/totp/_confirm", json={"code": code}, headers=bearer(token)
+    ).json()["recovery_codes"][0]
+    body = {"username": user.email, "password": PASSWORD, "totp_code": recovery}
+    assert client.post(LOGIN, json=body).status_code == 200
+    assert client.post(LOGIN, json=body).status_code == 401
+
+
+def test_repeated_failures_throttle_the_account_with_retry_after(client, services):
+    user = make_user(services)
+    bad = {"username": user.email, "password": "not the password"}
+    statuses = [client.post(LOGIN, json=bad).status_code for _ in range(5)]
+    assert statuses == [401] * 5
+    blocked = client.post(
+        LOGIN, json={"username": user.email, "password": PASSWORD, "totp_code": user.code(services)}
+    )
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    services.clock.advance(seconds=int(blocked.headers["Retry-After"]) + 1)
+    good = {"username": user.email, "password": PASSWORD, "totp_code": user.code(services)}
+    assert client.post(LOGIN, json=good).status_code == 200
+
+
+def test_many_accounts_from_one_address_are_throttled_per_address(client, services):
+    statuses = [
+        client.post(LOGIN, json={"username": f"u{i}@example.com", "password": "x" * 12}).status_code
+        for i in range(21)
+    ]
+    assert statuses[:20] == [401] * 20
+    assert statuses[20] == 429
+
+
+def test_failed_sign_ins_are_audited(client, services):
+    user = make_user(services)
+    client.post(LOGIN, json={"username": user.email, "password": "not the password"})
+    from citadel.audit.models import AuditEvent
+
+    with services.db.read() as session:
+        events = session.query(AuditEvent).filter_by(action="user.signin").all()
+    assert [e.outcome for e in events] == ["failure"]
+    assert events[0].details["reason"] == "bad_password"
+    assert events[0].source_ip
+
+
+def test_logout_ends_the_session(client, services):
+    user = make_user(services)
+    token = login(client, services, user)
+    assert client.post("/api/v1/users/auth/_logout", headers=bearer(token)).status_code == 200
+    assert client.get("/api/v1/users/auth", headers=bearer(token)).status_code == 401
+
+
+def test_idle_session_expires(client, services):
+    user = make_user(services)
+    token = login(client, services, user)
+    services.clock.advance(seconds=services.policies.session_idle_s + 1)
+    assert client.get("/api/v1/users/auth", headers=bearer(token)).status_code == 401
+
+
+def test_active_session_still_ends_at_its_absolute_lifetime(client, services):
+    user = make_user(services)
+    token = login(client, services, user)
+    step = services.policies.session_idle_s // 2
+    for _ in range(services.policies.session_absolute_s // step):
+        services.clock.advance(seconds=step)
+        client.get("/api/v1/users/auth", headers=bearer(token))
+    assert client.get("/api/v1/users/auth", headers=bearer(token)).status_code == 401
+
+
+def test_login_sets_a_secure_httponly_lax_cookie(client, services):
+    user = make_user(services)
+    body = {"username": user.email, "password": PASSWORD, "totp_code": user.code(services)}
+    cookie = client.post(LOGIN, json=body).headers["set-cookie"]
+    assert cookie.startswith("__Host-citadel_session=")
+    for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/"):
+        assert attribute.lower() in cookie.lower()
+
+
+def _decode(secret_b32: str) -> bytes:
+    import base64
+
+    return base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))

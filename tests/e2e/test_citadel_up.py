@@ -1,0 +1,163 @@
+"""`citadel up` for real: a subprocess serving HTTPS with the platform CA, on either backend."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from citadel.authn import totp
+from citadel.client.api import CitadelClient, ClientError
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def running(services, data_dir: Path, postgres_url, tmp_path: Path):
+    """`citadel up` on the test's data directory (and database), stopped afterwards."""
+    services.close()
+    password_file = tmp_path / "owner-password"
+    password_file.write_text("e2e owner password 123\n")
+    port = _free_port()
+    env = {**os.environ, "CITADEL_BOOTSTRAP_PASSWORD_FILE": str(password_file)}
+    if postgres_url:
+        env["CITADEL_DATABASE_URL"] = postgres_url
+    bin_dir = Path(sys.executable).parent
+    proc = subprocess.Popen(
+        [
+            str(bin_dir / "citadel"),
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--admin-email",
+            "owner@example.com",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    endpoints = data_dir / "run" / "endpoints.json"
+    deadline = time.monotonic() + 60
+    while not endpoints.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"citadel up did not start:\n{proc.stdout.read()}")
+        time.sleep(0.1)
+    yield json.loads(endpoints.read_text()), port, env
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_first_start_writes_endpoints_and_serves_https_with_the_platform_ca(running):
+    endpoints, port, _ = running
+    assert endpoints["api_url"] == f"https://127.0.0.1:{port}/api/v1"
+    assert Path(endpoints["ca_file"]).exists()
+    assert len(endpoints["organization_id"]) == 32
+    response = httpx.get(f"{endpoints['api_url']}/_health", verify=_trust(endpoints))
+    assert response.status_code == 200
+    assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+    assert "server" not in response.headers
+
+
+def test_plain_http_is_not_served(running):
+    _, port, _ = running
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/api/v1/_health", timeout=5)
+
+
+def test_tls_1_2_is_accepted_and_below_is_refused(running):
+    _, port, _ = running
+    modern = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    modern.check_hostname, modern.verify_mode = False, ssl.CERT_NONE
+    modern.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        with modern.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.version() == "TLSv1.2"
+            assert "GCM" in tls.cipher()[0] or "CHACHA20" in tls.cipher()[0]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    try:
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except ssl.SSLError:
+        pass
+    with socket.create_connection(("127.0.0.1", port)) as raw, pytest.raises(ssl.SSLError):
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def test_the_owner_signs_in_enrols_totp_and_mints_a_working_key(running):
+    endpoints, _, _ = running
+    api, ca = endpoints["api_url"], endpoints["ca_file"]
+    with CitadelClient(api, ca_file=ca) as anon:
+        token = anon.login("owner@example.com", "e2e owner password 123")
+    assert token["mfa_enrollment_required"] is True
+    with CitadelClient(api, token=token["token"], ca_file=ca) as user:
+        with pytest.raises(ClientError) as denied:
+            user.list_members(endpoints["organization_id"])
+        assert denied.value.code == "auth.mfa_enrollment_required"
+        secret = user.request("POST", "/users/auth/mfa/totp")["secret"]
+        seed = base64.b32decode(secret + "=" * (-len(secret) % 8))
+        code = totp.code_at(seed, int(time.time()) // 30)
+        user.request("POST", "/users/auth/mfa/totp/_confirm", json={"code": code})
+        key = user.create_api_key("e2e", expiration="1d")
+    with CitadelClient(api, api_key=key["key"], ca_file=ca) as robot:
+        [member] = robot.list_members(endpoints["organization_id"])
+    assert member["email"] == "owner@example.com"
+
+
+def test_admin_create_api_key_works_from_the_data_directory(running, data_dir):
+    endpoints, _, env = running
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "citadel"),
+            "admin",
+            "create-api-key",
+            "--data-dir",
+            str(data_dir),
+            "--org",
+            endpoints["organization_id"],
+            "--role",
+            "organization-admin",
+            "--expiration",
+            "1d",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    key = result.stdout.strip()
+    assert key.startswith("cit_live_")
+    response = httpx.get(
+        f"{endpoints['api_url']}/organizations/{endpoints['organization_id']}",
+        headers={"Authorization": f"ApiKey {key}"},
+        verify=_trust(endpoints),
+    )
+    assert response.status_code == 200
+
+
+def _trust(endpoints) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=endpoints["ca_file"])
