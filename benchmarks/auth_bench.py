@@ -26,11 +26,14 @@ from pathlib import Path
 
 from benchmarks import workload
 from benchmarks.timing import Case, Summary, measure
+from citadel.api.deps import Work
+from citadel.api.routes.members import list_members
 from citadel.api_keys.models import ApiKey
 from citadel.api_keys.service import touch_api_key, verify_api_key
 from citadel.authn import api_key_format
 from citadel.authn.passwords import hash_password, verify_password
-from citadel.authz.decide import Subject, Target, decide
+from citadel.authn.principal import Caller, Principal
+from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
 from citadel.bootstrap import Services
 from citadel.crypto.keyring import PEPPER_VERSION
@@ -46,23 +49,25 @@ class Setup:
     services: Services
     organization_id: str
     key_text: str
+    key_id: str
     key_digest: bytes
-    subject: Subject
+    principal: Principal
 
 
 def prepare(services: Services) -> Setup:
     """Create the organization, its members and the key; read back what the parts need."""
     organization_id, key_text = workload.build_organization(services)
-    key_id = api_key_format.parse_key(key_text).key_id  # type: ignore[union-attr]
+    parsed = api_key_format.parse_key(key_text)
+    assert parsed is not None
     with services.db.read() as session:
-        row = session.get(ApiKey, key_id)
+        row = session.get(ApiKey, parsed.key_id)
         assert row is not None
-        digest = row.digest
         verified = verify_api_key(
             session, services.keyring, services.clock.now(), key_text, SOURCE_IP
         )
-    assert verified is not None, "the benchmark key does not verify"
-    return Setup(services, organization_id, key_text, digest, verified.principal.subject)
+        assert verified is not None, "the benchmark key does not verify"
+        digest = row.digest
+    return Setup(services, organization_id, key_text, parsed.key_id, digest, verified.principal)
 
 
 def authenticate_and_authorize(setup: Setup) -> Callable[[], object]:
@@ -87,23 +92,22 @@ def authenticate_and_authorize(setup: Setup) -> Callable[[], object]:
 def read_transaction_lookup(setup: Setup) -> Callable[[], object]:
     """Only the storage part: a read transaction that loads the key row by its id."""
     services = setup.services
-    key_id = api_key_format.parse_key(setup.key_text).key_id  # type: ignore[union-attr]
 
     def operation() -> object:
         with services.db.read() as session:
-            return session.get(ApiKey, key_id)
+            return session.get(ApiKey, setup.key_id)
 
     return operation
 
 
 def parse_and_digest(setup: Setup) -> Callable[[], object]:
-    """Only the cryptographic part: checksum, HMAC-SHA256 and constant-time comparison."""
-    pepper = setup.services.keyring.pepper(PEPPER_VERSION)
+    """Only the cryptographic part: checksum, pepper, HMAC-SHA256, constant-time comparison."""
+    keyring = setup.services.keyring
 
     def operation() -> object:
         parsed = api_key_format.parse_key(setup.key_text)
         assert parsed is not None
-        expected = api_key_format.digest(pepper, parsed.text)
+        expected = api_key_format.digest(keyring.pepper(PEPPER_VERSION), parsed.text)
         assert hmac.compare_digest(expected, setup.key_digest)
         return expected
 
@@ -115,7 +119,17 @@ def decide_only(setup: Setup) -> Callable[[], object]:
     target = Target.organization(setup.organization_id)
 
     def operation() -> object:
-        return decide(setup.subject, Permission.MEMBERS_READ, target)
+        return decide(setup.principal.subject, Permission.MEMBERS_READ, target)
+
+    return operation
+
+
+def members_handler(setup: Setup) -> Callable[[], object]:
+    """For scale: the route handler listing 100 members, rendered to JSON, for this key."""
+    work = Work(setup.services, Caller(setup.principal, SOURCE_IP, "benchmark"))
+
+    def operation() -> object:
+        return list_members(work, setup.organization_id).model_dump_json()
 
     return operation
 
@@ -139,6 +153,7 @@ def run_all(setup: Setup, *, runs: int, iterations: int) -> list[Summary]:
             Case("read_transaction_lookup", read_transaction_lookup(setup), iterations, 200),
             Case("parse_and_hmac", parse_and_digest(setup), iterations * 10, 1000),
             Case("decide", decide_only(setup), iterations * 10, 1000),
+            Case("members_handler", members_handler(setup), max(1, iterations // 10), 20),
             Case("argon2id_verify", argon2_verify(), ARGON2_ITERATIONS, 1),
         ],
         runs=runs,
@@ -156,10 +171,12 @@ def benchmark(postgres_url: str | None, *, runs: int, iterations: int) -> dict[s
         stack.callback(services.close)
         setup = prepare(services)
         members = workload.member_count(services, setup.organization_id)
+        version = workload.database_version(services)
         results = run_all(setup, runs=runs, iterations=iterations)
     return {
         "benchmark": "auth",
         "backend": workload.backend_name(postgres_url),
+        "database_version": version,
         "members": members,
         "results": {s.name: s.as_dict() for s in results},
     }

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,6 +83,10 @@ class LoadRun:
     p99_ms: float
     not_200: int
     socket_errors: int
+
+
+LoadFn = Callable[[int], LoadRun]
+"""Runs the load for so many seconds."""
 
 
 def free_port() -> int:
@@ -163,13 +167,14 @@ def create_key_with_cli(data_dir: Path, organization_id: str, env: dict[str, str
     return done.stdout.strip()
 
 
-def populate(data_dir: Path, database_url: str | None, organization_id: str) -> int:
-    """Bring the organization to `workload.MEMBERS` members; returns the count."""
+def populate(data_dir: Path, database_url: str | None, organization_id: str) -> tuple[int, str]:
+    """Bring the organization to `workload.MEMBERS` members: (member count, database version)."""
     services = workload.open_services(data_dir, database_url)
     try:
         missing = workload.MEMBERS - workload.member_count(services, organization_id)
         workload.add_members(services, organization_id, missing)
-        return workload.member_count(services, organization_id)
+        members = workload.member_count(services, organization_id)
+        return members, workload.database_version(services)
     finally:
         services.close()
 
@@ -259,32 +264,41 @@ async def _httpx_load(target: Target, duration_s: int) -> LoadRun:
     )
 
 
-def drive(target: Target, *, runs: int, duration_s: int, warmup_s: int, workdir: Path) -> dict:
-    """A warm-up run, then `runs` measured runs; the medians, and every run."""
-    if shutil.which("wrk"):
+def load_generator(choice: str, target: Target, workdir: Path) -> tuple[str, LoadFn]:
+    """The named load generator (``auto``: wrk if installed, else httpx) as a function."""
+    if choice == "wrk" or (choice == "auto" and shutil.which("wrk")):
         script = workdir / "count_status.lua"
         script.write_text(WRK_SCRIPT)
-        generator, load = "wrk", lambda seconds: run_wrk(target, seconds, script)
-    else:
-        generator, load = "httpx", lambda seconds: run_httpx(target, seconds)
+        return "wrk", lambda seconds: run_wrk(target, seconds, script)
+    return "httpx", lambda seconds: run_httpx(target, seconds)
+
+
+def drive(load: LoadFn, *, runs: int, duration_s: int, warmup_s: int) -> dict[str, object]:
+    """A warm-up run, then `runs` measured runs; the medians, and every run."""
     load(warmup_s)
     measured = [load(duration_s) for _ in range(runs)]
     for run in measured:
         if run.not_200 or run.socket_errors:
             raise RuntimeError(f"not every response was a 200: {run}")
     return {
-        "load_generator": generator,
         "connections": CONNECTIONS,
         "duration_s": duration_s,
-        "requests_per_s": statistics.median(r.requests_per_s for r in measured),
-        "p50_ms": statistics.median(r.p50_ms for r in measured),
-        "p99_ms": statistics.median(r.p99_ms for r in measured),
+        "requests_per_s": round(statistics.median(r.requests_per_s for r in measured), 1),
+        "p50_ms": round(statistics.median(r.p50_ms for r in measured), 2),
+        "p99_ms": round(statistics.median(r.p99_ms for r in measured), 2),
         "all_200": True,
         "runs": [asdict(r) for r in measured],
     }
 
 
-def benchmark(postgres_url: str | None, *, runs: int, duration_s: int, warmup_s: int) -> dict:
+def benchmark(
+    postgres_url: str | None,
+    *,
+    runs: int,
+    duration_s: int,
+    warmup_s: int,
+    generator_choice: str = "auto",
+) -> dict[str, object]:
     """Start the server on the chosen backend, set up the data, measure, stop."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="citadel-http-")))
@@ -301,20 +315,23 @@ def benchmark(postgres_url: str | None, *, runs: int, duration_s: int, warmup_s:
             sys.stderr.write((workdir / "server.log").read_text())
             raise
         organization_id = str(endpoints["organization_id"])
-        members = populate(data_dir, database_url, organization_id)
+        members, version = populate(data_dir, database_url, organization_id)
         target = Target(
             url=f"{endpoints['api_url']}/organizations/{organization_id}/members",
             api_key=create_key_with_cli(data_dir, organization_id, env),
             ca_file=str(endpoints["ca_file"]),
         )
         check_one_request(target, members)
-        load = drive(target, runs=runs, duration_s=duration_s, warmup_s=warmup_s, workdir=workdir)
+        generator, load = load_generator(generator_choice, target, workdir)
+        measured = drive(load, runs=runs, duration_s=duration_s, warmup_s=warmup_s)
     return {
         "benchmark": "http",
         "backend": workload.backend_name(postgres_url),
+        "database_version": version,
         "route": "GET /api/v1/organizations/{id}/members",
         "members": members,
-        **load,
+        "load_generator": generator,
+        **measured,
     }
 
 
@@ -325,10 +342,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="Seconds per measured run.")
     parser.add_argument("--warmup", type=int, default=3, help="Seconds of warm-up load.")
+    parser.add_argument("--load-generator", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--out", type=Path, help="Also write the JSON result here.")
     args = parser.parse_args(argv)
     result = benchmark(
-        args.postgres_url, runs=args.runs, duration_s=args.duration, warmup_s=args.warmup
+        args.postgres_url,
+        runs=args.runs,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        generator_choice=args.load_generator,
     )
     text = json.dumps(result, indent=2)
     if args.out:

@@ -42,6 +42,16 @@ def backend_name(database_url: str | None) -> str:
     return "postgresql" if database_url else "sqlite"
 
 
+def database_version(services: Services) -> str:
+    """What the database engine says it is, for the record of the run."""
+    with services.db.read() as session:
+        if services.db.is_sqlite:
+            cipher = session.scalar(sa.text("PRAGMA cipher_version"))
+            sqlite = session.scalar(sa.text("SELECT sqlite_version()"))
+            return f"SQLCipher {cipher} (SQLite {sqlite})"
+        return f"PostgreSQL {session.scalar(sa.text('SHOW server_version'))}"
+
+
 @contextmanager
 def fresh_postgres_database(server_url: str) -> Iterator[str]:
     """A new empty database on the server of `server_url`; dropped when the block ends."""

@@ -132,7 +132,7 @@ def test_only_owners_create_keys(client, services):
 
 
 def test_a_key_cannot_carry_roles_in_another_organization(client, services):
-    org, auth = _owner_session(client, services)
+    _, auth = _owner_session(client, services)
     other_owner = make_user(services)
     other = make_org(services, other_owner)
     body = {

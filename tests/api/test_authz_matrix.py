@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
 from httpx import Response
 
@@ -278,17 +278,21 @@ def test_other_organizations_id_answers_like_a_nonexistent_one(client, services,
 # --- the route-inventory guard -----------------------------------------------------------
 
 
-def api_routes(app: FastAPI) -> dict[str, APIRoute]:
-    """Every API route under the prefix, keyed "METHOD /path/{template}"."""
+def api_routes(app: FastAPI) -> dict[str, RouteContext]:
+    """Every API route under the prefix as the app serves it, keyed "METHOD /path/{template}".
+
+    Routers are included lazily, so `app.routes` holds included routers; their effective
+    routes carry the full path and every dependency (the router's and the route's).
+    """
     return {
-        f"{method} {route.path}": route
-        for route in app.routes
-        if isinstance(route, APIRoute) and route.path.startswith(API_PREFIX)
-        for method in sorted(route.methods)
+        f"{method} {context.path}": context
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute) and context.path.startswith(API_PREFIX)
+        for method in sorted(context.methods or ())
     }
 
 
-def access_dependencies(route: APIRoute) -> list[Access]:
+def access_dependencies(route: RouteContext) -> list[Access]:
     """The `Access` of every access dependency the route declares, at any depth."""
     found = []
     pending = list(route.dependant.dependencies)
@@ -302,7 +306,7 @@ def access_dependencies(route: APIRoute) -> list[Access]:
 
 
 @pytest.fixture
-def routes(client) -> dict[str, APIRoute]:
+def routes(client) -> dict[str, RouteContext]:
     return api_routes(client.app)
 
 
@@ -331,9 +335,10 @@ def test_every_route_declares_exactly_one_access_dependency(routes):
 
 def test_the_api_prefix_serves_nothing_but_api_routes_and_the_openapi_document(client):
     others = [
-        getattr(r, "path", "")
-        for r in client.app.routes
-        if not isinstance(r, APIRoute) and getattr(r, "path", "").startswith(API_PREFIX)
+        context.path
+        for context in iter_route_contexts(client.app.routes)
+        if not isinstance(context.original_route, APIRoute)
+        and (context.path or "").startswith(API_PREFIX)
     ]
     assert others == [f"{API_PREFIX}/openapi.json"]
 

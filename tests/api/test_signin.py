@@ -52,7 +52,8 @@ def test_first_sign_in_without_a_factor_only_allows_enrolment(client, services):
     )
     assert confirmed.status_code == 200
     codes = confirmed.json()["recovery_codes"]
-    assert len(codes) == 10 and len(set(codes)) == 10
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
     assert client.get(f"/api/v1/organizations/{org}", headers=bearer(token)).status_code == 200
 
 

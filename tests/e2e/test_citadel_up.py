@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -91,19 +92,19 @@ def test_tls_1_2_is_accepted_and_below_is_refused(running):
     modern = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     modern.check_hostname, modern.verify_mode = False, ssl.CERT_NONE
     modern.maximum_version = ssl.TLSVersion.TLSv1_2
-    with socket.create_connection(("127.0.0.1", port)) as raw:
-        with modern.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            assert tls.version() == "TLSv1.2"
-            assert "GCM" in tls.cipher()[0] or "CHACHA20" in tls.cipher()[0]
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        modern.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.version() == "TLSv1.2"
+        assert "GCM" in tls.cipher()[0] or "CHACHA20" in tls.cipher()[0]
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ssl.TLSVersion.TLSv1
     ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-    try:
+    with contextlib.suppress(ssl.SSLError):
         ctx.set_ciphers("ALL:@SECLEVEL=0")
-    except ssl.SSLError:
-        pass
     with socket.create_connection(("127.0.0.1", port)) as raw, pytest.raises(ssl.SSLError):
         ctx.wrap_socket(raw, server_hostname="127.0.0.1")
 

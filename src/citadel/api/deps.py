@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from citadel.api_keys.service import touch_api_key, verify_api_key
 from citadel.authn.context import Context
@@ -33,6 +33,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CREDENTIAL_PARAMS = frozenset({"api_key", "apikey", "token", "access_token", "key"})
 
 
+OrgId = Path(max_length=32, description="Identifier for the Organization")
+
+
 def get_services(request: Request) -> Services:
     return request.app.state.services
 
@@ -43,6 +46,28 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 class CredentialsInUrl(BadRequest):
     code = "root.credentials_in_url"
     default_message = "Credentials go in the Authorization header, never in the URL."
+
+
+def check_url(request: Request) -> None:
+    """Refuse credentials in the query string, and NUL characters (no database stores them)."""
+    leaked = [f"query.{p}" for p in request.query_params if p.lower() in _CREDENTIAL_PARAMS]
+    if leaked:
+        raise CredentialsInUrl(fields=leaked)
+    parts = [
+        *((f"path.{k}", str(v)) for k, v in request.path_params.items()),
+        *((f"query.{k}", f"{k}{v}") for k, v in request.query_params.multi_items()),
+    ]
+    bad = list(dict.fromkeys(name for name, text in parts if "\x00" in text))
+    if bad:
+        raise BadRequest("The URL must not contain NUL characters.", fields=bad)
+
+
+def csv_items(text: str, *, field: str) -> list[str]:
+    """The items of a comma-separated path parameter; an empty item is refused."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise BadRequest("The comma-separated list has an empty item.", fields=[field])
+    return items
 
 
 def get_caller(request: Request, services: ServicesDep) -> Caller:
@@ -57,8 +82,7 @@ def get_caller(request: Request, services: ServicesDep) -> Caller:
 def _authenticate(
     request: Request, services: Services, *, stale_cookie_is_anonymous: bool
 ) -> Caller:
-    if any(p.lower() in _CREDENTIAL_PARAMS for p in request.query_params):
-        raise CredentialsInUrl(fields=["query"])
+    check_url(request)
     state = request.state
     header = request.headers.get("authorization")
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -176,16 +200,21 @@ def signed_in(*, allow_enrollment: bool = False) -> Any:
 def permitted(permission: Permission, *, org_from: str = "path") -> Any:
     """The caller holds `permission` in the organization of the path (or their own)."""
 
-    def dependency(request: Request, caller: CallerDep, services: ServicesDep) -> Caller:
+    # The organization id is declared here too, so it is validated (length) before use.
+    def in_path(caller: CallerDep, organization_id: str = OrgId) -> Caller:
         _require_principal(caller, allow_enrollment=False)
-        org_id = (
-            request.path_params["organization_id"]
-            if org_from == "path"
-            else caller_organization(request, caller, services)
-        )
+        require(caller, permission, Target.organization(organization_id))
+        return caller
+
+    def of_caller(
+        request: Request, caller: CallerDep, services: ServicesDep, organization_id: OrgQuery = None
+    ) -> Caller:
+        _require_principal(caller, allow_enrollment=False)
+        org_id = caller_organization(request, caller, services)
         require(caller, permission, Target.organization(org_id))
         return caller
 
+    dependency = in_path if org_from == "path" else of_caller
     return Depends(_mark(dependency, Access("permission", permission, org_from)))
 
 

@@ -64,15 +64,67 @@ def _validation(exc: RequestValidationError) -> JSONResponse:
     )
 
 
-_HTTP_CODES = {
-    404: ("root.not_found", "No such route."),
-    405: ("root.method_not_allowed", "This method is not allowed here."),
-    413: ("root.request_too_large", "The body is too large."),
+_HTTP_CODES: dict[int, tuple[str, str, list[str] | None]] = {
+    400: ("root.invalid_json_request", "The body could not be read as JSON.", ["body"]),
+    404: ("root.not_found", "No such route.", None),
+    405: ("root.method_not_allowed", "This method is not allowed here.", None),
+    413: ("root.request_too_large", "The body is too large.", ["body"]),
 }
+
+
+_ERROR_SCHEMAS: dict[str, Any] = {
+    "BasicFailedReplyElement": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "fields": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "BasicFailedReply": {
+        "type": "object",
+        "required": ["errors"],
+        "properties": {
+            "errors": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/BasicFailedReplyElement"},
+            }
+        },
+    },
+}
+
+
+def document(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Describe invalid requests as they are answered (400 ``BasicFailedReply``), not as 422."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas.update(_ERROR_SCHEMAS)
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None:
+                responses["400"] = {
+                    "description": "The request is invalid (code: `root.invalid_data`).",
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/BasicFailedReply"}
+                        }
+                    },
+                }
+    return openapi
 
 
 def install(app: FastAPI, on_error: Any) -> None:
     """Register the handlers; `on_error(request, exc)` audits denied and failed requests."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(CitadelError)
     def _citadel(request: Request, exc: CitadelError) -> JSONResponse:
@@ -85,8 +137,14 @@ def install(app: FastAPI, on_error: Any) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code, message = _HTTP_CODES.get(exc.status_code, ("root.http_error", str(exc.detail)))
-        return JSONResponse(error_body(code, message), status_code=exc.status_code)
+        code, message, fields = _HTTP_CODES.get(
+            exc.status_code, ("root.http_error", str(exc.detail), None)
+        )
+        return JSONResponse(
+            error_body(code, message, fields),
+            status_code=exc.status_code,
+            headers={"x-cloud-error-codes": code},
+        )
 
     @app.exception_handler(Exception)
     def _bug(request: Request, exc: Exception) -> JSONResponse:

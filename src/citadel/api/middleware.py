@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,9 @@ import structlog
 from starlette.exceptions import HTTPException
 
 from citadel.kit.net import Network, client_address
+from citadel.log import get_logger
+
+log = get_logger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _SECURITY_HEADERS = [
@@ -61,8 +65,13 @@ class RequestContextMiddleware:
                     raise BodyTooLarge()
             return message
 
+        started = time.perf_counter()
+        status = 0
+
         async def send_with_headers(message: dict[str, Any]) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 extra = [*_SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
                 expires = scope["state"].get("api_key_expires_at")
                 if "api_key_expires_at" in scope["state"]:
@@ -74,8 +83,18 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
+            status = 413
             await _too_large(send, request_id)
         finally:
+            route = scope.get("route")
+            log.info(
+                "http.request",
+                method=scope["method"],
+                route=getattr(route, "path", "unmatched"),  # the template: no ids, no tokens
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                source_ip=source_ip,
+            )
             structlog.contextvars.unbind_contextvars("request_id")
 
 
@@ -88,7 +107,15 @@ class BodyTooLarge(HTTPException):
 
 async def _too_large(send: Any, request_id: str) -> None:
     body = json.dumps(
-        {"errors": [{"code": "root.request_too_large", "message": "The body is too large."}]}
+        {
+            "errors": [
+                {
+                    "code": "root.request_too_large",
+                    "message": "The body is too large.",
+                    "fields": ["body"],
+                }
+            ]
+        }
     ).encode()
     await send(
         {
@@ -97,6 +124,7 @@ async def _too_large(send: Any, request_id: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                (b"x-cloud-error-codes", b"root.request_too_large"),
                 (b"x-request-id", request_id.encode()),
                 *_SECURITY_HEADERS,
             ],

@@ -18,5 +18,17 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(audit.app, name="audit")
 app.add_typer(orgs.app, name="org")
 
+
+@app.command(
+    "node",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def node(ctx: typer.Context) -> None:
+    """Run one deployment node (normally started by the allocator; see --help)."""
+    from citadel.node.main import main as node_main
+
+    raise typer.Exit(node_main(list(ctx.args)))
+
 if __name__ == "__main__":
     app()

@@ -124,7 +124,7 @@ def delete_invitations(ctx: Context, organization_id: str, refs: list[str]) -> N
         ref = tokens.parse(text)
         row = ctx.session.get(Invitation, ref.invitation_id) if ref else None
         if row is None or row.organization_id != organization_id:
-            raise InvitationNotFound(fields=["invitation_tokens"])
+            raise InvitationNotFound(fields=["path.invitation_tokens"])
         rows.append(row)
     for row in rows:
         ctx.session.delete(row)

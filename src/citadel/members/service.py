@@ -129,7 +129,9 @@ def remove_members(ctx: Context, organization_id: str, user_ids: list[str]) -> N
     )
     missing = [u for u in ids if u not in found]
     if missing:
-        raise MembershipNotFound(f"No member [{missing[0]}] in this organization.")
+        raise MembershipNotFound(
+            f"No member [{missing[0]}] in this organization.", fields=["path.user_ids"]
+        )
     _ensure_owner_remains(ctx.session, organization_id, removed_users=set(ids))
     ctx.session.execute(
         sa.delete(RoleAssignment).where(
@@ -235,7 +237,7 @@ def _check_authority(ctx: Context, user_id: str, items: list[Assignment]) -> Non
     for org_id in _orgs_of(items):
         member = ctx.session.get(Membership, (org_id, user_id))
         if member is None:
-            raise InvalidTargetUser(fields=["user_id"])
+            raise InvalidTargetUser(fields=["path.user_id"])
 
 
 def _row(session: Session, org_id: str, user_id: str, role_id: RoleId) -> RoleAssignment | None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn import totp
 from citadel.authn.context import Context
-from citadel.authn.passwords import verify_password
+from citadel.crypto.passwords import verify_password
 from citadel.authn.principal import Principal, PrincipalKind
 from citadel.crypto.keyring import Keyring
 from citadel.errors import Unauthenticated

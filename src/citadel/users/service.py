@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from citadel.authn.passwords import hash_password, password_problem
+from citadel.crypto.passwords import hash_password, password_problem
 from citadel.kit.ids import new_id
 from citadel.users.errors import WeakPassword
 from citadel.users.models import User, UserSession

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +15,10 @@ from citadel.authn.guard import require
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
 from citadel.errors import BadRequest
-from citadel.kit.schema import ResponseModel
+from citadel.kit.schema import Instant, ResponseModel
 
 router = APIRouter(tags=["audit"])
+_CURSOR = re.compile(r"^[1-9][0-9]{0,17}$")  # a sequence number, well inside 64 bits
 
 
 class AuditEventOut(ResponseModel):
@@ -56,16 +58,16 @@ def list_audit_events(
     organization_id: str = OrgId,
     action: str | None = Query(default=None, max_length=64),
     actor_id: str | None = Query(default=None, max_length=64),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     cursor: str | None = Query(default=None, max_length=24),
     size: int = Query(default=100, ge=1, le=1000),
 ) -> AuditEventsOut:
     """The organization's events, newest first; pass `next_cursor` back for older ones."""
     after = 0
     if cursor is not None:
-        if not cursor.isdigit() or int(cursor) < 1:
-            raise InvalidCursor("The cursor is not one this API gave.", fields=["cursor"])
+        if not _CURSOR.match(cursor):
+            raise InvalidCursor("The cursor is not one this API gave.", fields=["query.cursor"])
         after = int(cursor)
     with work.read() as ctx:
         require(ctx.caller, Permission.AUDIT_READ, Target.organization(organization_id))

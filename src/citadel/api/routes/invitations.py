@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path
 
-from citadel.api.deps import WorkDep, permitted, public
+from citadel.api.deps import WorkDep, csv_items, permitted, public
 from citadel.api.routes.orgs import OrgId
 from citadel.api.routes.orgs import shape as shape_org
 from citadel.authz import assignments
@@ -71,7 +71,7 @@ def delete_invitations(
     work: WorkDep, organization_id: str = OrgId, invitation_tokens: str = Path(max_length=13000)
 ) -> dict[str, object]:
     """Revoke invitations by comma-separated handles or tokens."""
-    refs = [t.strip() for t in invitation_tokens.split(",") if t.strip()]
+    refs = csv_items(invitation_tokens, field="path.invitation_tokens")
     with work.write() as ctx:
         service.delete_invitations(ctx, organization_id, refs)
     return {}

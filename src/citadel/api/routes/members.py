@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path
 
-from citadel.api.deps import WorkDep, permitted, signed_in
+from citadel.api.deps import WorkDep, csv_items, permitted, signed_in
 from citadel.api.routes.orgs import OrgId
 from citadel.authz import assignments
 from citadel.authz.assignments import RoleAssignmentsIn
@@ -46,7 +46,7 @@ def remove_members(
     work: WorkDep, organization_id: str = OrgId, user_ids: str = Path(max_length=3400)
 ) -> dict[str, object]:
     """Remove members (comma-separated ids); anyone may remove themselves (leave)."""
-    ids = [u.strip() for u in user_ids.split(",") if u.strip()]
+    ids = csv_items(user_ids, field="path.user_ids")
     with work.write() as ctx:
         service.remove_members(ctx, organization_id, ids)
     return {}

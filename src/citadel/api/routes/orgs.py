@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
-from citadel.api.deps import WorkDep, permitted, require_user, signed_in
+from citadel.api.deps import OrgId, WorkDep, permitted, require_user, signed_in
 from citadel.authz.permissions import Permission
 from citadel.orgs import service
 from citadel.orgs.models import Organization
@@ -16,7 +16,6 @@ from citadel.orgs.schemas import (
 )
 
 router = APIRouter(tags=["organizations"])
-OrgId = Path(max_length=32)
 
 
 def shape(org: Organization) -> OrganizationOut:

@@ -1,0 +1,133 @@
+"""The node's ASGI application: read, route, authenticate, authorize, handle, answer.
+
+Handlers are synchronous (the store is SQLite) and run in a worker thread. Every response
+carries ``X-Elastic-Product: Elasticsearch`` and ``application/json`` (``text/plain`` for
+``_cat`` text), which is what the official clients check.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio
+import structlog
+
+from citadel.node.errors import ContentTooLarge, EsError
+from citadel.node.http.messages import NodeRequest, NodeResponse
+from citadel.node.http.router import Route, Router
+
+log = structlog.get_logger(__name__)
+
+PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
+MAX_BODY = 100 * 1024 * 1024
+WORKERS = 16
+
+
+class NodeApp:
+    """ASGI callable over a `Router` and a security realm."""
+
+    def __init__(self, router: Router, realm: Any, *, max_body: int = MAX_BODY) -> None:
+        self.router = router
+        self.realm = realm
+        self.max_body = max_body
+        self.limiter = anyio.CapacityLimiter(WORKERS)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            body = await self._read_body(scope, receive)
+            request = NodeRequest(
+                method=scope["method"],
+                path=scope["path"],
+                params={},
+                query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)),
+                headers={
+                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+                },
+                body=body,
+            )
+            response = await anyio.to_thread.run_sync(self._handle, request, limiter=self.limiter)
+        except EsError as exc:
+            response = _error(exc)
+        await _send(send, response, head=scope["method"] == "HEAD")
+
+    async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            raise ContentTooLarge(f"the request body is larger than {self.max_body} bytes")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise ContentTooLarge(f"the request body is larger than {self.max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return b"".join(chunks)
+
+    def _handle(self, request: NodeRequest) -> NodeResponse:
+        try:
+            route, params = self.router.match(request.method, request.path)
+            request.params = params
+            self._guard(route, request)
+            return route.handler(request)
+        except EsError as exc:
+            return _error(exc)
+        except Exception as exc:  # a bug: answer like Elasticsearch, log without the body
+            log.error("node.request_crashed", error_type=type(exc).__name__, exc_info=exc)
+            return _error(EsError("internal error"))
+
+    def _guard(self, route: Route, request: NodeRequest) -> None:
+        need = route.need
+        if need.kind == "none":
+            return
+        request.identity = self.realm.authenticate(request.headers.get("authorization"))
+        if need.kind == "cluster":
+            self.realm.require_cluster(request.identity, need.privilege)
+        elif need.kind == "index":
+            names = request.params.get(need.param or "index", "")
+            self.realm.require_indices(request.identity, need.privilege, names.split(","))
+
+
+def _error(exc: EsError) -> NodeResponse:
+    headers = {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="security" charset="UTF-8", ApiKey'
+    return NodeResponse(status=exc.status, body=exc.body(), headers=headers)
+
+
+async def _send(send: Any, response: NodeResponse, *, head: bool) -> None:
+    payload = response.encode()
+    headers = [
+        (b"content-type", response.content_type.encode()),
+        (b"content-length", str(len(payload)).encode()),
+        PRODUCT_HEADER,
+        *((k.lower().encode(), v.encode()) for k, v in response.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else payload})
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON (used by ``_cat`` and tests)."""
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,128 @@
+"""`citadel node`: start one deployment node.
+
+The launcher (the allocator, or a test) hands the node its 256-bit data key on an inherited
+file descriptor (``--key-fd``, 32 raw bytes or 64 hex characters, read once then closed) and
+may hand it a listening socket (``--listen-fd``); the node never writes the key anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import ssl
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from citadel.kit.clock import SystemClock
+from citadel.node.http.app import NodeApp
+from citadel.node.routes import build_router
+from citadel.node.security.realm import Realm
+from citadel.node.services import NodeInfo, NodeServices
+from citadel.node.store.connection import Store, WrongKey
+
+EXIT_WRONG_KEY = 3
+EXIT_BAD_ARGS = 2
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="citadel node", description=__doc__)
+    p.add_argument("--data-dir", type=Path, required=True, help="the node's own data directory")
+    p.add_argument("--key-fd", type=int, required=True, help="fd carrying the data key")
+    p.add_argument("--elastic-password-fd", type=int, help="fd carrying the elastic password")
+    p.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
+    p.add_argument("--key", type=Path, required=True, help="server private key (PEM)")
+    p.add_argument("--client-ca", type=Path, help="require client certificates from this CA")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", type=int, help="listen on this TCP port")
+    where.add_argument("--listen-fd", type=int, help="serve on this inherited listening socket")
+    where.add_argument("--unix-socket", type=Path, help="serve on this unix socket")
+    p.add_argument("--host", default="127.0.0.1", help="address for --port")
+    p.add_argument("--cluster-name", default="citadel")
+    p.add_argument("--node-name", default=socket.gethostname())
+    return p.parse_args(argv)
+
+
+def read_fd(fd: int) -> bytes:
+    """Everything readable from `fd`, which is then closed."""
+    chunks = []
+    with os.fdopen(fd, "rb", closefd=True) as f:
+        while chunk := f.read(4096):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_key(raw: bytes) -> bytes:
+    """32 raw bytes, or 64 hex characters (with optional newline)."""
+    text = raw.strip()
+    if len(raw) == 32:
+        return raw
+    if len(text) == 64:
+        try:
+            return bytes.fromhex(text.decode())
+        except ValueError:
+            pass
+    raise WrongKey("the key descriptor must carry 32 bytes or 64 hex characters")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the node until SIGTERM; returns the exit status."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        key = decode_key(read_fd(args.key_fd))
+        store = Store.open(args.data_dir, key)
+    except WrongKey as exc:
+        print(f"citadel node: refusing to start: {exc}", file=sys.stderr)
+        return EXIT_WRONG_KEY
+    del key
+    realm = Realm(store)
+    if args.elastic_password_fd is not None:
+        realm.bootstrap_elastic(read_fd(args.elastic_password_fd).decode().strip())
+    services = NodeServices(
+        store=store,
+        realm=realm,
+        clock=SystemClock(),
+        info=NodeInfo(args.node_name, args.cluster_name, store_cluster_uuid(store)),
+    )
+    app = NodeApp(build_router(services), realm)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port or 0,
+        fd=args.listen_fd,
+        uds=str(args.unix_socket) if args.unix_socket else None,
+        ssl_certfile=str(args.cert),
+        ssl_keyfile=str(args.key),
+        ssl_ca_certs=str(args.client_ca) if args.client_ca else None,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if args.client_ca else ssl.CERT_NONE,
+        ssl_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
+        log_level="warning",
+        server_header=False,
+        date_header=True,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        store.close()
+    return 0
+
+
+def store_cluster_uuid(store: Store) -> str:
+    """The node's cluster uuid, created on first start."""
+    import uuid
+
+    with store.write() as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'cluster_uuid'").fetchone()
+        if row:
+            return row[0]
+        value = uuid.uuid4().hex[:22]
+        conn.execute("INSERT INTO meta (key, value) VALUES ('cluster_uuid', ?)", (value,))
+        return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

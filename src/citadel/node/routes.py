@@ -1,0 +1,22 @@
+"""The node's route table, assembled from each area's `register` function."""
+
+from __future__ import annotations
+
+from citadel.node.http.router import Router
+from citadel.node.services import NodeServices
+
+
+def build_router(services: NodeServices) -> Router:
+    """Every route of the node."""
+    from citadel.node.http import (
+        routes_cluster,
+        routes_documents,
+        routes_indices,
+        routes_search,
+        routes_security,
+    )
+
+    router = Router()
+    for area in (routes_security, routes_cluster, routes_search, routes_indices, routes_documents):
+        area.register(router, services)
+    return router

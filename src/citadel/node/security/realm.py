@@ -1,0 +1,233 @@
+"""Authentication and authorization of every node request.
+
+Credentials: ``Authorization: Basic base64(user:password)`` against the reserved ``elastic``
+user and native users (argon2id hashes; a verified password is remembered per process as an
+HMAC under a per-process random key, so repeated requests skip the slow hash until the
+password changes), or ``Authorization: ApiKey base64(id:secret)`` (SHA-256 of a 128-bit
+secret, compared in constant time). Every failure is the same 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from citadel.crypto.passwords import hash_password, verify_password
+from citadel.kit.clock import Clock, SystemClock
+from citadel.node.errors import Forbidden, Unauthenticated
+from citadel.node.security.privileges import (
+    BUILTIN_ROLES,
+    RoleDescriptor,
+    allows_cluster,
+    allows_index,
+    parse_descriptor,
+)
+from citadel.node.store.connection import Store
+
+ELASTIC = "elastic"
+RESERVED_REALM = "reserved"
+NATIVE_REALM = "native"
+API_KEY_REALM = "_es_api_key"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a request runs as, and what they may do."""
+
+    username: str
+    roles: tuple[str, ...]
+    descriptors: tuple[RoleDescriptor, ...]
+    realm: str
+    authentication_type: str = "realm"
+    limited_by: tuple[RoleDescriptor, ...] | None = None
+    api_key_id: str | None = None
+    api_key_name: str | None = None
+
+    def allows_cluster(self, privilege: str) -> bool:
+        own = allows_cluster(self.descriptors, privilege)
+        return own and (self.limited_by is None or allows_cluster(self.limited_by, privilege))
+
+    def allows_index(self, privilege: str, index: str) -> bool:
+        own = allows_index(self.descriptors, privilege, index)
+        return own and (self.limited_by is None or allows_index(self.limited_by, privilege, index))
+
+
+class Realm:
+    """The node's security realm over its encrypted store."""
+
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self._cache_key = os.urandom(32)
+        self._verified: dict[str, tuple[bytes, str]] = {}
+        self._lock = threading.Lock()
+
+    # -- bootstrap ---------------------------------------------------------------------
+
+    def bootstrap_elastic(self, password: str) -> None:
+        """Set the ``elastic`` password unless it is already set (first start)."""
+        with self.store.write() as conn:
+            row = conn.execute("SELECT 1 FROM users WHERE username = ?", (ELASTIC,)).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO users (username, password_hash, roles, full_name) "
+                    "VALUES (?, ?, ?, ?)",
+                    (ELASTIC, hash_password(password), json.dumps(["superuser"]), "elastic"),
+                )
+
+    def forget(self, username: str) -> None:
+        """Drop a remembered password (after a change, a disable, a delete)."""
+        with self._lock:
+            self._verified.pop(username, None)
+
+    # -- authentication ----------------------------------------------------------------
+
+    def authenticate(self, header: str | None) -> Identity:
+        """The identity behind an Authorization header; 401 for anything else."""
+        if not header:
+            raise Unauthenticated("missing authentication credentials for REST request")
+        scheme, _, value = header.strip().partition(" ")
+        decoded = _b64(value.strip())
+        if scheme.lower() == "basic" and decoded and ":" in decoded:
+            username, _, password = decoded.partition(":")
+            return self._basic(username, password)
+        if scheme.lower() == "apikey" and decoded and ":" in decoded:
+            key_id, _, secret = decoded.partition(":")
+            return self._api_key(key_id, secret)
+        raise Unauthenticated("unable to authenticate with provided credentials")
+
+    def _basic(self, username: str, password: str) -> Identity:
+        with self.store.read() as conn:
+            row = conn.execute(
+                "SELECT password_hash, roles, enabled FROM users WHERE username = ?", (username,)
+            ).fetchone()
+        stored = row["password_hash"] if row else None
+        if row is None or not row["enabled"] or not self._password_ok(username, password, stored):
+            raise Unauthenticated(f"unable to authenticate user [{username}] for REST request")
+        roles = tuple(json.loads(row["roles"]))
+        realm = RESERVED_REALM if username == ELASTIC else NATIVE_REALM
+        return Identity(username, roles, self.descriptors_of(roles), realm)
+
+    def _password_ok(self, username: str, password: str, stored: str | None) -> bool:
+        mac = hmac.new(self._cache_key, f"{username}\0{password}".encode(), "sha256").digest()
+        with self._lock:
+            remembered = self._verified.get(username)
+        if (
+            stored
+            and remembered
+            and remembered[1] == stored
+            and hmac.compare_digest(remembered[0], mac)
+        ):
+            return True
+        if not verify_password(stored, password):
+            return False
+        with self._lock:
+            self._verified[username] = (mac, stored or "")
+        return True
+
+    def _api_key(self, key_id: str, secret: str) -> Identity:
+        with self.store.read() as conn:
+            row = conn.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        now_ms = int(self.clock.now().timestamp() * 1000)
+        if (
+            row is None
+            or not hmac.compare_digest(row["secret_hash"], api_key_hash(key_id, secret))
+            or row["invalidated"]
+            or (row["expires_at"] is not None and row["expires_at"] <= now_ms)
+        ):
+            raise Unauthenticated("unable to authenticate with provided credentials")
+        own = [parse_descriptor(d) for d in json.loads(row["role_descriptors"]).values()]
+        limited = tuple(parse_descriptor(d) for d in json.loads(row["limited_by"]))
+        return Identity(
+            username=row["username"],
+            roles=(),
+            descriptors=tuple(own) or limited,
+            realm=API_KEY_REALM,
+            authentication_type="api_key",
+            limited_by=limited,
+            api_key_id=row["id"],
+            api_key_name=row["name"],
+        )
+
+    # -- authorization -----------------------------------------------------------------
+
+    def descriptors_of(self, roles: Iterable[str]) -> tuple[RoleDescriptor, ...]:
+        """Built-in and stored roles by name; unknown names grant nothing."""
+        out, stored = [], []
+        for name in roles:
+            if name in BUILTIN_ROLES:
+                out.append(BUILTIN_ROLES[name])
+            else:
+                stored.append(name)
+        if stored:
+            with self.store.read() as conn:
+                marks = ",".join("?" * len(stored))
+                rows = conn.execute(
+                    f"SELECT descriptor FROM roles WHERE name IN ({marks})",  # noqa: S608
+                    stored,
+                ).fetchall()
+            out.extend(parse_descriptor(json.loads(r["descriptor"])) for r in rows)
+        return tuple(out)
+
+    def require_cluster(self, identity: Identity, privilege: str | None) -> None:
+        """403 unless `identity` holds the cluster privilege."""
+        if privilege and not identity.allows_cluster(privilege):
+            raise Forbidden(
+                f"action is unauthorized for user [{identity.username}] with effective roles "
+                f"[{','.join(identity.roles)}], this action is granted by the cluster "
+                f"privileges [{privilege},all]"
+            )
+
+    def require_indices(self, identity: Identity, privilege: str | None, names: list[str]) -> None:
+        """403 unless `identity` holds the index privilege on every named index."""
+        if not privilege:
+            return
+        denied = [n for n in names if n and not identity.allows_index(privilege, n)]
+        if denied:
+            raise Forbidden(
+                f"action is unauthorized for user [{identity.username}] with effective roles "
+                f"[{','.join(identity.roles)}] on indices [{','.join(denied)}], this action is "
+                f"granted by the index privileges [{privilege},all]"
+            )
+
+    def allowed(self, identity: Identity, privilege: str, index: str) -> bool:
+        """Whether `identity` holds the index privilege on `index` (for wildcard expansion)."""
+        return identity.allows_index(privilege, index)
+
+
+def api_key_hash(key_id: str, secret: str) -> bytes:
+    """The stored form of an API key secret (128 random bits, so a fast hash suffices)."""
+    return hashlib.sha256(f"{key_id}:{secret}".encode()).digest()
+
+
+def _b64(value: str) -> str | None:
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def describe(identity: Identity) -> dict[str, Any]:
+    """The body of ``GET /_security/_authenticate``."""
+    body: dict[str, Any] = {
+        "username": identity.username,
+        "roles": list(identity.roles),
+        "full_name": None,
+        "email": None,
+        "metadata": {},
+        "enabled": True,
+        "authentication_realm": {"name": identity.realm, "type": identity.realm},
+        "lookup_realm": {"name": identity.realm, "type": identity.realm},
+        "authentication_type": identity.authentication_type,
+    }
+    if identity.api_key_id:
+        body["api_key"] = {"id": identity.api_key_id, "name": identity.api_key_name}
+    return body

@@ -1,0 +1,31 @@
+"""What the node's handlers share: the store, the security realm, identity and the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from citadel.kit.clock import Clock
+from citadel.node.store.connection import Store
+
+VERSION = "8.15.0"
+LUCENE_VERSION = "9.11.1"
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """How the node introduces itself on ``GET /``."""
+
+    node_name: str
+    cluster_name: str
+    cluster_uuid: str
+    version: str = VERSION
+
+
+@dataclass(frozen=True)
+class NodeServices:
+    """Built once by `citadel.node.main`; handed to every route module's `register`."""
+
+    store: Store
+    realm: object  # citadel.node.security.realm.Realm (typed there, to keep imports one-way)
+    clock: Clock
+    info: NodeInfo
