@@ -31,12 +31,12 @@ from citadel.api.routes.members import list_members
 from citadel.api_keys.models import ApiKey
 from citadel.api_keys.service import touch_api_key, verify_api_key
 from citadel.authn import api_key_format
-from citadel.authn.passwords import hash_password, verify_password
 from citadel.authn.principal import Caller, Principal
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
 from citadel.bootstrap import Services
 from citadel.crypto.keyring import PEPPER_VERSION
+from citadel.crypto.passwords import hash_password, verify_password
 
 SOURCE_IP = "127.0.0.1"
 ARGON2_ITERATIONS = 3

@@ -39,7 +39,9 @@ def node_clock() -> SettableClock:
 
 
 @pytest.fixture
-def node_services(node_dir: Path, node_key: bytes, node_clock: SettableClock) -> Iterator[NodeServices]:
+def node_services(
+    node_dir: Path, node_key: bytes, node_clock: SettableClock
+) -> Iterator[NodeServices]:
     store = Store.open(node_dir, node_key)
     realm = Realm(store, node_clock)
     realm.bootstrap_elastic(ELASTIC_PASSWORD)

@@ -1,0 +1,497 @@
+"""Tenant isolation (security anchors 1.3 8.2.2 / 8.4.1 and 5.1): IDOR / BOLA tests.
+
+Organization A is the victim; organization B's owner (signed in, or through B's owner API key)
+is the attacker. Another organization's ids must answer exactly like ids that do not exist,
+mixed paths (B's organization, A's object) must not reach A's object, lists must never carry A's
+rows, and role assignments naming A must be refused without changing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+
+from citadel.api.app import API_PREFIX
+from citadel.authn.api_key_format import new_key
+from citadel.bootstrap import Services
+from citadel.kit.ids import new_id
+from tests.fixtures.builders import (
+    TestUser,
+    add_member,
+    bearer,
+    grant,
+    key_headers,
+    login,
+    make_api_key,
+    make_org,
+    make_user,
+)
+from tests.fixtures.state import business_state, key_id
+
+# --- two organizations -------------------------------------------------------------------
+
+
+@dataclass
+class Tenant:
+    """An organization with an owner, a member (viewer of one deployment), a key, an invitation."""
+
+    org: str
+    owner: TestUser
+    member: TestUser
+    deployment: str
+    key: str
+    invitation_token: str
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.key)
+
+    @property
+    def invitation_handle(self) -> str:
+        return self.invitation_token.rsplit("_", 1)[0]
+
+    @property
+    def markers(self) -> list[str]:
+        """Strings that would show that one of this organization's rows leaked."""
+        return [
+            self.org,
+            self.owner.user_id,
+            self.owner.email,
+            self.member.user_id,
+            self.member.email,
+            self.deployment,
+            self.key_id,
+            self.invitation_handle,
+        ]
+
+
+def make_tenant(client: TestClient, services: Services, name: str) -> Tenant:
+    owner = make_user(services)
+    org = make_org(services, owner, name)
+    deployment = new_id()
+    member = make_user(services)
+    add_member(services, org, member, grant(org, "deployment-viewer", deployment))
+    key = make_api_key(services, org)
+    body = {
+        "emails": [f"invitee-{org}@example.com"],
+        "role_assignments": {"deployment": [viewer_of(org, deployment)]},
+    }
+    response = client.post(
+        f"/api/v1/organizations/{org}/invitations", json=body, headers=key_headers(key)
+    )
+    assert response.status_code == 201, response.text
+    token = response.json()["invitations"][0]["token"]
+    return Tenant(org, owner, member, deployment, key, token)
+
+
+def viewer_of(org: str, *deployments: str) -> dict[str, Any]:
+    if not deployments:
+        return {"role_id": "deployment-viewer", "organization_id": org, "all": True}
+    return {
+        "role_id": "deployment-viewer",
+        "organization_id": org,
+        "all": False,
+        "deployment_ids": list(deployments),
+    }
+
+
+@pytest.fixture
+def victim(client, services) -> Tenant:
+    return make_tenant(client, services, "Victim")
+
+
+@pytest.fixture
+def attacker(client, services) -> Tenant:
+    return make_tenant(client, services, "Attacker")
+
+
+def session_of(client: TestClient, services: Services, user: TestUser) -> dict[str, str]:
+    headers = bearer(login(client, services, user))
+    client.cookies.clear()  # headers only: an anonymous request must stay anonymous
+    return headers
+
+
+@pytest.fixture(params=["session", "api_key"])
+def outsider(request, client, services, attacker) -> dict[str, str]:
+    """Organization B's owner: signed in, or through B's owner API key."""
+    if request.param == "session":
+        return session_of(client, services, attacker.owner)
+    return key_headers(attacker.key)
+
+
+def without_ids(body: dict[str, Any], *ids: str) -> dict[str, Any]:
+    """The body with the ids the request named (echoed in messages) replaced by a marker."""
+    text = repr(body)
+    for i in ids:
+        text = text.replace(i, "<id>")
+    return {"normalized": text}
+
+
+# --- another organization's ids answer like nonexistent ones -----------------------------
+
+ORG_PATH_REQUESTS: dict[str, dict[str, Any]] = {
+    "GET /api/v1/organizations/{organization_id}": {},
+    "PUT /api/v1/organizations/{organization_id}": {"body": {"name": "Taken Over"}},
+    "GET /api/v1/organizations/{organization_id}/members": {},
+    "DELETE /api/v1/organizations/{organization_id}/members/{user_ids}": {
+        "path": {"user_ids": "{member}"}
+    },
+    "POST /api/v1/organizations/{organization_id}/invitations": {
+        "body": {"emails": ["spy@example.com"]}
+    },
+    "GET /api/v1/organizations/{organization_id}/invitations": {},
+    "DELETE /api/v1/organizations/{organization_id}/invitations/{invitation_tokens}": {
+        "path": {"invitation_tokens": "{invitation}"}
+    },
+    "GET /api/v1/organizations/{organization_id}/audit-events": {},
+}
+
+# routes that act in "the caller's organization": a signed-in user names it in the query
+CALLER_ORG_REQUESTS: dict[str, dict[str, Any]] = {
+    "POST /api/v1/users/auth/keys": {"body": {"description": "planted"}},
+    "GET /api/v1/users/auth/keys": {},
+    "DELETE /api/v1/users/auth/keys": {"body": {"keys": ["{key}"]}},
+    "GET /api/v1/users/auth/keys/{api_key_id}": {"path": {"api_key_id": "{key}"}},
+    "DELETE /api/v1/users/auth/keys/{api_key_id}": {"path": {"api_key_id": "{key}"}},
+}
+
+
+def request_in(
+    client: TestClient, route: str, spec: dict[str, Any], org: str, victim: Tenant, headers: dict
+):
+    """The route's request aimed at `org`, naming the victim's member, invitation and key."""
+    values = {"member": victim.member.user_id, "invitation": victim.invitation_handle}
+    values["key"] = victim.key_id
+    method, template = route.split(" ", 1)
+    path = {k: v.format(**values) for k, v in spec.get("path", {}).items()}
+    url = template.format(organization_id=org, **path)
+    body = spec.get("body")
+    if body is not None and "keys" in body:
+        body = {"keys": [victim.key_id]}
+    return client.request(
+        method, url, params={"organization_id": org}, json=body, headers=headers
+    )
+
+
+@pytest.mark.parametrize("route", list(ORG_PATH_REQUESTS))
+def test_another_organizations_id_in_the_path_answers_like_a_nonexistent_one(
+    client, services, victim, outsider, route
+):
+    spec = ORG_PATH_REQUESTS[route]
+    before = business_state(services)
+
+    foreign = request_in(client, route, spec, victim.org, victim, outsider)
+    missing = request_in(client, route, spec, new_id(), victim, outsider)
+
+    assert foreign.status_code == 404
+    assert foreign.json() == missing.json()
+    assert foreign.json()["errors"][0]["code"] == "organization.not_found"
+    assert business_state(services) == before
+
+
+@pytest.mark.parametrize("route", list(CALLER_ORG_REQUESTS))
+def test_another_organization_named_in_the_query_answers_like_a_nonexistent_one(
+    client, services, victim, attacker, route
+):
+    headers = session_of(client, services, attacker.owner)
+    spec = CALLER_ORG_REQUESTS[route]
+    before = business_state(services)
+
+    foreign = request_in(client, route, spec, victim.org, victim, headers)
+    missing = request_in(client, route, spec, new_id(), victim, headers)
+
+    assert foreign.status_code == 404
+    assert foreign.json() == missing.json()
+    assert business_state(services) == before
+
+
+def test_every_organization_scoped_route_is_covered(client):
+    routes = {
+        f"{method} {context.path}"
+        for context in iter_route_contexts(client.app.routes)
+        if isinstance(context.original_route, APIRoute)
+        and context.path.startswith(API_PREFIX)
+        for method in context.methods or ()
+    }
+    scoped = {r for r in routes if "{organization_id}" in r or r.split(" ")[1].startswith(
+        f"{API_PREFIX}/users/auth/keys"
+    )}
+    assert scoped == set(ORG_PATH_REQUESTS) | set(CALLER_ORG_REQUESTS)
+
+
+# --- mixed paths: the attacker's own organization, the victim's object --------------------
+
+
+def test_removing_another_organizations_member_through_ones_own_answers_not_found(
+    client, services, victim, attacker, outsider
+):
+    base = f"/api/v1/organizations/{attacker.org}/members"
+    before = business_state(services)
+    unknown = new_id()
+
+    foreign = client.delete(f"{base}/{victim.member.user_id}", headers=outsider)
+    missing = client.delete(f"{base}/{unknown}", headers=outsider)
+
+    assert foreign.status_code == missing.status_code == 404
+    assert without_ids(foreign.json(), victim.member.user_id) == without_ids(
+        missing.json(), unknown
+    )
+    assert business_state(services) == before
+
+
+def test_batch_removal_with_a_foreign_member_removes_nobody(
+    client, services, victim, attacker, outsider
+):
+    ids = f"{attacker.member.user_id},{victim.member.user_id}"
+    before = business_state(services)
+
+    response = client.delete(f"/api/v1/organizations/{attacker.org}/members/{ids}", headers=outsider)
+
+    assert response.status_code == 404
+    assert business_state(services) == before
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_another_organizations_api_key_id_answers_like_a_nonexistent_one(
+    client, services, victim, attacker, outsider, method
+):
+    query = {"organization_id": attacker.org}
+    before = business_state(services)
+
+    foreign = client.request(
+        method, f"/api/v1/users/auth/keys/{victim.key_id}", params=query, headers=outsider
+    )
+    missing = client.request(
+        method, f"/api/v1/users/auth/keys/{new_key().key_id}", params=query, headers=outsider
+    )
+
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+    assert foreign.json()["errors"][0]["code"] == "api_keys.key_not_found"
+    assert business_state(services) == before
+
+
+def test_batch_key_revocation_with_a_foreign_key_revokes_nothing(
+    client, services, victim, attacker
+):
+    headers = session_of(client, services, attacker.owner)
+    keys = [attacker.key_id, victim.key_id]
+    before = business_state(services)
+
+    response = client.request(
+        "DELETE",
+        "/api/v1/users/auth/keys",
+        params={"organization_id": attacker.org},
+        json={"keys": keys},
+        headers=headers,
+    )
+
+    assert response.status_code == 404
+    assert business_state(services) == before
+
+
+def test_victims_key_keeps_working_after_the_outsider_tried_to_revoke_it(
+    client, services, victim, outsider
+):
+    client.delete(f"/api/v1/users/auth/keys/{victim.key_id}", headers=outsider)
+
+    response = client.get(f"/api/v1/organizations/{victim.org}", headers=key_headers(victim.key))
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("reference", ["handle", "token"])
+def test_another_organizations_invitation_answers_like_a_nonexistent_one(
+    client, services, victim, attacker, outsider, reference
+):
+    base = f"/api/v1/organizations/{attacker.org}/invitations"
+    named = victim.invitation_handle if reference == "handle" else victim.invitation_token
+    before = business_state(services)
+
+    foreign = client.delete(f"{base}/{named}", headers=outsider)
+    missing = client.delete(f"{base}/inv_{new_id()}", headers=outsider)
+
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+    assert business_state(services) == before
+
+
+# --- lists never carry another organization's rows ----------------------------------------
+
+LISTS = [
+    "/api/v1/organizations",
+    "/api/v1/organizations/{org}",
+    "/api/v1/organizations/{org}/members",
+    "/api/v1/organizations/{org}/invitations",
+    "/api/v1/organizations/{org}/audit-events",
+    "/api/v1/users/auth/keys",
+    "/api/v1/users/auth",
+]
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_lists_show_nothing_of_another_organization(
+    client, services, victim, attacker, outsider, path
+):
+    victim_owner = session_of(client, services, victim.owner)
+    client.put(f"/api/v1/organizations/{victim.org}", json={"name": "Renamed"}, headers=victim_owner)
+    client.post(
+        "/api/v1/users/auth/keys",
+        params={"organization_id": victim.org},
+        json={"description": "victim's second key"},
+        headers=victim_owner,
+    )
+
+    response = client.get(path.format(org=attacker.org), headers=outsider)
+
+    assert response.status_code == 200
+    assert attacker.org in response.text or attacker.owner.user_id in response.text
+    assert [m for m in victim.markers if m in response.text] == []
+
+
+def test_member_list_filtered_by_nothing_still_holds_only_own_members(
+    client, services, victim, attacker, outsider
+):
+    response = client.get(f"/api/v1/organizations/{attacker.org}/members", headers=outsider)
+
+    listed = {m["user_id"] for m in response.json()["members"]}
+    assert listed == {attacker.owner.user_id, attacker.member.user_id}
+
+
+# --- role assignments naming another organization ----------------------------------------
+
+
+def post_roles(client: TestClient, user_id: str, body: dict, headers: dict):
+    return client.post(f"/api/v1/users/{user_id}/role_assignments", json=body, headers=headers)
+
+
+def delete_roles(client: TestClient, user_id: str, body: dict, headers: dict):
+    return client.request(
+        "DELETE", f"/api/v1/users/{user_id}/role_assignments", json=body, headers=headers
+    )
+
+
+def error_code(response) -> str:
+    return response.json()["errors"][0]["code"]
+
+
+def test_granting_a_role_in_another_organization_is_refused(
+    client, services, victim, outsider
+):
+    body = {"deployment": [viewer_of(victim.org)]}
+    before = business_state(services)
+
+    response = post_roles(client, victim.member.user_id, body, outsider)
+
+    assert response.status_code == 403
+    assert error_code(response) == "role_assignments.unauthorized_role_assignments"
+    assert business_state(services) == before
+
+
+def test_making_oneself_owner_of_another_organization_is_refused(
+    client, services, victim, attacker, outsider
+):
+    body = {"organization": [{"role_id": "organization-admin", "organization_id": victim.org}]}
+    before = business_state(services)
+
+    response = post_roles(client, attacker.owner.user_id, body, outsider)
+
+    assert response.status_code == 403
+    assert error_code(response) == "role_assignments.unauthorized_role_assignments"
+    assert business_state(services) == before
+
+
+def test_taking_a_role_away_in_another_organization_is_refused(
+    client, services, victim, outsider
+):
+    body = {"organization": [{"role_id": "organization-admin", "organization_id": victim.org}]}
+    before = business_state(services)
+
+    response = delete_roles(client, victim.owner.user_id, body, outsider)
+
+    assert response.status_code == 403
+    assert error_code(response) == "role_assignments.unauthorized_role_assignments"
+    assert business_state(services) == before
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_naming_another_organization_answers_like_naming_a_nonexistent_one(
+    client, victim, outsider, method
+):
+    def attempt(org: str):
+        return client.request(
+            method,
+            f"/api/v1/users/{victim.member.user_id}/role_assignments",
+            json={"deployment": [viewer_of(org)]},
+            headers=outsider,
+        )
+
+    foreign, missing = attempt(victim.org), attempt(new_id())
+
+    assert foreign.status_code == missing.status_code == 403
+    assert foreign.json() == missing.json()
+
+
+def test_assignments_mixing_own_and_foreign_organizations_change_nothing(
+    client, services, victim, attacker, outsider
+):
+    body = {"deployment": [viewer_of(attacker.org), viewer_of(victim.org)]}
+    before = business_state(services)
+
+    response = post_roles(client, attacker.member.user_id, body, outsider)
+
+    assert response.status_code == 403
+    assert business_state(services) == before
+
+
+def test_granting_in_ones_own_organization_to_a_stranger_answers_like_an_unknown_user(
+    client, services, victim, attacker, outsider
+):
+    body = {"deployment": [viewer_of(attacker.org)]}
+    unknown = new_id()
+    before = business_state(services)
+
+    stranger = post_roles(client, victim.member.user_id, body, outsider)
+    missing = post_roles(client, unknown, body, outsider)
+
+    assert stranger.status_code == missing.status_code == 400
+    assert error_code(stranger) == "role_assignments.invalid_target_user_id"
+    assert stranger.json() == missing.json()
+    assert business_state(services) == before
+
+
+def test_invitation_carrying_a_role_in_another_organization_is_refused(
+    client, services, victim, attacker, outsider
+):
+    body = {"emails": ["mole@example.com"], "role_assignments": {"deployment": [viewer_of(victim.org)]}}
+    before = business_state(services)
+
+    response = client.post(
+        f"/api/v1/organizations/{attacker.org}/invitations", json=body, headers=outsider
+    )
+
+    assert response.status_code == 403
+    assert error_code(response) == "role_assignments.unauthorized_role_assignments"
+    assert business_state(services) == before
+
+
+def test_api_key_carrying_a_role_in_another_organization_is_refused(
+    client, services, victim, attacker, outsider
+):
+    body = {"description": "skeleton key", "role_assignments": {"deployment": [viewer_of(victim.org)]}}
+    before = business_state(services)
+
+    response = client.post(
+        "/api/v1/users/auth/keys",
+        params={"organization_id": attacker.org},
+        json=body,
+        headers=outsider,
+    )
+
+    assert response.status_code == 403
+    assert error_code(response) == "role_assignments.unauthorized_role_assignments"
+    assert business_state(services) == before

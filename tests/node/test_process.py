@@ -1,0 +1,130 @@
+"""`citadel node` as a process: key on a descriptor, TLS, sockets, durability, no plaintext."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import ssl
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.node.process import make_tls, start_node
+
+AUTH = ("elastic", "elastic-test-password")
+
+
+@pytest.fixture
+def tls(tmp_path: Path):
+    return make_tls(tmp_path / "tls")
+
+
+def _files(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_node_serves_https_with_the_elastic_product_header(tmp_path, tls):
+    node = start_node(tmp_path / "data", os.urandom(32), tls)
+    try:
+        with node.client(auth=AUTH) as c:
+            info = c.get("/")
+        assert info.status_code == 200
+        assert info.headers["x-elastic-product"] == "Elasticsearch"
+        assert info.json()["version"]["build_flavor"] == "default"
+    finally:
+        assert node.stop() == 0
+
+
+def test_requests_without_credentials_get_401_with_a_challenge(tmp_path, tls):
+    node = start_node(tmp_path / "data", os.urandom(32), tls)
+    try:
+        with node.client(auth=None) as c:
+            response = c.get("/")
+        assert response.status_code == 401
+        assert "Basic" in response.headers["www-authenticate"]
+        assert response.json()["error"]["type"] == "security_exception"
+    finally:
+        node.stop()
+
+
+def test_a_wrong_key_refuses_to_start_and_changes_no_file(tmp_path, tls):
+    data = tmp_path / "data"
+    node = start_node(data, os.urandom(32), tls)
+    with node.client(auth=AUTH) as c:
+        assert c.put("/books/_doc/1", json={"title": "kept"}).status_code == 201
+    node.stop()
+    before = _files(data)
+    refused = start_node(data, os.urandom(32), tls, wait=False)
+    assert refused.proc.wait(timeout=30) == 3
+    assert b"refusing to start" in refused.proc.stderr.read()
+    assert _files(data) == before
+
+
+def test_acknowledged_writes_survive_kill_9(tmp_path, tls):
+    data, key = tmp_path / "data", os.urandom(32)
+    node = start_node(data, key, tls)
+    with node.client(auth=AUTH) as c:
+        for i in range(50):
+            assert c.put(f"/logs/_doc/{i}", json={"n": i}).status_code == 201
+        lines = "".join(
+            f'{{"index":{{"_index":"logs","_id":"b{i}"}}}}\n{{"n":{i}}}\n' for i in range(200)
+        )
+        bulk = c.post("/_bulk", content=lines, headers={"content-type": "application/x-ndjson"})
+        assert bulk.status_code == 200
+        assert bulk.json()["errors"] is False
+    node.kill9()
+    again = start_node(data, key, tls)
+    try:
+        with again.client(auth=AUTH) as c:
+            assert c.get("/logs/_count").json()["count"] == 250
+    finally:
+        again.stop()
+
+
+def test_no_plaintext_reaches_the_disk(tmp_path, tls):
+    data = tmp_path / "data"
+    marker = f"marker-{uuid.uuid4().hex}"
+    node = start_node(data, os.urandom(32), tls)
+    with node.client(auth=AUTH) as c:
+        c.put("/secrets/_doc/1", json={"title": marker, "tag": marker})
+        c.post("/_security/user/alice", json={"password": marker, "roles": ["viewer"]})
+        assert c.get("/secrets/_search", params={"q": "title:" + marker}).status_code == 200
+    node.kill9()  # leave the write-ahead log behind too
+    for path in data.rglob("*"):
+        if path.is_file():
+            assert marker.encode() not in path.read_bytes(), path
+
+
+def test_serves_on_an_inherited_listening_socket(tmp_path, tls):
+    node = start_node(tmp_path / "data", os.urandom(32), tls, mode="listen-fd")
+    try:
+        with node.client(auth=AUTH) as c:
+            assert c.get("/").status_code == 200
+    finally:
+        node.stop()
+
+
+def test_serves_on_a_unix_socket(tmp_path, tls):
+    node = start_node(tmp_path / "data", os.urandom(32), tls, mode="unix")
+    try:
+        with node.client(auth=AUTH) as c:
+            assert c.get("/").status_code == 200
+    finally:
+        node.stop()
+
+
+def test_with_a_client_ca_only_clients_with_certificates_connect(tmp_path, tls):
+    node = start_node(tmp_path / "data", os.urandom(32), tls, client_ca=True)
+    try:
+        with node.client(auth=AUTH, client_cert=True) as c:
+            assert c.get("/").status_code == 200
+        with node.client(auth=AUTH) as c, pytest.raises((httpx.TransportError, ssl.SSLError)):
+            c.get("/")
+    finally:
+        node.stop()
