@@ -3,8 +3,9 @@
 It times what `citadel.api.deps` does for every request that carries
 ``Authorization: ApiKey ...`` and is routed to a ``members:read`` route: verify the key in a
 read transaction (checksum, lookup by key id, HMAC comparison), then `decide`. The parts are
-timed on their own to show where the time goes, and one argon2id password verification is
-timed for contrast. Usage::
+timed on their own to show where the time goes; for scale, so is the members route's handler
+(100 members rendered to JSON), and, for contrast, one argon2id password verification: the
+cost a slow hash would add to every request. Usage::
 
     python -m benchmarks.auth_bench [--postgres-url postgresql+psycopg://...] [--out FILE]
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import workload
-from benchmarks.timing import Case, Summary, measure
+from benchmarks.timing import Case, Summary, load_average, measure
 from citadel.api.deps import Work
 from citadel.api.routes.members import list_members
 from citadel.api_keys.models import ApiKey
@@ -172,12 +173,15 @@ def benchmark(postgres_url: str | None, *, runs: int, iterations: int) -> dict[s
         setup = prepare(services)
         members = workload.member_count(services, setup.organization_id)
         version = workload.database_version(services)
+        load_before = load_average()
         results = run_all(setup, runs=runs, iterations=iterations)
+        load_after = load_average()
     return {
         "benchmark": "auth",
         "backend": workload.backend_name(postgres_url),
         "database_version": version,
         "members": members,
+        "load_average_1m": [load_before, load_after],
         "results": {s.name: s.as_dict() for s in results},
     }
 

@@ -37,7 +37,7 @@ from typing import IO
 import httpx
 
 from benchmarks import workload
-from benchmarks.timing import percentile
+from benchmarks.timing import load_average, percentile
 
 CONNECTIONS = 16
 STARTUP_TIMEOUT_S = 60.0
@@ -323,7 +323,9 @@ def benchmark(
         )
         check_one_request(target, members)
         generator, load = load_generator(generator_choice, target, workdir)
+        load_before = load_average()
         measured = drive(load, runs=runs, duration_s=duration_s, warmup_s=warmup_s)
+        load_after = load_average()
     return {
         "benchmark": "http",
         "backend": workload.backend_name(postgres_url),
@@ -331,6 +333,7 @@ def benchmark(
         "route": "GET /api/v1/organizations/{id}/members",
         "members": members,
         "load_generator": generator,
+        "load_average_1m": [load_before, load_after],
         **measured,
     }
 

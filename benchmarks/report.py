@@ -76,6 +76,7 @@ def _auth_row(backend: str, part: dict[str, Any]) -> list[str]:
         f"{r['decide']['us_per_op']:.1f}",
         f"{r['members_handler']['us_per_op'] / 1000:.1f}",
         f"{r['argon2id_verify']['us_per_op'] / 1000:.0f}",
+        _load(part),
     ]
 
 
@@ -88,7 +89,13 @@ def _http_row(backend: str, part: dict[str, Any]) -> list[str]:
         str(sum(run["requests"] for run in part["runs"])),
         "yes" if part["all_200"] else "NO",
         part["load_generator"],
+        _load(part),
     ]
+
+
+def _load(part: dict[str, Any]) -> str:
+    before, after = part["load_average_1m"]
+    return f"{before:.1f}/{after:.1f}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -117,8 +124,10 @@ def render(merged: dict[str, Any]) -> str:
         "decide µs",
         "handler ms",
         "argon2id ms",
+        "load",
     ]
     http_header = ["backend", "req/s", "p50 ms", "p99 ms", "requests", "all 200", "generator"]
+    http_header.append("load")
     return "\n\n".join(
         [
             f"Machine: {m['cpus']} CPUs, {m['cpu_model']}, {m['os']}, Python {m['python']}",
@@ -126,6 +135,7 @@ def render(merged: dict[str, Any]) -> str:
             + _table(auth_header, auth),
             "GET /api/v1/organizations/{id}/members, 100 members, 16 connections, TLS "
             "(medians of runs)\n" + _table(http_header, http),
+            "load: the machine's 1-minute load average before/after the measured runs",
         ]
     )
 

@@ -9,6 +9,7 @@ Runs of the different operations are interleaved (see `measure`).
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -38,6 +39,11 @@ class Summary:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def load_average() -> float:
+    """The machine's one-minute load average: how busy it was around a measurement."""
+    return round(os.getloadavg()[0], 2)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

@@ -15,17 +15,22 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from argon2 import profiles
 from fastapi.testclient import TestClient
 
 from citadel.api.app import create_app
 from citadel.bootstrap import Services, build
 from citadel.config import Settings
+from citadel.crypto.passwords import use_profile
 from citadel.db.base import Base
 from citadel.db.migrate import upgrade
 from citadel.kit.clock import SettableClock
 from citadel.models import ALL_TABLES
 
 BACKEND = os.environ.get("CITADEL_TEST_DATABASE", "sqlite")
+
+# Cheap argon2 parameters in-process (real argon2id, a fraction of the memory and passes).
+use_profile(profiles.CHEAPEST)
 
 
 def _worker() -> str:

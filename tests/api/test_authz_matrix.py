@@ -381,3 +381,173 @@ def test_matrix_hides_every_permission_route_from_outsiders_and_unenrolled_sessi
     }
     assert permission_routes
     assert disagreements == {}
+
+
+# --- the scope dimension: one deployment is not another ----------------------------------
+
+
+@pytest.fixture
+def world(client, services) -> World:
+    return World(client, services)
+
+
+def admin_of_dep1(world: World) -> dict[str, str]:
+    return world.sign_in_as("deployment_admin_dep1")
+
+
+def grant_roles(world: World, user_id: str, body: dict[str, Any], headers: dict[str, str]):
+    return world.client.post(
+        f"/api/v1/users/{user_id}/role_assignments", json=body, headers=headers
+    )
+
+
+def refused_grant(response) -> bool:
+    code = response.json()["errors"][0]["code"]
+    return response.status_code == 403 and code == "role_assignments.unauthorized_role_assignments"
+
+
+def test_admin_of_one_deployment_may_not_grant_a_role_on_another(world, services):
+    headers = admin_of_dep1(world)
+    target = world.bystander
+    body = {"deployment": [viewer_of(world.org, world.dep2)]}
+    before = business_state(services)
+
+    response = grant_roles(world, target, body, headers)
+
+    assert refused_grant(response)
+    assert business_state(services) == before
+
+
+def test_admin_of_one_deployment_may_not_grant_a_role_on_all_deployments(world, services):
+    headers = admin_of_dep1(world)
+    target = world.bystander
+    role = {"role_id": "deployment-admin", "organization_id": world.org, "all": True}
+    before = business_state(services)
+
+    response = grant_roles(world, target, {"deployment": [role]}, headers)
+
+    assert refused_grant(response)
+    assert business_state(services) == before
+
+
+def test_admin_of_all_deployments_may_not_promote_themselves_to_owner(world, services, client):
+    admin = make_user(services)
+    add_member(services, world.org, admin, grant(world.org, "deployment-admin"))
+    headers = world.session_of(admin)
+    body = {"organization": [{"role_id": "organization-admin", "organization_id": world.org}]}
+    before = business_state(services)
+
+    response = grant_roles(world, admin.user_id, body, headers)
+
+    assert refused_grant(response)
+    assert business_state(services) == before
+
+
+def test_admin_of_one_deployment_may_not_invite_with_a_role_on_another(world, services, client):
+    headers = admin_of_dep1(world)
+    body = {
+        "emails": ["newcomer@example.com"],
+        "role_assignments": {"deployment": [viewer_of(world.org, world.dep2)]},
+    }
+    before = business_state(services)
+
+    response = client.post(
+        f"/api/v1/organizations/{world.org}/invitations", json=body, headers=headers
+    )
+
+    assert refused_grant(response)
+    assert business_state(services) == before
+
+
+def invite_as_owner(world: World, email: str, *roles: dict[str, Any]) -> dict[str, Any]:
+    body = {"emails": [email], "role_assignments": {"deployment": list(roles)}}
+    response = world.client.post(
+        f"/api/v1/organizations/{world.org}/invitations", json=body, headers=world.owner_key()
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["invitations"][0]
+
+
+def test_admin_of_one_deployment_sees_member_roles_only_within_their_scope(world, client):
+    headers = admin_of_dep1(world)
+    outsider = make_user(world.services)
+    add_member(
+        world.services, world.org, outsider, grant(world.org, "deployment-viewer", world.dep2)
+    )
+    both = make_user(world.services)
+    add_member(
+        world.services,
+        world.org,
+        both,
+        grant(world.org, "deployment-viewer", world.dep1, world.dep2),
+    )
+
+    response = client.get(f"/api/v1/organizations/{world.org}/members", headers=headers)
+
+    roles = {m["user_id"]: m["role_assignments"] for m in response.json()["members"]}
+    assert roles[world.owner.user_id] == {}
+    assert roles[outsider.user_id] == {}
+    assert roles[both.user_id]["deployment"][0]["deployment_ids"] == [world.dep1]
+    assert world.dep2 not in response.text
+
+
+def test_admin_of_one_deployment_sees_invitation_roles_only_within_their_scope(world, client):
+    headers = admin_of_dep1(world)
+    invite_as_owner(world, "elsewhere@example.com", viewer_of(world.org, world.dep2))
+    invite_as_owner(world, "everywhere@example.com", viewer_of(world.org, world.dep1, world.dep2))
+
+    response = client.get(f"/api/v1/organizations/{world.org}/invitations", headers=headers)
+
+    assert response.status_code == 200
+    roles = {i["email"]: i["role_assignments"] for i in response.json()["invitations"]}
+    assert roles["elsewhere@example.com"] == {}
+    assert roles["everywhere@example.com"]["deployment"][0]["deployment_ids"] == [world.dep1]
+    assert world.dep2 not in response.text
+
+
+def test_admin_of_one_deployment_may_not_revoke_an_invitation_granting_beyond_it(
+    world, services, client
+):
+    headers = admin_of_dep1(world)
+    invitation = invite_as_owner(world, "elsewhere@example.com", viewer_of(world.org, world.dep2))
+    handle = invitation["token"].rsplit("_", 1)[0]
+    before = business_state(services)
+
+    response = client.delete(
+        f"/api/v1/organizations/{world.org}/invitations/{handle}", headers=headers
+    )
+
+    assert refused_grant(response)
+    assert business_state(services) == before
+
+
+def test_member_may_leave_without_the_right_to_remove_others(world, client, services):
+    member = make_user(services)
+    add_member(services, world.org, member)
+    headers = world.session_of(member)
+
+    response = client.delete(
+        f"/api/v1/organizations/{world.org}/members/{member.user_id}", headers=headers
+    )
+
+    assert response.status_code == 200
+
+
+def test_losing_a_role_takes_effect_on_the_next_request(world, client, services):
+    admin = make_user(services)
+    add_member(services, world.org, admin, grant(world.org, "deployment-admin"))
+    headers = world.session_of(admin)
+    invitations = f"/api/v1/organizations/{world.org}/invitations"
+    assert client.get(invitations, headers=headers).status_code == 200
+    role = {"role_id": "deployment-admin", "organization_id": world.org, "all": True}
+    removed = client.request(
+        "DELETE",
+        f"/api/v1/users/{admin.user_id}/role_assignments",
+        json={"deployment": [role]},
+        headers=world.owner_key(),
+    )
+    assert removed.status_code == 200
+
+    response = client.get(invitations, headers=headers)
+
+    assert response.status_code in (401, 403)

@@ -76,6 +76,9 @@ def _audit_failure(request: Request, exc: CitadelError) -> None:
     if caller is None or org not in caller.subject.organization_ids:
         org = None
     route = request.scope.get("route")
+    template = getattr(route, "path", request.url.path)
+    if not template.startswith(API_PREFIX):
+        template = API_PREFIX + template  # routes of included routers carry no prefix
     try:
         with services.db.write() as session:
             services.audit.record(
@@ -84,7 +87,7 @@ def _audit_failure(request: Request, exc: CitadelError) -> None:
                 action=AuditAction.REQUEST_DENIED if denied else AuditAction.REQUEST_FAILED,
                 organization_id=org,
                 target_type="route",
-                target_id=f"{request.method} {getattr(route, 'path', request.url.path)}"[:255],
+                target_id=f"{request.method} {template}"[:255],
                 outcome=Outcome.DENIED if denied else Outcome.FAILURE,
                 details={"code": exc.code, "status": exc.status},
             )

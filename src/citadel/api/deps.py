@@ -53,9 +53,9 @@ def check_url(request: Request) -> None:
     leaked = [f"query.{p}" for p in request.query_params if p.lower() in _CREDENTIAL_PARAMS]
     if leaked:
         raise CredentialsInUrl(fields=leaked)
-    parts = [
+    parts = [  # (field, its text): a path value, or a query parameter's name and value
         *((f"path.{k}", str(v)) for k, v in request.path_params.items()),
-        *((f"query.{k}", f"{k}{v}") for k, v in request.query_params.multi_items()),
+        *((f"query.{k}", k + v) for k, v in request.query_params.multi_items()),
     ]
     bad = list(dict.fromkeys(name for name, text in parts if "\x00" in text))
     if bad:
@@ -200,7 +200,8 @@ def signed_in(*, allow_enrollment: bool = False) -> Any:
 def permitted(permission: Permission, *, org_from: str = "path") -> Any:
     """The caller holds `permission` in the organization of the path (or their own)."""
 
-    # The organization id is declared here too, so it is validated (length) before use.
+    # Each declares the organization id it reads (path, or query for signed-in users), so
+    # FastAPI validates it (length) before the decision uses it.
     def in_path(caller: CallerDep, organization_id: str = OrgId) -> Caller:
         _require_principal(caller, allow_enrollment=False)
         require(caller, permission, Target.organization(organization_id))

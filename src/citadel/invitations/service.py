@@ -19,7 +19,8 @@ from citadel.authn.context import Context
 from citadel.authn.guard import require
 from citadel.authn.principal import PrincipalKind
 from citadel.authz import assignments
-from citadel.authz.decide import Target, may_grant
+from citadel.authz.assignments import Assignment
+from citadel.authz.decide import Target, may_grant, visible_part
 from citadel.authz.permissions import Permission
 from citadel.invitations import tokens
 from citadel.invitations.errors import (
@@ -116,8 +117,18 @@ def list_invitations(ctx: Context, organization_id: str) -> list[Invitation]:
     return list(ctx.session.scalars(stmt))
 
 
+def visible_assignments(ctx: Context, row: Invitation) -> list[Assignment]:
+    """The parts of an invitation's roles that the caller may see (inventory 10.7)."""
+    visible = []
+    for a in assignments.from_stored(row.role_assignments):
+        part = visible_part(ctx.caller.subject, a.grant)
+        if part is not None:
+            visible.append(Assignment(part, a.application_roles))
+    return visible
+
+
 def delete_invitations(ctx: Context, organization_id: str, refs: list[str]) -> None:
-    """Revoke invitations by handle or token; if any is unknown nothing is deleted."""
+    """Revoke invitations (all or none): unknown ones, or roles beyond the caller, refuse."""
     require(ctx.caller, Permission.INVITATIONS_MANAGE, Target.organization(organization_id))
     rows = []
     for text in dict.fromkeys(refs):
@@ -126,6 +137,10 @@ def delete_invitations(ctx: Context, organization_id: str, refs: list[str]) -> N
         if row is None or row.organization_id != organization_id:
             raise InvitationNotFound(fields=["path.invitation_tokens"])
         rows.append(row)
+    for row in rows:
+        for a in assignments.from_stored(row.role_assignments):
+            if not may_grant(ctx.caller.subject, a.grant):
+                raise UnauthorizedRoleAssignments(fields=["path.invitation_tokens"])
     for row in rows:
         ctx.session.delete(row)
         ctx.record(

@@ -157,9 +157,10 @@ def remove_members(ctx: Context, organization_id: str, user_ids: list[str]) -> N
 def add_role_assignments(ctx: Context, user_id: str, body: RoleAssignmentsIn) -> None:
     """Give a member more roles, each within the caller's own authority."""
     wanted = assignments.from_request(body, at="body")
+    _check_authority(ctx, wanted)
     for org_id in _orgs_of(wanted):
         load_org(ctx.session, org_id, for_update=True)
-    _check_authority(ctx, user_id, wanted)
+    _check_targets(ctx, user_id, wanted)
     now = ctx.clock.now()
     for a in wanted:
         g = a.grant
@@ -196,9 +197,10 @@ def remove_role_assignments(ctx: Context, user_id: str, body: RoleAssignmentsIn)
     """Take roles away, each within the caller's own authority; never the last owner."""
     unwanted = assignments.from_request(body, at="body")
     orgs = _orgs_of(unwanted)
+    _check_authority(ctx, unwanted)
     for org_id in orgs:
         load_org(ctx.session, org_id, for_update=True)
-    _check_authority(ctx, user_id, unwanted)
+    _check_targets(ctx, user_id, unwanted)
     for a in unwanted:
         g = a.grant
         row = _row(ctx.session, g.organization_id, user_id, g.role_id)
@@ -229,11 +231,15 @@ def _orgs_of(items: list[Assignment]) -> list[str]:
     return sorted({a.grant.organization_id for a in items})
 
 
-def _check_authority(ctx: Context, user_id: str, items: list[Assignment]) -> None:
+def _check_authority(ctx: Context, items: list[Assignment]) -> None:
+    """Refuse what the caller may not grant, before any lookup (no organization oracle)."""
     subject = ctx.caller.subject
     for a in items:
         if not may_grant(subject, a.grant):
             raise UnauthorizedRoleAssignments()
+
+
+def _check_targets(ctx: Context, user_id: str, items: list[Assignment]) -> None:
     for org_id in _orgs_of(items):
         member = ctx.session.get(Membership, (org_id, user_id))
         if member is None:

@@ -8,6 +8,7 @@ from citadel.api.deps import WorkDep, csv_items, permitted, public
 from citadel.api.routes.orgs import OrgId
 from citadel.api.routes.orgs import shape as shape_org
 from citadel.authz import assignments
+from citadel.authz.assignments import Assignment
 from citadel.authz.permissions import Permission
 from citadel.invitations import service, tokens
 from citadel.invitations.models import Invitation
@@ -24,8 +25,13 @@ router = APIRouter(tags=["invitations"])
 Token = Path(max_length=128)
 
 
-def _shape(ctx, row: Invitation, token: str) -> InvitationOut:  # type: ignore[no-untyped-def]
+def _shape(  # type: ignore[no-untyped-def]
+    ctx, row: Invitation, token: str, roles: list[Assignment] | None = None
+) -> InvitationOut:
+    """The invitation as the API shows it; `roles` if only part of them may be seen."""
     org = load_org(ctx.session, row.organization_id)
+    if roles is None:
+        roles = assignments.from_stored(row.role_assignments)
     return InvitationOut(
         token=token,
         email=row.email,
@@ -34,7 +40,7 @@ def _shape(ctx, row: Invitation, token: str) -> InvitationOut:  # type: ignore[n
         expired=row.expires_at <= ctx.clock.now(),
         accepted_at=row.accepted_at,
         organization=shape_org(org),
-        role_assignments=assignments.to_response(assignments.from_stored(row.role_assignments)),
+        role_assignments=assignments.to_response(roles),
     )
 
 
@@ -60,7 +66,12 @@ def list_invitations(work: WorkDep, organization_id: str = OrgId) -> Invitations
     """Invitations; `token` holds each one's public handle, not the secret."""
     with work.read() as ctx:
         rows = service.list_invitations(ctx, organization_id)
-        return InvitationsOut(invitations=[_shape(ctx, r, tokens.handle(r.id)) for r in rows])
+        return InvitationsOut(
+            invitations=[
+                _shape(ctx, r, tokens.handle(r.id), service.visible_assignments(ctx, r))
+                for r in rows
+            ]
+        )
 
 
 @router.delete(

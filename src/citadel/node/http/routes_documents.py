@@ -1,10 +1,267 @@
-"""Routes of this area (being written)."""
+"""Document routes: ``_doc``, ``_create``, ``_update``, ``_source``, ``_bulk`` and ``_mget``.
+
+Single-document writes need the matching index privilege (``index``, ``create``, ``delete``;
+``write`` grants them all); writing into an index that does not exist creates it, which also
+needs ``create_index``. ``_bulk`` and ``_mget`` check every item's own index.
+"""
 
 from __future__ import annotations
 
-from citadel.node.http.router import Router
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from citadel.node.errors import (
+    ActionRequestValidation,
+    DocumentMissing,
+    EsError,
+    IllegalArgument,
+    XContentParseError,
+)
+from citadel.node.http.access import IndexAccess
+from citadel.node.http.messages import NodeRequest, NodeResponse
+from citadel.node.http.router import AUTHENTICATED, Router, index
 from citadel.node.services import NodeServices
+from citadel.node.store import bulk, documents
+from citadel.node.store import source as src
+from citadel.node.store.documents import Concurrency, WriteSession
+
+_MGET_DOC_KEYS = frozenset({"_index", "_id", "_source", "routing", "stored_fields", "_routing"})
 
 
 def register(router: Router, services: NodeServices) -> None:
     """Add this area's routes to `router`."""
+    routes = DocumentRoutes(services)
+    for method in ("PUT", "POST"):
+        router.add(method, "/{index}/_doc/{id}", routes.index, index("index"))
+        router.add(method, "/{index}/_create/{id}", routes.create, index("create"))
+        router.add(method, "/_bulk", routes.bulk, AUTHENTICATED)
+        router.add(method, "/{index}/_bulk", routes.bulk, AUTHENTICATED)
+    router.add("POST", "/{index}/_doc", routes.index_auto_id, index("create"))
+    router.add("GET", "/{index}/_doc/{id}", routes.get, index("read"))
+    router.add("DELETE", "/{index}/_doc/{id}", routes.delete, index("delete"))
+    router.add("GET", "/{index}/_source/{id}", routes.get_source, index("read"))
+    router.add("POST", "/{index}/_update/{id}", routes.update, index("index"))
+    for method in ("GET", "POST"):
+        router.add(method, "/_mget", routes.mget, AUTHENTICATED)
+        router.add(method, "/{index}/_mget", routes.mget, AUTHENTICATED)
+
+
+class DocumentRoutes:
+    """Handlers over the node's store."""
+
+    def __init__(self, services: NodeServices) -> None:
+        self.services = services
+
+    # -- writes --------------------------------------------------------------------------
+
+    def index(self, request: NodeRequest) -> NodeResponse:
+        """``PUT|POST /{index}/_doc/{id}`` (``op_type=create`` refuses to overwrite)."""
+        op_type = request.query.get("op_type", "index")
+        if op_type not in ("index", "create"):
+            raise IllegalArgument(f"opType must be 'create' or 'index', found: [{op_type}]")
+        return self._index(request, request.params["id"], create_only=op_type == "create")
+
+    def create(self, request: NodeRequest) -> NodeResponse:
+        """``PUT|POST /{index}/_create/{id}``: 409 when the document exists."""
+        return self._index(request, request.params["id"], create_only=True)
+
+    def index_auto_id(self, request: NodeRequest) -> NodeResponse:
+        """``POST /{index}/_doc``: a new document under a generated id."""
+        return self._index(request, None, create_only=True)
+
+    def _index(
+        self, request: NodeRequest, doc_id: str | None, *, create_only: bool
+    ) -> NodeResponse:
+        source = request.json()
+        if source is None:
+            raise ActionRequestValidation("Validation Failed: 1: source is missing;")
+        concurrency = concurrency_of(request)
+        with self.services.store.write() as conn:
+            session = self._session(conn, request)
+            result = session.index(
+                request.params["index"],
+                doc_id,
+                source,
+                create_only=create_only,
+                concurrency=concurrency,
+            )
+            session.save()
+        return _write_response(request, result)
+
+    def update(self, request: NodeRequest) -> NodeResponse:
+        """``POST /{index}/_update/{id}``: partial ``doc``, ``doc_as_upsert``, ``upsert``."""
+        body = request.json(required=True)
+        spec = source_filter_of(request) if _asks_for_source(request) else None
+        if isinstance(body, Mapping) and "_source" in body:
+            spec = src.from_body(body["_source"])
+        concurrency = concurrency_of(request)
+        with self.services.store.write() as conn:
+            session = self._session(conn, request)
+            result = session.update(
+                request.params["index"],
+                request.params["id"],
+                body,
+                concurrency=concurrency,
+                source_filter=spec,
+            )
+            session.save()
+        return _write_response(request, result)
+
+    def delete(self, request: NodeRequest) -> NodeResponse:
+        """``DELETE /{index}/_doc/{id}`` (404 with ``result: not_found`` when absent)."""
+        concurrency = concurrency_of(request)
+        with self.services.store.write() as conn:
+            session = self._session(conn, request)
+            result = session.delete(
+                request.params["index"], request.params["id"], concurrency=concurrency
+            )
+            session.save()
+        return _write_response(request, result)
+
+    def bulk(self, request: NodeRequest) -> NodeResponse:
+        """``_bulk``: NDJSON operations in one transaction, a result per item."""
+        started = self.services.clock.now()
+        ops = bulk.parse_bulk(request.body, request.params.get("index"))
+        access = IndexAccess(self.services.realm, request.identity)
+        with self.services.store.write() as conn:
+            session = self._session(conn, request)
+            items, errors = bulk.run_bulk(session, ops, access.require)
+        took = int((self.services.clock.now() - started).total_seconds() * 1000)
+        return NodeResponse(body={"errors": errors, "took": took, "items": items})
+
+    def _session(self, conn: Any, request: NodeRequest) -> WriteSession:
+        access = IndexAccess(self.services.realm, request.identity)
+        return WriteSession(conn, self.services.clock, access.require)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, request: NodeRequest) -> NodeResponse:
+        """``GET|HEAD /{index}/_doc/{id}``: 404 with ``found: false`` when absent."""
+        spec = source_filter_of(request)
+        with self.services.store.read() as conn:
+            body = documents.get_document(conn, request.params["index"], request.params["id"], spec)
+        return NodeResponse(status=200 if body["found"] else 404, body=body)
+
+    def get_source(self, request: NodeRequest) -> NodeResponse:
+        """``GET /{index}/_source/{id}``: the source alone."""
+        spec = source_filter_of(request)
+        with self.services.store.read() as conn:
+            body = documents.get_document(conn, request.params["index"], request.params["id"], spec)
+        if not body["found"]:
+            raise DocumentMissing(
+                f"Document not found [{request.params['index']}]/[{request.params['id']}]"
+            )
+        return NodeResponse(body=body.get("_source", {}))
+
+    def mget(self, request: NodeRequest) -> NodeResponse:
+        """``_mget`` with ``docs`` or ``ids``; each document checked and answered alone."""
+        default_index = request.params.get("index")
+        wanted = mget_items(request.json(required=True), default_index)
+        default_spec = source_filter_of(request)
+        access = IndexAccess(self.services.realm, request.identity)
+        out = []
+        with self.services.store.read() as conn:
+            for name, doc_id, spec in wanted:
+                try:
+                    access.require("read", name)
+                    body = documents.get_document(conn, name, doc_id, spec or default_spec)
+                except EsError as exc:
+                    body = {"_index": name, "_id": doc_id, "error": exc.body()["error"]}
+                out.append(body)
+        return NodeResponse(body={"docs": out})
+
+
+# -- request parsing (pure) ------------------------------------------------------------------
+
+
+def concurrency_of(request: NodeRequest) -> Concurrency:
+    """``if_seq_no`` and ``if_primary_term`` from the query string."""
+    values = []
+    for name in ("if_seq_no", "if_primary_term"):
+        raw = request.query.get(name)
+        if raw is None:
+            values.append(None)
+            continue
+        try:
+            values.append(int(raw))
+        except ValueError:
+            raise IllegalArgument(
+                f"Failed to parse long parameter [{name}] with value [{raw}]"
+            ) from None
+    if "version" in request.query and request.query.get("version_type", "internal") == "internal":
+        raise ActionRequestValidation(
+            "Validation Failed: 1: internal versioning can not be used for optimistic "
+            "concurrency control. Please use `if_seq_no` and `if_primary_term` instead;"
+        )
+    return Concurrency(values[0], values[1])
+
+
+def source_filter_of(request: NodeRequest) -> src.SourceFilter:
+    """The ``_source``, ``_source_includes`` and ``_source_excludes`` query parameters."""
+    return src.from_query(
+        request.query.get("_source"),
+        request.query.get("_source_includes") or request.query.get("_source_include"),
+        request.query.get("_source_excludes") or request.query.get("_source_exclude"),
+    )
+
+
+def _asks_for_source(request: NodeRequest) -> bool:
+    return any(k in request.query for k in ("_source", "_source_includes", "_source_excludes"))
+
+
+def mget_items(
+    body: Any, default_index: str | None
+) -> list[tuple[str, str, src.SourceFilter | None]]:
+    """(index, id, source filter) for every document an ``_mget`` body asks for."""
+    if not isinstance(body, Mapping):
+        raise XContentParseError("[1:1] [mget] expected an object")
+    unknown = set(body) - {"docs", "ids"}
+    if unknown:
+        raise XContentParseError(f"unknown parameter [{sorted(unknown)[0]}] in [mget]")
+    out: list[tuple[str, str, src.SourceFilter | None]] = []
+    if "ids" in body:
+        ids = body["ids"]
+        if not isinstance(ids, list):
+            raise XContentParseError("[mget] [ids] must be an array")
+        for i, doc_id in enumerate(ids):
+            if default_index is None:
+                raise ActionRequestValidation(
+                    f"Validation Failed: 1: index is missing for doc {i};"
+                )
+            out.append((default_index, _mget_id(doc_id, i), None))
+    docs = body.get("docs", [])
+    if not isinstance(docs, list):
+        raise XContentParseError("[mget] [docs] must be an array")
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, Mapping):
+            raise XContentParseError(f"[mget] docs[{i}] must be an object")
+        bad = set(doc) - _MGET_DOC_KEYS
+        if bad:
+            raise XContentParseError(f"[mget] unknown field [{sorted(bad)[0]}] in docs[{i}]")
+        name = doc.get("_index", default_index)
+        if not isinstance(name, str) or not name:
+            raise ActionRequestValidation(f"Validation Failed: 1: index is missing for doc {i};")
+        spec = src.from_body(doc["_source"]) if "_source" in doc else None
+        out.append((name, _mget_id(doc.get("_id"), i), spec))
+    if not out:
+        raise ActionRequestValidation("Validation Failed: 1: no documents to get;")
+    return out
+
+
+def _mget_id(value: Any, i: int) -> str:
+    if value is None or value == "":
+        raise ActionRequestValidation(f"Validation Failed: 1: id is missing for doc {i};")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise XContentParseError(f"[mget] docs[{i}]: [_id] must be a string")
+    return str(value)
+
+
+def _write_response(request: NodeRequest, result: documents.WriteResult) -> NodeResponse:
+    body = result.body()
+    if request.query.get("refresh") in ("", "true"):
+        body["forced_refresh"] = True
+    headers = {}
+    if result.status == 201:
+        headers["Location"] = f"/{quote(result.index)}/_doc/{quote(result.id, safe='')}"
+    return NodeResponse(status=result.status, body=body, headers=headers)

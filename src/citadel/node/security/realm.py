@@ -2,9 +2,14 @@
 
 Credentials: ``Authorization: Basic base64(user:password)`` against the reserved ``elastic``
 user and native users (argon2id hashes; a verified password is remembered per process as an
-HMAC under a per-process random key, so repeated requests skip the slow hash until the
-password changes), or ``Authorization: ApiKey base64(id:secret)`` (SHA-256 of a 128-bit
-secret, compared in constant time). Every failure is the same 401.
+HMAC under a per-process random key, tied to the stored hash, so repeated requests skip the
+slow hash until the password changes), or ``Authorization: ApiKey base64(id:secret)``
+(SHA-256 of a secret of at least 128 random bits, compared in constant time). Every failure is
+a 401 that says nothing about which part was wrong.
+
+An API key acts with the intersection of its own role descriptors (all of its creator's when
+it has none) and ``limited_by``, the creator's role descriptors when it was created, stored as
+``{role name: descriptor}``; so a key never exceeds the user who made it.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ import hmac
 import json
 import os
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from citadel.crypto.passwords import hash_password, verify_password
@@ -28,6 +33,8 @@ from citadel.node.security.privileges import (
     RoleDescriptor,
     allows_cluster,
     allows_index,
+    granted_by_cluster,
+    granted_by_index,
     parse_descriptor,
 )
 from citadel.node.store.connection import Store
@@ -36,6 +43,11 @@ ELASTIC = "elastic"
 RESERVED_REALM = "reserved"
 NATIVE_REALM = "native"
 API_KEY_REALM = "_es_api_key"
+REALM_NAMES = {
+    RESERVED_REALM: "reserved",
+    NATIVE_REALM: "default_native",
+    API_KEY_REALM: API_KEY_REALM,
+}
 
 
 @dataclass(frozen=True)
@@ -50,14 +62,30 @@ class Identity:
     limited_by: tuple[RoleDescriptor, ...] | None = None
     api_key_id: str | None = None
     api_key_name: str | None = None
+    full_name: str | None = None
+    email: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_api_key(self) -> bool:
+        """Whether the request authenticated with an API key (not as its owner)."""
+        return self.api_key_id is not None
 
     def allows_cluster(self, privilege: str) -> bool:
+        """Whether this identity holds the cluster privilege."""
         own = allows_cluster(self.descriptors, privilege)
         return own and (self.limited_by is None or allows_cluster(self.limited_by, privilege))
 
     def allows_index(self, privilege: str, index: str) -> bool:
+        """Whether this identity holds the index privilege on `index`."""
         own = allows_index(self.descriptors, privilege, index)
         return own and (self.limited_by is None or allows_index(self.limited_by, privilege, index))
+
+    def who(self) -> str:
+        """How a 403 names this identity, as Elasticsearch does."""
+        if self.is_api_key:
+            return f"API key id [{self.api_key_id}] of user [{self.username}]"
+        return f"user [{self.username}] with effective roles [{','.join(self.roles)}]"
 
 
 class Realm:
@@ -80,7 +108,7 @@ class Realm:
                 conn.execute(
                     "INSERT INTO users (username, password_hash, roles, full_name) "
                     "VALUES (?, ?, ?, ?)",
-                    (ELASTIC, hash_password(password), json.dumps(["superuser"]), "elastic"),
+                    (ELASTIC, hash_password(password), json.dumps(["superuser"]), None),
                 )
 
     def forget(self, username: str) -> None:
@@ -92,7 +120,7 @@ class Realm:
 
     def authenticate(self, header: str | None) -> Identity:
         """The identity behind an Authorization header; 401 for anything else."""
-        if not header:
+        if not header or not header.strip():
             raise Unauthenticated("missing authentication credentials for REST request")
         scheme, _, value = header.strip().partition(" ")
         decoded = _b64(value.strip())
@@ -107,14 +135,24 @@ class Realm:
     def _basic(self, username: str, password: str) -> Identity:
         with self.store.read() as conn:
             row = conn.execute(
-                "SELECT password_hash, roles, enabled FROM users WHERE username = ?", (username,)
+                "SELECT password_hash, roles, enabled, full_name, email, metadata "
+                "FROM users WHERE username = ?",
+                (username,),
             ).fetchone()
         stored = row["password_hash"] if row else None
-        if row is None or not row["enabled"] or not self._password_ok(username, password, stored):
+        # the hash is checked before `enabled`, so a disabled account costs the same work
+        if not self._password_ok(username, password, stored) or not row["enabled"]:
             raise Unauthenticated(f"unable to authenticate user [{username}] for REST request")
         roles = tuple(json.loads(row["roles"]))
-        realm = RESERVED_REALM if username == ELASTIC else NATIVE_REALM
-        return Identity(username, roles, self.descriptors_of(roles), realm)
+        return Identity(
+            username,
+            roles,
+            self.descriptors_of(roles),
+            realm_of(username),
+            full_name=row["full_name"],
+            email=row["email"],
+            metadata=json.loads(row["metadata"]),
+        )
 
     def _password_ok(self, username: str, password: str, stored: str | None) -> bool:
         mac = hmac.new(self._cache_key, f"{username}\0{password}".encode(), "sha256").digest()
@@ -144,12 +182,12 @@ class Realm:
             or (row["expires_at"] is not None and row["expires_at"] <= now_ms)
         ):
             raise Unauthenticated("unable to authenticate with provided credentials")
-        own = [parse_descriptor(d) for d in json.loads(row["role_descriptors"]).values()]
-        limited = tuple(parse_descriptor(d) for d in json.loads(row["limited_by"]))
+        own = named_descriptors(json.loads(row["role_descriptors"]))
+        limited = named_descriptors(json.loads(row["limited_by"]))
         return Identity(
             username=row["username"],
             roles=(),
-            descriptors=tuple(own) or limited,
+            descriptors=own or limited,
             realm=API_KEY_REALM,
             authentication_type="api_key",
             limited_by=limited,
@@ -160,7 +198,7 @@ class Realm:
     # -- authorization -----------------------------------------------------------------
 
     def descriptors_of(self, roles: Iterable[str]) -> tuple[RoleDescriptor, ...]:
-        """Built-in and stored roles by name; unknown names grant nothing."""
+        """Built-in and stored roles by name, in that order; unknown names grant nothing."""
         out, stored = [], []
         for name in roles:
             if name in BUILTIN_ROLES:
@@ -171,19 +209,19 @@ class Realm:
             with self.store.read() as conn:
                 marks = ",".join("?" * len(stored))
                 rows = conn.execute(
-                    f"SELECT descriptor FROM roles WHERE name IN ({marks})",  # noqa: S608
+                    f"SELECT name, descriptor FROM roles WHERE name IN ({marks})",  # noqa: S608
                     stored,
                 ).fetchall()
-            out.extend(parse_descriptor(json.loads(r["descriptor"])) for r in rows)
+            by_name = {r["name"]: r["descriptor"] for r in rows}
+            out.extend(parse_descriptor(json.loads(by_name[n]), n) for n in stored if n in by_name)
         return tuple(out)
 
     def require_cluster(self, identity: Identity, privilege: str | None) -> None:
         """403 unless `identity` holds the cluster privilege."""
         if privilege and not identity.allows_cluster(privilege):
             raise Forbidden(
-                f"action is unauthorized for user [{identity.username}] with effective roles "
-                f"[{','.join(identity.roles)}], this action is granted by the cluster "
-                f"privileges [{privilege},all]"
+                f"action is unauthorized for {identity.who()}, this action is granted by the "
+                f"cluster privileges [{','.join(granted_by_cluster(privilege))}]"
             )
 
     def require_indices(self, identity: Identity, privilege: str | None, names: list[str]) -> None:
@@ -193,9 +231,9 @@ class Realm:
         denied = [n for n in names if n and not identity.allows_index(privilege, n)]
         if denied:
             raise Forbidden(
-                f"action is unauthorized for user [{identity.username}] with effective roles "
-                f"[{','.join(identity.roles)}] on indices [{','.join(denied)}], this action is "
-                f"granted by the index privileges [{privilege},all]"
+                f"action is unauthorized for {identity.who()} on indices [{','.join(denied)}], "
+                f"this action is granted by the index privileges "
+                f"[{','.join(granted_by_index(privilege))}]"
             )
 
     def allowed(self, identity: Identity, privilege: str, index: str) -> bool:
@@ -204,8 +242,18 @@ class Realm:
 
 
 def api_key_hash(key_id: str, secret: str) -> bytes:
-    """The stored form of an API key secret (128 random bits, so a fast hash suffices)."""
+    """The stored form of an API key secret (≥128 random bits, so a fast hash suffices)."""
     return hashlib.sha256(f"{key_id}:{secret}".encode()).digest()
+
+
+def realm_of(username: str) -> str:
+    """The realm (type) a user lives in: ``elastic`` is reserved, everyone else native."""
+    return RESERVED_REALM if username == ELASTIC else NATIVE_REALM
+
+
+def named_descriptors(stored: Mapping[str, Any]) -> tuple[RoleDescriptor, ...]:
+    """Descriptors stored as ``{role name: descriptor}`` (an API key's own and limited_by)."""
+    return tuple(parse_descriptor(body, name) for name, body in stored.items())
 
 
 def _b64(value: str) -> str | None:
@@ -217,17 +265,21 @@ def _b64(value: str) -> str | None:
 
 def describe(identity: Identity) -> dict[str, Any]:
     """The body of ``GET /_security/_authenticate``."""
+    realm = {"name": REALM_NAMES.get(identity.realm, identity.realm), "type": identity.realm}
+    metadata = dict(identity.metadata)
+    if identity.realm == RESERVED_REALM:
+        metadata["_reserved"] = True
     body: dict[str, Any] = {
         "username": identity.username,
         "roles": list(identity.roles),
-        "full_name": None,
-        "email": None,
-        "metadata": {},
+        "full_name": identity.full_name,
+        "email": identity.email,
+        "metadata": metadata,
         "enabled": True,
-        "authentication_realm": {"name": identity.realm, "type": identity.realm},
-        "lookup_realm": {"name": identity.realm, "type": identity.realm},
+        "authentication_realm": realm,
+        "lookup_realm": realm,
         "authentication_type": identity.authentication_type,
     }
-    if identity.api_key_id:
+    if identity.is_api_key:
         body["api_key"] = {"id": identity.api_key_id, "name": identity.api_key_name}
     return body

@@ -1,0 +1,347 @@
+"""A search or count request, from its JSON body and URL parameters. Pure.
+
+URL parameters win over the body, as in Elasticsearch (``q`` replaces the body's query).
+Unknown body keys are ``parsing_exception``s, unknown URL parameters
+``illegal_argument_exception``s; options Elasticsearch has but this node does not implement
+(aggregations, highlighting, scrolling, ...) are refused by name rather than ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from citadel.node.errors import IllegalArgument, ParsingError, XContentParseError
+from citadel.node.search.dsl import FieldBoost, MatchAll, Operator, Query, parse_query
+from citadel.node.search.query_string import parse_query_string
+from citadel.node.search.sort import SortKey, parse_sort, parse_sort_param
+from citadel.node.search.source import (
+    FETCH_ALL,
+    FETCH_NONE,
+    SourceFilter,
+    parse_source,
+    parse_source_params,
+)
+
+MAX_RESULT_WINDOW = 10_000
+DEFAULT_TRACK_TOTAL_HITS = 10_000
+EXACT = math.inf  # track_total_hits: true
+
+_UNSUPPORTED = frozenset(
+    {
+        "aggs",
+        "aggregations",
+        "highlight",
+        "suggest",
+        "search_after",
+        "collapse",
+        "rescore",
+        "knn",
+        "pit",
+        "runtime_mappings",
+        "script_fields",
+        "slice",
+        "docvalue_fields",
+        "fields",
+        "indices_boost",
+        "retriever",
+        "rank",
+    }
+)
+_IGNORED_BODY = frozenset({"explain", "profile", "timeout", "terminate_after", "stats", "ext"})
+_COMMON_PARAMS = frozenset(
+    {
+        "pretty",
+        "human",
+        "error_trace",
+        "filter_path",
+        "format",
+        "ignore_unavailable",
+        "allow_no_indices",
+        "expand_wildcards",
+        "ignore_throttled",
+        "preference",
+        "routing",
+        "q",
+        "df",
+        "default_operator",
+        "analyzer",
+        "analyze_wildcard",
+        "lenient",
+        "timeout",
+        "terminate_after",
+    }
+)
+_SEARCH_PARAMS = _COMMON_PARAMS | {
+    "from",
+    "size",
+    "sort",
+    "_source",
+    "_source_includes",
+    "_source_excludes",
+    "_source_include",
+    "_source_exclude",
+    "track_total_hits",
+    "track_scores",
+    "version",
+    "seq_no_primary_term",
+    "rest_total_hits_as_int",
+    "typed_keys",
+    "request_cache",
+    "search_type",
+    "batched_reduce_size",
+    "max_concurrent_shard_requests",
+    "pre_filter_shard_size",
+    "ccs_minimize_roundtrips",
+    "allow_partial_search_results",
+    "explain",
+    "stored_fields",
+    "stats",
+    "min_compatible_shard_node",
+}
+_COUNT_PARAMS = _COMMON_PARAMS | {"min_score"}
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: Query = field(default_factory=MatchAll)
+    from_: int = 0
+    size: int = 10
+    sort: tuple[SortKey, ...] = ()
+    source: SourceFilter = FETCH_ALL
+    track_total_hits: float | None = DEFAULT_TRACK_TOTAL_HITS  # None: not counted; EXACT
+    track_scores: bool = False
+    post_filter: Query | None = None
+    min_score: float | None = None
+    version: bool = False
+    seq_no_primary_term: bool = False
+    total_as_int: bool = False
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """How an index expression resolves (URL parameters shared by search and count)."""
+
+    ignore_unavailable: bool = False
+    allow_no_indices: bool = True
+
+
+def parse_search(body: Any, params: Mapping[str, str], *, path: str) -> SearchRequest:
+    """The search request of a body (None or an object) and URL parameters."""
+    _check_params(params, _SEARCH_PARAMS, path)
+    values: dict[str, Any] = {}
+    if body is not None:
+        if not isinstance(body, Mapping):
+            raise ParsingError("request body must be an object")
+        values = _search_body(body)
+    if "size" in params:
+        values["size"] = _param_int(params, "size")
+    if "from" in params:
+        values["from_"] = _param_int(params, "from")
+    if "sort" in params:
+        values["sort"] = parse_sort_param(params["sort"])
+    source = parse_source_params(params)
+    if source is not None:
+        values["source"] = source
+    if params.get("stored_fields") == "_none_":
+        values["source"] = FETCH_NONE
+    if "track_total_hits" in params:
+        values["track_total_hits"] = _track_total_hits(_param_scalar(params["track_total_hits"]))
+    for flag in ("track_scores", "version", "seq_no_primary_term"):
+        if flag in params:
+            values[flag] = _param_bool(params, flag)
+    if _param_bool(params, "rest_total_hits_as_int"):
+        values["total_as_int"] = True
+        values.setdefault("track_total_hits", EXACT)
+    query = _query_param(params)
+    if query is not None:
+        values["query"] = query
+    request = SearchRequest(**values)
+    if request.size < 0:
+        raise IllegalArgument(f"[size] parameter cannot be negative, found [{request.size}]")
+    if request.from_ < 0:
+        raise IllegalArgument(f"[from] parameter cannot be negative, found [{request.from_}]")
+    if request.from_ + request.size > MAX_RESULT_WINDOW:
+        raise IllegalArgument(
+            "Result window is too large, from + size must be less than or equal to: "
+            f"[{MAX_RESULT_WINDOW}] but was [{request.from_ + request.size}]. See the scroll api "
+            "for a more efficient way to request large data sets. This limit can be set by "
+            "changing the [index.max_result_window] index level setting."
+        )
+    return request
+
+
+def parse_count(body: Any, params: Mapping[str, str], *, path: str) -> tuple[Query, float | None]:
+    """The query and ``min_score`` of a ``_count`` request."""
+    _check_params(params, _COUNT_PARAMS, path)
+    query: Query = MatchAll()
+    min_score = None
+    if body is not None:
+        if not isinstance(body, Mapping):
+            raise ParsingError("request body must be an object")
+        for key, value in body.items():
+            if key == "query":
+                query = parse_query(value)
+            elif key == "min_score":
+                min_score = _number("min_score", value)
+            else:
+                raise ParsingError(f"request does not support [{key}]")
+    if "min_score" in params:
+        min_score = _number("min_score", params["min_score"])
+    from_param = _query_param(params)
+    return (from_param if from_param is not None else query), min_score
+
+
+def parse_index_options(params: Mapping[str, str]) -> IndexOptions:
+    """``ignore_unavailable`` and ``allow_no_indices``."""
+    return IndexOptions(
+        ignore_unavailable=_param_bool(params, "ignore_unavailable"),
+        allow_no_indices=_param_bool(params, "allow_no_indices", default=True),
+    )
+
+
+# -- body ---------------------------------------------------------------------------------
+
+
+def _search_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "query":
+            values["query"] = parse_query(value)
+        elif key == "from":
+            values["from_"] = _int(key, value)
+        elif key == "size":
+            values["size"] = _int(key, value)
+        elif key == "sort":
+            values["sort"] = parse_sort(value)
+        elif key == "_source":
+            values["source"] = parse_source(value)
+        elif key == "stored_fields":
+            if value == "_none_" or value == ["_none_"]:
+                values["source"] = FETCH_NONE
+        elif key == "track_total_hits":
+            values["track_total_hits"] = _track_total_hits(value)
+        elif key in ("track_scores", "version", "seq_no_primary_term"):
+            values[key] = _flag(key, value)
+        elif key == "post_filter":
+            values["post_filter"] = parse_query(value)
+        elif key == "min_score":
+            values["min_score"] = _number(key, value)
+        elif key in _UNSUPPORTED:
+            raise IllegalArgument(f"[{key}] is not supported by this node")
+        elif key in _IGNORED_BODY:
+            continue
+        else:
+            raise ParsingError(f"Unknown key for a {_token(value)} in [{key}].")
+    return values
+
+
+def _int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise XContentParseError(f"[search] failed to parse field [{key}]")
+    try:
+        return int(value)
+    except ValueError:
+        raise XContentParseError(f"[search] failed to parse field [{key}]") from None
+
+
+def _number(key: str, value: Any) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise XContentParseError(f"[search] failed to parse field [{key}]") from None
+    if not math.isfinite(number):
+        raise XContentParseError(f"[search] failed to parse field [{key}]")
+    return number
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise XContentParseError(f"[search] failed to parse field [{key}]")
+    return value
+
+
+def _track_total_hits(value: Any) -> float | None:
+    if value is True:
+        return EXACT
+    if value is False:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value == -1:
+            return EXACT
+        if value < 0:
+            raise IllegalArgument(
+                f"[track_total_hits] parameter must be positive or equals to -1, got {value}"
+            )
+        return value
+    raise XContentParseError("[search] failed to parse field [track_total_hits]")
+
+
+def _token(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "START_OBJECT"
+    if isinstance(value, list):
+        return "START_ARRAY"
+    if isinstance(value, bool):
+        return "VALUE_BOOLEAN"
+    if isinstance(value, int | float):
+        return "VALUE_NUMBER"
+    return "VALUE_NULL" if value is None else "VALUE_STRING"
+
+
+# -- URL parameters -------------------------------------------------------------------------
+
+
+def _check_params(params: Mapping[str, str], known: frozenset[str], path: str) -> None:
+    if "scroll" in params:
+        raise IllegalArgument("[scroll] is not supported by this node")
+    unknown = sorted(p for p in params if p not in known)
+    if unknown:
+        names = ",".join(unknown)
+        raise IllegalArgument(f"request [{path}] contains unrecognized parameter: [{names}]")
+
+
+def _param_int(params: Mapping[str, str], name: str) -> int:
+    text = params[name].strip()
+    if not text.lstrip("-").isdigit():
+        raise IllegalArgument(f"Failed to parse int parameter [{name}] with value [{text}]")
+    return int(text)
+
+
+def _param_bool(params: Mapping[str, str], name: str, *, default: bool = False) -> bool:
+    text = params.get(name)
+    if text is None:
+        return default
+    if text in ("", "true"):
+        return True
+    if text == "false":
+        return False
+    raise IllegalArgument(f"Failed to parse value [{text}] as only [true] or [false] are allowed.")
+
+
+def _param_scalar(text: str) -> Any:
+    if text in ("", "true"):
+        return True
+    if text == "false":
+        return False
+    if text.lstrip("-").isdigit():
+        return int(text)
+    raise IllegalArgument(f"Failed to parse value [{text}] for [track_total_hits]")
+
+
+def _query_param(params: Mapping[str, str]) -> Query | None:
+    text = params.get("q")
+    if text is None:
+        return None
+    operator = Operator.OR
+    if "default_operator" in params:
+        name = params["default_operator"].lower()
+        if name not in ("and", "or"):
+            raise IllegalArgument(f"Unsupported default_operator [{params['default_operator']}]")
+        operator = Operator(name)
+    fields = (FieldBoost(params["df"]),) if params.get("df") else None
+    return parse_query_string(text, fields=fields, default_operator=operator)

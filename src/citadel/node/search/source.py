@@ -1,0 +1,159 @@
+"""``_source`` filtering of hits. Pure.
+
+Paths are dotted (``author.name``); patterns may use ``*``, which matches any characters,
+dots included. A value is kept when includes are empty or an include matches its path or the
+path of an object around it, and no exclude does. Objects that filtering leaves empty are
+dropped, unless an include named the object itself. Arrays keep their order; objects inside
+them are filtered with the array's path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from citadel.node.errors import ParsingError
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    fetch: bool = True
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+    @property
+    def is_everything(self) -> bool:
+        return self.fetch and not self.includes and not self.excludes
+
+    def apply(self, source: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of `source` this filter keeps."""
+        if self.is_everything:
+            return dict(source)
+        return _filter_object(source, "", self.includes, self.excludes, included=not self.includes)
+
+
+FETCH_ALL = SourceFilter()
+FETCH_NONE = SourceFilter(fetch=False)
+
+
+def parse_source(value: Any) -> SourceFilter:
+    """The ``_source`` option of a search body."""
+    if isinstance(value, bool):
+        return FETCH_ALL if value else FETCH_NONE
+    if isinstance(value, str):
+        return SourceFilter(includes=(value,))
+    if isinstance(value, list):
+        return SourceFilter(includes=_patterns("_source", value))
+    if isinstance(value, Mapping):
+        includes: tuple[str, ...] = ()
+        excludes: tuple[str, ...] = ()
+        for key, patterns in value.items():
+            if key in ("includes", "include"):
+                includes = _patterns(key, patterns)
+            elif key in ("excludes", "exclude"):
+                excludes = _patterns(key, patterns)
+            else:
+                raise ParsingError(f"Unknown key for a {_token(patterns)} in [{key}].")
+        return SourceFilter(includes=includes, excludes=excludes)
+    raise ParsingError(
+        f"Expected one of [VALUE_BOOLEAN, VALUE_STRING, START_ARRAY, START_OBJECT] but found "
+        f"[{_token(value)}]"
+    )
+
+
+def parse_source_params(params: Mapping[str, str]) -> SourceFilter | None:
+    """``_source``, ``_source_includes``, ``_source_excludes`` URL parameters (None if absent)."""
+    raw = params.get("_source")
+    includes = _split(params.get("_source_includes") or params.get("_source_include"))
+    excludes = _split(params.get("_source_excludes") or params.get("_source_exclude"))
+    if raw is None and not includes and not excludes:
+        return None
+    if raw is not None:
+        if raw.lower() in ("false", "0", "no", "off"):
+            return FETCH_NONE
+        if raw.lower() not in ("true", "1", "yes", "on", ""):
+            includes = _split(raw) + includes
+    return SourceFilter(includes=includes, excludes=excludes)
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in (text or "").split(",") if p.strip())
+
+
+def _patterns(key: str, value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+        raise ParsingError(f"[_source] [{key}] must be a string or an array of strings")
+    return tuple(items)
+
+
+def _token(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "START_OBJECT"
+    if isinstance(value, list):
+        return "START_ARRAY"
+    if isinstance(value, bool):
+        return "VALUE_BOOLEAN"
+    if isinstance(value, int | float):
+        return "VALUE_NUMBER"
+    return "VALUE_NULL" if value is None else "VALUE_STRING"
+
+
+@cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(p) for p in pattern.split("*")))
+
+
+def _matches(path: str, patterns: tuple[str, ...]) -> bool:
+    return any(_regex(p).fullmatch(path) for p in patterns)
+
+
+def _filter_object(
+    obj: Mapping[str, Any],
+    prefix: str,
+    includes: tuple[str, ...],
+    excludes: tuple[str, ...],
+    *,
+    included: bool,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        path = prefix + key
+        if excludes and _matches(path, excludes):
+            continue
+        here = included or _matches(path, includes)
+        kept = _filter_value(value, path, includes, excludes, included=here)
+        if kept is not _DROP:
+            out[key] = kept
+    return out
+
+
+class _Drop:
+    pass
+
+
+_DROP: Any = _Drop()
+
+
+def _filter_value(
+    value: Any,
+    path: str,
+    includes: tuple[str, ...],
+    excludes: tuple[str, ...],
+    *,
+    included: bool,
+) -> Any:
+    if isinstance(value, Mapping):
+        inner = _filter_object(value, path + ".", includes, excludes, included=included)
+        return inner if inner or included else _DROP
+    if isinstance(value, list):
+        items = []
+        for item in value:
+            kept = _filter_value(item, path, includes, excludes, included=included)
+            if kept is not _DROP:
+                items.append(kept)
+        return items if items or included else _DROP
+    return value if included else _DROP

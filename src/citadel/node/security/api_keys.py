@@ -1,0 +1,300 @@
+"""API keys: created by any signed-in user, never more powerful than their creator.
+
+A key is ``id`` (20 URL-safe characters) plus a secret of 192 random bits from `secrets`;
+only `api_key_hash(id, secret)` is stored. The key's ``limited_by`` is a snapshot of its
+creator's role descriptors; the realm grants the intersection of that and the key's own
+``role_descriptors``. An API key may create only "derived" keys with explicitly empty
+privileges (as in Elasticsearch).
+
+Who sees and invalidates what: holders of ``manage_api_key`` (implied by ``manage_security``
+and ``all``) manage every key; everyone else manages only their own keys (an API key without
+``manage_api_key``: only itself), and naming someone else's key or user is a 403.
+Invalidation takes effect at once: the realm reads the key's row on every request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from citadel.node.errors import IllegalArgument
+from citadel.node.security.errors import ValidationFailed
+from citadel.node.security.privileges import render_descriptor
+from citadel.node.security.realm import (
+    REALM_NAMES,
+    Identity,
+    Realm,
+    api_key_hash,
+    realm_of,
+)
+from citadel.node.security.roles import checked_descriptor
+
+MANAGE_API_KEY = "manage_api_key"
+MAX_NAME = 1024
+ID_BYTES = 15  # 20 base64url characters, like Elasticsearch's ids
+SECRET_BYTES = 24  # 192 bits
+_EXPIRATION = re.compile(r"^([1-9][0-9]{0,8})(ms|s|m|h|d)$")
+_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A key just created: the only time its secret exists outside the caller."""
+
+    id: str
+    name: str
+    api_key: str
+    expiration: int | None
+
+    @property
+    def encoded(self) -> str:
+        """``base64(id:api_key)``, what goes after ``Authorization: ApiKey``."""
+        return base64.b64encode(f"{self.id}:{self.api_key}".encode()).decode()
+
+    def body(self) -> dict[str, Any]:
+        """The response of ``POST /_security/api_key``."""
+        out: dict[str, Any] = {"id": self.id, "name": self.name}
+        if self.expiration is not None:
+            out["expiration"] = self.expiration
+        out["api_key"] = self.api_key
+        out["encoded"] = self.encoded
+        return out
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    """What ``POST /_security/api_key`` asks for."""
+
+    name: str | None
+    role_descriptors: Mapping[str, Any] = field(default_factory=dict)
+    expiration: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KeyQuery:
+    """Which keys ``GET`` lists or ``DELETE`` invalidates."""
+
+    ids: tuple[str, ...] = ()
+    name: str | None = None
+    username: str | None = None
+    realm_name: str | None = None
+    owner: bool = False
+    active_only: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the query selects nothing in particular (refused by invalidate)."""
+        return not (self.ids or self.name or self.username or self.realm_name or self.owner)
+
+
+def create_api_key(realm: Realm, *, owner: Identity, request: KeyRequest) -> NewApiKey:
+    """Create a key for `owner`, limited by `owner`'s current role descriptors."""
+    problems = _name_problems(request.name)
+    if any(str(key).startswith("_") for key in request.metadata):
+        problems.append("metadata keys may not start with [_]")
+    if problems:
+        raise ValidationFailed(*problems)
+    own = {
+        role: checked_descriptor(body, f"role [{role}]")
+        for role, body in request.role_descriptors.items()
+    }
+    if owner.is_api_key and (not own or any(_has_privileges(d) for d in own.values())):
+        raise IllegalArgument(
+            "creating derived api keys requires an explicit role descriptor that is empty "
+            "(has no privileges)"
+        )
+    limits = owner.limited_by if owner.limited_by is not None else owner.descriptors
+    limited_by = {d.name: render_descriptor(d) for d in limits}
+    now = _now_ms(realm)
+    expires = now + parse_expiration(request.expiration) if request.expiration else None
+    key = NewApiKey(
+        id=secrets.token_urlsafe(ID_BYTES),
+        name=request.name or "",
+        api_key=secrets.token_urlsafe(SECRET_BYTES),
+        expiration=expires,
+    )
+    with realm.store.write() as conn:
+        conn.execute(
+            "INSERT INTO api_keys (id, name, secret_hash, username, role_descriptors, "
+            "limited_by, created_at, expires_at, invalidated, metadata) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            (
+                key.id,
+                key.name,
+                api_key_hash(key.id, key.api_key),
+                owner.username,
+                json.dumps(own),
+                json.dumps(limited_by),
+                now,
+                expires,
+                json.dumps(dict(request.metadata)),
+            ),
+        )
+    return key
+
+
+def find_api_keys(
+    realm: Realm, *, actor: Identity, query: KeyQuery, with_limited_by: bool = False
+) -> list[dict[str, Any]]:
+    """The keys `query` selects among those `actor` may see, oldest first."""
+    problems = []
+    if query.ids and query.name:
+        problems.append("only one of [api key id, api key name] can be specified")
+    if (query.ids or query.name) and (query.username or query.realm_name):
+        problems.append(
+            "username or realm name must not be specified when the api key id or api key name "
+            "is specified"
+        )
+    problems += _owner_problems(query)
+    if problems:
+        raise ValidationFailed(*problems)
+    with realm.store.read() as conn:
+        rows = _select(realm, conn, actor, query)
+    now = _now_ms(realm)
+    if query.active_only:
+        rows = [r for r in rows if _active(r, now)]
+    return [_key_body(r, with_limited_by=with_limited_by) for r in rows]
+
+
+def invalidate_api_keys(realm: Realm, *, actor: Identity, query: KeyQuery) -> dict[str, Any]:
+    """Invalidate the keys `query` selects; they stop authenticating at once."""
+    problems = []
+    if query.is_empty:
+        problems.append(
+            "One of [api key id(s), api key name, username, realm name] must be specified if "
+            "[owner] flag is false"
+        )
+    problems += _owner_problems(query)
+    if problems:
+        raise ValidationFailed(*problems)
+    with realm.store.write() as conn:
+        rows = _select(realm, conn, actor, query)
+        fresh = [r["id"] for r in rows if not r["invalidated"]]
+        if fresh:
+            marks = ",".join("?" * len(fresh))
+            conn.execute(
+                f"UPDATE api_keys SET invalidated = 1 WHERE id IN ({marks})",  # noqa: S608
+                fresh,
+            )
+    return {
+        "invalidated_api_keys": fresh,
+        "previously_invalidated_api_keys": [r["id"] for r in rows if r["invalidated"]],
+        "error_count": 0,
+    }
+
+
+def parse_expiration(text: str) -> int:
+    """An Elasticsearch time value (``30m``, ``12h``, ``1d``) in milliseconds."""
+    match = _EXPIRATION.fullmatch(text)
+    if not match:
+        raise IllegalArgument(
+            f"failed to parse setting [expiration] with value [{text}] as a time value: "
+            "it must be a positive whole number followed by one of [d, h, m, s, ms]"
+        )
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def _select(realm: Realm, conn: Any, actor: Identity, query: KeyQuery) -> list[Any]:
+    """Rows matching `query` and visible to `actor`; 403 when it names what is not."""
+    manager = actor.allows_cluster(MANAGE_API_KEY)
+    named_user = query.username is not None and query.username != actor.username
+    named_realm = query.realm_name is not None and query.realm_name != _realm_name(actor.username)
+    if not manager and (named_user or named_realm or (actor.is_api_key and query.username)):
+        realm.require_cluster(actor, MANAGE_API_KEY)
+    clauses, args = [], []
+    if query.ids:
+        clauses.append(f"id IN ({','.join('?' * len(query.ids))})")
+        args += list(query.ids)
+    if query.username is not None:
+        clauses.append("username = ?")
+        args.append(query.username)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = conn.execute(
+        f"SELECT * FROM api_keys {where} ORDER BY created_at, id",  # noqa: S608
+        args,
+    ).fetchall()
+    if query.name is not None:
+        pattern = _wildcard(query.name)
+        rows = [r for r in rows if r["name"] is not None and pattern.fullmatch(r["name"])]
+    if query.realm_name is not None:
+        rows = [r for r in rows if _realm_name(r["username"]) == query.realm_name]
+    if query.owner or not manager:
+        if not manager and query.ids and any(not _owns(actor, r) for r in rows):
+            realm.require_cluster(actor, MANAGE_API_KEY)
+        rows = [r for r in rows if _owns(actor, r)]
+    return rows
+
+
+def _owns(actor: Identity, row: Any) -> bool:
+    if actor.is_api_key:
+        return row["id"] == actor.api_key_id
+    return row["username"] == actor.username
+
+
+def _owner_problems(query: KeyQuery) -> list[str]:
+    if query.owner and (query.username or query.realm_name):
+        return [
+            "username or realm name must not be specified when the current user owns the API key(s)"
+        ]
+    return []
+
+
+def _name_problems(name: str | None) -> list[str]:
+    if not name:
+        return ["api key name is required"]
+    problems = []
+    if len(name) > MAX_NAME:
+        problems.append(f"api key name may not be more than [{MAX_NAME}] characters long")
+    if name != name.strip():
+        problems.append("api key name may not begin or end with whitespace")
+    if name.startswith("_"):
+        problems.append("api key name may not begin with an underscore")
+    return problems
+
+
+def _has_privileges(descriptor: Mapping[str, Any]) -> bool:
+    return bool(descriptor["cluster"] or descriptor["indices"])
+
+
+def _active(row: Any, now: int) -> bool:
+    return not row["invalidated"] and (row["expires_at"] is None or row["expires_at"] > now)
+
+
+def _key_body(row: Any, *, with_limited_by: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": row["id"],
+        "name": row["name"],
+        "type": "rest",
+        "creation": row["created_at"],
+    }
+    if row["expires_at"] is not None:
+        body["expiration"] = row["expires_at"]
+    body |= {
+        "invalidated": bool(row["invalidated"]),
+        "username": row["username"],
+        "realm": _realm_name(row["username"]),
+        "realm_type": realm_of(row["username"]),
+        "metadata": json.loads(row["metadata"]),
+        "role_descriptors": json.loads(row["role_descriptors"]),
+    }
+    if with_limited_by:
+        body["limited_by"] = [json.loads(row["limited_by"])]
+    return body
+
+
+def _realm_name(username: str) -> str:
+    return REALM_NAMES[realm_of(username)]
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def _now_ms(realm: Realm) -> int:
+    return int(realm.clock.now().timestamp() * 1000)

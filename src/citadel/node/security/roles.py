@@ -1,0 +1,82 @@
+"""Roles: the built-in ``superuser``, ``editor`` and ``viewer``, and native roles in the store.
+
+A native role is stored as its normalized descriptor (every field present, order kept), so
+what ``GET`` shows is what was accepted. The realm reads roles on every request, so a changed
+or deleted role takes effect at once for users holding it (API keys keep the ``limited_by``
+snapshot taken when they were created, as in Elasticsearch).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from citadel.node.errors import IllegalArgument
+from citadel.node.security.errors import ParseException, ValidationFailed
+from citadel.node.security.names import name_rule, valid_name
+from citadel.node.security.privileges import (
+    BUILTIN_ROLES,
+    InvalidDescriptor,
+    UnknownPrivilege,
+    normalize_descriptor,
+    render_descriptor,
+)
+from citadel.node.security.realm import Realm
+
+
+def put_role(realm: Realm, *, name: str, body: Any) -> bool:
+    """Create or replace a native role; True when it was created."""
+    if name in BUILTIN_ROLES:
+        raise ValidationFailed(f"Role [{name}] is reserved and may not be used.")
+    if not valid_name(name):
+        raise ValidationFailed(f"Invalid role name [{name}]. {name_rule('Role names')}")
+    descriptor = checked_descriptor(body, f"role [{name}]")
+    with realm.store.write() as conn:
+        exists = conn.execute("SELECT 1 FROM roles WHERE name = ?", (name,)).fetchone()
+        conn.execute(
+            "INSERT INTO roles (name, descriptor) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET descriptor = excluded.descriptor",
+            (name, json.dumps(descriptor)),
+        )
+    return exists is None
+
+
+def get_roles(realm: Realm, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Roles by name (every built-in and native role when `names` is None)."""
+    wanted = None if names is None else set(names)
+    out = {
+        name: _reserved(descriptor)
+        for name, descriptor in BUILTIN_ROLES.items()
+        if wanted is None or name in wanted
+    }
+    with realm.store.read() as conn:
+        rows = conn.execute("SELECT name, descriptor FROM roles ORDER BY name").fetchall()
+    for row in rows:
+        if wanted is None or row["name"] in wanted:
+            out[row["name"]] = json.loads(row["descriptor"])
+    return out
+
+
+def delete_role(realm: Realm, *, name: str) -> bool:
+    """Delete a native role; False when there was none."""
+    if name in BUILTIN_ROLES:
+        raise IllegalArgument(f"role [{name}] is reserved and cannot be deleted")
+    with realm.store.write() as conn:
+        deleted = conn.execute("DELETE FROM roles WHERE name = ?", (name,)).rowcount
+    return deleted > 0
+
+
+def checked_descriptor(body: Any, what: str) -> dict[str, Any]:
+    """A role descriptor validated and normalized, or the 400 Elasticsearch gives."""
+    try:
+        return normalize_descriptor(body)
+    except UnknownPrivilege as exc:
+        raise IllegalArgument(f"failed to parse {what}. {exc}") from None
+    except InvalidDescriptor as exc:
+        raise ParseException(f"failed to parse {what}. {exc}") from None
+
+
+def _reserved(descriptor: Any) -> dict[str, Any]:
+    body = render_descriptor(descriptor)
+    body["metadata"] = {"_reserved": True}
+    return body

@@ -1,0 +1,431 @@
+"""Indices: create, delete, look up, mappings, settings, and index expressions.
+
+Every function takes an open store connection (the route holds the transaction). An index's
+text fields each get their own FTS5 table ``fts_<index id>_<n>`` (rowid = ``docs.rowid``),
+registered in ``text_fields`` when the field is first mapped and dropped with the index.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from citadel.kit.clock import Clock
+from citadel.node.errors import (
+    IllegalArgument,
+    IndexNotFound,
+    ParsingError,
+    ResourceAlreadyExists,
+)
+from citadel.node.store import mapping as mp
+
+Connection = Any  # a sqlcipher3 connection with Row rows
+VERSION_CREATED = "8512000"
+_FTS_NAME = re.compile(r"^fts_(\d+)_(\d+)$")
+_PRIVATE_SETTINGS = frozenset(
+    {"index.uuid", "index.creation_date", "index.provided_name", "index.version.created"}
+)
+_FINAL_SETTINGS = frozenset({"index.number_of_shards", "index.number_of_routing_shards"})
+_CREATE_KEYS = frozenset({"settings", "mappings", "aliases"})
+
+
+@dataclass
+class IndexRecord:
+    """One index as stored: settings flat (``index.*`` → string), mappings in ES shape."""
+
+    id: int
+    name: str
+    uuid: str
+    created_at: int
+    settings: dict[str, Any]
+    mappings: dict[str, Any]
+    text_tables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def limits(self) -> mp.Limits:
+        """The mapping-explosion limits from the index settings."""
+        return mp.Limits(
+            total_fields=_int_setting(
+                self.settings, "index.mapping.total_fields.limit", mp.DEFAULT_TOTAL_FIELDS
+            ),
+            depth=_int_setting(self.settings, "index.mapping.depth.limit", mp.DEFAULT_DEPTH),
+        )
+
+
+# -- settings (pure) -------------------------------------------------------------------------
+
+
+def normalize_settings(body: Any) -> dict[str, Any]:
+    """Flatten create-index settings to ``index.*`` keys with string values; 400 when invalid."""
+    if body is None:
+        return {}
+    if not isinstance(body, Mapping):
+        raise IllegalArgument("[settings] must be an object")
+    flat: dict[str, Any] = {}
+    for key, value in _flatten(body, ""):
+        name = key if key.startswith("index.") else f"index.{key}"
+        if name in _PRIVATE_SETTINGS:
+            raise IllegalArgument(f"private index setting [{name}] can not be set explicitly")
+        if value is None:
+            flat.pop(name, None)
+            continue
+        flat[name] = (
+            [_setting_text(v) for v in value] if isinstance(value, list) else (_setting_text(value))
+        )
+    _check_int(flat, "index.number_of_shards", low=1, high=1024)
+    _check_int(flat, "index.number_of_replicas", low=0, high=1024)
+    _check_int(flat, "index.mapping.total_fields.limit", low=1, high=100_000)
+    _check_int(flat, "index.mapping.depth.limit", low=1, high=100)
+    _check_int(flat, "index.max_result_window", low=1, high=2**31 - 1)
+    return flat
+
+
+def _flatten(body: Mapping[str, Any], prefix: str) -> Iterable[tuple[str, Any]]:
+    for key, value in body.items():
+        if isinstance(value, Mapping):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_int(flat: Mapping[str, Any], name: str, *, low: int, high: int) -> None:
+    if name not in flat:
+        return
+    raw = flat[name]
+    try:
+        number = int(str(raw))
+    except ValueError:
+        raise IllegalArgument(f"Failed to parse value [{raw}] for setting [{name}]") from None
+    if number < low:
+        raise IllegalArgument(
+            f"Failed to parse value [{raw}] for setting [{name}] must be >= {low}"
+        )
+    if number > high:
+        raise IllegalArgument(
+            f"Failed to parse value [{raw}] for setting [{name}] must be <= {high}"
+        )
+
+
+def _int_setting(settings: Mapping[str, Any], name: str, default: int) -> int:
+    try:
+        return int(settings.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def nest_settings(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"index.a.b": v}`` → ``{"index": {"a": {"b": v}}}``, as ``GET _settings`` shows them."""
+    out: dict[str, Any] = {}
+    for key, value in sorted(flat.items()):
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):  # "a" and "a.b" both set: keep the leaf flat
+                node = None
+                break
+            node = child
+        if node is None:
+            out[key] = value
+        else:
+            node[leaf] = value
+    return out
+
+
+# -- index expressions (pure) ----------------------------------------------------------------
+
+
+def resolve_names(
+    expression: str | None,
+    names: Iterable[str],
+    *,
+    allowed: Callable[[str], bool] | None = None,
+    ignore_unavailable: bool = False,
+    allow_no_indices: bool = True,
+    expand_hidden: bool = False,
+) -> list[str]:
+    """Concrete index names for an expression: comma lists, ``*`` wildcards, ``_all``, ``-x``.
+
+    Wildcards expand only to names `allowed` accepts (as Elasticsearch expands only to
+    authorized indices) and skip ``.hidden`` names unless the pattern starts with a dot.
+    A concrete name that does not exist is a 404 unless `ignore_unavailable`.
+    """
+    existing = sorted(set(names))
+    known = set(existing)
+    parts = [p.strip() for p in (expression or "_all").split(",") if p.strip()] or ["_all"]
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        if part.startswith("-") and i > 0:
+            pattern = _wildcard(part[1:])
+            out = [n for n in out if not pattern.match(n)]
+            continue
+        if part in ("_all", "*") or "*" in part:
+            pattern = _wildcard("*" if part == "_all" else part)
+            hidden_ok = expand_hidden or part.startswith(".")
+            matched = [
+                n
+                for n in existing
+                if pattern.match(n)
+                and (hidden_ok or not n.startswith("."))
+                and (allowed is None or allowed(n))
+            ]
+            if not matched and not allow_no_indices:
+                raise IndexNotFound(part)
+            out.extend(n for n in matched if n not in out)
+        elif part in known:
+            if part not in out:
+                out.append(part)
+        elif not ignore_unavailable:
+            raise IndexNotFound(part)
+    if not out and not allow_no_indices:
+        raise IndexNotFound(expression or "_all")
+    return out
+
+
+def is_pattern(expression: str) -> bool:
+    """Whether an expression may name more than one index."""
+    return any(p.strip() in ("_all", "*") or "*" in p for p in expression.split(","))
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$")
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def load(conn: Connection, name: str) -> IndexRecord | None:
+    """The index called `name`, or None."""
+    row = conn.execute("SELECT * FROM indices WHERE name = ?", (name,)).fetchone()
+    return _record(conn, row) if row else None
+
+
+def require(conn: Connection, name: str) -> IndexRecord:
+    """The index called `name`; 404 index_not_found_exception when there is none."""
+    record = load(conn, name)
+    if record is None:
+        raise IndexNotFound(name)
+    return record
+
+
+def all_names(conn: Connection) -> list[str]:
+    """Every index name, sorted."""
+    return [r[0] for r in conn.execute("SELECT name FROM indices ORDER BY name")]
+
+
+def resolve(
+    conn: Connection,
+    expression: str | None,
+    *,
+    allowed: Callable[[str], bool] | None = None,
+    ignore_unavailable: bool = False,
+    allow_no_indices: bool = True,
+    expand_hidden: bool = False,
+) -> list[IndexRecord]:
+    """The indices an expression names (see `resolve_names`), loaded."""
+    names = resolve_names(
+        expression,
+        all_names(conn),
+        allowed=allowed,
+        ignore_unavailable=ignore_unavailable,
+        allow_no_indices=allow_no_indices,
+        expand_hidden=expand_hidden,
+    )
+    return [require(conn, n) for n in names]
+
+
+def _record(conn: Connection, row: Any) -> IndexRecord:
+    tables = {
+        r["field"]: r["fts_table"]
+        for r in conn.execute(
+            "SELECT field, fts_table FROM text_fields WHERE index_id = ?", (row["id"],)
+        )
+    }
+    return IndexRecord(
+        id=row["id"],
+        name=row["name"],
+        uuid=row["uuid"],
+        created_at=row["created_at"],
+        settings=json.loads(row["settings"]),
+        mappings=json.loads(row["mappings"]),
+        text_tables=tables,
+    )
+
+
+def describe(record: IndexRecord, *, flat_settings: bool = False) -> dict[str, Any]:
+    """The body of ``GET /{index}`` for one index."""
+    return {
+        "aliases": {},
+        "mappings": record.mappings,
+        "settings": settings_view(record, flat=flat_settings),
+    }
+
+
+def settings_view(record: IndexRecord, *, flat: bool = False) -> dict[str, Any]:
+    """The index settings as ``GET _settings`` shows them (with the private ones)."""
+    shown = {
+        "index.number_of_shards": "1",
+        "index.number_of_replicas": "1",
+        "index.routing.allocation.include._tier_preference": "data_content",
+        **record.settings,
+        "index.uuid": record.uuid,
+        "index.creation_date": str(record.created_at),
+        "index.provided_name": record.name,
+        "index.version.created": VERSION_CREATED,
+    }
+    return shown if flat else nest_settings(shown)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def create(conn: Connection, clock: Clock, name: str, body: Any) -> IndexRecord:
+    """Create index `name` from a create-index body (settings, mappings, aliases)."""
+    mp.validate_index_name(name)
+    if body is None:
+        body = {}
+    if not isinstance(body, Mapping):
+        raise ParsingError("request body must be an object")
+    unknown = [k for k in body if k not in _CREATE_KEYS]
+    if unknown:
+        raise ParsingError(f"unknown key [{unknown[0]}] for create index")
+    if body.get("aliases"):
+        raise IllegalArgument("index aliases are not supported by this node")
+    settings = normalize_settings(body.get("settings"))
+    mappings = mp.canonical(mp.normalize_mappings(body.get("mappings")))
+    existing = load(conn, name)
+    if existing is not None:
+        raise ResourceAlreadyExists(
+            f"index [{name}/{existing.uuid}] already exists",
+            index_uuid=existing.uuid,
+            index=name,
+        )
+    limits = IndexRecord(0, name, "", 0, settings, mappings).limits
+    _check_limits(mappings, limits)
+    created_at = int(clock.now().timestamp() * 1000)
+    uuid = secrets.token_urlsafe(16)[:22]
+    cursor = conn.execute(
+        "INSERT INTO indices (name, uuid, created_at, settings, mappings) VALUES (?, ?, ?, ?, ?)",
+        (name, uuid, created_at, json.dumps(settings), json.dumps(mappings)),
+    )
+    record = IndexRecord(int(cursor.lastrowid), name, uuid, created_at, settings, mappings)
+    ensure_text_tables(conn, record)
+    return record
+
+
+def delete(conn: Connection, record: IndexRecord) -> None:
+    """Drop an index: its full-text tables, values, documents and the index row."""
+    for table in record.text_tables.values():
+        conn.execute(f"DROP TABLE IF EXISTS {_ident(table)}")
+    conn.execute("DELETE FROM text_fields WHERE index_id = ?", (record.id,))
+    conn.execute("DELETE FROM doc_values WHERE index_id = ?", (record.id,))
+    conn.execute("DELETE FROM docs WHERE index_id = ?", (record.id,))
+    conn.execute("DELETE FROM indices WHERE id = ?", (record.id,))
+
+
+def put_mapping(conn: Connection, record: IndexRecord, body: Any) -> IndexRecord:
+    """Add to an index's mappings (never removes or retypes a field)."""
+    update = mp.normalize_mappings(body)
+    merged = mp.merge_mappings(record.mappings, update)
+    _check_limits(merged, record.limits)
+    return save_mappings(conn, record, merged)
+
+
+def save_mappings(conn: Connection, record: IndexRecord, mappings: dict[str, Any]) -> IndexRecord:
+    """Store new mappings for `record` and create tables for new text fields."""
+    mappings = mp.canonical(mappings)
+    conn.execute("UPDATE indices SET mappings = ? WHERE id = ?", (json.dumps(mappings), record.id))
+    record.mappings = mappings
+    ensure_text_tables(conn, record)
+    return record
+
+
+def put_settings(conn: Connection, record: IndexRecord, body: Any) -> IndexRecord:
+    """Update an index's dynamic settings; final ones (shard count) are refused."""
+    if isinstance(body, Mapping) and isinstance(body.get("settings"), Mapping):
+        body = body["settings"]
+    update = normalize_settings(body)
+    for name in update:
+        if name in _FINAL_SETTINGS and update[name] != record.settings.get(name, "1"):
+            raise IllegalArgument(f"final {record.name} setting [{name}], not updateable")
+    settings = {**record.settings, **update}
+    conn.execute("UPDATE indices SET settings = ? WHERE id = ?", (json.dumps(settings), record.id))
+    record.settings = settings
+    return record
+
+
+def ensure_text_tables(conn: Connection, record: IndexRecord) -> None:
+    """Give every text field of `record` its FTS5 table (idempotent)."""
+    missing = [f for f in mp.text_fields(record.mappings) if f not in record.text_tables]
+    if not missing:
+        return
+    used = [int(m.group(2)) for t in record.text_tables.values() if (m := _FTS_NAME.match(t))]
+    number = max(used, default=0)
+    for name in missing:
+        number += 1
+        table = f"fts_{record.id}_{number}"
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(
+            f"CREATE VIRTUAL TABLE {table} USING fts5("
+            "content, tokenize='unicode61 remove_diacritics 2')"
+        )
+        conn.execute(
+            "INSERT INTO text_fields (index_id, field, fts_table) VALUES (?, ?, ?)",
+            (record.id, name, table),
+        )
+        record.text_tables[name] = table
+
+
+def _check_limits(mappings: Mapping[str, Any], limits: mp.Limits) -> None:
+    total = len(mp.fields_of(mappings))
+    if total > limits.total_fields:
+        raise IllegalArgument(f"Limit of total fields [{limits.total_fields}] has been exceeded")
+    deepest = max((f.path.count(".") + 1 for f in mp.fields_of(mappings).values()), default=0)
+    if deepest > limits.depth + 1:
+        raise IllegalArgument(f"Limit of mapping depth [{limits.depth}] has been exceeded")
+
+
+def _ident(table: str) -> str:
+    if not _FTS_NAME.match(table):
+        raise ValueError(f"not a full-text table name: {table!r}")
+    return table
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What ``_cat/indices`` reports for one index."""
+
+    record: IndexRecord
+    docs: int
+    store_bytes: int
+
+
+def stats(conn: Connection, records: Iterable[IndexRecord]) -> list[IndexStats]:
+    """Document count and approximate stored size of each index."""
+    out = []
+    for record in records:
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(length(source)), 0) FROM docs WHERE index_id = ?",
+            (record.id,),
+        ).fetchone()
+        out.append(IndexStats(record, int(row[0]), int(row[1])))
+    return out
+
+
+def doc_count(conn: Connection, record: IndexRecord) -> int:
+    """How many documents the index holds."""
+    row = conn.execute("SELECT count(*) FROM docs WHERE index_id = ?", (record.id,)).fetchone()
+    return int(row[0])

@@ -1,0 +1,675 @@
+"""Our answers against the Cloud API contract (`shared/reference/cloud-api-subset.json`).
+
+Every operation we serve that the subset also declares (method + path, `/api/v1` stripped) is
+called for real, once for a success and at least once for an error, and its body is validated
+against the schema the subset declares for that status (Swagger 2.0 schemas are JSON Schema
+draft 4 with `#/definitions/...` references; `date-time` formats are checked). Error bodies
+must have the one error shape, and their code must be one the subset declares for that status
+or one listed in `OUR_CODES` with the reason we answer it.
+
+The subset is read from the `shared/` folder beside the repository (as in CI), or from the
+file named by ``CITADEL_CLOUD_API_SUBSET``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from jsonschema import Draft4Validator
+from openapi_spec_validator import validate as validate_openapi
+
+from citadel.bootstrap import Services
+from tests.fixtures.builders import (
+    PASSWORD,
+    TestUser,
+    add_member,
+    bearer,
+    grant,
+    key_headers,
+    login,
+    make_api_key,
+    make_org,
+    make_user,
+)
+
+API = "/api/v1"
+_DEFAULT_SUBSET = (
+    Path(__file__).resolve().parents[3] / "shared" / "reference" / "cloud-api-subset.json"
+)
+UNKNOWN_ID = "0" * 32
+UNKNOWN_INVITATION = "inv_" + "0" * 32 + "_" + "A" * 43
+
+# Codes we answer for a status where the subset declares other codes, with the reason.
+OUR_CODES: dict[tuple[int, str], str] = {
+    (401, "root.unauthenticated"): (
+        "One code for every missing, unknown or expired credential. The subset's "
+        "`user.not_found` / `root.unauthorized` would tell a caller which one it was."
+    ),
+    (400, "root.invalid_data"): (
+        "A body that does not match the request schema (wrong type, unknown or missing "
+        "field). The reference answers these with generic `root.*` codes that the subset "
+        "does not declare either (SDK mock: `root.invalid_json_request`)."
+    ),
+    (403, "organization.invalid_access"): (
+        "Creating invitations without `invitations:manage`: the same code as every other "
+        "organization operation refused for lack of a role."
+    ),
+}
+
+# Error statuses we answer that the subset does not declare for the operation, with why.
+UNDECLARED_STATUSES: dict[tuple[str, str, int], str] = {
+    ("POST", "/users/auth/_logout", 401): "Logging out needs a session to end.",
+    ("GET", "/users/auth", 401): "Authentication information needs a credential.",
+    ("GET", "/users/auth/keys", 401): "Listing keys needs a credential.",
+    ("DELETE", "/users/auth/keys", 404): (
+        "Bulk revocation is all or nothing: an unknown key id revokes none and says so "
+        "(`api_keys.key_not_found`, as for one key)."
+    ),
+}
+
+# Our routes that the subset does not have: they only need to be in our OpenAPI document.
+OUR_ADDITIONS = [
+    ("POST", "/organizations"),
+    ("POST", "/users/auth/mfa/totp"),
+    ("POST", "/users/auth/mfa/totp/_confirm"),
+    ("GET", "/organizations/{organization_id}/audit-events"),
+    ("GET", "/_health"),
+]
+
+
+@functools.cache
+def subset() -> dict[str, Any]:
+    """The Swagger 2.0 subset of the Cloud API."""
+    path = Path(os.environ.get("CITADEL_CLOUD_API_SUBSET", _DEFAULT_SUBSET))
+    if not path.is_file():
+        pytest.fail(f"The Cloud API subset is missing at {path} (set CITADEL_CLOUD_API_SUBSET)")
+    return json.loads(path.read_text())
+
+
+def schema_errors(instance: Any, schema: dict[str, Any]) -> list[str]:
+    """Violations of a subset schema, resolving `#/definitions/...` in the subset."""
+    root = {"allOf": [schema], "definitions": subset()["definitions"]}
+    validator = Draft4Validator(root, format_checker=Draft4Validator.FORMAT_CHECKER)
+    return sorted(
+        f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}"
+        for e in validator.iter_errors(instance)
+    )
+
+
+def assert_error_shape(body: Any) -> None:
+    """``{"errors": [{"code", "message", ("fields")}]}`` and nothing else."""
+    assert set(body) == {"errors"}, body
+    assert body["errors"], body
+    for error in body["errors"]:
+        assert set(error) <= {"code", "message", "fields"}, error
+        assert re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", error["code"]), error
+        assert isinstance(error["message"], str), error
+        assert error["message"], error
+        if "fields" in error:
+            assert error["fields"], error
+            assert all(isinstance(f, str) and f for f in error["fields"]), error
+
+
+def assert_conforms(method: str, path: str, response: httpx.Response) -> None:
+    """The response is one the subset declares for this operation (or one we document)."""
+    operation = subset()["paths"][path][method.lower()]
+    status = response.status_code
+    declared = operation["responses"].get(str(status))
+    body = response.json()
+    if status >= 400:
+        assert_error_shape(body)
+        assert not schema_errors(body, {"$ref": "#/definitions/BasicFailedReply"})
+        if declared is None:
+            assert (method, path, status) in UNDECLARED_STATUSES, (
+                f"{method} {path} answered {status}, which the subset does not declare: {body}"
+            )
+            return
+    assert declared is not None, f"{method} {path} does not declare {status}"
+    problems = schema_errors(body, declared["schema"])
+    assert not problems, f"{method} {path} {status}: {problems}\n{body}"
+    codes = declared.get("headers", {}).get("x-cloud-error-codes", {}).get("enum")
+    if status >= 400 and codes:
+        for error in body["errors"]:
+            assert error["code"] in codes or (status, error["code"]) in OUR_CODES, (
+                f"{method} {path} {status}: {error['code']} is neither declared {codes} "
+                "nor listed in OUR_CODES"
+            )
+        assert response.headers["x-cloud-error-codes"] == body["errors"][0]["code"]
+
+
+@dataclass
+class Scene:
+    """An organization with its owner, the owner's API key, and ways to add to it."""
+
+    client: TestClient
+    services: Services
+    owner: TestUser
+    org: str
+    key: dict[str, str]
+
+    def url(self, path: str) -> str:
+        return API + path.format(org=self.org)
+
+    def signed_in(self, user: TestUser) -> dict[str, str]:
+        """Bearer headers of a fresh session (the cookie is dropped: requests stay anonymous
+        unless they carry the headers)."""
+        headers = bearer(login(self.client, self.services, user))
+        self.client.cookies.clear()
+        return headers
+
+    def member(self, *roles: str) -> TestUser:
+        user = make_user(self.services)
+        add_member(self.services, self.org, user, *(grant(self.org, r) for r in roles))
+        return user
+
+    def key_with(self, *roles: str) -> dict[str, str]:
+        return key_headers(
+            make_api_key(self.services, self.org, *(grant(self.org, r) for r in roles))
+        )
+
+    def invite(self, email: str) -> str:
+        """The acceptance token of a new invitation."""
+        response = self.client.post(
+            self.url("/organizations/{org}/invitations"), headers=self.key, json={"emails": [email]}
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["invitations"][0]["token"]
+
+
+@pytest.fixture
+def scene(client: TestClient, services: Services) -> Scene:
+    owner = make_user(services)
+    org = make_org(services, owner)
+    return Scene(client, services, owner, org, key_headers(make_api_key(services, org)))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: str
+    status: int
+    call: Callable[[Scene], httpx.Response]
+
+
+CASES: list[Case] = []
+
+
+def case(method: str, path: str, status: int) -> Callable[[Callable[[Scene], httpx.Response]], Any]:
+    """Register a call of the subset operation `method path` expected to answer `status`."""
+
+    def register(call: Callable[[Scene], httpx.Response]) -> Callable[[Scene], httpx.Response]:
+        CASES.append(Case(call.__name__, method, path, status, call))
+        return call
+
+    return register
+
+
+BILLING_ADMIN = {"organization": [{"role_id": "billing-admin", "organization_id": "{org}"}]}
+
+
+def roles(s: Scene, template: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(template).replace("{org}", s.org))
+
+
+# --- organizations ---------------------------------------------------------------------------
+
+
+@case("GET", "/organizations", 200)
+def list_organizations(s: Scene) -> httpx.Response:
+    return s.client.get(s.url("/organizations"), headers=s.signed_in(s.owner))
+
+
+@case("GET", "/organizations", 401)
+def list_organizations_without_credentials(s: Scene) -> httpx.Response:
+    return s.client.get(s.url("/organizations"))
+
+
+@case("GET", "/organizations/{organization_id}", 200)
+def get_organization(s: Scene) -> httpx.Response:
+    return s.client.get(s.url("/organizations/{org}"), headers=s.key)
+
+
+@case("GET", "/organizations/{organization_id}", 401)
+def get_organization_without_credentials(s: Scene) -> httpx.Response:
+    return s.client.get(s.url("/organizations/{org}"))
+
+
+@case("GET", "/organizations/{organization_id}", 404)
+def get_unknown_organization(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"/organizations/{UNKNOWN_ID}"), headers=s.key)
+
+
+@case("PUT", "/organizations/{organization_id}", 200)
+def update_organization(s: Scene) -> httpx.Response:
+    body = {"name": "Acme Two", "billing_contacts": ["billing@example.com"]}
+    return s.client.put(s.url("/organizations/{org}"), headers=s.key, json=body)
+
+
+@case("PUT", "/organizations/{organization_id}", 400)
+def update_organization_with_a_one_letter_name(s: Scene) -> httpx.Response:
+    return s.client.put(s.url("/organizations/{org}"), headers=s.key, json={"name": "x"})
+
+
+@case("PUT", "/organizations/{organization_id}", 403)
+def update_organization_as_billing_admin(s: Scene) -> httpx.Response:
+    headers = s.key_with("billing-admin")
+    return s.client.put(s.url("/organizations/{org}"), headers=headers, json={"name": "Mine"})
+
+
+@case("PUT", "/organizations/{organization_id}", 404)
+def update_unknown_organization(s: Scene) -> httpx.Response:
+    url = s.url(f"/organizations/{UNKNOWN_ID}")
+    return s.client.put(url, headers=s.key, json={"name": "Other"})
+
+
+# --- members and role assignments ------------------------------------------------------------
+
+
+@case("GET", "/organizations/{organization_id}/members", 200)
+def list_members(s: Scene) -> httpx.Response:
+    s.member("deployment-viewer")
+    return s.client.get(s.url("/organizations/{org}/members"), headers=s.key)
+
+
+@case("GET", "/organizations/{organization_id}/members", 404)
+def list_members_of_unknown_organization(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"/organizations/{UNKNOWN_ID}/members"), headers=s.key)
+
+
+@case("DELETE", "/organizations/{organization_id}/members/{user_ids}", 200)
+def remove_members(s: Scene) -> httpx.Response:
+    ids = f"{s.member().user_id},{s.member('billing-admin').user_id}"
+    return s.client.delete(s.url(f"/organizations/{{org}}/members/{ids}"), headers=s.key)
+
+
+@case("DELETE", "/organizations/{organization_id}/members/{user_ids}", 404)
+def remove_someone_who_is_not_a_member(s: Scene) -> httpx.Response:
+    return s.client.delete(s.url(f"/organizations/{{org}}/members/{UNKNOWN_ID}"), headers=s.key)
+
+
+def _role_assignments(s: Scene, method: str, user_id: str, headers: dict[str, str] | None):
+    return s.client.request(
+        method,
+        s.url(f"/users/{user_id}/role_assignments"),
+        headers=headers,
+        json=roles(s, BILLING_ADMIN),
+    )
+
+
+@case("POST", "/users/{user_id}/role_assignments", 200)
+def add_role_assignments(s: Scene) -> httpx.Response:
+    return _role_assignments(s, "POST", s.member().user_id, s.key)
+
+
+@case("POST", "/users/{user_id}/role_assignments", 400)
+def add_role_assignments_to_a_non_member(s: Scene) -> httpx.Response:
+    return _role_assignments(s, "POST", make_user(s.services).user_id, s.key)
+
+
+@case("POST", "/users/{user_id}/role_assignments", 401)
+def add_role_assignments_without_credentials(s: Scene) -> httpx.Response:
+    return _role_assignments(s, "POST", s.member().user_id, None)
+
+
+@case("POST", "/users/{user_id}/role_assignments", 403)
+def add_an_organization_role_as_deployment_admin(s: Scene) -> httpx.Response:
+    return _role_assignments(s, "POST", s.member().user_id, s.key_with("deployment-admin"))
+
+
+@case("DELETE", "/users/{user_id}/role_assignments", 200)
+def remove_role_assignments(s: Scene) -> httpx.Response:
+    return _role_assignments(s, "DELETE", s.member("billing-admin").user_id, s.key)
+
+
+@case("DELETE", "/users/{user_id}/role_assignments", 400)
+def remove_role_assignments_of_a_non_member(s: Scene) -> httpx.Response:
+    return _role_assignments(s, "DELETE", make_user(s.services).user_id, s.key)
+
+
+@case("DELETE", "/users/{user_id}/role_assignments", 401)
+def remove_role_assignments_without_credentials(s: Scene) -> httpx.Response:
+    return _role_assignments(s, "DELETE", s.member("billing-admin").user_id, None)
+
+
+@case("DELETE", "/users/{user_id}/role_assignments", 403)
+def remove_an_organization_role_as_deployment_admin(s: Scene) -> httpx.Response:
+    user = s.member("billing-admin")
+    return _role_assignments(s, "DELETE", user.user_id, s.key_with("deployment-admin"))
+
+
+# --- invitations -----------------------------------------------------------------------------
+
+
+def _create_invitations(s: Scene, body: dict[str, Any], headers: dict[str, str] | None = None):
+    url = s.url("/organizations/{org}/invitations")
+    return s.client.post(url, headers=headers or s.key, json=body)
+
+
+@case("POST", "/organizations/{organization_id}/invitations", 201)
+def create_invitations(s: Scene) -> httpx.Response:
+    body = {
+        "emails": ["new@example.com", "other@example.com"],
+        "expires_in": "7d",
+        "role_assignments": roles(
+            s,
+            {
+                "deployment": [
+                    {"role_id": "deployment-viewer", "organization_id": "{org}", "all": True}
+                ]
+            },
+        ),
+    }
+    return _create_invitations(s, body)
+
+
+@case("POST", "/organizations/{organization_id}/invitations", 400)
+def invite_an_invalid_email(s: Scene) -> httpx.Response:
+    return _create_invitations(s, {"emails": ["not-an-email"]})
+
+
+@case("POST", "/organizations/{organization_id}/invitations", 400)
+def invite_someone_who_already_belongs(s: Scene) -> httpx.Response:
+    return _create_invitations(s, {"emails": [s.member().email]})
+
+
+@case("POST", "/organizations/{organization_id}/invitations", 403)
+def invite_as_billing_admin(s: Scene) -> httpx.Response:
+    return _create_invitations(s, {"emails": ["new@example.com"]}, s.key_with("billing-admin"))
+
+
+@case("POST", "/organizations/{organization_id}/invitations", 404)
+def invite_to_unknown_organization(s: Scene) -> httpx.Response:
+    url = s.url(f"/organizations/{UNKNOWN_ID}/invitations")
+    return s.client.post(url, headers=s.key, json={"emails": ["new@example.com"]})
+
+
+@case("POST", "/organizations/{organization_id}/invitations", 429)
+def invite_more_than_the_hourly_limit(s: Scene) -> httpx.Response:
+    for batch in range(2):
+        emails = [f"person{batch}-{i}@example.com" for i in range(100)]
+        assert _create_invitations(s, {"emails": emails}).status_code == 201
+    return _create_invitations(s, {"emails": ["one-too-many@example.com"]})
+
+
+@case("GET", "/organizations/{organization_id}/invitations", 200)
+def list_invitations_with_an_accepted_one(s: Scene) -> httpx.Response:
+    token = s.invite("joiner@example.com")
+    url = s.url(f"/organizations/invitations/{token}/_accept")
+    assert s.client.post(url, json={"password": PASSWORD}).status_code == 200
+    s.invite("pending@example.com")
+    return s.client.get(s.url("/organizations/{org}/invitations"), headers=s.key)
+
+
+@case("GET", "/organizations/{organization_id}/invitations", 404)
+def list_invitations_of_unknown_organization(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"/organizations/{UNKNOWN_ID}/invitations"), headers=s.key)
+
+
+@case("DELETE", "/organizations/{organization_id}/invitations/{invitation_tokens}", 200)
+def delete_invitations(s: Scene) -> httpx.Response:
+    tokens = f"{s.invite('a@example.com')},{s.invite('b@example.com')}"
+    return s.client.delete(s.url(f"/organizations/{{org}}/invitations/{tokens}"), headers=s.key)
+
+
+@case("DELETE", "/organizations/{organization_id}/invitations/{invitation_tokens}", 400)
+def delete_invitations_without_a_token(s: Scene) -> httpx.Response:
+    return s.client.delete(s.url("/organizations/{org}/invitations/,"), headers=s.key)
+
+
+@case("DELETE", "/organizations/{organization_id}/invitations/{invitation_tokens}", 404)
+def delete_unknown_invitation(s: Scene) -> httpx.Response:
+    url = s.url(f"/organizations/{{org}}/invitations/{UNKNOWN_INVITATION}")
+    return s.client.delete(url, headers=s.key)
+
+
+@case("GET", "/organizations/invitations/{invitation_token}", 200)
+def get_invitation(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"/organizations/invitations/{s.invite('new@example.com')}"))
+
+
+@case("GET", "/organizations/invitations/{invitation_token}", 404)
+def get_unknown_invitation(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"/organizations/invitations/{UNKNOWN_INVITATION}"))
+
+
+def _accept(s: Scene, token: str, **kwargs: Any) -> httpx.Response:
+    return s.client.post(s.url(f"/organizations/invitations/{token}/_accept"), **kwargs)
+
+
+@case("POST", "/organizations/invitations/{invitation_token}/_accept", 200)
+def accept_invitation_as_a_new_person(s: Scene) -> httpx.Response:
+    return _accept(s, s.invite("new@example.com"), json={"password": PASSWORD})
+
+
+@case("POST", "/organizations/invitations/{invitation_token}/_accept", 400)
+def accept_invitation_when_already_a_member(s: Scene) -> httpx.Response:
+    person = make_user(s.services)
+    token = s.invite(person.email)
+    add_member(s.services, s.org, person)
+    return _accept(s, token, headers=s.signed_in(person))
+
+
+@case("POST", "/organizations/invitations/{invitation_token}/_accept", 403)
+def accept_someone_elses_invitation(s: Scene) -> httpx.Response:
+    return _accept(s, s.invite("new@example.com"), headers=s.signed_in(s.owner))
+
+
+@case("POST", "/organizations/invitations/{invitation_token}/_accept", 404)
+def accept_unknown_invitation(s: Scene) -> httpx.Response:
+    return _accept(s, UNKNOWN_INVITATION, json={"password": PASSWORD})
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+
+@case("POST", "/users/auth/_login", 200)
+def log_in(s: Scene) -> httpx.Response:
+    body = {"username": s.owner.email, "password": PASSWORD, "totp_code": s.owner.code(s.services)}
+    return s.client.post(s.url("/users/auth/_login"), json=body)
+
+
+@case("POST", "/users/auth/_login", 401)
+def log_in_with_a_wrong_password(s: Scene) -> httpx.Response:
+    body = {"username": s.owner.email, "password": "not the password at all"}
+    return s.client.post(s.url("/users/auth/_login"), json=body)
+
+
+@case("POST", "/users/auth/_logout", 200)
+def log_out(s: Scene) -> httpx.Response:
+    return s.client.post(s.url("/users/auth/_logout"), headers=s.signed_in(s.owner))
+
+
+@case("POST", "/users/auth/_logout", 401)
+def log_out_without_a_session(s: Scene) -> httpx.Response:
+    return s.client.post(s.url("/users/auth/_logout"))
+
+
+@case("GET", "/users/auth", 200)
+def authentication_info_of_a_session(s: Scene) -> httpx.Response:
+    return s.client.get(s.url("/users/auth"), headers=s.signed_in(s.owner))
+
+
+@case("GET", "/users/auth", 200)
+def authentication_info_of_an_api_key(s: Scene) -> httpx.Response:
+    return s.client.get(s.url("/users/auth"), headers=s.key)
+
+
+@case("GET", "/users/auth", 401)
+def authentication_info_without_credentials(s: Scene) -> httpx.Response:
+    return s.client.get(s.url("/users/auth"))
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+def _new_key_id(s: Scene) -> str:
+    response = s.client.post(s.url("/users/auth/keys"), headers=s.key, json={"description": "k"})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@case("POST", "/users/auth/keys", 201)
+def create_api_key(s: Scene) -> httpx.Response:
+    body = {"description": "ci", "expiration": "30d", "role_assignments": roles(s, BILLING_ADMIN)}
+    return s.client.post(s.url("/users/auth/keys"), headers=s.signed_in(s.owner), json=body)
+
+
+@case("POST", "/users/auth/keys", 201)
+def create_api_key_that_never_expires(s: Scene) -> httpx.Response:
+    allow = {"allow_never_expiring_api_keys": True}
+    assert s.client.put(s.url("/organizations/{org}"), headers=s.key, json=allow).status_code == 200
+    body = {"description": "forever", "expiration": "never"}
+    return s.client.post(s.url("/users/auth/keys"), headers=s.key, json=body)
+
+
+@case("POST", "/users/auth/keys", 400)
+def create_api_key_with_an_unreadable_expiration(s: Scene) -> httpx.Response:
+    body = {"description": "ci", "expiration": "abc"}
+    return s.client.post(s.url("/users/auth/keys"), headers=s.key, json=body)
+
+
+@case("POST", "/users/auth/keys", 400)
+def create_api_key_without_a_description(s: Scene) -> httpx.Response:
+    return s.client.post(s.url("/users/auth/keys"), headers=s.key, json={"expiration": "1d"})
+
+
+@case("GET", "/users/auth/keys", 200)
+def list_api_keys(s: Scene) -> httpx.Response:
+    _new_key_id(s)
+    return s.client.get(s.url("/users/auth/keys"), headers=s.key)
+
+
+@case("GET", "/users/auth/keys", 401)
+def list_api_keys_without_credentials(s: Scene) -> httpx.Response:
+    return s.client.get(s.url("/users/auth/keys"))
+
+
+@case("DELETE", "/users/auth/keys", 200)
+def delete_api_keys(s: Scene) -> httpx.Response:
+    body = {"keys": [_new_key_id(s), _new_key_id(s)]}
+    return s.client.request("DELETE", s.url("/users/auth/keys"), headers=s.key, json=body)
+
+
+@case("DELETE", "/users/auth/keys", 404)
+def delete_api_keys_with_an_unknown_one(s: Scene) -> httpx.Response:
+    body = {"keys": [_new_key_id(s), "unknownkey12"]}
+    return s.client.request("DELETE", s.url("/users/auth/keys"), headers=s.key, json=body)
+
+
+@case("GET", "/users/auth/keys/{api_key_id}", 200)
+def get_api_key(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"/users/auth/keys/{_new_key_id(s)}"), headers=s.key)
+
+
+@case("GET", "/users/auth/keys/{api_key_id}", 404)
+def get_unknown_api_key(s: Scene) -> httpx.Response:
+    return s.client.get(s.url("/users/auth/keys/unknownkey12"), headers=s.key)
+
+
+@case("DELETE", "/users/auth/keys/{api_key_id}", 200)
+def delete_api_key(s: Scene) -> httpx.Response:
+    return s.client.delete(s.url(f"/users/auth/keys/{_new_key_id(s)}"), headers=s.key)
+
+
+@case("DELETE", "/users/auth/keys/{api_key_id}", 404)
+def delete_unknown_api_key(s: Scene) -> httpx.Response:
+    return s.client.delete(s.url("/users/auth/keys/unknownkey12"), headers=s.key)
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.name}-{c.status}")
+def test_answer_conforms_to_the_subset(case: Case, scene: Scene) -> None:
+    response = case.call(scene)
+    assert response.status_code == case.status, response.text
+    assert_conforms(case.method, case.path, response)
+
+
+def _served(client: TestClient) -> set[tuple[str, str]]:
+    """(method, path without the prefix) of every API route (routers are included lazily)."""
+    return {
+        (method, context.path.removeprefix(API))
+        for context in iter_route_contexts(client.app.routes)
+        if isinstance(context.original_route, APIRoute)
+        for method in context.methods or ()
+    }
+
+
+def _in_subset() -> set[tuple[str, str]]:
+    return {
+        (m.upper(), p) for p, ops in subset()["paths"].items() for m in ops if m != "parameters"
+    }
+
+
+def test_every_subset_operation_we_serve_has_a_success_and_an_error_case(client) -> None:
+    served = _served(client) & _in_subset()
+    assert served, "no operation of the subset is served"
+    missing = []
+    for operation in sorted(served):
+        statuses = [c.status for c in CASES if (c.method, c.path) == operation]
+        if not any(s < 400 for s in statuses) or not any(s >= 400 for s in statuses):
+            missing.append(operation)
+    assert not missing, f"operations without a success and an error case: {missing}"
+
+
+def test_every_case_names_a_served_subset_operation(client) -> None:
+    served = _served(client) & _in_subset()
+    assert {(c.method, c.path) for c in CASES} <= served
+
+
+def test_date_time_formats_are_really_checked() -> None:
+    # jsonschema checks `date-time` only when rfc3339-validator is installed
+    schema = {"type": "string", "format": "date-time"}
+    assert schema_errors("2025-01-01T00:00:00Z", schema) == []
+    assert schema_errors("yesterday", schema)
+
+
+def _openapi(client: TestClient) -> dict[str, Any]:
+    response = client.get(f"{API}/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_served_openapi_document_is_valid_openapi(client) -> None:
+    validate_openapi(_openapi(client))
+
+
+def test_served_openapi_document_lists_every_route(client) -> None:
+    documented = {
+        (method.upper(), path.removeprefix(API))
+        for path, operations in _openapi(client)["paths"].items()
+        for method in operations
+    }
+    assert _served(client) <= documented
+
+
+@pytest.mark.parametrize(("method", "path"), OUR_ADDITIONS, ids=lambda v: v)
+def test_our_addition_is_in_the_served_openapi_document(client, method, path) -> None:
+    assert (method, path) not in _in_subset()
+    operations = _openapi(client)["paths"].get(API + path, {})
+    assert method.lower() in operations
+
+
+def test_openapi_documents_invalid_requests_as_400_basic_failed_reply(client) -> None:
+    document = _openapi(client)
+    reply = {"$ref": "#/components/schemas/BasicFailedReply"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (method, path)
+            if "400" in responses:
+                assert responses["400"]["content"]["application/json"]["schema"] == reply
+    assert "BasicFailedReply" in document["components"]["schemas"]

@@ -1,0 +1,254 @@
+"""The pure privilege module: implication tables, wildcards, descriptor parsing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from citadel.node.security.privileges import (
+    BUILTIN_ROLES,
+    CLUSTER_PRIVILEGES,
+    INDEX_PRIVILEGES,
+    InvalidDescriptor,
+    UnknownPrivilege,
+    allows_cluster,
+    allows_index,
+    granted_by_cluster,
+    granted_by_index,
+    normalize_descriptor,
+    parse_descriptor,
+    render_descriptor,
+)
+
+
+def role(cluster: list[str] | None = None, **grants: list[str]) -> dict[str, Any]:
+    """A descriptor: `grants` maps an index pattern to its privileges."""
+    return {
+        "cluster": cluster or [],
+        "indices": [{"names": [n], "privileges": p} for n, p in grants.items()],
+    }
+
+
+# every cluster privilege a role can hold, against every one a route can ask for
+CLUSTER_TABLE = {
+    "all": {"all", "monitor", "manage", "manage_security", "manage_api_key"},
+    "manage": {"manage", "monitor"},
+    "monitor": {"monitor"},
+    "manage_security": {"manage_security", "manage_api_key"},
+    "manage_api_key": {"manage_api_key"},
+}
+
+
+@pytest.mark.parametrize("held", sorted(CLUSTER_TABLE))
+@pytest.mark.parametrize("asked", sorted(CLUSTER_PRIVILEGES))
+def test_cluster_privilege_implication(held: str, asked: str) -> None:
+    descriptor = parse_descriptor(role([held]))
+    assert descriptor.allows_cluster(asked) is (asked in CLUSTER_TABLE[held])
+
+
+INDEX_TABLE = {
+    "all": INDEX_PRIVILEGES,
+    "read": {"read"},
+    "write": {"write", "index", "create", "create_doc", "delete"},
+    "create_index": {"create_index"},
+    "delete_index": {"delete_index"},
+    "manage": {
+        "manage",
+        "create_index",
+        "delete_index",
+        "monitor",
+        "maintenance",
+        "view_index_metadata",
+    },
+}
+
+
+@pytest.mark.parametrize("held", sorted(INDEX_TABLE))
+@pytest.mark.parametrize("asked", sorted(INDEX_PRIVILEGES))
+def test_index_privilege_implication(held: str, asked: str) -> None:
+    descriptor = parse_descriptor(role(**{"logs-*": [held]}))
+    assert descriptor.allows_index(asked, "logs-1") is (asked in INDEX_TABLE[held])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "index", "matches"),
+    [
+        ("logs-*", "logs-1", True),
+        ("logs-*", "logs-", True),
+        ("logs-*", "books", False),
+        ("logs-*", "xlogs-1", False),
+        ("logs-?", "logs-1", True),
+        ("logs-?", "logs-12", False),
+        ("books", "books", True),
+        ("books", "books2", False),
+        ("*", "anything", True),
+        ("logs.*", "logsx1", False),  # a dot is a dot, not a regex
+        ("[ab]*", "a1", False),  # no character classes
+        ("[ab]*", "[ab]1", True),
+    ],
+)
+def test_index_patterns_use_only_star_and_question_mark(
+    pattern: str, index: str, matches: bool
+) -> None:
+    assert parse_descriptor(role(**{pattern: ["read"]})).allows_index("read", index) is matches
+
+
+def test_a_grant_covers_any_of_its_names() -> None:
+    descriptor = parse_descriptor(
+        {"indices": [{"names": ["logs-*", "books"], "privileges": ["read"]}]}
+    )
+    assert descriptor.allows_index("read", "books")
+    assert descriptor.allows_index("read", "logs-7")
+    assert not descriptor.allows_index("read", "movies")
+
+
+def test_privileges_on_one_pattern_do_not_leak_to_another() -> None:
+    descriptor = parse_descriptor(role(**{"logs-*": ["read"], "books": ["write"]}))
+    assert descriptor.allows_index("read", "logs-1")
+    assert not descriptor.allows_index("write", "logs-1")
+    assert descriptor.allows_index("write", "books")
+    assert not descriptor.allows_index("read", "books")
+
+
+def test_several_descriptors_grant_the_union() -> None:
+    descriptors = [
+        parse_descriptor(role(**{"logs-*": ["read"]})),
+        parse_descriptor(role(["monitor"])),
+    ]
+    assert allows_index(descriptors, "read", "logs-1")
+    assert allows_cluster(descriptors, "monitor")
+    assert not allows_cluster(descriptors, "manage")
+    assert not allows_index([], "read", "logs-1")
+
+
+@pytest.mark.parametrize(
+    ("name", "cluster", "index_privilege", "index"),
+    [
+        ("superuser", "manage_security", "delete_index", "anything"),
+        ("editor", "monitor", "write", "books"),
+        ("viewer", "monitor", "read", "books"),
+    ],
+)
+def test_builtin_roles_grant_what_they_say(
+    name: str, cluster: str, index_privilege: str, index: str
+) -> None:
+    descriptor = BUILTIN_ROLES[name]
+    assert descriptor.allows_cluster(cluster)
+    assert descriptor.allows_index(index_privilege, index)
+
+
+def test_viewer_cannot_write_and_editor_cannot_manage_security() -> None:
+    assert not BUILTIN_ROLES["viewer"].allows_index("write", "books")
+    assert not BUILTIN_ROLES["editor"].allows_cluster("manage_security")
+    assert not BUILTIN_ROLES["editor"].allows_cluster("manage")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"cluster": ["manage_everything"]},
+        {"indices": [{"names": ["a"], "privileges": ["read", "own"]}]},
+    ],
+)
+def test_unknown_privileges_are_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(UnknownPrivilege):
+        parse_descriptor(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        "read",
+        {"clusters": ["all"]},
+        {"cluster": "all"},
+        {"cluster": [1]},
+        {"indices": {"names": ["a"], "privileges": ["read"]}},
+        {"indices": ["a"]},
+        {"indices": [{"names": [], "privileges": ["read"]}]},
+        {"indices": [{"names": [""], "privileges": ["read"]}]},
+        {"indices": [{"names": ["a"]}]},
+        {"indices": [{"privileges": ["read"]}]},
+        {"indices": [{"names": ["a"], "privileges": []}]},
+        {"indices": [{"names": ["a"], "privileges": "read"}]},
+        {"indices": [{"names": ["a"], "privileges": ["read"], "extra": 1}]},
+        {"indices": [{"names": ["a"], "privileges": ["read"], "query": "{}"}]},
+        {"indices": [{"names": ["a"], "privileges": ["read"], "field_security": {}}]},
+        {"indices": [{"names": ["a"], "privileges": ["read"], "allow_restricted_indices": "no"}]},
+        {"run_as": ["other"]},
+        {"applications": [{"application": "kibana"}]},
+        {"metadata": []},
+        {"metadata": {"_hidden": 1}},
+        {"description": 5},
+    ],
+)
+def test_malformed_descriptors_are_refused(body: Any) -> None:
+    with pytest.raises(InvalidDescriptor):
+        parse_descriptor(body)
+
+
+def test_an_empty_descriptor_grants_nothing() -> None:
+    descriptor = parse_descriptor({})
+    assert not descriptor.allows_cluster("monitor")
+    assert not descriptor.allows_index("read", "books")
+
+
+def test_a_single_index_name_may_be_a_string() -> None:
+    descriptor = parse_descriptor({"indices": [{"names": "books", "privileges": ["read"]}]})
+    assert descriptor.allows_index("read", "books")
+
+
+def test_normalize_fills_every_field_and_keeps_order() -> None:
+    body = {
+        "cluster": ["monitor", "manage", "monitor"],
+        "indices": [{"names": ["b", "a"], "privileges": ["write", "read"]}],
+        "metadata": {"team": "search"},
+        "description": "readers",
+    }
+    assert normalize_descriptor(body) == {
+        "cluster": ["monitor", "manage"],
+        "indices": [
+            {
+                "names": ["b", "a"],
+                "privileges": ["write", "read"],
+                "allow_restricted_indices": False,
+            }
+        ],
+        "applications": [],
+        "run_as": [],
+        "metadata": {"team": "search"},
+        "transient_metadata": {"enabled": True},
+        "description": "readers",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_ROLES))
+def test_rendered_descriptors_parse_back_to_the_same_grants(name: str) -> None:
+    descriptor = BUILTIN_ROLES[name]
+    again = parse_descriptor(render_descriptor(descriptor), name)
+    assert again == descriptor
+
+
+@pytest.mark.parametrize(
+    ("privilege", "granting"),
+    [
+        ("manage_security", ["manage_security", "all"]),
+        ("manage_api_key", ["manage_api_key", "manage_security", "all"]),
+        ("monitor", ["monitor", "manage", "all"]),
+    ],
+)
+def test_granted_by_cluster_names_narrowest_first(privilege: str, granting: list[str]) -> None:
+    assert granted_by_cluster(privilege) == granting
+
+
+@pytest.mark.parametrize(
+    ("privilege", "granting"),
+    [
+        ("read", ["read", "all"]),
+        ("index", ["index", "write", "all"]),
+        ("create_index", ["create_index", "manage", "all"]),
+    ],
+)
+def test_granted_by_index_names_narrowest_first(privilege: str, granting: list[str]) -> None:
+    assert granted_by_index(privilege) == granting
