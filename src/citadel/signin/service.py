@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn import totp
 from citadel.authn.context import Context
-from citadel.crypto.passwords import verify_password
 from citadel.authn.principal import Principal, PrincipalKind
 from citadel.crypto.keyring import Keyring
+from citadel.crypto.passwords import verify_password
 from citadel.errors import Unauthenticated
 from citadel.kit import base62
 from citadel.kit.emails import InvalidEmail, normalize_email

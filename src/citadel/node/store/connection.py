@@ -8,6 +8,7 @@ makes every acknowledged write durable (it survives ``kill -9`` and power loss).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,8 +111,6 @@ class Store:
         """Close every connection (at shutdown)."""
         with self._all_lock:
             for conn in self._all:
-                try:
+                with contextlib.suppress(sqlcipher.Error):
                     conn.close()
-                except sqlcipher.Error:
-                    pass
             self._all.clear()
