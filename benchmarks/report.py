@@ -71,6 +71,7 @@ def _auth_row(backend: str, part: dict[str, Any]) -> list[str]:
         backend,
         f"{r['authenticate_and_authorize']['us_per_op']:.0f}",
         f"{r['authenticate_and_authorize']['p99_us']:.0f}",
+        f"{r['authenticate_and_authorize']['cpu_us_per_op']:.0f}",
         f"{r['read_transaction_lookup']['us_per_op']:.0f}",
         f"{r['parse_and_hmac']['us_per_op']:.1f}",
         f"{r['decide']['us_per_op']:.1f}",
@@ -119,6 +120,7 @@ def render(merged: dict[str, Any]) -> str:
         "backend",
         "auth+authz µs",
         "p99 µs",
+        "CPU µs",
         "txn+lookup µs",
         "parse+HMAC µs",
         "decide µs",
@@ -135,6 +137,7 @@ def render(merged: dict[str, Any]) -> str:
             + _table(auth_header, auth),
             "GET /api/v1/organizations/{id}/members, 100 members, 16 connections, TLS "
             "(medians of runs)\n" + _table(http_header, http),
+            "CPU µs: this process's CPU time per auth+authz (on PostgreSQL without the server's)\n"
             "load: the machine's 1-minute load average before/after the measured runs",
         ]
     )

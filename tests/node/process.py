@@ -52,7 +52,7 @@ def make_tls(directory: Path) -> Tls:
     ca_key_pem = barrier.open((directory / "ca.key.sealed").read_bytes(), context="pki/ca.key")
     ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    client, client_key = issue_leaf(ca_cert, ca_key, ["gateway.citadel.internal"])
+    client, client_key = issue_leaf(ca_cert, ca_key, ["gateway.citadel.internal"], client=True)
     client_cert_file, client_key_file = directory / "client.crt", directory / "client.key"
     client_cert_file.write_bytes(client.public_bytes(serialization.Encoding.PEM))
     client_key_file.write_bytes(

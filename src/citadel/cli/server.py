@@ -24,6 +24,7 @@ from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
 from citadel.config import load_settings
 from citadel.db.migrate import upgrade
 from citadel.log import configure_logging
+from citadel.node.serving import GracefulServer
 
 console = Console(stderr=False)
 
@@ -95,7 +96,7 @@ def _serve(data_dir: Path, host: str, port: int, *, admin_email: str | None) -> 
     server.run()
 
 
-class _Server(uvicorn.Server):
+class _Server(GracefulServer):
     """Announces the endpoints once the socket listens; removes them on the way out."""
 
     def __init__(self, config: uvicorn.Config, services: Services, endpoints: dict) -> None:

@@ -21,6 +21,7 @@ from citadel.node.http.app import NodeApp
 from citadel.node.routes import build_router
 from citadel.node.security.realm import Realm
 from citadel.node.services import NodeInfo, NodeServices
+from citadel.node.serving import GracefulServer
 from citadel.node.store.connection import Store, WrongKey
 
 EXIT_WRONG_KEY = 3
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         lifespan="on",
     )
     try:
-        uvicorn.Server(config).run()
+        GracefulServer(config).run()
     finally:
         store.close()
     return 0

@@ -109,9 +109,14 @@ def _ensure_ca(
 
 
 def issue_leaf(
-    ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, hostnames: list[str]
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    hostnames: list[str],
+    *,
+    client: bool = False,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    """A server certificate for `hostnames` (DNS names or IP addresses)."""
+    """A certificate for `hostnames` (DNS names or IPs): a server's, or with `client` a
+    client's (mTLS from the gateway to a node)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
     sans: list[x509.GeneralName] = []
@@ -130,7 +135,12 @@ def issue_leaf(
         .not_valid_after(now + LEAF_LIFETIME)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]
+            ),
+            critical=False,
+        )
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
