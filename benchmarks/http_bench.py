@@ -40,7 +40,7 @@ from benchmarks import workload
 from benchmarks.timing import load_average, percentile
 
 CONNECTIONS = 16
-STARTUP_TIMEOUT_S = 60.0
+STARTUP_TIMEOUT_S = 120.0
 
 WRK_SCRIPT = """\
 -- Counts responses other than 200 in every thread and reports one JSON line at the end.
@@ -108,6 +108,7 @@ def citadel_command() -> str:
 def server_environment(database_url: str | None) -> dict[str, str]:
     """The environment for `citadel` subprocesses: ours, pointed at the chosen database."""
     env = {k: v for k, v in os.environ.items() if k != "CITADEL_DATABASE_URL"}
+    env["PYTHONUNBUFFERED"] = "1"  # so that its log is complete if it fails to start
     if database_url:
         env["CITADEL_DATABASE_URL"] = database_url
     return env

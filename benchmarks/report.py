@@ -70,6 +70,7 @@ def _auth_row(backend: str, part: dict[str, Any]) -> list[str]:
     return [
         backend,
         f"{r['authenticate_and_authorize']['us_per_op']:.0f}",
+        f"{r['authenticate_and_authorize']['p50_us']:.0f}",
         f"{r['authenticate_and_authorize']['p99_us']:.0f}",
         f"{r['authenticate_and_authorize']['cpu_us_per_op']:.0f}",
         f"{r['read_transaction_lookup']['us_per_op']:.0f}",
@@ -119,6 +120,7 @@ def render(merged: dict[str, Any]) -> str:
     auth_header = [
         "backend",
         "auth+authz µs",
+        "p50 µs",
         "p99 µs",
         "CPU µs",
         "txn+lookup µs",
@@ -137,7 +139,9 @@ def render(merged: dict[str, Any]) -> str:
             + _table(auth_header, auth),
             "GET /api/v1/organizations/{id}/members, 100 members, 16 connections, TLS "
             "(medians of runs)\n" + _table(http_header, http),
-            "CPU µs: this process's CPU time per auth+authz (on PostgreSQL without the server's)\n"
+            "auth+authz µs: mean per operation; p50/p99 of single operations; CPU µs: this\n"
+            "process's CPU time per operation (on PostgreSQL without the server's); other\n"
+            "columns: means per operation of the parts (see docs/benchmarks.md)\n"
             "load: the machine's 1-minute load average before/after the measured runs",
         ]
     )

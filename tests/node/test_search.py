@@ -293,6 +293,19 @@ def test_match_minimum_should_match_above_token_count_finds_nothing(books):
     assert query_ids(books, query) == []
 
 
+def test_match_minimum_should_match_over_many_tokens(books):
+    # 4 of 8 tokens is 70 subsets, past the FTS5-expression form: the grouped form runs.
+    # Only 1 has four of them (the, quick, brown, fox); 3 has three (the, lazy, dog).
+    text = "the fox bread history quick brown lazy dog"
+    plain = {
+        h["_id"]: h["_score"] for h in hits_of(search(books, {"query": {"match": {"title": text}}}))
+    }
+    query = {"match": {"title": {"query": text, "minimum_should_match": 4}}}
+    hits = hits_of(search(books, {"query": query}))
+    assert [h["_id"] for h in hits] == ["1"]
+    assert hits[0]["_score"] == pytest.approx(plain["1"])
+
+
 def test_match_minimum_should_match_scores_like_a_plain_or(books):
     plain = hits_of(search(books, {"query": {"match": {"title": "quick brown fox"}}}))
     at_least_two = hits_of(
@@ -652,6 +665,36 @@ def test_constant_score_and_dis_max(books):
     ]
 
 
+def test_wide_bools_run(books):
+    many_shoulds = [{"term": {"tags": f"none-{i}"}} for i in range(1000)]
+    query = {"bool": {"should": [*many_shoulds, {"term": {"tags": "history"}}]}}
+    assert query_ids(books, query) == ["6"]
+    musts = [{"match": {"title": "fox"}}] * 20
+    assert query_ids(books, {"bool": {"must": musts}}) == ["1", "7"]
+    filters = [{"range": {"year": {"gte": 1960 + i}}} for i in range(20)]
+    assert query_ids(books, {"bool": {"filter": filters, "must_not": many_shoulds}}) == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+        "8",
+        "9",
+        "10",
+    ]
+    dis_max = {"dis_max": {"queries": [{"match": {"title": "bread"}}] * 600}}
+    assert query_ids(books, dis_max) == ["4", "6"]
+
+
+def test_too_many_clauses_is_a_400(books):
+    query = {"bool": {"should": [{"term": {"tags": f"t{i}"}} for i in range(1025)]}}
+    error = error_of(search(books, {"query": query}), 400)
+    assert error["type"] == "too_many_nested_clauses"
+    error = error_of(search(books, q=" OR ".join(["fox"] * 300)), 400)  # x every field
+    assert error["type"] == "too_many_nested_clauses"
+
+
 def test_match_all_and_match_none(books):
     assert len(query_ids(books, {"match_all": {}})) == 10
     assert query_ids(books, {"match_none": {}}) == []
@@ -999,6 +1042,22 @@ def test_search_over_indices_with_dynamic_keyword(logs):
         path="/logs-*/_search",
     )
     assert [(h["_index"], h["_id"]) for h in hits_of(found)] == [("logs-1", "a"), ("logs-2", "c")]
+
+
+def test_sort_and_pages_across_indices(logs):
+    body = {"sort": [{"level.keyword": "asc"}, {"message.keyword": "desc"}], "size": 2}
+    found = hits_of(search(logs, body, path="/logs-*/_search"))
+    assert [(h["_index"], h["_id"], h["sort"]) for h in found] == [
+        ("logs-2", "c", ["error", "disk replaced"]),
+        ("logs-1", "a", ["error", "disk full on node one"]),
+    ]
+    body = {"query": {"match": {"message": "disk"}}, "from": 1, "size": 1}
+    assert [h["_id"] for h in hits_of(search(logs, body, path="/logs-*/_search"))] == ["a"]
+
+
+def test_total_across_indices_stops_at_the_cap(logs):
+    total = search(logs, {"track_total_hits": 2}, path="/logs-*/_search").json()["hits"]["total"]
+    assert total == {"value": 2, "relation": "gte"}
 
 
 def test_unknown_index_is_404_unless_ignored(logs):

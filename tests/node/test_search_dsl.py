@@ -33,7 +33,13 @@ from citadel.node.search.dsl import (
     resolve_minimum_should_match,
 )
 from citadel.node.search.query_string import parse_query_string
-from citadel.node.search.request import EXACT, parse_count, parse_search
+from citadel.node.search.request import (
+    EXACT,
+    IndexOptions,
+    parse_count,
+    parse_index_options,
+    parse_search,
+)
 from citadel.node.search.sort import SortKey, parse_sort, parse_sort_param
 from citadel.node.search.source import SourceFilter, parse_source, parse_source_params
 from citadel.node.search.targets import Targets, resolve
@@ -545,6 +551,15 @@ def test_hidden_indices_need_a_dotted_pattern():
         "metrics",
     )
     assert resolve(".s*", EXISTING, lambda name: True).names == (".security",)
+    assert ".security" in resolve("*", EXISTING, lambda name: True, expand_hidden=True).names
+
+
+def test_index_options():
+    assert parse_index_options({}) == IndexOptions()
+    options = {"ignore_unavailable": "true", "allow_no_indices": "false", "expand_wildcards": "all"}
+    assert parse_index_options(options) == IndexOptions(True, False, True)
+    with pytest.raises(EsError):
+        parse_index_options({"expand_wildcards": "sideways"})
 
 
 def test_missing_explicit_index_is_404_unless_ignored():

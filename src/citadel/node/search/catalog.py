@@ -32,10 +32,6 @@ class FieldKind(StrEnum):
         """The `doc_values` column holding this kind's values."""
         return "kw" if self is FieldKind.KEYWORD else "num"
 
-    @property
-    def numeric(self) -> bool:
-        return self in (FieldKind.INTEGER, FieldKind.FLOAT, FieldKind.DATE)
-
 
 _KINDS: dict[str, FieldKind] = {
     "text": FieldKind.TEXT,
@@ -60,6 +56,8 @@ _KINDS: dict[str, FieldKind] = {
 
 @dataclass(frozen=True)
 class Field:
+    """One mapped field: its flattened name, kind and (for dates) format."""
+
     name: str
     kind: FieldKind
     format: str | None = None
@@ -75,6 +73,7 @@ class IndexFields:
     fts: Mapping[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> Field | None:
+        """The mapped field `name`, or None."""
         return self.fields.get(name)
 
     def fts_table(self, name: str) -> str | None:

@@ -18,6 +18,11 @@ the whole query at once and no score is materialised in Python.
 
 A field name with ``*`` (from ``query_string`` and ``multi_match``) expands to the matching
 mapped fields, combined as ``dis_max``, leniently: a value a field cannot hold skips it.
+
+SQLite's own limits (64 tables in a join, 500 members in a compound SELECT, expressions
+1000 deep) are kept away from: more than `MAX_JOINED` musts or filters become one grouped
+relation, unions nest in chunks of `MAX_COMPOUND`, and a query may hold at most
+`MAX_CLAUSES` leaf clauses (a full-text query counts its tokens), past which it is a 400.
 """
 
 # ruff: noqa: S608
@@ -39,6 +44,7 @@ from citadel.node.search import fts
 from citadel.node.search.catalog import Field, FieldKind, IndexFields
 from citadel.node.search.date_math import resolve_date
 from citadel.node.search.dsl import (
+    MAX_CLAUSES,
     Bool,
     ConstantScore,
     DisMax,
@@ -64,10 +70,9 @@ from citadel.node.search.errors import DateParseError, QueryShardError, TooManyC
 from citadel.node.store.dates import DEFAULT_FORMAT
 
 _TABLE = re.compile(r"^[A-Za-z0-9_]+$")
-_HIGHEST = "\U0010ffff"
+_HIGHEST = "\U0010ffff"  # prefix p: p <= kw < p + _HIGHEST (an index range, case-sensitive)
 MAX_DATE_TERMS = 1024
 MAX_COMBINATIONS = 64
-MAX_CLAUSES = 1024
 MAX_JOINED = 8
 MAX_COMPOUND = 400
 

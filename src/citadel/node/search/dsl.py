@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from citadel.node.errors import IllegalArgument, ParsingError, XContentParseError
+from citadel.node.search.errors import TooManyClauses
 
 Scalar = str | int | float | bool
 MAX_CLAUSES = 1024
@@ -22,11 +23,15 @@ MAX_TERMS = 65_536
 
 
 class Operator(StrEnum):
+    """How the tokens of a full-text query combine."""
+
     OR = "or"
     AND = "and"
 
 
 class MultiMatchType(StrEnum):
+    """How `multi_match` combines its fields."""
+
     BEST_FIELDS = "best_fields"
     MOST_FIELDS = "most_fields"
     CROSS_FIELDS = "cross_fields"
@@ -37,12 +42,14 @@ class MultiMatchType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MatchAll:
+    """Every document, scored `boost`."""
+
     boost: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class MatchNone:
-    pass
+    """No document."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,8 @@ class MultiMatch:
 
 @dataclass(frozen=True, slots=True)
 class Term:
+    """One exact value (an un-analyzed token on text fields)."""
+
     field: str
     value: Scalar
     boost: float = 1.0
@@ -105,6 +114,8 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class Terms:
+    """Any of several exact values."""
+
     field: str
     values: tuple[Scalar, ...]
     boost: float = 1.0
@@ -126,12 +137,16 @@ class Range:
 
 @dataclass(frozen=True, slots=True)
 class Exists:
+    """Documents with a value in the field (or in any sub-field of an object)."""
+
     field: str
     boost: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class Prefix:
+    """Values (keyword) or tokens (text) starting with `value`."""
+
     field: str
     value: str
     boost: float = 1.0
@@ -150,12 +165,16 @@ class Wildcard:
 
 @dataclass(frozen=True, slots=True)
 class Ids:
+    """Documents by ``_id``."""
+
     values: tuple[str, ...]
     boost: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class Bool:
+    """must and filter all match, should add score (and may be required), must_not none."""
+
     must: tuple[Query, ...] = ()
     should: tuple[Query, ...] = ()
     filter: tuple[Query, ...] = ()
@@ -175,12 +194,16 @@ class Bool:
 
 @dataclass(frozen=True, slots=True)
 class ConstantScore:
+    """The documents of `filter`, each scored `boost`."""
+
     filter: Query
     boost: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class DisMax:
+    """Any of the queries, scored by the best plus `tie_breaker` times the rest."""
+
     queries: tuple[Query, ...]
     tie_breaker: float = 0.0
     boost: float = 1.0
@@ -367,7 +390,9 @@ def _zero_terms(query: str, value: Any) -> bool:
 def _clauses(query: str, key: str, value: Any) -> tuple[Query, ...]:
     items = value if isinstance(value, list) else [value]
     if len(items) > MAX_CLAUSES:
-        raise IllegalArgument(f"[{query}] too many clauses in [{key}], the limit is 1024")
+        raise TooManyClauses(
+            f"Query contains too many nested clauses; maxClauseCount is set to {MAX_CLAUSES}"
+        )
     return tuple(parse_query(item) for item in items)
 
 
@@ -490,7 +515,7 @@ def _multi_match(body: Any) -> MultiMatch:
     if spec.get("fields") is not None:
         raw = spec["fields"] if isinstance(spec["fields"], list) else [spec["fields"]]
         fields = tuple(_field_boost(f) for f in raw)
-        if any(f.pattern == "*" for f in fields):
+        if not fields or any(f.pattern == "*" for f in fields):
             fields = None
     kind = MultiMatchType.BEST_FIELDS
     if "type" in spec:

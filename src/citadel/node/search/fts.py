@@ -47,10 +47,12 @@ def string(token: str) -> str:
 
 
 def any_of(tokens: Sequence[str]) -> str:
+    """Documents with any of the tokens."""
     return " OR ".join(string(t) for t in tokens)
 
 
 def all_of(tokens: Sequence[str]) -> str:
+    """Documents with all of the tokens."""
     return " AND ".join(string(t) for t in tokens)
 
 
@@ -68,4 +70,5 @@ def phrase(tokens: Sequence[str], *, prefix: bool = False, slop: int = 0) -> str
 
 
 def prefix(token: str) -> str:
+    """Documents with a token starting with `token`."""
     return string(token) + " *"

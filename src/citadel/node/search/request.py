@@ -106,6 +106,8 @@ _COUNT_PARAMS = _COMMON_PARAMS | {"min_score"}
 
 @dataclass(frozen=True)
 class SearchRequest:
+    """Everything a search asks for, defaults as in Elasticsearch."""
+
     query: Query = field(default_factory=MatchAll)
     from_: int = 0
     size: int = 10
@@ -126,6 +128,7 @@ class IndexOptions:
 
     ignore_unavailable: bool = False
     allow_no_indices: bool = True
+    expand_hidden: bool = False
 
 
 def parse_search(body: Any, params: Mapping[str, str], *, path: str) -> SearchRequest:
@@ -195,10 +198,16 @@ def parse_count(body: Any, params: Mapping[str, str], *, path: str) -> tuple[Que
 
 
 def parse_index_options(params: Mapping[str, str]) -> IndexOptions:
-    """``ignore_unavailable`` and ``allow_no_indices``."""
+    """``ignore_unavailable``, ``allow_no_indices`` and ``expand_wildcards`` (``hidden`` or
+    ``all`` let wildcards reach ``.hidden`` indices; open and closed are the same here)."""
+    expand = {w.strip() for w in params.get("expand_wildcards", "open").split(",")}
+    unknown = expand - {"open", "closed", "hidden", "all", "none"}
+    if unknown:
+        raise IllegalArgument(f"No enum constant for expand_wildcards [{sorted(unknown)[0]}]")
     return IndexOptions(
         ignore_unavailable=_param_bool(params, "ignore_unavailable"),
         allow_no_indices=_param_bool(params, "allow_no_indices", default=True),
+        expand_hidden=bool(expand & {"hidden", "all"}),
     )
 
 

@@ -1,10 +1,11 @@
 """Running a search or a count over the store.
 
-One query per index is compiled (`QueryCompiler`) and the relations are unioned; SQLite then
-does all the work in two statements: the page (``ORDER BY ... LIMIT size OFFSET from``, so a
-top-N sort, never every score in Python) and the total (``count(*)`` over the unscored form of
-the query, capped at ``track_total_hits`` + 1). A third, ``max(score)``, runs only when the
-page cannot tell the best score. Documents of the page are then read by rowid.
+The query is compiled once per index (`QueryCompiler`) and SQLite does the work in two
+statements per index: the page (``ORDER BY ... LIMIT size OFFSET from``, a top-N sort inside
+SQLite, never every score in Python) and the total (``count(*)`` over the unscored form of the
+query, stopping at ``track_total_hits`` + 1). Over several indices each gives its top
+``from + size`` and Python merges those few rows in the same order. ``max_score`` costs a
+third statement only when the page cannot tell it. The page's documents are read by rowid.
 """
 
 # ruff: noqa: S608
@@ -22,7 +23,7 @@ import sqlcipher3.dbapi2 as sqlcipher
 
 from citadel.node.search import catalog, targets
 from citadel.node.search.catalog import IndexFields
-from citadel.node.search.compiler import EMPTY, QueryCompiler, Sql, union_all
+from citadel.node.search.compiler import EMPTY, QueryCompiler, Sql
 from citadel.node.search.dsl import Query
 from citadel.node.search.request import EXACT, IndexOptions, SearchRequest
 from citadel.node.search.sort import SCORE, SortColumn, sort_columns
@@ -49,6 +50,7 @@ def open_indices(
         may_read,
         ignore_unavailable=options.ignore_unavailable,
         allow_no_indices=options.allow_no_indices,
+        expand_hidden=options.expand_hidden,
     )
     if resolved.denied:
         return Opened([], resolved.denied)
@@ -66,18 +68,16 @@ def search(
     columns = sort_columns(request.sort, indices, now=now)
     tracked = not request.sort or request.track_scores or _sorts_by_score(columns)
     scoring = tracked or request.min_score is not None
-    scored = _union(indices, request.query, request, now=now, scoring=scoring)
+    scored = _relations(indices, request, now=now, scoring=scoring)
     hits_total = None
     if request.track_total_hits is not None:
-        counted = _union(
-            indices, request.query, request, now=now, scoring=request.min_score is not None
-        )
+        counted = _relations(indices, request, now=now, scoring=request.min_score is not None)
         hits_total = _total(conn, counted, request.track_total_hits)
-    page = _page(conn, scored, columns, request) if request.size > 0 and scored else []
+    page = _page(conn, scored, columns, request) if request.size > 0 else []
     names = {index.id: index.name for index in indices}
     hits = _hits(conn, page, names, columns, request, tracked=tracked)
     max_score = None
-    if tracked and request.size > 0 and scored is not None:
+    if tracked and request.size > 0 and scored:
         best_first = not request.sort or (
             request.sort[0].field == SCORE and request.sort[0].descending
         )
@@ -110,10 +110,8 @@ def count(
 ) -> int:
     """How many documents of `indices` match `query`."""
     request = SearchRequest(query=query, min_score=min_score)
-    relation = _union(indices, query, request, now=now, scoring=min_score is not None)
-    if relation is None:
-        return 0
-    value, _ = _total(conn, relation, EXACT)
+    relations = _relations(indices, request, now=now, scoring=min_score is not None)
+    value, _ = _total(conn, relations, EXACT)
     return value
 
 
@@ -125,18 +123,14 @@ def shards(total: int) -> dict[str, int]:
 # -- statements ---------------------------------------------------------------------------
 
 
-def _union(
-    indices: Sequence[IndexFields],
-    query: Query,
-    request: SearchRequest,
-    *,
-    now: datetime,
-    scoring: bool,
-) -> Sql | None:
-    parts = []
+def _relations(
+    indices: Sequence[IndexFields], request: SearchRequest, *, now: datetime, scoring: bool
+) -> list[Sql]:
+    """One relation per index that can match (post_filter and min_score applied)."""
+    out = []
     for index in indices:
         compiler = QueryCompiler(index, now=now)
-        relation = compiler.relation(query, scoring=scoring)
+        relation = compiler.relation(request.query, scoring=scoring)
         if relation is EMPTY:
             continue
         if request.post_filter is not None:
@@ -153,35 +147,61 @@ def _union(
                 f"SELECT doc, score FROM ({relation.text}) WHERE score >= ?",
                 (*relation.params, request.min_score),
             )
-        parts.append(relation)
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else union_all(parts)
+        out.append(relation)
+    return out
 
 
-def _total(conn: sqlcipher.Connection, relation: Sql | None, cap: float) -> tuple[int, str]:
-    if relation is None:
-        return 0, "eq"
-    # The inner LIMIT keeps SQLite from flattening the relation into the aggregate, where
-    # FTS5's bm25() cannot run (a relation is scored when min_score applies).
-    limit = -1 if cap == EXACT else int(cap)
-    row = conn.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM ({relation.text}) LIMIT ?)",
-        (*relation.params, limit if limit < 0 else limit + 1),
-    ).fetchone()
-    found = int(row[0])
-    return (limit, "gte") if 0 <= limit < found else (found, "eq")
+def _total(conn: sqlcipher.Connection, relations: Sequence[Sql], cap: float) -> tuple[int, str]:
+    """(count, "eq"), or (cap, "gte") when more than `cap` match; stops counting past it."""
+    found = 0
+    for relation in relations:
+        # The inner LIMIT keeps SQLite from flattening the relation into the aggregate, where
+        # FTS5's bm25() cannot run (a relation is scored when min_score applies).
+        limit = -1 if cap == EXACT else int(cap) + 1 - found
+        row = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM ({relation.text}) LIMIT ?)",
+            (*relation.params, limit),
+        ).fetchone()
+        found += int(row[0])
+        if cap != EXACT and found > cap:
+            return int(cap), "gte"
+    return found, "eq"
 
 
 def _page(
     conn: sqlcipher.Connection,
-    relation: Sql,
+    relations: Sequence[Sql],
     columns: Sequence[SortColumn],
     request: SearchRequest,
 ) -> list[tuple[Any, ...]]:
-    """(doc, score, sort values...) of the requested page."""
-    statement = page_statement(relation, columns, request)
-    return [tuple(row) for row in conn.execute(statement.text, statement.params)]
+    """(doc, score, sort values...) of the requested page.
+
+    One statement per index (a statement over many indices' relations at once costs SQLite
+    more than linear time to plan): each gives its own top ``from + size``, and the merge
+    orders them as SQLite did, then cuts the page.
+    """
+    if len(relations) == 1:
+        statement = page_statement(relations[0], columns, request)
+        return [tuple(row) for row in conn.execute(statement.text, statement.params)]
+    top = SearchRequest(size=request.from_ + request.size)
+    rows = []
+    for relation in relations:
+        statement = page_statement(relation, columns, top)
+        rows += [tuple(row) for row in conn.execute(statement.text, statement.params)]
+    return merge_order(rows, columns)[request.from_ : request.from_ + request.size]
+
+
+def merge_order(
+    rows: list[tuple[Any, ...]], columns: Sequence[SortColumn]
+) -> list[tuple[Any, ...]]:
+    """Rows ``(doc, score, sort values...)`` in the order `page_statement` gives them."""
+    rows = sorted(rows, key=lambda row: row[0])  # ties: index order, as doc ASC
+    if not columns:
+        return sorted(rows, key=lambda row: row[1], reverse=True)
+    for position in reversed(range(len(columns))):  # stable sorts, last key first
+        column = columns[position]
+        rows.sort(key=_merge_key(position + 2, column), reverse=column.key.descending)
+    return rows
 
 
 def page_statement(relation: Sql, columns: Sequence[SortColumn], request: SearchRequest) -> Sql:
@@ -205,11 +225,27 @@ def page_statement(relation: Sql, columns: Sequence[SortColumn], request: Search
     return Sql(text, params)
 
 
-def _max_score(conn: sqlcipher.Connection, relation: Sql) -> float | None:
-    row = conn.execute(
-        f"SELECT score FROM ({relation.text}) ORDER BY score DESC LIMIT 1", relation.params
-    ).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+def _merge_key(at: int, column: SortColumn) -> Callable[[tuple[Any, ...]], tuple[int, Any]]:
+    """The sort key of one column: (rank, value), with missing values ranked so that they
+    land first or last once the direction is applied."""
+    missing_rank = int((column.key.missing == "_first") == column.key.descending)
+
+    def key(row: tuple[Any, ...]) -> tuple[int, Any]:
+        value = row[at]
+        return (missing_rank, None) if value is None else (1 - missing_rank, value)
+
+    return key
+
+
+def _max_score(conn: sqlcipher.Connection, relations: Sequence[Sql]) -> float | None:
+    best = None
+    for relation in relations:
+        row = conn.execute(
+            f"SELECT score FROM ({relation.text}) ORDER BY score DESC LIMIT 1", relation.params
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            best = float(row[0]) if best is None else max(best, float(row[0]))
+    return best
 
 
 def _hits(

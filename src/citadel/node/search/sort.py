@@ -31,6 +31,8 @@ _KEYS = frozenset({"order", "missing", "mode", "unmapped_type", "format", "numer
 
 @dataclass(frozen=True)
 class SortKey:
+    """One ``sort`` entry: a field (or ``_score``, ``_doc``), direction, missing, mode."""
+
     field: str
     descending: bool = False
     missing: Any = "_last"
@@ -47,6 +49,7 @@ class SortColumn:
     kind: FieldKind | None  # None for _score and _doc
 
     def order_by(self, alias: str) -> str:
+        """The ORDER BY term over the selected column `alias`."""
         direction = "DESC" if self.key.descending else "ASC"
         if self.kind is None:
             return f"{alias} {direction}"

@@ -20,12 +20,15 @@ from citadel.node.errors import ParsingError
 
 @dataclass(frozen=True)
 class SourceFilter:
+    """Whether to return ``_source``, and which paths of it."""
+
     fetch: bool = True
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
 
     @property
     def is_everything(self) -> bool:
+        """Whether the whole source is returned unchanged."""
         return self.fetch and not self.includes and not self.excludes
 
     def apply(self, source: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 Wildcards expand only to indices the caller may read (Elasticsearch's security behaviour:
 a search over ``*`` silently covers what you can see) and skip hidden ``.names`` unless the
-pattern itself starts with a dot. A name given explicitly must be readable (else 403,
-whether it exists or not, so existence does not leak) and must exist (else 404), unless
-``ignore_unavailable`` is set, which skips both. A ``-pattern`` after the first item removes
-what it matches.
+pattern itself starts with a dot or ``expand_wildcards`` asks for hidden ones. A name given
+explicitly must be readable (else 403, whether it exists or not, so existence does not
+leak) and must exist (else 404), unless ``ignore_unavailable`` is set, which skips both.
+A ``-pattern`` after the first item removes what it matches.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ ALL = "_all"
 
 @dataclass(frozen=True)
 class Targets:
+    """Indices to search, or explicitly named ones the caller may not read."""
+
     names: tuple[str, ...]
     denied: tuple[str, ...] = ()
 
@@ -32,6 +34,7 @@ def resolve(
     *,
     ignore_unavailable: bool = False,
     allow_no_indices: bool = True,
+    expand_hidden: bool = False,
 ) -> Targets:
     """The indices an expression names for a caller; `denied` lists explicit names it may
     not read (the caller answers 403)."""
@@ -51,7 +54,7 @@ def resolve(
             pattern = "*" if part == ALL else part
             regex = _regex(pattern)
             for name in existing:
-                if name.startswith(".") and not pattern.startswith("."):
+                if name.startswith(".") and not (expand_hidden or pattern.startswith(".")):
                     continue
                 if regex.fullmatch(name) and may_read(name):
                     chosen[name] = None
