@@ -7,8 +7,8 @@ draft 4 with `#/definitions/...` references; `date-time` formats are checked). E
 must have the one error shape, and their code must be one the subset declares for that status
 or one listed in `OUR_CODES` with the reason we answer it.
 
-The subset is read from the `shared/` folder beside the repository (as in CI), or from the
-file named by ``CITADEL_CLOUD_API_SUBSET``.
+The subset is vendored in `tests/fixtures/reference/` (a copy of the shared reference, so the
+tests need nothing outside the repository), or read from ``CITADEL_CLOUD_API_SUBSET``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from tests.fixtures.builders import (
 
 API = "/api/v1"
 _DEFAULT_SUBSET = (
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "cloud-api-subset.json"
+    Path(__file__).resolve().parents[1] / "fixtures" / "reference" / "cloud-api-subset.json"
 )
 UNKNOWN_ID = "0" * 32
 UNKNOWN_INVITATION = "inv_" + "0" * 32 + "_" + "A" * 43

@@ -46,8 +46,8 @@ DDL = [
         kw TEXT,
         num REAL
     )""",
-    "CREATE INDEX IF NOT EXISTS doc_values_kw ON doc_values (index_id, field, kw)",
-    "CREATE INDEX IF NOT EXISTS doc_values_num ON doc_values (index_id, field, num)",
+    "CREATE INDEX IF NOT EXISTS doc_values_kw ON doc_values (index_id, field, kw, doc_rowid)",
+    "CREATE INDEX IF NOT EXISTS doc_values_num ON doc_values (index_id, field, num, doc_rowid)",
     "CREATE INDEX IF NOT EXISTS doc_values_doc ON doc_values (doc_rowid)",
     """CREATE TABLE IF NOT EXISTS text_fields (
         index_id INTEGER NOT NULL,
