@@ -546,16 +546,22 @@ DOC = {"title": "t", "user": {"name": "ann", "age": 3}, "tags": ["a"], "items": 
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        (src.from_query(None), DOC),
-        (src.from_query("false"), None),
-        (src.from_query("title,user.name"), {"title": "t", "user": {"name": "ann"}}),
-        (src.from_query(None, "user"), {"user": {"name": "ann", "age": 3}}),
+        (src.FETCH_ALL, DOC),
+        (src.parse_source_params({"_source": "false"}), None),
         (
-            src.from_query(None, None, "user.*,items"),
+            src.parse_source_params({"_source": "title,user.name"}),
+            {"title": "t", "user": {"name": "ann"}},
+        ),
+        (
+            src.parse_source_params({"_source_includes": "user"}),
+            {"user": {"name": "ann", "age": 3}},
+        ),
+        (
+            src.parse_source_params({"_source_excludes": "user.*,items"}),
             {"title": "t", "user": {}, "tags": ["a"]},
         ),
-        (src.from_body({"includes": ["items.x"]}), {"items": [{"x": 1}]}),
-        (src.from_body(["t*"]), {"title": "t", "tags": ["a"]}),
+        (src.parse_source({"includes": ["items.x"]}), {"items": [{"x": 1}]}),
+        (src.parse_source(["t*"]), {"title": "t", "tags": ["a"]}),
     ],
 )
 def test_source_filters_pick_paths(spec, expected):

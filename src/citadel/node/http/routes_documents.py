@@ -92,9 +92,9 @@ class DocumentRoutes:
     def update(self, request: NodeRequest) -> NodeResponse:
         """``POST /{index}/_update/{id}``: partial ``doc``, ``doc_as_upsert``, ``upsert``."""
         body = request.json(required=True)
-        spec = source_filter_of(request) if _asks_for_source(request) else None
+        spec = src.parse_source_params(request.query)
         if isinstance(body, Mapping) and "_source" in body:
-            spec = src.from_body(body["_source"])
+            spec = src.parse_source(body["_source"])
         concurrency = concurrency_of(request)
         with self.services.store.write() as conn:
             session = self._session(conn, request)
@@ -199,15 +199,7 @@ def concurrency_of(request: NodeRequest) -> Concurrency:
 
 def source_filter_of(request: NodeRequest) -> src.SourceFilter:
     """The ``_source``, ``_source_includes`` and ``_source_excludes`` query parameters."""
-    return src.from_query(
-        request.query.get("_source"),
-        request.query.get("_source_includes") or request.query.get("_source_include"),
-        request.query.get("_source_excludes") or request.query.get("_source_exclude"),
-    )
-
-
-def _asks_for_source(request: NodeRequest) -> bool:
-    return any(k in request.query for k in ("_source", "_source_includes", "_source_excludes"))
+    return src.parse_source_params(request.query) or src.FETCH_ALL
 
 
 def mget_items(
@@ -242,7 +234,7 @@ def mget_items(
         name = doc.get("_index", default_index)
         if not isinstance(name, str) or not name:
             raise ActionRequestValidation(f"Validation Failed: 1: index is missing for doc {i};")
-        spec = src.from_body(doc["_source"]) if "_source" in doc else None
+        spec = src.parse_source(doc["_source"]) if "_source" in doc else None
         out.append((name, _mget_id(doc.get("_id"), i), spec))
     if not out:
         raise ActionRequestValidation("Validation Failed: 1: no documents to get;")

@@ -17,7 +17,7 @@ from citadel.node.errors import IllegalArgument, ParsingError, XContentParseErro
 from citadel.node.search.dsl import FieldBoost, MatchAll, Operator, Query, parse_query
 from citadel.node.search.query_string import parse_query_string
 from citadel.node.search.sort import SortKey, parse_sort, parse_sort_param
-from citadel.node.search.source import (
+from citadel.node.store.source import (
     FETCH_ALL,
     FETCH_NONE,
     SourceFilter,

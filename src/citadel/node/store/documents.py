@@ -350,7 +350,7 @@ def find(conn: Connection, record: IndexRecord, doc_id: str) -> StoredDoc | None
 
 
 def get_body(
-    index: str, doc_id: str, doc: StoredDoc | None, spec: src.SourceFilter = src.EVERYTHING
+    index: str, doc_id: str, doc: StoredDoc | None, spec: src.SourceFilter = src.FETCH_ALL
 ) -> dict[str, Any]:
     """The body of ``GET /{index}/_doc/{id}`` (``found`` false when `doc` is None)."""
     if doc is None:
@@ -363,14 +363,14 @@ def get_body(
         "_primary_term": doc.primary_term,
         "found": True,
     }
-    filtered = src.apply(spec, doc.source)
+    filtered = spec.apply(doc.source)
     if filtered is not None:
         out["_source"] = filtered
     return out
 
 
 def get_document(
-    conn: Connection, index: str, doc_id: str, spec: src.SourceFilter = src.EVERYTHING
+    conn: Connection, index: str, doc_id: str, spec: src.SourceFilter = src.FETCH_ALL
 ) -> dict[str, Any]:
     """Look a document up; 404 index_not_found_exception when the index does not exist."""
     record = indices.require(conn, index)
@@ -488,7 +488,7 @@ def _with_get(
         "_primary_term": PRIMARY_TERM,
         "found": True,
     }
-    filtered = src.apply(spec, source)
+    filtered = spec.apply(source)
     if filtered is not None:
         get["_source"] = filtered
     return WriteResult(
