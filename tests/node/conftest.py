@@ -1,7 +1,8 @@
 """A real node in process: encrypted store, realm with the elastic user, the ASGI app.
 
 Requests go through Starlette's TestClient (the real ASGI app, no network). Subprocess tests
-with TLS and the official clients start `citadel node` for real (see test_clients.py).
+with TLS and the official clients start `citadel node` for real (see test_clients.py). The
+builders behind these fixtures, and the ones tests call themselves, are in builders.py.
 """
 
 from __future__ import annotations
@@ -15,12 +16,8 @@ from fastapi.testclient import TestClient
 
 from citadel.kit.clock import SettableClock
 from citadel.node.http.app import NodeApp
-from citadel.node.routes import build_router
-from citadel.node.security.realm import Realm
-from citadel.node.services import NodeInfo, NodeServices
-from citadel.node.store.connection import Store
-
-ELASTIC_PASSWORD = "elastic-test-password"
+from citadel.node.services import NodeServices
+from tests.node.builders import ELASTIC, app_of, client_of, open_node
 
 
 @pytest.fixture
@@ -42,28 +39,24 @@ def node_clock() -> SettableClock:
 def node_services(
     node_dir: Path, node_key: bytes, node_clock: SettableClock
 ) -> Iterator[NodeServices]:
-    store = Store.open(node_dir, node_key)
-    realm = Realm(store, node_clock)
-    realm.bootstrap_elastic(ELASTIC_PASSWORD)
-    yield NodeServices(store, realm, node_clock, NodeInfo("node-1", "test-cluster", "uuid-1"))
-    store.close()
+    with open_node(node_dir, node_key, node_clock) as services:
+        yield services
 
 
 @pytest.fixture
 def node_app(node_services: NodeServices) -> NodeApp:
-    return NodeApp(build_router(node_services), node_services.realm)
+    return app_of(node_services)
 
 
 @pytest.fixture
 def es(node_app: NodeApp) -> Iterator[TestClient]:
     """The node, signed in as ``elastic``."""
-    with TestClient(node_app, base_url="https://node") as client:
-        client.auth = ("elastic", ELASTIC_PASSWORD)
+    with client_of(node_app, ELASTIC) as client:
         yield client
 
 
 @pytest.fixture
 def anonymous(node_app: NodeApp) -> Iterator[TestClient]:
     """The node with no credentials."""
-    with TestClient(node_app, base_url="https://node") as client:
+    with client_of(node_app) as client:
         yield client

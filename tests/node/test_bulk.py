@@ -8,7 +8,7 @@ import pytest
 
 from citadel.node.errors import ActionRequestValidation, IllegalArgument, XContentParseError
 from citadel.node.store.bulk import parse_bulk
-from tests.node.limited_users import client_as
+from tests.node.builders import client_as, error_of
 
 NDJSON = {"content-type": "application/x-ndjson"}
 
@@ -19,13 +19,6 @@ def ndjson(*lines) -> bytes:
 
 def bulk(es, *lines, path="/_bulk", headers=NDJSON):
     return es.post(path, content=ndjson(*lines), headers=headers)
-
-
-def error_of(response):
-    body = response.json()
-    assert set(body) == {"error", "status"}
-    assert body["status"] == response.status_code
-    return body["error"]
 
 
 # -- success ---------------------------------------------------------------------------------

@@ -6,16 +6,9 @@ import json
 
 import pytest
 
-from tests.node.limited_users import client_as
+from tests.node.builders import client_as, error_of
 
 SHARDS = {"total": 1, "successful": 1, "failed": 0}
-
-
-def error_of(response):
-    body = response.json()
-    assert set(body) == {"error", "status"}
-    assert body["status"] == response.status_code
-    return body["error"]
 
 
 def fts_rows(services, field, where="1 = 1", *args):

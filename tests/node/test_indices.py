@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.node.limited_users import client_as
+from tests.node.builders import client_as, error_of
 
 BOOKS_MAPPINGS = {
     "properties": {
@@ -22,13 +22,6 @@ def create_books(es, **body):
     response = es.put("/books", json=body or {"mappings": BOOKS_MAPPINGS})
     assert response.status_code == 200, response.text
     return response
-
-
-def error_of(response):
-    body = response.json()
-    assert set(body) == {"error", "status"}
-    assert body["status"] == response.status_code
-    return body["error"]
 
 
 # -- GET / and health ------------------------------------------------------------------------

@@ -19,17 +19,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from citadel.kit.clock import SettableClock
-from citadel.node.http.app import NodeApp
-from citadel.node.routes import build_router
 from citadel.node.search import catalog, service
 from citadel.node.search.compiler import QueryCompiler
 from citadel.node.search.dsl import Bool, Match, Query, Term
 from citadel.node.search.request import SearchRequest
-from citadel.node.security.realm import Realm
-from citadel.node.services import NodeInfo, NodeServices
-from citadel.node.store.connection import Store
-from tests.node.conftest import ELASTIC_PASSWORD
-from tests.node.test_security import PASSWORD, logs_reader
+from citadel.node.services import NodeServices
+from tests.node.builders import (
+    ELASTIC,
+    PASSWORD,
+    app_of,
+    client_of,
+    error_of,
+    logs_reader,
+    open_node,
+)
 
 BOOKS: dict[str, dict[str, Any]] = {
     "1": {
@@ -155,16 +158,11 @@ def load_books(es: TestClient) -> TestClient:
 @contextmanager
 def node_client(data_dir: Path, clock: SettableClock) -> Iterator[TestClient]:
     """A node of its own, signed in as elastic (the `es` fixture, for a whole module)."""
-    store = Store.open(data_dir, os.urandom(32))
-    realm = Realm(store, clock)
-    realm.bootstrap_elastic(ELASTIC_PASSWORD)
-    services = NodeServices(store, realm, clock, NodeInfo("node-1", "test-cluster", "uuid-1"))
-    try:
-        with TestClient(NodeApp(build_router(services), realm), base_url="https://node") as client:
-            client.auth = ("elastic", ELASTIC_PASSWORD)
-            yield client
-    finally:
-        store.close()
+    with (
+        open_node(data_dir, os.urandom(32), clock) as services,
+        client_of(app_of(services), ELASTIC) as client,
+    ):
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -214,13 +212,6 @@ def ids(response) -> list[str]:
 
 def query_ids(es: TestClient, query: dict[str, Any], **body: Any) -> list[str]:
     return ids(search(es, {"query": query, "size": 20, **body}))
-
-
-def error_of(response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["status"] == status
-    return body["error"]
 
 
 def millis(text: str) -> int:

@@ -41,7 +41,8 @@ from citadel.node.search.request import (
     parse_search,
 )
 from citadel.node.search.sort import SortKey, parse_sort, parse_sort_param
-from citadel.node.search.targets import Targets, resolve
+from citadel.node.store.indices import Targets
+from citadel.node.store.indices import resolve_targets as resolve
 from citadel.node.store.source import SourceFilter, parse_source, parse_source_params
 
 NOW = datetime(2024, 3, 15, 13, 45, 30, tzinfo=UTC)

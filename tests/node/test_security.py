@@ -14,45 +14,9 @@ from citadel.kit.clock import SettableClock
 from citadel.node.errors import Forbidden
 from citadel.node.security.realm import Identity, Realm
 from citadel.node.services import NodeServices
-from tests.node.conftest import ELASTIC_PASSWORD
-
-PASSWORD = "bob-password-1"
-
+from tests.node.builders import ELASTIC_PASSWORD, PASSWORD, logs_reader, put_role, put_user
 
 # -- builders ----------------------------------------------------------------------------
-
-
-def put_role(
-    es: TestClient,
-    name: str,
-    *,
-    cluster: list[str] | None = None,
-    indices: dict[str, list[str]] | None = None,
-) -> None:
-    """A native role; `indices` maps an index pattern to its privileges."""
-    body = {
-        "cluster": cluster or [],
-        "indices": [
-            {"names": [pattern], "privileges": privileges}
-            for pattern, privileges in (indices or {}).items()
-        ],
-    }
-    assert es.put(f"/_security/role/{name}", json=body).status_code == 200
-
-
-def put_user(
-    es: TestClient, name: str, *, roles: list[str], password: str = PASSWORD, **extra: Any
-) -> None:
-    response = es.put(
-        f"/_security/user/{name}", json={"password": password, "roles": roles, **extra}
-    )
-    assert response.status_code == 200, response.text
-
-
-def logs_reader(es: TestClient, name: str = "bob") -> None:
-    """A user who may read ``logs-*`` and nothing else."""
-    put_role(es, "logs_reader", indices={"logs-*": ["read"]})
-    put_user(es, name, roles=["logs_reader"])
 
 
 def basic(name: str, password: str = PASSWORD) -> dict[str, str]:

@@ -30,5 +30,6 @@ def node(ctx: typer.Context) -> None:
 
     raise typer.Exit(node_main(list(ctx.args)))
 
+
 if __name__ == "__main__":
     app()

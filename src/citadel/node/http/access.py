@@ -1,7 +1,8 @@
 """Per-index authorization inside a handler (``_bulk``, ``_mget``, wildcard expansion).
 
 Routes whose target indices are only known from the body or from a wildcard ask the router
-for ``AUTHENTICATED`` and check each index here, through the realm's ``allowed``.
+for ``AUTHENTICATED`` and check each index here, through the realm's ``allowed``. A refusal
+is the realm's own 403 (`index_forbidden`), so every 403 reads alike.
 """
 
 from __future__ import annotations
@@ -9,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from citadel.node.errors import Forbidden
+from citadel.node.security.realm import Identity, index_forbidden
 
 
 @dataclass(frozen=True)
 class IndexAccess:
     """What one caller may do to which index."""
 
-    realm: Any
-    identity: Any
+    realm: Any  # a security.realm.Realm, as NodeServices holds it
+    identity: Identity
 
     def allowed(self, privilege: str, index: str) -> bool:
         """Whether the caller holds `privilege` on `index`."""
@@ -30,14 +31,4 @@ class IndexAccess:
     def require(self, privilege: str, index: str) -> None:
         """403 security_exception unless the caller holds `privilege` on `index`."""
         if not self.allowed(privilege, index):
-            raise forbidden(self.identity, privilege, index)
-
-
-def forbidden(identity: Any, privilege: str, index: str) -> Forbidden:
-    """The 403 Elasticsearch sends when an index privilege is missing."""
-    username = getattr(identity, "username", "_anonymous")
-    roles = ",".join(getattr(identity, "roles", ()) or ())
-    return Forbidden(
-        f"action is unauthorized for user [{username}] with effective roles [{roles}] on "
-        f"indices [{index}], this action is granted by the index privileges [{privilege},all]"
-    )
+            raise index_forbidden(self.identity, privilege, [index])

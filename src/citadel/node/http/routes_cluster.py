@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from citadel.node.errors import IllegalArgument
-from citadel.node.http.access import IndexAccess, forbidden
+from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router, cluster
+from citadel.node.security.realm import index_forbidden
 from citadel.node.services import LUCENE_VERSION, NodeServices
 from citadel.node.store import indices
 
@@ -124,7 +125,7 @@ def cat_indices(services: NodeServices, request: NodeRequest) -> NodeResponse:
         )
         for record in records:  # concrete names are not filtered: refuse them instead
             if not access.allowed_any(("monitor", "view_index_metadata"), record.name):
-                raise forbidden(request.identity, "monitor", record.name)
+                raise index_forbidden(request.identity, "monitor", [record.name])
         rows = [cat_row(s, unit) for s in indices.stats(conn, records)]
     rows = sort_rows(rows, request.query.get("s"))
     if request.query.get("format") == "json":

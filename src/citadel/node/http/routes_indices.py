@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from citadel.node.errors import IllegalArgument, IndexNotFound
-from citadel.node.http.access import IndexAccess, forbidden
+from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router, index
+from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
 from citadel.node.store import indices
 
@@ -112,7 +113,7 @@ class IndexRoutes:
             )
         for record in records:
             if not access.allowed_any(_REFRESH_PRIVILEGES, record.name):
-                raise forbidden(request.identity, "manage", record.name)
+                raise index_forbidden(request.identity, "manage", [record.name])
         count = len(records)
         return NodeResponse(body={"_shards": {"total": count, "successful": count, "failed": 0}})
 

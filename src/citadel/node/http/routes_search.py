@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from citadel.node.http.access import IndexAccess, forbidden
+from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router
 from citadel.node.search import service
@@ -20,6 +20,7 @@ from citadel.node.search.request import (
     parse_index_options,
     parse_search,
 )
+from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
 
 READ = "read"
@@ -69,5 +70,5 @@ class SearchRoutes:
             conn, request.params.get("index"), options, lambda name: access.allowed(READ, name)
         )
         if opened.denied:
-            raise forbidden(request.identity, READ, ",".join(opened.denied))
+            raise index_forbidden(request.identity, READ, opened.denied)
         return opened

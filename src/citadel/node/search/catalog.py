@@ -86,11 +86,6 @@ class IndexFields:
         return any(f.startswith(prefix) for f in self.fields)
 
 
-def index_names(conn: sqlcipher.Connection) -> list[str]:
-    """Every index name, sorted."""
-    return [row[0] for row in conn.execute("SELECT name FROM indices ORDER BY name")]
-
-
 def load(conn: sqlcipher.Connection, names: Iterable[str]) -> list[IndexFields]:
     """The named indices (in the order given; names that do not exist are skipped)."""
     wanted = list(dict.fromkeys(names))

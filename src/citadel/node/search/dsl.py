@@ -16,6 +16,7 @@ from typing import Any
 
 from citadel.node.errors import IllegalArgument, ParsingError, XContentParseError
 from citadel.node.search.errors import TooManyClauses
+from citadel.node.xcontent import token_of
 
 Scalar = str | int | float | bool
 MAX_CLAUSES = 1024
@@ -354,16 +355,7 @@ def _scalar(query: str, key: str, value: Any) -> Scalar:
         isinstance(value, float) and not math.isfinite(value)
     ):
         return value
-    token = "VALUE_NULL" if value is None else _token(value)
-    raise ParsingError(f"[{query}] unknown token [{token}] after [{key}]")
-
-
-def _token(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "START_OBJECT"
-    if isinstance(value, list):
-        return "START_ARRAY"
-    return "VALUE_NULL" if value is None else "VALUE"
+    raise ParsingError(f"[{query}] unknown token [{token_of(value)}] after [{key}]")
 
 
 def _operator(query: str, value: Any) -> Operator:

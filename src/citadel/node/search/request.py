@@ -24,6 +24,7 @@ from citadel.node.store.source import (
     parse_source,
     parse_source_params,
 )
+from citadel.node.xcontent import token_of
 
 MAX_RESULT_WINDOW = 10_000
 DEFAULT_TRACK_TOTAL_HITS = 10_000
@@ -243,7 +244,7 @@ def _search_body(body: Mapping[str, Any]) -> dict[str, Any]:
         elif key in _IGNORED_BODY:
             continue
         else:
-            raise ParsingError(f"Unknown key for a {_token(value)} in [{key}].")
+            raise ParsingError(f"Unknown key for a {token_of(value)} in [{key}].")
     return values
 
 
@@ -288,18 +289,6 @@ def _track_total_hits(value: Any) -> float | None:
             )
         return value
     raise XContentParseError("[search] failed to parse field [track_total_hits]")
-
-
-def _token(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "START_OBJECT"
-    if isinstance(value, list):
-        return "START_ARRAY"
-    if isinstance(value, bool):
-        return "VALUE_BOOLEAN"
-    if isinstance(value, int | float):
-        return "VALUE_NUMBER"
-    return "VALUE_NULL" if value is None else "VALUE_STRING"
 
 
 # -- URL parameters -------------------------------------------------------------------------

@@ -21,12 +21,13 @@ from typing import Any
 
 import sqlcipher3.dbapi2 as sqlcipher
 
-from citadel.node.search import catalog, targets
+from citadel.node.search import catalog
 from citadel.node.search.catalog import IndexFields
 from citadel.node.search.compiler import EMPTY, QueryCompiler, Sql
 from citadel.node.search.dsl import Query
 from citadel.node.search.request import EXACT, IndexOptions, SearchRequest
 from citadel.node.search.sort import SCORE, SortColumn, sort_columns
+from citadel.node.store.indices import all_names, resolve_targets
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,9 @@ def open_indices(
     may_read: Callable[[str], bool],
 ) -> Opened:
     """Resolve an index expression for a caller and load the indices' fields."""
-    resolved = targets.resolve(
+    resolved = resolve_targets(
         expression,
-        catalog.index_names(conn),
+        all_names(conn),
         may_read,
         ignore_unavailable=options.ignore_unavailable,
         allow_no_indices=options.allow_no_indices,

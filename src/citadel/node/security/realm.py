@@ -219,10 +219,7 @@ class Realm:
     def require_cluster(self, identity: Identity, privilege: str | None) -> None:
         """403 unless `identity` holds the cluster privilege."""
         if privilege and not identity.allows_cluster(privilege):
-            raise Forbidden(
-                f"action is unauthorized for {identity.who()}, this action is granted by the "
-                f"cluster privileges [{','.join(granted_by_cluster(privilege))}]"
-            )
+            raise cluster_forbidden(identity, privilege)
 
     def require_indices(self, identity: Identity, privilege: str | None, names: list[str]) -> None:
         """403 unless `identity` holds the index privilege on every named index."""
@@ -230,15 +227,28 @@ class Realm:
             return
         denied = [n for n in names if n and not identity.allows_index(privilege, n)]
         if denied:
-            raise Forbidden(
-                f"action is unauthorized for {identity.who()} on indices [{','.join(denied)}], "
-                f"this action is granted by the index privileges "
-                f"[{','.join(granted_by_index(privilege))}]"
-            )
+            raise index_forbidden(identity, privilege, denied)
 
     def allowed(self, identity: Identity, privilege: str, index: str) -> bool:
         """Whether `identity` holds the index privilege on `index` (for wildcard expansion)."""
         return identity.allows_index(privilege, index)
+
+
+def cluster_forbidden(identity: Identity, privilege: str) -> Forbidden:
+    """The 403 Elasticsearch sends when `identity` lacks a cluster privilege."""
+    return Forbidden(
+        f"action is unauthorized for {identity.who()}, this action is granted by the "
+        f"cluster privileges [{','.join(granted_by_cluster(privilege))}]"
+    )
+
+
+def index_forbidden(identity: Identity, privilege: str, names: Iterable[str]) -> Forbidden:
+    """The 403 Elasticsearch sends when `identity` lacks an index privilege on `names`."""
+    return Forbidden(
+        f"action is unauthorized for {identity.who()} on indices [{','.join(names)}], "
+        f"this action is granted by the index privileges "
+        f"[{','.join(granted_by_index(privilege))}]"
+    )
 
 
 def api_key_hash(key_id: str, secret: str) -> bytes:

@@ -19,9 +19,9 @@ from citadel.node.errors import (
     IllegalArgument,
     XContentParseError,
 )
-from citadel.node.http.messages import parse_json
 from citadel.node.store import documents as docs
 from citadel.node.store.documents import Concurrency, WriteSession
+from citadel.node.xcontent import parse_json, token_of
 
 ACTIONS = ("create", "delete", "index", "update")
 _METADATA = frozenset(
@@ -128,7 +128,7 @@ def _action_line(line: bytes, number: int) -> tuple[str, Mapping[str, Any]]:
     if not isinstance(value, Mapping):
         raise IllegalArgument(
             f"Malformed action/metadata line [{number}], expected START_OBJECT or END_OBJECT "
-            f"but found [{_token(value)}]"
+            f"but found [{token_of(value)}]"
         )
     if not value:
         raise IllegalArgument(
@@ -147,7 +147,7 @@ def _action_line(line: bytes, number: int) -> tuple[str, Mapping[str, Any]]:
     if not isinstance(meta, Mapping):
         raise IllegalArgument(
             f"Malformed action/metadata line [{number}], expected START_OBJECT but found "
-            f"[{_token(meta)}]"
+            f"[{token_of(meta)}]"
         )
     for key in meta:
         if key not in _METADATA:
@@ -180,18 +180,6 @@ def _concurrency(meta: Mapping[str, Any], number: int) -> Concurrency:
             raise IllegalArgument(f"Action/metadata line [{number}]: [{key}] must be a number")
         values.append(value)
     return Concurrency(values[0], values[1])
-
-
-def _token(value: Any) -> str:
-    if isinstance(value, list):
-        return "START_ARRAY"
-    if isinstance(value, str):
-        return "VALUE_STRING"
-    if isinstance(value, bool):
-        return "VALUE_BOOLEAN"
-    if isinstance(value, int | float):
-        return "VALUE_NUMBER"
-    return "VALUE_NULL"
 
 
 # -- running -------------------------------------------------------------------------------

@@ -144,6 +144,75 @@ def nest_settings(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- index expressions (pure) ----------------------------------------------------------------
 
+ALL = "_all"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The indices an expression names for a caller, or the explicit names it may not read."""
+
+    names: tuple[str, ...]
+    denied: tuple[str, ...] = ()
+
+
+def resolve_targets(
+    expression: str | None,
+    names: Iterable[str],
+    allowed: Callable[[str], bool],
+    *,
+    deny_explicit: bool = True,
+    ignore_unavailable: bool = False,
+    allow_no_indices: bool = True,
+    expand_hidden: bool = False,
+) -> Targets:
+    """Concrete index names for an expression: comma lists, ``*`` wildcards, ``_all``, ``-x``.
+
+    Wildcards expand only to names `allowed` accepts (as Elasticsearch expands only to
+    authorized indices, so a search over ``*`` silently covers what the caller can see) and
+    skip ``.hidden`` names unless the pattern starts with a dot or `expand_hidden`. A ``-x``
+    after the first item removes what it matches. With `deny_explicit`, a name given
+    explicitly that `allowed` refuses is `denied` (the caller answers 403, whether the index
+    exists or not, so existence does not leak). A concrete name that does not exist, or a
+    wildcard that matches nothing when not `allow_no_indices`, is a 404. `ignore_unavailable`
+    skips denied and missing names alike.
+    """
+    existing = sorted(set(names))
+    known = set(existing)
+    parts = [p.strip() for p in (expression or ALL).split(",") if p.strip()] or [ALL]
+    chosen: dict[str, None] = {}
+    denied: list[str] = []
+    missing: str | None = None
+    for i, part in enumerate(parts):
+        if part.startswith("-") and i > 0:
+            pattern = _wildcard(part[1:])
+            for name in [n for n in chosen if pattern.fullmatch(n)]:
+                del chosen[name]
+        elif is_pattern(part):
+            pattern = _wildcard("*" if part == ALL else part)
+            hidden_ok = expand_hidden or part.startswith(".")
+            matched = [
+                n
+                for n in existing
+                if pattern.fullmatch(n) and (hidden_ok or not n.startswith(".")) and allowed(n)
+            ]
+            if not matched and not allow_no_indices:
+                missing = missing or part
+            chosen.update(dict.fromkeys(matched))
+        elif deny_explicit and not allowed(part):
+            if not ignore_unavailable:
+                denied.append(part)
+        elif part in known:
+            chosen[part] = None
+        elif not ignore_unavailable:
+            missing = missing or part
+    if denied:
+        return Targets((), tuple(denied))
+    if missing is not None:
+        raise IndexNotFound(missing)
+    if not chosen and not allow_no_indices:
+        raise IndexNotFound(expression or ALL)
+    return Targets(tuple(chosen))
+
 
 def resolve_names(
     expression: str | None,
@@ -154,51 +223,31 @@ def resolve_names(
     allow_no_indices: bool = True,
     expand_hidden: bool = False,
 ) -> list[str]:
-    """Concrete index names for an expression: comma lists, ``*`` wildcards, ``_all``, ``-x``.
-
-    Wildcards expand only to names `allowed` accepts (as Elasticsearch expands only to
-    authorized indices) and skip ``.hidden`` names unless the pattern starts with a dot.
-    A concrete name that does not exist is a 404 unless `ignore_unavailable`.
-    """
-    existing = sorted(set(names))
-    known = set(existing)
-    parts = [p.strip() for p in (expression or "_all").split(",") if p.strip()] or ["_all"]
-    out: list[str] = []
-    for i, part in enumerate(parts):
-        if part.startswith("-") and i > 0:
-            pattern = _wildcard(part[1:])
-            out = [n for n in out if not pattern.match(n)]
-            continue
-        if part in ("_all", "*") or "*" in part:
-            pattern = _wildcard("*" if part == "_all" else part)
-            hidden_ok = expand_hidden or part.startswith(".")
-            matched = [
-                n
-                for n in existing
-                if pattern.match(n)
-                and (hidden_ok or not n.startswith("."))
-                and (allowed is None or allowed(n))
-            ]
-            if not matched and not allow_no_indices:
-                raise IndexNotFound(part)
-            out.extend(n for n in matched if n not in out)
-        elif part in known:
-            if part not in out:
-                out.append(part)
-        elif not ignore_unavailable:
-            raise IndexNotFound(part)
-    if not out and not allow_no_indices:
-        raise IndexNotFound(expression or "_all")
-    return out
+    """`resolve_targets` for routes whose explicit names the router already authorized:
+    `allowed` (everything when None) narrows wildcards only."""
+    targets = resolve_targets(
+        expression,
+        names,
+        allowed or _everything,
+        deny_explicit=False,
+        ignore_unavailable=ignore_unavailable,
+        allow_no_indices=allow_no_indices,
+        expand_hidden=expand_hidden,
+    )
+    return list(targets.names)
 
 
 def is_pattern(expression: str) -> bool:
     """Whether an expression may name more than one index."""
-    return any(p.strip() in ("_all", "*") or "*" in p for p in expression.split(","))
+    return any(p.strip() in (ALL, "*") or "*" in p for p in expression.split(","))
+
+
+def _everything(name: str) -> bool:
+    return True
 
 
 def _wildcard(pattern: str) -> re.Pattern[str]:
-    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$")
+    return re.compile(".*".join(re.escape(p) for p in pattern.split("*")))
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 from citadel.node.errors import ParsingError
+from citadel.node.xcontent import token_of
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,11 @@ def parse_source(value: Any) -> SourceFilter:
             elif key in ("excludes", "exclude"):
                 excludes = _patterns(key, patterns)
             else:
-                raise ParsingError(f"Unknown key for a {_token(patterns)} in [{key}].")
+                raise ParsingError(f"Unknown key for a {token_of(patterns)} in [{key}].")
         return SourceFilter(includes=includes, excludes=excludes)
     raise ParsingError(
         f"Expected one of [VALUE_BOOLEAN, VALUE_STRING, START_ARRAY, START_OBJECT] but found "
-        f"[{_token(value)}]"
+        f"[{token_of(value)}]"
     )
 
 
@@ -104,18 +105,6 @@ def _patterns(key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
         raise ParsingError(f"[_source] [{key}] must be a string or an array of strings")
     return tuple(items)
-
-
-def _token(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "START_OBJECT"
-    if isinstance(value, list):
-        return "START_ARRAY"
-    if isinstance(value, bool):
-        return "VALUE_BOOLEAN"
-    if isinstance(value, int | float):
-        return "VALUE_NUMBER"
-    return "VALUE_NULL" if value is None else "VALUE_STRING"
 
 
 @cache
