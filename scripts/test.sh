@@ -10,6 +10,10 @@ export DEBIAN_FRONTEND=noninteractive
 need_pkgs=()
 command -v python3 >/dev/null || need_pkgs+=(python3 python3-venv)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
+# The deployment sandbox: bubblewrap, setpriv and prlimit (util-linux), libseccomp for pyseccomp.
+command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
+command -v setpriv >/dev/null && command -v prlimit >/dev/null || need_pkgs+=(util-linux)
+ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2' || need_pkgs+=(libseccomp2)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "== installing Debian packages: ${need_pkgs[*]}"
   apt-get update -qq

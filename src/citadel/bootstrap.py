@@ -18,6 +18,7 @@ from citadel.authn.context import Context, Policies
 from citadel.authn.principal import Caller
 from citadel.config import Settings
 from citadel.crypto.keyring import Keyring, open_keyring
+from citadel.crypto.providers.base import KeyProvider
 from citadel.crypto.providers.local import LocalKeyFile
 from citadel.db.engine import Database, server_engine, sqlcipher_engine
 from citadel.kit.clock import Clock, SystemClock
@@ -41,6 +42,7 @@ class Services:
     audit: AuditLog
     policies: Policies
     trusted_proxies: tuple[Network, ...]
+    platform_keys: KeyProvider
 
     def context(self, session: sa.orm.Session, caller: Caller) -> Context:
         """A unit of work for `caller` on `session`."""
@@ -81,6 +83,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         audit=AuditLog(key=keyring.audit_key, clock=clock),
         policies=policies,
         trusted_proxies=parse_networks(settings.trusted_proxies),
+        platform_keys=provider,
     )
 
 

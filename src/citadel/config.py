@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8443
     public_hostname: str = "localhost"
+    internal_port: int = 8444
+    """The internal API (mTLS, for the allocator and gateway)."""
+    deployment_domain: str = "localhost"
+    """Deployments answer at ``<id>.<region>.<deployment_domain>`` on the gateway."""
+    gateway_port: int = 9243
 
     session_idle_timeout_s: int = 60 * 60
     session_absolute_timeout_s: int = 12 * 60 * 60

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 
-def configure_logging(level: str = "info") -> None:
-    """Send JSON events to stderr."""
+def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> None:
+    """Send JSON events to stderr (or `stream`: the gateway passes a block-buffered one that
+    it flushes on a timer, so a busy data path does not pay a write per event)."""
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
     structlog.configure(
@@ -20,7 +22,7 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
         cache_logger_on_first_use=True,
     )
 

@@ -2,6 +2,7 @@
 
 from citadel.api_keys.models import ApiKey
 from citadel.audit.models import AuditChainHead, AuditEvent
+from citadel.deployments.models import Deployment
 from citadel.invitations.models import Invitation
 from citadel.orgs.models import Membership, Organization, RoleAssignment
 from citadel.signin.models import ThrottleBucket
@@ -11,6 +12,7 @@ ALL_TABLES = (
     ApiKey,
     AuditChainHead,
     AuditEvent,
+    Deployment,
     Invitation,
     Membership,
     Organization,

@@ -38,6 +38,7 @@ from tests.fixtures.builders import (
     key_headers,
     login,
     make_api_key,
+    make_deployment,
     make_org,
     make_user,
 )
@@ -135,6 +136,16 @@ class World:
     @property
     def invitation_handle(self) -> str:
         return self.invitation["token"].rsplit("_", 1)[0]
+
+    @cached_property
+    def deployment(self) -> str:
+        """dep1 as a real, running deployment of org."""
+        return make_deployment(self.services, self.org, deployment_id=self.dep1)
+
+    @cached_property
+    def stopped_deployment(self) -> str:
+        """dep1 as a real deployment of org that has been shut down."""
+        return make_deployment(self.services, self.org, deployment_id=self.dep1, stopped=True)
 
     @cached_property
     def org_key_id(self) -> str:

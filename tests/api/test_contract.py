@@ -39,6 +39,7 @@ from tests.fixtures.builders import (
     key_headers,
     login,
     make_api_key,
+    make_deployment,
     make_org,
     make_user,
 )
@@ -72,6 +73,13 @@ UNDECLARED_STATUSES: dict[tuple[str, str, int], str] = {
     ("POST", "/users/auth/_logout", 401): "Logging out needs a session to end.",
     ("GET", "/users/auth", 401): "Authentication information needs a credential.",
     ("GET", "/users/auth/keys", 401): "Listing keys needs a credential.",
+    ("POST", "/deployments", 403): (
+        "Creating needs the Organization owner role or deployment-admin on all deployments; "
+        "other roles get the organization's 403 (`organization.invalid_access`)."
+    ),
+    ("PUT", "/deployments/{deployment_id}", 403): (
+        "A caller who may read the deployment but not change it (deployment-viewer)."
+    ),
     ("DELETE", "/users/auth/keys", 404): (
         "Bulk revocation is all or nothing: an unknown key id revokes none and says so "
         "(`api_keys.key_not_found`, as for one key)."
@@ -85,6 +93,7 @@ OUR_ADDITIONS = [
     ("POST", "/users/auth/mfa/totp/_confirm"),
     ("GET", "/organizations/{organization_id}/audit-events"),
     ("GET", "/_health"),
+    ("POST", "/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password"),
 ]
 
 
@@ -586,6 +595,129 @@ def delete_api_key(s: Scene) -> httpx.Response:
 @case("DELETE", "/users/auth/keys/{api_key_id}", 404)
 def delete_unknown_api_key(s: Scene) -> httpx.Response:
     return s.client.delete(s.url("/users/auth/keys/unknownkey12"), headers=s.key)
+
+
+# --- deployments -----------------------------------------------------------------------------
+
+ES_PAYLOAD = {
+    "ref_id": "main-elasticsearch",
+    "region": "local",
+    "plan": {
+        "cluster_topology": [{"id": "hot_content", "size": {"value": 1024, "resource": "memory"}}],
+        "elasticsearch": {"version": "8.15.0"},
+    },
+}
+
+
+def _create_deployment(s: Scene, query: dict[str, Any] | None = None, **body: Any):
+    payload = {"name": "search", "resources": {"elasticsearch": [ES_PAYLOAD]}, **body}
+    return s.client.post(s.url("/deployments"), headers=s.key, json=payload, params=query or {})
+
+
+@case("POST", "/deployments", 201)
+def create_deployment(s: Scene) -> httpx.Response:
+    return _create_deployment(
+        s, alias="search-one", metadata={"tags": [{"key": "t", "value": "v"}]}
+    )
+
+
+@case("POST", "/deployments", 202)
+def create_deployment_again_with_the_same_request_id(s: Scene) -> httpx.Response:
+    query = {"request_id": "r" * 32}
+    assert _create_deployment(s, query).status_code == 201
+    return _create_deployment(s, query)
+
+
+@case("POST", "/deployments", 200)
+def validate_a_deployment(s: Scene) -> httpx.Response:
+    return _create_deployment(s, {"validate_only": "true"})
+
+
+@case("POST", "/deployments", 400)
+def create_deployment_with_traffic_filters(s: Scene) -> httpx.Response:
+    return _create_deployment(s, settings={"traffic_filter_settings": {"rulesets": ["abc"]}})
+
+
+@case("POST", "/deployments", 401)
+def create_deployment_without_credentials(s: Scene) -> httpx.Response:
+    return s.client.post(s.url("/deployments"), json={"name": "x"})
+
+
+@case("POST", "/deployments", 403)
+def create_deployment_as_deployment_editor(s: Scene) -> httpx.Response:
+    return s.client.post(
+        s.url("/deployments"), headers=s.key_with("deployment-editor"), json={"name": "x"}
+    )
+
+
+@case("GET", "/deployments", 200)
+def list_deployments(s: Scene) -> httpx.Response:
+    make_deployment(s.services, s.org)
+    return s.client.get(s.url("/deployments"), headers=s.key)
+
+
+@case("GET", "/deployments", 401)
+def list_deployments_without_credentials(s: Scene) -> httpx.Response:
+    return s.client.get(s.url("/deployments"))
+
+
+@case("GET", "/deployments/{deployment_id}", 200)
+def get_deployment(s: Scene) -> httpx.Response:
+    dep = _create_deployment(s, alias="aliased").json()["id"]
+    return s.client.get(s.url(f"/deployments/{dep}"), headers=s.key)
+
+
+@case("GET", "/deployments/{deployment_id}", 404)
+def get_unknown_deployment(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"/deployments/{UNKNOWN_ID}"), headers=s.key)
+
+
+@case("PUT", "/deployments/{deployment_id}", 200)
+def update_deployment(s: Scene) -> httpx.Response:
+    dep = make_deployment(s.services, s.org)
+    body = {"prune_orphans": False, "name": "renamed", "alias": "renamed"}
+    return s.client.put(s.url(f"/deployments/{dep}"), headers=s.key, json=body)
+
+
+@case("PUT", "/deployments/{deployment_id}", 400)
+def update_deployment_with_an_invalid_alias(s: Scene) -> httpx.Response:
+    dep = make_deployment(s.services, s.org)
+    body = {"prune_orphans": False, "alias": "Not An Alias!"}
+    return s.client.put(s.url(f"/deployments/{dep}"), headers=s.key, json=body)
+
+
+@case("PUT", "/deployments/{deployment_id}", 404)
+def update_unknown_deployment(s: Scene) -> httpx.Response:
+    body = {"prune_orphans": False, "name": "renamed"}
+    return s.client.put(s.url(f"/deployments/{UNKNOWN_ID}"), headers=s.key, json=body)
+
+
+@case("POST", "/deployments/{deployment_id}/_shutdown", 200)
+def shutdown_deployment(s: Scene) -> httpx.Response:
+    dep = make_deployment(s.services, s.org)
+    return s.client.post(s.url(f"/deployments/{dep}/_shutdown"), headers=s.key)
+
+
+@case("POST", "/deployments/{deployment_id}/_shutdown", 404)
+def shutdown_unknown_deployment(s: Scene) -> httpx.Response:
+    return s.client.post(s.url(f"/deployments/{UNKNOWN_ID}/_shutdown"), headers=s.key)
+
+
+@case("DELETE", "/deployments/{deployment_id}", 200)
+def delete_deployment(s: Scene) -> httpx.Response:
+    dep = make_deployment(s.services, s.org, stopped=True)
+    return s.client.delete(s.url(f"/deployments/{dep}"), headers=s.key)
+
+
+@case("DELETE", "/deployments/{deployment_id}", 400)
+def delete_a_running_deployment(s: Scene) -> httpx.Response:
+    dep = make_deployment(s.services, s.org)
+    return s.client.delete(s.url(f"/deployments/{dep}"), headers=s.key)
+
+
+@case("DELETE", "/deployments/{deployment_id}", 404)
+def delete_unknown_deployment(s: Scene) -> httpx.Response:
+    return s.client.delete(s.url(f"/deployments/{UNKNOWN_ID}"), headers=s.key)
 
 
 # --- the tests -------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ def running(services, data_dir: Path, postgres_url, tmp_path: Path):
     if postgres_url:
         env["CITADEL_DATABASE_URL"] = postgres_url
     bin_dir = Path(sys.executable).parent
+    log_path = tmp_path / "citadel-up.log"
+    log = log_path.open("wb")  # a file, not a pipe: the children log for as long as they run
     proc = subprocess.Popen(
         [
             str(bin_dir / "citadel"),
@@ -47,27 +49,31 @@ def running(services, data_dir: Path, postgres_url, tmp_path: Path):
             str(data_dir),
             "--port",
             str(port),
+            "--internal-port",
+            str(_free_port()),
+            "--gateway-port",
+            str(_free_port()),
             "--admin-email",
             "owner@example.com",
         ],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     endpoints = data_dir / "run" / "endpoints.json"
     deadline = time.monotonic() + 60
     while not endpoints.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"citadel up did not start:\n{proc.stdout.read()}")
+            pytest.fail(f"citadel up did not start:\n{log_path.read_text()}")
         time.sleep(0.1)
     yield json.loads(endpoints.read_text()), port, env
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
 
 
 def test_first_start_writes_endpoints_and_serves_https_with_the_platform_ca(running):
@@ -162,3 +168,81 @@ def test_admin_create_api_key_works_from_the_data_directory(running, data_dir):
 
 def _trust(endpoints) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=endpoints["ca_file"])
+
+
+def _admin_key(data_dir: Path, endpoints, env) -> str:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "citadel"),
+            "admin",
+            "create-api-key",
+            "--data-dir",
+            str(data_dir),
+            "--org",
+            endpoints["organization_id"],
+            "--role",
+            "organization-admin",
+            "--expiration",
+            "1d",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return result.stdout.strip()
+
+
+def _component_context(data_dir: Path, endpoints, *, with_certificate: bool) -> ssl.SSLContext:
+    ctx = _trust(endpoints)
+    if with_certificate:
+        from citadel.bootstrap import build
+        from citadel.config import Settings
+        from citadel.pki.components import ensure_component_certificate
+
+        services = build(Settings(data_dir=data_dir, _env_file=None))
+        try:
+            made = ensure_component_certificate(data_dir, services.keyring, "allocator")
+        finally:
+            services.close()
+        ctx.load_cert_chain(str(made.cert_file), str(made.key_file), password=made.key_password)
+    return ctx
+
+
+def test_the_internal_listener_needs_a_component_certificate(running, data_dir):
+    endpoints, _, _ = running
+    url = f"{endpoints['internal_url']}/internal/v1/allocations"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url, verify=_component_context(data_dir, endpoints, with_certificate=False))
+
+    response = httpx.get(url, verify=_component_context(data_dir, endpoints, with_certificate=True))
+
+    assert response.status_code == 200
+    assert response.json()["deployments"] == []
+
+
+def test_deployment_cli_creates_shows_shuts_down_and_deletes(running, data_dir):
+    endpoints, _, env = running
+    key = _admin_key(data_dir, endpoints, env)
+    citadel = str(Path(sys.executable).parent / "citadel")
+    base = {**env, "CITADEL_API_KEY": key}
+
+    def run(*args: str) -> dict:
+        result = subprocess.run(
+            [citadel, "deployment", *args, "--data-dir", str(data_dir), "--output", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=base,
+        )
+        return json.loads(result.stdout)
+
+    made = run("create", "--name", "cli-made")
+    dep = made["id"]
+    assert made["resources"][0]["credentials"]["username"] == "elastic"
+    assert [d["id"] for d in run("list")["deployments"]] == [dep]
+    assert run("show", dep)["name"] == "cli-made"
+    assert run("reset-password", dep)["password"]
+    assert run("shutdown", dep) == {"id": dep, "name": "cli-made"}
+    assert run("delete", dep) == {"id": dep, "name": "cli-made"}
+    assert run("list")["deployments"] == []

@@ -8,7 +8,7 @@ from citadel import __version__
 from citadel.api import errors
 from citadel.api.deps import SAFE_METHODS, public
 from citadel.api.middleware import RequestContextMiddleware
-from citadel.api.routes import api_keys, audit, auth, invitations, members, orgs
+from citadel.api.routes import api_keys, audit, auth, deployments, invitations, members, orgs
 from citadel.audit.service import Actor
 from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn.principal import Caller
@@ -46,6 +46,7 @@ def create_app(services: Services) -> FastAPI:
         api_keys.router,
         auth.router,
         audit.router,
+        deployments.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     errors.install(app, on_error=_audit_failure)

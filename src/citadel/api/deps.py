@@ -18,11 +18,13 @@ from fastapi import Depends, Path, Query, Request
 
 from citadel.api_keys.service import touch_api_key, verify_api_key
 from citadel.authn.context import Context
-from citadel.authn.guard import require
+from citadel.authn.guard import require, require_member
 from citadel.authn.principal import Caller, Principal, PrincipalKind
-from citadel.authz.decide import Target
+from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
+from citadel.authz.roles import ScopeKind
 from citadel.bootstrap import Services
+from citadel.deployments.errors import DeploymentNotFound
 from citadel.errors import BadRequest, Unauthenticated
 from citadel.members.service import default_organization
 from citadel.signin.errors import CsrfFailed, MfaEnrollmentRequired
@@ -162,7 +164,7 @@ def _check_csrf(request: Request, services: Services, cookie: str) -> None:
 class Access:
     """How a route is protected; read by the route-inventory and matrix tests."""
 
-    kind: str  # "public" | "signed_in" | "permission"
+    kind: str  # "public" | "signed_in" | "permission" | "deployment"
     permission: Permission | None = None
     org_from: str | None = None  # "path" | "caller"
 
@@ -217,6 +219,36 @@ def permitted(permission: Permission, *, org_from: str = "path") -> Any:
 
     dependency = in_path if org_from == "path" else of_caller
     return Depends(_mark(dependency, Access("permission", permission, org_from)))
+
+
+def deployment_access(permission: Permission) -> Any:
+    """Deployment routes: the organization is the caller's (a key's own, or the user's choice).
+
+    Without `deployment_id` in the path (create) the permission is needed on all deployments
+    (`deployments:create`) or on any (list: read, filtered per row). With it, a deployment the
+    caller may not read answers 404 `deployments.deployment_not_found` (like an unknown id);
+    one they may read but not change answers 403.
+    """
+
+    def dependency(
+        request: Request, caller: CallerDep, services: ServicesDep, organization_id: OrgQuery = None
+    ) -> Caller:
+        _require_principal(caller, allow_enrollment=False)
+        org_id = caller_organization(request, caller, services)
+        deployment_id = request.path_params.get("deployment_id")
+        if deployment_id is None:
+            if permission is Permission.DEPLOYMENTS_CREATE:
+                require(caller, permission, Target.all_of(org_id, ScopeKind.DEPLOYMENT))
+            else:
+                require_member(caller, org_id)
+            return caller
+        target = Target.resource(org_id, ScopeKind.DEPLOYMENT, deployment_id)
+        if not decide(caller.subject, Permission.DEPLOYMENTS_READ, target):
+            raise DeploymentNotFound()
+        require(caller, permission, target)
+        return caller
+
+    return Depends(_mark(dependency, Access("deployment", permission, "caller")))
 
 
 def _require_principal(caller: Caller, *, allow_enrollment: bool) -> Principal:

@@ -27,6 +27,13 @@ class AuditAction(StrEnum):
     TOTP_ENROLLMENT_STARTED = "user.totp.enrollment_started"
     TOTP_ENABLED = "user.totp.enabled"
     RECOVERY_CODE_USED = "user.recovery_code.used"
+    DEPLOYMENT_CREATED = "deployment.created"
+    DEPLOYMENT_UPDATED = "deployment.updated"
+    DEPLOYMENT_SHUTDOWN = "deployment.shutdown"
+    DEPLOYMENT_DELETED = "deployment.deleted"
+    DEPLOYMENT_PASSWORD_RESET = "deployment.elastic_password_reset"  # noqa: S105 (a tag)
+    DEPLOYMENT_OBSERVED = "deployment.observed"
+    DEPLOYMENT_NODE_CERTIFICATE_ISSUED = "deployment.node_certificate_issued"
     REQUEST_DENIED = "request.denied"
     REQUEST_FAILED = "request.failed"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from citadel.cli import admin, audit, orgs, server
+from citadel.cli import admin, allocator, audit, deployments, gateway, orgs, server
 
 app = typer.Typer(
     name="citadel",
@@ -14,9 +14,12 @@ app = typer.Typer(
 )
 app.command("up")(server.up)
 app.command("api")(server.api)
+app.command("allocator")(allocator.allocator)
+app.command("gateway")(gateway.gateway)
 app.add_typer(admin.app, name="admin")
 app.add_typer(audit.app, name="audit")
 app.add_typer(orgs.app, name="org")
+app.add_typer(deployments.app, name="deployment")
 
 
 @app.command(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import ssl
@@ -13,6 +14,7 @@ import uvicorn
 from rich.console import Console
 
 from citadel.api.app import create_app
+from citadel.api.internal import create_internal_app
 from citadel.bootstrap import (
     Services,
     api_certificate,
@@ -21,6 +23,7 @@ from citadel.bootstrap import (
     first_organization_id,
 )
 from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
+from citadel.cli.supervise import Child, runtime_children
 from citadel.config import load_settings
 from citadel.db.migrate import upgrade
 from citadel.log import configure_logging
@@ -30,6 +33,20 @@ console = Console(stderr=False)
 
 Host = Annotated[str, typer.Option("--host", envvar="CITADEL_API_HOST", help="Listen address.")]
 Port = Annotated[int, typer.Option("--port", envvar="CITADEL_API_PORT", help="HTTPS port.")]
+InternalPort = Annotated[
+    int,
+    typer.Option(
+        "--internal-port",
+        envvar="CITADEL_INTERNAL_PORT",
+        help="HTTPS port of the internal API (mTLS: platform-CA client certificates only).",
+    ),
+]
+GatewayPort = Annotated[
+    int,
+    typer.Option(
+        "--gateway-port", envvar="CITADEL_GATEWAY_PORT", help="HTTPS port of the gateway."
+    ),
+]
 AdminEmail = Annotated[
     str,
     typer.Option(
@@ -44,23 +61,36 @@ def up(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     host: Host = "127.0.0.1",
     port: Port = 8443,
+    internal_port: InternalPort = 8444,
+    gateway_port: GatewayPort = 9243,
     admin_email: AdminEmail = "admin@citadel.localhost",
 ) -> None:
-    """Start Citadel on embedded defaults: HTTPS control plane, SQLCipher, local key file."""
-    _serve(data_dir, host, port, admin_email=admin_email)
+    """Start Citadel on embedded defaults: control plane, allocator and gateway, all TLS."""
+    _serve(data_dir, host, port, internal_port, admin_email=admin_email, gateway_port=gateway_port)
 
 
 def api(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     host: Host = "127.0.0.1",
     port: Port = 8443,
+    internal_port: InternalPort = 8444,
 ) -> None:
     """Run only the control plane (for several replicas against PostgreSQL)."""
-    _serve(data_dir, host, port, admin_email=None)
+    _serve(data_dir, host, port, internal_port, admin_email=None)
 
 
-def _serve(data_dir: Path, host: str, port: int, *, admin_email: str | None) -> None:
-    settings = load_settings(data_dir=data_dir, api_host=host, api_port=port)
+def _serve(
+    data_dir: Path,
+    host: str,
+    port: int,
+    internal_port: int,
+    *,
+    admin_email: str | None,
+    gateway_port: int | None = None,
+) -> None:
+    settings = load_settings(
+        data_dir=data_dir, api_host=host, api_port=port, internal_port=internal_port
+    )
     configure_logging(settings.log_level)
     services = build(settings)
     upgrade(services.db.engine)
@@ -71,57 +101,106 @@ def _serve(data_dir: Path, host: str, port: int, *, admin_email: str | None) -> 
         )
         if first is not None:
             _announce_owner(first.email, first.password)
-    api_url = f"https://{_url_host(host, settings.public_hostname)}:{port}/api/v1"
+    url_host = _url_host(host, settings.public_hostname)
+    api_url = f"https://{url_host}:{port}/api/v1"
     endpoints = {
         "api_url": api_url,
+        "internal_url": f"https://{url_host}:{internal_port}",
         "console_url": f"https://{_url_host(host, settings.public_hostname)}:{port}/",
         "ca_file": str(cert.ca_file.resolve()),
         "organization_id": first_organization_id(services),
         "pid": os.getpid(),
     }
-    config = uvicorn.Config(
-        create_app(services),
+    children = []
+    if gateway_port is not None:
+        endpoints["gateway_url"] = f"https://{url_host}:{gateway_port}"
+        children = runtime_children(data_dir, host=host, gateway_port=gateway_port)
+    tls = {
+        "ssl_certfile": str(cert.cert_file),
+        "ssl_keyfile": str(cert.key_file),
+        "ssl_keyfile_password": cert.key_password.decode(),
+        "ssl_ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20",
+        "log_level": "warning",
+        "server_header": False,
+        "proxy_headers": False,
+        "timeout_keep_alive": 30,
+    }
+    public = uvicorn.Config(create_app(services), host=host, port=port, **tls)
+    internal = uvicorn.Config(
+        create_internal_app(services),
         host=host,
-        port=port,
-        ssl_certfile=str(cert.cert_file),
-        ssl_keyfile=str(cert.key_file),
-        ssl_keyfile_password=cert.key_password.decode(),
-        ssl_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
-        log_level="warning",
-        server_header=False,
-        proxy_headers=False,
-        timeout_keep_alive=30,
+        port=internal_port,
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+        ssl_ca_certs=str(cert.ca_file),
+        **tls,
     )
-    server = _Server(config, services, endpoints)
-    server.run()
+    try:
+        servers = [_Server(public), _Server(internal)]
+        asyncio.run(serve_together(servers, services, endpoints, children))
+    finally:
+        services.close()
 
 
 class _Server(GracefulServer):
-    """Announces the endpoints once the socket listens; removes them on the way out."""
+    """One listener of several in the process: a signal to one ends them all."""
 
-    def __init__(self, config: uvicorn.Config, services: Services, endpoints: dict) -> None:
+    peers: list[_Server]
+
+    def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
-        self.services = services
-        self.endpoints = endpoints
-        self.run_dir = services.settings.data_dir / "run"
+        self.peers = []
+
+    def handle_exit(self, sig, frame) -> None:  # type: ignore[no-untyped-def]
+        for server in self.peers or [self]:
+            uvicorn.Server.handle_exit(server, sig, frame)
 
     async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
         await super().startup(sockets=sockets)
         _harden(self)
-        self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.run_dir / "endpoints.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.endpoints, indent=2))
-        tmp.replace(path)
-        console.print(f"[bold green]Citadel is up[/] · API {self.endpoints['api_url']}")
-        console.print(f"CA certificate: {self.endpoints['ca_file']}")
-        console.print(f"Organization: {self.endpoints['organization_id']}")
-        console.print(f"Endpoints written to {path}")
 
-    async def shutdown(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
-        await super().shutdown(sockets=sockets)
-        (self.run_dir / "endpoints.json").unlink(missing_ok=True)
-        self.services.close()
+
+async def serve_together(
+    servers: list[_Server], services: Services, endpoints: dict, children: list[Child]
+) -> None:
+    """Serve every listener; announce the endpoints once all listen, then start the children
+    (allocator, gateway); stop the children and remove the endpoints at the end."""
+    for server in servers:
+        server.peers = servers
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    supervised: list[asyncio.Task[None]] = []
+    run_dir = services.settings.data_dir / "run"
+    path = run_dir / "endpoints.json"
+    try:
+        while not all(s.started for s in servers):
+            if any(t.done() for t in tasks):  # one could not listen: stop the others
+                for s in servers:
+                    s.should_exit = True
+                break
+            await asyncio.sleep(0.02)
+        else:
+            _announce(run_dir, path, endpoints)
+            supervised = [asyncio.create_task(c.keep_running()) for c in children]
+        await asyncio.gather(*tasks)
+    finally:
+        for child in children:
+            await child.stop()
+        for task in supervised:
+            task.cancel()
+        path.unlink(missing_ok=True)
+
+
+def _announce(run_dir: Path, path: Path, endpoints: dict) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(endpoints, indent=2))
+    tmp.replace(path)
+    console.print(f"[bold green]Citadel is up[/] · API {endpoints['api_url']}")
+    console.print(f"Internal API (mTLS): {endpoints['internal_url']}")
+    if "gateway_url" in endpoints:
+        console.print(f"Gateway (deployments): {endpoints['gateway_url']}")
+    console.print(f"CA certificate: {endpoints['ca_file']}")
+    console.print(f"Organization: {endpoints['organization_id']}")
+    console.print(f"Endpoints written to {path}")
 
 
 def _harden(server: uvicorn.Server) -> None:

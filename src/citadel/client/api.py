@@ -108,3 +108,44 @@ class CitadelClient:
 
     def list_api_keys(self) -> list[dict[str, Any]]:
         return self.request("GET", "/users/auth/keys")["keys"]
+
+    # --- deployments ---------------------------------------------------------------------
+
+    def create_deployment(
+        self,
+        body: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        validate_only: bool = False,
+    ) -> dict[str, Any]:
+        """Create a deployment; the answer carries the `elastic` password (only copy)."""
+        params: dict[str, Any] = {}
+        if request_id:
+            params["request_id"] = request_id
+        if validate_only:
+            params["validate_only"] = "true"
+        return self.request("POST", "/deployments", json=body, params=params)
+
+    def list_deployments(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/deployments")["deployments"]
+
+    def get_deployment(self, deployment_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/deployments/{deployment_id}")
+
+    def update_deployment(self, deployment_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request(
+            "PUT", f"/deployments/{deployment_id}", json={"prune_orphans": False, **body}
+        )
+
+    def shutdown_deployment(self, deployment_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/deployments/{deployment_id}/_shutdown")
+
+    def delete_deployment(self, deployment_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/deployments/{deployment_id}")
+
+    def reset_elastic_password(
+        self, deployment_id: str, ref_id: str = "main-elasticsearch"
+    ) -> dict[str, Any]:
+        return self.request(
+            "POST", f"/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password"
+        )

@@ -60,6 +60,14 @@ def ensure_api_certificate(
     return ServerCertificate(pki_dir / "ca.crt", cert_file, key_file, key_password)
 
 
+def ensure_ca(
+    pki_dir: Path, barrier: Barrier
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The platform CA's certificate and key, created on first use."""
+    pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return _ensure_ca(pki_dir, barrier)
+
+
 def _ensure_ca(
     pki_dir: Path, barrier: Barrier
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -154,6 +162,11 @@ def _names(cert_file: Path) -> list[str]:
     cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     return sorted([str(n.value) for n in san])
+
+
+def write_file(path: Path, data: bytes, mode: int) -> None:
+    """Write `data` atomically with `mode`."""
+    _write(path, data, mode)
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:

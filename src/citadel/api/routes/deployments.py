@@ -1,0 +1,162 @@
+"""Deployment routes (Cloud API shapes); the organization is the caller's."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from citadel.api.deps import OrgQuery, ServicesDep, WorkDep, caller_organization, deployment_access
+from citadel.authz.permissions import Permission
+from citadel.bootstrap import Services
+from citadel.deployments import schemas, service
+from citadel.deployments.schemas import CreateDeploymentIn, Endpoints, UpdateDeploymentIn
+
+router = APIRouter(tags=["deployments"])
+DeploymentId = Path(max_length=32, description="Identifier for the Deployment")
+RefId = Path(max_length=64, description="User-specified id of the Elasticsearch resource")
+RequestIdQuery = Annotated[
+    str | None,
+    Query(min_length=32, max_length=128, description="Idempotency token of the create."),
+]
+
+
+def endpoints(services: Services) -> Endpoints:
+    s = services.settings
+    return Endpoints(s.deployment_domain, s.gateway_port)
+
+
+@router.post(
+    "/deployments",
+    status_code=201,
+    dependencies=[deployment_access(Permission.DEPLOYMENTS_CREATE)],
+)
+def create_deployment(
+    body: CreateDeploymentIn,
+    request: Request,
+    response: Response,
+    work: WorkDep,
+    services: ServicesDep,
+    request_id: RequestIdQuery = None,
+    validate_only: bool = False,
+    organization_id: OrgQuery = None,
+) -> dict[str, Any]:
+    """Create a deployment; the `elastic` password in the answer is the only copy."""
+    org = caller_organization(request, work.caller, services)
+    if validate_only:
+        plan = service.validate(body)
+        response.status_code = 200
+        return {
+            "id": "",
+            "name": plan.name or "",
+            "created": False,
+            "resources": [],
+        }
+    with work.write() as ctx:
+        made = service.create_deployment(
+            ctx, services.platform_keys, org, body, request_id=request_id
+        )
+        if not made.fresh:
+            response.status_code = 202
+        return schemas.created(
+            made.row, endpoints(services), password=made.password, fresh=made.fresh
+        )
+
+
+@router.get("/deployments", dependencies=[deployment_access(Permission.DEPLOYMENTS_READ)])
+def list_deployments(
+    request: Request, work: WorkDep, services: ServicesDep, organization_id: OrgQuery = None
+) -> dict[str, Any]:
+    """The deployments the caller may read."""
+    org = caller_organization(request, work.caller, services)
+    with work.read() as ctx:
+        rows = service.list_deployments(ctx, org)
+        return {"deployments": [schemas.listing(r, endpoints(services)) for r in rows]}
+
+
+@router.get(
+    "/deployments/{deployment_id}", dependencies=[deployment_access(Permission.DEPLOYMENTS_READ)]
+)
+def get_deployment(
+    request: Request,
+    work: WorkDep,
+    services: ServicesDep,
+    deployment_id: str = DeploymentId,
+    organization_id: OrgQuery = None,
+) -> dict[str, Any]:
+    """One deployment: health, status, endpoints, cloud_id."""
+    org = caller_organization(request, work.caller, services)
+    with work.read() as ctx:
+        return schemas.detail(service.get_deployment(ctx, org, deployment_id), endpoints(services))
+
+
+@router.put(
+    "/deployments/{deployment_id}",
+    dependencies=[deployment_access(Permission.DEPLOYMENTS_UPDATE)],
+)
+def update_deployment(
+    body: UpdateDeploymentIn,
+    request: Request,
+    work: WorkDep,
+    services: ServicesDep,
+    deployment_id: str = DeploymentId,
+    organization_id: OrgQuery = None,
+) -> dict[str, Any]:
+    """Change the name, alias or tags."""
+    org = caller_organization(request, work.caller, services)
+    with work.write() as ctx:
+        row = service.update_deployment(ctx, org, deployment_id, body)
+        return schemas.updated(row, endpoints(services))
+
+
+@router.post(
+    "/deployments/{deployment_id}/_shutdown",
+    dependencies=[deployment_access(Permission.DEPLOYMENTS_UPDATE)],
+)
+def shutdown_deployment(
+    request: Request,
+    work: WorkDep,
+    services: ServicesDep,
+    deployment_id: str = DeploymentId,
+    organization_id: OrgQuery = None,
+) -> dict[str, Any]:
+    """Stop the deployment; its data stays until it is deleted."""
+    org = caller_organization(request, work.caller, services)
+    with work.write() as ctx:
+        return schemas.summary(service.shutdown_deployment(ctx, org, deployment_id))
+
+
+@router.delete(
+    "/deployments/{deployment_id}",
+    dependencies=[deployment_access(Permission.DEPLOYMENTS_DELETE)],
+)
+def delete_deployment(
+    request: Request,
+    work: WorkDep,
+    services: ServicesDep,
+    deployment_id: str = DeploymentId,
+    organization_id: OrgQuery = None,
+) -> dict[str, Any]:
+    """Delete a shut-down deployment; its data key is destroyed."""
+    org = caller_organization(request, work.caller, services)
+    with work.write() as ctx:
+        return schemas.summary(service.delete_deployment(ctx, org, deployment_id))
+
+
+@router.post(
+    "/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password",
+    dependencies=[deployment_access(Permission.DEPLOYMENTS_MANAGE_SECURITY)],
+)
+def reset_elastic_password(
+    request: Request,
+    work: WorkDep,
+    services: ServicesDep,
+    deployment_id: str = DeploymentId,
+    ref_id: str = RefId,
+    organization_id: OrgQuery = None,
+) -> dict[str, str]:
+    """A new password for the `elastic` user; this answer is its only copy."""
+    org = caller_organization(request, work.caller, services)
+    with work.write() as ctx:
+        _, password = service.reset_elastic_password(ctx, org, deployment_id, ref_id)
+        return {"username": "elastic", "password": password}

@@ -1,0 +1,118 @@
+"""The internal API (ADR 9) for the allocator and the gateway; served only over mTLS."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from citadel.api.deps import ServicesDep, WorkDep
+from citadel.authn.principal import Caller
+from citadel.deployments import service
+from citadel.deployments.errors import DeploymentNotFound
+from citadel.deployments.lifecycle import Desired, Observed
+from citadel.deployments.models import Deployment
+from citadel.deployments.schemas import NodeCsrIn, StatusIn
+from citadel.errors import BadRequest
+from citadel.pki.components import InvalidCsr, sign_node_certificate
+
+DeploymentId = Path(max_length=32)
+
+
+def component(request: Request, services: ServicesDep) -> Caller:
+    """The caller of every internal route: a platform component, proven by its client
+    certificate at the TLS layer (the listener requires one from the platform CA)."""
+    caller = Caller(None, request.state.source_ip, request.state.request_id, system=True)
+    request.state.caller = caller
+    return caller
+
+
+router = APIRouter(prefix="/internal/v1", dependencies=[Depends(component)])
+
+
+class InvalidNodeCsr(BadRequest):
+    code = "deployments.invalid_csr"
+    default_message = "The certificate signing request is not valid."
+
+
+@router.get("/allocations")
+def allocations(work: WorkDep) -> dict[str, Any]:
+    """What should run, with a version that increases on every change."""
+    with work.read() as ctx:
+        items = []
+        for row in service.all_deployments(ctx):
+            if row.desired_state == Desired.DELETED and row.observed_state == Observed.DELETED:
+                continue
+            wrapped = row.data_key_wrapped
+            items.append(
+                {
+                    "id": row.id,
+                    "region": row.region,
+                    "desired_state": row.desired_state,
+                    "sandbox_uid": row.sandbox_uid,
+                    "wrapped_data_key": base64.b64encode(wrapped).decode() if wrapped else None,
+                    "key_path": row.key_path,
+                    "elastic_password": service.pending_password(ctx, row),
+                }
+            )
+        return {"version": service.allocation_version(ctx), "deployments": items}
+
+
+@router.post("/deployments/{deployment_id}/status")
+def report_status(body: StatusIn, work: WorkDep, deployment_id: str = DeploymentId) -> dict:
+    """The allocator's observation of one deployment."""
+    with work.write() as ctx:
+        service.record_status(
+            ctx,
+            deployment_id,
+            observed_state=body.observed_state,
+            healthy=body.healthy,
+            detail=body.detail,
+            password_applied=body.elastic_password_applied,
+        )
+    return {}
+
+
+@router.post("/deployments/{deployment_id}/node-certificate")
+def node_certificate(
+    body: NodeCsrIn, work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId
+) -> dict[str, str]:
+    """A server certificate for the deployment's node, over the CSR's public key."""
+    with work.read() as ctx:
+        row = ctx.session.get(Deployment, deployment_id)
+        if row is None or row.desired_state == Desired.DELETED:
+            raise DeploymentNotFound()
+    try:
+        cert, ca = sign_node_certificate(
+            services.settings.data_dir, services.keyring, body.csr.encode(), deployment_id
+        )
+    except InvalidCsr as exc:
+        raise InvalidNodeCsr(str(exc), fields=["body.csr"]) from exc
+    return {"certificate": cert.decode(), "ca": ca.decode()}
+
+
+@router.get("/routes")
+def routes(work: WorkDep, services: ServicesDep) -> dict[str, Any]:
+    """The gateway's snapshot: every deployment not deleted, with its node socket."""
+    settings = services.settings
+    base = settings.data_dir / "deployments"
+    with work.read() as ctx:
+        items = [
+            {
+                "id": row.id,
+                "alias": row.alias,
+                "region": row.region,
+                "state": row.observed_state
+                if row.desired_state == Desired.RUNNING
+                else row.desired_state,
+                "node_socket": str(base / row.id / "node.sock"),
+            }
+            for row in service.all_deployments(ctx)
+            if row.desired_state != Desired.DELETED
+        ]
+        return {
+            "version": service.allocation_version(ctx),
+            "domain": settings.deployment_domain,
+            "deployments": items,
+        }

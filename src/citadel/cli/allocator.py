@@ -1,0 +1,87 @@
+"""`citadel allocator`: run each deployment's node in its sandbox, as the control plane asks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
+from citadel.crypto.keyring import open_keyring
+from citadel.crypto.providers.local import LocalKeyFile
+from citadel.log import configure_logging, get_logger
+from citadel.pki.components import ensure_component_certificate
+from citadel.runtime.allocator import Allocator
+from citadel.runtime.control_plane import ComponentTls, ControlPlane
+from citadel.runtime.sandbox import BubblewrapSandbox
+
+log = get_logger(__name__)
+
+Interval = Annotated[
+    float, typer.Option("--interval", help="Seconds between two reconcile passes.")
+]
+WaitFor = Annotated[
+    float,
+    typer.Option("--wait", help="Seconds to wait for the control plane's endpoints.json."),
+]
+
+
+def allocator(
+    data_dir: DataDir = DEFAULT_DATA_DIR, interval: Interval = 0.5, wait: WaitFor = 60.0
+) -> None:
+    """Keep the deployments' nodes running in their sandboxes (started by `citadel up`)."""
+    configure_logging("info")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
+    reason = BubblewrapSandbox.available()
+    if reason is not None:
+        typer.echo(f"citadel allocator: cannot sandbox nodes: {reason}", err=True)
+        raise typer.Exit(1)
+    endpoints = _wait_for_endpoints(data_dir, wait)
+    key_file = data_dir / "keys" / "platform.key"
+    keyring_file = data_dir / "keys" / "keyring.wrapped"
+    if not key_file.exists() or not keyring_file.exists():
+        typer.echo("citadel allocator: the data directory has no platform key yet", err=True)
+        raise typer.Exit(1)
+    provider = LocalKeyFile(key_file)
+    keyring = open_keyring(keyring_file, provider)
+    cert = ensure_component_certificate(data_dir, keyring, "allocator")
+    tls = ComponentTls(cert.ca_file, cert.cert_file, cert.key_file, cert.key_password)
+    control_plane = ControlPlane(endpoints["internal_url"], tls)
+    runner = Allocator(
+        data_dir=data_dir,
+        control_plane=control_plane,
+        key_provider=provider,
+        sandbox=BubblewrapSandbox(),
+        client_tls=tls,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("allocator.started", internal_url=endpoints["internal_url"])
+    try:
+        runner.run(stop, interval=interval)
+    finally:
+        control_plane.close()
+        log.info("allocator.stopped")
+
+
+def _wait_for_endpoints(data_dir: Path, wait: float) -> dict:
+    path = data_dir / "run" / "endpoints.json"
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            endpoints = json.loads(path.read_text())
+            if endpoints.get("internal_url"):
+                return endpoints
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() >= deadline:
+            typer.echo(f"citadel allocator: no internal_url in {path}", err=True)
+            raise typer.Exit(1)
+        time.sleep(0.2)

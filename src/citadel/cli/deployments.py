@@ -1,0 +1,233 @@
+"""`citadel deployment`: deployments through the Cloud API (an API key, CITADEL_API_KEY).
+
+Without `--api-url`, the URL and CA of a local `citadel up` are read from
+`<data-dir>/run/endpoints.json`. Every command takes `--output json|table`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
+from citadel.client.api import CitadelClient, ClientError
+
+app = typer.Typer(help="Deployments, through the API.", no_args_is_help=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+class Output(StrEnum):
+    JSON = "json"
+    TABLE = "table"
+
+
+ApiUrl = Annotated[str | None, typer.Option("--api-url", envvar="CITADEL_API_URL")]
+ApiKey = Annotated[str, typer.Option("--api-key", envvar="CITADEL_API_KEY")]
+CaFile = Annotated[str | None, typer.Option("--ca-file", envvar="CITADEL_CA_FILE")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="json or table.")]
+DeploymentArg = Annotated[str, typer.Argument(help="The deployment id.")]
+
+
+def _client(
+    data_dir: Path, api_url: str | None, api_key: str, ca_file: str | None
+) -> CitadelClient:
+    if api_url is None:
+        path = data_dir / "run" / "endpoints.json"
+        if not path.is_file():
+            err.print(f"No --api-url and no {path}: is `citadel up` running?")
+            raise typer.Exit(2)
+        endpoints = json.loads(path.read_text())
+        api_url = endpoints["api_url"]
+        ca_file = ca_file or endpoints.get("ca_file")
+    return CitadelClient(api_url, api_key=api_key, ca_file=ca_file)
+
+
+def _call(client: CitadelClient, method: str, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return getattr(client, method)(*args, **kwargs)
+    except ClientError as exc:
+        err.print(str(exc))
+        raise typer.Exit(1) from None
+
+
+def _emit(output: Output, value: Any, table: Table | None = None) -> None:
+    if output is Output.JSON or table is None:
+        out.print_json(json.dumps(value))
+    else:
+        out.print(table)
+
+
+def _status(detail: dict[str, Any]) -> str:
+    return detail["resources"]["elasticsearch"][0]["info"]["status"]
+
+
+@app.command("create")
+def create(
+    api_key: ApiKey,
+    name: Annotated[str, typer.Option("--name", help="The deployment's name.")] = "search",
+    alias: Annotated[str | None, typer.Option("--alias")] = None,
+    region: Annotated[str, typer.Option("--region")] = "local",
+    version: Annotated[str | None, typer.Option("--version")] = None,
+    size: Annotated[int, typer.Option("--size", help="Memory in MiB.")] = 1024,
+    request_id: Annotated[str | None, typer.Option("--request-id")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until it runs.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits.")] = 120,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Create a deployment; prints the `elastic` password once."""
+    es: dict[str, Any] = {
+        "ref_id": "main-elasticsearch",
+        "region": region,
+        "plan": {
+            "cluster_topology": [
+                {"id": "hot_content", "size": {"value": size, "resource": "memory"}}
+            ],
+            "elasticsearch": {"version": version} if version else {},
+        },
+    }
+    body: dict[str, Any] = {"name": name, "region": region, "resources": {"elasticsearch": [es]}}
+    if alias:
+        body["alias"] = alias
+    if version:
+        body["version"] = version
+    with _client(data_dir, api_url, api_key, ca_file) as client:
+        made = _call(client, "create_deployment", body, request_id=request_id)
+        if wait:
+            _wait_running(client, made["id"], timeout, quiet=output is Output.JSON)
+    resource = made["resources"][0]
+    credentials = resource.get("credentials", {})
+    table = Table("id", "name", "cloud_id", "username", "password (shown once)")
+    table.add_row(
+        made["id"],
+        made["name"],
+        resource.get("cloud_id", ""),
+        credentials.get("username", ""),
+        credentials.get("password", "(not shown: created earlier)"),
+    )
+    _emit(output, made, table)
+
+
+def _wait_running(
+    client: CitadelClient, deployment_id: str, timeout: float, *, quiet: bool
+) -> None:
+    deadline = time.monotonic() + timeout
+    with err.status("Starting the deployment…", spinner="dots") as spinner:
+        while True:
+            detail = _call(client, "get_deployment", deployment_id)
+            status = _status(detail)
+            if not quiet:
+                spinner.update(f"Deployment {deployment_id[:8]}: {status}")
+            if detail["healthy"] and status == "started":
+                return
+            if time.monotonic() > deadline:
+                err.print(f"Still {status} after {timeout:.0f} s.")
+                raise typer.Exit(3)
+            time.sleep(0.5)
+
+
+@app.command("list")
+def list_(
+    api_key: ApiKey,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """The deployments this key may read."""
+    with _client(data_dir, api_url, api_key, ca_file) as client:
+        rows = _call(client, "list_deployments")
+    table = Table("id", "name", "region", "cloud_id")
+    for row in rows:
+        resource = row["resources"][0] if row["resources"] else {}
+        table.add_row(row["id"], row["name"], resource.get("region", ""), resource.get("cloud_id"))
+    _emit(output, {"deployments": rows}, table)
+
+
+@app.command("show")
+def show(
+    deployment_id: DeploymentArg,
+    api_key: ApiKey,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """One deployment: status, health, endpoint, cloud_id."""
+    with _client(data_dir, api_url, api_key, ca_file) as client:
+        detail = _call(client, "get_deployment", deployment_id)
+    info = detail["resources"]["elasticsearch"][0]["info"]
+    table = Table("field", "value")
+    for field, value in (
+        ("id", detail["id"]),
+        ("name", detail["name"]),
+        ("alias", detail.get("alias", "")),
+        ("status", info["status"]),
+        ("healthy", str(detail["healthy"])),
+        ("url", info["metadata"].get("service_url", "")),
+        ("cloud_id", info["metadata"].get("cloud_id", "")),
+    ):
+        table.add_row(field, value)
+    _emit(output, detail, table)
+
+
+@app.command("shutdown")
+def shutdown(
+    deployment_id: DeploymentArg,
+    api_key: ApiKey,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Stop a deployment (its data stays until it is deleted)."""
+    with _client(data_dir, api_url, api_key, ca_file) as client:
+        done = _call(client, "shutdown_deployment", deployment_id)
+    table = Table("id", "name", "shutdown")
+    table.add_row(done["id"], done["name"], "requested")
+    _emit(output, done, table)
+
+
+@app.command("delete")
+def delete(
+    deployment_id: DeploymentArg,
+    api_key: ApiKey,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Delete a shut-down deployment; its data key is destroyed (the data is unreadable)."""
+    with _client(data_dir, api_url, api_key, ca_file) as client:
+        done = _call(client, "delete_deployment", deployment_id)
+    table = Table("id", "name", "deleted")
+    table.add_row(done["id"], done["name"], "yes (data key destroyed)")
+    _emit(output, done, table)
+
+
+@app.command("reset-password")
+def reset_password(
+    deployment_id: DeploymentArg,
+    api_key: ApiKey,
+    ref_id: Annotated[str, typer.Option("--ref-id")] = "main-elasticsearch",
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """A new password for the `elastic` user, shown once."""
+    with _client(data_dir, api_url, api_key, ca_file) as client:
+        done = _call(client, "reset_elastic_password", deployment_id, ref_id)
+    table = Table("username", "password (shown once)")
+    table.add_row(done["username"], done["password"])
+    _emit(output, done, table)

@@ -1,0 +1,1 @@
+"""Deployments: the control plane's records of what should run, and what runs."""

@@ -1,0 +1,33 @@
+"""Errors about deployments."""
+
+from citadel.errors import BadRequest, Conflict, NotFound
+
+
+class DeploymentNotFound(NotFound):
+    code = "deployments.deployment_not_found"
+    default_message = "The deployment could not be found."
+
+
+class InvalidDeployment(BadRequest):
+    code = "deployments.invalid_request"
+    default_message = "The deployment request is invalid."
+
+
+class TrafficFiltersUnavailable(BadRequest):
+    code = "deployments.traffic_filters_unavailable"
+    default_message = "Traffic filter rulesets cannot be attached yet; send an empty list."
+
+
+class DeploymentNotShutDown(BadRequest):
+    code = "deployments.deployment_not_shutdown"
+    default_message = "Shut the deployment down before deleting it."
+
+
+class AliasTaken(Conflict):
+    code = "deployments.alias_already_in_use"
+    default_message = "Another deployment already uses this alias."
+
+
+class DeploymentDeleted(Conflict):
+    code = "deployments.deployment_deleted"
+    default_message = "The deployment has been deleted."

@@ -1,0 +1,82 @@
+"""The deployment state machine: pure, no I/O.
+
+Desired state is what users ask for (`running`, `stopped`, `deleted`); observed state is what
+the allocator reports. The status the API shows is derived from both.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Desired(StrEnum):
+    """What should be."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    DELETED = "deleted"
+
+
+class Observed(StrEnum):
+    """What the allocator last saw."""
+
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+class Transition(StrEnum):
+    """A user's request to change the desired state."""
+
+    SHUTDOWN = "shutdown"
+    DELETE = "delete"
+
+
+class Refusal(StrEnum):
+    """Why a transition is refused."""
+
+    ALREADY_DELETED = "already_deleted"
+    NOT_SHUT_DOWN = "not_shut_down"
+
+
+def next_desired(current: Desired, transition: Transition) -> Desired | Refusal:
+    """The desired state after `transition`, or why it is refused."""
+    if current is Desired.DELETED:
+        return Refusal.ALREADY_DELETED
+    if transition is Transition.SHUTDOWN:
+        return Desired.STOPPED
+    if current is not Desired.STOPPED:
+        return Refusal.NOT_SHUT_DOWN
+    return Desired.DELETED
+
+
+# The Cloud API's cluster status vocabulary.
+_STATUS = {
+    Observed.INITIALIZING: "initializing",
+    Observed.RUNNING: "started",
+    Observed.STOPPING: "stopping",
+    Observed.STOPPED: "stopped",
+    Observed.RESTARTING: "restarting",
+    Observed.FAILED: "restarting",
+    Observed.DELETED: "stopped",
+}
+
+
+def status(desired: Desired, observed: Observed) -> str:
+    """The `status` the API shows for a deployment."""
+    if desired is Desired.STOPPED and observed is not Observed.STOPPED:
+        return "stopping"
+    if desired is Desired.RUNNING and observed in (Observed.STOPPED, Observed.DELETED):
+        return "initializing"
+    return _STATUS[observed]
+
+
+def is_healthy(desired: Desired, observed: Observed, reported_healthy: bool) -> bool:
+    """Healthy: running as desired and the node says so (a stopped deployment is healthy)."""
+    if desired is Desired.RUNNING:
+        return observed is Observed.RUNNING and reported_healthy
+    return observed in (Observed.STOPPED, Observed.DELETED) or desired is Desired.STOPPED

@@ -1,0 +1,50 @@
+"""The deployment table (ADR 9): desired and observed state, the wrapped data key.
+
+`data_key_wrapped` holds the deployment's 256-bit data key wrapped by the platform
+`KeyProvider` (context ``deployment:<id>``); deleting a deployment sets it to NULL, which
+crypto-shreds the data. `elastic_password_sealed` is sealed by the barrier (context
+``deployments.elastic_password:<id>``) and present only until the allocator has applied it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from citadel.db.base import Base
+
+
+class Deployment(Base):
+    """One Elasticsearch deployment of an organization."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (sa.UniqueConstraint("organization_id", "request_id"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(64))
+    alias: Mapped[str | None] = mapped_column(sa.String(64))
+    region: Mapped[str] = mapped_column(sa.String(32))
+    version: Mapped[str] = mapped_column(sa.String(32))
+    ref_id: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int]
+    tags: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    desired_state: Mapped[str] = mapped_column(sa.String(16))
+    observed_state: Mapped[str] = mapped_column(sa.String(16))
+    observed_at: Mapped[datetime | None]
+    observed_detail: Mapped[str | None] = mapped_column(sa.String(255))
+    healthy: Mapped[bool] = mapped_column(default=False)
+    sandbox_uid: Mapped[int] = mapped_column(unique=True)
+    data_key_wrapped: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    key_path: Mapped[str] = mapped_column(sa.String(512))
+    elastic_password_sealed: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    request_id: Mapped[str | None] = mapped_column(sa.String(128))
+    revision: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]

@@ -1,0 +1,248 @@
+"""Request bodies of the deployment routes (Cloud API shapes) and the shaping of answers.
+
+Responses are built as plain dictionaries: the Cloud API's cluster info is deep, and most of
+it is fixed for a single-node deployment.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from citadel.deployments.lifecycle import Desired, Observed, is_healthy, status
+from citadel.deployments.models import Deployment
+from citadel.kit.schema import StrictModel
+
+ALIAS_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+DEFAULT_SIZE_MB = 1024
+
+
+class Lenient(BaseModel):
+    """Nested plan parts: clients send much we do not use yet; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class TopologySizeIn(Lenient):
+    value: int = Field(ge=0)
+    resource: str = "memory"
+
+
+class TopologyElementIn(Lenient):
+    id: str | None = None
+    size: TopologySizeIn | None = None
+
+
+class ElasticsearchConfigIn(Lenient):
+    version: str | None = Field(default=None, max_length=32)
+
+
+class ElasticsearchPlanIn(Lenient):
+    cluster_topology: list[TopologyElementIn] = Field(default_factory=list, max_length=16)
+    elasticsearch: ElasticsearchConfigIn = Field(default_factory=ElasticsearchConfigIn)
+
+
+class ElasticsearchPayloadIn(Lenient):
+    ref_id: str = Field(default="main-elasticsearch", min_length=1, max_length=64)
+    region: str | None = Field(default=None, max_length=32)
+    display_name: str | None = Field(default=None, max_length=64)
+    plan: ElasticsearchPlanIn = Field(default_factory=ElasticsearchPlanIn)
+
+
+class ResourcesIn(Lenient):
+    elasticsearch: list[ElasticsearchPayloadIn] = Field(default_factory=list, max_length=1)
+
+
+class TrafficFilterSettingsIn(StrictModel):
+    rulesets: list[str] = Field(default_factory=list, max_length=256)
+
+
+class SettingsIn(Lenient):
+    traffic_filter_settings: TrafficFilterSettingsIn | None = None
+
+
+class TagIn(StrictModel):
+    key: str = Field(min_length=1, max_length=64)
+    value: str = Field(max_length=256)
+
+
+class MetadataIn(StrictModel):
+    tags: list[TagIn] = Field(default_factory=list, max_length=64)
+
+
+class CreateDeploymentIn(StrictModel):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    alias: str | None = Field(default=None, pattern=ALIAS_PATTERN)
+    region: str | None = Field(default=None, min_length=1, max_length=32)
+    version: str | None = Field(default=None, min_length=1, max_length=32)
+    resources: ResourcesIn = Field(default_factory=ResourcesIn)
+    settings: SettingsIn | None = None
+    metadata: MetadataIn | None = None
+
+
+class UpdateDeploymentIn(StrictModel):
+    prune_orphans: bool = False
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    alias: str | None = Field(default=None, pattern=r"^$|" + ALIAS_PATTERN[1:])
+    metadata: MetadataIn | None = None
+    resources: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where deployments are reached: `<id>.<region>.<domain>:<port>`."""
+
+    domain: str
+    port: int
+
+    def host(self, row: Deployment, *, by_alias: bool = False) -> str:
+        label = row.alias if by_alias and row.alias else row.id
+        return f"{label}.{row.region}.{self.domain}"
+
+    def cloud_id(self, row: Deployment) -> str:
+        """``<name>:base64("<region>.<domain>:<port>$<es-id>$<kibana-id>")`` as ES clients read it
+        (no Kibana: its id is empty)."""
+        text = f"{row.region}.{self.domain}:{self.port}${row.id}$"
+        return f"{row.name}:{base64.b64encode(text.encode()).decode()}"
+
+
+def resource_summary(row: Deployment, endpoints: Endpoints) -> dict[str, Any]:
+    """The `DeploymentResource` of the Elasticsearch resource."""
+    return {
+        "ref_id": row.ref_id,
+        "id": row.id,
+        "kind": "elasticsearch",
+        "region": row.region,
+        "cloud_id": endpoints.cloud_id(row),
+    }
+
+
+def created(
+    row: Deployment, endpoints: Endpoints, *, password: str | None, fresh: bool
+) -> dict[str, Any]:
+    """The `DeploymentCreateResponse`; credentials only when `password` is given."""
+    resource = resource_summary(row, endpoints)
+    if password is not None:
+        resource["credentials"] = {"username": "elastic", "password": password}
+    body: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "created": fresh,
+        "resources": [resource],
+    }
+    if row.alias:
+        body["alias"] = row.alias
+    return body
+
+
+def listing(row: Deployment, endpoints: Endpoints) -> dict[str, Any]:
+    """One `DeploymentsListingData`."""
+    return {"id": row.id, "name": row.name, "resources": [resource_summary(row, endpoints)]}
+
+
+def summary(row: Deployment) -> dict[str, Any]:
+    """`DeploymentShutdownResponse` / `DeploymentDeleteResponse`."""
+    return {"id": row.id, "name": row.name}
+
+
+def updated(row: Deployment, endpoints: Endpoints) -> dict[str, Any]:
+    """The `DeploymentUpdateResponse`."""
+    body: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "resources": [resource_summary(row, endpoints)],
+    }
+    if row.alias:
+        body["alias"] = row.alias
+    return body
+
+
+def detail(row: Deployment, endpoints: Endpoints) -> dict[str, Any]:
+    """The `DeploymentGetResponse`."""
+    desired, observed = Desired(row.desired_state), Observed(row.observed_state)
+    healthy = is_healthy(desired, observed, row.healthy)
+    host = endpoints.host(row)
+    url = f"https://{host}:{endpoints.port}"
+    modified = (row.observed_at or row.updated_at).isoformat()
+    metadata: dict[str, Any] = {
+        "version": row.revision,
+        "last_modified": modified,
+        "endpoint": host,
+        "service_url": url,
+        "cloud_id": endpoints.cloud_id(row),
+        "ports": {"http": endpoints.port, "https": endpoints.port, "transport_passthrough": 0},
+    }
+    if row.alias:
+        metadata["aliased_endpoint"] = endpoints.host(row, by_alias=True)
+        metadata["aliased_url"] = f"https://{metadata['aliased_endpoint']}:{endpoints.port}"
+    info = {
+        "cluster_id": row.id,
+        "cluster_name": row.name,
+        "deployment_id": row.id,
+        "region": row.region,
+        "healthy": healthy,
+        "status": status(desired, observed),
+        "plan_info": {"healthy": True, "history": []},
+        "elasticsearch": {
+            "healthy": healthy,
+            "shard_info": {
+                "healthy": healthy,
+                "available_shards": [],
+                "unavailable_shards": [],
+                "unavailable_replicas": [],
+            },
+            "master_info": {"healthy": healthy, "masters": [], "instances_with_no_master": []},
+            "blocking_issues": {"healthy": True, "cluster_level": [], "index_level": []},
+        },
+        "metadata": metadata,
+        "topology": {"healthy": healthy, "instances": []},
+        "snapshots": {"healthy": True, "count": 0, "recent_success": False},
+        "external_links": [],
+        "associated_kibana_clusters": [],
+        "associated_apm_clusters": [],
+        "associated_appsearch_clusters": [],
+        "associated_enterprise_search_clusters": [],
+    }
+    body: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "healthy": healthy,
+        "resources": {
+            "elasticsearch": [
+                {"ref_id": row.ref_id, "id": row.id, "region": row.region, "info": info}
+            ],
+            "kibana": [],
+            "apm": [],
+            "appsearch": [],
+            "enterprise_search": [],
+            "integrations_server": [],
+        },
+        "settings": {
+            "traffic_filter_settings": {"rulesets": []},
+            "auto_ops": {"status": "not_connected"},
+        },
+        "metadata": {"tags": list(row.tags)},
+    }
+    if row.alias:
+        body["alias"] = row.alias
+    return body
+
+
+# --- internal API (ADR 9) ------------------------------------------------------------------
+
+
+class StatusIn(StrictModel):
+    observed_state: Observed
+    healthy: bool
+    detail: str = Field(default="", max_length=4096)
+    elastic_password_applied: bool = False
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class NodeCsrIn(StrictModel):
+    csr: str = Field(min_length=1, max_length=16_384)

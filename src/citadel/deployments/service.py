@@ -1,0 +1,429 @@
+"""Creating, reading, changing, shutting down and deleting deployments.
+
+Routes decide access first (`citadel.api.deps.deployment_access`); each function here checks
+again inside its transaction. A deployment the caller may not read does not exist for them:
+the answer is `deployments.deployment_not_found`, the same as for an unknown id.
+
+Keys: each deployment gets a random 256-bit data key, stored only wrapped by the platform
+`KeyProvider` with the context ``deployment:<id>``. Deleting sets the wrapped key to NULL
+(crypto-shredding). The `elastic` password is returned once and kept sealed until the
+allocator reports it applied.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from citadel.audit.tags import AuditAction
+from citadel.authn.context import Context
+from citadel.authn.guard import require
+from citadel.authz.decide import Target, decide
+from citadel.authz.permissions import Permission
+from citadel.authz.roles import ScopeKind
+from citadel.crypto.providers.base import KeyProvider
+from citadel.deployments.errors import (
+    AliasTaken,
+    DeploymentDeleted,
+    DeploymentNotFound,
+    DeploymentNotShutDown,
+    InvalidDeployment,
+    TrafficFiltersUnavailable,
+)
+from citadel.deployments.lifecycle import Desired, Observed, Refusal, Transition, next_desired
+from citadel.deployments.models import Deployment
+from citadel.deployments.schemas import DEFAULT_SIZE_MB, CreateDeploymentIn, UpdateDeploymentIn
+from citadel.kit.ids import new_id
+from citadel.orgs.service import load as load_org
+
+FIRST_SANDBOX_UID = 100_000
+DEFAULT_REGION = "local"
+DEFAULT_VERSION = "8.15.0"
+DEFAULT_REF_ID = "main-elasticsearch"
+MIN_SIZE_MB, MAX_SIZE_MB = 256, 65_536
+_UID_ATTEMPTS = 5
+
+
+def data_key_context(deployment_id: str) -> bytes:
+    """The wrapping context of a deployment's data key (ADR 9)."""
+    return f"deployment:{deployment_id}".encode()
+
+
+def password_context(deployment_id: str) -> str:
+    """The sealing context of a pending `elastic` password (ADR 9)."""
+    return f"deployments.elastic_password:{deployment_id}"
+
+
+@dataclass(frozen=True)
+class Created:
+    """The outcome of a create: the row, the password (only when new), whether it is new."""
+
+    row: Deployment
+    password: str | None
+    fresh: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated create request."""
+
+    name: str | None
+    alias: str | None
+    region: str
+    version: str
+    ref_id: str
+    size: int
+    tags: list[dict[str, Any]]
+
+
+def _authorize(ctx: Context, permission: Permission, target: Target) -> None:
+    if not ctx.caller.system:
+        require(ctx.caller, permission, target)
+
+
+def validate(body: CreateDeploymentIn) -> Plan:
+    """Check a create request without touching anything; raises a 400 when it is wrong."""
+    settings = body.settings
+    filters = settings.traffic_filter_settings if settings else None
+    if filters is not None and filters.rulesets:
+        raise TrafficFiltersUnavailable(fields=["body.settings.traffic_filter_settings.rulesets"])
+    es = body.resources.elasticsearch[0] if body.resources.elasticsearch else None
+    region = body.region or (es.region if es else None) or DEFAULT_REGION
+    if es is not None and es.region not in (None, region):
+        raise InvalidDeployment(
+            "The Elasticsearch resource's region differs from the deployment's.",
+            fields=["body.resources.elasticsearch[0].region"],
+        )
+    if region != DEFAULT_REGION:
+        raise InvalidDeployment(
+            f"Unknown region; this platform has one: {DEFAULT_REGION}.", fields=["body.region"]
+        )
+    sizes = [t.size.value for t in (es.plan.cluster_topology if es else []) if t.size]
+    size = max(sizes) if sizes else DEFAULT_SIZE_MB
+    if not MIN_SIZE_MB <= size <= MAX_SIZE_MB:
+        raise InvalidDeployment(
+            f"The topology size must be between {MIN_SIZE_MB} and {MAX_SIZE_MB} MiB.",
+            fields=["body.resources.elasticsearch[0].plan.cluster_topology"],
+        )
+    version = body.version or (es.plan.elasticsearch.version if es else None) or DEFAULT_VERSION
+    tags = [t.model_dump() for t in body.metadata.tags] if body.metadata else []
+    return Plan(
+        name=body.name or (es.display_name if es else None),
+        alias=body.alias,
+        region=region,
+        version=version,
+        ref_id=es.ref_id if es else DEFAULT_REF_ID,
+        size=size,
+        tags=tags,
+    )
+
+
+def create_deployment(
+    ctx: Context,
+    keys: KeyProvider,
+    organization_id: str,
+    body: CreateDeploymentIn,
+    *,
+    request_id: str | None = None,
+    deployment_id: str | None = None,
+) -> Created:
+    """Record a new deployment (desired running); a reused `request_id` returns the first."""
+    target = Target.all_of(organization_id, ScopeKind.DEPLOYMENT)
+    _authorize(ctx, Permission.DEPLOYMENTS_CREATE, target)
+    plan = validate(body)
+    load_org(ctx.session, organization_id, for_update=True)
+    if request_id is not None:
+        earlier = ctx.session.scalar(
+            sa.select(Deployment).where(
+                Deployment.organization_id == organization_id,
+                Deployment.request_id == request_id,
+            )
+        )
+        if earlier is not None:
+            return Created(earlier, None, fresh=False)
+    if plan.alias:
+        _check_alias(ctx, plan.alias, plan.region, None)
+    now = ctx.clock.now()
+    dep_id = deployment_id or new_id()
+    password = secrets.token_urlsafe(24)
+    row = Deployment(
+        id=dep_id,
+        organization_id=organization_id,
+        name=plan.name or dep_id[:6],
+        alias=plan.alias,
+        region=plan.region,
+        version=plan.version,
+        ref_id=plan.ref_id,
+        size=plan.size,
+        tags=plan.tags,
+        desired_state=Desired.RUNNING,
+        observed_state=Observed.INITIALIZING,
+        healthy=False,
+        sandbox_uid=0,
+        data_key_wrapped=keys.wrap(os.urandom(32), context=data_key_context(dep_id)),
+        key_path=keys.describe().key_path,
+        elastic_password_sealed=ctx.keyring.barrier.seal(
+            password.encode(), context=password_context(dep_id)
+        ),
+        request_id=request_id,
+        revision=1,
+        created_at=now,
+        updated_at=now,
+    )
+    _insert_with_sandbox_uid(ctx, row)
+    ctx.record(
+        AuditAction.DEPLOYMENT_CREATED,
+        organization_id=organization_id,
+        target_type="deployment",
+        target_id=row.id,
+        details={"name": row.name, "region": row.region, "version": row.version},
+    )
+    return Created(row, password, fresh=True)
+
+
+def _insert_with_sandbox_uid(ctx: Context, row: Deployment) -> None:
+    """Insert `row` with the next free sandbox uid; a concurrent create in another
+    organization may take the same one first (unique constraint), then try the next."""
+    for attempt in range(_UID_ATTEMPTS):
+        row.sandbox_uid = _next_sandbox_uid(ctx)
+        try:
+            with ctx.session.begin_nested():
+                ctx.session.add(row)
+                ctx.session.flush()
+            return
+        except IntegrityError:
+            if attempt == _UID_ATTEMPTS - 1:
+                raise
+
+
+def _next_sandbox_uid(ctx: Context) -> int:
+    highest = ctx.session.scalar(sa.select(sa.func.max(Deployment.sandbox_uid)))
+    return FIRST_SANDBOX_UID if highest is None else highest + 1
+
+
+def _check_alias(ctx: Context, alias: str, region: str, deployment_id: str | None) -> None:
+    taken = ctx.session.scalar(
+        sa.select(Deployment.id).where(
+            Deployment.alias == alias,
+            Deployment.region == region,
+            Deployment.desired_state != Desired.DELETED,
+            Deployment.id != (deployment_id or ""),
+        )
+    )
+    if taken is not None:
+        raise AliasTaken(fields=["body.alias"])
+
+
+def visible(ctx: Context, organization_id: str, deployment_id: str) -> Deployment:
+    """The deployment if it exists, is not deleted and the caller may read it; else 404."""
+    row = ctx.session.get(Deployment, deployment_id)
+    if (
+        row is None
+        or row.organization_id != organization_id
+        or row.desired_state == Desired.DELETED
+    ):
+        raise DeploymentNotFound()
+    if not ctx.caller.system:
+        target = Target.resource(organization_id, ScopeKind.DEPLOYMENT, deployment_id)
+        if not decide(ctx.caller.subject, Permission.DEPLOYMENTS_READ, target):
+            raise DeploymentNotFound()
+    return row
+
+
+def _for_change(
+    ctx: Context, organization_id: str, deployment_id: str, permission: Permission
+) -> Deployment:
+    row = visible(ctx, organization_id, deployment_id)
+    target = Target.resource(organization_id, ScopeKind.DEPLOYMENT, deployment_id)
+    _authorize(ctx, permission, target)
+    return row
+
+
+def get_deployment(ctx: Context, organization_id: str, deployment_id: str) -> Deployment:
+    """One deployment the caller may read."""
+    return visible(ctx, organization_id, deployment_id)
+
+
+def list_deployments(ctx: Context, organization_id: str) -> Sequence[Deployment]:
+    """The organization's deployments that the caller may read (deleted ones excluded)."""
+    rows = ctx.session.scalars(
+        sa.select(Deployment)
+        .where(
+            Deployment.organization_id == organization_id,
+            Deployment.desired_state != Desired.DELETED,
+        )
+        .order_by(Deployment.created_at, Deployment.id)
+    ).all()
+    subject = ctx.caller.subject
+    return [
+        r
+        for r in rows
+        if ctx.caller.system
+        or decide(
+            subject,
+            Permission.DEPLOYMENTS_READ,
+            Target.resource(organization_id, ScopeKind.DEPLOYMENT, r.id),
+        )
+    ]
+
+
+def update_deployment(
+    ctx: Context, organization_id: str, deployment_id: str, body: UpdateDeploymentIn
+) -> Deployment:
+    """Change the name, alias (empty removes it) and tags."""
+    row = _for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_UPDATE)
+    changes: dict[str, Any] = {}
+    if body.name is not None and body.name != row.name:
+        changes["name"] = row.name = body.name
+    if body.alias is not None:
+        alias = body.alias or None
+        if alias != row.alias:
+            if alias:
+                _check_alias(ctx, alias, row.region, row.id)
+            changes["alias"] = row.alias = alias
+    if body.metadata is not None:
+        tags = [t.model_dump() for t in body.metadata.tags]
+        if tags != row.tags:
+            changes["tags"] = row.tags = tags
+    if changes:
+        _touch(ctx, row)
+        ctx.record(
+            AuditAction.DEPLOYMENT_UPDATED,
+            organization_id=organization_id,
+            target_type="deployment",
+            target_id=row.id,
+            details={"changed": sorted(changes)},
+        )
+    return row
+
+
+def _touch(ctx: Context, row: Deployment) -> None:
+    row.revision += 1
+    row.updated_at = ctx.clock.now()
+    ctx.session.flush()
+
+
+def _transition(ctx: Context, row: Deployment, transition: Transition) -> None:
+    outcome = next_desired(Desired(row.desired_state), transition)
+    if outcome is Refusal.ALREADY_DELETED:
+        raise DeploymentDeleted()
+    if outcome is Refusal.NOT_SHUT_DOWN:
+        raise DeploymentNotShutDown()
+    assert isinstance(outcome, Desired)
+    row.desired_state = outcome
+
+
+def shutdown_deployment(ctx: Context, organization_id: str, deployment_id: str) -> Deployment:
+    """Ask for the deployment to stop (its data stays)."""
+    row = _for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_UPDATE)
+    if row.desired_state == Desired.STOPPED:
+        return row
+    _transition(ctx, row, Transition.SHUTDOWN)
+    _touch(ctx, row)
+    ctx.record(
+        AuditAction.DEPLOYMENT_SHUTDOWN,
+        organization_id=organization_id,
+        target_type="deployment",
+        target_id=row.id,
+    )
+    return row
+
+
+def delete_deployment(ctx: Context, organization_id: str, deployment_id: str) -> Deployment:
+    """Delete a shut-down deployment: its data key is destroyed (crypto-shredding)."""
+    row = _for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_DELETE)
+    _transition(ctx, row, Transition.DELETE)
+    row.data_key_wrapped = None
+    row.elastic_password_sealed = None
+    row.deleted_at = ctx.clock.now()
+    _touch(ctx, row)
+    ctx.record(
+        AuditAction.DEPLOYMENT_DELETED,
+        organization_id=organization_id,
+        target_type="deployment",
+        target_id=row.id,
+        details={"data_key": "destroyed"},
+    )
+    return row
+
+
+def reset_elastic_password(
+    ctx: Context, organization_id: str, deployment_id: str, ref_id: str
+) -> tuple[Deployment, str]:
+    """A new `elastic` password, pending until the allocator applies it; returned once."""
+    row = _for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_MANAGE_SECURITY)
+    if ref_id != row.ref_id:
+        raise DeploymentNotFound("The deployment has no Elasticsearch resource with this ref_id.")
+    password = secrets.token_urlsafe(24)
+    row.elastic_password_sealed = ctx.keyring.barrier.seal(
+        password.encode(), context=password_context(row.id)
+    )
+    _touch(ctx, row)
+    ctx.record(
+        AuditAction.DEPLOYMENT_PASSWORD_RESET,
+        organization_id=organization_id,
+        target_type="deployment",
+        target_id=row.id,
+        details={"username": "elastic"},
+    )
+    return row, password
+
+
+# --- what the internal API (allocator, gateway) reads and reports ---------------------------
+
+
+def allocation_version(ctx: Context) -> int:
+    """Increases on every change of any deployment (rows are never removed)."""
+    return int(ctx.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Deployment.revision), 0))))
+
+
+def all_deployments(ctx: Context) -> Sequence[Deployment]:
+    """Every deployment of every organization (the allocator's and gateway's view)."""
+    return ctx.session.scalars(sa.select(Deployment).order_by(Deployment.created_at)).all()
+
+
+def pending_password(ctx: Context, row: Deployment) -> str | None:
+    """The `elastic` password waiting to be applied, if any."""
+    if row.elastic_password_sealed is None:
+        return None
+    return ctx.keyring.barrier.open(row.elastic_password_sealed, context=password_context(row.id))
+
+
+def record_status(
+    ctx: Context,
+    deployment_id: str,
+    *,
+    observed_state: Observed,
+    healthy: bool,
+    detail: str,
+    password_applied: bool,
+) -> Deployment:
+    """Store what the allocator observed; an applied password is forgotten."""
+    row = ctx.session.get(Deployment, deployment_id)
+    if row is None:
+        raise DeploymentNotFound()
+    changed = row.observed_state != observed_state or row.healthy != healthy
+    row.observed_state = observed_state
+    row.healthy = healthy
+    row.observed_detail = detail[:255] or None
+    row.observed_at = ctx.clock.now()
+    if password_applied and row.elastic_password_sealed is not None:
+        row.elastic_password_sealed = None
+        changed = True
+    if changed:
+        _touch(ctx, row)
+        ctx.record(
+            AuditAction.DEPLOYMENT_OBSERVED,
+            organization_id=row.organization_id,
+            target_type="deployment",
+            target_id=row.id,
+            details={"observed_state": str(observed_state), "healthy": healthy},
+        )
+    ctx.session.flush()
+    return row

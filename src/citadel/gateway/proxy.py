@@ -1,0 +1,883 @@
+"""The data path: asyncio protocols on uvloop, httptools parsing, pooled mTLS upstreams.
+
+One `ClientConnection` per downstream TLS connection parses requests with httptools (llhttp,
+strict), checks framing, routes with `routing.decide`, and streams the request to a pooled
+`UpstreamConnection` (TLS over the node's unix socket with the gateway's client certificate).
+The response streams back with hop-by-hop headers removed. The gateway re-serialises every
+request head itself, so the node only ever sees one unambiguous framing. No task per request:
+a task exists only while a new upstream connection is being opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import httptools
+import structlog
+
+from citadel.gateway.responses import error_response
+from citadel.gateway.routing import Decision, Reason, Route, decide
+from citadel.gateway.snapshot import SnapshotKeeper
+
+log = structlog.get_logger("citadel.gateway")
+
+ALLOWED_METHODS = frozenset({b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS"})
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Set by the gateway, never taken from the client.
+REQUEST_DROPPED = HOP_BY_HOP | {
+    b"content-length",
+    b"expect",
+    b"forwarded",
+    b"x-forwarded-for",
+    b"x-forwarded-host",
+    b"x-forwarded-proto",
+    b"x-real-ip",
+    b"x-request-id",
+    b"x-found-cluster",
+}
+RESPONSE_DROPPED = HOP_BY_HOP | {b"content-length", b"server"}
+_BODYLESS_STATUS = frozenset({204, 304})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes and timeouts; the defaults suit production, tests shorten the timeouts."""
+
+    max_head_bytes: int = 16 * 1024
+    max_headers: int = 100
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 60.0
+    body_timeout_s: float = 60.0
+    connect_timeout_s: float = 5.0
+    upstream_timeout_s: float = 120.0
+    upstream_idle_s: float = 4.0  # below the node's keep-alive timeout (5 s)
+    max_idle_per_deployment: int = 64
+    max_buffered_bytes: int = 1024 * 1024
+
+
+class _Reject(Exception):
+    """Raised inside a parser callback to stop parsing and answer with a status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(code)
+        self.status, self.code, self.message = status, code, message
+
+
+def server_ssl_context(cert_file: str, key_file: str, password: bytes | None) -> ssl.SSLContext:
+    """TLS 1.2 minimum, AEAD ciphers with forward secrecy only, HTTP/1.1 by ALPN."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.load_cert_chain(cert_file, key_file, password=password)
+    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.sni_callback = _remember_sni
+    return ctx
+
+
+def upstream_ssl_context(
+    ca_file: str, cert_file: str, key_file: str, password: bytes | None
+) -> ssl.SSLContext:
+    """The gateway as a client of the nodes: platform CA, component certificate."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert_file, key_file, password=password)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def _remember_sni(ssl_object: ssl.SSLObject, server_name: str | None, _: object) -> None:
+    ssl_object.citadel_sni = server_name  # type: ignore[attr-defined]
+
+
+class Gateway:
+    """Shared state of one gateway process: routes, upstream pool, limits."""
+
+    def __init__(
+        self,
+        keeper: SnapshotKeeper,
+        upstream_ssl: ssl.SSLContext,
+        *,
+        limits: Limits | None = None,
+        node_server_name: str = "{id}.node.citadel.internal",
+        access_log: bool = True,
+    ) -> None:
+        self.keeper = keeper
+        self.upstream_ssl = upstream_ssl
+        self.limits = limits or Limits()
+        self.node_server_name = node_server_name
+        self.access_log = access_log  # off: only refusals and failures are logged
+        self.idle: dict[str, deque[UpstreamConnection]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.connecting: set[asyncio.Future[None]] = set()
+
+    async def serve(
+        self, host: str, port: int, server_ssl: ssl.SSLContext
+    ) -> asyncio.AbstractServer:
+        self.loop = asyncio.get_running_loop()
+        return await self.loop.create_server(
+            lambda: ClientConnection(self),
+            host,
+            port,
+            ssl=server_ssl,
+            backlog=1024,
+            ssl_handshake_timeout=self.limits.header_timeout_s,
+        )
+
+    # --- upstream pool -------------------------------------------------------------
+    def take_idle(self, route: Route) -> UpstreamConnection | None:
+        idle = self.idle.get(route.node_socket)
+        if not idle:
+            return None
+        assert self.loop is not None
+        now = self.loop.time()
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and now - conn.idle_since < self.limits.upstream_idle_s:
+                return conn
+            conn.close()
+        return None
+
+    def give_back(self, conn: UpstreamConnection) -> None:
+        assert self.loop is not None
+        idle = self.idle.setdefault(conn.socket_path, deque())
+        if conn.closed or len(idle) >= self.limits.max_idle_per_deployment:
+            conn.close()
+            return
+        conn.owner = None
+        conn.idle_since = self.loop.time()
+        idle.append(conn)
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        idle = self.idle.get(conn.socket_path)
+        if idle and conn in idle:
+            idle.remove(conn)
+
+    def close_idle(self) -> None:
+        """Close pooled upstream connections (at shutdown)."""
+        for idle in self.idle.values():
+            while idle:
+                idle.pop().close()
+
+    async def connect(self, route: Route) -> UpstreamConnection:
+        assert self.loop is not None
+        _, conn = await asyncio.wait_for(
+            self.loop.create_unix_connection(
+                lambda: UpstreamConnection(self, route.node_socket),
+                route.node_socket,
+                ssl=self.upstream_ssl,
+                server_hostname=self.node_server_name.format(id=route.id),
+                ssl_handshake_timeout=self.limits.connect_timeout_s,
+            ),
+            self.limits.connect_timeout_s,
+        )
+        return conn
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One TLS connection to a node; parses responses and hands them to its owner."""
+
+    def __init__(self, gateway: Gateway, socket_path: str) -> None:
+        self.gateway = gateway
+        self.socket_path = socket_path
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.owner: ClientConnection | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._reason = b""
+        self._out: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's SSL transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.owner is not None:
+            owner, self.owner = self.owner, None
+            owner.upstream_lost(self)
+        else:
+            self.gateway.forget(self)
+
+    def close(self) -> None:
+        self.closed = True
+        self.owner = None
+        if self.transport is not None:
+            self.transport.close()
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the node; `flush` sends them as one TLS write."""
+        self._out.append(data)
+
+    def flush(self) -> None:
+        if self._out and self.transport is not None and not self.closed:
+            self.transport.write(b"".join(self._out) if len(self._out) > 1 else self._out[0])
+        self._out.clear()
+
+    def reset_parser(self) -> None:
+        """After a bodiless response (HEAD, 204, 304) the parser may expect a body."""
+        self.parser = httptools.HttpResponseParser(self)
+
+    def pause_writing(self) -> None:
+        if self.owner is not None:
+            self.owner.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.owner is not None:
+            self.owner.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        owner = self.owner
+        if owner is None:
+            self.close()  # bytes nobody asked for: this connection is out of step
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.owner = None
+            self.close()
+            owner.upstream_failed("upstream_protocol_error")
+        owner.flush()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._headers = []
+
+    def on_status(self, status: bytes) -> None:
+        self._reason = status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self.owner is not None:
+            self.owner.response_head(
+                self.parser.get_status_code(), self._reason, self._headers, self
+            )
+
+    def on_body(self, body: bytes) -> None:
+        if self.owner is not None:
+            self.owner.response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.owner is not None:
+            self.owner.response_complete(self, self.parser.should_keep_alive())
+
+
+class _Exchange:
+    """One request and its response."""
+
+    __slots__ = (
+        "chunked",
+        "connection_named",
+        "content_length",
+        "decision",
+        "expect_continue",
+        "forward",
+        "found_cluster",
+        "head_size",
+        "headers",
+        "host",
+        "http_10",
+        "keep_alive",
+        "method",
+        "pending",
+        "request_done",
+        "request_id",
+        "response_chunked",
+        "response_started",
+        "response_until_close",
+        "started",
+        "status",
+        "upstream",
+        "url",
+    )
+
+    def __init__(self, started: float) -> None:
+        self.method = b""
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.forward: list[tuple[bytes, bytes]] = []  # (lowercase name, header line)
+        self.connection_named: set[bytes] = set()
+        self.head_size = 0
+        self.request_id = os.urandom(8).hex()
+        self.started = started
+        self.decision: Decision | None = None
+        self.keep_alive = True
+        self.chunked = False
+        self.content_length: bytes | None = None
+        self.pending: list[bytes] = []
+        self.request_done = False
+        self.upstream: UpstreamConnection | None = None
+        self.response_started = False
+        self.response_chunked = False
+        self.response_until_close = False
+        self.status = 0
+        self.expect_continue = False
+        self.host: str | None = None
+        self.found_cluster: str | None = None
+        self.http_10 = False
+
+
+class ClientConnection(asyncio.Protocol):
+    """One downstream connection: parse, check, route, forward, in order."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.limits = gateway.limits
+        self.loop = gateway.loop or asyncio.get_event_loop()
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.peer = "unknown"
+        self.forwarded_for = b"x-forwarded-for: unknown\r\nx-forwarded-proto: https"
+        self.sni: str | None = None
+        self.parsing: _Exchange | None = None  # the request whose bytes are arriving
+        self.queue: deque[_Exchange] = deque()  # parsed heads, served in order
+        self.last_activity = 0.0
+        self.head_started: float | None = None
+        self.head_bytes = 0
+        self.closing = False
+        self.reading_paused = False
+        self.write_paused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []
+
+    # --- connection --------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's SSL transport
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) else "unknown"
+        self.forwarded_for = b"x-forwarded-for: %s\r\nx-forwarded-proto: https" % self.peer.encode()
+        ssl_object = transport.get_extra_info("ssl_object")
+        self.sni = getattr(ssl_object, "citadel_sni", None)
+        self.last_activity = self.loop.time()
+        self._arm_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for exchange in self.queue:
+            if exchange.upstream is not None:
+                exchange.upstream.close()  # a half-done exchange: never reuse it
+                exchange.upstream = None
+        self.queue.clear()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        up = self.queue[0].upstream if self.queue else None
+        if up is not None and up.transport is not None:
+            up.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        up = self.queue[0].upstream if self.queue else None
+        if up is not None and up.transport is not None:
+            up.transport.resume_reading()
+
+    def pause_reading(self) -> None:
+        if not self.reading_paused and self.transport is not None and not self.closing:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused and self.transport is not None and not self.closing:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    # --- timeouts: one timer per connection --------------------------------------
+    def _arm_timer(self) -> None:
+        tick = min(self.limits.header_timeout_s, 1.0) / 2
+        self._timer = self.loop.call_later(tick, self._on_tick)
+
+    def _on_tick(self) -> None:
+        if self.closing:
+            return
+        now = self.loop.time()
+        idle_for = now - self.last_activity
+        front = self.queue[0] if self.queue else None
+        limits = self.limits
+        if self.head_started is not None and now - self.head_started > limits.header_timeout_s:
+            self._fail_connection(408, "request.header_timeout", "Request headers too slow.")
+        elif (
+            self.parsing is not None
+            and self.head_started is None
+            and (idle_for > limits.body_timeout_s)
+        ):
+            self._fail_connection(408, "request.body_timeout", "Request body too slow.")
+        elif front is not None and idle_for > limits.upstream_timeout_s:
+            self._fail_connection(504, "upstream.timeout", "The deployment did not answer.")
+        elif front is None and self.parsing is None and idle_for > limits.idle_timeout_s:
+            self._close()
+        else:
+            self._arm_timer()
+
+    # --- request parsing -----------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self._parse(data)
+        self.flush()
+
+    def _parse(self, data: bytes) -> None:
+        self.last_activity = self.loop.time()
+        if self.head_started is not None or self.parsing is None:
+            self.head_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except _Reject as exc:
+            self._reject(exc)
+            return
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__ or exc.__cause__
+            if isinstance(cause, _Reject):
+                self._reject(cause)
+            else:
+                self._reject(_Reject(400, "request.malformed", "Malformed request."))
+            return
+        except httptools.HttpParserUpgrade:
+            self._reject(_Reject(400, "request.upgrade", "Protocol upgrades are not supported."))
+            return
+        except httptools.HttpParserInvalidMethodError:
+            self._reject(_Reject(400, "request.malformed", "Malformed request."))
+            return
+        except httptools.HttpParserError:
+            self._reject(_Reject(400, "request.malformed", "Malformed request."))
+            return
+        if self.head_started is not None and self.head_bytes > self.limits.max_head_bytes * 2:
+            self._reject(_Reject(431, "request.header_too_large", "Request headers too large."))
+
+    def on_message_begin(self) -> None:
+        if self.head_started is None:
+            self.head_started = self.loop.time()
+        self.parsing = _Exchange(time.monotonic())
+
+    def on_url(self, url: bytes) -> None:
+        ex = self.parsing
+        assert ex is not None
+        ex.url += url
+        ex.head_size += len(url)
+        if ex.head_size > self.limits.max_head_bytes:
+            raise _Reject(414, "request.uri_too_long", "Request URI too long.")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        ex = self.parsing
+        assert ex is not None
+        ex.headers.append((name, value))
+        ex.head_size += len(name) + len(value) + 4
+        if len(ex.headers) > self.limits.max_headers:
+            raise _Reject(431, "request.too_many_headers", "Too many request headers.")
+        if ex.head_size > self.limits.max_head_bytes:
+            raise _Reject(431, "request.header_too_large", "Request headers too large.")
+
+    def on_headers_complete(self) -> None:
+        ex = self.parsing
+        assert ex is not None
+        self.head_started = None
+        self.head_bytes = 0
+        parser = self.parser
+        ex.method = parser.get_method()
+        ex.http_10 = parser.get_http_version() != "1.1"
+        ex.keep_alive = parser.should_keep_alive()
+        self._check_head(ex)
+        table = self.gateway.keeper.table
+        ex.decision = decide(table, sni=self.sni, host=ex.host, found_cluster=ex.found_cluster)
+        self.queue.append(ex)
+        if len(self.queue) == 1:
+            self._start(ex)
+
+    def _check_head(self, ex: _Exchange) -> None:
+        if parser_version_bad(self.parser.get_http_version()):
+            raise _Reject(505, "request.http_version", "HTTP version not supported.")
+        if ex.method not in ALLOWED_METHODS:
+            raise _Reject(405, "request.method_not_allowed", "Method not allowed.")
+        if not ex.url.startswith(b"/"):
+            raise _Reject(400, "request.target", "Only origin-form request targets.")
+        content_lengths, transfer_encodings, hosts = [], [], []
+        forward = ex.forward
+        for name, value in ex.headers:
+            lname = name.lower()
+            if lname not in REQUEST_DROPPED:
+                forward.append((lname, name + b": " + value))
+                if lname == b"host":
+                    hosts.append(value)
+            elif lname == b"connection":
+                ex.connection_named.update(t.strip().lower() for t in value.split(b","))
+            elif lname == b"content-length":
+                content_lengths.append(value)
+            elif lname == b"transfer-encoding":
+                transfer_encodings.append(value)
+            elif lname == b"x-found-cluster":
+                ex.found_cluster = value.decode("latin-1")
+            elif lname == b"expect":
+                if value.strip().lower() != b"100-continue":
+                    raise _Reject(417, "request.expectation", "Only Expect: 100-continue.")
+                ex.expect_continue = True
+            elif lname == b"upgrade":
+                raise _Reject(400, "request.upgrade", "Protocol upgrades are not supported.")
+        if transfer_encodings and content_lengths:
+            raise _Reject(400, "request.framing", "Content-Length with Transfer-Encoding.")
+        if len(content_lengths) > 1:
+            raise _Reject(400, "request.framing", "More than one Content-Length.")
+        if content_lengths:
+            value = content_lengths[0].strip()
+            if not value.isdigit() or len(value) > 15:
+                raise _Reject(400, "request.framing", "Invalid Content-Length.")
+            ex.content_length = value
+        if transfer_encodings:
+            if (
+                len(transfer_encodings) != 1
+                or transfer_encodings[0].strip().lower() != b"chunked"
+                or ex.http_10
+            ):
+                raise _Reject(400, "request.framing", "Only Transfer-Encoding: chunked.")
+            ex.chunked = True
+        if len(hosts) > 1:
+            raise _Reject(400, "request.host", "More than one Host header.")
+        if hosts:
+            ex.host = hosts[0].decode("latin-1")
+        elif not ex.http_10:
+            raise _Reject(400, "request.host", "Host header required.")
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.parsing
+        if ex is None or ex.decision is None or ex.decision.reason is not Reason.FOUND:
+            return  # the body of a request answered by the gateway itself is discarded
+        data = b"%x\r\n%s\r\n" % (len(body), body) if ex.chunked else body
+        if ex.upstream is not None:
+            ex.upstream.write(data)
+        else:
+            ex.pending.append(data)
+            if sum(map(len, ex.pending)) > self.limits.max_buffered_bytes:
+                self.pause_reading()
+
+    def on_message_complete(self) -> None:
+        ex = self.parsing
+        self.parsing = None
+        if ex is None:
+            return
+        ex.request_done = True
+        if ex.chunked and ex.decision is not None and ex.decision.reason is Reason.FOUND:
+            if ex.upstream is not None:
+                ex.upstream.write(b"0\r\n\r\n")
+            else:
+                ex.pending.append(b"0\r\n\r\n")
+        if len(self.queue) > 1:
+            self.pause_reading()  # pipelined: let the earlier responses catch up
+        decision = ex.decision
+        if self.queue and self.queue[0] is ex and decision and decision.reason is not Reason.FOUND:
+            self._start(ex)  # its body is read (and dropped): answer, keep the connection
+
+    # --- serving -------------------------------------------------------------------
+    def _start(self, ex: _Exchange) -> None:
+        """Begin serving the exchange at the front of the queue."""
+        assert ex.decision is not None
+        self.last_activity = self.loop.time()
+        if ex.decision.reason is not Reason.FOUND:
+            if ex.request_done:
+                self._answer(ex, ex.decision)
+            return  # answered once its body has been read past
+        route = ex.decision.route
+        assert route is not None
+        if ex.expect_continue:
+            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        upstream = self.gateway.take_idle(route)
+        if upstream is not None:
+            self._attach(ex, upstream)
+        else:
+            task = asyncio.ensure_future(self._connect(ex, route))
+            self.gateway.connecting.add(task)
+            task.add_done_callback(self.gateway.connecting.discard)
+
+    async def _connect(self, ex: _Exchange, route: Route) -> None:
+        try:
+            upstream = await self.gateway.connect(route)
+        except TimeoutError:
+            self._upstream_error(ex, 504, "upstream.timeout", "upstream_connect_timeout")
+            return
+        except (OSError, ssl.SSLError) as exc:
+            log.warning(
+                "gateway.upstream.connect_failed",
+                deployment_id=route.id,
+                error=type(exc).__name__,
+                request_id=ex.request_id,
+            )
+            self._upstream_error(ex, 502, "upstream.unavailable", "upstream_connect_failed")
+            return
+        if self.closing or not self.queue or self.queue[0] is not ex:
+            upstream.close()
+            return
+        self._attach(ex, upstream)
+        self.flush()
+
+    def _attach(self, ex: _Exchange, upstream: UpstreamConnection) -> None:
+        ex.upstream = upstream
+        upstream.owner = self
+        upstream.write(self._request_head(ex))
+        if ex.pending:
+            upstream.write(b"".join(ex.pending))
+            ex.pending.clear()
+            self.resume_reading()
+
+    def _request_head(self, ex: _Exchange) -> bytes:
+        parts = [b"%s %s HTTP/1.1" % (ex.method, ex.url)]
+        named = ex.connection_named
+        if named:
+            parts += [line for lname, line in ex.forward if lname not in named]
+        else:
+            parts += [line for _, line in ex.forward]
+        if ex.chunked:
+            parts.append(b"transfer-encoding: chunked")
+        elif ex.content_length is not None:
+            parts.append(b"content-length: " + ex.content_length)
+        if ex.host is None:
+            parts.append(b"host: gateway")
+        parts.append(self.forwarded_for)
+        parts.append(b"x-request-id: " + ex.request_id.encode())
+        return b"\r\n".join(parts) + b"\r\n\r\n"
+
+    def response_head(
+        self, status: int, reason: bytes, headers: list, upstream: UpstreamConnection
+    ) -> None:
+        ex = self.queue[0] if self.queue else None
+        if ex is None or ex.upstream is not upstream:
+            return
+        self.last_activity = self.loop.time()
+        ex.status = status
+        ex.response_started = True
+        connection_named: set[bytes] = set()
+        chunked = has_length = False
+        for name, value in headers:
+            lname = name.lower()
+            if lname == b"connection":
+                connection_named.update(t.strip().lower() for t in value.split(b","))
+            elif lname == b"transfer-encoding":
+                chunked = True
+            elif lname == b"content-length":
+                has_length = True
+        parts = [b"HTTP/1.1 %d %s" % (status, reason)]
+        for name, value in headers:
+            lname = name.lower()
+            if lname in RESPONSE_DROPPED or lname in connection_named:
+                if lname == b"content-length" and not chunked:
+                    parts.append(name + b": " + value)
+                continue
+            parts.append(name + b": " + value)
+        bodiless = ex.method == b"HEAD" or status in _BODYLESS_STATUS or status < 200
+        if not bodiless and not has_length:
+            if ex.http_10:
+                ex.response_until_close = True
+                ex.keep_alive = False
+            else:
+                ex.response_chunked = True
+                parts.append(b"transfer-encoding: chunked")
+            if not chunked:
+                ex.response_until_close = True  # the node frames by closing
+        parts.append(b"x-request-id: " + ex.request_id.encode())
+        if not ex.keep_alive or not ex.request_done:
+            # A response before the request body ended: finish it, then close.
+            ex.keep_alive = ex.keep_alive and ex.request_done
+        if not ex.keep_alive:
+            parts.append(b"connection: close")
+        elif ex.http_10:
+            parts.append(b"connection: keep-alive")
+        self._write(b"\r\n".join(parts) + b"\r\n\r\n")
+        if bodiless:
+            upstream.reset_parser()
+            self.response_complete(upstream, True)
+
+    def response_body(self, body: bytes) -> None:
+        ex = self.queue[0]
+        self.last_activity = self.loop.time()
+        if ex.response_chunked:
+            self._write(b"%x\r\n%s\r\n" % (len(body), body))
+        else:
+            self._write(body)
+
+    def response_complete(self, upstream: UpstreamConnection, reusable: bool) -> None:
+        ex = self.queue[0] if self.queue else None
+        if ex is None or ex.upstream is not upstream:
+            return
+        if ex.response_chunked:
+            self._write(b"0\r\n\r\n")
+        ex.upstream = None
+        if reusable and ex.request_done and not upstream.closed:
+            self.gateway.give_back(upstream)
+        else:
+            upstream.close()
+        self._finish(ex, close=not ex.keep_alive)
+
+    def upstream_lost(self, upstream: UpstreamConnection) -> None:
+        ex = self.queue[0] if self.queue else None
+        if ex is None or ex.upstream is not upstream:
+            return
+        ex.upstream = None
+        if ex.response_started:
+            if ex.response_until_close:
+                if ex.response_chunked:
+                    self._write(b"0\r\n\r\n")
+                self._finish(ex, close=not ex.keep_alive)
+                self.flush()
+            else:
+                self._finish(ex, close=True)  # truncated: the client must see it
+            return
+        self._upstream_error(ex, 502, "upstream.unavailable", "upstream_closed")
+
+    def upstream_failed(self, reason: str) -> None:
+        ex = self.queue[0] if self.queue else None
+        if ex is None:
+            return
+        ex.upstream = None
+        if ex.response_started:
+            self._finish(ex, close=True)
+        else:
+            self._upstream_error(ex, 502, "upstream.protocol_error", reason)
+
+    def _upstream_error(self, ex: _Exchange, status: int, code: str, reason: str) -> None:
+        if self.closing or not self.queue or self.queue[0] is not ex:
+            return
+        ex.status = status
+        message = "The deployment is not reachable." if status == 502 else "Upstream timeout."
+        self._write(error_response(status, code, message, request_id=ex.request_id, close=True))
+        self._log(ex, reason)
+        self._close()
+
+    def _answer(self, ex: _Exchange, decision: Decision) -> None:
+        """The gateway answers by itself: unknown deployment, not running, misdirected."""
+        if decision.reason is Reason.UNKNOWN_DEPLOYMENT:
+            code, message = "deployment.not_found", "No deployment matches this request."
+        elif decision.reason is Reason.NOT_RUNNING:
+            code, message = "deployment.not_running", "The deployment is not running."
+        else:
+            code, message = "request.misdirected", "SNI and Host name different deployments."
+        ex.status = decision.status
+        close = not ex.keep_alive or not ex.request_done
+        if not ex.request_done:
+            ex.keep_alive = False  # do not wait for a body nobody will read
+        self._write(error_response(ex.status, code, message, request_id=ex.request_id, close=close))
+        self._finish(ex, close=close)
+
+    def _finish(self, ex: _Exchange, *, close: bool) -> None:
+        if self.queue and self.queue[0] is ex:
+            self.queue.popleft()
+        decision = ex.decision
+        self._log(ex, decision.reason.value if decision else "rejected")
+        self.last_activity = self.loop.time()
+        if close:
+            self._close()
+            return
+        if self.queue:
+            self._start(self.queue[0])
+        else:
+            self.resume_reading()
+
+    def _log(self, ex: _Exchange, reason: str) -> None:
+        if not self.gateway.access_log and reason == "found":
+            return
+        decision = ex.decision
+        route = decision.route if decision else None
+        log.info(
+            "gateway.request",
+            request_id=ex.request_id,
+            deployment_id=route.id if route else None,
+            reason=reason,
+            status=ex.status,
+            method=ex.method.decode("latin-1"),
+            src_ip=self.peer,
+            duration_ms=round((time.monotonic() - ex.started) * 1000, 2),
+        )
+
+    # --- errors and closing ----------------------------------------------------------
+    def _reject(self, exc: _Reject) -> None:
+        """A request the gateway will not forward: answer (when in order) and close."""
+        self.pause_reading()
+        ex = self.parsing or _Exchange(time.monotonic())
+        ex.status = exc.status
+        if self.queue and self.queue[0] is not ex:
+            # Earlier responses are still in flight; after them, close without answering.
+            self.queue[-1].keep_alive = False
+        else:
+            answer = error_response(
+                exc.status, exc.code, exc.message, request_id=ex.request_id, close=True
+            )
+            self._write(answer)
+            self._close()
+        log.info(
+            "gateway.rejected",
+            request_id=ex.request_id,
+            reason=exc.code,
+            status=exc.status,
+            src_ip=self.peer,
+        )
+
+    def _fail_connection(self, status: int, code: str, message: str) -> None:
+        front = self.queue[0] if self.queue else None
+        if front is not None and front.response_started:
+            self._close()
+            return
+        request_id = front.request_id if front else os.urandom(8).hex()
+        self._write(error_response(status, code, message, request_id=request_id, close=True))
+        log.info(
+            "gateway.rejected", request_id=request_id, reason=code, status=status, src_ip=self.peer
+        )
+        if front is not None and front.upstream is not None:
+            front.upstream.close()
+            front.upstream = None
+        self._close()
+
+    def _write(self, data: bytes) -> None:
+        """Queue bytes for the client; `flush` sends them as one TLS write."""
+        self._out.append(data)
+
+    def flush(self) -> None:
+        """Send what is queued, to the client and to the front exchange's node."""
+        out = self._out
+        if out:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(b"".join(out) if len(out) > 1 else out[0])
+            out.clear()
+        if self.queue:
+            upstream = self.queue[0].upstream
+            if upstream is not None:
+                upstream.flush()
+
+    def _close(self) -> None:
+        self.flush()
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def parser_version_bad(version: str) -> bool:
+    return version not in ("1.1", "1.0")
+
+
+async def run(gateway: Gateway, host: str, port: int, server_ssl: ssl.SSLContext) -> None:
+    """Serve until cancelled, refreshing the snapshot alongside."""
+    server = await gateway.serve(host, port, server_ssl)
+    refresher = asyncio.ensure_future(gateway.keeper.refresh_forever())
+    log.info("gateway.listening", host=host, port=port, routes=len(gateway.keeper.table.routes))
+    try:
+        await server.serve_forever()
+    finally:
+        refresher.cancel()
+        server.close()
+        gateway.close_idle()

@@ -1,0 +1,117 @@
+"""Certificates of the platform's own components and of deployment nodes (ADR 9).
+
+Components (allocator, gateway) authenticate to the internal API with client certificates
+from the platform CA: ``<data-dir>/pki/components/<name>.crt`` and ``<name>.key`` (key PEM
+encrypted with `Keyring.tls_key_password()`, mode 0600), subject CN ``<name>``, extended key
+usage clientAuth. Nodes get server certificates for ``<id>.node.citadel.internal`` signed from
+a CSR whose key never leaves the deployment directory; only the CSR's public key is used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from citadel.crypto.keyring import Keyring
+from citadel.pki.authority import LEAF_LIFETIME, ensure_ca, issue_leaf, write_file
+
+COMPONENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+NODE_DOMAIN = "node.citadel.internal"
+_RENEW_BEFORE = timedelta(days=30)
+
+
+class InvalidCsr(ValueError):
+    """The certificate signing request cannot be read or its signature does not verify."""
+
+
+@dataclass(frozen=True)
+class ComponentCertificate:
+    """Paths a component's TLS client loads, and the password of its key file."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    key_password: bytes
+
+
+def ensure_component_certificate(
+    data_dir: Path, keyring: Keyring, name: str
+) -> ComponentCertificate:
+    """The client certificate of component `name`, issued by the platform CA if missing or
+    close to expiry."""
+    if not COMPONENT_NAME.match(name):
+        raise ValueError("a component name is lowercase letters, digits and hyphens")
+    pki_dir = data_dir / "pki"
+    ca_cert, ca_key = ensure_ca(pki_dir, keyring.barrier)
+    folder = pki_dir / "components"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_file, key_file = folder / f"{name}.crt", folder / f"{name}.key"
+    password = keyring.tls_key_password()
+    if not (cert_file.exists() and key_file.exists() and _fresh(cert_file)):
+        cert, key = issue_leaf(ca_cert, ca_key, [name], client=True)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(password),
+        )
+        write_file(key_file, pem, 0o600)
+        write_file(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    return ComponentCertificate(pki_dir / "ca.crt", cert_file, key_file, password)
+
+
+def _fresh(cert_file: Path) -> bool:
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    return cert.not_valid_after_utc - datetime.now(UTC) > _RENEW_BEFORE
+
+
+def node_hostname(deployment_id: str) -> str:
+    """The name in a node's server certificate."""
+    return f"{deployment_id}.{NODE_DOMAIN}"
+
+
+def sign_node_certificate(
+    data_dir: Path, keyring: Keyring, csr_pem: bytes, deployment_id: str
+) -> tuple[bytes, bytes]:
+    """A server certificate for the node of `deployment_id` over the CSR's public key, and
+    the CA certificate (both PEM). The CSR's requested names are ignored."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as exc:
+        raise InvalidCsr("not a PEM certificate signing request") from exc
+    if not csr.is_signature_valid:
+        raise InvalidCsr("the request's signature does not verify")
+    public_key = csr.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise InvalidCsr("the node key must be an EC key")
+    pki_dir = data_dir / "pki"
+    ca_cert, ca_key = ensure_ca(pki_dir, keyring.barrier)
+    host = node_hostname(deployment_id)
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + LEAF_LIFETIME)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return (
+        cert.public_bytes(serialization.Encoding.PEM),
+        ca_cert.public_bytes(serialization.Encoding.PEM),
+    )

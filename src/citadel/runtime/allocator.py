@@ -1,0 +1,442 @@
+"""The allocator: keeps each deployment's node running in its sandbox, as the control plane asks.
+
+One loop, one thread: fetch the allocations (keep the last ones when the control plane is
+down: running nodes stay up), look at the sandboxes, `plan`, act, report. Starting a node:
+the deployment directory ``<data-dir>/deployments/<id>/`` (owned by the deployment's uid,
+0700), a node key made there and a certificate for it from the control plane, the data key
+unwrapped by the platform key provider with context ``deployment:<id>`` and handed to the node
+on a pipe together with the ``elastic`` password. The node serves TLS (mTLS, clients from the
+platform CA) on ``<deployment dir>/node.sock``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from citadel.crypto.providers.base import KeyProvider, KeyUnavailable
+from citadel.log import get_logger
+from citadel.runtime.control_plane import (
+    Allocation,
+    ComponentTls,
+    ControlPlane,
+    ControlPlaneUnavailable,
+    StatusReport,
+)
+from citadel.runtime.reconcile import (
+    Action,
+    ActionKind,
+    Desired,
+    DesiredState,
+    Observed,
+    ProcessState,
+    failures_after_exit,
+    plan,
+    restart_delay,
+)
+from citadel.runtime.sandbox import SANDBOX_DATA, Sandbox, SandboxHandle, SandboxSpec
+
+log = get_logger(__name__)
+
+NODE_SOCKET = "node.sock"
+START_TIMEOUT_S = 60.0  # a node that does not answer by then is stopped and counted as a crash
+NODE_NAME_SUFFIX = ".node.citadel.internal"
+
+
+def deployment_directory(data_dir: Path, deployment_id: str) -> Path:
+    """``<data-dir>/deployments/<id>``: the node's data directory."""
+    return data_dir / "deployments" / deployment_id
+
+
+def node_hostname(deployment_id: str) -> str:
+    """The name in a node's server certificate."""
+    return f"{deployment_id}{NODE_NAME_SUFFIX}"
+
+
+@dataclass
+class _Node:
+    """What the allocator remembers about one deployment's node."""
+
+    allocation: Allocation
+    process: ProcessState = ProcessState.ABSENT
+    handle: SandboxHandle | None = None
+    started_at: float = 0.0
+    failures: int = 0
+    exited_at: float | None = None
+    detail: str = ""
+    password_applied: bool = False
+    password_given: bool = False
+
+
+class Allocator:
+    """Reconciles the control plane's allocations with the sandboxes on this machine."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        control_plane: ControlPlane,
+        key_provider: KeyProvider,
+        sandbox: Sandbox,
+        client_tls: ComponentTls,
+        python: str = sys.executable,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.data_dir = data_dir
+        self.control_plane = control_plane
+        self.key_provider = key_provider
+        self.sandbox = sandbox
+        self.python = python
+        self.monotonic = monotonic
+        self._probe_ctx = client_tls.client_context()
+        self._desired: dict[str, Allocation] = {}
+        self._nodes: dict[str, _Node] = {}
+        self._reported: dict[str, StatusReport] = {}
+        self.version: int | None = None
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, *, interval: float = 0.5) -> None:
+        """Reconcile every `interval` seconds until `stop` is set; then stop every node."""
+        try:
+            while not stop.is_set():
+                self.run_once()
+                stop.wait(interval)
+        finally:
+            self.shutdown()
+
+    def run_once(self) -> list[Action]:
+        """One pass: fetch, observe, plan, act, report. Returns the actions taken."""
+        self._fetch()
+        now = self.monotonic()
+        self._observe(now)
+        actions = plan(self._desired_view(), self._observed_view(), now)
+        for action in actions:
+            self._act(action)
+        self._report()
+        return actions
+
+    def shutdown(self) -> None:
+        """Stop every node gracefully (the allocator is going away)."""
+        for node in self._nodes.values():
+            if node.handle is not None:
+                self.sandbox.stop(node.handle)
+                node.handle = None
+                node.process = ProcessState.ABSENT
+
+    # -- what tests and operators may ask ------------------------------------------------
+
+    def node_pid(self, deployment_id: str) -> int | None:
+        """The host pid of a deployment's node, if it runs."""
+        node = self._nodes.get(deployment_id)
+        if node is None or node.handle is None:
+            return None
+        return self.sandbox.pid(node.handle)
+
+    def state(self, deployment_id: str) -> ProcessState:
+        """What the allocator knows of a deployment's node process."""
+        node = self._nodes.get(deployment_id)
+        return node.process if node else ProcessState.ABSENT
+
+    def failures(self, deployment_id: str) -> int:
+        """Consecutive failed starts or crashes of a deployment's node."""
+        node = self._nodes.get(deployment_id)
+        return node.failures if node else 0
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _fetch(self) -> None:
+        try:
+            allocations = self.control_plane.allocations()
+        except ControlPlaneUnavailable as exc:
+            log.warning("allocator.control_plane_unavailable", error=str(exc))
+            return
+        self.version = allocations.version
+        self._desired = {a.id: a for a in allocations.deployments}
+        for allocation in allocations.deployments:
+            node = self._nodes.get(allocation.id)
+            if node is not None:
+                node.allocation = allocation
+
+    def _observe(self, now: float) -> None:
+        for dep_id, node in self._nodes.items():
+            if node.handle is None:
+                continue
+            if not self.sandbox.is_alive(node.handle):
+                status = self.sandbox.exit_status(node.handle)
+                node.handle = None
+                node.process = ProcessState.EXITED
+                node.failures = failures_after_exit(node.failures, now - node.started_at)
+                node.exited_at = now
+                node.detail = f"node exited with status {status}"
+                log.warning(
+                    "allocator.node_exited",
+                    deployment_id=dep_id,
+                    status=status,
+                    failures=node.failures,
+                    restart_in_s=restart_delay(node.failures),
+                )
+            elif node.process is ProcessState.STARTING and self._answers(dep_id):
+                node.process = ProcessState.RUNNING
+                node.detail = ""
+                if node.password_given:
+                    node.password_applied = True
+                log.info("allocator.node_running", deployment_id=dep_id)
+            elif node.process is ProcessState.STARTING and now - node.started_at > START_TIMEOUT_S:
+                self.sandbox.stop(node.handle)
+                node.handle = None
+                node.process = ProcessState.EXITED
+                node.failures += 1
+                node.exited_at = now
+                node.detail = "node did not answer on its socket"
+                log.warning("allocator.node_start_timeout", deployment_id=dep_id)
+
+    def _desired_view(self) -> dict[str, Desired]:
+        return {i: Desired(i, a.desired_state) for i, a in self._desired.items()}
+
+    def _observed_view(self) -> dict[str, Observed]:
+        view: dict[str, Observed] = {}
+        for dep_id in set(self._desired) | set(self._nodes):
+            node = self._nodes.get(dep_id)
+            exists = deployment_directory(self.data_dir, dep_id).exists()
+            if node is None:
+                view[dep_id] = Observed(directory_exists=exists)
+            else:
+                view[dep_id] = Observed(node.process, node.failures, node.exited_at, exists)
+        return view
+
+    def _act(self, action: Action) -> None:
+        dep_id = action.deployment_id
+        if action.kind is ActionKind.START:
+            self._start(self._desired[dep_id])
+        elif action.kind is ActionKind.STOP:
+            node = self._nodes[dep_id]
+            if node.handle is not None:
+                self.sandbox.stop(node.handle)
+            node.handle = None
+            node.process = ProcessState.ABSENT
+            node.failures = 0
+            log.info("allocator.node_stopped", deployment_id=dep_id)
+        elif action.kind is ActionKind.REMOVE:
+            shutil.rmtree(deployment_directory(self.data_dir, dep_id), ignore_errors=True)
+            self._nodes.pop(dep_id, None)
+            log.info("allocator.deployment_removed", deployment_id=dep_id)
+
+    def _start(self, allocation: Allocation) -> None:
+        node = self._nodes.setdefault(allocation.id, _Node(allocation))
+        node.allocation = allocation
+        now = self.monotonic()
+        try:
+            spec, fds = self._prepare(allocation)
+        except (KeyUnavailable, ControlPlaneUnavailable, OSError, ValueError) as exc:
+            node.process = ProcessState.EXITED
+            node.failures += 1
+            node.exited_at = now
+            node.detail = f"could not start: {type(exc).__name__}"
+            log.error("allocator.start_failed", deployment_id=allocation.id, error=str(exc))
+            return
+        try:
+            node.handle = self.sandbox.start(spec)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        node.process = ProcessState.STARTING
+        node.started_at = now
+        node.password_given = allocation.elastic_password is not None
+        log.info(
+            "allocator.node_started",
+            deployment_id=allocation.id,
+            uid=allocation.sandbox_uid,
+            attempt=node.failures + 1,
+        )
+
+    def _prepare(self, allocation: Allocation) -> tuple[SandboxSpec, list[int]]:
+        """The directory, the node's certificate, the key and password pipes, the spec."""
+        if allocation.wrapped_data_key is None:
+            raise KeyUnavailable("the deployment has no data key")
+        uid = allocation.sandbox_uid
+        if uid < 1000:
+            raise ValueError("sandbox uid below 1000")
+        directory = deployment_directory(self.data_dir, allocation.id)
+        directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory.parent.chmod(0o700)
+        _own_directory(directory, uid)
+        tls_dir = directory / "tls"
+        _own_directory(tls_dir, uid)
+        self._ensure_node_certificate(allocation.id, tls_dir, uid)
+        data_key = self.key_provider.unwrap(
+            allocation.wrapped_data_key, context=f"deployment:{allocation.id}".encode()
+        )
+        (directory / NODE_SOCKET).unlink(missing_ok=True)
+        key_fd = _pipe_with(data_key)
+        del data_key
+        fds = [key_fd]
+        tls_in = SANDBOX_DATA / "tls"
+        argv = [
+            self.python,
+            "-m",
+            "citadel.node",
+            "--data-dir",
+            str(SANDBOX_DATA),
+            "--key-fd",
+            str(key_fd),
+            "--cert",
+            str(tls_in / "node.crt"),
+            "--key",
+            str(tls_in / "node.key"),
+            "--client-ca",
+            str(tls_in / "ca.crt"),
+            "--unix-socket",
+            str(SANDBOX_DATA / NODE_SOCKET),
+            "--node-name",
+            f"node-{allocation.id[:8]}",
+        ]
+        if allocation.elastic_password is not None:
+            password_fd = _pipe_with(allocation.elastic_password.encode())
+            fds.append(password_fd)
+            argv += ["--elastic-password-fd", str(password_fd)]
+        logs = self.data_dir / "logs" / "deployments"
+        logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        spec = SandboxSpec(
+            name=allocation.id,
+            uid=uid,
+            directory=directory,
+            argv=tuple(argv),
+            pass_fds=tuple(fds),
+            log_file=logs / f"{allocation.id}.log",
+        )
+        return spec, fds
+
+    def _ensure_node_certificate(self, deployment_id: str, tls_dir: Path, uid: int) -> None:
+        cert_file, key_file, ca_file = (tls_dir / n for n in ("node.crt", "node.key", "ca.crt"))
+        if cert_file.exists() and key_file.exists() and ca_file.exists():
+            return
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = node_hostname(deployment_id)
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        issued = self.control_plane.node_certificate(
+            deployment_id, csr.public_bytes(serialization.Encoding.PEM)
+        )
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        _write_owned(key_file, pem, 0o600, uid)
+        _write_owned(ca_file, issued.ca_pem, 0o644, uid)
+        _write_owned(cert_file, issued.certificate_pem, 0o644, uid)
+
+    def _answers(self, deployment_id: str) -> bool:
+        """Whether the node completes a TLS handshake and answers HTTP on its socket."""
+        path = deployment_directory(self.data_dir, deployment_id) / NODE_SOCKET
+        return probe_node(path, self._probe_ctx, node_hostname(deployment_id))
+
+    def _report(self) -> None:
+        for dep_id, allocation in self._desired.items():
+            report = self._status(dep_id, allocation)
+            if self._reported.get(dep_id) == report:
+                continue
+            try:
+                self.control_plane.report_status(dep_id, report)
+            except ControlPlaneUnavailable as exc:
+                log.warning("allocator.report_failed", deployment_id=dep_id, error=str(exc))
+                continue
+            self._reported[dep_id] = report
+
+    def _status(self, dep_id: str, allocation: Allocation) -> StatusReport:
+        node = self._nodes.get(dep_id)
+        want = allocation.desired_state
+        applied = bool(node and node.password_applied)
+        if want is DesiredState.DELETED:
+            gone = node is None and not deployment_directory(self.data_dir, dep_id).exists()
+            return StatusReport("deleted" if gone else "stopping", False)
+        if node is None or node.process is ProcessState.ABSENT:
+            state = "stopped" if want is DesiredState.STOPPED else "initializing"
+            return StatusReport(state, False, "", applied)
+        if node.process is ProcessState.RUNNING:
+            if want is DesiredState.STOPPED:
+                return StatusReport("stopping", False, "", applied)
+            return StatusReport("running", True, "", applied)
+        if node.process is ProcessState.STARTING:
+            state = "initializing" if node.failures == 0 else "restarting"
+            return StatusReport(state, False, node.detail, applied)
+        # EXITED, waiting for a restart
+        if node.detail.startswith("could not start"):
+            return StatusReport("failed", False, node.detail, applied)
+        return StatusReport("restarting", False, node.detail, applied)
+
+
+def probe_node(path: Path, ctx: ssl.SSLContext, server_name: str, timeout: float = 1.0) -> bool:
+    """True when a TLS request on the unix socket at `path` gets an HTTP status line."""
+    try:
+        with (
+            _connect_unix(path, timeout) as raw,
+            ctx.wrap_socket(raw, server_hostname=server_name) as tls,
+        ):
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: " + server_name.encode() + b"\r\n\r\n")
+            return tls.recv(16).startswith(b"HTTP/1.1 ")
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _connect_unix(path: Path, timeout: float) -> socket.socket:
+    """Connect to a unix socket, even one whose path is longer than sun_path allows."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        if len(os.fsencode(path)) < 100:
+            sock.connect(str(path))
+        else:
+            dir_fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+            try:
+                sock.connect(f"/proc/self/fd/{dir_fd}/{path.name}")
+            finally:
+                os.close(dir_fd)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _own_directory(path: Path, uid: int) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chown(path, uid, uid)
+    path.chmod(0o700)
+
+
+def _write_owned(path: Path, data: bytes, mode: int, uid: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chown(tmp, uid, uid)
+    os.replace(tmp, path)
+
+
+def _pipe_with(data: bytes) -> int:
+    """A pipe's read end holding `data` (small: fits the pipe buffer)."""
+    r, w = os.pipe()
+    try:
+        os.write(w, data)
+    finally:
+        os.close(w)
+    return r
