@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import socket
 import ssl
 import subprocess
@@ -18,62 +17,10 @@ import pytest
 
 from citadel.authn import totp
 from citadel.client.api import CitadelClient, ClientError
+from tests.e2e.conftest import admin_key as _admin_key
+from tests.e2e.conftest import trust as _trust
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def running(services, data_dir: Path, postgres_url, tmp_path: Path):
-    """`citadel up` on the test's data directory (and database), stopped afterwards."""
-    services.close()
-    password_file = tmp_path / "owner-password"
-    password_file.write_text("e2e owner password 123\n")
-    port = _free_port()
-    env = {**os.environ, "CITADEL_BOOTSTRAP_PASSWORD_FILE": str(password_file)}
-    if postgres_url:
-        env["CITADEL_DATABASE_URL"] = postgres_url
-    bin_dir = Path(sys.executable).parent
-    log_path = tmp_path / "citadel-up.log"
-    log = log_path.open("wb")  # a file, not a pipe: the children log for as long as they run
-    proc = subprocess.Popen(
-        [
-            str(bin_dir / "citadel"),
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-            "--internal-port",
-            str(_free_port()),
-            "--gateway-port",
-            str(_free_port()),
-            "--admin-email",
-            "owner@example.com",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    endpoints = data_dir / "run" / "endpoints.json"
-    deadline = time.monotonic() + 60
-    while not endpoints.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"citadel up did not start:\n{log_path.read_text()}")
-        time.sleep(0.1)
-    yield json.loads(endpoints.read_text()), port, env
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 def test_first_start_writes_endpoints_and_serves_https_with_the_platform_ca(running):
@@ -164,33 +111,6 @@ def test_admin_create_api_key_works_from_the_data_directory(running, data_dir):
         verify=_trust(endpoints),
     )
     assert response.status_code == 200
-
-
-def _trust(endpoints) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=endpoints["ca_file"])
-
-
-def _admin_key(data_dir: Path, endpoints, env) -> str:
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "citadel"),
-            "admin",
-            "create-api-key",
-            "--data-dir",
-            str(data_dir),
-            "--org",
-            endpoints["organization_id"],
-            "--role",
-            "organization-admin",
-            "--expiration",
-            "1d",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    )
-    return result.stdout.strip()
 
 
 def _component_context(data_dir: Path, endpoints, *, with_certificate: bool) -> ssl.SSLContext:

@@ -11,10 +11,12 @@ a task exists only while a new upstream connection is being opened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httptools
@@ -178,17 +180,31 @@ class Gateway:
 
     async def connect(self, route: Route) -> UpstreamConnection:
         assert self.loop is not None
-        _, conn = await asyncio.wait_for(
-            self.loop.create_unix_connection(
-                lambda: UpstreamConnection(self, route.node_socket),
-                route.node_socket,
-                ssl=self.upstream_ssl,
-                server_hostname=self.node_server_name.format(id=route.id),
-                ssl_handshake_timeout=self.limits.connect_timeout_s,
-            ),
-            self.limits.connect_timeout_s,
-        )
+        with _short_socket_path(route.node_socket) as path:
+            _, conn = await asyncio.wait_for(
+                self.loop.create_unix_connection(
+                    lambda: UpstreamConnection(self, route.node_socket),
+                    path,
+                    ssl=self.upstream_ssl,
+                    server_hostname=self.node_server_name.format(id=route.id),
+                    ssl_handshake_timeout=self.limits.connect_timeout_s,
+                ),
+                self.limits.connect_timeout_s,
+            )
         return conn
+
+
+@contextlib.contextmanager
+def _short_socket_path(path: str) -> Iterator[str]:
+    """A path to the same unix socket that fits sun_path (107 bytes), via the directory's fd."""
+    if len(os.fsencode(path)) < 100:
+        yield path
+        return
+    dir_fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{dir_fd}/{os.path.basename(path)}"
+    finally:
+        os.close(dir_fd)
 
 
 class UpstreamConnection(asyncio.Protocol):

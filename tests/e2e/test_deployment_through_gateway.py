@@ -1,0 +1,122 @@
+"""The whole platform: `citadel up`, a deployment, its sandboxed node, through the gateway."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import admin_key, trust, wait_for_gateway
+
+ROOT = Path(__file__).resolve().parents[2]
+ES9 = ROOT / ".venv-es9" / "bin" / "python"
+SCENARIO = Path(__file__).with_name("gateway_scenario.py")
+
+
+def _needs(path: Path, what: str) -> None:
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} is missing: make test installs it")
+        pytest.skip(f"{what} not available")
+
+
+def _create_running_deployment(endpoints, key: str) -> tuple[str, str]:
+    api = endpoints["api_url"]
+    headers = {"Authorization": f"ApiKey {key}"}
+    body = {"name": "e2e", "resources": {"elasticsearch": [{"ref_id": "main-elasticsearch"}]}}
+    made = httpx.post(f"{api}/deployments", json=body, headers=headers, verify=trust(endpoints))
+    assert made.status_code == 201, made.text
+    deployment = made.json()["id"]
+    password = made.json()["resources"][0]["credentials"]["password"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        shown = httpx.get(
+            f"{api}/deployments/{deployment}", headers=headers, verify=trust(endpoints)
+        )
+        if shown.json().get("healthy"):
+            return deployment, password
+        time.sleep(0.25)
+    pytest.fail(f"deployment did not become healthy: {shown.text}")
+
+
+def _wait_for_gateway_route(endpoints, deployment: str, password: str) -> None:
+    """The gateway refreshes its snapshot every second: wait for it to know the new node."""
+    wait_for_gateway(endpoints)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        response = httpx.get(
+            f"{endpoints['gateway_url']}/",
+            headers={"X-Found-Cluster": deployment},
+            auth=("elastic", password),
+            verify=trust(endpoints),
+        )
+        if response.status_code == 200:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"the gateway never routed to the deployment: {response.text}")
+
+
+def test_official_client_and_curl_reach_a_new_deployment_through_the_gateway(running, data_dir):
+    _needs(ES9, ".venv-es9")
+    if shutil.which("bwrap") is None:
+        _needs(Path("/usr/bin/bwrap"), "bubblewrap")
+    endpoints, _, env = running
+    deployment, password = _create_running_deployment(
+        endpoints, admin_key(data_dir, endpoints, env)
+    )
+    _wait_for_gateway_route(endpoints, deployment, password)
+
+    scenario = subprocess.run(
+        [
+            str(ES9),
+            str(SCENARIO),
+            endpoints["gateway_url"],
+            endpoints["ca_file"],
+            deployment,
+            password,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert scenario.returncode == 0, scenario.stderr[-3000:]
+    seen = json.loads(scenario.stdout)
+    assert seen["bulk_ok"] == 1000
+    assert seen["count"] == 1000
+    assert seen["top_hit"] == "42"
+
+    curl = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--cacert",
+            endpoints["ca_file"],
+            "-u",
+            f"elastic:{password}",
+            "-H",
+            f"X-Found-Cluster: {deployment}",
+            f"{endpoints['gateway_url']}/e2e/_count",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert json.loads(curl.stdout)["count"] == 1000
+
+
+def test_unknown_deployment_through_the_gateway_is_a_json_404(running):
+    endpoints, _, _ = running
+    wait_for_gateway(endpoints)
+    response = httpx.get(
+        f"{endpoints['gateway_url']}/",
+        headers={"X-Found-Cluster": "0" * 32},
+        verify=trust(endpoints),
+    )
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
