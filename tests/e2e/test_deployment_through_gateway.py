@@ -120,3 +120,25 @@ def test_unknown_deployment_through_the_gateway_is_a_json_404(running):
     )
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/json")
+
+
+def test_reset_password_reaches_the_running_node(running, data_dir):
+    endpoints, _, env = running
+    key = admin_key(data_dir, endpoints, env)
+    deployment, old = _create_running_deployment(endpoints, key)
+    _wait_for_gateway_route(endpoints, deployment, old)
+    reset = httpx.post(
+        f"{endpoints['api_url']}/deployments/{deployment}/elasticsearch/main-elasticsearch/_reset-password",
+        headers={"Authorization": f"ApiKey {key}"},
+        verify=trust(endpoints),
+    )
+    assert reset.status_code == 200, reset.text
+    new = reset.json()["password"]
+    _wait_for_gateway_route(endpoints, deployment, new)
+    refused = httpx.get(
+        f"{endpoints['gateway_url']}/",
+        headers={"X-Found-Cluster": deployment},
+        auth=("elastic", old),
+        verify=trust(endpoints),
+    )
+    assert refused.status_code == 401

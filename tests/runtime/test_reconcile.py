@@ -102,3 +102,21 @@ def test_next_wake_is_the_earliest_due_restart() -> None:
         "c": Observed(EXITED, failures=1, exited_at=0.0),
     }
     assert next_wake(have, want) == 10.5
+
+
+def test_a_new_elastic_password_restarts_a_running_node():
+    desired = {"d": Desired("d", DesiredState.RUNNING, password_digest="new")}
+    observed = {"d": Observed(ProcessState.RUNNING, password_digest="old")}
+    assert [a.kind for a in plan(desired, observed, NOW)] == [ActionKind.STOP, ActionKind.START]
+
+
+def test_the_password_a_node_already_has_causes_no_restart():
+    desired = {"d": Desired("d", DesiredState.RUNNING, password_digest="same")}
+    observed = {"d": Observed(ProcessState.RUNNING, password_digest="same")}
+    assert plan(desired, observed, NOW) == []
+
+
+def test_a_starting_node_is_not_restarted_for_a_password():
+    desired = {"d": Desired("d", DesiredState.RUNNING, password_digest="new")}
+    observed = {"d": Observed(ProcessState.STARTING)}
+    assert plan(desired, observed, NOW) == []

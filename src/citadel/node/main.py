@@ -33,6 +33,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, required=True, help="the node's own data directory")
     p.add_argument("--key-fd", type=int, required=True, help="fd carrying the data key")
     p.add_argument("--elastic-password-fd", type=int, help="fd carrying the elastic password")
+    p.add_argument(
+        "--reset-elastic-password",
+        action="store_true",
+        help="set the password from --elastic-password-fd even if one is set (platform reset)",
+    )
     p.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
     p.add_argument("--key", type=Path, required=True, help="server private key (PEM)")
     p.add_argument("--client-ca", type=Path, help="require client certificates from this CA")
@@ -80,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     del key
     realm = Realm(store)
     if args.elastic_password_fd is not None:
-        realm.bootstrap_elastic(read_fd(args.elastic_password_fd).decode().strip())
+        password = read_fd(args.elastic_password_fd).decode().strip()
+        realm.bootstrap_elastic(password, replace=args.reset_elastic_password)
     services = NodeServices(
         store=store,
         realm=realm,

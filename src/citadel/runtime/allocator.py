@@ -11,6 +11,7 @@ platform CA) on ``<deployment dir>/node.sock``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -79,6 +80,7 @@ class _Node:
     detail: str = ""
     password_applied: bool = False
     password_given: bool = False
+    password_digest: str | None = None  # of the elastic password given at the last start
 
 
 class Allocator:
@@ -205,7 +207,10 @@ class Allocator:
                 log.warning("allocator.node_start_timeout", deployment_id=dep_id)
 
     def _desired_view(self) -> dict[str, Desired]:
-        return {i: Desired(i, a.desired_state) for i, a in self._desired.items()}
+        return {
+            i: Desired(i, a.desired_state, password_digest(a.elastic_password))
+            for i, a in self._desired.items()
+        }
 
     def _observed_view(self) -> dict[str, Observed]:
         view: dict[str, Observed] = {}
@@ -215,7 +220,9 @@ class Allocator:
             if node is None:
                 view[dep_id] = Observed(directory_exists=exists)
             else:
-                view[dep_id] = Observed(node.process, node.failures, node.exited_at, exists)
+                view[dep_id] = Observed(
+                    node.process, node.failures, node.exited_at, exists, node.password_digest
+                )
         return view
 
     def _act(self, action: Action) -> None:
@@ -256,6 +263,9 @@ class Allocator:
         node.process = ProcessState.STARTING
         node.started_at = now
         node.password_given = allocation.elastic_password is not None
+        if node.password_given:
+            node.password_applied = False
+            node.password_digest = password_digest(allocation.elastic_password)
         log.info(
             "allocator.node_started",
             deployment_id=allocation.id,
@@ -307,7 +317,7 @@ class Allocator:
         if allocation.elastic_password is not None:
             password_fd = _pipe_with(allocation.elastic_password.encode())
             fds.append(password_fd)
-            argv += ["--elastic-password-fd", str(password_fd)]
+            argv += ["--elastic-password-fd", str(password_fd), "--reset-elastic-password"]
         logs = self.data_dir / "logs" / "deployments"
         logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec = SandboxSpec(
@@ -440,3 +450,10 @@ def _pipe_with(data: bytes) -> int:
     finally:
         os.close(w)
     return r
+
+
+def password_digest(password: str | None) -> str | None:
+    """A digest to tell one pending elastic password from another (never logged or sent)."""
+    if password is None:
+        return None
+    return hashlib.sha256(password.encode()).hexdigest()

@@ -48,6 +48,7 @@ class Desired:
 
     id: str
     state: DesiredState
+    password_digest: str | None = None  # a pending elastic password from the control plane
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Observed:
     failures: int = 0  # consecutive crashes
     exited_at: float | None = None  # monotonic seconds of the last crash
     directory_exists: bool = False
+    password_digest: str | None = None  # the elastic password the running node was given
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,13 @@ def plan(
         if want.state is DesiredState.RUNNING:
             if have.process is ProcessState.ABSENT:
                 actions.append(Action(ActionKind.START, dep_id))
+            elif (
+                have.process is ProcessState.RUNNING
+                and want.password_digest is not None
+                and want.password_digest != have.password_digest
+            ):
+                # A password reset: the node takes a new elastic password only at start.
+                actions += [Action(ActionKind.STOP, dep_id), Action(ActionKind.START, dep_id)]
             elif have.process is ProcessState.EXITED:
                 due = (have.exited_at or 0.0) + restart_delay(have.failures)
                 if now >= due:

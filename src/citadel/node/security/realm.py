@@ -100,16 +100,24 @@ class Realm:
 
     # -- bootstrap ---------------------------------------------------------------------
 
-    def bootstrap_elastic(self, password: str) -> None:
-        """Set the ``elastic`` password unless it is already set (first start)."""
+    def bootstrap_elastic(self, password: str, *, replace: bool = False) -> None:
+        """Set the ``elastic`` password if it is not set yet (first start), or with `replace`
+        set it anyway (the platform's password reset, applied at a restart)."""
+        hashed = hash_password(password)
         with self.store.write() as conn:
             row = conn.execute("SELECT 1 FROM users WHERE username = ?", (ELASTIC,)).fetchone()
             if row is None:
                 conn.execute(
                     "INSERT INTO users (username, password_hash, roles, full_name) "
                     "VALUES (?, ?, ?, ?)",
-                    (ELASTIC, hash_password(password), json.dumps(["superuser"]), None),
+                    (ELASTIC, hashed, json.dumps(["superuser"]), None),
                 )
+            elif replace:
+                conn.execute(
+                    "UPDATE users SET password_hash = ?, enabled = 1 WHERE username = ?",
+                    (hashed, ELASTIC),
+                )
+        self.forget(ELASTIC)
 
     def forget(self, username: str) -> None:
         """Drop a remembered password (after a change, a disable, a delete)."""
