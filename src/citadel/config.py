@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     public_hostname: str = "localhost"
     internal_port: int = 8444
     """The internal API (mTLS, for the allocator and gateway)."""
-    deployment_domain: str = "localhost"
+    deployment_domain: str = "citadel.localhost"
     """Deployments answer at ``<id>.<region>.<deployment_domain>`` on the gateway."""
     gateway_port: int = 9243
 

@@ -224,11 +224,14 @@ def test_get_shows_status_endpoints_and_cloud_id(client, services, owner_key):
     info = body["resources"]["elasticsearch"][0]["info"]
     assert body["healthy"] is False
     assert info["status"] == "initializing"
-    assert info["metadata"]["endpoint"] == f"{dep}.local.localhost"
-    assert info["metadata"]["aliased_endpoint"] == "my-search.local.localhost"
+    assert info["metadata"]["endpoint"] == f"{dep}.local.citadel.localhost"
+    assert info["metadata"]["aliased_endpoint"] == "my-search.local.citadel.localhost"
     name, encoded = info["metadata"]["cloud_id"].split(":", 1)
     assert name == "search"
-    assert base64.b64decode(encoded).decode().split("$")[:2] == ["local.localhost:9243", dep]
+    assert base64.b64decode(encoded).decode().split("$")[:2] == [
+        "local.citadel.localhost:9243",
+        dep,
+    ]
 
 
 def test_put_changes_name_alias_and_tags(client, services, owner_key):

@@ -113,7 +113,7 @@ def test_routes_snapshot_names_the_node_socket(internal, services, org):
 
     body = internal.get(f"{V1}/routes").json()
 
-    assert body["domain"] == "localhost"
+    assert body["domain"] == "citadel.localhost"
     (route,) = body["deployments"]
     assert route["id"] == dep
     assert route["state"] == "initializing"

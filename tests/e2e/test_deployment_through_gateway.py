@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -142,3 +146,75 @@ def test_reset_password_reaches_the_running_node(running, data_dir):
         verify=trust(endpoints),
     )
     assert refused.status_code == 401
+
+
+def test_the_cloud_id_names_a_host_the_gateway_serves_by_sni(running, data_dir):
+    endpoints, _, env = running
+    key = admin_key(data_dir, endpoints, env)
+    deployment, password = _create_running_deployment(endpoints, key)
+    _wait_for_gateway_route(endpoints, deployment, password)
+    shown = httpx.get(
+        f"{endpoints['api_url']}/deployments/{deployment}",
+        headers={"Authorization": f"ApiKey {key}"},
+        verify=trust(endpoints),
+    ).json()
+    cloud_id = shown["resources"]["elasticsearch"][0]["info"]["metadata"]["cloud_id"]
+    host_port, es_id, _ = base64.b64decode(cloud_id.split(":", 1)[1]).decode().split("$")
+    host, port = host_port.rsplit(":", 1)
+    assert es_id == deployment
+    assert port == endpoints["gateway_url"].rsplit(":", 1)[1]
+    # Where "<id>.<host>" resolves to the gateway (DNS); here we connect to loopback ourselves
+    # and present that name, certificate check included, as a client would.
+    name = f"{es_id}.{host}"
+    ctx = trust(endpoints)
+    with (
+        socket.create_connection(("127.0.0.1", int(port))) as raw,
+        ctx.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        auth = base64.b64encode(f"elastic:{password}".encode()).decode()
+        tls.sendall(
+            f"GET / HTTP/1.1\r\nHost: {name}\r\nAuthorization: Basic {auth}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        head = tls.recv(64)
+    assert head.startswith(b"HTTP/1.1 200")
+
+
+def test_the_gateway_keeps_serving_when_the_control_plane_is_gone(running, data_dir):
+    endpoints, _, env = running
+    key = admin_key(data_dir, endpoints, env)
+    deployment, password = _create_running_deployment(endpoints, key)
+    _wait_for_gateway_route(endpoints, deployment, password)
+    children = _processes_using(data_dir)
+    os.kill(endpoints["pid"], signal.SIGKILL)  # the control plane dies; its children live on
+    try:
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{endpoints['api_url']}/_health", verify=trust(endpoints), timeout=5)
+        time.sleep(2.5)  # more than two snapshot refresh intervals without the control plane
+        response = httpx.get(
+            f"{endpoints['gateway_url']}/_cluster/health",
+            headers={"X-Found-Cluster": deployment},
+            auth=("elastic", password),
+            verify=trust(endpoints),
+        )
+        assert response.status_code == 200
+        assert response.json()["status"] == "green"
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
+def _processes_using(data_dir: Path) -> list[int]:
+    """The allocator and gateway started for this data directory (by their command lines)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(data_dir).encode() in argv and any(a in (b"allocator", b"gateway") for a in argv):
+            pids.append(int(proc.name))
+    return pids

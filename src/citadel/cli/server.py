@@ -89,7 +89,11 @@ def _serve(
     gateway_port: int | None = None,
 ) -> None:
     settings = load_settings(
-        data_dir=data_dir, api_host=host, api_port=port, internal_port=internal_port
+        data_dir=data_dir,
+        api_host=host,
+        api_port=port,
+        internal_port=internal_port,
+        gateway_port=gateway_port,
     )
     configure_logging(settings.log_level)
     services = build(settings)
@@ -114,7 +118,9 @@ def _serve(
     children = []
     if gateway_port is not None:
         endpoints["gateway_url"] = f"https://{url_host}:{gateway_port}"
-        children = runtime_children(data_dir, host=host, gateway_port=gateway_port)
+        children = runtime_children(
+            data_dir, host=host, gateway_port=gateway_port, domain=settings.deployment_domain
+        )
     tls = {
         "ssl_certfile": str(cert.cert_file),
         "ssl_keyfile": str(cert.key_file),

@@ -62,10 +62,13 @@ class Child:
             await self.process.wait()
 
 
-def runtime_children(data_dir: Path, *, host: str, gateway_port: int) -> list[Child]:
+def runtime_children(data_dir: Path, *, host: str, gateway_port: int, domain: str) -> list[Child]:
     """The allocator and the gateway of one machine."""
     data = ["--data-dir", str(data_dir)]
     return [
         Child("allocator", ["allocator", *data]),
-        Child("gateway", ["gateway", *data, "--host", host, "--port", str(gateway_port)]),
+        Child(
+            "gateway",
+            ["gateway", *data, "--host", host, "--port", str(gateway_port), "--domain", domain],
+        ),
     ]
