@@ -84,26 +84,7 @@ def test_the_owner_signs_in_enrols_totp_and_mints_a_working_key(running):
 
 def test_admin_create_api_key_works_from_the_data_directory(running, data_dir):
     endpoints, _, env = running
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "citadel"),
-            "admin",
-            "create-api-key",
-            "--data-dir",
-            str(data_dir),
-            "--org",
-            endpoints["organization_id"],
-            "--role",
-            "organization-admin",
-            "--expiration",
-            "1d",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    )
-    key = result.stdout.strip()
+    key = _admin_key(data_dir, endpoints, env)
     assert key.startswith("cit_live_")
     response = httpx.get(
         f"{endpoints['api_url']}/organizations/{endpoints['organization_id']}",

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
-import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
+from citadel.cli.options import DEFAULT_DATA_DIR, DataDir, wait_for_endpoints
 from citadel.crypto.keyring import open_keyring
 from citadel.crypto.providers.local import LocalKeyFile
 from citadel.log import configure_logging, get_logger
@@ -42,7 +39,10 @@ def allocator(
     if reason is not None:
         typer.echo(f"citadel allocator: cannot sandbox nodes: {reason}", err=True)
         raise typer.Exit(1)
-    endpoints = _wait_for_endpoints(data_dir, wait)
+    endpoints = wait_for_endpoints(data_dir, wait)
+    if endpoints is None:
+        typer.echo(f"citadel allocator: no internal_url in {data_dir}/run/endpoints.json", err=True)
+        raise typer.Exit(1)
     key_file = data_dir / "keys" / "platform.key"
     keyring_file = data_dir / "keys" / "keyring.wrapped"
     if not key_file.exists() or not keyring_file.exists():
@@ -69,19 +69,3 @@ def allocator(
     finally:
         control_plane.close()
         log.info("allocator.stopped")
-
-
-def _wait_for_endpoints(data_dir: Path, wait: float) -> dict:
-    path = data_dir / "run" / "endpoints.json"
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            endpoints = json.loads(path.read_text())
-            if endpoints.get("internal_url"):
-                return endpoints
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() >= deadline:
-            typer.echo(f"citadel allocator: no internal_url in {path}", err=True)
-            raise typer.Exit(1)
-        time.sleep(0.2)

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import ssl
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
 import uvloop
 
-from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
+from citadel.cli.options import DEFAULT_DATA_DIR, DataDir, wait_for_endpoints
 from citadel.crypto.keyring import open_keyring
 from citadel.crypto.providers.local import LocalKeyFile
 from citadel.gateway.certificates import ensure_gateway_certificate, gateway_hostnames
@@ -96,7 +94,10 @@ def gateway(
         str(component.key_file),
         component.key_password,
     )
-    endpoints = _wait_for_endpoints(data_dir, wait)
+    endpoints = wait_for_endpoints(data_dir, wait)
+    if endpoints is None:
+        log.warning("gateway.no_control_plane", detail="serving the persisted snapshot")
+        endpoints = {}
     control_plane = None
     if endpoints.get("internal_url"):
         control_plane = ControlPlane(
@@ -141,19 +142,3 @@ async def _serve(
         loop.add_signal_handler(sig, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def _wait_for_endpoints(data_dir: Path, wait: float) -> dict:
-    path = data_dir / "run" / "endpoints.json"
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            endpoints = json.loads(path.read_text())
-            if endpoints.get("internal_url"):
-                return endpoints
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() >= deadline:
-            log.warning("gateway.no_control_plane", detail="serving the persisted snapshot")
-            return {}
-        time.sleep(0.2)
