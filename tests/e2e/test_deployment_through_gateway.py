@@ -138,14 +138,26 @@ def test_reset_password_reaches_the_running_node(running, data_dir):
     )
     assert reset.status_code == 200, reset.text
     new = reset.json()["password"]
+    # The node restarts with the new password; the gateway's view of its state trails by up
+    # to a snapshot refresh, so wait until the restart has settled (503s in between are fine).
     _wait_for_gateway_route(endpoints, deployment, new)
-    refused = httpx.get(
-        f"{endpoints['gateway_url']}/",
-        headers={"X-Found-Cluster": deployment},
-        auth=("elastic", old),
-        verify=trust(endpoints),
-    )
-    assert refused.status_code == 401
+    assert _settled_status(endpoints, deployment, old) == 401
+    assert _settled_status(endpoints, deployment, new) == 200
+
+
+def _settled_status(endpoints, deployment: str, password: str) -> int:
+    """The gateway's answer for `password` once the deployment is not restarting (not 503)."""
+    deadline = time.monotonic() + 30
+    while True:
+        status = httpx.get(
+            f"{endpoints['gateway_url']}/",
+            headers={"X-Found-Cluster": deployment},
+            auth=("elastic", password),
+            verify=trust(endpoints),
+        ).status_code
+        if status != 503 or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)
 
 
 def test_the_cloud_id_names_a_host_the_gateway_serves_by_sni(running, data_dir):
