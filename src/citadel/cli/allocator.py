@@ -30,7 +30,7 @@ WaitFor = Annotated[
 
 
 def allocator(
-    data_dir: DataDir = DEFAULT_DATA_DIR, interval: Interval = 0.5, wait: WaitFor = 60.0
+    data_dir: DataDir = DEFAULT_DATA_DIR, interval: Interval = 0.25, wait: WaitFor = 60.0
 ) -> None:
     """Keep the deployments' nodes running in their sandboxes (started by `citadel up`)."""
     configure_logging("info")

@@ -1,7 +1,7 @@
 """The gateway's route snapshot: fetched from the control plane, persisted, served from disk.
 
 The control plane serves `GET /internal/v1/routes` over mTLS (docs/adr/0009). The gateway
-refreshes it every second, persists every new version to `<data-dir>/gateway/snapshot.json`
+refreshes it every half second, persists every new version to `<data-dir>/gateway/snapshot.json`
 atomically, and keeps serving from the last good snapshot while the control plane is down.
 Without a control plane the persisted file is the source, re-read when it changes.
 """
@@ -23,7 +23,7 @@ from citadel.gateway.routing import Route, RouteTable
 
 log = structlog.get_logger("citadel.gateway.snapshot")
 
-REFRESH_INTERVAL_S = 1.0
+REFRESH_INTERVAL_S = 0.5
 
 
 class SnapshotError(ValueError):
