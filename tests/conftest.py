@@ -69,7 +69,12 @@ def template_data_dir(tmp_path_factory: pytest.TempPathFactory, postgres_url: st
 
 
 def _settings(data_dir: Path, postgres_url: str | None) -> Settings:
-    return Settings(data_dir=data_dir, database_url=postgres_url, _env_file=None)
+    return Settings(
+        data_dir=data_dir,
+        database_url=postgres_url,
+        regions=["local", "elsewhere"],
+        _env_file=None,
+    )
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ settings or builds adapters.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from citadel.kit.net import Network, parse_networks
 from citadel.orgs.models import Organization
 from citadel.orgs.service import found_organization
 from citadel.pki.authority import ServerCertificate, ensure_api_certificate
+from citadel.traffic_filters.clients import RecentClients
 from citadel.users.service import create_user, find_by_email
 
 
@@ -43,6 +44,7 @@ class Services:
     policies: Policies
     trusted_proxies: tuple[Network, ...]
     platform_keys: KeyProvider
+    recent_clients: RecentClients = field(default_factory=RecentClients)
 
     def context(self, session: sa.orm.Session, caller: Caller) -> Context:
         """A unit of work for `caller` on `session`."""
@@ -74,6 +76,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         signin_ip_failures=settings.signin_ip_failures,
         signin_window_s=settings.signin_window_s,
         signin_max_lockout_s=settings.signin_max_lockout_s,
+        regions=tuple(settings.regions),
     )
     return Services(
         settings=settings,

@@ -6,10 +6,26 @@ There is no global instance: `load_settings()` builds one and the composition ro
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StaticIps(BaseModel):
+    """One region's published addresses: where traffic to deployments arrives (ingress) and
+    where traffic from them leaves (egress). Addresses or CIDR blocks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ingress: list[str] = Field(default_factory=list)
+    egress: list[str] = Field(default_factory=list)
+
+    @field_validator("ingress", "egress")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(v, strict=False)) for v in values]
 
 
 class Settings(BaseSettings):
@@ -29,6 +45,11 @@ class Settings(BaseSettings):
     deployment_domain: str = "citadel.localhost"
     """Deployments answer at ``<id>.<region>.<deployment_domain>`` on the gateway."""
     gateway_port: int = 9243
+    regions: list[str] = Field(default_factory=lambda: ["local"], min_length=1)
+    """The regions this platform offers (JSON list in ``CITADEL_REGIONS``)."""
+    static_ips: dict[str, StaticIps] = Field(default_factory=dict)
+    """Published ingress and egress addresses per region (JSON object in
+    ``CITADEL_STATIC_IPS``: ``{"local": {"ingress": ["203.0.113.10/32"], "egress": []}}``)."""
 
     session_idle_timeout_s: int = 60 * 60
     session_absolute_timeout_s: int = 12 * 60 * 60
@@ -44,6 +65,14 @@ class Settings(BaseSettings):
 
     bootstrap_password_file: Path | None = None
     log_level: str = "info"
+
+    @field_validator("static_ips")
+    @classmethod
+    def _known_regions(cls, value: dict[str, StaticIps], info: ValidationInfo) -> dict:
+        unknown = sorted(set(value) - set(info.data.get("regions") or []))
+        if unknown:
+            raise ValueError(f"static_ips names regions not in regions: {', '.join(unknown)}")
+        return value
 
     @property
     def db_path(self) -> Path:

@@ -6,6 +6,7 @@ from citadel.deployments.models import Deployment
 from citadel.invitations.models import Invitation
 from citadel.orgs.models import Membership, Organization, RoleAssignment
 from citadel.signin.models import ThrottleBucket
+from citadel.traffic_filters.models import Association, LinkClaim, Ruleset, RulesetVersion
 from citadel.users.models import RecoveryCode, User, UserSession
 
 ALL_TABLES = (
@@ -18,6 +19,10 @@ ALL_TABLES = (
     Organization,
     RoleAssignment,
     ThrottleBucket,
+    Association,
+    LinkClaim,
+    Ruleset,
+    RulesetVersion,
     RecoveryCode,
     User,
     UserSession,

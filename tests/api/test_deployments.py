@@ -147,13 +147,15 @@ def test_validate_only_still_refuses_an_invalid_request(client, services, owner_
     assert response.status_code == 400
 
 
-def test_traffic_filter_rulesets_are_refused_for_now(client, services, owner_key):
-    settings = {"traffic_filter_settings": {"rulesets": ["r1"]}}
+def test_an_unknown_traffic_filter_ruleset_undoes_the_create(client, services, owner_key):
+    settings = {"traffic_filter_settings": {"rulesets": ["0" * 32]}}
 
     response = create(client, owner_key, settings=settings)
 
-    assert response.status_code == 400
-    assert response.json()["errors"][0]["code"] == "deployments.traffic_filters_unavailable"
+    assert response.status_code == 404
+    error = response.json()["errors"][0]
+    assert error["code"] == "traffic_filter.not_found"
+    assert error["fields"] == ["body.settings.traffic_filter_settings.rulesets[0]"]
     assert count(services) == 0
 
 

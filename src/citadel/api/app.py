@@ -8,7 +8,17 @@ from citadel import __version__
 from citadel.api import errors
 from citadel.api.deps import SAFE_METHODS, public
 from citadel.api.middleware import RequestContextMiddleware
-from citadel.api.routes import api_keys, audit, auth, deployments, invitations, members, orgs
+from citadel.api.routes import (
+    api_keys,
+    audit,
+    auth,
+    deployments,
+    invitations,
+    members,
+    orgs,
+    platform,
+    traffic_filters,
+)
 from citadel.audit.service import Actor
 from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn.principal import Caller
@@ -46,7 +56,9 @@ def create_app(services: Services) -> FastAPI:
         api_keys.router,
         auth.router,
         audit.router,
+        traffic_filters.router,
         deployments.router,
+        platform.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     errors.install(app, on_error=_audit_failure)

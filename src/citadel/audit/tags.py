@@ -34,6 +34,13 @@ class AuditAction(StrEnum):
     DEPLOYMENT_PASSWORD_RESET = "deployment.elastic_password_reset"  # noqa: S105 (a tag)
     DEPLOYMENT_OBSERVED = "deployment.observed"
     DEPLOYMENT_NODE_CERTIFICATE_ISSUED = "deployment.node_certificate_issued"
+    TRAFFIC_FILTER_CREATED = "traffic_filter.ruleset.created"
+    TRAFFIC_FILTER_UPDATED = "traffic_filter.ruleset.updated"
+    TRAFFIC_FILTER_DELETED = "traffic_filter.ruleset.deleted"
+    TRAFFIC_FILTER_ASSOCIATED = "traffic_filter.association.created"
+    TRAFFIC_FILTER_DISASSOCIATED = "traffic_filter.association.deleted"
+    TRAFFIC_FILTER_LINK_CLAIMED = "traffic_filter.link_id.claimed"
+    TRAFFIC_FILTER_LINK_UNCLAIMED = "traffic_filter.link_id.unclaimed"
     REQUEST_DENIED = "request.denied"
     REQUEST_FAILED = "request.failed"
 

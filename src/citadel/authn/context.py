@@ -22,6 +22,8 @@ class Policies:
     signin_ip_failures: int = 20
     signin_window_s: int = 900
     signin_max_lockout_s: int = 900
+    regions: tuple[str, ...] = ("local",)
+    """The regions deployments and traffic-filter rulesets may name."""
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,6 @@ class InvalidDeployment(BadRequest):
     default_message = "The deployment request is invalid."
 
 
-class TrafficFiltersUnavailable(BadRequest):
-    code = "deployments.traffic_filters_unavailable"
-    default_message = "Traffic filter rulesets cannot be attached yet; send an empty list."
-
-
 class DeploymentNotShutDown(BadRequest):
     code = "deployments.deployment_not_shutdown"
     default_message = "Shut the deployment down before deleting it."

@@ -161,8 +161,8 @@ def updated(row: Deployment, endpoints: Endpoints) -> dict[str, Any]:
     return body
 
 
-def detail(row: Deployment, endpoints: Endpoints) -> dict[str, Any]:
-    """The `DeploymentGetResponse`."""
+def detail(row: Deployment, endpoints: Endpoints, rulesets: list[str]) -> dict[str, Any]:
+    """The `DeploymentGetResponse`; `rulesets` are the associated traffic-filter rulesets."""
     desired, observed = Desired(row.desired_state), Observed(row.observed_state)
     healthy = is_healthy(desired, observed, row.healthy)
     host = endpoints.host(row)
@@ -222,7 +222,7 @@ def detail(row: Deployment, endpoints: Endpoints) -> dict[str, Any]:
             "integrations_server": [],
         },
         "settings": {
-            "traffic_filter_settings": {"rulesets": []},
+            "traffic_filter_settings": {"rulesets": rulesets},
             "auto_ops": {"status": "not_connected"},
         },
         "metadata": {"tags": list(row.tags)},

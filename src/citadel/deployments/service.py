@@ -34,7 +34,6 @@ from citadel.deployments.errors import (
     DeploymentNotFound,
     DeploymentNotShutDown,
     InvalidDeployment,
-    TrafficFiltersUnavailable,
 )
 from citadel.deployments.lifecycle import Desired, Observed, Refusal, Transition, next_desired
 from citadel.deployments.models import Deployment
@@ -87,12 +86,12 @@ def _authorize(ctx: Context, permission: Permission, target: Target) -> None:
         require(ctx.caller, permission, target)
 
 
-def validate(body: CreateDeploymentIn) -> Plan:
-    """Check a create request without touching anything; raises a 400 when it is wrong."""
-    settings = body.settings
-    filters = settings.traffic_filter_settings if settings else None
-    if filters is not None and filters.rulesets:
-        raise TrafficFiltersUnavailable(fields=["body.settings.traffic_filter_settings.rulesets"])
+def validate(body: CreateDeploymentIn, regions: Sequence[str]) -> Plan:
+    """Check a create request without touching anything; raises a 400 when it is wrong.
+
+    Traffic-filter rulesets named in the settings are checked by `citadel.traffic_filters`
+    when they are attached, in the same unit of work.
+    """
     es = body.resources.elasticsearch[0] if body.resources.elasticsearch else None
     region = body.region or (es.region if es else None) or DEFAULT_REGION
     if es is not None and es.region not in (None, region):
@@ -100,9 +99,9 @@ def validate(body: CreateDeploymentIn) -> Plan:
             "The Elasticsearch resource's region differs from the deployment's.",
             fields=["body.resources.elasticsearch[0].region"],
         )
-    if region != DEFAULT_REGION:
+    if region not in regions:
         raise InvalidDeployment(
-            f"Unknown region; this platform has one: {DEFAULT_REGION}.", fields=["body.region"]
+            f"Unknown region; this platform has: {', '.join(regions)}.", fields=["body.region"]
         )
     sizes = [t.size.value for t in (es.plan.cluster_topology if es else []) if t.size]
     size = max(sizes) if sizes else DEFAULT_SIZE_MB
@@ -136,7 +135,7 @@ def create_deployment(
     """Record a new deployment (desired running); a reused `request_id` returns the first."""
     target = Target.all_of(organization_id, ScopeKind.DEPLOYMENT)
     _authorize(ctx, Permission.DEPLOYMENTS_CREATE, target)
-    plan = validate(body)
+    plan = validate(body, ctx.policies.regions)
     load_org(ctx.session, organization_id, for_update=True)
     if request_id is not None:
         earlier = ctx.session.scalar(

@@ -1,7 +1,8 @@
 """The data path: asyncio protocols on uvloop, httptools parsing, pooled mTLS upstreams.
 
 One `ClientConnection` per downstream TLS connection parses requests with httptools (llhttp,
-strict), checks framing, routes with `routing.decide`, and streams the request to a pooled
+strict), checks framing, routes and filters with `routing.decide` (on the connection's
+`ConnectionContext`, worked out once when it was accepted), and streams the request to a pooled
 `UpstreamConnection` (TLS over the node's unix socket with the gateway's client certificate).
 The response streams back with hop-by-hop headers removed. The gateway re-serialises every
 request head itself, so the node only ever sees one unambiguous framing. No task per request:
@@ -22,7 +23,10 @@ from dataclasses import dataclass
 import httptools
 import structlog
 
-from citadel.gateway.responses import error_response
+from citadel.gateway.connection import ConnectionContext
+from citadel.gateway.listener import ProxyListener, ProxyListenerConfig
+from citadel.gateway.recent_clients import RecentClients
+from citadel.gateway.responses import error_response, traffic_filter_response
 from citadel.gateway.routing import Decision, Reason, Route, decide
 from citadel.gateway.snapshot import SnapshotKeeper
 
@@ -129,6 +133,7 @@ class Gateway:
         self.idle: dict[str, deque[UpstreamConnection]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.connecting: set[asyncio.Future[None]] = set()
+        self.clients = RecentClients()
 
     async def serve(
         self, host: str, port: int, server_ssl: ssl.SSLContext
@@ -142,6 +147,20 @@ class Gateway:
             backlog=1024,
             ssl_handshake_timeout=self.limits.header_timeout_s,
         )
+
+    async def serve_proxy(
+        self, config: ProxyListenerConfig, server_ssl: ssl.SSLContext
+    ) -> ProxyListener:
+        """Start the PROXY-protocol listener: the same TLS and HTTP, behind a balancer."""
+        self.loop = asyncio.get_running_loop()
+        listener = ProxyListener(
+            config,
+            lambda context: ClientConnection(self, context),
+            server_ssl,
+            ssl_handshake_timeout=self.limits.header_timeout_s,
+        )
+        await listener.start()
+        return listener
 
     # --- upstream pool -------------------------------------------------------------
     def take_idle(self, route: Route) -> UpstreamConnection | None:
@@ -354,16 +373,20 @@ class _Exchange:
 
 
 class ClientConnection(asyncio.Protocol):
-    """One downstream connection: parse, check, route, forward, in order."""
+    """One downstream connection: parse, check, route, filter, forward, in order.
 
-    def __init__(self, gateway: Gateway) -> None:
+    `context` is given by the PROXY listener; on the direct listener it is the socket peer."""
+
+    def __init__(self, gateway: Gateway, context: ConnectionContext | None = None) -> None:
         self.gateway = gateway
         self.limits = gateway.limits
         self.loop = gateway.loop or asyncio.get_event_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
-        self.peer = "unknown"
+        self.context = context or ConnectionContext.direct(None)
+        self.log_fields = self.context.log_fields()
         self.forwarded_for = b"x-forwarded-for: unknown\r\nx-forwarded-proto: https"
+        self.reached: list[str] = []  # deployments this connection was admitted to
         self.sni: str | None = None
         self.parsing: _Exchange | None = None  # the request whose bytes are arriving
         self.queue: deque[_Exchange] = deque()  # parsed heads, served in order
@@ -379,9 +402,14 @@ class ClientConnection(asyncio.Protocol):
     # --- connection --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's SSL transport
-        peer = transport.get_extra_info("peername")
-        self.peer = str(peer[0]) if isinstance(peer, tuple) else "unknown"
-        self.forwarded_for = b"x-forwarded-for: %s\r\nx-forwarded-proto: https" % self.peer.encode()
+        if self.context.peer_ip is None:
+            peer = transport.get_extra_info("peername")
+            self.context = ConnectionContext.direct(
+                str(peer[0]) if isinstance(peer, tuple) else None
+            )
+            self.log_fields = self.context.log_fields()
+        client_ip = (self.context.client.ip or "unknown").encode()
+        self.forwarded_for = b"x-forwarded-for: %s\r\nx-forwarded-proto: https" % client_ip
         ssl_object = transport.get_extra_info("ssl_object")
         self.sni = getattr(ssl_object, "citadel_sni", None)
         self.last_activity = self.loop.time()
@@ -391,6 +419,9 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         if self._timer is not None:
             self._timer.cancel()
+        for deployment_id in self.reached:
+            self.gateway.clients.disconnected(deployment_id, self.context.client)
+        self.reached.clear()
         for exchange in self.queue:
             if exchange.upstream is not None:
                 exchange.upstream.close()  # a half-done exchange: never reuse it
@@ -515,7 +546,13 @@ class ClientConnection(asyncio.Protocol):
         ex.keep_alive = parser.should_keep_alive()
         self._check_head(ex)
         table = self.gateway.keeper.table
-        ex.decision = decide(table, sni=self.sni, host=ex.host, found_cluster=ex.found_cluster)
+        ex.decision = decide(
+            table,
+            sni=self.sni,
+            host=ex.host,
+            found_cluster=ex.found_cluster,
+            client=self.context.client,
+        )
         self.queue.append(ex)
         if len(self.queue) == 1:
             self._start(ex)
@@ -613,6 +650,9 @@ class ClientConnection(asyncio.Protocol):
             return  # answered once its body has been read past
         route = ex.decision.route
         assert route is not None
+        if route.id not in self.reached:
+            self.reached.append(route.id)
+            self.gateway.clients.connected(route.id, self.context.client)
         if ex.expect_continue:
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
         upstream = self.gateway.take_idle(route)
@@ -777,17 +817,22 @@ class ClientConnection(asyncio.Protocol):
         self._close()
 
     def _answer(self, ex: _Exchange, decision: Decision) -> None:
-        """The gateway answers by itself: unknown deployment, not running, misdirected."""
+        """The gateway answers by itself: filtered, unknown deployment, not running,
+        misdirected. Nothing reaches a node."""
+        ex.status = decision.status
+        close = not ex.keep_alive or not ex.request_done
+        if not ex.request_done:
+            ex.keep_alive = False  # do not wait for a body nobody will read
+        if decision.reason is Reason.FILTERED:
+            self._write(traffic_filter_response(request_id=ex.request_id, close=close))
+            self._finish(ex, close=close)
+            return
         if decision.reason is Reason.UNKNOWN_DEPLOYMENT:
             code, message = "deployment.not_found", "No deployment matches this request."
         elif decision.reason is Reason.NOT_RUNNING:
             code, message = "deployment.not_running", "The deployment is not running."
         else:
             code, message = "request.misdirected", "SNI and Host name different deployments."
-        ex.status = decision.status
-        close = not ex.keep_alive or not ex.request_done
-        if not ex.request_done:
-            ex.keep_alive = False  # do not wait for a body nobody will read
         self._write(error_response(ex.status, code, message, request_id=ex.request_id, close=close))
         self._finish(ex, close=close)
 
@@ -810,15 +855,18 @@ class ClientConnection(asyncio.Protocol):
             return
         decision = ex.decision
         route = decision.route if decision else None
+        verdict = decision.verdict if decision else None
         log.info(
             "gateway.request",
             request_id=ex.request_id,
             deployment_id=route.id if route else None,
             reason=reason,
+            decision=None if verdict is None else "allow" if verdict.allowed else "deny",
+            filter_reason=verdict.value if verdict is not None else None,
             status=ex.status,
             method=ex.method.decode("latin-1"),
-            src_ip=self.peer,
             duration_ms=round((time.monotonic() - ex.started) * 1000, 2),
+            **self.log_fields,
         )
 
     # --- errors and closing ----------------------------------------------------------
@@ -841,7 +889,7 @@ class ClientConnection(asyncio.Protocol):
             request_id=ex.request_id,
             reason=exc.code,
             status=exc.status,
-            src_ip=self.peer,
+            **self.log_fields,
         )
 
     def _fail_connection(self, status: int, code: str, message: str) -> None:
@@ -852,7 +900,11 @@ class ClientConnection(asyncio.Protocol):
         request_id = front.request_id if front else os.urandom(8).hex()
         self._write(error_response(status, code, message, request_id=request_id, close=True))
         log.info(
-            "gateway.rejected", request_id=request_id, reason=code, status=status, src_ip=self.peer
+            "gateway.rejected",
+            request_id=request_id,
+            reason=code,
+            status=status,
+            **self.log_fields,
         )
         if front is not None and front.upstream is not None:
             front.upstream.close()
@@ -886,14 +938,38 @@ def parser_version_bad(version: str) -> bool:
     return version not in ("1.1", "1.0")
 
 
-async def run(gateway: Gateway, host: str, port: int, server_ssl: ssl.SSLContext) -> None:
-    """Serve until cancelled, refreshing the snapshot alongside."""
+async def run(
+    gateway: Gateway,
+    host: str,
+    port: int,
+    server_ssl: ssl.SSLContext,
+    proxy_listener: ProxyListenerConfig | None = None,
+) -> None:
+    """Serve until cancelled (and the PROXY listener beside, when configured), refreshing
+    the snapshot and reporting recent clients alongside."""
     server = await gateway.serve(host, port, server_ssl)
-    refresher = asyncio.ensure_future(gateway.keeper.refresh_forever())
-    log.info("gateway.listening", host=host, port=port, routes=len(gateway.keeper.table.routes))
+    listener = None
+    if proxy_listener is not None:
+        listener = await gateway.serve_proxy(proxy_listener, server_ssl)
+    keeper = gateway.keeper
+    background: list[asyncio.Future[None]] = []
+    control_client = keeper.control_plane.client() if keeper.control_plane else None
+    background.append(asyncio.ensure_future(keeper.refresh_forever(control_client)))
+    if control_client is not None and keeper.control_plane is not None:
+        url = keeper.control_plane.clients_url
+        background.append(
+            asyncio.ensure_future(gateway.clients.report_forever(control_client, url))
+        )
+    log.info("gateway.listening", host=host, port=port, routes=len(keeper.table.routes))
     try:
         await server.serve_forever()
     finally:
-        refresher.cancel()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if control_client is not None:
+            await control_client.aclose()
+        if listener is not None:
+            listener.close()
         server.close()
         gateway.close_idle()

@@ -1,4 +1,5 @@
-"""The gateway's own answers: small JSON errors in the platform's error shape."""
+"""The gateway's own answers: small JSON errors in the platform's error shape, and the
+traffic-filter refusal in exactly the shape Elastic Cloud documents."""
 
 from __future__ import annotations
 
@@ -6,14 +7,31 @@ import json
 from http import HTTPStatus
 
 _JSON = b"application/json; charset=utf-8"
+TRAFFIC_FILTER_BODY = (
+    b'{"ok":false,"message":"Forbidden due to traffic filtering. Please see the Elastic '
+    b'documentation on Traffic Filtering for more information."}'
+)
 
 
 def error_response(status: int, code: str, message: str, *, request_id: str, close: bool) -> bytes:
     """A complete HTTP/1.1 response: `{"errors":[{"code","message"}]}`."""
     body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+    return _response(status, _JSON, body, request_id=request_id, close=close)
+
+
+def traffic_filter_response(*, request_id: str, close: bool) -> bytes:
+    """The 403 for a client no associated ruleset admits (Elastic's documented body)."""
+    return _response(
+        403, b"application/json", TRAFFIC_FILTER_BODY, request_id=request_id, close=close
+    )
+
+
+def _response(
+    status: int, content_type: bytes, body: bytes, *, request_id: str, close: bool
+) -> bytes:
     head = [
         b"HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase.encode()),
-        b"content-type: " + _JSON,
+        b"content-type: " + content_type,
         b"content-length: %d" % len(body),
         b"x-request-id: " + request_id.encode(),
         b"cache-control: no-store",

@@ -1,14 +1,20 @@
-"""Which deployment a request is for (pure: no I/O).
+"""Which deployment a request is for, and whether its client may reach it (pure: no I/O).
 
 A request names its deployment by SNI `<id-or-alias>.<region>.<domain>`, else by its Host
 header in the same form (port stripped), else by `X-Found-Cluster: <id>` as managed clouds'
-proxies accept. The table is compiled once per snapshot; lookups are dictionary hits.
+proxies accept. Once a deployment is found, its traffic filter decides on the connection's
+client (address and private-link endpoint); a blocked client gets the gateway's 403 whatever
+the deployment's state, so it learns nothing more. The table and its filters are compiled
+once per snapshot; a lookup is dictionary hits plus one `Filter.decide`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from citadel.gateway.filtering import OPEN, Client, Filter, RulesetRules, Verdict, compile_all
 
 
 class Reason(StrEnum):
@@ -18,6 +24,7 @@ class Reason(StrEnum):
     UNKNOWN_DEPLOYMENT = "unknown_deployment"
     NOT_RUNNING = "not_running"
     MISDIRECTED = "misdirected"
+    FILTERED = "filtered"
 
 
 class RouteState(StrEnum):
@@ -27,21 +34,24 @@ class RouteState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One deployment as the gateway sees it."""
+    """One deployment as the gateway sees it, with the ids of its filtering rulesets."""
 
     id: str
     alias: str | None
     region: str
     state: str
     node_socket: str
+    rulesets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome of routing: a route to forward to, or a status with a reason."""
+    """The outcome of routing: a route to forward to, or a status with a reason; with the
+    traffic filter's verdict whenever a deployment was found."""
 
     reason: Reason
     route: Route | None = None
+    verdict: Verdict | None = None
 
     @property
     def status(self) -> int:
@@ -53,23 +63,37 @@ _STATUS = {
     Reason.UNKNOWN_DEPLOYMENT: 404,
     Reason.NOT_RUNNING: 503,
     Reason.MISDIRECTED: 421,
+    Reason.FILTERED: 403,
 }
 UNKNOWN = Decision(Reason.UNKNOWN_DEPLOYMENT)
+MISDIRECTED = Decision(Reason.MISDIRECTED)
+_MISSING = "missing"  # a ruleset type no filter knows: it filters and matches nothing
 
 
 @dataclass(frozen=True)
 class RouteTable:
-    """Routes by `<id-or-alias>.<region>` and by id; compiled once from a snapshot."""
+    """Routes by `<id-or-alias>.<region>` and by id, and each deployment's compiled filter;
+    compiled once from a snapshot."""
 
     version: int
     domain: str
     routes: tuple[Route, ...] = ()
+    rulesets: Mapping[str, RulesetRules] = field(default_factory=dict)
     _by_label: dict[str, Route] = field(default_factory=dict, repr=False)
     _by_id: dict[str, Route] = field(default_factory=dict, repr=False)
+    _filters: dict[str, Filter] = field(default_factory=dict, repr=False, compare=False)
     _suffix: str = ""
 
     @classmethod
-    def compile(cls, version: int, domain: str, routes: tuple[Route, ...]) -> RouteTable:
+    def compile(
+        cls,
+        version: int,
+        domain: str,
+        routes: tuple[Route, ...],
+        rulesets: Mapping[str, RulesetRules] | None = None,
+    ) -> RouteTable:
+        """Index the routes and compile every deployment's filter (shared between
+        deployments with the same rulesets). Raises ValueError on a malformed rule source."""
         by_label: dict[str, Route] = {}
         by_id: dict[str, Route] = {}
         for route in routes:
@@ -79,8 +103,16 @@ class RouteTable:
             if route.alias:
                 # An alias never shadows a deployment id.
                 by_label.setdefault(f"{route.alias.lower()}.{route.region}", route)
+        rulesets = dict(rulesets or {})
+        associated = {route.id: route.rulesets for route in routes if route.rulesets}
+        known = rulesets
+        missing = {i for ids in associated.values() for i in ids if i not in rulesets}
+        if missing:
+            # A ruleset the document lacks filters and matches nobody: fail closed.
+            known = {**rulesets, **{i: RulesetRules(i, _MISSING, (_MISSING,)) for i in missing}}
+        filters = compile_all(known, associated) if associated else {}
         domain = domain.lower().strip(".")
-        return cls(version, domain, routes, by_label, by_id, "." + domain)
+        return cls(version, domain, routes, rulesets, by_label, by_id, filters, "." + domain)
 
     def by_host(self, host: str) -> Route | None:
         """The route for a host name `<id-or-alias>.<region>.<domain>` (no port)."""
@@ -95,6 +127,10 @@ class RouteTable:
     def by_id(self, deployment_id: str) -> Route | None:
         return self._by_id.get(deployment_id.strip().lower())
 
+    def filter_for(self, deployment_id: str) -> Filter:
+        """The deployment's compiled traffic filter; `OPEN` when no ruleset is associated."""
+        return self._filters.get(deployment_id, OPEN)
+
 
 def host_without_port(host: str) -> str:
     """`name:443` → `name`; `[::1]:443` → `::1`."""
@@ -106,25 +142,33 @@ def host_without_port(host: str) -> str:
 
 
 def decide(
-    table: RouteTable, *, sni: str | None, host: str | None, found_cluster: str | None
+    table: RouteTable,
+    *,
+    sni: str | None,
+    host: str | None,
+    found_cluster: str | None,
+    client: Client,
 ) -> Decision:
-    """Route by SNI, else Host, else X-Found-Cluster; says why."""
+    """Route by SNI, else Host, else X-Found-Cluster, then filter on the client; says why."""
     by_sni = table.by_host(sni) if sni else None
     by_host = table.by_host(host_without_port(host)) if host else None
     if by_sni is not None:
         if by_host is not None and by_host.id != by_sni.id:
-            return Decision(Reason.MISDIRECTED)
-        return _of(by_sni)
+            return MISDIRECTED
+        return _admit(table, by_sni, client)
     if by_host is not None:
-        return _of(by_host)
+        return _admit(table, by_host, client)
     if found_cluster:
         route = table.by_id(found_cluster)
         if route is not None:
-            return _of(route)
+            return _admit(table, route, client)
     return UNKNOWN
 
 
-def _of(route: Route) -> Decision:
+def _admit(table: RouteTable, route: Route, client: Client) -> Decision:
+    verdict = table.filter_for(route.id).decide(client)
+    if not verdict.allowed:
+        return Decision(Reason.FILTERED, route, verdict)
     if route.state != RouteState.RUNNING:
-        return Decision(Reason.NOT_RUNNING, route)
-    return Decision(Reason.FOUND, route)
+        return Decision(Reason.NOT_RUNNING, route, verdict)
+    return Decision(Reason.FOUND, route, verdict)

@@ -4,11 +4,20 @@ The control plane serves `GET /internal/v1/routes` over mTLS (docs/adr/0009). Th
 refreshes it every half second, persists every new version to `<data-dir>/gateway/snapshot.json`
 atomically, and keeps serving from the last good snapshot while the control plane is down.
 Without a control plane the persisted file is the source, re-read when it changes.
+
+A snapshot carries the traffic-filtering rulesets (`"rulesets": {id: {type, sources}}`) and
+each deployment's associated ruleset ids; a document without them (persisted by an older
+gateway) means no filters. The filters are compiled once per new snapshot. Every fetch after
+the first sends `If-None-Match` with the current version's entity tag and a 304 means
+"unchanged": a document with a hundred thousand rules is neither re-downloaded nor recompiled
+twice a second. A deployment naming a ruleset the document lacks is filtered by a ruleset
+that matches nobody (see `RouteTable.compile`), so it fails closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import ssl
@@ -19,6 +28,7 @@ from pathlib import Path
 import httpx
 import structlog
 
+from citadel.gateway.filtering import RulesetRules
 from citadel.gateway.routing import Route, RouteTable
 
 log = structlog.get_logger("citadel.gateway.snapshot")
@@ -31,29 +41,59 @@ class SnapshotError(ValueError):
 
 
 def parse_snapshot(data: object) -> RouteTable:
-    """Validate a routes document and compile it into a table."""
+    """Validate a routes document and compile it (routes and filters) into a table."""
     if not isinstance(data, Mapping):
         raise SnapshotError("snapshot is not an object")
     version, domain, items = data.get("version"), data.get("domain"), data.get("deployments")
     if not isinstance(version, int) or not isinstance(domain, str) or not isinstance(items, list):
         raise SnapshotError("snapshot needs version, domain and deployments")
+    rulesets = _parse_rulesets(data.get("rulesets") or {})
     routes = []
     for item in items:
         if not isinstance(item, Mapping):
             raise SnapshotError("deployment entry is not an object")
+        associated = item.get("rulesets") or []
+        if not isinstance(associated, list) or not all(isinstance(r, str) for r in associated):
+            raise SnapshotError("deployment rulesets is not a list of ids")
         try:
-            routes.append(
-                Route(
-                    id=str(item["id"]).lower(),
-                    alias=str(item["alias"]) if item.get("alias") else None,
-                    region=str(item.get("region") or "local").lower(),
-                    state=str(item["state"]),
-                    node_socket=str(item.get("node_socket") or ""),
-                )
+            route = Route(
+                id=str(item["id"]).lower(),
+                alias=str(item["alias"]) if item.get("alias") else None,
+                region=str(item.get("region") or "local").lower(),
+                state=str(item["state"]),
+                node_socket=str(item.get("node_socket") or ""),
+                rulesets=tuple(dict.fromkeys(associated)),
             )
         except KeyError as exc:
             raise SnapshotError(f"deployment entry lacks {exc}") from None
-    return RouteTable.compile(version, domain, tuple(routes))
+        for ruleset_id in route.rulesets:
+            if ruleset_id not in rulesets:
+                log.warning(
+                    "gateway.snapshot.unknown_ruleset",
+                    deployment_id=route.id,
+                    ruleset_id=ruleset_id,
+                )
+        routes.append(route)
+    try:
+        return RouteTable.compile(version, domain, tuple(routes), rulesets)
+    except (ValueError, TypeError) as exc:
+        raise SnapshotError(f"rulesets do not compile: {exc}") from None
+
+
+def _parse_rulesets(data: object) -> dict[str, RulesetRules]:
+    if not isinstance(data, Mapping):
+        raise SnapshotError("rulesets is not an object")
+    rulesets = {}
+    for ruleset_id, item in data.items():
+        if not isinstance(item, Mapping):
+            raise SnapshotError("ruleset entry is not an object")
+        kind, sources = item.get("type"), item.get("sources")
+        if not isinstance(kind, str) or not isinstance(sources, list):
+            raise SnapshotError("ruleset needs type and sources")
+        if not all(isinstance(source, str) for source in sources):
+            raise SnapshotError("ruleset sources are not strings")
+        rulesets[str(ruleset_id)] = RulesetRules(str(ruleset_id), kind, tuple(sources))
+    return rulesets
 
 
 def dump_snapshot(table: RouteTable) -> dict:
@@ -67,9 +107,13 @@ def dump_snapshot(table: RouteTable) -> dict:
                 "region": r.region,
                 "state": r.state,
                 "node_socket": r.node_socket,
+                "rulesets": list(r.rulesets),
             }
             for r in table.routes
         ],
+        "rulesets": {
+            rs.id: {"type": rs.type, "sources": list(rs.sources)} for rs in table.rulesets.values()
+        },
     }
 
 
@@ -113,11 +157,20 @@ class ControlPlane:
             base += "/internal/v1"
         return base + "/routes"
 
+    @property
+    def clients_url(self) -> str:
+        """Where the gateway reports the clients it has seen (the lockout guard reads them)."""
+        return self.routes_url.removesuffix("/routes") + "/gateway/clients"
+
     def ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.ca_file))
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(str(self.cert_file), str(self.key_file), password=self.key_password)
         return ctx
+
+    def client(self) -> httpx.AsyncClient:
+        """The mTLS client for the internal API (routes and client reports share it)."""
+        return httpx.AsyncClient(verify=self.ssl_context(), timeout=5.0)
 
 
 class SnapshotKeeper:
@@ -136,6 +189,8 @@ class SnapshotKeeper:
         self.table: RouteTable = load_snapshot(path) or RouteTable.compile(0, "invalid", ())
         self._mtime = self._file_mtime()
         self._reachable: bool | None = None
+        self._etag: str | None = None  # of the last document fetched by this process
+        self._digest: bytes | None = None
 
     def _file_mtime(self) -> float | None:
         try:
@@ -145,14 +200,19 @@ class SnapshotKeeper:
 
     def install(self, table: RouteTable, *, persist: bool) -> None:
         current = self.table
-        same = (table.version, table.domain, table.routes)
-        if same == (current.version, current.domain, current.routes):
+        same = (table.version, table.domain, table.routes, table.rulesets)
+        if same == (current.version, current.domain, current.routes, current.rulesets):
             return
         self.table = table
         if persist:
             save_snapshot(self.path, table)
             self._mtime = self._file_mtime()
-        log.info("gateway.snapshot.installed", version=table.version, routes=len(table.routes))
+        log.info(
+            "gateway.snapshot.installed",
+            version=table.version,
+            routes=len(table.routes),
+            rulesets=len(table.rulesets),
+        )
 
     def reload_file(self) -> None:
         """Re-read the persisted snapshot when it changed on disk."""
@@ -165,12 +225,18 @@ class SnapshotKeeper:
             self.install(table, persist=False)
 
     async def fetch_once(self, client: httpx.AsyncClient) -> bool:
-        """One fetch from the control plane; False (and the old table kept) on failure."""
+        """One conditional fetch from the control plane; False (and the old table kept) on
+        failure. A 304, or a body identical to the last one, installs nothing."""
         assert self.control_plane is not None
+        headers = {"If-None-Match": self._etag} if self._etag else None
         try:
-            response = await client.get(self.control_plane.routes_url)
-            response.raise_for_status()
-            table = parse_snapshot(response.json())
+            response = await client.get(self.control_plane.routes_url, headers=headers)
+            if response.status_code == 304:
+                table = None
+            else:
+                response.raise_for_status()
+                digest = hashlib.blake2b(response.content, digest_size=16).digest()
+                table = None if digest == self._digest else parse_snapshot(response.json())
         except (httpx.HTTPError, ValueError, ssl.SSLError, OSError) as exc:
             if self._reachable is not False:
                 log.warning(
@@ -183,16 +249,23 @@ class SnapshotKeeper:
         if self._reachable is not True:
             log.info("gateway.snapshot.control_plane_reachable")
         self._reachable = True
-        self.install(table, persist=True)
+        if table is not None:
+            self.install(table, persist=True)
+            self._digest = digest
+            self._etag = response.headers.get("etag") or f'"{table.version}"'
         return True
 
-    async def refresh_forever(self) -> None:
+    async def refresh_forever(self, client: httpx.AsyncClient | None = None) -> None:
+        """Fetch (or re-read the file) every interval, forever; `client` defaults to one of
+        the control plane's own."""
         if self.control_plane is None:
             while True:
                 self.reload_file()
                 await asyncio.sleep(self.interval_s)
-        ctx = self.control_plane.ssl_context()
-        async with httpx.AsyncClient(verify=ctx, timeout=5.0) as client:
-            while True:
-                await self.fetch_once(client)
-                await asyncio.sleep(self.interval_s)
+        if client is None:
+            async with self.control_plane.client() as own:
+                await self.refresh_forever(own)
+            return
+        while True:
+            await self.fetch_once(client)
+            await asyncio.sleep(self.interval_s)

@@ -11,6 +11,7 @@ from citadel.authz.permissions import Permission
 from citadel.bootstrap import Services
 from citadel.deployments import schemas, service
 from citadel.deployments.schemas import CreateDeploymentIn, Endpoints, UpdateDeploymentIn
+from citadel.traffic_filters import service as traffic_filters
 
 router = APIRouter(tags=["deployments"])
 DeploymentId = Path(max_length=32, description="Identifier for the Deployment")
@@ -44,7 +45,7 @@ def create_deployment(
     """Create a deployment; the `elastic` password in the answer is the only copy."""
     org = caller_organization(request, work.caller, services)
     if validate_only:
-        plan = service.validate(body)
+        plan = service.validate(body, services.policies.regions)
         response.status_code = 200
         return {
             "id": "",
@@ -56,7 +57,10 @@ def create_deployment(
         made = service.create_deployment(
             ctx, services.platform_keys, org, body, request_id=request_id
         )
-        if not made.fresh:
+        if made.fresh:
+            settings = body.settings.traffic_filter_settings if body.settings else None
+            traffic_filters.attach_on_create(ctx, made.row, settings.rulesets if settings else [])
+        else:
             response.status_code = 202
         return schemas.created(
             made.row, endpoints(services), password=made.password, fresh=made.fresh
@@ -87,7 +91,9 @@ def get_deployment(
     """One deployment: health, status, endpoints, cloud_id."""
     org = caller_organization(request, work.caller, services)
     with work.read() as ctx:
-        return schemas.detail(service.get_deployment(ctx, org, deployment_id), endpoints(services))
+        row = service.get_deployment(ctx, org, deployment_id)
+        rulesets = traffic_filters.rulesets_of_deployment(ctx, org, "deployment", row.id)
+        return schemas.detail(row, endpoints(services), rulesets)
 
 
 @router.put(
@@ -140,7 +146,9 @@ def delete_deployment(
     """Delete a shut-down deployment; its data key is destroyed."""
     org = caller_organization(request, work.caller, services)
     with work.write() as ctx:
-        return schemas.summary(service.delete_deployment(ctx, org, deployment_id))
+        row = service.delete_deployment(ctx, org, deployment_id)
+        traffic_filters.forget_deployment(ctx, row.id)
+        return schemas.summary(row)
 
 
 @router.post(

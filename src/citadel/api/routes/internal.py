@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from pydantic import BaseModel, Field
 
 from citadel.api.deps import ServicesDep, WorkDep
 from citadel.authn.principal import Caller
@@ -16,6 +17,8 @@ from citadel.deployments.models import Deployment
 from citadel.deployments.schemas import NodeCsrIn, StatusIn
 from citadel.errors import BadRequest
 from citadel.pki.components import InvalidCsr, sign_node_certificate
+from citadel.traffic_filters import service as traffic_filters
+from citadel.traffic_filters.clients import SeenClient
 
 DeploymentId = Path(max_length=32)
 
@@ -93,11 +96,24 @@ def node_certificate(
 
 
 @router.get("/routes")
-def routes(work: WorkDep, services: ServicesDep) -> dict[str, Any]:
-    """The gateway's snapshot: every deployment not deleted, with its node socket."""
+def routes(
+    work: WorkDep,
+    services: ServicesDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    """The gateway's snapshot: every deployment not deleted, with its node socket and the
+    traffic-filter rulesets associated with it. `ETag` is the version; a gateway that already
+    has it gets 304 (with many rules the document is large)."""
     settings = services.settings
     base = settings.data_dir / "deployments"
     with work.read() as ctx:
+        version = service.allocation_version(ctx)
+        etag = f'"{version}"'
+        if if_none_match == etag:
+            return Response(status_code=304, headers={"etag": etag})
+        response.headers["etag"] = etag
+        by_deployment, rulesets = traffic_filters.gateway_view(ctx)
         items = [
             {
                 "id": row.id,
@@ -107,12 +123,36 @@ def routes(work: WorkDep, services: ServicesDep) -> dict[str, Any]:
                 if row.desired_state == Desired.RUNNING
                 else row.desired_state,
                 "node_socket": str(base / row.id / "node.sock"),
+                "rulesets": by_deployment.get(row.id, []),
             }
             for row in service.all_deployments(ctx)
             if row.desired_state != Desired.DELETED
         ]
         return {
-            "version": service.allocation_version(ctx),
+            "version": version,
             "domain": settings.deployment_domain,
             "deployments": items,
+            "rulesets": rulesets,
         }
+
+
+class SeenClientIn(BaseModel):
+    deployment_id: str = Field(max_length=32)
+    client_ip: str = Field(max_length=64)
+    endpoint_id: str | None = Field(default=None, max_length=160)
+    last_seen: float
+    connected: bool = False
+
+
+class GatewayClientsIn(BaseModel):
+    clients: list[SeenClientIn] = Field(max_length=100_000)
+
+
+@router.post("/gateway/clients")
+def gateway_clients(body: GatewayClientsIn, services: ServicesDep) -> dict:
+    """What a gateway saw recently: the lockout guard's "currently connected clients"."""
+    services.recent_clients.report(
+        SeenClient(c.deployment_id, c.client_ip, c.endpoint_id, c.last_seen, c.connected)
+        for c in body.clients
+    )
+    return {}

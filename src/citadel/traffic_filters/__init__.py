@@ -1,0 +1,1 @@
+"""Network security: traffic-filter rulesets, their associations and claimed link ids."""
