@@ -1,68 +1,25 @@
 """`citadel deployment`: deployments through the Cloud API (an API key, CITADEL_API_KEY).
 
-Without `--api-url`, the URL and CA of a local `citadel up` are read from
-`<data-dir>/run/endpoints.json`. Every command takes `--output json|table`.
+Options and output are shared with the other API commands (`citadel.cli.remote`).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from citadel.cli import remote
 from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
-from citadel.client.api import CitadelClient, ClientError
+from citadel.cli.remote import ApiKey, ApiUrl, CaFile, Output, OutputOpt, err
+from citadel.client.api import CitadelClient
 
 app = typer.Typer(help="Deployments, through the API.", no_args_is_help=True)
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
 
 
-class Output(StrEnum):
-    JSON = "json"
-    TABLE = "table"
-
-
-ApiUrl = Annotated[str | None, typer.Option("--api-url", envvar="CITADEL_API_URL")]
-ApiKey = Annotated[str, typer.Option("--api-key", envvar="CITADEL_API_KEY")]
-CaFile = Annotated[str | None, typer.Option("--ca-file", envvar="CITADEL_CA_FILE")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="json or table.")]
 DeploymentArg = Annotated[str, typer.Argument(help="The deployment id.")]
-
-
-def _client(
-    data_dir: Path, api_url: str | None, api_key: str, ca_file: str | None
-) -> CitadelClient:
-    if api_url is None:
-        path = data_dir / "run" / "endpoints.json"
-        if not path.is_file():
-            err.print(f"No --api-url and no {path}: is `citadel up` running?")
-            raise typer.Exit(2)
-        endpoints = json.loads(path.read_text())
-        api_url = endpoints["api_url"]
-        ca_file = ca_file or endpoints.get("ca_file")
-    return CitadelClient(api_url, api_key=api_key, ca_file=ca_file)
-
-
-def _call(client: CitadelClient, method: str, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return getattr(client, method)(*args, **kwargs)
-    except ClientError as exc:
-        err.print(str(exc))
-        raise typer.Exit(1) from None
-
-
-def _emit(output: Output, value: Any, table: Table | None = None) -> None:
-    if output is Output.JSON or table is None:
-        out.print_json(json.dumps(value))
-    else:
-        out.print(table)
 
 
 def _status(detail: dict[str, Any]) -> str:
@@ -101,8 +58,8 @@ def create(
         body["alias"] = alias
     if version:
         body["version"] = version
-    with _client(data_dir, api_url, api_key, ca_file) as client:
-        made = _call(client, "create_deployment", body, request_id=request_id)
+    with remote.client(data_dir, api_url, api_key, ca_file) as client:
+        made = remote.call(client, "create_deployment", body, request_id=request_id)
         if wait:
             _wait_running(client, made["id"], timeout, quiet=output is Output.JSON)
     resource = made["resources"][0]
@@ -115,7 +72,7 @@ def create(
         credentials.get("username", ""),
         credentials.get("password", "(not shown: created earlier)"),
     )
-    _emit(output, made, table)
+    remote.emit(output, made, table)
 
 
 def _wait_running(
@@ -124,7 +81,7 @@ def _wait_running(
     deadline = time.monotonic() + timeout
     with err.status("Starting the deployment…", spinner="dots") as spinner:
         while True:
-            detail = _call(client, "get_deployment", deployment_id)
+            detail = remote.call(client, "get_deployment", deployment_id)
             status = _status(detail)
             if not quiet:
                 spinner.update(f"Deployment {deployment_id[:8]}: {status}")
@@ -145,13 +102,13 @@ def list_(
     ca_file: CaFile = None,
 ) -> None:
     """The deployments this key may read."""
-    with _client(data_dir, api_url, api_key, ca_file) as client:
-        rows = _call(client, "list_deployments")
+    with remote.client(data_dir, api_url, api_key, ca_file) as client:
+        rows = remote.call(client, "list_deployments")
     table = Table("id", "name", "region", "cloud_id")
     for row in rows:
         resource = row["resources"][0] if row["resources"] else {}
         table.add_row(row["id"], row["name"], resource.get("region", ""), resource.get("cloud_id"))
-    _emit(output, {"deployments": rows}, table)
+    remote.emit(output, {"deployments": rows}, table)
 
 
 @app.command("show")
@@ -164,8 +121,8 @@ def show(
     ca_file: CaFile = None,
 ) -> None:
     """One deployment: status, health, endpoint, cloud_id."""
-    with _client(data_dir, api_url, api_key, ca_file) as client:
-        detail = _call(client, "get_deployment", deployment_id)
+    with remote.client(data_dir, api_url, api_key, ca_file) as client:
+        detail = remote.call(client, "get_deployment", deployment_id)
     info = detail["resources"]["elasticsearch"][0]["info"]
     table = Table("field", "value")
     for field, value in (
@@ -178,7 +135,7 @@ def show(
         ("cloud_id", info["metadata"].get("cloud_id", "")),
     ):
         table.add_row(field, value)
-    _emit(output, detail, table)
+    remote.emit(output, detail, table)
 
 
 @app.command("shutdown")
@@ -191,11 +148,11 @@ def shutdown(
     ca_file: CaFile = None,
 ) -> None:
     """Stop a deployment (its data stays until it is deleted)."""
-    with _client(data_dir, api_url, api_key, ca_file) as client:
-        done = _call(client, "shutdown_deployment", deployment_id)
+    with remote.client(data_dir, api_url, api_key, ca_file) as client:
+        done = remote.call(client, "shutdown_deployment", deployment_id)
     table = Table("id", "name", "shutdown")
     table.add_row(done["id"], done["name"], "requested")
-    _emit(output, done, table)
+    remote.emit(output, done, table)
 
 
 @app.command("delete")
@@ -208,11 +165,11 @@ def delete(
     ca_file: CaFile = None,
 ) -> None:
     """Delete a shut-down deployment; its data key is destroyed (the data is unreadable)."""
-    with _client(data_dir, api_url, api_key, ca_file) as client:
-        done = _call(client, "delete_deployment", deployment_id)
+    with remote.client(data_dir, api_url, api_key, ca_file) as client:
+        done = remote.call(client, "delete_deployment", deployment_id)
     table = Table("id", "name", "deleted")
     table.add_row(done["id"], done["name"], "yes (data key destroyed)")
-    _emit(output, done, table)
+    remote.emit(output, done, table)
 
 
 @app.command("reset-password")
@@ -226,8 +183,8 @@ def reset_password(
     ca_file: CaFile = None,
 ) -> None:
     """A new password for the `elastic` user, shown once."""
-    with _client(data_dir, api_url, api_key, ca_file) as client:
-        done = _call(client, "reset_elastic_password", deployment_id, ref_id)
+    with remote.client(data_dir, api_url, api_key, ca_file) as client:
+        done = remote.call(client, "reset_elastic_password", deployment_id, ref_id)
     table = Table("username", "password (shown once)")
     table.add_row(done["username"], done["password"])
-    _emit(output, done, table)
+    remote.emit(output, done, table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import ssl
@@ -18,7 +19,9 @@ from citadel.cli.options import DEFAULT_DATA_DIR, DataDir, wait_for_endpoints
 from citadel.crypto.keyring import open_keyring
 from citadel.crypto.providers.local import LocalKeyFile
 from citadel.gateway.certificates import ensure_gateway_certificate, gateway_hostnames
+from citadel.gateway.listener import ProxyListenerConfig
 from citadel.gateway.proxy import Gateway, run, server_ssl_context, upstream_ssl_context
+from citadel.gateway.proxy_protocol import Vendor
 from citadel.gateway.snapshot import ControlPlane, SnapshotKeeper
 from citadel.log import configure_logging, get_logger
 from citadel.pki.components import NODE_DOMAIN, ensure_component_certificate
@@ -52,6 +55,49 @@ WaitFor = Annotated[
     ),
 ]
 LogLevel = Annotated[str, typer.Option("--log-level", help="info logs every request.")]
+ProxyPort = Annotated[
+    int,
+    typer.Option(
+        "--proxy-port",
+        envvar="CITADEL_GATEWAY_PROXY_PORT",
+        help="Also listen for connections from load balancers that send a PROXY protocol "
+        "header (0: no such listener).",
+    ),
+]
+ProxyHost = Annotated[
+    str | None,
+    typer.Option(
+        "--proxy-host",
+        envvar="CITADEL_GATEWAY_PROXY_HOST",
+        help="Listen address of the PROXY listener (default: --host).",
+    ),
+]
+ProxyTrustedCidrs = Annotated[
+    list[str],
+    typer.Option(
+        "--proxy-trusted-cidr",
+        envvar="CITADEL_GATEWAY_PROXY_TRUSTED_CIDRS",
+        help="The load balancers' addresses (CIDR; repeatable or comma-separated). Required "
+        "with --proxy-port: any other peer is dropped unread.",
+    ),
+]
+ProxyVendor = Annotated[
+    Vendor | None,
+    typer.Option(
+        "--proxy-vendor",
+        envvar="CITADEL_GATEWAY_PROXY_VENDOR",
+        case_sensitive=False,
+        help="Whose private-link TLV names the client's endpoint (none: no endpoint ids).",
+    ),
+]
+ProxyV1 = Annotated[
+    bool,
+    typer.Option(
+        "--proxy-v1/--no-proxy-v1",
+        envvar="CITADEL_GATEWAY_PROXY_V1",
+        help="Also accept the text PROXY v1 header.",
+    ),
+]
 
 
 def gateway(
@@ -64,8 +110,16 @@ def gateway(
     key: KeyFile = None,
     wait: WaitFor = 10.0,
     log_level: LogLevel = "info",
+    proxy_port: ProxyPort = 0,
+    proxy_host: ProxyHost = None,
+    proxy_trusted_cidr: ProxyTrustedCidrs = [],  # noqa: B006  (typer reads the default)
+    proxy_vendor: ProxyVendor = None,
+    proxy_v1: ProxyV1 = False,
 ) -> None:
     """Route HTTPS requests to the deployments' nodes (started by `citadel up`)."""
+    proxy_listener = proxy_listener_config(
+        proxy_port, proxy_host or host, proxy_trusted_cidr, proxy_vendor, allow_v1=proxy_v1
+    )
     events = open(sys.stderr.fileno(), "w", buffering=1 << 16, closefd=False)  # noqa: SIM115
     configure_logging(log_level, stream=events)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per refresh otherwise
@@ -117,20 +171,60 @@ def gateway(
     log.info(
         "gateway.started",
         port=port,
+        proxy_port=proxy_listener.port if proxy_listener else None,
         domain=domain,
         control_plane=control_plane.internal_url if control_plane else None,
     )
     try:
-        uvloop.run(_serve(proxy, host, port, server_ssl, events))
+        uvloop.run(_serve(proxy, host, port, server_ssl, events, proxy_listener))
         log.info("gateway.stopped")
     finally:
         events.flush()
 
 
+def proxy_listener_config(
+    port: int,
+    host: str,
+    trusted_cidrs: list[str],
+    vendor: Vendor | None,
+    *,
+    allow_v1: bool,
+) -> ProxyListenerConfig | None:
+    """The PROXY listener's configuration from the options, or None without --proxy-port.
+    Refuses (usage error, exit 2) a listener that would trust nobody or a malformed CIDR."""
+    if not port:
+        return None
+    networks = []
+    for text in (part.strip() for value in trusted_cidrs for part in value.split(",")):
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=True))
+        except ValueError as exc:
+            raise typer.BadParameter(
+                f"{text!r} is not a network in CIDR form ({exc})",
+                param_hint="--proxy-trusted-cidr",
+            ) from None
+    if not networks:
+        raise typer.BadParameter(
+            "--proxy-port needs the load balancers' networks: the PROXY listener believes the "
+            "client address only from them",
+            param_hint="--proxy-trusted-cidr",
+        )
+    return ProxyListenerConfig(
+        port=port, host=host, trusted_cidrs=tuple(networks), vendor=vendor, allow_v1=allow_v1
+    )
+
+
 async def _serve(
-    proxy: Gateway, host: str, port: int, server_ssl: ssl.SSLContext, events: TextIO
+    proxy: Gateway,
+    host: str,
+    port: int,
+    server_ssl: ssl.SSLContext,
+    events: TextIO,
+    proxy_listener: ProxyListenerConfig | None = None,
 ) -> None:
-    task = asyncio.ensure_future(run(proxy, host, port, server_ssl))
+    task = asyncio.ensure_future(run(proxy, host, port, server_ssl, proxy_listener))
     loop = asyncio.get_running_loop()
 
     def flush_events() -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from citadel.cli import admin, allocator, audit, deployments, gateway, orgs, server
+from citadel.cli import (
+    admin,
+    allocator,
+    audit,
+    deployments,
+    gateway,
+    orgs,
+    server,
+    traffic_filters,
+)
 
 app = typer.Typer(
     name="citadel",
@@ -20,6 +29,8 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(audit.app, name="audit")
 app.add_typer(orgs.app, name="org")
 app.add_typer(deployments.app, name="deployment")
+app.add_typer(traffic_filters.app, name="traffic-filter")
+app.command("static-ips")(traffic_filters.static_ips)
 
 
 @app.command(

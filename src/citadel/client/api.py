@@ -149,3 +149,82 @@ class CitadelClient:
         return self.request(
             "POST", f"/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password"
         )
+
+    # --- traffic filters -----------------------------------------------------------------
+
+    _TF = "/deployments/traffic-filter"
+
+    def list_rulesets(
+        self, *, region: str | None = None, include_associations: bool = False
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"include_associations": str(include_associations).lower()}
+        if region:
+            params["region"] = region
+        return self.request("GET", f"{self._TF}/rulesets", params=params)["rulesets"]
+
+    def get_ruleset(self, ruleset_id: str, *, include_associations: bool = False) -> dict:
+        params = {"include_associations": str(include_associations).lower()}
+        return self.request("GET", f"{self._TF}/rulesets/{ruleset_id}", params=params)
+
+    def ruleset_history(self, ruleset_id: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"{self._TF}/rulesets/{ruleset_id}/history")["history"]
+
+    def create_ruleset(
+        self, body: dict[str, Any], *, validate_only: bool = False, force: bool = False
+    ) -> dict[str, Any]:
+        params = _flags(validate_only=validate_only, force=force)
+        return self.request("POST", f"{self._TF}/rulesets", json=body, params=params)
+
+    def update_ruleset(
+        self,
+        ruleset_id: str,
+        body: dict[str, Any],
+        *,
+        version: int | None = None,
+        validate_only: bool = False,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        params = _flags(validate_only=validate_only, force=force)
+        if version is not None:
+            params["version"] = version
+        path = f"{self._TF}/rulesets/{ruleset_id}"
+        return self.request("PUT", path, json=body, params=params)
+
+    def delete_ruleset(self, ruleset_id: str, *, ignore_associations: bool = False) -> dict:
+        params = _flags(ignore_associations=ignore_associations)
+        return self.request("DELETE", f"{self._TF}/rulesets/{ruleset_id}", params=params)
+
+    def associate_ruleset(
+        self,
+        ruleset_id: str,
+        deployment_id: str,
+        *,
+        validate_only: bool = False,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        body = {"entity_type": "deployment", "id": deployment_id}
+        params = _flags(validate_only=validate_only, force=force)
+        path = f"{self._TF}/rulesets/{ruleset_id}/associations"
+        return self.request("POST", path, json=body, params=params)
+
+    def disassociate_ruleset(self, ruleset_id: str, deployment_id: str) -> dict[str, Any]:
+        path = f"{self._TF}/rulesets/{ruleset_id}/associations/deployment/{deployment_id}"
+        return self.request("DELETE", path)
+
+    def list_link_ids(self, *, region: str | None = None) -> list[dict[str, Any]]:
+        params = {"region": region} if region else {}
+        return self.request("GET", f"{self._TF}/link-ids", params=params)["claimed_link_ids"]
+
+    def claim_link_id(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"{self._TF}/link-ids/_claim", json=body)
+
+    def unclaim_link_id(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"{self._TF}/link-ids/_unclaim", json=body)
+
+    def static_ips(self) -> dict[str, Any]:
+        return self.request("GET", "/platform/static-ips")
+
+
+def _flags(**flags: bool) -> dict[str, Any]:
+    """Query parameters for the flags that are set."""
+    return {name: "true" for name, value in flags.items() if value}

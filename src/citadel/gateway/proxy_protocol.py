@@ -11,6 +11,7 @@ Invariants this module holds (security-anchors §3):
   `len`; every TLV (and every sub-TLV of `0x20 SSL`) must fit in its parent; a TLV type may
   appear once; a `0x03 CRC32C` TLV must match.
 - LOCAL (and v1 `UNKNOWN`) carries no identity: addresses and TLVs are skipped, not trusted.
+  PROXY over AF_UNSPEC or AF_UNIX is not LOCAL: it has no IP addresses, but its TLVs count.
 - Custom-range TLVs (0xE0-0xEF) collide across vendors, so only the configured vendor's TLV
   is decoded, with exact length checks, into a tagged key (`aws:`, `azure:`, `gcp:`).
 - v1 is off unless enabled: one line of at most 107 bytes ending in CRLF, strictly validated.

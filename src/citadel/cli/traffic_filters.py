@@ -1,0 +1,369 @@
+"""`citadel traffic-filter`: network security policies through the API, and `static-ips`.
+
+A change that would block the address the command runs from is refused by the API unless
+`--force` is given; `--validate-only` shows what a change would block without making it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from citadel.cli import remote
+from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
+from citadel.cli.remote import ApiKey, ApiUrl, CaFile, Output, OutputOpt, err
+
+app = typer.Typer(help="Traffic filters (network security policies).", no_args_is_help=True)
+
+RulesetArg = Annotated[str, typer.Argument(help="The ruleset id.")]
+DeploymentArg = Annotated[str, typer.Argument(help="The deployment id.")]
+Sources = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--source",
+        help="A rule (repeatable): an IP or CIDR (ip), a VPC endpoint id (vpce), a PSC "
+        "connection id (gcp_private_service_connect_endpoint), or NAME/GUID "
+        "(azure_private_endpoint).",
+    ),
+]
+ValidateOnly = Annotated[
+    bool, typer.Option("--validate-only", help="Change nothing; show what it would block.")
+]
+Force = Annotated[bool, typer.Option("--force", help="Apply even if it blocks your address.")]
+Region = Annotated[str | None, typer.Option("--region", help="Only this region.")]
+
+
+def _rules(kind: str, sources: list[str]) -> list[dict[str, Any]]:
+    if kind != "azure_private_endpoint":
+        return [{"source": s} for s in sources]
+    rules = []
+    for text in sources:
+        name, _, guid = text.partition("/")
+        rules.append({"azure_endpoint_name": name, "azure_endpoint_guid": guid})
+    return rules
+
+
+def _ruleset_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("id", "name", "type", "region", "default", "rules", "associations", "version")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["name"],
+            row["type"],
+            row["region"],
+            "yes" if row["include_by_default"] else "no",
+            str(len(row["rules"])),
+            str(row.get("total_associations", "")),
+            str(row.get("version", "")),
+        )
+    return table
+
+
+def _report(output: Output, answer: dict[str, Any]) -> None:
+    """What a `--validate-only` change would block."""
+    blocked = answer["would_block"]
+    table = Table("would block", "address", "deployments")
+    for item in blocked["your_addresses"]:
+        table.add_row("your address", item["address"], ", ".join(item["deployments"]) or "-")
+    for item in blocked["connected_clients"]:
+        client = item["client_ip"] + (f" via {item['endpoint_id']}" if item["endpoint_id"] else "")
+        table.add_row("connected client", client, item["deployment_id"])
+    if not blocked["your_addresses"] and not blocked["connected_clients"]:
+        table.add_row("nothing", "", "")
+    remote.emit(output, answer, table)
+
+
+@app.command("create")
+def create(
+    api_key: ApiKey,
+    name: Annotated[str, typer.Option("--name")],
+    source: Sources = None,
+    kind: Annotated[str, typer.Option("--type", help="ip, vpce, ...")] = "ip",
+    region: Annotated[str, typer.Option("--region")] = "local",
+    description: Annotated[str, typer.Option("--description")] = "",
+    include_by_default: Annotated[
+        bool, typer.Option("--include-by-default", help="Attach to new deployments of the region.")
+    ] = False,
+    validate_only: ValidateOnly = False,
+    force: Force = False,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Create a ruleset."""
+    body = {
+        "name": name,
+        "description": description,
+        "type": kind,
+        "region": region,
+        "include_by_default": include_by_default,
+        "rules": _rules(kind, source or []),
+    }
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        answer = remote.call(api, "create_ruleset", body, validate_only=validate_only, force=force)
+    if validate_only:
+        _report(output, answer)
+        return
+    table = Table("id")
+    table.add_row(answer["id"])
+    remote.emit(output, answer, table)
+
+
+@app.command("list")
+def list_(
+    api_key: ApiKey,
+    region: Region = None,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """The organization's rulesets, with how many deployments each protects."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        rows = remote.call(api, "list_rulesets", region=region, include_associations=True)
+    remote.emit(output, {"rulesets": rows}, _ruleset_table(rows))
+
+
+@app.command("show")
+def show(
+    ruleset_id: RulesetArg,
+    api_key: ApiKey,
+    history: Annotated[bool, typer.Option("--history", help="Every version.")] = False,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """One ruleset: its rules and associations (or its history)."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        if history:
+            versions = remote.call(api, "ruleset_history", ruleset_id)
+            table = Table("version", "changed at", "by", "rules")
+            for v in versions:
+                by = f"{v['changed_by']['type']} {v['changed_by']['id'] or ''}".strip()
+                rules = str(len(v["ruleset"]["rules"]))
+                table.add_row(str(v["version"]), v["changed_at"], by, rules)
+            remote.emit(output, {"history": versions}, table)
+            return
+        row = remote.call(api, "get_ruleset", ruleset_id, include_associations=True)
+    table = Table("rule", "source", "description")
+    for rule in row["rules"]:
+        where = rule.get("source") or (
+            f"{rule.get('azure_endpoint_name')}/{rule.get('azure_endpoint_guid')}"
+        )
+        table.add_row(rule["id"], where, rule.get("description", ""))
+    for association in row.get("associations", []):
+        table.add_row("associated", association["id"], association["entity_type"])
+    remote.emit(output, row, table)
+
+
+@app.command("update")
+def update(
+    ruleset_id: RulesetArg,
+    api_key: ApiKey,
+    source: Sources = None,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    include_by_default: Annotated[
+        bool | None, typer.Option("--include-by-default/--no-include-by-default")
+    ] = None,
+    validate_only: ValidateOnly = False,
+    force: Force = False,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Change a ruleset: what is given replaces what is there (`--source` replaces every
+    rule). Refused if someone else changed it since it was read."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        current = remote.call(api, "get_ruleset", ruleset_id)
+        body = {
+            "name": name if name is not None else current["name"],
+            "description": description if description is not None else current["description"],
+            "type": current["type"],
+            "region": current["region"],
+            "include_by_default": current["include_by_default"]
+            if include_by_default is None
+            else include_by_default,
+            "rules": _rules(current["type"], source)
+            if source
+            else [{k: v for k, v in r.items() if k != "id"} for r in current["rules"]],
+        }
+        answer = remote.call(
+            api,
+            "update_ruleset",
+            ruleset_id,
+            body,
+            version=current["version"],
+            validate_only=validate_only,
+            force=force,
+        )
+    if validate_only:
+        _report(output, answer)
+        return
+    table = Table("id", "updated")
+    table.add_row(ruleset_id, "yes")
+    remote.emit(output, answer, table)
+
+
+@app.command("delete")
+def delete(
+    ruleset_id: RulesetArg,
+    api_key: ApiKey,
+    ignore_associations: Annotated[
+        bool, typer.Option("--ignore-associations", help="Delete even while associated.")
+    ] = False,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Delete a ruleset (refused while associated, unless --ignore-associations)."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        answer = remote.call(
+            api, "delete_ruleset", ruleset_id, ignore_associations=ignore_associations
+        )
+    table = Table("id", "deleted")
+    table.add_row(ruleset_id, "yes")
+    remote.emit(output, answer, table)
+
+
+@app.command("associate")
+def associate(
+    ruleset_id: RulesetArg,
+    deployment_id: DeploymentArg,
+    api_key: ApiKey,
+    validate_only: ValidateOnly = False,
+    force: Force = False,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Apply a ruleset to a deployment (it filters within a second)."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        answer = remote.call(
+            api,
+            "associate_ruleset",
+            ruleset_id,
+            deployment_id,
+            validate_only=validate_only,
+            force=force,
+        )
+    if validate_only:
+        _report(output, answer)
+        return
+    table = Table("ruleset", "deployment", "associated")
+    table.add_row(ruleset_id, deployment_id, "yes")
+    remote.emit(output, answer, table)
+
+
+@app.command("disassociate")
+def disassociate(
+    ruleset_id: RulesetArg,
+    deployment_id: DeploymentArg,
+    api_key: ApiKey,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Remove a ruleset from a deployment."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        answer = remote.call(api, "disassociate_ruleset", ruleset_id, deployment_id)
+    table = Table("ruleset", "deployment", "associated")
+    table.add_row(ruleset_id, deployment_id, "no")
+    remote.emit(output, answer, table)
+
+
+def _claim_body(
+    region: str, link_id: str | None, azure_name: str | None, azure_guid: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"region": region}
+    for key, value in (
+        ("link_id", link_id),
+        ("azure_endpoint_name", azure_name),
+        ("azure_endpoint_guid", azure_guid),
+    ):
+        if value is not None:
+            body[key] = value
+    return body
+
+
+LinkId = Annotated[
+    str | None,
+    typer.Option("--link-id", help="VPC endpoint id, PSC connection id, or Azure LINKID."),
+]
+AzureName = Annotated[str | None, typer.Option("--azure-endpoint-name")]
+AzureGuid = Annotated[str | None, typer.Option("--azure-endpoint-guid")]
+ClaimRegion = Annotated[str, typer.Option("--region")]
+
+
+@app.command("claim-link")
+def claim_link(
+    api_key: ApiKey,
+    region: ClaimRegion = "local",
+    link_id: LinkId = None,
+    azure_endpoint_name: AzureName = None,
+    azure_endpoint_guid: AzureGuid = None,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Claim a private-link endpoint id: no other organization can use it."""
+    body = _claim_body(region, link_id, azure_endpoint_name, azure_endpoint_guid)
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        answer = remote.call(api, "claim_link_id", body)
+    table = Table("region", "link id", "claimed")
+    table.add_row(answer["region"], answer["link_id"], "yes")
+    remote.emit(output, answer, table)
+
+
+@app.command("unclaim-link")
+def unclaim_link(
+    api_key: ApiKey,
+    region: ClaimRegion = "local",
+    link_id: LinkId = None,
+    azure_endpoint_name: AzureName = None,
+    azure_endpoint_guid: AzureGuid = None,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Give a claimed endpoint id up."""
+    body = _claim_body(region, link_id, azure_endpoint_name, azure_endpoint_guid)
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        answer = remote.call(api, "unclaim_link_id", body)
+    table = Table("region", "link id", "claimed")
+    table.add_row(region, link_id or "", "no")
+    remote.emit(output, answer, table)
+
+
+def static_ips(
+    api_key: ApiKey,
+    region: Region = None,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """The platform's published ingress and egress addresses per region."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        answer = remote.call(api, "static_ips")
+    regions = answer["regions"]
+    if region is not None:
+        if region not in regions:
+            err.print(f"No region {region}; there are: {', '.join(regions)}")
+            raise typer.Exit(1)
+        regions = {region: regions[region]}
+        answer = {"regions": regions}
+    table = Table("region", "ingress", "egress")
+    for name, ips in regions.items():
+        table.add_row(name, ", ".join(ips["ingress"]) or "-", ", ".join(ips["egress"]) or "-")
+    remote.emit(output, answer, table)
