@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -22,14 +23,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def running(services, data_dir: Path, postgres_url, tmp_path: Path):
-    """`citadel up` on the test's data directory (and database), stopped afterwards."""
-    services.close()
+@contextlib.contextmanager
+def citadel_up(data_dir: Path, postgres_url: str | None, tmp_path: Path, **extra_env: str):
+    """`citadel up` on `data_dir` with `extra_env`; yields (endpoints, api port, env)."""
     password_file = tmp_path / "owner-password"
     password_file.write_text("e2e owner password 123\n")
     port = free_port()
-    env = {**os.environ, "CITADEL_BOOTSTRAP_PASSWORD_FILE": str(password_file)}
+    env = {
+        **os.environ,
+        "CITADEL_BOOTSTRAP_PASSWORD_FILE": str(password_file),
+        **extra_env,
+    }
     if postgres_url:
         env["CITADEL_DATABASE_URL"] = postgres_url
     bin_dir = Path(sys.executable).parent
@@ -61,13 +65,23 @@ def running(services, data_dir: Path, postgres_url, tmp_path: Path):
             proc.kill()
             pytest.fail(f"citadel up did not start:\n{log_path.read_text()}")
         time.sleep(0.1)
-    yield json.loads(endpoints.read_text()), port, env
-    proc.terminate()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield json.loads(endpoints.read_text()), port, env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def running(services, data_dir: Path, postgres_url, tmp_path: Path):
+    """`citadel up` on the test's data directory (and database), stopped afterwards."""
+    services.close()
+    with citadel_up(data_dir, postgres_url, tmp_path) as started:
+        yield started
 
 
 def trust(endpoints) -> ssl.SSLContext:

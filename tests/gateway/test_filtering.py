@@ -27,6 +27,7 @@ from citadel.gateway.filtering import (
 )
 
 V = Verdict
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 # --- builders ---------------------------------------------------------------------------
@@ -516,9 +517,58 @@ def test_invalid_source_is_a_value_error() -> None:
     assert issubclass(InvalidSource, ValueError)
 
 
-# --- property: agrees with naive CIDR membership ----------------------------------------
+def test_compile_skips_sources_that_are_not_text() -> None:
+    compiled = Filter.compile(
+        [
+            RulesetRules("a", "ip", (None, 7, "10.0.0.0/8")),  # type: ignore[arg-type]
+            RulesetRules("b", "vpce", (None, "", "aws:vpce-1")),  # type: ignore[arg-type]
+        ]
+    )
+    assert compiled.rule_count == 2
+    assert compiled.decide(Client.of("10.0.0.1")) is V.ALLOWED_BY_IP_FILTER
+    assert compiled.decide(Client.of(None, "aws:vpce-1")) is V.ALLOWED_BY_PRIVATE_LINK
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+def canonical(network: Network) -> Network:
+    """``network`` as `parse_ip_source` returns it: IPv4-mapped /96 or longer as IPv4."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=45) | st.text(alphabet="0123456789abcdefABCDEF:./% ", max_size=45))
+def test_parse_ip_source_raises_only_invalid_source_and_agrees_with_ipaddress(text: str) -> None:
+    try:
+        network = parse_ip_source(text)
+    except InvalidSource:
+        return
+    # whatever is accepted, ipaddress accepts too and reads the same way
+    assert network == canonical(ipaddress.ip_network(text, strict=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1) | st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address),
+    st.integers(0, 128),
+)
+def test_parse_ip_source_accepts_networks_as_ipaddress_prints_them(
+    address: int | ipaddress.IPv6Address, prefix: int
+) -> None:
+    if isinstance(address, int):
+        network: Network = ipaddress.IPv4Network((address, prefix % 33), strict=False)
+    else:
+        network = ipaddress.IPv6Network((address, prefix), strict=False)
+    texts = [str(network), network.exploded, f"{network.broadcast_address}/{network.prefixlen}"]
+    if network.prefixlen == network.max_prefixlen:
+        texts.append(str(network.network_address))
+    for text in texts:
+        assert parse_ip_source(text) == canonical(network), text
+
+
+# --- property: agrees with naive CIDR membership ----------------------------------------
 
 
 @st.composite

@@ -119,7 +119,11 @@ def _serve(
     if gateway_port is not None:
         endpoints["gateway_url"] = f"https://{url_host}:{gateway_port}"
         children = runtime_children(
-            data_dir, host=host, gateway_port=gateway_port, domain=settings.deployment_domain
+            data_dir,
+            host=host,
+            gateway_port=gateway_port,
+            domain=settings.deployment_domain,
+            regions=settings.regions,
         )
     tls = {
         "ssl_certfile": str(cert.cert_file),

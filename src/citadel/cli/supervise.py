@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,13 +63,12 @@ class Child:
             await self.process.wait()
 
 
-def runtime_children(data_dir: Path, *, host: str, gateway_port: int, domain: str) -> list[Child]:
-    """The allocator and the gateway of one machine."""
+def runtime_children(
+    data_dir: Path, *, host: str, gateway_port: int, domain: str, regions: Sequence[str]
+) -> list[Child]:
+    """The allocator and the gateway of one machine (its certificate names every region)."""
     data = ["--data-dir", str(data_dir)]
-    return [
-        Child("allocator", ["allocator", *data]),
-        Child(
-            "gateway",
-            ["gateway", *data, "--host", host, "--port", str(gateway_port), "--domain", domain],
-        ),
-    ]
+    gateway = ["gateway", *data, "--host", host, "--port", str(gateway_port), "--domain", domain]
+    for region in regions:
+        gateway += ["--region", region]
+    return [Child("allocator", ["allocator", *data]), Child("gateway", gateway)]
