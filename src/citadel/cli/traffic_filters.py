@@ -267,14 +267,15 @@ def disassociate(
     ruleset_id: RulesetArg,
     deployment_id: DeploymentArg,
     api_key: ApiKey,
+    force: Force = False,
     output: OutputOpt = Output.TABLE,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     api_url: ApiUrl = None,
     ca_file: CaFile = None,
 ) -> None:
-    """Remove a ruleset from a deployment."""
+    """Remove a ruleset from a deployment (other rulesets may still filter it)."""
     with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        answer = remote.call(api, "disassociate_ruleset", ruleset_id, deployment_id)
+        answer = remote.call(api, "disassociate_ruleset", ruleset_id, deployment_id, force=force)
     table = Table("ruleset", "deployment", "associated")
     table.add_row(ruleset_id, deployment_id, "no")
     remote.emit(output, answer, table)

@@ -207,9 +207,11 @@ class CitadelClient:
         path = f"{self._TF}/rulesets/{ruleset_id}/associations"
         return self.request("POST", path, json=body, params=params)
 
-    def disassociate_ruleset(self, ruleset_id: str, deployment_id: str) -> dict[str, Any]:
+    def disassociate_ruleset(
+        self, ruleset_id: str, deployment_id: str, *, force: bool = False
+    ) -> dict[str, Any]:
         path = f"{self._TF}/rulesets/{ruleset_id}/associations/deployment/{deployment_id}"
-        return self.request("DELETE", path)
+        return self.request("DELETE", path, params=_flags(force=force))
 
     def list_link_ids(self, *, region: str | None = None) -> list[dict[str, Any]]:
         params = {"region": region} if region else {}
