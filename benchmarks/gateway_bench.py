@@ -7,7 +7,10 @@ client certificate or dial a unix socket) and one as deployments run, on a unix 
 mTLS — writes the gateway's snapshot, and starts ``citadel gateway`` as its own process. The
 load generator is ``wrk`` (one thread, keep-alive) at 50 connections for throughput and at 1
 connection for latency, counting every non-200. The gateway runs once with per-request
-access logging off (``--log-level warning``) and once with it on (``info``). Usage::
+access logging off (``--log-level warning``) and once with it on (``info``), then once more
+(logging off) with traffic filters: 1024 ``ip`` rulesets of 128 rules each (131,072 distinct,
+non-adjacent /32s) associated with the benchmarked deployment, the client (127.0.0.1) allowed
+by the very last rule. Usage::
 
     python -m benchmarks.gateway_bench [--duration 10] [--out FILE]
 """
@@ -39,6 +42,8 @@ from citadel.pki.authority import ensure_ca, issue_leaf
 
 DEPLOYMENT = "be4c0000" + "0" * 24
 PASSWORD = "benchmark-elastic-password"
+RULESETS, RULES_PER_RULESET = 1024, 128
+FILTERED = f"gateway ({RULESETS} rulesets x {RULES_PER_RULESET} rules, access log off)"
 
 
 def _pair(directory: Path, name: str, hostnames: list[str], ca, *, client: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -164,36 +169,69 @@ def _listening(port: int | None) -> bool:
     return True
 
 
-def write_snapshot(data_dir: Path, node_socket: Path) -> None:
+def filter_rulesets() -> dict[str, dict]:
+    """RULESETS x RULES_PER_RULESET distinct /32s in 10/8, two apart (so no two merge), the
+    very last one replaced by the benchmark's client, 127.0.0.1."""
+    base = 10 << 24
+    rulesets = {}
+    for r in range(RULESETS):
+        sources = []
+        for i in range(RULES_PER_RULESET):
+            n = base + 2 * (r * RULES_PER_RULESET + i)
+            sources.append(f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}/32")
+        rulesets[f"bench-{r:04d}"] = {"type": "ip", "sources": sources}
+    rulesets[f"bench-{RULESETS - 1:04d}"]["sources"][-1] = "127.0.0.1/32"
+    return rulesets
+
+
+def write_snapshot(data_dir: Path, node_socket: Path, *, filtered: bool = False) -> None:
+    rulesets = filter_rulesets() if filtered else {}
     route = {
         "id": DEPLOYMENT,
         "alias": "bench",
         "region": "local",
         "state": "running",
         "node_socket": str(node_socket),
+        "rulesets": list(rulesets),
     }
     (data_dir / "gateway").mkdir(parents=True, exist_ok=True)
-    (data_dir / "gateway" / "snapshot.json").write_text(
-        json.dumps({"version": 1, "domain": "citadel.localhost", "deployments": [route]})
-    )
+    document = {
+        "version": 2 if filtered else 1,
+        "domain": "citadel.localhost",
+        "deployments": [route],
+        "rulesets": rulesets,
+    }
+    (data_dir / "gateway" / "snapshot.json").write_text(json.dumps(document))
 
 
 def measure(
-    data_dir: Path, tls: Tls, direct_url: str, script: Path, duration_s: int
+    data_dir: Path,
+    tls: Tls,
+    direct_url: str,
+    node_socket: Path,
+    script: Path,
+    duration_s: int,
+    *,
+    only_filters: bool = False,
 ) -> dict[str, dict]:
-    """direct, then through the gateway with access logging off and on."""
+    """direct, then through the gateway with access logging off and on, then with filters
+    (with `only_filters`: the gateway without and with filters, logging off)."""
     auth = base64.b64encode(f"elastic:{PASSWORD}".encode()).decode()
     headers = {"Authorization": f"Basic {auth}"}
     routed = {**headers, "X-Found-Cluster": DEPLOYMENT}
     cases = [
-        ("direct", headers, None),
-        ("gateway (access log off)", routed, "warning"),
-        ("gateway (access log on)", routed, "info"),
+        ("direct", headers, None, False),
+        ("gateway (access log off)", routed, "warning", False),
+        ("gateway (access log on)", routed, "info", False),
+        (FILTERED, routed, "warning", True),
     ]
+    if only_filters:
+        cases = [cases[1], cases[3]]
     results: dict[str, dict] = {}
-    for name, hdrs, log_level in cases:
+    for name, hdrs, log_level, filtered in cases:
         gateway, url = None, direct_url
         if log_level is not None:
+            write_snapshot(data_dir, node_socket, filtered=filtered)
             port = free_port()
             gateway = start_gateway(data_dir, port, log_level)
             url = f"https://127.0.0.1:{port}/"
@@ -219,6 +257,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--backend", choices=["node", "static", "both"], default="both")
+    parser.add_argument(
+        "--only-filters",
+        action="store_true",
+        help="Only the gateway without and with 1024 x 128 filter rules (access log off).",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -245,8 +288,15 @@ def main() -> int:
                 )
                 nodes.append(behind)
                 assert behind.unix_socket is not None
-                write_snapshot(data_dir, behind.unix_socket)
-                report["node"] = measure(data_dir, tls, direct.url + "/", script, args.duration)
+                report["node"] = measure(
+                    data_dir,
+                    tls,
+                    direct.url + "/",
+                    behind.unix_socket,
+                    script,
+                    args.duration,
+                    only_filters=args.only_filters,
+                )
             finally:
                 for node in nodes:
                     node.stop()
@@ -255,9 +305,10 @@ def main() -> int:
             procs = [start_static(tls, port=port, unix=None)]
             try:
                 procs.append(start_static(tls, port=None, unix=unix))
-                write_snapshot(data_dir, unix)
                 url = f"https://127.0.0.1:{port}/"
-                report["static"] = measure(data_dir, tls, url, script, args.duration)
+                report["static"] = measure(
+                    data_dir, tls, url, unix, script, args.duration, only_filters=args.only_filters
+                )
             finally:
                 for proc in procs:
                     proc.terminate()

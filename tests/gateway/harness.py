@@ -8,19 +8,24 @@ import os
 import socket
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import uvloop
 from cryptography.hazmat.primitives import serialization
 
 from citadel.crypto.barrier import Barrier
 from citadel.gateway.certificates import ensure_gateway_certificate, gateway_hostnames
+from citadel.gateway.listener import ProxyListener, ProxyListenerConfig
 from citadel.gateway.proxy import Gateway, Limits, server_ssl_context, upstream_ssl_context
 from citadel.gateway.snapshot import SnapshotKeeper
 from citadel.pki.authority import ensure_ca, issue_leaf
 from tests.node.process import Tls, free_port
 
+T = TypeVar("T")
 DOMAIN = "citadel.localhost"
 KEY_PASSWORD = b"test-key-password"
 
@@ -61,17 +66,25 @@ def make_pki(directory: Path) -> Pki:
     return Pki(tls, server.cert_file, server.key_file)
 
 
-def write_snapshot(path: Path, deployments: list[dict], *, version: int = 1) -> None:
+def write_snapshot(
+    path: Path, deployments: list[dict], *, version: int = 1, rulesets: dict | None = None
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"version": version, "domain": DOMAIN, "deployments": deployments}))
+    doc: dict = {"version": version, "domain": DOMAIN, "deployments": deployments}
+    if rulesets is not None:
+        doc["rulesets"] = rulesets
+    tmp.write_text(json.dumps(doc))
     tmp.replace(path)
 
 
 class RunningGateway:
     """The gateway's event loop in a thread; `stop()` ends it."""
 
-    def __init__(self, pki: Pki, snapshot: Path, limits: Limits) -> None:
+    def __init__(
+        self, pki: Pki, snapshot: Path, limits: Limits, *, host: str = "127.0.0.1"
+    ) -> None:
+        self.host = host
         self.port = free_port()
         self.keeper = SnapshotKeeper(snapshot, interval_s=0.1)
         upstream = upstream_ssl_context(
@@ -90,13 +103,37 @@ class RunningGateway:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.gateway.serve("127.0.0.1", self.port, self.server_ssl))
+        self.loop.run_until_complete(self.gateway.serve(self.host, self.port, self.server_ssl))
         refresher = self.loop.create_task(self.keeper.refresh_forever())
         self._ready.set()
         self.loop.run_forever()
         refresher.cancel()
         self.gateway.close_idle()
         self.loop.run_until_complete(asyncio.gather(refresher, return_exceptions=True))
+
+    def add_proxy_listener(self, config: ProxyListenerConfig) -> ProxyListener:
+        """Start a PROXY listener on the gateway's loop (port 0: any free port)."""
+        started = asyncio.run_coroutine_threadsafe(
+            self.gateway.serve_proxy(config, self.server_ssl), self.loop
+        )
+        return started.result(10)
+
+    def call(self, function: Callable[[], T]) -> T:
+        """Run `function` on the gateway's loop (its state is the loop's alone) and return."""
+
+        async def run() -> T:
+            return function()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def wait_for_version(self, version: int, *, within_s: float = 5) -> float:
+        """Seconds until the gateway serves snapshot `version`."""
+        started = time.monotonic()
+        while self.keeper.table.version != version:
+            if time.monotonic() - started > within_s:
+                raise AssertionError(f"snapshot {version} not installed")
+            time.sleep(0.01)
+        return time.monotonic() - started
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -110,6 +147,7 @@ class RecordingNode:
     def __init__(self, pki: Pki, path: Path) -> None:
         self.path = path
         self.received: list[bytes] = []
+        self.connections = 0
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(pki.node_tls.cert), str(pki.node_tls.key))
         ctx.load_verify_locations(str(pki.node_tls.ca))
@@ -126,6 +164,7 @@ class RecordingNode:
                 raw, _ = self._listener.accept()
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._connection, args=(raw,), daemon=True).start()
 
     def _connection(self, raw: socket.socket) -> None:
@@ -167,16 +206,39 @@ class RecordingNode:
         self._listener.close()
 
 
+def connect_from(source: str, port: int, *, host: str = "127.0.0.1", timeout: float = 10):
+    """A TCP connection to the gateway from a chosen loopback source address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    raw = socket.socket(family, socket.SOCK_STREAM)
+    raw.settimeout(timeout)
+    raw.bind((source, 0))
+    raw.connect((host, port))
+    return raw
+
+
 def raw_exchange(
-    port: int, ca: Path, data: bytes | list[bytes], *, timeout: float = 10, sni: str = "localhost"
+    port: int,
+    ca: Path,
+    data: bytes | list[bytes],
+    *,
+    timeout: float = 10,
+    sni: str = "localhost",
+    source: str = "127.0.0.1",
+    before_tls: bytes = b"",
 ) -> bytes:
-    """Send raw bytes over TLS and read until the gateway closes (or the timeout)."""
+    """Send raw bytes over TLS (from `source`, after `before_tls` in the clear: a PROXY
+    header) and read until the gateway closes (or the timeout)."""
     ctx = ssl.create_default_context(cafile=str(ca))
     chunks = [data] if isinstance(data, bytes) else data
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw,
-        ctx.wrap_socket(raw, server_hostname=sni) as conn,
-    ):
+    with connect_from(source, port, timeout=timeout) as raw:
+        if before_tls:
+            raw.sendall(before_tls)
+        conn = ctx.wrap_socket(raw, server_hostname=sni)
+        return _exchange(conn, chunks)
+
+
+def _exchange(conn: ssl.SSLSocket, chunks: list[bytes]) -> bytes:
+    with conn:
         for chunk in chunks:
             conn.sendall(chunk)
         received = b""

@@ -1,17 +1,22 @@
-"""`citadel gateway` as a process: issues its certificates, serves the persisted snapshot."""
+"""`citadel gateway` as a process: issues its certificates, serves the persisted snapshot,
+directly and behind a PROXY-protocol balancer."""
 
 from __future__ import annotations
 
 import base64
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import time
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import httpx
 from cryptography.hazmat.primitives import serialization
+from proxyprotocol.result import ProxyResultIPv4
+from proxyprotocol.v2 import ProxyProtocolV2
 
 from citadel.crypto.keyring import open_keyring
 from citadel.crypto.providers.local import LocalKeyFile
@@ -72,9 +77,24 @@ def test_the_command_serves_a_node_from_the_persisted_snapshot(tmp_path: Path) -
                 }
             ],
         )
-        port = free_port()
+        port, proxy_port = free_port(), free_port()
         proc = subprocess.Popen(
-            [CITADEL, "gateway", "--data-dir", str(data_dir), "--port", str(port), "--wait", "0"],
+            [
+                CITADEL,
+                "gateway",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+                "--wait",
+                "0",
+                "--proxy-port",
+                str(proxy_port),
+                "--proxy-trusted-cidr",
+                "127.0.0.1/32",
+                "--proxy-vendor",
+                "aws",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -101,10 +121,27 @@ def test_the_command_serves_a_node_from_the_persisted_snapshot(tmp_path: Path) -
                 sni="search.local.citadel.localhost",  # the wildcard certificate covers it
             )
             assert answer.startswith(b"HTTP/1.1 200 ")
+            behind_balancer = raw_exchange(
+                proxy_port,
+                tls.ca,
+                b"GET / HTTP/1.1\r\nHost: search.local.citadel.localhost\r\n"
+                b"Connection: close\r\nAuthorization: Basic " + basic + b"\r\n\r\n",
+                before_tls=ProxyProtocolV2().pack(
+                    ProxyResultIPv4(
+                        (IPv4Address("198.51.100.7"), 40000),
+                        (IPv4Address("10.0.0.1"), 443),
+                        protocol=socket.SOCK_STREAM,
+                    )
+                ),
+            )
+            assert behind_balancer.startswith(b"HTTP/1.1 200 ")
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0
-        assert b"gateway.request" in proc.stderr.read()
+        events = proc.stderr.read()
+        assert b"gateway.request" in events
+        assert b'"client_ip": "198.51.100.7"' in events
+        assert b'"listener": "proxy"' in events
     finally:
         node.stop()
 

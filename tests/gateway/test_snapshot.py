@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from citadel.gateway.filtering import Client, Verdict
 from citadel.gateway.routing import Route, RouteTable
 from citadel.gateway.snapshot import (
     ControlPlane,
@@ -116,3 +117,139 @@ def test_routes_url_accepts_either_base() -> None:
         ControlPlane("https://h:8444/internal/v1/", p, p, p).routes_url
         == "https://h:8444/internal/v1/routes"
     )
+
+
+FILTERED_DOC = {
+    **DOC,
+    "deployments": [{**DOC["deployments"][0], "rulesets": ["office", "link"]}],
+    "rulesets": {
+        "office": {"type": "ip", "sources": ["10.0.0.0/8", "::1"]},
+        "link": {"type": "vpce", "sources": ["aws:vpce-0123"]},
+    },
+}
+
+
+def _keeper(tmp_path: Path) -> SnapshotKeeper:
+    plane = ControlPlane("https://cp:8444", tmp_path / "ca", tmp_path / "c", tmp_path / "k")
+    return SnapshotKeeper(tmp_path / "snapshot.json", plane)
+
+
+def _fetch_with(keeper: SnapshotKeeper, transport: httpx.MockTransport) -> bool:
+    async def fetch() -> bool:
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await keeper.fetch_once(client)
+
+    return asyncio.run(fetch())
+
+
+def test_parse_compiles_each_deployments_filter() -> None:
+    table = parse_snapshot(FILTERED_DOC)
+    route = table.by_id("a" * 32)
+    assert route is not None
+    assert route.rulesets == ("office", "link")
+    deployment_filter = table.filter_for("a" * 32)
+    assert deployment_filter.filtering
+    assert deployment_filter.decide(Client.of("10.9.9.9")) is Verdict.ALLOWED_BY_IP_FILTER
+    assert deployment_filter.decide(Client.of("::1")) is Verdict.ALLOWED_BY_IP_FILTER
+    linked = Client.of("192.0.2.1", "aws:vpce-0123")
+    assert deployment_filter.decide(linked) is Verdict.ALLOWED_BY_PRIVATE_LINK
+    assert not deployment_filter.decide(Client.of("192.0.2.1")).allowed
+
+
+def test_a_snapshot_without_rulesets_means_no_filters() -> None:
+    table = parse_snapshot(DOC)
+    assert table.rulesets == {}
+    assert not table.filter_for("a" * 32).filtering
+
+
+@pytest.mark.parametrize(
+    "rulesets",
+    [
+        [],
+        {"office": []},
+        {"office": {"type": "ip"}},
+        {"office": {"type": "ip", "sources": [10]}},
+    ],
+)
+def test_parse_rejects_malformed_rulesets(rulesets: object) -> None:
+    with pytest.raises(SnapshotError):
+        parse_snapshot({**FILTERED_DOC, "rulesets": rulesets})
+
+
+def test_filters_survive_save_and_load(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.json"
+    save_snapshot(path, parse_snapshot(FILTERED_DOC))
+    loaded = load_snapshot(path)
+    assert loaded == parse_snapshot(FILTERED_DOC)
+    assert loaded is not None
+    assert not loaded.filter_for("a" * 32).decide(Client.of("192.0.2.1")).allowed
+
+
+def test_installing_compares_ruleset_content_not_only_routes(tmp_path: Path) -> None:
+    keeper = SnapshotKeeper(tmp_path / "snapshot.json")
+    keeper.install(parse_snapshot(FILTERED_DOC), persist=False)
+    widened = {
+        **FILTERED_DOC,
+        "rulesets": {
+            **FILTERED_DOC["rulesets"],
+            "office": {"type": "ip", "sources": ["0.0.0.0/0"]},
+        },
+    }
+    keeper.install(parse_snapshot(widened), persist=False)
+    assert keeper.table.filter_for("a" * 32).decide(Client.of("192.0.2.1")).allowed
+
+
+def test_a_fetch_sends_the_version_tag_and_a_304_keeps_the_table(tmp_path: Path) -> None:
+    seen: list[str | None] = []
+
+    def plane(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("if-none-match"))
+        if request.headers.get("if-none-match") == '"3"':
+            return httpx.Response(304)
+        return httpx.Response(200, json=FILTERED_DOC, headers={"etag": '"3"'})
+
+    keeper = _keeper(tmp_path)
+    assert _fetch_with(keeper, httpx.MockTransport(plane)) is True
+    installed = keeper.table
+    assert _fetch_with(keeper, httpx.MockTransport(plane)) is True
+    assert seen == [None, '"3"']
+    assert keeper.table is installed  # nothing parsed, compiled or installed again
+
+
+def test_without_an_etag_the_version_is_the_tag(tmp_path: Path) -> None:
+    seen: list[str | None] = []
+
+    def plane(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("if-none-match"))
+        return httpx.Response(200, json=FILTERED_DOC)
+
+    keeper = _keeper(tmp_path)
+    _fetch_with(keeper, httpx.MockTransport(plane))
+    installed = keeper.table
+    _fetch_with(keeper, httpx.MockTransport(plane))
+    assert seen == [None, '"3"']
+    assert keeper.table is installed  # the same body again: not recompiled
+
+
+def test_a_failed_fetch_after_a_304_still_keeps_the_table(tmp_path: Path) -> None:
+    keeper = _keeper(tmp_path)
+    _fetch_with(keeper, httpx.MockTransport(lambda r: httpx.Response(200, json=FILTERED_DOC)))
+    assert _fetch_with(keeper, httpx.MockTransport(lambda r: httpx.Response(503))) is False
+    assert keeper.table.filter_for("a" * 32).filtering
+
+
+def test_a_snapshot_whose_rules_do_not_compile_is_refused(tmp_path: Path) -> None:
+    keeper = _keeper(tmp_path)
+    _fetch_with(keeper, httpx.MockTransport(lambda r: httpx.Response(200, json=FILTERED_DOC)))
+    broken = {**FILTERED_DOC, "version": 4, "rulesets": {"office": {"type": "ip", "sources": 1}}}
+    assert (
+        _fetch_with(keeper, httpx.MockTransport(lambda r: httpx.Response(200, json=broken)))
+        is False
+    )
+    assert keeper.table.version == 3
+
+
+def test_clients_url_sits_beside_routes() -> None:
+    p = Path("x")
+    plane = ControlPlane("https://h:8444", p, p, p)
+    assert plane.clients_url == "https://h:8444/internal/v1/gateway/clients"

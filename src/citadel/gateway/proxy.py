@@ -372,6 +372,9 @@ class _Exchange:
         self.http_10 = False
 
 
+_PEER_NOT_YET_KNOWN = ConnectionContext.direct(None)  # until connection_made reads it
+
+
 class ClientConnection(asyncio.Protocol):
     """One downstream connection: parse, check, route, filter, forward, in order.
 
@@ -383,8 +386,8 @@ class ClientConnection(asyncio.Protocol):
         self.loop = gateway.loop or asyncio.get_event_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
-        self.context = context or ConnectionContext.direct(None)
-        self.log_fields = self.context.log_fields()
+        self.context = context or _PEER_NOT_YET_KNOWN
+        self.log_fields = context.log_fields() if context else {}
         self.forwarded_for = b"x-forwarded-for: unknown\r\nx-forwarded-proto: https"
         self.reached: list[str] = []  # deployments this connection was admitted to
         self.sni: str | None = None

@@ -122,6 +122,9 @@ class RecentClients:
             try:
                 response = await client.post(url, json={"clients": self.snapshot()})
                 response.raise_for_status()
+            except asyncio.CancelledError:
+                self.changed = True
+                raise
             except (httpx.HTTPError, OSError) as exc:
                 self.changed = True  # try again next time
                 if reachable is not False:

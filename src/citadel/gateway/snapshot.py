@@ -47,7 +47,7 @@ def parse_snapshot(data: object) -> RouteTable:
     version, domain, items = data.get("version"), data.get("domain"), data.get("deployments")
     if not isinstance(version, int) or not isinstance(domain, str) or not isinstance(items, list):
         raise SnapshotError("snapshot needs version, domain and deployments")
-    rulesets = _parse_rulesets(data.get("rulesets") or {})
+    rulesets = _parse_rulesets(data.get("rulesets"))
     routes = []
     for item in items:
         if not isinstance(item, Mapping):
@@ -81,6 +81,8 @@ def parse_snapshot(data: object) -> RouteTable:
 
 
 def _parse_rulesets(data: object) -> dict[str, RulesetRules]:
+    if data is None:
+        return {}  # a snapshot from before traffic filters
     if not isinstance(data, Mapping):
         raise SnapshotError("rulesets is not an object")
     rulesets = {}
