@@ -29,6 +29,8 @@ from citadel.authn import totp
 from citadel.authz.permissions import Permission
 from citadel.bootstrap import Services
 from citadel.kit.ids import new_id
+from citadel.traffic_filters import service as traffic_filters
+from citadel.traffic_filters.schemas import AssociationIn, ClaimIn, RuleIn, RulesetIn
 from tests.fixtures.builders import (
     PASSWORD,
     TestUser,
@@ -146,6 +148,41 @@ class World:
     def stopped_deployment(self) -> str:
         """dep1 as a real deployment of org that has been shut down."""
         return make_deployment(self.services, self.org, deployment_id=self.dep1, stopped=True)
+
+    @cached_property
+    def ruleset(self) -> str:
+        """An IP-filter ruleset of org in region "local", associated with nothing."""
+        body = RulesetIn(
+            name="office",
+            type="ip",
+            region="local",
+            include_by_default=False,
+            rules=[RuleIn(source="192.0.2.0/24")],
+        )
+        with self.services.db.write() as session:
+            ctx = self.services.context(session, self.services.system_caller())
+            made = traffic_filters.create_ruleset(ctx, self.org, body, traffic_filters.Guard())
+            assert made.ruleset is not None
+            return made.ruleset.id
+
+    @cached_property
+    def ruleset_on_dep1(self) -> str:
+        """`ruleset`, associated with dep1 (a real, running deployment)."""
+        ruleset, deployment = self.ruleset, self.deployment
+        with self.services.db.write() as session:
+            ctx = self.services.context(session, self.services.system_caller())
+            association = AssociationIn(entity_type="deployment", id=deployment)
+            traffic_filters.associate(ctx, self.org, ruleset, association, traffic_filters.Guard())
+        return ruleset
+
+    @cached_property
+    def claimed_link_id(self) -> str:
+        """An AWS VPC endpoint id that org has claimed in region "local"."""
+        link_id = "vpce-0a1b2c3d4e5f60718"
+        with self.services.db.write() as session:
+            ctx = self.services.context(session, self.services.system_caller())
+            traffic_filters.claim(ctx, self.org, ClaimIn(region="local", link_id=link_id))
+        return link_id
 
     @cached_property
     def org_key_id(self) -> str:

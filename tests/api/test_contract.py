@@ -66,6 +66,44 @@ OUR_CODES: dict[tuple[int, str], str] = {
         "Creating invitations without `invitations:manage`: the same code as every other "
         "organization operation refused for lack of a role."
     ),
+    (404, "deployments.deployment_not_found"): (
+        "Associating a ruleset with a deployment the caller may not read (or that does not "
+        "exist): the deployment's own not-found, as on every deployment route, so a hidden "
+        "deployment cannot be told from a missing one."
+    ),
+    (400, "traffic_filter.invalid_request"): (
+        "A ruleset the subset's schema admits but the type's rules refuse: a DNS name or bad "
+        "CIDR, a malformed VPC endpoint, PSC or Azure id, a field of another type, an unknown "
+        "type or region, egress_firewall (not offered yet), an IP filter without sources, or "
+        "a change of type or region on update. The subset declares no validation codes."
+    ),
+    (400, "traffic_filter.not_found"): (
+        "Deployment create naming a ruleset the organization does not have: a 400 of the "
+        "create (the subset declares only 400 for its request errors), coded like the 404."
+    ),
+    (400, "traffic_filter.region_mismatch"): (
+        "A ruleset applies only to deployments of its region (inventory 2.2)."
+    ),
+    (400, "traffic_filter.too_many_rulesets"): "At most 1024 rulesets per organization (2.3).",
+    (400, "traffic_filter.invalid_association_type"): (
+        "Declared for the associations-of-entity read; we answer it for a body's entity_type too."
+    ),
+    (409, "traffic_filter.ruleset_in_use"): (
+        "Deleting an associated ruleset without ignore_associations=true (inventory 2.5)."
+    ),
+    (409, "traffic_filter.version_conflict"): (
+        "Our optimistic-concurrency `version` query on update, like `security_realm.version_"
+        "conflict` in the subset."
+    ),
+    (409, "traffic_filter.would_block_caller"): (
+        "The lockout guard: the change would block the caller's own address; force=true applies it."
+    ),
+    (409, "traffic_filter_claimed_link_id.already_claimed"): (
+        "Another organization owns the link id (the subset does not document this error, 4.6)."
+    ),
+    (404, "traffic_filter_claimed_link_id.not_found"): (
+        "Unclaiming a link id this organization has not claimed."
+    ),
 }
 
 # Error statuses we answer that the subset does not declare for the operation, with why.
@@ -84,6 +122,36 @@ UNDECLARED_STATUSES: dict[tuple[str, str, int], str] = {
         "Bulk revocation is all or nothing: an unknown key id revokes none and says so "
         "(`api_keys.key_not_found`, as for one key)."
     ),
+    ("GET", "/deployments/traffic-filter/rulesets", 401): "Reading needs a credential.",
+    ("POST", "/deployments/traffic-filter/rulesets", 400): (
+        "The subset declares no validation errors; the reference answers them anyway."
+    ),
+    ("PUT", "/deployments/traffic-filter/rulesets/{ruleset_id}", 400): (
+        "Validation errors, and a change of type or region (immutable)."
+    ),
+    ("PUT", "/deployments/traffic-filter/rulesets/{ruleset_id}", 409): (
+        "Our `version` query: the ruleset changed since the version the update is based on."
+    ),
+    ("DELETE", "/deployments/traffic-filter/rulesets/{ruleset_id}", 409): (
+        "The ruleset is associated and ignore_associations is not true (inventory 2.5)."
+    ),
+    ("GET", "/deployments/traffic-filter/rulesets/{ruleset_id}/associations", 404): (
+        "An unknown (or another organization's) ruleset: `traffic_filter.not_found`, as for "
+        "the ruleset itself."
+    ),
+    ("POST", "/deployments/traffic-filter/rulesets/{ruleset_id}/associations", 400): (
+        "A deployment of another region, or an entity type other than deployment."
+    ),
+    ("GET", "/deployments/traffic-filter/link-ids", 401): "Reading needs a credential.",
+    ("POST", "/deployments/traffic-filter/link-ids/_claim", 400): (
+        "A malformed link id (`traffic_filter_claimed_link_id.invalid_input`, as for _unclaim)."
+    ),
+    ("POST", "/deployments/traffic-filter/link-ids/_claim", 409): (
+        "Another organization has claimed the link id."
+    ),
+    ("POST", "/deployments/traffic-filter/link-ids/_unclaim", 404): (
+        "This organization has not claimed the link id."
+    ),
 }
 
 # Our routes that the subset does not have: they only need to be in our OpenAPI document.
@@ -94,6 +162,8 @@ OUR_ADDITIONS = [
     ("GET", "/organizations/{organization_id}/audit-events"),
     ("GET", "/_health"),
     ("POST", "/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password"),
+    ("GET", "/deployments/traffic-filter/rulesets/{ruleset_id}/history"),
+    ("GET", "/platform/static-ips"),
 ]
 
 
@@ -718,6 +788,274 @@ def delete_a_running_deployment(s: Scene) -> httpx.Response:
 @case("DELETE", "/deployments/{deployment_id}", 404)
 def delete_unknown_deployment(s: Scene) -> httpx.Response:
     return s.client.delete(s.url(f"/deployments/{UNKNOWN_ID}"), headers=s.key)
+
+
+@case("POST", "/deployments", 201)
+def create_deployment_with_a_traffic_filter(s: Scene) -> httpx.Response:
+    ruleset = _ruleset(s)
+    return _create_deployment(s, settings={"traffic_filter_settings": {"rulesets": [ruleset]}})
+
+
+@case("GET", "/deployments/{deployment_id}", 200)
+def get_deployment_with_a_traffic_filter(s: Scene) -> httpx.Response:
+    ruleset = _ruleset(s)
+    body = {"traffic_filter_settings": {"rulesets": [ruleset]}}
+    dep = _create_deployment(s, settings=body).json()["id"]
+    return s.client.get(s.url(f"/deployments/{dep}"), headers=s.key)
+
+
+# --- traffic filters -------------------------------------------------------------------------
+
+TF = "/deployments/traffic-filter"
+IP_RULESET = {
+    "name": "office",
+    "description": "the office network",
+    "type": "ip",
+    "region": "local",
+    "include_by_default": False,
+    "rules": [{"description": "office", "source": "192.0.2.0/24"}, {"source": "2001:db8::/32"}],
+}
+
+
+def _ruleset(s: Scene, **changes: Any) -> str:
+    response = s.client.post(s.url(f"{TF}/rulesets"), headers=s.key, json=IP_RULESET | changes)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def _associate(s: Scene, ruleset: str, deployment: str) -> httpx.Response:
+    body = {"entity_type": "deployment", "id": deployment}
+    return s.client.post(s.url(f"{TF}/rulesets/{ruleset}/associations"), headers=s.key, json=body)
+
+
+def _claim(s: Scene, body: dict[str, Any], headers: dict[str, str] | None = None):
+    return s.client.post(s.url(f"{TF}/link-ids/_claim"), headers=headers or s.key, json=body)
+
+
+AWS_CLAIM = {"region": "local", "link_id": "vpce-0123456789abcdef0"}
+AZURE_CLAIM = {
+    "region": "local",
+    "link_id": "16909060",
+    "azure_endpoint_name": "azure-demo",
+    "azure_endpoint_guid": "7c0f05e4-e32b-4b10-a246-7b77f7dcc63c",
+}
+
+
+@case("GET", f"{TF}/rulesets", 200)
+def list_rulesets_with_associations(s: Scene) -> httpx.Response:
+    ruleset = _ruleset(s)
+    _ruleset(s, type="vpce", rules=[{"source": "vpce-0123456789abcdef0"}])
+    assert _associate(s, ruleset, make_deployment(s.services, s.org)).status_code == 201
+    query = {"include_associations": "true", "region": "local"}
+    return s.client.get(s.url(f"{TF}/rulesets"), headers=s.key, params=query)
+
+
+@case("GET", f"{TF}/rulesets", 401)
+def list_rulesets_without_credentials(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"{TF}/rulesets"))
+
+
+@case("POST", f"{TF}/rulesets", 201)
+def create_ruleset(s: Scene) -> httpx.Response:
+    return s.client.post(s.url(f"{TF}/rulesets"), headers=s.key, json=IP_RULESET)
+
+
+@case("POST", f"{TF}/rulesets", 201)
+def create_azure_ruleset(s: Scene) -> httpx.Response:
+    rule = {k: v for k, v in AZURE_CLAIM.items() if k.startswith("azure_")}
+    body = IP_RULESET | {"type": "azure_private_endpoint", "rules": [rule]}
+    return s.client.post(s.url(f"{TF}/rulesets"), headers=s.key, json=body)
+
+
+@case("POST", f"{TF}/rulesets", 400)
+def create_ruleset_with_a_dns_name(s: Scene) -> httpx.Response:
+    body = IP_RULESET | {"rules": [{"source": "office.example.com"}]}
+    return s.client.post(s.url(f"{TF}/rulesets"), headers=s.key, json=body)
+
+
+@case("GET", f"{TF}/rulesets/{{ruleset_id}}", 200)
+def get_ruleset_with_associations(s: Scene) -> httpx.Response:
+    ruleset = _ruleset(s)
+    assert _associate(s, ruleset, make_deployment(s.services, s.org)).status_code == 201
+    url = s.url(f"{TF}/rulesets/{ruleset}")
+    return s.client.get(url, headers=s.key, params={"include_associations": "true"})
+
+
+@case("GET", f"{TF}/rulesets/{{ruleset_id}}", 404)
+def get_unknown_ruleset(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"{TF}/rulesets/{UNKNOWN_ID}"), headers=s.key)
+
+
+@case("PUT", f"{TF}/rulesets/{{ruleset_id}}", 200)
+def update_ruleset(s: Scene) -> httpx.Response:
+    ruleset = _ruleset(s)
+    body = IP_RULESET | {"name": "office v2", "rules": [{"source": "198.51.100.0/24"}]}
+    return s.client.put(s.url(f"{TF}/rulesets/{ruleset}"), headers=s.key, json=body)
+
+
+@case("PUT", f"{TF}/rulesets/{{ruleset_id}}", 400)
+def update_ruleset_changing_its_region(s: Scene) -> httpx.Response:
+    ruleset = _ruleset(s)
+    body = IP_RULESET | {"region": "elsewhere"}
+    return s.client.put(s.url(f"{TF}/rulesets/{ruleset}"), headers=s.key, json=body)
+
+
+@case("PUT", f"{TF}/rulesets/{{ruleset_id}}", 404)
+def update_unknown_ruleset(s: Scene) -> httpx.Response:
+    return s.client.put(s.url(f"{TF}/rulesets/{UNKNOWN_ID}"), headers=s.key, json=IP_RULESET)
+
+
+@case("PUT", f"{TF}/rulesets/{{ruleset_id}}", 409)
+def update_ruleset_from_a_stale_version(s: Scene) -> httpx.Response:
+    ruleset = _ruleset(s)
+    url = s.url(f"{TF}/rulesets/{ruleset}")
+    assert s.client.put(url, headers=s.key, json=IP_RULESET).status_code == 200
+    return s.client.put(url, headers=s.key, json=IP_RULESET, params={"version": "1"})
+
+
+@case("DELETE", f"{TF}/rulesets/{{ruleset_id}}", 200)
+def delete_ruleset(s: Scene) -> httpx.Response:
+    return s.client.delete(s.url(f"{TF}/rulesets/{_ruleset(s)}"), headers=s.key)
+
+
+@case("DELETE", f"{TF}/rulesets/{{ruleset_id}}", 404)
+def delete_unknown_ruleset(s: Scene) -> httpx.Response:
+    return s.client.delete(s.url(f"{TF}/rulesets/{UNKNOWN_ID}"), headers=s.key)
+
+
+@case("DELETE", f"{TF}/rulesets/{{ruleset_id}}", 409)
+def delete_an_associated_ruleset(s: Scene) -> httpx.Response:
+    ruleset = _ruleset(s)
+    assert _associate(s, ruleset, make_deployment(s.services, s.org)).status_code == 201
+    return s.client.delete(s.url(f"{TF}/rulesets/{ruleset}"), headers=s.key)
+
+
+@case("GET", f"{TF}/rulesets/{{ruleset_id}}/associations", 200)
+def list_associations(s: Scene) -> httpx.Response:
+    ruleset = _ruleset(s)
+    assert _associate(s, ruleset, make_deployment(s.services, s.org)).status_code == 201
+    return s.client.get(s.url(f"{TF}/rulesets/{ruleset}/associations"), headers=s.key)
+
+
+@case("GET", f"{TF}/rulesets/{{ruleset_id}}/associations", 404)
+def list_associations_of_unknown_ruleset(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"{TF}/rulesets/{UNKNOWN_ID}/associations"), headers=s.key)
+
+
+@case("POST", f"{TF}/rulesets/{{ruleset_id}}/associations", 201)
+def create_association(s: Scene) -> httpx.Response:
+    return _associate(s, _ruleset(s), make_deployment(s.services, s.org))
+
+
+@case("POST", f"{TF}/rulesets/{{ruleset_id}}/associations", 200)
+def create_association_again(s: Scene) -> httpx.Response:
+    ruleset, dep = _ruleset(s), make_deployment(s.services, s.org)
+    assert _associate(s, ruleset, dep).status_code == 201
+    return _associate(s, ruleset, dep)
+
+
+@case("POST", f"{TF}/rulesets/{{ruleset_id}}/associations", 400)
+def associate_a_ruleset_of_another_region(s: Scene) -> httpx.Response:
+    return _associate(s, _ruleset(s, region="elsewhere"), make_deployment(s.services, s.org))
+
+
+@case("POST", f"{TF}/rulesets/{{ruleset_id}}/associations", 404)
+def associate_unknown_ruleset(s: Scene) -> httpx.Response:
+    return _associate(s, UNKNOWN_ID, make_deployment(s.services, s.org))
+
+
+@case("POST", f"{TF}/rulesets/{{ruleset_id}}/associations", 404)
+def associate_with_unknown_deployment(s: Scene) -> httpx.Response:
+    return _associate(s, _ruleset(s), UNKNOWN_ID)
+
+
+_DISASSOCIATE = (
+    f"{TF}/rulesets/{{ruleset_id}}/associations/{{association_type}}/{{associated_entity_id}}"
+)
+
+
+@case("DELETE", _DISASSOCIATE, 200)
+def delete_association(s: Scene) -> httpx.Response:
+    ruleset, dep = _ruleset(s), make_deployment(s.services, s.org)
+    assert _associate(s, ruleset, dep).status_code == 201
+    return s.client.delete(
+        s.url(f"{TF}/rulesets/{ruleset}/associations/deployment/{dep}"), headers=s.key
+    )
+
+
+@case("DELETE", _DISASSOCIATE, 404)
+def delete_absent_association(s: Scene) -> httpx.Response:
+    ruleset, dep = _ruleset(s), make_deployment(s.services, s.org)
+    return s.client.delete(
+        s.url(f"{TF}/rulesets/{ruleset}/associations/deployment/{dep}"), headers=s.key
+    )
+
+
+_OF_ENTITY = f"{TF}/associations/{{association_type}}/{{associated_entity_id}}/rulesets"
+
+
+@case("GET", _OF_ENTITY, 200)
+def rulesets_of_a_deployment(s: Scene) -> httpx.Response:
+    ruleset, dep = _ruleset(s), make_deployment(s.services, s.org)
+    assert _associate(s, ruleset, dep).status_code == 201
+    return s.client.get(s.url(f"{TF}/associations/deployment/{dep}/rulesets"), headers=s.key)
+
+
+@case("GET", _OF_ENTITY, 400)
+def rulesets_of_an_unknown_association_type(s: Scene) -> httpx.Response:
+    dep = make_deployment(s.services, s.org)
+    return s.client.get(s.url(f"{TF}/associations/cluster/{dep}/rulesets"), headers=s.key)
+
+
+@case("GET", f"{TF}/link-ids", 200)
+def list_link_ids(s: Scene) -> httpx.Response:
+    assert _claim(s, AWS_CLAIM).status_code == 201
+    assert _claim(s, AZURE_CLAIM).status_code == 201
+    return s.client.get(s.url(f"{TF}/link-ids"), headers=s.key, params={"region": "local"})
+
+
+@case("GET", f"{TF}/link-ids", 401)
+def list_link_ids_without_credentials(s: Scene) -> httpx.Response:
+    return s.client.get(s.url(f"{TF}/link-ids"))
+
+
+@case("POST", f"{TF}/link-ids/_claim", 201)
+def claim_link_id(s: Scene) -> httpx.Response:
+    return _claim(s, AWS_CLAIM)
+
+
+@case("POST", f"{TF}/link-ids/_claim", 201)
+def claim_azure_endpoint(s: Scene) -> httpx.Response:
+    return _claim(s, AZURE_CLAIM)
+
+
+@case("POST", f"{TF}/link-ids/_claim", 400)
+def claim_malformed_link_id(s: Scene) -> httpx.Response:
+    return _claim(s, {"region": "local", "link_id": "vpce_not-an-id"})
+
+
+@case("POST", f"{TF}/link-ids/_claim", 409)
+def claim_link_id_claimed_by_another_organization(s: Scene) -> httpx.Response:
+    other = make_org(s.services, make_user(s.services), "Other")
+    assert _claim(s, AWS_CLAIM, key_headers(make_api_key(s.services, other))).status_code == 201
+    return _claim(s, AWS_CLAIM)
+
+
+@case("POST", f"{TF}/link-ids/_unclaim", 200)
+def unclaim_link_id(s: Scene) -> httpx.Response:
+    assert _claim(s, AWS_CLAIM).status_code == 201
+    return s.client.post(s.url(f"{TF}/link-ids/_unclaim"), headers=s.key, json=AWS_CLAIM)
+
+
+@case("POST", f"{TF}/link-ids/_unclaim", 400)
+def unclaim_malformed_link_id(s: Scene) -> httpx.Response:
+    body = {"region": "local", "link_id": "12x"}
+    return s.client.post(s.url(f"{TF}/link-ids/_unclaim"), headers=s.key, json=body)
+
+
+@case("POST", f"{TF}/link-ids/_unclaim", 404)
+def unclaim_link_id_never_claimed(s: Scene) -> httpx.Response:
+    return s.client.post(s.url(f"{TF}/link-ids/_unclaim"), headers=s.key, json=AWS_CLAIM)
 
 
 # --- the tests -------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def test_an_unknown_traffic_filter_ruleset_undoes_the_create(client, services, o
 
     response = create(client, owner_key, settings=settings)
 
-    assert response.status_code == 404
+    assert response.status_code == 400
     error = response.json()["errors"][0]
     assert error["code"] == "traffic_filter.not_found"
     assert error["fields"] == ["body.settings.traffic_filter_settings.rulesets[0]"]

@@ -13,6 +13,13 @@ class AssociationNotFound(NotFound):
     default_message = "The traffic filter ruleset association could not be found."
 
 
+class UnknownRuleset(BadRequest):
+    """A request body names a ruleset this organization does not have (deployment create)."""
+
+    code = "traffic_filter.not_found"
+    default_message = "The traffic filter ruleset could not be found."
+
+
 class InvalidRuleset(BadRequest):
     code = "traffic_filter.invalid_request"
     default_message = "The traffic filter ruleset is invalid."

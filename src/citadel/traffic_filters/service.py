@@ -41,6 +41,7 @@ from citadel.traffic_filters.errors import (
     RulesetInUse,
     RulesetNotFound,
     TooManyRulesets,
+    UnknownRuleset,
     VersionConflict,
     WouldBlockCaller,
 )
@@ -183,13 +184,10 @@ def create_ruleset(ctx: Context, org: str, body: RulesetIn, guard: Guard) -> Out
     alone = lockout.Change("", [], [_compiled(ctx, org, row)])
     report = _judge(ctx, [alone], guard, enforce=False)
     if guard.validate_only:
+        _check_room(ctx, org)  # "valid" means the create would succeed
         return Outcome(row, False, report)
     load_org(ctx.session, org, for_update=True)
-    count = ctx.session.scalar(
-        sa.select(sa.func.count()).select_from(Ruleset).where(Ruleset.organization_id == org)
-    )
-    if int(count or 0) >= MAX_RULESETS:
-        raise TooManyRulesets()
+    _check_room(ctx, org)
     ctx.session.add(row)
     ctx.session.flush()
     _remember_version(ctx, row)
@@ -201,6 +199,14 @@ def create_ruleset(ctx: Context, org: str, body: RulesetIn, guard: Guard) -> Out
         details=_summary(row),
     )
     return Outcome(row, True, report)
+
+
+def _check_room(ctx: Context, org: str) -> None:
+    count = ctx.session.scalar(
+        sa.select(sa.func.count()).select_from(Ruleset).where(Ruleset.organization_id == org)
+    )
+    if int(count or 0) >= MAX_RULESETS:
+        raise TooManyRulesets()
 
 
 def update_ruleset(
@@ -350,14 +356,25 @@ def associate(
     return Outcome(row, True, report)
 
 
-def disassociate(ctx: Context, org: str, ruleset_id: str, entity_type: str, entity_id: str) -> None:
-    """Remove an association (removing a filter never blocks anyone)."""
+def disassociate(
+    ctx: Context,
+    org: str,
+    ruleset_id: str,
+    entity_type: str,
+    entity_id: str,
+    *,
+    force: bool = False,
+) -> None:
+    """Remove an association. This can block someone too: while other filtering rulesets stay
+    associated, an address only this one admitted is blocked afterwards (OR semantics)."""
     _check_entity_type(entity_type)
     row = _load(ctx, org, ruleset_id)
     deployment = _for_association(ctx, org, entity_id)
     existing = ctx.session.get(Association, (row.id, DEPLOYMENT, deployment.id))
     if existing is None:
         raise AssociationNotFound()
+    changes = _changes(ctx, org, [deployment.id], replace={row.id: None})
+    _judge(ctx, changes, Guard(force=force), enforce=True)
     ctx.session.delete(existing)
     ctx.session.flush()
     _touch(ctx, [deployment.id])
@@ -395,7 +412,7 @@ def attach_on_create(ctx: Context, deployment: Deployment, requested: Sequence[s
         try:
             row = _load(ctx, org, ruleset_id)
         except RulesetNotFound:
-            raise RulesetNotFound(fields=[field]) from None
+            raise UnknownRuleset(fields=[field]) from None
         if row.region != deployment.region:
             raise RegionMismatch(
                 f"Ruleset {row.id} is for region '{row.region}'; the deployment is in "

@@ -221,11 +221,16 @@ def delete_association(
     ruleset_id: str = RulesetId,
     association_type: str = AssociationType,
     associated_entity_id: str = EntityId,
+    force: Force = False,
     organization_id: OrgQuery = None,
 ) -> dict[str, Any]:
+    """Remove the ruleset from a deployment (the lockout guard applies: other rulesets may
+    still filter it)."""
     org = caller_organization(request, work.caller, services)
     with work.write() as ctx:
-        service.disassociate(ctx, org, ruleset_id, association_type, associated_entity_id)
+        service.disassociate(
+            ctx, org, ruleset_id, association_type, associated_entity_id, force=force
+        )
     return {}
 
 
