@@ -1467,3 +1467,27 @@ def test_static_ips_for_any_member(client, services, org):
     headers = key_headers(make_api_key(services, org, grant(org, "billing-admin")))
 
     assert client.get("/api/v1/platform/static-ips", headers=headers).status_code == 200
+
+
+def test_validate_only_deployment_create_checks_the_named_rulesets(client, services, owner_key):
+    elsewhere = made(client, owner_key, ip_body(region="elsewhere"))
+    for rulesets, status in (([elsewhere], 400), (["0" * 32], 400)):
+        response = client.post(
+            "/api/v1/deployments",
+            json={"name": "x", "settings": {"traffic_filter_settings": {"rulesets": rulesets}}},
+            headers=owner_key,
+            params={"validate_only": "true"},
+        )
+        assert response.status_code == status
+        assert response.json()["errors"][0]["fields"] == [
+            "body.settings.traffic_filter_settings.rulesets[0]"
+        ]
+    here = made(client, owner_key, ip_body())
+    response = client.post(
+        "/api/v1/deployments",
+        json={"name": "x", "settings": {"traffic_filter_settings": {"rulesets": [here]}}},
+        headers=owner_key,
+        params={"validate_only": "true"},
+    )
+    assert response.status_code == 200
+    assert count(services, Deployment) == 0

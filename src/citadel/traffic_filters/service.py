@@ -399,13 +399,10 @@ def _for_association(ctx: Context, org: str, deployment_id: str) -> Deployment:
     return deployment
 
 
-def attach_on_create(ctx: Context, deployment: Deployment, requested: Sequence[str]) -> list[str]:
-    """A new deployment's rulesets: those asked for, plus the region's defaults.
-
-    Runs in the create's unit of work, so a wrong id undoes the create. Asking for a ruleset
-    needs the permission to associate it with this deployment, like associating it later.
-    """
-    org = deployment.organization_id
+def requested_rulesets(
+    ctx: Context, org: str, region: str, requested: Sequence[str]
+) -> dict[str, Ruleset]:
+    """The rulesets a deployment create names: each must exist and be of its region (400)."""
     wanted: dict[str, Ruleset] = {}
     for i, ruleset_id in enumerate(requested):
         field = f"body.settings.traffic_filter_settings.rulesets[{i}]"
@@ -413,13 +410,23 @@ def attach_on_create(ctx: Context, deployment: Deployment, requested: Sequence[s
             row = _load(ctx, org, ruleset_id)
         except RulesetNotFound:
             raise UnknownRuleset(fields=[field]) from None
-        if row.region != deployment.region:
+        if row.region != region:
             raise RegionMismatch(
-                f"Ruleset {row.id} is for region '{row.region}'; the deployment is in "
-                f"'{deployment.region}'.",
+                f"Ruleset {row.id} is for region '{row.region}'; the deployment is in '{region}'.",
                 fields=[field],
             )
         wanted[row.id] = row
+    return wanted
+
+
+def attach_on_create(ctx: Context, deployment: Deployment, requested: Sequence[str]) -> list[str]:
+    """A new deployment's rulesets: those asked for, plus the region's defaults.
+
+    Runs in the create's unit of work, so a wrong id undoes the create. Asking for a ruleset
+    needs the permission to associate it with this deployment, like associating it later.
+    """
+    org = deployment.organization_id
+    wanted = requested_rulesets(ctx, org, deployment.region, requested)
     if wanted:
         target = Target.resource(org, ScopeKind.DEPLOYMENT, deployment.id)
         _authorize(ctx, Permission.TRAFFIC_FILTERS_ASSOCIATE, target)

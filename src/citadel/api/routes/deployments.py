@@ -46,6 +46,10 @@ def create_deployment(
     org = caller_organization(request, work.caller, services)
     if validate_only:
         plan = service.validate(body, services.policies.regions)
+        settings = body.settings.traffic_filter_settings if body.settings else None
+        if settings and settings.rulesets:
+            with work.read() as ctx:
+                traffic_filters.requested_rulesets(ctx, org, plan.region, settings.rulesets)
         response.status_code = 200
         return {
             "id": "",
