@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import socket
 import ssl
 import statistics
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -37,12 +40,9 @@ def wait_for(path: Path, timeout: float = 120) -> dict:
     raise RuntimeError("citadel up did not start")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--deployments", type=int, default=5)
-    parser.add_argument("--docs", type=int, default=20_000)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/deploy.json"))
-    args = parser.parse_args()
+@contextlib.contextmanager
+def citadel_up(**env: str) -> Iterator[tuple[Path, dict]]:
+    """A throw-away `citadel up` (extra environment in `env`): its data dir and endpoints."""
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         ports = [str(free_port()) for _ in range(3)]
@@ -62,19 +62,17 @@ def main() -> None:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
         )
         try:
-            result = run(data, wait_for(data / "run" / "endpoints.json"), args)
+            yield data, wait_for(data / "run" / "endpoints.json")
         finally:
             up.terminate()
             up.wait(timeout=60)
-    print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
-def run(data: Path, endpoints: dict, args: argparse.Namespace) -> dict:
-    key = subprocess.run(
+def admin_key(data: Path, endpoints: dict) -> str:
+    return subprocess.run(
         [
             CITADEL,
             "admin",
@@ -88,6 +86,23 @@ def run(data: Path, endpoints: dict, args: argparse.Namespace) -> dict:
         text=True,
         check=True,
     ).stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--deployments", type=int, default=5)
+    parser.add_argument("--docs", type=int, default=20_000)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/deploy.json"))
+    args = parser.parse_args()
+    with citadel_up() as (data, endpoints):
+        result = run(data, endpoints, args)
+    print(json.dumps(result, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def run(data: Path, endpoints: dict, args: argparse.Namespace) -> dict:
+    key = admin_key(data, endpoints)
     trust = ssl.create_default_context(cafile=endpoints["ca_file"])
     api = httpx.Client(
         base_url=endpoints["api_url"],

@@ -14,10 +14,27 @@ Ruleset types and their sources:
   endpoint keys (``aws:vpce-0123abc``, ``azure:16909060``, ``gcp:81985529216486895``), already
   canonical, compared exactly with the connection's endpoint key.
 
-`Filter.compile` turns a deployment's rulesets into sorted, disjoint integer intervals per
-address family (CIDRs merged) and one frozenset of endpoint keys, so `Filter.decide` costs one
-set lookup and one bisection (logarithmic in the number of merged intervals), never a scan of
-the rules. `Client.of` parses a connection's address once, so `decide` parses nothing.
+`Filter.compile` merges a deployment's CIDRs into disjoint integer intervals per address family
+and indexes them by bucket, so that `Filter.decide` costs a bounded number of steps whatever
+the number of rules:
+
+* Level 1 keys IPv4 by the top 16 bits (``ip >> 16``) and IPv6 by the top 32 (``ip >> 96``):
+  a dict from each *partly* covered bucket to the sorted ``(starts, ends)`` of the intervals
+  clipped to it. A bucket's list is bounded by its address space (at most 2**15 intervals
+  for an IPv4 /16; in practice a handful). For IPv6 it is bounded only by the rules that fall
+  inside that one /32 (rules spread over the address space give a few per bucket).
+* Buckets covered *whole* are not listed there: they form intervals of bucket numbers, indexed
+  the same way one level up (IPv4: by ``ip >> 24``, then ``ip >> 32``; IPv6: by ``ip >> 112``,
+  ``ip >> 120``, then ``ip >> 128``), where lists hold at most 2**15 or 2**7 intervals. What
+  covers a whole family (a /0) ends up as one flag, never as an expansion into buckets.
+
+A lookup tries the levels in order (empty levels are dropped at compile time), and the first
+level whose dict has the client's bucket answers with one bisection of that bucket's short
+list; when none has it, the client is in a bucket covered whole at every level or in none,
+and the family's flag answers. So ``decide`` is one set lookup for the endpoint key, at most
+three (IPv4) or four (IPv6) dict lookups and one bisection of a bucket-bounded list, never a
+scan of the rules. Compiling sorts the rules once and is linear after that.
+`Client.of` parses a connection's address once, so `decide` parses nothing.
 Everything here is pure: no I/O, no logging.
 """
 
@@ -41,6 +58,12 @@ _V4_MASK = (1 << _V4_BITS) - 1
 # canonical decimal texts: one lookup validates and converts (no "01", "+1", " 1", non-ASCII)
 _OCTETS = {str(n): n for n in range(256)}
 _PREFIXES = {str(n): n for n in range(_V6_BITS + 1)}
+# bucket shifts of the index levels, ending with the family's width (one bucket: everything)
+_V4_SHIFTS = (16, 24, _V4_BITS)
+_V6_SHIFTS = (96, 112, 120, _V6_BITS)
+
+_Leaf = tuple[list[int], list[int]]  # sorted starts and ends of disjoint intervals
+_Level = tuple[int, int, dict[int, _Leaf]]  # (unit shift, bucket shift, partly covered buckets)
 
 
 class Verdict(StrEnum):
@@ -203,10 +226,60 @@ def _merged(spans: dict[int, int]) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
+def _index(starts: list[int], ends: list[int], shifts: Sequence[int]) -> tuple[_Level, ...]:
+    """The bucket levels of one family's merged intervals, empty ones left out, followed by
+    one whose single bucket is the whole family, when the intervals cover it all (a /0).
+
+    Each level turns the intervals (in units of ``1 << unit``) into a dict of partly covered
+    buckets (of ``1 << shift``), their intervals clipped to them, and the intervals of buckets
+    covered whole, which are the next level's input.
+    """
+    levels: list[_Level] = []
+    unit = 0
+    for shift in shifts:
+        if not starts:
+            break
+        width = shift - unit
+        mask = (1 << width) - 1
+        buckets: dict[int, _Leaf] = {}
+        whole_starts: list[int] = []
+        whole_ends: list[int] = []
+        for start, end in zip(starts, ends, strict=True):
+            first, last = start >> width, end >> width
+            low = first if start & mask == 0 else first + 1  # first bucket covered whole
+            high = last if end & mask == mask else last - 1  # last bucket covered whole
+            if first == last and low > high:
+                _clip(buckets, first, start, end)
+                continue
+            if low != first:
+                _clip(buckets, first, start, start | mask)
+            if low <= high:
+                whole_starts.append(low)
+                whole_ends.append(high)
+            if high != last:
+                _clip(buckets, last, end & ~mask, end)
+        if buckets:
+            levels.append((unit, shift, buckets))
+        starts, ends, unit = whole_starts, whole_ends, shift
+    if starts:  # the last shift is the family's width: key and unit 0 for every address
+        levels.append((unit, unit, {0: ([0], [0])}))
+    return tuple(levels)
+
+
+def _clip(buckets: dict[int, _Leaf], bucket: int, start: int, end: int) -> None:
+    leaf = buckets.get(bucket)
+    if leaf is None:
+        buckets[bucket] = ([start], [end])
+    else:
+        leaf[0].append(start)
+        leaf[1].append(end)
+
+
 class Filter:
-    """One deployment's associated rulesets compiled: sorted disjoint IPv4 and IPv6 intervals
-    (merged CIDRs, looked up with one bisect each) and one frozenset of endpoint keys, so the
-    per-request cost is one set lookup and one bisection, never a scan of the rules.
+    """One deployment's associated rulesets compiled: merged IPv4 and IPv6 intervals in bucket
+    indexes (see the module) and one frozenset of endpoint keys, so the per-request cost is one
+    set lookup, a few dict lookups and one bisection of a bucket-bounded list, whatever the
+    number of rules.
 
     ``rule_count`` counts the rules compiled (sources of filtering rulesets, invalid ``ip``
     sources left out); ``ruleset_ids`` holds the associated ruleset ids, sorted, records
@@ -217,10 +290,10 @@ class Filter:
         "_blocked",
         "_endpoints",
         "_filtering",
-        "_v4_ends",
-        "_v4_starts",
-        "_v6_ends",
-        "_v6_starts",
+        "_v4",
+        "_v4_intervals",
+        "_v6",
+        "_v6_intervals",
         "rule_count",
         "ruleset_ids",
     )
@@ -236,8 +309,10 @@ class Filter:
         rule_count: int,
         ruleset_ids: tuple[str, ...],
     ) -> None:
-        self._v4_starts, self._v4_ends = v4
-        self._v6_starts, self._v6_ends = v6
+        self._v4 = _index(*v4, _V4_SHIFTS)
+        self._v6 = _index(*v6, _V6_SHIFTS)
+        self._v4_intervals = len(v4[0])
+        self._v6_intervals = len(v6[0])
         self._endpoints = endpoints
         self._filtering = filtering
         self._blocked = blocked
@@ -311,20 +386,23 @@ class Filter:
             return Verdict.ALLOWED_BY_PRIVATE_LINK
         value = client._int
         if value >= 0:
-            if client._v6:
-                starts, ends = self._v6_starts, self._v6_ends
-            else:
-                starts, ends = self._v4_starts, self._v4_ends
-            index = bisect_right(starts, value) - 1
-            if index >= 0 and value <= ends[index]:
-                return Verdict.ALLOWED_BY_IP_FILTER
+            # the first level holding the client's bucket answers (see the module)
+            for unit, shift, buckets in self._v6 if client._v6 else self._v4:
+                leaf = buckets.get(value >> shift)
+                if leaf is not None:
+                    starts, ends = leaf
+                    key = value >> unit
+                    index = bisect_right(starts, key) - 1
+                    if index >= 0 and key <= ends[index]:
+                        return Verdict.ALLOWED_BY_IP_FILTER
+                    break
         return self._blocked
 
     def __repr__(self) -> str:
         return (
             f"Filter(rulesets={len(self.ruleset_ids)}, rule_count={self.rule_count}, "
-            f"filtering={self._filtering}, v4_intervals={len(self._v4_starts)}, "
-            f"v6_intervals={len(self._v6_starts)}, endpoints={len(self._endpoints)})"
+            f"filtering={self._filtering}, v4_intervals={self._v4_intervals}, "
+            f"v6_intervals={self._v6_intervals}, endpoints={len(self._endpoints)})"
         )
 
 
