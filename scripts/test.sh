@@ -14,6 +14,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
 command -v setpriv >/dev/null && command -v prlimit >/dev/null || need_pkgs+=(util-linux)
 ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2' || need_pkgs+=(libseccomp2)
+# Customer-managed keys: a PKCS#11 HSM (SoftHSM2) for the provider tests.
+command -v softhsm2-util >/dev/null || need_pkgs+=(softhsm2)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "== installing Debian packages: ${need_pkgs[*]}"
   apt-get update -qq

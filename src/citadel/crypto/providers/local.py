@@ -11,7 +11,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from citadel.crypto.providers.base import KeyDescription, KeyUnavailable
+from citadel.crypto.providers.base import KeyDescription, KeyUnavailable, Reason
 
 _MAGIC = b"lk1"
 
@@ -23,7 +23,7 @@ class LocalKeyFile:
         self._path = path
         self._key = path.read_bytes()
         if len(self._key) != 32:
-            raise KeyUnavailable(f"{path} does not hold a 256-bit key")
+            raise KeyUnavailable(f"{path} does not hold a 256-bit key", Reason.WRONG_KEY_TYPE)
 
     @classmethod
     def create_or_open(cls, path: Path) -> LocalKeyFile:
@@ -43,12 +43,16 @@ class LocalKeyFile:
     def unwrap(self, wrapped: bytes, *, context: bytes) -> bytes:
         """Decrypt what `wrap` produced with the same context."""
         if wrapped[:3] != _MAGIC:
-            raise KeyUnavailable("not wrapped by a local key file")
+            raise KeyUnavailable("not wrapped by a local key file", Reason.WRONG_CONTEXT)
         try:
             return AESGCM(self._key).decrypt(wrapped[3:15], wrapped[15:], context)
         except InvalidTag as exc:
-            raise KeyUnavailable("wrong key file or altered data") from exc
+            raise KeyUnavailable("wrong key file or altered data", Reason.WRONG_CONTEXT) from exc
 
     def describe(self) -> KeyDescription:
         """The key file is always enabled; it has one version."""
         return KeyDescription(key_path=f"file:{self._path}", enabled=True, version="1")
+
+    def version_of(self, wrapped: bytes) -> str:
+        """Every value wrapped by a key file is of its one version."""
+        return "1"
