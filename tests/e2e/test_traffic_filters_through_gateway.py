@@ -128,9 +128,7 @@ def test_ip_filters_admit_block_combine_and_reopen(platform: Platform):
     assert status_from("127.0.0.2", p, deployment, password) == 200
     assert status_from("127.0.0.3", p, deployment, password) == 200
 
-    office = p.cli(
-        "traffic-filter", "create", "--name", "office", "--source", "127.0.0.2/32"
-    )["id"]
+    office = p.cli("traffic-filter", "create", "--name", "office", "--source", "127.0.0.2/32")["id"]
     # The API client calls from 127.0.0.1: associating would lock it out, so the guard asks.
     refused = p.api(
         "POST",
