@@ -4,7 +4,9 @@ The tables write Elastic Cloud's rules down by hand (open without rulesets, OR a
 rulesets, records do not filter, IPv4-mapped clients match as IPv4, endpoint keys compare
 exactly). The property test compares `Filter.decide` on random CIDR sets with a naive
 ``any(address in network ...)`` oracle, so that interval merging and bisection cannot drift
-from plain CIDR membership.
+from plain CIDR membership; a second one does the same around the edges of the compiled bucket
+index (networks wider and narrower than a bucket, meeting at its edges, /0; clients at every
+edge).
 """
 
 from __future__ import annotations
@@ -633,3 +635,149 @@ def test_decide_agrees_with_naive_membership(
         else:
             expected = V.ALLOWED_BY_IP_FILTER if oracle(nets, client) else V.BLOCKED_BY_IP_FILTER
             assert got is expected, (client, texts)
+
+
+# --- bucket index edges: wide prefixes, intervals across bucket edges, /0 ---------------
+
+# the index's bucket shifts below each family's width (see the module docstring)
+V4_SHIFTS = (16, 24)
+V6_SHIFTS = (96, 112, 120)
+
+BUCKET_EDGES = [
+    # (name, sources, allowed clients, blocked clients)
+    (
+        "adjacent /32s across a /16 edge merge",
+        ["10.0.255.255", "10.1.0.0"],
+        ["10.0.255.255", "10.1.0.0"],
+        ["10.0.255.254", "10.1.0.1"],
+    ),
+    (
+        "a /15 is two whole /16 buckets",
+        ["10.0.0.0/15"],
+        ["10.0.0.0", "10.0.255.255", "10.1.0.0", "10.1.255.255"],
+        ["9.255.255.255", "10.2.0.0"],
+    ),
+    (
+        "an interval from inside one /16 to inside another",
+        ["10.0.255.0/24", "10.1.0.0/16", "10.2.0.0/24"],
+        ["10.0.255.0", "10.1.128.0", "10.2.0.255"],
+        ["10.0.254.255", "10.2.1.0"],
+    ),
+    (
+        "whole /16s next to a /8 edge, with holes",
+        ["10.255.0.0/16", "11.0.0.0/16", "11.2.0.0/16"],
+        ["10.255.0.0", "11.0.255.255", "11.2.0.0"],
+        ["10.254.255.255", "11.1.0.0", "11.3.0.0"],
+    ),
+    (
+        "a /7 and a /9 of whole /8s and /16s",
+        ["10.0.0.0/7", "12.128.0.0/9"],
+        ["10.0.0.0", "11.255.255.255", "12.128.0.0", "12.255.255.255"],
+        ["9.255.255.255", "12.0.0.0", "12.127.255.255", "13.0.0.0"],
+    ),
+    (
+        "the last addresses of the family",
+        ["255.255.255.255", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"],
+        ["255.255.255.255", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"],
+        ["255.255.255.254", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"],
+    ),
+    (
+        "v4 /0 with v6 rules",
+        ["0.0.0.0/0", "2001:db8::/33"],
+        ["0.0.0.0", "255.255.255.255", "2001:db8::", "2001:db8:7fff::1"],
+        ["2001:db8:8000::", "::"],
+    ),
+    (
+        "v6 /1 and /0",
+        ["8000::/1"],
+        ["8000::", "ffff::"],
+        ["7fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::", "10.0.0.1"],
+    ),
+    (
+        "v6 across a /32 edge",
+        ["2001:db8:ffff:ffff::/64", "2001:db9::/48"],
+        ["2001:db8:ffff:ffff::", "2001:db9::", "2001:db9:0:ffff::"],
+        ["2001:db8:ffff:fffe::", "2001:db9:1::"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("sources", "allowed", "blocked"),
+    [pytest.param(*row[1:], id=row[0]) for row in BUCKET_EDGES],
+)
+def test_decide_at_bucket_edges(sources: list[str], allowed: list[str], blocked: list[str]) -> None:
+    compiled = Filter.compile([ip_rules(*sources)])
+    for client in allowed:
+        assert compiled.decide(Client.of(client)) is V.ALLOWED_BY_IP_FILTER, client
+    for client in blocked:
+        assert compiled.decide(Client.of(client)) is V.BLOCKED_BY_IP_FILTER, client
+
+
+def index_entries(compiled: Filter) -> int:
+    """How many buckets and bounds the compiled index holds, both families (white box)."""
+    levels = compiled._v4 + compiled._v6
+    return sum(len(leaf) for _, _, buckets in levels for leaf in buckets.values())
+
+
+@pytest.mark.parametrize(
+    "sources",
+    [
+        ["0.0.0.0/0"],
+        ["::/0"],
+        ["0.0.0.0/0", "::/0", "10.0.0.0/8", "2001:db8::/32"],
+        ["0.0.0.0/1", "128.0.0.0/2", "::/1", "8000::/2"],
+        ["10.0.0.0/8", "2001::/16", "3000::/4"],
+    ],
+)
+def test_wide_rules_are_not_expanded_into_buckets(sources: list[str]) -> None:
+    assert index_entries(Filter.compile([ip_rules(*sources)])) <= 4 * len(sources)
+
+
+@st.composite
+def bucket_edge_cases(draw: st.DrawFn) -> tuple[list[Network], list[str]]:
+    """Networks near the index's bucket edges, of prefixes on both sides of the bucket size
+    (wide ones covering whole buckets, /0 included), pairs meeting at an edge, and clients at
+    every bucket edge around them."""
+    v6 = draw(st.booleans())
+    bits, shifts = (128, V6_SHIFTS) if v6 else (32, V4_SHIFTS)
+    make = ipaddress.IPv6Network if v6 else ipaddress.IPv4Network
+    nets: list[Network] = []
+    points: list[int] = []
+    for _ in range(draw(st.integers(1, 10))):
+        shift = draw(st.sampled_from(shifts))
+        edge = draw(st.integers(0, (1 << (bits - shift)) - 1)) << shift
+        points += [edge - 1, edge, edge + 1]
+        around = bits - shift  # the bucket's own prefix length
+        for _ in range(draw(st.integers(1, 2))):
+            prefix = draw(
+                st.integers(max(0, around - 8), min(bits, around + 8))
+                | st.integers(bits - 3, bits)  # hosts and tiny networks
+                | st.integers(0, bits)
+            )
+            size, span = 1 << (bits - prefix), 1 << shift
+            # starting at, or a few networks before or past, the edge; or anywhere near it
+            offset = draw(st.integers(-2, 2).map(size.__mul__) | st.integers(-2 * span, 2 * span))
+            nets.append(make(((edge + offset) % (1 << bits), prefix), strict=False))
+    for net in nets:
+        points += edges(net)
+        for shift in shifts:
+            for value in (int(net.network_address), int(net.broadcast_address)):
+                bucket = value >> shift << shift
+                points += [bucket - 1, bucket, bucket + (1 << shift) - 1, bucket + (1 << shift)]
+    clients = [as_text(point, v6, draw(st.booleans())) for point in points]
+    return nets, clients
+
+
+@settings(max_examples=300, deadline=None)
+@given(bucket_edge_cases(), st.data())
+def test_decide_agrees_with_naive_membership_at_bucket_edges(
+    case: tuple[list[Network], list[str]], data: st.DataObject
+) -> None:
+    nets, clients = case
+    if data.draw(st.booleans()):  # the other family's whole range too
+        nets = [*nets, ipaddress.ip_network("::/0" if nets[0].version == 4 else "0.0.0.0/0")]
+    compiled = Filter.compile([ip_rules(*map(str, nets))])
+    for client in clients:
+        expected = V.ALLOWED_BY_IP_FILTER if oracle(nets, client) else V.BLOCKED_BY_IP_FILTER
+        assert compiled.decide(Client.of(client)) is expected, (client, [str(n) for n in nets])
