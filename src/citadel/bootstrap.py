@@ -18,8 +18,8 @@ from citadel.authn.context import Context, Policies
 from citadel.authn.principal import Caller
 from citadel.config import Settings
 from citadel.crypto.keyring import Keyring, open_keyring
+from citadel.crypto.platform import open_platform_key
 from citadel.crypto.providers.base import KeyProvider
-from citadel.crypto.providers.local import LocalKeyFile
 from citadel.db.engine import Database, server_engine, sqlcipher_engine
 from citadel.kit.clock import Clock, SystemClock
 from citadel.kit.emails import normalize_email
@@ -62,7 +62,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
     """Open the platform key, keyring and database named by `settings`."""
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    provider = LocalKeyFile.create_or_open(data_dir / "keys" / "platform.key")
+    provider = open_platform_key(settings, create=True)
     keyring = open_keyring(data_dir / "keys" / "keyring.wrapped", provider)
     if settings.database_url is not None:
         engine = server_engine(settings.database_url.get_secret_value())
@@ -77,6 +77,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         signin_window_s=settings.signin_window_s,
         signin_max_lockout_s=settings.signin_max_lockout_s,
         regions=tuple(settings.regions),
+        pkcs11_modules=tuple(settings.pkcs11_modules),
     )
     return Services(
         settings=settings,

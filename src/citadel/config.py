@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     gateway_port: int = 9243
     regions: list[str] = Field(default_factory=lambda: ["local"], min_length=1)
     """The regions this platform offers (JSON list in ``CITADEL_REGIONS``)."""
+    platform_key: str | None = None
+    """Where the platform key lives (a provider's key path); unset: `keys/platform.key`."""
+    platform_key_settings: dict[str, str] = Field(default_factory=dict)
+    platform_key_secret_file: Path | None = None
+    key_check_interval_s: float = Field(default=60.0, gt=0)
+    """How often the allocator checks every deployment's key."""
+    pkcs11_modules: list[str] = Field(
+        default_factory=lambda: ["/usr/lib/softhsm/libsofthsm2.so"], min_length=1
+    )
+    """PKCS#11 modules an organization's key manager may load (JSON list)."""
     static_ips: dict[str, StaticIps] = Field(default_factory=dict)
     """Published ingress and egress addresses per region (JSON object in
     ``CITADEL_STATIC_IPS``: ``{"local": {"ingress": ["203.0.113.10/32"], "egress": []}}``)."""

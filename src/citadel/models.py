@@ -4,6 +4,7 @@ from citadel.api_keys.models import ApiKey
 from citadel.audit.models import AuditChainHead, AuditEvent
 from citadel.deployments.models import Deployment
 from citadel.invitations.models import Invitation
+from citadel.key_managers.models import KeyManager
 from citadel.orgs.models import Membership, Organization, RoleAssignment
 from citadel.signin.models import ThrottleBucket
 from citadel.traffic_filters.models import Association, LinkClaim, Ruleset, RulesetVersion
@@ -15,6 +16,7 @@ ALL_TABLES = (
     AuditEvent,
     Deployment,
     Invitation,
+    KeyManager,
     Membership,
     Organization,
     RoleAssignment,

@@ -192,7 +192,9 @@ def test_nodes_keep_running_while_the_control_plane_is_down(running: Running) ->
     running.plane.up = True
 
 
-def test_a_data_key_that_does_not_unwrap_fails_the_start(running: Running) -> None:
+def test_a_data_key_that_does_not_unwrap_locks_the_deployment(running: Running) -> None:
+    """A wrapped key that does not belong to the deployment never starts a node: the
+    deployment is locked with the reason, as it is when the key itself is revoked."""
     dep_id = new_id()
     running.plane.allocate(dep_id, sandbox_uid(), password=PASSWORD)
     other = new_id()
@@ -202,12 +204,13 @@ def test_a_data_key_that_does_not_unwrap_fails_the_start(running: Running) -> No
     running.plane.version += 1
     report = wait_until(
         lambda: (
-            (running.plane.last_report(dep_id) or {}).get("observed_state") == "failed"
+            (running.plane.last_report(dep_id) or {}).get("observed_state") == "locked"
             and running.plane.last_report(dep_id)
         )
     )
     assert report["healthy"] is False
-    assert "KeyUnavailable" in report["detail"]
+    assert report["detail"].startswith("wrong_context")
+    assert running.allocator.node_pid(dep_id) is None
 
 
 def _wrapped_for(plane: StandInControlPlane, dep_id: str) -> str:

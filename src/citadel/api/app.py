@@ -14,6 +14,7 @@ from citadel.api.routes import (
     auth,
     deployments,
     invitations,
+    key_managers,
     members,
     orgs,
     platform,
@@ -51,6 +52,7 @@ def create_app(services: Services) -> FastAPI:
     for router in (
         health,
         orgs.router,
+        key_managers.router,
         members.router,
         invitations.router,
         api_keys.router,

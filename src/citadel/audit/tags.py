@@ -34,6 +34,13 @@ class AuditAction(StrEnum):
     DEPLOYMENT_PASSWORD_RESET = "deployment.elastic_password_reset"  # noqa: S105 (a tag)
     DEPLOYMENT_OBSERVED = "deployment.observed"
     DEPLOYMENT_NODE_CERTIFICATE_ISSUED = "deployment.node_certificate_issued"
+    DEPLOYMENT_KEY_ROTATED = "deployment.key_rotated"
+    DEPLOYMENT_REKEYED = "deployment.rekeyed"
+    DEPLOYMENT_LOCKED = "deployment.locked"
+    DEPLOYMENT_UNLOCKED = "deployment.unlocked"
+    KEY_MANAGER_CREATED = "key_manager.created"
+    KEY_MANAGER_UPDATED = "key_manager.updated"
+    KEY_MANAGER_DELETED = "key_manager.deleted"
     TRAFFIC_FILTER_CREATED = "traffic_filter.ruleset.created"
     TRAFFIC_FILTER_UPDATED = "traffic_filter.ruleset.updated"
     TRAFFIC_FILTER_DELETED = "traffic_filter.ruleset.deleted"

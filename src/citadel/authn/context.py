@@ -23,6 +23,8 @@ class Policies:
     signin_window_s: int = 900
     signin_max_lockout_s: int = 900
     regions: tuple[str, ...] = ("local",)
+    pkcs11_modules: tuple[str, ...] = ("/usr/lib/softhsm/libsofthsm2.so",)
+    """PKCS#11 modules organizations may name (loading one runs its code here)."""
     """The regions deployments and traffic-filter rulesets may name."""
 
 

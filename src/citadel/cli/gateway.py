@@ -16,8 +16,9 @@ import typer
 import uvloop
 
 from citadel.cli.options import DEFAULT_DATA_DIR, DataDir, wait_for_endpoints
+from citadel.config import load_settings
 from citadel.crypto.keyring import open_keyring
-from citadel.crypto.providers.local import LocalKeyFile
+from citadel.crypto.platform import has_platform_key, open_platform_key
 from citadel.gateway.certificates import ensure_gateway_certificate, gateway_hostnames
 from citadel.gateway.listener import ProxyListenerConfig
 from citadel.gateway.proxy import Gateway, run, server_ssl_context, upstream_ssl_context
@@ -123,12 +124,12 @@ def gateway(
     events = open(sys.stderr.fileno(), "w", buffering=1 << 16, closefd=False)  # noqa: SIM115
     configure_logging(log_level, stream=events)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per refresh otherwise
-    key_file = data_dir / "keys" / "platform.key"
+    settings = load_settings(data_dir=data_dir)
     keyring_file = data_dir / "keys" / "keyring.wrapped"
-    if not key_file.exists() or not keyring_file.exists():
+    if not has_platform_key(settings) or not keyring_file.exists():
         typer.echo("citadel gateway: the data directory has no platform key yet", err=True)
         raise typer.Exit(1)
-    keyring = open_keyring(keyring_file, LocalKeyFile(key_file))
+    keyring = open_keyring(keyring_file, open_platform_key(settings))
     component = ensure_component_certificate(data_dir, keyring, "gateway")
     if cert is not None and key is not None:
         server_ssl = server_ssl_context(str(cert), str(key), None)

@@ -27,6 +27,7 @@ class Observed(StrEnum):
     RESTARTING = "restarting"
     FAILED = "failed"
     DELETED = "deleted"
+    LOCKED = "locked"  # the customer's key is disabled, destroyed or denied: nodes stopped
 
 
 class Transition(StrEnum):
@@ -63,6 +64,7 @@ _STATUS = {
     Observed.RESTARTING: "restarting",
     Observed.FAILED: "restarting",
     Observed.DELETED: "stopped",
+    Observed.LOCKED: "locked",
 }
 
 

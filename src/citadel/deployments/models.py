@@ -42,6 +42,8 @@ class Deployment(Base):
     sandbox_uid: Mapped[int] = mapped_column(unique=True)
     data_key_wrapped: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     key_path: Mapped[str] = mapped_column(sa.String(512))
+    key_manager_id: Mapped[str | None] = mapped_column(sa.String(32))
+    """The organization's key manager holding `key_path`; NULL: the platform key."""
     elastic_password_sealed: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     request_id: Mapped[str | None] = mapped_column(sa.String(128))
     revision: Mapped[int] = mapped_column(default=1)

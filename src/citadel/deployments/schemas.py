@@ -60,8 +60,18 @@ class TrafficFilterSettingsIn(StrictModel):
     rulesets: list[str] = Field(default_factory=list, max_length=256)
 
 
+class ByokIn(StrictModel):
+    """A customer-managed key: `key_resource_path` names the key (`pkcs11:...`,
+    `vault-transit://...`, `kmip://...`, `arn:aws:kms:...`); `key_manager_id` (ours) picks one
+    of the organization's key managers when it has several of that kind."""
+
+    key_resource_path: str = Field(min_length=1, max_length=512)
+    key_manager_id: str | None = Field(default=None, max_length=32)
+
+
 class SettingsIn(Lenient):
     traffic_filter_settings: TrafficFilterSettingsIn | None = None
+    byok: ByokIn | None = None
 
 
 class TagIn(StrictModel):
@@ -225,10 +235,17 @@ def detail(row: Deployment, endpoints: Endpoints, rulesets: list[str]) -> dict[s
             "traffic_filter_settings": {"rulesets": rulesets},
             "auto_ops": {"status": "not_connected"},
         },
-        "metadata": {"tags": list(row.tags)},
+        "metadata": {"tags": list(row.tags), "byok_enabled": row.key_manager_id is not None},
     }
     if row.alias:
         body["alias"] = row.alias
+    if row.key_manager_id is not None:
+        body["settings"]["byok"] = {
+            "key_resource_path": row.key_path,
+            "key_manager_id": row.key_manager_id,
+        }
+    if observed is Observed.LOCKED:
+        info["locked"] = {"reason": row.observed_detail or "the customer key is unavailable"}
     return body
 
 

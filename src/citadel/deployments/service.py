@@ -408,6 +408,7 @@ def record_status(
     if row is None:
         raise DeploymentNotFound()
     changed = row.observed_state != observed_state or row.healthy != healthy
+    was_locked = row.observed_state == Observed.LOCKED
     row.observed_state = observed_state
     row.healthy = healthy
     row.observed_detail = detail[:255] or None
@@ -417,6 +418,15 @@ def record_status(
         changed = True
     if changed:
         _touch(ctx, row)
+        locked = observed_state == Observed.LOCKED
+        if locked != was_locked:
+            ctx.record(
+                AuditAction.DEPLOYMENT_LOCKED if locked else AuditAction.DEPLOYMENT_UNLOCKED,
+                organization_id=row.organization_id,
+                target_type="deployment",
+                target_id=row.id,
+                details={"reason": row.observed_detail or "", "key_path": row.key_path},
+            )
         ctx.record(
             AuditAction.DEPLOYMENT_OBSERVED,
             organization_id=row.organization_id,

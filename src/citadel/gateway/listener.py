@@ -133,13 +133,14 @@ class ProxyListener:
         if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
             peer = peer.ipv4_mapped
         peer_ip = str(peer)
+        # Log first, then close: whoever sees the connection end can find its event.
         if not self.config.trusts(peer):
-            sock.close()
             log.warning("gateway.proxy.untrusted_peer", peer_ip=peer_ip)
+            sock.close()
             return
         if self.pending.get(peer_ip, 0) >= self.config.max_pending_per_source:
-            sock.close()
             log.warning("gateway.proxy.bad_header", peer_ip=peer_ip, reason="too_many_pending")
+            sock.close()
             return
         self.pending[peer_ip] = self.pending.get(peer_ip, 0) + 1
         sock.setblocking(False)
@@ -169,8 +170,8 @@ class ProxyListener:
                 ssl_handshake_timeout=self.ssl_handshake_timeout,
             )
         except (OSError, ssl.SSLError, TimeoutError) as exc:
-            sock.close()
             log.info("gateway.proxy.tls_failed", error=type(exc).__name__, **context.log_fields())
+            sock.close()
 
     async def _header(self, sock: socket.socket, peer_ip: str) -> ProxyHeader | None:
         """The parsed header, or None (logged) when the connection must be dropped."""

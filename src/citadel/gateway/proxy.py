@@ -27,7 +27,7 @@ from citadel.gateway.connection import ConnectionContext
 from citadel.gateway.listener import ProxyListener, ProxyListenerConfig
 from citadel.gateway.recent_clients import RecentClients
 from citadel.gateway.responses import error_response, traffic_filter_response
-from citadel.gateway.routing import Decision, Reason, Route, decide
+from citadel.gateway.routing import Decision, Reason, Route, RouteState, decide
 from citadel.gateway.snapshot import SnapshotKeeper
 
 log = structlog.get_logger("citadel.gateway")
@@ -832,6 +832,12 @@ class ClientConnection(asyncio.Protocol):
             return
         if decision.reason is Reason.UNKNOWN_DEPLOYMENT:
             code, message = "deployment.not_found", "No deployment matches this request."
+        elif decision.reason is Reason.NOT_RUNNING and _locked(decision):
+            code = "deployment.locked"
+            message = (
+                "The deployment is locked: its customer-managed encryption key is unavailable "
+                f"({decision.route.detail or 'no reason given'})."  # type: ignore[union-attr]
+            )
         elif decision.reason is Reason.NOT_RUNNING:
             code, message = "deployment.not_running", "The deployment is not running."
         else:
@@ -935,6 +941,10 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         if self.transport is not None:
             self.transport.close()
+
+
+def _locked(decision: Decision) -> bool:
+    return decision.route is not None and decision.route.state == RouteState.LOCKED
 
 
 def parser_version_bad(version: str) -> bool:

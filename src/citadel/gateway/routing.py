@@ -30,6 +30,7 @@ class Reason(StrEnum):
 class RouteState(StrEnum):
     RUNNING = "running"
     STOPPED = "stopped"
+    LOCKED = "locked"  # the customer's key is unavailable: `detail` says why
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class Route:
     state: str
     node_socket: str
     rulesets: tuple[str, ...] = ()
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ def parse_snapshot(data: object) -> RouteTable:
                 state=str(item["state"]),
                 node_socket=str(item.get("node_socket") or ""),
                 rulesets=tuple(dict.fromkeys(associated)),
+                detail=str(item.get("detail") or "")[:255],
             )
         except KeyError as exc:
             raise SnapshotError(f"deployment entry lacks {exc}") from None
@@ -110,6 +111,7 @@ def dump_snapshot(table: RouteTable) -> dict:
                 "state": r.state,
                 "node_socket": r.node_socket,
                 "rulesets": list(r.rulesets),
+                "detail": r.detail,
             }
             for r in table.routes
         ],

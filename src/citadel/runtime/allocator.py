@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from citadel.crypto.providers.base import KeyProvider, KeyUnavailable
+from citadel.crypto.providers.base import KeyProvider, KeyUnavailable, ProviderError
 from citadel.log import get_logger
+from citadel.runtime import keywatch
 from citadel.runtime.control_plane import (
     Allocation,
     ComponentTls,
@@ -55,6 +56,7 @@ log = get_logger(__name__)
 NODE_SOCKET = "node.sock"
 START_TIMEOUT_S = 60.0  # a node that does not answer by then is stopped and counted as a crash
 NODE_NAME_SUFFIX = ".node.citadel.internal"
+_LIVE = (ProcessState.STARTING, ProcessState.RUNNING)
 
 
 def deployment_directory(data_dir: Path, deployment_id: str) -> Path:
@@ -96,6 +98,7 @@ class Allocator:
         client_tls: ComponentTls,
         python: str = sys.executable,
         monotonic: Callable[[], float] = time.monotonic,
+        key_check_interval_s: float = keywatch.DEFAULT_INTERVAL_S,
     ) -> None:
         self.data_dir = data_dir
         self.control_plane = control_plane
@@ -108,6 +111,9 @@ class Allocator:
         self._nodes: dict[str, _Node] = {}
         self._reported: dict[str, StatusReport] = {}
         self.version: int | None = None
+        self.providers = keywatch.Providers(key_provider)
+        self.key_check_interval_s = key_check_interval_s
+        self._keys: dict[str, keywatch.KeyState] = {}
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -124,6 +130,7 @@ class Allocator:
         """One pass: fetch, observe, plan, act, report. Returns the actions taken."""
         self._fetch()
         now = self.monotonic()
+        self._check_keys(now)
         self._observe(now)
         actions = plan(self._desired_view(), self._observed_view(), now)
         for action in actions:
@@ -206,11 +213,77 @@ class Allocator:
                 node.detail = "node did not answer on its socket"
                 log.warning("allocator.node_start_timeout", deployment_id=dep_id)
 
+    def key_state(self, deployment_id: str) -> keywatch.KeyState:
+        """What the allocator believes of a deployment's key."""
+        return self._keys.get(deployment_id, keywatch.KeyState())
+
+    def _check_keys(self, now: float) -> None:
+        """Check each running deployment's key when due (`keywatch`); lock or unlock."""
+        for dep_id, allocation in self._desired.items():
+            if allocation.desired_state is not DesiredState.RUNNING:
+                continue
+            state = self._keys.get(dep_id, keywatch.KeyState())
+            if now < state.next_check_at:
+                continue
+            try:
+                provider = self.providers.of(allocation)
+                outcome = keywatch.check(provider, allocation)
+            except ProviderError as exc:  # a key path or connection no provider accepts
+                outcome = keywatch.Outcome(unavailable=f"{type(exc).__name__}: {exc}")
+            after = keywatch.next_state(state, outcome, now, self.key_check_interval_s)
+            self._keys[dep_id] = after
+            self._log_key_change(dep_id, allocation, state, after, outcome)
+            if outcome.ok and outcome.stale_version:
+                self._ask_rewrap(dep_id)
+
+    def _log_key_change(
+        self,
+        dep_id: str,
+        allocation: Allocation,
+        before: keywatch.KeyState,
+        after: keywatch.KeyState,
+        outcome: keywatch.Outcome,
+    ) -> None:
+        if after.status is not before.status:
+            event = (
+                "allocator.key_locked"
+                if after.status is keywatch.KeyStatus.LOCKED
+                else ("allocator.key_unlocked")
+            )
+            log.warning(
+                event, deployment_id=dep_id, key_path=allocation.key_path, reason=after.reason
+            )
+        elif outcome.unreachable is not None and before.unreachable_for == 0:
+            log.warning(
+                "allocator.key_manager_unreachable",
+                deployment_id=dep_id,
+                key_path=allocation.key_path,
+                error=outcome.unreachable,
+                retry_in_s=round(after.next_check_at - self.monotonic(), 1),
+            )
+        elif outcome.ok and before.unreachable_for:
+            log.info("allocator.key_manager_reachable", deployment_id=dep_id)
+
+    def _ask_rewrap(self, dep_id: str) -> None:
+        try:
+            answer = self.control_plane.rewrap(dep_id)
+        except ControlPlaneUnavailable as exc:
+            log.warning("allocator.rewrap_failed", deployment_id=dep_id, error=str(exc))
+            return
+        log.info("allocator.key_rotated", deployment_id=dep_id, version=answer.get("version"))
+        self._keys[dep_id] = keywatch.KeyState(next_check_at=0.0)  # check the new wrap soon
+
+    def _locked(self, dep_id: str) -> bool:
+        return self.key_state(dep_id).status is keywatch.KeyStatus.LOCKED
+
     def _desired_view(self) -> dict[str, Desired]:
-        return {
-            i: Desired(i, a.desired_state, password_digest(a.elastic_password))
-            for i, a in self._desired.items()
-        }
+        view = {}
+        for i, a in self._desired.items():
+            state = a.desired_state
+            if state is DesiredState.RUNNING and self._locked(i):
+                state = DesiredState.STOPPED  # locked: the node stops, its key with it
+            view[i] = Desired(i, state, password_digest(a.elastic_password))
+        return view
 
     def _observed_view(self) -> dict[str, Observed]:
         view: dict[str, Observed] = {}
@@ -248,7 +321,18 @@ class Allocator:
         now = self.monotonic()
         try:
             spec, fds = self._prepare(allocation)
-        except (KeyUnavailable, ControlPlaneUnavailable, OSError, ValueError) as exc:
+        except KeyUnavailable as exc:
+            reason = f"{exc.reason}: {exc}"
+            self._keys[allocation.id] = keywatch.next_state(
+                self.key_state(allocation.id),
+                keywatch.Outcome(unavailable=reason),
+                now,
+                self.key_check_interval_s,
+            )
+            node.detail = reason
+            log.warning("allocator.key_locked", deployment_id=allocation.id, reason=reason)
+            return
+        except (ProviderError, ControlPlaneUnavailable, OSError, ValueError) as exc:
             node.process = ProcessState.EXITED
             node.failures += 1
             node.exited_at = now
@@ -287,7 +371,7 @@ class Allocator:
         tls_dir = directory / "tls"
         _own_directory(tls_dir, uid)
         self._ensure_node_certificate(allocation.id, tls_dir, uid)
-        data_key = self.key_provider.unwrap(
+        data_key = self.providers.of(allocation).unwrap(
             allocation.wrapped_data_key, context=f"deployment:{allocation.id}".encode()
         )
         (directory / NODE_SOCKET).unlink(missing_ok=True)
@@ -375,6 +459,13 @@ class Allocator:
         node = self._nodes.get(dep_id)
         want = allocation.desired_state
         applied = bool(node and node.password_applied)
+        if want is DesiredState.RUNNING and self._locked(dep_id):
+            live = node is not None and node.process in (
+                ProcessState.STARTING,
+                ProcessState.RUNNING,
+            )
+            state = "stopping" if live else "locked"
+            return StatusReport(state, False, self.key_state(dep_id).reason, applied)
         if want is DesiredState.DELETED:
             gone = node is None and not deployment_directory(self.data_dir, dep_id).exists()
             return StatusReport("deleted" if gone else "stopping", False)

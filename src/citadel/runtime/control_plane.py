@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from citadel.crypto.providers.connection import Connection
 from citadel.runtime.reconcile import DesiredState
 
 
@@ -40,6 +41,7 @@ class Allocation:
     wrapped_data_key: bytes | None
     key_path: str | None
     elastic_password: str | None
+    key_connection: Connection | None = None  # a customer key's manager; None: the platform's
 
     @classmethod
     def from_json(cls, item: dict) -> Allocation:
@@ -52,7 +54,19 @@ class Allocation:
             wrapped_data_key=base64.b64decode(wrapped) if wrapped else None,
             key_path=item.get("key_path"),
             elastic_password=item.get("elastic_password"),
+            key_connection=_connection(item.get("key_connection")),
         )
+
+
+def _connection(item: dict | None) -> Connection | None:
+    if not item:
+        return None
+    secret = item.get("secret")
+    return Connection(
+        settings={str(k): str(v) for k, v in (item.get("settings") or {}).items()},
+        secret=base64.b64decode(secret) if secret else None,
+        timeout_s=float(item.get("timeout_s", 5.0)),
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,11 @@ class ControlPlane:
                 "elastic_password_applied": report.elastic_password_applied,
             },
         )
+
+    def rewrap(self, deployment_id: str) -> dict:
+        """``POST /internal/v1/deployments/{id}/encryption/_rewrap``: the key has a newer
+        version at its provider; the control plane re-wraps the data key under it."""
+        return self._call("POST", f"/internal/v1/deployments/{deployment_id}/encryption/_rewrap")
 
     def _call(self, method: str, path: str, **kwargs: object) -> dict:
         try:

@@ -11,6 +11,8 @@ from citadel.authz.permissions import Permission
 from citadel.bootstrap import Services
 from citadel.deployments import schemas, service
 from citadel.deployments.schemas import CreateDeploymentIn, Endpoints, UpdateDeploymentIn
+from citadel.key_managers import service as key_managers
+from citadel.key_managers.schemas import RekeyIn
 from citadel.traffic_filters import service as traffic_filters
 
 router = APIRouter(tags=["deployments"])
@@ -57,10 +59,21 @@ def create_deployment(
             "created": False,
             "resources": [],
         }
+    byok = body.settings.byok if body.settings else None
     with work.write() as ctx:
-        made = service.create_deployment(
-            ctx, services.platform_keys, org, body, request_id=request_id
-        )
+        keys, manager_id = services.platform_keys, None
+        if byok is not None:
+            customer = key_managers.resolve(
+                ctx,
+                org,
+                byok.key_resource_path,
+                byok.key_manager_id,
+                field="body.settings.byok.key_resource_path",
+            )
+            keys, manager_id = customer.provider, customer.manager_id
+        made = service.create_deployment(ctx, keys, org, body, request_id=request_id)
+        if made.fresh and manager_id is not None:
+            made.row.key_manager_id = manager_id
         if made.fresh:
             settings = body.settings.traffic_filter_settings if body.settings else None
             traffic_filters.attach_on_create(ctx, made.row, settings.rulesets if settings else [])
@@ -172,3 +185,51 @@ def reset_elastic_password(
     with work.write() as ctx:
         _, password = service.reset_elastic_password(ctx, org, deployment_id, ref_id)
         return {"username": "elastic", "password": password}
+
+
+@router.post(
+    "/deployments/{deployment_id}/encryption/_rotate",
+    dependencies=[deployment_access(Permission.DEPLOYMENTS_MANAGE_SECURITY)],
+)
+def rotate_encryption_key(
+    request: Request,
+    work: WorkDep,
+    services: ServicesDep,
+    deployment_id: str = DeploymentId,
+    organization_id: OrgQuery = None,
+) -> dict[str, str]:
+    """Re-wrap the data key under the newest version of its key (ours; the node keeps running)."""
+    org = caller_organization(request, work.caller, services)
+    with work.write() as ctx:
+        return key_managers.rotate(ctx, org, deployment_id, services.platform_keys)
+
+
+@router.post(
+    "/deployments/{deployment_id}/encryption/_rekey",
+    dependencies=[deployment_access(Permission.DEPLOYMENTS_MANAGE_SECURITY)],
+)
+def rekey_deployment(
+    body: RekeyIn,
+    request: Request,
+    work: WorkDep,
+    services: ServicesDep,
+    deployment_id: str = DeploymentId,
+    organization_id: OrgQuery = None,
+) -> dict[str, Any]:
+    """Move the deployment to another customer key, or back to the platform key
+    (`key_resource_path: null`), without stopping it (ours)."""
+    org = caller_organization(request, work.caller, services)
+    with work.write() as ctx:
+        row = key_managers.rekey(
+            ctx,
+            org,
+            deployment_id,
+            services.platform_keys,
+            key_path=body.key_resource_path,
+            manager_id=body.key_manager_id,
+        )
+        return {
+            "id": row.id,
+            "key_resource_path": row.key_path,
+            "byok_enabled": row.key_manager_id is not None,
+        }

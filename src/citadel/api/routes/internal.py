@@ -16,6 +16,7 @@ from citadel.deployments.lifecycle import Desired, Observed
 from citadel.deployments.models import Deployment
 from citadel.deployments.schemas import NodeCsrIn, StatusIn
 from citadel.errors import BadRequest
+from citadel.key_managers import service as key_managers
 from citadel.pki.components import InvalidCsr, sign_node_certificate
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.clients import SeenClient
@@ -57,6 +58,7 @@ def allocations(work: WorkDep) -> dict[str, Any]:
                     "wrapped_data_key": base64.b64encode(wrapped).decode() if wrapped else None,
                     "key_path": row.key_path,
                     "elastic_password": service.pending_password(ctx, row),
+                    "key_connection": key_managers.connection_payload(ctx, row.key_manager_id),
                 }
             )
         return {"version": service.allocation_version(ctx), "deployments": items}
@@ -124,6 +126,7 @@ def routes(
                 else row.desired_state,
                 "node_socket": str(base / row.id / "node.sock"),
                 "rulesets": by_deployment.get(row.id, []),
+                "detail": (row.observed_detail or "") if row.observed_state == "locked" else "",
             }
             for row in service.all_deployments(ctx)
             if row.desired_state != Desired.DELETED
@@ -156,3 +159,10 @@ def gateway_clients(body: GatewayClientsIn, services: ServicesDep) -> dict:
         for c in body.clients
     )
     return {}
+
+
+@router.post("/deployments/{deployment_id}/encryption/_rewrap")
+def rewrap(work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId) -> dict:
+    """The allocator saw a newer key version at the provider: re-wrap under it."""
+    with work.write() as ctx:
+        return key_managers.rotate(ctx, None, deployment_id, services.platform_keys)

@@ -1,1 +1,1 @@
-"""Key providers: where key-encryption keys live. Chosen from a key path by `provider_for`."""
+"""Key providers: where key-encryption keys live. Chosen from a key path by `open_provider`."""

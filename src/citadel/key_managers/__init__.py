@@ -1,0 +1,1 @@
+"""Customer-managed keys: organizations' key managers, and deployments under their keys."""

@@ -1,0 +1,39 @@
+"""Errors about key managers and customer-managed keys."""
+
+from citadel.errors import BadRequest, CitadelError, Conflict, NotFound
+
+
+class KeyManagerNotFound(NotFound):
+    code = "key_managers.not_found"
+    default_message = "The key manager could not be found."
+
+
+class InvalidKeyManager(BadRequest):
+    code = "key_managers.invalid_request"
+    default_message = "The key manager is invalid."
+
+
+class KeyManagerNameTaken(Conflict):
+    code = "key_managers.name_in_use"
+    default_message = "Another key manager of this organization has that name."
+
+
+class KeyManagerInUse(Conflict):
+    code = "key_managers.in_use"
+    default_message = "Deployments are encrypted under this key manager's keys; re-key them first."
+
+
+class InvalidKeyPath(BadRequest):
+    code = "deployments.invalid_key_path"
+    default_message = "The key resource path is not valid."
+
+
+class KeyUnusable(BadRequest):
+    code = "deployments.key_unusable"
+    default_message = "The customer key cannot be used."
+
+
+class KeyManagerUnreachable(CitadelError):
+    code = "deployments.key_manager_unreachable"
+    status = 503
+    default_message = "The key manager did not answer; nothing was changed. Try again."

@@ -1,0 +1,406 @@
+"""Key managers of an organization, and deployments under customer-managed keys.
+
+A deployment's 256-bit data key never changes; what changes is the key-encryption key that
+wraps it: the platform key, or a customer's key in their HSM, Vault/OpenBao, KMIP server or
+KMS. So rotating (re-wrapping under the key's newest version) and re-keying (wrapping under
+another key) touch one small value and never stop the node. Every operation needs the key to
+answer: a provider that is unreachable changes nothing (503), one that refuses changes nothing
+(400 naming why).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from citadel.audit.tags import AuditAction
+from citadel.authn.context import Context
+from citadel.authn.guard import require
+from citadel.authz.decide import Target
+from citadel.authz.permissions import Permission
+from citadel.authz.roles import ScopeKind
+from citadel.crypto.providers.base import (
+    InvalidKeyPath as ProviderPathError,
+)
+from citadel.crypto.providers.base import (
+    KeyProvider,
+    KeyUnavailable,
+    ProviderUnreachable,
+)
+from citadel.crypto.providers.connection import Connection
+from citadel.crypto.providers.registry import open_provider, provider_kind
+from citadel.deployments.lifecycle import Desired
+from citadel.deployments.models import Deployment
+from citadel.deployments.service import data_key_context, visible
+from citadel.key_managers import rules
+from citadel.key_managers.errors import (
+    InvalidKeyManager,
+    InvalidKeyPath,
+    KeyManagerInUse,
+    KeyManagerNameTaken,
+    KeyManagerNotFound,
+    KeyManagerUnreachable,
+    KeyUnusable,
+)
+from citadel.key_managers.models import KeyManager
+from citadel.key_managers.schemas import KeyManagerIn, KeyManagerUpdateIn
+from citadel.kit.ids import is_id, new_id
+
+PROBE_CONTEXT = b"citadel/key-check"
+TIMEOUT_S = 5.0
+
+
+def secret_context(manager_id: str) -> str:
+    return f"key_managers.secret:{manager_id}"
+
+
+def _authorize(ctx: Context, org: str) -> None:
+    if not ctx.caller.system:
+        require(ctx.caller, Permission.KEY_MANAGERS_MANAGE, Target.organization(org))
+
+
+def _load(ctx: Context, org: str, manager_id: str) -> KeyManager:
+    row = ctx.session.get(KeyManager, manager_id) if is_id(manager_id) else None
+    if row is None or row.organization_id != org:
+        raise KeyManagerNotFound()
+    return row
+
+
+# --- key managers ----------------------------------------------------------------------------
+
+
+def list_managers(ctx: Context, org: str) -> Sequence[KeyManager]:
+    _authorize(ctx, org)
+    return ctx.session.scalars(
+        sa.select(KeyManager)
+        .where(KeyManager.organization_id == org)
+        .order_by(KeyManager.created_at, KeyManager.id)
+    ).all()
+
+
+def get_manager(ctx: Context, org: str, manager_id: str) -> KeyManager:
+    _authorize(ctx, org)
+    return _load(ctx, org, manager_id)
+
+
+def create_manager(ctx: Context, org: str, body: KeyManagerIn) -> KeyManager:
+    _authorize(ctx, org)
+    rules.check_settings(body.kind, body.settings, body.secret, ctx.policies.pkcs11_modules)
+    now = ctx.clock.now()
+    row = KeyManager(
+        id=new_id(),
+        organization_id=org,
+        name=body.name,
+        kind=body.kind,
+        settings=dict(body.settings),
+        created_at=now,
+        updated_at=now,
+    )
+    if body.secret is not None:
+        row.secret_sealed = ctx.keyring.barrier.seal(
+            body.secret.encode(), context=secret_context(row.id)
+        )
+    _save(ctx, row)
+    ctx.record(
+        AuditAction.KEY_MANAGER_CREATED,
+        organization_id=org,
+        target_type="key_manager",
+        target_id=row.id,
+        details={"name": row.name, "kind": row.kind, "settings": sorted(row.settings)},
+    )
+    return row
+
+
+def update_manager(ctx: Context, org: str, manager_id: str, body: KeyManagerUpdateIn) -> KeyManager:
+    _authorize(ctx, org)
+    row = _load(ctx, org, manager_id)
+    settings = dict(body.settings) if body.settings is not None else dict(row.settings)
+    has_secret = body.secret is not None or row.secret_sealed is not None
+    rules.check_settings(
+        row.kind, settings, "kept" if has_secret else None, ctx.policies.pkcs11_modules
+    )
+    changed = sorted(k for k, v in body.model_dump(exclude_none=True).items() if v is not None)
+    if body.name is not None:
+        row.name = body.name
+    row.settings = settings
+    if body.secret is not None:
+        row.secret_sealed = ctx.keyring.barrier.seal(
+            body.secret.encode(), context=secret_context(row.id)
+        )
+    row.updated_at = ctx.clock.now()
+    _save(ctx, row)
+    _touch_deployments_of(ctx, row.id)
+    ctx.record(
+        AuditAction.KEY_MANAGER_UPDATED,
+        organization_id=org,
+        target_type="key_manager",
+        target_id=row.id,
+        details={"changed": changed},
+    )
+    return row
+
+
+def delete_manager(ctx: Context, org: str, manager_id: str) -> None:
+    _authorize(ctx, org)
+    row = _load(ctx, org, manager_id)
+    if _deployments_of(ctx, row.id):
+        raise KeyManagerInUse()
+    ctx.session.delete(row)
+    ctx.session.flush()
+    ctx.record(
+        AuditAction.KEY_MANAGER_DELETED,
+        organization_id=org,
+        target_type="key_manager",
+        target_id=manager_id,
+        details={"name": row.name},
+    )
+
+
+def _save(ctx: Context, row: KeyManager) -> None:
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(row)
+            ctx.session.flush()
+    except IntegrityError:
+        raise KeyManagerNameTaken(fields=["body.name"]) from None
+
+
+def _deployments_of(ctx: Context, manager_id: str) -> list[str]:
+    return list(
+        ctx.session.scalars(
+            sa.select(Deployment.id).where(
+                Deployment.key_manager_id == manager_id,
+                Deployment.desired_state != Desired.DELETED,
+            )
+        )
+    )
+
+
+def _touch_deployments_of(ctx: Context, manager_id: str) -> None:
+    """A changed credential reaches the allocator with the next allocations version."""
+    ids = _deployments_of(ctx, manager_id)
+    if ids:
+        ctx.session.execute(
+            sa.update(Deployment)
+            .where(Deployment.id.in_(ids))
+            .values(revision=Deployment.revision + 1)
+        )
+
+
+# --- providers ----------------------------------------------------------------------------
+
+
+def connection(ctx: Context, row: KeyManager) -> Connection:
+    """How to reach the manager: its settings and its unsealed credential."""
+    secret = None
+    if row.secret_sealed is not None:
+        secret = ctx.keyring.barrier.open(row.secret_sealed, context=secret_context(row.id))
+    return Connection(settings=dict(row.settings), secret=secret, timeout_s=TIMEOUT_S)
+
+
+def connection_payload(ctx: Context, manager_id: str | None) -> dict[str, Any] | None:
+    """The connection as the internal API hands it to the allocator (over mTLS)."""
+    if manager_id is None:
+        return None
+    row = ctx.session.get(KeyManager, manager_id)
+    if row is None:
+        return None
+    conn = connection(ctx, row)
+    secret = base64.b64encode(conn.secret).decode() if conn.secret is not None else None
+    return {"settings": dict(conn.settings), "secret": secret, "timeout_s": conn.timeout_s}
+
+
+@dataclass(frozen=True)
+class CustomerKey:
+    """A customer's key, resolved and checked: its provider and the manager that reaches it."""
+
+    provider: KeyProvider
+    manager_id: str
+    key_path: str
+
+
+def resolve(
+    ctx: Context, org: str, key_path: str, manager_id: str | None, *, field: str
+) -> CustomerKey:
+    """The organization's key manager for `key_path` (the only one of its kind, or the one
+    named), opened and checked: the key must wrap and unwrap now."""
+    try:
+        kind = provider_kind(key_path)
+    except ProviderPathError as exc:
+        raise InvalidKeyPath(str(exc), fields=[field]) from None
+    if kind == "file":
+        raise InvalidKeyPath("file: keys are the platform's, not a customer's.", fields=[field])
+    if kind == "pkcs11" and ("pin-source" in key_path or "pin-value" in key_path):
+        raise InvalidKeyPath(
+            "The PIN belongs in the key manager's secret, not in the key path.", fields=[field]
+        )
+    managers = [m for m in _org_managers(ctx, org) if m.kind == kind]
+    if manager_id is not None:
+        managers = [m for m in managers if m.id == manager_id]
+        if not managers:
+            raise InvalidKeyManager(
+                f"The organization has no {kind} key manager with that id.",
+                fields=[field.rsplit(".", 1)[0] + ".key_manager_id"],
+            )
+    if not managers:
+        raise InvalidKeyManager(
+            f"Configure a {kind} key manager for the organization first "
+            "(POST /organizations/{id}/key-managers).",
+            fields=[field],
+        )
+    if len(managers) > 1:
+        raise InvalidKeyManager(
+            f"The organization has several {kind} key managers; name one with key_manager_id.",
+            fields=[field.rsplit(".", 1)[0] + ".key_manager_id"],
+        )
+    manager = managers[0]
+    try:
+        provider = open_provider(key_path, connection(ctx, manager))
+    except ProviderPathError as exc:
+        raise InvalidKeyPath(str(exc), fields=[field]) from None
+    check(provider, field=field)
+    return CustomerKey(provider, manager.id, key_path)
+
+
+def _org_managers(ctx: Context, org: str) -> Sequence[KeyManager]:
+    return ctx.session.scalars(sa.select(KeyManager).where(KeyManager.organization_id == org)).all()
+
+
+def check(provider: KeyProvider, *, field: str) -> None:
+    """The key is enabled and wraps and unwraps now; else a 400 naming why (503 when the
+    provider does not answer)."""
+    probe = os.urandom(32)
+    try:
+        with _provider_errors(field):
+            if not provider.describe().enabled:
+                raise KeyUnusable("The key is disabled at the key manager.", fields=[field])
+            wrapped = provider.wrap(probe, context=PROBE_CONTEXT)
+            if provider.unwrap(wrapped, context=PROBE_CONTEXT) != probe:
+                raise KeyUnusable("The key did not give back what it wrapped.", fields=[field])
+    except ProviderPathError as exc:
+        raise InvalidKeyPath(str(exc), fields=[field]) from None
+
+
+def _provider_of(ctx: Context, row: Deployment, platform: KeyProvider) -> KeyProvider:
+    if row.key_manager_id is None:
+        return platform
+    manager = ctx.session.get(KeyManager, row.key_manager_id)
+    if manager is None:
+        raise KeyUnusable("The deployment's key manager is gone.")
+    return open_provider(row.key_path, connection(ctx, manager))
+
+
+@contextlib.contextmanager
+def _provider_errors(field: str | None = None) -> Iterator[None]:
+    """Provider errors as API errors: unusable key 400, unreachable provider 503."""
+    fields = [field] if field else []
+    try:
+        yield
+    except KeyUnavailable as exc:
+        message = f"The key cannot be used ({exc.reason}): {exc}"
+        raise KeyUnusable(message, fields=fields) from None
+    except ProviderUnreachable as exc:
+        raise KeyManagerUnreachable(f"The key manager did not answer: {exc}") from None
+
+
+# --- deployments under customer keys ----------------------------------------------------------
+
+
+def _for_security(ctx: Context, org: str, deployment_id: str) -> Deployment:
+    row = visible(ctx, org, deployment_id)
+    if not ctx.caller.system:
+        target = Target.resource(org, ScopeKind.DEPLOYMENT, deployment_id)
+        require(ctx.caller, Permission.DEPLOYMENTS_MANAGE_SECURITY, target)
+    return row
+
+
+def rotate(
+    ctx: Context, org: str | None, deployment_id: str, platform: KeyProvider
+) -> dict[str, str]:
+    """Re-wrap the data key under the newest version of its key (a no-op when it already is).
+
+    `org` None: the platform asks (the allocator noticed a rotation at the provider)."""
+    if org is None:
+        row = ctx.session.get(Deployment, deployment_id)
+        if row is None or row.desired_state == Desired.DELETED:
+            raise KeyUnusable("No such deployment.")
+    else:
+        row = _for_security(ctx, org, deployment_id)
+    if row.data_key_wrapped is None:
+        raise KeyUnusable("The deployment has no data key.")
+    provider = _provider_of(ctx, row, platform)
+    context = data_key_context(row.id)
+    with _provider_errors():
+        before = provider.version_of(row.data_key_wrapped)
+        current = provider.describe().version
+        if before != current:
+            data_key = provider.unwrap(row.data_key_wrapped, context=context)
+            row.data_key_wrapped = provider.wrap(data_key, context=context)
+            del data_key
+    if before != current:
+        _touch(ctx, row)
+        ctx.record(
+            AuditAction.DEPLOYMENT_KEY_ROTATED,
+            organization_id=row.organization_id,
+            target_type="deployment",
+            target_id=row.id,
+            details={"key_path": row.key_path, "from_version": before, "to_version": current},
+        )
+    return {"key_resource_path": row.key_path, "version": current, "previous_version": before}
+
+
+def rekey(
+    ctx: Context,
+    org: str,
+    deployment_id: str,
+    platform: KeyProvider,
+    *,
+    key_path: str | None,
+    manager_id: str | None,
+) -> Deployment:
+    """Wrap the data key under another customer key, or the platform key (`key_path` None).
+
+    The node keeps running: its data key does not change, only what wraps it."""
+    row = _for_security(ctx, org, deployment_id)
+    if row.data_key_wrapped is None:
+        raise KeyUnusable("The deployment has no data key.")
+    old = _provider_of(ctx, row, platform)
+    field = "body.key_resource_path"
+    if key_path is None:
+        new, new_manager, new_path = platform, None, platform.describe().key_path
+    else:
+        customer = resolve(ctx, org, key_path, manager_id, field=field)
+        new, new_manager, new_path = customer.provider, customer.manager_id, customer.key_path
+    context = data_key_context(row.id)
+    with _provider_errors(field):
+        data_key = old.unwrap(row.data_key_wrapped, context=context)
+        rewrapped = new.wrap(data_key, context=context)
+        if new.unwrap(rewrapped, context=context) != data_key:
+            raise KeyUnusable("The new key did not give back what it wrapped.", fields=[field])
+        del data_key
+    before = row.key_path
+    row.data_key_wrapped = rewrapped
+    row.key_path = new_path
+    row.key_manager_id = new_manager
+    _touch(ctx, row)
+    ctx.record(
+        AuditAction.DEPLOYMENT_REKEYED,
+        organization_id=row.organization_id,
+        target_type="deployment",
+        target_id=row.id,
+        details={"from": before, "to": new_path, "byok": new_manager is not None},
+    )
+    return row
+
+
+def _touch(ctx: Context, row: Deployment) -> None:
+    row.revision += 1
+    row.updated_at = ctx.clock.now()
+    ctx.session.flush()
