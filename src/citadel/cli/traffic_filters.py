@@ -6,6 +6,7 @@ A change that would block the address the command runs from is refused by the AP
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -304,6 +305,22 @@ AzureGuid = Annotated[str | None, typer.Option("--azure-endpoint-guid")]
 ClaimRegion = Annotated[str, typer.Option("--region")]
 
 
+def _claim(
+    method: str,
+    claimed: bool,
+    api_key: str,
+    body: dict[str, Any],
+    output: Output,
+    where: tuple[Path, str | None, str | None],
+) -> None:
+    data_dir, api_url, ca_file = where
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        answer = remote.call(api, method, body)
+    table = Table("region", "link id", "claimed")
+    table.add_row(body["region"], body.get("link_id", ""), "yes" if claimed else "no")
+    remote.emit(output, answer, table)
+
+
 @app.command("claim-link")
 def claim_link(
     api_key: ApiKey,
@@ -318,11 +335,7 @@ def claim_link(
 ) -> None:
     """Claim a private-link endpoint id: no other organization can use it."""
     body = _claim_body(region, link_id, azure_endpoint_name, azure_endpoint_guid)
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        answer = remote.call(api, "claim_link_id", body)
-    table = Table("region", "link id", "claimed")
-    table.add_row(answer["region"], answer["link_id"], "yes")
-    remote.emit(output, answer, table)
+    _claim("claim_link_id", True, api_key, body, output, (data_dir, api_url, ca_file))
 
 
 @app.command("unclaim-link")
@@ -339,11 +352,7 @@ def unclaim_link(
 ) -> None:
     """Give a claimed endpoint id up."""
     body = _claim_body(region, link_id, azure_endpoint_name, azure_endpoint_guid)
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        answer = remote.call(api, "unclaim_link_id", body)
-    table = Table("region", "link id", "claimed")
-    table.add_row(region, link_id or "", "no")
-    remote.emit(output, answer, table)
+    _claim("unclaim_link_id", False, api_key, body, output, (data_dir, api_url, ca_file))
 
 
 def static_ips(

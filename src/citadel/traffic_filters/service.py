@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -95,11 +95,19 @@ def _load(ctx: Context, org: str, ruleset_id: str, *, for_update: bool = False) 
 
 
 def list_rulesets(ctx: Context, org: str, *, region: str | None = None) -> Sequence[Ruleset]:
+    return _listed(ctx, Ruleset, org, region)
+
+
+_Listed = TypeVar("_Listed", Ruleset, LinkClaim)
+
+
+def _listed(ctx: Context, model: type[_Listed], org: str, region: str | None) -> Sequence[_Listed]:
+    """The organization's rulesets or claims (of one region), oldest first."""
     _authorize(ctx, Permission.TRAFFIC_FILTERS_READ, Target.organization(org))
-    stmt = sa.select(Ruleset).where(Ruleset.organization_id == org)
+    stmt = sa.select(model).where(model.organization_id == org)
     if region is not None:
-        stmt = stmt.where(Ruleset.region == region)
-    return ctx.session.scalars(stmt.order_by(Ruleset.created_at, Ruleset.id)).all()
+        stmt = stmt.where(model.region == region)
+    return ctx.session.scalars(stmt.order_by(model.created_at, model.id)).all()
 
 
 def get_ruleset(ctx: Context, org: str, ruleset_id: str) -> Ruleset:
@@ -575,11 +583,7 @@ def _judge(
 
 
 def list_claims(ctx: Context, org: str, *, region: str | None = None) -> Sequence[LinkClaim]:
-    _authorize(ctx, Permission.TRAFFIC_FILTERS_READ, Target.organization(org))
-    stmt = sa.select(LinkClaim).where(LinkClaim.organization_id == org)
-    if region is not None:
-        stmt = stmt.where(LinkClaim.region == region)
-    return ctx.session.scalars(stmt.order_by(LinkClaim.created_at, LinkClaim.id)).all()
+    return _listed(ctx, LinkClaim, org, region)
 
 
 def claim(ctx: Context, org: str, body: ClaimIn) -> tuple[LinkClaim, bool]:
