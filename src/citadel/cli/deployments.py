@@ -35,6 +35,14 @@ def create(
     version: Annotated[str | None, typer.Option("--version")] = None,
     size: Annotated[int, typer.Option("--size", help="Memory in MiB.")] = 1024,
     request_id: Annotated[str | None, typer.Option("--request-id")] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            help="A customer-managed key (pkcs11:…, vault-transit://…, kmip://…, arn:aws:kms:…) "
+            "in one of the organization's key managers.",
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until it runs.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits.")] = 120,
     output: OutputOpt = Output.TABLE,
@@ -58,6 +66,8 @@ def create(
         body["alias"] = alias
     if version:
         body["version"] = version
+    if key:
+        body["settings"] = {"byok": {"key_resource_path": key}}
     with remote.client(data_dir, api_url, api_key, ca_file) as client:
         made = remote.call(client, "create_deployment", body, request_id=request_id)
         if wait:
