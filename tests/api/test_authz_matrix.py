@@ -28,6 +28,8 @@ from citadel.api.deps import Access, permitted
 from citadel.authn import totp
 from citadel.authz.permissions import Permission
 from citadel.bootstrap import Services
+from citadel.key_managers import service as key_managers
+from citadel.key_managers.schemas import KeyManagerIn
 from citadel.kit.ids import new_id
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.schemas import AssociationIn, ClaimIn, RuleIn, RulesetIn
@@ -183,6 +185,16 @@ class World:
             ctx = self.services.context(session, self.services.system_caller())
             traffic_filters.claim(ctx, self.org, ClaimIn(region="local", link_id=link_id))
         return link_id
+
+    @cached_property
+    def key_manager(self) -> str:
+        """A vault-transit key manager of org that no deployment uses (CRUD needs no server)."""
+        body = KeyManagerIn(
+            name="transit", kind="vault-transit", settings={"scheme": "http"}, secret="x"
+        )
+        with self.services.db.write() as session:
+            ctx = self.services.context(session, self.services.system_caller())
+            return key_managers.create_manager(ctx, self.org, body).id
 
     @cached_property
     def org_key_id(self) -> str:

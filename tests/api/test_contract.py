@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from jsonschema import Draft4Validator
 from openapi_spec_validator import validate as validate_openapi
 
 from citadel.bootstrap import Services
+from citadel.deployments.models import Deployment
 from tests.fixtures.builders import (
     PASSWORD,
     TestUser,
@@ -122,6 +124,10 @@ UNDECLARED_STATUSES: dict[tuple[str, str, int], str] = {
         "Bulk revocation is all or nothing: an unknown key id revokes none and says so "
         "(`api_keys.key_not_found`, as for one key)."
     ),
+    ("POST", "/deployments", 503): (
+        "A customer-managed key (`settings.byok`) whose key manager does not answer "
+        "(`deployments.key_manager_unreachable`): nothing is created, the caller may retry."
+    ),
     ("GET", "/deployments/traffic-filter/rulesets", 401): "Reading needs a credential.",
     ("POST", "/deployments/traffic-filter/rulesets", 400): (
         "The subset declares no validation errors; the reference answers them anyway."
@@ -164,6 +170,17 @@ OUR_ADDITIONS = [
     ("POST", "/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password"),
     ("GET", "/deployments/traffic-filter/rulesets/{ruleset_id}/history"),
     ("GET", "/platform/static-ips"),
+    # Customer-managed keys (ADR 11): where an organization's keys live; the subset has no
+    # key-manager resource (the reference configures BYOK per cloud provider out of band).
+    ("GET", "/organizations/{organization_id}/key-managers"),
+    ("POST", "/organizations/{organization_id}/key-managers"),
+    ("GET", "/organizations/{organization_id}/key-managers/{key_manager_id}"),
+    ("PUT", "/organizations/{organization_id}/key-managers/{key_manager_id}"),
+    ("DELETE", "/organizations/{organization_id}/key-managers/{key_manager_id}"),
+    # Re-wrapping the data key under the key's newest version, on demand (the allocator does
+    # it when it notices a rotation), and moving to another key: the subset has neither.
+    ("POST", "/deployments/{deployment_id}/encryption/_rotate"),
+    ("POST", "/deployments/{deployment_id}/encryption/_rekey"),
 ]
 
 
@@ -718,6 +735,57 @@ def create_deployment_as_deployment_editor(s: Scene) -> httpx.Response:
     return s.client.post(
         s.url("/deployments"), headers=s.key_with("deployment-editor"), json={"name": "x"}
     )
+
+
+# `settings.byok` is ours on create (the subset's DeploymentCreateSettings lacks it; the
+# reference's `metadata.byok_enabled` is declared): the request errors need no key manager's
+# server, and a BYOK deployment's GET answer must still conform.
+
+
+@case("POST", "/deployments", 400)
+def create_deployment_under_a_malformed_key_path(s: Scene) -> httpx.Response:
+    return _create_deployment(s, settings={"byok": {"key_resource_path": "gopher://kek"}})
+
+
+@case("POST", "/deployments", 400)
+def create_deployment_under_a_key_file(s: Scene) -> httpx.Response:
+    return _create_deployment(s, settings={"byok": {"key_resource_path": "file:/etc/passwd"}})
+
+
+@case("POST", "/deployments", 400)
+def create_deployment_without_a_key_manager_of_the_kind(s: Scene) -> httpx.Response:
+    path = "vault-transit://127.0.0.1:8200/kek"
+    return _create_deployment(s, settings={"byok": {"key_resource_path": path}})
+
+
+def _transit_manager(s: Scene, port: int) -> str:
+    body = {"name": "bao", "kind": "vault-transit", "settings": {"scheme": "http"}, "secret": "t"}
+    response = s.client.post(s.url("/organizations/{org}/key-managers"), headers=s.key, json=body)
+    assert response.status_code == 201, response.text
+    return f"vault-transit://127.0.0.1:{port}/kek"
+
+
+@case("POST", "/deployments", 503)
+def create_deployment_when_the_key_manager_refuses_connections(s: Scene) -> httpx.Response:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    path = _transit_manager(s, port)
+    return _create_deployment(s, settings={"byok": {"key_resource_path": path}})
+
+
+@case("GET", "/deployments/{deployment_id}", 200)
+def get_a_byok_deployment(s: Scene) -> httpx.Response:
+    dep = make_deployment(s.services, s.org)
+    path = _transit_manager(s, 8200)
+    manager = s.client.get(s.url("/organizations/{org}/key-managers"), headers=s.key).json()
+    with s.services.db.write() as session:  # as a create under that key leaves it
+        row = session.get(Deployment, dep)
+        row.key_manager_id, row.key_path = manager["key_managers"][0]["id"], path
+    response = s.client.get(s.url(f"/deployments/{dep}"), headers=s.key)
+    assert response.json()["metadata"]["byok_enabled"] is True
+    assert response.json()["settings"]["byok"]["key_resource_path"] == path
+    return response
 
 
 @case("GET", "/deployments", 200)

@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 from citadel.api.app import API_PREFIX
 from citadel.authn.api_key_format import new_key
 from citadel.bootstrap import Services
+from citadel.key_managers import service as key_managers
+from citadel.key_managers.schemas import KeyManagerIn
 from citadel.kit.ids import new_id
 from tests.fixtures.builders import (
     TestUser,
@@ -45,6 +47,7 @@ class Tenant:
     deployment: str
     key: str
     invitation_token: str
+    key_manager: str
 
     @property
     def key_id(self) -> str:
@@ -66,6 +69,7 @@ class Tenant:
             self.deployment,
             self.key_id,
             self.invitation_handle,
+            self.key_manager,
         ]
 
 
@@ -85,7 +89,16 @@ def make_tenant(client: TestClient, services: Services, name: str) -> Tenant:
     )
     assert response.status_code == 201, response.text
     token = response.json()["invitations"][0]["token"]
-    return Tenant(org, owner, member, deployment, key, token)
+    return Tenant(org, owner, member, deployment, key, token, make_key_manager(services, org))
+
+
+def make_key_manager(services: Services, org: str) -> str:
+    body = KeyManagerIn(
+        name="transit", kind="vault-transit", settings={"scheme": "http"}, secret="x"
+    )
+    with services.db.write() as session:
+        ctx = services.context(session, services.system_caller())
+        return key_managers.create_manager(ctx, org, body).id
 
 
 def viewer_of(org: str, *deployments: str) -> dict[str, Any]:
@@ -145,6 +158,20 @@ ORG_PATH_REQUESTS: dict[str, dict[str, Any]] = {
         "path": {"invitation_tokens": "{invitation}"}
     },
     "GET /api/v1/organizations/{organization_id}/audit-events": {},
+    "GET /api/v1/organizations/{organization_id}/key-managers": {},
+    "POST /api/v1/organizations/{organization_id}/key-managers": {
+        "body": {"name": "planted", "kind": "vault-transit", "secret": "x"}
+    },
+    "GET /api/v1/organizations/{organization_id}/key-managers/{key_manager_id}": {
+        "path": {"key_manager_id": "{key_manager}"}
+    },
+    "PUT /api/v1/organizations/{organization_id}/key-managers/{key_manager_id}": {
+        "path": {"key_manager_id": "{key_manager}"},
+        "body": {"settings": {"scheme": "http", "mount": "stolen"}, "secret": "attacker"},
+    },
+    "DELETE /api/v1/organizations/{organization_id}/key-managers/{key_manager_id}": {
+        "path": {"key_manager_id": "{key_manager}"}
+    },
 }
 
 # routes that act in "the caller's organization": a signed-in user names it in the query
@@ -175,6 +202,7 @@ def request_in(client: TestClient, route: str, org: str, victim: Tenant, headers
         "member": victim.member.user_id,
         "invitation": victim.invitation_handle,
         "key": victim.key_id,
+        "key_manager": victim.key_manager,
     }
     method, template = route.split(" ", 1)
     url = template.format(organization_id=org, **fill(spec.get("path", {}), values))
@@ -324,6 +352,31 @@ def test_another_organizations_invitation_answers_like_a_nonexistent_one(
     assert foreign.status_code == missing.status_code == 404
     assert foreign.json() == missing.json()
     assert business_state(services) == before
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_another_organizations_key_manager_through_ones_own_answers_not_found(
+    client, services, victim, attacker, outsider, method
+):
+    base = f"/api/v1/organizations/{attacker.org}/key-managers"
+    body = {"secret": "attacker"} if method == "PUT" else None
+    before = business_state(services)
+
+    foreign = client.request(method, f"{base}/{victim.key_manager}", json=body, headers=outsider)
+    missing = client.request(method, f"{base}/{new_id()}", json=body, headers=outsider)
+
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+    assert foreign.json()["errors"][0]["code"] == "key_managers.not_found"
+    assert business_state(services) == before
+
+
+def test_key_manager_list_holds_only_the_organizations_own(client, victim, attacker, outsider):
+    response = client.get(f"/api/v1/organizations/{attacker.org}/key-managers", headers=outsider)
+
+    assert response.status_code == 200
+    assert [m["id"] for m in response.json()["key_managers"]] == [attacker.key_manager]
+    assert [m for m in victim.markers if m in response.text] == []
 
 
 # --- lists never carry another organization's rows ----------------------------------------

@@ -15,7 +15,7 @@ from citadel.crypto.providers.base import (
 )
 from citadel.crypto.providers.connection import Connection
 from citadel.crypto.providers.pkcs11 import Pkcs11Provider, Pkcs11Uri, parse_pkcs11_uri
-from tests.providers.conftest import TOKENS, USER_PIN, SoftHsm
+from tests.fixtures.key_servers import TOKENS, USER_PIN, SoftHsm
 
 DATA_KEY = bytes(range(32))
 CONTEXT = b"deployment:d-1"

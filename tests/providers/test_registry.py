@@ -12,7 +12,7 @@ from citadel.crypto.providers.local import LocalKeyFile
 from citadel.crypto.providers.pkcs11 import Pkcs11Provider
 from citadel.crypto.providers.registry import open_provider, provider_kind
 from citadel.crypto.providers.vault_transit import VaultTransitProvider
-from tests.providers.conftest import Bao, SoftHsm
+from tests.fixtures.key_servers import Bao, SoftHsm
 
 DATA_KEY = bytes(range(32))
 CONTEXT = b"deployment:d-1"

@@ -22,7 +22,7 @@ from citadel.crypto.providers.vault_transit import (
     VaultTransitProvider,
     parse_transit_key_path,
 )
-from tests.providers.conftest import Bao
+from tests.fixtures.key_servers import Bao
 from tests.providers.dead_servers import closed_port, silent_port  # noqa: F401
 
 DATA_KEY = bytes(range(32))

@@ -408,6 +408,8 @@ def record_status(
     if row is None:
         raise DeploymentNotFound()
     changed = row.observed_state != observed_state or row.healthy != healthy
+    if observed_state == Observed.LOCKED and (row.observed_detail or "") != detail[:255]:
+        changed = True  # a new reason: the gateway's snapshot must say it
     was_locked = row.observed_state == Observed.LOCKED
     row.observed_state = observed_state
     row.healthy = healthy

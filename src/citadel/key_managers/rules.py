@@ -12,11 +12,14 @@ SETTINGS = {
     "kmip": {"ca_pem", "cert_pem"},
     "aws-kms": {"endpoint_url", "access_key_id"},
 }
-REQUIRED = {"kmip": {"ca_pem", "cert_pem"}}
+# An AWS KMS manager without its own credentials would reach KMS with the control plane's
+# (boto3's default chain): an organization could use any key the platform may use.
+REQUIRED = {"kmip": {"ca_pem", "cert_pem"}, "aws-kms": {"access_key_id"}}
 SECRET = {
     "pkcs11": "the user PIN",
     "vault-transit": "a token",
     "kmip": "the client certificate's private key (PEM)",
+    "aws-kms": "the secret access key",
 }
 
 

@@ -36,6 +36,7 @@ from citadel.crypto.providers.base import (
 )
 from citadel.crypto.providers.connection import Connection
 from citadel.crypto.providers.registry import open_provider, provider_kind
+from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Desired
 from citadel.deployments.models import Deployment
 from citadel.deployments.service import data_key_context, visible
@@ -278,7 +279,7 @@ def check(provider: KeyProvider, *, field: str) -> None:
     provider does not answer)."""
     probe = os.urandom(32)
     try:
-        with _provider_errors(field):
+        with provider_errors(field):
             if not provider.describe().enabled:
                 raise KeyUnusable("The key is disabled at the key manager.", fields=[field])
             wrapped = provider.wrap(probe, context=PROBE_CONTEXT)
@@ -294,11 +295,14 @@ def _provider_of(ctx: Context, row: Deployment, platform: KeyProvider) -> KeyPro
     manager = ctx.session.get(KeyManager, row.key_manager_id)
     if manager is None:
         raise KeyUnusable("The deployment's key manager is gone.")
-    return open_provider(row.key_path, connection(ctx, manager))
+    try:
+        return open_provider(row.key_path, connection(ctx, manager))
+    except ProviderPathError as exc:  # e.g. a KMIP CA changed to something unreadable
+        raise KeyUnusable(f"The deployment's key manager settings are unusable: {exc}") from None
 
 
 @contextlib.contextmanager
-def _provider_errors(field: str | None = None) -> Iterator[None]:
+def provider_errors(field: str | None = None) -> Iterator[None]:
     """Provider errors as API errors: unusable key 400, unreachable provider 503."""
     fields = [field] if field else []
     try:
@@ -330,14 +334,14 @@ def rotate(
     if org is None:
         row = ctx.session.get(Deployment, deployment_id)
         if row is None or row.desired_state == Desired.DELETED:
-            raise KeyUnusable("No such deployment.")
+            raise DeploymentNotFound()
     else:
         row = _for_security(ctx, org, deployment_id)
     if row.data_key_wrapped is None:
         raise KeyUnusable("The deployment has no data key.")
     provider = _provider_of(ctx, row, platform)
     context = data_key_context(row.id)
-    with _provider_errors():
+    with provider_errors():
         before = provider.version_of(row.data_key_wrapped)
         current = provider.describe().version
         if before != current:
@@ -379,7 +383,7 @@ def rekey(
         customer = resolve(ctx, org, key_path, manager_id, field=field)
         new, new_manager, new_path = customer.provider, customer.manager_id, customer.key_path
     context = data_key_context(row.id)
-    with _provider_errors(field):
+    with provider_errors(field):
         data_key = old.unwrap(row.data_key_wrapped, context=context)
         rewrapped = new.wrap(data_key, context=context)
         if new.unwrap(rewrapped, context=context) != data_key:

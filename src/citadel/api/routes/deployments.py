@@ -18,6 +18,7 @@ from citadel.traffic_filters import service as traffic_filters
 router = APIRouter(tags=["deployments"])
 DeploymentId = Path(max_length=32, description="Identifier for the Deployment")
 RefId = Path(max_length=64, description="User-specified id of the Elasticsearch resource")
+BYOK_FIELD = "body.settings.byok.key_resource_path"
 RequestIdQuery = Annotated[
     str | None,
     Query(min_length=32, max_length=128, description="Idempotency token of the create."),
@@ -46,12 +47,17 @@ def create_deployment(
 ) -> dict[str, Any]:
     """Create a deployment; the `elastic` password in the answer is the only copy."""
     org = caller_organization(request, work.caller, services)
+    byok = body.settings.byok if body.settings else None
     if validate_only:
         plan = service.validate(body, services.policies.regions)
         settings = body.settings.traffic_filter_settings if body.settings else None
-        if settings and settings.rulesets:
-            with work.read() as ctx:
+        with work.read() as ctx:
+            if settings and settings.rulesets:
                 traffic_filters.requested_rulesets(ctx, org, plan.region, settings.rulesets)
+            if byok is not None:
+                key_managers.resolve(
+                    ctx, org, byok.key_resource_path, byok.key_manager_id, field=BYOK_FIELD
+                )
         response.status_code = 200
         return {
             "id": "",
@@ -59,7 +65,6 @@ def create_deployment(
             "created": False,
             "resources": [],
         }
-    byok = body.settings.byok if body.settings else None
     with work.write() as ctx:
         keys, manager_id = services.platform_keys, None
         if byok is not None:
@@ -68,10 +73,11 @@ def create_deployment(
                 org,
                 byok.key_resource_path,
                 byok.key_manager_id,
-                field="body.settings.byok.key_resource_path",
+                field=BYOK_FIELD,
             )
             keys, manager_id = customer.provider, customer.manager_id
-        made = service.create_deployment(ctx, keys, org, body, request_id=request_id)
+        with key_managers.provider_errors(BYOK_FIELD):
+            made = service.create_deployment(ctx, keys, org, body, request_id=request_id)
         if made.fresh and manager_id is not None:
             made.row.key_manager_id = manager_id
         if made.fresh:
