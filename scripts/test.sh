@@ -16,6 +16,13 @@ command -v setpriv >/dev/null && command -v prlimit >/dev/null || need_pkgs+=(ut
 ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2' || need_pkgs+=(libseccomp2)
 # Customer-managed keys: a PKCS#11 HSM (SoftHSM2) for the provider tests.
 command -v softhsm2-util >/dev/null || need_pkgs+=(softhsm2)
+# Organization SSO: a real SAML IdP (SimpleSAMLphp under php -S); the package does not pull php-xml.
+[ -d /usr/share/simplesamlphp ] || need_pkgs+=(simplesamlphp php-cli php-xml php-mbstring php-curl php-intl)
+php -r 'exit(class_exists("DOMDocument") ? 0 : 1);' >/dev/null 2>&1 || need_pkgs+=(php-cli php-xml)
+command -v xmlsec1 >/dev/null || need_pkgs+=(xmlsec1)
+# Domain verification: a real DNS server on loopback (dnsmasq-base: the binary, no service
+# that would take port 53).
+command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq-base)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "== installing Debian packages: ${need_pkgs[*]}"
   apt-get update -qq
