@@ -78,6 +78,8 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         signin_max_lockout_s=settings.signin_max_lockout_s,
         regions=tuple(settings.regions),
         pkcs11_modules=tuple(settings.pkcs11_modules),
+        dns_resolver=settings.dns_nameserver,
+        dns_timeout_s=settings.dns_timeout_s,
     )
     return Services(
         settings=settings,

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     """CIDRs whose X-Forwarded-For is believed (empty: the TCP peer is the client)."""
 
+    dns_resolver: str | None = None
+    """The DNS server domain verification asks, as ``host:port`` (``[::1]:53`` for IPv6);
+    unset: the system's resolver (``/etc/resolv.conf``)."""
+    dns_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """How long domain verification waits for DNS before answering 503."""
+
     bootstrap_password_file: Path | None = None
     log_level: str = "info"
 
@@ -84,10 +90,34 @@ class Settings(BaseSettings):
             raise ValueError(f"static_ips names regions not in regions: {', '.join(unknown)}")
         return value
 
+    @field_validator("dns_resolver")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            _split_host_port(value)
+        return value
+
+    @property
+    def dns_nameserver(self) -> tuple[str, int] | None:
+        """`dns_resolver` as (address, port), or None for the system's resolver."""
+        return None if self.dns_resolver is None else _split_host_port(self.dns_resolver)
+
     @property
     def db_path(self) -> Path:
         """The SQLCipher control-plane database file."""
         return self.data_dir / "citadel.db"
+
+
+def _split_host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("dns_resolver is host:port, for example 127.0.0.1:53 or [::1]:53")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError("dns_resolver names the resolver by IP address") from None
+    return host, int(port)
 
 
 def load_settings(**overrides: object) -> Settings:

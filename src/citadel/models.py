@@ -3,6 +3,7 @@
 from citadel.api_keys.models import ApiKey
 from citadel.audit.models import AuditChainHead, AuditEvent
 from citadel.deployments.models import Deployment
+from citadel.domains.models import ClaimedDomain
 from citadel.invitations.models import Invitation
 from citadel.key_managers.models import KeyManager
 from citadel.orgs.models import Membership, Organization, RoleAssignment
@@ -14,6 +15,7 @@ ALL_TABLES = (
     ApiKey,
     AuditChainHead,
     AuditEvent,
+    ClaimedDomain,
     Deployment,
     Invitation,
     KeyManager,

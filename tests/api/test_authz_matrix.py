@@ -42,6 +42,7 @@ from tests.fixtures.builders import (
     key_headers,
     login,
     make_api_key,
+    make_claimed_domain,
     make_deployment,
     make_org,
     make_user,
@@ -195,6 +196,11 @@ class World:
         with self.services.db.write() as session:
             ctx = self.services.context(session, self.services.system_caller())
             return key_managers.create_manager(ctx, self.org, body).id
+
+    @cached_property
+    def claimed_domain(self) -> str:
+        """A domain org has claimed and verified (verifying it again needs no DNS)."""
+        return make_claimed_domain(self.services, self.org, "claimed.example.com", verified=True)
 
     @cached_property
     def org_key_id(self) -> str:

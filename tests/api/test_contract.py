@@ -181,6 +181,12 @@ OUR_ADDITIONS = [
     # it when it notices a rotation), and moving to another key: the subset has neither.
     ("POST", "/deployments/{deployment_id}/encryption/_rotate"),
     ("POST", "/deployments/{deployment_id}/encryption/_rekey"),
+    # Domain claims (inventory 8.2): the reference does them in the console only.
+    ("GET", "/organizations/{organization_id}/domains"),
+    ("POST", "/organizations/{organization_id}/domains"),
+    ("GET", "/organizations/{organization_id}/domains/{domain}"),
+    ("DELETE", "/organizations/{organization_id}/domains/{domain}"),
+    ("POST", "/organizations/{organization_id}/domains/{domain}/_verify"),
 ]
 
 

@@ -29,6 +29,7 @@ from tests.fixtures.builders import (
     key_headers,
     login,
     make_api_key,
+    make_claimed_domain,
     make_org,
     make_user,
 )
@@ -48,6 +49,7 @@ class Tenant:
     key: str
     invitation_token: str
     key_manager: str
+    domain: str
 
     @property
     def key_id(self) -> str:
@@ -70,6 +72,7 @@ class Tenant:
             self.key_id,
             self.invitation_handle,
             self.key_manager,
+            self.domain,
         ]
 
 
@@ -89,7 +92,9 @@ def make_tenant(client: TestClient, services: Services, name: str) -> Tenant:
     )
     assert response.status_code == 201, response.text
     token = response.json()["invitations"][0]["token"]
-    return Tenant(org, owner, member, deployment, key, token, make_key_manager(services, org))
+    manager = make_key_manager(services, org)
+    domain = make_claimed_domain(services, org, f"{name.lower()}-{new_id()[:10]}.example.com")
+    return Tenant(org, owner, member, deployment, key, token, manager, domain)
 
 
 def make_key_manager(services: Services, org: str) -> str:
@@ -172,6 +177,17 @@ ORG_PATH_REQUESTS: dict[str, dict[str, Any]] = {
     "DELETE /api/v1/organizations/{organization_id}/key-managers/{key_manager_id}": {
         "path": {"key_manager_id": "{key_manager}"}
     },
+    "GET /api/v1/organizations/{organization_id}/domains": {},
+    "POST /api/v1/organizations/{organization_id}/domains": {"body": {"domain": "planted.example"}},
+    "GET /api/v1/organizations/{organization_id}/domains/{domain}": {
+        "path": {"domain": "{domain}"}
+    },
+    "POST /api/v1/organizations/{organization_id}/domains/{domain}/_verify": {
+        "path": {"domain": "{domain}"}
+    },
+    "DELETE /api/v1/organizations/{organization_id}/domains/{domain}": {
+        "path": {"domain": "{domain}"}
+    },
 }
 
 # routes that act in "the caller's organization": a signed-in user names it in the query
@@ -203,6 +219,7 @@ def request_in(client: TestClient, route: str, org: str, victim: Tenant, headers
         "invitation": victim.invitation_handle,
         "key": victim.key_id,
         "key_manager": victim.key_manager,
+        "domain": victim.domain,
     }
     method, template = route.split(" ", 1)
     url = template.format(organization_id=org, **fill(spec.get("path", {}), values))
@@ -376,6 +393,30 @@ def test_key_manager_list_holds_only_the_organizations_own(client, victim, attac
 
     assert response.status_code == 200
     assert [m["id"] for m in response.json()["key_managers"]] == [attacker.key_manager]
+    assert [m for m in victim.markers if m in response.text] == []
+
+
+@pytest.mark.parametrize(("method", "suffix"), [("GET", ""), ("POST", "/_verify"), ("DELETE", "")])
+def test_another_organizations_domain_through_ones_own_answers_not_found(
+    client, services, victim, attacker, outsider, method, suffix
+):
+    base = f"/api/v1/organizations/{attacker.org}/domains"
+    before = business_state(services)
+
+    foreign = client.request(method, f"{base}/{victim.domain}{suffix}", headers=outsider)
+    missing = client.request(method, f"{base}/nobody-claims.example{suffix}", headers=outsider)
+
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+    assert foreign.json()["errors"][0]["code"] == "domains.not_found"
+    assert business_state(services) == before
+
+
+def test_domain_list_holds_only_the_organizations_own(client, victim, attacker, outsider):
+    response = client.get(f"/api/v1/organizations/{attacker.org}/domains", headers=outsider)
+
+    assert response.status_code == 200
+    assert [d["domain"] for d in response.json()["domains"]] == [attacker.domain]
     assert [m for m in victim.markers if m in response.text] == []
 
 

@@ -25,7 +25,10 @@ class Policies:
     regions: tuple[str, ...] = ("local",)
     pkcs11_modules: tuple[str, ...] = ("/usr/lib/softhsm/libsofthsm2.so",)
     """PKCS#11 modules organizations may name (loading one runs its code here)."""
-    """The regions deployments and traffic-filter rulesets may name."""
+    dns_resolver: tuple[str, int] | None = None
+    """Where domain verification asks for TXT records (None: the system's resolver)."""
+    dns_timeout_s: float = 5.0
+    """How long a domain verification waits for DNS before answering 503."""
 
 
 @dataclass(frozen=True)

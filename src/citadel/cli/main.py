@@ -12,6 +12,7 @@ from citadel.cli import (
     gateway,
     orgs,
     server,
+    sso,
     traffic_filters,
 )
 
@@ -30,6 +31,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(orgs.app, name="org")
 app.add_typer(deployments.app, name="deployment")
 app.add_typer(traffic_filters.app, name="traffic-filter")
+app.add_typer(sso.app, name="sso")
 app.command("static-ips")(traffic_filters.static_ips)
 
 

@@ -150,6 +150,24 @@ class CitadelClient:
             "POST", f"/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password"
         )
 
+    # --- domain claims ---------------------------------------------------------------------
+
+    def list_domains(self, org_id: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"/organizations/{org_id}/domains")["domains"]
+
+    def add_domain(self, org_id: str, domain: str) -> dict[str, Any]:
+        body = {"domain": domain}
+        return self.request("POST", f"/organizations/{org_id}/domains", json=body)
+
+    def get_domain(self, org_id: str, domain: str) -> dict[str, Any]:
+        return self.request("GET", f"/organizations/{org_id}/domains/{domain}")
+
+    def verify_domain(self, org_id: str, domain: str) -> dict[str, Any]:
+        return self.request("POST", f"/organizations/{org_id}/domains/{domain}/_verify")
+
+    def remove_domain(self, org_id: str, domain: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/organizations/{org_id}/domains/{domain}")
+
     # --- traffic filters -----------------------------------------------------------------
 
     _TF = "/deployments/traffic-filter"

@@ -1,0 +1,57 @@
+"""Domain claims of an organization (inventory 8.2; the routes are our addition): add a
+domain, publish its code as a TXT record, verify. Organization owners only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path
+
+from citadel.api.deps import OrgId, WorkDep, permitted
+from citadel.authz.permissions import Permission
+from citadel.domains import service
+from citadel.domains.schemas import DomainIn, domain_info
+
+router = APIRouter(prefix="/organizations/{organization_id}/domains", tags=["domains"])
+MANAGE = permitted(Permission.DOMAINS_MANAGE)
+Domain = Path(max_length=300, description="The claimed domain (example.com).")
+
+
+@router.get("", dependencies=[MANAGE])
+def list_domains(work: WorkDep, organization_id: str = OrgId) -> dict[str, Any]:
+    with work.read() as ctx:
+        return {"domains": [domain_info(r) for r in service.list_domains(ctx, organization_id)]}
+
+
+@router.post("", status_code=201, dependencies=[MANAGE])
+def add_domain(body: DomainIn, work: WorkDep, organization_id: str = OrgId) -> dict[str, Any]:
+    """Claim a domain: pending, with the TXT record to publish at
+    `_citadel_domain_challenge.<domain>`."""
+    with work.write() as ctx:
+        return domain_info(service.add_domain(ctx, organization_id, body))
+
+
+@router.get("/{domain}", dependencies=[MANAGE])
+def get_domain(work: WorkDep, organization_id: str = OrgId, domain: str = Domain) -> dict[str, Any]:
+    with work.read() as ctx:
+        return domain_info(service.get_domain(ctx, organization_id, domain))
+
+
+@router.post("/{domain}/_verify", dependencies=[MANAGE])
+def verify_domain(
+    work: WorkDep, organization_id: str = OrgId, domain: str = Domain
+) -> dict[str, Any]:
+    """Look for the code in DNS; 400 says why it was not found, 503 that DNS did not answer."""
+    with work.read() as ctx:
+        claim = service.challenge(ctx, organization_id, domain)
+    found = service.look_up(work.services.policies, claim)  # no transaction waits on DNS
+    with work.write() as ctx:
+        return domain_info(service.record_verification(ctx, organization_id, claim, found))
+
+
+@router.delete("/{domain}", dependencies=[MANAGE])
+def remove_domain(work: WorkDep, organization_id: str = OrgId, domain: str = Domain) -> dict:
+    """Drop the claim, pending or verified."""
+    with work.write() as ctx:
+        service.remove_domain(ctx, organization_id, domain)
+    return {}

@@ -1,0 +1,1 @@
+"""Domains an organization claims by proving it controls their DNS."""
