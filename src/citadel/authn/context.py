@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from citadel.audit.service import AuditLog
+from citadel.authn.guard import require
 from citadel.authn.principal import Caller
+from citadel.authz.decide import Target
+from citadel.authz.permissions import Permission
 from citadel.crypto.keyring import Keyring
 from citadel.kit.clock import Clock
 
@@ -41,6 +44,12 @@ class Context:
     audit: AuditLog
     caller: Caller
     policies: Policies
+
+    def authorize(self, permission: Permission, target: Target) -> None:
+        """Raise unless this caller holds `permission` on `target`; the platform itself
+        (`caller.system`: the allocator, break-glass commands) is not subject to roles."""
+        if not self.caller.system:
+            require(self.caller, permission, target)
 
     def record(self, action, **kwargs):  # type: ignore[no-untyped-def]
         """Audit `action` by this caller inside this unit of work."""

@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 
 from citadel.audit.tags import AuditAction
 from citadel.authn.context import Context
-from citadel.authn.guard import require
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import ScopeKind
@@ -81,11 +80,6 @@ class Plan:
     tags: list[dict[str, Any]]
 
 
-def _authorize(ctx: Context, permission: Permission, target: Target) -> None:
-    if not ctx.caller.system:
-        require(ctx.caller, permission, target)
-
-
 def validate(body: CreateDeploymentIn, regions: Sequence[str]) -> Plan:
     """Check a create request without touching anything; raises a 400 when it is wrong.
 
@@ -134,7 +128,7 @@ def create_deployment(
 ) -> Created:
     """Record a new deployment (desired running); a reused `request_id` returns the first."""
     target = Target.all_of(organization_id, ScopeKind.DEPLOYMENT)
-    _authorize(ctx, Permission.DEPLOYMENTS_CREATE, target)
+    ctx.authorize(Permission.DEPLOYMENTS_CREATE, target)
     plan = validate(body, ctx.policies.regions)
     load_org(ctx.session, organization_id, for_update=True)
     if request_id is not None:
@@ -235,12 +229,12 @@ def visible(ctx: Context, organization_id: str, deployment_id: str) -> Deploymen
     return row
 
 
-def _for_change(
+def for_change(
     ctx: Context, organization_id: str, deployment_id: str, permission: Permission
 ) -> Deployment:
     row = visible(ctx, organization_id, deployment_id)
     target = Target.resource(organization_id, ScopeKind.DEPLOYMENT, deployment_id)
-    _authorize(ctx, permission, target)
+    ctx.authorize(permission, target)
     return row
 
 
@@ -276,7 +270,7 @@ def update_deployment(
     ctx: Context, organization_id: str, deployment_id: str, body: UpdateDeploymentIn
 ) -> Deployment:
     """Change the name, alias (empty removes it) and tags."""
-    row = _for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_UPDATE)
+    row = for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_UPDATE)
     changes: dict[str, Any] = {}
     if body.name is not None and body.name != row.name:
         changes["name"] = row.name = body.name
@@ -291,7 +285,7 @@ def update_deployment(
         if tags != row.tags:
             changes["tags"] = row.tags = tags
     if changes:
-        _touch(ctx, row)
+        touch(ctx, row)
         ctx.record(
             AuditAction.DEPLOYMENT_UPDATED,
             organization_id=organization_id,
@@ -302,7 +296,7 @@ def update_deployment(
     return row
 
 
-def _touch(ctx: Context, row: Deployment) -> None:
+def touch(ctx: Context, row: Deployment) -> None:
     row.revision += 1
     row.updated_at = ctx.clock.now()
     ctx.session.flush()
@@ -320,11 +314,11 @@ def _transition(ctx: Context, row: Deployment, transition: Transition) -> None:
 
 def shutdown_deployment(ctx: Context, organization_id: str, deployment_id: str) -> Deployment:
     """Ask for the deployment to stop (its data stays)."""
-    row = _for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_UPDATE)
+    row = for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_UPDATE)
     if row.desired_state == Desired.STOPPED:
         return row
     _transition(ctx, row, Transition.SHUTDOWN)
-    _touch(ctx, row)
+    touch(ctx, row)
     ctx.record(
         AuditAction.DEPLOYMENT_SHUTDOWN,
         organization_id=organization_id,
@@ -336,12 +330,12 @@ def shutdown_deployment(ctx: Context, organization_id: str, deployment_id: str) 
 
 def delete_deployment(ctx: Context, organization_id: str, deployment_id: str) -> Deployment:
     """Delete a shut-down deployment: its data key is destroyed (crypto-shredding)."""
-    row = _for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_DELETE)
+    row = for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_DELETE)
     _transition(ctx, row, Transition.DELETE)
     row.data_key_wrapped = None
     row.elastic_password_sealed = None
     row.deleted_at = ctx.clock.now()
-    _touch(ctx, row)
+    touch(ctx, row)
     ctx.record(
         AuditAction.DEPLOYMENT_DELETED,
         organization_id=organization_id,
@@ -356,14 +350,14 @@ def reset_elastic_password(
     ctx: Context, organization_id: str, deployment_id: str, ref_id: str
 ) -> tuple[Deployment, str]:
     """A new `elastic` password, pending until the allocator applies it; returned once."""
-    row = _for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_MANAGE_SECURITY)
+    row = for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_MANAGE_SECURITY)
     if ref_id != row.ref_id:
         raise DeploymentNotFound("The deployment has no Elasticsearch resource with this ref_id.")
     password = secrets.token_urlsafe(24)
     row.elastic_password_sealed = ctx.keyring.barrier.seal(
         password.encode(), context=password_context(row.id)
     )
-    _touch(ctx, row)
+    touch(ctx, row)
     ctx.record(
         AuditAction.DEPLOYMENT_PASSWORD_RESET,
         organization_id=organization_id,
@@ -419,7 +413,7 @@ def record_status(
         row.elastic_password_sealed = None
         changed = True
     if changed:
-        _touch(ctx, row)
+        touch(ctx, row)
         locked = observed_state == Observed.LOCKED
         if locked != was_locked:
             ctx.record(

@@ -22,7 +22,6 @@ from sqlalchemy.exc import IntegrityError
 
 from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn.context import Context, Policies
-from citadel.authn.guard import require
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
 from citadel.domains import dns
@@ -63,8 +62,7 @@ class Challenge:
 
 
 def _authorize(ctx: Context, org: str) -> None:
-    if not ctx.caller.system:
-        require(ctx.caller, Permission.DOMAINS_MANAGE, Target.organization(org))
+    ctx.authorize(Permission.DOMAINS_MANAGE, Target.organization(org))
 
 
 def _load(ctx: Context, org: str, domain: str) -> ClaimedDomain:

@@ -22,10 +22,8 @@ from sqlalchemy.exc import IntegrityError
 
 from citadel.audit.tags import AuditAction
 from citadel.authn.context import Context
-from citadel.authn.guard import require
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
-from citadel.authz.roles import ScopeKind
 from citadel.crypto.providers.base import (
     InvalidKeyPath as ProviderPathError,
 )
@@ -39,7 +37,7 @@ from citadel.crypto.providers.registry import open_provider, provider_kind
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Desired
 from citadel.deployments.models import Deployment
-from citadel.deployments.service import data_key_context, visible
+from citadel.deployments.service import data_key_context, for_change, touch
 from citadel.key_managers import rules
 from citadel.key_managers.errors import (
     InvalidKeyManager,
@@ -63,8 +61,7 @@ def secret_context(manager_id: str) -> str:
 
 
 def _authorize(ctx: Context, org: str) -> None:
-    if not ctx.caller.system:
-        require(ctx.caller, Permission.KEY_MANAGERS_MANAGE, Target.organization(org))
+    ctx.authorize(Permission.KEY_MANAGERS_MANAGE, Target.organization(org))
 
 
 def _load(ctx: Context, org: str, manager_id: str) -> KeyManager:
@@ -317,14 +314,6 @@ def provider_errors(field: str | None = None) -> Iterator[None]:
 # --- deployments under customer keys ----------------------------------------------------------
 
 
-def _for_security(ctx: Context, org: str, deployment_id: str) -> Deployment:
-    row = visible(ctx, org, deployment_id)
-    if not ctx.caller.system:
-        target = Target.resource(org, ScopeKind.DEPLOYMENT, deployment_id)
-        require(ctx.caller, Permission.DEPLOYMENTS_MANAGE_SECURITY, target)
-    return row
-
-
 def rotate(
     ctx: Context, org: str | None, deployment_id: str, platform: KeyProvider
 ) -> dict[str, str]:
@@ -336,7 +325,7 @@ def rotate(
         if row is None or row.desired_state == Desired.DELETED:
             raise DeploymentNotFound()
     else:
-        row = _for_security(ctx, org, deployment_id)
+        row = for_change(ctx, org, deployment_id, Permission.DEPLOYMENTS_MANAGE_SECURITY)
     if row.data_key_wrapped is None:
         raise KeyUnusable("The deployment has no data key.")
     provider = _provider_of(ctx, row, platform)
@@ -349,7 +338,7 @@ def rotate(
             row.data_key_wrapped = provider.wrap(data_key, context=context)
             del data_key
     if before != current:
-        _touch(ctx, row)
+        touch(ctx, row)
         ctx.record(
             AuditAction.DEPLOYMENT_KEY_ROTATED,
             organization_id=row.organization_id,
@@ -372,7 +361,7 @@ def rekey(
     """Wrap the data key under another customer key, or the platform key (`key_path` None).
 
     The node keeps running: its data key does not change, only what wraps it."""
-    row = _for_security(ctx, org, deployment_id)
+    row = for_change(ctx, org, deployment_id, Permission.DEPLOYMENTS_MANAGE_SECURITY)
     if row.data_key_wrapped is None:
         raise KeyUnusable("The deployment has no data key.")
     old = _provider_of(ctx, row, platform)
@@ -393,7 +382,7 @@ def rekey(
     row.data_key_wrapped = rewrapped
     row.key_path = new_path
     row.key_manager_id = new_manager
-    _touch(ctx, row)
+    touch(ctx, row)
     ctx.record(
         AuditAction.DEPLOYMENT_REKEYED,
         organization_id=row.organization_id,
@@ -402,9 +391,3 @@ def rekey(
         details={"from": before, "to": new_path, "byok": new_manager is not None},
     )
     return row
-
-
-def _touch(ctx: Context, row: Deployment) -> None:
-    row.revision += 1
-    row.updated_at = ctx.clock.now()
-    ctx.session.flush()

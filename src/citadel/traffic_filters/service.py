@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from citadel.audit.models import AuditEvent
 from citadel.audit.tags import AuditAction
 from citadel.authn.context import Context
-from citadel.authn.guard import require
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import ScopeKind
@@ -72,9 +71,8 @@ class Outcome:
     report: lockout.Report
 
 
-def _authorize(ctx: Context, permission: Permission, target: Target) -> None:
-    if not ctx.caller.system:
-        require(ctx.caller, permission, target)
+def _all_deployments(org: str) -> Target:
+    return Target.all_of(org, ScopeKind.DEPLOYMENT)
 
 
 def _any_deployment(org: str) -> Target:
@@ -103,7 +101,7 @@ _Listed = TypeVar("_Listed", Ruleset, LinkClaim)
 
 def _listed(ctx: Context, model: type[_Listed], org: str, region: str | None) -> Sequence[_Listed]:
     """The organization's rulesets or claims (of one region), oldest first."""
-    _authorize(ctx, Permission.TRAFFIC_FILTERS_READ, Target.organization(org))
+    ctx.authorize(Permission.TRAFFIC_FILTERS_READ, Target.organization(org))
     stmt = sa.select(model).where(model.organization_id == org)
     if region is not None:
         stmt = stmt.where(model.region == region)
@@ -111,7 +109,7 @@ def _listed(ctx: Context, model: type[_Listed], org: str, region: str | None) ->
 
 
 def get_ruleset(ctx: Context, org: str, ruleset_id: str) -> Ruleset:
-    _authorize(ctx, Permission.TRAFFIC_FILTERS_READ, Target.organization(org))
+    ctx.authorize(Permission.TRAFFIC_FILTERS_READ, Target.organization(org))
     return _load(ctx, org, ruleset_id)
 
 
@@ -137,7 +135,7 @@ def _may_read(ctx: Context, org: str, deployment_id: str) -> bool:
 
 
 def history(ctx: Context, org: str, ruleset_id: str) -> Sequence[RulesetVersion]:
-    _authorize(ctx, Permission.TRAFFIC_FILTERS_READ, Target.organization(org))
+    ctx.authorize(Permission.TRAFFIC_FILTERS_READ, Target.organization(org))
     _load(ctx, org, ruleset_id)
     return ctx.session.scalars(
         sa.select(RulesetVersion)
@@ -168,10 +166,10 @@ def _check_entity_type(entity_type: str) -> None:
 
 
 def create_ruleset(ctx: Context, org: str, body: RulesetIn, guard: Guard) -> Outcome:
-    _authorize(ctx, Permission.TRAFFIC_FILTERS_MANAGE, _any_deployment(org))
+    ctx.authorize(Permission.TRAFFIC_FILTERS_MANAGE, _any_deployment(org))
     if body.include_by_default:
-        _authorize(
-            ctx, Permission.TRAFFIC_FILTERS_SET_DEFAULT, Target.all_of(org, ScopeKind.DEPLOYMENT)
+        ctx.authorize(
+            Permission.TRAFFIC_FILTERS_SET_DEFAULT, Target.all_of(org, ScopeKind.DEPLOYMENT)
         )
     checked = rules.check_ruleset(body, ctx.policies.regions)
     _check_not_claimed_elsewhere(ctx, org, body.type, body.region, checked)
@@ -227,7 +225,7 @@ def update_ruleset(
     expected_version: int | None = None,
 ) -> Outcome:
     """Replace the whole ruleset (type and region stay what they were)."""
-    _authorize(ctx, Permission.TRAFFIC_FILTERS_MANAGE, _any_deployment(org))
+    ctx.authorize(Permission.TRAFFIC_FILTERS_MANAGE, _any_deployment(org))
     row = _load(ctx, org, ruleset_id, for_update=not guard.validate_only)
     if expected_version is not None and expected_version != row.version:
         raise VersionConflict(
@@ -239,8 +237,8 @@ def update_ruleset(
     if body.region != row.region:
         raise InvalidRuleset("A ruleset's region cannot change.", fields=["body.region"])
     if body.include_by_default != row.include_by_default:
-        _authorize(
-            ctx, Permission.TRAFFIC_FILTERS_SET_DEFAULT, Target.all_of(org, ScopeKind.DEPLOYMENT)
+        ctx.authorize(
+            Permission.TRAFFIC_FILTERS_SET_DEFAULT, Target.all_of(org, ScopeKind.DEPLOYMENT)
         )
     checked = rules.check_ruleset(body, ctx.policies.regions)
     _check_not_claimed_elsewhere(ctx, org, body.type, body.region, checked)
@@ -273,7 +271,7 @@ def update_ruleset(
 def delete_ruleset(
     ctx: Context, org: str, ruleset_id: str, *, ignore_associations: bool, force: bool = False
 ) -> None:
-    _authorize(ctx, Permission.TRAFFIC_FILTERS_MANAGE, _any_deployment(org))
+    ctx.authorize(Permission.TRAFFIC_FILTERS_MANAGE, _any_deployment(org))
     row = _load(ctx, org, ruleset_id, for_update=True)
     deployments = _associated_deployments(ctx, [row.id])
     if deployments and not ignore_associations:
@@ -403,7 +401,7 @@ def _check_entity_type_body(entity_type: str) -> None:
 def _for_association(ctx: Context, org: str, deployment_id: str) -> Deployment:
     deployment = visible(ctx, org, deployment_id)
     target = Target.resource(org, ScopeKind.DEPLOYMENT, deployment.id)
-    _authorize(ctx, Permission.TRAFFIC_FILTERS_ASSOCIATE, target)
+    ctx.authorize(Permission.TRAFFIC_FILTERS_ASSOCIATE, target)
     return deployment
 
 
@@ -437,7 +435,7 @@ def attach_on_create(ctx: Context, deployment: Deployment, requested: Sequence[s
     wanted = requested_rulesets(ctx, org, deployment.region, requested)
     if wanted:
         target = Target.resource(org, ScopeKind.DEPLOYMENT, deployment.id)
-        _authorize(ctx, Permission.TRAFFIC_FILTERS_ASSOCIATE, target)
+        ctx.authorize(Permission.TRAFFIC_FILTERS_ASSOCIATE, target)
     defaults = ctx.session.scalars(
         sa.select(Ruleset).where(
             Ruleset.organization_id == org,
@@ -588,7 +586,7 @@ def list_claims(ctx: Context, org: str, *, region: str | None = None) -> Sequenc
 
 def claim(ctx: Context, org: str, body: ClaimIn) -> tuple[LinkClaim, bool]:
     """Own a link id in a region; (claim, created). Claiming one's own claim again is a no-op."""
-    _authorize(ctx, Permission.TRAFFIC_FILTERS_MANAGE, _any_deployment(org))
+    ctx.authorize(Permission.TRAFFIC_FILTERS_MANAGE, _any_deployment(org))
     checked = rules.check_claim(body, ctx.policies.regions)
     existing = _claim_row(ctx, checked)
     if existing is not None:
@@ -628,7 +626,7 @@ def claim(ctx: Context, org: str, body: ClaimIn) -> tuple[LinkClaim, bool]:
 
 
 def unclaim(ctx: Context, org: str, body: ClaimIn) -> None:
-    _authorize(ctx, Permission.TRAFFIC_FILTERS_MANAGE, _any_deployment(org))
+    ctx.authorize(Permission.TRAFFIC_FILTERS_MANAGE, _any_deployment(org))
     checked = rules.check_claim(body, ctx.policies.regions)
     existing = _claim_row(ctx, checked)
     if existing is None or existing.organization_id != org:
