@@ -80,6 +80,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         pkcs11_modules=tuple(settings.pkcs11_modules),
         dns_resolver=settings.dns_nameserver,
         dns_timeout_s=settings.dns_timeout_s,
+        public_url=settings.control_plane_url,
     )
     return Services(
         settings=settings,

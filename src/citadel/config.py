@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8443
     public_hostname: str = "localhost"
+    public_url: str | None = None
+    """The control plane's address as browsers reach it (SSO URLs are built from it); unset:
+    ``https://<api_host>:<api_port>``, or `public_hostname` when listening on every address."""
     internal_port: int = 8444
     """The internal API (mTLS, for the allocator and gateway)."""
     deployment_domain: str = "citadel.localhost"
@@ -101,6 +104,18 @@ class Settings(BaseSettings):
     def dns_nameserver(self) -> tuple[str, int] | None:
         """`dns_resolver` as (address, port), or None for the system's resolver."""
         return None if self.dns_resolver is None else _split_host_port(self.dns_resolver)
+
+    @property
+    def control_plane_url(self) -> str:
+        """`public_url` without a trailing slash, or the address the API listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.api_host
+        if host in ("0.0.0.0", "::"):
+            host = self.public_hostname
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"https://{host}:{self.api_port}"
 
     @property
     def db_path(self) -> Path:

@@ -7,7 +7,8 @@ and an HTTP `status`. The API renders them once, in `citadel.api.errors`, as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class CitadelError(Exception):
@@ -20,9 +21,17 @@ class CitadelError(Exception):
     """When true the unit of work commits what it wrote before the error (throttle counters,
     audit of a failed sign-in) instead of rolling back."""
 
-    def __init__(self, message: str | None = None, *, fields: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        fields: Sequence[str] = (),
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
         self.message = message or self.default_message
         self.fields = list(fields)
+        self.details = dict(details) if details else None
+        """Structured facts about the failure the client can act on (rendered as given)."""
         super().__init__(self.message)
 
 

@@ -8,6 +8,13 @@ from citadel.invitations.models import Invitation
 from citadel.key_managers.models import KeyManager
 from citadel.orgs.models import Membership, Organization, RoleAssignment
 from citadel.signin.models import ThrottleBucket
+from citadel.sso.models import (
+    SsoConfiguration,
+    SsoIdentity,
+    SsoLoginRequest,
+    SsoRoleMapping,
+    SsoSeenAssertion,
+)
 from citadel.traffic_filters.models import Association, LinkClaim, Ruleset, RulesetVersion
 from citadel.users.models import RecoveryCode, User, UserSession
 
@@ -23,6 +30,11 @@ ALL_TABLES = (
     Organization,
     RoleAssignment,
     ThrottleBucket,
+    SsoConfiguration,
+    SsoIdentity,
+    SsoLoginRequest,
+    SsoRoleMapping,
+    SsoSeenAssertion,
     Association,
     LinkClaim,
     Ruleset,

@@ -45,9 +45,12 @@ from tests.fixtures.builders import (
     make_claimed_domain,
     make_deployment,
     make_org,
+    make_role_mapping,
+    make_sso_configuration,
     make_user,
 )
 from tests.fixtures.state import business_state, key_id
+from tests.sso.idp import make_key_pair
 
 MATRIX = yaml.safe_load((Path(__file__).parent / "authz_matrix.yaml").read_text())
 PERSONAS: list[str] = MATRIX["personas"]
@@ -201,6 +204,33 @@ class World:
     def claimed_domain(self) -> str:
         """A domain org has claimed and verified (verifying it again needs no DNS)."""
         return make_claimed_domain(self.services, self.org, "claimed.example.com", verified=True)
+
+    @cached_property
+    def idp_certificate(self) -> str:
+        """The signing certificate of an IdP (no IdP runs: the routes only store it)."""
+        return make_key_pair("matrix-idp").cert_pem
+
+    @cached_property
+    def sso_org(self) -> str:
+        """org, with SSO configured (an IdP at idp.example.com)."""
+        make_sso_configuration(
+            self.services,
+            self.org,
+            idp_entity_id="https://idp.example.com/metadata",
+            idp_sso_url="https://idp.example.com/sso",
+            idp_certificate=self.idp_certificate,
+        )
+        return self.org
+
+    @cached_property
+    def role_mapping(self) -> str:
+        """A role mapping of org: members in `viewers` are deployment viewers."""
+        roles = {
+            "deployment": [
+                {"role_id": "deployment-viewer", "organization_id": self.org, "all": True}
+            ]
+        }
+        return make_role_mapping(self.services, self.org, "viewers", "any", ["viewers"], roles)
 
     @cached_property
     def org_key_id(self) -> str:

@@ -31,9 +31,14 @@ from tests.fixtures.builders import (
     make_api_key,
     make_claimed_domain,
     make_org,
+    make_role_mapping,
+    make_sso_configuration,
     make_user,
 )
 from tests.fixtures.state import business_state, key_id
+from tests.sso.idp import make_key_pair
+
+IDP_CERTIFICATE = make_key_pair("isolation-idp").cert_pem
 
 # --- two organizations -------------------------------------------------------------------
 
@@ -50,6 +55,8 @@ class Tenant:
     invitation_token: str
     key_manager: str
     domain: str
+    login_prefix: str
+    role_mapping: str
 
     @property
     def key_id(self) -> str:
@@ -73,6 +80,8 @@ class Tenant:
             self.invitation_handle,
             self.key_manager,
             self.domain,
+            self.login_prefix,
+            self.role_mapping,
         ]
 
 
@@ -94,7 +103,17 @@ def make_tenant(client: TestClient, services: Services, name: str) -> Tenant:
     token = response.json()["invitations"][0]["token"]
     manager = make_key_manager(services, org)
     domain = make_claimed_domain(services, org, f"{name.lower()}-{new_id()[:10]}.example.com")
-    return Tenant(org, owner, member, deployment, key, token, manager, domain)
+    prefix = make_sso_configuration(
+        services,
+        org,
+        idp_entity_id=f"https://idp.{domain}/metadata",
+        idp_sso_url=f"https://idp.{domain}/sso",
+        idp_certificate=IDP_CERTIFICATE,
+    )
+    mapping = make_role_mapping(
+        services, org, f"{name}-viewers", "any", ["viewers"], {"deployment": [viewer_of(org)]}
+    )
+    return Tenant(org, owner, member, deployment, key, token, manager, domain, prefix, mapping)
 
 
 def make_key_manager(services: Services, org: str) -> str:
@@ -188,6 +207,42 @@ ORG_PATH_REQUESTS: dict[str, dict[str, Any]] = {
     "DELETE /api/v1/organizations/{organization_id}/domains/{domain}": {
         "path": {"domain": "{domain}"}
     },
+    "GET /api/v1/organizations/{organization_id}/sso": {},
+    "PUT /api/v1/organizations/{organization_id}/sso": {
+        "body": {
+            "login_prefix": "planted",
+            "idp_entity_id": "https://attacker.example/idp",
+            "idp_sso_url": "https://attacker.example/sso",
+            "idp_certificates": ["{idp_certificate}"],
+        }
+    },
+    "DELETE /api/v1/organizations/{organization_id}/sso": {},
+    "GET /api/v1/organizations/{organization_id}/sso/role-mappings": {},
+    "POST /api/v1/organizations/{organization_id}/sso/role-mappings": {
+        "body": {
+            "name": "planted",
+            "rule": {"match": "any", "groups": ["*"]},
+            "role_assignments": {
+                "organization": [{"role_id": "organization-admin", "organization_id": "{org}"}]
+            },
+        }
+    },
+    "GET /api/v1/organizations/{organization_id}/sso/role-mappings/{mapping_id}": {
+        "path": {"mapping_id": "{role_mapping}"}
+    },
+    "PUT /api/v1/organizations/{organization_id}/sso/role-mappings/{mapping_id}": {
+        "path": {"mapping_id": "{role_mapping}"},
+        "body": {
+            "name": "taken",
+            "rule": {"match": "any", "groups": ["*"]},
+            "role_assignments": {
+                "organization": [{"role_id": "organization-admin", "organization_id": "{org}"}]
+            },
+        },
+    },
+    "DELETE /api/v1/organizations/{organization_id}/sso/role-mappings/{mapping_id}": {
+        "path": {"mapping_id": "{role_mapping}"}
+    },
 }
 
 # routes that act in "the caller's organization": a signed-in user names it in the query
@@ -220,6 +275,9 @@ def request_in(client: TestClient, route: str, org: str, victim: Tenant, headers
         "key": victim.key_id,
         "key_manager": victim.key_manager,
         "domain": victim.domain,
+        "role_mapping": victim.role_mapping,
+        "idp_certificate": IDP_CERTIFICATE,
+        "org": org,
     }
     method, template = route.split(" ", 1)
     url = template.format(organization_id=org, **fill(spec.get("path", {}), values))
@@ -271,7 +329,16 @@ def test_every_organization_scoped_route_is_covered(client):
     }
     keys = f"{API_PREFIX}/users/auth/keys"
     scoped = {r for r in routes if "{organization_id}" in r or r.split(" ", 1)[1].startswith(keys)}
-    assert scoped == set(ORG_PATH_REQUESTS) | set(CALLER_ORG_REQUESTS)
+    assert scoped == set(ORG_PATH_REQUESTS) | set(CALLER_ORG_REQUESTS) | set(PUBLIC_ORG_ROUTES)
+
+
+# The browser's SSO endpoints name an organization but serve anyone, by design: the SP
+# metadata is public, and the ACS accepts only a response to a request this browser started
+# for that organization (tests/sso/test_sign_in.py: another organization's response).
+PUBLIC_ORG_ROUTES = {
+    "GET /sso/saml/{organization_id}/metadata": "public SP metadata",
+    "POST /sso/saml/{organization_id}/acs": "signed responses to our own requests only",
+}
 
 
 # --- mixed paths: the attacker's own organization, the victim's object --------------------

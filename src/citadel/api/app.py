@@ -19,6 +19,8 @@ from citadel.api.routes import (
     members,
     orgs,
     platform,
+    sso,
+    sso_login,
     traffic_filters,
 )
 from citadel.audit.service import Actor
@@ -55,6 +57,7 @@ def create_app(services: Services) -> FastAPI:
         orgs.router,
         key_managers.router,
         domains.router,
+        sso.router,
         members.router,
         invitations.router,
         api_keys.router,
@@ -65,6 +68,7 @@ def create_app(services: Services) -> FastAPI:
         platform.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(sso_login.router)  # browser endpoints: login URL, ACS, SP metadata
     errors.install(app, on_error=_audit_failure)
     app.add_middleware(
         RequestContextMiddleware,

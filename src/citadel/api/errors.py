@@ -15,11 +15,18 @@ from citadel.log import get_logger
 log = get_logger(__name__)
 
 
-def error_body(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
-    """The one error shape."""
+def error_body(
+    code: str,
+    message: str,
+    fields: list[str] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one error shape (``details`` only where an error carries structured facts)."""
     element: dict[str, Any] = {"code": code, "message": message}
     if fields:
         element["fields"] = fields
+    if details:
+        element["details"] = details
     return {"errors": [element]}
 
 
@@ -31,7 +38,9 @@ def render(exc: CitadelError) -> JSONResponse:
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'ApiKey realm="citadel", Bearer realm="citadel"'
     return JSONResponse(
-        error_body(exc.code, exc.message, exc.fields), status_code=exc.status, headers=headers
+        error_body(exc.code, exc.message, exc.fields, exc.details),
+        status_code=exc.status,
+        headers=headers,
     )
 
 
@@ -80,6 +89,7 @@ _ERROR_SCHEMAS: dict[str, Any] = {
             "code": {"type": "string"},
             "message": {"type": "string"},
             "fields": {"type": "array", "items": {"type": "string"}},
+            "details": {"type": "object", "description": "Structured facts (our addition)."},
         },
     },
     "BasicFailedReply": {

@@ -32,6 +32,8 @@ class Policies:
     """Where domain verification asks for TXT records (None: the system's resolver)."""
     dns_timeout_s: float = 5.0
     """How long a domain verification waits for DNS before answering 503."""
+    public_url: str = "https://localhost:8443"
+    """The control plane as browsers reach it: SSO entity ids, ACS and login URLs."""
 
 
 @dataclass(frozen=True)

@@ -245,3 +245,11 @@ def remove_domain(ctx: Context, org: str, domain: str) -> None:
         target_id=row.id,
         details={"domain": row.domain, "status": row.status},
     )
+
+
+def verified_domains(ctx: Context, org: str) -> list[str]:
+    """The organization's verified domains (no authorization: for the SSO sign-in)."""
+    stmt = sa.select(ClaimedDomain.domain).where(
+        ClaimedDomain.organization_id == org, ClaimedDomain.status == VERIFIED
+    )
+    return sorted(ctx.session.scalars(stmt))

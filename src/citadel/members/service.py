@@ -270,3 +270,62 @@ def _after_losing_access(ctx: Context, org_id: str, user_ids: list[str]) -> None
     now = ctx.clock.now()
     end_sessions(ctx.session, user_ids, now)
     disable_keys_created_by(ctx, org_id, user_ids)
+
+
+def replace_roles(
+    session: Session, organization_id: str, user_id: str, wanted: list[Assignment], now: datetime
+) -> list[Assignment]:
+    """Make `wanted` a member's whole set of roles in the organization; returns the old set.
+
+    No authority check and no owner check: the caller (the SSO sign-in, applying the
+    organization's own role mappings) decides both, with the organization row locked.
+    """
+    rows = list(
+        session.scalars(
+            sa.select(RoleAssignment).where(
+                RoleAssignment.organization_id == organization_id,
+                RoleAssignment.user_id == user_id,
+            )
+        )
+    )
+    before = [Assignment(_grant(r), tuple(r.application_roles)) for r in rows]
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    for a in assignments.merge(wanted):
+        g = a.grant
+        session.add(
+            RoleAssignment(
+                organization_id=organization_id,
+                user_id=user_id,
+                role_id=str(g.role_id),
+                all_resources=g.all,
+                resource_ids=sorted(g.resource_ids),
+                application_roles=list(a.application_roles),
+                created_at=now,
+            )
+        )
+    session.flush()
+    return before
+
+
+def owners_of(session: Session, organization_id: str) -> set[str]:
+    """The users holding the Organization owner role."""
+    stmt = sa.select(RoleAssignment.user_id).where(
+        RoleAssignment.organization_id == organization_id, RoleAssignment.role_id == str(OWNER)
+    )
+    return set(session.scalars(stmt))
+
+
+def grants_by_member(session: Session, organization_id: str) -> dict[str, list[Grant]]:
+    """Every member's grants in the organization (members without roles included)."""
+    members = session.scalars(
+        sa.select(Membership.user_id).where(Membership.organization_id == organization_id)
+    )
+    out: dict[str, list[Grant]] = {user_id: [] for user_id in members}
+    rows = session.scalars(
+        sa.select(RoleAssignment).where(RoleAssignment.organization_id == organization_id)
+    )
+    for row in rows:
+        out.setdefault(row.user_id, []).append(_grant(row))
+    return out

@@ -1,14 +1,13 @@
 """Errors about organizations."""
 
 from citadel.authn.guard import OrganizationAccessDenied, OrganizationNotFound
-from citadel.errors import BadRequest, Conflict
+from citadel.errors import BadRequest
 
 __all__ = [
     "InvalidContact",
     "InvalidOrganizationName",
     "OrganizationAccessDenied",
     "OrganizationNotFound",
-    "SsoNotConfigured",
 ]
 
 
@@ -19,11 +18,3 @@ class InvalidOrganizationName(BadRequest):
 
 class InvalidContact(BadRequest):
     code = "organization.invalid_contact"
-
-
-class SsoNotConfigured(Conflict):
-    code = "organization.sso_not_configured"
-    default_message = (
-        "SSO enforcement needs a verified domain, an identity provider and a successful "
-        "SSO sign-in with the current configuration."
-    )

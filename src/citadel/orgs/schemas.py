@@ -20,7 +20,7 @@ class OrganizationOut(ResponseModel):
     notifications_allowed_email_domains: list[str]
     billing_contacts: list[str]
     operational_contacts: list[str]
-    enforce_authentication_method: Literal["sso"] | None
+    enforce_authentication_method: Literal["saml"] | None
     allow_never_expiring_api_keys: bool
     disable_api_keys_on_member_removal: bool
 
@@ -43,6 +43,6 @@ class OrganizationUpdateIn(StrictModel):
     notifications_allowed_email_domains: list[str] | None = Field(default=None, max_length=50)
     billing_contacts: list[str] | None = Field(default=None, max_length=50)
     operational_contacts: list[str] | None = Field(default=None, max_length=50)
-    enforce_authentication_method: Literal["sso"] | None = None
+    enforce_authentication_method: Literal["saml"] | None = None
     allow_never_expiring_api_keys: bool | None = None
     disable_api_keys_on_member_removal: bool | None = None

@@ -19,7 +19,6 @@ from citadel.orgs.errors import (
     InvalidContact,
     InvalidOrganizationName,
     OrganizationNotFound,
-    SsoNotConfigured,
 )
 from citadel.orgs.models import Membership, Organization, RoleAssignment
 from citadel.orgs.schemas import OrganizationUpdateIn
@@ -78,7 +77,10 @@ def update_organization(
     """Apply the fields present in `changes`."""
     require(ctx.caller, Permission.ORGANIZATION_UPDATE, Target.organization(organization_id))
     org = load(ctx.session, organization_id, for_update=True)
-    given = changes.model_dump(include=changes.model_fields_set)
+    # Enforcement has its own rules and audit record: `citadel.sso.enforcement`.
+    given = changes.model_dump(include=changes.model_fields_set - {"enforce_authentication_method"})
+    if not given:
+        return org
     if "name" in given:
         _check_name(given["name"], "body.name")
     for field in ("billing_contacts", "operational_contacts"):
@@ -89,12 +91,9 @@ def update_organization(
             _domain(d, f"body.notifications_allowed_email_domains[{i}]")
             for i, d in enumerate(given["notifications_allowed_email_domains"])
         ]
-    if given.get("enforce_authentication_method") == "sso":
-        raise SsoNotConfigured(fields=["body.enforce_authentication_method"])
-    nullable = {"enforce_authentication_method"}
     before = {k: getattr(org, k) for k in given}
     for key, value in given.items():
-        if value is None and key not in nullable:
+        if value is None:
             continue
         setattr(org, key, value)
     ctx.session.flush()

@@ -45,3 +45,12 @@ class InvalidMfaCode(Unauthenticated):
 class CsrfFailed(Forbidden):
     code = "auth.csrf_failed"
     default_message = "Cookie-authenticated changes need the X-CSRF-Token header of the session."
+
+
+class SsoRequired(Forbidden):
+    code = "auth.sso_required"
+    default_message = (
+        "Your organization requires single sign-on: sign in through its SSO login URL "
+        "(password and second-factor sign-in are turned off for its members)."
+    )
+    keeps_writes = True

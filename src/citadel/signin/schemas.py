@@ -53,3 +53,10 @@ class TotpEnrollmentOut(ResponseModel):
 
 class TotpEnabledOut(ResponseModel):
     recovery_codes: list[str]
+
+
+class PasswordChangeIn(StrictModel):
+    """A new password; the current one too, unless an SSO sign-in invalidated it."""
+
+    current_password: str | None = Field(default=None, min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)

@@ -18,13 +18,15 @@ from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn import totp
 from citadel.authn.context import Context
 from citadel.authn.principal import Principal, PrincipalKind
+from citadel.authz.decide import Subject
 from citadel.crypto.keyring import Keyring
-from citadel.crypto.passwords import verify_password
+from citadel.crypto.passwords import hash_password, password_problem, verify_password
 from citadel.errors import Unauthenticated
 from citadel.kit import base62
 from citadel.kit.emails import InvalidEmail, normalize_email
 from citadel.kit.ids import new_id
 from citadel.members.service import subject_of_user
+from citadel.orgs.models import Membership, Organization
 from citadel.signin import throttle
 from citadel.signin.errors import (
     InvalidCredentials,
@@ -33,10 +35,14 @@ from citadel.signin.errors import (
     NoPendingEnrollment,
     SecondFactorRequired,
     SignInThrottled,
+    SsoRequired,
 )
 from citadel.signin.schemas import LoginIn
+from citadel.users.errors import WeakPassword
 from citadel.users.models import RecoveryCode, User, UserSession
 
+PASSWORD = "password"  # noqa: S105 (a sign-in method, not a secret)
+SAML = "saml"
 TOKEN_PREFIX = "cit_ses_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_SECRET_LEN = 43
 TOUCH_INTERVAL = timedelta(seconds=30)
@@ -68,6 +74,9 @@ def sign_in(ctx: Context, body: LoginIn) -> IssuedSession:
     user = ctx.session.scalars(sa.select(User).where(User.email == email)).one_or_none()
     if not verify_password(user.password_hash if user else None, body.password) or user is None:
         _fail(ctx, keys, email, user, "bad_password")
+    if enforcing_organizations(ctx.session, user.id):
+        _audit_failure(ctx, email, user, "sso_enforced")
+        raise SsoRequired()
     if user.has_totp:
         if not body.totp_code:
             _audit_failure(ctx, email, user, "second_factor_missing")
@@ -75,7 +84,7 @@ def sign_in(ctx: Context, body: LoginIn) -> IssuedSession:
         if not _second_factor_ok(ctx, user, body.totp_code.strip(), now):
             _fail(ctx, keys, email, user, "bad_second_factor")
     throttle.clear(ctx.session, keys[0])
-    issued = _new_session(ctx, user, enrollment_only=not user.has_totp)
+    issued = new_session(ctx, user, enrollment_only=not user.has_totp)
     ctx.record(
         AuditAction.SIGNIN,
         organization_id=None,
@@ -142,7 +151,15 @@ def _use_recovery_code(ctx: Context, user: User, code: str, now: datetime) -> bo
     return True
 
 
-def _new_session(ctx: Context, user: User, *, enrollment_only: bool) -> IssuedSession:
+def new_session(
+    ctx: Context,
+    user: User,
+    *,
+    enrollment_only: bool,
+    method: str = PASSWORD,
+    sso_organization_id: str | None = None,
+) -> IssuedSession:
+    """A new session for `user`; `method` says how they proved who they are."""
     now, p = ctx.clock.now(), ctx.policies
     token = TOKEN_PREFIX + base62.random_text(TOKEN_SECRET_LEN)
     row = UserSession(
@@ -154,6 +171,8 @@ def _new_session(ctx: Context, user: User, *, enrollment_only: bool) -> IssuedSe
         last_seen_at=now,
         expires_at=now + timedelta(seconds=p.session_absolute_s),
         source_ip=ctx.caller.source_ip,
+        method=method,
+        sso_organization_id=sso_organization_id,
     )
     ctx.session.add(row)
     ctx.session.flush()
@@ -209,10 +228,17 @@ def verify_session(
     user = session.get(User, row.user_id)
     if user is None:
         return None
+    subject = subject_of_user(session, user.id)
+    barred = enforcing_organizations(session, user.id) - _vouched_for(row)
+    if barred:
+        subject = Subject(
+            subject.organization_ids - barred,
+            tuple(g for g in subject.grants if g.organization_id not in barred),
+        )
     principal = Principal(
         kind=PrincipalKind.USER,
         credential_id=row.id,
-        subject=subject_of_user(session, user.id),
+        subject=subject,
         user_id=user.id,
         email=user.email,
         expires_at=row.expires_at,
@@ -220,6 +246,66 @@ def verify_session(
         mfa_enrollment_only=row.mfa_enrollment_only,
     )
     return VerifiedSession(principal, needs_touch=now - row.last_seen_at >= TOUCH_INTERVAL)
+
+
+def enforcing_organizations(session: Session, user_id: str) -> set[str]:
+    """The user's organizations that accept only their own SSO sign-ins."""
+    stmt = (
+        sa.select(Organization.id)
+        .join(Membership, Membership.organization_id == Organization.id)
+        .where(
+            Membership.user_id == user_id, Organization.enforce_authentication_method.is_not(None)
+        )
+    )
+    return set(session.scalars(stmt))
+
+
+def _vouched_for(row: UserSession) -> set[str]:
+    """The organization whose IdP signed this session in, if any."""
+    if row.method == SAML and row.sso_organization_id:
+        return {row.sso_organization_id}
+    return set()
+
+
+def set_password(ctx: Context, current: str | None, new: str) -> None:
+    """Set the caller's password. The current one is needed, unless an SSO sign-in has
+    invalidated it and this session is that SSO sign-in's."""
+    user = _caller_user(ctx)
+    principal = _session_principal(ctx)
+    row = ctx.session.get(UserSession, principal.credential_id)
+    if user.password_hash is not None:
+        if not current or not verify_password(user.password_hash, current):
+            ctx.record(
+                AuditAction.PASSWORD_CHANGED,
+                organization_id=None,
+                target_type="user",
+                target_id=user.id,
+                outcome=Outcome.FAILURE,
+                details={"reason": "bad_password"},
+            )
+            raise InvalidCredentials()
+    elif row is None or row.method != SAML:
+        raise InvalidCredentials("Sign in with SSO to set a new password.")
+    problem = password_problem(new)
+    if problem:
+        raise WeakPassword(f"The password {problem}.", fields=["body.new_password"])
+    user.password_hash = hash_password(new)
+    ended = ctx.session.execute(
+        sa.update(UserSession)
+        .where(
+            UserSession.user_id == user.id,
+            UserSession.id != principal.credential_id,
+            UserSession.ended_at.is_(None),
+        )
+        .values(ended_at=ctx.clock.now())
+    ).rowcount
+    ctx.record(
+        AuditAction.PASSWORD_CHANGED,
+        organization_id=None,
+        target_type="user",
+        target_id=user.id,
+        details={"other_sessions_ended": ended or 0},
+    )
 
 
 def touch_session(session: Session, session_id: str, now: datetime) -> None:

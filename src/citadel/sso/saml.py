@@ -117,6 +117,11 @@ class RefusalReason(StrEnum):
     MISSING_EMAIL = "missing_email"
     DUPLICATE_ATTRIBUTE = "duplicate_attribute"
     INVALID = "invalid"
+    # Decided by the organization's sign-in, after the response itself was verified:
+    EMAIL_OUTSIDE_CLAIMED_DOMAINS = "email_outside_claimed_domains"
+    SSO_DISABLED = "sso_disabled"
+    REQUEST_EXPIRED = "request_expired"
+    CONFIGURATION_CHANGED = "configuration_changed"
 
 
 class SamlRefused(Unauthenticated):
@@ -124,6 +129,7 @@ class SamlRefused(Unauthenticated):
 
     code = "sso.saml_refused"
     default_message = "The single sign-on response was refused."
+    keeps_writes = True  # the organization's sign-in audits the refusal and its reason
 
     def __init__(self, reason: RefusalReason) -> None:
         super().__init__()

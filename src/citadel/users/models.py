@@ -55,3 +55,9 @@ class UserSession(Base):
     expires_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     source_ip: Mapped[str | None] = mapped_column(sa.String(64))
+    method: Mapped[str] = mapped_column(sa.String(16), default="password")
+    """How the user signed in: ``password`` (with a second factor) or ``saml``."""
+    sso_organization_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    """For ``saml``: the organization whose identity provider vouched for the user."""

@@ -10,6 +10,7 @@ from citadel.signin import service
 from citadel.signin.schemas import (
     AuthenticationInfoOut,
     LoginIn,
+    PasswordChangeIn,
     TokenOut,
     TotpCodeIn,
     TotpEnabledOut,
@@ -92,3 +93,12 @@ def confirm_totp(body: TotpCodeIn, work: WorkDep) -> TotpEnabledOut:
     with work.write() as ctx:
         codes = service.confirm_totp_enrollment(ctx, body.code)
     return TotpEnabledOut(recovery_codes=codes)
+
+
+@router.post("/users/auth/_password", dependencies=[signed_in()])
+def set_password(body: PasswordChangeIn, work: WorkDep) -> dict[str, object]:
+    """Set your password (ends your other sessions). After an SSO sign-in invalidated it, an
+    SSO session may set a new one without the old."""
+    with work.write() as ctx:
+        service.set_password(ctx, body.current_password, body.new_password)
+    return {}

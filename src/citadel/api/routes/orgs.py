@@ -14,6 +14,7 @@ from citadel.orgs.schemas import (
     OrganizationOut,
     OrganizationUpdateIn,
 )
+from citadel.sso import enforcement
 
 router = APIRouter(tags=["organizations"])
 
@@ -56,6 +57,12 @@ def get_organization(work: WorkDep, organization_id: str = OrgId) -> Organizatio
 def update_organization(
     body: OrganizationUpdateIn, work: WorkDep, organization_id: str = OrgId
 ) -> OrganizationOut:
-    """Change name, contacts and security settings (only the fields given)."""
+    """Change name, contacts and security settings (only the fields given).
+
+    `enforce_authentication_method: "saml"` needs your own SSO sign-in with the current
+    configuration; `null` turns enforcement off (an Organization-owner API key may: the
+    break-glass when the IdP is unavailable)."""
     with work.write() as ctx:
+        if "enforce_authentication_method" in body.model_fields_set:
+            enforcement.set_enforcement(ctx, organization_id, body.enforce_authentication_method)
         return shape(service.update_organization(ctx, organization_id, body))

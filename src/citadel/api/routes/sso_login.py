@@ -1,0 +1,97 @@
+"""The browser's side of organization SSO, outside /api/v1: the login URL, the ACS and the
+SP metadata. SP-initiated only: the login URL sets a cookie with the AuthnRequest ID, and the
+ACS accepts only a response to that request (SameSite=None: the IdP's form posts it
+cross-site)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from citadel.api.deps import SESSION_COOKIE, WorkDep, public
+from citadel.errors import BadRequest
+from citadel.sso import configuration, login
+from citadel.sso.errors import SsoNotConfigured
+from citadel.sso.metadata import sp_metadata
+
+router = APIRouter(prefix="/sso/saml", tags=["sso"])
+REQUEST_COOKIE = "__Host-citadel_saml_request"
+ANYONE = public(read_credentials=False)
+LoginPrefix = Path(min_length=1, max_length=63, description="The organization's login prefix.")
+OrganizationPath = Path(min_length=1, max_length=32, description="The organization id.")
+
+
+class InvalidSamlPost(BadRequest):
+    code = "sso.invalid_post"
+    default_message = "Post the IdP's form (application/x-www-form-urlencoded with SAMLResponse)."
+
+
+@router.get("/{login_prefix}/login", dependencies=[ANYONE])
+def start_login(
+    work: WorkDep,
+    login_prefix: str = LoginPrefix,
+    return_to: str | None = Query(default=None, max_length=512),
+) -> Response:
+    """Send the browser to the organization's IdP with a signed AuthnRequest."""
+    with work.write() as ctx:
+        started = login.start(ctx, login_prefix, return_to)
+    response = RedirectResponse(started.redirect_url, status_code=303)
+    response.set_cookie(
+        REQUEST_COOKIE,
+        started.request_id,
+        max_age=int(login.REQUEST_LIFETIME.total_seconds()),
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="none",
+    )
+    return response
+
+
+@router.post("/{organization_id}/acs", dependencies=[ANYONE])
+async def assertion_consumer(
+    request: Request, work: WorkDep, organization_id: str = OrganizationPath
+) -> Response:
+    """Check the IdP's response; on success the same session cookie as a password sign-in."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        raise InvalidSamlPost(fields=["body"])
+    try:
+        form = dict(parse_qsl((await request.body()).decode("latin-1"), max_num_fields=16))
+    except ValueError:
+        raise InvalidSamlPost(fields=["body"]) from None
+    request_id = request.cookies.get(REQUEST_COOKIE)
+    return await run_in_threadpool(_finish, work, organization_id, form, request_id)
+
+
+def _finish(
+    work: WorkDep, organization_id: str, form: dict[str, str], request_id: str | None
+) -> Response:
+    with work.write() as ctx:
+        done = login.finish(ctx, organization_id, form, request_id)
+    issued = done.issued
+    response = RedirectResponse(done.return_to, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=int((issued.row.expires_at - issued.row.created_at).total_seconds()),
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
+    response.delete_cookie(REQUEST_COOKIE, path="/", secure=True, httponly=True, samesite="none")
+    return response
+
+
+@router.get("/{organization_id}/metadata", dependencies=[ANYONE])
+def metadata(work: WorkDep, organization_id: str = OrganizationPath) -> Response:
+    """The SP metadata to give the IdP (entity id, ACS, signing certificate)."""
+    with work.read() as ctx:
+        row = configuration.find(ctx, organization_id)
+        if row is None:
+            raise SsoNotConfigured()
+        xml = sp_metadata(configuration.service_provider(ctx, row))
+    return Response(xml, media_type="application/samlmetadata+xml")
