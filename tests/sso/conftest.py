@@ -11,7 +11,7 @@ import pytest
 from tests.sso.idp import SIMPLESAMLPHP, Idp, start_idp
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", name="idp")
 def idp() -> Iterator[Idp]:
     """SimpleSAMLphp under `php -S`; skipped (failed under CI) when it is not installed."""
     if shutil.which("php") is None or not SIMPLESAMLPHP.is_dir():

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from citadel.sso.saml import ServiceProvider, login_request
+from citadel.sso.saml import BINDING_POST, ServiceProvider, bare_certificate, login_request
 
 SIMPLESAMLPHP = Path("/usr/share/simplesamlphp")
 RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
@@ -40,8 +40,9 @@ USERS = {
     "alice": {"uid": ["alice"], "email": ["alice@acme.example"], "groups": ["admins", "viewers"]},
     "bob": {"uid": ["bob"], "email": ["bob@acme.example"], "groups": ["viewers"]},
     "carol": {"uid": ["carol"], "groups": ["viewers"]},  # no email attribute
+    "dave": {"uid": ["dave"], "email": ["dave@elsewhere.example"], "groups": ["admins"]},
 }
-PASSWORDS = {"alice": "alicepass", "bob": "bobpass", "carol": "carolpass"}
+PASSWORDS = {"alice": "alicepass", "bob": "bobpass", "carol": "carolpass", "dave": "davepass"}
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,38 @@ class Idp:
         fields.update(changes)
         return ServiceProvider(**fields)
 
+    def register_sp(
+        self, entity_id: str, acs_url: str, certificate_pem: str, *, sign_response: bool = True
+    ) -> None:
+        """Register one of Citadel's organization SPs (as its owner would at their IdP); the
+        assertion is always signed, the response too unless `sign_response` is false."""
+        entry = {
+            "AssertionConsumerService": [
+                {"Binding": BINDING_POST, "Location": acs_url, "index": 0},
+            ],
+            "certData": bare_certificate(certificate_pem),
+            "validate.authnrequest": True,
+            "NameIDFormat": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+            "simplesaml.nameidattribute": "uid",
+            "attributes": ["uid", "email", "groups", "firstName", "lastName"],
+            "saml20.sign.response": sign_response,
+            "saml20.sign.assertion": True,
+        }
+        with (self.root / "metadata" / "saml20-sp-remote.php").open("a") as out:
+            out.write(f"$metadata[{_php(entity_id)}] = {_php(entry)};\n")
+
+    @contextmanager
+    def users_changed(self, **changes: dict[str, list[str]] | None) -> Iterator[None]:
+        """Change accounts' attributes (a dict replaces them) until the context exits."""
+        users = {name: dict(attributes) for name, attributes in USERS.items()}
+        for name, attributes in changes.items():
+            users[name] = attributes or {}
+        _write_users(self.root, users)
+        try:
+            yield
+        finally:
+            _write_users(self.root, USERS)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -195,14 +228,7 @@ def _write_config(root: Path, port: int, idp_keys: KeyPair, sp_keys: KeyPair) ->
         "<?php\n$config = " + _php(config) + ";\n"
         "$config['logging.level'] = SimpleSAML\\Logger::DEBUG;\n"
     )
-    source: dict = {0: "exampleauth:UserPass"}
-    for user, attributes in USERS.items():
-        source[f"{user}:{PASSWORDS[user]}"] = attributes
-    (root / "config" / "authsources.php").write_text(
-        "<?php\n$config = "
-        + _php({"admin": ["core:AdminPassword"], "example-userpass": source})
-        + ";\n"
-    )
+    _write_users(root, USERS)
     entity_id = f"{base}saml2/idp/metadata.php"
     hosted = {
         "host": "__DEFAULT__",
@@ -249,6 +275,18 @@ def _write_config(root: Path, port: int, idp_keys: KeyPair, sp_keys: KeyPair) ->
     return entity_id
 
 
+def _write_users(root: Path, users: dict[str, dict]) -> None:
+    """The IdP's accounts and their attributes (PHP reads the file at every request)."""
+    source: dict = {0: "exampleauth:UserPass"}
+    for user, attributes in users.items():
+        source[f"{user}:{PASSWORDS[user]}"] = attributes
+    (root / "config" / "authsources.php").write_text(
+        "<?php\n$config = "
+        + _php({"admin": ["core:AdminPassword"], "example-userpass": source})
+        + ";\n"
+    )
+
+
 @contextmanager
 def start_idp() -> Iterator[Idp]:
     """Run SimpleSAMLphp on a free loopback port until the context exits."""
@@ -264,7 +302,15 @@ def start_idp() -> Iterator[Idp]:
     }
     log = (root / "log" / "php-server.log").open("wb")
     process = subprocess.Popen(
-        ["php", "-S", f"127.0.0.1:{port}", "-t", str(SIMPLESAMLPHP / "www")],
+        [
+            "php",
+            "-d",
+            "opcache.enable=0",
+            "-S",
+            f"127.0.0.1:{port}",
+            "-t",
+            str(SIMPLESAMLPHP / "www"),
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -362,6 +408,12 @@ def _log_in(client: httpx.Client, start_url: str, username: str) -> SignInResult
         raise AssertionError("no SAMLResponse form after login:\n" + posted.text[:2000])
     action = re.search(r'<form[^>]*action="([^"]*)"', posted.text)
     return SignInResult(html.unescape(action.group(1)) if action else "", fields, None)
+
+
+def log_in_at_idp(start_url: str, username: str) -> SignInResult:
+    """The browser at the IdP: from the URL the SP redirected to, to the form it would post."""
+    with httpx.Client(follow_redirects=True, timeout=20) as client:
+        return _log_in(client, start_url, username)
 
 
 def sign_in(sp: ServiceProvider, username: str = "alice", relay_state: str = "/") -> SignInResult:

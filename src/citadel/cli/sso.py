@@ -1,25 +1,36 @@
-"""`citadel sso`: single sign-on through the API; `citadel sso domain` claims domains.
+"""`citadel sso`: organization single sign-on through the API.
 
-A claim is proved by publishing its verification code as a TXT record at
-`_citadel_domain_challenge.<domain>` and running `citadel sso domain verify <domain>`.
-Without `--org`, the organization is the API key's (when it belongs to exactly one).
+`citadel sso domain` claims domains: publish the verification code as a TXT record at
+`_citadel_domain_challenge.<domain>` and run `citadel sso domain verify <domain>`.
+`citadel sso configure` registers the IdP (fields or its metadata file) and prints the SP
+details to give it; `citadel sso mapping` maps IdP groups to roles; `citadel sso enforce off`
+is the break-glass with an Organization-owner API key (turning enforcement on needs your own
+SSO sign-in, so an API key cannot). Without `--org`, the organization is the API key's.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from citadel.authz.roles import RoleId, ScopeKind
 from citadel.cli import remote
 from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
 from citadel.cli.remote import ApiKey, ApiUrl, CaFile, Output, OutputOpt, err
 from citadel.client.api import CitadelClient
 
-app = typer.Typer(help="Single sign-on: claimed domains.", no_args_is_help=True)
+app = typer.Typer(
+    help="Single sign-on: claimed domains, the IdP, role mappings, enforcement.",
+    no_args_is_help=True,
+)
 domain_app = typer.Typer(help="Domains the organization claims (DNS TXT proof).")
 app.add_typer(domain_app, name="domain", no_args_is_help=True)
+mapping_app = typer.Typer(help="Role mappings: IdP groups to roles, at every SSO sign-in.")
+app.add_typer(mapping_app, name="mapping", no_args_is_help=True)
 
 DomainArg = Annotated[str, typer.Argument(help="The domain (example.com).")]
 Org = Annotated[
@@ -108,3 +119,208 @@ def remove(
     with remote.client(data_dir, api_url, api_key, ca_file) as api:
         remote.call(api, "remove_domain", _org(api, org), domain)
     remote.out.print(f"Removed {domain}.")
+
+
+# --- the IdP and the SP ----------------------------------------------------------------------
+
+
+def _sso_table(sso: dict[str, Any]) -> Table:
+    table = Table("setting", "value")
+    idp, sp = sso["identity_provider"], sso["service_provider"]
+    for name, value in [
+        ("enabled", str(sso["enabled"]).lower()),
+        ("enforced", str(sso["enforced"]).lower()),
+        ("generation", str(sso["generation"])),
+        ("IdP entity id", idp["entity_id"]),
+        ("IdP SSO URL", idp["sso_url"]),
+        ("SP entity id", sp["entity_id"]),
+        ("SP ACS URL", sp["acs_url"]),
+        ("SP metadata URL", sp["metadata_url"]),
+        ("SSO login URL", sp["login_url"]),
+    ]:
+        table.add_row(name, value)
+    return table
+
+
+@app.command("show")
+def show(
+    api_key: ApiKey,
+    org: Org = None,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """The IdP the organization trusts and the SP details to give it."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        sso = remote.call(api, "get_sso", _org(api, org))
+    remote.emit(output, sso, _sso_table(sso))
+
+
+@app.command("configure")
+def configure(
+    api_key: ApiKey,
+    login_prefix: Annotated[
+        str, typer.Option(help="The login URL's prefix: lowercase letters, digits, hyphens.")
+    ],
+    idp_metadata: Annotated[
+        Path | None, typer.Option(help="The IdP's SAML metadata file (instead of the fields).")
+    ] = None,
+    idp_entity_id: Annotated[str | None, typer.Option(help="The IdP's entity id.")] = None,
+    idp_sso_url: Annotated[str | None, typer.Option(help="The IdP's SSO URL.")] = None,
+    idp_certificate: Annotated[
+        list[Path] | None,
+        typer.Option(help="The IdP's signing certificate, PEM (twice during a rollover)."),
+    ] = None,
+    disabled: Annotated[bool, typer.Option("--disabled", help="Configure, but off.")] = False,
+    rotate_sp_key: Annotated[bool, typer.Option(help="Generate a new SP signing key.")] = False,
+    org: Org = None,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Register (or change) the IdP; prints the SP entity id, ACS URL and login URL."""
+    body: dict[str, Any] = {
+        "login_prefix": login_prefix,
+        "enabled": not disabled,
+        "rotate_sp_key": rotate_sp_key,
+    }
+    if idp_metadata is not None:
+        body["idp_metadata"] = idp_metadata.read_text()
+    if idp_entity_id is not None:
+        body["idp_entity_id"] = idp_entity_id
+    if idp_sso_url is not None:
+        body["idp_sso_url"] = idp_sso_url
+    if idp_certificate:
+        body["idp_certificates"] = [path.read_text() for path in idp_certificate]
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        sso = remote.call(api, "configure_sso", _org(api, org), body)
+    remote.emit(output, sso, _sso_table(sso))
+
+
+@app.command("remove")
+def remove_sso(
+    api_key: ApiKey,
+    org: Org = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Forget the IdP and the SP key (turn enforcement off first)."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        remote.call(api, "remove_sso", _org(api, org))
+    remote.out.print("SSO removed.")
+
+
+class Switch(StrEnum):
+    ON = "on"
+    OFF = "off"
+
+
+@app.command("enforce")
+def enforce(
+    switch: Annotated[Switch, typer.Argument(help="on: SAML only; off: every sign-in method.")],
+    api_key: ApiKey,
+    org: Org = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Turn SSO enforcement off (the break-glass) or on (needs an SSO session, not a key)."""
+    method = "saml" if switch is Switch.ON else None
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        remote.call(api, "set_enforcement", _org(api, org), method)
+    remote.out.print(f"SSO enforcement is {switch.value}.")
+
+
+# --- role mappings ----------------------------------------------------------------------------
+
+
+def _roles(org_id: str, specs: list[str]) -> dict[str, Any]:
+    """`organization-admin`, `deployment-viewer` (all) or `deployment-viewer:<id>,<id>`."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        role, _, ids = spec.partition(":")
+        try:
+            kind = RoleId(role).scope_kind
+        except ValueError:
+            err.print(f"Unknown role {role!r}: one of {', '.join(r.value for r in RoleId)}.")
+            raise typer.Exit(2) from None
+        if kind is ScopeKind.ORGANIZATION:
+            out.setdefault("organization", []).append({"role_id": role, "organization_id": org_id})
+            continue
+        entry: dict[str, Any] = {"role_id": role, "organization_id": org_id}
+        if ids:
+            entry["deployment_ids"] = [i for i in ids.split(",") if i]
+        else:
+            entry["all"] = True
+        out.setdefault("deployment", []).append(entry)
+    return out
+
+
+def _mapping_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("id", "name", "rule", "roles")
+    for row in rows:
+        rule = f"{row['rule']['match']}: {', '.join(row['rule']['groups'])}"
+        roles = [a["role_id"] for kind in row["role_assignments"].values() for a in kind]
+        table.add_row(row["id"], row["name"], rule, ", ".join(roles))
+    return table
+
+
+@mapping_app.command("add")
+def add_mapping(
+    name: Annotated[str, typer.Argument(help="A unique name.")],
+    api_key: ApiKey,
+    group: Annotated[list[str], typer.Option(help="A group pattern (* matches anything).")],
+    role: Annotated[
+        list[str],
+        typer.Option(help="organization-admin, deployment-viewer, or deployment-viewer:<ids>."),
+    ],
+    match: Annotated[str, typer.Option(help="all: every pattern; any: one of them.")] = "any",
+    org: Org = None,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Map IdP groups to roles (refused if no one would remain Organization owner)."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        org_id = _org(api, org)
+        body = {
+            "name": name,
+            "rule": {"match": match, "groups": group},
+            "role_assignments": _roles(org_id, role),
+        }
+        row = remote.call(api, "create_role_mapping", org_id, body)
+    remote.emit(output, row, _mapping_table([row]))
+
+
+@mapping_app.command("list")
+def list_mappings(
+    api_key: ApiKey,
+    org: Org = None,
+    output: OutputOpt = Output.TABLE,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """The organization's role mappings."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        rows = remote.call(api, "list_role_mappings", _org(api, org))
+    remote.emit(output, {"role_mappings": rows}, _mapping_table(rows))
+
+
+@mapping_app.command("remove")
+def remove_mapping(
+    mapping_id: Annotated[str, typer.Argument(help="The mapping's id.")],
+    api_key: ApiKey,
+    org: Org = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = None,
+    ca_file: CaFile = None,
+) -> None:
+    """Remove a mapping (refused if no one would remain Organization owner)."""
+    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+        remote.call(api, "remove_role_mapping", _org(api, org), mapping_id)
+    remote.out.print(f"Removed {mapping_id}.")

@@ -168,6 +168,30 @@ class CitadelClient:
     def remove_domain(self, org_id: str, domain: str) -> dict[str, Any]:
         return self.request("DELETE", f"/organizations/{org_id}/domains/{domain}")
 
+    # --- single sign-on --------------------------------------------------------------------
+
+    def get_sso(self, org_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/organizations/{org_id}/sso")
+
+    def configure_sso(self, org_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PUT", f"/organizations/{org_id}/sso", json=body)
+
+    def remove_sso(self, org_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/organizations/{org_id}/sso")
+
+    def list_role_mappings(self, org_id: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"/organizations/{org_id}/sso/role-mappings")["role_mappings"]
+
+    def create_role_mapping(self, org_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"/organizations/{org_id}/sso/role-mappings", json=body)
+
+    def remove_role_mapping(self, org_id: str, mapping_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/organizations/{org_id}/sso/role-mappings/{mapping_id}")
+
+    def set_enforcement(self, org_id: str, method: str | None) -> dict[str, Any]:
+        body = {"enforce_authentication_method": method}
+        return self.request("PUT", f"/organizations/{org_id}", json=body)
+
     # --- traffic filters -----------------------------------------------------------------
 
     _TF = "/deployments/traffic-filter"
