@@ -166,17 +166,7 @@ def add_role_assignments(ctx: Context, user_id: str, body: RoleAssignmentsIn) ->
         g = a.grant
         row = _row(ctx.session, g.organization_id, user_id, g.role_id)
         if row is None:
-            ctx.session.add(
-                RoleAssignment(
-                    organization_id=g.organization_id,
-                    user_id=user_id,
-                    role_id=str(g.role_id),
-                    all_resources=g.all,
-                    resource_ids=sorted(g.resource_ids),
-                    application_roles=list(a.application_roles),
-                    created_at=now,
-                )
-            )
+            ctx.session.add(_new_row(user_id, a, now))
         else:
             merged = assignments.merge([Assignment(_grant(row), tuple(row.application_roles)), a])
             m = merged[0]
@@ -293,20 +283,22 @@ def replace_roles(
         session.delete(row)
     session.flush()
     for a in assignments.merge(wanted):
-        g = a.grant
-        session.add(
-            RoleAssignment(
-                organization_id=organization_id,
-                user_id=user_id,
-                role_id=str(g.role_id),
-                all_resources=g.all,
-                resource_ids=sorted(g.resource_ids),
-                application_roles=list(a.application_roles),
-                created_at=now,
-            )
-        )
+        session.add(_new_row(user_id, a, now))
     session.flush()
     return before
+
+
+def _new_row(user_id: str, a: Assignment, now: datetime) -> RoleAssignment:
+    g = a.grant
+    return RoleAssignment(
+        organization_id=g.organization_id,
+        user_id=user_id,
+        role_id=str(g.role_id),
+        all_resources=g.all,
+        resource_ids=sorted(g.resource_ids),
+        application_roles=list(a.application_roles),
+        created_at=now,
+    )
 
 
 def owners_of(session: Session, organization_id: str) -> set[str]:
