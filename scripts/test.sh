@@ -23,6 +23,9 @@ command -v xmlsec1 >/dev/null || need_pkgs+=(xmlsec1)
 # Domain verification: a real DNS server on loopback (dnsmasq-base: the binary, no service
 # that would take port 53).
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq-base)
+# The console's browser tests: Debian's Chromium driven by Playwright (never `playwright install`,
+# which would download a browser).
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "== installing Debian packages: ${need_pkgs[*]}"
   apt-get update -qq

@@ -27,6 +27,7 @@ from citadel.audit.service import Actor
 from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn.principal import Caller
 from citadel.bootstrap import Services
+from citadel.console import install as install_console
 from citadel.errors import CitadelError
 from citadel.log import get_logger
 
@@ -69,6 +70,7 @@ def create_app(services: Services) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(sso_login.router)  # browser endpoints: login URL, ACS, SP metadata
+    install_console(app)  # the web console at / (ADR 14)
     errors.install(app, on_error=_audit_failure)
     app.add_middleware(
         RequestContextMiddleware,

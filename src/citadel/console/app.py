@@ -1,0 +1,39 @@
+"""Mounting the console on the control plane's application: the pages at `/`, the static
+files at `/static`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from citadel.console.pages import (
+    api_keys,
+    audit,
+    deployments,
+    invitations,
+    members,
+    network,
+    overview,
+    signin,
+    sso,
+)
+from citadel.console.web import STATIC_DIR
+
+PAGES = (
+    signin.router,
+    overview.router,
+    deployments.router,
+    network.router,
+    members.router,
+    invitations.router,
+    api_keys.router,
+    sso.router,  # the SSO pages' slot (issue 9, SSO part)
+    audit.router,
+)
+
+
+def install(app: FastAPI) -> None:
+    """Serve the console from `app` (after the API's routes, which keep `/api/v1`)."""
+    for router in PAGES:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=True), name="console-static")

@@ -1,0 +1,275 @@
+"""Members and invitations: invite with roles and scopes, resend or revoke pending
+invitations, edit a member's roles (only what the visitor may grant is offered), remove.
+
+Visibility is the service's (inventory 10.7): members are listed with only the role
+assignments the visitor is able to manage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+
+from citadel.authz import assignments
+from citadel.authz.assignments import Assignment, RoleAssignmentsIn
+from citadel.authz.decide import Grant, may_grant
+from citadel.authz.roles import RoleId, ScopeKind
+from citadel.console.routing import console_router
+from citadel.console.web import Form, PostedForm, SignedIn, Visitor, org_of, page, parse, redirect
+from citadel.deployments import service as deployments
+from citadel.errors import BadRequest, CitadelError
+from citadel.invitations import service as invitations
+from citadel.invitations import tokens
+from citadel.invitations.schemas import InvitationRequestIn
+from citadel.members import service
+
+router = console_router()
+ROLE_LABELS = {
+    RoleId.ORGANIZATION_ADMIN: "Organization owner",
+    RoleId.BILLING_ADMIN: "Billing admin",
+    RoleId.DEPLOYMENT_ADMIN: "Deployment admin",
+    RoleId.DEPLOYMENT_EDITOR: "Deployment editor",
+    RoleId.DEPLOYMENT_VIEWER: "Deployment viewer",
+}
+OFFERED = tuple(ROLE_LABELS)  # project (serverless) roles have no projects to scope to here
+
+
+def grantable(visitor: Visitor, deployment_ids: list[str]) -> list[dict[str, Any]]:
+    """The roles the visitor may give, each with whether "all deployments" is allowed and
+    which deployments it may be scoped to (the pure `may_grant`, as the service checks)."""
+    org = visitor.organization_id or ""
+    subject = visitor.caller.subject
+    out = []
+    for role in OFFERED:
+        if role.scope_kind is ScopeKind.ORGANIZATION:
+            if may_grant(subject, Grant(org, role, all=True)):
+                out.append({"id": str(role), "label": ROLE_LABELS[role], "all": True, "ids": []})
+            continue
+        whole = bool(may_grant(subject, Grant(org, role, all=True)))
+        ids = [
+            d
+            for d in deployment_ids
+            if may_grant(subject, Grant(org, role, all=False, resource_ids=frozenset({d})))
+        ]
+        if whole or ids:
+            out.append({"id": str(role), "label": ROLE_LABELS[role], "all": whole, "ids": ids})
+    return out
+
+
+def role_assignments(org: str, form: Form) -> RoleAssignmentsIn | None:
+    """The `RoleAssignments` a role picker describes (`role`, `scope`, `deployment`)."""
+    role_text = form.get("role")
+    if not role_text:
+        return None
+    try:
+        role = RoleId(role_text)
+    except ValueError:
+        raise BadRequest("Choose one of the roles offered.", fields=["role"]) from None
+    if role.scope_kind is ScopeKind.ORGANIZATION:
+        data: dict[str, Any] = {"organization": [{"role_id": str(role), "organization_id": org}]}
+    elif role.scope_kind is ScopeKind.DEPLOYMENT:
+        entry: dict[str, Any] = {"role_id": str(role), "organization_id": org}
+        if form.get("scope", "all") == "all":
+            entry["all"] = True
+        else:
+            entry["all"] = False
+            entry["deployment_ids"] = form.all("deployment")
+        data = {"deployment": [entry]}
+    else:
+        raise BadRequest("Project roles are not offered here.", fields=["role"])
+    return parse(RoleAssignmentsIn, data)
+
+
+def describe(items: list[Assignment], names: dict[str, str]) -> list[dict[str, Any]]:
+    """Role assignments as the page shows them, with what removing one needs."""
+    out = []
+    for a in items:
+        g = a.grant
+        if g.kind is ScopeKind.ORGANIZATION or g.all:
+            scope = "organization" if g.kind is ScopeKind.ORGANIZATION else "all deployments"
+        else:
+            scope = ", ".join(sorted(names.get(i, i) for i in g.resource_ids))
+        out.append(
+            {
+                "role": str(g.role_id),
+                "label": ROLE_LABELS.get(g.role_id, str(g.role_id)),
+                "scope": scope,
+                "all": g.all,
+                "ids": sorted(g.resource_ids),
+            }
+        )
+    return out
+
+
+def _context(visitor: Visitor) -> dict[str, Any]:
+    org = org_of(visitor)
+    with visitor.read() as ctx:
+        members = service.list_members(ctx, org)
+        rows = deployments.list_deployments(ctx, org)
+        pending = []
+        if visitor.may("invitations:read"):
+            for row in invitations.list_invitations(ctx, org):
+                if row.accepted_at is not None:
+                    continue
+                pending.append(
+                    {
+                        "handle": tokens.handle(row.id),
+                        "email": row.email,
+                        "expires_at": row.expires_at,
+                        "expired": row.expires_at <= ctx.clock.now(),
+                        "roles": invitations.visible_assignments(ctx, row),
+                    }
+                )
+    names = {d.id: d.name for d in rows}
+    for item in pending:
+        item["roles"] = describe(item["roles"], names)
+    return {
+        "members": [{"m": m, "roles": describe(m.assignments, names)} for m in members],
+        "pending": pending,
+        "names": names,
+        "grantable": grantable(visitor, [d.id for d in rows]),
+    }
+
+
+def _page(request: Request, visitor: Visitor, *, status: int = 200, **extra: Any) -> Response:
+    return page(request, visitor, "members.html", status=status, **_context(visitor), **extra)
+
+
+@router.get("/members")
+def members_page(request: Request, visitor: SignedIn) -> Response:
+    """Members with the roles the visitor may manage, and pending invitations."""
+    return _page(request, visitor)
+
+
+@router.post("/members/invite")
+def invite(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
+    """Invite people (emails separated by spaces or commas); each link is shown once."""
+    org = org_of(visitor)
+    emails = [e for e in form.get("emails").replace(",", " ").split() if e]
+    try:
+        body = parse(
+            InvitationRequestIn,
+            {
+                "emails": emails,
+                "expires_in": form.text("expires_in"),
+                "role_assignments": role_assignments(org, form),
+            },
+        )
+        with visitor.write() as ctx:
+            issued = [(i.row.email, i.token) for i in invitations.invite(ctx, org, body)]
+    except CitadelError as exc:
+        return _page(request, visitor, status=exc.status, error=exc, values=form.values())
+    links = [(email, f"{_origin(request)}/invitations/{token}") for email, token in issued]
+    return _page(request, visitor, invited=links)
+
+
+def _origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+@router.post("/members/invitations/{handle}/resend")
+def resend(request: Request, visitor: SignedIn, form: PostedForm, handle: str) -> Response:
+    """Refresh an invitation (new link, new expiry, same roles)."""
+    org = org_of(visitor)
+    try:
+        with visitor.write() as ctx:
+            ref = tokens.parse(handle[:128])
+            row = next(
+                (
+                    r
+                    for r in invitations.list_invitations(ctx, org)
+                    if ref and r.id == ref.invitation_id
+                ),
+                None,
+            )
+            if row is None:
+                raise BadRequest("No such invitation.")
+            roles = assignments.to_response(assignments.from_stored(row.role_assignments))
+            body = parse(
+                InvitationRequestIn,
+                {"emails": [row.email], "role_assignments": roles or None},
+            )
+            issued = [(i.row.email, i.token) for i in invitations.invite(ctx, org, body)]
+    except CitadelError as exc:
+        return _page(request, visitor, status=exc.status, error=exc)
+    links = [(email, f"{_origin(request)}/invitations/{token}") for email, token in issued]
+    return _page(request, visitor, invited=links)
+
+
+@router.post("/members/invitations/{handle}/revoke")
+def revoke(request: Request, visitor: SignedIn, form: PostedForm, handle: str) -> Response:
+    """Revoke a pending invitation."""
+    org = org_of(visitor)
+    try:
+        with visitor.write() as ctx:
+            invitations.delete_invitations(ctx, org, [handle[:128]])
+    except CitadelError as exc:
+        return _page(request, visitor, status=exc.status, error=exc)
+    return redirect("/members", "invitation_revoked")
+
+
+def _member_page(
+    request: Request, visitor: Visitor, user_id: str, *, status: int = 200, **extra: Any
+) -> Response:
+    context = _context(visitor)
+    member = next((m for m in context["members"] if m["m"].user_id == user_id), None)
+    if member is None:
+        return page(
+            request,
+            visitor,
+            "error.html",
+            status=404,
+            error=CitadelError("No such member."),
+        )
+    return page(request, visitor, "member.html", status=status, member=member, **context, **extra)
+
+
+@router.get("/members/{user_id}")
+def member_page(request: Request, visitor: SignedIn, user_id: str) -> Response:
+    """One member's roles (those the visitor may manage), to change."""
+    return _member_page(request, visitor, user_id[:32])
+
+
+@router.post("/members/{user_id}/roles/add")
+def add_role(request: Request, visitor: SignedIn, form: PostedForm, user_id: str) -> Response:
+    """Give the member a role (never beyond the visitor's own authority)."""
+    org = org_of(visitor)
+    try:
+        body = role_assignments(org, form)
+        if body is None:
+            raise BadRequest("Choose a role.", fields=["role"])
+        with visitor.write() as ctx:
+            service.add_role_assignments(ctx, user_id[:32], body)
+    except CitadelError as exc:
+        return _member_page(request, visitor, user_id[:32], status=exc.status, error=exc)
+    return redirect(f"/members/{user_id[:32]}", "roles_changed")
+
+
+@router.post("/members/{user_id}/roles/remove")
+def remove_role(request: Request, visitor: SignedIn, form: PostedForm, user_id: str) -> Response:
+    """Take a role away (never the last Organization owner's)."""
+    org = org_of(visitor)
+    try:
+        body = role_assignments(org, form)
+        if body is None:
+            raise BadRequest("Choose a role.", fields=["role"])
+        with visitor.write() as ctx:
+            service.remove_role_assignments(ctx, user_id[:32], body)
+    except CitadelError as exc:
+        return _member_page(request, visitor, user_id[:32], status=exc.status, error=exc)
+    return redirect(f"/members/{user_id[:32]}", "roles_changed")
+
+
+@router.post("/members/{user_id}/remove")
+def remove(request: Request, visitor: SignedIn, form: PostedForm, user_id: str) -> Response:
+    """Remove the member: their sessions end at once."""
+    org = org_of(visitor)
+    try:
+        with visitor.write() as ctx:
+            service.remove_members(ctx, org, [user_id[:32]])
+    except CitadelError as exc:
+        return _page(request, visitor, status=exc.status, error=exc)
+    if user_id == visitor.user_id:
+        return redirect("/sign-in", "signed_out")
+    return redirect("/members", "member_removed")

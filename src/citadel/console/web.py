@@ -1,0 +1,337 @@
+"""The console's edge: who is visiting, their forms and CSRF token, and rendering pages.
+
+The session is the API's own (same cookie, same `verify_session`); the CSRF token is the one
+`citadel.signin.service.csrf_token` derives from it. A form post without that token, or from
+another origin, is refused with 403 before any service runs.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel, ValidationError
+
+from citadel.authn.context import Context
+from citadel.authn.principal import Caller, Principal, PrincipalKind
+from citadel.authz.decide import Coverage, Target, decide
+from citadel.authz.permissions import Permission
+from citadel.authz.roles import ScopeKind
+from citadel.bootstrap import Services
+from citadel.errors import BadRequest, CitadelError, NotFound
+from citadel.members.service import default_organization
+from citadel.orgs.models import Organization
+from citadel.signin.errors import CsrfFailed
+from citadel.signin.service import csrf_token, touch_session, verify_session
+
+SESSION_COOKIE = "__Host-citadel_session"  # the API's session cookie (citadel.api.deps)
+CSRF_FIELD = "csrf_token"
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
+PAGE_HEADERS = {"content-security-policy": CSP, "cache-control": "no-store"}
+STATIC_DIR = Path(__file__).parent / "static"
+
+# Messages shown after a redirect; the URL carries only the key, never user text.
+NOTICES = {
+    "signed_out": "You are signed out.",
+    "expired": "Your session has ended. Sign in again.",
+    "joined": "You joined the organization. Sign in to continue.",
+    "deployment_shutdown": "The deployment is shutting down.",
+    "deployment_deleted": "The deployment was deleted.",
+    "ruleset_updated": "The traffic filter was saved.",
+    "ruleset_deleted": "The traffic filter was deleted.",
+    "associated": "The traffic filter now applies to the deployment.",
+    "disassociated": "The traffic filter no longer applies to the deployment.",
+    "invitation_revoked": "The invitation was revoked.",
+    "member_removed": "The member was removed.",
+    "roles_changed": "The roles were changed.",
+    "key_revoked": "The API key was revoked.",
+}
+
+
+class Redirect(Exception):
+    """Leave the page for another (sign-in when the session ended, enrolment first)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is looking at the console: their session, organization and CSRF token."""
+
+    services: Services
+    caller: Caller
+    organization_id: str | None = None
+    csrf: str | None = None
+    organization_name: str | None = field(default=None, compare=False)
+
+    @property
+    def principal(self) -> Principal | None:
+        return self.caller.principal
+
+    @property
+    def email(self) -> str | None:
+        return self.principal.email if self.principal else None
+
+    @property
+    def user_id(self) -> str | None:
+        return self.principal.user_id if self.principal else None
+
+    def may(
+        self,
+        permission: str,
+        kind: str | None = None,
+        resource_id: str | None = None,
+        coverage: str = "one",
+    ) -> bool:
+        """Whether the visitor's roles allow `permission` (templates use it to hide controls;
+        the services decide again, the same way)."""
+        if self.organization_id is None:
+            return False
+        scope = ScopeKind(kind) if kind else ScopeKind.ORGANIZATION
+        target = Target(self.organization_id, scope, resource_id, Coverage(coverage))
+        return bool(decide(self.caller.subject, Permission(permission), target))
+
+    @contextmanager
+    def write(self) -> Iterator[Context]:
+        """A unit of work for this visitor; the block's end commits."""
+        with self.services.db.write() as session:
+            yield self.services.context(session, self.caller)
+
+    @contextmanager
+    def read(self) -> Iterator[Context]:
+        with self.services.db.read() as session:
+            yield self.services.context(session, self.caller)
+
+
+def org_of(visitor: Visitor) -> str:
+    """The visitor's organization (a user in none sees nothing)."""
+    if visitor.organization_id is None:
+        raise NotFound("You are not a member of any organization.")
+    return visitor.organization_id
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def anonymous(request: Request) -> Visitor:
+    """A visitor without a session (sign-in, invitation pages)."""
+    state = request.state
+    return Visitor(services_of(request), Caller(None, state.source_ip, state.request_id))
+
+
+def _visitor(request: Request, *, allow_enrollment: bool) -> Visitor:
+    services = services_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Redirect(sign_in_url(request, None))
+    now = services.clock.now()
+    with services.db.read() as session:
+        verified = verify_session(
+            session,
+            services.keyring,
+            now,
+            token,
+            idle_s=services.policies.session_idle_s,
+            via_cookie=True,
+        )
+        principal = verified.principal if verified else None
+        org = default_organization(session, principal.user_id or "") if principal else None
+        row = session.get(Organization, org) if org is not None else None
+        org_name = row.name if row else None
+    if verified is None or principal is None or principal.kind is not PrincipalKind.USER:
+        raise Redirect(sign_in_url(request, "expired"))
+    if verified.needs_touch:
+        with services.db.write() as session:
+            touch_session(session, principal.credential_id, now)
+    if principal.mfa_enrollment_only and not allow_enrollment:
+        raise Redirect("/enrol")
+    state = request.state
+    caller = Caller(principal, state.source_ip, state.request_id)
+    state.caller = caller
+    state.visitor = Visitor(services, caller, org, csrf_token(services.keyring, token), org_name)
+    return state.visitor
+
+
+def sign_in_url(request: Request, notice: str | None) -> str:
+    """The sign-in page, coming back here afterwards (a local path only)."""
+    params = {}
+    if notice:
+        params["notice"] = notice
+    if request.method == "GET" and request.url.path not in ("/", "/sign-in"):
+        params["next"] = request.url.path
+    return "/sign-in" + (f"?{urlencode(params)}" if params else "")
+
+
+def signed_in_visitor(request: Request) -> Visitor:
+    """The signed-in visitor with a full session, else a redirect to sign in (or enrol)."""
+    return _visitor(request, allow_enrollment=False)
+
+
+def enrolling_visitor(request: Request) -> Visitor:
+    """A signed-in visitor whose session may be one that can only enrol a second factor."""
+    return _visitor(request, allow_enrollment=True)
+
+
+SignedIn = Annotated[Visitor, Depends(signed_in_visitor)]
+Enrolling = Annotated[Visitor, Depends(enrolling_visitor)]
+
+
+class Form:
+    """A posted urlencoded form: single values and repeated ones."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def get(self, name: str, default: str = "") -> str:
+        for key, value in self.pairs:
+            if key == name:
+                return value
+        return default
+
+    def text(self, name: str) -> str | None:
+        """The trimmed value, or None when empty."""
+        value = self.get(name).strip()
+        return value or None
+
+    def all(self, name: str) -> list[str]:
+        return [v for k, v in self.pairs if k == name and v]
+
+    def flag(self, name: str) -> bool:
+        return self.get(name) in ("on", "true", "1")
+
+    def values(self) -> dict[str, str]:
+        """Single values, to fill a form again after an error (never passwords or codes)."""
+        hidden = {"password", "totp_code", "code", CSRF_FIELD}
+        return {k: v for k, v in self.pairs if k not in hidden}
+
+
+async def read_form(request: Request) -> Form:
+    """The body of a form post (application/x-www-form-urlencoded)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise BadRequest("Send the form as application/x-www-form-urlencoded.")
+    body = (await request.body()).decode("utf-8", errors="replace")
+    pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=2000)
+    if any("\x00" in k or "\x00" in v for k, v in pairs):
+        raise BadRequest("The form must not contain NUL characters.")
+    return Form(pairs)
+
+
+def _checked(request: Request, form: Form, expected: str | None) -> None:
+    given = form.get(CSRF_FIELD)
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        raise CsrfFailed("The form is missing its security token; reload the page and retry.")
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and origin.rstrip("/") != _own_origin(request):
+        raise CsrfFailed("Cross-origin form posts are refused.")
+
+
+def _own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def check_session_form(request: Request, form: Form) -> None:
+    """Refuse a form that does not carry the session's CSRF token (or comes from elsewhere)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Redirect(sign_in_url(request, "expired"))
+    _checked(request, form, csrf_token(services_of(request).keyring, token))
+
+
+async def posted_form(request: Request) -> Form:
+    """A form posted by the signed-in visitor, with the session's CSRF token checked."""
+    form = await read_form(request)
+    check_session_form(request, form)
+    return form
+
+
+PostedForm = Annotated[Form, Depends(posted_form)]
+AnyForm = Annotated[Form, Depends(read_form)]
+
+
+def parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    """Build a service input model; invalid input is a 400 naming the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise BadRequest(f"{where or 'form'}: {first.get('msg', 'invalid')}") from None
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+_env = Environment(
+    loader=PackageLoader("citadel.console", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters["when"] = _when
+
+
+def page(
+    request: Request,
+    visitor: Visitor | None,
+    template: str,
+    *,
+    status: int = 200,
+    **values: Any,
+) -> HTMLResponse:
+    """Render a template as a page, with the security headers."""
+    failed = values.get("error") or values.get("lockout")
+    if isinstance(failed, CitadelError):
+        request.state.console_error = failed  # audited by the route (`routing.ConsoleRoute`)
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    body = _env.get_template(template).render(
+        me=visitor if visitor and visitor.principal else None,
+        csrf=visitor.csrf if visitor else None,
+        notice=notice,
+        path=request.url.path,
+        **values,
+    )
+    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+
+def redirect(location: str, notice: str | None = None) -> RedirectResponse:
+    """See-other to a local page, with a notice key."""
+    if notice:
+        sep = "&" if "?" in location else "?"
+        location = f"{location}{sep}notice={notice}"
+    return RedirectResponse(location, status_code=303, headers=PAGE_HEADERS)
+
+
+def failure_page(request: Request, visitor: Visitor | None, exc: CitadelError) -> Response:
+    """A service error as a page with its status (never a 500)."""
+    return page(request, visitor, "error.html", status=exc.status, error=exc)
