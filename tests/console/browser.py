@@ -4,12 +4,20 @@
 from __future__ import annotations
 
 import base64
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+import sqlalchemy as sa
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from citadel.authn import totp
+from citadel.models import ALL_TABLES
+from tests.e2e.conftest import citadel_up
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = [
@@ -46,11 +54,42 @@ class Person:
             time.sleep(1)
 
 
-def new_context(browser: Browser, base_url: str, viewport: dict | None = None) -> BrowserContext:
-    """A fresh browser profile (own cookies) for the console; the platform CA is not in
-    Chromium's store, so its certificate errors are ignored for this test origin only."""
+@contextmanager
+def console_up(
+    tmp: Path, template_data_dir: Path, postgres_url: str | None, **env: str
+) -> Iterator[tuple[str, Browser]]:
+    """`citadel up` (with `env`) on a copy of the template data directory, and Chromium:
+    yields the console's base URL and the browser."""
+    data_dir = tmp / "data"
+    shutil.copytree(template_data_dir, data_dir)
+    if postgres_url is not None:  # this worker's database: start from empty tables
+        engine = sa.create_engine(postgres_url)
+        names = ", ".join(f'"{t.__tablename__}"' for t in ALL_TABLES)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        engine.dispose()
+    with (
+        citadel_up(data_dir, postgres_url, tmp, **env) as (_endpoints, port, _),
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+        )
+        yield f"https://127.0.0.1:{port}", browser
+        browser.close()
+
+
+def new_context(
+    browser: Browser, base_url: str, viewport: dict | None = None, storage_state: Any = None
+) -> BrowserContext:
+    """A fresh browser profile (own cookies, or those of `storage_state`) for the console; the
+    platform CA is not in Chromium's store, so its certificate errors are ignored for this
+    test origin only."""
     context = browser.new_context(
-        base_url=base_url, ignore_https_errors=True, viewport=viewport or DESKTOP
+        base_url=base_url,
+        ignore_https_errors=True,
+        viewport=viewport or DESKTOP,
+        storage_state=storage_state,
     )
     context.set_default_timeout(20_000)
     return context

@@ -9,26 +9,21 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from citadel.models import ALL_TABLES
 from tests.console.browser import (
-    CHROMIUM,
-    LAUNCH_ARGS,
     PHONE,
     Person,
+    console_up,
     csrf_of,
     new_context,
     sign_in,
 )
-from tests.e2e.conftest import citadel_up
 
 pytestmark = pytest.mark.e2e
 OWNER = Person("owner@example.com", "e2e owner password 123")
@@ -53,24 +48,8 @@ def console(
     tmp_path_factory: pytest.TempPathFactory, template_data_dir: Path, postgres_url: str | None
 ) -> Iterator[Console]:
     tmp = tmp_path_factory.mktemp("console")
-    data_dir = tmp / "data"
-    shutil.copytree(template_data_dir, data_dir)
-    if postgres_url is not None:  # this worker's database: start from empty tables
-        engine = sa.create_engine(postgres_url)
-        names = ", ".join(f'"{t.__tablename__}"' for t in ALL_TABLES)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-        engine.dispose()
-    with (
-        citadel_up(data_dir, postgres_url, tmp) as (_endpoints, port, _),
-        sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
-        )
-        owner = Person(OWNER.email, OWNER.password)
-        yield Console(f"https://127.0.0.1:{port}", browser, owner)
-        browser.close()
+    with console_up(tmp, template_data_dir, postgres_url) as (base_url, browser):
+        yield Console(base_url, browser, Person(OWNER.email, OWNER.password))
 
 
 @pytest.fixture(scope="module")

@@ -477,6 +477,30 @@ def test_a_tampered_response_is_refused_with_the_check_that_failed(client, servi
     assert refusals(services, acme.org) == ["signature_invalid"]
 
 
+def test_a_browser_is_sent_to_the_sign_in_page_with_a_notice_not_the_reason(
+    client, services, clock, acme
+):
+    result = at_idp(client, clock, acme.prefix, "dave")  # outside the claimed domains
+    response = client.post(
+        urlsplit(result.action).path,
+        data=result.form,
+        headers={"Accept": "text/html,application/xhtml+xml"},
+        follow_redirects=False,
+    )
+    unknown = client.get(
+        "/sso/saml/nobody-here/login", headers={"Accept": "text/html"}, follow_redirects=False
+    )
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?notice=sso_refused"
+    assert refusals(services, acme.org) == ["email_outside_claimed_domains"]
+    assert whoami(client).status_code == 401
+    assert unknown.status_code == 303
+    assert unknown.headers["location"] == "/sign-in?notice=sso_unknown_prefix"
+    notice = client.get("/sign-in?notice=sso_refused")
+    assert "Single sign-on did not complete" in notice.text
+
+
 def test_the_acs_wants_a_form(client, acme):
     path = urlsplit(acme.sso["service_provider"]["acs_url"]).path
     response = client.post(path, json={"SAMLResponse": "x"})

@@ -66,6 +66,18 @@ NOTICES = {
     "member_removed": "The member was removed.",
     "roles_changed": "The roles were changed.",
     "key_revoked": "The API key was revoked.",
+    "sso_refused": "Single sign-on did not complete: the identity provider's answer was refused. "
+    "Try again, or ask an Organization owner to check the SSO settings.",
+    "sso_unknown_prefix": "No organization signs in with that SSO login prefix.",
+    "domain_added": "The domain was added. Publish its TXT record, then verify it.",
+    "domain_verified": "The domain is verified.",
+    "domain_removed": "The domain claim was removed.",
+    "sso_configured": "The identity provider was saved.",
+    "sso_removed": "The SSO configuration was removed.",
+    "mapping_created": "The role mapping was added.",
+    "mapping_deleted": "The role mapping was deleted.",
+    "sso_enforced": "SSO is enforced: members sign in through the identity provider.",
+    "sso_not_enforced": "SSO is no longer enforced.",
 }
 
 
@@ -280,7 +292,9 @@ def parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        raise BadRequest(f"{where or 'form'}: {first.get('msg', 'invalid')}") from None
+        raise BadRequest(
+            f"{where or 'form'}: {first.get('msg', 'invalid')}", fields=[where] if where else []
+        ) from None
 
 
 # --- rendering ---------------------------------------------------------------------------

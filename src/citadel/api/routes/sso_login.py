@@ -14,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from citadel.api.deps import SESSION_COOKIE, WorkDep, public
 from citadel.errors import BadRequest
 from citadel.sso import configuration, login
-from citadel.sso.errors import SsoNotConfigured
+from citadel.sso.errors import SsoNotConfigured, UnknownLoginPrefix
 from citadel.sso.metadata import sp_metadata
+from citadel.sso.saml import SamlRefused
 
 router = APIRouter(prefix="/sso/saml", tags=["sso"])
 REQUEST_COOKIE = "__Host-citadel_saml_request"
@@ -29,15 +30,26 @@ class InvalidSamlPost(BadRequest):
     default_message = "Post the IdP's form (application/x-www-form-urlencoded with SAMLResponse)."
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser (it asks for HTML) gets the console's sign-in page with a notice, not JSON."""
+    return "text/html" in request.headers.get("accept", "")
+
+
 @router.get("/{login_prefix}/login", dependencies=[ANYONE])
 def start_login(
+    request: Request,
     work: WorkDep,
     login_prefix: str = LoginPrefix,
     return_to: str | None = Query(default=None, max_length=512),
 ) -> Response:
     """Send the browser to the organization's IdP with a signed AuthnRequest."""
-    with work.write() as ctx:
-        started = login.start(ctx, login_prefix, return_to)
+    try:
+        with work.write() as ctx:
+            started = login.start(ctx, login_prefix, return_to)
+    except UnknownLoginPrefix:
+        if _wants_page(request):
+            return RedirectResponse("/sign-in?notice=sso_unknown_prefix", status_code=303)
+        raise
     response = RedirectResponse(started.redirect_url, status_code=303)
     response.set_cookie(
         REQUEST_COOKIE,
@@ -63,7 +75,12 @@ async def assertion_consumer(
     except ValueError:
         raise InvalidSamlPost(fields=["body"]) from None
     request_id = request.cookies.get(REQUEST_COOKIE)
-    return await run_in_threadpool(_finish, work, organization_id, form, request_id)
+    try:
+        return await run_in_threadpool(_finish, work, organization_id, form, request_id)
+    except SamlRefused:  # audited with its reason by the service; the client learns no more
+        if _wants_page(request):
+            return RedirectResponse("/sign-in?notice=sso_refused", status_code=303)
+        raise
 
 
 def _finish(

@@ -15,6 +15,8 @@ from citadel.deployments import service as deployments
 from citadel.domains import service as domains
 from citadel.members import service as members
 from citadel.orgs.service import load as load_org
+from citadel.sso import configuration as sso_configuration
+from citadel.sso.errors import SsoNotConfigured
 
 router = console_router()
 NEAR_EXPIRY = timedelta(days=14)
@@ -36,6 +38,13 @@ def overview(request: Request, visitor: SignedIn) -> Response:
                     warnings.append(
                         f"API key “{key.description}” expires on {key.expires_at:%Y-%m-%d}."
                     )
+        sso = None  # configured and turned on: shown to those who manage SSO
+        if visitor.may("sso:manage"):
+            try:
+                row = sso_configuration.get_configuration(ctx, org)
+                sso = {"configured": True, "enabled": row.enabled}
+            except SsoNotConfigured:
+                sso = {"configured": False, "enabled": False}
         unverified = []
         if visitor.may("domains:manage"):
             unverified = [
@@ -56,4 +65,5 @@ def overview(request: Request, visitor: SignedIn) -> Response:
         deployments=rows,
         member_count=member_count,
         warnings=warnings,
+        sso=sso,
     )

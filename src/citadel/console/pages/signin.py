@@ -80,7 +80,9 @@ def sign_in_page(
     error: CitadelError | None = None,
     status: int = 200,
     values: dict[str, str] | None = None,
+    sso: bool = False,
 ) -> Response:
+    """The sign-in page; `sso` when `error` belongs to the "Sign in with SSO" form."""
     token = pre_session_token(request)
     response = page(
         request,
@@ -91,6 +93,7 @@ def sign_in_page(
         error=error,
         values=values or {},
         next=safe_next(request.query_params.get("next")),
+        sso_failed=sso,
     )
     return with_pre_session(response, token)
 

@@ -14,6 +14,15 @@
     });
   });
 
+  // Metadata files: <input type="file" data-fill="textarea-id"> copies the file's text there
+  // (the form posts the textarea; without this file the document is pasted).
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.hasAttribute || !input.hasAttribute("data-fill") || !input.files || !input.files.length) return;
+    var target = document.getElementById(input.getAttribute("data-fill"));
+    if (target) input.files[0].text().then(function (text) { target.value = text; });
+  });
+
   // Live progress: <p data-poll="/deployments/ID/status"> updates until healthy or stopped.
   var live = document.querySelector("[data-poll]");
   if (live) {
