@@ -11,6 +11,9 @@ Invariants (ADR 14):
 - A secret (API key, `elastic` password, TOTP seed, recovery codes, invitation link) appears
   in exactly one response: the one that created it.
 - Responses carry a strict Content-Security-Policy: no inline script or style.
+- A form that mints a secret carries a one-time token (`form_tokens`): posting it again mints
+  nothing. The organization shown (`ORG_COOKIE`) is a preference checked against the
+  visitor's memberships on every request, never an authority.
 """
 
 from citadel.console.app import install

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from citadel.console.form_tokens import SpentFormTokens
 from citadel.console.pages import (
     api_keys,
     audit,
@@ -13,6 +14,7 @@ from citadel.console.pages import (
     invitations,
     members,
     network,
+    organizations,
     overview,
     signin,
     sso,
@@ -22,6 +24,7 @@ from citadel.console.web import STATIC_DIR
 PAGES = (
     signin.router,
     overview.router,
+    organizations.router,
     deployments.router,
     network.router,
     members.router,
@@ -34,6 +37,7 @@ PAGES = (
 
 def install(app: FastAPI) -> None:
     """Serve the console from `app` (after the API's routes, which keep `/api/v1`)."""
+    app.state.console_form_tokens = SpentFormTokens()
     for router in PAGES:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=True), name="console-static")

@@ -27,13 +27,17 @@ from citadel.authz.decide import Coverage, Target, decide
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import ScopeKind
 from citadel.bootstrap import Services
+from citadel.console.form_tokens import FIELD as ONCE_FIELD
+from citadel.console.form_tokens import SpentFormTokens, new_token, well_formed
 from citadel.errors import BadRequest, CitadelError, NotFound
 from citadel.members.service import default_organization
 from citadel.orgs.models import Organization
+from citadel.orgs.service import list_organizations
 from citadel.signin.errors import CsrfFailed
 from citadel.signin.service import csrf_token, touch_session, verify_session
 
 SESSION_COOKIE = "__Host-citadel_session"  # the API's session cookie (citadel.api.deps)
+ORG_COOKIE = "__Host-citadel_org"  # the organization picked in the header (a preference only)
 CSRF_FIELD = "csrf_token"
 CSP = "; ".join(
     [
@@ -58,14 +62,22 @@ NOTICES = {
     "joined": "You joined the organization. Sign in to continue.",
     "deployment_shutdown": "The deployment is shutting down.",
     "deployment_deleted": "The deployment was deleted.",
+    "deployment_rekeyed": "The deployment's data key is now wrapped by the key shown below.",
     "ruleset_updated": "The traffic filter was saved.",
     "ruleset_deleted": "The traffic filter was deleted.",
     "associated": "The traffic filter now applies to the deployment.",
     "disassociated": "The traffic filter no longer applies to the deployment.",
+    "link_claimed": "The link id is claimed: no other organization's filter admits it.",
+    "link_already_claimed": "The organization had already claimed that link id.",
+    "link_unclaimed": "The link id is no longer claimed.",
     "invitation_revoked": "The invitation was revoked.",
     "member_removed": "The member was removed.",
     "roles_changed": "The roles were changed.",
     "key_revoked": "The API key was revoked.",
+    "key_already_created": "That form was already sent: the key was created then, and its "
+    "secret shown only that once. If it was not copied, revoke the key and create another.",
+    "invitations_already_sent": "That form was already sent: the invitations were made then, "
+    "and their links shown only that once. Use Resend for a new link.",
     "sso_refused": "Single sign-on did not complete: the identity provider's answer was refused. "
     "Try again, or ask an Organization owner to check the SSO settings.",
     "sso_unknown_prefix": "No organization signs in with that SSO login prefix.",
@@ -78,6 +90,7 @@ NOTICES = {
     "mapping_deleted": "The role mapping was deleted.",
     "sso_enforced": "SSO is enforced: members sign in through the identity provider.",
     "sso_not_enforced": "SSO is no longer enforced.",
+    "organization_switched": "The console now shows this organization.",
 }
 
 
@@ -98,6 +111,7 @@ class Visitor:
     organization_id: str | None = None
     csrf: str | None = None
     organization_name: str | None = field(default=None, compare=False)
+    organizations: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def principal(self) -> Principal | None:
@@ -161,6 +175,7 @@ def _visitor(request: Request, *, allow_enrollment: bool) -> Visitor:
     if not token:
         raise Redirect(sign_in_url(request, None))
     now = services.clock.now()
+    state = request.state
     with services.db.read() as session:
         verified = verify_session(
             session,
@@ -171,21 +186,39 @@ def _visitor(request: Request, *, allow_enrollment: bool) -> Visitor:
             via_cookie=True,
         )
         principal = verified.principal if verified else None
-        org = default_organization(session, principal.user_id or "") if principal else None
+        if verified is None or principal is None or principal.kind is not PrincipalKind.USER:
+            raise Redirect(sign_in_url(request, "expired"))
+        caller = Caller(principal, state.source_ip, state.request_id)
+        listed = list_organizations(services.context(session, caller))
+        organizations = tuple((o.id, o.name) for o in listed)
+        org = chosen_organization(
+            request.cookies.get(ORG_COOKIE),
+            principal.subject.organization_ids,
+            default_organization(session, principal.user_id or ""),
+        )
         row = session.get(Organization, org) if org is not None else None
         org_name = row.name if row else None
-    if verified is None or principal is None or principal.kind is not PrincipalKind.USER:
-        raise Redirect(sign_in_url(request, "expired"))
     if verified.needs_touch:
         with services.db.write() as session:
             touch_session(session, principal.credential_id, now)
     if principal.mfa_enrollment_only and not allow_enrollment:
         raise Redirect("/enrol")
-    state = request.state
-    caller = Caller(principal, state.source_ip, state.request_id)
     state.caller = caller
-    state.visitor = Visitor(services, caller, org, csrf_token(services.keyring, token), org_name)
+    state.visitor = Visitor(
+        services, caller, org, csrf_token(services.keyring, token), org_name, organizations
+    )
     return state.visitor
+
+
+def chosen_organization(
+    cookie: str | None, memberships: frozenset[str], first: str | None
+) -> str | None:
+    """The organization the console shows: the one the visitor picked (the `ORG_COOKIE`) if
+    they are a member of it now, else the one they joined first. The cookie is never trusted:
+    a stale or foreign id falls back."""
+    if cookie and cookie in memberships:
+        return cookie
+    return first
 
 
 def sign_in_url(request: Request, notice: str | None) -> str:
@@ -237,7 +270,7 @@ class Form:
 
     def values(self) -> dict[str, str]:
         """Single values, to fill a form again after an error (never passwords or codes)."""
-        hidden = {"password", "totp_code", "code", CSRF_FIELD}
+        hidden = {"password", "totp_code", "code", CSRF_FIELD, ONCE_FIELD}
         return {k: v for k, v in self.pairs if k not in hidden}
 
 
@@ -285,6 +318,23 @@ PostedForm = Annotated[Form, Depends(posted_form)]
 AnyForm = Annotated[Form, Depends(read_form)]
 
 
+def spent_form_tokens(request: Request) -> SpentFormTokens:
+    """The one-time form tokens this process has seen (`console.app.install` makes the set)."""
+    return request.app.state.console_form_tokens
+
+
+@contextmanager
+def once(request: Request, visitor: Visitor, form: Form) -> Iterator[None]:
+    """Act on a form that mints a secret only the first time its one-time token is posted;
+    a repeat raises `form_tokens.AlreadySubmitted` (see `citadel.console.form_tokens`)."""
+    token = form.get(ONCE_FIELD)
+    if not well_formed(token):  # not sent by our form (a script): nothing to repeat
+        token = new_token()
+    spent = spent_form_tokens(request)
+    with spent.spend(visitor.user_id or "", token, visitor.services.clock.now()):
+        yield
+
+
 def parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
     """Build a service input model; invalid input is a 400 naming the field."""
     try:
@@ -313,6 +363,7 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.filters["when"] = _when
+_env.globals["once_token"] = new_token  # each form that mints a secret gets its own
 
 
 def page(

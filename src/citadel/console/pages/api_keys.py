@@ -11,9 +11,19 @@ from fastapi import Request, Response
 from citadel.api_keys import service
 from citadel.api_keys.schemas import CreateApiKeyIn
 from citadel.authz import assignments
+from citadel.console.form_tokens import AlreadySubmitted
 from citadel.console.pages.members import describe, grantable, role_assignments
 from citadel.console.routing import console_router
-from citadel.console.web import PostedForm, SignedIn, Visitor, org_of, page, parse, redirect
+from citadel.console.web import (
+    PostedForm,
+    SignedIn,
+    Visitor,
+    once,
+    org_of,
+    page,
+    parse,
+    redirect,
+)
 from citadel.deployments import service as deployments
 from citadel.errors import CitadelError
 from citadel.orgs.service import load as load_org
@@ -66,7 +76,8 @@ def keys_page(request: Request, visitor: SignedIn) -> Response:
 
 @router.post("/api-keys")
 def create(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
-    """Mint a key; this response is the only place its secret appears."""
+    """Mint a key; this response is the only place its secret appears (the form's one-time
+    token makes a reload of this page a notice, not a second key)."""
     org = org_of(visitor)
     try:
         roles = role_assignments(org, form)
@@ -78,10 +89,12 @@ def create(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
                 "role_assignments": roles,
             },
         )
-        with visitor.write() as ctx:
+        with once(request, visitor, form), visitor.write() as ctx:
             issued = service.create_api_key(ctx, org, body)
             created = {"id": issued.row.id, "description": issued.row.description}
             secret = issued.text
+    except AlreadySubmitted:
+        return redirect("/api-keys", "key_already_created")
     except CitadelError as exc:
         return _page(request, visitor, status=exc.status, error=exc, values=form.values())
     return _page(request, visitor, status=201, created=created, secret=secret)

@@ -4,15 +4,18 @@ section (traffic filters, encryption key, `elastic` password reset), shutdown an
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
+from citadel.authn.context import Context
 from citadel.console.routing import console_router
 from citadel.console.web import (
     PAGE_HEADERS,
+    Form,
     PostedForm,
     SignedIn,
     Visitor,
@@ -27,6 +30,8 @@ from citadel.deployments.models import Deployment
 from citadel.deployments.schemas import CreateDeploymentIn, Endpoints
 from citadel.errors import BadRequest, CitadelError, NotFound
 from citadel.key_managers import service as key_managers
+from citadel.key_managers.models import KeyManager
+from citadel.key_managers.schemas import RekeyIn
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.errors import WouldBlockCaller
 from citadel.traffic_filters.schemas import AssociationIn
@@ -86,6 +91,7 @@ def _create_form(
     org = org_of(visitor)
     with visitor.read() as ctx:
         rulesets = traffic_filters.list_rulesets(ctx, org)
+        managers = _key_managers(ctx, visitor, org)
     return page(
         request,
         visitor,
@@ -96,8 +102,27 @@ def _create_form(
         regions=visitor.services.policies.regions,
         sizes=SIZES_MB,
         rulesets=rulesets,
+        key_managers=managers,
         request_token=(values or {}).get("request_id") or secrets.token_hex(16),
     )
+
+
+def _key_managers(ctx: Context, visitor: Visitor, org: str) -> Sequence[KeyManager]:
+    """The organization's key managers, for those who may read them (others give only a key
+    path: the service picks the organization's one manager of its kind)."""
+    if not visitor.may("key_managers:manage"):
+        return []
+    return key_managers.list_managers(ctx, org)
+
+
+def _byok(form: Form, path_field: str) -> dict[str, str | None] | None:
+    """A customer key from the form: its path and, optionally, the key manager chosen."""
+    path, manager_id = form.text("key_resource_path"), form.text("key_manager_id")
+    if path is None:
+        if manager_id is not None:
+            raise BadRequest("Give the key's path at that key manager.", fields=[path_field])
+        return None
+    return {"key_resource_path": path, "key_manager_id": manager_id}
 
 
 @router.get("/deployments/new")
@@ -115,8 +140,9 @@ def _create_body(form: PostedForm) -> CreateDeploymentIn:
     settings: dict[str, Any] = {
         "traffic_filter_settings": {"rulesets": form.all("ruleset")},
     }
-    if form.text("key_resource_path"):
-        settings["byok"] = {"key_resource_path": form.text("key_resource_path")}
+    byok = _byok(form, "key_resource_path")
+    if byok is not None:
+        settings["byok"] = byok
     return parse(
         CreateDeploymentIn,
         {
@@ -182,6 +208,7 @@ def _detail(
         ids = traffic_filters.rulesets_of_deployment(ctx, org, "deployment", row.id)
         region_rulesets = traffic_filters.list_rulesets(ctx, org, region=row.region)
         shown = describe(row, endpoints(visitor), ids)
+        managers = _key_managers(ctx, visitor, org)
     attached = [r for r in region_rulesets if r.id in ids]
     available = [r for r in region_rulesets if r.id not in ids]
     return page(
@@ -193,6 +220,7 @@ def _detail(
         d=shown,
         attached=attached,
         available=available,
+        key_managers=managers,
         **extra,
     )
 
@@ -226,6 +254,51 @@ def reset_password(
     except CitadelError as exc:
         return _detail(request, visitor, deployment_id[:32], error=exc)
     return _detail(request, visitor, deployment_id[:32], new_password=password)
+
+
+@router.post("/deployments/{deployment_id}/encryption/rotate")
+def rotate_key(
+    request: Request, visitor: SignedIn, form: PostedForm, deployment_id: str
+) -> Response:
+    """Re-wrap the data key under the newest version of its key, as
+    `POST …/encryption/_rotate` does (the node keeps running)."""
+    org = org_of(visitor)
+    try:
+        with visitor.write() as ctx:
+            rotated = key_managers.rotate(
+                ctx, org, deployment_id[:32], visitor.services.platform_keys
+            )
+    except CitadelError as exc:
+        return _detail(request, visitor, deployment_id[:32], error=exc)
+    return _detail(request, visitor, deployment_id[:32], rotated=rotated)
+
+
+@router.post("/deployments/{deployment_id}/encryption/rekey")
+def rekey(request: Request, visitor: SignedIn, form: PostedForm, deployment_id: str) -> Response:
+    """Wrap the data key under another customer key, or back under the platform key, as
+    `POST …/encryption/_rekey` does (the node keeps running)."""
+    org = org_of(visitor)
+    try:
+        if form.get("target") == "platform":
+            key_path, manager_id = None, None
+        else:
+            byok = _byok(form, "key_resource_path")
+            if byok is None:
+                raise BadRequest("Give the new key's path.", fields=["key_resource_path"])
+            body = parse(RekeyIn, byok)
+            key_path, manager_id = body.key_resource_path, body.key_manager_id
+        with visitor.write() as ctx:
+            key_managers.rekey(
+                ctx,
+                org,
+                deployment_id[:32],
+                visitor.services.platform_keys,
+                key_path=key_path,
+                manager_id=manager_id,
+            )
+    except CitadelError as exc:
+        return _detail(request, visitor, deployment_id[:32], error=exc, values=form.values())
+    return redirect(f"/deployments/{deployment_id[:32]}", "deployment_rekeyed")
 
 
 @router.post("/deployments/{deployment_id}/shutdown")

@@ -15,8 +15,19 @@ from citadel.authz import assignments
 from citadel.authz.assignments import Assignment, RoleAssignmentsIn
 from citadel.authz.decide import Grant, may_grant
 from citadel.authz.roles import RoleId, ScopeKind
+from citadel.console.form_tokens import AlreadySubmitted
 from citadel.console.routing import console_router
-from citadel.console.web import Form, PostedForm, SignedIn, Visitor, org_of, page, parse, redirect
+from citadel.console.web import (
+    Form,
+    PostedForm,
+    SignedIn,
+    Visitor,
+    once,
+    org_of,
+    page,
+    parse,
+    redirect,
+)
 from citadel.deployments import service as deployments
 from citadel.errors import BadRequest, CitadelError
 from citadel.invitations import service as invitations
@@ -144,7 +155,8 @@ def members_page(request: Request, visitor: SignedIn) -> Response:
 
 @router.post("/members/invite")
 def invite(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
-    """Invite people (emails separated by spaces or commas); each link is shown once."""
+    """Invite people (emails separated by spaces or commas); each link is shown once (a reload
+    of this page is a notice: the one-time token keeps the links from being replaced)."""
     org = org_of(visitor)
     emails = [e for e in form.get("emails").replace(",", " ").split() if e]
     try:
@@ -156,8 +168,10 @@ def invite(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
                 "role_assignments": role_assignments(org, form),
             },
         )
-        with visitor.write() as ctx:
+        with once(request, visitor, form), visitor.write() as ctx:
             issued = [(i.row.email, i.token) for i in invitations.invite(ctx, org, body)]
+    except AlreadySubmitted:
+        return redirect("/members", "invitations_already_sent")
     except CitadelError as exc:
         return _page(request, visitor, status=exc.status, error=exc, values=form.values())
     links = [(email, f"{_origin(request)}/invitations/{token}") for email, token in issued]
@@ -170,10 +184,10 @@ def _origin(request: Request) -> str:
 
 @router.post("/members/invitations/{handle}/resend")
 def resend(request: Request, visitor: SignedIn, form: PostedForm, handle: str) -> Response:
-    """Refresh an invitation (new link, new expiry, same roles)."""
+    """Refresh an invitation (new link, new expiry, same roles), once per form shown."""
     org = org_of(visitor)
     try:
-        with visitor.write() as ctx:
+        with once(request, visitor, form), visitor.write() as ctx:
             ref = tokens.parse(handle[:128])
             row = next(
                 (
@@ -191,6 +205,8 @@ def resend(request: Request, visitor: SignedIn, form: PostedForm, handle: str) -
                 {"emails": [row.email], "role_assignments": roles or None},
             )
             issued = [(i.row.email, i.token) for i in invitations.invite(ctx, org, body)]
+    except AlreadySubmitted:
+        return redirect("/members", "invitations_already_sent")
     except CitadelError as exc:
         return _page(request, visitor, status=exc.status, error=exc)
     links = [(email, f"{_origin(request)}/invitations/{token}") for email, token in issued]

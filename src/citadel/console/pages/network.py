@@ -15,10 +15,11 @@ from citadel.errors import CitadelError
 from citadel.traffic_filters import service
 from citadel.traffic_filters.errors import WouldBlockCaller
 from citadel.traffic_filters.rules import AZURE, TYPES
-from citadel.traffic_filters.schemas import AssociationIn, RulesetIn
+from citadel.traffic_filters.schemas import AssociationIn, ClaimIn, RulesetIn
 from citadel.traffic_filters.service import Guard
 
 router = console_router()
+VENDOR_LABELS = {"aws": "AWS PrivateLink", "azure": "Azure Private Link", "gcp": "GCP PSC"}
 TYPE_LABELS = {
     "ip": "IP addresses",
     "vpce": "AWS PrivateLink (VPC endpoint)",
@@ -44,24 +45,75 @@ def static_ips(visitor: Visitor) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-@router.get("/network")
-def overview(request: Request, visitor: SignedIn) -> Response:
-    """Rulesets with their associations ("N of M in use") and the static IPs."""
+def _overview(request: Request, visitor: Visitor, *, status: int = 200, **extra: Any) -> Response:
     org = org_of(visitor)
     with visitor.read() as ctx:
         rows = service.list_rulesets(ctx, org)
         links = service.associations_of(ctx, org, [r.id for r in rows])
+        claims = service.list_claims(ctx, org)
     rulesets = [{"row": r, "seen": links[r.id][0], "total": links[r.id][1]} for r in rows]
     in_use = sum(1 for r in rulesets if r["total"])
     return page(
         request,
         visitor,
         "network.html",
+        status=status,
         rulesets=rulesets,
         in_use=in_use,
         labels=TYPE_LABELS,
         static_ips=static_ips(visitor),
+        claims=claims,
+        vendors=VENDOR_LABELS,
+        regions=visitor.services.policies.regions,
+        **extra,
     )
+
+
+@router.get("/network")
+def overview(request: Request, visitor: SignedIn) -> Response:
+    """Rulesets with their associations ("N of M in use"), the organization's claimed
+    private-link ids and the static IPs."""
+    return _overview(request, visitor)
+
+
+def _claim_body(form: Form) -> ClaimIn:
+    """`TrafficFilterClaimedLinkIdRequest` from the form (Azure: endpoint name and GUID too)."""
+    return parse(
+        ClaimIn,
+        {
+            "region": form.get("region") or "local",
+            "link_id": form.text("link_id"),
+            "azure_endpoint_name": form.text("azure_endpoint_name"),
+            "azure_endpoint_guid": form.text("azure_endpoint_guid"),
+        },
+    )
+
+
+@router.post("/network/link-ids/claim")
+def claim_link_id(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
+    """Own a private-link endpoint id, as `POST …/link-ids/_claim` does: no other
+    organization's filter admits it."""
+    org = org_of(visitor)
+    try:
+        body = _claim_body(form)
+        with visitor.write() as ctx:
+            _, created = service.claim(ctx, org, body)
+    except CitadelError as exc:
+        return _overview(request, visitor, status=exc.status, error=exc, values=form.values())
+    return redirect("/network", "link_claimed" if created else "link_already_claimed")
+
+
+@router.post("/network/link-ids/unclaim")
+def unclaim_link_id(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
+    """Give a claimed link id up, as `POST …/link-ids/_unclaim` does."""
+    org = org_of(visitor)
+    try:
+        body = _claim_body(form)
+        with visitor.write() as ctx:
+            service.unclaim(ctx, org, body)
+    except CitadelError as exc:
+        return _overview(request, visitor, status=exc.status, error=exc)
+    return redirect("/network", "link_unclaimed")
 
 
 def _rules(kind: str, text: str) -> list[dict[str, str]]:
