@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import signal
@@ -24,6 +25,7 @@ from citadel.gateway.listener import ProxyListenerConfig
 from citadel.gateway.proxy import Gateway, run, server_ssl_context, upstream_ssl_context
 from citadel.gateway.proxy_protocol import Vendor
 from citadel.gateway.snapshot import ControlPlane, SnapshotKeeper
+from citadel.gateway.workers import run_workers, worker_count
 from citadel.log import configure_logging, get_logger
 from citadel.pki.components import NODE_DOMAIN, ensure_component_certificate
 
@@ -99,6 +101,16 @@ ProxyV1 = Annotated[
         help="Also accept the text PROXY v1 header.",
     ),
 ]
+Workers = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        envvar="CITADEL_GATEWAY_WORKERS",
+        min=0,
+        help="Worker processes sharing the ports (SO_REUSEPORT); 0: one per CPU. More than "
+        "one needs a fixed --port.",
+    ),
+]
 
 
 def gateway(
@@ -116,11 +128,19 @@ def gateway(
     proxy_trusted_cidr: ProxyTrustedCidrs = [],  # noqa: B006  (typer reads the default)
     proxy_vendor: ProxyVendor = None,
     proxy_v1: ProxyV1 = False,
+    workers: Workers = 1,
 ) -> None:
     """Route HTTPS requests to the deployments' nodes (started by `citadel up`)."""
     proxy_listener = proxy_listener_config(
         proxy_port, proxy_host or host, proxy_trusted_cidr, proxy_vendor, allow_v1=proxy_v1
     )
+    count = worker_count(workers)
+    if count > 1 and not port:
+        raise typer.BadParameter(
+            "several workers share one fixed port: give --port", param_hint="--workers"
+        )
+    if count > 1 and proxy_listener is not None:
+        proxy_listener = dataclasses.replace(proxy_listener, reuse_port=True)
     events = open(sys.stderr.fileno(), "w", buffering=1 << 16, closefd=False)  # noqa: SIM115
     configure_logging(log_level, stream=events)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per refresh otherwise
@@ -163,24 +183,35 @@ def gateway(
             component.key_password,
         )
     keeper = SnapshotKeeper(data_dir / "gateway" / "snapshot.json", control_plane)
-    proxy = Gateway(
-        keeper,
-        upstream_ssl,
-        node_server_name="{id}." + NODE_DOMAIN,
-        access_log=log_level.lower() in ("debug", "info"),
-    )
     log.info(
         "gateway.started",
         port=port,
         proxy_port=proxy_listener.port if proxy_listener else None,
         domain=domain,
         control_plane=control_plane.internal_url if control_plane else None,
+        workers=count,
     )
-    try:
-        uvloop.run(_serve(proxy, host, port, server_ssl, events, proxy_listener))
-        log.info("gateway.stopped")
-    finally:
-        events.flush()
+
+    def serve(index: int) -> None:
+        # Worker 0 fetches (and persists) snapshots; the others follow the persisted file.
+        proxy = Gateway(
+            keeper if index == 0 else keeper.follower(),
+            upstream_ssl,
+            node_server_name="{id}." + NODE_DOMAIN,
+            access_log=log_level.lower() in ("debug", "info"),
+        )
+        server = _serve(
+            proxy, host, port, server_ssl, events, proxy_listener, count > 1, control_plane
+        )
+        try:
+            uvloop.run(server)
+            if index == 0:
+                log.info("gateway.stopped")
+        finally:
+            events.flush()
+
+    events.flush()  # nothing buffered may be written twice by the forked workers
+    run_workers(count, serve)
 
 
 def proxy_listener_config(
@@ -224,8 +255,20 @@ async def _serve(
     server_ssl: ssl.SSLContext,
     events: TextIO,
     proxy_listener: ProxyListenerConfig | None = None,
+    reuse_port: bool = False,
+    reports_to: ControlPlane | None = None,
 ) -> None:
-    task = asyncio.ensure_future(run(proxy, host, port, server_ssl, proxy_listener))
+    task = asyncio.ensure_future(
+        run(
+            proxy,
+            host,
+            port,
+            server_ssl,
+            proxy_listener,
+            reuse_port=reuse_port,
+            reports_to=reports_to,
+        )
+    )
     loop = asyncio.get_running_loop()
 
     def flush_events() -> None:

@@ -56,6 +56,7 @@ class ProxyListenerConfig:
     allow_v1: bool = False
     header_timeout_s: float = 3.0
     max_pending_per_source: int = 32
+    reuse_port: bool = False  # several worker processes listen on the same port
 
     def __post_init__(self) -> None:
         if not self.trusted_cidrs:
@@ -103,7 +104,12 @@ class ProxyListener:
         """Bind and start accepting."""
         host = self.config.host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, self.config.port), family=family, backlog=1024)
+        sock = socket.create_server(
+            (host, self.config.port),
+            family=family,
+            backlog=1024,
+            reuse_port=self.config.reuse_port,
+        )
         sock.setblocking(False)
         self._sock = sock
         self._accepting = asyncio.get_running_loop().create_task(self._accept_forever(sock))

@@ -2,11 +2,14 @@
 
 One `ClientConnection` per downstream TLS connection parses requests with httptools (llhttp,
 strict), checks framing, routes and filters with `routing.decide` (on the connection's
-`ConnectionContext`, worked out once when it was accepted), and streams the request to a pooled
+`ConnectionContext`, worked out once when it was accepted; memoised per connection and
+snapshot by `decisions.ConnectionDecisions`), and streams the request to a pooled
 `UpstreamConnection` (TLS over the node's unix socket with the gateway's client certificate).
-The response streams back with hop-by-hop headers removed. The gateway re-serialises every
-request head itself, so the node only ever sees one unambiguous framing. No task per request:
-a task exists only while a new upstream connection is being opened.
+A connection keeps the upstream of its last response for its next request and gives it back
+to the shared pool when it closes. The response streams back with hop-by-hop headers removed.
+The gateway re-serialises every request head itself, so the node only ever sees one
+unambiguous framing. No task per request: a task exists only while a new upstream connection
+is being opened. Costs per request are measured in docs/adr/0013.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ import httptools
 import structlog
 
 from citadel.gateway.connection import ConnectionContext
+from citadel.gateway.decisions import ConnectionDecisions
 from citadel.gateway.listener import ProxyListener, ProxyListenerConfig
 from citadel.gateway.recent_clients import RecentClients
+from citadel.gateway.request_ids import RequestIds
 from citadel.gateway.responses import error_response, traffic_filter_response
-from citadel.gateway.routing import Decision, Reason, Route, RouteState, decide
-from citadel.gateway.snapshot import SnapshotKeeper
+from citadel.gateway.routing import Decision, Reason, Route, RouteState
+from citadel.gateway.snapshot import ControlPlane, SnapshotKeeper
 
 log = structlog.get_logger("citadel.gateway")
 
@@ -134,10 +139,13 @@ class Gateway:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.connecting: set[asyncio.Future[None]] = set()
         self.clients = RecentClients()
+        self.request_ids = RequestIds()
 
     async def serve(
-        self, host: str, port: int, server_ssl: ssl.SSLContext
+        self, host: str, port: int, server_ssl: ssl.SSLContext, *, reuse_port: bool = False
     ) -> asyncio.AbstractServer:
+        """Listen for TLS clients; with `reuse_port` beside the other workers' listeners
+        (SO_REUSEPORT: the kernel spreads new connections over the workers)."""
         self.loop = asyncio.get_running_loop()
         return await self.loop.create_server(
             lambda: ClientConnection(self),
@@ -146,6 +154,7 @@ class Gateway:
             ssl=server_ssl,
             backlog=1024,
             ssl_handshake_timeout=self.limits.header_timeout_s,
+            reuse_port=reuse_port or None,
         )
 
     async def serve_proxy(
@@ -346,14 +355,14 @@ class _Exchange:
         "url",
     )
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, request_id: str) -> None:
         self.method = b""
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.forward: list[tuple[bytes, bytes]] = []  # (lowercase name, header line)
         self.connection_named: set[bytes] = set()
         self.head_size = 0
-        self.request_id = os.urandom(8).hex()
+        self.request_id = request_id
         self.started = started
         self.decision: Decision | None = None
         self.keep_alive = True
@@ -391,6 +400,8 @@ class ClientConnection(asyncio.Protocol):
         self.forwarded_for = b"x-forwarded-for: unknown\r\nx-forwarded-proto: https"
         self.reached: list[str] = []  # deployments this connection was admitted to
         self.sni: str | None = None
+        self.decisions = ConnectionDecisions(None, self.context.client)
+        self.kept: UpstreamConnection | None = None  # idle upstream kept for the next request
         self.parsing: _Exchange | None = None  # the request whose bytes are arriving
         self.queue: deque[_Exchange] = deque()  # parsed heads, served in order
         self.last_activity = 0.0
@@ -415,6 +426,8 @@ class ClientConnection(asyncio.Protocol):
         self.forwarded_for = b"x-forwarded-for: %s\r\nx-forwarded-proto: https" % client_ip
         ssl_object = transport.get_extra_info("ssl_object")
         self.sni = getattr(ssl_object, "citadel_sni", None)
+        # SNI and client are fixed from here on: decisions are cached per connection
+        self.decisions = ConnectionDecisions(self.sni, self.context.client)
         self.last_activity = self.loop.time()
         self._arm_timer()
 
@@ -425,6 +438,9 @@ class ClientConnection(asyncio.Protocol):
         for deployment_id in self.reached:
             self.gateway.clients.disconnected(deployment_id, self.context.client)
         self.reached.clear()
+        if self.kept is not None:
+            kept, self.kept = self.kept, None
+            self.gateway.give_back(kept)  # idle and in step: other connections may use it
         for exchange in self.queue:
             if exchange.upstream is not None:
                 exchange.upstream.close()  # a half-done exchange: never reuse it
@@ -518,7 +534,7 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         if self.head_started is None:
             self.head_started = self.loop.time()
-        self.parsing = _Exchange(time.monotonic())
+        self.parsing = _Exchange(time.monotonic(), self.gateway.request_ids.next())
 
     def on_url(self, url: bytes) -> None:
         ex = self.parsing
@@ -548,14 +564,7 @@ class ClientConnection(asyncio.Protocol):
         ex.http_10 = parser.get_http_version() != "1.1"
         ex.keep_alive = parser.should_keep_alive()
         self._check_head(ex)
-        table = self.gateway.keeper.table
-        ex.decision = decide(
-            table,
-            sni=self.sni,
-            host=ex.host,
-            found_cluster=ex.found_cluster,
-            client=self.context.client,
-        )
+        ex.decision = self.decisions.decide(self.gateway.keeper.table, ex.host, ex.found_cluster)
         self.queue.append(ex)
         if len(self.queue) == 1:
             self._start(ex)
@@ -658,13 +667,38 @@ class ClientConnection(asyncio.Protocol):
             self.gateway.clients.connected(route.id, self.context.client)
         if ex.expect_continue:
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        upstream = self.gateway.take_idle(route)
+        upstream = self._kept_for(route) or self.gateway.take_idle(route)
         if upstream is not None:
             self._attach(ex, upstream)
         else:
             task = asyncio.ensure_future(self._connect(ex, route))
             self.gateway.connecting.add(task)
             task.add_done_callback(self.gateway.connecting.discard)
+
+    def _kept_for(self, route: Route) -> UpstreamConnection | None:
+        """The upstream this connection's last response came on, if it leads to the same
+        node and is still fresh; otherwise it goes back to the shared pool."""
+        kept = self.kept
+        if kept is None:
+            return None
+        self.kept = None
+        if (
+            kept.socket_path == route.node_socket
+            and not kept.closed
+            and self.loop.time() - kept.idle_since < self.limits.upstream_idle_s
+        ):
+            return kept
+        self.gateway.give_back(kept)
+        return None
+
+    def _keep(self, upstream: UpstreamConnection) -> None:
+        """Keep a finished upstream for this connection's next request (no pool round trip
+        per request); the one kept before goes back to the pool."""
+        if self.kept is not None:
+            self.gateway.give_back(self.kept)
+        upstream.owner = None
+        upstream.idle_since = self.loop.time()
+        self.kept = upstream
 
     async def _connect(self, ex: _Exchange, route: Route) -> None:
         try:
@@ -722,24 +756,35 @@ class ClientConnection(asyncio.Protocol):
         self.last_activity = self.loop.time()
         ex.status = status
         ex.response_started = True
-        connection_named: set[bytes] = set()
-        chunked = has_length = False
-        for name, value in headers:
-            lname = name.lower()
-            if lname == b"connection":
-                connection_named.update(t.strip().lower() for t in value.split(b","))
-            elif lname == b"transfer-encoding":
-                chunked = True
-            elif lname == b"content-length":
-                has_length = True
         parts = [b"HTTP/1.1 %d %s" % (status, reason)]
+        connection_named: set[bytes] | None = None
+        chunked = False
+        lengths = []
         for name, value in headers:
             lname = name.lower()
-            if lname in RESPONSE_DROPPED or lname in connection_named:
-                if lname == b"content-length" and not chunked:
-                    parts.append(name + b": " + value)
+            if lname in RESPONSE_DROPPED:
+                if lname == b"connection":
+                    named = {t.strip().lower() for t in value.split(b",")}
+                    connection_named = (
+                        named if connection_named is None else connection_named | named
+                    )
+                elif lname == b"transfer-encoding":
+                    chunked = True
+                elif lname == b"content-length":
+                    lengths.append(name + b": " + value)
                 continue
             parts.append(name + b": " + value)
+        if connection_named:
+            connection_named -= RESPONSE_DROPPED  # "keep-alive", "close": dropped already
+        if connection_named:  # rare: drop the other headers the Connection header names
+            parts[1:] = [
+                name + b": " + value
+                for name, value in headers
+                if (lname := name.lower()) not in RESPONSE_DROPPED and lname not in connection_named
+            ]
+        has_length = bool(lengths)
+        if has_length and not chunked:
+            parts += lengths
         bodiless = ex.method == b"HEAD" or status in _BODYLESS_STATUS or status < 200
         if not bodiless and not has_length:
             if ex.http_10:
@@ -779,7 +824,7 @@ class ClientConnection(asyncio.Protocol):
             self._write(b"0\r\n\r\n")
         ex.upstream = None
         if reusable and ex.request_done and not upstream.closed:
-            self.gateway.give_back(upstream)
+            self._keep(upstream)
         else:
             upstream.close()
         self._finish(ex, close=not ex.keep_alive)
@@ -882,7 +927,7 @@ class ClientConnection(asyncio.Protocol):
     def _reject(self, exc: _Reject) -> None:
         """A request the gateway will not forward: answer (when in order) and close."""
         self.pause_reading()
-        ex = self.parsing or _Exchange(time.monotonic())
+        ex = self.parsing or _Exchange(time.monotonic(), self.gateway.request_ids.next())
         ex.status = exc.status
         if self.queue and self.queue[0] is not ex:
             # Earlier responses are still in flight; after them, close without answering.
@@ -906,7 +951,7 @@ class ClientConnection(asyncio.Protocol):
         if front is not None and front.response_started:
             self._close()
             return
-        request_id = front.request_id if front else os.urandom(8).hex()
+        request_id = front.request_id if front else self.gateway.request_ids.next()
         self._write(error_response(status, code, message, request_id=request_id, close=True))
         log.info(
             "gateway.rejected",
@@ -957,19 +1002,25 @@ async def run(
     port: int,
     server_ssl: ssl.SSLContext,
     proxy_listener: ProxyListenerConfig | None = None,
+    *,
+    reuse_port: bool = False,
+    reports_to: ControlPlane | None = None,
 ) -> None:
     """Serve until cancelled (and the PROXY listener beside, when configured), refreshing
-    the snapshot and reporting recent clients alongside."""
-    server = await gateway.serve(host, port, server_ssl)
+    the snapshot and reporting recent clients alongside (to `reports_to`, by default the
+    control plane the snapshot comes from)."""
+    server = await gateway.serve(host, port, server_ssl, reuse_port=reuse_port)
     listener = None
     if proxy_listener is not None:
         listener = await gateway.serve_proxy(proxy_listener, server_ssl)
     keeper = gateway.keeper
+    reports_to = reports_to or keeper.control_plane
     background: list[asyncio.Future[None]] = []
-    control_client = keeper.control_plane.client() if keeper.control_plane else None
-    background.append(asyncio.ensure_future(keeper.refresh_forever(control_client)))
-    if control_client is not None and keeper.control_plane is not None:
-        url = keeper.control_plane.clients_url
+    control_client = reports_to.client() if reports_to else None
+    fetch_client = control_client if keeper.control_plane is not None else None
+    background.append(asyncio.ensure_future(keeper.refresh_forever(fetch_client)))
+    if control_client is not None and reports_to is not None:
+        url = reports_to.clients_url
         background.append(
             asyncio.ensure_future(gateway.clients.report_forever(control_client, url))
         )

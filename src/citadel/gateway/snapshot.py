@@ -34,6 +34,7 @@ from citadel.gateway.routing import Route, RouteTable
 log = structlog.get_logger("citadel.gateway.snapshot")
 
 REFRESH_INTERVAL_S = 0.5
+FOLLOW_INTERVAL_S = 0.1  # how often a worker that follows the persisted file checks it
 
 
 class SnapshotError(ValueError):
@@ -186,15 +187,25 @@ class SnapshotKeeper:
         control_plane: ControlPlane | None = None,
         *,
         interval_s: float = REFRESH_INTERVAL_S,
+        table: RouteTable | None = None,
     ) -> None:
         self.path = path
         self.control_plane = control_plane
         self.interval_s = interval_s
-        self.table: RouteTable = load_snapshot(path) or RouteTable.compile(0, "invalid", ())
+        if table is None:
+            table = load_snapshot(path) or RouteTable.compile(0, "invalid", ())
+        self.table: RouteTable = table
         self._mtime = self._file_mtime()
         self._reachable: bool | None = None
         self._etag: str | None = None  # of the last document fetched by this process
         self._digest: bytes | None = None
+
+    def follower(self, *, interval_s: float = FOLLOW_INTERVAL_S) -> SnapshotKeeper:
+        """A keeper for another worker process: it starts from this keeper's compiled table
+        and follows the persisted file, which this keeper's fetches keep current."""
+        keeper = SnapshotKeeper(self.path, None, interval_s=interval_s, table=self.table)
+        keeper._mtime = self._mtime
+        return keeper
 
     def _file_mtime(self) -> float | None:
         try:
