@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from citadel.audit.models import AuditEvent
 from citadel.bootstrap import Services
 from citadel.kit.clock import SettableClock
+from citadel.sso.login import MAX_UNFINISHED_STARTS
 from citadel.sso.models import SsoIdentity
 from citadel.users.models import User
 from tests.fixtures.builders import (
@@ -499,6 +500,23 @@ def test_a_browser_is_sent_to_the_sign_in_page_with_a_notice_not_the_reason(
     assert unknown.headers["location"] == "/sign-in?notice=sso_unknown_prefix"
     notice = client.get("/sign-in?notice=sso_refused")
     assert "Single sign-on did not complete" in notice.text
+
+
+def test_an_address_that_keeps_starting_sign_ins_is_throttled(client, clock, acme):
+    login_url = f"/sso/saml/{acme.prefix}/login"
+    started = [
+        client.get(login_url, follow_redirects=False).status_code
+        for _ in range(MAX_UNFINISHED_STARTS)
+    ]
+
+    refused = client.get(login_url, follow_redirects=False)
+
+    assert set(started) == {303}
+    assert refused.status_code == 429
+    assert refused.json()["errors"][0]["code"] == "sso.too_many_logins"
+    assert int(refused.headers["retry-after"]) > 0
+    clock.advance(seconds=int(refused.headers["retry-after"]) + 1)
+    assert client.get(login_url, follow_redirects=False).status_code == 303
 
 
 def test_the_acs_wants_a_form(client, acme):

@@ -1,6 +1,6 @@
 """Errors of organization single sign-on."""
 
-from citadel.errors import BadRequest, Conflict, Forbidden, NotFound
+from citadel.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests
 
 
 class SsoNotConfigured(NotFound):
@@ -60,3 +60,8 @@ class EnforcementNotVerified(Conflict):
         "SSO enforcement needs an enabled SSO configuration and your own successful SSO "
         "sign-in with the current configuration."
     )
+
+
+class SsoLoginThrottled(TooManyRequests):
+    code = "sso.too_many_logins"
+    default_message = "Too many SSO sign-ins started from this address; wait before trying again."

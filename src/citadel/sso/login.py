@@ -13,7 +13,7 @@ the reason; a refusal creates nothing but that record.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -23,9 +23,10 @@ from citadel.domains.service import verified_domains
 from citadel.kit.emails import InvalidEmail, normalize_email
 from citadel.kit.ids import new_id
 from citadel.orgs.models import Membership
+from citadel.signin import throttle
 from citadel.signin.service import SAML, IssuedSession, new_session
 from citadel.sso import configuration, ledger, role_mappings
-from citadel.sso.errors import SsoNotConfigured, UnknownLoginPrefix
+from citadel.sso.errors import SsoLoginThrottled, SsoNotConfigured, UnknownLoginPrefix
 from citadel.sso.models import SsoConfiguration, SsoIdentity, SsoLoginRequest
 from citadel.sso.saml import (
     Assertion,
@@ -40,6 +41,9 @@ from citadel.users.models import User
 from citadel.users.service import find_by_email
 
 REQUEST_LIFETIME = timedelta(minutes=10)
+MAX_UNFINISHED_STARTS = 100
+"""Login URL hits per source address in the sign-in window (`CITADEL_SIGNIN_WINDOW_S`)
+without a finished sign-in; more are 429 (each hit writes a request row)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ def start(ctx: Context, login_prefix: str, return_to: str | None) -> LoginStart:
     if row is None or not row.enabled:
         raise UnknownLoginPrefix()
     now = ctx.clock.now()
+    _count_start(ctx, now)
     ctx.session.execute(sa.delete(SsoLoginRequest).where(SsoLoginRequest.expires_at < now))
     ledger.forget_expired(ctx.session, now)
     url, request_id = login_request(configuration.service_provider(ctx, row), relay_state="")
@@ -111,7 +116,28 @@ def finish(
             details={"reason": refused.reason.value, "idp_entity_id": row.idp_entity_id},
         )
         raise
+    throttle.clear(ctx.session, _start_key(ctx))
     return _sign_in(ctx, row, assertion, email, pending.return_to)
+
+
+def _start_key(ctx: Context) -> str:
+    return "sso:" + (ctx.caller.source_ip or "unknown")[:60]
+
+
+def _count_start(ctx: Context, now: datetime) -> None:
+    """Refuse an address that keeps starting sign-ins it never finishes (429)."""
+    key, p = _start_key(ctx), ctx.policies
+    wait = throttle.seconds_blocked(ctx.session, [key], now)
+    if wait:
+        raise SsoLoginThrottled(retry_after=wait)
+    throttle.count_failure(
+        ctx.session,
+        key,
+        now,
+        limit=MAX_UNFINISHED_STARTS,
+        window_s=p.signin_window_s,
+        max_block_s=p.signin_max_lockout_s,
+    )
 
 
 def _answered_request(
