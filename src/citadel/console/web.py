@@ -37,6 +37,9 @@ from citadel.signin.errors import CsrfFailed
 from citadel.signin.service import csrf_token, touch_session, verify_session
 
 SESSION_COOKIE = "__Host-citadel_session"  # the API's session cookie (citadel.api.deps)
+SAML_REQUEST_COOKIE = "__Host-citadel_saml_request"
+"""The AuthnRequest ID of an SSO sign-in in progress (SameSite=None: the IdP posts cross-site);
+set here for both the console's "Sign in with SSO" and the API's login URL."""
 ORG_COOKIE = "__Host-citadel_org"  # the organization picked in the header (a preference only)
 CSRF_FIELD = "csrf_token"
 CSP = "; ".join(
@@ -400,3 +403,16 @@ def redirect(location: str, notice: str | None = None) -> RedirectResponse:
 def failure_page(request: Request, visitor: Visitor | None, exc: CitadelError) -> Response:
     """A service error as a page with its status (never a 500)."""
     return page(request, visitor, "error.html", status=exc.status, error=exc)
+
+
+def remember_login_request(response: Response, request_id: str, lifetime_s: int) -> None:
+    """Give the browser the ID of the AuthnRequest its sign-in answers (the ACS reads it)."""
+    response.set_cookie(
+        SAML_REQUEST_COOKIE,
+        request_id,
+        max_age=lifetime_s,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="none",
+    )

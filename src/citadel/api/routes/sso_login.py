@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from citadel.api.deps import SESSION_COOKIE, WorkDep, public
+from citadel.console.web import SAML_REQUEST_COOKIE, remember_login_request
 from citadel.errors import BadRequest
 from citadel.sso import configuration, login
 from citadel.sso.errors import SsoNotConfigured, UnknownLoginPrefix
@@ -19,7 +20,7 @@ from citadel.sso.metadata import sp_metadata
 from citadel.sso.saml import SamlRefused
 
 router = APIRouter(prefix="/sso/saml", tags=["sso"])
-REQUEST_COOKIE = "__Host-citadel_saml_request"
+REQUEST_COOKIE = SAML_REQUEST_COOKIE
 ANYONE = public(read_credentials=False)
 LoginPrefix = Path(min_length=1, max_length=63, description="The organization's login prefix.")
 OrganizationPath = Path(min_length=1, max_length=32, description="The organization id.")
@@ -51,14 +52,8 @@ def start_login(
             return RedirectResponse("/sign-in?notice=sso_unknown_prefix", status_code=303)
         raise
     response = RedirectResponse(started.redirect_url, status_code=303)
-    response.set_cookie(
-        REQUEST_COOKIE,
-        started.request_id,
-        max_age=int(login.REQUEST_LIFETIME.total_seconds()),
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="none",
+    remember_login_request(
+        response, started.request_id, int(login.REQUEST_LIFETIME.total_seconds())
     )
     return response
 

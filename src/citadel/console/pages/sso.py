@@ -25,6 +25,7 @@ from citadel.console.pages.members import describe, grantable, role_assignments
 from citadel.console.pages.signin import safe_next, sign_in_page
 from citadel.console.routing import console_router
 from citadel.console.web import (
+    SAML_REQUEST_COOKIE,  # noqa: F401 (re-exported: the tests compare it with the API's)
     PostedForm,
     SignedIn,
     Visitor,
@@ -33,6 +34,7 @@ from citadel.console.web import (
     page,
     parse,
     redirect,
+    remember_login_request,
 )
 from citadel.deployments import service as deployments
 from citadel.domains import service as domains
@@ -51,7 +53,6 @@ from citadel.sso.urls import is_login_prefix
 
 router = console_router()
 HOME = "/single-sign-on"
-SAML_REQUEST_COOKIE = "__Host-citadel_saml_request"  # the login URL's (api/routes/sso_login.py)
 ENFORCED_METHOD = "saml"
 # A service error's field (`body.idp_certificates[0]`) -> the form input that holds it.
 FORM_FIELDS = {"idp_certificates": "idp_certificate", "role_assignments": "role"}
@@ -347,13 +348,7 @@ def sign_in_with_sso(request: Request) -> Response:
     except CitadelError as exc:
         return sign_in_page(request, error=exc, status=exc.status, values=values, sso=True)
     response = page(request, None, "sso_redirect.html", idp_url=started.redirect_url)
-    response.set_cookie(
-        SAML_REQUEST_COOKIE,
-        started.request_id,
-        max_age=int(login.REQUEST_LIFETIME.total_seconds()),
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="none",
+    remember_login_request(
+        response, started.request_id, int(login.REQUEST_LIFETIME.total_seconds())
     )
     return response
