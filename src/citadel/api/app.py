@@ -23,15 +23,12 @@ from citadel.api.routes import (
     sso_login,
     traffic_filters,
 )
-from citadel.audit.service import Actor
-from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn.principal import Caller
 from citadel.bootstrap import Services
 from citadel.console import install as install_console
+from citadel.console.routing import record_refusal
 from citadel.errors import CitadelError
-from citadel.log import get_logger
 
-log = get_logger(__name__)
 API_PREFIX = "/api/v1"
 
 health = APIRouter(tags=["health"])
@@ -84,17 +81,9 @@ def _audit_failure(request: Request, exc: CitadelError) -> None:
     """Record denied requests, and failed attempts at changes, in the audit log."""
     if exc.keeps_writes:
         return  # the service already recorded it with the rest of its bookkeeping
-    denied = exc.status in (401, 403)
-    if request.method in SAFE_METHODS and not denied:
+    if request.method in SAFE_METHODS and exc.status not in (401, 403):
         return
-    services: Services = request.app.state.services
-    state = request.state
-    caller: Caller | None = getattr(state, "caller", None)
-    actor = (
-        caller.actor
-        if caller
-        else Actor("anonymous", None, None, state.source_ip, state.request_id)
-    )
+    caller: Caller | None = getattr(request.state, "caller", None)
     org = request.path_params.get("organization_id")
     if caller is None or org not in caller.subject.organization_ids:
         org = None
@@ -102,17 +91,4 @@ def _audit_failure(request: Request, exc: CitadelError) -> None:
     template = getattr(route, "path", request.url.path)
     if not template.startswith(API_PREFIX):
         template = API_PREFIX + template  # routes of included routers carry no prefix
-    try:
-        with services.db.write() as session:
-            services.audit.record(
-                session,
-                actor=actor,
-                action=AuditAction.REQUEST_DENIED if denied else AuditAction.REQUEST_FAILED,
-                organization_id=org,
-                target_type="route",
-                target_id=f"{request.method} {template}"[:255],
-                outcome=Outcome.DENIED if denied else Outcome.FAILURE,
-                details={"code": exc.code, "status": exc.status},
-            )
-    except Exception as failure:  # auditing must not turn a 4xx into a 500
-        log.error("audit.record_failed", error_type=type(failure).__name__)
+    record_refusal(request, exc, organization_id=org, target_type="route", template=template)

@@ -51,9 +51,25 @@ def console_router() -> APIRouter:
 def _audit(request: Request, exc: CitadelError) -> None:
     if exc.keeps_writes:
         return
-    denied = exc.status in (401, 403)
-    if request.method == "GET" and not denied:
+    if request.method == "GET" and exc.status not in (401, 403):
         return
+    visitor = getattr(request.state, "visitor", None)
+    org = visitor.organization_id if visitor else None
+    route = request.scope.get("route")
+    template = getattr(route, "path", request.url.path)
+    record_refusal(request, exc, organization_id=org, target_type="console", template=template)
+
+
+def record_refusal(
+    request: Request,
+    exc: CitadelError,
+    *,
+    organization_id: str | None,
+    target_type: str,
+    template: str,
+) -> None:
+    """Audit a denied request (401/403) or a failed attempt at a change, by whoever made it;
+    shared by the API and the console. A failure to audit is logged, never raised."""
     services = services_of(request)
     state = request.state
     caller: Caller | None = getattr(state, "caller", None)
@@ -62,18 +78,15 @@ def _audit(request: Request, exc: CitadelError) -> None:
         if caller
         else Actor("anonymous", None, None, state.source_ip, state.request_id)
     )
-    visitor = getattr(state, "visitor", None)
-    org = visitor.organization_id if visitor else None
-    route = request.scope.get("route")
-    template = getattr(route, "path", request.url.path)
+    denied = exc.status in (401, 403)
     try:
         with services.db.write() as session:
             services.audit.record(
                 session,
                 actor=actor,
                 action=AuditAction.REQUEST_DENIED if denied else AuditAction.REQUEST_FAILED,
-                organization_id=org,
-                target_type="console",
+                organization_id=organization_id,
+                target_type=target_type,
                 target_id=f"{request.method} {template}"[:255],
                 outcome=Outcome.DENIED if denied else Outcome.FAILURE,
                 details={"code": exc.code, "status": exc.status},
