@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from citadel.runtime.sandbox import BubblewrapSandbox, Limits, SandboxSpec
+from citadel.runtime.sandbox import SANDBOX_RUN, Bind, BubblewrapSandbox, Limits, SandboxSpec
 from tests.runtime.conftest import sandbox_uid
 
 PROBE = r"""
@@ -55,6 +55,8 @@ out["write_usr"] = oserr(lambda: open("/usr/probe", "w"))
 out["write_etc"] = oserr(lambda: open("/etc/probe", "w"))
 out["write_data"] = oserr(lambda: open("/data/probe", "w").write("x"))
 out["write_tmp"] = oserr(lambda: open("/tmp/probe", "w").write("x"))
+out["write_run"] = oserr(lambda: open("/run/citadel/probe", "w").write("x"))
+out["run"] = sorted(os.listdir("/run"))
 out["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 out["root"] = sorted(os.listdir("/"))
 out["interfaces"] = [l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:]]
@@ -74,8 +76,9 @@ print(json.dumps(out))
 
 def _run_probe(sandbox: BubblewrapSandbox, root: Path) -> dict:
     mine, other = root / "deployments" / "a", root / "deployments" / "b"
+    run = root / "deployments" / "a-run"
     uid = sandbox_uid()
-    for path, owner in ((mine, uid), (other, uid + 1)):
+    for path, owner in ((mine, uid), (other, uid + 1), (run, uid)):
         path.mkdir(parents=True, mode=0o700)
         os.chown(path, owner, owner)
     (other / "secret.db").write_text("another tenant's data")
@@ -92,6 +95,7 @@ def _run_probe(sandbox: BubblewrapSandbox, root: Path) -> dict:
             directory=mine,
             argv=(sys.executable, "-c", PROBE, json.dumps(args)),
             pass_fds=(r,),
+            binds=(Bind(run, SANDBOX_RUN),),
             limits=Limits(open_files=256, processes=64, file_size_bytes=1024**3),
             log_file=root / "probe.log",
         )
@@ -107,6 +111,7 @@ def _run_probe(sandbox: BubblewrapSandbox, root: Path) -> dict:
     assert sandbox.exit_status(handle) == 0, output
     result = json.loads(output.strip().splitlines()[-1])
     result["data_owner"] = (mine / "probe").stat().st_uid
+    result["run_owner"] = (run / "probe").stat().st_uid
     result["expected_uid"] = uid
     return result
 
@@ -157,6 +162,12 @@ def test_only_its_own_directory_and_a_private_tmp_are_writable(probe: dict) -> N
     assert probe["write_data"] == "ok"
     assert probe["write_tmp"] == "ok"
     assert probe["data_owner"] == probe["expected_uid"]
+
+
+def test_an_extra_bind_is_writable_at_its_target_and_alone_there(probe: dict) -> None:
+    assert probe["write_run"] == "ok"
+    assert probe["run_owner"] == probe["expected_uid"]
+    assert probe["run"] == ["citadel"]
 
 
 def test_sees_only_its_own_processes(probe: dict) -> None:

@@ -10,7 +10,8 @@ the machine notes), then drops to the deployment's own uid with ``setpriv`` insi
           --dev /dev --proc /proc --perms 1777 --tmpfs /tmp
           --perms 0755 --dir <each parent of a runtime path>
           --ro-bind <python install> <same> --ro-bind <venv> <same> --ro-bind <source> <same>
-          --bind <deployment dir> /data --chdir /data
+          --bind <data dir> /data [--perms 0755 --dir <parent> --bind <dir> <target> ...]
+          --chdir /data
           --unshare-pid --unshare-net --unshare-ipc --unshare-uts --unshare-cgroup
           --die-with-parent --new-session --clearenv --setenv PATH /usr/bin ...
           --hostname <name> --seccomp <fd>
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 SANDBOX_DATA = Path("/data")
+SANDBOX_RUN = Path("/run/citadel")  # the node's socket and TLS files (outside its data volume)
 
 # Syscalls that answer EPERM inside a sandbox.
 DENIED_SYSCALLS = (
@@ -97,14 +99,23 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Bind:
+    """A host directory the program may write, seen at `target` inside the sandbox."""
+
+    source: Path
+    target: Path
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
-    """What to run and with what: the program sees `directory` at ``/data``."""
+    """What to run and with what: the program sees `directory` at ``/data``, and `binds`."""
 
     name: str
     uid: int
     directory: Path
     argv: tuple[str, ...]
     pass_fds: tuple[int, ...] = ()
+    binds: tuple[Bind, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     limits: Limits = Limits()
     log_file: Path | None = None
@@ -235,7 +246,16 @@ class BubblewrapSandbox:
                     made.add(parent)
             cmd += ["--ro-bind", str(path), str(path)]
             made.add(path)
-        cmd += ["--bind", str(spec.directory), str(SANDBOX_DATA), "--chdir", str(SANDBOX_DATA)]
+        cmd += ["--bind", str(spec.directory), str(SANDBOX_DATA)]
+        made.add(SANDBOX_DATA)
+        for bind in spec.binds:
+            for parent in reversed(bind.target.parents):
+                if parent not in made:
+                    cmd += ["--perms", "0755", "--dir", str(parent)]
+                    made.add(parent)
+            cmd += ["--bind", str(bind.source), str(bind.target)]
+            made.add(bind.target)
+        cmd += ["--chdir", str(SANDBOX_DATA)]
         cmd += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
         cmd += ["--unshare-cgroup", "--die-with-parent", "--new-session", "--clearenv"]
         env = {"PATH": "/usr/bin:/bin", "HOME": str(SANDBOX_DATA), "LANG": "C.UTF-8"}
