@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import tantivy
@@ -271,3 +272,570 @@ def test_single_value_metrics():
         "hi": {"value": 7.0},
         "n": {"value": 6},
     }
+
+
+def test_stats_and_extended_stats():
+    qty = [3, 1, 2, 7, 5]
+    mean = statistics.fmean(qty)
+    variance = statistics.pvariance(qty)
+    sampling = statistics.variance(qty)
+    result = aggs(
+        {"s": {"stats": {"field": "qty"}}, "e": {"extended_stats": {"field": "qty"}}}, sales()
+    )
+    assert result["s"] == {"count": 5, "min": 1.0, "max": 7.0, "avg": mean, "sum": 18.0}
+    extended = result["e"]
+    assert extended["sum_of_squares"] == sum(q * q for q in qty)
+    assert extended["variance"] == pytest.approx(variance)
+    assert extended["variance_population"] == pytest.approx(variance)
+    assert extended["variance_sampling"] == pytest.approx(sampling)
+    assert extended["std_deviation"] == pytest.approx(math.sqrt(variance))
+    assert extended["std_deviation_sampling"] == pytest.approx(math.sqrt(sampling))
+    bounds = extended["std_deviation_bounds"]
+    assert bounds["upper"] == pytest.approx(mean + 2 * math.sqrt(variance))
+    assert bounds["lower_sampling"] == pytest.approx(mean - 2 * math.sqrt(sampling))
+    assert set(bounds) == {
+        "upper",
+        "lower",
+        "upper_population",
+        "lower_population",
+        "upper_sampling",
+        "lower_sampling",
+    }
+
+
+def test_metrics_of_nothing_are_null_and_sums_are_zero():
+    result = aggs(
+        {
+            "a": {"avg": {"field": "price"}},
+            "s": {"sum": {"field": "price"}},
+            "m": {"min": {"field": "price"}},
+            "st": {"stats": {"field": "price"}},
+            "c": {"value_count": {"field": "price"}},
+            "u": {"cardinality": {"field": "product"}},
+        },
+        sales(),
+        query={"term": {"product": "kiwi"}},
+    )
+    assert result == {
+        "a": {"value": None},
+        "s": {"value": 0.0},
+        "m": {"value": None},
+        "st": {"count": 0, "min": None, "max": None, "avg": None, "sum": 0.0},
+        "c": {"value": 0},
+        "u": {"value": 0},
+    }
+
+
+def test_unmapped_field_gives_empty_results_not_errors():
+    result = aggs(
+        {
+            "t": {"terms": {"field": "nope"}},
+            "a": {"avg": {"field": "nope"}},
+            "h": {"histogram": {"field": "nope", "interval": 5}},
+            "r": {"range": {"field": "nope", "ranges": [{"to": 5}]}},
+            "m": {"missing": {"field": "nope"}},
+        },
+        sales(),
+    )
+    assert result == {
+        "t": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": []},
+        "a": {"value": None},
+        "h": {"buckets": []},
+        "r": {"buckets": [{"key": "*-5.0", "to": 5.0, "doc_count": 0}]},
+        "m": {"doc_count": 6},
+    }
+
+
+def test_date_metrics_carry_value_as_string():
+    result = aggs({"first": {"min": {"field": "sold"}}}, sales())
+    assert result == {
+        "first": {
+            "value": float(ms("2024-01-05T10:00:00Z")),
+            "value_as_string": "2024-01-05T10:00:00.000Z",
+        }
+    }
+
+
+def test_metric_missing_value_counts_documents_without_the_field():
+    result = aggs({"s": {"sum": {"field": "qty", "missing": 100}}}, sales())
+    assert result == {"s": {"value": 118.0}}
+
+
+def test_cardinality_is_exact_under_the_threshold():
+    result = aggs({"u": {"cardinality": {"field": "product"}}}, sales(), sales("other"))
+    assert result == {"u": {"value": 3}}
+
+
+@pytest.mark.parametrize(
+    ("percents", "expected"),
+    [
+        # ES below its sorting threshold: linear interpolation at q*(n-1) over sorted values.
+        ([50], {"50.0": 3.0}),
+        ([25, 75], {"25.0": 2.0, "75.0": 5.0}),
+        ([10, 99], {"10.0": 1.4, "99.0": 7.0 - 0.04 * 2}),
+        ([0, 100], {"0.0": 1.0, "100.0": 7.0}),
+    ],
+)
+def test_percentiles_interpolate_between_sorted_values(percents, expected):
+    result = aggs({"p": {"percentiles": {"field": "qty", "percents": percents}}}, sales())
+    assert result["p"]["values"] == pytest.approx(expected)
+
+
+def test_percentiles_default_percents_and_unkeyed_shape():
+    result = aggs({"p": {"percentiles": {"field": "qty", "keyed": False}}}, sales())
+    keys = [row["key"] for row in result["p"]["values"]]
+    assert keys == [1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0]
+    assert result["p"]["values"][3] == {"key": 50.0, "value": 3.0}
+
+
+# -- terms -----------------------------------------------------------------------------------
+
+
+def test_terms_on_keyword_orders_by_count_then_key():
+    result = aggs({"t": {"terms": {"field": "product"}}}, sales())
+    assert result == {
+        "t": {
+            "doc_count_error_upper_bound": 0,
+            "sum_other_doc_count": 0,
+            "buckets": [
+                {"key": "apple", "doc_count": 3},
+                {"key": "pear", "doc_count": 2},
+                {"key": "plum", "doc_count": 1},
+            ],
+        }
+    }
+
+
+def test_terms_size_counts_the_rest_as_other():
+    result = aggs({"t": {"terms": {"field": "product", "size": 1}}}, sales())
+    assert result["t"]["buckets"] == [{"key": "apple", "doc_count": 3}]
+    assert result["t"]["sum_other_doc_count"] == 3
+
+
+@pytest.mark.parametrize(
+    ("order", "keys"),
+    [
+        ({"_key": "desc"}, ["plum", "pear", "apple"]),
+        ({"_key": "asc"}, ["apple", "pear", "plum"]),
+        ({"_count": "asc"}, ["plum", "pear", "apple"]),
+        ([{"_count": "desc"}, {"_key": "desc"}], ["apple", "pear", "plum"]),
+    ],
+)
+def test_terms_order(order, keys):
+    result = aggs({"t": {"terms": {"field": "product", "order": order}}}, sales())
+    assert [b["key"] for b in result["t"]["buckets"]] == keys
+
+
+def test_terms_ordered_by_a_sub_aggregation_metric():
+    body = {
+        "t": {
+            "terms": {"field": "product", "order": {"top": "desc"}},
+            "aggs": {"top": {"max": {"field": "price"}}},
+        }
+    }
+    result = aggs(body, sales())
+    assert result["t"]["buckets"] == [
+        {"key": "plum", "doc_count": 1, "top": {"value": 10.0}},
+        {"key": "pear", "doc_count": 2, "top": {"value": 4.0}},
+        {"key": "apple", "doc_count": 3, "top": {"value": 3.0}},
+    ]
+
+
+def test_terms_ordered_by_a_stats_value_ascending():
+    body = {
+        "t": {
+            "terms": {"field": "product", "order": {"st.avg": "asc"}, "size": 2},
+            "aggs": {"st": {"stats": {"field": "qty"}}},
+        }
+    }
+    result = aggs(body, sales())
+    # apple avg 3.0, pear avg 2.0, plum avg 7.0
+    assert [b["key"] for b in result["t"]["buckets"]] == ["pear", "apple"]
+    assert result["t"]["sum_other_doc_count"] == 1
+
+
+def test_terms_min_doc_count_zero_lists_every_keyword():
+    result = aggs(
+        {"t": {"terms": {"field": "product", "min_doc_count": 0}}},
+        sales(),
+        query={"term": {"product": "pear"}},
+    )
+    assert result["t"]["buckets"] == [
+        {"key": "pear", "doc_count": 2},
+        {"key": "apple", "doc_count": 0},
+        {"key": "plum", "doc_count": 0},
+    ]
+
+
+def test_terms_missing_puts_documents_without_a_value_in_a_bucket():
+    body = {
+        "t": {
+            "terms": {"field": "qty", "missing": 0},
+            "aggs": {"ids": {"value_count": {"field": "product"}}},
+        }
+    }
+    buckets = aggs(body, sales())["t"]["buckets"]
+    assert {"key": 0, "doc_count": 1, "ids": {"value": 1}} in buckets
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude", "keys"),
+    [
+        ("p.*", None, ["pear", "plum"]),
+        (None, "p.*", ["apple"]),
+        (["apple", "plum"], None, ["apple", "plum"]),
+        (None, ["apple"], ["pear", "plum"]),
+    ],
+)
+def test_terms_include_exclude(include, exclude, keys):
+    params: dict[str, Any] = {"field": "product"}
+    if include is not None:
+        params["include"] = include
+    if exclude is not None:
+        params["exclude"] = exclude
+    result = aggs({"t": {"terms": params}}, sales())
+    assert sorted(b["key"] for b in result["t"]["buckets"]) == keys
+
+
+def test_terms_on_numbers_dates_and_booleans():
+    result = aggs(
+        {
+            "q": {"terms": {"field": "qty", "size": 2, "order": {"_key": "asc"}}},
+            "p": {"terms": {"field": "price", "size": 1, "order": {"_key": "asc"}}},
+            "d": {"terms": {"field": "sold", "size": 1, "order": {"_key": "asc"}}},
+            "b": {"terms": {"field": "paid"}},
+        },
+        sales(),
+    )
+    assert result["q"]["buckets"] == [{"key": 1, "doc_count": 1}, {"key": 2, "doc_count": 1}]
+    assert result["p"]["buckets"] == [{"key": 1.5, "doc_count": 1}]
+    assert result["d"]["buckets"] == [
+        {
+            "key": ms("2024-01-05T10:00:00Z"),
+            "key_as_string": "2024-01-05T10:00:00.000Z",
+            "doc_count": 1,
+        }
+    ]
+    assert result["b"]["buckets"] == [
+        {"key": 1, "key_as_string": "true", "doc_count": 4},
+        {"key": 0, "key_as_string": "false", "doc_count": 1},
+    ]
+
+
+def test_terms_on_text_is_elasticsearchs_fielddata_error():
+    error = error_of({"t": {"terms": {"field": "note"}}}, sales())
+    assert error.status == 400
+    assert error.type == "illegal_argument_exception"
+    assert error.reason.startswith("Fielddata is disabled on [note] in [sales].")
+
+
+def test_terms_with_sub_aggregations_nest():
+    body = {
+        "t": {
+            "terms": {"field": "product"},
+            "aggs": {"paid": {"terms": {"field": "paid"}}, "q": {"sum": {"field": "qty"}}},
+        }
+    }
+    apple = aggs(body, sales())["t"]["buckets"][0]
+    assert apple == {
+        "key": "apple",
+        "doc_count": 3,
+        "paid": {
+            "doc_count_error_upper_bound": 0,
+            "sum_other_doc_count": 0,
+            "buckets": [
+                {"key": 1, "key_as_string": "true", "doc_count": 2},
+                {"key": 0, "key_as_string": "false", "doc_count": 1},
+            ],
+        },
+        "q": {"value": 9.0},
+    }
+
+
+def test_meta_is_returned_first():
+    result = aggs(
+        {"t": {"terms": {"field": "product", "size": 1}, "meta": {"owner": "me"}}}, sales()
+    )
+    assert list(result["t"]) == [
+        "meta",
+        "doc_count_error_upper_bound",
+        "sum_other_doc_count",
+        "buckets",
+    ]
+    assert result["t"]["meta"] == {"owner": "me"}
+
+
+# -- histograms ------------------------------------------------------------------------------
+
+
+def test_histogram_fills_empty_buckets_between_min_and_max():
+    result = aggs({"h": {"histogram": {"field": "qty", "interval": 2}}}, sales())
+    assert result == {
+        "h": {
+            "buckets": [
+                {"key": 0.0, "doc_count": 1},
+                {"key": 2.0, "doc_count": 2},
+                {"key": 4.0, "doc_count": 1},
+                {"key": 6.0, "doc_count": 1},
+            ]
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "keys_counts"),
+    [
+        ({"interval": 3}, [(0.0, 2), (3.0, 2), (6.0, 1)]),
+        ({"interval": 3, "offset": 1}, [(1.0, 3), (4.0, 1), (7.0, 1)]),
+        ({"interval": 2, "min_doc_count": 2}, [(2.0, 2)]),
+        (
+            {"interval": 2, "extended_bounds": {"min": -2, "max": 10}},
+            [(-2.0, 0), (0.0, 1), (2.0, 2), (4.0, 1), (6.0, 1), (8.0, 0), (10.0, 0)],
+        ),
+        ({"interval": 2, "hard_bounds": {"min": 2, "max": 5}}, [(2.0, 2), (4.0, 1)]),
+        ({"interval": 5, "order": {"_count": "asc"}}, [(5.0, 2), (0.0, 3)]),
+    ],
+)
+def test_histogram_parameters(params, keys_counts):
+    result = aggs({"h": {"histogram": {"field": "qty", **params}}}, sales())
+    assert [(b["key"], b["doc_count"]) for b in result["h"]["buckets"]] == keys_counts
+
+
+def test_histogram_keyed():
+    result = aggs({"h": {"histogram": {"field": "qty", "interval": 5, "keyed": True}}}, sales())
+    assert result == {
+        "h": {"buckets": {"0.0": {"key": 0.0, "doc_count": 3}, "5.0": {"key": 5.0, "doc_count": 2}}}
+    }
+
+
+def test_histogram_sub_aggregations_see_their_bucket():
+    body = {
+        "h": {
+            "histogram": {"field": "qty", "interval": 5},
+            "aggs": {"p": {"sum": {"field": "price"}}},
+        }
+    }
+    buckets = aggs(body, sales())["h"]["buckets"]
+    assert [b["p"]["value"] for b in buckets] == [1.5 + 2.5 + 4.0, 10.0 + 3.0]
+
+
+def test_date_histogram_fixed_interval_fills_days():
+    index = SmallIndex(
+        "logs",
+        {"at": "date"},
+        [
+            {"at": "2024-01-01T05:00:00Z"},
+            {"at": "2024-01-03T23:59:59Z"},
+            {"at": "2024-01-03T00:00:00Z"},
+        ],
+    )
+    result = aggs({"d": {"date_histogram": {"field": "at", "fixed_interval": "1d"}}}, index)
+    assert result == {
+        "d": {
+            "buckets": [
+                {
+                    "key_as_string": "2024-01-01T00:00:00.000Z",
+                    "key": ms("2024-01-01"),
+                    "doc_count": 1,
+                },
+                {
+                    "key_as_string": "2024-01-02T00:00:00.000Z",
+                    "key": ms("2024-01-02"),
+                    "doc_count": 0,
+                },
+                {
+                    "key_as_string": "2024-01-03T00:00:00.000Z",
+                    "key": ms("2024-01-03"),
+                    "doc_count": 2,
+                },
+            ]
+        }
+    }
+
+
+def test_date_histogram_calendar_month_in_paris_across_daylight_saving():
+    paris = ZoneInfo("Europe/Paris")
+    # 2024-03-31 is the spring change in Paris (02:00 -> 03:00), 2024-10-27 the autumn one.
+    index = SmallIndex(
+        "logs",
+        {"at": "date"},
+        [
+            {"at": "2024-02-29T23:30:00Z"},  # 2024-03-01 00:30 in Paris: March
+            {"at": "2024-03-31T21:59:59Z"},  # 23:59:59 CEST, still March
+            {"at": "2024-03-31T22:00:00Z"},  # 2024-04-01 00:00 CEST: April
+            {"at": "2024-10-31T23:30:00Z"},  # 2024-11-01 00:30 CET: November
+        ],
+    )
+    body = {
+        "d": {
+            "date_histogram": {
+                "field": "at",
+                "calendar_interval": "month",
+                "time_zone": "Europe/Paris",
+            }
+        }
+    }
+    buckets = aggs(body, index)["d"]["buckets"]
+    expected_months = [(2024, m) for m in range(3, 12)]
+    assert [b["key"] for b in buckets] == [
+        int(datetime(y, m, 1, tzinfo=paris).timestamp() * 1000) for y, m in expected_months
+    ]
+    assert [b["doc_count"] for b in buckets] == [2, 1, 0, 0, 0, 0, 0, 0, 1]
+    assert buckets[0]["key_as_string"] == "2024-03-01T00:00:00.000+01:00"
+    assert buckets[1]["key_as_string"] == "2024-04-01T00:00:00.000+02:00"
+    assert buckets[-1]["key_as_string"] == "2024-11-01T00:00:00.000+01:00"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        (
+            {"calendar_interval": "week", "format": "yyyy-MM-dd"},  # weeks start on Monday
+            [("2024-01-01", 2), ("2024-01-08", 0), ("2024-01-15", 1)],
+        ),
+        ({"calendar_interval": "quarter"}, [("2024-01-01T00:00:00.000Z", 3)]),
+        ({"calendar_interval": "year", "format": "yyyy"}, [("2024", 3)]),
+        (
+            {"calendar_interval": "day", "time_zone": "-05:00", "format": "yyyy-MM-dd"},
+            # local times: 01-01 22:00, 01-03 07:00, 01-17 07:00
+            [("2024-01-01", 1), ("2024-01-02", 0), ("2024-01-03", 1)]
+            + [(f"2024-01-{d:02d}", 0) for d in range(4, 17)]
+            + [("2024-01-17", 1)],
+        ),
+        (
+            {"fixed_interval": "7d", "offset": "+1d", "format": "yyyy-MM-dd"},
+            [("2023-12-29", 2), ("2024-01-05", 0), ("2024-01-12", 1)],
+        ),
+    ],
+)
+def test_date_histogram_intervals(params, expected):
+    index = SmallIndex(
+        "logs",
+        {"at": "date"},
+        [
+            {"at": "2024-01-02T03:00:00Z"},
+            {"at": "2024-01-03T12:00:00Z"},
+            {"at": "2024-01-17T12:00:00Z"},
+        ],
+    )
+    buckets = aggs({"d": {"date_histogram": {"field": "at", **params}}}, index)["d"]["buckets"]
+    assert [(b["key_as_string"], b["doc_count"]) for b in buckets][: len(expected)] == expected
+    assert len(buckets) == len(expected)
+
+
+def test_date_histogram_extended_bounds_and_min_doc_count():
+    index = SmallIndex("logs", {"at": "date"}, [{"at": "2024-03-10T00:00:00Z"}])
+    body = {
+        "d": {
+            "date_histogram": {
+                "field": "at",
+                "calendar_interval": "month",
+                "format": "yyyy-MM",
+                "extended_bounds": {"min": "2024-01", "max": "2024-04"},
+            }
+        }
+    }
+    buckets = aggs(body, index)["d"]["buckets"]
+    assert [(b["key_as_string"], b["doc_count"]) for b in buckets] == [
+        ("2024-01", 0),
+        ("2024-02", 0),
+        ("2024-03", 1),
+        ("2024-04", 0),
+    ]
+    body["d"]["date_histogram"]["min_doc_count"] = 1
+    assert [b["key_as_string"] for b in aggs(body, index)["d"]["buckets"]] == ["2024-03"]
+
+
+# -- ranges ----------------------------------------------------------------------------------
+
+
+def test_range_keys_and_counts_as_elasticsearch_prints_them():
+    body = {
+        "r": {
+            "range": {
+                "field": "price",
+                "ranges": [{"from": 3, "to": 5}, {"to": 3}, {"from": 5, "key": "dear"}],
+            }
+        }
+    }
+    result = aggs(body, sales())
+    assert result == {
+        "r": {
+            "buckets": [
+                {"key": "*-3.0", "to": 3.0, "doc_count": 2},
+                {"key": "3.0-5.0", "from": 3.0, "to": 5.0, "doc_count": 2},
+                {"key": "dear", "from": 5.0, "doc_count": 1},
+            ]
+        }
+    }
+
+
+def test_range_keyed_with_sub_aggregation():
+    body = {
+        "r": {
+            "range": {"field": "qty", "keyed": True, "ranges": [{"to": 3}, {"from": 3}]},
+            "aggs": {"p": {"max": {"field": "price"}}},
+        }
+    }
+    assert aggs(body, sales()) == {
+        "r": {
+            "buckets": {
+                "*-3.0": {"to": 3.0, "doc_count": 2, "p": {"value": 4.0}},
+                "3.0-*": {"from": 3.0, "doc_count": 3, "p": {"value": 10.0}},
+            }
+        }
+    }
+
+
+def test_date_range_with_date_math_against_now():
+    # NOW is 2023-11-14T22:13:20Z: now-1d/d is 2023-11-13T00:00:00Z.
+    index = SmallIndex(
+        "logs",
+        {"at": "date"},
+        [
+            {"at": "2023-11-12T10:00:00Z"},
+            {"at": "2023-11-13T10:00:00Z"},
+            {"at": "2023-11-14T10:00:00Z"},
+        ],
+    )
+    body = {
+        "r": {"date_range": {"field": "at", "ranges": [{"to": "now-1d/d"}, {"from": "now-1d/d"}]}}
+    }
+    start = ms("2023-11-13T00:00:00Z")
+    assert aggs(body, index) == {
+        "r": {
+            "buckets": [
+                {
+                    "key": "*-2023-11-13T00:00:00.000Z",
+                    "to": float(start),
+                    "to_as_string": "2023-11-13T00:00:00.000Z",
+                    "doc_count": 1,
+                },
+                {
+                    "key": "2023-11-13T00:00:00.000Z-*",
+                    "from": float(start),
+                    "from_as_string": "2023-11-13T00:00:00.000Z",
+                    "doc_count": 2,
+                },
+            ]
+        }
+    }
+
+
+def test_date_range_format_and_time_zone():
+    index = SmallIndex("logs", {"at": "date"}, [{"at": "2024-01-01T00:30:00Z"}])
+    body = {
+        "r": {
+            "date_range": {
+                "field": "at",
+                "format": "yyyy-MM-dd",
+                "time_zone": "+02:00",
+                "ranges": [{"from": "2024-01-01", "to": "2024-01-02"}],
+            }
+        }
+    }
+    (bucket,) = aggs(body, index)["r"]["buckets"]
+    # Local midnight at +02:00 is 22:00 the day before in UTC; the document falls in the range.
+    assert bucket["from"] == float(ms("2023-12-31T22:00:00Z"))
+    assert bucket["key"] == "2024-01-01-2024-01-02"
+    assert bucket["doc_count"] == 1

@@ -128,7 +128,7 @@ class DateRounding:
     def uniform_offset(self) -> int:
         """The histogram offset that aligns uniform buckets with local time (weeks: Monday)."""
         zone_ms = _utc_offset_ms(self.zone, 0)
-        monday = 3 * 86_400_000 if self.calendar is CalendarUnit.WEEK else 0
+        monday = 4 * 86_400_000 if self.calendar is CalendarUnit.WEEK else 0
         return (monday - zone_ms + self.offset_ms) % self.uniform_width
 
     def floor(self, millis: int) -> int:

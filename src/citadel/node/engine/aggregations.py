@@ -129,7 +129,7 @@ class _Scope:
         return _Scope(self.targets, tuple(queries))
 
     def count(self) -> int:
-        return sum(t.searcher.search(q, 0, count=True).count for t, q in self.pairs())
+        return sum(t.searcher.search(q, 1, count=True).count for t, q in self.pairs())
 
 
 def _native(target: AggregationTarget, query: tantivy.Query, agg: Mapping[str, Any]) -> Any:
@@ -273,7 +273,7 @@ class _Run:
             slot = fld.slot(i)
             if slot is None:
                 if missing_value is not None:
-                    n = target.searcher.search(query, 0, count=True).count
+                    n = target.searcher.search(query, 1, count=True).count
                     total = total.merge(_Stats.of_constant(missing_value, n))
                 continue
             agg: dict[str, Any] = {"field": slot}
@@ -573,7 +573,10 @@ class _Run:
         total = 0
         error = 0
         native_order = _native_order(order)
-        request_size = _ALL_TERMS if by_sub or _needs_all(include, exclude, fld) else shard_size
+        exact_order = by_sub or order[0] != ("_count", "desc")
+        request_size = (
+            _ALL_TERMS if exact_order or _needs_all(include, exclude, fld) else shard_size
+        )
         for i, (target, query) in enumerate(scope.pairs()):
             slot = fld.slot(i)
             if slot is None:
@@ -622,14 +625,8 @@ class _Run:
             else:
                 bucket.update(self.bucket(spec, scope, self._term_query(fld, key, missing)))
             buckets.append(bucket)
-        if len(scope.targets) == 1:
-            error_bound = 0
-        elif order[0] == ("_count", "desc"):
-            error_bound = error
-        elif order[0][0] == "_key":
-            error_bound = 0
-        else:
-            error_bound = -1
+        # Elasticsearch: 0 for one shard; otherwise the counts a truncated index may have hidden.
+        error_bound = 0 if len(scope.targets) == 1 else error
         return {
             "doc_count_error_upper_bound": error_bound,
             "sum_other_doc_count": max(0, total - sum(c for _, c in chosen)),
