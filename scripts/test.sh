@@ -39,10 +39,11 @@ fi
 .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v -E '^WARNING: (Location|The index)' || true
 
 # The official Elasticsearch clients, each in its own virtualenv (they pin different
-# elastic-transport versions), for the node's client-compatibility tests.
+# elastic-transport versions), for the node's client-compatibility tests; .venv-es9 also gets
+# pyyaml for the clients' YAML suite interpreter (tests/compat/yaml_runner.py).
 [ -x .venv-es9/bin/python ] || python3 -m venv .venv-es9
 [ -x .venv-es8/bin/python ] || python3 -m venv .venv-es8
-.venv-es9/bin/pip install -q 'elasticsearch==9.5.1' 2>&1 | grep -v -E '^WARNING: (Location|The index)' || true
+.venv-es9/bin/pip install -q 'elasticsearch==9.5.1' pyyaml 2>&1 | grep -v -E '^WARNING: (Location|The index)' || true
 .venv-es8/bin/pip install -q 'elasticsearch8==8.19.3' 2>&1 | grep -v -E '^WARNING: (Location|The index)' || true
 
 echo "== lint"
