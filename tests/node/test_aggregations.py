@@ -839,3 +839,381 @@ def test_date_range_format_and_time_zone():
     assert bucket["from"] == float(ms("2023-12-31T22:00:00Z"))
     assert bucket["key"] == "2024-01-01-2024-01-02"
     assert bucket["doc_count"] == 1
+
+
+# -- filter, filters, missing ----------------------------------------------------------------
+
+
+def test_filter_counts_and_runs_sub_aggregations():
+    body = {
+        "f": {"filter": {"term": {"product": "apple"}}, "aggs": {"q": {"sum": {"field": "qty"}}}}
+    }
+    assert aggs(body, sales()) == {"f": {"doc_count": 3, "q": {"value": 9.0}}}
+
+
+def test_filters_named_are_keyed_and_sorted_with_other_bucket():
+    body = {
+        "f": {
+            "filters": {
+                "filters": {
+                    "pears": {"term": {"product": "pear"}},
+                    "apples": {"term": {"product": "apple"}},
+                },
+                "other_bucket": True,
+            }
+        }
+    }
+    result = aggs(body, sales())
+    assert result == {
+        "f": {
+            "buckets": {
+                "apples": {"doc_count": 3},
+                "pears": {"doc_count": 2},
+                "_other_": {"doc_count": 1},
+            }
+        }
+    }
+    assert list(result["f"]["buckets"]) == ["apples", "pears", "_other_"]
+
+
+def test_filters_anonymous_are_a_list():
+    body = {
+        "f": {
+            "filters": {"filters": [{"term": {"paid": True}}, {"range": {"qty": {"gte": 5}}}]},
+            "aggs": {"p": {"max": {"field": "price"}}},
+        }
+    }
+    assert aggs(body, sales()) == {
+        "f": {
+            "buckets": [
+                {"doc_count": 4, "p": {"value": 10.0}},
+                {"doc_count": 2, "p": {"value": 10.0}},
+            ]
+        }
+    }
+
+
+def test_filters_unkeyed_named_carry_their_key_and_other_bucket_key():
+    body = {
+        "f": {
+            "filters": {
+                "filters": {"apples": {"term": {"product": "apple"}}},
+                "keyed": False,
+                "other_bucket_key": "rest",
+            }
+        }
+    }
+    assert aggs(body, sales()) == {
+        "f": {"buckets": [{"key": "apples", "doc_count": 3}, {"key": "rest", "doc_count": 3}]}
+    }
+
+
+def test_missing_counts_documents_without_a_value():
+    body = {"m": {"missing": {"field": "price"}, "aggs": {"t": {"terms": {"field": "product"}}}}}
+    result = aggs(body, sales())
+    assert result["m"]["doc_count"] == 1
+    assert result["m"]["t"]["buckets"] == [{"key": "pear", "doc_count": 1}]
+
+
+# -- composite -------------------------------------------------------------------------------
+
+
+def test_composite_pages_with_after_until_exhausted():
+    body: dict[str, Any] = {
+        "c": {
+            "composite": {
+                "size": 2,
+                "sources": [
+                    {"product": {"terms": {"field": "product"}}},
+                    {"paid": {"terms": {"field": "paid", "order": "desc"}}},
+                ],
+            },
+            "aggs": {"q": {"sum": {"field": "qty"}}},
+        }
+    }
+    pages = []
+    for _ in range(5):
+        result = aggs(body, sales())["c"]
+        pages.append(result["buckets"])
+        if "after_key" not in result:
+            break
+        body["c"]["composite"]["after"] = result["after_key"]
+    assert pages == [
+        [
+            {"key": {"product": "apple", "paid": True}, "doc_count": 2, "q": {"value": 8.0}},
+            {"key": {"product": "apple", "paid": False}, "doc_count": 1, "q": {"value": 1.0}},
+        ],
+        [
+            {"key": {"product": "pear", "paid": True}, "doc_count": 1, "q": {"value": 2.0}},
+            {"key": {"product": "plum", "paid": True}, "doc_count": 1, "q": {"value": 7.0}},
+        ],
+        [],
+    ]
+
+
+def test_composite_after_key_is_the_last_bucket_key():
+    body = {"c": {"composite": {"size": 1, "sources": [{"p": {"terms": {"field": "product"}}}]}}}
+    assert aggs(body, sales()) == {
+        "c": {"after_key": {"p": "apple"}, "buckets": [{"key": {"p": "apple"}, "doc_count": 3}]}
+    }
+
+
+def test_composite_histogram_and_date_histogram_sources():
+    body = {
+        "c": {
+            "composite": {
+                "sources": [
+                    {"month": {"date_histogram": {"field": "sold", "calendar_interval": "month"}}},
+                    {"q": {"histogram": {"field": "qty", "interval": 5}}},
+                ]
+            }
+        }
+    }
+    result = aggs(body, sales())["c"]
+    assert [(b["key"]["month"], b["key"]["q"], b["doc_count"]) for b in result["buckets"]] == [
+        (ms("2024-01-01"), 0.0, 2),
+        (ms("2024-02-01"), 0.0, 1),
+        (ms("2024-03-01"), 5.0, 2),
+    ]
+
+
+def test_composite_date_histogram_in_a_zone_with_format():
+    body = {
+        "c": {
+            "composite": {
+                "sources": [
+                    {
+                        "day": {
+                            "date_histogram": {
+                                "field": "sold",
+                                "calendar_interval": "day",
+                                "time_zone": "Europe/Paris",
+                                "format": "yyyy-MM-dd",
+                            }
+                        }
+                    }
+                ]
+            }
+        }
+    }
+    keys = [b["key"]["day"] for b in aggs(body, sales())["c"]["buckets"]]
+    # 2024-03-30T23:30Z is 03-31 00:30 in Paris (CET, +1); 03-31T00:30Z is 03-31 02:30 -> CEST.
+    assert keys == ["2024-01-05", "2024-01-20", "2024-02-03", "2024-03-31"]
+
+
+# -- top hits --------------------------------------------------------------------------------
+
+
+def test_top_hits_sorted_by_a_field_with_source_filtering():
+    body = {
+        "t": {
+            "terms": {"field": "product", "size": 1},
+            "aggs": {
+                "best": {
+                    "top_hits": {
+                        "size": 2,
+                        "sort": [{"price": {"order": "desc"}}],
+                        "_source": ["price"],
+                    }
+                }
+            },
+        }
+    }
+    best = aggs(body, sales())["t"]["buckets"][0]["best"]
+    assert best == {
+        "hits": {
+            "total": {"value": 3, "relation": "eq"},
+            "max_score": None,
+            "hits": [
+                {
+                    "_index": "sales",
+                    "_id": "sales-4",
+                    "_score": None,
+                    "_source": {"price": 3.0},
+                    "sort": [3.0],
+                },
+                {
+                    "_index": "sales",
+                    "_id": "sales-1",
+                    "_score": None,
+                    "_source": {"price": 2.5},
+                    "sort": [2.5],
+                },
+            ],
+        }
+    }
+
+
+def test_top_hits_by_score_with_from():
+    result = aggs({"t": {"top_hits": {"size": 1, "from": 1, "_source": False}}}, sales())
+    hits = result["t"]["hits"]
+    assert hits["total"] == {"value": 6, "relation": "eq"}
+    assert hits["max_score"] == 1.0
+    assert len(hits["hits"]) == 1
+    (hit,) = hits["hits"]
+    assert set(hit) == {"_index", "_id", "_score"}
+    assert hit["_score"] == 1.0
+
+
+# -- several indices -------------------------------------------------------------------------
+
+
+def test_several_indices_merge_exactly():
+    first = sales("a", SALES_ROWS[:3])
+    second = sales("b", SALES_ROWS[3:])
+    both = sales("all")
+    body = {
+        "t": {"terms": {"field": "product"}, "aggs": {"avg": {"avg": {"field": "price"}}}},
+        "s": {"extended_stats": {"field": "qty"}},
+        "h": {"histogram": {"field": "qty", "interval": 2}},
+        "d": {"date_histogram": {"field": "sold", "calendar_interval": "month"}},
+        "r": {"range": {"field": "price", "ranges": [{"to": 3}, {"from": 3}]}},
+        "c": {"value_count": {"field": "qty"}},
+        "u": {"cardinality": {"field": "product"}},
+        "p": {"percentiles": {"field": "price", "percents": [50]}},
+        "m": {"missing": {"field": "qty"}},
+    }
+    assert aggs(body, first, second) == aggs(body, both)
+
+
+def test_several_indices_terms_counts_sum_across_indices():
+    first = SmallIndex("a", {"k": "keyword"}, [{"k": "x"}, {"k": "y"}, {"k": "y"}])
+    second = SmallIndex("b", {"k": "keyword"}, [{"k": "x"}, {"k": "x"}, {"k": "z"}])
+    result = aggs({"t": {"terms": {"field": "k", "size": 2}}}, first, second)
+    assert result == {
+        "t": {
+            "doc_count_error_upper_bound": 0,
+            "sum_other_doc_count": 1,
+            "buckets": [{"key": "x", "doc_count": 3}, {"key": "y", "doc_count": 2}],
+        }
+    }
+
+
+def test_a_field_mapped_in_one_index_only():
+    first = SmallIndex("a", {"k": "keyword"}, [{"k": "x"}])
+    second = SmallIndex("b", {"n": "long"}, [{"n": 1}])
+    result = aggs({"t": {"terms": {"field": "k"}}, "m": {"missing": {"field": "k"}}}, first, second)
+    assert result["t"]["buckets"] == [{"key": "x", "doc_count": 1}]
+    assert result["m"] == {"doc_count": 1}
+
+
+def test_top_hits_across_indices_name_their_index():
+    first = SmallIndex("a", {"n": "long"}, [{"_id": "1", "n": 5}])
+    second = SmallIndex("b", {"n": "long"}, [{"_id": "2", "n": 9}])
+    result = aggs({"t": {"top_hits": {"sort": [{"n": "desc"}], "size": 5}}}, first, second)
+    assert [(h["_index"], h["_id"], h["sort"]) for h in result["t"]["hits"]["hits"]] == [
+        ("b", "2", [9]),
+        ("a", "1", [5]),
+    ]
+    assert result["t"]["hits"]["total"] == {"value": 2, "relation": "eq"}
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "reason"),
+    [
+        (
+            {"a": {"termz": {"field": "x"}}},
+            "parsing_exception",
+            "Unknown aggregation type [termz] did you mean [terms]?",
+        ),
+        ({"a": {"foo": {}}}, "parsing_exception", "Unknown aggregation type [foo]"),
+        (
+            {"a": {"terms": {"field": "x", "sizee": 1}}},
+            "x_content_parse_exception",
+            "[terms] unknown field [sizee]",
+        ),
+        (
+            {"a": {"terms": {"script": "doc.x"}}},
+            "illegal_argument_exception",
+            "scripts are not supported",
+        ),
+        (
+            {"a": {"avg": {"field": "x"}, "aggs": {"b": {"max": {"field": "y"}}}}},
+            "aggregation_initialization_exception",
+            "Aggregator [a] of type [avg] cannot accept sub-aggregations",
+        ),
+        (
+            {"a": {"terms": {"field": "x"}, "avg": {"field": "x"}}},
+            "parsing_exception",
+            "Found two aggregation type definitions in [a]: [terms] and [avg]",
+        ),
+        ({"a": {}}, "parsing_exception", "Missing definition for aggregation [a]"),
+        ({"a>b": {"avg": {"field": "x"}}}, "parsing_exception", "Invalid aggregation name [a>b]"),
+        (
+            {"a": {"significant_terms": {"field": "x"}}},
+            "illegal_argument_exception",
+            "which this node does not support",
+        ),
+        (
+            {"a": {"terms": {}}},
+            "illegal_argument_exception",
+            "Required one of fields [field, script]",
+        ),
+    ],
+)
+def test_parse_errors_are_elasticsearch_400s(body, kind, reason):
+    with pytest.raises(EsError) as caught:
+        parse_aggregations(body)
+    assert caught.value.status == 400
+    assert caught.value.type == kind
+    assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            {"a": {"avg": {"field": "product"}}},
+            "Field [product] of type [keyword] is not supported for aggregation [avg]",
+        ),
+        (
+            {"a": {"date_histogram": {"field": "sold", "calendar_interval": "2d"}}},
+            "The supplied interval [2d] could not be parsed as a calendar interval.",
+        ),
+        (
+            {"a": {"date_histogram": {"field": "sold", "fixed_interval": "1M"}}},
+            "failed to parse setting [date_histogram.fixedInterval] with value [1M]",
+        ),
+        ({"a": {"date_histogram": {"field": "sold"}}}, "Invalid interval specified"),
+        (
+            {"a": {"terms": {"field": "product", "order": {"nope": "asc"}}}},
+            "Invalid aggregator order path [nope]",
+        ),
+        ({"a": {"histogram": {"field": "qty", "interval": 0}}}, "[interval] must be >0"),
+        (
+            {
+                "a": {
+                    "date_histogram": {
+                        "field": "sold",
+                        "fixed_interval": "1d",
+                        "time_zone": "Mars/Base",
+                    }
+                }
+            },
+            "unknown time zone [Mars/Base]",
+        ),
+        ({"a": {"missing": {"field": "note"}}}, "Fielddata is disabled on [note] in [sales]"),
+        (
+            {"a": {"top_hits": {"sort": [{"note": "asc"}]}}},
+            "Fielddata is disabled on [note] in [sales]",
+        ),
+    ],
+)
+def test_run_errors_are_elasticsearch_400s(body, reason):
+    error = error_of(body, sales())
+    assert error.status == 400
+    assert reason in error.reason
+
+
+def test_too_many_buckets_is_refused():
+    index = SmallIndex(
+        "logs", {"at": "date"}, [{"at": "2000-01-01T00:00:00Z"}, {"at": "2024-01-01T00:00:00Z"}]
+    )
+    error = error_of(
+        {"d": {"date_histogram": {"field": "at", "calendar_interval": "minute"}}}, index
+    )
+    assert error.type == "too_many_buckets_exception"
+    assert error.status == 400

@@ -69,9 +69,7 @@ PARAMETERS: dict[str, frozenset[str]] = {
     "extended_stats": _COMMON_VALUE | {"sigma"},
     "cardinality": _COMMON_VALUE | {"precision_threshold", "execution_hint"},
     "percentiles": _COMMON_VALUE | {"percents", "keyed", "tdigest", "hdr"},
-    "top_hits": frozenset(
-        {"size", "from", "sort", "_source", "version", "seq_no_primary_term", "track_scores"}
-    ),
+    "top_hits": frozenset({"size", "from", "sort", "_source"}),
     "composite": frozenset({"sources", "size", "after"}),
 }
 BUCKET_TYPES = frozenset(

@@ -161,14 +161,14 @@ class _Field:
         return ref.slot if ref is not None else None
 
 
-def _resolve(scope: _Scope, name: str, spec: AggregationSpec, *, text_ok: bool = False) -> _Field:
+def _resolve(scope: _Scope, name: str, spec: AggregationSpec) -> _Field:
     refs = tuple(t.field(name) for t in scope.targets)
     kind = None
     fmt = None
     for target, ref in zip(scope.targets, refs, strict=True):
         if ref is None:
             continue
-        if ref.kind.is_text and not text_ok:
+        if ref.kind.is_text:
             raise IllegalArgument(
                 f"Fielddata is disabled on [{name}] in [{target.index_name}]. Text fields are not "
                 "optimised for operations that require per-document field data like "
@@ -191,8 +191,8 @@ def _resolve(scope: _Scope, name: str, spec: AggregationSpec, *, text_ok: bool =
     return _Field(name, kind, refs, fmt)
 
 
-def _field_of(scope: _Scope, spec: AggregationSpec, *, text_ok: bool = False) -> _Field:
-    return _resolve(scope, str(spec.params["field"]), spec, text_ok=text_ok)
+def _field_of(scope: _Scope, spec: AggregationSpec) -> _Field:
+    return _resolve(scope, str(spec.params["field"]), spec)
 
 
 # -- the runner ------------------------------------------------------------------------------
@@ -512,7 +512,7 @@ class _Run:
         return {"doc_count": narrowed.count(), **self.level(spec.subs, narrowed)}
 
     def missing(self, spec: AggregationSpec, scope: _Scope) -> dict[str, Any]:
-        fld = _field_of(scope, spec, text_ok=True)
+        fld = _field_of(scope, spec)
         query = {"bool": {"must_not": [{"exists": {"field": fld.name}}]}}
         narrowed = scope.narrow(query)
         self.buckets += 1
@@ -619,6 +619,8 @@ class _Run:
             if text is not None:
                 bucket["key_as_string"] = text
             bucket["doc_count"] = count
+            if spec.params.get("show_term_doc_count_error"):
+                bucket["doc_count_error_upper_bound"] = 0
             if by_sub:
                 self.buckets += 1
                 bucket.update(subs_by_key[key])
