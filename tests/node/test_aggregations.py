@@ -1217,3 +1217,27 @@ def test_too_many_buckets_is_refused():
     )
     assert error.type == "too_many_buckets_exception"
     assert error.status == 400
+
+
+def test_extended_stats_of_one_value_has_nan_sampling_figures():
+    index = SmallIndex("one", {"n": "long"}, [{"n": 4}])
+    result = aggs({"e": {"extended_stats": {"field": "n"}}}, index)["e"]
+    assert (result["variance"], result["variance_sampling"]) == (0.0, "NaN")
+    assert result["std_deviation_bounds"]["upper_sampling"] == "NaN"
+    assert result["std_deviation_bounds"]["upper"] == 4.0
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (100, "100.0"),
+        (2.5, "2.5"),
+        (1.5778368e12, "1.5778368E12"),
+        (1e7, "1.0E7"),
+        (1e-4, "1.0E-4"),
+    ],
+)
+def test_range_keys_print_numbers_as_java_does(value, text):
+    index = SmallIndex("n", {"n": "double"}, [])
+    result = aggs({"r": {"range": {"field": "n", "ranges": [{"from": value}]}}}, index)
+    assert result["r"]["buckets"][0]["key"] == f"{text}-*"

@@ -74,6 +74,15 @@ class TooManyBuckets(EsError):
     status = 400
 
 
+def _too_many_buckets() -> TooManyBuckets:
+    return TooManyBuckets(
+        f"Trying to create too many buckets. Must be less than or equal to: [{MAX_BUCKETS}] but "
+        "this number of buckets was exceeded. This limit can be set by changing the "
+        "[search.max_buckets] cluster level setting.",
+        max_buckets=MAX_BUCKETS,
+    )
+
+
 class AggregationExecution(EsError):
     """An aggregation that cannot run against the data (tantivy refused it)."""
 
@@ -247,12 +256,7 @@ class _Run:
         """Sub-aggregation results of one bucket (the scope narrowed by the bucket's filter)."""
         self.buckets += 1
         if self.buckets > MAX_BUCKETS:
-            raise TooManyBuckets(
-                f"Trying to create too many buckets. Must be less than or equal to: "
-                f"[{MAX_BUCKETS}] but this number of buckets was exceeded. This limit can be set "
-                "by changing the [search.max_buckets] cluster level setting.",
-                max_buckets=MAX_BUCKETS,
-            )
+            raise _too_many_buckets()
         if not spec.subs:
             return {}
         return self.level(spec.subs, scope.narrow(es_query))
@@ -778,8 +782,7 @@ class _Run:
 
     def _check_count(self, n: int) -> None:
         if self.buckets + n > MAX_BUCKETS:
-            self.buckets = MAX_BUCKETS
-            self.bucket(AggregationSpec("", "", {}), _Scope((), ()), None)
+            raise _too_many_buckets()
 
     def _date_bounds(
         self, spec: AggregationSpec, fld: _Field, name: str, zone: str | None
@@ -1141,7 +1144,7 @@ class _Stats:
         mean = self.total / n
         variance = max(0.0, (self.squares - self.total * self.total / n) / n)
         sampling = (
-            max(0.0, (self.squares - self.total * self.total / n) / (n - 1)) if n > 1 else math.inf
+            max(0.0, (self.squares - self.total * self.total / n) / (n - 1)) if n > 1 else math.nan
         )
         std = math.sqrt(variance)
         std_sampling = math.sqrt(sampling)
@@ -1149,17 +1152,17 @@ class _Stats:
             "sum_of_squares": self.squares,
             "variance": variance,
             "variance_population": variance,
-            "variance_sampling": sampling if n > 1 else "Infinity",
+            "variance_sampling": sampling if n > 1 else "NaN",
             "std_deviation": std,
             "std_deviation_population": std,
-            "std_deviation_sampling": std_sampling if n > 1 else "Infinity",
+            "std_deviation_sampling": std_sampling if n > 1 else "NaN",
             "std_deviation_bounds": {
                 "upper": mean + sigma * std,
                 "lower": mean - sigma * std,
                 "upper_population": mean + sigma * std,
                 "lower_population": mean - sigma * std,
-                "upper_sampling": mean + sigma * std_sampling if n > 1 else "Infinity",
-                "lower_sampling": mean - sigma * std_sampling if n > 1 else "-Infinity",
+                "upper_sampling": mean + sigma * std_sampling if n > 1 else "NaN",
+                "lower_sampling": mean - sigma * std_sampling if n > 1 else "NaN",
             },
         }
 
@@ -1419,9 +1422,7 @@ def _fill(
         last = min(last, floor(hard_hi))
     steps = round((last - first) / interval)
     if steps > MAX_BUCKETS:
-        raise TooManyBuckets(
-            f"Trying to create too many buckets. Must be less than or equal to: [{MAX_BUCKETS}]"
-        )
+        raise _too_many_buckets()
     out = [first + j * interval for j in range(steps + 1)]
     present = set(out)
     return sorted(present | {k for k in keys if first <= k <= last})
@@ -1602,34 +1603,17 @@ def _java_double(value: float) -> str:
     value = float(value)
     if value == 0:
         return "0.0"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    magnitude = abs(value)
-    if 1e-3 <= magnitude < 1e7:
+    if math.isinf(value) or math.isnan(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if 1e-3 <= abs(value) < 1e7:
         text = repr(value)
-        return text if "." in text or "e" in text else text + ".0"
+        return text if "." in text else text + ".0"
     mantissa, _, exponent = f"{value!r}".partition("e")
-    if not exponent:
-        digits = f"{value:.16e}"
-        mantissa, _, exponent = digits.partition("e")
-    mantissa_value = float(mantissa)
-    exp = int(exponent)
-    while abs(mantissa_value) >= 10:
-        mantissa_value /= 10
-        exp += 1
-    text = repr(mantissa_value).rstrip("0")
-    if text.endswith("."):
-        text += "0"
-    return f"{_shortest(value, exp)}E{exp}"
-
-
-def _shortest(value: float, exp: int) -> str:
-    for digits in range(1, 18):
-        mantissa = round(value / 10**exp, digits)
-        if float(f"{mantissa}e{exp}") == value:
-            text = f"{mantissa:.{digits}f}".rstrip("0")
-            return text + "0" if text.endswith(".") else text
-    return repr(value / 10**exp)
+    if not exponent:  # repr printed it positionally (e.g. 1e7 as 10000000.0)
+        mantissa, _, exponent = f"{value:.17e}".partition("e")
+        mantissa = repr(float(f"{float(mantissa):.15g}"))
+    mantissa = mantissa if "." in mantissa else mantissa + ".0"
+    return f"{mantissa}E{int(exponent)}"
 
 
 def _decimal_format(value: float, pattern: str) -> str:
