@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from citadel.crypto.passwords import hash_password
 from citadel.kit.clock import SettableClock
 from citadel.node.http.app import NodeApp
+from citadel.node.main import assemble
 from citadel.node.routes import build_router
-from citadel.node.security.realm import Realm
-from citadel.node.services import NodeInfo, NodeServices
+from citadel.node.services import NodeServices
 from citadel.node.store.connection import Store
 
 ELASTIC_PASSWORD = "elastic-test-password"
@@ -37,11 +37,12 @@ PASSWORD = "bob-password-1"  # every user these builders make has it
 def open_node(data_dir: Path, key: bytes, clock: SettableClock) -> Iterator[NodeServices]:
     """A node's services over a new encrypted store, ``elastic`` bootstrapped; closed after."""
     store = Store.open(data_dir, key)
+    services = assemble(store, data_dir, clock, "node-1", "test-cluster")
     try:
-        realm = Realm(store, clock)
-        realm.bootstrap_elastic(ELASTIC_PASSWORD)
-        yield NodeServices(store, realm, clock, NodeInfo("node-1", "test-cluster", "uuid-1"))
+        services.realm.bootstrap_elastic(ELASTIC_PASSWORD)  # type: ignore[attr-defined]
+        yield services
     finally:
+        services.engine.close()
         store.close()
 
 

@@ -108,6 +108,7 @@ def test_a_thousand_documents_in_one_request(es):
     body = bulk(es, *lines).json()
     assert body["errors"] is False
     assert len(body["items"]) == 1000
+    assert es.post("/many/_refresh").status_code == 200
     rows = es.get("/_cat/indices/many", params={"format": "json"}).json()
     assert rows[0]["docs.count"] == "1000"
 

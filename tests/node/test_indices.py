@@ -35,7 +35,7 @@ def test_root_describes_the_node_like_elasticsearch(es):
     assert response.headers["content-type"].startswith("application/json")
     assert body["name"] == "node-1"
     assert body["cluster_name"] == "test-cluster"
-    assert body["cluster_uuid"] == "uuid-1"
+    assert len(body["cluster_uuid"]) == 22
     assert body["tagline"] == "You Know, for Search"
     version = body["version"]
     assert version["number"].startswith("8.")
@@ -164,12 +164,9 @@ def test_deleting_an_index_removes_its_documents(es, node_services):
     es.delete("/books")
     create_books(es)
     assert es.get("/books/_doc/1").json()["found"] is False
-    with node_services.store.read() as conn:
-        tables = conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%'"
-        ).fetchone()[0]
-        fields = conn.execute("SELECT count(*) FROM text_fields").fetchone()[0]
-    assert tables == fields == 1  # only the new index's title table remains
+    assert es.get("/books/_count").json()["count"] == 0
+    shards = [p.name for p in node_services.engine.root.iterdir()]
+    assert shards == [es.get("/books/_settings").json()["books"]["settings"]["index"]["uuid"]]
 
 
 def test_deleting_a_comma_list_deletes_each(es):
@@ -286,9 +283,9 @@ def test_put_mapping_needs_a_body(es):
 def test_a_text_field_added_by_put_mapping_is_searchable_storage(es, node_services):
     create_books(es)
     es.put("/books/_mapping", json={"properties": {"summary": {"type": "text"}}})
-    with node_services.store.read() as conn:
-        fields = {r[0] for r in conn.execute("SELECT field FROM text_fields")}
-    assert fields == {"title", "summary"}
+    es.put("/books/_doc/1", params={"refresh": "true"}, json={"summary": "Quick Brown"})
+    query = {"query": {"match": {"summary": "brown"}}}
+    assert es.post("/books/_search", json=query).json()["hits"]["total"]["value"] == 1
 
 
 def test_get_mapping_for_all_indices(es):
@@ -328,7 +325,7 @@ def test_refresh_of_a_missing_index_is_404(es):
 def test_cat_indices_prints_a_table_with_headers(es):
     create_books(es)
     es.put("/books/_doc/1", json={"title": "one"})
-    es.put("/books/_doc/2", json={"title": "two"})
+    es.put("/books/_doc/2", params={"refresh": "true"}, json={"title": "two"})
     response = es.get("/_cat/indices", params={"v": "true"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -362,7 +359,7 @@ def test_cat_indices_without_v_has_no_header(es):
 
 def test_cat_indices_as_json_gives_strings(es):
     create_books(es)
-    es.put("/books/_doc/1", json={"title": "one"})
+    es.put("/books/_doc/1", params={"refresh": "true"}, json={"title": "one"})
     body = es.get("/_cat/indices", params={"format": "json"}).json()
     assert len(body) == 1
     row = body[0]
@@ -379,7 +376,7 @@ def test_cat_indices_as_json_gives_strings(es):
 def test_cat_indices_selects_columns_and_sorts(es):
     es.put("/b")
     es.put("/a")
-    es.put("/a/_doc/1", json={"x": 1})
+    es.put("/a/_doc/1", params={"refresh": "true"}, json={"x": 1})
     text = es.get("/_cat/indices", params={"h": "index,docs.count", "s": "index:desc"}).text
     assert text.splitlines() == ["b 0", "a 1"]
 
@@ -389,7 +386,7 @@ def test_cat_indices_for_one_pattern(es):
     es.put("/other")
     body = es.get("/_cat/indices/logs-*", params={"format": "json", "bytes": "b"}).json()
     assert [r["index"] for r in body] == ["logs-1"]
-    assert body[0]["store.size"] == "0"
+    assert body[0]["store.size"].isdigit()
 
 
 def test_cat_indices_for_a_missing_index_is_404(es):

@@ -19,11 +19,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from citadel.kit.clock import SettableClock
-from citadel.node.search import catalog, service
-from citadel.node.search.compiler import QueryCompiler
-from citadel.node.search.dsl import Bool, Match, Query, Term
-from citadel.node.search.request import SearchRequest
-from citadel.node.services import NodeServices
 from tests.node.builders import (
     ELASTIC,
     PASSWORD,
@@ -1234,35 +1229,3 @@ def test_search_sees_updates_and_deletes(es):
     assert put.status_code == 200
     assert query_ids(books, {"term": {"tags": "nature"}}) == []
     assert query_ids(books, {"match": {"title": "northern"}}) == ["5"]
-
-
-# -- how queries run ----------------------------------------------------------------------
-
-
-def plan_of(services: NodeServices, query: Query) -> list[str]:
-    """SQLite's plan for the first page of `query` over `books`."""
-    with services.store.read() as conn:
-        index = catalog.load(conn, ["books"])[0]
-        relation = QueryCompiler(index, now=NOW).relation(query)
-        statement = service.page_statement(relation, [], SearchRequest(query=query))
-        return [
-            row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + statement.text, statement.params)
-        ]
-
-
-def test_match_runs_as_one_fts_scan_with_the_top_n_sort_in_sqlite(es, node_services):
-    load_books(es)
-    plan = plan_of(node_services, Match("title", "quick fox"))
-    assert len([step for step in plan if step.startswith("SCAN fts_")]) == 1
-    assert "USE TEMP B-TREE FOR ORDER BY" in plan
-    assert not any("CO-ROUTINE" in step or "MATERIALIZE" in step for step in plan)
-
-
-def test_filters_are_not_pushed_into_fts5_as_rowid_lookups(es, node_services):
-    load_books(es)
-    query = Bool(must=(Match("title", "quick"),), filter=(Term("tags", "classic"),))
-    plan = plan_of(node_services, query)
-    fts_scans = [step for step in plan if step.startswith("SCAN fts_")]
-    assert len(fts_scans) == 1
-    assert ":=" not in fts_scans[0]  # no "rowid = ?" constraint handed to FTS5
-    assert any("INDEX doc_values_kw" in step for step in plan)

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from citadel.node.engine.analysis import analyze
+from citadel.node.engine.fields import SlotKind
 from citadel.node.errors import EsError, IndexNotFound
-from citadel.node.search import fts
 from citadel.node.search.date_math import resolve_date
 from citadel.node.search.dsl import (
     Bool,
@@ -314,32 +315,25 @@ def test_simple_query_string_operators_and_leniency():
     assert parse_query_string('"unclosed', simple=True) == Match(ANY, '"unclosed', lenient=True)
 
 
-# -- full-text tokens ---------------------------------------------------------------------
+# -- analyzers ---------------------------------------------------------------------------
 
 
-def test_analyze_splits_like_unicode61():
-    assert fts.analyze("Hello, wörld! it's 2024-01") == ["Hello", "wörld", "it", "s", "2024", "01"]
-    assert fts.analyze('"NEAR(a b)" * ^ OR') == ["NEAR", "a", "b", "OR"]
-
-
-def test_fts_expressions_quote_every_token():
-    assert fts.any_of(["a", "or"]) == '"a" OR "or"'
-    assert fts.all_of(["a", "b"]) == '"a" AND "b"'
-    assert fts.phrase(["a", "b"]) == '"a b"'
-    assert fts.phrase(["a", "b"], prefix=True) == '"a b" *'
-    assert fts.phrase(["a", "b", "c"], slop=2) == 'NEAR("a" "b" "c", 3)'
-    assert fts.at_least(["a", "b", "c"], 2) == '("a" AND "b") OR ("a" AND "c") OR ("b" AND "c")'
-    assert fts.string('x"y') == '"x""y"'
-
-
-def test_unique_tokens_compare_case_insensitively():
-    assert fts.unique(["Fox", "the", "fox", "THE"]) == ["Fox", "the"]
-
-
-def test_single_token():
-    assert fts.is_single_token("fox")
-    assert not fts.is_single_token("quick fox")
-    assert not fts.is_single_token("")
+@pytest.mark.parametrize(
+    ("kind", "text", "tokens"),
+    [
+        (
+            SlotKind.TEXT_STANDARD,
+            "Hello, wörld! it's 2024-01",
+            ["hello", "wörld", "it", "s", "2024", "01"],
+        ),
+        (SlotKind.TEXT_ENGLISH, "The runners were running", ["runner", "were", "run"]),
+        (SlotKind.TEXT_WHITESPACE, "Keep CASE, and-punct", ["Keep", "CASE,", "and-punct"]),
+        (SlotKind.TEXT_SIMPLE, "R2-D2 beeps", ["r", "d", "beeps"]),
+        (SlotKind.KEYWORD, "As Is", ["As Is"]),
+    ],
+)
+def test_each_slot_kind_analyzes_query_text_like_its_index(kind, text, tokens):
+    assert analyze(kind, text) == tokens
 
 
 # -- dates --------------------------------------------------------------------------------

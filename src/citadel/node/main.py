@@ -16,7 +16,9 @@ from pathlib import Path
 
 import uvicorn
 
-from citadel.kit.clock import SystemClock
+from citadel.kit.clock import Clock, SystemClock
+from citadel.node.engine.engine import Engine
+from citadel.node.engine.upgrade import upgrade
 from citadel.node.http.app import NodeApp
 from citadel.node.routes import build_router
 from citadel.node.security.realm import Realm
@@ -83,16 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"citadel node: refusing to start: {exc}", file=sys.stderr)
         return EXIT_WRONG_KEY
     del key
-    realm = Realm(store)
+    services = assemble(store, args.data_dir, SystemClock(), args.node_name, args.cluster_name)
+    realm = services.realm
     if args.elastic_password_fd is not None:
         password = read_fd(args.elastic_password_fd).decode().strip()
-        realm.bootstrap_elastic(password, replace=args.reset_elastic_password)
-    services = NodeServices(
-        store=store,
-        realm=realm,
-        clock=SystemClock(),
-        info=NodeInfo(args.node_name, args.cluster_name, store_cluster_uuid(store)),
-    )
+        realm.bootstrap_elastic(password, replace=args.reset_elastic_password)  # type: ignore[attr-defined]
     app = NodeApp(build_router(services), realm)
     config = uvicorn.Config(
         app,
@@ -114,8 +111,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         GracefulServer(config).run()
     finally:
+        services.engine.close()
         store.close()
     return 0
+
+
+def assemble(
+    store: Store, data_dir: Path, clock: Clock, node_name: str, cluster_name: str
+) -> NodeServices:
+    """The node's services over an open store: the engine (legacy data migrated once, the
+    refresh loop started), the realm, identity."""
+    engine = Engine(data_dir / "indices")
+    upgrade(store, engine)
+    engine.start()
+    realm = Realm(store, clock)
+    return NodeServices(
+        store=store,
+        engine=engine,
+        realm=realm,
+        clock=clock,
+        info=NodeInfo(node_name, cluster_name, store_cluster_uuid(store)),
+    )
 
 
 def store_cluster_uuid(store: Store) -> str:

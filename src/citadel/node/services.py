@@ -1,10 +1,11 @@
-"""What the node's handlers share: the store, the security realm, identity and the clock."""
+"""What the node's handlers share: the catalog store, the engine, the realm, identity, clock."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from citadel.kit.clock import Clock
+from citadel.node.engine.engine import Engine
 from citadel.node.store.connection import Store
 
 VERSION = "8.15.0"
@@ -26,6 +27,7 @@ class NodeServices:
     """Built once by `citadel.node.main`; handed to every route module's `register`."""
 
     store: Store
+    engine: Engine
     realm: object  # citadel.node.security.realm.Realm (typed there, to keep imports one-way)
     clock: Clock
     info: NodeInfo

@@ -126,7 +126,7 @@ def cat_indices(services: NodeServices, request: NodeRequest) -> NodeResponse:
         for record in records:  # concrete names are not filtered: refuse them instead
             if not access.allowed_any(("monitor", "view_index_metadata"), record.name):
                 raise index_forbidden(request.identity, "monitor", [record.name])
-        rows = [cat_row(s, unit) for s in indices.stats(conn, records)]
+    rows = [cat_row(s, unit) for s in index_stats(services, records)]
     rows = sort_rows(rows, request.query.get("s"))
     if request.query.get("format") == "json":
         return NodeResponse(body=[{c: row[c] for c in columns} for row in rows])
@@ -226,3 +226,14 @@ def parse_bytes(text: str) -> float:
         if text.endswith(unit):
             return float(text[: -len(unit)] or 0) * _UNITS[unit]
     return float(text or 0)
+
+
+def index_stats(
+    services: NodeServices, records: list[indices.IndexRecord]
+) -> list[indices.IndexStats]:
+    """Document count and bytes on disk of each index, from its shard."""
+    out = []
+    for record in records:
+        shard = services.engine.shard(record)
+        out.append(indices.IndexStats(record, shard.doc_count(), shard.size_bytes()))
+    return out

@@ -87,6 +87,8 @@ class DocumentRoutes:
                 concurrency=concurrency,
             )
             session.save()
+        if wants_refresh(request):
+            session.refresh()
         return _write_response(request, result)
 
     def update(self, request: NodeRequest) -> NodeResponse:
@@ -106,6 +108,8 @@ class DocumentRoutes:
                 source_filter=spec,
             )
             session.save()
+        if wants_refresh(request):
+            session.refresh()
         return _write_response(request, result)
 
     def delete(self, request: NodeRequest) -> NodeResponse:
@@ -117,6 +121,8 @@ class DocumentRoutes:
                 request.params["index"], request.params["id"], concurrency=concurrency
             )
             session.save()
+        if wants_refresh(request):
+            session.refresh()
         return _write_response(request, result)
 
     def bulk(self, request: NodeRequest) -> NodeResponse:
@@ -127,12 +133,14 @@ class DocumentRoutes:
         with self.services.store.write() as conn:
             session = self._session(conn, request)
             items, errors = bulk.run_bulk(session, ops, access.require)
+        if wants_refresh(request):
+            session.refresh()
         took = int((self.services.clock.now() - started).total_seconds() * 1000)
         return NodeResponse(body={"errors": errors, "took": took, "items": items})
 
     def _session(self, conn: Any, request: NodeRequest) -> WriteSession:
         access = IndexAccess(self.services.realm, request.identity)
-        return WriteSession(conn, self.services.clock, access.require)
+        return WriteSession(conn, self.services.clock, access.require, self.services.engine)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -140,14 +148,18 @@ class DocumentRoutes:
         """``GET|HEAD /{index}/_doc/{id}``: 404 with ``found: false`` when absent."""
         spec = source_filter_of(request)
         with self.services.store.read() as conn:
-            body = documents.get_document(conn, request.params["index"], request.params["id"], spec)
+            body = documents.get_document(
+                conn, self.services.engine, request.params["index"], request.params["id"], spec
+            )
         return NodeResponse(status=200 if body["found"] else 404, body=body)
 
     def get_source(self, request: NodeRequest) -> NodeResponse:
         """``GET /{index}/_source/{id}``: the source alone."""
         spec = source_filter_of(request)
         with self.services.store.read() as conn:
-            body = documents.get_document(conn, request.params["index"], request.params["id"], spec)
+            body = documents.get_document(
+                conn, self.services.engine, request.params["index"], request.params["id"], spec
+            )
         if not body["found"]:
             raise DocumentMissing(
                 f"Document not found [{request.params['index']}]/[{request.params['id']}]"
@@ -165,7 +177,9 @@ class DocumentRoutes:
             for name, doc_id, spec in wanted:
                 try:
                     access.require("read", name)
-                    body = documents.get_document(conn, name, doc_id, spec or default_spec)
+                    body = documents.get_document(
+                        conn, self.services.engine, name, doc_id, spec or default_spec
+                    )
                 except EsError as exc:
                     body = {"_index": name, "_id": doc_id, "error": exc.body()["error"]}
                 out.append(body)
@@ -176,25 +190,8 @@ class DocumentRoutes:
 
 
 def concurrency_of(request: NodeRequest) -> Concurrency:
-    """``if_seq_no`` and ``if_primary_term`` from the query string."""
-    values = []
-    for name in ("if_seq_no", "if_primary_term"):
-        raw = request.query.get(name)
-        if raw is None:
-            values.append(None)
-            continue
-        try:
-            values.append(int(raw))
-        except ValueError:
-            raise IllegalArgument(
-                f"Failed to parse long parameter [{name}] with value [{raw}]"
-            ) from None
-    if "version" in request.query and request.query.get("version_type", "internal") == "internal":
-        raise ActionRequestValidation(
-            "Validation Failed: 1: internal versioning can not be used for optimistic "
-            "concurrency control. Please use `if_seq_no` and `if_primary_term` instead;"
-        )
-    return Concurrency(values[0], values[1])
+    """``if_seq_no``, ``if_primary_term``, ``version`` and ``version_type`` from the query."""
+    return documents.parse_concurrency(request.query)
 
 
 def source_filter_of(request: NodeRequest) -> src.SourceFilter:
@@ -247,6 +244,14 @@ def _mget_id(value: Any, i: int) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise XContentParseError(f"[mget] docs[{i}]: [_id] must be a string")
     return str(value)
+
+
+def wants_refresh(request: NodeRequest) -> bool:
+    """``refresh=true`` or ``wait_for`` (both answered once the write is searchable)."""
+    value = request.query.get("refresh", "false")
+    if value not in ("", "true", "false", "wait_for"):
+        raise IllegalArgument(f"Unknown value for refresh: [{value}].")
+    return value != "false"
 
 
 def _write_response(request: NodeRequest, result: documents.WriteResult) -> NodeResponse:

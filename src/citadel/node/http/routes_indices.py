@@ -54,10 +54,13 @@ class IndexRoutes:
         if indices.is_pattern(expression):
             raise IllegalArgument("Wildcard expressions or all indices are not allowed")
         with self.services.store.write() as conn:
-            for record in indices.resolve(
+            records = indices.resolve(
                 conn, expression, ignore_unavailable=request.flag("ignore_unavailable")
-            ):
+            )
+            for record in records:
                 indices.delete(conn, record)
+        for record in records:
+            self.services.engine.drop(record.uuid)
         return NodeResponse(body=ACKNOWLEDGED)
 
     def get(self, request: NodeRequest) -> NodeResponse:
@@ -97,12 +100,15 @@ class IndexRoutes:
         """``PUT /{index}/_settings``: dynamic settings only."""
         body = request.json(required=True)
         with self.services.store.write() as conn:
-            for record in self._resolve(conn, request, "manage"):
+            records = self._resolve(conn, request, "manage")
+            for record in records:
                 indices.put_settings(conn, record, body)
+        for record in records:
+            self.services.engine.set_refresh_interval(record.uuid, record.refresh_s)
         return NodeResponse(body=ACKNOWLEDGED)
 
     def refresh(self, request: NodeRequest) -> NodeResponse:
-        """``_refresh``: every acknowledged write is already visible; answer the ES shape."""
+        """``_refresh``: make every acknowledged write searchable now."""
         access = IndexAccess(self.services.realm, request.identity)
         with self.services.store.read() as conn:
             records = indices.resolve(
@@ -114,6 +120,8 @@ class IndexRoutes:
         for record in records:
             if not access.allowed_any(_REFRESH_PRIVILEGES, record.name):
                 raise index_forbidden(request.identity, "manage", [record.name])
+        for record in records:
+            self.services.engine.shard(record).refresh()
         count = len(records)
         return NodeResponse(body={"_shards": {"total": count, "successful": count, "failed": 0}})
 

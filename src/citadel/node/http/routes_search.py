@@ -48,7 +48,9 @@ class SearchRoutes:
         options = parse_index_options(request.query)
         with self.services.store.read() as conn:
             opened = self._open(conn, request, options)
-            body = service.search(conn, opened.indices, parsed, now=self.services.clock.now())
+        body = service.search(
+            self.services.engine, opened.indices, parsed, now=self.services.clock.now()
+        )
         took = int((time.perf_counter() - started) * 1000)
         return NodeResponse(body={"took": took, **body})
 
@@ -58,9 +60,13 @@ class SearchRoutes:
         options = parse_index_options(request.query)
         with self.services.store.read() as conn:
             opened = self._open(conn, request, options)
-            total = service.count(
-                conn, opened.indices, query, min_score=min_score, now=self.services.clock.now()
-            )
+        total = service.count(
+            self.services.engine,
+            opened.indices,
+            query,
+            min_score=min_score,
+            now=self.services.clock.now(),
+        )
         return NodeResponse(body={"count": total, "_shards": service.shards(len(opened.indices))})
 
     def _open(self, conn: Any, request: NodeRequest, options: IndexOptions) -> service.Opened:

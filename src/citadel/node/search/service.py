@@ -1,50 +1,54 @@
-"""Running a search or a count over the store.
+"""Running a search or a count over the engine's shards, and shaping Elasticsearch's response.
 
-The query is compiled once per index (`QueryCompiler`) and SQLite does the work in two
-statements per index: the page (``ORDER BY ... LIMIT size OFFSET from``, a top-N sort inside
-SQLite, never every score in Python) and the total (``count(*)`` over the unscored form of the
-query, stopping at ``track_total_hits`` + 1). Over several indices each gives its top
-``from + size`` and Python merges those few rows in the same order. ``max_score`` costs a
-third statement only when the page cannot tell it. The page's documents are read by rowid.
+Each searched index is one shard: its query compiles against its own fields
+(`citadel.node.engine.query`), hits are collected per shard (by score, or by one sort field
+through tantivy's fast-field ordering) and merged; sorts on several keys are done here over at
+most `MAX_SORTED_IN_MEMORY` matches (more is a 400 rather than a wrong order).
 """
-
-# ruff: noqa: S608
-# statements wrap relations built by the compiler; every value is a bound parameter.
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlcipher3.dbapi2 as sqlcipher
+import tantivy
 
-from citadel.node.search import catalog
-from citadel.node.search.catalog import IndexFields
-from citadel.node.search.compiler import EMPTY, QueryCompiler, Sql
-from citadel.node.search.dsl import Query
+from citadel.node.engine import fields as f
+from citadel.node.engine.engine import Engine
+from citadel.node.engine.fields import FieldRef, SlotKind
+from citadel.node.engine.query import QueryCompiler
+from citadel.node.engine.shard import Shard
+from citadel.node.errors import IllegalArgument
+from citadel.node.search.date_math import resolve_date
+from citadel.node.search.dsl import Bool, Query
+from citadel.node.search.errors import QueryShardError
 from citadel.node.search.request import EXACT, IndexOptions, SearchRequest
-from citadel.node.search.sort import SCORE, SortColumn, sort_columns
-from citadel.node.store.indices import all_names, resolve_targets
+from citadel.node.search.sort import DOC, SCORE, SortKey
+from citadel.node.store.dates import format_millis
+from citadel.node.store.indices import IndexRecord, all_names, load, resolve_targets
+
+MAX_SORTED_IN_MEMORY = 10_000
+_NUMERIC_SORT = (SlotKind.LONG, SlotKind.DOUBLE, SlotKind.DATE, SlotKind.BOOLEAN)
 
 
 @dataclass(frozen=True)
 class Opened:
-    """The indices a request searches, or the explicit names the caller may not read."""
+    """The indices a search runs over, and the names the caller may not read."""
 
-    indices: list[IndexFields]
-    denied: tuple[str, ...] = ()
+    indices: list[IndexRecord]
+    denied: list[str] = field(default_factory=list)
 
 
 def open_indices(
-    conn: sqlcipher.Connection,
+    conn: Any,
     expression: str | None,
     options: IndexOptions,
     may_read: Callable[[str], bool],
 ) -> Opened:
-    """Resolve an index expression for a caller and load the indices' fields."""
+    """Resolve an index expression for a caller and load the indices' records."""
     resolved = resolve_targets(
         expression,
         all_names(conn),
@@ -55,65 +59,120 @@ def open_indices(
     )
     if resolved.denied:
         return Opened([], resolved.denied)
-    return Opened(catalog.load(conn, resolved.names))
+    records = [r for r in (load(conn, name) for name in resolved.names) if r is not None]
+    return Opened(records)
+
+
+@dataclass
+class Target:
+    """One searched index: its record, shard, searcher and compiled query."""
+
+    record: IndexRecord
+    shard: Shard
+    searcher: tantivy.Searcher
+    compiler: QueryCompiler
+    query: tantivy.Query
+    order: int
+
+
+@dataclass
+class Hit:
+    target: Target
+    address: Any
+    score: float | None
+    sort: list[Any]
+
+
+def targets(
+    engine: Engine,
+    records: Sequence[IndexRecord],
+    query: Query,
+    *,
+    now: datetime,
+    scoring: bool = True,
+) -> list[Target]:
+    """Compile `query` for every index."""
+    out = []
+    for order, record in enumerate(records):
+        shard = engine.shard(record)
+        compiler = QueryCompiler(
+            shard.schema, record.table, record.mappings, index_name=record.name, now=now
+        )
+        compiled = compiler.compile(query, scoring=scoring)
+        out.append(Target(record, shard, shard.searcher(), compiler, compiled, order))
+    return out
 
 
 def search(
-    conn: sqlcipher.Connection,
-    indices: Sequence[IndexFields],
+    engine: Engine,
+    records: Sequence[IndexRecord],
     request: SearchRequest,
     *,
     now: datetime,
+    aggregate: Callable[[list[Target]], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """The body of a ``_search`` response (without ``took``)."""
-    columns = sort_columns(request.sort, indices, now=now)
-    tracked = not request.sort or request.track_scores or _sorts_by_score(columns)
-    scoring = tracked or request.min_score is not None
-    scored = _relations(indices, request, now=now, scoring=scoring)
-    hits_total = None
-    if request.track_total_hits is not None:
-        counted = _relations(indices, request, now=now, scoring=request.min_score is not None)
-        hits_total = _total(conn, counted, request.track_total_hits)
-    page = _page(conn, scored, columns, request) if request.size > 0 else []
-    names = {index.id: index.name for index in indices}
-    hits = _hits(conn, page, names, columns, request, tracked=tracked)
+    query = request.query
+    if request.post_filter is not None:
+        query = Bool(must=(request.query,), filter=(request.post_filter,))
+    field_sort = [k for k in request.sort if k.field != SCORE]
+    tracked = (
+        not request.sort or request.track_scores or any(k.field == SCORE for k in request.sort)
+    )
+    found = targets(engine, records, query, now=now)
+    total = 0
+    for target in found:
+        total += _count(target, request.min_score)
+    wanted = request.from_ + request.size
+    if request.size == 0:
+        page: list[Hit] = []
+    elif not field_sort:
+        page = _by_score(found, wanted, request.min_score)
+    else:
+        page = _by_fields(found, request.sort, wanted, request.min_score, total, now)
+    page = page[request.from_ : wanted]
+    hits = [_hit(h, request, tracked=tracked) for h in page]
     max_score = None
-    if tracked and request.size > 0 and scored:
-        best_first = not request.sort or (
-            request.sort[0].field == SCORE and request.sort[0].descending
-        )
-        if page and request.from_ == 0 and best_first:
-            max_score = float(page[0][1])
-        else:
-            max_score = _max_score(conn, scored)
+    if tracked and request.size > 0 and found:
+        scores = [h.score for h in _by_score(found, 1, request.min_score) if h.score is not None]
+        max_score = max(scores) if scores else None
     body_hits: dict[str, Any] = {}
-    if hits_total is not None:
-        value, relation = hits_total
+    if request.track_total_hits is not None:
+        cap = request.track_total_hits
+        value, relation = (total, "eq") if cap == EXACT or total <= cap else (int(cap), "gte")
         body_hits["total"] = (
             value if request.total_as_int else {"value": value, "relation": relation}
         )
     body_hits["max_score"] = max_score
     body_hits["hits"] = hits
-    return {
+    out: dict[str, Any] = {
         "timed_out": False,
-        "_shards": shards(len(indices)),
+        "_shards": shards(len(records)),
         "hits": body_hits,
     }
+    if aggregate is not None:
+        agg_targets = (
+            targets(engine, records, request.query, now=now)
+            if request.post_filter is not None
+            else found
+        )
+        aggregations = aggregate(agg_targets)
+        if aggregations is not None:
+            out["aggregations"] = aggregations
+    return out
 
 
 def count(
-    conn: sqlcipher.Connection,
-    indices: Sequence[IndexFields],
+    engine: Engine,
+    records: Sequence[IndexRecord],
     query: Query,
     *,
     min_score: float | None,
     now: datetime,
 ) -> int:
-    """How many documents of `indices` match `query`."""
-    request = SearchRequest(query=query, min_score=min_score)
-    relations = _relations(indices, request, now=now, scoring=min_score is not None)
-    value, _ = _total(conn, relations, EXACT)
-    return value
+    """How many documents of `records` match `query`."""
+    found = targets(engine, records, query, now=now, scoring=min_score is not None)
+    return sum(_count(t, min_score) for t in found)
 
 
 def shards(total: int) -> dict[str, int]:
@@ -121,173 +180,248 @@ def shards(total: int) -> dict[str, int]:
     return {"total": total, "successful": total, "skipped": 0, "failed": 0}
 
 
-# -- statements ---------------------------------------------------------------------------
+# -- collecting ------------------------------------------------------------------------------
 
 
-def _relations(
-    indices: Sequence[IndexFields], request: SearchRequest, *, now: datetime, scoring: bool
-) -> list[Sql]:
-    """One relation per index that can match (post_filter and min_score applied)."""
+def _count(target: Target, min_score: float | None) -> int:
+    if min_score is None:
+        return int(target.searcher.search(target.query, 1, count=True).count)
+    hits = target.searcher.search(target.query, MAX_SORTED_IN_MEMORY, count=False).hits
+    return sum(1 for score, _ in hits if score >= min_score)
+
+
+def _by_score(found: Sequence[Target], wanted: int, min_score: float | None) -> list[Hit]:
     out = []
-    for index in indices:
-        compiler = QueryCompiler(index, now=now)
-        relation = compiler.relation(request.query, scoring=scoring)
-        if relation is EMPTY:
-            continue
-        if request.post_filter is not None:
-            post = compiler.relation(request.post_filter, scoring=False)
-            if post is EMPTY:
+    for target in found:
+        if wanted <= 0:
+            break
+        result = target.searcher.search(target.query, wanted, count=False)
+        for score, address in result.hits:
+            if min_score is not None and score < min_score:
                 continue
-            relation = Sql(
-                f"SELECT doc, score FROM ({relation.text}) "
-                f"WHERE +doc IN (SELECT doc FROM ({post.text}))",
-                (*relation.params, *post.params),
-            )
-        if request.min_score is not None:
-            relation = Sql(
-                f"SELECT doc, score FROM ({relation.text}) WHERE score >= ?",
-                (*relation.params, request.min_score),
-            )
-        out.append(relation)
+            out.append(Hit(target, address, float(score), []))
+    out.sort(key=lambda h: (-(h.score or 0.0), h.target.order))
     return out
 
 
-def _total(conn: sqlcipher.Connection, relations: Sequence[Sql], cap: float) -> tuple[int, str]:
-    """(count, "eq"), or (cap, "gte") when more than `cap` match; stops counting past it."""
-    found = 0
-    for relation in relations:
-        # The inner LIMIT keeps SQLite from flattening the relation into the aggregate, where
-        # FTS5's bm25() cannot run (a relation is scored when min_score applies).
-        limit = -1 if cap == EXACT else int(cap) + 1 - found
-        row = conn.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM ({relation.text}) LIMIT ?)",
-            (*relation.params, limit),
-        ).fetchone()
-        found += int(row[0])
-        if cap != EXACT and found > cap:
-            return int(cap), "gte"
-    return found, "eq"
+def _by_fields(
+    found: Sequence[Target],
+    keys: Sequence[SortKey],
+    wanted: int,
+    min_score: float | None,
+    total: int,
+    now: datetime,
+) -> list[Hit]:
+    refs = [_sort_refs(key, found) for key in keys]
+    single = len(keys) == 1 and keys[0].field != DOC and keys[0].missing == "_last"
+    if single and keys[0].mode is None and min_score is None:
+        return _by_one_field(found, keys[0], refs[0], wanted)
+    if total > MAX_SORTED_IN_MEMORY:
+        raise IllegalArgument(
+            f"sorting [{total}] matches on several keys is limited to {MAX_SORTED_IN_MEMORY} "
+            "matches on this node; narrow the query or sort on one field"
+        )
+    candidates = []
+    for target in found:
+        hits = target.searcher.search(target.query, MAX_SORTED_IN_MEMORY, count=False).hits
+        addresses = [(s, a) for s, a in hits if min_score is None or s >= min_score]
+        columns = [
+            _column(target, key, ref_of[target.order], [a for _, a in addresses], now)
+            for key, ref_of in zip(keys, refs, strict=True)
+        ]
+        for i, (score, address) in enumerate(addresses):
+            values = [c[i] for c in columns]
+            candidates.append(Hit(target, address, float(score), values))
+    for position in reversed(range(len(keys))):
+        key = keys[position]
+        candidates.sort(key=_missing_order(key, position))
+    for hit in candidates:
+        hit.sort = [_shown(k, v) for k, v in zip(keys, hit.sort, strict=True)]
+    return candidates[:wanted]
 
 
-def _page(
-    conn: sqlcipher.Connection,
-    relations: Sequence[Sql],
-    columns: Sequence[SortColumn],
-    request: SearchRequest,
-) -> list[tuple[Any, ...]]:
-    """(doc, score, sort values...) of the requested page.
-
-    One statement per index (a statement over many indices' relations at once costs SQLite
-    more than linear time to plan): each gives its own top ``from + size``, and the merge
-    orders them as SQLite did, then cuts the page.
-    """
-    if len(relations) == 1:
-        statement = page_statement(relations[0], columns, request)
-        return [tuple(row) for row in conn.execute(statement.text, statement.params)]
-    top = SearchRequest(size=request.from_ + request.size)
-    rows = []
-    for relation in relations:
-        statement = page_statement(relation, columns, top)
-        rows += [tuple(row) for row in conn.execute(statement.text, statement.params)]
-    return merge_order(rows, columns)[request.from_ : request.from_ + request.size]
-
-
-def merge_order(
-    rows: list[tuple[Any, ...]], columns: Sequence[SortColumn]
-) -> list[tuple[Any, ...]]:
-    """Rows ``(doc, score, sort values...)`` in the order `page_statement` gives them."""
-    rows = sorted(rows, key=lambda row: row[0])  # ties: index order, as doc ASC
-    if not columns:
-        return sorted(rows, key=lambda row: row[1], reverse=True)
-    for position in reversed(range(len(columns))):  # stable sorts, last key first
-        column = columns[position]
-        rows.sort(key=_merge_key(position + 2, column), reverse=column.key.descending)
-    return rows
-
-
-def page_statement(relation: Sql, columns: Sequence[SortColumn], request: SearchRequest) -> Sql:
-    """The statement of one page: the relation ordered (by score, else by `columns`, then
-    index order) with ``LIMIT size OFFSET from``, so SQLite keeps only the top of the sort."""
-    selects = [f"{c.sql.text} AS s{i}" for i, c in enumerate(columns)]
-    order = [c.order_by(f"s{i}") for i, c in enumerate(columns)] or ["score DESC"]
-    if not columns or columns[-1].key.field != "_doc":
-        order.append("doc ASC")
-    text = (
-        "SELECT doc, score"
-        + "".join(", " + s for s in selects)
-        + f" FROM ({relation.text}) AS hits ORDER BY {', '.join(order)} LIMIT ? OFFSET ?"
-    )
-    params = (
-        *(p for c in columns for p in c.sql.params),
-        *relation.params,
-        request.size,
-        request.from_,
-    )
-    return Sql(text, params)
-
-
-def _merge_key(at: int, column: SortColumn) -> Callable[[tuple[Any, ...]], tuple[int, Any]]:
-    """The sort key of one column: (rank, value), with missing values ranked so that they
-    land first or last once the direction is applied."""
-    missing_rank = int((column.key.missing == "_first") == column.key.descending)
-
-    def key(row: tuple[Any, ...]) -> tuple[int, Any]:
-        value = row[at]
-        return (missing_rank, None) if value is None else (1 - missing_rank, value)
-
-    return key
-
-
-def _max_score(conn: sqlcipher.Connection, relations: Sequence[Sql]) -> float | None:
-    best = None
-    for relation in relations:
-        row = conn.execute(
-            f"SELECT score FROM ({relation.text}) ORDER BY score DESC LIMIT 1", relation.params
-        ).fetchone()
-        if row is not None and row[0] is not None:
-            best = float(row[0]) if best is None else max(best, float(row[0]))
-    return best
-
-
-def _hits(
-    conn: sqlcipher.Connection,
-    page: Sequence[tuple[Any, ...]],
-    names: dict[int, str],
-    columns: Sequence[SortColumn],
-    request: SearchRequest,
-    *,
-    tracked: bool,
-) -> list[dict[str, Any]]:
-    if not page:
-        return []
-    rows = conn.execute(
-        "SELECT rowid, index_id, doc_id, source, version, seq_no, primary_term FROM docs "
-        "WHERE rowid IN (SELECT value FROM json_each(?))",
-        (json.dumps([row[0] for row in page]),),
-    ).fetchall()
-    docs = {row[0]: row for row in rows}
-    hits = []
-    for doc, score, *values in page:
-        row = docs.get(doc)
-        if row is None:  # deleted between the two statements of a snapshot: cannot happen
+def _by_one_field(
+    found: Sequence[Target], key: SortKey, refs: dict[int, FieldRef | None], wanted: int
+) -> list[Hit]:
+    out = []
+    for target in found:
+        ref = refs[target.order]
+        if ref is None or ref.slot is None:
+            hits = target.searcher.search(target.query, wanted, count=False).hits
+            out += [Hit(target, a, float(s), [None]) for s, a in hits]
             continue
-        hit: dict[str, Any] = {
-            "_index": names.get(row[1], ""),
-            "_id": row[2],
-            "_score": float(score) if tracked else None,
-        }
+        order = tantivy.Order.Desc if key.descending else tantivy.Order.Asc
+        result = target.searcher.search(
+            target.query, wanted, count=False, order_by_field=ref.slot, order=order
+        )
+        for value, address in result.hits:
+            out.append(Hit(target, address, None, [_sort_value(ref, value)]))
+    present = [h for h in out if h.sort[0] is not None]
+    missing = [h for h in out if h.sort[0] is None]
+    present.sort(key=lambda h: h.sort[0], reverse=key.descending)
+    ordered = present + missing
+    for hit in ordered:
+        hit.sort = [_shown(key, hit.sort[0])]
+    return ordered[:wanted]
+
+
+def _sort_refs(key: SortKey, found: Sequence[Target]) -> dict[int, FieldRef | None]:
+    out: dict[int, FieldRef | None] = {}
+    if key.field in (SCORE, DOC):
+        return {t.order: None for t in found}
+    seen = False
+    for target in found:
+        ref = target.record.table.get(key.field)
+        if ref is not None and ref.kind.is_text:
+            raise IllegalArgument(
+                f"Fielddata is disabled on [{key.field}] in [{target.record.name}]. Text fields "
+                "are not optimised for operations that require per-document field data like "
+                "aggregations and sorting, so these operations are disabled by default. Please "
+                "use a keyword field instead. Alternatively, set fielddata=true on "
+                f"[{key.field}] in order to load field data by uninverting the inverted index. "
+                "Note that this can use significant memory."
+            )
+        seen = seen or ref is not None
+        out[target.order] = ref
+    if not seen and key.unmapped_type is None and found:
+        raise QueryShardError(f"No mapping found for [{key.field}] in order to sort on")
+    return out
+
+
+def _column(
+    target: Target, key: SortKey, ref: FieldRef | None, addresses: list[Any], now: datetime
+) -> list[Any]:
+    if key.field == SCORE:
+        scores = target.searcher.search(target.query, MAX_SORTED_IN_MEMORY, count=False).hits
+        by = {id(a): s for s, a in scores}
+        return [by.get(id(a), 0.0) for a in addresses]
+    if key.field == DOC:
+        return list(range(len(addresses)))
+    if ref is None or ref.slot is None:
+        return [_missing_value(key, None, now)] * len(addresses)
+    if ref.kind in _NUMERIC_SORT:
+        values = target.searcher.fast_field_values(ref.slot, addresses) if addresses else []
+        out = [_sort_value(ref, v) for v in values]
+    else:
+        out = [_keyword_of(target, a, ref) for a in addresses]
+    return [v if v is not None else _missing_value(key, ref, now) for v in out]
+
+
+def _keyword_of(target: Target, address: Any, ref: FieldRef) -> Any:
+    source = json.loads(bytes(target.searcher.doc(address).get_first(f.SOURCE_FIELD)))
+    value: Any = source
+    for part in ref.path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return None
+    if isinstance(value, list):
+        value = min((str(v) for v in value), default=None)
+    return None if value is None or isinstance(value, dict) else str(value)
+
+
+def _missing_value(key: SortKey, ref: FieldRef | None, now: datetime) -> Any:
+    if key.missing in ("_first", "_last"):
+        return None
+    value = key.missing
+    if ref is None or ref.kind is SlotKind.KEYWORD:
+        return str(value)
+    if ref.kind is SlotKind.DATE:
+        return resolve_date(value, now=now)
+    if ref.kind is SlotKind.BOOLEAN:
+        return 1 if value in (True, "true") else 0
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise QueryShardError(f"[missing] value [{value}] is not a number") from None
+
+
+def _missing_order(key: SortKey, position: int) -> Callable[[Hit], Any]:
+    first = key.missing == "_first"
+
+    def order(hit: Hit) -> Any:
+        value = hit.sort[position]
+        if value is None:
+            return (0 if first else 2, 0)
+        if key.descending:
+            return (1, _Reverse(value))
+        return (1, value)
+
+    return order
+
+
+class _Reverse:
+    """Sorts its value in reverse (for descending keys within a stable multi-key sort)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Reverse) -> bool:
+        return bool(self.value > other.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reverse) and self.value == other.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def _sort_value(ref: FieldRef, value: Any) -> Any:
+    if value is None:
+        return None
+    if ref.kind in (SlotKind.LONG, SlotKind.DATE, SlotKind.BOOLEAN):
+        return int(value)
+    if ref.kind is SlotKind.DOUBLE:
+        return float(value)
+    return value
+
+
+def _shown(key: SortKey, value: Any) -> Any:
+    if value is None:
+        if key.descending:
+            return -(2**63)
+        return 2**63 - 1
+    return value
+
+
+# -- hits ------------------------------------------------------------------------------------
+
+
+def _hit(hit: Hit, request: SearchRequest, *, tracked: bool) -> dict[str, Any]:
+    target = hit.target
+    doc = target.searcher.doc(hit.address)
+    doc_id = doc.get_first(f.ID_FIELD)
+    out: dict[str, Any] = {
+        "_index": target.record.name,
+        "_id": doc_id,
+        "_score": _score_of(hit, target) if tracked else None,
+    }
+    if request.version or request.seq_no_primary_term:
         if request.version:
-            hit["_version"] = row[4]
+            out["_version"] = int(
+                target.searcher.fast_field_values(f.VERSION_FIELD, [hit.address])[0] or 1
+            )
         if request.seq_no_primary_term:
-            hit["_seq_no"] = row[5]
-            hit["_primary_term"] = row[6]
-        if request.source.fetch:
-            hit["_source"] = request.source.apply(json.loads(row[3]))
-        if columns:
-            hit["sort"] = [c.value(v) for c, v in zip(columns, values, strict=True)]
-        hits.append(hit)
-    return hits
+            out["_seq_no"] = int(
+                target.searcher.fast_field_values(f.SEQ_NO_FIELD, [hit.address])[0] or 0
+            )
+            out["_primary_term"] = 1
+    if request.source.fetch:
+        source = json.loads(bytes(doc.get_first(f.SOURCE_FIELD)))
+        out["_source"] = request.source.apply(source)
+    if request.sort:
+        out["sort"] = hit.sort
+    return out
 
 
-def _sorts_by_score(columns: Sequence[SortColumn]) -> bool:
-    return any(c.key.field == SCORE for c in columns)
+def _score_of(hit: Hit, target: Target) -> float | None:
+    if hit.score is not None:
+        return hit.score
+    explained = target.query.explain(target.searcher, hit.address)
+    return float(explained.value())
+
+
+def date_string(millis: int) -> str:
+    return format_millis(millis)

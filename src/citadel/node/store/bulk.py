@@ -159,8 +159,6 @@ def _action_line(line: bytes, number: int) -> tuple[str, Mapping[str, Any]]:
             "Validation Failed: 1: internal versioning can not be used for optimistic "
             "concurrency control. Please use `if_seq_no` and `if_primary_term` instead;"
         )
-    if meta.get("version_type") not in (None, "internal"):
-        raise IllegalArgument(f"version_type [{meta['version_type']}] is not supported")
     return action, meta
 
 
@@ -173,13 +171,11 @@ def _doc_id(value: Any, number: int) -> str | None:
 
 
 def _concurrency(meta: Mapping[str, Any], number: int) -> Concurrency:
-    values = []
-    for key in ("if_seq_no", "if_primary_term"):
+    for key in ("if_seq_no", "if_primary_term", "version"):
         value = meta.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise IllegalArgument(f"Action/metadata line [{number}]: [{key}] must be a number")
-        values.append(value)
-    return Concurrency(values[0], values[1])
+    return docs.parse_concurrency(meta)
 
 
 # -- running -------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Documents: index, create, get, update, delete, with versions and sequence numbers.
 
-A `WriteSession` is one write transaction's view of the store: it caches the indices it has
-touched and hands out sequence numbers from the node-wide counter in ``meta`` (``seq_no``,
-the last number handed out), saving the counter once at the end. Every write keeps the
-index tables in step with the source: ``doc_values`` rows and the text fields' FTS5 rows
-(rowid = ``docs.rowid``; several values of one text field are joined with newlines).
+A `WriteSession` is one write request's view of the node: it caches the index records it has
+touched (catalog rows, in the store's write transaction, which also holds dynamic mapping
+updates) and writes documents into each index's engine shard. Every shard written is synced
+(its translog fsync'd) by `save`, before the node answers. Sequence numbers are per index, as
+in Elasticsearch (one shard per index).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from citadel.kit.clock import Clock
+from citadel.node.engine.engine import Engine, build_document
+from citadel.node.engine.shard import Current, Shard
 from citadel.node.errors import (
     ActionRequestValidation,
     DocumentMissing,
-    EsError,
     IllegalArgument,
     IndexNotFound,
     VersionConflict,
@@ -40,6 +41,7 @@ _ID_FIRST = string.ascii_letters + string.digits
 _UPDATE_KEYS = frozenset(
     {"doc", "upsert", "doc_as_upsert", "detect_noop", "script", "scripted_upsert", "_source"}
 )
+VERSION_TYPES = ("internal", "external", "external_gt", "external_gte")
 
 Authorize = Callable[[str, str], None]
 """``authorize(privilege, index)`` raises Forbidden when the caller lacks the privilege."""
@@ -47,14 +49,60 @@ Authorize = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class Concurrency:
-    """``if_seq_no`` / ``if_primary_term``: write only over this exact revision."""
+    """``if_seq_no`` / ``if_primary_term`` (write only over this exact revision), or an
+    external ``version`` with ``version_type`` external / external_gte."""
 
     seq_no: int | None = None
     primary_term: int | None = None
+    version: int | None = None
+    version_type: str = "internal"
 
     @property
     def is_set(self) -> bool:
         return self.seq_no is not None or self.primary_term is not None
+
+    @property
+    def external(self) -> bool:
+        return self.version is not None and self.version_type != "internal"
+
+
+def parse_concurrency(params: Mapping[str, Any]) -> Concurrency:
+    """Concurrency control from URL parameters or bulk action metadata; 400s as ES."""
+    out: dict[str, Any] = {}
+    for key, name in (("if_seq_no", "seq_no"), ("if_primary_term", "primary_term")):
+        if params.get(key) is not None:
+            out[name] = _int(params[key], key)
+    if params.get("version") is not None:
+        out["version"] = _int(params["version"], "version")
+    version_type = str(params.get("version_type", "internal"))
+    if version_type not in VERSION_TYPES:
+        raise IllegalArgument(f"No version type match [{version_type}]")
+    out["version_type"] = "external" if version_type == "external_gt" else version_type
+    concurrency = Concurrency(**out)
+    if concurrency.version is not None and concurrency.version_type == "internal":
+        raise ActionRequestValidation(
+            "Validation Failed: 1: internal versioning can not be used for optimistic "
+            "concurrency control. Please use `if_seq_no` and `if_primary_term` instead;"
+        )
+    if concurrency.external and concurrency.is_set:
+        raise ActionRequestValidation(
+            "Validation Failed: 1: compare and write operations can not be used with "
+            "version type [external];"
+        )
+    if concurrency.seq_no is not None and concurrency.seq_no < 0:
+        raise ActionRequestValidation(
+            f"Validation Failed: 1: ifSeqNo must be non negative, found [{concurrency.seq_no}];"
+        )
+    return concurrency
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise IllegalArgument(
+            f"Failed to parse int parameter [{name}] with value [{value}]"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -89,7 +137,6 @@ class WriteResult:
 class StoredDoc:
     """One stored document."""
 
-    rowid: int
     doc_id: str
     version: int
     seq_no: int
@@ -98,50 +145,43 @@ class StoredDoc:
 
 
 class WriteSession:
-    """Document writes inside one write transaction."""
+    """Document writes of one request."""
 
-    def __init__(self, conn: Connection, clock: Clock, authorize: Authorize) -> None:
+    def __init__(
+        self, conn: Connection, clock: Clock, authorize: Authorize, engine: Engine
+    ) -> None:
         self.conn = conn
         self.clock = clock
         self.authorize = authorize
+        self.engine = engine
         self._records: dict[str, IndexRecord] = {}
-        self._values: list[tuple[int, str, int, str | None, float | None]] = []
-        self._texts: dict[str, list[tuple[int, str]]] = {}
-        row = conn.execute("SELECT value FROM meta WHERE key = 'seq_no'").fetchone()
-        self._seq_no = int(row[0]) if row else -1
-        self._saved_seq_no = self._seq_no
+        self._written: dict[str, Shard] = {}
+        self.refreshed: list[str] = []
 
-    # -- transaction helpers -------------------------------------------------------------
+    # -- request helpers -----------------------------------------------------------------
 
     def save(self) -> None:
-        """Write queued index rows and the sequence counter (before the commit)."""
-        self._flush()
-        if self._seq_no != self._saved_seq_no:
-            self.conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('seq_no', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(self._seq_no),),
-            )
-            self._saved_seq_no = self._seq_no
+        """Make every write of this session durable (before the response)."""
+        for shard in self._written.values():
+            shard.sync()
+
+    def refresh(self) -> None:
+        """``refresh=true|wait_for``: make this session's writes searchable now."""
+        for uuid in self._written:
+            self.engine.refresh(uuid)
 
     @contextmanager
     def item(self) -> Iterator[None]:
         """One item of a multi-document request: a failure leaves the other items alone.
 
         Every check that can refuse a document (its mapping, conflicts, privileges) runs
-        before its first row is written, so a refused item has written nothing but, like in
-        Elasticsearch, an auto-created index. Anything else is a bug and fails the request.
+        before it is written, so a refused item has written nothing but, like in
+        Elasticsearch, an auto-created index or a mapping update.
         """
-        seq_no = self._seq_no
-        try:
-            yield
-        except EsError:
-            self._seq_no = seq_no
-            raise
+        yield
 
-    def _next_seq_no(self) -> int:
-        self._seq_no += 1
-        return self._seq_no
+    def shard(self, record: IndexRecord) -> Shard:
+        return self.engine.shard(record)
 
     # -- indices -------------------------------------------------------------------------
 
@@ -183,18 +223,24 @@ class WriteSession:
                 "Validation Failed: 1: create operations do not support compare and set. "
                 "use index instead;"
             )
+        if concurrency.external and create_only:
+            raise ActionRequestValidation(
+                "Validation Failed: 1: create operations only support internal versioning. "
+                "use index instead;"
+            )
         record = self.index_for_write(index)
+        shard = self.shard(record)
         # a fresh random id cannot exist yet (Elasticsearch's append-only shortcut)
-        current = None if auto_id else find(self.conn, record, doc_id)
+        current = None if auto_id else shard.get(doc_id)
         _check_concurrency(record, doc_id, current, concurrency)
-        if create_only and current is not None:
+        if create_only and current is not None and current.exists:
             raise _conflict(
                 record,
                 doc_id,
                 f"[{doc_id}]: version conflict, document already exists "
                 f"(current version [{current.version}])",
             )
-        return self._write(record, doc_id, source, current)
+        return self._write(record, shard, doc_id, source, current, concurrency)
 
     def update(
         self,
@@ -208,9 +254,13 @@ class WriteSession:
         """Partial update (``doc``), ``doc_as_upsert`` or ``upsert``; noop when unchanged."""
         request = parse_update(body)
         check_id(doc_id)
+        if concurrency.external:
+            raise ActionRequestValidation(
+                "Validation Failed: 1: only internal versioning can be used for update operations;"
+            )
         record = self._records.get(index) or indices.load(self.conn, index)
-        current = find(self.conn, record, doc_id) if record else None
-        if current is None:
+        current = self.shard(record).get(doc_id) if record else None
+        if current is None or not current.exists:
             upsert = request.doc if request.doc_as_upsert else request.upsert
             if upsert is None:
                 if concurrency.is_set and record is not None:
@@ -223,16 +273,18 @@ class WriteSession:
                 )
             record = self.index_for_write(index)
             _check_concurrency(record, doc_id, None, concurrency)
-            result = self._write(record, doc_id, upsert, None)
+            result = self._write(record, self.shard(record), doc_id, upsert, current)
             return _with_get(result, upsert, source_filter)
         assert record is not None
         self._records[index] = record
         _check_concurrency(record, doc_id, current, concurrency)
-        merged = merge_source(current.source, request.doc or {})
-        if request.detect_noop and merged == current.source:
+        assert current.source is not None
+        existing = json.loads(current.source)
+        merged = merge_source(existing, request.doc or {})
+        if request.detect_noop and merged == existing:
             result = WriteResult(index, doc_id, current.version, "noop", current.seq_no, 200)
             return _with_get(result, merged, source_filter)
-        result = self._write(record, doc_id, merged, current)
+        result = self._write(record, self.shard(record), doc_id, merged, current)
         return _with_get(result, merged, source_filter)
 
     def delete(
@@ -245,43 +297,43 @@ class WriteSession:
         """Delete a document; ``result: not_found`` (404) when it is not there."""
         check_id(doc_id)
         record = self.existing_index(index)
-        current = find(self.conn, record, doc_id)
+        shard = self.shard(record)
+        current = shard.get(doc_id)
         _check_concurrency(record, doc_id, current, concurrency)
-        seq_no = self._next_seq_no()
-        if current is None:
-            return WriteResult(index, doc_id, 1, "not_found", seq_no, 404)
-        self._clear_index_rows(record, current.rowid)
-        self.conn.execute("DELETE FROM docs WHERE rowid = ?", (current.rowid,))
-        return WriteResult(index, doc_id, current.version + 1, "deleted", seq_no, 200)
+        exists = current is not None and current.exists
+        if concurrency.external:
+            version = concurrency.version or 1
+        else:
+            version = current.version + 1 if current is not None else 1
+        seq_no = shard.next_seq_no()
+        shard.delete_document(doc_id, version, seq_no)
+        self._written[record.uuid] = shard
+        if not exists:
+            return WriteResult(index, doc_id, version, "not_found", seq_no, 404)
+        return WriteResult(index, doc_id, version, "deleted", seq_no, 200)
 
     def _write(
-        self, record: IndexRecord, doc_id: str, source: Any, current: StoredDoc | None
+        self,
+        record: IndexRecord,
+        shard: Shard,
+        doc_id: str,
+        source: Any,
+        current: Current | None,
+        concurrency: Concurrency = Concurrency(),
     ) -> WriteResult:
         indexed = mp.index_document(record.mappings, source, doc_id, record.limits)
         if indexed.mappings_changed:
             indices.save_mappings(self.conn, record, indexed.mappings)
-        elif any(name not in record.text_tables for name in indexed.texts):
-            indices.ensure_text_tables(self.conn, record)
-        text = json.dumps(source, ensure_ascii=False, separators=(",", ":"))
-        seq_no = self._next_seq_no()
-        if current is None:
-            version = 1
-            cursor = self.conn.execute(
-                "INSERT INTO docs (index_id, doc_id, version, seq_no, primary_term, source) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (record.id, doc_id, version, seq_no, PRIMARY_TERM, text),
-            )
-            rowid = int(cursor.lastrowid)
+        text = json.dumps(source, ensure_ascii=False, separators=(",", ":")).encode()
+        if concurrency.external:
+            version = concurrency.version or 1
         else:
-            version, rowid = current.version + 1, current.rowid
-            self._clear_index_rows(record, rowid)
-            self.conn.execute(
-                "UPDATE docs SET version = ?, seq_no = ?, primary_term = ?, source = ? "
-                "WHERE rowid = ?",
-                (version, seq_no, PRIMARY_TERM, text, rowid),
-            )
-        self._queue(record, rowid, indexed)
-        created = current is None
+            version = current.version + 1 if current is not None else 1
+        seq_no = shard.next_seq_no()
+        document = build_document(record.table, doc_id, text, indexed, version, seq_no)
+        shard.index_document(doc_id, text, document, version, seq_no)
+        self._written[record.uuid] = shard
+        created = current is None or not current.exists
         return WriteResult(
             record.name,
             doc_id,
@@ -291,61 +343,21 @@ class WriteSession:
             201 if created else 200,
         )
 
-    # -- index rows (queued, written in batches) ------------------------------------------
-
-    def _queue(self, record: IndexRecord, rowid: int, indexed: mp.Indexed) -> None:
-        self._values.extend((record.id, name, rowid, kw, num) for name, kw, num in indexed.values)
-        for name, values in indexed.texts.items():
-            table = record.text_tables[name]
-            self._texts.setdefault(table, []).append((rowid, "\n".join(values)))
-
-    def _flush(self) -> None:
-        if self._values:
-            self.conn.executemany(
-                "INSERT INTO doc_values (index_id, field, doc_rowid, kw, num) "
-                "VALUES (?, ?, ?, ?, ?)",
-                self._values,
-            )
-            self._values = []
-        for table, rows in self._texts.items():
-            self.conn.executemany(
-                f"INSERT INTO {table} (rowid, content) VALUES (?, ?)",  # noqa: S608
-                rows,
-            )
-        self._texts = {}
-
-    def _clear_index_rows(self, record: IndexRecord, rowid: int) -> None:
-        self._flush()
-        texts = self.conn.execute(
-            "SELECT field FROM doc_values WHERE doc_rowid = ? AND kw IS NULL AND num IS NULL",
-            (rowid,),
-        ).fetchall()
-        for (name,) in texts:
-            table = record.text_tables.get(name)
-            if table:
-                self.conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (rowid,))  # noqa: S608
-        self.conn.execute("DELETE FROM doc_values WHERE doc_rowid = ?", (rowid,))
-
 
 # -- reading ---------------------------------------------------------------------------------
 
 
-def find(conn: Connection, record: IndexRecord, doc_id: str) -> StoredDoc | None:
-    """The stored document `doc_id` of `record`, or None."""
-    row = conn.execute(
-        "SELECT rowid, doc_id, version, seq_no, primary_term, source FROM docs "
-        "WHERE index_id = ? AND doc_id = ?",
-        (record.id, doc_id),
-    ).fetchone()
-    if row is None:
+def find(engine: Engine, record: IndexRecord, doc_id: str) -> StoredDoc | None:
+    """The latest revision of document `doc_id` of `record` (real-time), or None."""
+    current = engine.shard(record).get(doc_id)
+    if current is None or current.source is None:
         return None
     return StoredDoc(
-        rowid=row[0],
-        doc_id=row[1],
-        version=row[2],
-        seq_no=row[3],
-        primary_term=row[4],
-        source=json.loads(row[5]),
+        doc_id=doc_id,
+        version=current.version,
+        seq_no=current.seq_no,
+        primary_term=PRIMARY_TERM,
+        source=json.loads(current.source),
     )
 
 
@@ -370,11 +382,15 @@ def get_body(
 
 
 def get_document(
-    conn: Connection, index: str, doc_id: str, spec: src.SourceFilter = src.FETCH_ALL
+    conn: Connection,
+    engine: Engine,
+    index: str,
+    doc_id: str,
+    spec: src.SourceFilter = src.FETCH_ALL,
 ) -> dict[str, Any]:
     """Look a document up; 404 index_not_found_exception when the index does not exist."""
     record = indices.require(conn, index)
-    return get_body(index, doc_id, find(conn, record, doc_id), spec)
+    return get_body(index, doc_id, find(engine, record, doc_id), spec)
 
 
 # -- update requests (pure) ------------------------------------------------------------------
@@ -455,22 +471,42 @@ def check_id(doc_id: str) -> None:
 
 
 def _check_concurrency(
-    record: IndexRecord, doc_id: str, current: StoredDoc | None, wanted: Concurrency
+    record: IndexRecord, doc_id: str, current: Current | None, wanted: Concurrency
 ) -> None:
+    if wanted.external:
+        assert wanted.version is not None
+        if current is None:
+            return
+        ok = (
+            wanted.version >= current.version
+            if wanted.version_type == "external_gte"
+            else wanted.version > current.version
+        )
+        if not ok:
+            relation = (
+                "higher than" if wanted.version_type == "external_gte" else ("higher or equal to")
+            )
+            raise _conflict(
+                record,
+                doc_id,
+                f"[{doc_id}]: version conflict, current version [{current.version}] is "
+                f"{relation} the one provided [{wanted.version}]",
+            )
+        return
     if not wanted.is_set:
         return
     required = (
         f"[{doc_id}]: version conflict, required seqNo [{wanted.seq_no}], "
         f"primary term [{wanted.primary_term}]."
     )
-    if current is None:
+    if current is None or not current.exists:
         raise _conflict(record, doc_id, f"{required} but no document was found")
-    if current.seq_no != wanted.seq_no or current.primary_term != wanted.primary_term:
+    if current.seq_no != wanted.seq_no or wanted.primary_term != PRIMARY_TERM:
         raise _conflict(
             record,
             doc_id,
             f"{required} current document has seqNo [{current.seq_no}] and primary term "
-            f"[{current.primary_term}]",
+            f"[{PRIMARY_TERM}]",
         )
 
 

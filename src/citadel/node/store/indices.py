@@ -1,8 +1,9 @@
 """Indices: create, delete, look up, mappings, settings, and index expressions.
 
-Every function takes an open store connection (the route holds the transaction). An index's
-text fields each get their own FTS5 table ``fts_<index id>_<n>`` (rowid = ``docs.rowid``),
-registered in ``text_fields`` when the field is first mapped and dropped with the index.
+Every function takes an open store connection (the route holds the transaction). The catalog
+row of an index holds its settings, mappings and slot layout (`citadel.node.engine.layout`):
+which tantivy field holds each mapped field. Its documents live in the engine's shard
+``indices/<uuid>/``, which the caller drops after the transaction commits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from citadel.kit.clock import Clock
+from citadel.node.engine.layout import FieldTable, Layout, assign, field_table
 from citadel.node.errors import (
     IllegalArgument,
     IndexNotFound,
@@ -25,7 +27,6 @@ from citadel.node.store import mapping as mp
 
 Connection = Any  # a sqlcipher3 connection with Row rows
 VERSION_CREATED = "8512000"
-_FTS_NAME = re.compile(r"^fts_(\d+)_(\d+)$")
 _PRIVATE_SETTINGS = frozenset(
     {"index.uuid", "index.creation_date", "index.provided_name", "index.version.created"}
 )
@@ -43,7 +44,20 @@ class IndexRecord:
     created_at: int
     settings: dict[str, Any]
     mappings: dict[str, Any]
-    text_tables: dict[str, str] = field(default_factory=dict)
+    layout: Layout = field(default_factory=Layout)
+    _table: FieldTable | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def table(self) -> FieldTable:
+        """Every leaf field with its slot (cached until the mappings change)."""
+        if self._table is None:
+            self._table = field_table(self.mappings, self.layout)
+        return self._table
+
+    @property
+    def refresh_s(self) -> float | None:
+        """``index.refresh_interval`` in seconds (None: ``-1``, refresh only on request)."""
+        return refresh_seconds(self.settings.get("index.refresh_interval", "1s"))
 
     @property
     def limits(self) -> mp.Limits:
@@ -294,12 +308,6 @@ def resolve(
 
 
 def _record(conn: Connection, row: Any) -> IndexRecord:
-    tables = {
-        r["field"]: r["fts_table"]
-        for r in conn.execute(
-            "SELECT field, fts_table FROM text_fields WHERE index_id = ?", (row["id"],)
-        )
-    }
     return IndexRecord(
         id=row["id"],
         name=row["name"],
@@ -307,7 +315,7 @@ def _record(conn: Connection, row: Any) -> IndexRecord:
         created_at=row["created_at"],
         settings=json.loads(row["settings"]),
         mappings=json.loads(row["mappings"]),
-        text_tables=tables,
+        layout=Layout.from_json(json.loads(row["layout"] or "{}")),
     )
 
 
@@ -363,22 +371,18 @@ def create(conn: Connection, clock: Clock, name: str, body: Any) -> IndexRecord:
     _check_limits(mappings, limits)
     created_at = int(clock.now().timestamp() * 1000)
     uuid = secrets.token_urlsafe(16)[:22]
+    refresh_seconds(settings.get("index.refresh_interval", "1s"))
+    layout = assign(Layout(), mappings).layout
     cursor = conn.execute(
-        "INSERT INTO indices (name, uuid, created_at, settings, mappings) VALUES (?, ?, ?, ?, ?)",
-        (name, uuid, created_at, json.dumps(settings), json.dumps(mappings)),
+        "INSERT INTO indices (name, uuid, created_at, settings, mappings, layout) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (name, uuid, created_at, json.dumps(settings), json.dumps(mappings), _layout(layout)),
     )
-    record = IndexRecord(int(cursor.lastrowid), name, uuid, created_at, settings, mappings)
-    ensure_text_tables(conn, record)
-    return record
+    return IndexRecord(int(cursor.lastrowid), name, uuid, created_at, settings, mappings, layout)
 
 
 def delete(conn: Connection, record: IndexRecord) -> None:
-    """Drop an index: its full-text tables, values, documents and the index row."""
-    for table in record.text_tables.values():
-        conn.execute(f"DROP TABLE IF EXISTS {_ident(table)}")
-    conn.execute("DELETE FROM text_fields WHERE index_id = ?", (record.id,))
-    conn.execute("DELETE FROM doc_values WHERE index_id = ?", (record.id,))
-    conn.execute("DELETE FROM docs WHERE index_id = ?", (record.id,))
+    """Drop an index's catalog row (the caller drops its shard once this commits)."""
     conn.execute("DELETE FROM indices WHERE id = ?", (record.id,))
 
 
@@ -391,12 +395,26 @@ def put_mapping(conn: Connection, record: IndexRecord, body: Any) -> IndexRecord
 
 
 def save_mappings(conn: Connection, record: IndexRecord, mappings: dict[str, Any]) -> IndexRecord:
-    """Store new mappings for `record` and create tables for new text fields."""
+    """Store new mappings for `record`, giving new fields their slots."""
     mappings = mp.canonical(mappings)
-    conn.execute("UPDATE indices SET mappings = ? WHERE id = ?", (json.dumps(mappings), record.id))
+    assignment = assign(record.layout, mappings)
+    if assignment.grown:
+        raise IllegalArgument(
+            f"index [{record.name}] has no room for more fields of this kind on this node "
+            "(the slot layout is full); reindex into a new index"
+        )
+    conn.execute(
+        "UPDATE indices SET mappings = ?, layout = ? WHERE id = ?",
+        (json.dumps(mappings), _layout(assignment.layout), record.id),
+    )
     record.mappings = mappings
-    ensure_text_tables(conn, record)
+    record.layout = assignment.layout
+    record._table = None
     return record
+
+
+def _layout(layout: Layout) -> str:
+    return json.dumps(layout.to_json(), separators=(",", ":"))
 
 
 def put_settings(conn: Connection, record: IndexRecord, body: Any) -> IndexRecord:
@@ -413,28 +431,6 @@ def put_settings(conn: Connection, record: IndexRecord, body: Any) -> IndexRecor
     return record
 
 
-def ensure_text_tables(conn: Connection, record: IndexRecord) -> None:
-    """Give every text field of `record` its FTS5 table (idempotent)."""
-    missing = [f for f in mp.text_fields(record.mappings) if f not in record.text_tables]
-    if not missing:
-        return
-    used = [int(m.group(2)) for t in record.text_tables.values() if (m := _FTS_NAME.match(t))]
-    number = max(used, default=0)
-    for name in missing:
-        number += 1
-        table = f"fts_{record.id}_{number}"
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.execute(
-            f"CREATE VIRTUAL TABLE {table} USING fts5("
-            "content, tokenize='unicode61 remove_diacritics 2')"
-        )
-        conn.execute(
-            "INSERT INTO text_fields (index_id, field, fts_table) VALUES (?, ?, ?)",
-            (record.id, name, table),
-        )
-        record.text_tables[name] = table
-
-
 def _check_limits(mappings: Mapping[str, Any], limits: mp.Limits) -> None:
     total = len(mp.fields_of(mappings))
     if total > limits.total_fields:
@@ -444,37 +440,35 @@ def _check_limits(mappings: Mapping[str, Any], limits: mp.Limits) -> None:
         raise IllegalArgument(f"Limit of mapping depth [{limits.depth}] has been exceeded")
 
 
-def _ident(table: str) -> str:
-    if not _FTS_NAME.match(table):
-        raise ValueError(f"not a full-text table name: {table!r}")
-    return table
-
-
 # -- statistics ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class IndexStats:
-    """What ``_cat/indices`` reports for one index."""
+    """What ``_cat/indices`` and ``_stats`` report for one index."""
 
     record: IndexRecord
     docs: int
     store_bytes: int
 
 
-def stats(conn: Connection, records: Iterable[IndexRecord]) -> list[IndexStats]:
-    """Document count and approximate stored size of each index."""
-    out = []
-    for record in records:
-        row = conn.execute(
-            "SELECT count(*), coalesce(sum(length(source)), 0) FROM docs WHERE index_id = ?",
-            (record.id,),
-        ).fetchone()
-        out.append(IndexStats(record, int(row[0]), int(row[1])))
-    return out
+def refresh_seconds(value: Any) -> float | None:
+    """``index.refresh_interval`` (``1s``, ``500ms``, ``-1``) in seconds; None for ``-1``."""
+    text = str(value).strip()
+    if text == "-1":
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(nanos|micros|ms|s|m|h|d)?", text)
+    if match is None or (match.group(2) is None and float(match.group(1)) != 0):
+        raise IllegalArgument(
+            f"failed to parse setting [index.refresh_interval] with value [{text}] as a time "
+            "value: "
+            "unit is missing or unrecognized"
+        )
+    scale = {"nanos": 1e-9, "micros": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    return float(match.group(1)) * scale[match.group(2) or "s"]
 
 
-def doc_count(conn: Connection, record: IndexRecord) -> int:
-    """How many documents the index holds."""
-    row = conn.execute("SELECT count(*) FROM docs WHERE index_id = ?", (record.id,)).fetchone()
-    return int(row[0])
+def load_by_uuid(conn: Connection, uuid: str) -> IndexRecord | None:
+    """The index whose uuid is `uuid`, or None."""
+    row = conn.execute("SELECT * FROM indices WHERE uuid = ?", (uuid,)).fetchone()
+    return _record(conn, row) if row else None

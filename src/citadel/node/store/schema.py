@@ -1,20 +1,18 @@
-"""The node's tables. Text fields get one FTS5 table each, created when first mapped.
+"""The node's catalog and security tables (SQLite). Documents live in the engine's shards.
 
 Layout::
 
-    meta(key, value)                       cluster uuid, sequence counter
-    indices(id, name, uuid, created_at, settings, mappings)
-    docs(rowid, index_id, doc_id, version, seq_no, primary_term, source)
-    doc_values(index_id, field, doc_rowid, kw, num)
-        one row per value of every keyword, numeric, date and boolean field (kw: the keyword
-        text or "true"/"false"; num: the number, epoch milliseconds, or 1/0), and one row with
-        both NULL per text field, so `exists` works for every field type
-    text_fields(index_id, field, fts_table)
-    fts_<index id>_<n>(content)            FTS5, rowid = docs.rowid, unicode61 tokenizer
+    meta(key, value)                       cluster uuid
+    indices(id, name, uuid, created_at, settings, mappings, layout)
+        layout: which tantivy slot holds each mapped field (citadel.node.engine.layout)
     users(username, password_hash, roles, full_name, email, metadata, enabled)
     roles(name, descriptor)
     api_keys(id, name, secret_hash, username, role_descriptors, limited_by, created_at,
              expires_at, invalidated, metadata)
+
+A store written by the FTS5 engine (release before the tantivy engine) also has ``docs``,
+``doc_values``, ``text_fields`` and ``fts_*`` tables; `citadel.node.engine.upgrade` moves their
+documents into the engine once and drops them.
 """
 
 from __future__ import annotations
@@ -27,33 +25,8 @@ DDL = [
         uuid TEXT NOT NULL,
         created_at INTEGER NOT NULL,
         settings TEXT NOT NULL,
-        mappings TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS docs (
-        rowid INTEGER PRIMARY KEY,
-        index_id INTEGER NOT NULL REFERENCES indices(id) ON DELETE CASCADE,
-        doc_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        seq_no INTEGER NOT NULL,
-        primary_term INTEGER NOT NULL,
-        source TEXT NOT NULL,
-        UNIQUE (index_id, doc_id)
-    )""",
-    """CREATE TABLE IF NOT EXISTS doc_values (
-        index_id INTEGER NOT NULL,
-        field TEXT NOT NULL,
-        doc_rowid INTEGER NOT NULL,
-        kw TEXT,
-        num REAL
-    )""",
-    "CREATE INDEX IF NOT EXISTS doc_values_kw ON doc_values (index_id, field, kw, doc_rowid)",
-    "CREATE INDEX IF NOT EXISTS doc_values_num ON doc_values (index_id, field, num, doc_rowid)",
-    "CREATE INDEX IF NOT EXISTS doc_values_doc ON doc_values (doc_rowid)",
-    """CREATE TABLE IF NOT EXISTS text_fields (
-        index_id INTEGER NOT NULL,
-        field TEXT NOT NULL,
-        fts_table TEXT NOT NULL,
-        PRIMARY KEY (index_id, field)
+        mappings TEXT NOT NULL,
+        layout TEXT NOT NULL DEFAULT '{}'
     )""",
     """CREATE TABLE IF NOT EXISTS users (
         username TEXT PRIMARY KEY,

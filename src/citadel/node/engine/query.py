@@ -1,0 +1,648 @@
+"""Query trees (`citadel.node.search.dsl`) compiled to tantivy queries over one index.
+
+Scoring follows Elasticsearch: full-text clauses are BM25 on the field's own slot (tantivy's
+BM25 is Lucene's); term-level clauses on keywords are BM25 term queries too, while ``terms``,
+``range``, ``exists``, ``prefix``, ``wildcard``, ``regexp`` and ``ids`` score a constant (the
+boost); ``filter`` and ``must_not`` clauses score nothing; ``dis_max`` takes the best plus
+``tie_breaker`` times the others.
+
+A field name with ``*`` expands to the matching mapped fields, combined as ``dis_max``,
+leniently: a value a field cannot hold skips that field. A field the index does not map
+matches nothing, as in Elasticsearch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+import tantivy
+
+from citadel.node.engine import analysis
+from citadel.node.engine import fields as f
+from citadel.node.engine.fields import FieldRef, SlotKind
+from citadel.node.engine.layout import FieldTable, kind_of, search_kind
+from citadel.node.errors import IllegalArgument
+from citadel.node.search.date_math import resolve_date
+from citadel.node.search.dsl import (
+    MAX_CLAUSES,
+    Bool,
+    ConstantScore,
+    DisMax,
+    Exists,
+    Ids,
+    Match,
+    MatchAll,
+    MatchNone,
+    MatchPhrase,
+    MultiMatch,
+    MultiMatchType,
+    Operator,
+    Prefix,
+    Query,
+    Range,
+    Scalar,
+    Term,
+    Terms,
+    Wildcard,
+    resolve_minimum_should_match,
+)
+from citadel.node.search.errors import DateParseError, QueryShardError, TooManyClauses
+from citadel.node.store import mapping as mp
+from citadel.node.store.dates import DEFAULT_FORMAT
+
+Occur = tantivy.Occur
+N = TypeVar("N", Match, MatchPhrase, Term, Terms, Range, Prefix, Wildcard)
+_INT_KINDS = (SlotKind.LONG, SlotKind.DATE, SlotKind.BOOLEAN)
+
+
+def empty() -> tantivy.Query:
+    return tantivy.Query.empty_query()
+
+
+class QueryCompiler:
+    """Compiles query trees against one index (its schema and field table); `now` anchors
+    date math."""
+
+    def __init__(
+        self,
+        schema: tantivy.Schema,
+        table: FieldTable,
+        mappings: dict[str, Any],
+        *,
+        index_name: str,
+        now: datetime,
+    ) -> None:
+        self.schema = schema
+        self.table = table
+        self.mappings = mappings
+        self.index_name = index_name
+        self.now = now
+        self.clauses = 0
+        self._definitions: dict[str, Any] | None = None
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    def compile(self, query: Query, *, scoring: bool = True) -> tantivy.Query:
+        """The tantivy query of `query`; scores are 0 when not `scoring`."""
+        built = self._compile(query, scoring)
+        return built if scoring else tantivy.Query.const_score_query(built, 0.0)
+
+    def _compile(self, query: Query, scoring: bool) -> tantivy.Query:
+        match query:
+            case MatchAll():
+                return _boosted(tantivy.Query.all_query(), query.boost)
+            case MatchNone():
+                return empty()
+            case Match():
+                return self._per_field(query, self._match, lenient=query.lenient)
+            case MatchPhrase():
+                return self._per_field(query, self._match_phrase)
+            case MultiMatch():
+                return self._multi_match(query)
+            case Term():
+                return self._per_field(query, self._term)
+            case Terms():
+                return self._per_field(query, self._terms)
+            case Range():
+                return self._per_field(query, self._range)
+            case Exists():
+                return self._exists(query)
+            case Prefix():
+                return self._per_field(query, self._prefix)
+            case Wildcard():
+                return self._per_field(query, self._wildcard)
+            case Ids():
+                return self._ids(query)
+            case Bool():
+                return self._bool(query, scoring)
+            case ConstantScore():
+                inner = self._compile(query.filter, False)
+                return tantivy.Query.const_score_query(inner, query.boost)
+            case DisMax():
+                parts = [self._compile(q, scoring) for q in query.queries]
+                return _boosted(_dis_max(parts, query.tie_breaker), query.boost)
+        raise TypeError(f"not a query: {query!r}")  # pragma: no cover
+
+    def _per_field(
+        self, node: N, build: Callable[[N, FieldRef], tantivy.Query], *, lenient: bool = False
+    ) -> tantivy.Query:
+        if "*" in node.field:
+            parts = [
+                self._one_field(replace(node, field=name), build, lenient=True)
+                for name in self.expand(node.field)
+            ]
+            return _dis_max(parts, 0.0)
+        return self._one_field(node, build, lenient=lenient)
+
+    def _one_field(
+        self, node: N, build: Callable[[N, FieldRef], tantivy.Query], *, lenient: bool
+    ) -> tantivy.Query:
+        ref = self.table.get(node.field)
+        if ref is None or ref.slot is None:
+            return empty()
+        if not ref.searchable:
+            raise QueryShardError(
+                f"Cannot search on field [{ref.path}] since it is not indexed.",
+                index=self.index_name,
+            )
+        try:
+            return build(node, ref)
+        except (QueryShardError, DateParseError):
+            if lenient:
+                return empty()
+            raise
+
+    def expand(self, pattern: str) -> list[str]:
+        """Mapped leaf field names matching a ``*`` pattern, sorted."""
+        regex = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+        return sorted(name for name in self.table.fields if regex.fullmatch(name))
+
+    def _count(self, n: int = 1) -> None:
+        self.clauses += n
+        if self.clauses > MAX_CLAUSES:
+            raise TooManyClauses(
+                f"Query contains too many nested clauses; maxClauseCount is set to {MAX_CLAUSES}"
+            )
+
+    # -- full text ---------------------------------------------------------------------------
+
+    def _tokens(self, ref: FieldRef, text: str) -> list[str]:
+        definition = self._definition(ref.path)
+        kind = search_kind(ref.es_type, definition) or ref.kind
+        return analysis.analyze(kind, text)
+
+    def _definition(self, path: str) -> dict[str, Any]:
+        if self._definitions is None:
+            self._definitions = {
+                fd.path: dict(fd.definition) for fd in mp.fields_of(self.mappings).values()
+            }
+        return self._definitions.get(path, {})
+
+    def _match(self, q: Match, ref: FieldRef) -> tantivy.Query:
+        assert ref.slot is not None
+        if not ref.kind.is_text:
+            return _boosted(self._exact(ref, q.query), q.boost)
+        tokens = self._tokens(ref, _text(q.query))
+        if not tokens:
+            return tantivy.Query.all_query() if q.zero_terms_all else empty()
+        self._count(len(tokens))
+        terms = [tantivy.Query.term_query(self.schema, ref.slot, t) for t in tokens]
+        if len(terms) == 1:
+            return _boosted(terms[0], q.boost)
+        count = len(terms)
+        if q.operator is Operator.AND:
+            need = count
+        elif q.minimum_should_match is not None:
+            need = max(1, resolve_minimum_should_match(q.minimum_should_match, count))
+        else:
+            need = 1
+        if need > count:
+            return empty()
+        if need == count:
+            query = tantivy.Query.boolean_query([(Occur.Must, t) for t in terms])
+        else:
+            query = tantivy.Query.boolean_query(
+                [(Occur.Should, t) for t in terms],
+                minimum_number_should_match=need if need > 1 else None,
+            )
+        return _boosted(query, q.boost)
+
+    def _match_phrase(self, q: MatchPhrase, ref: FieldRef) -> tantivy.Query:
+        assert ref.slot is not None
+        if not ref.kind.is_text:
+            if q.prefix and ref.kind is SlotKind.KEYWORD:
+                return self._prefix(Prefix(q.field, q.query, q.boost), ref)
+            return _boosted(self._exact(ref, q.query), q.boost)
+        tokens = self._tokens(ref, q.query)
+        if not tokens:
+            return tantivy.Query.all_query() if q.zero_terms_all else empty()
+        self._count(len(tokens))
+        if len(tokens) == 1 and not q.prefix:
+            query = tantivy.Query.term_query(self.schema, ref.slot, tokens[0])
+        elif q.prefix:
+            query = tantivy.Query.phrase_prefix_query(self.schema, ref.slot, tokens)
+        else:
+            query = tantivy.Query.phrase_query(self.schema, ref.slot, tokens, slop=q.slop)
+        return _boosted(query, q.boost)
+
+    def _multi_match(self, q: MultiMatch) -> tantivy.Query:
+        if q.fields is None:
+            targets = [(name, 1.0, True) for name in sorted(self.table.fields)]
+        else:
+            targets = []
+            for spec in q.fields:
+                if "*" in spec.pattern:
+                    targets += [(n, spec.boost, True) for n in self.expand(spec.pattern)]
+                else:
+                    targets.append((spec.pattern, spec.boost, q.lenient))
+        parts = []
+        for name, boost, lenient in targets:
+            if q.type in (MultiMatchType.PHRASE, MultiMatchType.PHRASE_PREFIX):
+                phrase = MatchPhrase(
+                    name,
+                    _text(q.query),
+                    slop=q.slop,
+                    prefix=q.type is MultiMatchType.PHRASE_PREFIX,
+                    boost=boost,
+                    zero_terms_all=q.zero_terms_all,
+                )
+                parts.append(self._one_field(phrase, self._match_phrase, lenient=lenient))
+            else:
+                match = Match(
+                    name,
+                    q.query,
+                    operator=q.operator,
+                    minimum_should_match=q.minimum_should_match,
+                    boost=boost,
+                    zero_terms_all=q.zero_terms_all,
+                )
+                parts.append(self._one_field(match, self._match, lenient=lenient))
+        if q.type is MultiMatchType.MOST_FIELDS:
+            combined = (
+                tantivy.Query.boolean_query([(Occur.Should, p) for p in parts])
+                if parts
+                else empty()
+            )
+        else:
+            combined = _dis_max(parts, q.tie_breaker)
+        return _boosted(combined, q.boost)
+
+    # -- term level --------------------------------------------------------------------------
+
+    def _term(self, q: Term, ref: FieldRef) -> tantivy.Query:
+        assert ref.slot is not None
+        if ref.kind.is_text:
+            token = _text(q.value)
+            if q.case_insensitive:
+                pattern = "(?i)" + _regex_escape(token)
+                query = tantivy.Query.regex_query(self.schema, ref.slot, pattern)
+                return tantivy.Query.const_score_query(query, q.boost)
+            return _boosted(tantivy.Query.term_query(self.schema, ref.slot, token), q.boost)
+        if ref.kind is SlotKind.KEYWORD and q.case_insensitive:
+            pattern = "(?i)" + _regex_escape(_text(q.value))
+            query = tantivy.Query.regex_query(self.schema, ref.slot, pattern)
+            return tantivy.Query.const_score_query(query, q.boost)
+        if ref.kind is SlotKind.KEYWORD:
+            value = self._keyword(ref, q.value)
+            return _boosted(tantivy.Query.term_query(self.schema, ref.slot, value), q.boost)
+        return tantivy.Query.const_score_query(self._exact(ref, q.value), q.boost)
+
+    def _terms(self, q: Terms, ref: FieldRef) -> tantivy.Query:
+        assert ref.slot is not None
+        if not q.values:
+            return empty()
+        self._count()
+        if ref.kind is SlotKind.KEYWORD or ref.kind.is_text:
+            values: list[Any] = [
+                self._keyword(ref, v) if ref.kind is SlotKind.KEYWORD else _text(v)
+                for v in q.values
+            ]
+            query = tantivy.Query.term_set_query(self.schema, ref.slot, values)
+        elif ref.kind is SlotKind.DATE:
+            spans = [self._date_span(ref, v) for v in q.values]
+            query = _any([self._numeric_range(ref, lo, hi) for lo, hi in spans])
+        elif ref.kind is SlotKind.IP:
+            query = _any([self._exact(ref, v) for v in q.values])
+        else:
+            query = tantivy.Query.term_set_query(
+                self.schema, ref.slot, [self._number(ref, v) for v in q.values]
+            )
+        return tantivy.Query.const_score_query(query, q.boost)
+
+    def _keyword(self, ref: FieldRef, value: Scalar) -> str:
+        text = _text(value)
+        normalizer = self._definition(ref.path).get("normalizer")
+        return text.lower() if normalizer == "lowercase" else text
+
+    def _exact(self, ref: FieldRef, value: Scalar) -> tantivy.Query:
+        """Documents whose non-text field holds exactly `value` (a whole day for a date)."""
+        assert ref.slot is not None
+        self._count()
+        if ref.kind is SlotKind.KEYWORD:
+            return tantivy.Query.term_query(self.schema, ref.slot, self._keyword(ref, value))
+        if ref.kind is SlotKind.DATE:
+            low, high = self._date_span(ref, value)
+            return self._numeric_range(ref, low, high)
+        if ref.kind is SlotKind.BOOLEAN:
+            return tantivy.Query.term_query(self.schema, ref.slot, _boolean(value))
+        if ref.kind is SlotKind.IP:
+            low, high = _ip_bounds(_text(value))
+            return tantivy.Query.range_query(
+                self.schema, ref.slot, tantivy.FieldType.IpAddr, low, high
+            )
+        return tantivy.Query.term_query(self.schema, ref.slot, self._number(ref, value))
+
+    def _numeric_range(self, ref: FieldRef, low: Any, high: Any) -> tantivy.Query:
+        assert ref.slot is not None
+        kind = tantivy.FieldType.Float if ref.kind is SlotKind.DOUBLE else tantivy.FieldType.Integer
+        return tantivy.Query.range_query(self.schema, ref.slot, kind, low, high)
+
+    def _range(self, q: Range, ref: FieldRef) -> tantivy.Query:
+        assert ref.slot is not None
+        self._count()
+        if ref.kind.is_text:
+            return empty()
+        if ref.kind is SlotKind.KEYWORD:
+            return tantivy.Query.const_score_query(self._keyword_range(q, ref), q.boost)
+        low = high = None
+        include_low = include_high = True
+        for op, value in (("gt", q.gt), ("gte", q.gte), ("lt", q.lt), ("lte", q.lte)):
+            if value is None:
+                continue
+            bound = self._bound(ref, q, value, round_up=op in ("gt", "lte"))
+            if op in ("gt", "gte"):
+                low, include_low = bound, op == "gte"
+            else:
+                high, include_high = bound, op == "lte"
+        if low is None and high is None:
+            return tantivy.Query.const_score_query(self._names(ref.path), q.boost)
+        if ref.kind is SlotKind.IP:
+            field_type = tantivy.FieldType.IpAddr
+        elif ref.kind is SlotKind.DOUBLE:
+            field_type = tantivy.FieldType.Float
+            low = float(low) if low is not None else None
+            high = float(high) if high is not None else None
+        else:
+            field_type = tantivy.FieldType.Integer
+            low, include_low = _int_bound(low, include_low, up=True)
+            high, include_high = _int_bound(high, include_high, up=False)
+            if low is not None and high is not None and low > high:
+                return empty()
+        query = tantivy.Query.range_query(
+            self.schema,
+            ref.slot,
+            field_type,
+            low,
+            high,
+            include_lower=include_low if low is not None else True,
+            include_upper=include_high if high is not None else True,
+        )
+        return tantivy.Query.const_score_query(query, q.boost)
+
+    def _keyword_range(self, q: Range, ref: FieldRef) -> tantivy.Query:
+        assert ref.slot is not None
+        low = high = None
+        include_low = include_high = True
+        for op, value in (("gt", q.gt), ("gte", q.gte), ("lt", q.lt), ("lte", q.lte)):
+            if value is None:
+                continue
+            if op in ("gt", "gte"):
+                low, include_low = self._keyword(ref, value), op == "gte"
+            else:
+                high, include_high = self._keyword(ref, value), op == "lte"
+        if low is None and high is None:
+            return self._names(ref.path)
+        return tantivy.Query.range_query(
+            self.schema,
+            ref.slot,
+            tantivy.FieldType.Text,
+            low,
+            high,
+            include_lower=include_low if low is not None else True,
+            include_upper=include_high if high is not None else True,
+            use_inverted_index=True,
+        )
+
+    def _bound(self, ref: FieldRef, q: Range, value: Scalar, *, round_up: bool) -> Any:
+        if ref.kind is SlotKind.BOOLEAN:
+            return _boolean(value)
+        if ref.kind is SlotKind.DATE:
+            return resolve_date(
+                value,
+                now=self.now,
+                round_up=round_up,
+                formats=_date_formats(q.format or ref.format, value),
+                time_zone=q.time_zone,
+            )
+        if ref.kind is SlotKind.IP:
+            return _ip_bounds(_text(value))[0 if not round_up else 1]
+        return self._number(ref, value)
+
+    def _date_span(self, ref: FieldRef, value: Scalar) -> tuple[int, int]:
+        formats = _date_formats(ref.format, value)
+        low = resolve_date(value, now=self.now, formats=formats)
+        high = resolve_date(value, now=self.now, formats=formats, round_up=True)
+        return low, high
+
+    def _number(self, ref: FieldRef, value: Scalar) -> int | float:
+        number = _number(ref, value)
+        if ref.kind is SlotKind.DOUBLE:
+            return number
+        if not number.is_integer():
+            raise QueryShardError(
+                f"failed to create query: Value [{_text(value)}] has a decimal part",
+                index=self.index_name,
+            )
+        return int(number)
+
+    def _names(self, path: str) -> tantivy.Query:
+        return tantivy.Query.term_query(self.schema, f.NAMES_FIELD, path)
+
+    def _exists(self, q: Exists) -> tantivy.Query:
+        self._count()
+        if "*" in q.field:
+            names = self.expand(q.field)
+        elif self.table.get(q.field) is not None:
+            names = [q.field]
+        elif self.table.is_object(q.field):
+            prefix = q.field + "."
+            names = [n for n in self.table.fields if n.startswith(prefix)]
+        else:
+            names = []
+        if not names:
+            return empty()
+        query = (
+            self._names(names[0])
+            if len(names) == 1
+            else tantivy.Query.term_set_query(self.schema, f.NAMES_FIELD, names)
+        )
+        return tantivy.Query.const_score_query(query, q.boost)
+
+    def _prefix(self, q: Prefix, ref: FieldRef) -> tantivy.Query:
+        assert ref.slot is not None
+        self._count()
+        if ref.kind is not SlotKind.KEYWORD and not ref.kind.is_text:
+            raise QueryShardError(
+                f"Can only use prefix queries on keyword and text fields - not on [{ref.path}] "
+                f"which is of type [{ref.es_type}]",
+                index=self.index_name,
+            )
+        value = self._keyword(ref, q.value) if ref.kind is SlotKind.KEYWORD else q.value
+        pattern = ("(?i)" if q.case_insensitive else "") + _regex_escape(value) + ".*"
+        query = tantivy.Query.regex_query(self.schema, ref.slot, pattern)
+        return tantivy.Query.const_score_query(query, q.boost)
+
+    def _wildcard(self, q: Wildcard, ref: FieldRef) -> tantivy.Query:
+        assert ref.slot is not None
+        self._count()
+        if ref.kind is not SlotKind.KEYWORD and not ref.kind.is_text:
+            raise QueryShardError(
+                f"Can only use wildcard queries on keyword and text fields - not on "
+                f"[{ref.path}] which is of type [{ref.es_type}]",
+                index=self.index_name,
+            )
+        pattern = ("(?i)" if q.case_insensitive else "") + wildcard_regex(q.value)
+        query = tantivy.Query.regex_query(self.schema, ref.slot, pattern)
+        return tantivy.Query.const_score_query(query, q.boost)
+
+    def _ids(self, q: Ids) -> tantivy.Query:
+        if not q.values:
+            return empty()
+        self._count()
+        query = tantivy.Query.term_set_query(self.schema, f.ID_FIELD, list(q.values))
+        return tantivy.Query.const_score_query(query, q.boost)
+
+    # -- compound ----------------------------------------------------------------------------
+
+    def _bool(self, q: Bool, scoring: bool) -> tantivy.Query:
+        need = q.required_shoulds()
+        clauses: list[tuple[Any, tantivy.Query]] = []
+        for clause in q.must:
+            clauses.append((Occur.Must, self._compile(clause, scoring)))
+        for clause in q.filter:
+            inner = self._compile(clause, False)
+            clauses.append((Occur.Must, tantivy.Query.const_score_query(inner, 0.0)))
+        for clause in q.must_not:
+            clauses.append((Occur.MustNot, self._compile(clause, False)))
+        shoulds = [self._compile(clause, scoring) for clause in q.should]
+        if shoulds and not q.must and not q.filter:
+            need = max(need, 1)
+        if need > len(shoulds):
+            return empty()
+        if need == 0 or (need == 1 and not q.must and not q.filter):
+            # optional next to musts; at least one is required when there is no must (tantivy)
+            clauses += [(Occur.Should, s) for s in shoulds]
+        else:
+            at_least = tantivy.Query.boolean_query(
+                [(Occur.Should, s) for s in shoulds],
+                minimum_number_should_match=need if need > 1 else None,
+            )
+            clauses.append((Occur.Must, at_least))
+        if not any(occur is not Occur.MustNot for occur, _ in clauses):
+            clauses.append((Occur.Must, tantivy.Query.const_score_query(_all(), 0.0)))
+        return _boosted(tantivy.Query.boolean_query(clauses), q.boost)
+
+
+# -- helpers (pure) --------------------------------------------------------------------------
+
+
+def _all() -> tantivy.Query:
+    return tantivy.Query.all_query()
+
+
+def _boosted(query: tantivy.Query, boost: float) -> tantivy.Query:
+    return query if boost == 1.0 else tantivy.Query.boost_query(query, boost)
+
+
+def _dis_max(parts: Sequence[tantivy.Query], tie_breaker: float) -> tantivy.Query:
+    if not parts:
+        return empty()
+    if len(parts) == 1:
+        return parts[0]
+    return tantivy.Query.disjunction_max_query(list(parts), tie_breaker=tie_breaker)
+
+
+def _any(parts: Sequence[tantivy.Query]) -> tantivy.Query:
+    if not parts:
+        return empty()
+    if len(parts) == 1:
+        return parts[0]
+    return tantivy.Query.boolean_query([(Occur.Should, p) for p in parts])
+
+
+def _text(value: Scalar) -> str:
+    """A value as keyword text (``true``/``false`` for booleans, as Elasticsearch writes them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _number(ref: FieldRef, value: Scalar) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except ValueError:
+        raise QueryShardError(
+            f'failed to create query: For input string: "{_text(value)}"', field=ref.path
+        ) from None
+    if not math.isfinite(number):
+        raise QueryShardError(f"failed to create query: [{value}] is not a finite number")
+    return number
+
+
+def _int_bound(value: Any, inclusive: bool, *, up: bool) -> tuple[Any, bool]:
+    """An integer bound from a possibly fractional one (``gt 1.5`` is ``gte 2``)."""
+    if value is None or isinstance(value, int):
+        return value, inclusive
+    number = float(value)
+    if number.is_integer():
+        return int(number), inclusive
+    return (math.ceil(number) if up else math.floor(number)), True
+
+
+def _boolean(value: Scalar) -> int:
+    if value is True or value == "true":
+        return 1
+    if value is False or value in ("false", ""):
+        return 0
+    raise QueryShardError(
+        f"failed to create query: Can't parse boolean value [{_text(value)}], "
+        "expected [true] or [false]"
+    )
+
+
+def _date_formats(formats: str | None, value: Scalar) -> str:
+    formats = formats or DEFAULT_FORMAT
+    if not isinstance(value, str) and "epoch" not in formats:
+        formats += "||epoch_millis"
+    return formats
+
+
+def _ip_bounds(text: str) -> tuple[str, str]:
+    """The first and last address of an IP or CIDR, as IPv6 (IPv4 mapped)."""
+    import ipaddress
+
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise QueryShardError(f"'{text}' is not an IP string literal.") from None
+    low, high = network[0], network[-1]
+    if isinstance(low, ipaddress.IPv4Address):
+        return f"::ffff:{low}", f"::ffff:{high}"
+    return str(low), str(high)
+
+
+_REGEX_SPECIAL = set("\\.+*?()|[]{}^$#&-~")
+
+
+def _regex_escape(text: str) -> str:
+    """`text` as a literal in tantivy's (Rust) regex syntax."""
+    return "".join("\\" + ch if ch in _REGEX_SPECIAL else ch for ch in text)
+
+
+def wildcard_regex(pattern: str) -> str:
+    """An Elasticsearch wildcard pattern (``*``, ``?``, ``\\`` escapes) as a Rust regex."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(_regex_escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "*" else "." if ch == "?" else _regex_escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def is_keyword_like(es_type: str, definition: dict[str, Any]) -> bool:
+    """Whether a field's values are whole keywords (sortable, aggregatable)."""
+    return kind_of(es_type, definition) is SlotKind.KEYWORD
+
+
+__all__ = ["IllegalArgument", "QueryCompiler", "empty", "is_keyword_like", "wildcard_regex"]
