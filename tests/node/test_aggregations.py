@@ -1241,3 +1241,13 @@ def test_range_keys_print_numbers_as_java_does(value, text):
     index = SmallIndex("n", {"n": "double"}, [])
     result = aggs({"r": {"range": {"field": "n", "ranges": [{"from": value}]}}}, index)
     assert result["r"]["buckets"][0]["key"] == f"{text}-*"
+
+
+def test_percentiles_beyond_the_exact_limit_use_tantivys_sketch():
+    # 12,000 distinct values (more than the 10,000 kept exactly) over two indices.
+    first = SmallIndex("a", {"n": "long"}, [{"n": v} for v in range(1, 6001)])
+    second = SmallIndex("b", {"n": "long"}, [{"n": v} for v in range(6001, 12001)])
+    body = {"p": {"percentiles": {"field": "n", "percents": [50]}}}
+    (median,) = aggs(body, first, second)["p"]["values"].values()
+    # Sketch estimates (about 1% relative error each), averaged by value count: near 6000.5.
+    assert median == pytest.approx(6000.5, rel=0.05)

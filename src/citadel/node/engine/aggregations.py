@@ -413,20 +413,24 @@ class _Run:
     ) -> list[float | None]:
         counts: dict[float, int] = defaultdict(int)
         exact = True
-        natives: list[tuple[int, dict[str, Any]]] = []
+        mapped: list[tuple[AggregationTarget, tantivy.Query, str]] = []
         missing = spec.params.get("missing")
         for i, (target, query) in enumerate(scope.pairs()):
             slot = fld.slot(i)
             if slot is None:
                 continue
+            mapped.append((target, query, slot))
             terms: dict[str, Any] = {"field": slot, "size": EXACT_PERCENTILE_VALUES + 1}
             if missing is not None:
                 terms["missing"] = self._numeric(fld, missing)
             result = _native(target, query, {"terms": terms})
             for b in result["buckets"]:
                 counts[float(b["key"])] += int(b["doc_count"])
-            if result.get("sum_other_doc_count", 0):
-                exact = False
+            exact = exact and not result.get("sum_other_doc_count", 0)
+            exact = exact and len(counts) <= EXACT_PERCENTILE_VALUES
+        natives: list[tuple[int, dict[str, Any]]] = []
+        if not exact:
+            for target, query, slot in mapped:
                 agg = {"field": slot, "percents": list(percents), "keyed": False}
                 native = _native(target, query, {"percentiles": agg})
                 n = int(_native(target, query, {"value_count": {"field": slot}})["value"] or 0)
