@@ -3,6 +3,11 @@
 Handlers are synchronous (the store is SQLite) and run in a worker thread. Every response
 carries ``X-Elastic-Product: Elasticsearch`` and ``application/json`` (``text/plain`` for
 ``_cat`` text), which is what the official clients check.
+
+At the edge, before any handler: the body is decoded (``Content-Encoding``, capped at
+`max_body` decoded bytes) and its ``Content-Type`` checked (`media_type`); the common
+parameters are taken off the query (`output`). After: the response is rendered as those
+parameters ask and gzipped when the client accepts it (`encoding`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,16 @@ import anyio
 import structlog
 
 from citadel.node.errors import ContentTooLarge, EsError
+from citadel.node.http.encoding import BodyDecoder, encode_response
+from citadel.node.http.media_type import check_content_type
 from citadel.node.http.messages import NodeRequest, NodeResponse
+from citadel.node.http.output import (
+    ResponseOptions,
+    error_response,
+    parse_response_options,
+    render,
+    take_response_options,
+)
 from citadel.node.http.router import Route, Router
 
 log = structlog.get_logger(__name__)
@@ -40,28 +54,38 @@ class NodeApp:
             return
         if scope["type"] != "http":
             return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), True))
+        options = parse_response_options(query)
         try:
-            body = await self._read_body(scope, receive)
+            options, query = take_response_options(query, scope["path"])
+            body = await self._read_body(scope, receive, headers.get("content-encoding"))
+            check_content_type(headers.get("content-type"), has_body=bool(body))
             request = NodeRequest(
                 method=scope["method"],
                 path=scope["path"],
                 params={},
-                query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)),
-                headers={
-                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-                },
+                query=query,
+                headers=headers,
                 body=body,
             )
-            response = await anyio.to_thread.run_sync(self._handle, request, limiter=self.limiter)
+            response = await anyio.to_thread.run_sync(
+                self._handle, request, options, limiter=self.limiter
+            )
         except EsError as exc:
-            response = _error(exc)
-        await _send(send, response, head=scope["method"] == "HEAD")
+            response = error_response(exc, options)
+        payload, encoding_headers = await anyio.to_thread.run_sync(
+            _encode, response, options, headers.get("accept-encoding"), scope["path"]
+        )
+        response.headers.update(encoding_headers)
+        await _send(send, response, payload, head=scope["method"] == "HEAD")
 
-    async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
+    async def _read_body(self, scope: dict[str, Any], receive: Any, coding: str | None) -> bytes:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise ContentTooLarge(f"the request body is larger than {self.max_body} bytes")
-        chunks, size = [], 0
+        decoder = BodyDecoder(coding, self.max_body)
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -70,22 +94,22 @@ class NodeApp:
             size += len(chunk)
             if size > self.max_body:
                 raise ContentTooLarge(f"the request body is larger than {self.max_body} bytes")
-            chunks.append(chunk)
+            decoder.feed(chunk)
             if not message.get("more_body"):
                 break
-        return b"".join(chunks)
+        return decoder.finish()
 
-    def _handle(self, request: NodeRequest) -> NodeResponse:
+    def _handle(self, request: NodeRequest, options: ResponseOptions) -> NodeResponse:
         try:
             route, params = self.router.match(request.method, request.path)
             request.params = params
             self._guard(route, request)
             return route.handler(request)
         except EsError as exc:
-            return _error(exc)
+            return error_response(exc, options)
         except Exception as exc:  # a bug: answer like Elasticsearch, log without the body
             log.error("node.request_crashed", error_type=type(exc).__name__, exc_info=exc)
-            return _error(EsError("internal error"))
+            return error_response(EsError("internal error"), options, cause=exc)
 
     def _guard(self, route: Route, request: NodeRequest) -> None:
         need = route.need
@@ -99,15 +123,15 @@ class NodeApp:
             self.realm.require_indices(request.identity, need.privilege, names.split(","))
 
 
-def _error(exc: EsError) -> NodeResponse:
-    headers = {}
-    if exc.status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="security" charset="UTF-8", ApiKey'
-    return NodeResponse(status=exc.status, body=exc.body(), headers=headers)
+def _encode(
+    response: NodeResponse, options: ResponseOptions, accept_encoding: str | None, path: str
+) -> tuple[bytes, dict[str, str]]:
+    # Security answers (API keys, tokens) are never compressed: no length oracle on secrets.
+    compressible = not path.startswith("/_security")
+    return encode_response(render(response, options), accept_encoding, compressible=compressible)
 
 
-async def _send(send: Any, response: NodeResponse, *, head: bool) -> None:
-    payload = response.encode()
+async def _send(send: Any, response: NodeResponse, payload: bytes, *, head: bool) -> None:
     headers = [
         (b"content-type", response.content_type.encode()),
         (b"content-length", str(len(payload)).encode()),
