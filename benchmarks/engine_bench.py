@@ -76,7 +76,8 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     corpus_bytes = write_corpus(corpus_dir, args.docs, queries, args.seed)
     _say(f"corpus: {args.docs:,} documents, {corpus_bytes / 1e6:.1f} MB of _bulk body "
          f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
-    node_source = _export_node(args.node_ref, work / "node-src") if args.node_ref else None
+    node_commit = _git("rev-parse", "--short", args.node_ref) if args.node_ref else None
+    node_source = _export_node(node_commit, work / "node-src") if node_commit else None
     load_before = os.getloadavg()[0]
     results: dict[str, dict[str, Any]] = {}
     for name in [c.strip() for c in args.contenders.split(",") if c.strip()]:
@@ -111,7 +112,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "corpus_bytes": corpus_bytes,
         },
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "node_checkout": _checkout(args.node_ref),
+        "node_checkout": _checkout(node_commit),
         "results": results,
         "agreement": {k: v for k, v in agreement.items() if v is not None and k != "lucene"},
         "ratios": report.ratios(results),
@@ -212,10 +213,10 @@ def _export_node(ref: str, directory: Path) -> Path:
     return directory / "src"
 
 
-def _checkout(node_ref: str | None) -> dict[str, Any]:
+def _checkout(node_commit: str | None) -> dict[str, Any]:
     """Which node ran: an exported commit, or the working tree (and how far it differs)."""
-    if node_ref:
-        return {"source": "git archive", "commit": _git("rev-parse", "--short", node_ref)}
+    if node_commit:
+        return {"source": "git archive", "commit": node_commit}
     changed = _git("status", "--porcelain", "--", "src/citadel/node").splitlines()
     return {
         "source": "working tree",

@@ -172,9 +172,10 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     )
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A GitHub markdown table, numbers right-aligned."""
-    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+def markdown_table(header: list[str], rows: list[list[str]], *, text_columns: int = 1) -> str:
+    """A GitHub markdown table: the first `text_columns` left-aligned, numbers right-aligned."""
+    align = "|" + "---|" * text_columns + "---:|" * (len(header) - text_columns)
+    lines = ["| " + " | ".join(header) + " |", align]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -209,7 +210,7 @@ def render_markdown(run: dict[str, Any]) -> str:
         [
             f"Measured {caption(run)}.",
             markdown_table(*throughput_rows(run)),
-            markdown_table(*latency_rows(run)),
+            markdown_table(*latency_rows(run), text_columns=2),
             markdown_table(*ratio_rows(run)),
         ]
     )
