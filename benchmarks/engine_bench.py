@@ -95,8 +95,9 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         _say(f"{name}: done in {time.perf_counter() - started:.0f} s")
     reference = results.get(report.BASELINE, {})
     agreement = {name: report.agreement(r, reference) for name, r in results.items()}
-    for r in results.values():
-        r.get("match", {}).pop("top_ids", None)
+    for r in results.values():  # the id lists served the agreement; the file keeps figures
+        for phase in report.QUERY_PHASES:
+            r.get(phase, {}).pop("top_ids", None)
     return {
         "benchmark": "engine",
         "machine": machine(),
