@@ -14,6 +14,7 @@ from citadel.node.security.privileges import (
     UnknownPrivilege,
     allows_cluster,
     allows_index,
+    covers_pattern,
     granted_by_cluster,
     granted_by_index,
     normalize_descriptor,
@@ -32,11 +33,18 @@ def role(cluster: list[str] | None = None, **grants: list[str]) -> dict[str, Any
 
 # every cluster privilege a role can hold, against every one a route can ask for
 CLUSTER_TABLE = {
-    "all": {"all", "monitor", "manage", "manage_security", "manage_api_key"},
+    "all": set(CLUSTER_PRIVILEGES),
     "manage": {"manage", "monitor"},
     "monitor": {"monitor"},
-    "manage_security": {"manage_security", "manage_api_key"},
-    "manage_api_key": {"manage_api_key"},
+    "manage_security": {
+        "manage_security",
+        "read_security",
+        "manage_api_key",
+        "manage_own_api_key",
+    },
+    "manage_api_key": {"manage_api_key", "manage_own_api_key"},
+    "manage_own_api_key": {"manage_own_api_key"},
+    "read_security": {"read_security"},
 }
 
 
@@ -235,6 +243,11 @@ def test_rendered_descriptors_parse_back_to_the_same_grants(name: str) -> None:
     [
         ("manage_security", ["manage_security", "all"]),
         ("manage_api_key", ["manage_api_key", "manage_security", "all"]),
+        (
+            "manage_own_api_key",
+            ["manage_own_api_key", "manage_api_key", "manage_security", "all"],
+        ),
+        ("read_security", ["read_security", "manage_security", "all"]),
         ("monitor", ["monitor", "manage", "all"]),
     ],
 )
@@ -252,3 +265,27 @@ def test_granted_by_cluster_names_narrowest_first(privilege: str, granting: list
 )
 def test_granted_by_index_names_narrowest_first(privilege: str, granting: list[str]) -> None:
     assert granted_by_index(privilege) == granting
+
+
+@pytest.mark.parametrize(
+    ("granted", "asked", "covered"),
+    [
+        (["logs-*"], "logs-1", True),
+        (["logs-*"], "logs-2024-*", True),
+        (["logs-*"], "*", False),
+        (["logs-*"], "log*", False),
+        (["logs-*", "books"], "books", True),
+        (["logs-*", "books"], "book*", False),
+        (["a*", "b*"], "a*", True),
+        (["a?"], "a*", False),
+        (["a*"], "a?", True),
+        (["*"], "any-?-thing*", True),
+        (["*x*"], "y*", False),
+        (["logs-?"], "logs-?", True),
+        ([], "logs-1", False),
+    ],
+)
+def test_an_asked_pattern_is_covered_only_when_every_name_it_matches_is(
+    granted: list[str], asked: str, covered: bool
+) -> None:
+    assert covers_pattern(granted, asked) is covered

@@ -1,4 +1,5 @@
-"""The security API: ``_authenticate``, users, roles and API keys, in Elasticsearch's shapes.
+"""The security API: ``_authenticate``, users, roles, API keys, the ``_query`` APIs and the
+privilege checks, in Elasticsearch's shapes.
 
 Handlers read and type-check the body (unknown fields and wrong types are 400s, as in
 Elasticsearch), call one service function and shape the answer. Authorization is the route's
@@ -14,12 +15,15 @@ from typing import Any
 from citadel.node.errors import EsError, IllegalArgument, XContentParseError
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router, cluster
-from citadel.node.security import api_keys, roles, users
+from citadel.node.security import api_keys, privilege_checks, roles, users
 from citadel.node.security.errors import ParseException, ValidationFailed
 from citadel.node.security.realm import Realm, describe
 from citadel.node.services import NodeServices
 
 MANAGE_SECURITY = cluster("manage_security")
+READ_SECURITY = cluster("read_security")
+MANAGE_OWN_API_KEY = cluster("manage_own_api_key")
+_COMMON_PARAMS = frozenset({"pretty", "human", "error_trace", "filter_path", "format"})
 
 _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "string": (lambda v: isinstance(v, str), "a string"),
@@ -52,6 +56,8 @@ _CREATE_KEY_FIELDS = {
     "expiration": "string",
     "metadata": "object",
 }
+_UPDATE_KEY_FIELDS = {"role_descriptors": "object", "metadata": "object", "expiration": "string"}
+_BULK_UPDATE_FIELDS = {**_UPDATE_KEY_FIELDS, "ids": "strings"}
 _INVALIDATE_FIELDS = {
     "id": "string",
     "ids": "strings",
@@ -73,15 +79,28 @@ def register(router: Router, services: NodeServices) -> None:
         router.add(method, "/_security/user/{name}/_disable", api.disable_user, MANAGE_SECURITY)
         router.add(method, "/_security/user/{name}", api.put_user, MANAGE_SECURITY)
         router.add(method, "/_security/role/{name}", api.put_role, MANAGE_SECURITY)
-        router.add(method, "/_security/api_key", api.create_api_key, AUTHENTICATED)
-    router.add("GET", "/_security/user", api.get_users, MANAGE_SECURITY)
-    router.add("GET", "/_security/user/{name}", api.get_users, MANAGE_SECURITY)
+        router.add(method, "/_security/api_key", api.create_api_key, MANAGE_OWN_API_KEY)
+    for method in ("GET", "POST"):
+        router.add(method, "/_security/_query/user", api.query_users, READ_SECURITY)
+        router.add(method, "/_security/_query/role", api.query_roles, READ_SECURITY)
+        router.add(method, "/_security/_query/api_key", api.query_api_keys, AUTHENTICATED)
+        router.add(method, "/_security/user/_has_privileges", api.has_privileges, AUTHENTICATED)
+        router.add(
+            method, "/_security/user/{name}/_has_privileges", api.has_privileges, AUTHENTICATED
+        )
+    router.add("GET", "/_security/user/_privileges", api.user_privileges, AUTHENTICATED)
+    router.add("GET", "/_security/user", api.get_users, READ_SECURITY)
+    router.add("GET", "/_security/user/{name}", api.get_users, READ_SECURITY)
     router.add("DELETE", "/_security/user/{name}", api.delete_user, MANAGE_SECURITY)
-    router.add("GET", "/_security/role", api.get_roles, MANAGE_SECURITY)
-    router.add("GET", "/_security/role/{name}", api.get_roles, MANAGE_SECURITY)
+    router.add("GET", "/_security/role", api.get_roles, READ_SECURITY)
+    router.add("GET", "/_security/role/{name}", api.get_roles, READ_SECURITY)
     router.add("DELETE", "/_security/role/{name}", api.delete_role, MANAGE_SECURITY)
     router.add("GET", "/_security/api_key", api.get_api_keys, AUTHENTICATED)
     router.add("DELETE", "/_security/api_key", api.invalidate_api_keys, AUTHENTICATED)
+    router.add("PUT", "/_security/api_key/{id}", api.update_api_key, MANAGE_OWN_API_KEY)
+    router.add(
+        "POST", "/_security/api_key/_bulk_update", api.bulk_update_api_keys, MANAGE_OWN_API_KEY
+    )
 
 
 class SecurityRoutes:
@@ -244,6 +263,100 @@ class SecurityRoutes:
         )
         result = api_keys.invalidate_api_keys(self.realm, actor=request.identity, query=query)
         return NodeResponse(body=result)
+
+    def update_api_key(self, request: NodeRequest) -> NodeResponse:
+        """``PUT /_security/api_key/{id}``: ``{"updated": true|false}``; 404 for no own key."""
+        body = _fields(
+            request,
+            _UPDATE_KEY_FIELDS,
+            what="update_api_key_request_payload",
+            error=XContentParseError,
+            required=False,
+        )
+        key_id = request.params["id"]
+        result = api_keys.update_api_keys(
+            self.realm, actor=request.identity, ids=[key_id], update=_key_update(body)
+        )
+        if key_id in result.errors:
+            raise result.errors[key_id]
+        return NodeResponse(body={"updated": key_id in result.updated})
+
+    def bulk_update_api_keys(self, request: NodeRequest) -> NodeResponse:
+        """``POST /_security/api_key/_bulk_update``: ``updated``, ``noops`` and ``errors``."""
+        body = _fields(
+            request,
+            _BULK_UPDATE_FIELDS,
+            what="bulk_update_api_key_request_payload",
+            error=XContentParseError,
+        )
+        if "ids" not in body:
+            raise XContentParseError(
+                "failed to parse bulk_update_api_key_request_payload. Required [ids]"
+            )
+        if not body["ids"]:
+            raise ValidationFailed("Field [ids] cannot be empty")
+        result = api_keys.update_api_keys(
+            self.realm, actor=request.identity, ids=body["ids"], update=_key_update(body)
+        )
+        return NodeResponse(body=result.body())
+
+    # -- the _query APIs ---------------------------------------------------------------
+
+    def query_users(self, request: NodeRequest) -> NodeResponse:
+        """``GET|POST /_security/_query/user``: native users matching a query, paginated."""
+        _params(request, {"with_profile_uid"})
+        _flag(request, "with_profile_uid")
+        return NodeResponse(body=users.query_users(self.realm, request.json()))
+
+    def query_roles(self, request: NodeRequest) -> NodeResponse:
+        """``GET|POST /_security/_query/role``: native roles matching a query, paginated."""
+        _params(request, set())
+        return NodeResponse(body=roles.query_roles(self.realm, request.json()))
+
+    def query_api_keys(self, request: NodeRequest) -> NodeResponse:
+        """``GET|POST /_security/_query/api_key``: the keys the caller may read, by query."""
+        _params(request, {"with_limited_by", "with_profile_uid", "typed_keys"})
+        _flag(request, "typed_keys")
+        found = api_keys.query_api_keys(
+            self.realm,
+            actor=request.identity,
+            body=request.json(),
+            with_limited_by=_flag(request, "with_limited_by"),
+            with_profile_uid=_flag(request, "with_profile_uid"),
+        )
+        return NodeResponse(body=found)
+
+    # -- privileges ----------------------------------------------------------------------
+
+    def has_privileges(self, request: NodeRequest) -> NodeResponse:
+        """``GET|POST /_security/user[/{name}]/_has_privileges``: the caller's own only."""
+        identity = request.identity
+        username = request.params.get("name", identity.username)
+        if username != identity.username:
+            raise IllegalArgument("users may only check the privileges of their own account")
+        check = privilege_checks.parse_check(request.json(), username)
+        return NodeResponse(body=privilege_checks.has_privileges(identity, check))
+
+    def user_privileges(self, request: NodeRequest) -> NodeResponse:
+        """``GET /_security/user/_privileges``: the caller's effective privileges."""
+        return NodeResponse(body=privilege_checks.user_privileges(request.identity))
+
+
+def _key_update(body: Mapping[str, Any]) -> api_keys.KeyUpdate:
+    return api_keys.KeyUpdate(
+        role_descriptors=body.get("role_descriptors"),
+        metadata=body.get("metadata"),
+        expiration=body.get("expiration"),
+    )
+
+
+def _params(request: NodeRequest, allowed: set[str]) -> None:
+    """Elasticsearch's 400 for a query parameter the API does not know."""
+    for name in request.query:
+        if name not in allowed and name not in _COMMON_PARAMS:
+            raise IllegalArgument(
+                f"request [{request.path}] contains unrecognized parameter: [{name}]"
+            )
 
 
 def _fields(

@@ -1,4 +1,4 @@
-"""API keys: created by any signed-in user, never more powerful than their creator.
+"""API keys: created by holders of ``manage_own_api_key``, never more powerful than their creator.
 
 A key is ``id`` (20 URL-safe characters) plus a secret of 192 random bits from `secrets`;
 only `api_key_hash(id, secret)` is stored. The key's ``limited_by`` is a snapshot of its
@@ -7,9 +7,15 @@ creator's role descriptors; the realm grants the intersection of that and the ke
 privileges (as in Elasticsearch).
 
 Who sees and invalidates what: holders of ``manage_api_key`` (implied by ``manage_security``
-and ``all``) manage every key; everyone else manages only their own keys (an API key without
-``manage_api_key``: only itself), and naming someone else's key or user is a 403.
-Invalidation takes effect at once: the realm reads the key's row on every request.
+and ``all``) manage every key, and ``read_security`` reads (gets, queries) every key; holders of
+``manage_own_api_key`` manage only their own keys (an API key: only itself), and naming someone
+else's key or user is a 403. Without any of these, an API key may still get itself by id (as in
+Elasticsearch). Only the owning user updates a key (never through an API key), and an update
+snapshots the owner's current roles as the new ``limited_by``.
+
+``invalidated`` is 0, or when the key was invalidated in epoch milliseconds (1 for keys
+invalidated before that time was kept); invalidation takes effect at once: the realm reads the
+key's row on every request.
 """
 
 from __future__ import annotations
@@ -22,19 +28,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from citadel.node.errors import IllegalArgument
+from citadel.node.errors import EsError, IllegalArgument, ResourceNotFound
 from citadel.node.security.errors import ValidationFailed
 from citadel.node.security.privileges import render_descriptor
+from citadel.node.security.queries import Catalog, Doc, Kind, parse_search, run_search
 from citadel.node.security.realm import (
     REALM_NAMES,
     Identity,
     Realm,
     api_key_hash,
+    cluster_forbidden,
     realm_of,
 )
 from citadel.node.security.roles import checked_descriptor
 
 MANAGE_API_KEY = "manage_api_key"
+MANAGE_OWN_API_KEY = "manage_own_api_key"
+READ_SECURITY = "read_security"
+_READ_GRANTS = ["manage_own_api_key", "read_security", "manage_api_key", "manage_security", "all"]
+_OLD_INVALIDATION = 1  # `invalidated` of a key invalidated before the time was kept
+API_KEY_FIELDS = Catalog(
+    payload="query_api_key_request_payload",
+    fields={
+        "username": Kind.KEYWORD,
+        "realm_name": Kind.KEYWORD,
+        "name": Kind.KEYWORD,
+        "type": Kind.KEYWORD,
+        "creation": Kind.DATE,
+        "expiration": Kind.DATE,
+        "invalidated": Kind.BOOLEAN,
+        "invalidation": Kind.DATE,
+    },
+    flattened="metadata",
+)
 MAX_NAME = 1024
 ID_BYTES = 15  # 20 base64url characters, like Elasticsearch's ids
 SECRET_BYTES = 24  # 192 bits
@@ -77,6 +103,34 @@ class KeyRequest:
 
 
 @dataclass(frozen=True)
+class KeyUpdate:
+    """What ``PUT /_security/api_key/{id}`` and ``_bulk_update`` change (None: keep)."""
+
+    role_descriptors: Mapping[str, Any] | None = None
+    metadata: Mapping[str, Any] | None = None
+    expiration: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """Which keys an update changed, left alone, or could not touch (and why)."""
+
+    updated: list[str] = field(default_factory=list)
+    noops: list[str] = field(default_factory=list)
+    errors: dict[str, EsError] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        """The response of ``POST /_security/api_key/_bulk_update``."""
+        errors: dict[str, Any] = {"count": len(self.errors)}
+        if self.errors:
+            errors["details"] = {
+                key_id: {"type": exc.type, "reason": exc.reason}
+                for key_id, exc in self.errors.items()
+            }
+        return {"updated": self.updated, "noops": self.noops, "errors": errors}
+
+
+@dataclass(frozen=True)
 class KeyQuery:
     """Which keys ``GET`` lists or ``DELETE`` invalidates."""
 
@@ -114,7 +168,7 @@ def create_api_key(realm: Realm, *, owner: Identity, request: KeyRequest) -> New
     now = _now_ms(realm)
     expires = now + parse_expiration(request.expiration) if request.expiration else None
     key = NewApiKey(
-        id=secrets.token_urlsafe(ID_BYTES),
+        id=_new_key_id(),
         name=request.name or "",
         api_key=secrets.token_urlsafe(SECRET_BYTES),
         expiration=expires,
@@ -154,8 +208,13 @@ def find_api_keys(
     problems += _owner_problems(query)
     if problems:
         raise ValidationFailed(*problems)
+    own_key_by_id = actor.is_api_key and query.ids == (actor.api_key_id,)
+    if not (own_key_by_id or _reads_keys(actor)):
+        raise cluster_forbidden(actor, MANAGE_OWN_API_KEY, granting=_READ_GRANTS)
+    if with_limited_by:
+        _require_limited_by_reader(realm, actor)
     with realm.store.read() as conn:
-        rows = _select(realm, conn, actor, query)
+        rows = _select(realm, conn, actor, query, manager=_reads_all_keys(actor) or own_key_by_id)
     now = _now_ms(realm)
     if query.active_only:
         rows = [r for r in rows if _active(r, now)]
@@ -173,14 +232,16 @@ def invalidate_api_keys(realm: Realm, *, actor: Identity, query: KeyQuery) -> di
     problems += _owner_problems(query)
     if problems:
         raise ValidationFailed(*problems)
+    realm.require_cluster(actor, MANAGE_OWN_API_KEY)
+    now = max(_now_ms(realm), _OLD_INVALIDATION + 1)
     with realm.store.write() as conn:
-        rows = _select(realm, conn, actor, query)
+        rows = _select(realm, conn, actor, query, manager=actor.allows_cluster(MANAGE_API_KEY))
         fresh = [r["id"] for r in rows if not r["invalidated"]]
         if fresh:
             marks = ",".join("?" * len(fresh))
             conn.execute(
-                f"UPDATE api_keys SET invalidated = 1 WHERE id IN ({marks})",  # noqa: S608
-                fresh,
+                f"UPDATE api_keys SET invalidated = ? WHERE id IN ({marks})",  # noqa: S608
+                [now, *fresh],
             )
     return {
         "invalidated_api_keys": fresh,
@@ -200,9 +261,117 @@ def parse_expiration(text: str) -> int:
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
-def _select(realm: Realm, conn: Any, actor: Identity, query: KeyQuery) -> list[Any]:
+def update_api_keys(
+    realm: Realm, *, actor: Identity, ids: list[str], update: KeyUpdate
+) -> UpdateResult:
+    """Change the owner's own keys: role descriptors, metadata, expiration, and ``limited_by``
+    re-snapshotted from the owner's current roles. A key whose stored form would not change is
+    a noop (a given expiration always changes it, as in Elasticsearch)."""
+    if actor.is_api_key:
+        raise IllegalArgument(
+            "authentication via API key not supported: only the owner user can update an API key"
+        )
+    problems = []
+    if update.metadata is not None and any(str(k).startswith("_") for k in update.metadata):
+        problems.append("API key metadata keys may not start with [_]")
+    if problems:
+        raise ValidationFailed(*problems)
+    own = None
+    if update.role_descriptors is not None:
+        own = {
+            role: checked_descriptor(body, f"role [{role}]")
+            for role, body in update.role_descriptors.items()
+        }
+    now = _now_ms(realm)
+    expires = now + parse_expiration(update.expiration) if update.expiration else None
+    limited_by = {d.name: render_descriptor(d) for d in actor.descriptors}
+    result = UpdateResult()
+    wanted = list(dict.fromkeys(ids))
+    with realm.store.write() as conn:
+        marks = ",".join("?" * len(wanted))
+        rows = conn.execute(
+            f"SELECT * FROM api_keys WHERE id IN ({marks}) AND username = ?",  # noqa: S608
+            [*wanted, actor.username],
+        ).fetchall()
+        by_id = {r["id"]: r for r in rows}
+        for key_id in wanted:
+            row = by_id.get(key_id)
+            problem = _update_problem(key_id, row, now)
+            if problem is not None:
+                result.errors[key_id] = problem
+                continue
+            values = {
+                "role_descriptors": own if own is not None else json.loads(row["role_descriptors"]),
+                "metadata": (
+                    dict(update.metadata)
+                    if update.metadata is not None
+                    else json.loads(row["metadata"])
+                ),
+                "limited_by": limited_by,
+            }
+            unchanged = expires is None and all(
+                json.loads(row[column]) == value for column, value in values.items()
+            )
+            if unchanged:
+                result.noops.append(key_id)
+                continue
+            conn.execute(
+                "UPDATE api_keys SET role_descriptors = ?, metadata = ?, limited_by = ?, "
+                "expires_at = COALESCE(?, expires_at) WHERE id = ?",
+                (
+                    json.dumps(values["role_descriptors"]),
+                    json.dumps(values["metadata"]),
+                    json.dumps(values["limited_by"]),
+                    expires,
+                    key_id,
+                ),
+            )
+            result.updated.append(key_id)
+    return result
+
+
+def query_api_keys(
+    realm: Realm,
+    *,
+    actor: Identity,
+    body: Any,
+    with_limited_by: bool = False,
+    with_profile_uid: bool = False,
+) -> dict[str, Any]:
+    """``_security/_query/api_key``: every key for ``read_security``/``manage_api_key``, one's
+    own for ``manage_own_api_key``. No user has a profile here, so no ``profile_uid`` shows."""
+    if not _reads_keys(actor):
+        raise cluster_forbidden(actor, MANAGE_OWN_API_KEY, granting=_READ_GRANTS)
+    if with_limited_by:
+        _require_limited_by_reader(realm, actor)
+    if isinstance(body, dict):
+        for name in ("aggs", "aggregations"):
+            if name in body:
+                raise IllegalArgument(
+                    f"[{name}] is not supported by this node: API key aggregations are not "
+                    "implemented"
+                )
+    now = _now_ms(realm)
+    search = parse_search(body, API_KEY_FIELDS, now_ms=now)
+    with realm.store.read() as conn:
+        rows = conn.execute("SELECT * FROM api_keys ORDER BY created_at, id").fetchall()
+    if not _reads_all_keys(actor):
+        rows = [r for r in rows if _owns(actor, r)]
+    by_id = {r["id"]: r for r in rows}
+    page = run_search((_key_doc(r, i) for i, r in enumerate(rows)), search)
+    found = []
+    for hit in page.hits:
+        item = _key_body(by_id[hit.doc.id], with_limited_by=with_limited_by)
+        if hit.sort is not None:
+            item["_sort"] = hit.sort
+        found.append(item)
+    return {"total": page.total, "count": len(found), "api_keys": found}
+
+
+def _select(
+    realm: Realm, conn: Any, actor: Identity, query: KeyQuery, *, manager: bool
+) -> list[Any]:
     """Rows matching `query` and visible to `actor`; 403 when it names what is not."""
-    manager = actor.allows_cluster(MANAGE_API_KEY)
     named_user = query.username is not None and query.username != actor.username
     named_realm = query.realm_name is not None and query.realm_name != _realm_name(actor.username)
     if not manager and (named_user or named_realm or (actor.is_api_key and query.username)):
@@ -229,6 +398,58 @@ def _select(realm: Realm, conn: Any, actor: Identity, query: KeyQuery) -> list[A
             realm.require_cluster(actor, MANAGE_API_KEY)
         rows = [r for r in rows if _owns(actor, r)]
     return rows
+
+
+def _new_key_id() -> str:
+    """20 URL-safe characters, never starting with ``_`` (a path segment the router keeps for
+    endpoints such as ``_bulk_update``, so ``PUT /_security/api_key/{id}`` reaches every key)."""
+    while True:
+        key_id = secrets.token_urlsafe(ID_BYTES)
+        if not key_id.startswith("_"):
+            return key_id
+
+
+def _reads_all_keys(actor: Identity) -> bool:
+    return actor.allows_cluster(MANAGE_API_KEY) or actor.allows_cluster(READ_SECURITY)
+
+
+def _reads_keys(actor: Identity) -> bool:
+    return _reads_all_keys(actor) or actor.allows_cluster(MANAGE_OWN_API_KEY)
+
+
+def _require_limited_by_reader(realm: Realm, actor: Identity) -> None:
+    """An API key sees no key's ``limited_by`` (not even its own) without ``manage_api_key``."""
+    if actor.is_api_key:
+        realm.require_cluster(actor, MANAGE_API_KEY)
+
+
+def _update_problem(key_id: str, row: Any, now: int) -> EsError | None:
+    if row is None:
+        return ResourceNotFound(f"no API key owned by requesting user found for ID [{key_id}]")
+    if row["invalidated"]:
+        return IllegalArgument(f"cannot update invalidated API key [{key_id}]")
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        return IllegalArgument(f"cannot update expired API key [{key_id}]")
+    return None
+
+
+def _key_doc(row: Any, position: int) -> Doc:
+    invalidation = row["invalidated"] if row["invalidated"] > _OLD_INVALIDATION else None
+    return Doc(
+        id=row["id"],
+        fields={
+            "username": row["username"],
+            "realm_name": _realm_name(row["username"]),
+            "name": row["name"],
+            "type": "rest",
+            "creation": row["created_at"],
+            "expiration": row["expires_at"],
+            "invalidated": bool(row["invalidated"]),
+            "invalidation": invalidation,
+        },
+        metadata=json.loads(row["metadata"]),
+        position=position,
+    )
 
 
 def _owns(actor: Identity, row: Any) -> bool:
@@ -275,8 +496,10 @@ def _key_body(row: Any, *, with_limited_by: bool) -> dict[str, Any]:
     }
     if row["expires_at"] is not None:
         body["expiration"] = row["expires_at"]
+    body["invalidated"] = bool(row["invalidated"])
+    if row["invalidated"] > _OLD_INVALIDATION:
+        body["invalidation"] = row["invalidated"]
     body |= {
-        "invalidated": bool(row["invalidated"]),
         "username": row["username"],
         "realm": _realm_name(row["username"]),
         "realm_type": realm_of(row["username"]),

@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-CLUSTER_PRIVILEGES = frozenset({"all", "monitor", "manage", "manage_security", "manage_api_key"})
+CLUSTER_PRIVILEGES = frozenset(
+    {
+        "all",
+        "monitor",
+        "manage",
+        "manage_security",
+        "read_security",
+        "manage_api_key",
+        "manage_own_api_key",
+    }
+)
 INDEX_PRIVILEGES = frozenset(
     {
         "all",
@@ -38,8 +48,12 @@ INDEX_PRIVILEGES = frozenset(
 _CLUSTER_IMPLIES: dict[str, frozenset[str]] = {
     "all": CLUSTER_PRIVILEGES,
     "manage": frozenset({"manage", "monitor"}),
-    "manage_security": frozenset({"manage_security", "manage_api_key"}),
-    "manage_api_key": frozenset({"manage_api_key"}),
+    "manage_security": frozenset(
+        {"manage_security", "read_security", "manage_api_key", "manage_own_api_key"}
+    ),
+    "manage_api_key": frozenset({"manage_api_key", "manage_own_api_key"}),
+    "manage_own_api_key": frozenset({"manage_own_api_key"}),
+    "read_security": frozenset({"read_security"}),
     "monitor": frozenset({"monitor"}),
 }
 _INDEX_IMPLIES: dict[str, frozenset[str]] = {
@@ -285,3 +299,65 @@ def _strings(value: Any, what: str) -> list[str]:
 
 def _wildcard(pattern: str) -> str:
     return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+
+
+def patterns_granting(descriptors: Iterable[RoleDescriptor], privilege: str) -> list[str]:
+    """Every index pattern on which some descriptor grants the index privilege."""
+    return [
+        pattern
+        for descriptor in descriptors
+        for grant in descriptor.indices
+        if any(privilege in _INDEX_IMPLIES.get(p, frozenset()) for p in grant.privileges)
+        for pattern in grant.patterns
+    ]
+
+
+def covers_pattern(patterns: Iterable[str], requested: str) -> bool:
+    """Whether every index name `requested` can match (it may use ``*`` and ``?``) matches one
+    of `patterns`: language inclusion of globs, decided on the product of their automata."""
+    grants = tuple(dict.fromkeys(patterns))
+    if not grants:
+        return False
+    literals = {ch for p in (requested, *grants) for ch in p if ch not in "*?"}
+    other = next(chr(c) for c in range(0x100, 0x10FFFF) if chr(c) not in literals)
+    alphabet = (*sorted(literals), other)
+    start = (_closure(requested, {0}), tuple(_closure(g, {0}) for g in grants))
+    seen, todo = {start}, [start]
+    while todo:
+        mine, theirs = todo.pop()
+        if len(requested) in mine and not any(
+            len(g) in s for g, s in zip(grants, theirs, strict=True)
+        ):
+            return False
+        for ch in alphabet:
+            after = _step(requested, mine, ch)
+            if not after:
+                continue
+            state = (after, tuple(_step(g, s, ch) for g, s in zip(grants, theirs, strict=True)))
+            if state not in seen:
+                seen.add(state)
+                todo.append(state)
+    return True
+
+
+def _closure(pattern: str, positions: Iterable[int]) -> frozenset[int]:
+    out = set()
+    for pos in positions:
+        out.add(pos)
+        while pos < len(pattern) and pattern[pos] == "*":
+            pos += 1
+            out.add(pos)
+    return frozenset(out)
+
+
+def _step(pattern: str, positions: frozenset[int], ch: str) -> frozenset[int]:
+    nxt = set()
+    for pos in positions:
+        if pos == len(pattern):
+            continue
+        symbol = pattern[pos]
+        if symbol == "*":
+            nxt.add(pos)
+        elif symbol in ("?", ch):
+            nxt.add(pos + 1)
+    return _closure(pattern, nxt)

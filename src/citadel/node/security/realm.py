@@ -242,11 +242,15 @@ class Realm:
         return identity.allows_index(privilege, index)
 
 
-def cluster_forbidden(identity: Identity, privilege: str) -> Forbidden:
-    """The 403 Elasticsearch sends when `identity` lacks a cluster privilege."""
+def cluster_forbidden(
+    identity: Identity, privilege: str, *, granting: list[str] | None = None
+) -> Forbidden:
+    """The 403 Elasticsearch sends when `identity` lacks a cluster privilege (`granting`: the
+    privileges that would allow the action, when more than those including `privilege`)."""
+    names = granting or granted_by_cluster(privilege)
     return Forbidden(
         f"action is unauthorized for {identity.who()}, this action is granted by the "
-        f"cluster privileges [{','.join(granted_by_cluster(privilege))}]"
+        f"cluster privileges [{','.join(names)}]"
     )
 
 

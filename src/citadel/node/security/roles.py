@@ -21,7 +21,20 @@ from citadel.node.security.privileges import (
     normalize_descriptor,
     render_descriptor,
 )
+from citadel.node.security.queries import Catalog, Doc, Kind, parse_search, run_search
 from citadel.node.security.realm import Realm
+
+ROLE_FIELDS = Catalog(
+    payload="query_role_request_payload",
+    fields={
+        "name": Kind.KEYWORD,
+        "description": Kind.TEXT,
+        "applications.application": Kind.KEYWORD,
+        "applications.resources": Kind.KEYWORD,
+        "applications.privileges": Kind.KEYWORD,
+    },
+    flattened="metadata",
+)
 
 
 def put_role(realm: Realm, *, name: str, body: Any) -> bool:
@@ -55,6 +68,41 @@ def get_roles(realm: Realm, names: list[str] | None = None) -> dict[str, dict[st
         if wanted is None or row["name"] in wanted:
             out[row["name"]] = json.loads(row["descriptor"])
     return out
+
+
+def query_roles(realm: Realm, body: Any) -> dict[str, Any]:
+    """``_security/_query/role``: native roles only (built-in roles are never listed, as in
+    Elasticsearch), each as ``{"name", ...its descriptor}``."""
+    search = parse_search(body, ROLE_FIELDS, now_ms=int(realm.clock.now().timestamp() * 1000))
+    with realm.store.read() as conn:
+        rows = conn.execute("SELECT name, descriptor FROM roles ORDER BY name").fetchall()
+    descriptors = {f"role-{row['name']}": json.loads(row["descriptor"]) for row in rows}
+    docs = []
+    for i, row in enumerate(rows):
+        descriptor = descriptors[f"role-{row['name']}"]
+        apps = descriptor.get("applications") or []
+        docs.append(
+            Doc(
+                id=f"role-{row['name']}",
+                fields={
+                    "name": row["name"],
+                    "description": descriptor.get("description"),
+                    "applications.application": [a.get("application") for a in apps],
+                    "applications.resources": [r for a in apps for r in a.get("resources", [])],
+                    "applications.privileges": [p for a in apps for p in a.get("privileges", [])],
+                },
+                metadata=descriptor.get("metadata") or {},
+                position=i,
+            )
+        )
+    page = run_search(docs, search)
+    found = []
+    for hit in page.hits:
+        item = {"name": hit.doc.fields["name"], **descriptors[hit.doc.id]}
+        if hit.sort is not None:
+            item["_sort"] = hit.sort
+        found.append(item)
+    return {"total": page.total, "count": len(found), "roles": found}
 
 
 def delete_role(realm: Realm, *, name: str) -> bool:

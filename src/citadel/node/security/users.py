@@ -20,10 +20,22 @@ from citadel.crypto.passwords import hash_password
 from citadel.node.errors import IllegalArgument, ResourceNotFound
 from citadel.node.security.errors import ValidationFailed
 from citadel.node.security.names import name_rule, valid_name
+from citadel.node.security.queries import Catalog, Doc, Kind, parse_search, run_search
 from citadel.node.security.realm import ELASTIC, Identity, Realm
 
 MIN_PASSWORD = 6
 MANAGE_SECURITY = "manage_security"
+USER_FIELDS = Catalog(
+    payload="query_user_request_payload",
+    fields={
+        "username": Kind.KEYWORD,
+        "roles": Kind.KEYWORD,
+        "enabled": Kind.BOOLEAN,
+        "full_name": Kind.TEXT,
+        "email": Kind.TEXT,
+    },
+    unsortable=frozenset({"full_name", "email"}),
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,39 @@ def get_users(realm: Realm, names: list[str] | None = None) -> dict[str, dict[st
                 names,
             ).fetchall()
     return {row["username"]: _user_body(row) for row in rows}
+
+
+def query_users(realm: Realm, body: Any) -> dict[str, Any]:
+    """``_security/_query/user``: native users only (``elastic`` is built in, so never listed,
+    as in Elasticsearch). No user has a profile here, so ``with_profile_uid`` adds nothing."""
+    search = parse_search(body, USER_FIELDS, now_ms=int(realm.clock.now().timestamp() * 1000))
+    with realm.store.read() as conn:
+        rows = conn.execute(
+            "SELECT * FROM users WHERE username != ? ORDER BY username", (ELASTIC,)
+        ).fetchall()
+    docs = (
+        Doc(
+            id=f"user-{row['username']}",
+            fields={
+                "username": row["username"],
+                "roles": json.loads(row["roles"]),
+                "enabled": bool(row["enabled"]),
+                "full_name": row["full_name"],
+                "email": row["email"],
+            },
+            position=i,
+        )
+        for i, row in enumerate(rows)
+    )
+    by_id = {f"user-{row['username']}": row for row in rows}
+    page = run_search(docs, search)
+    found = []
+    for hit in page.hits:
+        item = _user_body(by_id[hit.doc.id])
+        if hit.sort is not None:
+            item["_sort"] = hit.sort
+        found.append(item)
+    return {"total": page.total, "count": len(found), "users": found}
 
 
 def delete_user(realm: Realm, *, username: str) -> bool:
