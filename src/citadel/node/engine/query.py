@@ -1,9 +1,10 @@
 """Query trees (`citadel.node.search.dsl`) compiled to tantivy queries over one index.
 
 Scoring follows Elasticsearch: full-text clauses are BM25 on the field's own slot (tantivy's
-BM25 is Lucene's); term-level clauses on keywords are BM25 term queries too, while ``terms``,
-``range``, ``exists``, ``prefix``, ``wildcard``, ``regexp`` and ``ids`` score a constant (the
-boost); ``filter`` and ``must_not`` clauses score nothing; ``dis_max`` takes the best plus
+BM25 is Lucene's); term-level clauses (``term`` on keywords, numbers, dates, booleans,
+``terms``, ``range``, ``exists``, ``prefix``, ``wildcard``, ``ids``) score a constant, the boost
+(Elasticsearch gives a keyword ``term`` its idf, the same for every match: same order, another
+scale); ``filter`` and ``must_not`` clauses score nothing; ``dis_max`` takes the best plus
 ``tie_breaker`` times the others.
 
 A field name with ``*`` expands to the matching mapped fields, combined as ``dis_max``,
@@ -56,6 +57,7 @@ from citadel.node.store import mapping as mp
 from citadel.node.store.dates import DEFAULT_FORMAT
 
 Occur = tantivy.Occur
+MAX_RANGE_TERMS = 65_536
 N = TypeVar("N", Match, MatchPhrase, Term, Terms, Range, Prefix, Wildcard)
 _INT_KINDS = (SlotKind.LONG, SlotKind.DATE, SlotKind.BOOLEAN)
 
@@ -76,7 +78,9 @@ class QueryCompiler:
         *,
         index_name: str,
         now: datetime,
+        searcher: tantivy.Searcher | None = None,
     ) -> None:
+        self.searcher = searcher
         self.schema = schema
         self.table = table
         self.mappings = mappings
@@ -186,7 +190,7 @@ class QueryCompiler:
     def _match(self, q: Match, ref: FieldRef) -> tantivy.Query:
         assert ref.slot is not None
         if not ref.kind.is_text:
-            return _boosted(self._exact(ref, q.query), q.boost)
+            return tantivy.Query.const_score_query(self._exact(ref, q.query), q.boost)
         tokens = self._tokens(ref, _text(q.query))
         if not tokens:
             return tantivy.Query.all_query() if q.zero_terms_all else empty()
@@ -217,7 +221,7 @@ class QueryCompiler:
         if not ref.kind.is_text:
             if q.prefix and ref.kind is SlotKind.KEYWORD:
                 return self._prefix(Prefix(q.field, q.query, q.boost), ref)
-            return _boosted(self._exact(ref, q.query), q.boost)
+            return tantivy.Query.const_score_query(self._exact(ref, q.query), q.boost)
         tokens = self._tokens(ref, q.query)
         if not tokens:
             return tantivy.Query.all_query() if q.zero_terms_all else empty()
@@ -287,9 +291,9 @@ class QueryCompiler:
             pattern = "(?i)" + _regex_escape(_text(q.value))
             query = tantivy.Query.regex_query(self.schema, ref.slot, pattern)
             return tantivy.Query.const_score_query(query, q.boost)
-        if ref.kind is SlotKind.KEYWORD:
-            value = self._keyword(ref, q.value)
-            return _boosted(tantivy.Query.term_query(self.schema, ref.slot, value), q.boost)
+        # keyword, numeric, date, boolean: every match scores the boost (Elasticsearch scores
+        # a keyword term by its idf, equal for every match since keywords have no norms: the
+        # same order, a different scale)
         return tantivy.Query.const_score_query(self._exact(ref, q.value), q.boost)
 
     def _terms(self, q: Terms, ref: FieldRef) -> tantivy.Query:
@@ -397,16 +401,23 @@ class QueryCompiler:
                 high, include_high = self._keyword(ref, value), op == "lte"
         if low is None and high is None:
             return self._names(ref.path)
-        return tantivy.Query.range_query(
-            self.schema,
-            ref.slot,
-            tantivy.FieldType.Text,
-            low,
-            high,
-            include_lower=include_low if low is not None else True,
-            include_upper=include_high if high is not None else True,
-            use_inverted_index=True,
-        )
+        if self.searcher is None:
+            raise IllegalArgument("[range] on a keyword field needs an open index")
+        terms = [t for t, _ in self.searcher.terms_with_prefix(ref.slot, "")]
+        if len(terms) > MAX_RANGE_TERMS:
+            raise IllegalArgument(
+                f"[range] on the keyword field [{ref.path}] spans more than {MAX_RANGE_TERMS} "
+                "distinct values on this node; use a narrower field"
+            )
+        chosen = [
+            t
+            for t in terms
+            if (low is None or t > low or (include_low and t == low))
+            and (high is None or t < high or (include_high and t == high))
+        ]
+        if not chosen:
+            return empty()
+        return tantivy.Query.term_set_query(self.schema, ref.slot, chosen)
 
     def _bound(self, ref: FieldRef, q: Range, value: Scalar, *, round_up: bool) -> Any:
         if ref.kind is SlotKind.BOOLEAN:
@@ -500,6 +511,8 @@ class QueryCompiler:
     # -- compound ----------------------------------------------------------------------------
 
     def _bool(self, q: Bool, scoring: bool) -> tantivy.Query:
+        if not (q.must or q.should or q.filter or q.must_not):
+            return _boosted(_all(), q.boost)
         need = q.required_shoulds()
         clauses: list[tuple[Any, tantivy.Query]] = []
         for clause in q.must:

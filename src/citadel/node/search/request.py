@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from citadel.node.engine.agg_parse import AggregationTree, parse_aggregations
 from citadel.node.errors import IllegalArgument, ParsingError, XContentParseError
 from citadel.node.search.dsl import FieldBoost, MatchAll, Operator, Query, parse_query
 from citadel.node.search.query_string import parse_query_string
@@ -32,8 +33,6 @@ EXACT = math.inf  # track_total_hits: true
 
 _UNSUPPORTED = frozenset(
     {
-        "aggs",
-        "aggregations",
         "highlight",
         "suggest",
         "search_after",
@@ -121,6 +120,7 @@ class SearchRequest:
     version: bool = False
     seq_no_primary_term: bool = False
     total_as_int: bool = False
+    aggregations: AggregationTree | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +235,10 @@ def _search_body(body: Mapping[str, Any]) -> dict[str, Any]:
             values["track_total_hits"] = _track_total_hits(value)
         elif key in ("track_scores", "version", "seq_no_primary_term"):
             values[key] = _flag(key, value)
+        elif key in ("aggs", "aggregations"):
+            if "aggregations" in values:
+                raise ParsingError(f"Found two aggregation type definitions in [{key}]")
+            values["aggregations"] = parse_aggregations(value)
         elif key == "post_filter":
             values["post_filter"] = parse_query(value)
         elif key == "min_score":

@@ -17,13 +17,14 @@ from typing import Any
 import tantivy
 
 from citadel.node.engine import fields as f
+from citadel.node.engine.aggregations import AggregationTarget, run_aggregations
 from citadel.node.engine.engine import Engine
 from citadel.node.engine.fields import FieldRef, SlotKind
 from citadel.node.engine.query import QueryCompiler
 from citadel.node.engine.shard import Shard
 from citadel.node.errors import IllegalArgument
 from citadel.node.search.date_math import resolve_date
-from citadel.node.search.dsl import Bool, Query
+from citadel.node.search.dsl import Bool, Query, parse_query
 from citadel.node.search.errors import QueryShardError
 from citadel.node.search.request import EXACT, IndexOptions, SearchRequest
 from citadel.node.search.sort import DOC, SCORE, SortKey
@@ -95,11 +96,17 @@ def targets(
     out = []
     for order, record in enumerate(records):
         shard = engine.shard(record)
+        searcher = shard.searcher()
         compiler = QueryCompiler(
-            shard.schema, record.table, record.mappings, index_name=record.name, now=now
+            shard.schema,
+            record.table,
+            record.mappings,
+            index_name=record.name,
+            now=now,
+            searcher=searcher,
         )
         compiled = compiler.compile(query, scoring=scoring)
-        out.append(Target(record, shard, shard.searcher(), compiler, compiled, order))
+        out.append(Target(record, shard, searcher, compiler, compiled, order))
     return out
 
 
@@ -109,7 +116,6 @@ def search(
     request: SearchRequest,
     *,
     now: datetime,
-    aggregate: Callable[[list[Target]], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """The body of a ``_search`` response (without ``took``)."""
     query = request.query
@@ -150,16 +156,44 @@ def search(
         "_shards": shards(len(records)),
         "hits": body_hits,
     }
-    if aggregate is not None:
-        agg_targets = (
+    if request.aggregations is not None:
+        scope = (
             targets(engine, records, request.query, now=now)
             if request.post_filter is not None
             else found
         )
-        aggregations = aggregate(agg_targets)
-        if aggregations is not None:
-            out["aggregations"] = aggregations
+        out["aggregations"] = run_aggregations(
+            request.aggregations,
+            [_aggregation_target(t) for t in scope],
+            now_ms=int(now.timestamp() * 1000),
+        )
     return out
+
+
+def _aggregation_target(target: Target) -> AggregationTarget:
+    """What the aggregations need of one searched index."""
+
+    def compile_query(body: Any) -> tantivy.Query:
+        return target.compiler.compile(parse_query(body), scoring=False)
+
+    def sources(ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        query = tantivy.Query.term_set_query(target.shard.schema, f.ID_FIELD, list(ids))
+        out = {}
+        for _, address in target.searcher.search(query, len(ids), count=False).hits:
+            doc = target.searcher.doc(address)
+            out[doc.get_first(f.ID_FIELD)] = json.loads(bytes(doc.get_first(f.SOURCE_FIELD)))
+        return out
+
+    return AggregationTarget(
+        searcher=target.searcher,
+        query=target.query,
+        field=target.record.table.get,
+        compile=compile_query,
+        sources=sources,
+        index_name=target.record.name,
+    )
 
 
 def count(
@@ -214,7 +248,7 @@ def _by_fields(
 ) -> list[Hit]:
     refs = [_sort_refs(key, found) for key in keys]
     single = len(keys) == 1 and keys[0].field != DOC and keys[0].missing == "_last"
-    if single and keys[0].mode is None and min_score is None:
+    if total > MAX_SORTED_IN_MEMORY and single and min_score is None:
         return _by_one_field(found, keys[0], refs[0], wanted)
     if total > MAX_SORTED_IN_MEMORY:
         raise IllegalArgument(
@@ -226,7 +260,7 @@ def _by_fields(
         hits = target.searcher.search(target.query, MAX_SORTED_IN_MEMORY, count=False).hits
         addresses = [(s, a) for s, a in hits if min_score is None or s >= min_score]
         columns = [
-            _column(target, key, ref_of[target.order], [a for _, a in addresses], now)
+            _column(target, key, ref_of[target.order], addresses, now)
             for key, ref_of in zip(keys, refs, strict=True)
         ]
         for i, (score, address) in enumerate(addresses):
@@ -289,35 +323,53 @@ def _sort_refs(key: SortKey, found: Sequence[Target]) -> dict[int, FieldRef | No
 
 
 def _column(
-    target: Target, key: SortKey, ref: FieldRef | None, addresses: list[Any], now: datetime
+    target: Target,
+    key: SortKey,
+    ref: FieldRef | None,
+    hits: list[tuple[float, Any]],
+    now: datetime,
 ) -> list[Any]:
     if key.field == SCORE:
-        scores = target.searcher.search(target.query, MAX_SORTED_IN_MEMORY, count=False).hits
-        by = {id(a): s for s, a in scores}
-        return [by.get(id(a), 0.0) for a in addresses]
+        return [float(score) for score, _ in hits]
+    addresses = [a for _, a in hits]
     if key.field == DOC:
-        return list(range(len(addresses)))
+        return [(target.order, a.segment_ord, a.doc) for a in addresses]
     if ref is None or ref.slot is None:
         return [_missing_value(key, None, now)] * len(addresses)
     if ref.kind in _NUMERIC_SORT:
         values = target.searcher.fast_field_values(ref.slot, addresses) if addresses else []
         out = [_sort_value(ref, v) for v in values]
     else:
-        out = [_keyword_of(target, a, ref) for a in addresses]
+        out = [_keyword_of(target, a, ref, key.descending) for a in addresses]
     return [v if v is not None else _missing_value(key, ref, now) for v in out]
 
 
-def _keyword_of(target: Target, address: Any, ref: FieldRef) -> Any:
+def _keyword_of(target: Target, address: Any, ref: FieldRef, descending: bool) -> Any:
     source = json.loads(bytes(target.searcher.doc(address).get_first(f.SOURCE_FIELD)))
-    value: Any = source
-    for part in ref.path.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        else:
-            return None
+    value = _value_at(source, ref.path)
+    if value is None and "." in ref.path:  # a multi-field (title.keyword) reads its parent
+        value = _value_at(source, ref.path.rsplit(".", 1)[0])
     if isinstance(value, list):
-        value = min((str(v) for v in value), default=None)
+        texts = [_keyword_text(v) for v in value if v is not None]
+        value = (max if descending else min)(texts, default=None)
+    elif isinstance(value, bool):
+        value = _keyword_text(value)
     return None if value is None or isinstance(value, dict) else str(value)
+
+
+def _value_at(source: Any, path: str) -> Any:
+    if isinstance(source, dict) and path in source:
+        return source[path]
+    head, _, rest = path.partition(".")
+    if rest and isinstance(source, dict) and head in source:
+        return _value_at(source[head], rest)
+    return None
+
+
+def _keyword_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _missing_value(key: SortKey, ref: FieldRef | None, now: datetime) -> Any:
@@ -379,10 +431,8 @@ def _sort_value(ref: FieldRef, value: Any) -> Any:
 
 
 def _shown(key: SortKey, value: Any) -> Any:
-    if value is None:
-        if key.descending:
-            return -(2**63)
-        return 2**63 - 1
+    if key.field == DOC and isinstance(value, tuple):
+        return value[2]
     return value
 
 
@@ -419,8 +469,8 @@ def _hit(hit: Hit, request: SearchRequest, *, tracked: bool) -> dict[str, Any]:
 def _score_of(hit: Hit, target: Target) -> float | None:
     if hit.score is not None:
         return hit.score
-    explained = target.query.explain(target.searcher, hit.address)
-    return float(explained.value())
+    explained = json.loads(target.query.explain(target.searcher, hit.address).to_json())
+    return float(explained["value"])
 
 
 def date_string(millis: int) -> str:
