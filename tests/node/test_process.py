@@ -87,18 +87,31 @@ def test_acknowledged_writes_survive_kill_9(tmp_path, tls):
         again.stop()
 
 
-def test_no_plaintext_reaches_the_disk(tmp_path, tls):
-    data = tmp_path / "data"
+def test_no_plaintext_reaches_the_disk_on_its_encrypted_volume(tmp_path, tls):
+    """The node writes plaintext (tantivy segments, translog) only through the deployment's
+    gocryptfs volume, as the allocator mounts it: the ciphertext holds no marker."""
+    from citadel.runtime import volume as vol
+
+    if vol.available() is not None:
+        pytest.skip(vol.available() or "gocryptfs unavailable")
+    key = os.urandom(32)
+    where = vol.Volume(tmp_path / "cipher", tmp_path / "data", os.getuid(), os.getgid())
+    vol.open_volume(where, key)
     marker = f"marker-{uuid.uuid4().hex}"
-    node = start_node(data, os.urandom(32), tls)
-    with node.client(auth=AUTH) as c:
-        c.put("/secrets/_doc/1", json={"title": marker, "tag": marker})
-        c.post("/_security/user/alice", json={"password": marker, "roles": ["viewer"]})
-        assert c.get("/secrets/_search", params={"q": "title:" + marker}).status_code == 200
-    node.kill9()  # leave the write-ahead log behind too
-    for path in data.rglob("*"):
-        if path.is_file():
-            assert marker.encode() not in path.read_bytes(), path
+    try:
+        node = start_node(where.mountpoint, os.urandom(32), tls)
+        with node.client(auth=AUTH) as c:
+            c.put("/secrets/_doc/1", json={"title": marker, "tag": marker})
+            c.post("/_security/user/alice", json={"password": marker, "roles": ["viewer"]})
+            c.post("/secrets/_refresh")
+            assert c.get("/secrets/_search", params={"q": "title:" + marker}).status_code == 200
+        node.kill9()  # leave the translog behind too
+    finally:
+        vol.unmount(where.mountpoint)
+    files = [p for p in where.cipher_dir.rglob("*") if p.is_file()]
+    assert len(files) > 5
+    for path in files:
+        assert marker.encode() not in path.read_bytes(), path
 
 
 def test_serves_on_an_inherited_listening_socket(tmp_path, tls):
