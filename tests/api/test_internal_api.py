@@ -117,7 +117,7 @@ def test_routes_snapshot_names_the_node_socket(internal, services, org):
     (route,) = body["deployments"]
     assert route["id"] == dep
     assert route["state"] == "initializing"
-    assert route["node_socket"].endswith(f"deployments/{dep}/node.sock")
+    assert route["node_socket"].endswith(f"deployments/{dep}/run/node.sock")
 
 
 def _csr() -> str:

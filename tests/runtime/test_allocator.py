@@ -1,5 +1,6 @@
 """The allocator against a stand-in control plane (see standin.py), running REAL sandboxed
-nodes: isolation read from /proc, restart after kill -9 with the data intact, stop, delete."""
+nodes on REAL encrypted volumes (gocryptfs): isolation read from /proc, restart after kill -9
+with the data intact, stop, lock and unlock, delete, the upgrade of a plaintext directory."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from citadel.kit.deployment_dirs import DeploymentDirs
 from citadel.kit.ids import new_id
-from citadel.runtime.allocator import Allocator, deployment_directory, node_hostname
+from citadel.runtime import volume
+from citadel.runtime.allocator import Allocator, node_hostname
 from citadel.runtime.control_plane import ControlPlane
 from citadel.runtime.reconcile import ProcessState
 from citadel.runtime.sandbox import BubblewrapSandbox
-from tests.runtime.conftest import sandbox_uid
+from tests.runtime.conftest import gocryptfs_serving, sandbox_uid
 from tests.runtime.standin import StandInControlPlane, stand_in
 
 PASSWORD = "elastic-test-password-1"
@@ -32,10 +35,13 @@ class Running:
     allocator: Allocator
     data_dir: Path
 
+    def dirs(self, dep_id: str) -> DeploymentDirs:
+        return DeploymentDirs.of(self.data_dir, dep_id)
+
     def node(self, dep_id: str) -> httpx.Client:
         """A client of the node's unix socket, with a gateway certificate (mTLS)."""
         tls = self.plane.component("gateway")
-        sock = deployment_directory(self.data_dir, dep_id) / "node.sock"
+        sock = self.dirs(dep_id).socket
         ctx = tls.client_context()
         return httpx.Client(
             base_url=f"https://{node_hostname(dep_id)}",
@@ -57,7 +63,7 @@ def wait_until(check: Callable[[], object], timeout: float = 30.0) -> object:
 
 
 @pytest.fixture
-def running(sandbox: BubblewrapSandbox, short_dir: Path) -> Iterator[Running]:
+def running(sandbox: BubblewrapSandbox, volumes_here: None, short_dir: Path) -> Iterator[Running]:
     plane = stand_in(short_dir)
     tls = plane.component("allocator")
     control_plane = ControlPlane(plane.url, tls)
@@ -108,16 +114,36 @@ def test_node_runs_unprivileged_under_seccomp_in_its_own_network(running: Runnin
     assert "citadel.node" in Path(f"/proc/{pid}/cmdline").read_text()
 
 
-def test_deployment_directory_is_the_nodes_alone(running: Running) -> None:
+def owner_and_mode(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_uid, st.st_gid, st.st_mode & 0o777
+
+
+def test_deployment_directory_holds_a_mounted_volume_and_the_nodes_run_directory(
+    running: Running,
+) -> None:
     dep_id, uid = start_deployment(running)
-    directory = deployment_directory(running.data_dir, dep_id)
-    st = directory.stat()
-    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, uid, 0o700)
-    key = (directory / "tls" / "node.key").stat()
-    assert (key.st_uid, key.st_mode & 0o777) == (uid, 0o600)
-    db = (directory / "node.db").stat()
-    assert db.st_uid == uid
-    assert not (directory / "node.db").read_bytes().startswith(b"SQLite format 3")
+    dirs = running.dirs(dep_id)
+    assert sorted(p.name for p in dirs.root.iterdir()) == ["data", "run", "volume"]
+    assert owner_and_mode(dirs.root) == (0, 0, 0o700)
+    assert owner_and_mode(dirs.volume) == (uid, uid, 0o700)
+    assert (dirs.volume / "gocryptfs.conf").exists()
+    assert volume.is_mounted(dirs.data)
+    assert owner_and_mode(dirs.data) == (uid, uid, 0o700)
+    assert owner_and_mode(dirs.run) == (uid, uid, 0o700)
+    assert owner_and_mode(dirs.tls / "node.key")[::2] == (uid, 0o600)
+    assert dirs.socket.is_socket()
+    assert (dirs.data / "node.db").stat().st_uid == uid  # the node's files, in the volume
+    assert not [p for p in dirs.volume.rglob("*") if p.name.startswith("node")]
+
+
+def test_the_node_sees_its_volume_at_data_and_its_socket_outside_it(running: Running) -> None:
+    dep_id, _ = start_deployment(running)
+    pid = running.allocator.node_pid(dep_id)
+    mounts = Path(f"/proc/{pid}/mountinfo").read_text()
+    assert volume.mount_points(mounts, volume.FSTYPE) == {Path("/data")}
+    assert Path("/run/citadel") in volume.mount_points(mounts)
+    assert "--unix-socket\0/run/citadel/node.sock" in Path(f"/proc/{pid}/cmdline").read_text()
 
 
 def test_node_serves_tls_on_its_socket_with_the_elastic_password(running: Running) -> None:
@@ -135,7 +161,7 @@ def test_node_serves_tls_on_its_socket_with_the_elastic_password(running: Runnin
 
 def test_node_refuses_clients_without_a_platform_certificate(running: Running) -> None:
     dep_id, _ = start_deployment(running)
-    sock = deployment_directory(running.data_dir, dep_id) / "node.sock"
+    sock = running.dirs(dep_id).socket
     ctx = ssl.create_default_context(cafile=str(running.plane.component("gateway").ca_file))
     with (
         pytest.raises((httpx.TransportError, ssl.SSLError)),
@@ -162,23 +188,47 @@ def test_kill_9_restarts_the_node_and_acknowledged_documents_survive(running: Ru
         assert client.get("/books/_doc/7").json()["_source"] == {"title": "book 7"}
 
 
-def test_stopped_deployment_stops_its_node_and_keeps_its_data(running: Running) -> None:
+def test_stopped_deployment_stops_its_node_closes_its_volume_and_keeps_its_data(
+    running: Running,
+) -> None:
     dep_id, _ = start_deployment(running)
+    index_books(running, dep_id, 5)
     pid = running.allocator.node_pid(dep_id)
+    dirs = running.dirs(dep_id)
     running.plane.set_state(dep_id, "stopped")
     wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "stopped")
     assert not Path(f"/proc/{pid}").exists()
-    assert (deployment_directory(running.data_dir, dep_id) / "node.db").exists()
+    wait_until(lambda: not volume.is_mounted(dirs.data))
+    assert list(dirs.data.iterdir()) == []
+    wait_until(lambda: not gocryptfs_serving(dirs.volume))
     running.plane.set_state(dep_id, "running")
     wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "running")
+    with running.node(dep_id) as client:
+        assert client.get("/books/_count").json()["count"] == 5
 
 
-def test_deleted_deployment_loses_its_directory(running: Running) -> None:
+def test_deleted_deployment_loses_its_volume_and_directory(running: Running) -> None:
     dep_id, _ = start_deployment(running)
+    dirs = running.dirs(dep_id)
+    running.plane.set_state(dep_id, "stopped")
+    wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "stopped")
     running.plane.set_state(dep_id, "deleted")
     wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "deleted")
-    assert not deployment_directory(running.data_dir, dep_id).exists()
+    assert not dirs.root.exists()
+    assert not volume.is_mounted(dirs.data)
+    assert gocryptfs_serving(dirs.volume) == []
     assert running.allocator.state(dep_id) is ProcessState.ABSENT
+
+
+def test_a_running_deployment_deleted_at_once_is_unmounted_before_removal(
+    running: Running,
+) -> None:
+    dep_id, _ = start_deployment(running)
+    dirs = running.dirs(dep_id)
+    running.plane.set_state(dep_id, "deleted")
+    wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "deleted")
+    assert not dirs.root.exists()
+    assert gocryptfs_serving(dirs.volume) == []
 
 
 def test_nodes_keep_running_while_the_control_plane_is_down(running: Running) -> None:
@@ -224,8 +274,8 @@ def test_a_crashing_node_is_restarted_with_growing_delays(running: Running) -> N
     dep_id, _ = start_deployment(running)
     running.plane.set_state(dep_id, "stopped")
     wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "stopped")
-    # Another data key for the same deployment: the node refuses it and exits with 3.
-    running.plane.allocations[dep_id]["wrapped_data_key"] = _wrapped_for(running.plane, dep_id)
+    # A node key that is not a key: the node cannot load it and exits at every start.
+    (running.dirs(dep_id).tls / "node.key").write_bytes(b"not a key\n")
     running.plane.set_state(dep_id, "running")
     report = wait_until(
         lambda: (
@@ -233,8 +283,157 @@ def test_a_crashing_node_is_restarted_with_growing_delays(running: Running) -> N
             and running.plane.last_report(dep_id)
         )
     )
-    assert report["detail"] == "node exited with status 3"
+    assert report["detail"].startswith("node exited with status ")
     time.sleep(3.0)
     # 0.5 + 1 + 2 s of backoff leave room for at most four attempts in about three seconds.
     assert 2 <= running.allocator.failures(dep_id) <= 4
     assert running.plane.last_report(dep_id)["healthy"] is False
+
+
+def test_another_data_key_is_refused_by_the_volume_and_changes_nothing(
+    running: Running,
+) -> None:
+    dep_id, _ = start_deployment(running)
+    dirs = running.dirs(dep_id)
+    running.plane.set_state(dep_id, "stopped")
+    wait_until(lambda: not volume.is_mounted(dirs.data))
+    before = files_and_bytes(dirs.volume)
+    original = running.plane.allocations[dep_id]["wrapped_data_key"]
+    # Another data key for the same deployment (it unwraps): the volume refuses it.
+    running.plane.allocations[dep_id]["wrapped_data_key"] = _wrapped_for(running.plane, dep_id)
+    running.plane.set_state(dep_id, "running")
+    report = wait_until(
+        lambda: (
+            running.plane.last_report(dep_id)["observed_state"] == "failed"
+            and running.plane.last_report(dep_id)
+        )
+    )
+    assert report["detail"] == "could not start: the data key does not open the deployment's volume"
+    assert running.allocator.node_pid(dep_id) is None
+    assert not volume.is_mounted(dirs.data)
+    assert files_and_bytes(dirs.volume) == before
+    running.plane.allocations[dep_id]["wrapped_data_key"] = original
+    running.plane.version += 1
+    wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "running")
+
+
+# -- what is on disk: ciphertext only once the volume is closed --------------------------------
+
+MARKER = "quokka-marker-5e0f"
+
+
+def index_books(running: Running, dep_id: str, n: int) -> None:
+    with running.node(dep_id) as client:
+        for i in range(n):
+            r = client.put(f"/books/_doc/{i}?refresh=true", json={"title": f"book {i} {MARKER}"})
+            assert r.status_code in (200, 201), r.text
+
+
+def files_and_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def assert_no_marker_under(root: Path) -> None:
+    needle = MARKER.encode()
+    for path in root.rglob("*"):
+        assert MARKER not in path.name, path
+        if path.is_file():
+            assert needle not in path.read_bytes(), f"plaintext in {path}"
+
+
+def test_after_kill_9_and_a_stop_no_plaintext_is_left_under_the_deployment(
+    running: Running,
+) -> None:
+    dep_id, _ = start_deployment(running)
+    dirs = running.dirs(dep_id)
+    index_books(running, dep_id, 20)
+    (dirs.data / f"{MARKER}.txt").write_text(f"a plaintext file {MARKER}")
+    first = running.allocator.node_pid(dep_id)
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "restarting")
+    wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "running")
+    assert (dirs.data / f"{MARKER}.txt").read_text() == f"a plaintext file {MARKER}"
+    with running.node(dep_id) as client:
+        assert client.get("/books/_count").json()["count"] == 20
+    running.plane.set_state(dep_id, "stopped")
+    wait_until(lambda: not volume.is_mounted(dirs.data))
+    assert_no_marker_under(dirs.root)
+    assert files_and_bytes(dirs.volume)  # the ciphertext is all there is
+
+
+def test_a_locked_deployment_closes_its_volume_and_unlocks_with_its_documents(
+    running: Running,
+) -> None:
+    running.allocator.key_check_interval_s = 0.3
+    dep_id, _ = start_deployment(running)
+    dirs = running.dirs(dep_id)
+    index_books(running, dep_id, 20)
+    original = running.plane.allocations[dep_id]["wrapped_data_key"]
+    running.plane.allocations[dep_id]["wrapped_data_key"] = _wrapped_for(running.plane, new_id())
+    running.plane.version += 1  # the key no longer unwraps for this deployment: locked
+    wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "locked")
+    wait_until(lambda: not volume.is_mounted(dirs.data))
+    wait_until(lambda: not gocryptfs_serving(dirs.volume))  # the key went with it
+    assert running.allocator.node_pid(dep_id) is None
+    assert_no_marker_under(dirs.root)
+    running.plane.allocations[dep_id]["wrapped_data_key"] = original
+    running.plane.version += 1
+    wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "running")
+    assert volume.is_mounted(dirs.data)
+    with running.node(dep_id) as client:
+        assert client.get("/books/_count").json()["count"] == 20
+        hits = client.post("/books/_search", json={"query": {"match": {"title": MARKER}}})
+        assert hits.json()["hits"]["total"]["value"] == 20
+
+
+def test_a_plaintext_directory_of_the_previous_release_moves_into_a_new_volume(
+    running: Running,
+) -> None:
+    """Make the previous release's layout from a real node's files (node.db and its
+    companions, tls/, a stale node.sock, all directly in the deployment directory, owned by
+    the uid), then start: the files end up inside the encrypted volume, the documents serve."""
+    dep_id, uid = start_deployment(running)
+    index_books(running, dep_id, 12)
+    dirs = running.dirs(dep_id)
+    running.plane.set_state(dep_id, "stopped")
+    wait_until(lambda: not volume.is_mounted(dirs.data))
+    _rewrite_as_previous_release(running, dep_id, uid)
+    names = sorted(p.name for p in dirs.root.iterdir())
+    assert "node.db" in names
+    assert "volume" not in names
+
+    running.plane.set_state(dep_id, "running")
+    wait_until(lambda: running.plane.last_report(dep_id)["observed_state"] == "running")
+    assert sorted(p.name for p in dirs.root.iterdir()) == ["data", "run", "volume"]
+    assert owner_and_mode(dirs.root) == (0, 0, 0o700)
+    assert (dirs.data / "node.db").exists()
+    assert (dirs.tls / "node.key").exists()
+    with running.node(dep_id) as client:
+        assert client.get("/books/_count").json()["count"] == 12
+    running.plane.set_state(dep_id, "stopped")
+    wait_until(lambda: not volume.is_mounted(dirs.data))
+    assert_no_marker_under(dirs.root)
+    assert not [p for p in dirs.root.rglob("*") if p.name.startswith("node.db")]
+
+
+def _rewrite_as_previous_release(running: Running, dep_id: str, uid: int) -> None:
+    """The deployment directory as the release before encrypted volumes left it."""
+    import base64
+    import shutil
+
+    dirs = running.dirs(dep_id)
+    wrapped = base64.b64decode(running.plane.allocations[dep_id]["wrapped_data_key"])
+    key = running.plane.provider.unwrap(wrapped, context=f"deployment:{dep_id}".encode())
+    vol = volume.Volume(dirs.volume, dirs.data, uid, uid)
+    volume.open_volume(vol, key)
+    saved = dirs.root.parent / f"{dep_id}.files"
+    shutil.copytree(dirs.data, saved)
+    volume.unmount(dirs.data)
+    shutil.copytree(dirs.tls, saved / "tls")
+    shutil.rmtree(dirs.root)
+    saved.rename(dirs.root)
+    (dirs.root / "node.sock").write_bytes(b"")  # a socket file left behind
+    for path in [dirs.root, *dirs.root.rglob("*")]:
+        os.chown(path, uid, uid)
+    dirs.root.chmod(0o700)

@@ -20,7 +20,7 @@ from citadel.runtime.reconcile import (
 )
 
 D = "d" * 32
-START, STOP, REMOVE = ActionKind.START, ActionKind.STOP, ActionKind.REMOVE
+START, STOP, CLOSE, REMOVE = ActionKind.START, ActionKind.STOP, ActionKind.CLOSE, ActionKind.REMOVE
 RUNNING, STOPPED, DELETED = DesiredState.RUNNING, DesiredState.STOPPED, DesiredState.DELETED
 ABSENT, STARTING, LIVE, EXITED = (
     ProcessState.ABSENT,
@@ -43,24 +43,30 @@ TABLE = [
     (RUNNING, Observed(EXITED, failures=3, exited_at=NOW - 2.0), [START]),
     (RUNNING, Observed(EXITED, failures=50, exited_at=NOW - BACKOFF_CAP_S + 1), []),
     (RUNNING, Observed(EXITED, failures=50, exited_at=NOW - BACKOFF_CAP_S), [START]),
-    # should be stopped
+    # a crashed node of a deployment that should run keeps its volume open for the restart
+    (RUNNING, Observed(EXITED, failures=1, exited_at=NOW, volume_open=True), []),
+    (RUNNING, Observed(LIVE, volume_open=True), []),
+    # should be stopped (or locked: the allocator then wants it stopped): node and volume
     (STOPPED, None, []),
     (STOPPED, Observed(ABSENT, directory_exists=True), []),
-    (STOPPED, Observed(STARTING), [STOP]),
-    (STOPPED, Observed(LIVE), [STOP]),
+    (STOPPED, Observed(STARTING), [STOP, CLOSE]),
+    (STOPPED, Observed(LIVE, volume_open=True), [STOP, CLOSE]),
     (STOPPED, Observed(EXITED, failures=2, exited_at=NOW), []),
-    # deleted: stop, then remove the directory (crypto-shredding happens in the control plane)
-    (DELETED, Observed(LIVE, directory_exists=True), [STOP, REMOVE]),
-    (DELETED, Observed(STARTING, directory_exists=True), [STOP, REMOVE]),
+    (STOPPED, Observed(EXITED, failures=2, exited_at=NOW, volume_open=True), [CLOSE]),
+    (STOPPED, Observed(ABSENT, directory_exists=True, volume_open=True), [CLOSE]),
+    # deleted: stop, close, then remove the directory (the control plane destroys the key)
+    (DELETED, Observed(LIVE, directory_exists=True), [STOP, CLOSE, REMOVE]),
+    (DELETED, Observed(STARTING, directory_exists=True), [STOP, CLOSE, REMOVE]),
     (DELETED, Observed(ABSENT, directory_exists=True), [REMOVE]),
+    (DELETED, Observed(ABSENT, directory_exists=True, volume_open=True), [CLOSE, REMOVE]),
     (DELETED, Observed(EXITED, directory_exists=True), [REMOVE]),
     (DELETED, Observed(ABSENT, directory_exists=False), []),
     (DELETED, None, []),
-    # no longer allocated at all: stop, keep the data
-    (None, Observed(LIVE, directory_exists=True), [STOP]),
-    (None, Observed(STARTING), [STOP]),
+    # no longer allocated at all: stop, close, keep the (encrypted) data
+    (None, Observed(LIVE, directory_exists=True), [STOP, CLOSE]),
+    (None, Observed(STARTING), [STOP, CLOSE]),
     (None, Observed(ABSENT, directory_exists=True), []),
-    (None, Observed(EXITED, directory_exists=True), []),
+    (None, Observed(EXITED, directory_exists=True, volume_open=True), [CLOSE]),
 ]
 
 

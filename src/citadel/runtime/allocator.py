@@ -1,12 +1,17 @@
 """The allocator: keeps each deployment's node running in its sandbox, as the control plane asks.
 
 One loop, one thread: fetch the allocations (keep the last ones when the control plane is
-down: running nodes stay up), look at the sandboxes, `plan`, act, report. Starting a node:
-the deployment directory ``<data-dir>/deployments/<id>/`` (owned by the deployment's uid,
-0700), a node key made there and a certificate for it from the control plane, the data key
-unwrapped by the platform key provider with context ``deployment:<id>`` and handed to the node
-on a pipe together with the ``elastic`` password. The node serves TLS (mTLS, clients from the
-platform CA) on ``<deployment dir>/node.sock``.
+down: running nodes stay up), look at the sandboxes and volumes, `plan`, act, report.
+
+Starting a node: the deployment directory laid out (`citadel.kit.deployment_dirs`, ADR 16),
+a node key made in ``run/tls/`` and a certificate for it from the control plane, the data key
+unwrapped by the key provider with context ``deployment:<id>``, the encrypted volume created
+if new and mounted with that key at ``data/`` (`citadel.runtime.volume`), an older release's
+plaintext directory moved into it (`citadel.runtime.layout`), then the node started in its
+sandbox with ``data/`` at ``/data`` and ``run/`` at ``/run/citadel``. The node serves TLS
+(mTLS, clients from the platform CA) on ``run/node.sock``. Stopping for good (stopped,
+locked, deleted) stops the node, then unmounts the volume: gocryptfs, and the key it held,
+end with the mount.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import shutil
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -29,8 +35,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from citadel.crypto.providers.base import KeyProvider, KeyUnavailable, ProviderError
+from citadel.kit.deployment_dirs import DeploymentDirs
 from citadel.log import get_logger
-from citadel.runtime import keywatch
+from citadel.runtime import keywatch, layout, volume
 from citadel.runtime.control_plane import (
     Allocation,
     ComponentTls,
@@ -49,19 +56,26 @@ from citadel.runtime.reconcile import (
     plan,
     restart_delay,
 )
-from citadel.runtime.sandbox import SANDBOX_DATA, Sandbox, SandboxHandle, SandboxSpec
+from citadel.runtime.sandbox import (
+    SANDBOX_DATA,
+    SANDBOX_RUN,
+    Bind,
+    Sandbox,
+    SandboxHandle,
+    SandboxSpec,
+)
+from citadel.runtime.volume import Volume, VolumeError, WrongVolumeKey
 
 log = get_logger(__name__)
 
-NODE_SOCKET = "node.sock"
 START_TIMEOUT_S = 60.0  # a node that does not answer by then is stopped and counted as a crash
 NODE_NAME_SUFFIX = ".node.citadel.internal"
 _LIVE = (ProcessState.STARTING, ProcessState.RUNNING)
 
 
 def deployment_directory(data_dir: Path, deployment_id: str) -> Path:
-    """``<data-dir>/deployments/<id>``: the node's data directory."""
-    return data_dir / "deployments" / deployment_id
+    """``<data-dir>/deployments/<id>``: everything of one deployment on this machine."""
+    return DeploymentDirs.of(data_dir, deployment_id).root
 
 
 def node_hostname(deployment_id: str) -> str:
@@ -139,12 +153,16 @@ class Allocator:
         return actions
 
     def shutdown(self) -> None:
-        """Stop every node gracefully (the allocator is going away)."""
+        """Stop every node gracefully, then close every volume (the allocator is going away)."""
         for node in self._nodes.values():
             if node.handle is not None:
                 self.sandbox.stop(node.handle)
                 node.handle = None
                 node.process = ProcessState.ABSENT
+        deployments = self.data_dir / "deployments"
+        for mountpoint in sorted(volume.mounted_volumes()):
+            if mountpoint.parent.parent == deployments:
+                self._close_volume(mountpoint.parent.name)
 
     # -- what tests and operators may ask ------------------------------------------------
 
@@ -287,14 +305,22 @@ class Allocator:
 
     def _observed_view(self) -> dict[str, Observed]:
         view: dict[str, Observed] = {}
+        mounted = volume.mounted_volumes()
         for dep_id in set(self._desired) | set(self._nodes):
             node = self._nodes.get(dep_id)
-            exists = deployment_directory(self.data_dir, dep_id).exists()
+            dirs = DeploymentDirs.of(self.data_dir, dep_id)
+            exists = dirs.root.exists()
+            is_open = dirs.data in mounted
             if node is None:
-                view[dep_id] = Observed(directory_exists=exists)
+                view[dep_id] = Observed(directory_exists=exists, volume_open=is_open)
             else:
                 view[dep_id] = Observed(
-                    node.process, node.failures, node.exited_at, exists, node.password_digest
+                    node.process,
+                    node.failures,
+                    node.exited_at,
+                    exists,
+                    node.password_digest,
+                    is_open,
                 )
         return view
 
@@ -310,10 +336,26 @@ class Allocator:
             node.process = ProcessState.ABSENT
             node.failures = 0
             log.info("allocator.node_stopped", deployment_id=dep_id)
+        elif action.kind is ActionKind.CLOSE:
+            self._close_volume(dep_id)
         elif action.kind is ActionKind.REMOVE:
-            shutil.rmtree(deployment_directory(self.data_dir, dep_id), ignore_errors=True)
+            dirs = DeploymentDirs.of(self.data_dir, dep_id)
+            if volume.is_mounted(dirs.data) and not self._close_volume(dep_id):
+                return  # never delete through a mounted plaintext view; retried next pass
+            shutil.rmtree(dirs.root, ignore_errors=True)
             self._nodes.pop(dep_id, None)
             log.info("allocator.deployment_removed", deployment_id=dep_id)
+
+    def _close_volume(self, dep_id: str) -> bool:
+        """Unmount a deployment's volume (lazily if busy); False if it stays mounted."""
+        try:
+            how = volume.unmount(DeploymentDirs.of(self.data_dir, dep_id).data)
+        except (VolumeError, OSError, subprocess.SubprocessError) as exc:
+            log.error("allocator.volume_close_failed", deployment_id=dep_id, error=str(exc))
+            return False
+        if how is not volume.Unmounted.NOT_MOUNTED:
+            log.info("allocator.volume_closed", deployment_id=dep_id, how=str(how))
+        return True
 
     def _start(self, allocation: Allocation) -> None:
         node = self._nodes.setdefault(allocation.id, _Node(allocation))
@@ -331,6 +373,17 @@ class Allocator:
             )
             node.detail = reason
             log.warning("allocator.key_locked", deployment_id=allocation.id, reason=reason)
+            return
+        except VolumeError as exc:
+            node.process = ProcessState.EXITED
+            node.failures += 1
+            node.exited_at = now
+            node.detail = (
+                "could not start: the data key does not open the deployment's volume"
+                if isinstance(exc, WrongVolumeKey)
+                else f"could not start: {type(exc).__name__}"
+            )
+            log.error("allocator.volume_open_failed", deployment_id=allocation.id, error=str(exc))
             return
         except (ProviderError, ControlPlaneUnavailable, OSError, ValueError) as exc:
             node.process = ProcessState.EXITED
@@ -358,35 +411,36 @@ class Allocator:
         )
 
     def _prepare(self, allocation: Allocation) -> tuple[SandboxSpec, list[int]]:
-        """The directory, the node's certificate, the key and password pipes, the spec."""
+        """The directories, the node's certificate, the open volume, the pipes, the spec."""
         if allocation.wrapped_data_key is None:
             raise KeyUnavailable("the deployment has no data key")
         uid = allocation.sandbox_uid
         if uid < 1000:
             raise ValueError("sandbox uid below 1000")
-        directory = deployment_directory(self.data_dir, allocation.id)
-        directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        directory.parent.chmod(0o700)
-        _own_directory(directory, uid)
-        tls_dir = directory / "tls"
-        _own_directory(tls_dir, uid)
-        self._ensure_node_certificate(allocation.id, tls_dir, uid)
+        dirs = DeploymentDirs.of(self.data_dir, allocation.id)
+        dirs.root.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        dirs.root.parent.chmod(0o700)
+        moved = layout.lay_out(dirs, uid)
+        self._ensure_node_certificate(allocation.id, dirs.tls, uid)
         data_key = self.providers.of(allocation).unwrap(
             allocation.wrapped_data_key, context=f"deployment:{allocation.id}".encode()
         )
-        (directory / NODE_SOCKET).unlink(missing_ok=True)
-        key_fd = _pipe_with(data_key)
-        del data_key
-        fds = [key_fd]
-        tls_in = SANDBOX_DATA / "tls"
+        try:
+            self._open_volume(allocation.id, dirs, uid, data_key)
+            key_argv, fds = _hand_data_key_to_node(data_key)
+        finally:
+            del data_key  # gocryptfs holds the volume's key from here; nothing of ours does
+        if moved:
+            log.info("allocator.legacy_files_set_aside", deployment_id=allocation.id, names=moved)
+        dirs.socket.unlink(missing_ok=True)
+        tls_in = SANDBOX_RUN / dirs.tls.name
         argv = [
             self.python,
             "-m",
             "citadel.node",
             "--data-dir",
             str(SANDBOX_DATA),
-            "--key-fd",
-            str(key_fd),
+            *key_argv,
             "--cert",
             str(tls_in / "node.crt"),
             "--key",
@@ -394,7 +448,7 @@ class Allocator:
             "--client-ca",
             str(tls_in / "ca.crt"),
             "--unix-socket",
-            str(SANDBOX_DATA / NODE_SOCKET),
+            str(SANDBOX_RUN / dirs.socket.name),
             "--node-name",
             f"node-{allocation.id[:8]}",
         ]
@@ -402,17 +456,30 @@ class Allocator:
             password_fd = _pipe_with(allocation.elastic_password.encode())
             fds.append(password_fd)
             argv += ["--elastic-password-fd", str(password_fd), "--reset-elastic-password"]
-        logs = self.data_dir / "logs" / "deployments"
-        logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec = SandboxSpec(
             name=allocation.id,
             uid=uid,
-            directory=directory,
+            directory=dirs.data,
             argv=tuple(argv),
             pass_fds=tuple(fds),
-            log_file=logs / f"{allocation.id}.log",
+            binds=(Bind(dirs.run, SANDBOX_RUN),),
+            log_file=self._logs("deployments") / f"{allocation.id}.log",
         )
         return spec, fds
+
+    def _open_volume(self, dep_id: str, dirs: DeploymentDirs, uid: int, key: bytes) -> None:
+        """Create the volume if new, mount it unless it is, move an older layout's files in."""
+        vol = Volume(dirs.volume, dirs.data, uid, uid)
+        new = not volume.is_initialized(vol)
+        if volume.open_volume(vol, key, log_file=self._logs("volumes") / f"{dep_id}.log"):
+            log.info("allocator.volume_opened", deployment_id=dep_id, created=new)
+        if layout.move_into_volume(dirs, uid):
+            log.info("allocator.plaintext_files_moved_into_volume", deployment_id=dep_id)
+
+    def _logs(self, kind: str) -> Path:
+        path = self.data_dir / "logs" / kind
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
 
     def _ensure_node_certificate(self, deployment_id: str, tls_dir: Path, uid: int) -> None:
         cert_file, key_file, ca_file = (tls_dir / n for n in ("node.crt", "node.key", "ca.crt"))
@@ -440,7 +507,7 @@ class Allocator:
 
     def _answers(self, deployment_id: str) -> bool:
         """Whether the node completes a TLS handshake and answers HTTP on its socket."""
-        path = deployment_directory(self.data_dir, deployment_id) / NODE_SOCKET
+        path = DeploymentDirs.of(self.data_dir, deployment_id).socket
         return probe_node(path, self._probe_ctx, node_hostname(deployment_id))
 
     def _report(self) -> None:
@@ -467,7 +534,7 @@ class Allocator:
             state = "stopping" if live else "locked"
             return StatusReport(state, False, self.key_state(dep_id).reason, applied)
         if want is DesiredState.DELETED:
-            gone = node is None and not deployment_directory(self.data_dir, dep_id).exists()
+            gone = node is None and not DeploymentDirs.of(self.data_dir, dep_id).root.exists()
             return StatusReport("deleted" if gone else "stopping", False)
         if node is None or node.process is ProcessState.ABSENT:
             state = "stopped" if want is DesiredState.STOPPED else "initializing"
@@ -517,12 +584,6 @@ def _connect_unix(path: Path, timeout: float) -> socket.socket:
     return sock
 
 
-def _own_directory(path: Path, uid: int) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chown(path, uid, uid)
-    path.chmod(0o700)
-
-
 def _write_owned(path: Path, data: bytes, mode: int, uid: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -531,6 +592,17 @@ def _write_owned(path: Path, data: bytes, mode: int, uid: int) -> None:
         f.write(data)
     os.chown(tmp, uid, uid)
     os.replace(tmp, path)
+
+
+def _hand_data_key_to_node(data_key: bytes) -> tuple[list[str], list[int]]:
+    """TEMPORARY, the one place the node gets the data key: ``--key-fd`` and its pipe.
+
+    The node still opens its SQLCipher store with the key (inside the encrypted volume). Once
+    the node holds no key, delete this function and its one call in `_prepare`; the volume
+    alone then encrypts the node's data (ADR 16).
+    """
+    key_fd = _pipe_with(data_key)
+    return ["--key-fd", str(key_fd)], [key_fd]
 
 
 def _pipe_with(data: bytes) -> int:

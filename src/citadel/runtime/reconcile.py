@@ -3,7 +3,9 @@
 `plan(desired, observed, now)` is pure: it compares the control plane's allocations with what
 this allocator knows about its own sandboxes and returns actions; it never starts, stops or
 reads anything. Crashed nodes come back after an exponential backoff (`restart_delay`), capped,
-and the crash count starts over once a node stayed up for `STABLE_AFTER_S`.
+and the crash count starts over once a node stayed up for `STABLE_AFTER_S`. A deployment's
+encrypted volume stays open only while its node should run: whenever a node is stopped for
+good (stopped, locked, deleted, no longer allocated) its volume is closed too.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class ActionKind(StrEnum):
 
     START = "start"
     STOP = "stop"
-    REMOVE = "remove"  # delete the deployment directory (after a stop)
+    CLOSE = "close"  # unmount the encrypted volume (after a stop): the plaintext view is gone
+    REMOVE = "remove"  # delete the deployment directory (after a stop and a close)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Observed:
     exited_at: float | None = None  # monotonic seconds of the last crash
     directory_exists: bool = False
     password_digest: str | None = None  # the elastic password the running node was given
+    volume_open: bool = False  # the encrypted volume is mounted
 
 
 @dataclass(frozen=True)
@@ -91,10 +95,13 @@ def plan(
         want = desired.get(dep_id)
         have = observed.get(dep_id, Observed())
         live = have.process in (ProcessState.STARTING, ProcessState.RUNNING)
+        closing = live or have.volume_open
         if want is None:
             # Gone from the allocations without a "deleted": stop it, keep its data.
             if live:
                 actions.append(Action(ActionKind.STOP, dep_id))
+            if closing:
+                actions.append(Action(ActionKind.CLOSE, dep_id))
             continue
         if want.state is DesiredState.RUNNING:
             if have.process is ProcessState.ABSENT:
@@ -113,9 +120,13 @@ def plan(
         elif want.state is DesiredState.STOPPED:
             if live:
                 actions.append(Action(ActionKind.STOP, dep_id))
+            if closing:
+                actions.append(Action(ActionKind.CLOSE, dep_id))
         elif want.state is DesiredState.DELETED:
             if live:
                 actions.append(Action(ActionKind.STOP, dep_id))
+            if closing:
+                actions.append(Action(ActionKind.CLOSE, dep_id))
             if live or have.directory_exists:
                 actions.append(Action(ActionKind.REMOVE, dep_id))
     return actions

@@ -17,6 +17,7 @@ from citadel.deployments.models import Deployment
 from citadel.deployments.schemas import NodeCsrIn, StatusIn
 from citadel.errors import BadRequest
 from citadel.key_managers import service as key_managers
+from citadel.kit.deployment_dirs import node_socket_path
 from citadel.pki.components import InvalidCsr, sign_node_certificate
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.clients import SeenClient
@@ -108,7 +109,6 @@ def routes(
     traffic-filter rulesets associated with it. `ETag` is the version; a gateway that already
     has it gets 304 (with many rules the document is large)."""
     settings = services.settings
-    base = settings.data_dir / "deployments"
     with work.read() as ctx:
         version = service.allocation_version(ctx)
         etag = f'"{version}"'
@@ -124,7 +124,7 @@ def routes(
                 "state": row.observed_state
                 if row.desired_state == Desired.RUNNING
                 else row.desired_state,
-                "node_socket": str(base / row.id / "node.sock"),
+                "node_socket": str(node_socket_path(settings.data_dir, row.id)),
                 "rulesets": by_deployment.get(row.id, []),
                 "detail": (row.observed_detail or "") if row.observed_state == "locked" else "",
             }
