@@ -32,6 +32,7 @@ from citadel.crypto.providers.base import ProviderError
 from citadel.crypto.providers.connection import Connection
 from citadel.crypto.providers.registry import open_provider
 from citadel.deployments.models import Deployment
+from citadel.kit.deployment_dirs import DeploymentDirs
 from citadel.models import ALL_TABLES
 from tests.e2e.conftest import admin_key, citadel_up, trust, wait_for_gateway
 from tests.e2e.test_deployment_through_gateway import _wait_for_gateway_route
@@ -581,16 +582,19 @@ def test_a_revoked_key_locks_the_deployment_and_a_restored_one_unlocks_it(
 
 
 def _assert_no_plaintext(node: Node, marker: str) -> None:
-    """The node's files hold ciphertext only: the indexed marker is nowhere in them."""
-    directory = node.directory()
-    files = [p for p in directory.rglob("*") if p.is_file()]
-    assert any(p.name == "node.db" for p in files), sorted(str(p) for p in files)
+    """What the node stored is on disk as ciphertext only: its encrypted volume (ADR 16) holds
+    neither the indexed marker nor a plaintext file name; nothing outside the mounted
+    plaintext view does either."""
+    dirs = DeploymentDirs(node.directory())
+    files = [p for p in dirs.volume.rglob("*") if p.is_file()]
+    assert dirs.volume / "gocryptfs.conf" in files, sorted(str(p) for p in files)
+    assert len(files) > 2, sorted(str(p) for p in files)
     needle = marker.encode()
-    for path in files:
-        data = path.read_bytes()
-        assert needle not in data, f"plaintext in {path}"
-        if path.name == "node.db":
-            assert not data.startswith(b"SQLite format 3"), "node.db is not encrypted"
+    outside_view = [p for p in dirs.root.rglob("*") if dirs.data not in (p, *p.parents)]
+    for path in outside_view:
+        assert not path.name.startswith("node.db"), f"a plaintext file name: {path}"
+        if path.is_file():
+            assert needle not in path.read_bytes(), f"plaintext in {path}"
 
 
 def _assert_wrapped_key_needs_the_provider(cloud: Cloud, node: Node, key: CustomerKey) -> None:
