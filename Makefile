@@ -6,7 +6,6 @@
 run:
 	@command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null)
 	@command -v gocryptfs >/dev/null && command -v fusermount3 >/dev/null || (apt-get update -qq && apt-get install -y -qq gocryptfs fuse3 >/dev/null)
-	@command -v gocryptfs >/dev/null && command -v fusermount3 >/dev/null || (apt-get update -qq && apt-get install -y -qq gocryptfs fuse3 >/dev/null)
 	@[ -x .venv/bin/citadel ] || (python3 -m venv .venv && .venv/bin/pip install -q -e .)
 	.venv/bin/citadel up
 

@@ -14,9 +14,6 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
 command -v setpriv >/dev/null && command -v prlimit >/dev/null || need_pkgs+=(util-linux)
 ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2' || need_pkgs+=(libseccomp2)
-# Encrypted volumes (ADR 16): gocryptfs on FUSE.
-command -v gocryptfs >/dev/null || need_pkgs+=(gocryptfs)
-command -v fusermount3 >/dev/null || need_pkgs+=(fuse3)
 # Encrypted deployment volumes: gocryptfs over FUSE.
 command -v gocryptfs >/dev/null || need_pkgs+=(gocryptfs)
 command -v fusermount3 >/dev/null || need_pkgs+=(fuse3)
