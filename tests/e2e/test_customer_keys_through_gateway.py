@@ -271,7 +271,7 @@ class Node:
             lines.append(json.dumps({"title": f"{marker} document {n}", "n": n}))
         answer = self.request(
             "POST",
-            "/_bulk",
+            "/_bulk?refresh=true",
             content="\n".join(lines) + "\n",
             headers={"content-type": "application/x-ndjson"},
         )
