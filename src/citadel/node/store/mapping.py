@@ -17,6 +17,7 @@ Field names are flattened with dots (``user.name``); multi-fields are ``title.ke
 from __future__ import annotations
 
 import copy
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -78,7 +79,7 @@ def index_name_problem(name: str) -> str | None:
 
 # -- field types -----------------------------------------------------------------------------
 
-OBJECT_TYPES = frozenset({"object", "nested"})
+OBJECT_TYPES = frozenset({"object"})
 INTEGER_RANGES = {
     "long": (-(2**63), 2**63 - 1),
     "integer": (-(2**31), 2**31 - 1),
@@ -87,8 +88,51 @@ INTEGER_RANGES = {
 }
 FLOAT_TYPES = frozenset({"double", "float", "half_float", "scaled_float"})
 NUMERIC_TYPES = frozenset(INTEGER_RANGES) | FLOAT_TYPES
-LEAF_TYPES = frozenset({"text", "keyword", "date", "boolean"}) | NUMERIC_TYPES
+LEAF_TYPES = frozenset({"text", "keyword", "date", "boolean", "ip"}) | NUMERIC_TYPES
 FIELD_TYPES = LEAF_TYPES | OBJECT_TYPES
+UNSUPPORTED_TYPES = frozenset(
+    {
+        "nested",
+        "flattened",
+        "join",
+        "percolator",
+        "geo_point",
+        "geo_shape",
+        "point",
+        "shape",
+        "dense_vector",
+        "sparse_vector",
+        "rank_feature",
+        "rank_features",
+        "semantic_text",
+        "search_as_you_type",
+        "completion",
+        "annotated_text",
+        "token_count",
+        "murmur3",
+        "histogram",
+        "aggregate_metric_double",
+        "alias",
+        "binary",
+        "integer_range",
+        "float_range",
+        "long_range",
+        "double_range",
+        "date_range",
+        "ip_range",
+        "date_nanos",
+        "unsigned_long",
+        "version",
+        "wildcard",
+        "constant_keyword",
+        "match_only_text",
+        "counted_keyword",
+        "passthrough",
+    }
+)
+"""Elasticsearch field types this node refuses by name (a 400 rather than a look-alike)."""
+NORMALIZERS = frozenset({"lowercase"})
+DATA_STREAM_TIMESTAMP = "_data_stream_timestamp"
 
 _COMMON = frozenset({"type", "fields", "index", "doc_values", "store", "meta", "copy_to", "boost"})
 _NUMERIC = frozenset({"coerce", "ignore_malformed", "null_value", "time_series_metric"})
@@ -127,6 +171,9 @@ _PARAMS: dict[str, frozenset[str]] = {
     ),
     "date": frozenset({"format", "locale", "ignore_malformed", "null_value", "print_format"}),
     "boolean": frozenset({"null_value", "ignore_malformed"}),
+    "ip": frozenset(
+        {"null_value", "ignore_malformed", "time_series_dimension", "script", "on_script_error"}
+    ),
     "scaled_float": _NUMERIC | {"scaling_factor"},
     **{t: _NUMERIC for t in INTEGER_RANGES},
     **{t: _NUMERIC for t in ("double", "float", "half_float")},
@@ -146,6 +193,7 @@ _ROOT_PARAMS = frozenset(
         "runtime",
         "enabled",
         "subobjects",
+        "_data_stream_timestamp",
     }
 )
 _UPDATABLE = frozenset(
@@ -260,6 +308,10 @@ def normalize_mappings(body: Any) -> dict[str, Any]:
             out[key] = _boolean_param(value, key, "_doc")
         elif key == "dynamic_date_formats":
             out[key] = _date_formats(value)
+        elif key == DATA_STREAM_TIMESTAMP:
+            if not isinstance(value, Mapping) or set(value) - {"enabled"}:
+                raise MapperParsing(f"Failed to parse mapping: [{key}] takes only [enabled]")
+            out[key] = {"enabled": _boolean_param(value.get("enabled", False), "enabled", key)}
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -293,6 +345,11 @@ def _field(name: str, definition: Any, path: str, depth: int) -> dict[str, Any]:
     kind = definition.get("type", "object" if "properties" in definition else None)
     if kind is None:
         kind = "object"
+    if isinstance(kind, str) and kind in UNSUPPORTED_TYPES:
+        raise MapperParsing(
+            f"Failed to parse mapping: field type [{kind}] (field [{path}]) is not supported "
+            "by this node"
+        )
     if not isinstance(kind, str) or kind not in FIELD_TYPES:
         raise MapperParsing(
             f"Failed to parse mapping: No handler for type [{kind}] declared on field [{name}]"
@@ -321,8 +378,6 @@ def _object(definition: Mapping[str, Any], kind: str, path: str, depth: int) -> 
                 f"of type [{kind}]"
             )
     out: dict[str, Any] = {}
-    if kind == "nested":
-        out["type"] = "nested"
     if "dynamic" in definition:
         out["dynamic"] = _dynamic(definition["dynamic"], path)
     if "enabled" in definition:
@@ -363,6 +418,11 @@ def _check_params(out: dict[str, Any], kind: str, path: str) -> None:
                 f"Failed to parse mapping: [ignore_above] must be a non-negative integer "
                 f"on [{path}]"
             )
+    if kind == "keyword" and out.get("normalizer", "lowercase") not in NORMALIZERS:
+        raise MapperParsing(
+            f"Failed to parse mapping: normalizer [{out['normalizer']}] not found for "
+            f"field [{path}]"
+        )
     if kind == "date" and "format" in out:
         if not isinstance(out["format"], str):
             raise MapperParsing(f"Failed to parse mapping: [format] must be a string on [{path}]")
@@ -560,6 +620,8 @@ def index_document(
     except _NeedsCopy:
         walker = _Walker(copy.deepcopy(dict(mappings)), doc_id, limits, frozen=False)
         walker.root(source)
+    if mappings.get(DATA_STREAM_TIMESTAMP, {}).get("enabled"):
+        _check_timestamp(walker.values)
     if walker.changed:
         total = len(fields_of(walker.mappings))
         if total > limits.total_fields:
@@ -569,6 +631,21 @@ def index_document(
             )
         return Indexed(walker.mappings, True, walker.values, walker.texts)
     return Indexed(dict(mappings), False, walker.values, walker.texts)
+
+
+def _check_timestamp(values: list[tuple[str, str | None, float | None]]) -> None:
+    """A data stream's documents carry exactly one ``@timestamp`` (Elasticsearch's rule)."""
+    stamps = [v for v in values if v[0] == "@timestamp"]
+    if not stamps:
+        reason = "data stream timestamp field [@timestamp] is missing"
+    elif len(stamps) > 1:
+        reason = "data stream timestamp field [@timestamp] encountered multiple values"
+    else:
+        return
+    raise DocumentParsing(
+        f"[1:1] failed to parse: {reason}",
+        caused_by={"type": "illegal_argument_exception", "reason": reason},
+    )
 
 
 class _NeedsCopy(Exception):
@@ -807,7 +884,9 @@ def _convert(
             return None, None, value
         if kind == "keyword":
             limit = definition.get("ignore_above")
-            return (None if limit is not None and len(value) > limit else value), None, None
+            if limit is not None and len(value) > limit:
+                return None, None, None
+            return _normalized(definition, value), None, None
     elif isinstance(value, dict | list):
         raise _BadValue(f"Can't get text on a {'START_OBJECT' if value else 'START_ARRAY'}")
     if kind == "text":
@@ -817,7 +896,9 @@ def _convert(
         limit = definition.get("ignore_above")
         if limit is not None and len(text) > limit:
             return None, None, None
-        return text, None, None
+        return _normalized(definition, text), None, None
+    if kind == "ip":
+        return _ip(value), None, None
     if kind == "boolean":
         flag = _boolean(value)
         return ("true" if flag else "false"), (1.0 if flag else 0.0), None
@@ -827,6 +908,21 @@ def _convert(
         except DateFormatError as exc:
             raise _BadValue(str(exc)) from None
     return None, _numeric(kind, definition, value), None
+
+
+def _normalized(definition: Mapping[str, Any], text: str) -> str:
+    """A keyword after its normalizer (``lowercase`` is the one this node has)."""
+    return text.lower() if definition.get("normalizer") == "lowercase" else text
+
+
+def _ip(value: Any) -> str:
+    """The canonical text of an IPv4 or IPv6 address; _BadValue otherwise."""
+    if not isinstance(value, str):
+        raise _BadValue(f"'{_as_text(value)}' is not an IP string literal.")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise _BadValue(f"'{value}' is not an IP string literal.") from None
 
 
 def _as_text(value: Any) -> str:
