@@ -276,11 +276,10 @@ def main() -> int:
         if args.backend in ("node", "both"):
             nodes: list[RunningNode] = []
             try:
-                direct = start_node(root / "direct", os.urandom(32), tls, elastic_password=PASSWORD)
+                direct = start_node(root / "direct", tls, elastic_password=PASSWORD)
                 nodes.append(direct)
                 behind = start_node(
                     root / "n",
-                    os.urandom(32),
                     tls,
                     elastic_password=PASSWORD,
                     mode="unix",

@@ -173,7 +173,7 @@ def running_node(
         if source is not None:
             os.environ["PYTHONPATH"] = str(source)  # ahead of the editable install's path
         try:
-            node = start_node(data_dir, os.urandom(32), tls, elastic_password=PASSWORD)
+            node = start_node(data_dir, tls, elastic_password=PASSWORD)
         finally:
             if saved is None:
                 os.environ.pop("PYTHONPATH", None)

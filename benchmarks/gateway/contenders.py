@@ -426,10 +426,9 @@ def node_contenders(material: Material, work: Path) -> NodePair:
         material.upstream_client_pem,
         material.upstream_client_pem,
     )
-    direct = start_node(work / "node-direct", os.urandom(32), tls, elastic_password=NODE_PASSWORD)
+    direct = start_node(work / "node-direct", tls, elastic_password=NODE_PASSWORD)
     behind = start_node(
         work / "node-behind",
-        os.urandom(32),
         tls,
         elastic_password=NODE_PASSWORD,
         mode="unix",

@@ -166,9 +166,7 @@ def _drain(stream: IO[bytes], log: Path) -> None:
 
 def _start(workdir: Path, tls: Tls, number: int, node_src: Path | None) -> RunningNode:
     with _node_source(node_src):
-        node = start_node(
-            workdir / f"node-{number}", os.urandom(32), tls, elastic_password=PASSWORD
-        )
+        node = start_node(workdir / f"node-{number}", tls, elastic_password=PASSWORD)
     log = workdir / f"node-{number}.log"
     for stream in (node.proc.stdout, node.proc.stderr):
         threading.Thread(target=_drain, args=(stream, log), daemon=True).start()

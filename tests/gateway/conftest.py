@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,6 @@ def node(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Running
     data_dir = tmp_path_factory.mktemp("deployments") / RUNNING_ID
     running = start_node(
         data_dir,
-        os.urandom(32),
         pki.node_tls,
         elastic_password=PASSWORD,
         mode="unix",

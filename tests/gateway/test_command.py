@@ -4,7 +4,6 @@ directly and behind a PROXY-protocol balancer."""
 from __future__ import annotations
 
 import base64
-import os
 import signal
 import socket
 import ssl
@@ -61,9 +60,7 @@ def test_the_command_serves_a_node_from_the_persisted_snapshot(tmp_path: Path) -
         material / "probe.key",
     )
     node_dir = data_dir / "d" / "n"  # short: unix socket paths are limited to 107 bytes
-    node = start_node(
-        node_dir, os.urandom(32), tls, elastic_password=PASSWORD, mode="unix", client_ca=True
-    )
+    node = start_node(node_dir, tls, elastic_password=PASSWORD, mode="unix", client_ca=True)
     try:
         write_snapshot(
             data_dir / "gateway" / "snapshot.json",

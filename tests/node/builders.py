@@ -34,9 +34,9 @@ PASSWORD = "bob-password-1"  # every user these builders make has it
 
 
 @contextmanager
-def open_node(data_dir: Path, key: bytes, clock: SettableClock) -> Iterator[NodeServices]:
-    """A node's services over a new encrypted store, ``elastic`` bootstrapped; closed after."""
-    store = Store.open(data_dir, key)
+def open_node(data_dir: Path, clock: SettableClock) -> Iterator[NodeServices]:
+    """A node's services over a new store, ``elastic`` bootstrapped; closed after."""
+    store = Store.open(data_dir)
     services = assemble(store, data_dir, clock, "node-1", "test-cluster")
     try:
         services.realm.bootstrap_elastic(ELASTIC_PASSWORD)  # type: ignore[attr-defined]

@@ -7,7 +7,6 @@ builders behind these fixtures, and the ones tests call themselves, are in build
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,11 +20,6 @@ from tests.node.builders import ELASTIC, app_of, client_of, open_node
 
 
 @pytest.fixture
-def node_key() -> bytes:
-    return os.urandom(32)
-
-
-@pytest.fixture
 def node_dir(tmp_path: Path) -> Path:
     return tmp_path / "node"
 
@@ -36,10 +30,8 @@ def node_clock() -> SettableClock:
 
 
 @pytest.fixture
-def node_services(
-    node_dir: Path, node_key: bytes, node_clock: SettableClock
-) -> Iterator[NodeServices]:
-    with open_node(node_dir, node_key, node_clock) as services:
+def node_services(node_dir: Path, node_clock: SettableClock) -> Iterator[NodeServices]:
+    with open_node(node_dir, node_clock) as services:
         yield services
 
 
@@ -60,3 +52,14 @@ def anonymous(node_app: NodeApp) -> Iterator[TestClient]:
     """The node with no credentials."""
     with client_of(node_app) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def previous_release(tmp_path_factory: pytest.TempPathFactory):
+    """The release before the tantivy engine, to write stores the upgrade must carry over."""
+    from tests.node.process import PREVIOUS_RELEASE, previous_release_source
+
+    found = previous_release_source(tmp_path_factory.mktemp("previous-release"))
+    if found is None:
+        pytest.skip(f"commit {PREVIOUS_RELEASE} is not in this clone's history")
+    return found

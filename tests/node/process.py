@@ -1,4 +1,4 @@
-"""Starting `citadel node` as a real process: TLS material, the key on a pipe, the socket."""
+"""Starting `citadel node` as a real process: TLS material, the password on a pipe, the socket."""
 
 from __future__ import annotations
 
@@ -104,24 +104,21 @@ class RunningNode:
 
 def start_node(
     data_dir: Path,
-    key: bytes,
     tls: Tls,
     *,
+    legacy_key: bytes | None = None,
     elastic_password: str = "elastic-test-password",
     mode: str = "port",
     client_ca: bool = False,
     wait: bool = True,
 ) -> RunningNode:
-    """Start `citadel node`; the key and password travel on pipes."""
-    key_r = _pipe_with(key)
+    """Start `citadel node`; the password (and a legacy store's key) travel on pipes."""
     pw_r = _pipe_with(elastic_password.encode())
     args = [
         CITADEL,
         "node",
         "--data-dir",
         str(data_dir),
-        "--key-fd",
-        str(key_r),
         "--elastic-password-fd",
         str(pw_r),
         "--cert",
@@ -129,7 +126,12 @@ def start_node(
         "--key",
         str(tls.key),
     ]
-    fds = [key_r, pw_r]
+    pipes = [pw_r]
+    if legacy_key is not None:
+        key_r = _pipe_with(legacy_key)
+        args += ["--legacy-key-fd", str(key_r)]
+        pipes.append(key_r)
+    fds = list(pipes)
     url, sock_path, listener = "", None, None
     if mode == "port":
         port = free_port()
@@ -149,7 +151,7 @@ def start_node(
     if client_ca:
         args += ["--client-ca", str(tls.ca)]
     proc = subprocess.Popen(args, pass_fds=fds, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    for fd in (key_r, pw_r):
+    for fd in pipes:
         os.close(fd)
     if listener is not None:
         listener.close()
@@ -183,3 +185,67 @@ def _wait_ready(node: RunningNode, client_ca: bool) -> None:
 
 def dump(value: object) -> str:
     return json.dumps(value)
+
+
+# -- the release before the tantivy engine, for upgrade tests ---------------------------------
+
+PREVIOUS_RELEASE = "9a8ceaa"
+"""The last commit whose node stored documents in SQLCipher FTS5 tables (before ADR 15)."""
+
+
+@dataclass(frozen=True)
+class PreviousRelease:
+    """The previous release's source tree, to start its node and write a store to upgrade."""
+
+    src: Path
+
+    def start(self, data_dir: Path, key: bytes, tls: Tls) -> RunningNode:
+        """That release's `citadel node` on `data_dir`, its data key on ``--key-fd``."""
+        key_r, pw_r = _pipe_with(key), _pipe_with(b"elastic-test-password")
+        port = free_port()
+        args = [
+            sys.executable,
+            "-m",
+            "citadel.node",
+            "--data-dir",
+            str(data_dir),
+            "--key-fd",
+            str(key_r),
+            "--elastic-password-fd",
+            str(pw_r),
+            "--cert",
+            str(tls.cert),
+            "--key",
+            str(tls.key),
+            "--port",
+            str(port),
+        ]
+        env = {**os.environ, "PYTHONPATH": str(self.src)}
+        proc = subprocess.Popen(
+            args,
+            pass_fds=[key_r, pw_r],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for fd in (key_r, pw_r):
+            os.close(fd)
+        node = RunningNode(proc, f"https://127.0.0.1:{port}", tls)
+        _wait_ready(node, client_ca=False)
+        return node
+
+
+def previous_release_source(directory: Path) -> PreviousRelease | None:
+    """`PREVIOUS_RELEASE`'s ``src/`` extracted from this repository's history (None without
+    git or that commit, e.g. in a shallow clone)."""
+    repo = Path(__file__).resolve().parents[2]
+    directory.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", PREVIOUS_RELEASE, "src"],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        return None
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive.stdout, check=True)
+    return PreviousRelease(directory / "src")

@@ -29,7 +29,7 @@ def test_official_client_scenario(tmp_path, version):
             pytest.fail(f"{venv} is missing: make test creates it")
         pytest.skip(f"{venv} not created (run make test)")
     tls = make_tls(tmp_path / "tls")
-    node = start_node(tmp_path / "data", os.urandom(32), tls)
+    node = start_node(tmp_path / "data", tls)
     try:
         result = subprocess.run(
             [str(python), str(SCENARIO), module, node.url, str(tls.ca), "elastic-test-password"],

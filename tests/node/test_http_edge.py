@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
 import tracemalloc
 import zlib
@@ -547,7 +546,7 @@ def test_official_clients_with_http_compress(tmp_path, version):
     if not python.exists():
         pytest.skip(f"{venv} not created (run make test)")
     tls = make_tls(tmp_path / "tls")
-    node = start_node(tmp_path / "data", os.urandom(32), tls)
+    node = start_node(tmp_path / "data", tls)
     scenario = Path(__file__).with_name("edge_client_scenario.py")
     try:
         result = subprocess.run(
@@ -567,7 +566,7 @@ def test_official_clients_with_http_compress(tmp_path, version):
 
 def test_a_gzip_bomb_to_the_real_node_is_a_413(tmp_path):
     tls = make_tls(tmp_path / "tls")
-    node = start_node(tmp_path / "data", os.urandom(32), tls)
+    node = start_node(tmp_path / "data", tls)
     try:
         rss_before = _rss(node.proc.pid)
         bomb = gzip_bomb(1 << 30)  # 1 GiB of zeros, about 1 MiB on the wire

@@ -8,7 +8,6 @@ comment (FTS5's bm25 with k1 = 1.2, b = 0.75 over the title lengths; average len
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -154,7 +153,7 @@ def load_books(es: TestClient) -> TestClient:
 def node_client(data_dir: Path, clock: SettableClock) -> Iterator[TestClient]:
     """A node of its own, signed in as elastic (the `es` fixture, for a whole module)."""
     with (
-        open_node(data_dir, os.urandom(32), clock) as services,
+        open_node(data_dir, clock) as services,
         client_of(app_of(services), ELASTIC) as client,
     ):
         yield client

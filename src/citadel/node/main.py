@@ -1,8 +1,10 @@
 """`citadel node`: start one deployment node.
 
-The launcher (the allocator, or a test) hands the node its 256-bit data key on an inherited
-file descriptor (``--key-fd``, 32 raw bytes or 64 hex characters, read once then closed) and
-may hand it a listening socket (``--listen-fd``); the node never writes the key anywhere.
+The node holds no key: the allocator mounts the deployment's encrypted volume (ADR 16) and
+starts the node on its plaintext view. Only a store written by the release before the
+volumes arrives SQLCipher-encrypted; the allocator then hands its data key once on
+``--legacy-key-fd`` (32 raw bytes or 64 hex characters, read once then closed) and the store is
+decrypted into the volume. The launcher may hand the node a listening socket (``--listen-fd``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ EXIT_BAD_ARGS = 2
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="citadel node", description=__doc__)
     p.add_argument("--data-dir", type=Path, required=True, help="the node's own data directory")
-    p.add_argument("--key-fd", type=int, required=True, help="fd carrying the data key")
+    p.add_argument(
+        "--legacy-key-fd",
+        type=int,
+        help="fd carrying the data key of a store encrypted by an earlier release (once)",
+    )
     p.add_argument("--elastic-password-fd", type=int, help="fd carrying the elastic password")
     p.add_argument(
         "--reset-elastic-password",
@@ -79,12 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the node until SIGTERM; returns the exit status."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        key = decode_key(read_fd(args.key_fd))
-        store = Store.open(args.data_dir, key)
+        legacy_key = None
+        if args.legacy_key_fd is not None:
+            legacy_key = decode_key(read_fd(args.legacy_key_fd))
+        store = Store.open(args.data_dir, legacy_key)
     except WrongKey as exc:
         print(f"citadel node: refusing to start: {exc}", file=sys.stderr)
         return EXIT_WRONG_KEY
-    del key
+    del legacy_key
     services = assemble(store, args.data_dir, SystemClock(), args.node_name, args.cluster_name)
     realm = services.realm
     if args.elastic_password_fd is not None:

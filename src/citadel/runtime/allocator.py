@@ -427,7 +427,7 @@ class Allocator:
         )
         try:
             self._open_volume(allocation.id, dirs, uid, data_key)
-            key_argv, fds = _hand_data_key_to_node(data_key)
+            key_argv, fds = _legacy_key_for_node(dirs.data, data_key)
         finally:
             del data_key  # gocryptfs holds the volume's key from here; nothing of ours does
         if moved:
@@ -594,15 +594,25 @@ def _write_owned(path: Path, data: bytes, mode: int, uid: int) -> None:
     os.replace(tmp, path)
 
 
-def _hand_data_key_to_node(data_key: bytes) -> tuple[list[str], list[int]]:
-    """TEMPORARY, the one place the node gets the data key: ``--key-fd`` and its pipe.
+SQLITE_HEADER = b"SQLite format 3\x00"
 
-    The node still opens its SQLCipher store with the key (inside the encrypted volume). Once
-    the node holds no key, delete this function and its one call in `_prepare`; the volume
-    alone then encrypts the node's data (ADR 16).
+
+def _legacy_key_for_node(data_dir: Path, data_key: bytes) -> tuple[list[str], list[int]]:
+    """``--legacy-key-fd`` and its pipe when the node's store is still SQLCipher-encrypted by
+    the release before the volumes (the node decrypts it once into the volume); else nothing.
+
+    The node holds no key otherwise: the volume alone encrypts its data (ADR 16).
     """
+    store = data_dir / "node.db"
+    try:
+        with open(store, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return [], []
+    if not header or header == SQLITE_HEADER:
+        return [], []
     key_fd = _pipe_with(data_key)
-    return ["--key-fd", str(key_fd)], [key_fd]
+    return ["--legacy-key-fd", str(key_fd)], [key_fd]
 
 
 def _pipe_with(data: bytes) -> int:

@@ -1,7 +1,11 @@
-"""Opening the encrypted store: the key check, per-thread connections, transactions.
+"""Opening the node's catalog store: per-thread connections, transactions, the one-time
+decryption of a store written by an earlier release.
 
-The data key arrives once, at start, from the process that launched the node. The store
-checks it on a read-only connection before anything else, so a wrong key changes no file.
+The node holds no key: its data directory is the deployment's encrypted volume (ADR 16), so
+the catalog is a plain SQLite file inside it. A store written by the release before the
+volumes is SQLCipher-encrypted; the allocator then hands the old data key on
+``--legacy-key-fd`` once, the store is exported to a plain file next to it, fsync'd and renamed
+over the old one (a crash before the rename leaves the old file intact), and the key is dropped.
 Writes are serialized by one lock and begin with ``BEGIN IMMEDIATE``; ``synchronous=FULL``
 makes every acknowledged write durable (it survives ``kill -9`` and power loss).
 """
@@ -9,6 +13,7 @@ makes every acknowledged write durable (it survives ``kill -9`` and power loss).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,57 +26,58 @@ from citadel.node.store.schema import DDL
 DB_FILE = "node.db"
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 class WrongKey(Exception):
-    """The data key does not open this node's data."""
+    """The legacy data key does not open this node's store (or none was given for one)."""
+
+
+def is_legacy_encrypted(path: Path) -> bool:
+    """Whether `path` is a store encrypted by an earlier release (not a plain SQLite file)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as f:
+        return f.read(len(SQLITE_HEADER)) != SQLITE_HEADER
 
 
 class Store:
     """The node's database; connections are per thread, writes are serialized."""
 
-    def __init__(self, path: Path, key: bytes, *, encrypted: bool = True) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._key_hex = key.hex()
-        self._encrypted = encrypted
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all: list[sqlcipher.Connection] = []
         self._all_lock = threading.Lock()
 
     @classmethod
-    def open(cls, data_dir: Path, key: bytes, *, encrypted: bool = True) -> Store:
-        """Open (or create) the store in `data_dir`; raises `WrongKey` before writing anything."""
-        if len(key) != 32:
-            raise WrongKey("the data key must be 256 bits")
+    def open(cls, data_dir: Path, legacy_key: bytes | None = None) -> Store:
+        """Open (or create) the store in `data_dir`, decrypting a legacy store first.
+
+        Raises `WrongKey` (before changing any file) for a legacy store without its key or
+        with another key.
+        """
         data_dir.mkdir(parents=True, exist_ok=True)
-        store = cls(data_dir / DB_FILE, key, encrypted=encrypted)
-        if store.path.exists():
-            store._check_key()
+        path = data_dir / DB_FILE
+        if is_legacy_encrypted(path):
+            if legacy_key is None:
+                raise WrongKey(
+                    f"{path} is encrypted by an earlier release: start once with its data key "
+                    "on --legacy-key-fd"
+                )
+            decrypt_legacy(path, legacy_key)
+        store = cls(path)
         with store.write() as conn:
             for statement in DDL:
                 conn.execute(statement)
         return store
-
-    def _check_key(self) -> None:
-        conn = sqlcipher.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-        try:
-            self._key(conn)
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlcipher.DatabaseError:
-            raise WrongKey(f"the data key does not open {self.path}") from None
-        finally:
-            conn.close()
-
-    def _key(self, conn: sqlcipher.Connection) -> None:
-        if self._encrypted:
-            conn.execute(f"PRAGMA key = \"x'{self._key_hex}'\"")
-            conn.execute("PRAGMA cipher_log_level = NONE")
 
     def _connection(self) -> sqlcipher.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlcipher.connect(str(self.path), check_same_thread=False, timeout=30)
             conn.isolation_level = None
-            self._key(conn)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -114,3 +120,34 @@ class Store:
                 with contextlib.suppress(sqlcipher.Error):
                     conn.close()
             self._all.clear()
+
+
+def decrypt_legacy(path: Path, key: bytes) -> None:
+    """Replace the SQLCipher store at `path` by a plain copy (checked with `key` first)."""
+    if len(key) != 32:
+        raise WrongKey("the data key must be 256 bits")
+    plain = path.with_name(path.name + ".plain")
+    plain.unlink(missing_ok=True)
+    conn = sqlcipher.connect(str(path), check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlcipher.DatabaseError:
+            raise WrongKey(f"the data key does not open {path}") from None
+        conn.execute(f"ATTACH DATABASE '{plain}' AS plain KEY ''")
+        conn.execute("SELECT sqlcipher_export('plain')")
+        conn.execute("DETACH DATABASE plain")
+    finally:
+        conn.close()
+    with open(plain, "rb+") as f:
+        os.fsync(f.fileno())
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    plain.replace(path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
