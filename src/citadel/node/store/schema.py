@@ -9,6 +9,7 @@ Layout::
     roles(name, descriptor)
     api_keys(id, name, secret_hash, username, role_descriptors, limited_by, created_at,
              expires_at, invalidated, metadata)
+    ingest_pipelines(id, definition, version)   definition: the pipeline's JSON as stored
 
 A store written by the FTS5 engine (release before the tantivy engine) also has ``docs``,
 ``doc_values``, ``text_fields`` and ``fts_*`` tables; `citadel.node.engine.upgrade` moves their
@@ -49,5 +50,10 @@ DDL = [
         expires_at INTEGER,
         invalidated INTEGER NOT NULL DEFAULT 0,
         metadata TEXT NOT NULL DEFAULT '{}'
+    )""",
+    """CREATE TABLE IF NOT EXISTS ingest_pipelines (
+        id TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        version INTEGER
     )""",
 ]

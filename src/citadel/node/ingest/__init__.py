@@ -1,0 +1,1 @@
+"""Ingest pipelines: parsing definitions, the processors, running them over documents."""
