@@ -67,7 +67,7 @@ PARSED = [
     ({"match": {"year": 2001}}, Match("year", 2001)),
     (
         {"match": {"title": {"query": "x", "fuzziness": "AUTO", "zero_terms_query": "all"}}},
-        Match("title", "x", zero_terms_all=True),
+        Match("title", "x", zero_terms_all=True, fuzziness="AUTO"),
     ),
     ({"match_phrase": {"title": "a b"}}, MatchPhrase("title", "a b")),
     (
@@ -614,7 +614,7 @@ def test_track_total_hits_values(value, expected):
         ({"from": -1}, {}),
         ({"from": 9_000, "size": 1_001}, {}),
         ({}, {"size": "ten"}),
-        ({}, {"scroll": "1m"}),
+        ({}, {"scroll": "forever"}),
         ({}, {"nope": "1"}),
         ({"highlight": {}}, {}),
         ({"track_total_hits": -2}, {}),

@@ -35,6 +35,7 @@ from citadel.node.search.dsl import (
     ConstantScore,
     DisMax,
     Exists,
+    Fuzzy,
     Ids,
     Match,
     MatchAll,
@@ -46,10 +47,12 @@ from citadel.node.search.dsl import (
     Prefix,
     Query,
     Range,
+    Regexp,
     Scalar,
     Term,
     Terms,
     Wildcard,
+    fuzzy_distance,
     resolve_minimum_should_match,
 )
 from citadel.node.search.errors import DateParseError, QueryShardError, TooManyClauses
@@ -58,7 +61,9 @@ from citadel.node.store.dates import DEFAULT_FORMAT
 
 Occur = tantivy.Occur
 MAX_RANGE_TERMS = 65_536
-N = TypeVar("N", Match, MatchPhrase, Term, Terms, Range, Prefix, Wildcard)
+MAX_FUZZY_SCAN = 65_536
+N = TypeVar("N", Match, MatchPhrase, Term, Terms, Range, Prefix, Wildcard, Fuzzy, Regexp)
+META_FIELDS = frozenset({"_id", "_index"})
 _INT_KINDS = (SlotKind.LONG, SlotKind.DATE, SlotKind.BOOLEAN)
 
 
@@ -120,6 +125,10 @@ class QueryCompiler:
                 return self._per_field(query, self._prefix)
             case Wildcard():
                 return self._per_field(query, self._wildcard)
+            case Fuzzy():
+                return self._per_field(query, self._fuzzy)
+            case Regexp():
+                return self._per_field(query, self._regexp)
             case Ids():
                 return self._ids(query)
             case Bool():
@@ -135,6 +144,8 @@ class QueryCompiler:
     def _per_field(
         self, node: N, build: Callable[[N, FieldRef], tantivy.Query], *, lenient: bool = False
     ) -> tantivy.Query:
+        if node.field in META_FIELDS:
+            return self._meta(node)
         if "*" in node.field:
             parts = [
                 self._one_field(replace(node, field=name), build, lenient=True)
@@ -160,6 +171,27 @@ class QueryCompiler:
             if lenient:
                 return empty()
             raise
+
+    def _meta(self, node: Any) -> tantivy.Query:
+        """A term-level query on ``_id`` or ``_index`` (``_index`` matches all or nothing)."""
+        boost = getattr(node, "boost", 1.0)
+        self._count()
+        if node.field == "_id":
+            if isinstance(node, Term | Match):
+                values = [_text(node.value if isinstance(node, Term) else node.query)]
+            elif isinstance(node, Terms):
+                values = [_text(v) for v in node.values]
+            else:
+                raise QueryShardError(
+                    f"Can only use {_name_of(node)} queries on keyword and text fields - not on "
+                    "[_id] which is of type [_id]",
+                    index=self.index_name,
+                )
+            query = tantivy.Query.term_set_query(self.schema, f.ID_FIELD, values)
+            return tantivy.Query.const_score_query(query, boost)
+        if _index_matches(node, self.index_name):
+            return tantivy.Query.const_score_query(_all(), boost)
+        return empty()
 
     def expand(self, pattern: str) -> list[str]:
         """Mapped leaf field names matching a ``*`` pattern, sorted."""
@@ -195,7 +227,9 @@ class QueryCompiler:
         if not tokens:
             return tantivy.Query.all_query() if q.zero_terms_all else empty()
         self._count(len(tokens))
-        terms = [tantivy.Query.term_query(self.schema, ref.slot, t) for t in tokens]
+        terms = [self._match_term(q, ref, t) for t in tokens]
+        if q.bool_prefix:
+            terms[-1] = self._token_prefix(ref, tokens[-1])
         if len(terms) == 1:
             return _boosted(terms[0], q.boost)
         count = len(terms)
@@ -215,6 +249,21 @@ class QueryCompiler:
                 minimum_number_should_match=need if need > 1 else None,
             )
         return _boosted(query, q.boost)
+
+    def _match_term(self, q: Match, ref: FieldRef, token: str) -> tantivy.Query:
+        if q.fuzziness is None:
+            return tantivy.Query.term_query(self.schema, ref.slot, token)
+        fuzzy = Fuzzy(
+            q.field, token, q.fuzziness, q.prefix_length, q.max_expansions, q.transpositions
+        )
+        return self._fuzzy_term(fuzzy, ref, token)
+
+    def _token_prefix(self, ref: FieldRef, token: str) -> tantivy.Query:
+        assert ref.slot is not None
+        pattern = _regex_escape(token) + ".*"
+        return tantivy.Query.const_score_query(
+            tantivy.Query.regex_query(self.schema, ref.slot, pattern), 1.0
+        )
 
     def _match_phrase(self, q: MatchPhrase, ref: FieldRef) -> tantivy.Query:
         assert ref.slot is not None
@@ -501,6 +550,68 @@ class QueryCompiler:
         query = tantivy.Query.regex_query(self.schema, ref.slot, pattern)
         return tantivy.Query.const_score_query(query, q.boost)
 
+    def _fuzzy(self, q: Fuzzy, ref: FieldRef) -> tantivy.Query:
+        assert ref.slot is not None
+        self._count()
+        if ref.kind is not SlotKind.KEYWORD and not ref.kind.is_text:
+            raise QueryShardError(
+                f"Can only use fuzzy queries on keyword and text fields - not on [{ref.path}] "
+                f"which is of type [{ref.es_type}]",
+                index=self.index_name,
+            )
+        value = self._keyword(ref, q.value) if ref.kind is SlotKind.KEYWORD else q.value
+        return _boosted(self._fuzzy_term(q, ref, value), q.boost)
+
+    def _fuzzy_term(self, q: Fuzzy, ref: FieldRef, term: str) -> tantivy.Query:
+        """Terms within the edit distance; a `prefix_length` enumerates the terms sharing the
+        prefix (at most `MAX_FUZZY_SCAN`) and keeps the `max_expansions` nearest."""
+        assert ref.slot is not None
+        distance = fuzzy_distance(q.fuzziness, term)
+        if distance == 0:
+            return tantivy.Query.term_query(self.schema, ref.slot, term)
+        if q.prefix_length <= 0:
+            return tantivy.Query.fuzzy_term_query(
+                self.schema,
+                ref.slot,
+                term,
+                distance=distance,
+                transposition_cost_one=q.transpositions,
+            )
+        if self.searcher is None:
+            raise IllegalArgument("[fuzzy] with [prefix_length] needs an open index")
+        prefix = term[: q.prefix_length]
+        found = self.searcher.terms_with_prefix(ref.slot, prefix)
+        if len(found) > MAX_FUZZY_SCAN:
+            raise IllegalArgument(
+                f"[fuzzy] prefix [{prefix}] on [{ref.path}] spans more than {MAX_FUZZY_SCAN} "
+                "terms on this node; use a longer prefix_length"
+            )
+        near = sorted(
+            (d, t) for t, _ in found if (d := _edit_distance(term, t, q.transpositions)) <= distance
+        )[: q.max_expansions]
+        if not near:
+            return empty()
+        return tantivy.Query.term_set_query(self.schema, ref.slot, [t for _, t in near])
+
+    def _regexp(self, q: Regexp, ref: FieldRef) -> tantivy.Query:
+        assert ref.slot is not None
+        self._count()
+        if ref.kind is not SlotKind.KEYWORD and not ref.kind.is_text:
+            raise QueryShardError(
+                f"Can only use regexp queries on keyword and text fields - not on [{ref.path}] "
+                f"which is of type [{ref.es_type}]",
+                index=self.index_name,
+            )
+        pattern = ("(?i)" if q.case_insensitive else "") + lucene_regex(q.value, q.flags)
+        try:
+            query = tantivy.Query.regex_query(self.schema, ref.slot, pattern)
+        except ValueError as exc:
+            raise QueryShardError(
+                f"failed to create query: invalid regular expression [{q.value}]: {exc}",
+                index=self.index_name,
+            ) from None
+        return tantivy.Query.const_score_query(query, q.boost)
+
     def _ids(self, q: Ids) -> tantivy.Query:
         if not q.values:
             return empty()
@@ -653,9 +764,122 @@ def wildcard_regex(pattern: str) -> str:
     return "".join(out)
 
 
+def _name_of(node: Any) -> str:
+    return type(node).__name__.lower()
+
+
+def _index_matches(node: Any, index_name: str) -> bool:
+    """Whether an ``_index`` term, terms, prefix, wildcard or match names `index_name`."""
+    if isinstance(node, Term):
+        return _text(node.value) == index_name
+    if isinstance(node, Match):
+        return _text(node.query) == index_name
+    if isinstance(node, Terms):
+        return index_name in {_text(v) for v in node.values}
+    if isinstance(node, Prefix):
+        return index_name.startswith(node.value)
+    if isinstance(node, Wildcard):
+        flags = re.IGNORECASE if node.case_insensitive else 0
+        return re.fullmatch(_py_wildcard(node.value), index_name, flags) is not None
+    raise QueryShardError(
+        f"Field [_index] of type [_index] does not support {_name_of(node)} queries"
+    )
+
+
+def _py_wildcard(pattern: str) -> str:
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+
+
+def _edit_distance(a: str, b: str, transpositions: bool) -> int:
+    """Levenshtein distance (optimal string alignment when `transpositions`)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if transpositions and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[len(b)]
+
+
+_LUCENE_SHORTHAND = frozenset("dDsSwW")
+
+
+def lucene_regex(pattern: str, flags: frozenset[str]) -> str:
+    """A Lucene regular expression as a Rust one (whole-term match either way).
+
+    ``^`` and ``$`` are literals in Lucene; ``"..."`` is a literal string; with their flags
+    ``@`` is any string and ``#`` the empty language, while complement ``~``, intersection
+    ``&`` and intervals ``<n-m>`` are refused (400) rather than misread.
+    """
+    every = "ALL" in flags
+    optional = {
+        "ANYSTRING": every or "ANYSTRING" in flags or "AUTOMATON" in flags,
+        "EMPTY": every or "EMPTY" in flags,
+        "COMPLEMENT": every or "COMPLEMENT" in flags,
+        "INTERSECTION": every or "INTERSECTION" in flags,
+        "INTERVAL": every or "INTERVAL" in flags,
+    }
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            out.append("\\" + nxt if nxt in _LUCENE_SHORTHAND else _regex_escape(nxt))
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+                out.append(ch)
+            else:
+                out.append("\\" + ch if ch in "[&~" else ch)
+            i += 1
+            continue
+        if ch == "[":
+            in_class = True
+            out.append(ch)
+            if pattern[i + 1 : i + 2] == "^":
+                out.append("^")
+                i += 1
+        elif ch == '"':
+            end = pattern.find('"', i + 1)
+            if end < 0:
+                raise IllegalArgument(f"expected '\"' at position {len(pattern)}")
+            out.append(_regex_escape(pattern[i + 1 : end]))
+            i = end
+        elif ch == "@" and optional["ANYSTRING"]:
+            out.append(".*")
+        elif ch == "#" and optional["EMPTY"]:
+            out.append("[^\\s\\S]")
+        elif (ch == "~" and optional["COMPLEMENT"]) or (ch == "&" and optional["INTERSECTION"]):
+            raise IllegalArgument(
+                f"[regexp] the operator [{ch}] is not supported by this node; pass [flags] "
+                "without it to match it literally"
+            )
+        elif ch == "<" and optional["INTERVAL"]:
+            raise IllegalArgument("[regexp] numeric intervals <n-m> are not supported by this node")
+        elif ch in ".?+*|{}(),0123456789":
+            out.append(ch)
+        else:
+            out.append(_regex_escape(ch))
+        i += 1
+    return "".join(out)
+
+
 def is_keyword_like(es_type: str, definition: dict[str, Any]) -> bool:
     """Whether a field's values are whole keywords (sortable, aggregatable)."""
     return kind_of(es_type, definition) is SlotKind.KEYWORD
 
 
-__all__ = ["IllegalArgument", "QueryCompiler", "empty", "is_keyword_like", "wildcard_regex"]
+__all__ = [
+    "IllegalArgument",
+    "QueryCompiler",
+    "empty",
+    "is_keyword_like",
+    "lucene_regex",
+    "wildcard_regex",
+]

@@ -64,6 +64,11 @@ class Match:
     boost: float = 1.0
     zero_terms_all: bool = False
     lenient: bool = False
+    fuzziness: str | None = None
+    prefix_length: int = 0
+    max_expansions: int = 50
+    transpositions: bool = True
+    bool_prefix: bool = False  # match_bool_prefix: the last token is a prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +170,30 @@ class Wildcard:
 
 
 @dataclass(frozen=True, slots=True)
+class Fuzzy:
+    """Terms within an edit distance of `value` (``AUTO``: by the term's length)."""
+
+    field: str
+    value: str
+    fuzziness: str = "AUTO"
+    prefix_length: int = 0
+    max_expansions: int = 50
+    transpositions: bool = True
+    boost: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Regexp:
+    """Terms matching a Lucene regular expression (`flags`: its optional operators)."""
+
+    field: str
+    value: str
+    flags: frozenset[str] = frozenset({"ALL"})
+    case_insensitive: bool = False
+    boost: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class Ids:
     """Documents by ``_id``."""
 
@@ -222,6 +251,8 @@ Query = (
     | Exists
     | Prefix
     | Wildcard
+    | Fuzzy
+    | Regexp
     | Ids
     | Bool
     | ConstantScore
@@ -390,14 +421,12 @@ def _clauses(query: str, key: str, value: Any) -> tuple[Query, ...]:
 
 # -- one parser per query -------------------------------------------------------------------
 
+_FUZZY_MATCH_KEYS = frozenset(
+    {"fuzziness", "prefix_length", "max_expansions", "fuzzy_transpositions", "fuzzy_rewrite"}
+)
 _IGNORED_MATCH_KEYS = frozenset(
     {
         "analyzer",
-        "fuzziness",
-        "prefix_length",
-        "max_expansions",
-        "fuzzy_transpositions",
-        "fuzzy_rewrite",
         "auto_generate_synonyms_phrase_query",
         "cutoff_frequency",
         "_name",
@@ -425,6 +454,7 @@ def _match(body: Any) -> Match:
         "match",
         spec,
         _IGNORED_MATCH_KEYS
+        | _FUZZY_MATCH_KEYS
         | {"query", "operator", "minimum_should_match", "boost", "lenient", "zero_terms_query"},
     )
     if "query" not in spec:
@@ -443,6 +473,168 @@ def _match(body: Any) -> Match:
             _zero_terms("match", spec["zero_terms_query"]) if "zero_terms_query" in spec else False
         ),
         lenient=_bool("match", "lenient", spec["lenient"]) if "lenient" in spec else False,
+        **_fuzzy_options("match", spec),
+    )
+
+
+def _fuzzy_options(query: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``fuzziness`` and its companions of a full-text query (unset: an exact match)."""
+    out: dict[str, Any] = {}
+    if spec.get("fuzziness") is not None:
+        out["fuzziness"] = _fuzziness(query, spec["fuzziness"])
+    if "prefix_length" in spec:
+        out["prefix_length"] = _non_negative(query, "prefix_length", spec["prefix_length"])
+    if "max_expansions" in spec:
+        out["max_expansions"] = _int(query, "max_expansions", spec["max_expansions"])
+        if out["max_expansions"] <= 0:
+            raise IllegalArgument("[max_expansions] must be greater than 0.")
+    if "fuzzy_transpositions" in spec:
+        out["transpositions"] = _bool(query, "fuzzy_transpositions", spec["fuzzy_transpositions"])
+    return out
+
+
+def _fuzziness(query: str, value: Any) -> str:
+    text = str(value).strip().upper() if not isinstance(value, bool) else ""
+    if text.startswith("AUTO"):
+        rest = text[4:]
+        if rest and not (rest.startswith(":") and len(rest[1:].split(",")) == 2):
+            raise ParsingError(f"failed to find low and high distance values [{value}]")
+        if rest and not all(p.strip().isdigit() for p in rest[1:].split(",")):
+            raise ParsingError(f"failed to find low and high distance values [{value}]")
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        raise ParsingError(f"[{query}] failed to parse fuzziness [{value}]") from None
+    if number < 0 or not number.is_integer():
+        raise ParsingError(f"[{query}] failed to parse fuzziness [{value}]")
+    return str(min(int(number), 2))
+
+
+def _non_negative(query: str, key: str, value: Any) -> int:
+    number = _int(query, key, value)
+    if number < 0:
+        raise IllegalArgument(f"[{key}] cannot be negative.")
+    return number
+
+
+def fuzzy_distance(fuzziness: str, term: str) -> int:
+    """The edit distance `fuzziness` allows for `term` (``AUTO`` is ``AUTO:3,6``)."""
+    if fuzziness.startswith("AUTO"):
+        low, high = 3, 6
+        if ":" in fuzziness:
+            low, high = (int(p) for p in fuzziness.split(":", 1)[1].split(","))
+        size = len(term)
+        return 0 if size < low else 1 if size < high else 2
+    return min(int(fuzziness), 2)
+
+
+def _match_bool_prefix(body: Any) -> Match:
+    field, spec = _single_field("match_bool_prefix", _object("match_bool_prefix", body))
+    if not isinstance(spec, Mapping):
+        return Match(field, _scalar("match_bool_prefix", field, spec), bool_prefix=True)
+    _only(
+        "match_bool_prefix",
+        spec,
+        _FUZZY_MATCH_KEYS
+        | {"query", "operator", "minimum_should_match", "boost", "analyzer", "_name"},
+    )
+    if "query" not in spec:
+        raise ParsingError("[match_bool_prefix] requires query value")
+    return Match(
+        field,
+        _scalar("match_bool_prefix", "query", spec["query"]),
+        operator=(
+            _operator("match_bool_prefix", spec["operator"]) if "operator" in spec else Operator.OR
+        ),
+        minimum_should_match=(
+            _msm("match_bool_prefix", spec["minimum_should_match"])
+            if spec.get("minimum_should_match") is not None
+            else None
+        ),
+        boost=_boost("match_bool_prefix", spec),
+        bool_prefix=True,
+        **_fuzzy_options("match_bool_prefix", spec),
+    )
+
+
+def _fuzzy(body: Any) -> Fuzzy:
+    field, spec = _single_field("fuzzy", _object("fuzzy", body))
+    if not isinstance(spec, Mapping):
+        return Fuzzy(field, str(_scalar("fuzzy", field, spec)))
+    _only(
+        "fuzzy",
+        spec,
+        frozenset(
+            {
+                "value",
+                "fuzziness",
+                "prefix_length",
+                "max_expansions",
+                "transpositions",
+                "rewrite",
+                "boost",
+                "_name",
+            }
+        ),
+    )
+    if spec.get("value") is None:
+        raise ParsingError("[fuzzy] query requires a value")
+    options = _fuzzy_options(
+        "fuzzy",
+        {("fuzzy_transpositions" if k == "transpositions" else k): v for k, v in spec.items()},
+    )
+    return Fuzzy(
+        field, str(_scalar("fuzzy", "value", spec["value"])), boost=_boost("fuzzy", spec), **options
+    )
+
+
+REGEXP_FLAGS = frozenset(
+    {"ALL", "ANYSTRING", "AUTOMATON", "COMPLEMENT", "EMPTY", "INTERSECTION", "INTERVAL", "NONE"}
+)
+
+
+def _regexp(body: Any) -> Regexp:
+    field, spec = _single_field("regexp", _object("regexp", body))
+    if not isinstance(spec, Mapping):
+        return Regexp(field, str(_scalar("regexp", field, spec)))
+    _only(
+        "regexp",
+        spec,
+        frozenset(
+            {
+                "value",
+                "flags",
+                "flags_value",
+                "case_insensitive",
+                "max_determinized_states",
+                "rewrite",
+                "boost",
+                "_name",
+            }
+        ),
+    )
+    if spec.get("value") is None:
+        raise ParsingError("[regexp] query requires a value")
+    flags = frozenset({"ALL"})
+    if "flags" in spec:
+        names = {p.strip().upper() for p in _str("regexp", "flags", spec["flags"]).split("|")}
+        unknown = names - REGEXP_FLAGS - {""}
+        if unknown:
+            raise IllegalArgument(f"Unknown regexp flag [{sorted(unknown)[0]}]")
+        flags = frozenset(names - {""}) or frozenset({"ALL"})
+    if "flags_value" in spec:
+        raise IllegalArgument("[regexp] [flags_value] is not supported by this node; use [flags]")
+    return Regexp(
+        field,
+        str(_scalar("regexp", "value", spec["value"])),
+        flags=flags,
+        case_insensitive=(
+            _bool("regexp", "case_insensitive", spec["case_insensitive"])
+            if "case_insensitive" in spec
+            else False
+        ),
+        boost=_boost("regexp", spec),
     )
 
 
@@ -794,6 +986,9 @@ _PARSERS: dict[str, Callable[[Any], Query]] = {
     "prefix": _pattern_parser("prefix", Prefix),
     "wildcard": _pattern_parser("wildcard", Wildcard),
     "ids": _ids,
+    "fuzzy": _fuzzy,
+    "regexp": _regexp,
+    "match_bool_prefix": _match_bool_prefix,
     "bool": _bool_query,
     "constant_score": _constant_score,
     "dis_max": _dis_max,

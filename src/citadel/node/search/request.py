@@ -3,7 +3,8 @@
 URL parameters win over the body, as in Elasticsearch (``q`` replaces the body's query).
 Unknown body keys are ``parsing_exception``s, unknown URL parameters
 ``illegal_argument_exception``s; options Elasticsearch has but this node does not implement
-(aggregations, highlighting, scrolling, ...) are refused by name rather than ignored.
+(suggesters, rescoring, scripts, ...) are refused by name rather than ignored. ``timeout`` is
+validated and otherwise has nothing to do: a search here runs to its end (``timed_out`` false).
 """
 
 from __future__ import annotations
@@ -14,10 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from citadel.node.engine.agg_parse import AggregationTree, parse_aggregations
-from citadel.node.errors import IllegalArgument, ParsingError, XContentParseError
+from citadel.node.errors import (
+    ActionRequestValidation,
+    IllegalArgument,
+    ParsingError,
+    XContentParseError,
+)
 from citadel.node.search.dsl import FieldBoost, MatchAll, Operator, Query, parse_query
+from citadel.node.search.fetch import FieldSpec, parse_field_specs
+from citadel.node.search.highlight import HighlightSpec, parse_highlight
 from citadel.node.search.query_string import parse_query_string
-from citadel.node.search.sort import SortKey, parse_sort, parse_sort_param
+from citadel.node.search.sort import SHARD_DOC, SortKey, parse_sort, parse_sort_param
+from citadel.node.search.time_values import parse_time_value
 from citadel.node.store.source import (
     FETCH_ALL,
     FETCH_NONE,
@@ -33,24 +42,18 @@ EXACT = math.inf  # track_total_hits: true
 
 _UNSUPPORTED = frozenset(
     {
-        "highlight",
         "suggest",
-        "search_after",
-        "collapse",
         "rescore",
         "knn",
-        "pit",
         "runtime_mappings",
         "script_fields",
         "slice",
-        "docvalue_fields",
-        "fields",
-        "indices_boost",
         "retriever",
         "rank",
     }
 )
-_IGNORED_BODY = frozenset({"explain", "profile", "timeout", "terminate_after", "stats", "ext"})
+_IGNORED_BODY = frozenset({"explain", "profile", "stats", "ext"})
+MAX_TERMINATE_AFTER = 2**31 - 1
 _COMMON_PARAMS = frozenset(
     {
         "pretty",
@@ -100,6 +103,8 @@ _SEARCH_PARAMS = _COMMON_PARAMS | {
     "stored_fields",
     "stats",
     "min_compatible_shard_node",
+    "scroll",
+    "docvalue_fields",
 }
 _COUNT_PARAMS = _COMMON_PARAMS | {"min_score"}
 
@@ -121,6 +126,32 @@ class SearchRequest:
     seq_no_primary_term: bool = False
     total_as_int: bool = False
     aggregations: AggregationTree | None = None
+    search_after: tuple[Any, ...] | None = None
+    pit: PitRef | None = None
+    scroll_s: float | None = None  # the scroll's keep_alive, seconds
+    highlight: HighlightSpec | None = None
+    fetch_fields: tuple[FieldSpec, ...] = ()
+    docvalue_fields: tuple[FieldSpec, ...] = ()
+    stored_fields: tuple[str, ...] | None = None
+    collapse: str | None = None
+    indices_boost: tuple[tuple[str, float], ...] = ()
+    terminate_after: int | None = None
+    explain: bool = False
+
+    @property
+    def effective_sort(self) -> tuple[SortKey, ...]:
+        """The sort, with the ``_shard_doc`` tiebreaker a point in time adds to explicit sorts."""
+        if self.pit is None or not self.sort or any(k.field == SHARD_DOC for k in self.sort):
+            return self.sort
+        return (*self.sort, SortKey(SHARD_DOC))
+
+
+@dataclass(frozen=True)
+class PitRef:
+    """The ``pit`` of a search body: the id and, optionally, a new keep-alive."""
+
+    id: str
+    keep_alive_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -149,8 +180,19 @@ def parse_search(body: Any, params: Mapping[str, str], *, path: str) -> SearchRe
     source = parse_source_params(params)
     if source is not None:
         values["source"] = source
-    if params.get("stored_fields") == "_none_":
-        values["source"] = FETCH_NONE
+    if "stored_fields" in params:
+        _stored_fields(values, [p.strip() for p in params["stored_fields"].split(",")])
+    if "docvalue_fields" in params:
+        names = [p.strip() for p in params["docvalue_fields"].split(",") if p.strip()]
+        values["docvalue_fields"] = parse_field_specs("docvalue_fields", names)
+    if "scroll" in params:
+        values["scroll_s"] = parse_time_value(params["scroll"], "scroll")
+    if "timeout" in params:
+        parse_time_value(params["timeout"], "timeout")
+    if "terminate_after" in params:
+        values["terminate_after"] = _terminate_after(_param_int(params, "terminate_after"))
+    if "explain" in params:
+        values["explain"] = _param_bool(params, "explain")
     if "track_total_hits" in params:
         values["track_total_hits"] = _track_total_hits(_param_scalar(params["track_total_hits"]))
     for flag in ("track_scores", "version", "seq_no_primary_term"):
@@ -167,7 +209,8 @@ def parse_search(body: Any, params: Mapping[str, str], *, path: str) -> SearchRe
         raise IllegalArgument(f"[size] parameter cannot be negative, found [{request.size}]")
     if request.from_ < 0:
         raise IllegalArgument(f"[from] parameter cannot be negative, found [{request.from_}]")
-    if request.from_ + request.size > MAX_RESULT_WINDOW:
+    _check_combinations(request)
+    if request.scroll_s is None and request.from_ + request.size > MAX_RESULT_WINDOW:
         raise IllegalArgument(
             "Result window is too large, from + size must be less than or equal to: "
             f"[{MAX_RESULT_WINDOW}] but was [{request.from_ + request.size}]. See the scroll api "
@@ -229,8 +272,34 @@ def _search_body(body: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "_source":
             values["source"] = parse_source(value)
         elif key == "stored_fields":
-            if value == "_none_" or value == ["_none_"]:
-                values["source"] = FETCH_NONE
+            names = value if isinstance(value, list) else [value]
+            if not all(isinstance(n, str) for n in names):
+                raise XContentParseError("[search] failed to parse field [stored_fields]")
+            _stored_fields(values, names)
+        elif key == "fields":
+            values["fetch_fields"] = parse_field_specs(key, value)
+        elif key == "docvalue_fields":
+            values["docvalue_fields"] = parse_field_specs(key, value)
+        elif key == "highlight":
+            values["highlight"] = parse_highlight(value)
+        elif key == "search_after":
+            if not isinstance(value, list):
+                raise XContentParseError("[search] failed to parse field [search_after]")
+            values["search_after"] = tuple(_after_value(v) for v in value)
+        elif key == "pit":
+            values["pit"] = _pit(value)
+        elif key == "collapse":
+            values["collapse"] = _collapse(value)
+        elif key == "indices_boost":
+            values["indices_boost"] = _indices_boost(value)
+        elif key == "timeout":
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise XContentParseError("[search] failed to parse field [timeout]")
+            parse_time_value(str(value), "timeout")
+        elif key == "terminate_after":
+            values["terminate_after"] = _terminate_after(_int(key, value))
+        elif key == "explain":
+            values["explain"] = _flag(key, value)
         elif key == "track_total_hits":
             values["track_total_hits"] = _track_total_hits(value)
         elif key in ("track_scores", "version", "seq_no_primary_term"):
@@ -250,6 +319,119 @@ def _search_body(body: Mapping[str, Any]) -> dict[str, Any]:
         else:
             raise ParsingError(f"Unknown key for a {token_of(value)} in [{key}].")
     return values
+
+
+def _stored_fields(values: dict[str, Any], names: list[str]) -> None:
+    """``stored_fields``: ``_none_`` drops the source and metadata; otherwise the source is
+    returned only when listed (no mapped field is stored apart from ``_source``)."""
+    if "_none_" in names:
+        if len(names) > 1:
+            raise IllegalArgument(
+                "The field [_none_] cannot be used in combination with other field names"
+            )
+        values["source"] = FETCH_NONE
+        values["stored_fields"] = ("_none_",)
+        return
+    values["stored_fields"] = tuple(names)
+    if "_source" not in names and "source" not in values:
+        values["source"] = FETCH_NONE
+
+
+def _after_value(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise XContentParseError("[search_after] failed to parse field [search_after]")
+
+
+def _pit(value: Any) -> PitRef:
+    if not isinstance(value, Mapping):
+        raise XContentParseError("[search] failed to parse field [pit]")
+    for key in value:
+        if key not in ("id", "keep_alive"):
+            raise ParsingError(f"[point_in_time] unknown field [{key}]")
+    pit_id = value.get("id")
+    if not isinstance(pit_id, str) or not pit_id:
+        raise ParsingError("[point_in_time] requires [id]")
+    keep_alive = value.get("keep_alive")
+    return PitRef(
+        pit_id,
+        None if keep_alive is None else parse_time_value(str(keep_alive), "keep_alive"),
+    )
+
+
+def _collapse(value: Any) -> str:
+    if not isinstance(value, Mapping):
+        raise XContentParseError("[search] failed to parse field [collapse]")
+    for key in value:
+        if key == "inner_hits":
+            raise IllegalArgument("[collapse] [inner_hits] is not supported by this node")
+        if key not in ("field", "max_concurrent_group_searches"):
+            raise ParsingError(f"[collapse] unknown field [{key}]")
+    name = value.get("field")
+    if not isinstance(name, str) or not name:
+        raise ParsingError("[collapse] requires [field]")
+    return name
+
+
+def _indices_boost(value: Any) -> tuple[tuple[str, float], ...]:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if not isinstance(item, Mapping) or len(item) != 1:
+            raise ParsingError("[indices_boost] expects an array of {index: boost} objects")
+        name, boost = next(iter(item.items()))
+        out.append((name, _number("indices_boost", boost)))
+    return tuple(out)
+
+
+def _terminate_after(value: int) -> int | None:
+    if value < 0:
+        raise IllegalArgument("terminateAfter must be > 0")
+    return value or None
+
+
+def _check_combinations(request: SearchRequest) -> None:
+    """Options that do not go together, refused with Elasticsearch's messages."""
+    if request.scroll_s is not None:
+        if request.search_after is not None:
+            raise ActionRequestValidation(
+                "Validation Failed: 1: [search_after] cannot be used in a scroll context;"
+            )
+        if request.pit is not None:
+            raise ActionRequestValidation(
+                "Validation Failed: 1: using [point in time] is not allowed in a scroll context;"
+            )
+        if request.collapse is not None:
+            raise ActionRequestValidation(
+                "Validation Failed: 1: cannot use `collapse` in a scroll context;"
+            )
+        if request.size == 0:
+            raise ActionRequestValidation(
+                "Validation Failed: 1: [size] cannot be [0] in a scroll context;"
+            )
+    if request.search_after is not None:
+        if request.from_ not in (0, -1):
+            raise ActionRequestValidation(
+                "Validation Failed: 1: [from] parameter must be set to 0 when [search_after] "
+                "is used;"
+            )
+        keys = len(request.effective_sort) or 1
+        if len(request.search_after) != keys:
+            raise IllegalArgument(
+                f"search_after has {len(request.search_after)} value(s) but sort has {keys}."
+            )
+    if request.collapse is not None and request.search_after is not None:
+        sort = request.sort
+        if len(sort) != 1 or sort[0].field != request.collapse:
+            raise ActionRequestValidation(
+                "Validation Failed: 1: cannot use `collapse` in conjunction with "
+                "`search_after` unless the search is sorted on the same field. Multiple sort "
+                "fields are not allowed.;"
+            )
+    if any(k.field == SHARD_DOC for k in request.sort) and request.pit is None:
+        raise ActionRequestValidation(
+            "Validation Failed: 1: [_shard_doc] sort field cannot be used without [point in time];"
+        )
 
 
 def _int(key: str, value: Any) -> int:
@@ -299,8 +481,6 @@ def _track_total_hits(value: Any) -> float | None:
 
 
 def _check_params(params: Mapping[str, str], known: frozenset[str], path: str) -> None:
-    if "scroll" in params:
-        raise IllegalArgument("[scroll] is not supported by this node")
     unknown = sorted(p for p in params if p not in known)
     if unknown:
         names = ",".join(unknown)

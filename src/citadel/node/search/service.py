@@ -8,8 +8,9 @@ most `MAX_SORTED_IN_MEMORY` matches (more is a 400 rather than a wrong order).
 
 from __future__ import annotations
 
+import fnmatch
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,12 +27,21 @@ from citadel.node.errors import IllegalArgument
 from citadel.node.search.date_math import resolve_date
 from citadel.node.search.dsl import Bool, Query, parse_query
 from citadel.node.search.errors import QueryShardError
+from citadel.node.search.fetch import (
+    FieldSpec,
+    check_docvalue_fields,
+    field_values,
+    matching,
+)
+from citadel.node.search.highlight import Highlighter
 from citadel.node.search.request import EXACT, IndexOptions, SearchRequest
-from citadel.node.search.sort import DOC, SCORE, SortKey
+from citadel.node.search.sort import DOC, SCORE, SHARD_DOC, SortKey
+from citadel.node.store import mapping as mp
 from citadel.node.store.dates import format_millis
 from citadel.node.store.indices import IndexRecord, all_names, load, resolve_targets
 
 MAX_SORTED_IN_MEMORY = 10_000
+MAX_DOC_WINDOW = 1_000_000  # documents one `_doc`-ordered page may skip (scroll, PIT)
 _NUMERIC_SORT = (SlotKind.LONG, SlotKind.DOUBLE, SlotKind.DATE, SlotKind.BOOLEAN)
 
 
@@ -82,6 +92,7 @@ class Hit:
     address: Any
     score: float | None
     sort: list[Any]
+    collapse: tuple[str, Any] | None = None
 
 
 def targets(
@@ -91,12 +102,14 @@ def targets(
     *,
     now: datetime,
     scoring: bool = True,
+    pinned: Mapping[str, tantivy.Searcher] | None = None,
+    boosts: Sequence[tuple[str, float]] = (),
 ) -> list[Target]:
-    """Compile `query` for every index."""
+    """Compile `query` for every index (over `pinned` searchers by index uuid, if given)."""
     out = []
     for order, record in enumerate(records):
         shard = engine.shard(record)
-        searcher = shard.searcher()
+        searcher = pinned[record.uuid] if pinned is not None else shard.searcher()
         compiler = QueryCompiler(
             shard.schema,
             record.table,
@@ -106,8 +119,24 @@ def targets(
             searcher=searcher,
         )
         compiled = compiler.compile(query, scoring=scoring)
+        boost = _index_boost(record.name, boosts)
+        if boost != 1.0:
+            compiled = tantivy.Query.boost_query(compiled, boost)
         out.append(Target(record, shard, searcher, compiler, compiled, order))
     return out
+
+
+def _index_boost(name: str, boosts: Sequence[tuple[str, float]]) -> float:
+    """``indices_boost``: the first entry naming (or matching) the index."""
+    for pattern, boost in boosts:
+        if pattern == name or ("*" in pattern and fnmatch.fnmatchcase(name, pattern)):
+            return boost
+    return 1.0
+
+
+def pin(engine: Engine, records: Sequence[IndexRecord]) -> dict[str, tantivy.Searcher]:
+    """Every index's searcher of this moment, by index uuid (for scroll and point in time)."""
+    return {record.uuid: engine.shard(record).searcher() for record in records}
 
 
 def search(
@@ -116,28 +145,60 @@ def search(
     request: SearchRequest,
     *,
     now: datetime,
+    pinned: Mapping[str, tantivy.Searcher] | None = None,
 ) -> dict[str, Any]:
     """The body of a ``_search`` response (without ``took``)."""
     query = request.query
     if request.post_filter is not None:
         query = Bool(must=(request.query,), filter=(request.post_filter,))
-    field_sort = [k for k in request.sort if k.field != SCORE]
-    tracked = (
-        not request.sort or request.track_scores or any(k.field == SCORE for k in request.sort)
+    sort = request.effective_sort
+    field_sort = [k for k in sort if k.field != SCORE]
+    tracked = not sort or request.track_scores or any(k.field == SCORE for k in sort)
+    doc_order = bool(sort) and all(k.field in (DOC, SHARD_DOC) for k in sort)
+    found = targets(
+        engine,
+        records,
+        query,
+        now=now,
+        scoring=tracked or not doc_order,
+        pinned=pinned,
+        boosts=request.indices_boost,
     )
-    found = targets(engine, records, query, now=now)
+    if request.docvalue_fields:
+        for target in found:
+            check_docvalue_fields(
+                request.docvalue_fields, target.record.table.fields, target.record.name
+            )
     total = 0
     for target in found:
         total += _count(target, request.min_score)
+    terminated = request.terminate_after is not None and any(
+        _count(t, request.min_score) > request.terminate_after for t in found
+    )
+    if request.terminate_after is not None:
+        total = sum(min(_count(t, request.min_score), request.terminate_after) for t in found)
     wanted = request.from_ + request.size
+    after = request.search_after
     if request.size == 0:
         page: list[Hit] = []
+    elif request.collapse is not None:
+        page = _collapsed(found, request, wanted, total, now)
+    elif doc_order and request.min_score is None:
+        page = _by_doc(found, sort, wanted, after)
     elif not field_sort:
-        page = _by_score(found, wanted, request.min_score)
+        page = _by_score(
+            found, wanted if after is None else MAX_SORTED_IN_MEMORY, request.min_score
+        )
+        if after is not None:
+            page = _after(page, (SortKey(SCORE, descending=True),), after, now)
     else:
-        page = _by_fields(found, request.sort, wanted, request.min_score, total, now)
-    page = page[request.from_ : wanted]
-    hits = [_hit(h, request, tracked=tracked) for h in page]
+        limit = wanted if after is None else MAX_SORTED_IN_MEMORY
+        page = _by_fields(found, sort, limit, request.min_score, total, now, after is not None)
+        if after is not None:
+            page = _after(page, sort, after, now)
+    page = page[: request.size] if after is not None else page[request.from_ : wanted]
+    fetcher = _Fetcher(request)
+    hits = [fetcher.hit(h, tracked=tracked) for h in page]
     max_score = None
     if tracked and request.size > 0 and found:
         scores = [h.score for h in _by_score(found, 1, request.min_score) if h.score is not None]
@@ -151,15 +212,15 @@ def search(
         )
     body_hits["max_score"] = max_score
     body_hits["hits"] = hits
-    out: dict[str, Any] = {
-        "timed_out": False,
-        "_shards": shards(len(records)),
-        "hits": body_hits,
-    }
+    out: dict[str, Any] = {"timed_out": False}
+    if request.terminate_after is not None:
+        out["terminated_early"] = terminated
+    out["_shards"] = shards(len(records))
+    out["hits"] = body_hits
     if request.aggregations is not None:
         scope = (
-            targets(engine, records, request.query, now=now)
-            if request.post_filter is not None
+            targets(engine, records, request.query, now=now, pinned=pinned)
+            if request.post_filter is not None or doc_order or request.indices_boost
             else found
         )
         out["aggregations"] = run_aggregations(
@@ -245,9 +306,15 @@ def _by_fields(
     min_score: float | None,
     total: int,
     now: datetime,
+    paging_after: bool = False,
 ) -> list[Hit]:
     refs = [_sort_refs(key, found) for key in keys]
-    single = len(keys) == 1 and keys[0].field != DOC and keys[0].missing == "_last"
+    single = (
+        len(keys) == 1
+        and keys[0].field not in (DOC, SHARD_DOC)
+        and keys[0].missing == "_last"
+        and not paging_after
+    )
     if total > MAX_SORTED_IN_MEMORY and single and min_score is None:
         return _by_one_field(found, keys[0], refs[0], wanted)
     if total > MAX_SORTED_IN_MEMORY:
@@ -269,8 +336,6 @@ def _by_fields(
     for position in reversed(range(len(keys))):
         key = keys[position]
         candidates.sort(key=_missing_order(key, position))
-    for hit in candidates:
-        hit.sort = [_shown(k, v) for k, v in zip(keys, hit.sort, strict=True)]
     return candidates[:wanted]
 
 
@@ -294,14 +359,12 @@ def _by_one_field(
     missing = [h for h in out if h.sort[0] is None]
     present.sort(key=lambda h: h.sort[0], reverse=key.descending)
     ordered = present + missing
-    for hit in ordered:
-        hit.sort = [_shown(key, hit.sort[0])]
     return ordered[:wanted]
 
 
 def _sort_refs(key: SortKey, found: Sequence[Target]) -> dict[int, FieldRef | None]:
     out: dict[int, FieldRef | None] = {}
-    if key.field in (SCORE, DOC):
+    if key.field in (SCORE, DOC, SHARD_DOC):
         return {t.order: None for t in found}
     seen = False
     for target in found:
@@ -333,7 +396,9 @@ def _column(
         return [float(score) for score, _ in hits]
     addresses = [a for _, a in hits]
     if key.field == DOC:
-        return [(target.order, a.segment_ord, a.doc) for a in addresses]
+        return [_doc_number(a) for a in addresses]
+    if key.field == SHARD_DOC:
+        return [_shard_doc(target.order, a) for a in addresses]
     if ref is None or ref.slot is None:
         return [_missing_value(key, None, now)] * len(addresses)
     if ref.kind in _NUMERIC_SORT:
@@ -431,39 +496,301 @@ def _sort_value(ref: FieldRef, value: Any) -> Any:
 
 
 def _shown(key: SortKey, value: Any) -> Any:
-    if key.field == DOC and isinstance(value, tuple):
-        return value[2]
     return value
+
+
+def _doc_number(address: Any) -> int:
+    """A document's number within its index (segment << 32 | doc: ordered as tantivy's)."""
+    return (address.segment_ord << 32) | address.doc
+
+
+def _shard_doc(order: int, address: Any) -> int:
+    """``_shard_doc``: the index's position in the search, then its document number."""
+    return (order << 48) | _doc_number(address)
+
+
+def _by_doc(
+    found: Sequence[Target], keys: Sequence[SortKey], wanted: int, after: Sequence[Any] | None
+) -> list[Hit]:
+    """Hits in index order (``_doc``/``_shard_doc`` sorts: no scoring), after `after`."""
+    key = keys[0]
+    start = None if after is None else _after_number(after[0])
+    out: list[Hit] = []
+    for target in found:
+        if key.field == SHARD_DOC and start is not None and (start >> 48) > target.order:
+            continue
+        limit = wanted
+        while True:
+            if limit > MAX_DOC_WINDOW:
+                raise IllegalArgument(
+                    f"a page in index order may skip at most {MAX_DOC_WINDOW} documents on this "
+                    "node"
+                )
+            hits = target.searcher.search(target.query, limit, count=False).hits
+            values = [
+                (_shard_doc(target.order, a) if key.field == SHARD_DOC else _doc_number(a), a)
+                for _, a in hits
+            ]
+            kept = [(v, a) for v, a in values if start is None or v > start]
+            if len(kept) >= wanted or len(hits) < limit:
+                break
+            limit *= 4
+        out += [Hit(target, a, None, [v]) for v, a in kept[:wanted]]
+    if key.field == DOC:
+        out.sort(key=lambda h: h.sort[0])
+    if key.descending:
+        raise IllegalArgument(f"[{key.field}] sorts only in ascending order on this node")
+    return out[:wanted]
+
+
+def _after_number(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise IllegalArgument(f"Failed to parse search_after value [{value}] as a document number")
+    try:
+        return int(value)
+    except ValueError:
+        raise IllegalArgument(
+            f"Failed to parse search_after value [{value}] as a document number"
+        ) from None
+
+
+def _after(
+    hits: list[Hit], keys: Sequence[SortKey], after: Sequence[Any], now: datetime
+) -> list[Hit]:
+    """The hits (sorted by `keys`) that come strictly after the `after` sort values."""
+    for hit in hits:
+        if not hit.sort:
+            hit.sort = [hit.score]
+    mark = Hit(hits[0].target if hits else None, None, None, [])  # type: ignore[arg-type]
+    mark.sort = [
+        _after_value(k, v, hits, i, now) for i, (k, v) in enumerate(zip(keys, after, strict=True))
+    ]
+    orders = [_missing_order(k, i) for i, k in enumerate(keys)]
+
+    def position(hit: Hit) -> tuple[Any, ...]:
+        return tuple(order(hit) for order in orders)
+
+    try:
+        bound = position(mark)
+        return [h for h in hits if position(h) > bound]
+    except TypeError:
+        raise IllegalArgument(
+            f"search_after values {list(after)} do not match the types of the sort fields"
+        ) from None
+
+
+def _after_value(key: SortKey, value: Any, hits: list[Hit], position: int, now: datetime) -> Any:
+    """A ``search_after`` value in the space of the sort's raw values."""
+    if value is None:
+        return None
+    if key.field in (SCORE,):
+        return float(value)
+    if key.field in (DOC, SHARD_DOC):
+        return _after_number(value)
+    sample = next((h.sort[position] for h in hits if h.sort[position] is not None), None)
+    if isinstance(sample, str):
+        return str(value)
+    if isinstance(sample, int) and not isinstance(value, bool):
+        if isinstance(value, str):
+            try:
+                return (
+                    resolve_date(value, now=now) if not value.lstrip("-").isdigit() else int(value)
+                )
+            except Exception:
+                raise IllegalArgument(f"Failed to parse search_after value [{value}]") from None
+        return value
+    if isinstance(sample, float) and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise IllegalArgument(f"Failed to parse search_after value [{value}]") from None
+    return value
+
+
+def _collapsed(
+    found: Sequence[Target], request: SearchRequest, wanted: int, total: int, now: datetime
+) -> list[Hit]:
+    """The best hit of each distinct value of the ``collapse`` field, in the search's order."""
+    assert request.collapse is not None
+    name = request.collapse
+    for target in found:
+        ref = target.record.table.get(name)
+        if ref is not None and (ref.kind.is_text or not ref.aggregatable):
+            raise IllegalArgument(
+                f"collapse is not supported for the field [{name}] of the type [{ref.es_type}]"
+                if ref.kind.is_text
+                else f"cannot collapse on field `{name}` without `doc_values`"
+            )
+    sort = request.effective_sort
+    key = SortKey(name)
+    refs = _sort_refs(key, found)
+    if total > MAX_SORTED_IN_MEMORY:
+        raise IllegalArgument(
+            f"collapsing [{total}] matches is limited to {MAX_SORTED_IN_MEMORY} matches on this "
+            "node; narrow the query"
+        )
+    if any(k.field != SCORE for k in sort):
+        ordered = _by_fields(found, sort, MAX_SORTED_IN_MEMORY, request.min_score, total, now, True)
+    else:
+        ordered = _by_score(found, MAX_SORTED_IN_MEMORY, request.min_score)
+    if request.search_after is not None:
+        ordered = _after(
+            ordered, sort or (SortKey(SCORE, descending=True),), request.search_after, now
+        )
+    seen: set[Any] = set()
+    out = []
+    for hit in ordered:
+        value = _column(hit.target, key, refs[hit.target.order], [(0.0, hit.address)], now)[0]
+        if value in seen:
+            continue
+        seen.add(value)
+        hit.collapse = (name, value)
+        out.append(hit)
+        if len(out) >= wanted:
+            break
+    return out
 
 
 # -- hits ------------------------------------------------------------------------------------
 
 
-def _hit(hit: Hit, request: SearchRequest, *, tracked: bool) -> dict[str, Any]:
-    target = hit.target
-    doc = target.searcher.doc(hit.address)
-    doc_id = doc.get_first(f.ID_FIELD)
-    out: dict[str, Any] = {
-        "_index": target.record.name,
-        "_id": doc_id,
-        "_score": _score_of(hit, target) if tracked else None,
+class _Fetcher:
+    """Shapes hits: metadata, ``_source``, and only what the search asked for beyond that."""
+
+    def __init__(self, request: SearchRequest) -> None:
+        self.request = request
+        self.sort = request.effective_sort
+        self._highlighters: dict[int, Highlighter] = {}
+        self._fields: dict[int, list[tuple[str, str | None]]] = {}
+        self._docvalues: dict[int, list[tuple[str, str | None]]] = {}
+        self._stored: dict[int, list[tuple[str, str | None]]] = {}
+
+    def hit(self, hit: Hit, *, tracked: bool) -> dict[str, Any]:
+        request = self.request
+        target = hit.target
+        doc = target.searcher.doc(hit.address)
+        doc_id = doc.get_first(f.ID_FIELD)
+        none = request.stored_fields == ("_none_",)
+        out: dict[str, Any] = {"_index": target.record.name}
+        if not none:
+            out["_id"] = doc_id
+        out["_score"] = _score_of(hit, target) if tracked else None
+        if request.version or request.seq_no_primary_term:
+            if request.version:
+                out["_version"] = int(
+                    target.searcher.fast_field_values(f.VERSION_FIELD, [hit.address])[0] or 1
+                )
+            if request.seq_no_primary_term:
+                out["_seq_no"] = int(
+                    target.searcher.fast_field_values(f.SEQ_NO_FIELD, [hit.address])[0] or 0
+                )
+                out["_primary_term"] = 1
+        needs_source = (
+            request.source.fetch
+            or request.highlight is not None
+            or request.fetch_fields
+            or request.docvalue_fields
+            or request.stored_fields
+        )
+        source = json.loads(bytes(doc.get_first(f.SOURCE_FIELD))) if needs_source else None
+        if request.source.fetch:
+            out["_source"] = request.source.apply(source)
+        fields = self._field_values(target, source, doc_id)
+        if hit.collapse is not None:
+            name, value = hit.collapse
+            fields[name] = [] if value is None else [_collapse_shown(target, name, value)]
+        if fields:
+            out["fields"] = fields
+        if request.highlight is not None:
+            marked = self._highlighter(target).highlight(source)
+            if marked:
+                out["highlight"] = marked
+        if self.sort:
+            out["sort"] = hit.sort if hit.sort else [hit.score]
+        if request.explain:
+            out["_shard"] = f"[{target.record.name}][0]"
+            out["_node"] = "citadel"
+            out["_explanation"] = explanation(target.query, target.searcher, hit.address)
+        return out
+
+    def _field_values(self, target: Target, source: Any, doc_id: str) -> dict[str, list[Any]]:
+        request = self.request
+        if not (request.fetch_fields or request.docvalue_fields or request.stored_fields):
+            return {}
+        table = target.record.table.fields
+        key = target.order
+        if key not in self._fields:
+            self._fields[key] = matching(request.fetch_fields, table)
+            self._docvalues[key] = matching(request.docvalue_fields, table)
+            stored = [
+                (name, None)
+                for name, _ in matching(
+                    [_spec(n) for n in request.stored_fields or () if not n.startswith("_")],
+                    table,
+                )
+                if _is_stored(target.record, name)
+            ]
+            self._stored[key] = stored
+        mappings = target.record.mappings
+        out = field_values(
+            self._stored[key] + self._fields[key],
+            table,
+            mappings,
+            source,
+            doc_id,
+            doc_values=False,
+        )
+        docvalues = field_values(
+            self._docvalues[key], table, mappings, source, doc_id, doc_values=True
+        )
+        for name, values in docvalues.items():
+            out.setdefault(name, values)
+        return out
+
+    def _highlighter(self, target: Target) -> Highlighter:
+        found = self._highlighters.get(target.order)
+        if found is None:
+            assert self.request.highlight is not None
+            found = Highlighter(
+                self.request.highlight,
+                self.request.query,
+                target.record.table,
+                target.record.mappings,
+            )
+            self._highlighters[target.order] = found
+        return found
+
+
+def _spec(name: str) -> FieldSpec:
+    return FieldSpec(name)
+
+
+def _is_stored(record: IndexRecord, name: str) -> bool:
+    field_def = mp.fields_of(record.mappings).get(name)
+    return field_def is not None and field_def.definition.get("store") is True
+
+
+def _collapse_shown(target: Target, name: str, value: Any) -> Any:
+    ref = target.record.table.get(name)
+    if ref is not None and ref.kind is SlotKind.DATE and isinstance(value, int):
+        return format_millis(value)
+    if ref is not None and ref.kind is SlotKind.BOOLEAN:
+        return bool(value)
+    return value
+
+
+def explanation(query: tantivy.Query, searcher: tantivy.Searcher, address: Any) -> dict[str, Any]:
+    """Elasticsearch's explanation shape of one document's score under `query`."""
+    raw = json.loads(query.explain(searcher, address).to_json())
+    return _explained(raw)
+
+
+def _explained(node: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "value": float(node.get("value", 0.0)),
+        "description": str(node.get("description", "")),
+        "details": [_explained(d) for d in node.get("details", [])],
     }
-    if request.version or request.seq_no_primary_term:
-        if request.version:
-            out["_version"] = int(
-                target.searcher.fast_field_values(f.VERSION_FIELD, [hit.address])[0] or 1
-            )
-        if request.seq_no_primary_term:
-            out["_seq_no"] = int(
-                target.searcher.fast_field_values(f.SEQ_NO_FIELD, [hit.address])[0] or 0
-            )
-            out["_primary_term"] = 1
-    if request.source.fetch:
-        source = json.loads(bytes(doc.get_first(f.SOURCE_FIELD)))
-        out["_source"] = request.source.apply(source)
-    if request.sort:
-        out["sort"] = hit.sort
-    return out
 
 
 def _score_of(hit: Hit, target: Target) -> float | None:

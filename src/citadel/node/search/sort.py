@@ -14,6 +14,7 @@ from citadel.node.errors import IllegalArgument, ParsingError
 
 SCORE = "_score"
 DOC = "_doc"
+SHARD_DOC = "_shard_doc"  # a point in time's tiebreaker: (index position << 48) | doc
 _MODES = {"min": "MIN", "max": "MAX", "sum": "SUM", "avg": "AVG"}
 _KEYS = frozenset({"order", "missing", "mode", "unmapped_type", "format", "numeric_type"})
 
