@@ -12,6 +12,7 @@ from citadel.node.security.privileges import (
     INDEX_PRIVILEGES,
     InvalidDescriptor,
     UnknownPrivilege,
+    UnsupportedField,
     allows_cluster,
     allows_index,
     covers_pattern,
@@ -21,6 +22,7 @@ from citadel.node.security.privileges import (
     parse_descriptor,
     render_descriptor,
 )
+from citadel.node.security.vocabulary import CLUSTER_INCLUDES, ENFORCED_CLUSTER, INDEX_INCLUDES
 
 
 def role(cluster: list[str] | None = None, **grants: list[str]) -> dict[str, Any]:
@@ -31,34 +33,48 @@ def role(cluster: list[str] | None = None, **grants: list[str]) -> dict[str, Any
     }
 
 
-# every cluster privilege a role can hold, against every one a route can ask for
+# what a role holding the key grants among the privileges the node's APIs ask for, plus a
+# few named after features it lacks (which still answer _has_privileges as in Elasticsearch)
+ASKED_CLUSTER = sorted(
+    ENFORCED_CLUSTER | {"manage_token", "manage_ilm", "monitor_ml", "manage_ml", "delegate_pki"}
+)
 CLUSTER_TABLE = {
-    "all": set(CLUSTER_PRIVILEGES),
-    "manage": {"manage", "monitor"},
-    "monitor": {"monitor"},
+    "all": set(ASKED_CLUSTER),
+    "none": set(),
+    "manage": {"manage", "monitor", "manage_ilm", "monitor_ml", "manage_ml"},
+    "monitor": {"monitor", "monitor_ml"},
     "manage_security": {
         "manage_security",
         "read_security",
         "manage_api_key",
         "manage_own_api_key",
+        "grant_api_key",
+        "manage_token",
     },
-    "manage_api_key": {"manage_api_key", "manage_own_api_key"},
+    "manage_api_key": {"manage_api_key", "manage_own_api_key", "grant_api_key"},
     "manage_own_api_key": {"manage_own_api_key"},
     "read_security": {"read_security"},
+    "grant_api_key": {"grant_api_key"},
+    "manage_token": {"manage_token"},
+    "manage_ml": {"manage_ml", "monitor_ml"},
+    "monitor_ml": {"monitor_ml"},
+    "manage_ilm": {"manage_ilm"},
 }
 
 
 @pytest.mark.parametrize("held", sorted(CLUSTER_TABLE))
-@pytest.mark.parametrize("asked", sorted(CLUSTER_PRIVILEGES))
+@pytest.mark.parametrize("asked", ASKED_CLUSTER)
 def test_cluster_privilege_implication(held: str, asked: str) -> None:
     descriptor = parse_descriptor(role([held]))
     assert descriptor.allows_cluster(asked) is (asked in CLUSTER_TABLE[held])
 
 
 INDEX_TABLE = {
-    "all": INDEX_PRIVILEGES,
+    "all": set(INDEX_PRIVILEGES) - {"none"},
+    "none": set(),
     "read": {"read"},
     "write": {"write", "index", "create", "create_doc", "delete"},
+    "index": {"index", "create", "create_doc"},
     "create_index": {"create_index"},
     "delete_index": {"delete_index"},
     "manage": {
@@ -68,6 +84,11 @@ INDEX_TABLE = {
         "monitor",
         "maintenance",
         "view_index_metadata",
+        "auto_configure",
+        "manage_ilm",
+        "manage_data_stream_lifecycle",
+        "manage_follow_index",
+        "manage_leader_index",
     },
 }
 
@@ -77,6 +98,53 @@ INDEX_TABLE = {
 def test_index_privilege_implication(held: str, asked: str) -> None:
     descriptor = parse_descriptor(role(**{"logs-*": [held]}))
     assert descriptor.allows_index(asked, "logs-1") is (asked in INDEX_TABLE[held])
+
+
+@pytest.mark.parametrize("name", sorted(CLUSTER_PRIVILEGES))
+def test_every_elasticsearch_cluster_privilege_is_accepted(name: str) -> None:
+    assert parse_descriptor(role([name])).cluster == {name}
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_PRIVILEGES))
+def test_every_elasticsearch_index_privilege_is_accepted(name: str) -> None:
+    assert parse_descriptor(role(**{"a": [name]})).indices[0].privileges == {name}
+
+
+def test_privilege_names_are_case_insensitive() -> None:
+    descriptor = parse_descriptor(role(["MONITOR"], a=["Read"]))
+    assert descriptor.allows_cluster("monitor")
+    assert descriptor.allows_index("read", "a")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        role(["manage_everything"]),
+        role(["cluster:monitor/*"]),
+        role(a=["indices:data/read/*"]),
+        role(a=["reads"]),
+    ],
+)
+def test_unknown_names_and_action_patterns_are_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(UnknownPrivilege):
+        parse_descriptor(body)
+
+
+def test_every_included_privilege_is_a_known_name() -> None:
+    for table, names in (
+        (CLUSTER_INCLUDES, CLUSTER_PRIVILEGES),
+        (INDEX_INCLUDES, INDEX_PRIVILEGES),
+    ):
+        assert set(table) == set(names)
+        for held, included in table.items():
+            assert included <= names
+            assert held in included or held == "none"
+
+
+def test_index_is_accepted_for_indices_and_shown_as_indices() -> None:
+    body = {"index": [{"names": ["a"], "privileges": ["read"]}]}
+    assert parse_descriptor(body).allows_index("read", "a")
+    assert normalize_descriptor(body)["indices"][0]["names"] == ["a"]
 
 
 @pytest.mark.parametrize(
@@ -289,3 +357,49 @@ def test_an_asked_pattern_is_covered_only_when_every_name_it_matches_is(
     granted: list[str], asked: str, covered: bool
 ) -> None:
     assert covers_pattern(granted, asked) is covered
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"indices": [{"names": ["a"], "privileges": ["read"], "field_security": {"grant": ["x"]}}]},
+        {"indices": [{"names": ["a"], "privileges": ["read"], "query": {"match_all": {}}}]},
+        {"run_as": ["other"]},
+        {"remote_indices": [{"clusters": ["c"], "names": ["a"], "privileges": ["read"]}]},
+        {"remote_cluster": [{"clusters": ["c"], "privileges": ["monitor_enrich"]}]},
+    ],
+)
+def test_fields_the_node_would_ignore_are_refused_by_name(body: dict[str, Any]) -> None:
+    with pytest.raises(UnsupportedField, match="not supported by this node"):
+        parse_descriptor(body)
+
+
+def test_application_grants_are_parsed_and_kept() -> None:
+    body = {
+        "applications": [
+            {
+                "application": "kibana-.kibana",
+                "privileges": ["read", "data:write/*"],
+                "resources": ["*"],
+            }
+        ]
+    }
+    descriptor = parse_descriptor(body)
+    assert descriptor.applications[0].application == "kibana-.kibana"
+    assert normalize_descriptor(body)["applications"] == body["applications"]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"application": "ap", "privileges": ["read"], "resources": ["*"]},
+        {"application": "app", "privileges": [], "resources": ["*"]},
+        {"application": "app", "privileges": ["Read"], "resources": ["*"]},
+        {"application": "app", "privileges": ["read"], "resources": []},
+        {"application": "app", "privileges": ["read"]},
+        {"application": "app", "privileges": ["read"], "resources": ["*"], "extra": 1},
+    ],
+)
+def test_malformed_application_grants_are_refused(entry: dict[str, Any]) -> None:
+    with pytest.raises(InvalidDescriptor):
+        parse_descriptor({"applications": [entry]})

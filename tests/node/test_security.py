@@ -574,8 +574,11 @@ def test_builtin_role_names_are_reserved(es: TestClient, name: str) -> None:
         ({"cluster": "all"}, "parse_exception"),
         ({"indices": [{"names": ["a"]}]}, "parse_exception"),
         ({"indices": [{"names": [], "privileges": ["read"]}]}, "parse_exception"),
-        ({"indices": [{"names": ["a"], "privileges": ["read"], "query": "{}"}]}, "parse_exception"),
-        ({"run_as": ["elastic"]}, "parse_exception"),
+        (
+            {"indices": [{"names": ["a"], "privileges": ["read"], "query": "{}"}]},
+            "illegal_argument_exception",
+        ),
+        ({"run_as": ["elastic"]}, "illegal_argument_exception"),
         ({"metadata": {"_reserved": True}}, "parse_exception"),
         ([], "parse_exception"),
         (None, "x_content_parse_exception"),

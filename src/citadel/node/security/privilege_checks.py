@@ -4,8 +4,12 @@
 An index name asked about may hold ``*`` and ``?``: it is granted only when every name it can
 match is covered by the patterns granting the privilege (glob inclusion, not a match of the two
 strings). An API key is checked against its own descriptors and its ``limited_by`` both.
-Nobody holds application privileges on this node (role descriptors cannot carry them), so
-every application privilege asked about is ``false``.
+
+Application privileges, as in Elasticsearch: a role's ``applications`` entries grant privilege
+names (resolved to their actions through the stored definitions, ``PUT /_security/privilege``)
+or action patterns on resource patterns; a privilege asked about is granted on a resource when
+every action it stands for is covered by the actions granted on that resource by entries whose
+application matches. A name with no stored definition stands for no action and is ``false``.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ from typing import Any
 from citadel.node.errors import IllegalArgument
 from citadel.node.security.errors import ParseException, ValidationFailed
 from citadel.node.security.privileges import (
-    CLUSTER_PRIVILEGES,
-    INDEX_PRIVILEGES,
+    ApplicationGrant,
     RoleDescriptor,
     covers_pattern,
+    is_application_action,
     patterns_granting,
+    unknown_cluster_privilege,
+    unknown_index_privilege,
 )
 from citadel.node.security.realm import Identity
+from citadel.node.security.vocabulary import cluster_name, index_name
 
 API_KEY_WITH_ROLES = (
     "Cannot retrieve privileges for API keys with assigned role descriptors. Please use the Get "
@@ -108,39 +115,41 @@ def parse_check(body: Any, username: str) -> PrivilegesCheck:
             problems.append(f"[application][{i}] resources required")
     if problems:
         raise ValidationFailed(*problems)
-    unknown = [p for p in cluster if p not in CLUSTER_PRIVILEGES]
+    unknown = [p for p in cluster if cluster_name(p) is None]
     if unknown:
-        raise IllegalArgument(
-            f"unknown cluster privilege [{unknown[0]}]. a privilege must be either one of the "
-            f"predefined cluster privilege names [{','.join(sorted(CLUSTER_PRIVILEGES))}] or a "
-            "pattern over one of the available cluster actions"
-        )
-    unknown = [p for c in index for p in c.privileges if p not in INDEX_PRIVILEGES]
+        raise IllegalArgument(unknown_cluster_privilege(unknown[0]))
+    unknown = [p for c in index for p in c.privileges if index_name(p) is None]
     if unknown:
-        raise IllegalArgument(
-            f"unknown index privilege [{unknown[0]}]. a privilege must be either one of the "
-            f"predefined fixed indices privileges [{','.join(sorted(INDEX_PRIVILEGES))}] or a "
-            "pattern over one of the available index actions"
-        )
+        raise IllegalArgument(unknown_index_privilege(unknown[0]))
     return PrivilegesCheck(tuple(cluster), index, application)
 
 
-def has_privileges(identity: Identity, check: PrivilegesCheck) -> dict[str, Any]:
-    """The body of ``_has_privileges`` for `identity`."""
-    cluster = {p: identity.allows_cluster(p) for p in check.cluster}
+#: Stored application privileges: application -> privilege name -> its actions.
+Definitions = Mapping[str, Mapping[str, tuple[str, ...]]]
+
+
+def has_privileges(
+    identity: Identity, check: PrivilegesCheck, definitions: Definitions | None = None
+) -> dict[str, Any]:
+    """The body of ``_has_privileges`` for `identity` (`definitions`: the stored application
+    privileges of the applications asked about)."""
+    definitions = definitions or {}
+    cluster = {p: identity.allows_cluster(cluster_name(p) or p) for p in check.cluster}
     index: dict[str, dict[str, bool]] = {}
     for entry in check.index:
         for name in entry.names:
             answers = index.setdefault(name, {})
             for privilege in entry.privileges:
-                answers[privilege] = _covers(identity, privilege, name)
+                answers[privilege] = _covers(identity, index_name(privilege) or privilege, name)
     application: dict[str, dict[str, dict[str, bool]]] = {}
     for app in check.application:
         resources = application.setdefault(app.application, {})
         for resource in app.resources:
             answers = resources.setdefault(resource, {})
             for privilege in app.privileges:
-                answers[privilege] = False
+                answers[privilege] = _app_allows(
+                    identity, app.application, privilege, resource, definitions
+                )
     everything = [
         *cluster.values(),
         *(v for answers in index.values() for v in answers.values()),
@@ -163,7 +172,7 @@ def user_privileges(identity: Identity) -> dict[str, Any]:
         "cluster": sorted({p for d in identity.descriptors for p in d.cluster}),
         "global": [],
         "indices": _index_groups(identity.descriptors),
-        "applications": [],
+        "applications": _application_entries(identity.descriptors),
         "run_as": [],
     }
 
@@ -175,6 +184,52 @@ def _covers(identity: Identity, privilege: str, name: str) -> bool:
     return within(identity.descriptors) and (
         identity.limited_by is None or within(identity.limited_by)
     )
+
+
+def _app_allows(
+    identity: Identity, application: str, privilege: str, resource: str, definitions: Definitions
+) -> bool:
+    wanted = _actions(application, privilege, definitions)
+    if not wanted:
+        return False
+
+    def within(descriptors: Iterable[RoleDescriptor]) -> bool:
+        granted = [
+            action
+            for descriptor in descriptors
+            for grant in descriptor.applications
+            if _app_matches(grant, application) and covers_pattern(grant.resources, resource)
+            for name in grant.privileges
+            for action in _actions(application, name, definitions)
+        ]
+        return all(covers_pattern(granted, action) for action in wanted)
+
+    return within(identity.descriptors) and (
+        identity.limited_by is None or within(identity.limited_by)
+    )
+
+
+def _actions(application: str, privilege: str, definitions: Definitions) -> tuple[str, ...]:
+    """The actions a privilege name or action pattern stands for in `application`."""
+    if is_application_action(privilege):
+        return (privilege,)
+    return tuple(definitions.get(application, {}).get(privilege, ()))
+
+
+def _app_matches(grant: ApplicationGrant, application: str) -> bool:
+    return covers_pattern([grant.application], application)
+
+
+def _application_entries(descriptors: Iterable[RoleDescriptor]) -> list[dict[str, Any]]:
+    entries = {
+        (grant.application, grant.privileges, grant.resources): None
+        for descriptor in descriptors
+        for grant in descriptor.applications
+    }
+    return [
+        {"application": app, "privileges": list(privileges), "resources": list(resources)}
+        for app, privileges, resources in entries
+    ]
 
 
 def _index_groups(descriptors: Iterable[RoleDescriptor]) -> list[dict[str, Any]]:

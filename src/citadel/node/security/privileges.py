@@ -1,11 +1,17 @@
-"""Privileges and role descriptors, as Elasticsearch names them. Pure: no I/O.
+"""Role descriptors, as Elasticsearch writes them, and what they grant. Pure: no I/O.
 
-A role descriptor is ``{"cluster": [...], "indices": [{"names": [...], "privileges": [...]}]}``
-(plus ``metadata``, ``description`` and the always-empty ``applications``/``run_as``). Index
-names in descriptors may use the ``*`` and ``?`` wildcards, nothing else (no character classes).
-A privilege is granted when a descriptor lists it or a privilege that includes it (``all``
-includes everything); `granted_by_cluster`/`granted_by_index` name the privileges that would
-grant one, which is what a 403 says.
+A role descriptor is ``{"cluster": [...], "indices": [{"names": [...], "privileges": [...]}],
+"applications": [{"application", "privileges", "resources"}]}`` plus ``metadata``,
+``description`` and ``transient_metadata`` (``index`` is accepted for ``indices``, as in
+Elasticsearch). Every Elasticsearch privilege name is accepted (`vocabulary`); index names may
+use the ``*`` and ``?`` wildcards, nothing else (no character classes or regular expressions).
+A privilege is granted when a descriptor lists it or a privilege that includes it;
+`granted_by_cluster`/`granted_by_index` name the privileges that would grant one, which is what
+a 403 says.
+
+Refused with a 400 naming the field, because this node would otherwise ignore them: field- and
+document-level security (``field_security``, ``query``), ``run_as`` (no impersonation header
+here), and ``remote_indices``/``remote_cluster`` (no remote clusters).
 """
 
 from __future__ import annotations
@@ -16,68 +22,26 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-CLUSTER_PRIVILEGES = frozenset(
-    {
-        "all",
-        "monitor",
-        "manage",
-        "manage_security",
-        "read_security",
-        "manage_api_key",
-        "manage_own_api_key",
-    }
-)
-INDEX_PRIVILEGES = frozenset(
-    {
-        "all",
-        "read",
-        "write",
-        "create_index",
-        "delete_index",
-        "manage",
-        "monitor",
-        "maintenance",
-        "index",
-        "create",
-        "create_doc",
-        "delete",
-        "view_index_metadata",
-    }
+from citadel.node.security.vocabulary import (
+    CLUSTER_INCLUDES,
+    CLUSTER_PRIVILEGES,
+    INDEX_INCLUDES,
+    INDEX_PRIVILEGES,
+    cluster_name,
+    index_name,
+    is_action_pattern,
 )
 
-_CLUSTER_IMPLIES: dict[str, frozenset[str]] = {
-    "all": CLUSTER_PRIVILEGES,
-    "manage": frozenset({"manage", "monitor"}),
-    "manage_security": frozenset(
-        {"manage_security", "read_security", "manage_api_key", "manage_own_api_key"}
-    ),
-    "manage_api_key": frozenset({"manage_api_key", "manage_own_api_key"}),
-    "manage_own_api_key": frozenset({"manage_own_api_key"}),
-    "read_security": frozenset({"read_security"}),
-    "monitor": frozenset({"monitor"}),
-}
-_INDEX_IMPLIES: dict[str, frozenset[str]] = {
-    "all": INDEX_PRIVILEGES,
-    "manage": frozenset(
-        {"manage", "create_index", "delete_index", "monitor", "maintenance", "view_index_metadata"}
-    ),
-    "write": frozenset({"write", "index", "create", "create_doc", "delete"}),
-    "read": frozenset({"read"}),
-    "create_index": frozenset({"create_index"}),
-    "delete_index": frozenset({"delete_index"}),
-    "monitor": frozenset({"monitor"}),
-    "maintenance": frozenset({"maintenance"}),
-    "index": frozenset({"index", "create", "create_doc"}),
-    "create": frozenset({"create", "create_doc"}),
-    "create_doc": frozenset({"create_doc"}),
-    "delete": frozenset({"delete"}),
-    "view_index_metadata": frozenset({"view_index_metadata"}),
-}
+__all__ = ["CLUSTER_PRIVILEGES", "INDEX_PRIVILEGES"]
+
+_CLUSTER_IMPLIES = CLUSTER_INCLUDES
+_INDEX_IMPLIES = INDEX_INCLUDES
 
 _DESCRIPTOR_FIELDS = frozenset(
     {
         "cluster",
         "indices",
+        "index",
         "applications",
         "run_as",
         "metadata",
@@ -85,8 +49,13 @@ _DESCRIPTOR_FIELDS = frozenset(
         "description",
     }
 )
+_REMOTE_FIELDS = frozenset({"remote_indices", "remote_cluster"})
 _INDEX_FIELDS = frozenset({"names", "privileges", "allow_restricted_indices"})
 _UNSUPPORTED_INDEX_FIELDS = frozenset({"field_security", "query"})
+_APPLICATION_FIELDS = frozenset({"application", "privileges", "resources"})
+_APPLICATION_PREFIX = re.compile(r"[a-z][A-Za-z0-9]*")
+_APPLICATION_SUFFIX_BANNED = frozenset('\\/*?"<>|, ')
+_PRIVILEGE_NAME = re.compile(r"[a-z][A-Za-z0-9_.-]*")
 
 
 class InvalidDescriptor(ValueError):
@@ -95,6 +64,10 @@ class InvalidDescriptor(ValueError):
 
 class UnknownPrivilege(InvalidDescriptor):
     """A role descriptor naming a privilege that does not exist (``illegal_argument``)."""
+
+
+class UnsupportedField(InvalidDescriptor):
+    """A field Elasticsearch honours and this node would ignore (``illegal_argument``)."""
 
 
 @dataclass(frozen=True)
@@ -114,12 +87,24 @@ class IndexGrant:
 
 
 @dataclass(frozen=True)
+class ApplicationGrant:
+    """Application privileges (names or action patterns) on `resources` of `application`
+    (which may end in ``*``); only ``_has_privileges`` and ``_privileges`` read them, as in
+    Elasticsearch, where applications enforce their own privileges."""
+
+    application: str
+    privileges: tuple[str, ...]
+    resources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RoleDescriptor:
-    """A parsed role: cluster privileges and index grants; `name` is the role's, if any."""
+    """A parsed role: cluster privileges, index and application grants; `name` is the role's."""
 
     cluster: frozenset[str]
     indices: tuple[IndexGrant, ...]
     name: str = ""
+    applications: tuple[ApplicationGrant, ...] = ()
 
     def allows_cluster(self, privilege: str) -> bool:
         """Whether this role grants the cluster privilege."""
@@ -135,7 +120,10 @@ class RoleDescriptor:
 
 
 SUPERUSER = RoleDescriptor(
-    frozenset({"all"}), (IndexGrant(("*",), frozenset({"all"})),), name="superuser"
+    frozenset({"all"}),
+    (IndexGrant(("*",), frozenset({"all"})),),
+    name="superuser",
+    applications=(ApplicationGrant("*", ("*",), ("*",)),),
 )
 BUILTIN_ROLES: dict[str, RoleDescriptor] = {
     "superuser": SUPERUSER,
@@ -152,7 +140,8 @@ BUILTIN_ROLES: dict[str, RoleDescriptor] = {
 
 def parse_descriptor(body: Any, name: str = "") -> RoleDescriptor:
     """Validate a role descriptor from JSON; `InvalidDescriptor` says what is wrong."""
-    return RoleDescriptor(*_parse(body), name=name)
+    cluster, indices, applications = _parse(body)
+    return RoleDescriptor(cluster, indices, name=name, applications=applications)
 
 
 def normalize_descriptor(body: Any) -> dict[str, Any]:
@@ -166,9 +155,16 @@ def normalize_descriptor(body: Any) -> dict[str, Any]:
                 "privileges": list(dict.fromkeys(entry["privileges"])),
                 "allow_restricted_indices": bool(entry.get("allow_restricted_indices", False)),
             }
-            for entry in body.get("indices") or []
+            for entry in _index_entries(body)
         ],
-        "applications": [],
+        "applications": [
+            {
+                "application": entry["application"],
+                "privileges": list(dict.fromkeys(entry["privileges"])),
+                "resources": list(dict.fromkeys(entry["resources"])),
+            }
+            for entry in body.get("applications") or []
+        ],
         "run_as": [],
         "metadata": dict(body.get("metadata") or {}),
         "transient_metadata": {"enabled": True},
@@ -186,6 +182,14 @@ def render_descriptor(descriptor: RoleDescriptor) -> dict[str, Any]:
             "indices": [
                 {"names": list(g.patterns), "privileges": sorted(g.privileges)}
                 for g in descriptor.indices
+            ],
+            "applications": [
+                {
+                    "application": a.application,
+                    "privileges": list(a.privileges),
+                    "resources": list(a.resources),
+                }
+                for a in descriptor.applications
             ],
         }
     )
@@ -211,27 +215,64 @@ def granted_by_index(privilege: str) -> list[str]:
     return _granting(_INDEX_IMPLIES, privilege)
 
 
+def unknown_cluster_privilege(name: str) -> str:
+    """Why `name` is refused as a cluster privilege."""
+    if is_action_pattern(name):
+        return (
+            f"cluster privilege [{name}] is an action pattern, which this node does not "
+            "support; use a named privilege"
+        )
+    return (
+        f"unknown cluster privilege [{name}]. a privilege must be either one of the "
+        f"predefined cluster privilege names [{','.join(sorted(CLUSTER_PRIVILEGES))}] or a "
+        "pattern over one of the available cluster actions"
+    )
+
+
+def unknown_index_privilege(name: str) -> str:
+    """Why `name` is refused as an index privilege."""
+    if is_action_pattern(name):
+        return (
+            f"index privilege [{name}] is an action pattern, which this node does not "
+            "support; use a named privilege"
+        )
+    return (
+        f"unknown index privilege [{name}]. a privilege must be either one of the "
+        f"predefined fixed indices privileges [{','.join(sorted(INDEX_PRIVILEGES))}] or a "
+        "pattern over one of the available index actions"
+    )
+
+
 def _granting(implies: Mapping[str, frozenset[str]], privilege: str) -> list[str]:
     names = [p for p, included in implies.items() if privilege in included]
     return sorted(names, key=lambda p: (len(implies[p]), p)) or [privilege, "all"]
 
 
-def _parse(body: Any) -> tuple[frozenset[str], tuple[IndexGrant, ...]]:
+def _parse(
+    body: Any,
+) -> tuple[frozenset[str], tuple[IndexGrant, ...], tuple[ApplicationGrant, ...]]:
     if not isinstance(body, Mapping):
         raise InvalidDescriptor("a role descriptor must be an object")
     for key in body:
+        if key in _REMOTE_FIELDS:
+            raise UnsupportedField(
+                f"[{key}] is not supported by this node: it has no remote clusters"
+            )
         if key not in _DESCRIPTOR_FIELDS:
             raise InvalidDescriptor(f"unexpected field [{key}]")
-    cluster = _strings(body.get("cluster"), "cluster")
-    unknown = [c for c in cluster if c not in CLUSTER_PRIVILEGES]
-    if unknown:
-        raise UnknownPrivilege(
-            f"unknown cluster privilege [{unknown[0]}]. a privilege must be one of "
-            f"[{', '.join(sorted(CLUSTER_PRIVILEGES))}]"
+    if "index" in body and "indices" in body:
+        raise InvalidDescriptor("[index] and [indices] are the same field; give one of them")
+    cluster = []
+    for given in _strings(body.get("cluster"), "cluster"):
+        canonical = cluster_name(given)
+        if canonical is None:
+            raise UnknownPrivilege(unknown_cluster_privilege(given))
+        cluster.append(canonical)
+    if _list(body.get("run_as"), "run_as"):
+        raise UnsupportedField(
+            "[run_as] is not supported by this node: it has no run-as (impersonation) support, "
+            "so the field must be empty"
         )
-    for key in ("applications", "run_as"):
-        if _list(body.get(key), key):
-            raise InvalidDescriptor(f"[{key}] is not supported by this node and must be empty")
     for key in ("metadata", "transient_metadata"):
         value = body.get(key)
         if value is not None and not isinstance(value, Mapping):
@@ -240,10 +281,17 @@ def _parse(body: Any) -> tuple[frozenset[str], tuple[IndexGrant, ...]]:
         raise InvalidDescriptor("metadata keys may not start with [_]")
     if body.get("description") is not None and not isinstance(body["description"], str):
         raise InvalidDescriptor("[description] must be a string")
-    grants = tuple(
-        _grant(i, entry) for i, entry in enumerate(_list(body.get("indices"), "indices"))
+    grants = tuple(_grant(i, entry) for i, entry in enumerate(_index_entries(body)))
+    applications = tuple(
+        _application(i, entry)
+        for i, entry in enumerate(_list(body.get("applications"), "applications"))
     )
-    return frozenset(cluster), grants
+    return frozenset(cluster), grants, applications
+
+
+def _index_entries(body: Mapping[str, Any]) -> list[Any]:
+    key = "index" if "index" in body else "indices"
+    return _list(body.get(key), key)
 
 
 def _grant(i: int, entry: Any) -> IndexGrant:
@@ -252,7 +300,10 @@ def _grant(i: int, entry: Any) -> IndexGrant:
         raise InvalidDescriptor(f"{where} must be an object")
     for key in entry:
         if key in _UNSUPPORTED_INDEX_FIELDS:
-            raise InvalidDescriptor(f"{where}.{key} is not supported by this node")
+            raise UnsupportedField(
+                f"{where}.{key} is not supported by this node: field- and document-level "
+                "security are not implemented, and the role would grant more than it says"
+            )
         if key not in _INDEX_FIELDS:
             raise InvalidDescriptor(f"{where} has an unexpected field [{key}]")
     if "names" not in entry:
@@ -260,19 +311,83 @@ def _grant(i: int, entry: Any) -> IndexGrant:
     names = _names(entry["names"], where)
     if "privileges" not in entry:
         raise InvalidDescriptor(f"{where} is missing the required [privileges] field")
-    privileges = _strings(entry["privileges"], f"{where}.privileges")
-    if not privileges:
+    given = _strings(entry["privileges"], f"{where}.privileges")
+    if not given:
         raise InvalidDescriptor(f"{where}.privileges cannot be an empty array")
-    unknown = [p for p in privileges if p not in INDEX_PRIVILEGES]
-    if unknown:
-        raise UnknownPrivilege(
-            f"unknown index privilege [{unknown[0]}]. a privilege must be one of "
-            f"[{', '.join(sorted(INDEX_PRIVILEGES))}]"
-        )
+    privileges = []
+    for name in given:
+        canonical = index_name(name)
+        if canonical is None:
+            raise UnknownPrivilege(unknown_index_privilege(name))
+        privileges.append(canonical)
     restricted = entry.get("allow_restricted_indices", False)
     if not isinstance(restricted, bool):
         raise InvalidDescriptor(f"{where}.allow_restricted_indices must be a boolean")
     return IndexGrant(tuple(names), frozenset(privileges))
+
+
+def _application(i: int, entry: Any) -> ApplicationGrant:
+    where = f"[applications][{i}]"
+    if not isinstance(entry, Mapping):
+        raise InvalidDescriptor(f"{where} must be an object")
+    for key in entry:
+        if key not in _APPLICATION_FIELDS:
+            raise InvalidDescriptor(f"{where} has an unexpected field [{key}]")
+    application = entry.get("application")
+    if not isinstance(application, str) or not application:
+        raise InvalidDescriptor(f"{where} is missing the required [application] field")
+    problem = application_name_problem(application, wildcard=True)
+    if problem:
+        raise InvalidDescriptor(f"{where}.application: {problem}")
+    privileges = _strings(entry.get("privileges"), f"{where}.privileges")
+    if not privileges:
+        raise InvalidDescriptor(f"{where}.privileges cannot be an empty array")
+    for name in privileges:
+        if not (_PRIVILEGE_NAME.fullmatch(name) or is_application_action(name)):
+            raise InvalidDescriptor(
+                f"{where}.privileges: [{name}] is neither a privilege name (a lower case "
+                "letter, then letters, digits, [_], [.] or [-]) nor an action (holding [/], "
+                "[:] or [*])"
+            )
+    resources = _strings(entry.get("resources"), f"{where}.resources")
+    if not resources or any(not r for r in resources):
+        raise InvalidDescriptor(f"{where}.resources must be a non-empty array of non-empty names")
+    return ApplicationGrant(application, tuple(privileges), tuple(resources))
+
+
+def application_name_problem(name: str, *, wildcard: bool = False) -> str | None:
+    """Why `name` is not an application name, as Elasticsearch checks it (a prefix of a lower
+    case letter and two or more letters or digits, then optionally [-] or [_] and a suffix
+    without whitespace or ``\\/*?"<>|,``); `wildcard` allows ``*`` (roles, not privileges)."""
+    if wildcard and name == "*":
+        return None
+    if wildcard and name.endswith("*") and "*" not in name[:-1]:
+        stem = name[:-1]
+        prefix = re.split(r"[-_]", stem, maxsplit=1)[0]
+        if stem and _APPLICATION_PREFIX.fullmatch(prefix) and not _banned(stem):
+            return None
+    parts = re.split(r"([-_])", name, maxsplit=1)
+    prefix, suffix = parts[0], "".join(parts[1:])[1:]
+    if len(prefix) < 3 or _APPLICATION_PREFIX.fullmatch(prefix) is None:
+        return (
+            f"An application name prefix must match the pattern ^[a-z][A-Za-z0-9]*$ and be at "
+            f"least 3 characters long (but was [{name}])"
+        )
+    if _banned(suffix):
+        return (
+            f"An application name suffix may not contain any of the characters "
+            f"'\\/*?\"<>|, ' nor whitespace (but was [{name}])"
+        )
+    return None
+
+
+def _banned(text: str) -> bool:
+    return any(ch in _APPLICATION_SUFFIX_BANNED or ch.isspace() for ch in text)
+
+
+def is_application_action(name: str) -> bool:
+    """Whether an application privilege entry is an action pattern rather than a name."""
+    return any(ch in name for ch in "/:*")
 
 
 def _names(value: Any, where: str = "") -> list[str]:

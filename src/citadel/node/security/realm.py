@@ -37,6 +37,7 @@ from citadel.node.security.privileges import (
     granted_by_index,
     parse_descriptor,
 )
+from citadel.node.security.tables import ensure_tables
 from citadel.node.store.connection import Store
 
 ELASTIC = "elastic"
@@ -97,6 +98,7 @@ class Realm:
         self._cache_key = os.urandom(32)
         self._verified: dict[str, tuple[bytes, str]] = {}
         self._lock = threading.Lock()
+        ensure_tables(store)
 
     # -- bootstrap ---------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from citadel.node.security.privileges import (
     BUILTIN_ROLES,
     InvalidDescriptor,
     UnknownPrivilege,
+    UnsupportedField,
     normalize_descriptor,
     render_descriptor,
 )
@@ -118,7 +119,7 @@ def checked_descriptor(body: Any, what: str) -> dict[str, Any]:
     """A role descriptor validated and normalized, or the 400 Elasticsearch gives."""
     try:
         return normalize_descriptor(body)
-    except UnknownPrivilege as exc:
+    except (UnknownPrivilege, UnsupportedField) as exc:
         raise IllegalArgument(f"failed to parse {what}. {exc}") from None
     except InvalidDescriptor as exc:
         raise ParseException(f"failed to parse {what}. {exc}") from None
