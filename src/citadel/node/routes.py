@@ -12,6 +12,7 @@ def build_router(services: NodeServices) -> Router:
         routes_cluster,
         routes_documents,
         routes_indices,
+        routes_ingest,
         routes_search,
         routes_security,
     )
@@ -19,4 +20,5 @@ def build_router(services: NodeServices) -> Router:
     router = Router()
     for area in (routes_security, routes_cluster, routes_search, routes_indices, routes_documents):
         area.register(router, services)
+    routes_ingest.register(router, services)
     return router

@@ -85,6 +85,7 @@ class DocumentRoutes:
                 source,
                 create_only=create_only,
                 concurrency=concurrency,
+                pipeline=request.query.get("pipeline"),
             )
             session.save()
         if wants_refresh(request):
@@ -128,7 +129,9 @@ class DocumentRoutes:
     def bulk(self, request: NodeRequest) -> NodeResponse:
         """``_bulk``: NDJSON operations in one transaction, a result per item."""
         started = self.services.clock.now()
-        ops = bulk.parse_bulk(request.body, request.params.get("index"))
+        ops = bulk.parse_bulk(
+            request.body, request.params.get("index"), request.query.get("pipeline")
+        )
         access = IndexAccess(self.services.realm, request.identity)
         with self.services.store.write() as conn:
             session = self._session(conn, request)

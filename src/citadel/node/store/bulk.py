@@ -60,9 +60,13 @@ class BulkOp:
     update: Mapping[str, Any] | None = None
     """Parsed body of ``update``."""
     create_only: bool = False
+    pipeline: str | None = None
+    """The ingest pipeline of ``index``/``create`` (the item's, else the request's)."""
 
 
-def parse_bulk(body: bytes, default_index: str | None) -> list[BulkOp]:
+def parse_bulk(
+    body: bytes, default_index: str | None, default_pipeline: str | None = None
+) -> list[BulkOp]:
     """Parse an NDJSON bulk body; whole-request ES errors for malformed structure."""
     if body and not body.endswith(b"\n"):
         raise IllegalArgument("The bulk request must be terminated by a newline [\\n]")
@@ -110,8 +114,19 @@ def parse_bulk(body: bytes, default_index: str | None) -> list[BulkOp]:
         create_only = action == "create" or meta.get("op_type") == "create"
         if meta.get("op_type") not in (None, "index", "create"):
             raise IllegalArgument(f"opType must be 'create' or 'index', found: [{meta['op_type']}]")
+        pipeline = meta.get("pipeline", default_pipeline)
+        if pipeline is not None and not isinstance(pipeline, str):
+            raise IllegalArgument(f"Action/metadata line [{number}]: [pipeline] must be a string")
         ops.append(
-            BulkOp(action, index, doc_id, concurrency, source=source, create_only=create_only)
+            BulkOp(
+                action,
+                index,
+                doc_id,
+                concurrency,
+                source=source,
+                create_only=create_only,
+                pipeline=pipeline,
+            )
         )
     if not ops:
         raise ActionRequestValidation("Validation Failed: 1: no requests added;")
@@ -222,6 +237,7 @@ def _run(session: WriteSession, op: BulkOp) -> docs.WriteResult:
         source,
         create_only=op.create_only,
         concurrency=op.concurrency,
+        pipeline=op.pipeline,
     )
 
 

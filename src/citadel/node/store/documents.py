@@ -28,6 +28,9 @@ from citadel.node.errors import (
     VersionConflict,
     XContentParseError,
 )
+from citadel.node.ingest import catalog as pipelines
+from citadel.node.ingest import writes as ingest
+from citadel.node.ingest.pipeline import Pipeline
 from citadel.node.store import indices
 from citadel.node.store import mapping as mp
 from citadel.node.store import source as src
@@ -116,9 +119,19 @@ class WriteResult:
     seq_no: int
     status: int
     get: dict[str, Any] | None = None
+    dropped: bool = False
+    """A pipeline dropped the document: nothing was written."""
 
     def body(self) -> dict[str, Any]:
         """The response body of the single-document API."""
+        if self.dropped:
+            return {
+                "_index": self.index,
+                "_id": self.id,
+                "_version": self.version,
+                "result": "noop",
+                "_shards": NOOP_SHARDS,
+            }
         out: dict[str, Any] = {
             "_index": self.index,
             "_id": self.id,
@@ -156,6 +169,7 @@ class WriteSession:
         self.engine = engine
         self._records: dict[str, IndexRecord] = {}
         self._written: dict[str, Shard] = {}
+        self._pipelines: dict[str, Pipeline | None] = {}
         self.refreshed: list[str] = []
 
     # -- request helpers -----------------------------------------------------------------
@@ -213,8 +227,18 @@ class WriteSession:
         *,
         create_only: bool = False,
         concurrency: Concurrency = Concurrency(),
+        pipeline: str | None = None,
     ) -> WriteResult:
-        """Index (or with `create_only`, create) a document; auto ids when `doc_id` is None."""
+        """Index (or with `create_only`, create) a document; auto ids when `doc_id` is None.
+
+        The document first goes through its ingest pipelines (`pipeline`, else the index's
+        default, then its final pipeline), which may change its index and id, or drop it.
+        """
+        ingested = self._ingest(index, doc_id, source, pipeline)
+        if ingested is not None:
+            if ingested.dropped:
+                return WriteResult(index, doc_id or new_doc_id(), -3, "noop", -2, 200, dropped=True)
+            index, doc_id, source = ingested.index, ingested.id, ingested.source
         auto_id = doc_id is None
         doc_id = new_doc_id() if doc_id is None else doc_id
         check_id(doc_id)
@@ -241,6 +265,33 @@ class WriteSession:
                 f"(current version [{current.version}])",
             )
         return self._write(record, shard, doc_id, source, current, concurrency)
+
+    def _ingest(
+        self, index: str, doc_id: str | None, source: Any, pipeline: str | None
+    ) -> ingest.Ingested | None:
+        settings = None
+        record = self._records.get(index) or indices.load(self.conn, index)
+        if record is not None:
+            settings = record.settings
+        if pipeline is None and not any(
+            settings and settings.get(k) for k in (ingest.DEFAULT_SETTING, ingest.FINAL_SETTING)
+        ):
+            return None
+        return ingest.ingest(
+            self.pipeline,
+            index=index,
+            doc_id=doc_id,
+            source=source,
+            requested=pipeline,
+            settings=settings,
+            now=self.clock.now(),
+        )
+
+    def pipeline(self, pipeline_id: str) -> Pipeline | None:
+        """A stored pipeline (cached for this request)."""
+        if pipeline_id not in self._pipelines:
+            self._pipelines[pipeline_id] = pipelines.load(self.conn, pipeline_id)
+        return self._pipelines[pipeline_id]
 
     def update(
         self,
