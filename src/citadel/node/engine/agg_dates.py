@@ -133,6 +133,10 @@ class DateRounding:
 
     def floor(self, millis: int) -> int:
         """Start of the bucket holding `millis`."""
+        if self.fixed_ms is not None and _fixed_offset(self.zone):  # plain arithmetic
+            zone_ms = _utc_offset_ms(self.zone, 0)
+            wall = millis - self.offset_ms + zone_ms
+            return (wall // self.fixed_ms) * self.fixed_ms - zone_ms + self.offset_ms
         shifted = millis - self.offset_ms
         local = _local(shifted, self.zone)
         if self.fixed_ms is not None:
@@ -144,6 +148,8 @@ class DateRounding:
 
     def next_start(self, start: int) -> int:
         """Start of the bucket after the one starting at `start`."""
+        if self.fixed_ms is not None and _fixed_offset(self.zone):
+            return start + self.fixed_ms
         shifted = start - self.offset_ms
         local = _local(shifted, self.zone)
         if self.fixed_ms is not None:
@@ -253,6 +259,7 @@ _NAMED_PATTERNS = {
     "strict_date_hour_minute": "yyyy-MM-dd'T'HH:mm",
     "date_hour_minute": "yyyy-MM-dd'T'HH:mm",
 }
+_DEFAULT_PATTERN = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 _TOKEN = re.compile(r"'[^']*'|y+|u+|M+|d+|H+|h+|m+|s+|S+|X+|x+|Z+|a|E+|.", re.DOTALL)
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
@@ -279,6 +286,12 @@ def format_date(millis: int, formats: str | None, zone: tzinfo = UTC) -> str:
     if name == "epoch_second":
         return str(millis // 1000)
     pattern = _NAMED_PATTERNS.get(name, name)
+    if pattern == _DEFAULT_PATTERN and zone is UTC:  # the common case, without the tokenizer
+        d = _EPOCH + timedelta(milliseconds=millis)
+        return (
+            f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:"
+            f"{d.second:02d}.{d.microsecond // 1000:03d}Z"
+        )
     local = _local(millis, zone)
     return "".join(_render(token, local) for token in _TOKEN.findall(pattern))
 
