@@ -9,16 +9,22 @@ from citadel.node.services import NodeServices
 def build_router(services: NodeServices) -> Router:
     """Every route of the node."""
     from citadel.node.http import (
+        routes_aliases,
         routes_cluster,
+        routes_data_streams,
         routes_documents,
         routes_indices,
         routes_ingest,
         routes_search,
         routes_security,
+        routes_templates,
     )
 
     router = Router()
     for area in (routes_security, routes_cluster, routes_search, routes_indices, routes_documents):
         area.register(router, services)
     routes_ingest.register(router, services)
+    routes_aliases.register(router, services)
+    routes_templates.register(router, services)
+    routes_data_streams.register(router, services)
     return router

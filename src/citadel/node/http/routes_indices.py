@@ -1,4 +1,6 @@
-"""Index routes: create, delete, exists, get, ``_mapping``, ``_settings``, ``_refresh``."""
+"""Index routes: create, delete, exists, get, ``_mapping``, ``_settings``, ``_refresh``,
+``_open``/``_close``, ``_stats``, ``_forcemerge``, ``_flush``, ``_cache/clear``, ``_block``,
+``_analyze``, ``_resolve/index``, ``_mapping/field``."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router, index
 from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
-from citadel.node.store import indices
+from citadel.node.store import analyze as analysis
+from citadel.node.store import data_streams, indices
+from citadel.node.store import mapping as mp
+from citadel.node.store.expressions import Catalog
 
 ACKNOWLEDGED = {"acknowledged": True}
 _REFRESH_PRIVILEGES = ("read", "write", "manage", "index", "create", "delete")
@@ -29,6 +34,33 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("GET", "/_settings", routes.get_settings, AUTHENTICATED)
     router.add("GET", "/{index}/_settings", routes.get_settings, index("view_index_metadata"))
     router.add("PUT", "/{index}/_settings", routes.put_settings, index("manage"))
+    router.add("PUT", "/_settings", routes.put_settings, AUTHENTICATED)
+    router.add("POST", "/{index}/_close", routes.close, index("manage"))
+    router.add("POST", "/{index}/_open", routes.open, index("manage"))
+    router.add("PUT", "/{index}/_block/{block}", routes.add_block, index("manage"))
+    router.add("DELETE", "/{index}/_block/{block}", routes.remove_block, index("manage"))
+    router.add("GET", "/_stats", routes.stats, AUTHENTICATED)
+    router.add("GET", "/_stats/{metric}", routes.stats, AUTHENTICATED)
+    router.add("GET", "/{index}/_stats", routes.stats, index("monitor"))
+    router.add("GET", "/{index}/_stats/{metric}", routes.stats, index("monitor"))
+    router.add("GET", "/_resolve/index/{name}", routes.resolve_index, AUTHENTICATED)
+    router.add("GET", "/_mapping/field/{fields}", routes.field_mapping, AUTHENTICATED)
+    router.add(
+        "GET",
+        "/{index}/_mapping/field/{fields}",
+        routes.field_mapping,
+        index("view_index_metadata"),
+    )
+    for method in ("GET", "POST"):
+        router.add(method, "/_analyze", routes.analyze, AUTHENTICATED)
+        router.add(method, "/{index}/_analyze", routes.analyze, index("read"))
+    for method in ("POST", "GET"):
+        router.add(method, "/_flush", routes.flush, AUTHENTICATED)
+        router.add(method, "/{index}/_flush", routes.flush, index("manage"))
+    router.add("POST", "/_forcemerge", routes.forcemerge, AUTHENTICATED)
+    router.add("POST", "/{index}/_forcemerge", routes.forcemerge, index("manage"))
+    router.add("POST", "/_cache/clear", routes.clear_cache, AUTHENTICATED)
+    router.add("POST", "/{index}/_cache/clear", routes.clear_cache, index("manage"))
     for method in ("POST", "GET"):
         router.add(method, "/_refresh", routes.refresh, AUTHENTICATED)
         router.add(method, "/{index}/_refresh", routes.refresh, AUTHENTICATED)
@@ -45,7 +77,7 @@ class IndexRoutes:
         name = request.params["index"]
         body = request.json()
         with self.services.store.write() as conn:
-            indices.create(conn, self.services.clock, name, body)
+            indices.create(conn, self.services.clock, name, body, explicit=True)
         return NodeResponse(body={"acknowledged": True, "shards_acknowledged": True, "index": name})
 
     def delete(self, request: NodeRequest) -> NodeResponse:
@@ -54,10 +86,17 @@ class IndexRoutes:
         if indices.is_pattern(expression):
             raise IllegalArgument("Wildcard expressions or all indices are not allowed")
         with self.services.store.write() as conn:
+            catalog = indices.load_catalog(conn)
+            for name in expression.split(","):
+                _refuse_non_index(catalog, name)
             records = indices.resolve(
-                conn, expression, ignore_unavailable=request.flag("ignore_unavailable")
+                conn,
+                expression,
+                ignore_unavailable=request.flag("ignore_unavailable"),
+                closed_ok=True,
             )
             for record in records:
+                data_streams.forget_backing(conn, record)
                 indices.delete(conn, record)
         for record in records:
             self.services.engine.drop(record.uuid)
@@ -99,9 +138,11 @@ class IndexRoutes:
     def put_settings(self, request: NodeRequest) -> NodeResponse:
         """``PUT /{index}/_settings``: dynamic settings only."""
         body = request.json(required=True)
+        access = IndexAccess(self.services.realm, request.identity)
         with self.services.store.write() as conn:
             records = self._resolve(conn, request, "manage")
             for record in records:
+                access.require("manage", record.name)
                 indices.put_settings(conn, record, body)
         for record in records:
             self.services.engine.set_refresh_interval(record.uuid, record.refresh_s)
@@ -136,5 +177,326 @@ class IndexRoutes:
             allowed=lambda n: access.allowed(privilege, n),
             ignore_unavailable=request.flag("ignore_unavailable"),
             allow_no_indices=request.flag("allow_no_indices", True),
-            expand_hidden=request.query.get("expand_wildcards") in ("all", "hidden"),
+            expand_hidden=_expands(request, "hidden"),
+            expand_closed=_expands(request, "closed"),
+            closed_ok=True,
         )
+
+    # -- open and close ----------------------------------------------------------------------
+
+    def close(self, request: NodeRequest) -> NodeResponse:
+        """``POST /{index}/_close``: reads and writes refused until ``_open``."""
+        records = self._set_state(request, "close")
+        return NodeResponse(
+            body={
+                "acknowledged": True,
+                "shards_acknowledged": True,
+                "indices": {r.name: {"closed": True} for r in records},
+            }
+        )
+
+    def open(self, request: NodeRequest) -> NodeResponse:
+        """``POST /{index}/_open``."""
+        self._set_state(request, "open")
+        return NodeResponse(body={"acknowledged": True, "shards_acknowledged": True})
+
+    def _set_state(self, request: NodeRequest, state: str) -> list[indices.IndexRecord]:
+        with self.services.store.write() as conn:
+            records = indices.resolve(
+                conn,
+                request.params["index"],
+                ignore_unavailable=request.flag("ignore_unavailable"),
+                allow_no_indices=request.flag("allow_no_indices", True),
+                expand_closed=True,
+                closed_ok=True,
+            )
+            for record in records:
+                if state == "close":
+                    _refuse_write_index_of_stream(conn, record)
+                record.state = state
+                indices.save_meta(conn, record)
+        if state == "close":
+            for record in records:
+                self.services.engine.shard(record).refresh()
+        return records
+
+    # -- blocks ------------------------------------------------------------------------------
+
+    def add_block(self, request: NodeRequest) -> NodeResponse:
+        """``PUT /{index}/_block/{block}``: sets ``index.blocks.<block>``."""
+        names = self._block(request, "true")
+        return NodeResponse(
+            body={
+                "acknowledged": True,
+                "shards_acknowledged": True,
+                "indices": [{"name": n, "blocked": True} for n in names],
+            }
+        )
+
+    def remove_block(self, request: NodeRequest) -> NodeResponse:
+        """``DELETE /{index}/_block/{block}``."""
+        names = self._block(request, "false")
+        return NodeResponse(
+            body={"acknowledged": True, "indices": [{"name": n, "unblocked": True} for n in names]}
+        )
+
+    def _block(self, request: NodeRequest, value: str) -> list[str]:
+        block = request.params["block"]
+        if block not in ("write", "read", "read_only", "metadata"):
+            raise IllegalArgument(f"No block [{block}]")
+        with self.services.store.write() as conn:
+            records = self._resolve(conn, request, "manage")
+            for record in records:
+                indices.put_settings(conn, record, {f"index.blocks.{block}": value})
+        return [r.name for r in records]
+
+    # -- statistics and maintenance ----------------------------------------------------------
+
+    def stats(self, request: NodeRequest) -> NodeResponse:
+        """``GET [/{index}]/_stats[/{metric}]``: docs and store (the node keeps no other
+        counters; other metrics are a 400)."""
+        metrics = _metrics(request.params.get("metric"))
+        access = IndexAccess(self.services.realm, request.identity)
+        with self.services.store.read() as conn:
+            records = indices.resolve(
+                conn,
+                request.params.get("index"),
+                allowed=lambda n: access.allowed("monitor", n),
+                ignore_unavailable=request.flag("ignore_unavailable"),
+                expand_hidden=_expands(request, "hidden"),
+            )
+        per_index = {}
+        total = {"docs": 0, "deleted": 0, "bytes": 0}
+        for record in records:
+            shard = self.services.engine.shard(record)
+            docs, size = int(shard.doc_count()), int(shard.size_bytes())
+            total["docs"] += docs
+            total["bytes"] += size
+            section = _stats_section(metrics, docs, size)
+            per_index[record.name] = {
+                "uuid": record.uuid,
+                "health": "green",
+                "status": "open",
+                "primaries": section,
+                "total": section,
+            }
+        all_section = _stats_section(metrics, total["docs"], total["bytes"])
+        count = len(records)
+        return NodeResponse(
+            body={
+                "_shards": {"total": count, "successful": count, "failed": 0},
+                "_all": {"primaries": all_section, "total": all_section},
+                "indices": per_index,
+            }
+        )
+
+    def forcemerge(self, request: NodeRequest) -> NodeResponse:
+        """``POST [/{index}]/_forcemerge``: merges each shard's segments."""
+        records = self._maintained(request)
+        for record in records:
+            self.services.engine.shard(record).force_merge()
+        return NodeResponse(body={"_shards": _shards(len(records))})
+
+    def flush(self, request: NodeRequest) -> NodeResponse:
+        """``POST [/{index}]/_flush``: commits each shard (a refresh commits here)."""
+        records = self._maintained(request)
+        for record in records:
+            self.services.engine.shard(record).refresh()
+        return NodeResponse(body={"_shards": _shards(len(records))})
+
+    def clear_cache(self, request: NodeRequest) -> NodeResponse:
+        """``POST [/{index}]/_cache/clear``: the node keeps no query or fielddata caches."""
+        records = self._maintained(request)
+        return NodeResponse(body={"_shards": _shards(len(records))})
+
+    def _maintained(self, request: NodeRequest) -> list[indices.IndexRecord]:
+        access = IndexAccess(self.services.realm, request.identity)
+        with self.services.store.read() as conn:
+            return indices.resolve(
+                conn,
+                request.params.get("index"),
+                allowed=lambda n: access.allowed("manage", n),
+                ignore_unavailable=request.flag("ignore_unavailable"),
+                expand_hidden=_expands(request, "hidden"),
+            )
+
+    # -- analysis, resolution, field mappings ------------------------------------------------
+
+    def analyze(self, request: NodeRequest) -> NodeResponse:
+        """``[/{index}]/_analyze``: the node's analyzers, tokenizers and filters."""
+        body = analysis.parse_request(request.json(required=True))
+        analyzer = body.get("analyzer")
+        if body.get("field") is not None:
+            name = request.params.get("index")
+            if name is None:
+                raise IllegalArgument("analysis by [field] needs an index")
+            with self.services.store.read() as conn:
+                record = indices.require(conn, name)
+            found = mp.fields_of(record.mappings).get(str(body["field"]))
+            definition = found.definition if found else None
+            analyzer = analysis.field_analyzer(definition, str(body["field"]))
+        elif request.params.get("index") is not None:
+            with self.services.store.read() as conn:
+                indices.require(conn, request.params["index"])
+        filters = body.get("filter")
+        if filters is not None and not isinstance(filters, list):
+            filters = [filters]
+        if filters is not None and not all(isinstance(f, str) for f in filters):
+            raise IllegalArgument("custom token filters are not supported by this node")
+        tokenizer = body.get("tokenizer")
+        if tokenizer is not None and not isinstance(tokenizer, str):
+            raise IllegalArgument("custom tokenizers are not supported by this node")
+        found_tokens = analysis.tokens(
+            body["text"], analyzer=analyzer, tokenizer=tokenizer, filters=filters
+        )
+        return NodeResponse(body={"tokens": [t.body() for t in found_tokens]})
+
+    def resolve_index(self, request: NodeRequest) -> NodeResponse:
+        """``GET /_resolve/index/{name}``: the indices, aliases and data streams it names."""
+        access = IndexAccess(self.services.realm, request.identity)
+        with self.services.store.read() as conn:
+            catalog = indices.load_catalog(conn)
+            records = {
+                r.name: r
+                for r in indices.resolve(
+                    conn, None, expand_hidden=True, expand_closed=True, closed_ok=True
+                )
+            }
+        body = _resolved(
+            catalog,
+            request.params["name"],
+            records,
+            lambda n: access.allowed("view_index_metadata", n),
+            hidden=_expands(request, "hidden"),
+        )
+        return NodeResponse(body=body)
+
+    def field_mapping(self, request: NodeRequest) -> NodeResponse:
+        """``GET [/{index}]/_mapping/field/{fields}``."""
+        patterns = [p for p in request.params["fields"].split(",") if p]
+        with self.services.store.read() as conn:
+            records = self._resolve(conn, request, "view_index_metadata")
+        body = {}
+        for record in records:
+            found = {}
+            for path, fld in mp.fields_of(record.mappings).items():
+                if any(indices.wildcard(p).fullmatch(path) for p in patterns):
+                    leaf = path.rsplit(".", 1)[-1]
+                    definition = {
+                        k: v for k, v in fld.definition.items() if k not in ("properties", "fields")
+                    }
+                    found[path] = {"full_name": path, "mapping": {leaf: definition}}
+            body[record.name] = {"mappings": found}
+        return NodeResponse(body=body)
+
+
+def _expands(request: NodeRequest, state: str) -> bool:
+    wanted = set((request.query.get("expand_wildcards") or "open").split(","))
+    return bool(wanted & {state, "all"})
+
+
+def _shards(count: int) -> dict[str, int]:
+    return {"total": count, "successful": count, "failed": 0}
+
+
+_METRICS = ("docs", "store", "indexing", "search", "_all")
+
+
+def _metrics(spec: str | None) -> set[str]:
+    if spec is None or spec == "_all":
+        return {"docs", "store"}
+    wanted = {m.strip() for m in spec.split(",") if m.strip()}
+    unknown = sorted(wanted - {"docs", "store", "_all"})
+    if unknown:
+        raise IllegalArgument(
+            f"index stats metric [{unknown[0]}] is not supported by this node "
+            "(it keeps docs and store)"
+        )
+    return {"docs", "store"} if "_all" in wanted else wanted
+
+
+def _stats_section(metrics: set[str], docs: int, size: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "docs" in metrics:
+        out["docs"] = {"count": docs, "deleted": 0, "total_size_in_bytes": size}
+    if "store" in metrics:
+        out["store"] = {
+            "size_in_bytes": size,
+            "total_data_set_size_in_bytes": size,
+            "reserved_in_bytes": 0,
+        }
+    return out
+
+
+def _refuse_non_index(catalog: Catalog, name: str) -> None:
+    kind = catalog.kind(name)
+    if kind in ("alias", "data_stream"):
+        raise IllegalArgument(
+            f"The provided expression [{name}] matches "
+            f"{'an alias' if kind == 'alias' else 'a data stream'}, specify the corresponding "
+            "concrete indices instead."
+        )
+
+
+def _refuse_write_index_of_stream(conn: Any, record: indices.IndexRecord) -> None:
+    found = data_streams.stream_of(conn, record.name)
+    if found is not None and found[1]["indices"][-1] == record.name:
+        raise IllegalArgument(
+            f"cannot close index [{record.name}] because it is the write index for data "
+            f"stream [{found[0]}]"
+        )
+
+
+def _resolved(
+    catalog: Catalog,
+    expression: str,
+    records: dict[str, indices.IndexRecord],
+    allowed: Any,
+    *,
+    hidden: bool,
+) -> dict[str, Any]:
+    """The body of ``_resolve/index``: what each kind of name in `expression` resolves to."""
+    names: list[str] = []
+    every = sorted({*catalog.indices, *catalog.aliases, *catalog.streams})
+    for part in (p.strip() for p in expression.split(",") if p.strip()):
+        if not indices.is_pattern(part):
+            if catalog.kind(part) is None:
+                raise IndexNotFound(part)
+            names.append(part)
+            continue
+        pattern = indices.wildcard("*" if part == "_all" else part)
+        hidden_ok = hidden or part.startswith(".")
+        for name in every:
+            if not pattern.fullmatch(name) or not allowed(name):
+                continue
+            record = records.get(name)
+            concealed = name.startswith(".") or (record is not None and record.hidden)
+            if concealed and not hidden_ok:
+                continue
+            names.append(name)
+    out_indices, out_aliases, out_streams = [], [], []
+    stream_of = {i: s for s, f in catalog.streams.items() for i in f.indices}
+    for name in dict.fromkeys(names):
+        kind = catalog.kind(name)
+        if kind == "index":
+            record = records[name]
+            entry: dict[str, Any] = {"name": name}
+            if record.aliases:
+                entry["aliases"] = sorted(record.aliases)
+            entry["attributes"] = (["hidden"] if record.hidden else []) + [
+                "closed" if record.closed else "open"
+            ]
+            if name in stream_of:
+                entry["data_stream"] = stream_of[name]
+            out_indices.append(entry)
+        elif kind == "alias":
+            out_aliases.append({"name": name, "indices": sorted(catalog.aliases[name])})
+        else:
+            out_streams.append(
+                {
+                    "name": name,
+                    "backing_indices": list(catalog.streams[name].indices),
+                    "timestamp_field": "@timestamp",
+                }
+            )
+    return {"indices": out_indices, "aliases": out_aliases, "data_streams": out_streams}

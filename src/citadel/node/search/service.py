@@ -71,6 +71,8 @@ def open_indices(
     if resolved.denied:
         return Opened([], resolved.denied)
     records = [r for r in (load(conn, name) for name in resolved.names) if r is not None]
+    for record in records:  # an index reached only through filtered aliases
+        record.alias_filter = resolved.filters.get(record.name)
     return Opened(records)
 
 
@@ -118,7 +120,10 @@ def targets(
             now=now,
             searcher=searcher,
         )
-        compiled = compiler.compile(query, scoring=scoring)
+        scoped = query
+        if record.alias_filter is not None:  # searched through filtered aliases
+            scoped = Bool(must=(query,), filter=(parse_query(record.alias_filter),))
+        compiled = compiler.compile(scoped, scoring=scoring)
         boost = _index_boost(record.name, boosts)
         if boost != 1.0:
             compiled = tantivy.Query.boost_query(compiled, boost)

@@ -23,7 +23,20 @@ from citadel.node.errors import (
     ParsingError,
     ResourceAlreadyExists,
 )
+from citadel.node.store import catalog as meta
 from citadel.node.store import mapping as mp
+from citadel.node.store.expressions import (
+    AliasLink,
+    Catalog,
+    IndexClosed,
+    IndexFacts,
+    StreamFacts,
+    single_index,
+    write_index,
+)
+from citadel.node.store.expressions import Targets as Targets
+from citadel.node.store.expressions import is_pattern as is_pattern
+from citadel.node.store.expressions import resolve as resolve_expression
 
 Connection = Any  # a sqlcipher3 connection with Row rows
 VERSION_CREATED = "8512000"
@@ -45,7 +58,22 @@ class IndexRecord:
     settings: dict[str, Any]
     mappings: dict[str, Any]
     layout: Layout = field(default_factory=Layout)
+    aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Alias name → its definition as ``GET _alias`` shows it (filter, is_write_index ...)."""
+    state: str = "open"
+    alias_filter: Mapping[str, Any] | None = field(default=None, compare=False)
+    """Set by a search through filtered aliases: the query its documents must also match."""
     _table: FieldTable | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the index is closed (no reads or writes until reopened)."""
+        return self.state == "close"
+
+    @property
+    def hidden(self) -> bool:
+        """``index.hidden`` (wildcards skip the index unless asked)."""
+        return str(self.settings.get("index.hidden", "false")) == "true"
 
     @property
     def table(self) -> FieldTable:
@@ -156,17 +184,20 @@ def nest_settings(flat: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# -- index expressions (pure) ----------------------------------------------------------------
+# -- index expressions ----------------------------------------------------------------------
 
 ALL = "_all"
 
 
-@dataclass(frozen=True)
-class Targets:
-    """The indices an expression names for a caller, or the explicit names it may not read."""
+class IndexNames(list[str]):
+    """Every index name, sorted, carrying the catalog (aliases, data streams, closed and
+    hidden indices) so that `resolve_targets` resolves every kind of name."""
 
-    names: tuple[str, ...]
-    denied: tuple[str, ...] = ()
+    catalog: Catalog
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(sorted(catalog.indices))
+        self.catalog = catalog
 
 
 def resolve_targets(
@@ -178,54 +209,28 @@ def resolve_targets(
     ignore_unavailable: bool = False,
     allow_no_indices: bool = True,
     expand_hidden: bool = False,
+    expand_closed: bool = False,
+    closed_ok: bool = False,
 ) -> Targets:
-    """Concrete index names for an expression: comma lists, ``*`` wildcards, ``_all``, ``-x``.
+    """Concrete index names for an expression: indices, aliases, data streams, comma lists,
+    ``*`` wildcards, ``_all``, ``-x`` (`citadel.node.store.expressions.resolve`).
 
-    Wildcards expand only to names `allowed` accepts (as Elasticsearch expands only to
-    authorized indices, so a search over ``*`` silently covers what the caller can see) and
-    skip ``.hidden`` names unless the pattern starts with a dot or `expand_hidden`. A ``-x``
-    after the first item removes what it matches. With `deny_explicit`, a name given
-    explicitly that `allowed` refuses is `denied` (the caller answers 403, whether the index
-    exists or not, so existence does not leak). A concrete name that does not exist, or a
-    wildcard that matches nothing when not `allow_no_indices`, is a 404. `ignore_unavailable`
-    skips denied and missing names alike.
+    `names` is `all_names` (which carries aliases and data streams) or plain index names.
+    `Targets.filters` holds the filter of every index reached only through filtered aliases:
+    a search applies it (``IndexRecord.alias_filter``).
     """
-    existing = sorted(set(names))
-    known = set(existing)
-    parts = [p.strip() for p in (expression or ALL).split(",") if p.strip()] or [ALL]
-    chosen: dict[str, None] = {}
-    denied: list[str] = []
-    missing: str | None = None
-    for i, part in enumerate(parts):
-        if part.startswith("-") and i > 0:
-            pattern = _wildcard(part[1:])
-            for name in [n for n in chosen if pattern.fullmatch(n)]:
-                del chosen[name]
-        elif is_pattern(part):
-            pattern = _wildcard("*" if part == ALL else part)
-            hidden_ok = expand_hidden or part.startswith(".")
-            matched = [
-                n
-                for n in existing
-                if pattern.fullmatch(n) and (hidden_ok or not n.startswith(".")) and allowed(n)
-            ]
-            if not matched and not allow_no_indices:
-                missing = missing or part
-            chosen.update(dict.fromkeys(matched))
-        elif deny_explicit and not allowed(part):
-            if not ignore_unavailable:
-                denied.append(part)
-        elif part in known:
-            chosen[part] = None
-        elif not ignore_unavailable:
-            missing = missing or part
-    if denied:
-        return Targets((), tuple(denied))
-    if missing is not None:
-        raise IndexNotFound(missing)
-    if not chosen and not allow_no_indices:
-        raise IndexNotFound(expression or ALL)
-    return Targets(tuple(chosen))
+    catalog = names.catalog if isinstance(names, IndexNames) else Catalog.of_names(names)
+    return resolve_expression(
+        expression,
+        catalog,
+        allowed,
+        deny_explicit=deny_explicit,
+        ignore_unavailable=ignore_unavailable,
+        allow_no_indices=allow_no_indices,
+        expand_hidden=expand_hidden,
+        expand_closed=expand_closed,
+        closed_ok=closed_ok,
+    )
 
 
 def resolve_names(
@@ -236,6 +241,8 @@ def resolve_names(
     ignore_unavailable: bool = False,
     allow_no_indices: bool = True,
     expand_hidden: bool = False,
+    expand_closed: bool = False,
+    closed_ok: bool = False,
 ) -> list[str]:
     """`resolve_targets` for routes whose explicit names the router already authorized:
     `allowed` (everything when None) narrows wildcards only."""
@@ -247,43 +254,90 @@ def resolve_names(
         ignore_unavailable=ignore_unavailable,
         allow_no_indices=allow_no_indices,
         expand_hidden=expand_hidden,
+        expand_closed=expand_closed,
+        closed_ok=closed_ok,
     )
     return list(targets.names)
-
-
-def is_pattern(expression: str) -> bool:
-    """Whether an expression may name more than one index."""
-    return any(p.strip() in (ALL, "*") or "*" in p for p in expression.split(","))
 
 
 def _everything(name: str) -> bool:
     return True
 
 
-def _wildcard(pattern: str) -> re.Pattern[str]:
+def wildcard(pattern: str) -> re.Pattern[str]:
+    """A ``*`` pattern as a regular expression (for `fullmatch`)."""
     return re.compile(".*".join(re.escape(p) for p in pattern.split("*")))
 
 
 # -- reading ---------------------------------------------------------------------------------
 
 
-def load(conn: Connection, name: str) -> IndexRecord | None:
-    """The index called `name`, or None."""
-    row = conn.execute("SELECT * FROM indices WHERE name = ?", (name,)).fetchone()
+_SELECT = (
+    "SELECT i.*, m.value AS meta FROM indices i LEFT JOIN meta m ON m.key = 'index/' || i.uuid"
+)
+
+
+def load_index(conn: Connection, name: str) -> IndexRecord | None:
+    """The index called exactly `name` (open or closed; no alias resolution), or None."""
+    row = conn.execute(f"{_SELECT} WHERE i.name = ?", (name,)).fetchone()
     return _record(conn, row) if row else None
 
 
-def require(conn: Connection, name: str) -> IndexRecord:
-    """The index called `name`; 404 index_not_found_exception when there is none."""
-    record = load(conn, name)
+def load(conn: Connection, name: str) -> IndexRecord | None:
+    """The index a write through `name` goes to, or None when `name` names nothing.
+
+    `name` may be an index, an alias (its write index; 400 when it has none) or a data stream
+    (its newest backing index). A closed index is index_closed_exception.
+    """
+    record = load_index(conn, name)
     if record is None:
-        raise IndexNotFound(name)
+        target = write_index(name, load_catalog(conn))
+        record = load_index(conn, target) if target is not None else None
+    if record is not None and record.closed:
+        raise IndexClosed(record.name, record.uuid)
     return record
 
 
-def all_names(conn: Connection) -> list[str]:
-    """Every index name, sorted."""
-    return [r[0] for r in conn.execute("SELECT name FROM indices ORDER BY name")]
+def require(conn: Connection, name: str) -> IndexRecord:
+    """The one index a read by id through `name` reads; 404 index_not_found_exception when
+    there is none, 400 for an alias of several indices or a data stream (as Elasticsearch)."""
+    record = load_index(conn, name)
+    if record is None:
+        target = single_index(name, load_catalog(conn))
+        record = load_index(conn, target) if target is not None else None
+    if record is None:
+        raise IndexNotFound(name)
+    if record.closed:
+        raise IndexClosed(record.name, record.uuid)
+    return record
+
+
+def all_names(conn: Connection) -> IndexNames:
+    """Every index name, sorted (carrying aliases and data streams for `resolve_targets`)."""
+    return IndexNames(load_catalog(conn))
+
+
+def load_catalog(conn: Connection) -> Catalog:
+    """Every index, alias and data stream, for resolving expressions."""
+    facts: dict[str, IndexFacts] = {}
+    aliases: dict[str, dict[str, AliasLink]] = {}
+    rows = conn.execute(
+        "SELECT i.name, i.uuid, i.settings, m.value AS meta FROM indices i "
+        "LEFT JOIN meta m ON m.key = 'index/' || i.uuid"
+    )
+    for name, uuid, settings, raw in rows:
+        extra = json.loads(raw) if raw else {}
+        hidden = str(json.loads(settings).get("index.hidden", "false")) == "true"
+        facts[name] = IndexFacts(uuid, hidden, extra.get("state") == "close")
+        for alias, spec in extra.get("aliases", {}).items():
+            aliases.setdefault(alias, {})[name] = AliasLink(
+                spec.get("filter"), spec.get("is_write_index"), bool(spec.get("is_hidden"))
+            )
+    streams = {
+        name: StreamFacts(tuple(s["indices"]), bool(s.get("hidden")))
+        for name, s in meta.every(conn, meta.DATA_STREAM).items()
+    }
+    return Catalog(facts, aliases, streams)
 
 
 def resolve(
@@ -294,6 +348,8 @@ def resolve(
     ignore_unavailable: bool = False,
     allow_no_indices: bool = True,
     expand_hidden: bool = False,
+    expand_closed: bool = False,
+    closed_ok: bool = False,
 ) -> list[IndexRecord]:
     """The indices an expression names (see `resolve_names`), loaded."""
     names = resolve_names(
@@ -303,11 +359,20 @@ def resolve(
         ignore_unavailable=ignore_unavailable,
         allow_no_indices=allow_no_indices,
         expand_hidden=expand_hidden,
+        expand_closed=expand_closed,
+        closed_ok=closed_ok,
     )
-    return [require(conn, n) for n in names]
+    out = []
+    for name in names:
+        record = load_index(conn, name)
+        if record is None:
+            raise IndexNotFound(name)
+        out.append(record)
+    return out
 
 
 def _record(conn: Connection, row: Any) -> IndexRecord:
+    extra = json.loads(row["meta"]) if row["meta"] else {}
     return IndexRecord(
         id=row["id"],
         name=row["name"],
@@ -316,13 +381,23 @@ def _record(conn: Connection, row: Any) -> IndexRecord:
         settings=json.loads(row["settings"]),
         mappings=json.loads(row["mappings"]),
         layout=Layout.from_json(json.loads(row["layout"] or "{}")),
+        aliases=extra.get("aliases", {}),
+        state=extra.get("state", "open"),
     )
+
+
+def save_meta(conn: Connection, record: IndexRecord) -> None:
+    """Store an index's aliases and state (kept beside its catalog row)."""
+    if not record.aliases and record.state == "open":
+        meta.remove(conn, meta.INDEX, record.uuid)
+        return
+    meta.put(conn, meta.INDEX, record.uuid, {"aliases": record.aliases, "state": record.state})
 
 
 def describe(record: IndexRecord, *, flat_settings: bool = False) -> dict[str, Any]:
     """The body of ``GET /{index}`` for one index."""
     return {
-        "aliases": {},
+        "aliases": {name: record.aliases[name] for name in sorted(record.aliases)},
         "mappings": record.mappings,
         "settings": settings_view(record, flat=flat_settings),
     }
@@ -346,21 +421,40 @@ def settings_view(record: IndexRecord, *, flat: bool = False) -> dict[str, Any]:
 # -- writing ---------------------------------------------------------------------------------
 
 
-def create(conn: Connection, clock: Clock, name: str, body: Any) -> IndexRecord:
-    """Create index `name` from a create-index body (settings, mappings, aliases)."""
-    mp.validate_index_name(name)
+def create(
+    conn: Connection, clock: Clock, name: str, body: Any, *, explicit: bool = False
+) -> IndexRecord:
+    """Create index `name` from a create-index body (settings, mappings, aliases) and the
+    templates that match it. A first write (not `explicit`) to a name that a data stream
+    template matches creates the data stream and answers its write index."""
+    from citadel.node.store import creation  # creation composes templates, aliases, streams
+
+    return creation.create(conn, clock, name, body, explicit=explicit)
+
+
+def check_create_body(body: Any) -> Mapping[str, Any]:
+    """A create-index body's keys (settings, mappings, aliases); 400 for others."""
     if body is None:
-        body = {}
+        return {}
     if not isinstance(body, Mapping):
         raise ParsingError("request body must be an object")
     unknown = [k for k in body if k not in _CREATE_KEYS]
     if unknown:
         raise ParsingError(f"unknown key [{unknown[0]}] for create index")
-    if body.get("aliases"):
-        raise IllegalArgument("index aliases are not supported by this node")
-    settings = normalize_settings(body.get("settings"))
-    mappings = mp.canonical(mp.normalize_mappings(body.get("mappings")))
-    existing = load(conn, name)
+    return body
+
+
+def insert(
+    conn: Connection,
+    clock: Clock,
+    name: str,
+    settings: dict[str, Any],
+    mappings: Mapping[str, Any],
+) -> IndexRecord:
+    """Write the catalog row of new index `name` (settings flat, mappings validated here)."""
+    mp.validate_index_name(name)
+    mappings = mp.canonical(mp.normalize_mappings(mappings))
+    existing = load_index(conn, name)
     if existing is not None:
         raise ResourceAlreadyExists(
             f"index [{name}/{existing.uuid}] already exists",
@@ -384,6 +478,7 @@ def create(conn: Connection, clock: Clock, name: str, body: Any) -> IndexRecord:
 def delete(conn: Connection, record: IndexRecord) -> None:
     """Drop an index's catalog row (the caller drops its shard once this commits)."""
     conn.execute("DELETE FROM indices WHERE id = ?", (record.id,))
+    meta.remove(conn, meta.INDEX, record.uuid)
 
 
 def put_mapping(conn: Connection, record: IndexRecord, body: Any) -> IndexRecord:
@@ -470,5 +565,5 @@ def refresh_seconds(value: Any) -> float | None:
 
 def load_by_uuid(conn: Connection, uuid: str) -> IndexRecord | None:
     """The index whose uuid is `uuid`, or None."""
-    row = conn.execute("SELECT * FROM indices WHERE uuid = ?", (uuid,)).fetchone()
+    row = conn.execute(f"{_SELECT} WHERE i.uuid = ?", (uuid,)).fetchone()
     return _record(conn, row) if row else None
