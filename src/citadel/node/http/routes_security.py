@@ -15,7 +15,13 @@ from typing import Any
 from citadel.node.errors import EsError, IllegalArgument, XContentParseError
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router, cluster
-from citadel.node.security import api_keys, privilege_checks, roles, users
+from citadel.node.security import (
+    api_keys,
+    application_privileges,
+    privilege_checks,
+    roles,
+    users,
+)
 from citadel.node.security.errors import ParseException, ValidationFailed
 from citadel.node.security.realm import Realm, describe
 from citadel.node.services import NodeServices
@@ -23,6 +29,7 @@ from citadel.node.services import NodeServices
 MANAGE_SECURITY = cluster("manage_security")
 READ_SECURITY = cluster("read_security")
 MANAGE_OWN_API_KEY = cluster("manage_own_api_key")
+GRANT_API_KEY = cluster("grant_api_key")
 _COMMON_PARAMS = frozenset({"pretty", "human", "error_trace", "filter_path", "format"})
 
 _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -58,6 +65,14 @@ _CREATE_KEY_FIELDS = {
 }
 _UPDATE_KEY_FIELDS = {"role_descriptors": "object", "metadata": "object", "expiration": "string"}
 _BULK_UPDATE_FIELDS = {**_UPDATE_KEY_FIELDS, "ids": "strings"}
+_GRANT_FIELDS = {
+    "grant_type": "string",
+    "username": "string",
+    "password": "string",
+    "access_token": "string",
+    "run_as": "string",
+    "api_key": "object",
+}
 _INVALIDATE_FIELDS = {
     "id": "string",
     "ids": "strings",
@@ -93,6 +108,9 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("GET", "/_security/user/{name}", api.get_users, READ_SECURITY)
     router.add("DELETE", "/_security/user/{name}", api.delete_user, MANAGE_SECURITY)
     router.add("GET", "/_security/role", api.get_roles, READ_SECURITY)
+    router.add("POST", "/_security/role", api.bulk_put_roles, MANAGE_SECURITY)
+    router.add("DELETE", "/_security/role", api.bulk_delete_roles, MANAGE_SECURITY)
+    router.add("POST", "/_security/api_key/grant", api.grant_api_key, GRANT_API_KEY)
     router.add("GET", "/_security/role/{name}", api.get_roles, READ_SECURITY)
     router.add("DELETE", "/_security/role/{name}", api.delete_role, MANAGE_SECURITY)
     router.add("GET", "/_security/api_key", api.get_api_keys, AUTHENTICATED)
@@ -186,6 +204,14 @@ class SecurityRoutes:
         )
         return NodeResponse(body={"role": {"created": created}})
 
+    def bulk_put_roles(self, request: NodeRequest) -> NodeResponse:
+        """``POST /_security/role``: several roles at once, each reported on its own."""
+        return NodeResponse(body=roles.put_roles(self.realm, request.json(required=True)))
+
+    def bulk_delete_roles(self, request: NodeRequest) -> NodeResponse:
+        """``DELETE /_security/role``: several roles by name at once."""
+        return NodeResponse(body=roles.delete_roles(self.realm, request.json(required=True)))
+
     def get_roles(self, request: NodeRequest) -> NodeResponse:
         """``GET /_security/role[/{names}]``: built-in and native roles; 404 ``{}`` if none."""
         names = _names(request)
@@ -219,6 +245,35 @@ class SecurityRoutes:
                 expiration=body.get("expiration"),
                 metadata=body.get("metadata", {}),
             ),
+        )
+        return NodeResponse(body=key.body())
+
+    def grant_api_key(self, request: NodeRequest) -> NodeResponse:
+        """``POST /_security/api_key/grant``: a key for a user proven by their password."""
+        body = _fields(request, _GRANT_FIELDS, what="grant_api_key_request")
+        grant_type = body.get("grant_type")
+        if grant_type is None:
+            raise ValidationFailed("[grant_type] is required")
+        if grant_type == "access_token":
+            raise IllegalArgument(
+                "[grant_type] [access_token] is not supported by this node: it issues no "
+                "bearer tokens; use [password]"
+            )
+        if grant_type != "password":
+            raise ValidationFailed(f"grant_type [{grant_type}] is not supported")
+        if "run_as" in body:
+            raise IllegalArgument("[run_as] is not supported by this node")
+        problems = [f"[{f}] is required" for f in ("username", "password") if f not in body]
+        if "access_token" in body:
+            problems.append("[access_token] is not applicable for grant_type [password]")
+        if problems:
+            raise ValidationFailed(*problems)
+        key_body = body.get("api_key")
+        if key_body is None:
+            raise ValidationFailed("api key name is required")
+        owner = self.realm.with_password(body["username"], body["password"])
+        key = api_keys.create_api_key(
+            self.realm, owner=owner, request=_key_request(key_body, "grant_api_key_request")
         )
         return NodeResponse(body=key.body())
 
@@ -335,11 +390,33 @@ class SecurityRoutes:
         if username != identity.username:
             raise IllegalArgument("users may only check the privileges of their own account")
         check = privilege_checks.parse_check(request.json(), username)
-        return NodeResponse(body=privilege_checks.has_privileges(identity, check))
+        definitions = application_privileges.definitions(
+            self.realm, [app.application for app in check.application]
+        )
+        return NodeResponse(body=privilege_checks.has_privileges(identity, check, definitions))
 
     def user_privileges(self, request: NodeRequest) -> NodeResponse:
         """``GET /_security/user/_privileges``: the caller's effective privileges."""
         return NodeResponse(body=privilege_checks.user_privileges(request.identity))
+
+
+def _key_request(body: Mapping[str, Any], what: str) -> api_keys.KeyRequest:
+    """The ``api_key`` object of a grant, checked like ``POST /_security/api_key``'s body."""
+    for key, value in body.items():
+        if key not in _CREATE_KEY_FIELDS:
+            raise XContentParseError(f"failed to parse {what}. unexpected field [api_key.{key}]")
+        check, description = _KINDS[_CREATE_KEY_FIELDS[key]]
+        if value is not None and not check(value):
+            raise XContentParseError(
+                f"failed to parse {what}. field [api_key.{key}] must be {description}, "
+                f"not {_json_type(value)}"
+            )
+    return api_keys.KeyRequest(
+        name=body.get("name"),
+        role_descriptors=body.get("role_descriptors") or {},
+        expiration=body.get("expiration"),
+        metadata=body.get("metadata") or {},
+    )
 
 
 def _key_update(body: Mapping[str, Any]) -> api_keys.KeyUpdate:

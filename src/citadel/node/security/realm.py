@@ -126,6 +126,11 @@ class Realm:
         with self._lock:
             self._verified.pop(username, None)
 
+    def forget_all(self) -> None:
+        """Drop every remembered password (``_clear_cache`` on the realms)."""
+        with self._lock:
+            self._verified.clear()
+
     # -- authentication ----------------------------------------------------------------
 
     def authenticate(self, header: str | None) -> Identity:
@@ -141,6 +146,11 @@ class Realm:
             key_id, _, secret = decoded.partition(":")
             return self._api_key(key_id, secret)
         raise Unauthenticated("unable to authenticate with provided credentials")
+
+    def with_password(self, username: str, password: str) -> Identity:
+        """The identity of a user proven by their password (``grant_type: password``); the
+        same 401 as a failed sign-in otherwise."""
+        return self._basic(username, password)
 
     def _basic(self, username: str, password: str) -> Identity:
         with self.store.read() as conn:

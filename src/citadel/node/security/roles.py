@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from citadel.node.errors import IllegalArgument
+from citadel.node.errors import EsError, IllegalArgument
 from citadel.node.security.errors import ParseException, ValidationFailed
 from citadel.node.security.names import name_rule, valid_name
 from citadel.node.security.privileges import (
@@ -40,11 +40,7 @@ ROLE_FIELDS = Catalog(
 
 def put_role(realm: Realm, *, name: str, body: Any) -> bool:
     """Create or replace a native role; True when it was created."""
-    if name in BUILTIN_ROLES:
-        raise ValidationFailed(f"Role [{name}] is reserved and may not be used.")
-    if not valid_name(name):
-        raise ValidationFailed(f"Invalid role name [{name}]. {name_rule('Role names')}")
-    descriptor = checked_descriptor(body, f"role [{name}]")
+    descriptor = _checked_role(name, body)
     with realm.store.write() as conn:
         exists = conn.execute("SELECT 1 FROM roles WHERE name = ?", (name,)).fetchone()
         conn.execute(
@@ -53,6 +49,86 @@ def put_role(realm: Realm, *, name: str, body: Any) -> bool:
             (name, json.dumps(descriptor)),
         )
     return exists is None
+
+
+MAX_BULK = 1_000
+
+
+def put_roles(realm: Realm, body: Any) -> dict[str, Any]:
+    """``POST /_security/role``: ``{"roles": {name: descriptor}}``, each role created, updated,
+    left alone (``noop``: the stored descriptor is the same) or refused (in ``errors``)."""
+    roles = _bulk_field(body, "roles", dict, "an object")
+    if not roles:
+        raise ValidationFailed("at least one role must be provided")
+    if len(roles) > MAX_BULK:
+        raise ValidationFailed(f"at most [{MAX_BULK}] roles may be put at once")
+    result: dict[str, list[str]] = {"created": [], "updated": [], "noop": []}
+    errors: dict[str, Any] = {}
+    for name, descriptor in roles.items():
+        try:
+            checked = _checked_role(name, descriptor)
+        except EsError as exc:
+            errors[name] = {"type": exc.type, "reason": exc.reason}
+            continue
+        with realm.store.write() as conn:
+            row = conn.execute("SELECT descriptor FROM roles WHERE name = ?", (name,)).fetchone()
+            if row is not None and json.loads(row["descriptor"]) == checked:
+                result["noop"].append(name)
+                continue
+            conn.execute(
+                "INSERT INTO roles (name, descriptor) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET descriptor = excluded.descriptor",
+                (name, json.dumps(checked)),
+            )
+        result["created" if row is None else "updated"].append(name)
+    return _bulk_answer(result, errors)
+
+
+def delete_roles(realm: Realm, body: Any) -> dict[str, Any]:
+    """``DELETE /_security/role``: ``{"names": [...]}``, each ``deleted`` or ``not_found``
+    (built-in roles are ``errors``)."""
+    names = _bulk_field(body, "names", list, "an array of strings")
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ValidationFailed("at least one role name must be provided")
+    if len(names) > MAX_BULK:
+        raise ValidationFailed(f"at most [{MAX_BULK}] roles may be deleted at once")
+    result: dict[str, list[str]] = {"deleted": [], "not_found": []}
+    errors: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        try:
+            found = delete_role(realm, name=name)
+        except EsError as exc:
+            errors[name] = {"type": exc.type, "reason": exc.reason}
+            continue
+        result["deleted" if found else "not_found"].append(name)
+    return _bulk_answer(result, errors)
+
+
+def _checked_role(name: str, body: Any) -> dict[str, Any]:
+    if name in BUILTIN_ROLES:
+        raise ValidationFailed(f"Role [{name}] is reserved and may not be used.")
+    if not valid_name(name):
+        raise ValidationFailed(f"Invalid role name [{name}]. {name_rule('Role names')}")
+    return checked_descriptor(body, f"role [{name}]")
+
+
+def _bulk_field(body: Any, key: str, kind: type, description: str) -> Any:
+    if not isinstance(body, dict):
+        raise ParseException("failed to parse the request body. expected an object")
+    for field in body:
+        if field != key:
+            raise ParseException(f"failed to parse the request body. unexpected field [{field}]")
+    value = body.get(key)
+    if not isinstance(value, kind):
+        raise ParseException(f"failed to parse the request body. [{key}] must be {description}")
+    return value
+
+
+def _bulk_answer(result: dict[str, list[str]], errors: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {key: names for key, names in result.items() if names}
+    if errors:
+        out["errors"] = {"count": len(errors), "details": errors}
+    return out
 
 
 def get_roles(realm: Realm, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
