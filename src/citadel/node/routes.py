@@ -10,6 +10,7 @@ def build_router(services: NodeServices) -> Router:
     """Every route of the node."""
     from citadel.node.http import (
         routes_aliases,
+        routes_by_query,
         routes_cluster,
         routes_data_streams,
         routes_documents,
@@ -25,6 +26,7 @@ def build_router(services: NodeServices) -> Router:
     for area in (routes_security, routes_cluster, routes_search, routes_indices, routes_documents):
         area.register(router, services)
     routes_ingest.register(router, services)
+    routes_by_query.register(router, services)
     routes_aliases.register(router, services)
     routes_templates.register(router, services)
     routes_data_streams.register(router, services)

@@ -179,6 +179,10 @@ class WriteSession:
         for shard in self._written.values():
             shard.sync()
 
+    def written_uuids(self) -> list[str]:
+        """The uuids of the indices this session wrote into."""
+        return list(self._written)
+
     def refresh(self) -> None:
         """``refresh=true|wait_for``: make this session's writes searchable now."""
         for uuid in self._written:
@@ -253,6 +257,7 @@ class WriteSession:
                 "use index instead;"
             )
         record = self.index_for_write(index)
+        indices.check_write(record, index, create_only=create_only)
         shard = self.shard(record)
         # a fresh random id cannot exist yet (Elasticsearch's append-only shortcut)
         current = None if auto_id else shard.get(doc_id)
@@ -310,6 +315,8 @@ class WriteSession:
                 "Validation Failed: 1: only internal versioning can be used for update operations;"
             )
         record = self._records.get(index) or indices.load(self.conn, index)
+        if record is not None:
+            indices.check_write(record, index, create_only=None)
         current = self.shard(record).get(doc_id) if record else None
         if current is None or not current.exists:
             upsert = request.doc if request.doc_as_upsert else request.upsert
@@ -348,6 +355,7 @@ class WriteSession:
         """Delete a document; ``result: not_found`` (404) when it is not there."""
         check_id(doc_id)
         record = self.existing_index(index)
+        indices.check_write(record, index, create_only=None)
         shard = self.shard(record)
         current = shard.get(doc_id)
         _check_concurrency(record, doc_id, current, concurrency)
@@ -441,7 +449,7 @@ def get_document(
 ) -> dict[str, Any]:
     """Look a document up; 404 index_not_found_exception when the index does not exist."""
     record = indices.require(conn, index)
-    return get_body(index, doc_id, find(engine, record, doc_id), spec)
+    return get_body(record.name, doc_id, find(engine, record, doc_id), spec)
 
 
 # -- update requests (pure) ------------------------------------------------------------------
