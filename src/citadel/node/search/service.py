@@ -183,6 +183,11 @@ def search(
     if request.terminate_after is not None:
         total = sum(min(_count(t, request.min_score), request.terminate_after) for t in found)
     wanted = request.from_ + request.size
+    if wanted > MAX_DOC_WINDOW:
+        raise IllegalArgument(
+            f"a page may reach at most {MAX_DOC_WINDOW} hits deep on this node (from + size "
+            f"was [{wanted}]); page with search_after and a point in time instead"
+        )
     after = request.search_after
     if request.size == 0:
         page: list[Hit] = []
