@@ -1,4 +1,5 @@
-"""Index lifecycle, mappings, settings, _cat/indices, GET / and health, through the REST API."""
+"""Index lifecycle, mappings, settings and GET /, through the REST API (_cat: test_cat.py,
+_cluster: test_cluster.py)."""
 
 from __future__ import annotations
 
@@ -53,22 +54,6 @@ def test_root_needs_credentials(anonymous):
     response = anonymous.get("/")
     assert response.status_code == 401
     assert error_of(response)["type"] == "security_exception"
-
-
-def test_cluster_health_is_green_with_one_node(es):
-    create_books(es)
-    body = es.get("/_cluster/health").json()
-    assert body["status"] == "green"
-    assert body["number_of_nodes"] == 1
-    assert body["active_primary_shards"] == 1
-    assert body["cluster_name"] == "test-cluster"
-
-
-def test_cluster_health_of_a_missing_index_is_a_404(es):
-    assert es.get("/_cluster/health/nope").status_code == 404
-
-
-# -- lifecycle -------------------------------------------------------------------------------
 
 
 def test_creating_an_index_acknowledges_it(es):
@@ -317,94 +302,6 @@ def test_refresh_answers_in_the_elasticsearch_shape(es):
 
 def test_refresh_of_a_missing_index_is_404(es):
     assert es.post("/nope/_refresh").status_code == 404
-
-
-# -- _cat/indices ----------------------------------------------------------------------------
-
-
-def test_cat_indices_prints_a_table_with_headers(es):
-    create_books(es)
-    es.put("/books/_doc/1", json={"title": "one"})
-    es.put("/books/_doc/2", params={"refresh": "true"}, json={"title": "two"})
-    response = es.get("/_cat/indices", params={"v": "true"})
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    header, row, *rest = response.text.splitlines()
-    assert rest == []
-    assert header.split() == [
-        "health",
-        "status",
-        "index",
-        "uuid",
-        "pri",
-        "rep",
-        "docs.count",
-        "docs.deleted",
-        "store.size",
-        "pri.store.size",
-        "dataset.size",
-    ]
-    cells = row.split()
-    assert cells[:3] == ["green", "open", "books"]
-    assert cells[4:8] == ["1", "0", "2", "0"]
-    assert header.index("docs.count") + len("docs.count") == row.index(" 2 ") + 2  # right-aligned
-
-
-def test_cat_indices_without_v_has_no_header(es):
-    create_books(es)
-    lines = es.get("/_cat/indices").text.splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("green")
-
-
-def test_cat_indices_as_json_gives_strings(es):
-    create_books(es)
-    es.put("/books/_doc/1", params={"refresh": "true"}, json={"title": "one"})
-    body = es.get("/_cat/indices", params={"format": "json"}).json()
-    assert len(body) == 1
-    row = body[0]
-    assert row["health"] == "green"
-    assert row["status"] == "open"
-    assert row["index"] == "books"
-    assert row["pri"] == "1"
-    assert row["rep"] == "0"
-    assert row["docs.count"] == "1"
-    assert row["store.size"].endswith("b")
-    assert row["uuid"] == es.get("/books").json()["books"]["settings"]["index"]["uuid"]
-
-
-def test_cat_indices_selects_columns_and_sorts(es):
-    es.put("/b")
-    es.put("/a")
-    es.put("/a/_doc/1", params={"refresh": "true"}, json={"x": 1})
-    text = es.get("/_cat/indices", params={"h": "index,docs.count", "s": "index:desc"}).text
-    assert text.splitlines() == ["b 0", "a 1"]
-
-
-def test_cat_indices_for_one_pattern(es):
-    es.put("/logs-1")
-    es.put("/other")
-    body = es.get("/_cat/indices/logs-*", params={"format": "json", "bytes": "b"}).json()
-    assert [r["index"] for r in body] == ["logs-1"]
-    assert body[0]["store.size"].isdigit()
-
-
-def test_cat_indices_for_a_missing_index_is_404(es):
-    assert es.get("/_cat/indices/nope").status_code == 404
-
-
-def test_cat_indices_with_an_unknown_column_is_400(es):
-    assert es.get("/_cat/indices", params={"h": "nope"}).status_code == 400
-
-
-def test_cat_indices_shows_only_indices_the_user_may_monitor(es, node_app, node_services):
-    es.put("/logs-1")
-    es.put("/books")
-    grants = [{"names": ["logs-*"], "privileges": ["manage"]}]
-    with client_as(node_app, node_services, "ops", grants) as ops:
-        body = ops.get("/_cat/indices", params={"format": "json"}).json()
-        assert [r["index"] for r in body] == ["logs-1"]
-        assert ops.get("/_cat/indices/books").status_code == 403
 
 
 # -- privileges ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ def build_router(services: NodeServices) -> Router:
     from citadel.node.http import (
         routes_aliases,
         routes_by_query,
+        routes_cat,
         routes_cluster,
         routes_data_streams,
         routes_documents,
@@ -31,4 +32,5 @@ def build_router(services: NodeServices) -> Router:
     routes_templates.register(router, services)
     routes_data_streams.register(router, services)
     routes_security_admin.register(router, services)
+    routes_cat.register(router, services)
     return router
