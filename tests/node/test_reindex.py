@@ -114,9 +114,16 @@ def test_update_by_query_bumps_versions_through_a_pipeline(es):
     assert (doc["_version"], doc["_source"]) == (2, {"name": "ann", "t": "x"})
 
 
-def test_update_by_query_with_a_script_is_refused(es):
+def test_update_by_query_runs_a_simple_script(es):
     seed(es, "people", {"age": 1})
-    body = {"script": {"source": "ctx._source.age += 1"}}
+    body = {"query": {"term": {"age": 1}}, "script": {"source": "ctx._source.age++"}}
+    assert es.post("/people/_update_by_query", json=body).json()["updated"] == 1
+    assert es.get("/people/_doc/1").json()["_source"] == {"age": 2}
+
+
+def test_update_by_query_with_another_script_is_refused(es):
+    seed(es, "people", {"age": 1})
+    body = {"script": {"source": "ctx._source.age = ctx._source.age * 2"}}
     response = es.post("/people/_update_by_query", json=body)
     assert response.status_code == 400
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from citadel.node.errors import ActionRequestValidation, IllegalArgument, ParsingError
+from citadel.node.reindex.scripts import Script, parse_script
 from citadel.node.search.dsl import MatchAll, Query, parse_query
 from citadel.node.store import source as src
 from citadel.node.store.documents import VERSION_TYPES
@@ -60,6 +61,7 @@ class ByQuery:
     query: Query
     options: Options
     pipeline: str | None = None
+    script: Script | None = None
 
 
 @dataclass(frozen=True)
@@ -145,15 +147,11 @@ def parse_by_query(body: Any, params: Mapping[str, str], *, updating: bool) -> B
             raise IllegalArgument("[slice] is not supported: this node runs one slice")
         if key not in known:
             raise ParsingError(f"Unknown key for a START_OBJECT in [{key}].")
-    if "script" in body:
-        raise IllegalArgument(
-            "[script] is not supported: scripts do not run on this node; update documents "
-            "through an ingest [pipeline] instead"
-        )
+    script = parse_script(body["script"]) if "script" in body else None
     if not updating and "query" not in body and "q" not in params:
         raise ActionRequestValidation("Validation Failed: 1: query is missing;")
     query = parse_query(body["query"]) if "query" in body else MatchAll()
-    return ByQuery(query, parse_options(params, body), params.get("pipeline"))
+    return ByQuery(query, parse_options(params, body), params.get("pipeline"), script)
 
 
 _SOURCE_KEYS = frozenset({"index", "query", "size", "_source"})

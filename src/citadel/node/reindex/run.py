@@ -220,14 +220,15 @@ def _fail(progress: Progress, hit: Hit, exc: EsError) -> None:
 
 
 def update_in_place(request: ByQuery) -> Write:
-    """``_update_by_query``: each document indexed again (through `request.pipeline`)."""
+    """``_update_by_query``: each document indexed again (its script, then its pipeline)."""
 
     def write(session: WriteSession, hit: Hit, progress: Progress) -> None:
         session.authorize("index", hit.index)
+        source = request.script(hit.source) if request.script is not None else hit.source
         result = session.index(
             hit.index,
             hit.id,
-            hit.source,
+            source,
             concurrency=Concurrency(seq_no=hit.seq_no, primary_term=PRIMARY_TERM),
             pipeline=request.pipeline,
         )
