@@ -18,6 +18,7 @@ from typing import Any
 from citadel.kit.clock import Clock
 from citadel.node.engine.layout import FieldTable, Layout, assign, field_table
 from citadel.node.errors import (
+    EsError,
     IllegalArgument,
     IndexNotFound,
     ParsingError,
@@ -118,12 +119,100 @@ def normalize_settings(body: Any) -> dict[str, Any]:
         flat[name] = (
             [_setting_text(v) for v in value] if isinstance(value, list) else (_setting_text(value))
         )
+    for name in flat:
+        check_setting_name(name)
     _check_int(flat, "index.number_of_shards", low=1, high=1024)
     _check_int(flat, "index.number_of_replicas", low=0, high=1024)
     _check_int(flat, "index.mapping.total_fields.limit", low=1, high=100_000)
     _check_int(flat, "index.mapping.depth.limit", low=1, high=100)
     _check_int(flat, "index.max_result_window", low=1, high=2**31 - 1)
     return flat
+
+
+_KNOWN_SETTINGS = frozenset(
+    {
+        "index.number_of_shards",
+        "index.number_of_replicas",
+        "index.number_of_routing_shards",
+        "index.auto_expand_replicas",
+        "index.refresh_interval",
+        "index.max_result_window",
+        "index.max_inner_result_window",
+        "index.max_rescore_window",
+        "index.max_docvalue_fields_search",
+        "index.max_script_fields",
+        "index.max_terms_count",
+        "index.max_regex_length",
+        "index.max_ngram_diff",
+        "index.max_shingle_diff",
+        "index.max_refresh_listeners",
+        "index.max_slices_per_scroll",
+        "index.analyze.max_token_count",
+        "index.highlight.max_analyzed_offset",
+        "index.hidden",
+        "index.codec",
+        "index.priority",
+        "index.format",
+        "index.gc_deletes",
+        "index.default_pipeline",
+        "index.final_pipeline",
+        "index.shard.check_on_startup",
+        "index.load_fixed_bitset_filters_eagerly",
+        "index.write.wait_for_active_shards",
+        "index.queries.cache.enabled",
+        "index.requests.cache.enable",
+        "index.blocks.read_only",
+        "index.blocks.read_only_allow_delete",
+        "index.blocks.read",
+        "index.blocks.write",
+        "index.blocks.metadata",
+        "index.mapping.total_fields.limit",
+        "index.mapping.total_fields.ignore_dynamic_beyond_limit",
+        "index.mapping.depth.limit",
+        "index.mapping.nested_fields.limit",
+        "index.mapping.nested_objects.limit",
+        "index.mapping.field_name_length.limit",
+        "index.mapping.dimension_fields.limit",
+        "index.mapping.coerce",
+        "index.mapping.ignore_malformed",
+        "index.verified_before_close",
+    }
+)
+_KNOWN_PREFIXES = (
+    "index.routing.",
+    "index.lifecycle.",
+    "index.translog.",
+    "index.merge.",
+    "index.search.",
+    "index.indexing.",
+    "index.unassigned.",
+    "index.store.",
+    "index.soft_deletes.",
+    "index.version.",
+    "index.query.",
+)
+_REFUSED_PREFIXES = {
+    "index.analysis.": "custom analysis (analyzers, tokenizers, filters, normalizers)",
+    "index.sort.": "index sorting",
+    "index.similarity.": "custom similarities",
+    "index.mode": "index modes (time_series, logsdb)",
+    "index.time_series.": "time series indices",
+    "index.routing_path": "time series indices",
+}
+
+
+def check_setting_name(name: str) -> None:
+    """400 for a setting Elasticsearch does not know, and for known ones this node cannot
+    honour (custom analysis, index sorting, time series)."""
+    for prefix, feature in _REFUSED_PREFIXES.items():
+        if name.startswith(prefix):
+            raise IllegalArgument(f"setting [{name}]: {feature} is not supported by this node")
+    if name in _KNOWN_SETTINGS or name.startswith(_KNOWN_PREFIXES):
+        return
+    raise IllegalArgument(
+        f"unknown setting [{name}] please check that any required plugins are installed, or "
+        "check the breaking changes documentation for removed settings"
+    )
 
 
 def _flatten(body: Mapping[str, Any], prefix: str) -> Iterable[tuple[str, Any]]:
@@ -296,6 +385,39 @@ def load(conn: Connection, name: str) -> IndexRecord | None:
     if record is not None and record.closed:
         raise IndexClosed(record.name, record.uuid)
     return record
+
+
+class ClusterBlock(EsError):
+    """A write to an index whose ``index.blocks.*`` setting forbids it."""
+
+    type = "cluster_block_exception"
+    status = 403
+
+
+_WRITE_BLOCKS = {
+    "index.blocks.read_only": "FORBIDDEN/5/index read-only (api)",
+    "index.blocks.write": "FORBIDDEN/8/index write (api)",
+}
+
+
+def check_write(record: IndexRecord, name: str, *, create_only: bool | None) -> None:
+    """Refuse a document write as Elasticsearch would: write blocks, and on a data stream
+    anything but ``op_type=create`` (`create_only` None: an update or a delete)."""
+    for setting, block in _WRITE_BLOCKS.items():
+        if str(record.settings.get(setting, "false")) == "true":
+            raise ClusterBlock(f"index [{record.name}] blocked by: [{block}];")
+    if not record.mappings.get(mp.DATA_STREAM_TIMESTAMP, {}).get("enabled") or create_only:
+        return
+    if create_only is None and name == record.name:  # a backing index by its own name
+        return
+    if name != record.name:
+        raise IllegalArgument(
+            "only write ops with an op_type of create are allowed in data streams"
+        )
+    raise IllegalArgument(
+        "index request with op_type=index and no if_primary_term and if_seq_no set targeting "
+        "backing indices is disallowed, target corresponding data stream instead"
+    )
 
 
 def require(conn: Connection, name: str) -> IndexRecord:
