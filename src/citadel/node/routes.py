@@ -21,6 +21,7 @@ def build_router(services: NodeServices) -> Router:
         routes_security,
         routes_security_admin,
         routes_templates,
+        routes_termvectors,
     )
 
     router = Router()
@@ -28,6 +29,7 @@ def build_router(services: NodeServices) -> Router:
         area.register(router, services)
     routes_ingest.register(router, services)
     routes_by_query.register(router, services)
+    routes_termvectors.register(router, services)
     routes_aliases.register(router, services)
     routes_templates.register(router, services)
     routes_data_streams.register(router, services)
