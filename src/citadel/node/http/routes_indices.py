@@ -43,7 +43,8 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("GET", "/_stats/{metric}", routes.stats, AUTHENTICATED)
     router.add("GET", "/{index}/_stats", routes.stats, index("monitor"))
     router.add("GET", "/{index}/_stats/{metric}", routes.stats, index("monitor"))
-    router.add("GET", "/_resolve/index/{name}", routes.resolve_index, AUTHENTICATED)
+    for method in ("GET", "POST"):
+        router.add(method, "/_resolve/index/{name}", routes.resolve_index, AUTHENTICATED)
     router.add("GET", "/_mapping/field/{fields}", routes.field_mapping, AUTHENTICATED)
     router.add(
         "GET",
