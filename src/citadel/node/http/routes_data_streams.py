@@ -127,12 +127,10 @@ class DataStreamRoutes:
     def _roll_alias(
         self, conn: Any, alias: str, new_name: str | None, body: dict[str, Any], dry_run: bool
     ) -> tuple[str, str]:
-        old_name = indices.load_catalog(conn)
         writer = indices.load(conn, alias)
         if writer is None:
             raise IndexNotFound(alias)
         old = writer.name
-        del old_name
         if new_name is None:
             match = _NUMBERED.match(old)
             if match is None:

@@ -23,7 +23,6 @@ from citadel.node.errors import (
 from citadel.node.search.dsl import parse_query
 from citadel.node.store import indices
 from citadel.node.store import mapping as mp
-from citadel.node.store.expressions import Catalog
 from citadel.node.store.indices import Connection, IndexRecord
 
 MAX_ALIASES_PER_INDEX = 1_000
@@ -320,8 +319,3 @@ def _matches(alias: str, patterns: list[str]) -> bool:
         elif indices.wildcard(pattern).fullmatch(alias):
             matched = True
     return matched
-
-
-def alias_catalog(catalog: Catalog) -> dict[str, list[str]]:
-    """Alias → the indices it points to, sorted (for ``_cat/aliases`` and ``_resolve``)."""
-    return {alias: sorted(links) for alias, links in sorted(catalog.aliases.items())}
