@@ -36,7 +36,8 @@ ATTRIBUTES = {"xpack.installed": "true"}
 def node_id(cluster_uuid: str) -> str:
     """The node's id: 22 URL-safe base64 characters derived from the cluster uuid."""
     digest = hashlib.sha256(b"citadel-node:" + cluster_uuid.encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:22]
+    text = base64.urlsafe_b64encode(digest).decode()[:22]
+    return text if text[0] not in "-_" else "N" + text[1:]  # a path segment, never `_x`
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,13 @@ def build_router(services: NodeServices) -> Router:
         routes_documents,
         routes_indices,
         routes_ingest,
+        routes_nodes,
         routes_search,
         routes_security,
         routes_security_admin,
         routes_templates,
         routes_termvectors,
+        routes_xpack,
     )
 
     router = Router()
@@ -35,4 +37,6 @@ def build_router(services: NodeServices) -> Router:
     routes_data_streams.register(router, services)
     routes_security_admin.register(router, services)
     routes_cat.register(router, services)
+    routes_nodes.register(router, services)
+    routes_xpack.register(router, services)
     return router
