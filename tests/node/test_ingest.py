@@ -222,3 +222,10 @@ def test_deleting_a_default_pipeline_in_use_is_refused(es):
     put_pipeline(es, "first")
     es.put("/people", json={"settings": {"index.default_pipeline": "first"}})
     assert es.delete("/_ingest/pipeline/first").status_code == 400
+
+
+def test_a_pipeline_may_reroute_the_document(es):
+    put_pipeline(es, "p", {"set": {"field": "_index", "value": "other"}})
+    response = es.put("/people/_doc/1?pipeline=p", json={"a": 1})
+    assert response.json()["_index"] == "other"
+    assert es.get("/other/_doc/1").json()["_source"] == {"a": 1}

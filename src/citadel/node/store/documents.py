@@ -242,6 +242,8 @@ class WriteSession:
         if ingested is not None:
             if ingested.dropped:
                 return WriteResult(index, doc_id or new_doc_id(), -3, "noop", -2, 200, dropped=True)
+            if ingested.index != index:  # a pipeline rerouted it: the caller must hold that too
+                self.authorize("create" if create_only else "index", ingested.index)
             index, doc_id, source = ingested.index, ingested.id, ingested.source
         auto_id = doc_id is None
         doc_id = new_doc_id() if doc_id is None else doc_id
