@@ -225,6 +225,11 @@ def test_what_a_plain_node_has_none_of_is_an_empty_table(es):
         assert response.json() == [], name
 
 
+def test_an_empty_table_in_text_is_empty(es):
+    response = es.get("/_cat/fielddata")
+    assert (response.status_code, response.text) == (200, "")
+
+
 def test_snapshots_of_a_missing_repository_is_404(es):
     error = error_of(es.get("/_cat/snapshots/backups"), 404)
     assert error["type"] == "repository_missing_exception"

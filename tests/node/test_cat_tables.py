@@ -122,3 +122,8 @@ def test_human_bytes(size, text):
 )
 def test_durations(millis, unit, text):
     assert cat.format_cell(Duration(millis), cat.Units(time=unit)) == text
+
+
+def test_an_empty_table_is_empty_text_or_just_the_header():
+    assert cat.render(COLUMNS, [], {}).body == ""
+    assert cat.render(COLUMNS, [], {"v": ""}).body == "index docs.count store.size\n"

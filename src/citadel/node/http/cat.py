@@ -246,6 +246,8 @@ def text_table(
     lines: list[Sequence[str | None]] = ([[d.header for d in shown]] if headers else []) + list(
         cells
     )
+    if not lines:
+        return ""
     if not shown:
         return "\n" * len(lines)
     widths = [max(len(line[i] or "") for line in lines) for i in range(len(shown))]
