@@ -58,7 +58,38 @@ _FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _EPOCH_TEXT = re.compile(r"^-?\d+(\.\d+)?$")
 
 # Java pattern letters we understand, longest first.
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTH_NUMBERS = {
+    **{n: i + 1 for i, n in enumerate(_MONTH_NAMES)},
+    **{n[:3]: i + 1 for i, n in enumerate(_MONTH_NAMES)},
+}
+_DAY_NUMBERS = {
+    **{n: i for i, n in enumerate(_DAY_NAMES)},
+    **{n[:3]: i for i, n in enumerate(_DAY_NAMES)},
+}
+
+# Java pattern letters we understand, longest first. Text (``MMM``, ``EEE``) is English and
+# case-sensitive, as Elasticsearch's ``Locale.ROOT`` formatters; a day of the week must agree
+# with the date (Elasticsearch resolves strictly).
 _JAVA_TOKENS = [
+    ("EEEE", "(?P<weekday>" + "|".join(_DAY_NAMES) + ")"),
+    ("EEE", "(?P<weekday>" + "|".join(n[:3] for n in _DAY_NAMES) + ")"),
+    ("MMMM", "(?P<month>" + "|".join(_MONTH_NAMES) + ")"),
+    ("MMM", "(?P<month>" + "|".join(n[:3] for n in _MONTH_NAMES) + ")"),
     ("yyyy", r"(?P<year>[+-]?\d{4,9})"),
     ("uuuu", r"(?P<year>[+-]?\d{4,9})"),
     ("yy", r"(?P<year2>\d{2})"),
@@ -68,6 +99,9 @@ _JAVA_TOKENS = [
     ("d", r"(?P<day>\d{1,2})"),
     ("HH", r"(?P<hour>\d{2})"),
     ("H", r"(?P<hour>\d{1,2})"),
+    ("hh", r"(?P<hour12>\d{2})"),
+    ("h", r"(?P<hour12>\d{1,2})"),
+    ("a", r"(?P<ampm>AM|PM)"),
     ("mm", r"(?P<minute>\d{2})"),
     ("m", r"(?P<minute>\d{1,2})"),
     ("ss", r"(?P<second>\d{2})"),
@@ -165,18 +199,28 @@ def _to_millis(parts: dict[str, str | None]) -> int | None:
     if year is None:
         year = 1970
     fraction = (parts.get("fraction") or "0")[:6].ljust(6, "0")
+    month = parts.get("month") or "1"
+    hour = int(parts.get("hour") or 0)
+    if parts.get("hour12"):
+        hour12 = int(parts["hour12"] or 0)
+        if not 1 <= hour12 <= 12:
+            return None
+        hour = hour12 % 12 + (12 if parts.get("ampm") == "PM" else 0)
     try:
         moment = datetime(
             year,
-            int(parts.get("month") or 1),
+            _MONTH_NUMBERS[month] if month in _MONTH_NUMBERS else int(month),
             int(parts.get("day") or 1),
-            int(parts.get("hour") or 0),
+            hour,
             int(parts.get("minute") or 0),
             int(parts.get("second") or 0),
             int(fraction),
             tzinfo=_zone(parts.get("zone")),
         )
     except (ValueError, OverflowError):
+        return None
+    weekday = parts.get("weekday")
+    if weekday and _DAY_NUMBERS[weekday] != moment.weekday():
         return None
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
