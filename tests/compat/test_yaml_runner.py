@@ -11,6 +11,7 @@ from tests.compat.yaml_runner import (
     contains,
     is_truthy,
     lookup,
+    parse_string_body,
     path_template,
     regex_matches,
     should_skip,
@@ -94,3 +95,20 @@ def test_path_template_names_the_path_parts():
 def test_skip_names_unsupported_features():
     assert should_skip({"features": ["allowed_warnings"]}) is None
     assert should_skip({"features": "node_roles"}) == "unsupported features: node_roles"
+
+
+def test_a_json_string_body_is_parsed_so_stashed_values_resolve_inside_it():
+    args = parse_string_body({"id": "x", "body": '{"ids": ["$key"], "n": 1}'})
+    assert Stash(values={"key": "abc"}).resolve(args) == {
+        "id": "x",
+        "body": {"ids": ["abc"], "n": 1},
+    }
+
+
+def test_a_string_body_of_several_json_values_becomes_a_list():
+    args = parse_string_body({"body": '{"index": {}}\n{"a": "$v"}\n'})
+    assert Stash(values={"v": 2}).resolve(args)["body"] == [{"index": {}}, {"a": 2}]
+
+
+def test_a_string_body_that_is_not_json_stays_a_string():
+    assert parse_string_body({"body": "not json {"}) == {"body": "not json {"}

@@ -166,6 +166,30 @@ class Stash:
         return value
 
 
+def parse_string_body(args: dict[str, Any]) -> dict[str, Any]:
+    """A `body` given as a JSON string becomes its value(s), as Elasticsearch's runner parses
+    it before substituting stashed values; several concatenated values become a list (bulk)."""
+    body = args.get("body")
+    if not isinstance(body, str):
+        return args
+    decoder, values, at = json.JSONDecoder(), [], 0
+    try:
+        while (at := _skip_space(body, at)) < len(body):
+            value, at = decoder.raw_decode(body, at)
+            values.append(value)
+    except json.JSONDecodeError:
+        return args
+    if not values:
+        return args
+    return {**args, "body": values[0] if len(values) == 1 else values}
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
+
+
 def split_path(path: str) -> list[str]:
     """`a.b\\.c.0` -> ["a", "b.c", "0"]; an escaped dot belongs to the key."""
     parts, current, i = [], "", 0
@@ -449,7 +473,7 @@ def execute_do(client: Any, last: Request, spec: dict[str, Any], stash: Stash) -
     if len(spec) != 1:
         raise StepFailed("runner: malformed do", _short(spec))
     ((api, raw_args),) = spec.items()
-    args = stash.resolve(dict(raw_args or {}))
+    args = stash.resolve(parse_string_body(dict(raw_args or {})))
     if "from" in args:
         args["from_"] = args.pop("from")
     for spec_name, client_name in CLIENT_PARAM_NAMES.get(api, {}).items():
