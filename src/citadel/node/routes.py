@@ -15,6 +15,7 @@ def build_router(services: NodeServices) -> Router:
         routes_cluster,
         routes_data_streams,
         routes_documents,
+        routes_field_caps,
         routes_indices,
         routes_ingest,
         routes_nodes,
@@ -39,4 +40,5 @@ def build_router(services: NodeServices) -> Router:
     routes_cat.register(router, services)
     routes_nodes.register(router, services)
     routes_xpack.register(router, services)
+    routes_field_caps.register(router, services)
     return router
