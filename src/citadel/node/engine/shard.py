@@ -58,6 +58,16 @@ class Current:
         return self.source is not None
 
 
+@dataclass(slots=True)
+class Flushes:
+    """Commits of a shard since it opened: all (``total``), those no ``_flush`` asked for
+    (``periodic``: a refresh commits here), and the time they took."""
+
+    total: int = 0
+    periodic: int = 0
+    time_ns: int = 0
+
+
 class Shard:
     """The engine of one index. Writes are serialized by the caller's write transaction;
     refresh and close take the shard's lock."""
@@ -76,7 +86,12 @@ class Shard:
         self.max_seq_no = self._checkpoint()
         self.dirty = False
         self.refreshes = 0
+        self.refresh_ns = 0
+        self.flushes = Flushes()
+        self.opened_at_ms = int(time.time() * 1000)
+        self.replayed_ops = 0
         self._replay(rebuild)
+        self.opened_ms = int(time.time() * 1000) - self.opened_at_ms
         self.index.reload()
         self._searcher = self.index.searcher()
 
@@ -104,6 +119,7 @@ class Shard:
             if op.kind == INDEX:
                 self.writer.add_document(rebuild(op))
             self.max_seq_no = max(self.max_seq_no, op.seq_no)
+            self.replayed_ops += 1
             replayed = True
         if replayed:
             self.writer.commit()
@@ -139,12 +155,16 @@ class Shard:
         """Make every write so far durable (the translog's fsync)."""
         self.translog.sync()
 
-    def refresh(self) -> bool:
-        """Commit and reopen the searcher when there are unrefreshed writes; True if it did."""
+    def refresh(self, *, flush: bool = False) -> bool:
+        """Commit and reopen the searcher when there are unrefreshed writes; True if it did.
+
+        A commit is what Elasticsearch calls a flush: counted as periodic unless `flush` (the
+        ``_flush`` API, counted by `flush`)."""
         with self.lock:
             if not self.dirty:
                 self._gc_tombstones()
                 return False
+            started = time.monotonic_ns()
             self.writer.commit()
             self._write_checkpoint()
             closed = self.translog.roll()
@@ -153,6 +173,12 @@ class Shard:
             self._searcher = self.index.searcher()
             self.dirty = False
             self.refreshes += 1
+            elapsed = time.monotonic_ns() - started
+            self.refresh_ns += elapsed
+            self.flushes.time_ns += elapsed
+            if not flush:
+                self.flushes.total += 1
+                self.flushes.periodic += 1
             self.live = {k: v for k, v in self.live.items() if v.source is None}
             self._gc_tombstones()
             return True
@@ -162,6 +188,12 @@ class Shard:
         stale = [k for k, v in self.live.items() if v.source is None and v.at < cutoff]
         for key in stale:
             del self.live[key]
+
+    def flush(self) -> None:
+        """``_flush``: commit what is pending (one flush counted, as Elasticsearch's API)."""
+        with self.lock:
+            self.refresh(flush=True)
+            self.flushes.total += 1
 
     # -- reads -------------------------------------------------------------------------------
 

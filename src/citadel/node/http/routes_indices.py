@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from citadel.node.errors import IllegalArgument, IndexNotFound
@@ -267,13 +268,11 @@ class IndexRoutes:
                 expand_hidden=_expands(request, "hidden"),
             )
         per_index = {}
-        total = {"docs": 0, "deleted": 0, "bytes": 0}
+        total = _Figures()
         for record in records:
-            shard = self.services.engine.shard(record)
-            docs, size = int(shard.doc_count()), int(shard.size_bytes())
-            total["docs"] += docs
-            total["bytes"] += size
-            section = _stats_section(metrics, docs, size)
+            figures = _Figures.of(self.services.engine.shard(record))
+            total.add(figures)
+            section = _stats_section(metrics, figures)
             per_index[record.name] = {
                 "uuid": record.uuid,
                 "health": "green",
@@ -281,7 +280,7 @@ class IndexRoutes:
                 "primaries": section,
                 "total": section,
             }
-        all_section = _stats_section(metrics, total["docs"], total["bytes"])
+        all_section = _stats_section(metrics, total)
         count = len(records)
         return NodeResponse(
             body={
@@ -302,7 +301,7 @@ class IndexRoutes:
         """``POST [/{index}]/_flush``: commits each shard (a refresh commits here)."""
         records = self._maintained(request)
         for record in records:
-            self.services.engine.shard(record).refresh()
+            self.services.engine.shard(record).flush()
         return NodeResponse(body={"_shards": _shards(len(records))})
 
     def clear_cache(self, request: NodeRequest) -> NodeResponse:
@@ -400,31 +399,77 @@ def _shards(count: int) -> dict[str, int]:
     return {"total": count, "successful": count, "failed": 0}
 
 
-_METRICS = ("docs", "store", "indexing", "search", "_all")
+_METRICS = frozenset({"docs", "store", "flush", "refresh"})
+
+
+@dataclass
+class _Figures:
+    """What ``_stats`` reports of one shard, or of several added up."""
+
+    docs: int = 0
+    bytes: int = 0
+    flushes: int = 0
+    periodic_flushes: int = 0
+    flush_ns: int = 0
+    refreshes: int = 0
+    refresh_ns: int = 0
+
+    @classmethod
+    def of(cls, shard: Any) -> _Figures:
+        return cls(
+            docs=int(shard.doc_count()),
+            bytes=int(shard.size_bytes()),
+            flushes=shard.flushes.total,
+            periodic_flushes=shard.flushes.periodic,
+            flush_ns=shard.flushes.time_ns,
+            refreshes=shard.refreshes,
+            refresh_ns=shard.refresh_ns,
+        )
+
+    def add(self, other: _Figures) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def _metrics(spec: str | None) -> set[str]:
     if spec is None or spec == "_all":
-        return {"docs", "store"}
+        return set(_METRICS)
     wanted = {m.strip() for m in spec.split(",") if m.strip()}
-    unknown = sorted(wanted - {"docs", "store", "_all"})
+    unknown = sorted(wanted - _METRICS - {"_all"})
     if unknown:
         raise IllegalArgument(
             f"index stats metric [{unknown[0]}] is not supported by this node "
-            "(it keeps docs and store)"
+            "(it keeps docs, store, flush and refresh)"
         )
-    return {"docs", "store"} if "_all" in wanted else wanted
+    return set(_METRICS) if "_all" in wanted else wanted
 
 
-def _stats_section(metrics: set[str], docs: int, size: int) -> dict[str, Any]:
+def _stats_section(metrics: set[str], figures: _Figures) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    size = figures.bytes
     if "docs" in metrics:
-        out["docs"] = {"count": docs, "deleted": 0, "total_size_in_bytes": size}
+        out["docs"] = {"count": figures.docs, "deleted": 0, "total_size_in_bytes": size}
     if "store" in metrics:
         out["store"] = {
             "size_in_bytes": size,
             "total_data_set_size_in_bytes": size,
             "reserved_in_bytes": 0,
+        }
+    if "flush" in metrics:
+        out["flush"] = {
+            "total": figures.flushes,
+            "periodic": figures.periodic_flushes,
+            "total_time_in_millis": figures.flush_ns // 1_000_000,
+            "total_time_excluding_waiting_on_lock_in_millis": figures.flush_ns // 1_000_000,
+        }
+    if "refresh" in metrics:
+        millis = figures.refresh_ns // 1_000_000
+        out["refresh"] = {
+            "total": figures.refreshes,
+            "total_time_in_millis": millis,
+            "external_total": figures.refreshes,
+            "external_total_time_in_millis": millis,
+            "listeners": 0,
         }
     return out
 
