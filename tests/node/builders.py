@@ -48,7 +48,7 @@ def open_node(data_dir: Path, clock: SettableClock) -> Iterator[NodeServices]:
 
 def app_of(services: NodeServices) -> NodeApp:
     """The node's ASGI app over `services`."""
-    return NodeApp(build_router(services), services.realm)
+    return NodeApp(build_router(services), services.realm, tasks=services.tasks)
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from pathlib import Path
 import uvicorn
 
 from citadel.kit.clock import Clock, SystemClock
+from citadel.node import local_node
 from citadel.node.engine.engine import Engine
 from citadel.node.engine.upgrade import upgrade
 from citadel.node.http.app import NodeApp
@@ -27,6 +28,7 @@ from citadel.node.security.realm import Realm
 from citadel.node.services import NodeInfo, NodeServices
 from citadel.node.serving import GracefulServer
 from citadel.node.store.connection import Store, WrongKey
+from citadel.node.tasks import TaskManager
 
 EXIT_WRONG_KEY = 3
 EXIT_BAD_ARGS = 2
@@ -93,12 +95,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"citadel node: refusing to start: {exc}", file=sys.stderr)
         return EXIT_WRONG_KEY
     del legacy_key
-    services = assemble(store, args.data_dir, SystemClock(), args.node_name, args.cluster_name)
+    services = assemble(
+        store,
+        args.data_dir,
+        SystemClock(),
+        args.node_name,
+        args.cluster_name,
+        cert_path=str(args.cert.resolve()),
+        client_ca_path=str(args.client_ca.resolve()) if args.client_ca else None,
+    )
     realm = services.realm
     if args.elastic_password_fd is not None:
         password = read_fd(args.elastic_password_fd).decode().strip()
         realm.bootstrap_elastic(password, replace=args.reset_elastic_password)  # type: ignore[attr-defined]
-    app = NodeApp(build_router(services), realm)
+    app = NodeApp(build_router(services), realm, tasks=services.tasks)
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -125,20 +135,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def assemble(
-    store: Store, data_dir: Path, clock: Clock, node_name: str, cluster_name: str
+    store: Store,
+    data_dir: Path,
+    clock: Clock,
+    node_name: str,
+    cluster_name: str,
+    *,
+    cert_path: str | None = None,
+    client_ca_path: str | None = None,
 ) -> NodeServices:
     """The node's services over an open store: the engine (legacy data migrated once, the
-    refresh loop started), the realm, identity."""
+    refresh loop started), the realm, the task manager, identity."""
     engine = Engine(data_dir / "indices")
     upgrade(store, engine)
     engine.start()
     realm = Realm(store, clock)
+    info = NodeInfo(
+        node_name,
+        cluster_name,
+        store_cluster_uuid(store),
+        cert_path=cert_path,
+        client_ca_path=client_ca_path,
+    )
+    tasks = TaskManager(
+        local_node.node_id(info.cluster_uuid), lambda: int(clock.now().timestamp() * 1000)
+    )
     return NodeServices(
-        store=store,
-        engine=engine,
-        realm=realm,
-        clock=clock,
-        info=NodeInfo(node_name, cluster_name, store_cluster_uuid(store)),
+        store=store, engine=engine, realm=realm, clock=clock, info=info, tasks=tasks
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from citadel.kit.clock import Clock
 from citadel.node.engine.engine import Engine
 from citadel.node.store.connection import Store
+from citadel.node.tasks import TaskManager
 
 VERSION = "8.15.0"
 LUCENE_VERSION = "9.11.1"
@@ -20,6 +21,8 @@ class NodeInfo:
     cluster_name: str
     cluster_uuid: str
     version: str = VERSION
+    cert_path: str | None = None  # the server certificate (PEM), for ``_ssl/certificates``
+    client_ca_path: str | None = None  # the CA client certificates must chain to (mTLS)
 
 
 @dataclass(frozen=True)
@@ -31,3 +34,4 @@ class NodeServices:
     realm: object  # citadel.node.security.realm.Realm (typed there, to keep imports one-way)
     clock: Clock
     info: NodeInfo
+    tasks: TaskManager  # running requests and background tasks (``_tasks``, ``_cat/tasks``)

@@ -1,4 +1,11 @@
-"""Background tasks (``wait_for_completion=false``): a bounded worker pool and task records.
+"""The node's tasks: running requests, and background tasks (``wait_for_completion=false``)
+on a bounded worker pool.
+
+Every request the node serves is a task while its handler runs (registered by the ASGI app:
+one dict insert and delete under a short lock, never held across the request), so ``_tasks``
+and ``_cat/tasks`` list what is in flight; such tasks are not cancellable (a handler does not
+look for cancellation) and are forgotten when they end, as Elasticsearch keeps no result for
+them.
 
 At most `WORKERS` tasks run at once on daemon threads; at most `MAX_QUEUED` wait (more is a
 429, as Elasticsearch rejects work when its queue is full). Finished tasks keep their result
@@ -47,6 +54,7 @@ class Task:
     response: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     requests_per_second: float = -1.0
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -68,7 +76,7 @@ class Task:
         out["running_time_in_nanos"] = time.monotonic_ns() - self.started_ns
         out["cancellable"] = self.cancellable
         out["cancelled"] = self.cancelled
-        out["headers"] = {}
+        out["headers"] = dict(self.headers)
         return out
 
 
@@ -95,8 +103,15 @@ class TaskManager:
         )
         self._workers: list[threading.Thread] = []
 
-    def register(self, action: str, description: str, *, cancellable: bool = True) -> Task:
-        """A task that the caller runs itself (``wait_for_completion=true``)."""
+    def register(
+        self,
+        action: str,
+        description: str,
+        *,
+        cancellable: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> Task:
+        """A task that the caller runs itself (a request, or ``wait_for_completion=true``)."""
         task = Task(
             self.node_id,
             next(self._numbers),
@@ -105,6 +120,7 @@ class TaskManager:
             self.clock_ms(),
             time.monotonic_ns(),
             cancellable=cancellable,
+            headers=headers or {},
         )
         with self._lock:
             self._running[task.number] = task
@@ -138,6 +154,13 @@ class TaskManager:
         with self._lock:
             self._running.pop(task.number, None)
         task.finished.set()
+
+    def clear_finished(self) -> int:
+        """Forget every finished task's result (``_features/_reset``); how many there were."""
+        with self._lock:
+            count = len(self._finished)
+            self._finished.clear()
+        return count
 
     def _start_workers(self) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ parameters ask and gzipped when the client accepts it (`encoding`).
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 from urllib.parse import parse_qsl
@@ -31,6 +32,8 @@ from citadel.node.http.output import (
     take_response_options,
 )
 from citadel.node.http.router import Route, Router
+from citadel.node.http.task_actions import action_for
+from citadel.node.tasks import Task, TaskManager
 
 log = structlog.get_logger(__name__)
 
@@ -42,9 +45,17 @@ WORKERS = 16
 class NodeApp:
     """ASGI callable over a `Router` and a security realm."""
 
-    def __init__(self, router: Router, realm: Any, *, max_body: int = MAX_BODY) -> None:
+    def __init__(
+        self,
+        router: Router,
+        realm: Any,
+        *,
+        tasks: TaskManager | None = None,
+        max_body: int = MAX_BODY,
+    ) -> None:
         self.router = router
         self.realm = realm
+        self.tasks = tasks
         self.max_body = max_body
         self.limiter = anyio.CapacityLimiter(WORKERS)
 
@@ -104,12 +115,31 @@ class NodeApp:
             route, params = self.router.match(request.method, request.path)
             request.params = params
             self._guard(route, request)
-            return route.handler(request)
+            task = self._track(route, request)
+            try:
+                return route.handler(request)
+            finally:
+                if task is not None:
+                    self.tasks.forget(task)  # type: ignore[union-attr]
         except EsError as exc:
             return error_response(exc, options)
         except Exception as exc:  # a bug: answer like Elasticsearch, log without the body
             log.error("node.request_crashed", error_type=type(exc).__name__, exc_info=exc)
             return error_response(EsError("internal error"), options, cause=exc)
+
+    def _track(self, route: Route, request: NodeRequest) -> Task | None:
+        """Register the running request as a task (``_tasks``, ``_cat/tasks``)."""
+        action = _action(route.method, route.pattern)
+        if self.tasks is None or action is None:
+            return None
+        index = request.params.get("index")
+        opaque = request.headers.get("x-opaque-id")
+        return self.tasks.register(
+            action,
+            f"indices[{index}]" if index else "",
+            cancellable=False,
+            headers={"X-Opaque-Id": opaque} if opaque else None,
+        )
 
     def _guard(self, route: Route, request: NodeRequest) -> None:
         need = route.need
@@ -121,6 +151,11 @@ class NodeApp:
         elif need.kind == "index":
             names = request.params.get(need.param or "index", "")
             self.realm.require_indices(request.identity, need.privilege, names.split(","))
+
+
+@functools.cache
+def _action(method: str, pattern: str) -> str | None:
+    return action_for(method, pattern)
 
 
 def _encode(

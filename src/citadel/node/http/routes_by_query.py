@@ -14,7 +14,7 @@ from typing import Any
 from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router
-from citadel.node.http.routes_tasks import add_routes, node_id
+from citadel.node.http.routes_tasks import add_routes
 from citadel.node.reindex import requests as rq
 from citadel.node.reindex import run
 from citadel.node.search import service
@@ -31,10 +31,7 @@ DELETE = "indices:data/write/delete/byquery"
 
 def register(router: Router, services: NodeServices) -> None:
     """Add the by-query routes and the task routes (they share the node's task manager)."""
-    tasks = TaskManager(
-        node_id(services.info.cluster_uuid),
-        lambda: int(services.clock.now().timestamp() * 1000),
-    )
+    tasks = services.tasks
     routes = ByQueryRoutes(services, tasks)
     router.add("POST", "/_reindex", routes.reindex, AUTHENTICATED)
     router.add("POST", "/{index}/_update_by_query", routes.update_by_query, AUTHENTICATED)

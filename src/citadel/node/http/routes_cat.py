@@ -703,6 +703,65 @@ def thread_pool_rows(services: NodeServices, request: NodeRequest) -> Rows:
     return rows
 
 
+TASKS_COLUMNS = (
+    col("id", desc="id of the task with the node", default=False),
+    col("action", "ac", desc="task action"),
+    col("task_id", "ti", desc="unique task id"),
+    col("parent_task_id", "pti", desc="parent task id"),
+    col("type", "ty", desc="task type"),
+    col("start_time", "start", desc="start time in ms"),
+    col("timestamp", "ts", "hms", "hhmmss", desc="start time in HH:MM:SS"),
+    num("running_time_ns", desc="running time ns", default=False),
+    num("running_time", "time", desc="running time"),
+    col("node_id", "ni", desc="unique node id", default=False),
+    col("ip", "i", desc="ip address"),
+    col("port", "po", desc="bound transport port", default=False),
+    col("node", "n", desc="node name"),
+    col("version", "v", desc="es version", default=False),
+    col("x_opaque_id", "x", desc="X-Opaque-ID header", default=False),
+    col("description", "desc", desc="task action", default=False),
+)
+
+
+def tasks_rows(services: NodeServices, request: NodeRequest) -> Rows:
+    """The node's running tasks (every request in flight, this one included)."""
+    if request.query.get("parent_task_id") or request.query.get("nodes") not in (
+        None,
+        "",
+        "_all",
+        "_local",
+        services.tasks.node_id,
+    ):
+        raise IllegalArgument("[nodes] and [parent_task_id] filters are not supported")
+    detailed = request.flag("detailed")
+    node = _node(services)
+    rows = []
+    for task in services.tasks.running(request.query.get("actions")):
+        info = task.info(detailed=detailed)
+        started = datetime.fromtimestamp(task.start_ms / 1000, UTC)
+        rows.append(
+            {
+                "id": task.number,
+                "action": task.action,
+                "task_id": task.id,
+                "parent_task_id": "-",
+                "type": info["type"],
+                "start_time": task.start_ms,
+                "timestamp": started.strftime("%H:%M:%S"),
+                "running_time_ns": info["running_time_in_nanos"],
+                "running_time": cat.Duration(info["running_time_in_nanos"] / 1_000_000),
+                "node_id": node.id,
+                "ip": node.ip,
+                "port": None,
+                "node": node.name,
+                "version": node.version,
+                "x_opaque_id": task.headers.get("X-Opaque-Id", "-"),
+                "description": info.get("description") if detailed else None,
+            }
+        )
+    return rows
+
+
 # -- what a node without plugins, repositories or breakers has: nothing ----------------------
 
 
@@ -833,6 +892,12 @@ APIS: tuple[CatApi, ...] = (
     ),
     CatApi("health", HEALTH_COLUMNS, health_rows, params=_TIME),
     CatApi("pending_tasks", PENDING_TASKS_COLUMNS, _nothing, params=_TIME),
+    CatApi(
+        "tasks",
+        TASKS_COLUMNS,
+        tasks_rows,
+        params=(*_TIME, "actions", "detailed", "nodes", "parent_task_id", "timeout"),
+    ),
     CatApi(
         "thread_pool",
         THREAD_POOL_COLUMNS,

@@ -8,11 +8,10 @@ node failure for rethrottle and cancel, a 404 for get.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import time
 from typing import Any
 
+from citadel.node import local_node
 from citadel.node.errors import IllegalArgument
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import Router, cluster
@@ -24,12 +23,6 @@ MAX_WAIT_S = 30.0
 _LIST_PARAMS = frozenset(
     {"actions", "detailed", "group_by", "nodes", "parent_task_id", "timeout", "wait_for_completion"}
 )
-
-
-def node_id(cluster_uuid: str) -> str:
-    """The node's id (the same derivation the cluster APIs use)."""
-    digest = hashlib.sha256(b"citadel-node:" + cluster_uuid.encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:22]
 
 
 def add_routes(router: Router, services: NodeServices, tasks: TaskManager) -> None:
@@ -51,18 +44,19 @@ class TaskRoutes:
         self.tasks = tasks
 
     def _node(self, tasks: dict[str, Any]) -> dict[str, Any]:
-        info = self.services.info
+        node = local_node.of(self.services.info, self.services.clock)
         return {
-            "name": info.node_name,
-            "transport_address": "127.0.0.1:9300",
-            "host": "127.0.0.1",
-            "ip": "127.0.0.1:9300",
-            "roles": ["data", "ingest", "master"],
+            "name": node.name,
+            "transport_address": f"{node.ip}:9300",
+            "host": node.host,
+            "ip": f"{node.ip}:9300",
+            "roles": list(local_node.ROLES),
             "tasks": tasks,
         }
 
     def list(self, request: NodeRequest) -> NodeResponse:
-        """``GET _tasks``: running tasks (this request's own task included, as ES lists it)."""
+        """``GET _tasks``: running tasks (this request's own task among them, as ES lists it:
+        the app registers every request)."""
         for name in request.query:
             if name not in _LIST_PARAMS:
                 raise IllegalArgument(
@@ -78,12 +72,7 @@ class TaskRoutes:
             raise IllegalArgument("[nodes] and [parent_task_id] filters are not supported")
         detailed = request.flag("detailed")
         actions = request.query.get("actions")
-        listing = self.tasks.register("cluster:monitor/tasks/lists", "", cancellable=False)
-        try:
-            found = self.tasks.running(actions)
-            infos = {t.id: t.info(detailed=detailed) for t in found}
-        finally:
-            self.tasks.forget(listing)
+        infos = {t.id: t.info(detailed=detailed) for t in self.tasks.running(actions)}
         group_by = request.query.get("group_by", "nodes")
         if group_by == "none":
             return NodeResponse(body={"tasks": list(infos.values())})
