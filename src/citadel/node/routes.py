@@ -19,6 +19,7 @@ def build_router(services: NodeServices) -> Router:
         routes_indices,
         routes_ingest,
         routes_nodes,
+        routes_scripts,
         routes_search,
         routes_security,
         routes_security_admin,
@@ -41,4 +42,5 @@ def build_router(services: NodeServices) -> Router:
     routes_nodes.register(router, services)
     routes_xpack.register(router, services)
     routes_field_caps.register(router, services)
+    routes_scripts.register(router, services)
     return router

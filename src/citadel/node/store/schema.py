@@ -10,6 +10,8 @@ Layout::
     api_keys(id, name, secret_hash, username, role_descriptors, limited_by, created_at,
              expires_at, invalidated, metadata)
     ingest_pipelines(id, definition, version)   definition: the pipeline's JSON as stored
+    stored_scripts(id, lang, source, options)   `_scripts`: mustache or painless source as stored
+    synonym_sets(id), synonym_rules(set_id, rule_id, synonyms)   `_synonyms`
 
 A store written by the FTS5 engine (release before the tantivy engine) also has ``docs``,
 ``doc_values``, ``text_fields`` and ``fts_*`` tables; `citadel.node.engine.upgrade` moves their
@@ -55,5 +57,20 @@ DDL = [
         id TEXT PRIMARY KEY,
         definition TEXT NOT NULL,
         version INTEGER
+    )""",
+    # stored scripts (`_scripts`): search templates (mustache) and painless sources kept as sent
+    """CREATE TABLE IF NOT EXISTS stored_scripts (
+        id TEXT PRIMARY KEY,
+        lang TEXT NOT NULL,
+        source TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '{}'
+    )""",
+    # synonym sets (`_synonyms`) and their rules
+    "CREATE TABLE IF NOT EXISTS synonym_sets (id TEXT PRIMARY KEY)",
+    """CREATE TABLE IF NOT EXISTS synonym_rules (
+        set_id TEXT NOT NULL REFERENCES synonym_sets(id) ON DELETE CASCADE,
+        rule_id TEXT NOT NULL,
+        synonyms TEXT NOT NULL,
+        PRIMARY KEY (set_id, rule_id)
     )""",
 ]

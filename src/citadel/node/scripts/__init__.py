@@ -1,0 +1,1 @@
+"""Stored scripts, the script contexts and languages, and mustache rendering."""
