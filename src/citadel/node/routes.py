@@ -23,6 +23,7 @@ def build_router(services: NodeServices) -> Router:
         routes_search,
         routes_security,
         routes_security_admin,
+        routes_shards,
         routes_templates,
         routes_termvectors,
         routes_xpack,
@@ -42,5 +43,6 @@ def build_router(services: NodeServices) -> Router:
     routes_nodes.register(router, services)
     routes_xpack.register(router, services)
     routes_field_caps.register(router, services)
+    routes_shards.register(router, services)
     routes_scripts.register(router, services)
     return router
