@@ -19,6 +19,7 @@ def build_router(services: NodeServices) -> Router:
         routes_indices,
         routes_ingest,
         routes_nodes,
+        routes_resize,
         routes_scripts,
         routes_search,
         routes_security,
@@ -44,5 +45,6 @@ def build_router(services: NodeServices) -> Router:
     routes_xpack.register(router, services)
     routes_field_caps.register(router, services)
     routes_shards.register(router, services)
+    routes_resize.register(router, services)
     routes_scripts.register(router, services)
     return router

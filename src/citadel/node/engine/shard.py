@@ -227,6 +227,21 @@ class Shard:
 
     # -- life --------------------------------------------------------------------------------
 
+    def copy_to(self, target: Path) -> None:
+        """Commit, then copy the committed tantivy files and checkpoint into a new shard
+        directory `target` (an index with this layout opens it; its translog starts empty)."""
+        with self.lock:
+            self.refresh(flush=True)
+            self.writer.wait_merging_threads()  # no merge may change the files mid-copy
+            self.writer = self.index.writer(WRITER_HEAP_BYTES, 1)
+            (target / "index").mkdir(parents=True, exist_ok=False)
+            for path in (self.directory / "index").iterdir():
+                if path.is_file() and not path.name.endswith(".lock"):
+                    shutil.copy2(path, target / "index" / path.name)
+            checkpoint = self.directory / "checkpoint.json"
+            if checkpoint.exists():
+                shutil.copy2(checkpoint, target / "checkpoint.json")
+
     def force_merge(self) -> None:
         with self.lock:
             self.refresh()

@@ -572,8 +572,11 @@ def insert(
     name: str,
     settings: dict[str, Any],
     mappings: Mapping[str, Any],
+    *,
+    layout: Layout | None = None,
 ) -> IndexRecord:
-    """Write the catalog row of new index `name` (settings flat, mappings validated here)."""
+    """Write the catalog row of new index `name` (settings flat, mappings validated here);
+    `layout` keeps another index's slots (a resize copies that index's files)."""
     mp.validate_index_name(name)
     mappings = mp.canonical(mp.normalize_mappings(mappings))
     existing = load_index(conn, name)
@@ -588,7 +591,7 @@ def insert(
     created_at = int(clock.now().timestamp() * 1000)
     uuid = secrets.token_urlsafe(16)[:22]
     refresh_seconds(settings.get("index.refresh_interval", "1s"))
-    layout = assign(Layout(), mappings).layout
+    layout = layout if layout is not None else assign(Layout(), mappings).layout
     cursor = conn.execute(
         "INSERT INTO indices (name, uuid, created_at, settings, mappings, layout) "
         "VALUES (?, ?, ?, ?, ?, ?)",
