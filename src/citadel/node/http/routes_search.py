@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from citadel.node.errors import ActionRequestValidation, EsError, IllegalArgument, ParsingError
-from citadel.node.http import routes_search_tools
+from citadel.node.http import routes_search_templates, routes_search_tools
 from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router
@@ -99,6 +99,7 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("POST", "/{index}/_pit", routes.open_pit, AUTHENTICATED)
     router.add("DELETE", "/_pit", routes.close_pit, AUTHENTICATED)
     routes_search_tools.register(router, services)
+    routes_search_templates.register(router, services, routes)
 
 
 class SearchRoutes:
