@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from citadel.node.errors import IllegalArgument, IndexNotFound
+from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router, index
 from citadel.node.services import NodeServices
@@ -27,6 +28,10 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("GET", "/_data_stream/{name}", r.get, AUTHENTICATED)
     router.add("GET", "/_data_stream/{name}/_stats", r.stats, AUTHENTICATED)
     router.add("DELETE", "/_data_stream/{name}", r.delete, index("delete_index", "name"))
+    router.add("GET", "/_data_stream/{name}/_mappings", r.get_mappings, AUTHENTICATED)
+    router.add("PUT", "/_data_stream/{name}/_mappings", r.put_mappings, AUTHENTICATED)
+    router.add("GET", "/_data_stream/{name}/_settings", r.get_settings, AUTHENTICATED)
+    router.add("PUT", "/_data_stream/{name}/_settings", r.put_settings, AUTHENTICATED)
     for method in ("GET", "PUT", "DELETE"):
         router.add(method, "/_data_stream/{name}/_lifecycle", r.lifecycle, AUTHENTICATED)
     router.add("GET", "/{name}/_lifecycle/explain", r.lifecycle, AUTHENTICATED)
@@ -61,6 +66,61 @@ class DataStreamRoutes:
         for record in records:
             self.services.engine.drop(record.uuid)
         return NodeResponse(body=ACKNOWLEDGED)
+
+    def _streams(self, request: NodeRequest, privilege: str) -> list[str]:
+        """The data streams the path names, each one the caller holds `privilege` on."""
+        access = IndexAccess(self.services.realm, request.identity)
+        with self.services.store.read() as conn:
+            names = list(data_streams.select(conn, request.params["name"]))
+        for name in names:
+            access.require(privilege, name)
+        return names
+
+    def get_mappings(self, request: NodeRequest) -> NodeResponse:
+        """``GET /_data_stream/{name}/_mappings``."""
+        names = self._streams(request, "view_index_metadata")
+        with self.services.store.read() as conn:
+            shown = [
+                data_streams.mappings_view(conn, n, data_streams.require(conn, n)) for n in names
+            ]
+        return NodeResponse(body={"data_streams": shown})
+
+    def put_mappings(self, request: NodeRequest) -> NodeResponse:
+        """``PUT /_data_stream/{name}/_mappings``: for the stream's next backing indices."""
+        body = request.json(required=True)
+        names = self._streams(request, "manage")
+        with self.services.store.write() as conn:
+            shown = [
+                data_streams.put_mappings(conn, n, body, dry_run=request.flag("dry_run"))
+                for n in names
+            ]
+        return NodeResponse(body={"data_streams": shown})
+
+    def get_settings(self, request: NodeRequest) -> NodeResponse:
+        """``GET /_data_stream/{name}/_settings``."""
+        names = self._streams(request, "view_index_metadata")
+        with self.services.store.read() as conn:
+            shown = [
+                data_streams.settings_view(conn, n, data_streams.require(conn, n)) for n in names
+            ]
+        return NodeResponse(body={"data_streams": shown})
+
+    def put_settings(self, request: NodeRequest) -> NodeResponse:
+        """``PUT /_data_stream/{name}/_settings``: the stream's, and its indices' dynamic ones."""
+        body = request.json(required=True)
+        names = self._streams(request, "manage")
+        touched: list[IndexRecord] = []
+        shown = []
+        with self.services.store.write() as conn:
+            for name in names:
+                view, changed = data_streams.put_settings(
+                    conn, name, body, dry_run=request.flag("dry_run")
+                )
+                shown.append(view)
+                touched.extend(changed)
+        for record in touched:
+            self.services.engine.set_refresh_interval(record.uuid, record.refresh_s)
+        return NodeResponse(body={"data_streams": shown})
 
     def stats(self, request: NodeRequest) -> NodeResponse:
         """``GET /_data_stream[/{name}]/_stats``."""

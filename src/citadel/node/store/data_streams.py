@@ -65,9 +65,14 @@ def create(conn: Connection, clock: Clock, name: str) -> IndexRecord:
 
 
 def _new_backing(
-    conn: Connection, clock: Clock, name: str, generation: int, template: Mapping[str, Any]
+    conn: Connection,
+    clock: Clock,
+    name: str,
+    generation: int,
+    template: Mapping[str, Any],
+    stream: Mapping[str, Any] | None = None,
 ) -> IndexRecord:
-    composed = templates.resolve(conn, template)
+    composed = _effective(conn, template, stream or {})
     if composed.aliases:
         raise IllegalArgument(
             f"data stream [{name}]: aliases in its template are not supported by this node"
@@ -137,6 +142,8 @@ def view(conn: Connection, name: str, stream: Mapping[str, Any]) -> dict[str, An
         "allow_custom_routing": False,
         "replicated": False,
         "rollover_on_write": False,
+        "settings": indices.nest_settings(stream.get("settings", {})),
+        "mappings": stream.get("mappings", {}),
     }
 
 
@@ -164,7 +171,7 @@ def rollover(conn: Connection, clock: Clock, name: str) -> tuple[str, IndexRecor
             raise IllegalArgument(f"no matching index template found for data stream [{name}]")
         stream["template"], template = found
     generation = int(stream["generation"]) + 1
-    record = _new_backing(conn, clock, name, generation, template)
+    record = _new_backing(conn, clock, name, generation, template, stream)
     old = stream["indices"][-1]
     stream["indices"] = [*stream["indices"], record.name]
     stream["generation"] = generation
@@ -222,3 +229,98 @@ def stats(
         "total_store_size_bytes": total_bytes,
         "data_streams": rows,
     }
+
+
+# -- mappings and settings of a data stream (applied to its next backing indices) -------------
+
+
+def _effective(
+    conn: Connection, template: Mapping[str, Any], stream: Mapping[str, Any]
+) -> templates.Composed:
+    """The template's composition with the stream's own settings and mappings over it."""
+    composed = templates.resolve(conn, template)
+    composed.settings.update(stream.get("settings", {}))
+    if stream.get("mappings"):
+        composed.mappings = templates.overlay_mappings(composed.mappings, stream["mappings"])
+    return composed
+
+
+def _template_of(conn: Connection, name: str, stream: Mapping[str, Any]) -> Mapping[str, Any]:
+    template = meta.get(conn, meta.INDEX_TEMPLATE, stream.get("template") or "")
+    if template is None:
+        found = templates.for_index(conn, name)
+        if found is None or found[1].get("data_stream") is None:
+            raise IllegalArgument(f"no matching index template found for data stream [{name}]")
+        template = found[1]
+    return template
+
+
+def mappings_view(conn: Connection, name: str, stream: Mapping[str, Any]) -> dict[str, Any]:
+    """``GET _data_stream/{name}/_mappings``: the stream's own and the effective mappings."""
+    composed = _effective(conn, _template_of(conn, name, stream), stream)
+    return {
+        "name": name,
+        "mappings": stream.get("mappings", {}),
+        "effective_mappings": mp.canonical(composed.mappings),
+    }
+
+
+def put_mappings(conn: Connection, name: str, body: Any, *, dry_run: bool) -> dict[str, Any]:
+    """Set the mappings the stream's next backing indices get over its template's."""
+    stream = require(conn, name)
+    update = mp.canonical(mp.normalize_mappings(body))
+    merged = templates.overlay_mappings(stream.get("mappings", {}), update)
+    mp.normalize_mappings(merged)
+    changed = {**stream, "mappings": merged}
+    view = mappings_view(conn, name, changed)
+    if not dry_run:
+        meta.put(conn, meta.DATA_STREAM, name, changed)
+    return {**view, "applied_to_data_stream": not dry_run}
+
+
+def settings_view(conn: Connection, name: str, stream: Mapping[str, Any]) -> dict[str, Any]:
+    """``GET _data_stream/{name}/_settings``: the stream's own and the effective settings."""
+    composed = _effective(conn, _template_of(conn, name, stream), stream)
+    return {
+        "name": name,
+        "settings": indices.nest_settings(stream.get("settings", {})),
+        "effective_settings": indices.nest_settings(composed.settings),
+    }
+
+
+def put_settings(
+    conn: Connection, name: str, body: Any, *, dry_run: bool
+) -> tuple[dict[str, Any], list[IndexRecord]]:
+    """Set settings for the stream's next backing indices; the ones an index may change are
+    also applied to its backing indices (Elasticsearch's split). Returns the view and the
+    backing indices changed."""
+    stream = require(conn, name)
+    update = indices.normalize_settings(body)
+    changed = {**stream, "settings": {**stream.get("settings", {}), **update}}
+    view = settings_view(conn, name, changed)
+    stream_only, everywhere, touched = [], [], []
+    for key, value in sorted(update.items()):
+        if key in _NEW_INDICES_ONLY:
+            stream_only.append(key)
+            continue
+        everywhere.append(key)
+        if dry_run:
+            continue
+        for index in stream["indices"]:
+            record = indices.load_index(conn, index)
+            if record is not None:
+                indices.put_settings(conn, record, {key: value})
+                touched.append(record)
+    if not dry_run:
+        meta.put(conn, meta.DATA_STREAM, name, changed)
+    results = {
+        "applied_to_data_stream_only": stream_only,
+        "applied_to_data_stream_and_backing_indices": everywhere,
+    }
+    body_out = {**view, "applied_to_data_stream": not dry_run, "index_settings_results": results}
+    return body_out, touched
+
+
+_NEW_INDICES_ONLY = frozenset(
+    {"index.number_of_shards", "index.number_of_routing_shards", "index.mode", "index.codec"}
+)
