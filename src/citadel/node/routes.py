@@ -25,6 +25,7 @@ def build_router(services: NodeServices) -> Router:
         routes_security,
         routes_security_admin,
         routes_shards,
+        routes_synonyms,
         routes_templates,
         routes_termvectors,
         routes_xpack,
@@ -47,4 +48,5 @@ def build_router(services: NodeServices) -> Router:
     routes_shards.register(router, services)
     routes_resize.register(router, services)
     routes_scripts.register(router, services)
+    routes_synonyms.register(router, services)
     return router

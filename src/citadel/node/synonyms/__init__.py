@@ -1,0 +1,1 @@
+"""Synonym sets (``_synonyms``): stored and served; no analyzer of this node reads them."""
