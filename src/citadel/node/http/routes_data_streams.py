@@ -25,6 +25,8 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("PUT", "/_data_stream/{name}", r.create, index("create_index", "name"))
     router.add("GET", "/_data_stream", r.get, AUTHENTICATED)
     router.add("GET", "/_data_stream/_stats", r.stats, AUTHENTICATED)
+    router.add("POST", "/_data_stream/_migrate/{name}", r.migrate, index("manage", "name"))
+    router.add("POST", "/_data_stream/_modify", r.modify, AUTHENTICATED)
     router.add("GET", "/_data_stream/{name}", r.get, AUTHENTICATED)
     router.add("GET", "/_data_stream/{name}/_stats", r.stats, AUTHENTICATED)
     router.add("DELETE", "/_data_stream/{name}", r.delete, index("delete_index", "name"))
@@ -121,6 +123,28 @@ class DataStreamRoutes:
         for record in touched:
             self.services.engine.set_refresh_interval(record.uuid, record.refresh_s)
         return NodeResponse(body={"data_streams": shown})
+
+    def migrate(self, request: NodeRequest) -> NodeResponse:
+        """``POST /_data_stream/_migrate/{name}``: an alias becomes a data stream."""
+        access = IndexAccess(self.services.realm, request.identity)
+        with self.services.store.write() as conn:
+            for record in data_streams.migrate(conn, request.params["name"]):
+                access.require("manage", record.name)
+        return NodeResponse(body=ACKNOWLEDGED)
+
+    def modify(self, request: NodeRequest) -> NodeResponse:
+        """``POST /_data_stream/_modify``: add and remove backing indices."""
+        body = request.json(required=True)
+        access = IndexAccess(self.services.realm, request.identity)
+        for action in (body or {}).get("actions") or [] if isinstance(body, dict) else []:
+            for spec in action.values() if isinstance(action, dict) else []:
+                if isinstance(spec, dict):
+                    for key in ("data_stream", "index"):
+                        if spec.get(key):
+                            access.require("manage", str(spec[key]))
+        with self.services.store.write() as conn:
+            data_streams.modify(conn, body)
+        return NodeResponse(body=ACKNOWLEDGED)
 
     def stats(self, request: NodeRequest) -> NodeResponse:
         """``GET /_data_stream[/{name}]/_stats``."""

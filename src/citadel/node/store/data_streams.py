@@ -324,3 +324,121 @@ def put_settings(
 _NEW_INDICES_ONLY = frozenset(
     {"index.number_of_shards", "index.number_of_routing_shards", "index.mode", "index.codec"}
 )
+
+
+# -- migrating an alias and modifying backing indices ----------------------------------------
+
+
+def migrate(conn: Connection, name: str) -> list[IndexRecord]:
+    """``_data_stream/_migrate/{name}``: alias `name` becomes a data stream over its indices
+    (hidden, the write index last); returns the indices changed."""
+    catalog = indices.load_catalog(conn)
+    if catalog.kind(name) != "alias":
+        raise IllegalArgument(f"alias [{name}] does not exist")
+    members = [r for r in (indices.load_index(conn, i) for i in sorted(catalog.aliases[name])) if r]
+    writers = [r for r in members if r.aliases[name].get("is_write_index")]
+    if len(members) > 1 and not writers:
+        raise IllegalArgument(f"alias [{name}] must specify a write index")
+    if any(set(r.aliases[name]) - {"is_write_index", "is_hidden"} for r in members):
+        raise IllegalArgument(f"alias [{name}] may not have custom filtering or routing")
+    found = templates.for_index(conn, name)
+    if found is None or found[1].get("data_stream") is None:
+        raise IllegalArgument(f"no matching index template found for data stream [{name}]")
+    writer = writers[0] if writers else members[0]
+    ordered = [r for r in members if r.name != writer.name] + [writer]
+    for record in ordered:
+        del record.aliases[name]
+        _make_backing(conn, record, name)
+    meta.put(
+        conn,
+        meta.DATA_STREAM,
+        name,
+        {
+            "indices": [r.name for r in ordered],
+            "generation": len(ordered),
+            "template": found[0],
+            "hidden": bool(found[1]["data_stream"].get("hidden")),
+        },
+    )
+    return ordered
+
+
+def _make_backing(conn: Connection, record: IndexRecord, stream: str) -> None:
+    """Hide `record` and require ``@timestamp`` (a date) in it, as a backing index of `stream`."""
+    if record.aliases:
+        alias = sorted(record.aliases)[0]
+        raise IllegalArgument(
+            f"cannot add index [{record.name}] to data stream [{stream}] until its alias "
+            f"[{alias}] is removed"
+        )
+    props = dict(record.mappings.get("properties", {}))
+    kind = mp.field_type(props[TIMESTAMP]) if TIMESTAMP in props else None
+    if kind is None:
+        props[TIMESTAMP] = {"type": "date"}
+    elif kind != "date":
+        raise IllegalArgument(
+            f"data stream timestamp field [{TIMESTAMP}] is of type [{kind}], but "
+            "[date,date_nanos] is expected"
+        )
+    mappings = {**record.mappings, "properties": props, mp.DATA_STREAM_TIMESTAMP: {"enabled": True}}
+    indices.save_mappings(conn, record, mappings)
+    indices.put_settings(conn, record, {"index.hidden": "true"})
+    indices.save_meta(conn, record)
+
+
+_MODIFY_ACTIONS = frozenset({"add_backing_index", "remove_backing_index"})
+
+
+def modify(conn: Connection, body: Any) -> None:
+    """``POST _data_stream/_modify``: add or remove backing indices, all actions or none."""
+    actions = body.get("actions") if isinstance(body, Mapping) else None
+    if not isinstance(actions, list) or not actions:
+        raise IllegalArgument("[actions] must be a non-empty list of actions")
+    for action in actions:
+        if not isinstance(action, Mapping) or len(action) != 1:
+            raise IllegalArgument(
+                "each action names one of [add_backing_index, remove_backing_index]"
+            )
+        ((kind, spec),) = action.items()
+        if kind not in _MODIFY_ACTIONS:
+            raise IllegalArgument(f"unknown data stream action [{kind}]")
+        if not isinstance(spec, Mapping) or set(spec) - {"data_stream", "index"}:
+            raise IllegalArgument(f"[{kind}] takes [data_stream] and [index]")
+        stream_name, index = str(spec.get("data_stream") or ""), str(spec.get("index") or "")
+        stream = require(conn, stream_name)
+        record = indices.load_index(conn, index)
+        if record is None:
+            raise IndexNotFound(index)
+        if kind == "add_backing_index":
+            _add_backing(conn, stream_name, stream, record)
+        else:
+            _remove_backing(conn, stream_name, stream, record)
+
+
+def _add_backing(conn: Connection, name: str, stream: dict[str, Any], record: IndexRecord) -> None:
+    owner = stream_of(conn, record.name)
+    if owner is not None and owner[0] != name:
+        raise IllegalArgument(
+            f"cannot add index [{record.name}] to data stream [{name}] because it is already a "
+            f"backing index on data stream [{owner[0]}]"
+        )
+    if record.name in stream["indices"]:
+        return
+    _make_backing(conn, record, name)
+    stream["indices"] = [record.name, *stream["indices"]]
+    meta.put(conn, meta.DATA_STREAM, name, stream)
+
+
+def _remove_backing(
+    conn: Connection, name: str, stream: dict[str, Any], record: IndexRecord
+) -> None:
+    if record.name not in stream["indices"]:
+        raise IllegalArgument(f"index [{record.name}] is not part of data stream [{name}]")
+    if stream["indices"][-1] == record.name:
+        raise IllegalArgument(
+            f"cannot remove backing index [{record.name}] of data stream [{name}] because it is "
+            "the write index"
+        )
+    stream["indices"] = [i for i in stream["indices"] if i != record.name]
+    meta.put(conn, meta.DATA_STREAM, name, stream)
+    indices.put_settings(conn, record, {"index.hidden": "false"})
