@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from citadel.node.errors import IllegalArgument, IndexNotFound
+from citadel.node.errors import EsError, IllegalArgument, IndexNotFound
 from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router, index
@@ -46,6 +46,7 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("GET", "/{index}/_stats/{metric}", routes.stats, index("monitor"))
     for method in ("GET", "POST"):
         router.add(method, "/_resolve/index/{name}", routes.resolve_index, AUTHENTICATED)
+    router.add("GET", "/_resolve/cluster/{name}", routes.resolve_cluster, AUTHENTICATED)
     router.add("GET", "/_mapping/field/{fields}", routes.field_mapping, AUTHENTICATED)
     router.add(
         "GET",
@@ -371,6 +372,27 @@ class IndexRoutes:
         )
         return NodeResponse(body=body)
 
+    def resolve_cluster(self, request: NodeRequest) -> NodeResponse:
+        """``GET /_resolve/cluster/{name}``: the local cluster only (no remote clusters)."""
+        expression = request.params["name"]
+        for part in expression.split(","):
+            if ":" in part:
+                cluster = part.split(":", 1)[0]
+                raise NoSuchRemoteCluster(f"no such remote cluster: [{cluster}]")
+        entry: dict[str, Any] = {"connected": True, "skip_unavailable": False}
+        try:
+            found = self.resolve_index(request).body
+            entry["matching_indices"] = any(found[k] for k in found)
+        except IndexNotFound as missing:
+            entry["error"] = missing.reason
+        entry["version"] = {
+            "number": self.services.info.version,
+            "build_flavor": "default",
+            "minimum_wire_compatibility_version": "7.17.0",
+            "minimum_index_compatibility_version": "7.0.0",
+        }
+        return NodeResponse(body={"(local)": entry})
+
     def field_mapping(self, request: NodeRequest) -> NodeResponse:
         """``GET [/{index}]/_mapping/field/{fields}``."""
         patterns = [p for p in request.params["fields"].split(",") if p]
@@ -388,6 +410,11 @@ class IndexRoutes:
                     found[path] = {"full_name": path, "mapping": {leaf: definition}}
             body[record.name] = {"mappings": found}
         return NodeResponse(body=body)
+
+
+class NoSuchRemoteCluster(EsError):
+    type = "no_such_remote_cluster_exception"
+    status = 404
 
 
 def _expands(request: NodeRequest, state: str) -> bool:
