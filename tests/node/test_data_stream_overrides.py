@@ -69,3 +69,12 @@ def test_settings_split_between_the_stream_and_its_indices(es):
 
 def test_a_missing_stream_is_404(es):
     assert es.get("/_data_stream/nope/_settings").status_code == 404
+
+
+def test_data_stream_options_are_refused_by_name(es):
+    body = {**TEMPLATE, "template": {"data_stream_options": {"failure_store": {"enabled": True}}}}
+    response = es.put("/_index_template/t", json=body)
+    assert response.status_code == 400
+    assert "data_stream_options" in response.json()["error"]["reason"]
+    _stream(es)
+    assert es.get("/_data_stream/logs-a/_options").status_code == 400

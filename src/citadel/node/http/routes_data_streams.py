@@ -36,6 +36,8 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("PUT", "/_data_stream/{name}/_settings", r.put_settings, AUTHENTICATED)
     for method in ("GET", "PUT", "DELETE"):
         router.add(method, "/_data_stream/{name}/_lifecycle", r.lifecycle, AUTHENTICATED)
+    for method in ("GET", "PUT", "DELETE"):
+        router.add(method, "/_data_stream/{name}/_options", r.options, AUTHENTICATED)
     router.add("GET", "/{name}/_lifecycle/explain", r.lifecycle, AUTHENTICATED)
     router.add("GET", "/_lifecycle/stats", r.lifecycle, AUTHENTICATED)
     router.add("POST", "/{alias}/_rollover", r.rollover, index("manage", "alias"))
@@ -159,6 +161,12 @@ class DataStreamRoutes:
     def lifecycle(self, request: NodeRequest) -> NodeResponse:
         """Data stream lifecycles are not built: a clear 400."""
         raise IllegalArgument("data stream lifecycles (_lifecycle) are not supported by this node")
+
+    def options(self, request: NodeRequest) -> NodeResponse:
+        """Data stream options (the failure store) are not built: a clear 400."""
+        raise IllegalArgument(
+            "data stream options (_options, the failure store) are not supported by this node"
+        )
 
     def rollover(self, request: NodeRequest) -> NodeResponse:
         """``POST /{alias}/_rollover[/{new_index}]``: a data stream or an alias's write index."""

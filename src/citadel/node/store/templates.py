@@ -43,7 +43,7 @@ _INDEX_TEMPLATE_KEYS = frozenset(
     }
 )
 _COMPONENT_KEYS = frozenset({"template", "version", "_meta", "deprecated"})
-_TEMPLATE_KEYS = frozenset({"settings", "mappings", "aliases", "lifecycle"})
+_TEMPLATE_KEYS = frozenset({"settings", "mappings", "aliases", "lifecycle", "data_stream_options"})
 _LEGACY_KEYS = frozenset({"index_patterns", "order", "version", "settings", "mappings", "aliases"})
 _DATA_STREAM_KEYS = frozenset({"hidden", "allow_custom_routing"})
 
@@ -101,6 +101,11 @@ def _template_part(value: Any, where: str) -> dict[str, Any]:
         if key == "lifecycle":
             raise IllegalArgument(
                 "data stream [lifecycle] in templates is not supported by this node"
+            )
+        if key == "data_stream_options":
+            raise IllegalArgument(
+                "[data_stream_options] (the failure store) in templates is not supported by this "
+                "node"
             )
         if key == "settings" and part is not None:
             out["settings"] = normalize_settings(part)
