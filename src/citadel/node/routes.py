@@ -19,6 +19,7 @@ def build_router(services: NodeServices) -> Router:
         routes_indices,
         routes_ingest,
         routes_nodes,
+        routes_rank_eval,
         routes_resize,
         routes_scripts,
         routes_search,
@@ -49,4 +50,5 @@ def build_router(services: NodeServices) -> Router:
     routes_resize.register(router, services)
     routes_scripts.register(router, services)
     routes_synonyms.register(router, services)
+    routes_rank_eval.register(router, services)
     return router
