@@ -10,6 +10,7 @@ def build_router(services: NodeServices) -> Router:
     """Every route of the node."""
     from citadel.node.http import (
         routes_aliases,
+        routes_async_search,
         routes_by_query,
         routes_cat,
         routes_cluster,
@@ -51,4 +52,5 @@ def build_router(services: NodeServices) -> Router:
     routes_scripts.register(router, services)
     routes_synonyms.register(router, services)
     routes_rank_eval.register(router, services)
+    routes_async_search.register(router, services)
     return router

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from citadel.kit.clock import Clock
 from citadel.node.engine.engine import Engine
+from citadel.node.search.async_search import AsyncSearches
 from citadel.node.store.connection import Store
 from citadel.node.tasks import TaskManager
 
@@ -35,3 +36,4 @@ class NodeServices:
     clock: Clock
     info: NodeInfo
     tasks: TaskManager  # running requests and background tasks (``_tasks``, ``_cat/tasks``)
+    async_searches: AsyncSearches = field(default_factory=AsyncSearches)
