@@ -207,7 +207,6 @@ def test_voting_exclusions_are_bounded_by_the_setting(es):
     [
         ("/_cluster/pending_tasks", {"tasks": []}),
         ("/_remote/info", {}),
-        ("/_features", {"features": []}),
     ],
 )
 def test_what_one_node_has_none_of(es, path, body):

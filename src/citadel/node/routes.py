@@ -18,6 +18,7 @@ def build_router(services: NodeServices) -> Router:
         routes_documents,
         routes_field_caps,
         routes_indices,
+        routes_info,
         routes_ingest,
         routes_nodes,
         routes_rank_eval,
@@ -53,4 +54,5 @@ def build_router(services: NodeServices) -> Router:
     routes_synonyms.register(router, services)
     routes_rank_eval.register(router, services)
     routes_async_search.register(router, services)
+    routes_info.register(router, services)
     return router

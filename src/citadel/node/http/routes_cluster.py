@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from citadel.node import cluster_health as ch
-from citadel.node import cluster_state, local_node
+from citadel.node import cluster_state, features, local_node
 from citadel.node.errors import (
     ActionRequestValidation,
     EsError,
@@ -597,14 +597,14 @@ class ClusterRoutes:
         )
 
     def features(self, request: NodeRequest) -> NodeResponse:
-        """The node has no system features a snapshot could include."""
+        """The node's system features (`citadel.node.features`)."""
         check_params(request, {"master_timeout"})
-        return NodeResponse(body={"features": []})
+        return NodeResponse(body={"features": features.describe()})
 
     def reset_features(self, request: NodeRequest) -> NodeResponse:
-        """With no system features there is no state to reset."""
+        """Drop the system features' state (async search and task results)."""
         check_params(request, {"master_timeout"})
-        return NodeResponse(body={"features": []})
+        return NodeResponse(body={"features": features.reset(self.services)})
 
 
 def _by_name(records: list[indices.IndexRecord], name: str) -> indices.IndexRecord | None:

@@ -19,6 +19,7 @@ from citadel.node.ingest.document import IngestDocument
 from citadel.node.ingest.errors import PipelineMissing
 from citadel.node.ingest.pipeline import Pipeline
 from citadel.node.ingest.runner import Executor
+from citadel.node.ingest.stats import STATS
 
 NONE = "_none"
 DEFAULT_SETTING = "index.default_pipeline"
@@ -79,12 +80,14 @@ def ingest(
         metadata["_id"] = doc_id
     doc = IngestDocument(source, metadata, {"timestamp": timestamp(now)})
     executor = Executor(lookup)
-    for pipeline_id in ids:
+    for number, pipeline_id in enumerate(ids):
         pipeline = lookup(pipeline_id)
         if pipeline is None:
             raise PipelineMissing(pipeline_id)
         before = doc.metadata.get("_index")
-        if not executor.run(pipeline, doc):
+        with STATS.running(pipeline_id, first=number == 0):
+            kept = executor.run(pipeline, doc)
+        if not kept:
             return Ingested(index, doc_id, None, dropped=True, executed=tuple(executor.executed))
         if pipeline_id == final and requested != final and doc.metadata.get("_index") != before:
             raise IllegalArgument(f"final pipeline [{pipeline_id}] can't change the target index")
