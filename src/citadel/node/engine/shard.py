@@ -103,7 +103,7 @@ class Shard:
             return -1
         return int(json.loads(path.read_text())["max_seq_no"])
 
-    def _write_checkpoint(self) -> None:
+    def write_checkpoint(self) -> None:
         path = self.directory / "checkpoint.json"
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w") as out:
@@ -123,7 +123,7 @@ class Shard:
             replayed = True
         if replayed:
             self.writer.commit()
-            self._write_checkpoint()
+            self.write_checkpoint()
         self.translog.trim(self.translog.generation - 1)
 
     # -- writes ------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ class Shard:
                 return False
             started = time.monotonic_ns()
             self.writer.commit()
-            self._write_checkpoint()
+            self.write_checkpoint()
             closed = self.translog.roll()
             self.translog.trim(closed)
             self.index.reload()

@@ -47,11 +47,13 @@ def upgrade(store: Store, engine: Engine) -> dict[str, int]:
                 )
     counts: dict[str, int] = {}
     with store.read() as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'seq_no'").fetchone()
+        last_seq_no = int(row[0]) if row else -1  # the old node-wide counter
         records = [indices.load(conn, name) for name in indices.all_names(conn)]
         for record in records:
             assert record is not None
             engine.drop(record.uuid)  # a half-done earlier attempt starts over
-            counts[record.name] = _copy(conn, engine, record)
+            counts[record.name] = _copy(conn, engine, record, last_seq_no)
     with store.write() as conn:
         for record in records:
             assert record is not None
@@ -72,8 +74,11 @@ def upgrade(store: Store, engine: Engine) -> dict[str, int]:
     return counts
 
 
-def _copy(conn: Any, engine: Engine, record: indices.IndexRecord) -> int:
+def _copy(conn: Any, engine: Engine, record: indices.IndexRecord, last_seq_no: int) -> int:
+    """Every document of `record` into its shard; its sequence numbers continue after the old
+    node-wide counter (deletes took numbers too, and those must not be handed out again)."""
     shard = engine.shard(record)
+    shard.max_seq_no = max(shard.max_seq_no, last_seq_no)
     copied = 0
     rows = conn.execute(
         "SELECT doc_id, version, seq_no, source FROM docs WHERE index_id = ? ORDER BY seq_no",
@@ -89,6 +94,7 @@ def _copy(conn: Any, engine: Engine, record: indices.IndexRecord) -> int:
         copied += 1
     shard.sync()
     shard.refresh()
+    shard.write_checkpoint()  # the counter, even for an index with no documents
     return copied
 
 

@@ -80,16 +80,24 @@ class NodeApp:
                 headers=headers,
                 body=body,
             )
-            response = await anyio.to_thread.run_sync(
-                self._handle, request, options, limiter=self.limiter
+            # one hop to a worker thread: handle, then render and compress the answer there
+            response, payload = await anyio.to_thread.run_sync(
+                self._respond,
+                request,
+                options,
+                headers.get("accept-encoding"),
+                limiter=self.limiter,
             )
         except EsError as exc:
             response = error_response(exc, options)
-        payload, encoding_headers = await anyio.to_thread.run_sync(
-            _encode, response, options, headers.get("accept-encoding"), scope["path"]
-        )
-        response.headers.update(encoding_headers)
+            payload = _encode(response, options, headers.get("accept-encoding"), scope["path"])
         await _send(send, response, payload, head=scope["method"] == "HEAD")
+
+    def _respond(
+        self, request: NodeRequest, options: ResponseOptions, accept_encoding: str | None
+    ) -> tuple[NodeResponse, bytes]:
+        response = self._handle(request, options)
+        return response, _encode(response, options, accept_encoding, request.path)
 
     async def _read_body(self, scope: dict[str, Any], receive: Any, coding: str | None) -> bytes:
         declared = dict(scope["headers"]).get(b"content-length")
@@ -160,10 +168,15 @@ def _action(method: str, pattern: str) -> str | None:
 
 def _encode(
     response: NodeResponse, options: ResponseOptions, accept_encoding: str | None, path: str
-) -> tuple[bytes, dict[str, str]]:
+) -> bytes:
+    """The answer's bytes (its content-coding headers added to `response`)."""
     # Security answers (API keys, tokens) are never compressed: no length oracle on secrets.
     compressible = not path.startswith("/_security")
-    return encode_response(render(response, options), accept_encoding, compressible=compressible)
+    payload, headers = encode_response(
+        render(response, options), accept_encoding, compressible=compressible
+    )
+    response.headers.update(headers)
+    return payload
 
 
 async def _send(send: Any, response: NodeResponse, payload: bytes, *, head: bool) -> None:

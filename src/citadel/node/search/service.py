@@ -41,6 +41,8 @@ from citadel.node.store.dates import format_millis
 from citadel.node.store.indices import IndexRecord, all_names, load, resolve_targets
 
 MAX_SORTED_IN_MEMORY = 10_000
+TIE_WINDOW = 65_536  # hits read at most to order one group of equal scores
+TIE_SLACK = 16  # hits read beyond the page, to see whether the last score is tied
 MAX_DOC_WINDOW = 1_000_000  # documents one `_doc`-ordered page may skip (scroll, PIT)
 _NUMERIC_SORT = (SlotKind.LONG, SlotKind.DOUBLE, SlotKind.DATE, SlotKind.BOOLEAN)
 
@@ -86,6 +88,9 @@ class Target:
     compiler: QueryCompiler
     query: tantivy.Query
     order: int
+    counted: int | None = None
+    prefetched: list[tuple[float, Any]] | None = None
+    """The first search's best hits (by score), read with its count so one search serves both."""
 
 
 @dataclass
@@ -95,6 +100,7 @@ class Hit:
     score: float | None
     sort: list[Any]
     collapse: tuple[str, Any] | None = None
+    seq_no: int = 0
 
 
 def targets(
@@ -175,8 +181,9 @@ def search(
                 request.docvalue_fields, target.record.table.fields, target.record.name
             )
     total = 0
+    prefetch = request.from_ + request.size + TIE_SLACK if not field_sort else 1
     for target in found:
-        total += _count(target, request.min_score)
+        total += _count(target, request.min_score, prefetch)
     terminated = request.terminate_after is not None and any(
         _count(t, request.min_score) > request.terminate_after for t in found
     )
@@ -211,8 +218,11 @@ def search(
     hits = [fetcher.hit(h, tracked=tracked) for h in page]
     max_score = None
     if tracked and request.size > 0 and found:
-        scores = [h.score for h in _by_score(found, 1, request.min_score) if h.score is not None]
-        max_score = max(scores) if scores else None
+        best = [t.prefetched[0][0] for t in found if t.prefetched]
+        if request.min_score is not None or field_sort or len(best) < len(found):
+            scored = _by_score(found, 1, request.min_score)
+            best = [h.score for h in scored if h.score is not None]
+        max_score = float(max(best)) if best else None
     body_hits: dict[str, Any] = {}
     if request.track_total_hits is not None:
         cap = request.track_total_hits
@@ -288,25 +298,45 @@ def shards(total: int) -> dict[str, int]:
 # -- collecting ------------------------------------------------------------------------------
 
 
-def _count(target: Target, min_score: float | None) -> int:
+def _count(target: Target, min_score: float | None, prefetch: int = 1) -> int:
     if min_score is None:
-        return int(target.searcher.search(target.query, 1, count=True).count)
+        if target.counted is None:
+            result = target.searcher.search(target.query, max(prefetch, 1), count=True)
+            target.counted, target.prefetched = int(result.count), list(result.hits)
+        return target.counted
     hits = target.searcher.search(target.query, MAX_SORTED_IN_MEMORY, count=False).hits
     return sum(1 for score, _ in hits if score >= min_score)
 
 
 def _by_score(found: Sequence[Target], wanted: int, min_score: float | None) -> list[Hit]:
+    """The best `wanted` hits; equal scores in index order, then in the order documents were
+    written (their sequence numbers), whatever segments the engine's merges produced."""
     out = []
     for target in found:
         if wanted <= 0:
             break
-        result = target.searcher.search(target.query, wanted, count=False)
-        for score, address in result.hits:
+        for score, address, seq_no in _scored(target, wanted):
             if min_score is not None and score < min_score:
                 continue
-            out.append(Hit(target, address, float(score), []))
-    out.sort(key=lambda h: (-(h.score or 0.0), h.target.order))
-    return out
+            out.append(Hit(target, address, float(score), [], seq_no=seq_no))
+    out.sort(key=lambda h: (-(h.score or 0.0), h.target.order, h.seq_no))
+    return out[:wanted] if min_score is None else out
+
+
+def _scored(target: Target, wanted: int) -> list[tuple[float, Any, int]]:
+    """At least the top `wanted` (score, address, seq_no) of one shard, the whole group of
+    hits tied with the last one included (so the tie-break by seq_no is exact)."""
+    limit = wanted + TIE_SLACK
+    hits = target.prefetched or []
+    if len(hits) < limit and (target.counted is None or len(hits) < target.counted):
+        hits = target.searcher.search(target.query, limit, count=False).hits
+    while len(hits) >= limit and hits[wanted - 1][0] == hits[-1][0] and limit < TIE_WINDOW:
+        limit *= 4
+        hits = target.searcher.search(target.query, limit, count=False).hits
+    if not hits:
+        return []
+    seq_nos = target.searcher.fast_field_values(f.SEQ_NO_FIELD, [a for _, a in hits])
+    return [(s, a, int(q or 0)) for (s, a), q in zip(hits, seq_nos, strict=True)]
 
 
 def _by_fields(

@@ -8,6 +8,7 @@ which tantivy field holds each mapped field. Its documents live in the engine's 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import secrets
@@ -495,17 +496,38 @@ def resolve(
 
 def _record(conn: Connection, row: Any) -> IndexRecord:
     extra = json.loads(row["meta"]) if row["meta"] else {}
+    mappings, layout, table = _parsed_fields(row["mappings"], row["layout"] or "{}")
     return IndexRecord(
         id=row["id"],
         name=row["name"],
         uuid=row["uuid"],
         created_at=row["created_at"],
         settings=json.loads(row["settings"]),
-        mappings=json.loads(row["mappings"]),
-        layout=Layout.from_json(json.loads(row["layout"] or "{}")),
+        mappings=copy.deepcopy(mappings),
+        layout=layout,
         aliases=extra.get("aliases", {}),
         state=extra.get("state", "open"),
+        _table=table,
     )
+
+
+_FIELDS_CACHE: dict[tuple[str, str], tuple[dict[str, Any], Layout, FieldTable]] = {}
+_FIELDS_CACHE_SIZE = 256
+
+
+def _parsed_fields(mappings: str, layout: str) -> tuple[dict[str, Any], Layout, FieldTable]:
+    """Mappings, layout and field table of a catalog row, parsed once per distinct text (every
+    search loads its indices' rows; walking the mappings each time cost more than the search)."""
+    key = (mappings, layout)
+    cached = _FIELDS_CACHE.get(key)
+    if cached is None:
+        parsed = json.loads(mappings)
+        slots = Layout.from_json(json.loads(layout))
+        cached = (parsed, slots, field_table(parsed, slots))
+        if len(_FIELDS_CACHE) >= _FIELDS_CACHE_SIZE:
+            _FIELDS_CACHE.clear()
+        _FIELDS_CACHE[key] = cached
+    return cached
 
 
 def save_meta(conn: Connection, record: IndexRecord) -> None:
