@@ -6,10 +6,12 @@ Files ``translog-<generation>.tlog`` in the index's ``translog/`` directory. Eac
     payload = op (1 byte: b"i" index, b"d" delete) | version (i64) | seq_no (i64)
               | id length (u16) | id (UTF-8) | source (the JSON source, index ops only)
 
-A write is appended and flushed to the OS; `sync` makes everything appended durable (one
-fsync for a whole bulk request) and the node answers only after it. Replaying every retained
-record in order is idempotent (an index op replaces the document with that id, a delete
-removes it), so a crash between a commit and `trim` only replays what the commit already holds.
+A write is appended to an in-memory buffer; `sync` writes the buffer in one system call and
+fsyncs it (one write and one fsync for a whole bulk request: through the encrypted volume's
+FUSE mount every system call is a round trip), and the node answers only after it.
+Replaying every retained record in order is idempotent (an index op replaces the document with
+that id, a delete removes it), so a crash between a commit and `trim` only replays what the
+commit already holds.
 A torn record at the tail (a crash mid-append, never acknowledged) ends the replay.
 """
 
@@ -65,8 +67,7 @@ class Translog:
         self.generation = (generations[-1] + 1) if generations else 1
         self._lock = threading.Lock()
         self._file = open(self._path(self.generation), "ab", buffering=0)  # noqa: SIM115
-        self._written = 0
-        self._synced = 0
+        self._pending: list[bytes] = []
         _fsync_directory(directory)
 
     def generations(self) -> list[int]:
@@ -90,28 +91,32 @@ class Translog:
             yield from _read(self._path(generation))
 
     def append(self, ops: Sequence[Op]) -> None:
-        """Write `ops` to the current generation (durable after `sync`)."""
+        """Add `ops` to the current generation (durable after `sync`)."""
         data = b"".join(op.encode() for op in ops)
         with self._lock:
-            self._file.write(data)
-            self._written += 1
+            self._pending.append(data)
 
     def sync(self) -> None:
-        """Make every appended record durable."""
+        """Write every appended record and make it durable."""
         with self._lock:
-            if self._synced == self._written:
-                return
-            target = self._written
-            os.fsync(self._file.fileno())
-            self._synced = target
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        view = memoryview(data)
+        while view:
+            written = self._file.write(view)
+            view = view[written:]
+        os.fsync(self._file.fileno())
 
     def roll(self) -> int:
         """Start a new generation; returns the last one closed (everything up to it may be
         trimmed once a commit holds it)."""
         with self._lock:
-            if self._synced != self._written:
-                os.fsync(self._file.fileno())
-                self._synced = self._written
+            self._flush_pending()
             self._file.close()
             closed = self.generation
             self.generation += 1
@@ -131,6 +136,7 @@ class Translog:
 
     def close(self) -> None:
         with self._lock:
+            self._flush_pending()
             self._file.close()
 
 
