@@ -6,12 +6,12 @@
 (b) with a real `citadel up` checking keys every CITADEL_KEY_CHECK_INTERVAL_S (1 s here):
     seconds from revoking a deployment's key to the gateway's 503 deployment.locked, and from
     restoring it to the deployment serving again (SoftHSM2 and OpenBao), several rounds, and
-    what the default 60 s interval implies;
-(c) the node store's write and read throughput keyed (SQLCipher) versus plain SQLite, same
-    schema and workload (`Store.open(..., encrypted=False)` skips `PRAGMA key`).
+    what the default 60 s interval implies.
+The cost of encryption at rest is the engine benchmark's (`benchmarks.engine_bench`: the node
+on its gocryptfs volume against a plain directory).
 
-    .venv/bin/python -m benchmarks.keys_bench [--ops 300] [--rounds 3] [--docs 20000]
-        [--reads 20000] [--store-runs 3] [--skip-lock] [--out benchmarks/results/keys.json]
+    .venv/bin/python -m benchmarks.keys_bench [--ops 300] [--rounds 3]
+        [--skip-lock] [--out benchmarks/results/keys.json]
 
 The servers are started here: a SoftHSM2 token directory, an OpenBao dev server, a PyKMIP
 server (with the test suite's certificate helpers) and moto in process. Results go to
@@ -419,79 +419,6 @@ def _until(check: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.02)
 
 
-# -- (c) the store keyed and plain ---------------------------------------------------------------
-
-
-def store_throughput(docs: int, reads: int, runs: int) -> dict[str, Any]:
-    """`runs` alternating runs of each variant (fresh store each); medians of the runs."""
-    samples: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-    for _ in range(runs):
-        for encrypted in (True, False):
-            samples[encrypted].append(_store_run(encrypted, docs, reads))
-    out: dict[str, Any] = {}
-    for encrypted, runs_of in samples.items():
-        name = "SQLCipher (keyed)" if encrypted else "SQLite (plain)"
-        out[name] = {
-            "docs": docs,
-            "reads": reads,
-            "runs": len(runs_of),
-            **{
-                k: round(statistics.median(r[k] for r in runs_of), 1)
-                for k in ("write_docs_per_s", "read_docs_per_s", "store_mb")
-            },
-            "run_write_docs_per_s": [round(r["write_docs_per_s"]) for r in runs_of],
-            "run_read_docs_per_s": [round(r["read_docs_per_s"]) for r in runs_of],
-        }
-        print(f"  {name}: {out[name]}", flush=True)
-    keyed, plain = out["SQLCipher (keyed)"], out["SQLite (plain)"]
-    out["keyed_vs_plain"] = {
-        "write": round(keyed["write_docs_per_s"] / plain["write_docs_per_s"], 2),
-        "read": round(keyed["read_docs_per_s"] / plain["read_docs_per_s"], 2),
-    }
-    return out
-
-
-def _store_run(encrypted: bool, docs: int, reads: int) -> dict[str, float]:
-    """`docs` documents through the store's own bulk path (1,000 per durable transaction),
-    then `reads` random GETs by id in one read transaction."""
-    from benchmarks.node_bench import BATCH, bulk_body
-    from citadel.kit.clock import SystemClock
-    from citadel.node.store.bulk import parse_bulk, run_bulk
-    from citadel.node.store.connection import Store
-    from citadel.node.store.documents import WriteSession, get_document
-
-    def allow(_action: str, _index: str) -> None:
-        return None
-
-    rng = random.Random(7)
-    bodies = [bulk_body(rng, start) for start in range(0, docs, BATCH)]
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(Path(tmp), os.urandom(32), encrypted=encrypted)
-        started = time.perf_counter()
-        for body in bodies:
-            with store.write() as conn:
-                session = WriteSession(conn, SystemClock(), allow)
-                _, errors = run_bulk(session, parse_bulk(body, None), allow)
-                assert not errors
-        write_s = time.perf_counter() - started
-        ids = [str(rng.randrange(docs)) for _ in range(reads)]
-        started = time.perf_counter()
-        with store.read() as conn:
-            for doc_id in ids:
-                assert get_document(conn, "bench", doc_id)["found"]
-        read_s = time.perf_counter() - started
-        size = sum(p.stat().st_size for p in Path(tmp).iterdir() if p.is_file())
-        store.close()
-    return {
-        "write_docs_per_s": docs / write_s,
-        "read_docs_per_s": reads / read_s,
-        "store_mb": size / 1e6,
-    }
-
-
-# -- report ----------------------------------------------------------------------------------------
-
-
 def table(result: dict[str, Any]) -> str:
     lines = [
         "| provider | wrap p50 ms | wrap p99 ms | unwrap p50 ms | unwrap p99 ms |",
@@ -516,15 +443,6 @@ def table(result: dict[str, Any]) -> str:
                 f"| {i['revoke_to_503_mean_s']} / {i['revoke_to_503_worst_s']} "
                 f"| {i['restore_to_serving_mean_s']} / {i['restore_to_serving_worst_s']} |"
             )
-    lines += ["", "| node store | write docs/s | read docs/s | size MB |", "|---|---:|---:|---:|"]
-    for name, r in result["store"].items():
-        if name != "keyed_vs_plain":
-            lines.append(
-                f"| {name} | {r['write_docs_per_s']:.0f} | {r['read_docs_per_s']:.0f} "
-                f"| {r['store_mb']} |"
-            )
-    ratio = result["store"]["keyed_vs_plain"]
-    lines.append(f"| keyed / plain | {ratio['write']} | {ratio['read']} | |")
     return "\n".join(lines)
 
 
@@ -532,9 +450,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ops", type=int, default=300, help="wrap+unwrap pairs per provider")
     parser.add_argument("--rounds", type=int, default=3, help="lock/unlock rounds per provider")
-    parser.add_argument("--docs", type=int, default=20_000)
-    parser.add_argument("--reads", type=int, default=20_000)
-    parser.add_argument("--store-runs", type=int, default=3, help="alternating runs per variant")
     parser.add_argument("--skip-lock", action="store_true", help="no `citadel up` part (b)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/keys.json"))
     args = parser.parse_args()
@@ -550,8 +465,6 @@ def main() -> None:
             print(f"(b) lock/unlock with a {INTERVAL_S:g} s key check", flush=True)
             (base / "lock").mkdir()
             result["lock"] = lock_rounds(base, args.rounds)
-    print("(c) node store keyed vs plain", flush=True)
-    result["store"] = store_throughput(args.docs, args.reads, args.store_runs)
     result["load_after"] = load_average()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
