@@ -216,7 +216,3 @@ def test_a_template_in_use_by_a_data_stream_cannot_be_deleted(es):
     es.put("/_data_stream/logs-app")
     assert es.delete("/_index_template/ds").status_code == 400
 
-
-def test_data_stream_lifecycles_are_a_clear_400(es):
-    response = es.put("/_data_stream/x/_lifecycle", json={"data_retention": "7d"})
-    assert "not supported" in error_of(response, 400)["reason"]

@@ -23,6 +23,7 @@ from citadel.node import local_node
 from citadel.node.engine.engine import Engine
 from citadel.node.engine.upgrade import upgrade
 from citadel.node.http.app import NodeApp
+from citadel.node.lifecycle_loop import LifecycleLoop
 from citadel.node.routes import build_router
 from citadel.node.security.realm import Realm
 from citadel.node.services import NodeInfo, NodeServices
@@ -149,6 +150,7 @@ def assemble(
     engine = Engine(data_dir / "indices")
     upgrade(store, engine)
     engine.start()
+    LifecycleLoop(store, engine, clock, stopped=engine._stop.is_set).start()
     realm = Realm(store, clock)
     info = NodeInfo(
         node_name,

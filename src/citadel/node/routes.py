@@ -20,7 +20,9 @@ def build_router(services: NodeServices) -> Router:
         routes_indices,
         routes_info,
         routes_ingest,
+        routes_lifecycle,
         routes_nodes,
+        routes_query_rules,
         routes_rank_eval,
         routes_resize,
         routes_scripts,
@@ -55,4 +57,6 @@ def build_router(services: NodeServices) -> Router:
     routes_rank_eval.register(router, services)
     routes_async_search.register(router, services)
     routes_info.register(router, services)
+    routes_lifecycle.register(router, services)
+    routes_query_rules.register(router, services)
     return router

@@ -35,11 +35,7 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("GET", "/_data_stream/{name}/_settings", r.get_settings, AUTHENTICATED)
     router.add("PUT", "/_data_stream/{name}/_settings", r.put_settings, AUTHENTICATED)
     for method in ("GET", "PUT", "DELETE"):
-        router.add(method, "/_data_stream/{name}/_lifecycle", r.lifecycle, AUTHENTICATED)
-    for method in ("GET", "PUT", "DELETE"):
         router.add(method, "/_data_stream/{name}/_options", r.options, AUTHENTICATED)
-    router.add("GET", "/{name}/_lifecycle/explain", r.lifecycle, AUTHENTICATED)
-    router.add("GET", "/_lifecycle/stats", r.lifecycle, AUTHENTICATED)
     router.add("POST", "/{alias}/_rollover", r.rollover, index("manage", "alias"))
     router.add("POST", "/{alias}/_rollover/{new_index}", r.rollover, index("manage", "alias"))
 
@@ -157,10 +153,6 @@ class DataStreamRoutes:
         with self.services.store.read() as conn:
             body = data_streams.stats(conn, request.params.get("name"), size_of)
         return NodeResponse(body=body)
-
-    def lifecycle(self, request: NodeRequest) -> NodeResponse:
-        """Data stream lifecycles are not built: a clear 400."""
-        raise IllegalArgument("data stream lifecycles (_lifecycle) are not supported by this node")
 
     def options(self, request: NodeRequest) -> NodeResponse:
         """Data stream options (the failure store) are not built: a clear 400."""

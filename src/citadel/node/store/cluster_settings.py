@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from citadel.node.errors import ActionRequestValidation, IllegalArgument, XContentParseError
+from citadel.node.search.time_values import parse_time_value
 
 Connection = Any  # a sqlcipher3 connection
 KEY = "cluster/settings"
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, str] = {
     "cluster.routing.allocation.disk.watermark.low": "85%",
     "cluster.routing.allocation.enable": "all",
     "cluster.routing.rebalance.enable": "all",
+    "data_streams.lifecycle.poll_interval": "5m",
     "indices.recovery.max_bytes_per_sec": "40mb",
     "search.allow_expensive_queries": "true",
     "search.default_search_timeout": "-1",
@@ -60,8 +62,17 @@ def _int_at_least(low: int) -> Callable[[str, str], str]:
     return parse
 
 
+def _time_value(name: str, text: str) -> str:
+    if parse_time_value(text, name) <= 0:
+        raise IllegalArgument(f"failed to parse value [{text}] for setting [{name}], must be > 0")
+    return text
+
+
 # The settings this node acts on, with their parsers.
-HONOURED: dict[str, Callable[[str, str], str]] = {MAX_VOTING_EXCLUSIONS: _int_at_least(1)}
+HONOURED: dict[str, Callable[[str, str], str]] = {
+    MAX_VOTING_EXCLUSIONS: _int_at_least(1),
+    "data_streams.lifecycle.poll_interval": _time_value,
+}
 
 
 @dataclass(frozen=True)
