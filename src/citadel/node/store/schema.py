@@ -73,4 +73,23 @@ DDL = [
         synonyms TEXT NOT NULL,
         PRIMARY KEY (set_id, rule_id)
     )""",
+    # query rulesets (`_query_rules`): each ruleset's rules as JSON, in priority order
+    "CREATE TABLE IF NOT EXISTS query_rulesets (id TEXT PRIMARY KEY, rules TEXT NOT NULL)",
+    # search applications and behavioral analytics collections (`_application`)
+    """CREATE TABLE IF NOT EXISTS search_applications (
+        name TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        updated_at_millis INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS analytics_collections (
+        name TEXT PRIMARY KEY,
+        created_at_millis INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS analytics_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        collection TEXT NOT NULL REFERENCES analytics_collections(name) ON DELETE CASCADE,
+        event TEXT NOT NULL
+    )""",
+    # Logstash central management pipelines (`_logstash/pipeline`): each document as sent
+    "CREATE TABLE IF NOT EXISTS logstash_pipelines (id TEXT PRIMARY KEY, document TEXT NOT NULL)",
 ]
