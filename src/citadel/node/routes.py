@@ -23,7 +23,6 @@ def build_router(services: NodeServices) -> Router:
         routes_lifecycle,
         routes_nodes,
         routes_query_rules,
-        routes_query_rules,
         routes_rank_eval,
         routes_resize,
         routes_scripts,
@@ -59,6 +58,5 @@ def build_router(services: NodeServices) -> Router:
     routes_async_search.register(router, services)
     routes_info.register(router, services)
     routes_lifecycle.register(router, services)
-    routes_query_rules.register(router, services)
     routes_query_rules.register(router, services)
     return router
