@@ -21,6 +21,8 @@ def build_router(services: NodeServices) -> Router:
         routes_info,
         routes_ingest,
         routes_lifecycle,
+        routes_logstash,
+        routes_migration,
         routes_nodes,
         routes_query_rules,
         routes_rank_eval,
@@ -59,4 +61,6 @@ def build_router(services: NodeServices) -> Router:
     routes_info.register(router, services)
     routes_lifecycle.register(router, services)
     routes_query_rules.register(router, services)
+    routes_logstash.register(router, services)
+    routes_migration.register(router, services)
     return router

@@ -1,0 +1,1 @@
+"""Logstash central management: pipeline documents kept for Logstash to fetch."""
