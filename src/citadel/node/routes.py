@@ -16,6 +16,7 @@ def build_router(services: NodeServices) -> Router:
         routes_cluster,
         routes_data_streams,
         routes_documents,
+        routes_enrich,
         routes_field_caps,
         routes_indices,
         routes_info,
@@ -60,6 +61,7 @@ def build_router(services: NodeServices) -> Router:
     routes_async_search.register(router, services)
     routes_info.register(router, services)
     routes_lifecycle.register(router, services)
+    routes_enrich.register(router, services)
     routes_query_rules.register(router, services)
     routes_logstash.register(router, services)
     routes_migration.register(router, services)

@@ -13,6 +13,7 @@ from typing import Any
 
 from citadel.node.ingest.config import Config
 from citadel.node.ingest.document import java_type
+from citadel.node.ingest.enrich_processor import register as register_enrich
 from citadel.node.ingest.errors import ConfigError
 from citadel.node.ingest.processors import KINDS, Processor, unknown_kind
 
@@ -20,6 +21,7 @@ _PIPELINE_KEYS = frozenset(
     {"description", "processors", "on_failure", "version", "_meta", "deprecated"}
 )
 MAX_PROCESSORS = 1000
+register_enrich(KINDS)
 
 
 @dataclass(frozen=True)

@@ -92,4 +92,22 @@ DDL = [
     )""",
     # Logstash central management pipelines (`_logstash/pipeline`): each document as sent
     "CREATE TABLE IF NOT EXISTS logstash_pipelines (id TEXT PRIMARY KEY, document TEXT NOT NULL)",
+    # enrich policies (`_enrich/policy`) and the enrich index their last execution built
+    """CREATE TABLE IF NOT EXISTS enrich_policies (
+        name TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        enrich_index TEXT
+    )""",
+    # connectors and their sync jobs (`_connector`): documents kept for the connector service
+    """CREATE TABLE IF NOT EXISTS connectors (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        document TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS connector_sync_jobs (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        connector_id TEXT NOT NULL,
+        document TEXT NOT NULL
+    )""",
 ]

@@ -1,0 +1,1 @@
+"""Enrich policies: stored definitions, their executed enrich indices, and lookups."""
