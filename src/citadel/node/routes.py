@@ -30,6 +30,7 @@ def build_router(services: NodeServices) -> Router:
         routes_resize,
         routes_scripts,
         routes_search,
+        routes_search_applications,
         routes_security,
         routes_security_admin,
         routes_shards,
@@ -65,4 +66,5 @@ def build_router(services: NodeServices) -> Router:
     routes_query_rules.register(router, services)
     routes_logstash.register(router, services)
     routes_migration.register(router, services)
+    routes_search_applications.register(router, services)
     return router

@@ -90,6 +90,8 @@ DDL = [
         collection TEXT NOT NULL REFERENCES analytics_collections(name) ON DELETE CASCADE,
         event TEXT NOT NULL
     )""",
+    "CREATE INDEX IF NOT EXISTS analytics_events_by_collection "
+    "ON analytics_events (collection, seq)",
     # Logstash central management pipelines (`_logstash/pipeline`): each document as sent
     "CREATE TABLE IF NOT EXISTS logstash_pipelines (id TEXT PRIMARY KEY, document TEXT NOT NULL)",
     # enrich policies (`_enrich/policy`) and the enrich index their last execution built

@@ -1,0 +1,1 @@
+"""Search applications and behavioral analytics collections (``_application``)."""
