@@ -14,6 +14,7 @@ def build_router(services: NodeServices) -> Router:
         routes_by_query,
         routes_cat,
         routes_cluster,
+        routes_connectors,
         routes_data_streams,
         routes_documents,
         routes_enrich,
@@ -63,6 +64,7 @@ def build_router(services: NodeServices) -> Router:
     routes_info.register(router, services)
     routes_lifecycle.register(router, services)
     routes_enrich.register(router, services)
+    routes_connectors.register(router, services)
     routes_query_rules.register(router, services)
     routes_logstash.register(router, services)
     routes_migration.register(router, services)

@@ -1,0 +1,1 @@
+"""Connectors API: connector and sync job documents kept for an external connector service."""
