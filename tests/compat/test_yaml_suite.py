@@ -11,8 +11,10 @@ import pytest
 
 from tests.compat.harness import locate_suite, run_suite, runner_unavailable, suite_files, tally
 
-#: 2026-12-06, suite commit 9f63754: 26 of 208 stack tests pass (the node at c61eae1).
-STACK_PASS_RATE_FLOOR = 0.125
+#: 2026-12-06, suite commit 9f63754: 26 of 208 stack tests passed (the node at c61eae1);
+#: 134-135 of 208 (64.4-64.9%) with the tantivy engine and the APIs of issue 14. The floor
+#: keeps a few tests of slack for runs on a loaded machine.
+STACK_PASS_RATE_FLOOR = 0.625
 
 
 def test_stack_pass_rate_holds_the_floor(tmp_path):
