@@ -215,4 +215,3 @@ def test_a_template_in_use_by_a_data_stream_cannot_be_deleted(es):
     stream_template(es)
     es.put("/_data_stream/logs-app")
     assert es.delete("/_index_template/ds").status_code == 400
-
