@@ -10,12 +10,12 @@ it, the owner must match too.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from citadel.node.errors import EsError, ResourceNotFound
+from citadel.node.ids import path_safe_id
 
 MAX_SEARCHES = 1_000
 DEFAULT_KEEP_ALIVE_S = 5 * 24 * 3600.0
@@ -99,9 +99,7 @@ class AsyncSearches:
 
     def create(self, owner: str, now_ms: int, keep_alive_s: float) -> AsyncSearch:
         """A new running entry; 429 when `limit` entries are alive."""
-        entry = AsyncSearch(
-            secrets.token_urlsafe(24), owner, now_ms, now_ms + int(keep_alive_s * 1000)
-        )
+        entry = AsyncSearch(path_safe_id(), owner, now_ms, now_ms + int(keep_alive_s * 1000))
         with self._lock:
             self._drop_expired(now_ms)
             if len(self._entries) >= self.limit:

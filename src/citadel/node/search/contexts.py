@@ -11,8 +11,6 @@ an unknown id). Ids are 192 random bits, base64url.
 
 from __future__ import annotations
 
-import base64
-import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 import tantivy
 
 from citadel.node.errors import EsError, IllegalArgument
+from citadel.node.ids import path_safe_id
 from citadel.node.store.indices import IndexRecord
 
 MAX_SCROLLS = 500  # search.max_open_scroll_context
@@ -184,4 +183,4 @@ def _time_text(seconds: float) -> str:
 
 
 def _new_id() -> str:
-    return base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
+    return path_safe_id()
