@@ -196,18 +196,13 @@ class SearchRoutes:
             raise IllegalArgument(
                 f"request [{request.path}] contains unrecognized parameter: [{','.join(unknown)}]"
             )
-        items = _msearch_items(request.body)
-        if not items:
-            raise ActionRequestValidation("Validation Failed: 1: no requests added;")
-        shared = {
-            k: v
-            for k, v in request.query.items()
-            if k in ("rest_total_hits_as_int", "typed_keys", "search_type")
-        }
+        items, shared = msearch_lines(request)
         responses = []
         for header, body in items:
             try:
-                params, expression = _msearch_params(header, shared, request.params.get("index"))
+                params, expression = msearch_item_params(
+                    header, shared, request.params.get("index")
+                )
                 one_started = time.perf_counter()
                 out = self._search(request, expression, body, params, request.path)
                 took = int((time.perf_counter() - one_started) * 1000)
@@ -376,6 +371,20 @@ def _token(value: Any) -> str:
     return "START_OBJECT" if isinstance(value, Mapping) else "VALUE"
 
 
+def msearch_lines(request: NodeRequest) -> tuple[list[tuple[dict[str, Any], Any]], dict[str, str]]:
+    """The (header, body) pairs of a multi-request (``_msearch``, ``_msearch/template``) and
+    the URL parameters every item shares; 400 when there is none."""
+    items = _msearch_items(request.body)
+    if not items:
+        raise ActionRequestValidation("Validation Failed: 1: no requests added;")
+    shared = {
+        k: v
+        for k, v in request.query.items()
+        if k in ("rest_total_hits_as_int", "typed_keys", "search_type")
+    }
+    return items, shared
+
+
 def _msearch_items(body: bytes) -> list[tuple[dict[str, Any], Any]]:
     """(header, body) pairs of an ``_msearch`` NDJSON body."""
     lines = [line for line in body.split(b"\n") if line.strip()]
@@ -395,7 +404,7 @@ def _msearch_items(body: bytes) -> list[tuple[dict[str, Any], Any]]:
     return out
 
 
-def _msearch_params(
+def msearch_item_params(
     header: Mapping[str, Any], shared: Mapping[str, str], default_index: str | None
 ) -> tuple[dict[str, str], str | None]:
     """The URL-style parameters and index expression of one ``_msearch`` search."""

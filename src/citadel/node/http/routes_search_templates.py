@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from citadel.node.errors import ActionRequestValidation, EsError, IllegalArgument
+from citadel.node.errors import EsError, IllegalArgument
 from citadel.node.http import routes_search
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router
@@ -91,18 +91,11 @@ class TemplateRoutes:
         """``[/{index}]/_msearch/template``: NDJSON header and template lines, one answer each."""
         started = time.perf_counter()
         _check_params(request, _MSEARCH_PARAMS)
-        items = routes_search._msearch_items(request.body)
-        if not items:
-            raise ActionRequestValidation("Validation Failed: 1: no requests added;")
-        shared = {
-            k: v
-            for k, v in request.query.items()
-            if k in ("rest_total_hits_as_int", "typed_keys", "search_type")
-        }
+        items, shared = routes_search.msearch_lines(request)
         responses = []
         for header, body in items:
             try:
-                params, expression = routes_search._msearch_params(
+                params, expression = routes_search.msearch_item_params(
                     header, shared, request.params.get("index")
                 )
                 one_started = time.perf_counter()
