@@ -251,3 +251,25 @@ def test_search_shards_names_the_one_shard(docs: TestClient):
 def test_still_unsupported_options_are_400(docs: TestClient):
     response = docs.post("/docs/_search", json={"rescore": {}})
     assert "not supported" in error_of(response, 400)["reason"]
+
+
+@pytest.mark.parametrize(
+    ("body", "params"),
+    [
+        ({"profile": True}, {}),
+        ({"stats": ["group1"]}, {}),
+        ({"ext": {"my_plugin": {}}}, {}),
+        ({}, {"stats": "group1"}),
+    ],
+)
+def test_options_this_node_has_nothing_behind_are_refused_not_ignored(es, body, params):
+    es.put("/plain/_doc/1?refresh=true", json={"t": "x"})
+    response = es.post("/plain/_search", params=params, json=body)
+    assert response.status_code == 400
+    assert "is not supported by this node" in response.json()["error"]["reason"]
+
+
+def test_their_off_values_are_accepted(es):
+    es.put("/plain/_doc/1?refresh=true", json={"t": "x"})
+    body = {"profile": False, "stats": [], "ext": {}}
+    assert es.post("/plain/_search", json=body).status_code == 200

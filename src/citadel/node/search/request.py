@@ -52,7 +52,9 @@ _UNSUPPORTED = frozenset(
         "rank",
     }
 )
-_IGNORED_BODY = frozenset({"explain", "profile", "stats", "ext"})
+_OFF_BY_DEFAULT = frozenset({"profile", "stats", "ext"})
+"""Options this node has nothing behind (no profiler, no search-stats groups, no search
+extensions): their empty or false value is accepted, anything else is a 400."""
 MAX_TERMINATE_AFTER = 2**31 - 1
 _COMMON_PARAMS = frozenset(
     {
@@ -191,6 +193,8 @@ def parse_search(body: Any, params: Mapping[str, str], *, path: str) -> SearchRe
         parse_time_value(params["timeout"], "timeout")
     if "terminate_after" in params:
         values["terminate_after"] = _terminate_after(_param_int(params, "terminate_after"))
+    if params.get("stats"):
+        _refuse_unless_off("stats", params["stats"])
     if "explain" in params:
         values["explain"] = _param_bool(params, "explain")
     if "track_total_hits" in params:
@@ -314,11 +318,18 @@ def _search_body(body: Mapping[str, Any]) -> dict[str, Any]:
             values["min_score"] = _number(key, value)
         elif key in _UNSUPPORTED:
             raise IllegalArgument(f"[{key}] is not supported by this node")
-        elif key in _IGNORED_BODY:
-            continue
+        elif key in _OFF_BY_DEFAULT:
+            _refuse_unless_off(key, value)
         else:
             raise ParsingError(f"Unknown key for a {token_of(value)} in [{key}].")
     return values
+
+
+def _refuse_unless_off(key: str, value: Any) -> None:
+    """A 400 for a `profile`, `stats` or `ext` that asks for something (never ignored)."""
+    if value in (False, None, "false") or value == [] or value == {}:
+        return
+    raise IllegalArgument(f"[{key}] is not supported by this node")
 
 
 def _stored_fields(values: dict[str, Any], names: list[str]) -> None:
