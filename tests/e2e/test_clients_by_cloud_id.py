@@ -7,14 +7,14 @@ import json
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import admin_key, trust
+from tests.e2e.conftest import admin_key
 from tests.e2e.test_deployment_through_gateway import (
     _create_running_deployment,
     _needs,
     _wait_for_gateway_route,
+    cloud_id_of,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,12 +30,7 @@ def test_an_official_client_works_by_cloud_id_with_its_defaults(running, data_di
     key = admin_key(data_dir, endpoints, env)
     deployment, password = _create_running_deployment(endpoints, key)
     _wait_for_gateway_route(endpoints, deployment, password)
-    shown = httpx.get(
-        f"{endpoints['api_url']}/deployments/{deployment}",
-        headers={"Authorization": f"ApiKey {key}"},
-        verify=trust(endpoints),
-    ).json()
-    cloud_id = shown["resources"]["elasticsearch"][0]["info"]["metadata"]["cloud_id"]
+    cloud_id = cloud_id_of(endpoints, key, deployment)
     run = subprocess.run(
         [str(python), str(SCENARIO), cloud_id, endpoints["ca_file"], password],
         capture_output=True,

@@ -49,6 +49,16 @@ def _create_running_deployment(endpoints, key: str) -> tuple[str, str]:
     pytest.fail(f"deployment did not become healthy: {shown.text}")
 
 
+def cloud_id_of(endpoints, key: str, deployment: str) -> str:
+    """The deployment's Cloud ID, as the API shows it."""
+    shown = httpx.get(
+        f"{endpoints['api_url']}/deployments/{deployment}",
+        headers={"Authorization": f"ApiKey {key}"},
+        verify=trust(endpoints),
+    ).json()
+    return shown["resources"]["elasticsearch"][0]["info"]["metadata"]["cloud_id"]
+
+
 def _wait_for_gateway_route(endpoints, deployment: str, password: str) -> None:
     """The gateway refreshes its snapshot every second: wait for it to know the new node."""
     wait_for_gateway(endpoints)
@@ -165,12 +175,7 @@ def test_the_cloud_id_names_a_host_the_gateway_serves_by_sni(running, data_dir):
     key = admin_key(data_dir, endpoints, env)
     deployment, password = _create_running_deployment(endpoints, key)
     _wait_for_gateway_route(endpoints, deployment, password)
-    shown = httpx.get(
-        f"{endpoints['api_url']}/deployments/{deployment}",
-        headers={"Authorization": f"ApiKey {key}"},
-        verify=trust(endpoints),
-    ).json()
-    cloud_id = shown["resources"]["elasticsearch"][0]["info"]["metadata"]["cloud_id"]
+    cloud_id = cloud_id_of(endpoints, key, deployment)
     host_port, es_id, _ = base64.b64decode(cloud_id.split(":", 1)[1]).decode().split("$")
     host, port = host_port.rsplit(":", 1)
     assert es_id == deployment
