@@ -27,7 +27,7 @@ from pathlib import Path
 
 from benchmarks.report import machine
 from benchmarks.timing import load_average
-from citadel.gateway.filtering import Client, Filter, RulesetRules, Verdict
+from citadel.traffic_filters.matching import Client, Filter, RulesetRules, Verdict
 
 RULES_PER_RULESET = 128
 SIZES = {"1 rule": (1, 1), "128 rules": (1, 128), "131,072 rules": (1024, 128)}

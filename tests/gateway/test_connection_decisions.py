@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from citadel.gateway.decisions import MAX_ENTRIES, ConnectionDecisions
-from citadel.gateway.filtering import Client, RulesetRules
 from citadel.gateway.routing import Reason, Route, RouteTable, decide
+from citadel.traffic_filters.matching import Client, RulesetRules
 
 DEPLOYMENT = "d" * 32
 HOST = f"{DEPLOYMENT}.local.citadel.localhost"

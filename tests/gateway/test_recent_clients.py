@@ -13,9 +13,9 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from citadel.gateway.filtering import Client
 from citadel.gateway.recent_clients import RecentClients
 from citadel.gateway.snapshot import ControlPlane
+from citadel.traffic_filters.matching import Client
 from tests.gateway.harness import Pki
 
 DEPLOYMENT = "d" * 32

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from citadel.gateway.filtering import Client, RulesetRules, Verdict
 from citadel.gateway.routing import Reason, Route, RouteTable, decide, host_without_port
+from citadel.traffic_filters.matching import Client, RulesetRules, Verdict
 
 RUNNING = Route("a" * 32, "logs", "local", "running", "/d/a/node.sock")
 STOPPED = Route("b" * 32, "metrics", "local", "stopped", "/d/b/node.sock")

@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from citadel.gateway.filtering import Client, Verdict
 from citadel.gateway.routing import Route, RouteTable
 from citadel.gateway.snapshot import (
     ControlPlane,
@@ -19,6 +18,7 @@ from citadel.gateway.snapshot import (
     parse_snapshot,
     save_snapshot,
 )
+from citadel.traffic_filters.matching import Client, Verdict
 
 DOC = {
     "version": 3,

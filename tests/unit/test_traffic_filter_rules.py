@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from citadel.gateway.filtering import RulesetRules
 from citadel.traffic_filters import lockout, rules
 from citadel.traffic_filters.clients import RecentClients, SeenClient
 from citadel.traffic_filters.errors import InvalidClaim, InvalidRuleset
+from citadel.traffic_filters.matching import RulesetRules
 from citadel.traffic_filters.schemas import ClaimIn, RulesetIn
 
 REGIONS = ("local", "elsewhere")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from citadel.gateway.filtering import Client
 from citadel.gateway.proxy_protocol import ProxyHeader
+from citadel.traffic_filters.matching import Client
 
 
 class Listener(StrEnum):

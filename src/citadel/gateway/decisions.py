@@ -14,8 +14,8 @@ varying its Host) is decided afresh for each further request, never stored.
 
 from __future__ import annotations
 
-from citadel.gateway.filtering import Client
 from citadel.gateway.routing import Decision, RouteTable, decide
+from citadel.traffic_filters.matching import Client
 
 MAX_ENTRIES = 8
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
-from citadel.gateway.filtering import Client
+from citadel.traffic_filters.matching import Client
 
 log = structlog.get_logger("citadel.gateway.clients")
 

@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from citadel.gateway.filtering import OPEN, Client, Filter, RulesetRules, Verdict, compile_all
+from citadel.traffic_filters.matching import (
+    OPEN,
+    Client,
+    Filter,
+    RulesetRules,
+    Verdict,
+    compile_all,
+)
 
 
 class Reason(StrEnum):

@@ -28,8 +28,8 @@ from pathlib import Path
 import httpx
 import structlog
 
-from citadel.gateway.filtering import RulesetRules
 from citadel.gateway.routing import Route, RouteTable
+from citadel.traffic_filters.matching import RulesetRules
 
 log = structlog.get_logger("citadel.gateway.snapshot")
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from citadel.gateway.filtering import InvalidSource, RulesetRules, parse_ip_source
 from citadel.kit.ids import new_id
 from citadel.traffic_filters.errors import InvalidClaim, InvalidRuleset
+from citadel.traffic_filters.matching import InvalidSource, RulesetRules, parse_ip_source
 from citadel.traffic_filters.schemas import ClaimIn, RuleIn, RulesetIn
 
 IP = "ip"

@@ -25,7 +25,6 @@ from citadel.authz.roles import ScopeKind
 from citadel.deployments.lifecycle import Desired
 from citadel.deployments.models import Deployment
 from citadel.deployments.service import visible
-from citadel.gateway.filtering import RulesetRules
 from citadel.kit.ids import is_id, new_id
 from citadel.orgs.service import load as load_org
 from citadel.traffic_filters import lockout, rules
@@ -44,6 +43,7 @@ from citadel.traffic_filters.errors import (
     VersionConflict,
     WouldBlockCaller,
 )
+from citadel.traffic_filters.matching import RulesetRules
 from citadel.traffic_filters.models import Association, LinkClaim, Ruleset, RulesetVersion
 from citadel.traffic_filters.schemas import AssociationIn, ClaimIn, RulesetIn, document
 

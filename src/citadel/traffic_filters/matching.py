@@ -1,4 +1,8 @@
-"""Traffic filters compiled for the gateway: which connections a deployment admits, and why.
+"""Traffic filters compiled: which connections a deployment admits, and why (pure).
+
+The traffic-filter domain's matcher. The gateway compiles each snapshot's rulesets with it and
+decides every request with `Filter.decide`; the control plane uses the same code to validate
+``ip`` sources (`parse_ip_source`) and to judge which addresses a change would block (`lockout`).
 
 The semantics are Elastic Cloud's. A deployment with no associated ruleset is open. Once at
 least one *filtering* ruleset is associated, a connection passes only if it matches a rule of
@@ -37,7 +41,8 @@ So a decision is one set lookup for the endpoint key, at most three (IPv4) or fo
 lookups and one bisection of a bucket-bounded leaf, never a scan of the rules. Compiling sorts
 the rules once and is linear after that (about 0.1 s of index building for 131,072 rules).
 `Client.of` parses a connection's address once, so `decide` parses nothing.
-Everything here is pure: no I/O, no logging.
+Everything here is pure: no I/O, no logging, standard library only (import-linter's "Pure
+cores do no I/O" contract holds it so).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The gateway's compiled traffic filters: the semantics as tables, plus a property test.
+"""Compiled traffic filters (`traffic_filters.matching`): the semantics as tables, plus a
+property test.
 
 The tables write Elastic Cloud's rules down by hand (open without rulesets, OR across
 rulesets, records do not filter, IPv4-mapped clients match as IPv4, endpoint keys compare
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from citadel.gateway.filtering import (
+from citadel.traffic_filters.matching import (
     OPEN,
     Client,
     Filter,
