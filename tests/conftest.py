@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from argon2 import profiles
 from fastapi.testclient import TestClient
 
-from citadel.api.app import create_app
+from citadel.app import create_app
 from citadel.bootstrap import Services, build
 from citadel.config import Settings
 from citadel.crypto.passwords import use_profile

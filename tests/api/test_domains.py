@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from citadel.api.app import create_app
+from citadel.app import create_app
 from citadel.audit.models import AuditEvent
 from citadel.bootstrap import Services
 from citadel.kit.ids import new_id

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from citadel.api.app import create_app
 from citadel.api.internal import create_internal_app
+from citadel.app import create_app
 from citadel.audit.models import AuditEvent
 from citadel.config import StaticIps
 from citadel.deployments.models import Deployment

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from citadel.api.app import create_app
+from citadel.app import create_app
 from citadel.bootstrap import Services
 
 

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from citadel.api.app import create_app
 from citadel.api.routes.sso_login import REQUEST_COOKIE
+from citadel.app import create_app
 from citadel.console.pages.sso import SAML_REQUEST_COOKIE
 from citadel.domains.models import ClaimedDomain
 from citadel.kit.ids import new_id

@@ -1,4 +1,5 @@
-"""The FastAPI application: routers under /api/v1, middleware, error rendering."""
+"""The Cloud API's application: routers under /api/v1, the SSO browser endpoints, middleware,
+error rendering. The console is mounted beside it by `citadel.app`, never from here."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from citadel import __version__
 from citadel.api import errors
-from citadel.api.deps import SAFE_METHODS, public
+from citadel.api.deps import public
 from citadel.api.middleware import RequestContextMiddleware
 from citadel.api.routes import (
     api_keys,
@@ -25,9 +26,9 @@ from citadel.api.routes import (
 )
 from citadel.authn.principal import Caller
 from citadel.bootstrap import Services
-from citadel.console import install as install_console
-from citadel.console.routing import record_refusal
 from citadel.errors import CitadelError
+from citadel.web.refusals import record_refusal
+from citadel.web.session import SAFE_METHODS
 
 API_PREFIX = "/api/v1"
 
@@ -40,8 +41,8 @@ def healthcheck() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(services: Services) -> FastAPI:
-    """The control plane's HTTP application over `services`."""
+def create_api_app(services: Services) -> FastAPI:
+    """The Cloud API over `services` (`citadel.app.create_app` adds the console)."""
     app = FastAPI(
         title="Citadel Cloud API",
         version=__version__,
@@ -67,7 +68,6 @@ def create_app(services: Services) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(sso_login.router)  # browser endpoints: login URL, ACS, SP metadata
-    install_console(app)  # the web console at / (ADR 14)
     errors.install(app, on_error=_audit_failure)
     app.add_middleware(
         RequestContextMiddleware,

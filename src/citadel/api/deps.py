@@ -1,23 +1,25 @@
 """Dependencies of every route: the services, the caller, access control, the unit of work.
 
-Every route declares exactly one access dependency — `public`, `signed_in` or
-`permitted(permission)` — and the route-inventory test fails for a route without one.
-`permitted` decides with `citadel.authz.decide` (pure, default deny) before the handler runs;
-the service checks again inside its transaction.
+Every route declares exactly one access dependency — `public`, `signed_in`,
+`permitted(permission)` or `deployment_access(permission)` — and the route-inventory test
+fails for a route without one. `permitted` decides with `citadel.authz.decide` (pure, default
+deny) before the handler runs; the service checks again inside its transaction.
+
+The access dependency also settles the organization the request acts in (the path's, a key's
+own, or the signed-in user's choice) once; the handler receives it with its unit of work
+(`WorkDep`: `work.organization`, `work.read()`, `work.write()`).
 """
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 
 from citadel.api_keys.service import touch_api_key, verify_api_key
-from citadel.authn.context import Context
 from citadel.authn.guard import require, require_member
 from citadel.authn.principal import Caller, Principal, PrincipalKind
 from citadel.authz.decide import Target, decide
@@ -28,10 +30,18 @@ from citadel.deployments.errors import DeploymentNotFound
 from citadel.errors import BadRequest, Unauthenticated
 from citadel.members.service import default_organization
 from citadel.signin.errors import CsrfFailed, MfaEnrollmentRequired
-from citadel.signin.service import csrf_token, touch_session, verify_session
+from citadel.web.cookies import SESSION_COOKIE
+from citadel.web.session import (
+    SAFE_METHODS,
+    cross_origin,
+    csrf_matches,
+    session_csrf_token,
+    session_principal,
+)
+from citadel.web.work import Work, services_of
 
-SESSION_COOKIE = "__Host-citadel_session"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+__all__ = ["SAFE_METHODS", "SESSION_COOKIE", "Work"]  # re-exported for the routes
+
 _CREDENTIAL_PARAMS = frozenset({"api_key", "apikey", "token", "access_token", "key"})
 
 
@@ -39,7 +49,7 @@ OrgId = Path(max_length=32, description="Identifier for the Organization")
 
 
 def get_services(request: Request) -> Services:
-    return request.app.state.services
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -95,13 +105,13 @@ def _authenticate(
         if scheme.lower() == "apikey":
             principal = _api_key(services, value, state.source_ip)
         elif scheme.lower() == "bearer":
-            principal = _session(services, value, via_cookie=False)
+            principal = session_principal(services, value, via_cookie=False)
         else:
             raise Unauthenticated("Use 'Authorization: ApiKey <key>' or 'Bearer <token>'.")
         if principal is None:
             raise Unauthenticated("The credentials are not valid.")
     elif cookie:
-        principal = _session(services, cookie, via_cookie=True)
+        principal = session_principal(services, cookie, via_cookie=True)
         if principal is None and not stale_cookie_is_anonymous:
             raise Unauthenticated("The session has ended; sign in again.")
         if principal is not None and request.method not in SAFE_METHODS:
@@ -111,8 +121,10 @@ def _authenticate(
     return _remember(request, Caller(principal, state.source_ip, state.request_id))
 
 
-def _remember(request: Request, caller: Caller) -> Caller:
+def _remember(request: Request, caller: Caller, organization_id: str | None = None) -> Caller:
+    """Keep what the access check established for `get_work` (and the audit of a refusal)."""
     request.state.caller = caller
+    request.state.organization_id = organization_id
     return caller
 
 
@@ -131,42 +143,37 @@ def _api_key(services: Services, text: str, source_ip: str) -> Principal | None:
     return verified.principal
 
 
-def _session(services: Services, token: str, *, via_cookie: bool) -> Principal | None:
-    now = services.clock.now()
-    with services.db.read() as session:
-        verified = verify_session(
-            session,
-            services.keyring,
-            now,
-            token,
-            idle_s=services.policies.session_idle_s,
-            via_cookie=via_cookie,
-        )
-    if verified is None:
-        return None
-    if verified.needs_touch:
-        with services.db.write() as session:
-            touch_session(session, verified.principal.credential_id, now)
-    return verified.principal
-
-
 def _check_csrf(request: Request, services: Services, cookie: str) -> None:
-    expected = csrf_token(services.keyring, cookie)
     given = request.headers.get("x-csrf-token", "")
-    if not hmac.compare_digest(expected.encode(), given.encode()):
+    if not csrf_matches(session_csrf_token(services, cookie), given):
         raise CsrfFailed()
-    origin = request.headers.get("origin")
-    if origin and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+    if cross_origin(request, null_is_foreign=True):
         raise CsrfFailed("Cross-origin changes are refused.")
+
+
+class AccessKind(StrEnum):
+    """How a route is protected."""
+
+    PUBLIC = "public"
+    SIGNED_IN = "signed_in"
+    PERMISSION = "permission"
+    DEPLOYMENT = "deployment"
+
+
+class OrgFrom(StrEnum):
+    """Where a permission route reads its organization."""
+
+    PATH = "path"  # /organizations/{organization_id}/...
+    CALLER = "caller"  # a key's own, or the signed-in user's `?organization_id=` (or first)
 
 
 @dataclass(frozen=True)
 class Access:
     """How a route is protected; read by the route-inventory and matrix tests."""
 
-    kind: str  # "public" | "signed_in" | "permission" | "deployment"
+    kind: AccessKind
     permission: Permission | None = None
-    org_from: str | None = None  # "path" | "caller"
+    org_from: OrgFrom | None = None
 
 
 def _mark(fn: Callable[..., Any], access: Access) -> Callable[..., Any]:
@@ -186,7 +193,7 @@ def public(*, read_credentials: bool = True) -> Any:
             return _remember(request, Caller(None, state.source_ip, state.request_id))
         return _authenticate(request, services, stale_cookie_is_anonymous=True)
 
-    return Depends(_mark(dependency, Access("public")))
+    return Depends(_mark(dependency, Access(AccessKind.PUBLIC)))
 
 
 def signed_in(*, allow_enrollment: bool = False) -> Any:
@@ -196,18 +203,18 @@ def signed_in(*, allow_enrollment: bool = False) -> Any:
         _require_principal(caller, allow_enrollment=allow_enrollment)
         return caller
 
-    return Depends(_mark(dependency, Access("signed_in")))
+    return Depends(_mark(dependency, Access(AccessKind.SIGNED_IN)))
 
 
-def permitted(permission: Permission, *, org_from: str = "path") -> Any:
+def permitted(permission: Permission, *, org_from: OrgFrom = OrgFrom.PATH) -> Any:
     """The caller holds `permission` in the organization of the path (or their own)."""
 
     # Each declares the organization id it reads (path, or query for signed-in users), so
     # FastAPI validates it (length) before the decision uses it.
-    def in_path(caller: CallerDep, organization_id: str = OrgId) -> Caller:
+    def in_path(request: Request, caller: CallerDep, organization_id: str = OrgId) -> Caller:
         _require_principal(caller, allow_enrollment=False)
         require(caller, permission, Target.organization(organization_id))
-        return caller
+        return _remember(request, caller, organization_id)
 
     def of_caller(
         request: Request, caller: CallerDep, services: ServicesDep, organization_id: OrgQuery = None
@@ -215,10 +222,10 @@ def permitted(permission: Permission, *, org_from: str = "path") -> Any:
         _require_principal(caller, allow_enrollment=False)
         org_id = caller_organization(request, caller, services)
         require(caller, permission, Target.organization(org_id))
-        return caller
+        return _remember(request, caller, org_id)
 
-    dependency = in_path if org_from == "path" else of_caller
-    return Depends(_mark(dependency, Access("permission", permission, org_from)))
+    dependency = in_path if org_from == OrgFrom.PATH else of_caller
+    return Depends(_mark(dependency, Access(AccessKind.PERMISSION, permission, org_from)))
 
 
 def deployment_access(permission: Permission) -> Any:
@@ -241,14 +248,15 @@ def deployment_access(permission: Permission) -> Any:
                 require(caller, permission, Target.all_of(org_id, ScopeKind.DEPLOYMENT))
             else:
                 require_member(caller, org_id)
-            return caller
+            return _remember(request, caller, org_id)
         target = Target.resource(org_id, ScopeKind.DEPLOYMENT, deployment_id)
         if not decide(caller.subject, Permission.DEPLOYMENTS_READ, target):
             raise DeploymentNotFound()
         require(caller, permission, target)
-        return caller
+        return _remember(request, caller, org_id)
 
-    return Depends(_mark(dependency, Access("deployment", permission, "caller")))
+    access = Access(AccessKind.DEPLOYMENT, permission, OrgFrom.CALLER)
+    return Depends(_mark(dependency, access))
 
 
 def _require_principal(caller: Caller, *, allow_enrollment: bool) -> Principal:
@@ -260,7 +268,10 @@ def _require_principal(caller: Caller, *, allow_enrollment: bool) -> Principal:
 
 
 def caller_organization(request: Request, caller: Caller, services: Services) -> str:
-    """The organization of routes without one in the path: a key's own, or the user's choice."""
+    """The organization of routes without one in the path: a key's own, or the user's choice.
+
+    Only the access dependencies call it; a handler reads `work.organization`.
+    """
     principal = caller.principal
     if principal is None:
         raise Unauthenticated()
@@ -283,30 +294,13 @@ OrgQuery = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class Work:
-    """Opens units of work for this request's caller; the block's end commits."""
-
-    services: Services
-    caller: Caller
-
-    @contextmanager
-    def write(self) -> Iterator[Context]:
-        with self.services.db.write() as session:
-            yield self.services.context(session, self.caller)
-
-    @contextmanager
-    def read(self) -> Iterator[Context]:
-        with self.services.db.read() as session:
-            yield self.services.context(session, self.caller)
-
-
 def get_work(request: Request, services: ServicesDep) -> Work:
-    """Units of work for the caller the route's access dependency established."""
+    """Units of work for the caller (and organization) the route's access dependency
+    established."""
     caller = getattr(request.state, "caller", None)
     if caller is None:
         raise RuntimeError("route without an access dependency")  # the inventory test forbids it
-    return Work(services, caller)
+    return Work(services, caller, getattr(request.state, "organization_id", None))
 
 
 WorkDep = Annotated[Work, Depends(get_work)]

@@ -1,13 +1,12 @@
 """The console's edge: who is visiting, their forms and CSRF token, and rendering pages.
 
-The session is the API's own (same cookie, same `verify_session`); the CSRF token is the one
-`citadel.signin.service.csrf_token` derives from it. A form post without that token, or from
-another origin, is refused with 403 before any service runs.
+The session is the API's own (`citadel.web`: same cookie, same session check, same CSRF token
+derived from it). A form post without that token, or from another origin, is refused with 403
+before any service runs.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,25 +20,37 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 
-from citadel.authn.context import Context
 from citadel.authn.principal import Caller, Principal, PrincipalKind
 from citadel.authz.decide import Coverage, Target, decide
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import ScopeKind
-from citadel.bootstrap import Services
 from citadel.console.form_tokens import FIELD as ONCE_FIELD
 from citadel.console.form_tokens import SpentFormTokens, new_token, well_formed
-from citadel.errors import BadRequest, CitadelError, NotFound
+from citadel.errors import BadRequest, CitadelError
 from citadel.members.service import default_organization
 from citadel.orgs.models import Organization
 from citadel.orgs.service import list_organizations
 from citadel.signin.errors import CsrfFailed
-from citadel.signin.service import csrf_token, touch_session, verify_session
+from citadel.web.cookies import (
+    SAML_REQUEST_COOKIE,
+    SESSION_COOKIE,
+    remember_login_request,
+)
+from citadel.web.session import (
+    cross_origin,
+    csrf_matches,
+    session_csrf_token,
+    session_principal,
+)
+from citadel.web.work import Work, services_of
 
-SESSION_COOKIE = "__Host-citadel_session"  # the API's session cookie (citadel.api.deps)
-SAML_REQUEST_COOKIE = "__Host-citadel_saml_request"
-"""The AuthnRequest ID of an SSO sign-in in progress (SameSite=None: the IdP posts cross-site);
-set here for both the console's "Sign in with SSO" and the API's login URL."""
+__all__ = [  # re-exported for the pages
+    "SAML_REQUEST_COOKIE",
+    "SESSION_COOKIE",
+    "remember_login_request",
+    "services_of",
+]
+
 ORG_COOKIE = "__Host-citadel_org"  # the organization picked in the header (a preference only)
 CSRF_FIELD = "csrf_token"
 CSP = "; ".join(
@@ -106,12 +117,10 @@ class Redirect(Exception):
 
 
 @dataclass(frozen=True)
-class Visitor:
-    """Who is looking at the console: their session, organization and CSRF token."""
+class Visitor(Work):
+    """Who is looking at the console: their session, organization and CSRF token; like an API
+    route's `Work`, it opens the units of work (`read()`, `write()`) for them."""
 
-    services: Services
-    caller: Caller
-    organization_id: str | None = None
     csrf: str | None = None
     organization_name: str | None = field(default=None, compare=False)
     organizations: tuple[tuple[str, str], ...] = field(default=(), compare=False)
@@ -143,27 +152,10 @@ class Visitor:
         target = Target(self.organization_id, scope, resource_id, Coverage(coverage))
         return bool(decide(self.caller.subject, Permission(permission), target))
 
-    @contextmanager
-    def write(self) -> Iterator[Context]:
-        """A unit of work for this visitor; the block's end commits."""
-        with self.services.db.write() as session:
-            yield self.services.context(session, self.caller)
-
-    @contextmanager
-    def read(self) -> Iterator[Context]:
-        with self.services.db.read() as session:
-            yield self.services.context(session, self.caller)
-
 
 def org_of(visitor: Visitor) -> str:
     """The visitor's organization (a user in none sees nothing)."""
-    if visitor.organization_id is None:
-        raise NotFound("You are not a member of any organization.")
-    return visitor.organization_id
-
-
-def services_of(request: Request) -> Services:
-    return request.app.state.services
+    return visitor.organization
 
 
 def anonymous(request: Request) -> Visitor:
@@ -177,21 +169,12 @@ def _visitor(request: Request, *, allow_enrollment: bool) -> Visitor:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise Redirect(sign_in_url(request, None))
-    now = services.clock.now()
     state = request.state
+    principal = session_principal(services, token, via_cookie=True)
+    if principal is None or principal.kind is not PrincipalKind.USER:
+        raise Redirect(sign_in_url(request, "expired"))
+    caller = Caller(principal, state.source_ip, state.request_id)
     with services.db.read() as session:
-        verified = verify_session(
-            session,
-            services.keyring,
-            now,
-            token,
-            idle_s=services.policies.session_idle_s,
-            via_cookie=True,
-        )
-        principal = verified.principal if verified else None
-        if verified is None or principal is None or principal.kind is not PrincipalKind.USER:
-            raise Redirect(sign_in_url(request, "expired"))
-        caller = Caller(principal, state.source_ip, state.request_id)
         listed = list_organizations(services.context(session, caller))
         organizations = tuple((o.id, o.name) for o in listed)
         org = chosen_organization(
@@ -201,14 +184,11 @@ def _visitor(request: Request, *, allow_enrollment: bool) -> Visitor:
         )
         row = session.get(Organization, org) if org is not None else None
         org_name = row.name if row else None
-    if verified.needs_touch:
-        with services.db.write() as session:
-            touch_session(session, principal.credential_id, now)
     if principal.mfa_enrollment_only and not allow_enrollment:
         raise Redirect("/enrol")
     state.caller = caller
     state.visitor = Visitor(
-        services, caller, org, csrf_token(services.keyring, token), org_name, organizations
+        services, caller, org, session_csrf_token(services, token), org_name, organizations
     )
     return state.visitor
 
@@ -290,16 +270,10 @@ async def read_form(request: Request) -> Form:
 
 
 def _checked(request: Request, form: Form, expected: str | None) -> None:
-    given = form.get(CSRF_FIELD)
-    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+    if not csrf_matches(expected, form.get(CSRF_FIELD)):
         raise CsrfFailed("The form is missing its security token; reload the page and retry.")
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and origin.rstrip("/") != _own_origin(request):
+    if cross_origin(request, null_is_foreign=False):
         raise CsrfFailed("Cross-origin form posts are refused.")
-
-
-def _own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 def check_session_form(request: Request, form: Form) -> None:
@@ -307,7 +281,7 @@ def check_session_form(request: Request, form: Form) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise Redirect(sign_in_url(request, "expired"))
-    _checked(request, form, csrf_token(services_of(request).keyring, token))
+    _checked(request, form, session_csrf_token(services_of(request), token))
 
 
 async def posted_form(request: Request) -> Form:
@@ -403,16 +377,3 @@ def redirect(location: str, notice: str | None = None) -> RedirectResponse:
 def failure_page(request: Request, visitor: Visitor | None, exc: CitadelError) -> Response:
     """A service error as a page with its status (never a 500)."""
     return page(request, visitor, "error.html", status=exc.status, error=exc)
-
-
-def remember_login_request(response: Response, request_id: str, lifetime_s: int) -> None:
-    """Give the browser the ID of the AuthnRequest its sign-in answers (the ACS reads it)."""
-    response.set_cookie(
-        SAML_REQUEST_COOKIE,
-        request_id,
-        max_age=lifetime_s,
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="none",
-    )

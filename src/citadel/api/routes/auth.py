@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from citadel.api.deps import SESSION_COOKIE, WorkDep, public, signed_in
+from citadel.api.deps import WorkDep, public, signed_in
 from citadel.authn.principal import PrincipalKind
 from citadel.signin import service
 from citadel.signin.schemas import (
@@ -17,6 +17,7 @@ from citadel.signin.schemas import (
     TotpEnrollmentOut,
 )
 from citadel.users.models import User
+from citadel.web.cookies import SESSION_COOKIE, clear_session_cookie, set_session_cookie
 
 router = APIRouter(tags=["authentication"])
 
@@ -26,16 +27,7 @@ def login(body: LoginIn, response: Response, work: WorkDep) -> TokenOut:
     """Email, password and TOTP code in; a bearer token (and session cookie) out."""
     with work.write() as ctx:
         issued = service.sign_in(ctx, body)
-    max_age = int((issued.row.expires_at - issued.row.created_at).total_seconds())
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.token,
-        max_age=max_age,
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="lax",
-    )
+    set_session_cookie(response, issued)
     return TokenOut(
         token=issued.token,
         session_expiration_time=issued.row.expires_at,
@@ -49,7 +41,7 @@ def logout(response: Response, work: WorkDep) -> dict[str, object]:
     """End this session."""
     with work.write() as ctx:
         service.sign_out(ctx)
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    clear_session_cookie(response)
     return {}
 
 

@@ -11,13 +11,18 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from citadel.api.deps import SESSION_COOKIE, WorkDep, public
-from citadel.console.web import SAML_REQUEST_COOKIE, remember_login_request
+from citadel.api.deps import WorkDep, public
 from citadel.errors import BadRequest
 from citadel.sso import configuration, login
 from citadel.sso.errors import SsoNotConfigured, UnknownLoginPrefix
 from citadel.sso.metadata import sp_metadata
 from citadel.sso.saml import SamlRefused
+from citadel.web.cookies import (
+    SAML_REQUEST_COOKIE,
+    forget_login_request,
+    remember_login_request,
+    set_session_cookie,
+)
 
 router = APIRouter(prefix="/sso/saml", tags=["sso"])
 REQUEST_COOKIE = SAML_REQUEST_COOKIE
@@ -83,18 +88,9 @@ def _finish(
 ) -> Response:
     with work.write() as ctx:
         done = login.finish(ctx, organization_id, form, request_id)
-    issued = done.issued
     response = RedirectResponse(done.return_to, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.token,
-        max_age=int((issued.row.expires_at - issued.row.created_at).total_seconds()),
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="lax",
-    )
-    response.delete_cookie(REQUEST_COOKIE, path="/", secure=True, httponly=True, samesite="none")
+    set_session_cookie(response, done.issued)
+    forget_login_request(response)
     return response
 
 

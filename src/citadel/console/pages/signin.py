@@ -15,7 +15,6 @@ from citadel.console.routing import console_router
 from citadel.console.web import (
     CSRF_FIELD,
     PAGE_HEADERS,
-    SESSION_COOKIE,
     AnyForm,
     Enrolling,
     PostedForm,
@@ -28,6 +27,7 @@ from citadel.errors import CitadelError
 from citadel.signin import service
 from citadel.signin.errors import CsrfFailed
 from citadel.signin.schemas import LoginIn
+from citadel.web.cookies import clear_session_cookie, set_session_cookie
 
 router = console_router()
 PRE_SESSION_COOKIE = "__Host-citadel_form"
@@ -59,19 +59,6 @@ def check_pre_session(request: Request, form: AnyForm) -> None:
     given = form.get(CSRF_FIELD)
     if not cookie or not hmac.compare_digest(cookie.encode(), given.encode()):
         raise CsrfFailed("The form expired; reload the page and try again.")
-
-
-def set_session_cookie(response: Response, token: str, max_age: int) -> None:
-    """The session cookie, exactly as the API's sign-in sets it."""
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=max_age,
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="lax",
-    )
 
 
 def sign_in_page(
@@ -123,8 +110,7 @@ def sign_in(request: Request, form: AnyForm) -> Response:
         return sign_in_page(request, error=exc, status=exc.status, values=form.values())
     landing = "/enrol" if issued.row.mfa_enrollment_only else safe_next(form.get("next")) or "/"
     response = redirect(landing)
-    max_age = int((issued.row.expires_at - issued.row.created_at).total_seconds())
-    set_session_cookie(response, issued.token, max_age)
+    set_session_cookie(response, issued)
     return response
 
 
@@ -134,7 +120,7 @@ def sign_out(request: Request, visitor: Enrolling, form: PostedForm) -> Response
     with visitor.write() as ctx:
         service.sign_out(ctx)
     response = redirect("/sign-in", "signed_out")
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    clear_session_cookie(response)
     return response
 
 

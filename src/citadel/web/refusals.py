@@ -1,0 +1,50 @@
+"""The audit event of a refused request (401/403) or a failed attempt at a change, whichever
+edge (API route or console page) refused it."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from citadel.audit.service import Actor
+from citadel.audit.tags import AuditAction, Outcome
+from citadel.authn.principal import Caller
+from citadel.errors import CitadelError
+from citadel.log import get_logger
+from citadel.web.work import services_of
+
+log = get_logger(__name__)
+
+
+def record_refusal(
+    request: Request,
+    exc: CitadelError,
+    *,
+    organization_id: str | None,
+    target_type: str,
+    template: str,
+) -> None:
+    """Audit a denied request (401/403) or a failed attempt at a change, by whoever made it;
+    shared by the API and the console. A failure to audit is logged, never raised."""
+    services = services_of(request)
+    state = request.state
+    caller: Caller | None = getattr(state, "caller", None)
+    actor = (
+        caller.actor
+        if caller
+        else Actor("anonymous", None, None, state.source_ip, state.request_id)
+    )
+    denied = exc.status in (401, 403)
+    try:
+        with services.db.write() as session:
+            services.audit.record(
+                session,
+                actor=actor,
+                action=AuditAction.REQUEST_DENIED if denied else AuditAction.REQUEST_FAILED,
+                organization_id=organization_id,
+                target_type=target_type,
+                target_id=f"{request.method} {template}"[:255],
+                outcome=Outcome.DENIED if denied else Outcome.FAILURE,
+                details={"code": exc.code, "status": exc.status},
+            )
+    except Exception as failure:  # auditing must not turn a 4xx into a 500
+        log.error("audit.record_failed", error_type=type(failure).__name__)
