@@ -3,7 +3,8 @@
 from citadel.deployments import service
 from citadel.deployments.models import Deployment
 from citadel.deployments.schemas import CreateDeploymentIn
-from tests.fixtures.builders import make_deployment, make_org, make_user
+from citadel.use_cases import deployments as use_cases
+from tests.fixtures.builders import SystemUnits, make_deployment, make_org, make_user
 
 
 def test_create_moves_past_a_sandbox_uid_taken_meanwhile(services, monkeypatch):
@@ -14,11 +15,9 @@ def test_create_moves_past_a_sandbox_uid_taken_meanwhile(services, monkeypatch):
     answers = iter([taken, taken + 1])
     monkeypatch.setattr(service, "_next_sandbox_uid", lambda ctx: next(answers))
 
-    with services.db.write() as session:
-        ctx = services.context(session, services.system_caller())
-        made = service.create_deployment(
-            ctx, services.platform_keys, org, CreateDeploymentIn(name="second")
-        )
-        uid = made.row.sandbox_uid
+    made = use_cases.create_deployment(
+        SystemUnits(services), services.platform_keys, org, CreateDeploymentIn(name="second")
+    )
+    uid = made.row.sandbox_uid
 
     assert uid == taken + 1

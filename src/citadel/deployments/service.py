@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,7 +37,6 @@ from citadel.deployments.errors import (
 from citadel.deployments.lifecycle import Desired, Observed, Refusal, Transition, next_desired
 from citadel.deployments.models import Deployment
 from citadel.deployments.schemas import DEFAULT_SIZE_MB, CreateDeploymentIn, UpdateDeploymentIn
-from citadel.kit.ids import new_id
 from citadel.orgs.service import load as load_org
 
 FIRST_SANDBOX_UID = 100_000
@@ -117,20 +116,33 @@ def validate(body: CreateDeploymentIn, regions: Sequence[str]) -> Plan:
     )
 
 
-def create_deployment(
-    ctx: Context,
-    keys: KeyProvider,
-    organization_id: str,
-    body: CreateDeploymentIn,
-    *,
-    request_id: str | None = None,
-    deployment_id: str | None = None,
-) -> Created:
-    """Record a new deployment (desired running); a reused `request_id` returns the first."""
+@dataclass(frozen=True)
+class Checked:
+    """A create request that passed the checks made before anything is written: its plan,
+    and the deployment an earlier create with the same `request_id` made, if any."""
+
+    plan: Plan
+    earlier: Deployment | None
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A new deployment's data key, wrapped before any transaction opens (the key may live in
+    a remote key service), and which key wraps it."""
+
+    wrapped: bytes = field(repr=False)
+    key_path: str
+    key_manager_id: str | None = None
+
+
+def check_create(
+    ctx: Context, organization_id: str, body: CreateDeploymentIn, *, request_id: str | None
+) -> Checked:
+    """The caller may create deployments, the request is valid and its alias free; an earlier
+    create with the same `request_id` is returned rather than checked again."""
     target = Target.all_of(organization_id, ScopeKind.DEPLOYMENT)
     ctx.authorize(Permission.DEPLOYMENTS_CREATE, target)
     plan = validate(body, ctx.policies.regions)
-    load_org(ctx.session, organization_id, for_update=True)
     if request_id is not None:
         earlier = ctx.session.scalar(
             sa.select(Deployment).where(
@@ -139,16 +151,41 @@ def create_deployment(
             )
         )
         if earlier is not None:
-            return Created(earlier, None, fresh=False)
+            return Checked(plan, earlier)
     if plan.alias:
         _check_alias(ctx, plan.alias, plan.region, None)
+    return Checked(plan, None)
+
+
+def new_data_key(keys: KeyProvider, deployment_id: str) -> bytes:
+    """A random 256-bit data key wrapped by `keys` for `deployment_id` (a remote call when the
+    key lives in a key service: run it with no transaction open)."""
+    return keys.wrap(os.urandom(32), context=data_key_context(deployment_id))
+
+
+def create_deployment(
+    ctx: Context,
+    organization_id: str,
+    body: CreateDeploymentIn,
+    key: DataKey,
+    *,
+    deployment_id: str,
+    request_id: str | None = None,
+) -> Created:
+    """Record a new deployment (desired running) with its wrapped data key; a reused
+    `request_id` returns the first. Makes every check of `check_create` again, under the
+    organization's lock."""
+    load_org(ctx.session, organization_id, for_update=True)
+    checked = check_create(ctx, organization_id, body, request_id=request_id)
+    if checked.earlier is not None:
+        return Created(checked.earlier, None, fresh=False)
+    plan = checked.plan
     now = ctx.clock.now()
-    dep_id = deployment_id or new_id()
     password = secrets.token_urlsafe(24)
     row = Deployment(
-        id=dep_id,
+        id=deployment_id,
         organization_id=organization_id,
-        name=plan.name or dep_id[:6],
+        name=plan.name or deployment_id[:6],
         alias=plan.alias,
         region=plan.region,
         version=plan.version,
@@ -159,10 +196,11 @@ def create_deployment(
         observed_state=Observed.INITIALIZING,
         healthy=False,
         sandbox_uid=0,
-        data_key_wrapped=keys.wrap(os.urandom(32), context=data_key_context(dep_id)),
-        key_path=keys.describe().key_path,
+        data_key_wrapped=key.wrapped,
+        key_path=key.key_path,
+        key_manager_id=key.key_manager_id,
         elastic_password_sealed=ctx.keyring.barrier.seal(
-            password.encode(), context=password_context(dep_id)
+            password.encode(), context=password_context(deployment_id)
         ),
         request_id=request_id,
         revision=1,
@@ -347,11 +385,13 @@ def delete_deployment(ctx: Context, organization_id: str, deployment_id: str) ->
 
 
 def reset_elastic_password(
-    ctx: Context, organization_id: str, deployment_id: str, ref_id: str
+    ctx: Context, organization_id: str, deployment_id: str, ref_id: str | None = None
 ) -> tuple[Deployment, str]:
-    """A new `elastic` password, pending until the allocator applies it; returned once."""
+    """A new `elastic` password, pending until the allocator applies it; returned once.
+
+    `ref_id` names the Elasticsearch resource (None: the deployment's one)."""
     row = for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_MANAGE_SECURITY)
-    if ref_id != row.ref_id:
+    if ref_id is not None and ref_id != row.ref_id:
         raise DeploymentNotFound("The deployment has no Elasticsearch resource with this ref_id.")
     password = secrets.token_urlsafe(24)
     row.elastic_password_sealed = ctx.keyring.barrier.seal(

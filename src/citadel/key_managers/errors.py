@@ -37,3 +37,11 @@ class KeyManagerUnreachable(CitadelError):
     code = "deployments.key_manager_unreachable"
     status = 503
     default_message = "The key manager did not answer; nothing was changed. Try again."
+
+
+class KeyChangedMeanwhile(Conflict):
+    code = "deployments.key_changed_meanwhile"
+    default_message = (
+        "The deployment's key or its key manager changed while the key service was asked; "
+        "nothing was changed. Try again."
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from citadel.key_managers import rules
 from citadel.key_managers.errors import (
     InvalidKeyManager,
     InvalidKeyPath,
+    KeyChangedMeanwhile,
     KeyManagerInUse,
     KeyManagerNameTaken,
     KeyManagerNotFound,
@@ -217,18 +219,21 @@ def connection_payload(ctx: Context, manager_id: str | None) -> dict[str, Any] |
 
 @dataclass(frozen=True)
 class CustomerKey:
-    """A customer's key, resolved and checked: its provider and the manager that reaches it."""
+    """A customer's key as the database knows it: its provider (opened, not yet asked
+    anything), the manager that reaches it, and what the manager held when it was read."""
 
     provider: KeyProvider
     manager_id: str
     key_path: str
+    manager_seen: tuple[str, dict[str, Any], bytes | None] = dataclasses.field(repr=False)
 
 
-def resolve(
+def locate(
     ctx: Context, org: str, key_path: str, manager_id: str | None, *, field: str
 ) -> CustomerKey:
     """The organization's key manager for `key_path` (the only one of its kind, or the one
-    named), opened and checked: the key must wrap and unwrap now."""
+    named), with a provider opened on it. No call leaves the process: `check` asks the key,
+    after the transaction this runs in has ended."""
     try:
         kind = provider_kind(key_path)
     except ProviderPathError as exc:
@@ -263,8 +268,19 @@ def resolve(
         provider = open_provider(key_path, connection(ctx, manager))
     except ProviderPathError as exc:
         raise InvalidKeyPath(str(exc), fields=[field]) from None
-    check(provider, field=field)
-    return CustomerKey(provider, manager.id, key_path)
+    return CustomerKey(provider, manager.id, key_path, _seen(manager))
+
+
+def _seen(manager: KeyManager) -> tuple[str, dict[str, Any], bytes | None]:
+    return (manager.organization_id, dict(manager.settings), manager.secret_sealed)
+
+
+def confirm(ctx: Context, org: str, customer: CustomerKey) -> None:
+    """Inside the write: the key manager read before the key was asked is still there and
+    unchanged (it may have been deleted or re-pointed meanwhile); else a 409, nothing stored."""
+    manager = ctx.session.get(KeyManager, customer.manager_id)
+    if manager is None or manager.organization_id != org or _seen(manager) != customer.manager_seen:
+        raise KeyChangedMeanwhile("The key manager changed while its key was checked; try again.")
 
 
 def _org_managers(ctx: Context, org: str) -> Sequence[KeyManager]:
@@ -312,12 +328,38 @@ def provider_errors(field: str | None = None) -> Iterator[None]:
 
 
 # --- deployments under customer keys ----------------------------------------------------------
+#
+# Each use case reads in one transaction (`key_in_use`, `locate`), asks the key service with
+# no transaction open (`rotation_of`, `rewrap`), then writes in another transaction
+# (`record_rotation`, `record_rekey`), which refuses when the key changed meanwhile.
+# `citadel.use_cases.deployments` strings the three together.
 
 
-def rotate(
+@dataclass(frozen=True)
+class KeyInUse:
+    """What wraps a deployment's data key, read in one transaction and used outside any."""
+
+    deployment_id: str
+    provider: KeyProvider
+    wrapped: bytes = dataclasses.field(repr=False)
+    key_path: str
+    key_manager_id: str | None
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The key's version before and now, and the data key wrapped under the newest one
+    (None when it already was)."""
+
+    before: str
+    current: str
+    rewrapped: bytes | None = dataclasses.field(repr=False)
+
+
+def key_in_use(
     ctx: Context, org: str | None, deployment_id: str, platform: KeyProvider
-) -> dict[str, str]:
-    """Re-wrap the data key under the newest version of its key (a no-op when it already is).
+) -> KeyInUse:
+    """The deployment's wrapped data key and a provider for the key that wraps it.
 
     `org` None: the platform asks (the allocator noticed a rotation at the provider)."""
     if org is None:
@@ -329,65 +371,116 @@ def rotate(
     if row.data_key_wrapped is None:
         raise KeyUnusable("The deployment has no data key.")
     provider = _provider_of(ctx, row, platform)
-    context = data_key_context(row.id)
+    return KeyInUse(row.id, provider, row.data_key_wrapped, row.key_path, row.key_manager_id)
+
+
+def rotation_of(key: KeyInUse) -> Rotation:
+    """Ask the key service for its newest version and re-wrap under it when it is newer
+    (remote calls: run it with no transaction open)."""
+    context = data_key_context(key.deployment_id)
     with provider_errors():
-        before = provider.version_of(row.data_key_wrapped)
-        current = provider.describe().version
-        if before != current:
-            data_key = provider.unwrap(row.data_key_wrapped, context=context)
-            row.data_key_wrapped = provider.wrap(data_key, context=context)
-            del data_key
-    if before != current:
-        touch(ctx, row)
-        ctx.record(
-            AuditAction.DEPLOYMENT_KEY_ROTATED,
-            organization_id=row.organization_id,
-            target_type="deployment",
-            target_id=row.id,
-            details={"key_path": row.key_path, "from_version": before, "to_version": current},
-        )
-    return {"key_resource_path": row.key_path, "version": current, "previous_version": before}
+        before = key.provider.version_of(key.wrapped)
+        current = key.provider.describe().version
+        if before == current:
+            return Rotation(before, current, None)
+        data_key = key.provider.unwrap(key.wrapped, context=context)
+        rewrapped = key.provider.wrap(data_key, context=context)
+        del data_key
+    return Rotation(before, current, rewrapped)
 
 
-def rekey(
-    ctx: Context,
-    org: str,
-    deployment_id: str,
-    platform: KeyProvider,
-    *,
-    key_path: str | None,
-    manager_id: str | None,
-) -> Deployment:
-    """Wrap the data key under another customer key, or the platform key (`key_path` None).
+def record_rotation(
+    ctx: Context, org: str | None, key: KeyInUse, rotation: Rotation
+) -> dict[str, str]:
+    """Store the re-wrapped data key (when there is one) and audit it."""
+    if rotation.rewrapped is None:
+        return rotation_answer(key, rotation)
+    row = _unchanged(ctx, org, key)
+    row.data_key_wrapped = rotation.rewrapped
+    touch(ctx, row)
+    ctx.record(
+        AuditAction.DEPLOYMENT_KEY_ROTATED,
+        organization_id=row.organization_id,
+        target_type="deployment",
+        target_id=row.id,
+        details={
+            "key_path": row.key_path,
+            "from_version": rotation.before,
+            "to_version": rotation.current,
+        },
+    )
+    return rotation_answer(key, rotation)
 
-    The node keeps running: its data key does not change, only what wraps it."""
-    row = for_change(ctx, org, deployment_id, Permission.DEPLOYMENTS_MANAGE_SECURITY)
-    if row.data_key_wrapped is None:
-        raise KeyUnusable("The deployment has no data key.")
-    old = _provider_of(ctx, row, platform)
-    field = "body.key_resource_path"
-    if key_path is None:
-        new, new_manager, new_path = platform, None, platform.describe().key_path
+
+def rotation_answer(key: KeyInUse, rotation: Rotation) -> dict[str, str]:
+    """What a rotation answers: the key, its version now and before."""
+    return {
+        "key_resource_path": key.key_path,
+        "version": rotation.current,
+        "previous_version": rotation.before,
+    }
+
+
+def _unchanged(ctx: Context, org: str | None, key: KeyInUse) -> Deployment:
+    """The deployment again, inside the write, wrapped as it was when `key` was read."""
+    if org is None:
+        row = ctx.session.get(Deployment, key.deployment_id)
+        if row is None or row.desired_state == Desired.DELETED:
+            raise DeploymentNotFound()
     else:
-        customer = resolve(ctx, org, key_path, manager_id, field=field)
-        new, new_manager, new_path = customer.provider, customer.manager_id, customer.key_path
-    context = data_key_context(row.id)
+        row = for_change(ctx, org, key.deployment_id, Permission.DEPLOYMENTS_MANAGE_SECURITY)
+    if (row.data_key_wrapped, row.key_path, row.key_manager_id) != (
+        key.wrapped,
+        key.key_path,
+        key.key_manager_id,
+    ):
+        raise KeyChangedMeanwhile()
+    return row
+
+
+def rewrap(key: KeyInUse, new: KeyProvider, *, field: str) -> bytes:
+    """The data key unwrapped by its current key and wrapped by `new`, checked to give it back
+    (remote calls: run it with no transaction open)."""
+    context = data_key_context(key.deployment_id)
     with provider_errors(field):
-        data_key = old.unwrap(row.data_key_wrapped, context=context)
+        data_key = key.provider.unwrap(key.wrapped, context=context)
         rewrapped = new.wrap(data_key, context=context)
         if new.unwrap(rewrapped, context=context) != data_key:
             raise KeyUnusable("The new key did not give back what it wrapped.", fields=[field])
         del data_key
+    return rewrapped
+
+
+def platform_key_path(platform: KeyProvider) -> str:
+    """The platform key's path (the provider may be remote: no transaction open)."""
+    with provider_errors():
+        return platform.describe().key_path
+
+
+def record_rekey(
+    ctx: Context,
+    org: str,
+    key: KeyInUse,
+    *,
+    rewrapped: bytes,
+    new_path: str,
+    customer: CustomerKey | None,
+) -> Deployment:
+    """Store the data key wrapped under its new key (a customer's, or the platform's when
+    `customer` is None) and audit it."""
+    row = _unchanged(ctx, org, key)
+    if customer is not None:
+        confirm(ctx, org, customer)
     before = row.key_path
     row.data_key_wrapped = rewrapped
     row.key_path = new_path
-    row.key_manager_id = new_manager
+    row.key_manager_id = customer.manager_id if customer is not None else None
     touch(ctx, row)
     ctx.record(
         AuditAction.DEPLOYMENT_REKEYED,
         organization_id=row.organization_id,
         target_type="deployment",
         target_id=row.id,
-        details={"from": before, "to": new_path, "byok": new_manager is not None},
+        details={"from": before, "to": new_path, "byok": customer is not None},
     )
     return row

@@ -11,14 +11,12 @@ from citadel.authz.permissions import Permission
 from citadel.bootstrap import Services
 from citadel.deployments import schemas, service
 from citadel.deployments.schemas import CreateDeploymentIn, Endpoints, UpdateDeploymentIn
-from citadel.key_managers import service as key_managers
 from citadel.key_managers.schemas import RekeyIn
-from citadel.traffic_filters import service as traffic_filters
+from citadel.use_cases import deployments as use_cases
 
 router = APIRouter(tags=["deployments"])
 DeploymentId = Path(max_length=32, description="Identifier for the Deployment")
 RefId = Path(max_length=64, description="User-specified id of the Elasticsearch resource")
-BYOK_FIELD = "body.settings.byok.key_resource_path"
 RequestIdQuery = Annotated[
     str | None,
     Query(min_length=32, max_length=128, description="Idempotency token of the create."),
@@ -47,17 +45,8 @@ def create_deployment(
 ) -> dict[str, Any]:
     """Create a deployment; the `elastic` password in the answer is the only copy."""
     org = caller_organization(request, work.caller, services)
-    byok = body.settings.byok if body.settings else None
     if validate_only:
-        plan = service.validate(body, services.policies.regions)
-        settings = body.settings.traffic_filter_settings if body.settings else None
-        with work.read() as ctx:
-            if settings and settings.rulesets:
-                traffic_filters.requested_rulesets(ctx, org, plan.region, settings.rulesets)
-            if byok is not None:
-                key_managers.resolve(
-                    ctx, org, byok.key_resource_path, byok.key_manager_id, field=BYOK_FIELD
-                )
+        plan = use_cases.validate_deployment(work, org, body)
         response.status_code = 200
         return {
             "id": "",
@@ -65,29 +54,12 @@ def create_deployment(
             "created": False,
             "resources": [],
         }
-    with work.write() as ctx:
-        keys, manager_id = services.platform_keys, None
-        if byok is not None:
-            customer = key_managers.resolve(
-                ctx,
-                org,
-                byok.key_resource_path,
-                byok.key_manager_id,
-                field=BYOK_FIELD,
-            )
-            keys, manager_id = customer.provider, customer.manager_id
-        with key_managers.provider_errors(BYOK_FIELD):
-            made = service.create_deployment(ctx, keys, org, body, request_id=request_id)
-        if made.fresh and manager_id is not None:
-            made.row.key_manager_id = manager_id
-        if made.fresh:
-            settings = body.settings.traffic_filter_settings if body.settings else None
-            traffic_filters.attach_on_create(ctx, made.row, settings.rulesets if settings else [])
-        else:
-            response.status_code = 202
-        return schemas.created(
-            made.row, endpoints(services), password=made.password, fresh=made.fresh
-        )
+    made = use_cases.create_deployment(
+        work, services.platform_keys, org, body, request_id=request_id
+    )
+    if not made.fresh:
+        response.status_code = 202
+    return schemas.created(made.row, endpoints(services), password=made.password, fresh=made.fresh)
 
 
 @router.get("/deployments", dependencies=[deployment_access(Permission.DEPLOYMENTS_READ)])
@@ -113,10 +85,8 @@ def get_deployment(
 ) -> dict[str, Any]:
     """One deployment: health, status, endpoints, cloud_id."""
     org = caller_organization(request, work.caller, services)
-    with work.read() as ctx:
-        row = service.get_deployment(ctx, org, deployment_id)
-        rulesets = traffic_filters.rulesets_of_deployment(ctx, org, "deployment", row.id)
-        return schemas.detail(row, endpoints(services), rulesets)
+    shown = use_cases.get_deployment(work, org, deployment_id)
+    return schemas.detail(shown.row, endpoints(services), shown.rulesets)
 
 
 @router.put(
@@ -168,10 +138,7 @@ def delete_deployment(
 ) -> dict[str, Any]:
     """Delete a shut-down deployment; its data key is destroyed."""
     org = caller_organization(request, work.caller, services)
-    with work.write() as ctx:
-        row = service.delete_deployment(ctx, org, deployment_id)
-        traffic_filters.forget_deployment(ctx, row.id)
-        return schemas.summary(row)
+    return schemas.summary(use_cases.delete_deployment(work, org, deployment_id))
 
 
 @router.post(
@@ -206,8 +173,7 @@ def rotate_encryption_key(
 ) -> dict[str, str]:
     """Re-wrap the data key under the newest version of its key (ours; the node keeps running)."""
     org = caller_organization(request, work.caller, services)
-    with work.write() as ctx:
-        return key_managers.rotate(ctx, org, deployment_id, services.platform_keys)
+    return use_cases.rotate_key(work, org, deployment_id, services.platform_keys)
 
 
 @router.post(
@@ -225,17 +191,16 @@ def rekey_deployment(
     """Move the deployment to another customer key, or back to the platform key
     (`key_resource_path: null`), without stopping it (ours)."""
     org = caller_organization(request, work.caller, services)
-    with work.write() as ctx:
-        row = key_managers.rekey(
-            ctx,
-            org,
-            deployment_id,
-            services.platform_keys,
-            key_path=body.key_resource_path,
-            manager_id=body.key_manager_id,
-        )
-        return {
-            "id": row.id,
-            "key_resource_path": row.key_path,
-            "byok_enabled": row.key_manager_id is not None,
-        }
+    row = use_cases.rekey_deployment(
+        work,
+        org,
+        deployment_id,
+        services.platform_keys,
+        key_path=body.key_resource_path,
+        manager_id=body.key_manager_id,
+    )
+    return {
+        "id": row.id,
+        "key_resource_path": row.key_path,
+        "byok_enabled": row.key_manager_id is not None,
+    }

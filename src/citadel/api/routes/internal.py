@@ -21,6 +21,7 @@ from citadel.kit.deployment_dirs import node_socket_path
 from citadel.pki.components import InvalidCsr, sign_node_certificate
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.clients import SeenClient
+from citadel.use_cases import deployments as use_cases
 
 DeploymentId = Path(max_length=32)
 
@@ -164,5 +165,4 @@ def gateway_clients(body: GatewayClientsIn, services: ServicesDep) -> dict:
 @router.post("/deployments/{deployment_id}/encryption/_rewrap")
 def rewrap(work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId) -> dict:
     """The allocator saw a newer key version at the provider: re-wrap under it."""
-    with work.write() as ctx:
-        return key_managers.rotate(ctx, None, deployment_id, services.platform_keys)
+    return use_cases.rotate_key(work, None, deployment_id, services.platform_keys)

@@ -4,14 +4,12 @@ section (traffic filters, encryption key, `elastic` password reset), shutdown an
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
-from citadel.authn.context import Context
 from citadel.console.routing import console_router
 from citadel.console.web import (
     PAGE_HEADERS,
@@ -29,16 +27,14 @@ from citadel.deployments.lifecycle import Desired, Observed
 from citadel.deployments.models import Deployment
 from citadel.deployments.schemas import CreateDeploymentIn, Endpoints
 from citadel.errors import BadRequest, CitadelError, NotFound
-from citadel.key_managers import service as key_managers
-from citadel.key_managers.models import KeyManager
 from citadel.key_managers.schemas import RekeyIn
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.errors import WouldBlockCaller
 from citadel.traffic_filters.schemas import AssociationIn
 from citadel.traffic_filters.service import Guard
+from citadel.use_cases import deployments as use_cases
 
 router = console_router()
-BYOK_FIELD = "body.settings.byok.key_resource_path"
 SIZES_MB = (1024, 2048, 4096, 8192)
 
 
@@ -88,10 +84,7 @@ def _create_form(
     error: CitadelError | None = None,
     values: dict[str, Any] | None = None,
 ) -> Response:
-    org = org_of(visitor)
-    with visitor.read() as ctx:
-        rulesets = traffic_filters.list_rulesets(ctx, org)
-        managers = _key_managers(ctx, visitor, org)
+    choices = use_cases.create_choices(visitor, org_of(visitor))
     return page(
         request,
         visitor,
@@ -101,18 +94,10 @@ def _create_form(
         values=values or {},
         regions=visitor.services.policies.regions,
         sizes=SIZES_MB,
-        rulesets=rulesets,
-        key_managers=managers,
+        rulesets=choices.rulesets,
+        key_managers=choices.key_managers,
         request_token=(values or {}).get("request_id") or secrets.token_hex(16),
     )
-
-
-def _key_managers(ctx: Context, visitor: Visitor, org: str) -> Sequence[KeyManager]:
-    """The organization's key managers, for those who may read them (others give only a key
-    path: the service picks the organization's one manager of its kind)."""
-    if not visitor.may("key_managers:manage"):
-        return []
-    return key_managers.list_managers(ctx, org)
 
 
 def _byok(form: Form, path_field: str) -> dict[str, str | None] | None:
@@ -170,27 +155,14 @@ def create(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
         request_id = secrets.token_hex(16)
     try:
         body = _create_body(form)
-        byok = body.settings.byok if body.settings else None
-        wanted = body.settings.traffic_filter_settings if body.settings else None
-        with visitor.write() as ctx:
-            keys, manager_id = visitor.services.platform_keys, None
-            if byok is not None:
-                customer = key_managers.resolve(
-                    ctx, org, byok.key_resource_path, byok.key_manager_id, field=BYOK_FIELD
-                )
-                keys, manager_id = customer.provider, customer.manager_id
-            with key_managers.provider_errors(BYOK_FIELD):
-                made = service.create_deployment(ctx, keys, org, body, request_id=request_id)
-            if made.fresh and manager_id is not None:
-                made.row.key_manager_id = manager_id
-            if made.fresh:
-                traffic_filters.attach_on_create(ctx, made.row, wanted.rulesets if wanted else [])
-            deployment_id = made.row.id
-            shown = describe(made.row, endpoints(visitor))
+        made = use_cases.create_deployment(
+            visitor, visitor.services.platform_keys, org, body, request_id=request_id
+        )
     except CitadelError as exc:
         return _create_form(request, visitor, error=exc, values=form.values())
     if not made.fresh:  # the same form posted twice: no second deployment, no password again
-        return redirect(f"/deployments/{deployment_id}")
+        return redirect(f"/deployments/{made.row.id}")
+    shown = describe(made.row, endpoints(visitor))
     return page(request, visitor, "deployment_created.html", d=shown, password=made.password)
 
 
@@ -202,25 +174,17 @@ def _detail(
     error: CitadelError | None = None,
     **extra: Any,
 ) -> Response:
-    org = org_of(visitor)
-    with visitor.read() as ctx:
-        row = service.get_deployment(ctx, org, deployment_id)
-        ids = traffic_filters.rulesets_of_deployment(ctx, org, "deployment", row.id)
-        region_rulesets = traffic_filters.list_rulesets(ctx, org, region=row.region)
-        shown = describe(row, endpoints(visitor), ids)
-        managers = _key_managers(ctx, visitor, org)
-    attached = [r for r in region_rulesets if r.id in ids]
-    available = [r for r in region_rulesets if r.id not in ids]
+    view = use_cases.security_view(visitor, org_of(visitor), deployment_id)
     return page(
         request,
         visitor,
         "deployment.html",
         status=error.status if error else 200,
         error=error,
-        d=shown,
-        attached=attached,
-        available=available,
-        key_managers=managers,
+        d=describe(view.shown.row, endpoints(visitor), view.shown.rulesets),
+        attached=view.attached,
+        available=view.available,
+        key_managers=view.key_managers,
         **extra,
     )
 
@@ -249,8 +213,7 @@ def reset_password(
     org = org_of(visitor)
     try:
         with visitor.write() as ctx:
-            row = service.get_deployment(ctx, org, deployment_id[:32])
-            _, password = service.reset_elastic_password(ctx, org, row.id, row.ref_id)
+            _, password = service.reset_elastic_password(ctx, org, deployment_id[:32])
     except CitadelError as exc:
         return _detail(request, visitor, deployment_id[:32], error=exc)
     return _detail(request, visitor, deployment_id[:32], new_password=password)
@@ -264,10 +227,9 @@ def rotate_key(
     `POST …/encryption/_rotate` does (the node keeps running)."""
     org = org_of(visitor)
     try:
-        with visitor.write() as ctx:
-            rotated = key_managers.rotate(
-                ctx, org, deployment_id[:32], visitor.services.platform_keys
-            )
+        rotated = use_cases.rotate_key(
+            visitor, org, deployment_id[:32], visitor.services.platform_keys
+        )
     except CitadelError as exc:
         return _detail(request, visitor, deployment_id[:32], error=exc)
     return _detail(request, visitor, deployment_id[:32], rotated=rotated)
@@ -287,15 +249,14 @@ def rekey(request: Request, visitor: SignedIn, form: PostedForm, deployment_id: 
                 raise BadRequest("Give the new key's path.", fields=["key_resource_path"])
             body = parse(RekeyIn, byok)
             key_path, manager_id = body.key_resource_path, body.key_manager_id
-        with visitor.write() as ctx:
-            key_managers.rekey(
-                ctx,
-                org,
-                deployment_id[:32],
-                visitor.services.platform_keys,
-                key_path=key_path,
-                manager_id=manager_id,
-            )
+        use_cases.rekey_deployment(
+            visitor,
+            org,
+            deployment_id[:32],
+            visitor.services.platform_keys,
+            key_path=key_path,
+            manager_id=manager_id,
+        )
     except CitadelError as exc:
         return _detail(request, visitor, deployment_id[:32], error=exc, values=form.values())
     return redirect(f"/deployments/{deployment_id[:32]}", "deployment_rekeyed")
@@ -318,9 +279,7 @@ def delete(request: Request, visitor: SignedIn, form: PostedForm, deployment_id:
     """Delete a shut-down deployment (its data key is destroyed)."""
     org = org_of(visitor)
     try:
-        with visitor.write() as ctx:
-            row = service.delete_deployment(ctx, org, deployment_id[:32])
-            traffic_filters.forget_deployment(ctx, row.id)
+        use_cases.delete_deployment(visitor, org, deployment_id[:32])
     except CitadelError as exc:
         return _detail(request, visitor, deployment_id[:32], error=exc)
     return redirect("/deployments", "deployment_deleted")
