@@ -1,6 +1,7 @@
 """`citadel deployment`: deployments through the Cloud API (an API key, CITADEL_API_KEY).
 
-Options and output are shared with the other API commands (`citadel.cli.remote`).
+Connection options and output are shared with the other API commands
+(`citadel.cli.options.connected`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from citadel.cli import remote
-from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
-from citadel.cli.remote import ApiKey, ApiUrl, CaFile, Output, OutputOpt, err
+from citadel.cli.options import Connection, connected
+from citadel.cli.render import Output, err, jsonable
 from citadel.client.api import CitadelClient
 
 app = typer.Typer(help="Deployments, through the API.", no_args_is_help=True)
@@ -27,8 +27,9 @@ def _status(detail: dict[str, Any]) -> str:
 
 
 @app.command("create")
+@connected
 def create(
-    api_key: ApiKey,
+    conn: Connection,
     name: Annotated[str, typer.Option("--name", help="The deployment's name.")] = "search",
     alias: Annotated[str | None, typer.Option("--alias")] = None,
     region: Annotated[str, typer.Option("--region")] = "local",
@@ -45,10 +46,6 @@ def create(
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until it runs.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits.")] = 120,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Create a deployment; prints the `elastic` password once."""
     es: dict[str, Any] = {
@@ -68,10 +65,10 @@ def create(
         body["version"] = version
     if key:
         body["settings"] = {"byok": {"key_resource_path": key}}
-    with remote.client(data_dir, api_url, api_key, ca_file) as client:
-        made = remote.call(client, "create_deployment", body, request_id=request_id)
+    with conn.client() as client:
+        made = jsonable(client.create_deployment(body, request_id=request_id))
         if wait:
-            _wait_running(client, made["id"], timeout, quiet=output is Output.JSON)
+            _wait_running(client, made["id"], timeout, quiet=conn.output is Output.JSON)
     resource = made["resources"][0]
     credentials = resource.get("credentials", {})
     table = Table("id", "name", "cloud_id", "username", "password (shown once)")
@@ -82,7 +79,7 @@ def create(
         credentials.get("username", ""),
         credentials.get("password", "(not shown: created earlier)"),
     )
-    remote.emit(output, made, table)
+    conn.emit(made, table)
 
 
 def _wait_running(
@@ -91,7 +88,7 @@ def _wait_running(
     deadline = time.monotonic() + timeout
     with err.status("Starting the deployment…", spinner="dots") as spinner:
         while True:
-            detail = remote.call(client, "get_deployment", deployment_id)
+            detail = jsonable(client.get_deployment(deployment_id))
             status = _status(detail)
             if not quiet:
                 spinner.update(f"Deployment {deployment_id[:8]}: {status}")
@@ -104,35 +101,29 @@ def _wait_running(
 
 
 @app.command("list")
+@connected
 def list_(
-    api_key: ApiKey,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
+    conn: Connection,
 ) -> None:
     """The deployments this key may read."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as client:
-        rows = remote.call(client, "list_deployments")
+    with conn.client() as client:
+        rows = jsonable(client.list_deployments())
     table = Table("id", "name", "region", "cloud_id")
     for row in rows:
         resource = row["resources"][0] if row["resources"] else {}
         table.add_row(row["id"], row["name"], resource.get("region", ""), resource.get("cloud_id"))
-    remote.emit(output, {"deployments": rows}, table)
+    conn.emit({"deployments": rows}, table)
 
 
 @app.command("show")
+@connected
 def show(
+    conn: Connection,
     deployment_id: DeploymentArg,
-    api_key: ApiKey,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """One deployment: status, health, endpoint, cloud_id."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as client:
-        detail = remote.call(client, "get_deployment", deployment_id)
+    with conn.client() as client:
+        detail = jsonable(client.get_deployment(deployment_id))
     info = detail["resources"]["elasticsearch"][0]["info"]
     table = Table("field", "value")
     for field, value in (
@@ -145,56 +136,47 @@ def show(
         ("cloud_id", info["metadata"].get("cloud_id", "")),
     ):
         table.add_row(field, value)
-    remote.emit(output, detail, table)
+    conn.emit(detail, table)
 
 
 @app.command("shutdown")
+@connected
 def shutdown(
+    conn: Connection,
     deployment_id: DeploymentArg,
-    api_key: ApiKey,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Stop a deployment (its data stays until it is deleted)."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as client:
-        done = remote.call(client, "shutdown_deployment", deployment_id)
+    with conn.client() as client:
+        done = jsonable(client.shutdown_deployment(deployment_id))
     table = Table("id", "name", "shutdown")
     table.add_row(done["id"], done["name"], "requested")
-    remote.emit(output, done, table)
+    conn.emit(done, table)
 
 
 @app.command("delete")
+@connected
 def delete(
+    conn: Connection,
     deployment_id: DeploymentArg,
-    api_key: ApiKey,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Delete a shut-down deployment; its data key is destroyed (the data is unreadable)."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as client:
-        done = remote.call(client, "delete_deployment", deployment_id)
+    with conn.client() as client:
+        done = jsonable(client.delete_deployment(deployment_id))
     table = Table("id", "name", "deleted")
     table.add_row(done["id"], done["name"], "yes (data key destroyed)")
-    remote.emit(output, done, table)
+    conn.emit(done, table)
 
 
 @app.command("reset-password")
+@connected
 def reset_password(
+    conn: Connection,
     deployment_id: DeploymentArg,
-    api_key: ApiKey,
     ref_id: Annotated[str, typer.Option("--ref-id")] = "main-elasticsearch",
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """A new password for the `elastic` user, shown once."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as client:
-        done = remote.call(client, "reset_elastic_password", deployment_id, ref_id)
+    with conn.client() as client:
+        done = jsonable(client.reset_elastic_password(deployment_id, ref_id))
     table = Table("username", "password (shown once)")
     table.add_row(done["username"], done["password"])
-    remote.emit(output, done, table)
+    conn.emit(done, table)

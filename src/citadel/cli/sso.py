@@ -18,9 +18,8 @@ import typer
 from rich.table import Table
 
 from citadel.authz.roles import RoleId, ScopeKind
-from citadel.cli import remote
-from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
-from citadel.cli.remote import ApiKey, ApiUrl, CaFile, Output, OutputOpt, err
+from citadel.cli.options import Connection, connected
+from citadel.cli.render import err, jsonable
 from citadel.client.api import CitadelClient
 
 app = typer.Typer(
@@ -42,7 +41,7 @@ Org = Annotated[
 def _org(api: CitadelClient, org: str | None) -> str:
     if org is not None:
         return org
-    orgs = remote.call(api, "list_organizations")
+    orgs = jsonable(api.list_organizations())
     if len(orgs) != 1:
         err.print("The key belongs to several organizations: name one with --org.")
         raise typer.Exit(2)
@@ -60,65 +59,54 @@ def _table(rows: list[dict[str, Any]]) -> Table:
 
 
 @domain_app.command("add")
+@connected
 def add(
+    conn: Connection,
     domain: DomainArg,
-    api_key: ApiKey,
     org: Org = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Claim a domain; prints the TXT record to publish."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        row = remote.call(api, "add_domain", _org(api, org), domain)
-    remote.emit(output, row, _table([row]))
+    with conn.client() as api:
+        row = jsonable(api.add_domain(_org(api, org), domain))
+    conn.emit(row, _table([row]))
 
 
 @domain_app.command("verify")
+@connected
 def verify(
+    conn: Connection,
     domain: DomainArg,
-    api_key: ApiKey,
     org: Org = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Look for the published code in DNS; on success the claim is verified."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        row = remote.call(api, "verify_domain", _org(api, org), domain)
-    remote.emit(output, row, _table([row]))
+    with conn.client() as api:
+        row = jsonable(api.verify_domain(_org(api, org), domain))
+    conn.emit(row, _table([row]))
 
 
 @domain_app.command("list")
+@connected
 def list_(
-    api_key: ApiKey,
+    conn: Connection,
     org: Org = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """The organization's claims, pending and verified."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        rows = remote.call(api, "list_domains", _org(api, org))
-    remote.emit(output, {"domains": rows}, _table(rows))
+    with conn.client() as api:
+        rows = jsonable(api.list_domains(_org(api, org)))
+    conn.emit({"domains": rows}, _table(rows))
 
 
 @domain_app.command("remove")
+@connected
 def remove(
+    conn: Connection,
     domain: DomainArg,
-    api_key: ApiKey,
     org: Org = None,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Drop a claim, pending or verified."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        remote.call(api, "remove_domain", _org(api, org), domain)
-    remote.out.print(f"Removed {domain}.")
+    with conn.client() as api:
+        answer = jsonable(api.remove_domain(_org(api, org), domain))
+    conn.emit(answer, f"Removed {domain}.")
 
 
 # --- the IdP and the SP ----------------------------------------------------------------------
@@ -143,23 +131,21 @@ def _sso_table(sso: dict[str, Any]) -> Table:
 
 
 @app.command("show")
+@connected
 def show(
-    api_key: ApiKey,
+    conn: Connection,
     org: Org = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """The IdP the organization trusts and the SP details to give it."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        sso = remote.call(api, "get_sso", _org(api, org))
-    remote.emit(output, sso, _sso_table(sso))
+    with conn.client() as api:
+        sso = jsonable(api.get_sso(_org(api, org)))
+    conn.emit(sso, _sso_table(sso))
 
 
 @app.command("configure")
+@connected
 def configure(
-    api_key: ApiKey,
+    conn: Connection,
     login_prefix: Annotated[
         str, typer.Option(help="The login URL's prefix: lowercase letters, digits, hyphens.")
     ],
@@ -175,10 +161,6 @@ def configure(
     disabled: Annotated[bool, typer.Option("--disabled", help="Configure, but off.")] = False,
     rotate_sp_key: Annotated[bool, typer.Option(help="Generate a new SP signing key.")] = False,
     org: Org = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Register (or change) the IdP; prints the SP entity id, ACS URL and login URL."""
     body: dict[str, Any] = {
@@ -194,23 +176,21 @@ def configure(
         body["idp_sso_url"] = idp_sso_url
     if idp_certificate:
         body["idp_certificates"] = [path.read_text() for path in idp_certificate]
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        sso = remote.call(api, "configure_sso", _org(api, org), body)
-    remote.emit(output, sso, _sso_table(sso))
+    with conn.client() as api:
+        sso = jsonable(api.configure_sso(_org(api, org), body))
+    conn.emit(sso, _sso_table(sso))
 
 
 @app.command("remove")
+@connected
 def remove_sso(
-    api_key: ApiKey,
+    conn: Connection,
     org: Org = None,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Forget the IdP and the SP key (turn enforcement off first)."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        remote.call(api, "remove_sso", _org(api, org))
-    remote.out.print("SSO removed.")
+    with conn.client() as api:
+        answer = jsonable(api.remove_sso(_org(api, org)))
+    conn.emit(answer, "SSO removed.")
 
 
 class Switch(StrEnum):
@@ -219,19 +199,17 @@ class Switch(StrEnum):
 
 
 @app.command("enforce")
+@connected
 def enforce(
+    conn: Connection,
     switch: Annotated[Switch, typer.Argument(help="on: SAML only; off: every sign-in method.")],
-    api_key: ApiKey,
     org: Org = None,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Turn SSO enforcement off (the break-glass) or on (needs an SSO session, not a key)."""
     method = "saml" if switch is Switch.ON else None
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        remote.call(api, "set_enforcement", _org(api, org), method)
-    remote.out.print(f"SSO enforcement is {switch.value}.")
+    with conn.client() as api:
+        answer = jsonable(api.set_enforcement(_org(api, org), method))
+    conn.emit(answer, f"SSO enforcement is {switch.value}.")
 
 
 # --- role mappings ----------------------------------------------------------------------------
@@ -269,9 +247,10 @@ def _mapping_table(rows: list[dict[str, Any]]) -> Table:
 
 
 @mapping_app.command("add")
+@connected
 def add_mapping(
+    conn: Connection,
     name: Annotated[str, typer.Argument(help="A unique name.")],
-    api_key: ApiKey,
     group: Annotated[list[str], typer.Option(help="A group pattern (* matches anything).")],
     role: Annotated[
         list[str],
@@ -279,48 +258,39 @@ def add_mapping(
     ],
     match: Annotated[str, typer.Option(help="all: every pattern; any: one of them.")] = "any",
     org: Org = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Map IdP groups to roles (refused if no one would remain Organization owner)."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+    with conn.client() as api:
         org_id = _org(api, org)
         body = {
             "name": name,
             "rule": {"match": match, "groups": group},
             "role_assignments": _roles(org_id, role),
         }
-        row = remote.call(api, "create_role_mapping", org_id, body)
-    remote.emit(output, row, _mapping_table([row]))
+        row = jsonable(api.create_role_mapping(org_id, body))
+    conn.emit(row, _mapping_table([row]))
 
 
 @mapping_app.command("list")
+@connected
 def list_mappings(
-    api_key: ApiKey,
+    conn: Connection,
     org: Org = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """The organization's role mappings."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        rows = remote.call(api, "list_role_mappings", _org(api, org))
-    remote.emit(output, {"role_mappings": rows}, _mapping_table(rows))
+    with conn.client() as api:
+        rows = jsonable(api.list_role_mappings(_org(api, org)))
+    conn.emit({"role_mappings": rows}, _mapping_table(rows))
 
 
 @mapping_app.command("remove")
+@connected
 def remove_mapping(
+    conn: Connection,
     mapping_id: Annotated[str, typer.Argument(help="The mapping's id.")],
-    api_key: ApiKey,
     org: Org = None,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Remove a mapping (refused if no one would remain Organization owner)."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        remote.call(api, "remove_role_mapping", _org(api, org), mapping_id)
-    remote.out.print(f"Removed {mapping_id}.")
+    with conn.client() as api:
+        answer = jsonable(api.remove_role_mapping(_org(api, org), mapping_id))
+    conn.emit(answer, f"Removed {mapping_id}.")

@@ -6,15 +6,13 @@ A change that would block the address the command runs from is refused by the AP
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from citadel.cli import remote
-from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
-from citadel.cli.remote import ApiKey, ApiUrl, CaFile, Output, OutputOpt, err
+from citadel.cli.options import Connection, connected
+from citadel.cli.render import err, jsonable
 
 app = typer.Typer(help="Traffic filters (network security policies).", no_args_is_help=True)
 
@@ -62,7 +60,7 @@ def _ruleset_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _report(output: Output, answer: dict[str, Any]) -> None:
+def _report(conn: Connection, answer: dict[str, Any]) -> None:
     """What a `--validate-only` change would block."""
     blocked = answer["would_block"]
     table = Table("would block", "address", "deployments")
@@ -73,12 +71,13 @@ def _report(output: Output, answer: dict[str, Any]) -> None:
         table.add_row("connected client", client, item["deployment_id"])
     if not blocked["your_addresses"] and not blocked["connected_clients"]:
         table.add_row("nothing", "", "")
-    remote.emit(output, answer, table)
+    conn.emit(answer, table)
 
 
 @app.command("create")
+@connected
 def create(
-    api_key: ApiKey,
+    conn: Connection,
     name: Annotated[str, typer.Option("--name")],
     source: Sources = None,
     kind: Annotated[str, typer.Option("--type", help="ip, vpce, ...")] = "ip",
@@ -89,10 +88,6 @@ def create(
     ] = False,
     validate_only: ValidateOnly = False,
     force: Force = False,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Create a ruleset."""
     body = {
@@ -103,53 +98,47 @@ def create(
         "include_by_default": include_by_default,
         "rules": _rules(kind, source or []),
     }
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        answer = remote.call(api, "create_ruleset", body, validate_only=validate_only, force=force)
+    with conn.client() as api:
+        answer = jsonable(api.create_ruleset(body, validate_only=validate_only, force=force))
     if validate_only:
-        _report(output, answer)
+        _report(conn, answer)
         return
     table = Table("id")
     table.add_row(answer["id"])
-    remote.emit(output, answer, table)
+    conn.emit(answer, table)
 
 
 @app.command("list")
+@connected
 def list_(
-    api_key: ApiKey,
+    conn: Connection,
     region: Region = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """The organization's rulesets, with how many deployments each protects."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        rows = remote.call(api, "list_rulesets", region=region, include_associations=True)
-    remote.emit(output, {"rulesets": rows}, _ruleset_table(rows))
+    with conn.client() as api:
+        rows = jsonable(api.list_rulesets(region=region, include_associations=True))
+    conn.emit({"rulesets": rows}, _ruleset_table(rows))
 
 
 @app.command("show")
+@connected
 def show(
+    conn: Connection,
     ruleset_id: RulesetArg,
-    api_key: ApiKey,
     history: Annotated[bool, typer.Option("--history", help="Every version.")] = False,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """One ruleset: its rules and associations (or its history)."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
+    with conn.client() as api:
         if history:
-            versions = remote.call(api, "ruleset_history", ruleset_id)
+            versions = jsonable(api.ruleset_history(ruleset_id))
             table = Table("version", "changed at", "by", "rules")
             for v in versions:
                 by = f"{v['changed_by']['type']} {v['changed_by']['id'] or ''}".strip()
                 rules = str(len(v["ruleset"]["rules"]))
                 table.add_row(str(v["version"]), v["changed_at"], by, rules)
-            remote.emit(output, {"history": versions}, table)
+            conn.emit({"history": versions}, table)
             return
-        row = remote.call(api, "get_ruleset", ruleset_id, include_associations=True)
+        row = jsonable(api.get_ruleset(ruleset_id, include_associations=True))
     table = Table("rule", "source", "description")
     for rule in row["rules"]:
         where = rule.get("source") or (
@@ -158,13 +147,14 @@ def show(
         table.add_row(rule["id"], where, rule.get("description", ""))
     for association in row.get("associations", []):
         table.add_row("associated", association["id"], association["entity_type"])
-    remote.emit(output, row, table)
+    conn.emit(row, table)
 
 
 @app.command("update")
+@connected
 def update(
+    conn: Connection,
     ruleset_id: RulesetArg,
-    api_key: ApiKey,
     source: Sources = None,
     name: Annotated[str | None, typer.Option("--name")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
@@ -173,15 +163,11 @@ def update(
     ] = None,
     validate_only: ValidateOnly = False,
     force: Force = False,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Change a ruleset: what is given replaces what is there (`--source` replaces every
     rule). Refused if someone else changed it since it was read."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        current = remote.call(api, "get_ruleset", ruleset_id)
+    with conn.client() as api:
+        current = jsonable(api.get_ruleset(ruleset_id))
         body = {
             "name": name if name is not None else current["name"],
             "description": description if description is not None else current["description"],
@@ -194,92 +180,81 @@ def update(
             if source
             else [{k: v for k, v in r.items() if k != "id"} for r in current["rules"]],
         }
-        answer = remote.call(
-            api,
-            "update_ruleset",
-            ruleset_id,
-            body,
-            version=current["version"],
-            validate_only=validate_only,
-            force=force,
+        answer = jsonable(
+            api.update_ruleset(
+                ruleset_id,
+                body,
+                version=current["version"],
+                validate_only=validate_only,
+                force=force,
+            )
         )
     if validate_only:
-        _report(output, answer)
+        _report(conn, answer)
         return
     table = Table("id", "updated")
     table.add_row(ruleset_id, "yes")
-    remote.emit(output, answer, table)
+    conn.emit(answer, table)
 
 
 @app.command("delete")
+@connected
 def delete(
+    conn: Connection,
     ruleset_id: RulesetArg,
-    api_key: ApiKey,
     ignore_associations: Annotated[
         bool, typer.Option("--ignore-associations", help="Delete even while associated.")
     ] = False,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Delete a ruleset (refused while associated, unless --ignore-associations)."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        answer = remote.call(
-            api, "delete_ruleset", ruleset_id, ignore_associations=ignore_associations
-        )
+    with conn.client() as api:
+        answer = jsonable(api.delete_ruleset(ruleset_id, ignore_associations=ignore_associations))
     table = Table("id", "deleted")
     table.add_row(ruleset_id, "yes")
-    remote.emit(output, answer, table)
+    conn.emit(answer, table)
 
 
 @app.command("associate")
+@connected
 def associate(
+    conn: Connection,
     ruleset_id: RulesetArg,
     deployment_id: DeploymentArg,
-    api_key: ApiKey,
     validate_only: ValidateOnly = False,
     force: Force = False,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Apply a ruleset to a deployment (it filters within a second)."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        answer = remote.call(
-            api,
-            "associate_ruleset",
-            ruleset_id,
-            deployment_id,
-            validate_only=validate_only,
-            force=force,
+    with conn.client() as api:
+        answer = jsonable(
+            api.associate_ruleset(
+                ruleset_id,
+                deployment_id,
+                validate_only=validate_only,
+                force=force,
+            )
         )
     if validate_only:
-        _report(output, answer)
+        _report(conn, answer)
         return
     table = Table("ruleset", "deployment", "associated")
     table.add_row(ruleset_id, deployment_id, "yes")
-    remote.emit(output, answer, table)
+    conn.emit(answer, table)
 
 
 @app.command("disassociate")
+@connected
 def disassociate(
+    conn: Connection,
     ruleset_id: RulesetArg,
     deployment_id: DeploymentArg,
-    api_key: ApiKey,
     force: Force = False,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Remove a ruleset from a deployment (other rulesets may still filter it)."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        answer = remote.call(api, "disassociate_ruleset", ruleset_id, deployment_id, force=force)
+    with conn.client() as api:
+        answer = jsonable(api.disassociate_ruleset(ruleset_id, deployment_id, force=force))
     table = Table("ruleset", "deployment", "associated")
     table.add_row(ruleset_id, deployment_id, "no")
-    remote.emit(output, answer, table)
+    conn.emit(answer, table)
 
 
 def _claim_body(
@@ -305,67 +280,52 @@ AzureGuid = Annotated[str | None, typer.Option("--azure-endpoint-guid")]
 ClaimRegion = Annotated[str, typer.Option("--region")]
 
 
-def _claim(
-    method: str,
-    claimed: bool,
-    api_key: str,
-    body: dict[str, Any],
-    output: Output,
-    where: tuple[Path, str | None, str | None],
-) -> None:
-    data_dir, api_url, ca_file = where
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        answer = remote.call(api, method, body)
+def _claimed(conn: Connection, body: dict[str, Any], answer: Any, *, claimed: bool) -> None:
     table = Table("region", "link id", "claimed")
     table.add_row(body["region"], body.get("link_id", ""), "yes" if claimed else "no")
-    remote.emit(output, answer, table)
+    conn.emit(answer, table)
 
 
 @app.command("claim-link")
+@connected
 def claim_link(
-    api_key: ApiKey,
+    conn: Connection,
     region: ClaimRegion = "local",
     link_id: LinkId = None,
     azure_endpoint_name: AzureName = None,
     azure_endpoint_guid: AzureGuid = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Claim a private-link endpoint id: no other organization can use it."""
     body = _claim_body(region, link_id, azure_endpoint_name, azure_endpoint_guid)
-    _claim("claim_link_id", True, api_key, body, output, (data_dir, api_url, ca_file))
+    with conn.client() as api:
+        answer = jsonable(api.claim_link_id(body))
+    _claimed(conn, body, answer, claimed=True)
 
 
 @app.command("unclaim-link")
+@connected
 def unclaim_link(
-    api_key: ApiKey,
+    conn: Connection,
     region: ClaimRegion = "local",
     link_id: LinkId = None,
     azure_endpoint_name: AzureName = None,
     azure_endpoint_guid: AzureGuid = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """Give a claimed endpoint id up."""
     body = _claim_body(region, link_id, azure_endpoint_name, azure_endpoint_guid)
-    _claim("unclaim_link_id", False, api_key, body, output, (data_dir, api_url, ca_file))
+    with conn.client() as api:
+        answer = jsonable(api.unclaim_link_id(body))
+    _claimed(conn, body, answer, claimed=False)
 
 
+@connected
 def static_ips(
-    api_key: ApiKey,
+    conn: Connection,
     region: Region = None,
-    output: OutputOpt = Output.TABLE,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    api_url: ApiUrl = None,
-    ca_file: CaFile = None,
 ) -> None:
     """The platform's published ingress and egress addresses per region."""
-    with remote.client(data_dir, api_url, api_key, ca_file) as api:
-        answer = remote.call(api, "static_ips")
+    with conn.client() as api:
+        answer = jsonable(api.static_ips())
     regions = answer["regions"]
     if region is not None:
         if region not in regions:
@@ -376,4 +336,4 @@ def static_ips(
     table = Table("region", "ingress", "egress")
     for name, ips in regions.items():
         table.add_row(name, ", ".join(ips["ingress"]) or "-", ", ".join(ips["egress"]) or "-")
-    remote.emit(output, answer, table)
+    conn.emit(answer, table)
