@@ -1,0 +1,118 @@
+"""A key service that hangs holds no lock (issue 15, point 2).
+
+A create under a customer key asks the key service with no transaction open, so while the
+service keeps it waiting, an unrelated write (renaming the organization) commits; the create
+then fails with the provider's own timeout and stores nothing. The key service is a real TCP
+listener on loopback that accepts connections and never answers.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from citadel.deployments.models import Deployment
+from citadel.key_managers import service as key_managers
+from citadel.orgs.models import Organization
+from tests.fixtures.builders import key_headers, make_api_key, make_org, make_user
+
+TIMEOUT_S = 10.0  # the provider's bound on one call; the test only waits for it to end
+
+
+@dataclass
+class HangingService:
+    """A loopback port that accepts every connection and never answers."""
+
+    port: int
+    reached: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def hanging_service() -> Iterator[HangingService]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    service = HangingService(listener.getsockname()[1])
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # read nothing, answer nothing
+            service.reached.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield service
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+@pytest.fixture
+def org(services) -> str:
+    return make_org(services, make_user(services))
+
+
+@pytest.fixture
+def owner_key(services, org) -> dict[str, str]:
+    return key_headers(make_api_key(services, org))
+
+
+def test_a_hanging_key_service_does_not_block_an_unrelated_write(
+    client, services, org, owner_key, hanging_service, monkeypatch
+):
+    monkeypatch.setattr(key_managers, "TIMEOUT_S", TIMEOUT_S)
+    manager = {
+        "name": "hangs",
+        "kind": "vault-transit",
+        "settings": {"scheme": "http"},
+        "secret": "token",
+    }
+    managers = f"/api/v1/organizations/{org}/key-managers"
+    added = client.post(managers, json=manager, headers=owner_key)
+    assert added.status_code == 201, added.text
+    key_path = f"vault-transit://127.0.0.1:{hanging_service.port}/kek"
+    body = {"name": "waits", "settings": {"byok": {"key_resource_path": key_path}}}
+    answers: list[httpx.Response] = []
+    creating = threading.Thread(
+        target=lambda: answers.append(
+            client.post("/api/v1/deployments", json=body, headers=owner_key)
+        )
+    )
+
+    creating.start()
+    assert hanging_service.reached.wait(timeout=60), "the create never reached the key service"
+    rename = {"name": "renamed"}
+    renamed = client.put(f"/api/v1/organizations/{org}", json=rename, headers=owner_key)
+    still_waiting = creating.is_alive()
+    creating.join()
+
+    assert renamed.status_code == 200, renamed.text
+    assert still_waiting, "the rename should commit while the key service keeps the create waiting"
+    (answer,) = answers
+    assert answer.status_code == 503, answer.text
+    error = answer.json()["errors"][0]
+    assert error["code"] == "deployments.key_manager_unreachable"
+    assert "Timeout" in error["message"]
+    with services.db.read() as session:
+        assert session.get(Organization, org).name == "renamed"
+        count = sa.select(sa.func.count()).select_from(Deployment)
+        assert session.scalar(count.where(Deployment.organization_id == org)) == 0
