@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from citadel.contract.client import ComponentTls
+from citadel.contract.messages import CONTRACT_HEADER, CONTRACT_VERSION
 from citadel.gateway.snapshot import ControlPlane, SnapshotKeeper, load_snapshot
 from tests.gateway.harness import Pki
 
@@ -36,6 +38,7 @@ class _Routes(BaseHTTPRequestHandler):
         seen.append((self.path, self.connection.getpeercert() is not None))
         body = json.dumps(ROUTES).encode()
         self.send_response(200)
+        self.send_header(CONTRACT_HEADER, str(CONTRACT_VERSION))
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -75,7 +78,8 @@ def test_routes_are_fetched_over_mtls_persisted_and_kept_when_the_plane_stops(
     tmp_path: Path, pki: Pki, internal_api: tuple[str, ThreadingHTTPServer]
 ) -> None:
     url, server = internal_api
-    plane = ControlPlane(url, pki.node_tls.ca, pki.node_tls.client_cert, pki.node_tls.client_key)
+    tls = ComponentTls(pki.node_tls.ca, pki.node_tls.client_cert, pki.node_tls.client_key)
+    plane = ControlPlane(url, tls)
     path = tmp_path / "gateway" / "snapshot.json"
     keeper = SnapshotKeeper(path, plane)
     assert _fetch(keeper, plane) is True

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from citadel.contract.client import ComponentTls
 from citadel.gateway.recent_clients import RecentClients
 from citadel.gateway.snapshot import ControlPlane
 from citadel.traffic_filters.matching import Client
@@ -136,7 +137,8 @@ def test_changes_are_posted_over_mtls_once_and_failures_retried(
     pki: Pki, internal_api: str
 ) -> None:
     plane = ControlPlane(
-        internal_api, pki.node_tls.ca, pki.node_tls.client_cert, pki.node_tls.client_key
+        internal_api,
+        ComponentTls(pki.node_tls.ca, pki.node_tls.client_cert, pki.node_tls.client_key),
     )
     clients = RecentClients()
     clients.connected(DEPLOYMENT, Client.of("10.0.0.1"))

@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from citadel.contract.client import ComponentTls
+from citadel.contract.messages import CONTRACT_HEADER, CONTRACT_VERSION, RoutesSnapshot
 from citadel.gateway.routing import Route, RouteTable
 from citadel.gateway.snapshot import (
     ControlPlane,
@@ -19,6 +21,13 @@ from citadel.gateway.snapshot import (
     save_snapshot,
 )
 from citadel.traffic_filters.matching import Client, Verdict
+
+V = {CONTRACT_HEADER: str(CONTRACT_VERSION)}  # what every answer of the control plane says
+
+
+def _tls(tmp_path: Path) -> ComponentTls:
+    return ComponentTls(tmp_path / "ca", tmp_path / "c", tmp_path / "k")
+
 
 DOC = {
     "version": 3,
@@ -72,7 +81,7 @@ def test_the_keeper_serves_the_persisted_snapshot_when_the_control_plane_is_down
 ) -> None:
     path = tmp_path / "snapshot.json"
     save_snapshot(path, parse_snapshot(DOC))
-    down = ControlPlane("https://127.0.0.1:9", tmp_path / "ca", tmp_path / "c", tmp_path / "k")
+    down = ControlPlane("https://127.0.0.1:9", _tls(tmp_path))
     keeper = SnapshotKeeper(path, down)
 
     async def fetch() -> bool:
@@ -87,8 +96,8 @@ def test_the_keeper_serves_the_persisted_snapshot_when_the_control_plane_is_down
 def test_the_keeper_installs_and_persists_a_fetched_snapshot(tmp_path: Path) -> None:
     path = tmp_path / "snapshot.json"
     newer = {**DOC, "version": 4}
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=newer))
-    plane = ControlPlane("https://cp:8444", tmp_path / "ca", tmp_path / "c", tmp_path / "k")
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=newer, headers=V))
+    plane = ControlPlane("https://cp:8444", _tls(tmp_path))
     keeper = SnapshotKeeper(path, plane)
 
     async def fetch() -> bool:
@@ -112,9 +121,12 @@ def test_the_keeper_rereads_the_file_when_it_changes(tmp_path: Path) -> None:
 
 def test_routes_url_accepts_either_base() -> None:
     p = Path("x")
-    assert ControlPlane("https://h:8444", p, p, p).routes_url == "https://h:8444/internal/v1/routes"
     assert (
-        ControlPlane("https://h:8444/internal/v1/", p, p, p).routes_url
+        ControlPlane("https://h:8444", ComponentTls(p, p, p)).routes_url
+        == "https://h:8444/internal/v1/routes"
+    )
+    assert (
+        ControlPlane("https://h:8444/internal/v1/", ComponentTls(p, p, p)).routes_url
         == "https://h:8444/internal/v1/routes"
     )
 
@@ -130,8 +142,13 @@ FILTERED_DOC = {
 
 
 def _keeper(tmp_path: Path) -> SnapshotKeeper:
-    plane = ControlPlane("https://cp:8444", tmp_path / "ca", tmp_path / "c", tmp_path / "k")
+    plane = ControlPlane("https://cp:8444", _tls(tmp_path))
     return SnapshotKeeper(tmp_path / "snapshot.json", plane)
+
+
+def _serving(doc: dict) -> httpx.MockTransport:
+    """A control plane that answers every fetch with `doc`."""
+    return httpx.MockTransport(lambda r: httpx.Response(200, json=doc, headers=V))
 
 
 def _fetch_with(keeper: SnapshotKeeper, transport: httpx.MockTransport) -> bool:
@@ -205,8 +222,8 @@ def test_a_fetch_sends_the_version_tag_and_a_304_keeps_the_table(tmp_path: Path)
     def plane(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers.get("if-none-match"))
         if request.headers.get("if-none-match") == '"3"':
-            return httpx.Response(304)
-        return httpx.Response(200, json=FILTERED_DOC, headers={"etag": '"3"'})
+            return httpx.Response(304, headers=V)
+        return httpx.Response(200, json=FILTERED_DOC, headers={**V, "etag": '"3"'})
 
     keeper = _keeper(tmp_path)
     assert _fetch_with(keeper, httpx.MockTransport(plane)) is True
@@ -221,7 +238,7 @@ def test_without_an_etag_the_version_is_the_tag(tmp_path: Path) -> None:
 
     def plane(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers.get("if-none-match"))
-        return httpx.Response(200, json=FILTERED_DOC)
+        return httpx.Response(200, json=FILTERED_DOC, headers=V)
 
     keeper = _keeper(tmp_path)
     _fetch_with(keeper, httpx.MockTransport(plane))
@@ -233,23 +250,50 @@ def test_without_an_etag_the_version_is_the_tag(tmp_path: Path) -> None:
 
 def test_a_failed_fetch_after_a_304_still_keeps_the_table(tmp_path: Path) -> None:
     keeper = _keeper(tmp_path)
-    _fetch_with(keeper, httpx.MockTransport(lambda r: httpx.Response(200, json=FILTERED_DOC)))
+    _fetch_with(keeper, _serving(FILTERED_DOC))
     assert _fetch_with(keeper, httpx.MockTransport(lambda r: httpx.Response(503))) is False
     assert keeper.table.filter_for("a" * 32).filtering
 
 
 def test_a_snapshot_whose_rules_do_not_compile_is_refused(tmp_path: Path) -> None:
     keeper = _keeper(tmp_path)
-    _fetch_with(keeper, httpx.MockTransport(lambda r: httpx.Response(200, json=FILTERED_DOC)))
+    _fetch_with(keeper, _serving(FILTERED_DOC))
     broken = {**FILTERED_DOC, "version": 4, "rulesets": {"office": {"type": "ip", "sources": 1}}}
-    assert (
-        _fetch_with(keeper, httpx.MockTransport(lambda r: httpx.Response(200, json=broken)))
-        is False
-    )
+    assert _fetch_with(keeper, _serving(broken)) is False
     assert keeper.table.version == 3
 
 
 def test_clients_url_sits_beside_routes() -> None:
     p = Path("x")
-    plane = ControlPlane("https://h:8444", p, p, p)
+    plane = ControlPlane("https://h:8444", ComponentTls(p, p, p))
     assert plane.clients_url == "https://h:8444/internal/v1/gateway/clients"
+
+
+def test_a_snapshot_of_another_contract_version_is_refused(tmp_path: Path) -> None:
+    keeper = _keeper(tmp_path)
+    newer = {**FILTERED_DOC, "version": 4}
+    other = {CONTRACT_HEADER: str(CONTRACT_VERSION + 1)}
+
+    fetched = _fetch_with(
+        keeper, httpx.MockTransport(lambda r: httpx.Response(200, json=newer, headers=other))
+    )
+
+    assert fetched is False
+    assert keeper.table.version == 0
+
+
+def test_every_fetch_says_the_contract_version(tmp_path: Path) -> None:
+    seen: list[str | None] = []
+
+    def plane(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get(CONTRACT_HEADER))
+        return httpx.Response(200, json=DOC, headers=V)
+
+    _fetch_with(_keeper(tmp_path), httpx.MockTransport(plane))
+    assert seen == [str(CONTRACT_VERSION)]
+
+
+def test_a_persisted_snapshot_is_the_contracts_document(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.json"
+    save_snapshot(path, parse_snapshot(FILTERED_DOC))
+    assert RoutesSnapshot.model_validate_json(path.read_bytes()).version == 3

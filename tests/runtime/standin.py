@@ -1,14 +1,17 @@
-"""A STAND-IN for the control plane's internal API (ADR 9), for allocator tests.
+"""A STAND-IN for the control plane's internal API (ADR 9, ADR 17), for allocator tests.
 
-It serves the same JSON as ``/internal/v1`` over real mTLS (client certificates from the
-platform CA required) and signs node CSRs with the real `citadel.pki.components` code, but
-keeps the allocations in memory so a test can say what should run. The real internal API is
-tested with the control plane; this keeps the allocator's tests independent of its database.
+It serves the contract's messages (`citadel.contract.messages`) over real mTLS (client
+certificates from the platform CA required), admits only the allocator's certificate, checks
+and states the contract version, answers 304 to an allocator that already has the current
+allocations, and signs node CSRs with the real `citadel.pki.components` code; but it keeps
+the allocations in memory (as the contract's JSON, so a test can change any field) to say
+what should run. The real internal API is tested with the control plane; this keeps the
+allocator's tests independent of its database.
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
 import os
 import ssl
@@ -17,15 +20,32 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from pydantic import BaseModel, ValidationError
+
+from citadel.contract.client import ComponentTls
+from citadel.contract.messages import (
+    CONTRACT_HEADER,
+    CONTRACT_VERSION,
+    Allocation,
+    Allocations,
+    ComponentKind,
+    DesiredState,
+    Empty,
+    NodeCertificate,
+    NodeCertificateRequest,
+    StatusReport,
+    data_key_context,
+    to_json,
+)
 from citadel.crypto.keyring import Keyring, open_keyring
 from citadel.crypto.providers.local import LocalKeyFile
 from citadel.pki.authority import ensure_api_certificate
 from citadel.pki.components import (
     ComponentCertificate,
+    component_kind_of,
     ensure_component_certificate,
     sign_node_certificate,
 )
-from citadel.runtime.control_plane import ComponentTls
 
 
 @dataclass
@@ -40,20 +60,23 @@ class StandInControlPlane:
     version: int = 0
     url: str = ""
     up: bool = True
+    not_modified: int = 0  # 304 answers given
     _server: ThreadingHTTPServer | None = None
 
-    def allocate(self, dep_id: str, uid: int, *, state: str = "running", password: str | None):
+    def allocate(
+        self, dep_id: str, uid: int, *, state: str = "running", password: str | None
+    ) -> None:
         """Add a deployment with a fresh data key wrapped by the platform key."""
-        wrapped = self.provider.wrap(os.urandom(32), context=f"deployment:{dep_id}".encode())
-        self.allocations[dep_id] = {
-            "id": dep_id,
-            "region": "local",
-            "desired_state": state,
-            "sandbox_uid": uid,
-            "wrapped_data_key": base64.b64encode(wrapped).decode(),
-            "key_path": self.provider.describe().key_path,
-            "elastic_password": password,
-        }
+        wrapped = self.provider.wrap(os.urandom(32), context=data_key_context(dep_id))
+        allocation = Allocation(
+            id=dep_id,
+            desired_state=DesiredState(state),
+            sandbox_uid=uid,
+            wrapped_data_key=wrapped,
+            key_path=self.provider.describe().key_path,
+            elastic_password=password,
+        )
+        self.allocations[dep_id] = to_json(allocation)
         self.version += 1
 
     def set_state(self, dep_id: str, state: str) -> None:
@@ -67,6 +90,11 @@ class StandInControlPlane:
     def component(self, name: str) -> ComponentTls:
         cert: ComponentCertificate = ensure_component_certificate(self.data_dir, self.keyring, name)
         return ComponentTls(cert.ca_file, cert.cert_file, cert.key_file, cert.key_password)
+
+    def document(self) -> Allocations:
+        """What `GET /allocations` answers now (tests may have changed any field)."""
+        deployments = tuple(Allocation.model_validate(a) for a in self.allocations.values())
+        return Allocations(version=self.version, deployments=deployments)
 
     def start(self) -> None:
         server_cert = ensure_api_certificate(
@@ -82,47 +110,74 @@ class StandInControlPlane:
             def log_message(self, *_args: object) -> None:
                 pass
 
-            def _send(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
+            def _send(
+                self, status: int, body: BaseModel | dict | None, headers: dict | None = None
+            ) -> None:
+                data = b"" if body is None else json.dumps(_json(body)).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header(CONTRACT_HEADER, str(CONTRACT_VERSION))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                if body is not None:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:
+            def _refused(self) -> bool:
+                """Only the allocator, speaking this contract, while the plane is up."""
                 if not plane.up:
                     self._send(503, {"errors": [{"code": "unavailable"}]})
-                elif self.path == "/internal/v1/allocations":
-                    body = {
-                        "version": plane.version,
-                        "deployments": list(plane.allocations.values()),
-                    }
-                    self._send(200, json.loads(json.dumps(body)))
-                else:
+                    return True
+                der = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+                pem = ssl.DER_cert_to_PEM_cert(der).encode() if der else b""
+                if component_kind_of(pem) is not ComponentKind.ALLOCATOR:
+                    self._send(403, {"errors": [{"code": "internal.component_not_allowed"}]})
+                    return True
+                if self.headers.get(CONTRACT_HEADER) != str(CONTRACT_VERSION):
+                    self._send(400, {"errors": [{"code": "internal.contract_mismatch"}]})
+                    return True
+                return False
+
+            def do_GET(self) -> None:
+                if self._refused():
+                    return
+                if self.path != "/internal/v1/allocations":
                     self._send(404, {})
+                    return
+                body = to_json(plane.document())
+                tag = '"' + hashlib.sha256(json.dumps(body).encode()).hexdigest()[:32] + '"'
+                if self.headers.get("If-None-Match") == tag:
+                    plane.not_modified += 1
+                    self._send(304, None, {"ETag": tag})
+                else:
+                    self._send(200, body, {"ETag": tag})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length) or b"{}"
+                if self._refused():
+                    return
                 parts = self.path.strip("/").split("/")
-                if not plane.up:
-                    self._send(503, {})
-                elif parts[:3] == ["internal", "v1", "deployments"] and parts[4] == "status":
-                    plane.reports.append((parts[3], body))
-                    if body.get("elastic_password_applied") and parts[3] in plane.allocations:
-                        plane.allocations[parts[3]]["elastic_password"] = None
-                    self._send(200, {})
-                elif (
-                    parts[:3] == ["internal", "v1", "deployments"]
-                    and parts[4] == "node-certificate"
-                ):
-                    cert, ca = sign_node_certificate(
-                        plane.data_dir, plane.keyring, body["csr"].encode(), parts[3]
-                    )
-                    self._send(200, {"certificate": cert.decode(), "ca": ca.decode()})
-                else:
+                if parts[:3] != ["internal", "v1", "deployments"] or len(parts) != 5:
                     self._send(404, {})
+                    return
+                dep_id, action = parts[3], parts[4]
+                try:
+                    if action == "status":
+                        report = StatusReport.model_validate_json(raw)
+                        plane.reports.append((dep_id, to_json(report)))
+                        if report.elastic_password_applied and dep_id in plane.allocations:
+                            plane.allocations[dep_id]["elastic_password"] = None
+                        self._send(200, Empty())
+                    elif action == "node-certificate":
+                        csr = NodeCertificateRequest.model_validate_json(raw).csr.encode()
+                        cert, ca = sign_node_certificate(plane.data_dir, plane.keyring, csr, dep_id)
+                        self._send(200, NodeCertificate(certificate=cert.decode(), ca=ca.decode()))
+                    else:
+                        self._send(404, {})
+                except ValidationError:
+                    self._send(400, {"errors": [{"code": "root.invalid_data"}]})
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
@@ -134,6 +189,10 @@ class StandInControlPlane:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def _json(body: BaseModel | dict) -> object:
+    return to_json(body) if isinstance(body, BaseModel) else body
 
 
 def stand_in(data_dir: Path) -> StandInControlPlane:

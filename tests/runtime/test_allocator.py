@@ -16,11 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from citadel.contract.client import ControlPlane
+from citadel.contract.messages import data_key_context
 from citadel.kit.deployment_dirs import DeploymentDirs
 from citadel.kit.ids import new_id
 from citadel.runtime import volume
 from citadel.runtime.allocator import Allocator, node_hostname
-from citadel.runtime.control_plane import ControlPlane
 from citadel.runtime.reconcile import ProcessState
 from citadel.runtime.sandbox import BubblewrapSandbox
 from tests.runtime.conftest import gocryptfs_serving, sandbox_uid
@@ -266,7 +267,7 @@ def test_a_data_key_that_does_not_unwrap_locks_the_deployment(running: Running) 
 def _wrapped_for(plane: StandInControlPlane, dep_id: str) -> str:
     import base64
 
-    wrapped = plane.provider.wrap(os.urandom(32), context=f"deployment:{dep_id}".encode())
+    wrapped = plane.provider.wrap(os.urandom(32), context=data_key_context(dep_id))
     return base64.b64encode(wrapped).decode()
 
 
@@ -424,7 +425,7 @@ def _rewrite_as_previous_release(running: Running, dep_id: str, uid: int) -> Non
 
     dirs = running.dirs(dep_id)
     wrapped = base64.b64decode(running.plane.allocations[dep_id]["wrapped_data_key"])
-    key = running.plane.provider.unwrap(wrapped, context=f"deployment:{dep_id}".encode())
+    key = running.plane.provider.unwrap(wrapped, context=data_key_context(dep_id))
     vol = volume.Volume(dirs.volume, dirs.data, uid, uid)
     volume.open_volume(vol, key)
     saved = dirs.root.parent / f"{dep_id}.files"

@@ -57,6 +57,11 @@ AdminEmail = Annotated[
 ]
 
 
+# The internal listener's protocol hands the app the client certificate (ADR 17); named, not
+# imported: the CLI does not import the API.
+INTERNAL_HTTP_PROTOCOL = "citadel.api.internal:PeerCertificateProtocol"
+
+
 def up(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     host: Host = "127.0.0.1",
@@ -142,6 +147,7 @@ def _serve(
         port=internal_port,
         ssl_cert_reqs=ssl.CERT_REQUIRED,
         ssl_ca_certs=str(cert.ca_file),
+        http=INTERNAL_HTTP_PROTOCOL,
         **tls,
     )
     try:

@@ -26,6 +26,7 @@ from citadel.authn.context import Context
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import ScopeKind
+from citadel.contract.messages import data_key_context
 from citadel.crypto.providers.base import KeyProvider
 from citadel.deployments.errors import (
     AliasTaken,
@@ -45,11 +46,6 @@ DEFAULT_VERSION = "8.15.0"
 DEFAULT_REF_ID = "main-elasticsearch"
 MIN_SIZE_MB, MAX_SIZE_MB = 256, 65_536
 _UID_ATTEMPTS = 5
-
-
-def data_key_context(deployment_id: str) -> bytes:
-    """The wrapping context of a deployment's data key (ADR 9)."""
-    return f"deployment:{deployment_id}".encode()
 
 
 def password_context(deployment_id: str) -> str:
@@ -406,69 +402,3 @@ def reset_elastic_password(
         details={"username": "elastic"},
     )
     return row, password
-
-
-# --- what the internal API (allocator, gateway) reads and reports ---------------------------
-
-
-def allocation_version(ctx: Context) -> int:
-    """Increases on every change of any deployment (rows are never removed)."""
-    return int(ctx.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Deployment.revision), 0))))
-
-
-def all_deployments(ctx: Context) -> Sequence[Deployment]:
-    """Every deployment of every organization (the allocator's and gateway's view)."""
-    return ctx.session.scalars(sa.select(Deployment).order_by(Deployment.created_at)).all()
-
-
-def pending_password(ctx: Context, row: Deployment) -> str | None:
-    """The `elastic` password waiting to be applied, if any."""
-    if row.elastic_password_sealed is None:
-        return None
-    return ctx.keyring.barrier.open(row.elastic_password_sealed, context=password_context(row.id))
-
-
-def record_status(
-    ctx: Context,
-    deployment_id: str,
-    *,
-    observed_state: Observed,
-    healthy: bool,
-    detail: str,
-    password_applied: bool,
-) -> Deployment:
-    """Store what the allocator observed; an applied password is forgotten."""
-    row = ctx.session.get(Deployment, deployment_id)
-    if row is None:
-        raise DeploymentNotFound()
-    changed = row.observed_state != observed_state or row.healthy != healthy
-    if observed_state == Observed.LOCKED and (row.observed_detail or "") != detail[:255]:
-        changed = True  # a new reason: the gateway's snapshot must say it
-    was_locked = row.observed_state == Observed.LOCKED
-    row.observed_state = observed_state
-    row.healthy = healthy
-    row.observed_detail = detail[:255] or None
-    row.observed_at = ctx.clock.now()
-    if password_applied and row.elastic_password_sealed is not None:
-        row.elastic_password_sealed = None
-        changed = True
-    if changed:
-        touch(ctx, row)
-        locked = observed_state == Observed.LOCKED
-        if locked != was_locked:
-            ctx.record(
-                AuditAction.DEPLOYMENT_LOCKED if locked else AuditAction.DEPLOYMENT_UNLOCKED,
-                organization_id=row.organization_id,
-                target_type="deployment",
-                target_id=row.id,
-                details={"reason": row.observed_detail or "", "key_path": row.key_path},
-            )
-        ctx.record(
-            AuditAction.DEPLOYMENT_OBSERVED,
-            organization_id=row.organization_id,
-            target_type="deployment",
-            target_id=row.id,
-            details={"observed_state": str(observed_state), "healthy": healthy},
-        )
-    ctx.session.flush()
-    return row

@@ -1,8 +1,10 @@
 """The gateway's route snapshot: fetched from the control plane, persisted, served from disk.
 
-The control plane serves `GET /internal/v1/routes` over mTLS (docs/adr/0009). The gateway
-refreshes it every half second, persists every new version to `<data-dir>/gateway/snapshot.json`
-atomically, and keeps serving from the last good snapshot while the control plane is down.
+The control plane serves `GET /internal/v1/routes` over mTLS (docs/adr/0009); the document
+is the contract's `RoutesSnapshot` (ADR 17), fetched with the contract's one client,
+`ControlPlane`, re-exported here for the gateway. The gateway refreshes it every half second,
+persists every new version to `<data-dir>/gateway/snapshot.json` atomically, and keeps
+serving from the last good snapshot while the control plane is down.
 Without a control plane the persisted file is the source, re-read when it changes.
 
 A snapshot carries the traffic-filtering rulesets (`"rulesets": {id: {type, sources}}`) and
@@ -21,15 +23,24 @@ import hashlib
 import json
 import os
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import structlog
+from pydantic import ValidationError
 
+from citadel.contract.client import ContractMismatch, ControlPlane, ControlPlaneUnavailable
+from citadel.contract.messages import (
+    ObservedState,
+    RouteEntry,
+    RoutesSnapshot,
+    RulesetEntry,
+    to_json,
+)
 from citadel.gateway.routing import Route, RouteTable
 from citadel.traffic_filters.matching import RulesetRules
+
+__all__ = ["ControlPlane", "SnapshotKeeper", "load_snapshot", "parse_snapshot", "save_snapshot"]
 
 log = structlog.get_logger("citadel.gateway.snapshot")
 
@@ -42,32 +53,37 @@ class SnapshotError(ValueError):
 
 
 def parse_snapshot(data: object) -> RouteTable:
-    """Validate a routes document and compile it (routes and filters) into a table."""
-    if not isinstance(data, Mapping):
-        raise SnapshotError("snapshot is not an object")
-    version, domain, items = data.get("version"), data.get("domain"), data.get("deployments")
-    if not isinstance(version, int) or not isinstance(domain, str) or not isinstance(items, list):
-        raise SnapshotError("snapshot needs version, domain and deployments")
-    rulesets = _parse_rulesets(data.get("rulesets"))
+    """Validate a routes document (`RoutesSnapshot`, or its JSON) and compile it (routes and
+    filters) into a table."""
+    try:
+        if isinstance(data, bytes | str):
+            document = RoutesSnapshot.model_validate_json(data)
+        else:
+            document = RoutesSnapshot.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.error_count() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        raise SnapshotError(f"not a routes snapshot: {where}: {first.get('msg', '')}") from None
+    return compile_snapshot(document)
+
+
+def compile_snapshot(document: RoutesSnapshot) -> RouteTable:
+    """The route table of a validated document."""
+    rulesets = {
+        ruleset_id: RulesetRules(ruleset_id, entry.type, entry.sources)
+        for ruleset_id, entry in document.rulesets.items()
+    }
     routes = []
-    for item in items:
-        if not isinstance(item, Mapping):
-            raise SnapshotError("deployment entry is not an object")
-        associated = item.get("rulesets") or []
-        if not isinstance(associated, list) or not all(isinstance(r, str) for r in associated):
-            raise SnapshotError("deployment rulesets is not a list of ids")
-        try:
-            route = Route(
-                id=str(item["id"]).lower(),
-                alias=str(item["alias"]) if item.get("alias") else None,
-                region=str(item.get("region") or "local").lower(),
-                state=str(item["state"]),
-                node_socket=str(item.get("node_socket") or ""),
-                rulesets=tuple(dict.fromkeys(associated)),
-                detail=str(item.get("detail") or "")[:255],
-            )
-        except KeyError as exc:
-            raise SnapshotError(f"deployment entry lacks {exc}") from None
+    for item in document.deployments:
+        route = Route(
+            id=item.id.lower(),
+            alias=item.alias or None,
+            region=(item.region or "local").lower(),
+            state=str(item.state),
+            node_socket=item.node_socket,
+            rulesets=tuple(dict.fromkeys(item.rulesets)),
+            detail=item.detail[:255],
+        )
         for ruleset_id in route.rulesets:
             if ruleset_id not in rulesets:
                 log.warning(
@@ -77,49 +93,34 @@ def parse_snapshot(data: object) -> RouteTable:
                 )
         routes.append(route)
     try:
-        return RouteTable.compile(version, domain, tuple(routes), rulesets)
+        return RouteTable.compile(document.version, document.domain, tuple(routes), rulesets)
     except (ValueError, TypeError) as exc:
         raise SnapshotError(f"rulesets do not compile: {exc}") from None
 
 
-def _parse_rulesets(data: object) -> dict[str, RulesetRules]:
-    if data is None:
-        return {}  # a snapshot from before traffic filters
-    if not isinstance(data, Mapping):
-        raise SnapshotError("rulesets is not an object")
-    rulesets = {}
-    for ruleset_id, item in data.items():
-        if not isinstance(item, Mapping):
-            raise SnapshotError("ruleset entry is not an object")
-        kind, sources = item.get("type"), item.get("sources")
-        if not isinstance(kind, str) or not isinstance(sources, list):
-            raise SnapshotError("ruleset needs type and sources")
-        if not all(isinstance(source, str) for source in sources):
-            raise SnapshotError("ruleset sources are not strings")
-        rulesets[str(ruleset_id)] = RulesetRules(str(ruleset_id), kind, tuple(sources))
-    return rulesets
-
-
 def dump_snapshot(table: RouteTable) -> dict:
-    return {
-        "version": table.version,
-        "domain": table.domain,
-        "deployments": [
-            {
-                "id": r.id,
-                "alias": r.alias,
-                "region": r.region,
-                "state": r.state,
-                "node_socket": r.node_socket,
-                "rulesets": list(r.rulesets),
-                "detail": r.detail,
-            }
+    """The table as a routes document (what the gateway persists)."""
+    document = RoutesSnapshot(
+        version=table.version,
+        domain=table.domain,
+        deployments=tuple(
+            RouteEntry(
+                id=r.id,
+                alias=r.alias,
+                region=r.region,
+                state=ObservedState(r.state),
+                node_socket=r.node_socket,
+                rulesets=r.rulesets,
+                detail=r.detail,
+            )
             for r in table.routes
-        ],
-        "rulesets": {
-            rs.id: {"type": rs.type, "sources": list(rs.sources)} for rs in table.rulesets.values()
+        ),
+        rulesets={
+            rs.id: RulesetEntry(type=rs.type, sources=tuple(rs.sources))
+            for rs in table.rulesets.values()
         },
-    }
+    )
+    return to_json(document)
 
 
 def load_snapshot(path: Path) -> RouteTable | None:
@@ -143,39 +144,6 @@ def save_snapshot(path: Path, table: RouteTable) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-@dataclass(frozen=True)
-class ControlPlane:
-    """Where and how to fetch routes: the internal URL and the component's mTLS identity."""
-
-    internal_url: str
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-    key_password: bytes | None = None
-
-    @property
-    def routes_url(self) -> str:
-        base = self.internal_url.rstrip("/")
-        if not base.endswith("/internal/v1"):
-            base += "/internal/v1"
-        return base + "/routes"
-
-    @property
-    def clients_url(self) -> str:
-        """Where the gateway reports the clients it has seen (the lockout guard reads them)."""
-        return self.routes_url.removesuffix("/routes") + "/gateway/clients"
-
-    def ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=str(self.ca_file))
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(str(self.cert_file), str(self.key_file), password=self.key_password)
-        return ctx
-
-    def client(self) -> httpx.AsyncClient:
-        """The mTLS client for the internal API (routes and client reports share it)."""
-        return httpx.AsyncClient(verify=self.ssl_context(), timeout=5.0)
 
 
 class SnapshotKeeper:
@@ -243,20 +211,25 @@ class SnapshotKeeper:
         """One conditional fetch from the control plane; False (and the old table kept) on
         failure. A 304, or a body identical to the last one, installs nothing."""
         assert self.control_plane is not None
-        headers = {"If-None-Match": self._etag} if self._etag else None
         try:
-            response = await client.get(self.control_plane.routes_url, headers=headers)
-            if response.status_code == 304:
+            fetched = await self.control_plane.fetch_routes(client, self._etag)
+            if fetched.not_modified:
                 table = None
             else:
-                response.raise_for_status()
-                digest = hashlib.blake2b(response.content, digest_size=16).digest()
-                table = None if digest == self._digest else parse_snapshot(response.json())
-        except (httpx.HTTPError, ValueError, ssl.SSLError, OSError) as exc:
+                digest = hashlib.blake2b(fetched.body, digest_size=16).digest()
+                table = None if digest == self._digest else parse_snapshot(fetched.body)
+        except (
+            httpx.HTTPError,
+            ControlPlaneUnavailable,
+            ValueError,
+            ssl.SSLError,
+            OSError,
+        ) as exc:
             if self._reachable is not False:
                 log.warning(
                     "gateway.snapshot.fetch_failed",
                     error=type(exc).__name__,
+                    detail=str(exc) if isinstance(exc, ContractMismatch) else None,
                     serving_version=self.table.version,
                 )
             self._reachable = False
@@ -267,7 +240,7 @@ class SnapshotKeeper:
         if table is not None:
             self.install(table, persist=True)
             self._digest = digest
-            self._etag = response.headers.get("etag") or f'"{table.version}"'
+            self._etag = fetched.etag or f'"{table.version}"'
         return True
 
     async def refresh_forever(self, client: httpx.AsyncClient | None = None) -> None:

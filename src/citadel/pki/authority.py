@@ -122,9 +122,11 @@ def issue_leaf(
     hostnames: list[str],
     *,
     client: bool = False,
+    uris: tuple[str, ...] = (),
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A certificate for `hostnames` (DNS names or IPs): a server's, or with `client` a
-    client's (mTLS from the gateway to a node)."""
+    client's (mTLS from the gateway to a node); `uris` are added as URI names (a component's
+    kind, ADR 17)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
     sans: list[x509.GeneralName] = []
@@ -133,6 +135,7 @@ def issue_leaf(
             sans.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             sans.append(x509.DNSName(host))
+    sans += [x509.UniformResourceIdentifier(uri) for uri in uris]
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))

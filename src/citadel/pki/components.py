@@ -3,8 +3,11 @@
 Components (allocator, gateway) authenticate to the internal API with client certificates
 from the platform CA: ``<data-dir>/pki/components/<name>.crt`` and ``<name>.key`` (key PEM
 encrypted with `Keyring.tls_key_password()`, mode 0600), subject CN ``<name>``, extended key
-usage clientAuth. Nodes get server certificates for ``<id>.node.citadel.internal`` signed from
-a CSR whose key never leaves the deployment directory; only the CSR's public key is used.
+usage clientAuth, and the component's kind as a URI name, ``urn:citadel:component:<kind>``
+(ADR 17): the internal API admits each route only to the kinds it serves. Only this module
+issues such names; a certificate from before them is re-issued when its component starts.
+Nodes get server certificates for ``<id>.node.citadel.internal`` signed from a CSR whose key
+never leaves the deployment directory; only the CSR's public key is used, never a name.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from citadel.contract.messages import ComponentKind
 from citadel.crypto.keyring import Keyring
 from citadel.pki.authority import LEAF_LIFETIME, ensure_ca, issue_leaf, write_file
 
@@ -44,18 +48,19 @@ class ComponentCertificate:
 def ensure_component_certificate(
     data_dir: Path, keyring: Keyring, name: str
 ) -> ComponentCertificate:
-    """The client certificate of component `name`, issued by the platform CA if missing or
-    close to expiry."""
+    """The client certificate of component `name` (a `ComponentKind`), issued by the platform
+    CA if missing, close to expiry, or without its kind (issued before ADR 17)."""
     if not COMPONENT_NAME.match(name):
         raise ValueError("a component name is lowercase letters, digits and hyphens")
+    kind = ComponentKind(name)
     pki_dir = data_dir / "pki"
     ca_cert, ca_key = ensure_ca(pki_dir, keyring.barrier)
     folder = pki_dir / "components"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_file, key_file = folder / f"{name}.crt", folder / f"{name}.key"
     password = keyring.tls_key_password()
-    if not (cert_file.exists() and key_file.exists() and _fresh(cert_file)):
-        cert, key = issue_leaf(ca_cert, ca_key, [name], client=True)
+    if not (cert_file.exists() and key_file.exists() and _current(cert_file, kind)):
+        cert, key = issue_leaf(ca_cert, ca_key, [name], client=True, uris=(kind.uri,))
         pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -66,9 +71,39 @@ def ensure_component_certificate(
     return ComponentCertificate(pki_dir / "ca.crt", cert_file, key_file, password)
 
 
-def _fresh(cert_file: Path) -> bool:
+def _current(cert_file: Path, kind: ComponentKind) -> bool:
+    """Far from expiry and naming `kind`."""
     cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-    return cert.not_valid_after_utc - datetime.now(UTC) > _RENEW_BEFORE
+    fresh = cert.not_valid_after_utc - datetime.now(UTC) > _RENEW_BEFORE
+    return fresh and component_kinds(cert) == {kind}
+
+
+def component_kinds(cert: x509.Certificate) -> set[ComponentKind]:
+    """The component kinds a client certificate names: its `urn:citadel:component:` URIs,
+    only when it is a client certificate (clientAuth); empty for any other certificate."""
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in usage:
+        return set()
+    kinds = (
+        ComponentKind.from_uri(uri)
+        for uri in names.get_values_for_type(x509.UniformResourceIdentifier)
+    )
+    return {kind for kind in kinds if kind is not None}
+
+
+def component_kind_of(cert_pem: bytes) -> ComponentKind | None:
+    """The one component kind a client certificate (PEM) names, else None (no kind, several,
+    or not a certificate)."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        return None
+    kinds = component_kinds(cert)
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def node_hostname(deployment_id: str) -> str:

@@ -5,13 +5,13 @@ down: running nodes stay up), look at the sandboxes and volumes, `plan`, act, re
 
 Starting a node: the deployment directory laid out (`citadel.kit.deployment_dirs`, ADR 16),
 a node key made in ``run/tls/`` and a certificate for it from the control plane, the data key
-unwrapped by the key provider with context ``deployment:<id>``, the encrypted volume created
-if new and mounted with that key at ``data/`` (`citadel.runtime.volume`), an older release's
-plaintext directory moved into it (`citadel.runtime.layout`), then the node started in its
-sandbox with ``data/`` at ``/data`` and ``run/`` at ``/run/citadel``. The node serves TLS
-(mTLS, clients from the platform CA) on ``run/node.sock``. Stopping for good (stopped,
+unwrapped by the key provider with the contract's `data_key_context`, the encrypted volume
+created if new and mounted with that key at ``data/`` (`citadel.runtime.volume`), an older
+release's plaintext directory moved into it (`citadel.runtime.layout`), then the node started
+in its sandbox with ``data/`` at ``/data`` and ``run/`` at ``/run/citadel``. The node serves
+TLS (mTLS, clients from the platform CA) on ``run/node.sock``. Stopping for good (stopped,
 locked, deleted) stops the node, then unmounts the volume: gocryptfs, and the key it held,
-end with the mount.
+end with the mount. The control plane is reached through `citadel.contract.client` (ADR 17).
 """
 
 from __future__ import annotations
@@ -34,17 +34,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from citadel.contract.client import ComponentTls, ControlPlane, ControlPlaneUnavailable
+from citadel.contract.messages import Allocation, ObservedState, StatusReport, data_key_context
 from citadel.crypto.providers.base import KeyProvider, KeyUnavailable, ProviderError
 from citadel.kit.deployment_dirs import DeploymentDirs
 from citadel.log import get_logger
 from citadel.runtime import keywatch, layout, volume
-from citadel.runtime.control_plane import (
-    Allocation,
-    ComponentTls,
-    ControlPlane,
-    ControlPlaneUnavailable,
-    StatusReport,
-)
 from citadel.runtime.reconcile import (
     Action,
     ActionKind,
@@ -288,7 +283,7 @@ class Allocator:
         except ControlPlaneUnavailable as exc:
             log.warning("allocator.rewrap_failed", deployment_id=dep_id, error=str(exc))
             return
-        log.info("allocator.key_rotated", deployment_id=dep_id, version=answer.get("version"))
+        log.info("allocator.key_rotated", deployment_id=dep_id, version=answer.version)
         self._keys[dep_id] = keywatch.KeyState(next_check_at=0.0)  # check the new wrap soon
 
     def _locked(self, dep_id: str) -> bool:
@@ -423,7 +418,7 @@ class Allocator:
         moved = layout.lay_out(dirs, uid)
         self._ensure_node_certificate(allocation.id, dirs.tls, uid)
         data_key = self.providers.of(allocation).unwrap(
-            allocation.wrapped_data_key, context=f"deployment:{allocation.id}".encode()
+            allocation.wrapped_data_key, context=data_key_context(allocation.id)
         )
         try:
             self._open_volume(allocation.id, dirs, uid, data_key)
@@ -502,8 +497,8 @@ class Allocator:
             serialization.NoEncryption(),
         )
         _write_owned(key_file, pem, 0o600, uid)
-        _write_owned(ca_file, issued.ca_pem, 0o644, uid)
-        _write_owned(cert_file, issued.certificate_pem, 0o644, uid)
+        _write_owned(ca_file, issued.ca.encode(), 0o644, uid)
+        _write_owned(cert_file, issued.certificate.encode(), 0o644, uid)
 
     def _answers(self, deployment_id: str) -> bool:
         """Whether the node completes a TLS handshake and answers HTTP on its socket."""
@@ -531,25 +526,38 @@ class Allocator:
                 ProcessState.STARTING,
                 ProcessState.RUNNING,
             )
-            state = "stopping" if live else "locked"
-            return StatusReport(state, False, self.key_state(dep_id).reason, applied)
+            state = ObservedState.STOPPING if live else ObservedState.LOCKED
+            return _report(state, detail=self.key_state(dep_id).reason, applied=applied)
         if want is DesiredState.DELETED:
             gone = node is None and not DeploymentDirs.of(self.data_dir, dep_id).root.exists()
-            return StatusReport("deleted" if gone else "stopping", False)
+            return _report(ObservedState.DELETED if gone else ObservedState.STOPPING)
         if node is None or node.process is ProcessState.ABSENT:
-            state = "stopped" if want is DesiredState.STOPPED else "initializing"
-            return StatusReport(state, False, "", applied)
+            stopped = want is DesiredState.STOPPED
+            state = ObservedState.STOPPED if stopped else ObservedState.INITIALIZING
+            return _report(state, applied=applied)
         if node.process is ProcessState.RUNNING:
             if want is DesiredState.STOPPED:
-                return StatusReport("stopping", False, "", applied)
-            return StatusReport("running", True, "", applied)
+                return _report(ObservedState.STOPPING, applied=applied)
+            return _report(ObservedState.RUNNING, healthy=True, applied=applied)
         if node.process is ProcessState.STARTING:
-            state = "initializing" if node.failures == 0 else "restarting"
-            return StatusReport(state, False, node.detail, applied)
+            first = node.failures == 0
+            state = ObservedState.INITIALIZING if first else ObservedState.RESTARTING
+            return _report(state, detail=node.detail, applied=applied)
         # EXITED, waiting for a restart
         if node.detail.startswith("could not start"):
-            return StatusReport("failed", False, node.detail, applied)
-        return StatusReport("restarting", False, node.detail, applied)
+            return _report(ObservedState.FAILED, detail=node.detail, applied=applied)
+        return _report(ObservedState.RESTARTING, detail=node.detail, applied=applied)
+
+
+def _report(
+    state: ObservedState, *, healthy: bool = False, detail: str = "", applied: bool = False
+) -> StatusReport:
+    return StatusReport(
+        observed_state=state,
+        healthy=healthy,
+        detail=detail[:4096],
+        elastic_password_applied=applied,
+    )
 
 
 def probe_node(path: Path, ctx: ssl.SSLContext, server_name: str, timeout: float = 1.0) -> bool:

@@ -18,14 +18,15 @@ import hashlib
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from citadel.contract.messages import Allocation, data_key_context
 from citadel.crypto.providers.base import (
     KeyProvider,
     KeyUnavailable,
     ProviderError,
     ProviderUnreachable,
 )
+from citadel.crypto.providers.connection import Connection
 from citadel.crypto.providers.registry import open_provider
-from citadel.runtime.control_plane import Allocation
 
 DEFAULT_INTERVAL_S = 60.0
 MAX_BACKOFF_S = 60.0
@@ -79,7 +80,7 @@ def check(provider: KeyProvider, allocation: Allocation) -> Outcome:
     if wrapped is None:
         return Outcome(unavailable="the deployment has no data key")
     try:
-        data_key = provider.unwrap(wrapped, context=f"deployment:{allocation.id}".encode())
+        data_key = provider.unwrap(wrapped, context=data_key_context(allocation.id))
         del data_key
         stale = provider.version_of(wrapped) != provider.describe().version
     except KeyUnavailable as exc:
@@ -107,5 +108,6 @@ class Providers:
         ).hexdigest()
         key = (allocation.key_path, fingerprint)
         if key not in self._opened:
-            self._opened[key] = open_provider(allocation.key_path, conn)
+            connection = Connection(dict(conn.settings), conn.secret, conn.timeout_s)
+            self._opened[key] = open_provider(allocation.key_path, connection)
         return self._opened[key]

@@ -14,17 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from citadel.contract.messages import DesiredState
+
+__all__ = ["DesiredState"]  # the contract's, re-exported beside the decisions that read it
+
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 STABLE_AFTER_S = 60.0
-
-
-class DesiredState(StrEnum):
-    """What the control plane wants for a deployment."""
-
-    RUNNING = "running"
-    STOPPED = "stopped"
-    DELETED = "deleted"
 
 
 class ProcessState(StrEnum):
@@ -78,7 +74,7 @@ def restart_delay(failures: int) -> float:
     """Seconds to wait after the `failures`-th consecutive crash: 0.5, 1, 2, 4 ... capped."""
     if failures <= 0:
         return 0.0
-    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (failures - 1))
+    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** (failures - 1))
 
 
 def failures_after_exit(previous: int, ran_for_s: float) -> int:

@@ -1,168 +1,175 @@
-"""The internal API (ADR 9) for the allocator and the gateway; served only over mTLS."""
+"""The internal API (ADR 9, ADR 17) for the allocator and the gateway; served only over mTLS.
+
+Each route admits only the component kinds it serves (`admits`): the allocator is given
+allocations, reports status, has node certificates signed and asks for re-wraps; the gateway
+fetches the routes and reports the clients it saw. Any other caller is refused (403, audited
+by `citadel.api.internal`). A request that does not speak this contract version is refused
+(400). The messages are `citadel.contract.messages`; the use cases `citadel.use_cases.internal`.
+"""
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
-from pydantic import BaseModel, Field
 
 from citadel.api.deps import ServicesDep, WorkDep
 from citadel.authn.principal import Caller
-from citadel.deployments import service
-from citadel.deployments.errors import DeploymentNotFound
-from citadel.deployments.lifecycle import Desired, Observed
-from citadel.deployments.models import Deployment
-from citadel.deployments.schemas import NodeCsrIn, StatusIn
-from citadel.errors import BadRequest
-from citadel.key_managers import service as key_managers
-from citadel.kit.deployment_dirs import node_socket_path
-from citadel.pki.components import InvalidCsr, sign_node_certificate
-from citadel.traffic_filters import service as traffic_filters
-from citadel.traffic_filters.clients import SeenClient
+from citadel.contract.messages import (
+    CONTRACT_HEADER,
+    CONTRACT_VERSION,
+    PREFIX,
+    Allocations,
+    ComponentKind,
+    Empty,
+    NodeCertificate,
+    NodeCertificateRequest,
+    Refusal,
+    Rewrapped,
+    RoutesSnapshot,
+    SeenClients,
+    StatusReport,
+)
+from citadel.errors import BadRequest, Forbidden
+from citadel.pki.components import component_kind_of
 from citadel.use_cases import deployments as use_cases
+from citadel.use_cases import internal as service
 
 DeploymentId = Path(max_length=32)
 
 
-def component(request: Request, services: ServicesDep) -> Caller:
-    """The caller of every internal route: a platform component, proven by its client
-    certificate at the TLS layer (the listener requires one from the platform CA)."""
-    caller = Caller(None, request.state.source_ip, request.state.request_id, system=True)
-    request.state.caller = caller
-    return caller
+class NotAComponent(Forbidden):
+    code = Refusal.NO_COMPONENT
+    default_message = (
+        "The client certificate names no platform component (urn:citadel:component:<kind>); "
+        "a certificate issued before component kinds is replaced when its component restarts."
+    )
 
 
-router = APIRouter(prefix="/internal/v1", dependencies=[Depends(component)])
+class ComponentNotAllowed(Forbidden):
+    code = Refusal.COMPONENT_NOT_ALLOWED
+    default_message = "This internal route does not serve this component."
 
 
-class InvalidNodeCsr(BadRequest):
-    code = "deployments.invalid_csr"
-    default_message = "The certificate signing request is not valid."
+class ContractMismatch(BadRequest):
+    code = Refusal.CONTRACT_MISMATCH
+    default_message = (
+        f"This control plane speaks internal contract {CONTRACT_VERSION} "
+        f"(header {CONTRACT_HEADER}); upgrade the component and the control plane together."
+    )
 
 
-@router.get("/allocations")
-def allocations(work: WorkDep) -> dict[str, Any]:
-    """What should run, with a version that increases on every change."""
-    with work.read() as ctx:
-        items = []
-        for row in service.all_deployments(ctx):
-            if row.desired_state == Desired.DELETED and row.observed_state == Observed.DELETED:
-                continue
-            wrapped = row.data_key_wrapped
-            items.append(
-                {
-                    "id": row.id,
-                    "region": row.region,
-                    "desired_state": row.desired_state,
-                    "sandbox_uid": row.sandbox_uid,
-                    "wrapped_data_key": base64.b64encode(wrapped).decode() if wrapped else None,
-                    "key_path": row.key_path,
-                    "elastic_password": service.pending_password(ctx, row),
-                    "key_connection": key_managers.connection_payload(ctx, row.key_manager_id),
-                }
+def client_certificates(request: Request) -> list[str]:
+    """The peer's certificate chain (PEM) the listener verified (ASGI TLS extension)."""
+    tls = (request.scope.get("extensions") or {}).get("tls") or {}
+    return list(tls.get("client_cert_chain") or [])
+
+
+def admits(*kinds: ComponentKind) -> Any:
+    """The access dependency of an internal route: the caller's certificate must name one of
+    `kinds`, and the request must speak this contract version."""
+    allowed = frozenset(kinds)
+
+    def dependency(request: Request) -> ComponentKind:
+        state = request.state
+        state.caller = Caller(None, state.source_ip, state.request_id, system=True)
+        chain = client_certificates(request)
+        kind = component_kind_of(chain[0].encode()) if chain else None
+        state.component = kind
+        if kind is None:
+            raise NotAComponent()
+        if kind not in allowed:
+            served = ", ".join(sorted(allowed))
+            raise ComponentNotAllowed(
+                f"This internal route serves the {served}, not the {kind}.",
+                details={"component": str(kind), "serves": sorted(allowed)},
             )
-        return {"version": service.allocation_version(ctx), "deployments": items}
+        spoken = request.headers.get(CONTRACT_HEADER)
+        if spoken != str(CONTRACT_VERSION):
+            raise ContractMismatch(
+                f"This control plane speaks internal contract {CONTRACT_VERSION}; the request "
+                f"says {spoken or 'none'} (header {CONTRACT_HEADER}).",
+                fields=[f"header.{CONTRACT_HEADER}"],
+            )
+        return kind
+
+    dependency.admits = allowed  # type: ignore[attr-defined]  # read by the tests
+    return Depends(dependency)
 
 
-@router.post("/deployments/{deployment_id}/status")
-def report_status(body: StatusIn, work: WorkDep, deployment_id: str = DeploymentId) -> dict:
+ALLOCATOR = admits(ComponentKind.ALLOCATOR)
+GATEWAY = admits(ComponentKind.GATEWAY)
+
+router = APIRouter(prefix=PREFIX)
+
+
+def _conditional(tag: str, if_none_match: str | None, response: Response) -> Response | None:
+    """A 304 when the caller already has `tag`; else the tag goes on `response`."""
+    if if_none_match == tag:
+        return Response(status_code=304, headers={"etag": tag})
+    response.headers["etag"] = tag
+    return None
+
+
+@router.get("/allocations", dependencies=[ALLOCATOR], response_model=Allocations)
+def allocations(
+    work: WorkDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    """What should run, with a version that increases on every change. `ETag` is the version;
+    an allocator that already has it gets 304 and nothing is unsealed."""
+    with work.read() as ctx:
+        unchanged = _conditional(service.tag(ctx), if_none_match, response)
+        return unchanged or service.allocations(ctx)
+
+
+@router.post("/deployments/{deployment_id}/status", dependencies=[ALLOCATOR])
+def report_status(body: StatusReport, work: WorkDep, deployment_id: str = DeploymentId) -> Empty:
     """The allocator's observation of one deployment."""
     with work.write() as ctx:
-        service.record_status(
-            ctx,
-            deployment_id,
-            observed_state=body.observed_state,
-            healthy=body.healthy,
-            detail=body.detail,
-            password_applied=body.elastic_password_applied,
-        )
-    return {}
+        service.report_status(ctx, deployment_id, body)
+    return Empty()
 
 
-@router.post("/deployments/{deployment_id}/node-certificate")
+@router.post("/deployments/{deployment_id}/node-certificate", dependencies=[ALLOCATOR])
 def node_certificate(
-    body: NodeCsrIn, work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId
-) -> dict[str, str]:
+    body: NodeCertificateRequest,
+    work: WorkDep,
+    services: ServicesDep,
+    deployment_id: str = DeploymentId,
+) -> NodeCertificate:
     """A server certificate for the deployment's node, over the CSR's public key."""
     with work.read() as ctx:
-        row = ctx.session.get(Deployment, deployment_id)
-        if row is None or row.desired_state == Desired.DELETED:
-            raise DeploymentNotFound()
-    try:
-        cert, ca = sign_node_certificate(
-            services.settings.data_dir, services.keyring, body.csr.encode(), deployment_id
+        return service.node_certificate(
+            ctx, services.settings.data_dir, services.keyring, deployment_id, body
         )
-    except InvalidCsr as exc:
-        raise InvalidNodeCsr(str(exc), fields=["body.csr"]) from exc
-    return {"certificate": cert.decode(), "ca": ca.decode()}
 
 
-@router.get("/routes")
+@router.post("/deployments/{deployment_id}/encryption/_rewrap", dependencies=[ALLOCATOR])
+def rewrap(work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId) -> Rewrapped:
+    """The allocator saw a newer key version at the provider: re-wrap under it."""
+    answer = use_cases.rotate_key(work, None, deployment_id, services.platform_keys)
+    return Rewrapped.model_validate(answer)
+
+
+@router.get("/routes", dependencies=[GATEWAY], response_model=RoutesSnapshot)
 def routes(
     work: WorkDep,
     services: ServicesDep,
     response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
-    """The gateway's snapshot: every deployment not deleted, with its node socket and the
-    traffic-filter rulesets associated with it. `ETag` is the version; a gateway that already
-    has it gets 304 (with many rules the document is large)."""
+    """The gateway's snapshot. `ETag` is the version; a gateway that already has it gets 304
+    (with many rules the document is large)."""
     settings = services.settings
     with work.read() as ctx:
-        version = service.allocation_version(ctx)
-        etag = f'"{version}"'
-        if if_none_match == etag:
-            return Response(status_code=304, headers={"etag": etag})
-        response.headers["etag"] = etag
-        by_deployment, rulesets = traffic_filters.gateway_view(ctx)
-        items = [
-            {
-                "id": row.id,
-                "alias": row.alias,
-                "region": row.region,
-                "state": row.observed_state
-                if row.desired_state == Desired.RUNNING
-                else row.desired_state,
-                "node_socket": str(node_socket_path(settings.data_dir, row.id)),
-                "rulesets": by_deployment.get(row.id, []),
-                "detail": (row.observed_detail or "") if row.observed_state == "locked" else "",
-            }
-            for row in service.all_deployments(ctx)
-            if row.desired_state != Desired.DELETED
-        ]
-        return {
-            "version": version,
-            "domain": settings.deployment_domain,
-            "deployments": items,
-            "rulesets": rulesets,
-        }
+        unchanged = _conditional(service.tag(ctx), if_none_match, response)
+        return unchanged or service.routes(ctx, settings.data_dir, settings.deployment_domain)
 
 
-class SeenClientIn(BaseModel):
-    deployment_id: str = Field(max_length=32)
-    client_ip: str = Field(max_length=64)
-    endpoint_id: str | None = Field(default=None, max_length=160)
-    last_seen: float
-    connected: bool = False
-
-
-class GatewayClientsIn(BaseModel):
-    clients: list[SeenClientIn] = Field(max_length=100_000)
-
-
-@router.post("/gateway/clients")
-def gateway_clients(body: GatewayClientsIn, services: ServicesDep) -> dict:
+@router.post("/gateway/clients", dependencies=[GATEWAY])
+def gateway_clients(body: SeenClients, services: ServicesDep) -> Empty:
     """What a gateway saw recently: the lockout guard's "currently connected clients"."""
-    services.recent_clients.report(
-        SeenClient(c.deployment_id, c.client_ip, c.endpoint_id, c.last_seen, c.connected)
-        for c in body.clients
-    )
-    return {}
-
-
-@router.post("/deployments/{deployment_id}/encryption/_rewrap")
-def rewrap(work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId) -> dict:
-    """The allocator saw a newer key version at the provider: re-wrap under it."""
-    return use_cases.rotate_key(work, None, deployment_id, services.platform_keys)
+    service.report_clients(services.recent_clients, body)
+    return Empty()

@@ -1,0 +1,243 @@
+"""The messages of the internal API (`/internal/v1`, ADR 9 and ADR 17), defined once.
+
+The control plane builds them, the allocator and the gateway parse them, and nobody writes or
+reads these documents by hand. Every request and every answer carries the contract version in
+the `X-Citadel-Contract` header; each side refuses another version with a message that says
+which one it speaks. What a component sends the control plane refuses unknown fields
+(``extra="forbid"``); what the control plane answers ignores fields a newer control plane of
+the same contract version may add.
+
+Bytes travel as standard base64 (`Base64Bytes`). Secrets (a pending `elastic` password, a key
+manager's credential) are left out of ``repr``; they are in an allocation only for a
+deployment that should run, and a pending password only until the allocator reports it
+applied.
+
+Pure: no I/O, no database, no web framework.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
+
+CONTRACT_VERSION = 1
+CONTRACT_HEADER = "X-Citadel-Contract"
+PREFIX = "/internal/v1"
+COMPONENT_URI_PREFIX = "urn:citadel:component:"
+
+
+def data_key_context(deployment_id: str) -> bytes:
+    """The wrapping context of a deployment's data key: the control plane wraps with it, the
+    allocator unwraps with it (ADR 9). Spelled here and nowhere else."""
+    return f"deployment:{deployment_id}".encode()
+
+
+class ComponentKind(StrEnum):
+    """The platform's own components; a component certificate names its kind (ADR 17)."""
+
+    ALLOCATOR = "allocator"
+    GATEWAY = "gateway"
+
+    @property
+    def uri(self) -> str:
+        """The URI subject alternative name that says so in the certificate."""
+        return COMPONENT_URI_PREFIX + self.value
+
+    @classmethod
+    def from_uri(cls, uri: str) -> ComponentKind | None:
+        """The kind a certificate's URI names, or None for any other URI."""
+        if not uri.startswith(COMPONENT_URI_PREFIX):
+            return None
+        try:
+            return cls(uri.removeprefix(COMPONENT_URI_PREFIX))
+        except ValueError:
+            return None
+
+
+class DesiredState(StrEnum):
+    """What the control plane wants for a deployment (`deployments.lifecycle.Desired`)."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    DELETED = "deleted"
+
+
+class ObservedState(StrEnum):
+    """What the allocator reports of a deployment (`deployments.lifecycle.Observed`); the
+    routes snapshot's `state` uses the same words."""
+
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+    DELETED = "deleted"
+    LOCKED = "locked"
+
+
+class Refusal(StrEnum):
+    """The error codes of the internal API's own refusals."""
+
+    COMPONENT_NOT_ALLOWED = "internal.component_not_allowed"
+    NO_COMPONENT = "internal.not_a_component"
+    CONTRACT_MISMATCH = "internal.contract_mismatch"
+
+
+def _from_base64(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("not standard base64") from exc
+    return value
+
+
+Base64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_from_base64),
+    PlainSerializer(lambda b: base64.b64encode(b).decode(), return_type=str, when_used="json"),
+]
+
+
+class Answer(BaseModel):
+    """What the control plane sends: frozen; fields of a newer control plane are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Request(BaseModel):
+    """What a component sends: frozen; unknown fields refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- the allocator ---------------------------------------------------------------------------
+
+
+class KeyConnection(Answer):
+    """How the allocator reaches a customer's key manager (its credential included)."""
+
+    settings: dict[str, str] = Field(default_factory=dict)
+    secret: Base64Bytes | None = Field(default=None, repr=False)
+    timeout_s: float = 5.0
+
+
+class Allocation(Answer):
+    """One deployment the control plane wants placed."""
+
+    id: StrictStr
+    region: StrictStr = "local"
+    desired_state: DesiredState
+    sandbox_uid: StrictInt
+    wrapped_data_key: Base64Bytes | None = None
+    key_path: StrictStr | None = None
+    elastic_password: StrictStr | None = Field(default=None, repr=False)
+    key_connection: KeyConnection | None = None  # a customer key's manager; None: the platform's
+
+
+class Allocations(Answer):
+    """`GET /allocations`: a versioned list of what should run (ETag: `allocations_tag`)."""
+
+    version: StrictInt
+    deployments: tuple[Allocation, ...] = ()
+
+
+class StatusReport(Request):
+    """`POST /deployments/{id}/status`: what the allocator observed of one deployment."""
+
+    observed_state: ObservedState
+    healthy: StrictBool
+    detail: StrictStr = Field(default="", max_length=4096)
+    elastic_password_applied: StrictBool = False
+
+
+class NodeCertificateRequest(Request):
+    """`POST /deployments/{id}/node-certificate`: a CSR for the node's key (PEM)."""
+
+    csr: StrictStr = Field(min_length=1, max_length=16_384)
+
+
+class NodeCertificate(Answer):
+    """The node's server certificate and the CA it trusts for clients (both PEM)."""
+
+    certificate: StrictStr
+    ca: StrictStr
+
+
+class Rewrapped(Answer):
+    """`POST /deployments/{id}/encryption/_rewrap`: the key version now wrapping the data key."""
+
+    key_resource_path: StrictStr | None = None
+    version: StrictStr | None = None
+    previous_version: StrictStr | None = None
+
+
+class Empty(Answer):
+    """An answer with nothing to say."""
+
+
+# --- the gateway -----------------------------------------------------------------------------
+
+
+class RulesetEntry(Answer):
+    """A traffic-filter ruleset as the gateway compiles it."""
+
+    type: StrictStr
+    sources: tuple[StrictStr, ...]
+
+
+class RouteEntry(Answer):
+    """One deployment the gateway routes to."""
+
+    id: StrictStr
+    alias: StrictStr | None = None
+    region: StrictStr = "local"
+    state: ObservedState
+    node_socket: StrictStr = ""
+    rulesets: tuple[StrictStr, ...] = ()
+    detail: StrictStr = ""
+
+
+class RoutesSnapshot(Answer):
+    """`GET /routes`: every deployment not deleted, its node socket and its rulesets; the
+    `ETag` is the version. Also the gateway's persisted snapshot file."""
+
+    version: StrictInt
+    domain: StrictStr
+    deployments: tuple[RouteEntry, ...]
+    rulesets: dict[str, RulesetEntry] = Field(default_factory=dict)  # none: no filters
+
+
+class SeenClient(Request):
+    """A client the gateway saw for a deployment (the lockout guard's input)."""
+
+    deployment_id: StrictStr = Field(max_length=32)
+    client_ip: StrictStr = Field(max_length=64)
+    endpoint_id: StrictStr | None = Field(default=None, max_length=160)
+    last_seen: float
+    connected: StrictBool = False
+
+
+class SeenClients(Request):
+    """`POST /gateway/clients`: what a gateway saw recently."""
+
+    clients: tuple[SeenClient, ...] = Field(max_length=100_000)
+
+
+def to_json(message: BaseModel) -> Any:
+    """The JSON-ready form of a message (bytes as base64, enums as their values)."""
+    return message.model_dump(mode="json")

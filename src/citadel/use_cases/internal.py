@@ -1,0 +1,153 @@
+"""The use cases behind `/internal/v1` (ADR 9, ADR 17): the control plane's side of the
+internal contract, one function per route.
+
+Each builds or reads a message of `citadel.contract.messages`; the routes only check the
+component and the contract version and translate. Allocations carry secrets only where the
+allocator needs them: a pending `elastic` password and a customer key manager's credential
+are unsealed for a deployment that should run, never for a stopped or deleted one, and a
+password only until the allocator reports it applied. The tag of both documents is the
+deployments' version: every change that alters them touches a deployment (a key manager's
+new credential touches the deployments it serves), so an unchanged tag means an unchanged
+document and nothing is unsealed for a 304.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from citadel.authn.context import Context
+from citadel.contract.messages import (
+    Allocation,
+    Allocations,
+    DesiredState,
+    KeyConnection,
+    NodeCertificate,
+    NodeCertificateRequest,
+    ObservedState,
+    RouteEntry,
+    RoutesSnapshot,
+    RulesetEntry,
+    SeenClients,
+    StatusReport,
+)
+from citadel.crypto.keyring import Keyring
+from citadel.deployments import internal as deployments
+from citadel.deployments.errors import DeploymentNotFound
+from citadel.deployments.lifecycle import Desired, Observed
+from citadel.deployments.models import Deployment
+from citadel.errors import BadRequest
+from citadel.key_managers import service as key_managers
+from citadel.key_managers.models import KeyManager
+from citadel.kit.deployment_dirs import node_socket_path
+from citadel.pki.components import InvalidCsr, sign_node_certificate
+from citadel.traffic_filters import service as traffic_filters
+from citadel.traffic_filters.clients import RecentClients, SeenClient
+
+
+class InvalidNodeCsr(BadRequest):
+    code = "deployments.invalid_csr"
+    default_message = "The certificate signing request is not valid."
+
+
+def tag(ctx: Context) -> str:
+    """The entity tag of the allocations and of the routes: the deployments' version."""
+    return f'"{deployments.allocation_version(ctx)}"'
+
+
+def allocations(ctx: Context) -> Allocations:
+    """What should run: every deployment not deleted and observed gone, with its wrapped key;
+    secrets only for those that should run."""
+    items = []
+    for row in deployments.all_deployments(ctx):
+        if row.desired_state == Desired.DELETED and row.observed_state == Observed.DELETED:
+            continue
+        runs = row.desired_state == Desired.RUNNING
+        items.append(
+            Allocation(
+                id=row.id,
+                region=row.region,
+                desired_state=DesiredState(row.desired_state),
+                sandbox_uid=row.sandbox_uid,
+                wrapped_data_key=row.data_key_wrapped,
+                key_path=row.key_path,
+                elastic_password=deployments.pending_password(ctx, row) if runs else None,
+                key_connection=_key_connection(ctx, row.key_manager_id) if runs else None,
+            )
+        )
+    return Allocations(version=deployments.allocation_version(ctx), deployments=tuple(items))
+
+
+def _key_connection(ctx: Context, manager_id: str | None) -> KeyConnection | None:
+    if manager_id is None:
+        return None
+    row = ctx.session.get(KeyManager, manager_id)
+    if row is None:
+        return None
+    conn = key_managers.connection(ctx, row)
+    return KeyConnection(settings=dict(conn.settings), secret=conn.secret, timeout_s=conn.timeout_s)
+
+
+def report_status(ctx: Context, deployment_id: str, report: StatusReport) -> None:
+    """Record the allocator's observation of one deployment."""
+    deployments.record_status(
+        ctx,
+        deployment_id,
+        observed_state=Observed(report.observed_state),
+        healthy=report.healthy,
+        detail=report.detail,
+        password_applied=report.elastic_password_applied,
+    )
+
+
+def node_certificate(
+    ctx: Context,
+    data_dir: Path,
+    keyring: Keyring,
+    deployment_id: str,
+    request: NodeCertificateRequest,
+) -> NodeCertificate:
+    """A server certificate for the deployment's node over the CSR's public key (the
+    deployment must exist and not be deleted)."""
+    row = ctx.session.get(Deployment, deployment_id)
+    if row is None or row.desired_state == Desired.DELETED:
+        raise DeploymentNotFound()
+    try:
+        cert, ca = sign_node_certificate(data_dir, keyring, request.csr.encode(), deployment_id)
+    except InvalidCsr as exc:
+        raise InvalidNodeCsr(str(exc), fields=["body.csr"]) from exc
+    return NodeCertificate(certificate=cert.decode(), ca=ca.decode())
+
+
+def routes(ctx: Context, data_dir: Path, domain: str) -> RoutesSnapshot:
+    """The gateway's snapshot: every deployment not deleted, with its node socket and the
+    traffic-filter rulesets associated with it."""
+    by_deployment, rulesets = traffic_filters.gateway_view(ctx)
+    items = tuple(
+        RouteEntry(
+            id=row.id,
+            alias=row.alias,
+            region=row.region,
+            state=ObservedState(
+                row.observed_state if row.desired_state == Desired.RUNNING else row.desired_state
+            ),
+            node_socket=str(node_socket_path(data_dir, row.id)),
+            rulesets=tuple(by_deployment.get(row.id, [])),
+            detail=(row.observed_detail or "") if row.observed_state == Observed.LOCKED else "",
+        )
+        for row in deployments.all_deployments(ctx)
+        if row.desired_state != Desired.DELETED
+    )
+    return RoutesSnapshot(
+        version=deployments.allocation_version(ctx),
+        domain=domain,
+        deployments=items,
+        rulesets={k: RulesetEntry.model_validate(v) for k, v in rulesets.items()},
+    )
+
+
+def report_clients(recent: RecentClients, report: SeenClients) -> None:
+    """What a gateway saw recently: the lockout guard's "currently connected clients"."""
+    recent.report(
+        SeenClient(c.deployment_id, c.client_ip, c.endpoint_id, c.last_seen, c.connected)
+        for c in report.clients
+    )
