@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import ipaddress
 import logging
-import signal
-import ssl
 import sys
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
-import uvloop
 
-from citadel.cli.options import DEFAULT_DATA_DIR, DataDir, wait_for_endpoints
+from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
 from citadel.config import load_settings
-from citadel.crypto.keyring import open_keyring
-from citadel.crypto.platform import has_platform_key, open_platform_key
-from citadel.gateway.certificates import ensure_gateway_certificate, gateway_hostnames
 from citadel.gateway.listener import ProxyListenerConfig
-from citadel.gateway.proxy import Gateway, run, server_ssl_context, upstream_ssl_context
 from citadel.gateway.proxy_protocol import Vendor
-from citadel.gateway.snapshot import ControlPlane, SnapshotKeeper
-from citadel.gateway.workers import run_workers, worker_count
+from citadel.gateway.workers import worker_count
 from citadel.log import configure_logging, get_logger
-from citadel.pki.components import NODE_DOMAIN, ensure_component_certificate
+from citadel.roots import gateway as root
+from citadel.roots.component import NotReady
 
 log = get_logger(__name__)
-EVENT_FLUSH_S = 0.5  # request events are buffered and written at most this late
 
 Host = Annotated[str, typer.Option("--host", envvar="CITADEL_GATEWAY_HOST", help="Listen address.")]
 Port = Annotated[int, typer.Option("--port", envvar="CITADEL_GATEWAY_PORT", help="HTTPS port.")]
@@ -144,74 +134,32 @@ def gateway(
     events = open(sys.stderr.fileno(), "w", buffering=1 << 16, closefd=False)  # noqa: SIM115
     configure_logging(log_level, stream=events)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per refresh otherwise
-    settings = load_settings(data_dir=data_dir)
-    keyring_file = data_dir / "keys" / "keyring.wrapped"
-    if not has_platform_key(settings) or not keyring_file.exists():
-        typer.echo("citadel gateway: the data directory has no platform key yet", err=True)
-        raise typer.Exit(1)
-    keyring = open_keyring(keyring_file, open_platform_key(settings))
-    component = ensure_component_certificate(data_dir, keyring, "gateway")
-    if cert is not None and key is not None:
-        server_ssl = server_ssl_context(str(cert), str(key), None)
-    else:
-        issued = ensure_gateway_certificate(
-            data_dir / "pki",
-            keyring.barrier,
-            keyring.tls_key_password(),
-            gateway_hostnames(domain, region),
-        )
-        server_ssl = server_ssl_context(
-            str(issued.cert_file), str(issued.key_file), issued.key_password
-        )
-    upstream_ssl = upstream_ssl_context(
-        str(component.ca_file),
-        str(component.cert_file),
-        str(component.key_file),
-        component.key_password,
+    options = root.GatewayOptions(
+        host=host,
+        port=port,
+        domain=domain,
+        regions=region,
+        cert_file=cert,
+        key_file=key,
+        wait_s=wait,
+        access_log=log_level.lower() in ("debug", "info"),
+        proxy_listener=proxy_listener,
+        workers=count,
     )
-    endpoints = wait_for_endpoints(data_dir, wait)
-    if endpoints is None:
-        log.warning("gateway.no_control_plane", detail="serving the persisted snapshot")
-        endpoints = {}
-    control_plane = None
-    if endpoints.get("internal_url"):
-        control_plane = ControlPlane(
-            endpoints["internal_url"],
-            Path(endpoints.get("ca_file") or component.ca_file),
-            component.cert_file,
-            component.key_file,
-            component.key_password,
-        )
-    keeper = SnapshotKeeper(data_dir / "gateway" / "snapshot.json", control_plane)
+    try:
+        process = root.build(load_settings(data_dir=data_dir), options)
+    except NotReady as exc:
+        typer.echo(f"citadel gateway: {exc}", err=True)
+        raise typer.Exit(1) from None
     log.info(
         "gateway.started",
         port=port,
         proxy_port=proxy_listener.port if proxy_listener else None,
         domain=domain,
-        control_plane=control_plane.internal_url if control_plane else None,
+        control_plane=process.control_plane.internal_url if process.control_plane else None,
         workers=count,
     )
-
-    def serve(index: int) -> None:
-        # Worker 0 fetches (and persists) snapshots; the others follow the persisted file.
-        proxy = Gateway(
-            keeper if index == 0 else keeper.follower(),
-            upstream_ssl,
-            node_server_name="{id}." + NODE_DOMAIN,
-            access_log=log_level.lower() in ("debug", "info"),
-        )
-        server = _serve(
-            proxy, host, port, server_ssl, events, proxy_listener, count > 1, control_plane
-        )
-        try:
-            uvloop.run(server)
-            if index == 0:
-                log.info("gateway.stopped")
-        finally:
-            events.flush()
-
-    events.flush()  # nothing buffered may be written twice by the forked workers
-    run_workers(count, serve)
+    process.run(events)
 
 
 def proxy_listener_config(
@@ -246,37 +194,3 @@ def proxy_listener_config(
     return ProxyListenerConfig(
         port=port, host=host, trusted_cidrs=tuple(networks), vendor=vendor, allow_v1=allow_v1
     )
-
-
-async def _serve(
-    proxy: Gateway,
-    host: str,
-    port: int,
-    server_ssl: ssl.SSLContext,
-    events: TextIO,
-    proxy_listener: ProxyListenerConfig | None = None,
-    reuse_port: bool = False,
-    reports_to: ControlPlane | None = None,
-) -> None:
-    task = asyncio.ensure_future(
-        run(
-            proxy,
-            host,
-            port,
-            server_ssl,
-            proxy_listener,
-            reuse_port=reuse_port,
-            reports_to=reports_to,
-        )
-    )
-    loop = asyncio.get_running_loop()
-
-    def flush_events() -> None:
-        events.flush()
-        loop.call_later(EVENT_FLUSH_S, flush_events)
-
-    loop.call_later(EVENT_FLUSH_S, flush_events)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

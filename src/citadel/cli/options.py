@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import time
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,20 +133,3 @@ def connected(command: Callable[..., None]) -> Callable[..., None]:
     run.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in parameters}
     return run
-
-
-def wait_for_endpoints(data_dir: Path, wait: float) -> dict | None:
-    """The control plane's ``run/endpoints.json`` once it names the internal API, or None
-    after `wait` seconds (the allocator and gateway start beside `citadel up`)."""
-    path = data_dir / "run" / "endpoints.json"
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            endpoints = json.loads(path.read_text())
-            if endpoints.get("internal_url"):
-                return endpoints
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.2)

@@ -5,29 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import ssl
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 from rich.console import Console
 
-from citadel.api.app import create_app
-from citadel.api.internal import create_internal_app
-from citadel.bootstrap import (
-    Services,
-    api_certificate,
-    build,
-    ensure_first_organization,
-    first_organization_id,
-)
+from citadel.bootstrap import Services, first_organization_id
 from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
 from citadel.cli.supervise import Child, runtime_children
 from citadel.config import load_settings
-from citadel.db.migrate import upgrade
 from citadel.log import configure_logging
 from citadel.node.serving import GracefulServer
+from citadel.roots import control_plane as root
 
 console = Console(stderr=False)
 
@@ -55,11 +49,6 @@ AdminEmail = Annotated[
         help="Email of the first Organization owner (first start only).",
     ),
 ]
-
-
-# The internal listener's protocol hands the app the client certificate (ADR 17); named, not
-# imported: the CLI does not import the API.
-INTERNAL_HTTP_PROTOCOL = "citadel.api.internal:PeerCertificateProtocol"
 
 
 def up(
@@ -101,15 +90,10 @@ def _serve(
         gateway_port=gateway_port,
     )
     configure_logging(settings.log_level)
-    services = build(settings)
-    upgrade(services.db.engine)
-    cert = api_certificate(services)
-    if admin_email is not None:
-        first = ensure_first_organization(
-            services, admin_email=admin_email, password_file=settings.bootstrap_password_file
-        )
-        if first is not None:
-            _announce_owner(first.email, first.password)
+    process = root.build(settings, admin_email=admin_email)
+    services, cert = process.services, process.certificate
+    if process.first_owner is not None:
+        _announce_owner(process.first_owner.email, process.first_owner.password)
     url_host = _url_host(host, settings.public_hostname)
     api_url = f"https://{url_host}:{port}/api/v1"
     endpoints = {
@@ -130,7 +114,7 @@ def _serve(
             domain=settings.deployment_domain,
             regions=settings.regions,
         )
-    tls = {
+    tls: dict[str, Any] = {
         "ssl_certfile": str(cert.cert_file),
         "ssl_keyfile": str(cert.key_file),
         "ssl_keyfile_password": cert.key_password.decode(),
@@ -140,21 +124,21 @@ def _serve(
         "proxy_headers": False,
         "timeout_keep_alive": 30,
     }
-    public = uvicorn.Config(create_app(services), host=host, port=port, **tls)
+    public = uvicorn.Config(process.public_app, host=host, port=port, **tls)
     internal = uvicorn.Config(
-        create_internal_app(services),
+        process.internal_app,
         host=host,
         port=internal_port,
         ssl_cert_reqs=ssl.CERT_REQUIRED,
         ssl_ca_certs=str(cert.ca_file),
-        http=INTERNAL_HTTP_PROTOCOL,
+        http=process.internal_http,
         **tls,
     )
     try:
         servers = [_Server(public), _Server(internal)]
         asyncio.run(serve_together(servers, services, endpoints, children))
     finally:
-        services.close()
+        process.close()
 
 
 class _Server(GracefulServer):
@@ -166,11 +150,11 @@ class _Server(GracefulServer):
         super().__init__(config)
         self.peers = []
 
-    def handle_exit(self, sig, frame) -> None:  # type: ignore[no-untyped-def]
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         for server in self.peers or [self]:
             uvicorn.Server.handle_exit(server, sig, frame)
 
-    async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         _harden(self)
 

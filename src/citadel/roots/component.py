@@ -1,0 +1,59 @@
+"""What the allocator and the gateway open first: the platform key, the keyring and the
+component's client certificate for the internal API (ADR 9)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from citadel.config import Settings
+from citadel.crypto.keyring import Keyring, open_keyring
+from citadel.crypto.platform import has_platform_key, open_platform_key
+from citadel.crypto.providers.base import KeyProvider
+from citadel.pki.components import ComponentCertificate, ensure_component_certificate
+
+
+class NotReady(Exception):
+    """The process cannot start yet (no platform key, no control plane, no sandbox); the
+    message says why."""
+
+
+@dataclass(frozen=True)
+class ComponentKeys:
+    """A component's keys, opened once for the whole process."""
+
+    platform_key: KeyProvider
+    keyring: Keyring
+    certificate: ComponentCertificate
+
+
+def open_component_keys(settings: Settings, component: str) -> ComponentKeys:
+    """Open the existing platform key and keyring (the control plane creates them) and ensure
+    `component`'s client certificate. Raises `NotReady` before the control plane's first
+    start."""
+    keyring_file = settings.data_dir / "keys" / "keyring.wrapped"
+    if not has_platform_key(settings) or not keyring_file.exists():
+        raise NotReady("the data directory has no platform key yet")
+    provider = open_platform_key(settings)
+    keyring = open_keyring(keyring_file, provider)
+    certificate = ensure_component_certificate(settings.data_dir, keyring, component)
+    return ComponentKeys(provider, keyring, certificate)
+
+
+def wait_for_endpoints(data_dir: Path, wait: float) -> dict | None:
+    """The control plane's ``run/endpoints.json`` once it names the internal API, or None
+    after `wait` seconds (the allocator and gateway start beside `citadel up`)."""
+    path = data_dir / "run" / "endpoints.json"
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            endpoints = json.loads(path.read_text())
+            if endpoints.get("internal_url"):
+                return endpoints
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.2)
