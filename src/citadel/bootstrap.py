@@ -1,8 +1,10 @@
-"""The composition root: the one place that turns settings into working parts.
+"""The control plane's services: the one place that turns its settings into working parts.
 
 `build(settings)` opens the platform key, the keyring, the database and the audit log, and
 returns them as `Services`. Everything below receives these as parameters; nothing else reads
-settings or builds adapters.
+settings or builds adapters. The control-plane process's root (`citadel.roots.control_plane`)
+and the break-glass commands (`citadel admin`, `citadel audit`) call it; the allocator and the
+gateway have their own roots beside it (`citadel.roots`).
 """
 
 from __future__ import annotations
