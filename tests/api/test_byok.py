@@ -19,8 +19,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from citadel.api.internal import create_internal_app
 from citadel.audit.models import AuditEvent
+from citadel.contract.messages import ComponentKind
 from citadel.crypto.providers.base import KeyProvider, ProviderError
 from citadel.crypto.providers.connection import Connection
 from citadel.crypto.providers.registry import open_provider
@@ -36,6 +36,7 @@ from tests.fixtures.builders import (
     make_org,
     make_user,
 )
+from tests.fixtures.internal import as_component
 from tests.fixtures.key_servers import USER_PIN, Bao, SoftHsm
 from tests.fixtures.key_servers import bao as _bao  # noqa: F401
 from tests.fixtures.key_servers import label as _label  # noqa: F401
@@ -66,7 +67,15 @@ def owner_key(services, org) -> dict[str, str]:
 
 @pytest.fixture
 def internal(services) -> Iterator[TestClient]:
-    with TestClient(create_internal_app(services), base_url="https://internal") as c:
+    """The allocator's view of the internal API."""
+    with as_component(services, ComponentKind.ALLOCATOR) as c:
+        yield c
+
+
+@pytest.fixture
+def gateway(services) -> Iterator[TestClient]:
+    """The gateway's view of the internal API (the routes)."""
+    with as_component(services, ComponentKind.GATEWAY) as c:
         yield c
 
 
@@ -764,7 +773,7 @@ def report(internal: TestClient, dep: str, state: str, detail: str = ""):
 
 
 def test_a_locked_deployment_shows_why_and_unlocks(
-    client, internal, services, org, owner_key, byok_deployment
+    client, internal, gateway, services, org, owner_key, byok_deployment
 ):
     dep, key = byok_deployment
     report(internal, dep, "running")
@@ -776,7 +785,7 @@ def test_a_locked_deployment_shows_why_and_unlocks(
     assert info["status"] == "locked"
     assert info["locked"] == {"reason": reason}
     (route,) = [
-        d for d in internal.get("/internal/v1/routes").json()["deployments"] if d["id"] == dep
+        d for d in gateway.get("/internal/v1/routes").json()["deployments"] if d["id"] == dep
     ]
     assert route["state"] == "locked"
     assert route["detail"] == reason
@@ -790,7 +799,7 @@ def test_a_locked_deployment_shows_why_and_unlocks(
     assert info["status"] == "started"
     assert "locked" not in info
     (route,) = [
-        d for d in internal.get("/internal/v1/routes").json()["deployments"] if d["id"] == dep
+        d for d in gateway.get("/internal/v1/routes").json()["deployments"] if d["id"] == dep
     ]
     assert route["state"] == "running"
     assert route["detail"] == ""

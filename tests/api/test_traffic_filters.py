@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from citadel.api.internal import create_internal_app
 from citadel.app import create_app
 from citadel.audit.models import AuditEvent
 from citadel.config import StaticIps
+from citadel.contract.messages import ComponentKind
 from citadel.deployments.models import Deployment
 from citadel.kit.ids import new_id
 from citadel.traffic_filters import service as traffic_filters
@@ -33,6 +33,7 @@ from tests.fixtures.builders import (
     make_org,
     make_user,
 )
+from tests.fixtures.internal import as_component
 
 URL = "/api/v1/deployments/traffic-filter"
 RULESETS = f"{URL}/rulesets"
@@ -1066,7 +1067,8 @@ def test_unclaim(client, services, owner_key, other_key):
 
 @pytest.fixture
 def internal(services) -> Iterator[TestClient]:
-    with TestClient(create_internal_app(services), base_url="https://internal") as c:
+    """The gateway's view of the internal API."""
+    with as_component(services, ComponentKind.GATEWAY) as c:
         yield c
 
 
