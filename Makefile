@@ -1,4 +1,4 @@
-.PHONY: run test bench
+.PHONY: run test check bench
 
 # Start Citadel on its embedded defaults: control plane, allocator and gateway, all over TLS,
 # SQLCipher, local key file. Nodes run in bubblewrap sandboxes on gocryptfs volumes (installed
@@ -9,9 +9,14 @@ run:
 	@[ -x .venv/bin/citadel ] || (python3 -m venv .venv && .venv/bin/pip install -q -e .)
 	.venv/bin/citadel up
 
-# Install everything the tests need and run them on SQLCipher and PostgreSQL.
+# Install everything the tests need; run them on SQLCipher, the database tests on PostgreSQL too.
 test:
 	bash scripts/test.sh
+
+# The inner loop, in about a minute: lint, import contracts, types, the unit tests (the
+# virtualenv `make test` made).
+check:
+	bash scripts/check.sh
 
 bench:
 	bash benchmarks/run.sh

@@ -1,9 +1,15 @@
 """Shared fixtures: a real database (SQLCipher or PostgreSQL), the services, the app.
 
 ``CITADEL_TEST_DATABASE=postgresql`` with ``CITADEL_TEST_POSTGRES_URL`` (a server URL such
-as ``postgresql+psycopg://postgres@127.0.0.1:55432/postgres``) runs everything on PostgreSQL;
+as ``postgresql+psycopg://postgres@127.0.0.1:55432/postgres``) runs the database on PostgreSQL;
 otherwise on SQLCipher. Each xdist worker migrates one database once; each test then starts
 from empty tables (PostgreSQL: TRUNCATE) or from a copy of the migrated file (SQLCipher).
+
+Every test whose fixtures reach the control-plane database (anything built on
+``postgres_url``: ``template_data_dir``, ``data_dir``, ``services``, ``client``...) is marked
+``db`` at collection, so the second backend runs only those (``pytest -m db``); the others do
+not depend on the backend and run once. Hypothesis uses the ``ci`` profile (fewer examples)
+when ``CI=true``, or the profile ``HYPOTHESIS_PROFILE`` names.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 from argon2 import profiles
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from citadel.app import create_app
 from citadel.bootstrap import Services, build
@@ -31,6 +38,25 @@ BACKEND = os.environ.get("CITADEL_TEST_DATABASE", "sqlite")
 
 # Cheap argon2 parameters in-process (real argon2id, a fraction of the memory and passes).
 use_profile(profiles.CHEAPEST)
+
+# Property tests take their example counts from here, not from their decorators. No deadline:
+# a loaded machine must not turn a slow example into a failure.
+hypothesis_settings.register_profile("default", max_examples=300, deadline=None)
+hypothesis_settings.register_profile("ci", max_examples=50, deadline=None)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE")
+    or ("ci" if os.environ.get("CI", "").lower() == "true" else "default")
+)
+
+# The fixture every database fixture is built on; a test whose closure holds it is a db test.
+DATABASE_FIXTURE = "postgres_url"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `db` every test whose fixture closure reaches the control-plane database."""
+    for item in items:
+        if DATABASE_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
 
 
 def _worker() -> str:

@@ -15,7 +15,7 @@ import socket
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from proxyprotocol.result import (
     ProxyResult,
@@ -274,7 +274,6 @@ def test_header_length_agrees_with_encoder_byte_by_byte(name: str) -> None:
     authority=st.none() | st.from_regex(r"\A[a-z0-9.-]{1,60}\Z"),
     dgram=st.booleans(),
 )
-@settings(max_examples=300, deadline=None)
 def test_encoder_ipv4_round_trip(source, dest, ports, vpce, authority, dgram) -> None:
     init = {0xEA: b"\x01" + vpce.encode()} if vpce is not None else {}
     result = ipv4(
@@ -305,7 +304,6 @@ def test_encoder_ipv4_round_trip(source, dest, ports, vpce, authority, dgram) ->
     dest=st.ip_addresses(),
     ports=st.tuples(st.integers(0, 65535), st.integers(0, 65535)),
 )
-@settings(max_examples=300, deadline=None)
 def test_encoder_v1_and_ipv6_round_trip(source, dest, ports) -> None:
     if source.version != dest.version:
         dest = source
@@ -701,7 +699,6 @@ any_bytes = st.one_of(
 @pytest.mark.parametrize("allow_v1", ALLOW_V1)
 @pytest.mark.parametrize("vendor", VENDORS)
 @given(data=any_bytes)
-@settings(max_examples=300, deadline=None)
 def test_fuzz_arbitrary_bytes_parse_or_raise_proxy_header_error(
     vendor: Vendor | None, allow_v1: bool, data: bytes
 ) -> None:
@@ -721,7 +718,6 @@ fams = st.one_of(st.sampled_from([0x00, 0x11, 0x12, 0x21, 0x22, 0x31, 0x32]), st
     length=st.one_of(st.integers(0, 300), st.integers(0, 0xFFFF)),
     body=st.binary(max_size=400),
 )
-@settings(max_examples=500, deadline=None)
 def test_fuzz_signature_prefixed_random_tails(
     vendor: Vendor | None, ver_cmd: int, fam: int, length: int, body: bytes
 ) -> None:
@@ -749,7 +745,6 @@ random_tlv = st.builds(
 
 @pytest.mark.parametrize("vendor", VENDORS)
 @given(tlvs=st.lists(random_tlv, max_size=6), local=st.booleans())
-@settings(max_examples=500, deadline=None)
 def test_fuzz_structured_tlv_lists(vendor: Vendor | None, tlvs: list[bytes], local: bool) -> None:
     data = v2(ADDR4 + b"".join(tlvs), ver_cmd=0x20 if local else 0x21)
     result = outcome(data, vendor=vendor, allow_v1=False)
@@ -770,7 +765,6 @@ def framing(prefix: bytes, allow_v1: bool) -> int | str | None:
 
 @pytest.mark.parametrize("allow_v1", ALLOW_V1)
 @given(data=any_bytes, tail=st.binary(min_size=1, max_size=20))
-@settings(max_examples=500, deadline=None)
 def test_fuzz_header_length_is_consistent_on_every_prefix(
     allow_v1: bool, data: bytes, tail: bytes
 ) -> None:

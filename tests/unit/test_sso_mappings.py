@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from citadel.authz.decide import Grant
@@ -210,7 +210,6 @@ MAPPINGS = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
 @given(mappings=MAPPINGS, groups=st.lists(GROUP, max_size=5), data=st.data())
 def test_evaluate_ignores_the_order_of_mappings_and_groups(mappings, groups, data) -> None:
     shuffled_mappings = data.draw(st.permutations(mappings))
