@@ -116,7 +116,13 @@ def test_the_internal_listener_needs_a_component_certificate(running, data_dir):
     with pytest.raises(httpx.TransportError):
         httpx.get(url, verify=_component_context(data_dir, endpoints, with_certificate=False))
 
-    response = httpx.get(url, verify=_component_context(data_dir, endpoints, with_certificate=True))
+    from citadel.contract.messages import CONTRACT_HEADER, CONTRACT_VERSION
+
+    response = httpx.get(
+        url,
+        verify=_component_context(data_dir, endpoints, with_certificate=True),
+        headers={CONTRACT_HEADER: str(CONTRACT_VERSION)},
+    )
 
     assert response.status_code == 200
     assert response.json()["deployments"] == []
