@@ -129,7 +129,7 @@ class StandInControlPlane:
                 if not plane.up:
                     self._send(503, {"errors": [{"code": "unavailable"}]})
                     return True
-                der = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+                der = self.connection.getpeercert(binary_form=True)
                 pem = ssl.DER_cert_to_PEM_cert(der).encode() if der else b""
                 if component_kind_of(pem) is not ComponentKind.ALLOCATOR:
                     self._send(403, {"errors": [{"code": "internal.component_not_allowed"}]})

@@ -24,7 +24,7 @@ from citadel.api import errors
 from citadel.api.middleware import RequestContextMiddleware
 from citadel.api.routes import internal
 from citadel.audit.service import Actor
-from citadel.audit.tags import AuditAction, Outcome
+from citadel.audit.tags import ActorType, AuditAction, Outcome, TargetType
 from citadel.bootstrap import Services
 from citadel.contract.messages import CONTRACT_HEADER, CONTRACT_VERSION
 from citadel.errors import CitadelError
@@ -87,7 +87,7 @@ def _audit_refusal(request: Request, exc: CitadelError) -> None:
     route = request.scope.get("route")
     template = getattr(route, "path", request.url.path)
     actor = Actor(
-        "component",
+        ActorType.COMPONENT,
         str(component) if component else None,
         fingerprint,
         getattr(state, "source_ip", None),
@@ -101,7 +101,7 @@ def _audit_refusal(request: Request, exc: CitadelError) -> None:
                 actor=actor,
                 action=AuditAction.REQUEST_DENIED,
                 organization_id=None,
-                target_type="internal_route",
+                target_type=TargetType.INTERNAL_ROUTE,
                 target_id=f"{request.method} {template}"[:255],
                 outcome=Outcome.DENIED,
                 details={"code": exc.code, "status": exc.status},
@@ -141,7 +141,9 @@ class _WithPeerCertificate:
 class PeerCertificateProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
     """Uvicorn's HTTP protocol, plus the peer's certificate in the scope."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    app: Any  # the ASGI application uvicorn calls for this connection
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
         pem = _peer_certificate_pem(transport)
         if pem is not None:

@@ -21,7 +21,8 @@ from citadel.deployments.service import password_context, touch
 
 def allocation_version(ctx: Context) -> int:
     """Increases on every change of any deployment (rows are never removed)."""
-    return int(ctx.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Deployment.revision), 0))))
+    total = ctx.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Deployment.revision), 0)))
+    return int(total or 0)
 
 
 def all_deployments(ctx: Context) -> Sequence[Deployment]:

@@ -61,9 +61,10 @@ def parse_snapshot(data: object) -> RouteTable:
         else:
             document = RoutesSnapshot.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.error_count() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()))
-        raise SnapshotError(f"not a routes snapshot: {where}: {first.get('msg', '')}") from None
+        errors = exc.errors()
+        where = ".".join(str(part) for part in errors[0]["loc"]) if errors else ""
+        message = errors[0]["msg"] if errors else "invalid"
+        raise SnapshotError(f"not a routes snapshot: {where}: {message}") from None
     return compile_snapshot(document)
 
 
