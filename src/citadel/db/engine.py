@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import sqlalchemy as sa
 import sqlcipher3.dbapi2 as sqlcipher
@@ -36,7 +37,7 @@ def sqlcipher_engine(path: Path, key: bytes) -> sa.Engine:
     key_hex = key.hex()
 
     @event.listens_for(engine, "connect")
-    def _unlock(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _unlock(dbapi_conn: Any, _record: object) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA key = \"x'{key_hex}'\"")
@@ -49,7 +50,7 @@ def sqlcipher_engine(path: Path, key: bytes) -> sa.Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(conn):  # type: ignore[no-untyped-def]
+    def _begin(conn: sa.Connection) -> None:
         write = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
@@ -59,6 +60,12 @@ def sqlcipher_engine(path: Path, key: bytes) -> sa.Engine:
 def server_engine(url: str) -> sa.Engine:
     """An engine over a database server (PostgreSQL)."""
     return sa.create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+
+
+def rows_changed(session: Session, statement: sa.Update | sa.Delete) -> int:
+    """Run an UPDATE or DELETE in `session`; how many rows it changed."""
+    # A DML statement always yields a CursorResult; Session.execute is typed for any statement.
+    return cast("sa.CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def _unit_of_work(session: Session) -> Iterator[Session]:

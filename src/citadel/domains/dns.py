@@ -56,10 +56,7 @@ def txt_values(name: str, *, nameserver: tuple[str, int] | None, timeout_s: floa
         return Lookup(Outcome.RESOLVER_ERROR, detail=_first_error(exc))
     except (dns.exception.DNSException, OSError) as exc:
         return Lookup(Outcome.RESOLVER_ERROR, detail=type(exc).__name__)
-    values = tuple(
-        b"".join(rdata.strings).decode("utf-8", "replace")
-        for rdata in answer  # type: ignore[attr-defined]
-    )
+    values = tuple(b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer)
     return Lookup(Outcome.FOUND, values)
 
 

@@ -22,6 +22,7 @@ from citadel.authz import assignments
 from citadel.authz.assignments import Assignment
 from citadel.authz.decide import Target, may_grant, visible_part
 from citadel.authz.permissions import Permission
+from citadel.db.engine import rows_changed
 from citadel.invitations import tokens
 from citadel.invitations.errors import (
     AlreadyMember,
@@ -184,13 +185,14 @@ def accept(ctx: Context, token: str, body: AcceptInvitationIn) -> Acceptance:
     user = _accepting_user(ctx, row, body)
     if ctx.session.get(Membership, (row.organization_id, user.id)) is not None:
         raise AlreadyMember()
-    consumed = ctx.session.execute(
+    consumed = rows_changed(
+        ctx.session,
         sa.update(Invitation)
         .where(Invitation.id == row.id, Invitation.accepted_at.is_(None))
         .values(accepted_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if consumed.rowcount != 1:
+    if consumed != 1:
         raise InvitationNotFound()
     ctx.session.add(
         Membership(organization_id=row.organization_id, user_id=user.id, member_since=now)

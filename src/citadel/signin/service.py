@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from citadel.authn.principal import Principal, PrincipalKind
 from citadel.authz.decide import Subject
 from citadel.crypto.keyring import Keyring
 from citadel.crypto.passwords import hash_password, password_problem, verify_password
+from citadel.db.engine import rows_changed
 from citadel.errors import Unauthenticated
 from citadel.kit import base62
 from citadel.kit.emails import InvalidEmail, normalize_email
@@ -95,7 +97,7 @@ def sign_in(ctx: Context, body: LoginIn) -> IssuedSession:
     return issued
 
 
-def _fail(ctx: Context, keys: list[str], email: str, user: User | None, why: str) -> None:
+def _fail(ctx: Context, keys: list[str], email: str, user: User | None, why: str) -> NoReturn:
     now, p = ctx.clock.now(), ctx.policies
     limits = [p.signin_account_failures, p.signin_ip_failures]
     for key, limit in zip(keys, limits, strict=True):
@@ -290,15 +292,16 @@ def set_password(ctx: Context, current: str | None, new: str) -> None:
     if problem:
         raise WeakPassword(f"The password {problem}.", fields=["body.new_password"])
     user.password_hash = hash_password(new)
-    ended = ctx.session.execute(
+    ended = rows_changed(
+        ctx.session,
         sa.update(UserSession)
         .where(
             UserSession.user_id == user.id,
             UserSession.id != principal.credential_id,
             UserSession.ended_at.is_(None),
         )
-        .values(ended_at=ctx.clock.now())
-    ).rowcount
+        .values(ended_at=ctx.clock.now()),
+    )
     ctx.record(
         AuditAction.PASSWORD_CHANGED,
         organization_id=None,

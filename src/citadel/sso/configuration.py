@@ -195,11 +195,7 @@ def enforced(org: Organization) -> bool:
 
 
 def _identity_provider(body: SsoConfigurationIn) -> IdentityProvider:
-    given = {
-        "idp_entity_id": body.idp_entity_id,
-        "idp_sso_url": body.idp_sso_url,
-        "idp_certificates": body.idp_certificates,
-    }
+    entity_id, sso_url, certificates = body.idp_entity_id, body.idp_sso_url, body.idp_certificates
     if body.idp_metadata is not None:
         try:
             meta = parse_idp_metadata(body.idp_metadata)
@@ -209,30 +205,35 @@ def _identity_provider(body: SsoConfigurationIn) -> IdentityProvider:
                 "IDPSSODescriptor, an SSO URL and one or two signing certificates).",
                 fields=["body.idp_metadata"],
             ) from None
-        found = {
-            "idp_entity_id": meta.entity_id,
-            "idp_sso_url": meta.sso_url,
-            "idp_certificates": list(meta.certificates_pem),
-        }
-        for name, value in given.items():
-            if value is not None and name != "idp_certificates" and value != found[name]:
+        for name, value, found in (
+            ("idp_entity_id", entity_id, meta.entity_id),
+            ("idp_sso_url", sso_url, meta.sso_url),
+        ):
+            if value is not None and value != found:
                 raise InvalidSsoConfiguration(
                     f"[{name}] differs from the metadata; give one or the other.",
                     fields=[f"body.{name}"],
                 )
-        given = {k: v if v is not None else found[k] for k, v in given.items()}
-    for name in given:
-        if given[name] is None:
-            raise InvalidSsoConfiguration(
-                f"Give [{name}], or the IdP's metadata in [idp_metadata].", fields=[f"body.{name}"]
-            )
-    if not is_idp_url(given["idp_sso_url"]):
+        entity_id, sso_url = meta.entity_id, meta.sso_url
+        if certificates is None:
+            certificates = list(meta.certificates_pem)
+    if entity_id is None:
+        raise _missing("idp_entity_id")
+    if sso_url is None:
+        raise _missing("idp_sso_url")
+    if certificates is None:
+        raise _missing("idp_certificates")
+    if not is_idp_url(sso_url):
         raise InvalidSsoConfiguration(
             "The IdP SSO URL must be an absolute http(s) URL without credentials.",
             fields=["body.idp_sso_url"],
         )
-    return IdentityProvider(
-        given["idp_entity_id"], given["idp_sso_url"], tuple(given["idp_certificates"])
+    return IdentityProvider(entity_id, sso_url, tuple(certificates))
+
+
+def _missing(name: str) -> InvalidSsoConfiguration:
+    return InvalidSsoConfiguration(
+        f"Give [{name}], or the IdP's metadata in [idp_metadata].", fields=[f"body.{name}"]
     )
 
 

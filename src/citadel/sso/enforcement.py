@@ -19,6 +19,7 @@ from citadel.authn.context import Context
 from citadel.authn.principal import PrincipalKind
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
+from citadel.db.engine import rows_changed
 from citadel.orgs import service as orgs
 from citadel.orgs.models import Membership
 from citadel.signin.service import SAML
@@ -78,13 +79,13 @@ def _end_other_sessions(ctx: Context, organization_id: str) -> int:
     through_idp = sa.and_(
         UserSession.method == SAML, UserSession.sso_organization_id == organization_id
     )
-    result = ctx.session.execute(
+    return rows_changed(
+        ctx.session,
         sa.update(UserSession)
         .where(
             UserSession.user_id.in_(members),
             UserSession.ended_at.is_(None),
             sa.not_(through_idp),
         )
-        .values(ended_at=ctx.clock.now())
+        .values(ended_at=ctx.clock.now()),
     )
-    return result.rowcount or 0

@@ -185,7 +185,7 @@ def _sign_in(
         )
     )
     user = ctx.session.get(User, identity.user_id) if identity is not None else None
-    if user is None:
+    if identity is None or user is None:
         user = find_by_email(ctx.session, email) or _provision(ctx, email, assertion)
         identity = SsoIdentity(
             id=new_id(),

@@ -218,8 +218,8 @@ def _check_owner_remains(
     check = mappings.leaves_an_owner(members, sso_groups, pure, organization_id)
     if check.ok:
         return
-    rows = ctx.session.execute(sa.select(User.id, User.email).where(User.id.in_(list(sso_groups))))
-    emails = {user_id: email for user_id, email in rows}
+    found = ctx.session.execute(sa.select(User.id, User.email).where(User.id.in_(list(sso_groups))))
+    emails = {user_id: email for user_id, email in found}
     evaluated = []
     for user_id, groups in sso_groups.items():
         result = mappings.evaluate(pure, groups, None)

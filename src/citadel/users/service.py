@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from citadel.crypto.passwords import hash_password, password_problem
+from citadel.db.engine import rows_changed
 from citadel.kit.ids import new_id
 from citadel.users.errors import WeakPassword
 from citadel.users.models import User, UserSession
@@ -37,9 +38,9 @@ def end_sessions(session: Session, user_ids: list[str], now: datetime) -> int:
     """End every live session of these users; returns how many ended."""
     if not user_ids:
         return 0
-    result = session.execute(
+    return rows_changed(
+        session,
         sa.update(UserSession)
         .where(UserSession.user_id.in_(user_ids), UserSession.ended_at.is_(None))
-        .values(ended_at=now)
+        .values(ended_at=now),
     )
-    return result.rowcount or 0

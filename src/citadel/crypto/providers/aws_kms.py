@@ -215,13 +215,14 @@ class AwsKmsProvider:
 
     def _request(self, operation: str, **params: Any) -> dict[str, Any]:
         try:
-            return getattr(self._kms, operation)(**params)
+            answer: dict[str, Any] = getattr(self._kms, operation)(**params)
         except ClientError as exc:
             raise _translate(exc) from exc
         except BotoCoreError as exc:  # connection refused, timeouts, unparseable answers
             raise ProviderUnreachable(
                 f"no usable answer from AWS KMS ({type(exc).__name__})"
             ) from exc
+        return answer
 
 
 @dataclass(frozen=True)

@@ -209,28 +209,28 @@ class KmipProvider:
 
     def _call(self, operation: Callable[[ProxyKmipClient], T]) -> T:
         """Run `operation` on a fresh connection, within the deadline; translate failures."""
-        outcome: list[Any] = []
+        results: list[T] = []
+        errors: list[Exception] = []
 
         def run() -> None:
             try:
                 client = self._client()
                 client.open()
                 try:
-                    outcome.append(("ok", operation(client)))
+                    results.append(operation(client))
                 finally:
                     _close_quietly(client)
             except Exception as exc:  # re-raised in the caller's thread
-                outcome.append(("error", exc))
+                errors.append(exc)
 
         worker = threading.Thread(target=run, name="kmip-call", daemon=True)
         worker.start()
         worker.join(self._timeout_s)
-        if not outcome:
+        if errors:
+            raise _translate(errors[0]) from errors[0]
+        if not results:
             raise ProviderUnreachable("the KMIP server did not answer in time")
-        kind, value = outcome[0]
-        if kind == "ok":
-            return value
-        raise _translate(value) from value
+        return results[0]
 
     def _client(self) -> ProxyKmipClient:
         client = ProxyKmipClient(

@@ -290,9 +290,10 @@ def _pem_file(pem: str) -> str:
 
 def _data(answer: Any, what: str) -> dict[str, Any]:
     """The ``data`` object of a Vault answer; anything else is garbage."""
-    if not isinstance(answer, dict) or not isinstance(answer.get("data"), dict):
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not isinstance(data, dict):
         raise ProviderUnreachable(f"Vault answered an unreadable {what} response")
-    return answer["data"]
+    return data
 
 
 def _field(data: Mapping[str, Any], name: str) -> str:
