@@ -7,7 +7,8 @@ is open now; a client with no open connection is forgotten `forget_after_s` afte
 seen. The data path pays one dictionary update when a connection first reaches a deployment
 and one when it closes, never per request. `report_forever` posts the list to
 `<internal>/gateway/clients` every `interval_s` when it changed (and at least every
-`heartbeat_s`), quietly: one warning per outage, serving never waits for it.
+`heartbeat_s`), quietly: one warning per outage, serving never waits for it. What it posts is
+the internal contract's `SeenClients` (ADR 17).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
+from citadel.contract.messages import SeenClients, to_json
 from citadel.traffic_filters.matching import Client
 
 log = structlog.get_logger("citadel.gateway.clients")
@@ -120,12 +122,13 @@ class RecentClients:
                 continue
             self.changed = False
             try:
-                response = await client.post(url, json={"clients": self.snapshot()})
+                report = SeenClients.model_validate({"clients": self.snapshot()})
+                response = await client.post(url, json=to_json(report))
                 response.raise_for_status()
             except asyncio.CancelledError:
                 self.changed = True
                 raise
-            except (httpx.HTTPError, OSError) as exc:
+            except (httpx.HTTPError, OSError, ValueError) as exc:
                 self.changed = True  # try again next time
                 if reachable is not False:
                     log.warning("gateway.clients.report_failed", error=type(exc).__name__)
