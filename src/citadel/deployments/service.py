@@ -8,6 +8,11 @@ Keys: each deployment gets a random 256-bit data key, stored only wrapped by the
 `KeyProvider` with the context ``deployment:<id>``. Deleting sets the wrapped key to NULL
 (crypto-shredding). The `elastic` password is returned once and kept sealed until the
 allocator reports it applied.
+
+Creating is split around the key service, which may be remote: `check_create` in a read,
+`new_data_key` with no transaction open, `create_deployment` in the write, which checks again.
+The use cases that string these together with key managers and traffic filters, and that the
+API and the console both call, are in `citadel.use_cases.deployments`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ KMS. So rotating (re-wrapping under the key's newest version) and re-keying (wra
 another key) touch one small value and never stop the node. Every operation needs the key to
 answer: a provider that is unreachable changes nothing (503), one that refuses changes nothing
 (400 naming why).
+
+No call to a key service runs inside a write transaction (a slow one would hold the writer
+lock): `locate` and `key_in_use` read; `check`, `rotation_of` and `rewrap` ask the key service
+with no transaction open; `confirm`, `record_rotation` and `record_rekey` write, refusing with
+`KeyChangedMeanwhile` when what was read has changed.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from citadel.orgs.schemas import (
     OrganizationOut,
     OrganizationUpdateIn,
 )
-from citadel.sso import enforcement
+from citadel.use_cases import organizations
 
 router = APIRouter(tags=["organizations"])
 
@@ -62,7 +62,4 @@ def update_organization(
     `enforce_authentication_method: "saml"` needs your own SSO sign-in with the current
     configuration; `null` turns enforcement off (an Organization-owner API key may: the
     break-glass when the IdP is unavailable)."""
-    with work.write() as ctx:
-        if "enforce_authentication_method" in body.model_fields_set:
-            enforcement.set_enforcement(ctx, organization_id, body.enforce_authentication_method)
-        return shape(service.update_organization(ctx, organization_id, body))
+    return shape(organizations.update_organization(work, organization_id, body))
