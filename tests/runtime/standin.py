@@ -61,6 +61,7 @@ class StandInControlPlane:
     url: str = ""
     up: bool = True
     not_modified: int = 0  # 304 answers given
+    contract_version: int = CONTRACT_VERSION  # what it says it speaks (a test may change it)
     _server: ThreadingHTTPServer | None = None
 
     def allocate(
@@ -115,7 +116,7 @@ class StandInControlPlane:
             ) -> None:
                 data = b"" if body is None else json.dumps(_json(body)).encode()
                 self.send_response(status)
-                self.send_header(CONTRACT_HEADER, str(CONTRACT_VERSION))
+                self.send_header(CONTRACT_HEADER, str(plane.contract_version))
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 if body is not None:
