@@ -11,6 +11,7 @@ from citadel.api.deps import OrgId, WorkDep, permitted
 from citadel.authz.permissions import Permission
 from citadel.domains import service
 from citadel.domains.schemas import DomainIn, domain_info
+from citadel.use_cases import domains as use_cases
 
 router = APIRouter(prefix="/organizations/{organization_id}/domains", tags=["domains"])
 MANAGE = permitted(Permission.DOMAINS_MANAGE)
@@ -42,11 +43,7 @@ def verify_domain(
     work: WorkDep, organization_id: str = OrgId, domain: str = Domain
 ) -> dict[str, Any]:
     """Look for the code in DNS; 400 says why it was not found, 503 that DNS did not answer."""
-    with work.read() as ctx:
-        claim = service.challenge(ctx, organization_id, domain)
-    found = service.look_up(work.services.policies, claim)  # no transaction waits on DNS
-    with work.write() as ctx:
-        return domain_info(service.record_verification(ctx, organization_id, claim, found))
+    return domain_info(use_cases.verify_domain(work, organization_id, domain))
 
 
 @router.delete("/{domain}", dependencies=[MANAGE])

@@ -50,6 +50,7 @@ from citadel.sso.schemas import (
     split_certificates,
 )
 from citadel.sso.urls import is_login_prefix
+from citadel.use_cases import domains as domain_use_cases
 
 router = console_router()
 HOME = "/single-sign-on"
@@ -199,11 +200,7 @@ def verify_domain(request: Request, visitor: SignedIn, form: PostedForm, domain:
     """Look for the code in DNS (outside any transaction) and record the result."""
     org = org_of(visitor)
     try:
-        with visitor.read() as ctx:
-            claim = domains.challenge(ctx, org, domain[:300])
-        found = domains.look_up(visitor.services.policies, claim)  # no transaction waits on DNS
-        with visitor.write() as ctx:
-            domains.record_verification(ctx, org, claim, found)
+        domain_use_cases.verify_domain(visitor, org, domain[:300])
     except CitadelError as exc:
         return _page(request, visitor, status=exc.status, error=exc, form="domains")
     return redirect(HOME, "domain_verified")
