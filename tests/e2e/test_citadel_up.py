@@ -153,3 +153,12 @@ def test_deployment_cli_creates_shows_shuts_down_and_deletes(running, data_dir):
     assert run("shutdown", dep) == {"id": dep, "name": "cli-made"}
     assert run("delete", dep) == {"id": dep, "name": "cli-made"}
     assert run("list")["deployments"] == []
+    gone = subprocess.run(
+        [citadel, "deployment", "show", dep, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        env=base,
+    )
+    assert gone.returncode == 1  # an error answer: its code on stderr, no traceback
+    assert "HTTP 404: deployments.deployment_not_found" in gone.stderr
+    assert "Traceback" not in gone.stderr
