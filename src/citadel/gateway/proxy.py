@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 import httptools
 import structlog
@@ -31,7 +32,7 @@ from citadel.gateway.decisions import ConnectionDecisions
 from citadel.gateway.listener import ProxyListener, ProxyListenerConfig
 from citadel.gateway.recent_clients import RecentClients
 from citadel.gateway.request_ids import RequestIds
-from citadel.gateway.responses import error_response, traffic_filter_response
+from citadel.gateway.responses import RejectCode, error_response, traffic_filter_response
 from citadel.gateway.routing import Decision, Reason, Route, RouteState
 from citadel.gateway.snapshot import ControlPlane, SnapshotKeeper
 
@@ -83,10 +84,19 @@ class Limits:
     max_buffered_bytes: int = 1024 * 1024
 
 
+class UpstreamFailure(StrEnum):
+    """Why a forwarded request got no answer from its node: the access log's ``reason``."""
+
+    CONNECT_TIMEOUT = "upstream_connect_timeout"
+    CONNECT_FAILED = "upstream_connect_failed"
+    CLOSED = "upstream_closed"
+    PROTOCOL_ERROR = "upstream_protocol_error"
+
+
 class _Reject(Exception):
     """Raised inside a parser callback to stop parsing and answer with a status."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: RejectCode, message: str) -> None:
         super().__init__(code)
         self.status, self.code, self.message = status, code, message
 
@@ -298,7 +308,7 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self.owner = None
             self.close()
-            owner.upstream_failed("upstream_protocol_error")
+            owner.upstream_failed(UpstreamFailure.PROTOCOL_ERROR)
         owner.flush()
 
     # httptools callbacks
@@ -482,15 +492,17 @@ class ClientConnection(asyncio.Protocol):
         front = self.queue[0] if self.queue else None
         limits = self.limits
         if self.head_started is not None and now - self.head_started > limits.header_timeout_s:
-            self._fail_connection(408, "request.header_timeout", "Request headers too slow.")
+            self._fail_connection(408, RejectCode.HEADER_TIMEOUT, "Request headers too slow.")
         elif (
             self.parsing is not None
             and self.head_started is None
             and (idle_for > limits.body_timeout_s)
         ):
-            self._fail_connection(408, "request.body_timeout", "Request body too slow.")
+            self._fail_connection(408, RejectCode.BODY_TIMEOUT, "Request body too slow.")
         elif front is not None and idle_for > limits.upstream_timeout_s:
-            self._fail_connection(504, "upstream.timeout", "The deployment did not answer.")
+            self._fail_connection(
+                504, RejectCode.UPSTREAM_TIMEOUT, "The deployment did not answer."
+            )
         elif front is None and self.parsing is None and idle_for > limits.idle_timeout_s:
             self._close()
         else:
@@ -517,19 +529,19 @@ class ClientConnection(asyncio.Protocol):
             if isinstance(cause, _Reject):
                 self._reject(cause)
             else:
-                self._reject(_Reject(400, "request.malformed", "Malformed request."))
+                self._reject(_Reject(400, RejectCode.MALFORMED, "Malformed request."))
             return
         except httptools.HttpParserUpgrade:
-            self._reject(_Reject(400, "request.upgrade", "Protocol upgrades are not supported."))
+            self._reject(_Reject(400, RejectCode.UPGRADE, "Protocol upgrades are not supported."))
             return
         except httptools.HttpParserInvalidMethodError:
-            self._reject(_Reject(400, "request.malformed", "Malformed request."))
+            self._reject(_Reject(400, RejectCode.MALFORMED, "Malformed request."))
             return
         except httptools.HttpParserError:
-            self._reject(_Reject(400, "request.malformed", "Malformed request."))
+            self._reject(_Reject(400, RejectCode.MALFORMED, "Malformed request."))
             return
         if self.head_started is not None and self.head_bytes > self.limits.max_head_bytes * 2:
-            self._reject(_Reject(431, "request.header_too_large", "Request headers too large."))
+            self._reject(_Reject(431, RejectCode.HEADER_TOO_LARGE, "Request headers too large."))
 
     def on_message_begin(self) -> None:
         if self.head_started is None:
@@ -542,7 +554,7 @@ class ClientConnection(asyncio.Protocol):
         ex.url += url
         ex.head_size += len(url)
         if ex.head_size > self.limits.max_head_bytes:
-            raise _Reject(414, "request.uri_too_long", "Request URI too long.")
+            raise _Reject(414, RejectCode.URI_TOO_LONG, "Request URI too long.")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         ex = self.parsing
@@ -550,9 +562,9 @@ class ClientConnection(asyncio.Protocol):
         ex.headers.append((name, value))
         ex.head_size += len(name) + len(value) + 4
         if len(ex.headers) > self.limits.max_headers:
-            raise _Reject(431, "request.too_many_headers", "Too many request headers.")
+            raise _Reject(431, RejectCode.TOO_MANY_HEADERS, "Too many request headers.")
         if ex.head_size > self.limits.max_head_bytes:
-            raise _Reject(431, "request.header_too_large", "Request headers too large.")
+            raise _Reject(431, RejectCode.HEADER_TOO_LARGE, "Request headers too large.")
 
     def on_headers_complete(self) -> None:
         ex = self.parsing
@@ -571,11 +583,11 @@ class ClientConnection(asyncio.Protocol):
 
     def _check_head(self, ex: _Exchange) -> None:
         if parser_version_bad(self.parser.get_http_version()):
-            raise _Reject(505, "request.http_version", "HTTP version not supported.")
+            raise _Reject(505, RejectCode.HTTP_VERSION, "HTTP version not supported.")
         if ex.method not in ALLOWED_METHODS:
-            raise _Reject(405, "request.method_not_allowed", "Method not allowed.")
+            raise _Reject(405, RejectCode.METHOD_NOT_ALLOWED, "Method not allowed.")
         if not ex.url.startswith(b"/"):
-            raise _Reject(400, "request.target", "Only origin-form request targets.")
+            raise _Reject(400, RejectCode.TARGET, "Only origin-form request targets.")
         content_lengths, transfer_encodings, hosts = [], [], []
         forward = ex.forward
         for name, value in ex.headers:
@@ -594,18 +606,18 @@ class ClientConnection(asyncio.Protocol):
                 ex.found_cluster = value.decode("latin-1")
             elif lname == b"expect":
                 if value.strip().lower() != b"100-continue":
-                    raise _Reject(417, "request.expectation", "Only Expect: 100-continue.")
+                    raise _Reject(417, RejectCode.EXPECTATION, "Only Expect: 100-continue.")
                 ex.expect_continue = True
             elif lname == b"upgrade":
-                raise _Reject(400, "request.upgrade", "Protocol upgrades are not supported.")
+                raise _Reject(400, RejectCode.UPGRADE, "Protocol upgrades are not supported.")
         if transfer_encodings and content_lengths:
-            raise _Reject(400, "request.framing", "Content-Length with Transfer-Encoding.")
+            raise _Reject(400, RejectCode.FRAMING, "Content-Length with Transfer-Encoding.")
         if len(content_lengths) > 1:
-            raise _Reject(400, "request.framing", "More than one Content-Length.")
+            raise _Reject(400, RejectCode.FRAMING, "More than one Content-Length.")
         if content_lengths:
             value = content_lengths[0].strip()
             if not value.isdigit() or len(value) > 15:
-                raise _Reject(400, "request.framing", "Invalid Content-Length.")
+                raise _Reject(400, RejectCode.FRAMING, "Invalid Content-Length.")
             ex.content_length = value
         if transfer_encodings:
             if (
@@ -613,14 +625,14 @@ class ClientConnection(asyncio.Protocol):
                 or transfer_encodings[0].strip().lower() != b"chunked"
                 or ex.http_10
             ):
-                raise _Reject(400, "request.framing", "Only Transfer-Encoding: chunked.")
+                raise _Reject(400, RejectCode.FRAMING, "Only Transfer-Encoding: chunked.")
             ex.chunked = True
         if len(hosts) > 1:
-            raise _Reject(400, "request.host", "More than one Host header.")
+            raise _Reject(400, RejectCode.HOST, "More than one Host header.")
         if hosts:
             ex.host = hosts[0].decode("latin-1")
         elif not ex.http_10:
-            raise _Reject(400, "request.host", "Host header required.")
+            raise _Reject(400, RejectCode.HOST, "Host header required.")
 
     def on_body(self, body: bytes) -> None:
         ex = self.parsing
@@ -704,7 +716,9 @@ class ClientConnection(asyncio.Protocol):
         try:
             upstream = await self.gateway.connect(route)
         except TimeoutError:
-            self._upstream_error(ex, 504, "upstream.timeout", "upstream_connect_timeout")
+            self._upstream_error(
+                ex, 504, RejectCode.UPSTREAM_TIMEOUT, UpstreamFailure.CONNECT_TIMEOUT
+            )
             return
         except (OSError, ssl.SSLError) as exc:
             log.warning(
@@ -713,7 +727,9 @@ class ClientConnection(asyncio.Protocol):
                 error=type(exc).__name__,
                 request_id=ex.request_id,
             )
-            self._upstream_error(ex, 502, "upstream.unavailable", "upstream_connect_failed")
+            self._upstream_error(
+                ex, 502, RejectCode.UPSTREAM_UNAVAILABLE, UpstreamFailure.CONNECT_FAILED
+            )
             return
         if self.closing or not self.queue or self.queue[0] is not ex:
             upstream.close()
@@ -843,9 +859,9 @@ class ClientConnection(asyncio.Protocol):
             else:
                 self._finish(ex, close=True)  # truncated: the client must see it
             return
-        self._upstream_error(ex, 502, "upstream.unavailable", "upstream_closed")
+        self._upstream_error(ex, 502, RejectCode.UPSTREAM_UNAVAILABLE, UpstreamFailure.CLOSED)
 
-    def upstream_failed(self, reason: str) -> None:
+    def upstream_failed(self, reason: UpstreamFailure) -> None:
         ex = self.queue[0] if self.queue else None
         if ex is None:
             return
@@ -853,15 +869,17 @@ class ClientConnection(asyncio.Protocol):
         if ex.response_started:
             self._finish(ex, close=True)
         else:
-            self._upstream_error(ex, 502, "upstream.protocol_error", reason)
+            self._upstream_error(ex, 502, RejectCode.UPSTREAM_PROTOCOL_ERROR, reason)
 
-    def _upstream_error(self, ex: _Exchange, status: int, code: str, reason: str) -> None:
+    def _upstream_error(
+        self, ex: _Exchange, status: int, code: RejectCode, reason: UpstreamFailure
+    ) -> None:
         if self.closing or not self.queue or self.queue[0] is not ex:
             return
         ex.status = status
         message = "The deployment is not reachable." if status == 502 else "Upstream timeout."
         self._write(error_response(status, code, message, request_id=ex.request_id, close=True))
-        self._log(ex, reason)
+        self._log(ex, reason.value)
         self._close()
 
     def _answer(self, ex: _Exchange, decision: Decision) -> None:
@@ -876,17 +894,17 @@ class ClientConnection(asyncio.Protocol):
             self._finish(ex, close=close)
             return
         if decision.reason is Reason.UNKNOWN_DEPLOYMENT:
-            code, message = "deployment.not_found", "No deployment matches this request."
+            code, message = RejectCode.DEPLOYMENT_NOT_FOUND, "No deployment matches this request."
         elif decision.reason is Reason.NOT_RUNNING and _locked(decision):
-            code = "deployment.locked"
+            code = RejectCode.DEPLOYMENT_LOCKED
             message = (
                 "The deployment is locked: its customer-managed encryption key is unavailable "
                 f"({decision.route.detail or 'no reason given'})."  # type: ignore[union-attr]
             )
         elif decision.reason is Reason.NOT_RUNNING:
-            code, message = "deployment.not_running", "The deployment is not running."
+            code, message = RejectCode.DEPLOYMENT_NOT_RUNNING, "The deployment is not running."
         else:
-            code, message = "request.misdirected", "SNI and Host name different deployments."
+            code, message = RejectCode.MISDIRECTED, "SNI and Host name different deployments."
         self._write(error_response(ex.status, code, message, request_id=ex.request_id, close=close))
         self._finish(ex, close=close)
 
@@ -941,12 +959,12 @@ class ClientConnection(asyncio.Protocol):
         log.info(
             "gateway.rejected",
             request_id=ex.request_id,
-            reason=exc.code,
+            reason=exc.code.value,
             status=exc.status,
             **self.log_fields,
         )
 
-    def _fail_connection(self, status: int, code: str, message: str) -> None:
+    def _fail_connection(self, status: int, code: RejectCode, message: str) -> None:
         front = self.queue[0] if self.queue else None
         if front is not None and front.response_started:
             self._close()
@@ -956,7 +974,7 @@ class ClientConnection(asyncio.Protocol):
         log.info(
             "gateway.rejected",
             request_id=request_id,
-            reason=code,
+            reason=code.value,
             status=status,
             **self.log_fields,
         )

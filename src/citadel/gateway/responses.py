@@ -4,7 +4,36 @@ traffic-filter refusal in exactly the shape Elastic Cloud documents."""
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from http import HTTPStatus
+
+
+class RejectCode(StrEnum):
+    """Every code the gateway answers with by itself (`error_response`) and logs as the reason
+    of a ``gateway.rejected`` event. The values are part of the gateway's output: never change
+    one."""
+
+    MALFORMED = "request.malformed"
+    UPGRADE = "request.upgrade"
+    URI_TOO_LONG = "request.uri_too_long"
+    TOO_MANY_HEADERS = "request.too_many_headers"
+    HEADER_TOO_LARGE = "request.header_too_large"
+    HTTP_VERSION = "request.http_version"
+    METHOD_NOT_ALLOWED = "request.method_not_allowed"
+    TARGET = "request.target"
+    EXPECTATION = "request.expectation"
+    FRAMING = "request.framing"
+    HOST = "request.host"
+    HEADER_TIMEOUT = "request.header_timeout"
+    BODY_TIMEOUT = "request.body_timeout"
+    MISDIRECTED = "request.misdirected"
+    DEPLOYMENT_NOT_FOUND = "deployment.not_found"
+    DEPLOYMENT_NOT_RUNNING = "deployment.not_running"
+    DEPLOYMENT_LOCKED = "deployment.locked"
+    UPSTREAM_TIMEOUT = "upstream.timeout"
+    UPSTREAM_UNAVAILABLE = "upstream.unavailable"
+    UPSTREAM_PROTOCOL_ERROR = "upstream.protocol_error"
+
 
 _JSON = b"application/json; charset=utf-8"
 TRAFFIC_FILTER_BODY = (
@@ -13,9 +42,11 @@ TRAFFIC_FILTER_BODY = (
 )
 
 
-def error_response(status: int, code: str, message: str, *, request_id: str, close: bool) -> bytes:
+def error_response(
+    status: int, code: RejectCode, message: str, *, request_id: str, close: bool
+) -> bytes:
     """A complete HTTP/1.1 response: `{"errors":[{"code","message"}]}`."""
-    body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+    body = json.dumps({"errors": [{"code": code.value, "message": message}]}).encode()
     return _response(status, _JSON, body, request_id=request_id, close=close)
 
 
