@@ -3,7 +3,10 @@
 Organization A is the victim; organization B's owner (signed in, or through B's owner API key)
 is the attacker. Another organization's ids must answer exactly like ids that do not exist,
 mixed paths (B's organization, A's object) must not reach A's object, lists must never carry A's
-rows, and role assignments naming A must be refused without changing anything.
+rows, and role assignments naming A must be refused without changing anything. Routes that act
+in "the caller's organization" (API keys, deployments, traffic filters) are held to the same:
+every one of them is listed here (a coverage test fails for a new one), and each is tried with
+the victim's organization named in the query and with the victim's objects named in the path.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from citadel.api.app import API_PREFIX
+from citadel.api.deps import Access, OrgFrom
 from citadel.authn.api_key_format import new_key
 from citadel.bootstrap import Services
 from citadel.key_managers import service as key_managers
@@ -30,6 +34,7 @@ from tests.fixtures.builders import (
     login,
     make_api_key,
     make_claimed_domain,
+    make_deployment,
     make_org,
     make_role_mapping,
     make_sso_configuration,
@@ -57,6 +62,7 @@ class Tenant:
     domain: str
     login_prefix: str
     role_mapping: str
+    ruleset: str
 
     @property
     def key_id(self) -> str:
@@ -82,13 +88,14 @@ class Tenant:
             self.domain,
             self.login_prefix,
             self.role_mapping,
+            self.ruleset,
         ]
 
 
 def make_tenant(client: TestClient, services: Services, name: str) -> Tenant:
     owner = make_user(services)
     org = make_org(services, owner, name)
-    deployment = new_id()
+    deployment = make_deployment(services, org, name=f"{name.lower()}-search")
     member = make_user(services)
     add_member(services, org, member, grant(org, "deployment-viewer", deployment))
     key = make_api_key(services, org)
@@ -113,7 +120,37 @@ def make_tenant(client: TestClient, services: Services, name: str) -> Tenant:
     mapping = make_role_mapping(
         services, org, f"{name}-viewers", "any", ["viewers"], {"deployment": [viewer_of(org)]}
     )
-    return Tenant(org, owner, member, deployment, key, token, manager, domain, prefix, mapping)
+    ruleset = make_ruleset(client, key, f"{name.lower()}-office", deployment)
+    return Tenant(
+        org, owner, member, deployment, key, token, manager, domain, prefix, mapping, ruleset
+    )
+
+
+RULESETS = f"{API_PREFIX}/deployments/traffic-filter/rulesets"
+
+
+def ruleset_body(name: str = "office") -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "ip",
+        "region": "local",
+        "include_by_default": False,
+        "rules": [{"source": "192.0.2.0/24"}],
+    }
+
+
+def make_ruleset(client: TestClient, key: str, name: str, deployment: str) -> str:
+    """An IP ruleset of the key's organization, associated with `deployment`."""
+    response = client.post(RULESETS, json=ruleset_body(name), headers=key_headers(key))
+    assert response.status_code == 201, response.text
+    ruleset = response.json()["id"]
+    response = client.post(
+        f"{RULESETS}/{ruleset}/associations",
+        json={"entity_type": "deployment", "id": deployment},
+        headers=key_headers(key),
+    )
+    assert response.status_code in (200, 201), response.text
+    return ruleset
 
 
 def make_key_manager(services: Services, org: str) -> str:
@@ -252,7 +289,74 @@ CALLER_ORG_REQUESTS: dict[str, dict[str, Any]] = {
     "DELETE /api/v1/users/auth/keys": {"body": {"keys": ["{key}"]}},
     "GET /api/v1/users/auth/keys/{api_key_id}": {"path": {"api_key_id": "{key}"}},
     "DELETE /api/v1/users/auth/keys/{api_key_id}": {"path": {"api_key_id": "{key}"}},
+    "POST /api/v1/deployments": {"body": {"name": "planted"}},
+    "GET /api/v1/deployments": {},
+    "GET /api/v1/deployments/traffic-filter/rulesets": {},
+    "POST /api/v1/deployments/traffic-filter/rulesets": {"body": ruleset_body("planted")},
+    "GET /api/v1/deployments/traffic-filter/link-ids": {},
+    "POST /api/v1/deployments/traffic-filter/link-ids/_claim": {
+        "body": {"region": "local", "link_id": "vpce-0123456789abcdef0"}
+    },
+    "POST /api/v1/deployments/traffic-filter/link-ids/_unclaim": {
+        "body": {"region": "local", "link_id": "vpce-0123456789abcdef0"}
+    },
+    "GET /api/v1/deployments/traffic-filter/associations/{association_type}/{associated_entity_id}"
+    "/rulesets": {
+        "path": {"association_type": "deployment", "associated_entity_id": "{deployment}"}
+    },
 }
+
+# routes of the caller's organization that name one of its objects in the path
+CALLER_ORG_OBJECT_REQUESTS: dict[str, dict[str, Any]] = {
+    "GET /api/v1/deployments/{deployment_id}": {"path": {"deployment_id": "{deployment}"}},
+    "PUT /api/v1/deployments/{deployment_id}": {
+        "path": {"deployment_id": "{deployment}"},
+        "body": {"name": "taken-over"},
+    },
+    "POST /api/v1/deployments/{deployment_id}/_shutdown": {
+        "path": {"deployment_id": "{deployment}"}
+    },
+    "DELETE /api/v1/deployments/{deployment_id}": {"path": {"deployment_id": "{deployment}"}},
+    "POST /api/v1/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password": {
+        "path": {"deployment_id": "{deployment}", "ref_id": "main-elasticsearch"}
+    },
+    "POST /api/v1/deployments/{deployment_id}/encryption/_rotate": {
+        "path": {"deployment_id": "{deployment}"}
+    },
+    "POST /api/v1/deployments/{deployment_id}/encryption/_rekey": {
+        "path": {"deployment_id": "{deployment}"},
+        "body": {"key_resource_path": None},
+    },
+    "GET /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}": {
+        "path": {"ruleset_id": "{ruleset}"}
+    },
+    "PUT /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}": {
+        "path": {"ruleset_id": "{ruleset}"},
+        "body": ruleset_body("taken-over"),
+    },
+    "DELETE /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}": {
+        "path": {"ruleset_id": "{ruleset}"}
+    },
+    "GET /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}/history": {
+        "path": {"ruleset_id": "{ruleset}"}
+    },
+    "GET /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}/associations": {
+        "path": {"ruleset_id": "{ruleset}"}
+    },
+    "POST /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}/associations": {
+        "path": {"ruleset_id": "{ruleset}"},
+        "body": {"entity_type": "deployment", "id": "{own_deployment}"},
+    },
+    "DELETE /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}/associations"
+    "/{association_type}/{associated_entity_id}": {
+        "path": {
+            "ruleset_id": "{ruleset}",
+            "association_type": "deployment",
+            "associated_entity_id": "{deployment}",
+        }
+    },
+}
+CALLER_ORG_REQUESTS |= CALLER_ORG_OBJECT_REQUESTS
 
 
 def fill(template: Any, values: dict[str, str]) -> Any:
@@ -270,6 +374,9 @@ def request_in(client: TestClient, route: str, org: str, victim: Tenant, headers
     """The route's request aimed at `org`, naming the victim's member, invitation and key."""
     spec = {**ORG_PATH_REQUESTS, **CALLER_ORG_REQUESTS}[route]
     values = {
+        "deployment": victim.deployment,
+        "ruleset": victim.ruleset,
+        "own_deployment": victim.deployment,
         "member": victim.member.user_id,
         "invitation": victim.invitation_handle,
         "key": victim.key_id,
@@ -329,7 +436,30 @@ def test_every_organization_scoped_route_is_covered(client):
     }
     keys = f"{API_PREFIX}/users/auth/keys"
     scoped = {r for r in routes if "{organization_id}" in r or r.split(" ", 1)[1].startswith(keys)}
+    scoped |= routes_of_the_callers_organization(client)
     assert scoped == set(ORG_PATH_REQUESTS) | set(CALLER_ORG_REQUESTS) | set(PUBLIC_ORG_ROUTES)
+
+
+def routes_of_the_callers_organization(client: TestClient) -> set[str]:
+    """Routes whose access dependency takes the organization from the caller (a key's own, or
+    the signed-in user's `?organization_id=`)."""
+    routes = set()
+    for context in iter_route_contexts(client.app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        pending = list(route.dependant.dependencies)
+        while pending:
+            dependant = pending.pop()
+            access = getattr(dependant.call, "access", None)
+            if isinstance(access, Access) and access.org_from == OrgFrom.CALLER:
+                routes |= {f"{method} {context.path}" for method in context.methods or ()}
+            pending.extend(dependant.dependencies)
+    return routes
+
+
+def test_every_route_acting_in_the_callers_organization_is_covered(client):
+    assert routes_of_the_callers_organization(client) == set(CALLER_ORG_REQUESTS)
 
 
 # The browser's SSO endpoints name an organization but serve anyone, by design: the SP
@@ -666,3 +796,87 @@ def test_api_key_carrying_a_role_in_another_organization_is_refused(
     assert response.status_code == 403
     assert error_code(response) == "role_assignments.unauthorized_role_assignments"
     assert business_state(services) == before
+
+
+# --- the caller's organization, another organization's objects ----------------------------
+
+
+def object_request(
+    client: TestClient, route: str, victim: Tenant, own: Tenant, named: dict, headers: dict
+):
+    """The route's request in the caller's own organization, naming `named` objects."""
+    spec = CALLER_ORG_OBJECT_REQUESTS[route]
+    values = {**named, "own_deployment": own.deployment}
+    method, template = route.split(" ", 1)
+    return client.request(
+        method,
+        template.format(**fill(spec.get("path", {}), values)),
+        params={"organization_id": own.org},
+        json=fill(spec.get("body"), values),
+        headers=headers,
+    )
+
+
+@pytest.mark.parametrize("route", list(CALLER_ORG_OBJECT_REQUESTS))
+def test_another_organizations_object_in_ones_own_organization_answers_like_a_missing_one(
+    client, services, victim, attacker, outsider, route
+):
+    foreign_ids = {"deployment": victim.deployment, "ruleset": victim.ruleset}
+    missing_ids = {"deployment": new_id(), "ruleset": new_id()}
+    before = business_state(services)
+
+    foreign = object_request(client, route, victim, attacker, foreign_ids, outsider)
+    missing = object_request(client, route, victim, attacker, missing_ids, outsider)
+
+    assert foreign.status_code == missing.status_code == 404
+    masked_foreign, masked_missing = foreign.text, missing.text
+    for name in foreign_ids:
+        masked_foreign = masked_foreign.replace(foreign_ids[name], "<id>")
+        masked_missing = masked_missing.replace(missing_ids[name], "<id>")
+    assert masked_foreign == masked_missing
+    assert business_state(services) == before
+
+
+CALLER_ORG_LISTS = [
+    "/api/v1/deployments",
+    "/api/v1/deployments/traffic-filter/rulesets?include_associations=true",
+    "/api/v1/deployments/traffic-filter/link-ids",
+]
+
+
+@pytest.mark.parametrize("path", CALLER_ORG_LISTS)
+def test_lists_of_the_callers_organization_show_nothing_of_another(
+    client, victim, attacker, outsider, path
+):
+    response = client.get(path, params={"organization_id": attacker.org}, headers=outsider)
+
+    assert response.status_code == 200
+    assert [m for m in victim.markers if m in response.text] == []
+
+
+def test_deployment_list_holds_only_the_organizations_own(client, victim, attacker, outsider):
+    response = client.get(
+        "/api/v1/deployments", params={"organization_id": attacker.org}, headers=outsider
+    )
+
+    assert [d["id"] for d in response.json()["deployments"]] == [attacker.deployment]
+
+
+def test_ruleset_list_holds_only_the_organizations_own(client, victim, attacker, outsider):
+    response = client.get(RULESETS, params={"organization_id": attacker.org}, headers=outsider)
+
+    assert [r["id"] for r in response.json()["rulesets"]] == [attacker.ruleset]
+
+
+def test_rulesets_of_another_organizations_deployment_are_not_shown(
+    client, victim, attacker, outsider
+):
+    response = client.get(
+        f"{API_PREFIX}/deployments/traffic-filter/associations/deployment/{victim.deployment}"
+        "/rulesets",
+        params={"organization_id": attacker.org},
+        headers=outsider,
+    )
+
+    assert victim.ruleset not in response.text
+    assert [m for m in victim.markers if m in text_without(response, victim.deployment)] == []

@@ -34,6 +34,7 @@ from citadel.authz.decide import Grant, Subject, Target, may_grant
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import OWNER
 from citadel.crypto.keyring import PEPPER_VERSION, Keyring
+from citadel.db.tenancy import in_organization, owned, scoped
 from citadel.kit.durations import InvalidDuration, parse_duration
 from citadel.orgs.service import load as load_org
 
@@ -142,7 +143,7 @@ def _expiry(expiration: str | None, now: datetime, *, allow_never: bool) -> date
 
 def _active_count(session: Session, organization_id: str, now: datetime) -> int:
     stmt = sa.select(sa.func.count()).where(
-        ApiKey.organization_id == organization_id,
+        in_organization(ApiKey, organization_id),
         ApiKey.disabled_at.is_(None),
         sa.or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
     )
@@ -153,14 +154,11 @@ def list_api_keys(ctx: Context, organization_id: str) -> list[ApiKey]:
     """The organization's keys that have not expired (expired keys leave the list)."""
     require(ctx.caller, Permission.API_KEYS_MANAGE, Target.organization(organization_id))
     now = ctx.clock.now()
-    stmt = (
-        sa.select(ApiKey)
-        .where(
-            ApiKey.organization_id == organization_id,
-            sa.or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
-        )
-        .order_by(ApiKey.created_at)
-    )
+    stmt = scoped(
+        ApiKey,
+        organization_id,
+        sa.or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+    ).order_by(ApiKey.created_at)
     return list(ctx.session.scalars(stmt))
 
 
@@ -192,8 +190,9 @@ def disable_keys_created_by(ctx: Context, organization_id: str, user_ids: list[s
     if not org.disable_api_keys_on_member_removal or not user_ids:
         return
     now = ctx.clock.now()
-    stmt = sa.select(ApiKey).where(
-        ApiKey.organization_id == organization_id,
+    stmt = scoped(
+        ApiKey,
+        organization_id,
         ApiKey.created_by.in_(user_ids),
         ApiKey.disabled_at.is_(None),
     )
@@ -210,8 +209,8 @@ def disable_keys_created_by(ctx: Context, organization_id: str, user_ids: list[s
 
 
 def _load(session: Session, organization_id: str, key_id: str) -> ApiKey:
-    row = session.get(ApiKey, key_id)
-    if row is None or row.organization_id != organization_id:
+    row = owned(session, ApiKey, organization_id, key_id)
+    if row is None:
         raise ApiKeyNotFound()
     return row
 

@@ -33,6 +33,7 @@ from citadel.authz.permissions import Permission
 from citadel.authz.roles import ScopeKind
 from citadel.contract.messages import data_key_context
 from citadel.crypto.providers.base import KeyProvider
+from citadel.db.tenancy import owned, scoped
 from citadel.deployments.errors import (
     AliasTaken,
     DeploymentDeleted,
@@ -146,8 +147,9 @@ def check_create(
     plan = validate(body, ctx.policies.regions)
     if request_id is not None:
         earlier = ctx.session.scalar(
-            sa.select(Deployment).where(
-                Deployment.organization_id == organization_id,
+            scoped(
+                Deployment,
+                organization_id,
                 Deployment.request_id == request_id,
             )
         )
@@ -254,12 +256,8 @@ def _check_alias(ctx: Context, alias: str, region: str, deployment_id: str | Non
 
 def visible(ctx: Context, organization_id: str, deployment_id: str) -> Deployment:
     """The deployment if it exists, is not deleted and the caller may read it; else 404."""
-    row = ctx.session.get(Deployment, deployment_id)
-    if (
-        row is None
-        or row.organization_id != organization_id
-        or row.desired_state == Desired.DELETED
-    ):
+    row = owned(ctx.session, Deployment, organization_id, deployment_id)
+    if row is None or row.desired_state == Desired.DELETED:
         raise DeploymentNotFound()
     if not ctx.caller.system:
         target = Target.resource(organization_id, ScopeKind.DEPLOYMENT, deployment_id)
@@ -285,12 +283,11 @@ def get_deployment(ctx: Context, organization_id: str, deployment_id: str) -> De
 def list_deployments(ctx: Context, organization_id: str) -> Sequence[Deployment]:
     """The organization's deployments that the caller may read (deleted ones excluded)."""
     rows = ctx.session.scalars(
-        sa.select(Deployment)
-        .where(
-            Deployment.organization_id == organization_id,
+        scoped(
+            Deployment,
+            organization_id,
             Deployment.desired_state != Desired.DELETED,
-        )
-        .order_by(Deployment.created_at, Deployment.id)
+        ).order_by(Deployment.created_at, Deployment.id)
     ).all()
     subject = ctx.caller.subject
     return [

@@ -24,6 +24,7 @@ from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn.context import Context, Policies
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
+from citadel.db.tenancy import in_organization, scoped, scoped_count
 from citadel.domains import dns
 from citadel.domains.errors import (
     DnsUnavailable,
@@ -71,9 +72,7 @@ def _load(ctx: Context, org: str, domain: str) -> ClaimedDomain:
     except InvalidDomain:
         raise DomainNotFound() from None
     row = ctx.session.scalars(
-        sa.select(ClaimedDomain).where(
-            ClaimedDomain.organization_id == org, ClaimedDomain.domain == name
-        )
+        scoped(ClaimedDomain, org, ClaimedDomain.domain == name)
     ).one_or_none()
     if row is None:
         raise DomainNotFound()
@@ -96,9 +95,7 @@ def list_domains(ctx: Context, org: str) -> Sequence[ClaimedDomain]:
     """The organization's claims, oldest first."""
     _authorize(ctx, org)
     return ctx.session.scalars(
-        sa.select(ClaimedDomain)
-        .where(ClaimedDomain.organization_id == org)
-        .order_by(ClaimedDomain.created_at, ClaimedDomain.id)
+        scoped(ClaimedDomain, org).order_by(ClaimedDomain.created_at, ClaimedDomain.id)
     ).all()
 
 
@@ -115,18 +112,14 @@ def add_domain(ctx: Context, org: str, body: DomainIn) -> ClaimedDomain:
     orgs.load(ctx.session, org, for_update=True)  # serialises the count below
     taken = ctx.session.scalar(
         sa.select(ClaimedDomain.id).where(
-            ClaimedDomain.organization_id == org, ClaimedDomain.domain == domain
+            in_organization(ClaimedDomain, org), ClaimedDomain.domain == domain
         )
     )
     if taken is not None:
         raise DomainAlreadyClaimed(fields=["body.domain"])
     if _verified_elsewhere(ctx, org, domain):
         raise DomainClaimedElsewhere(fields=["body.domain"])
-    count = ctx.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(ClaimedDomain)
-        .where(ClaimedDomain.organization_id == org)
-    )
+    count = ctx.session.scalar(scoped_count(ClaimedDomain, org))
     if int(count or 0) >= MAX_DOMAINS:
         raise DomainLimitReached()
     row = ClaimedDomain(
@@ -250,6 +243,6 @@ def remove_domain(ctx: Context, org: str, domain: str) -> None:
 def verified_domains(ctx: Context, org: str) -> list[str]:
     """The organization's verified domains (no authorization: for the SSO sign-in)."""
     stmt = sa.select(ClaimedDomain.domain).where(
-        ClaimedDomain.organization_id == org, ClaimedDomain.status == VERIFIED
+        in_organization(ClaimedDomain, org), ClaimedDomain.status == VERIFIED
     )
     return sorted(ctx.session.scalars(stmt))

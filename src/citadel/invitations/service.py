@@ -23,6 +23,7 @@ from citadel.authz.assignments import Assignment
 from citadel.authz.decide import Target, may_grant, visible_part
 from citadel.authz.permissions import Permission
 from citadel.db.engine import rows_changed
+from citadel.db.tenancy import in_organization, owned, scoped
 from citadel.invitations import tokens
 from citadel.invitations.errors import (
     AlreadyMember,
@@ -71,7 +72,7 @@ def invite(ctx: Context, organization_id: str, body: InvitationRequestIn) -> lis
     emails = [_email(e, f"body.emails[{i}]") for i, e in enumerate(body.emails)]
     recent = ctx.session.scalar(
         sa.select(sa.func.count()).where(
-            Invitation.organization_id == organization_id,
+            in_organization(Invitation, organization_id),
             Invitation.created_at > now - timedelta(hours=1),
         )
     )
@@ -84,9 +85,7 @@ def invite(ctx: Context, organization_id: str, body: InvitationRequestIn) -> lis
     for email in dict.fromkeys(emails):
         secret = tokens.new_secret()
         row = ctx.session.scalars(
-            sa.select(Invitation).where(
-                Invitation.organization_id == organization_id, Invitation.email == email
-            )
+            scoped(Invitation, organization_id, Invitation.email == email)
         ).one_or_none()
         if row is None:
             row = Invitation(id=new_id(), organization_id=organization_id, email=email)
@@ -110,11 +109,7 @@ def invite(ctx: Context, organization_id: str, body: InvitationRequestIn) -> lis
 def list_invitations(ctx: Context, organization_id: str) -> list[Invitation]:
     """The organization's invitations, newest first."""
     require(ctx.caller, Permission.INVITATIONS_READ, Target.organization(organization_id))
-    stmt = (
-        sa.select(Invitation)
-        .where(Invitation.organization_id == organization_id)
-        .order_by(Invitation.created_at.desc(), Invitation.id)
-    )
+    stmt = scoped(Invitation, organization_id).order_by(Invitation.created_at.desc(), Invitation.id)
     return list(ctx.session.scalars(stmt))
 
 
@@ -134,8 +129,8 @@ def delete_invitations(ctx: Context, organization_id: str, refs: list[str]) -> N
     rows = []
     for text in dict.fromkeys(refs):
         ref = tokens.parse(text)
-        row = ctx.session.get(Invitation, ref.invitation_id) if ref else None
-        if row is None or row.organization_id != organization_id:
+        row = owned(ctx.session, Invitation, organization_id, ref.invitation_id) if ref else None
+        if row is None:
             raise InvitationNotFound(fields=["path.invitation_tokens"])
         rows.append(row)
     for row in rows:
@@ -265,7 +260,7 @@ def _is_member(ctx: Context, organization_id: str, email: str) -> bool:
     stmt = (
         sa.select(Membership.user_id)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.organization_id == organization_id, User.email == email)
+        .where(in_organization(Membership, organization_id), User.email == email)
     )
     return ctx.session.scalar(stmt) is not None
 

@@ -40,6 +40,7 @@ from citadel.crypto.providers.base import (
 )
 from citadel.crypto.providers.connection import Connection
 from citadel.crypto.providers.registry import open_provider, provider_kind
+from citadel.db.tenancy import owned, scoped
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Desired
 from citadel.deployments.models import Deployment
@@ -72,8 +73,8 @@ def _authorize(ctx: Context, org: str) -> None:
 
 
 def _load(ctx: Context, org: str, manager_id: str) -> KeyManager:
-    row = ctx.session.get(KeyManager, manager_id) if is_id(manager_id) else None
-    if row is None or row.organization_id != org:
+    row = owned(ctx.session, KeyManager, org, manager_id) if is_id(manager_id) else None
+    if row is None:
         raise KeyManagerNotFound()
     return row
 
@@ -84,9 +85,7 @@ def _load(ctx: Context, org: str, manager_id: str) -> KeyManager:
 def list_managers(ctx: Context, org: str) -> Sequence[KeyManager]:
     _authorize(ctx, org)
     return ctx.session.scalars(
-        sa.select(KeyManager)
-        .where(KeyManager.organization_id == org)
-        .order_by(KeyManager.created_at, KeyManager.id)
+        scoped(KeyManager, org).order_by(KeyManager.created_at, KeyManager.id)
     ).all()
 
 
@@ -289,7 +288,7 @@ def confirm(ctx: Context, org: str, customer: CustomerKey) -> None:
 
 
 def _org_managers(ctx: Context, org: str) -> Sequence[KeyManager]:
-    return ctx.session.scalars(sa.select(KeyManager).where(KeyManager.organization_id == org)).all()
+    return ctx.session.scalars(scoped(KeyManager, org)).all()
 
 
 def check(provider: KeyProvider, *, field: str) -> None:

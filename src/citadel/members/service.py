@@ -23,6 +23,7 @@ from citadel.authz.assignments import Assignment, RoleAssignmentsIn
 from citadel.authz.decide import Grant, Subject, Target, may_grant, visible_part
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import OWNER, RoleId
+from citadel.db.tenancy import in_organization, scoped
 from citadel.members.errors import (
     InvalidTargetUser,
     LastOwner,
@@ -79,14 +80,12 @@ def list_members(ctx: Context, organization_id: str) -> list[MemberView]:
     stmt = (
         sa.select(Membership, User)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.organization_id == organization_id)
+        .where(in_organization(Membership, organization_id))
         .order_by(Membership.member_since, User.id)
     )
     pairs = ctx.session.execute(stmt).all()
     rows_by_user: dict[str, list[RoleAssignment]] = {}
-    role_rows = ctx.session.scalars(
-        sa.select(RoleAssignment).where(RoleAssignment.organization_id == organization_id)
-    )
+    role_rows = ctx.session.scalars(scoped(RoleAssignment, organization_id))
     for row in role_rows:
         rows_by_user.setdefault(row.user_id, []).append(row)
     subject = ctx.caller.subject
@@ -123,7 +122,7 @@ def remove_members(ctx: Context, organization_id: str, user_ids: list[str]) -> N
     found = set(
         ctx.session.scalars(
             sa.select(Membership.user_id).where(
-                Membership.organization_id == organization_id, Membership.user_id.in_(ids)
+                in_organization(Membership, organization_id), Membership.user_id.in_(ids)
             )
         )
     )
@@ -135,12 +134,12 @@ def remove_members(ctx: Context, organization_id: str, user_ids: list[str]) -> N
     _ensure_owner_remains(ctx.session, organization_id, removed_users=set(ids))
     ctx.session.execute(
         sa.delete(RoleAssignment).where(
-            RoleAssignment.organization_id == organization_id, RoleAssignment.user_id.in_(ids)
+            in_organization(RoleAssignment, organization_id), RoleAssignment.user_id.in_(ids)
         )
     )
     ctx.session.execute(
         sa.delete(Membership).where(
-            Membership.organization_id == organization_id, Membership.user_id.in_(ids)
+            in_organization(Membership, organization_id), Membership.user_id.in_(ids)
         )
     )
     _after_losing_access(ctx, organization_id, ids)
@@ -237,8 +236,9 @@ def _check_targets(ctx: Context, user_id: str, items: list[Assignment]) -> None:
 
 
 def _row(session: Session, org_id: str, user_id: str, role_id: RoleId) -> RoleAssignment | None:
-    stmt = sa.select(RoleAssignment).where(
-        RoleAssignment.organization_id == org_id,
+    stmt = scoped(
+        RoleAssignment,
+        org_id,
         RoleAssignment.user_id == user_id,
         RoleAssignment.role_id == str(role_id),
     )
@@ -249,7 +249,7 @@ def _ensure_owner_remains(session: Session, org_id: str, *, removed_users: set[s
     """Raise `LastOwner` if no Organization owner would remain (the org row is locked)."""
     session.flush()
     stmt = sa.select(RoleAssignment.user_id).where(
-        RoleAssignment.organization_id == org_id, RoleAssignment.role_id == str(OWNER)
+        in_organization(RoleAssignment, org_id), RoleAssignment.role_id == str(OWNER)
     )
     owners = set(session.scalars(stmt)) - removed_users
     if not owners:
@@ -272,8 +272,9 @@ def replace_roles(
     """
     rows = list(
         session.scalars(
-            sa.select(RoleAssignment).where(
-                RoleAssignment.organization_id == organization_id,
+            scoped(
+                RoleAssignment,
+                organization_id,
                 RoleAssignment.user_id == user_id,
             )
         )
@@ -304,7 +305,7 @@ def _new_row(user_id: str, a: Assignment, now: datetime) -> RoleAssignment:
 def owners_of(session: Session, organization_id: str) -> set[str]:
     """The users holding the Organization owner role."""
     stmt = sa.select(RoleAssignment.user_id).where(
-        RoleAssignment.organization_id == organization_id, RoleAssignment.role_id == str(OWNER)
+        in_organization(RoleAssignment, organization_id), RoleAssignment.role_id == str(OWNER)
     )
     return set(session.scalars(stmt))
 
@@ -312,12 +313,10 @@ def owners_of(session: Session, organization_id: str) -> set[str]:
 def grants_by_member(session: Session, organization_id: str) -> dict[str, list[Grant]]:
     """Every member's grants in the organization (members without roles included)."""
     members = session.scalars(
-        sa.select(Membership.user_id).where(Membership.organization_id == organization_id)
+        sa.select(Membership.user_id).where(in_organization(Membership, organization_id))
     )
     out: dict[str, list[Grant]] = {user_id: [] for user_id in members}
-    rows = session.scalars(
-        sa.select(RoleAssignment).where(RoleAssignment.organization_id == organization_id)
-    )
+    rows = session.scalars(scoped(RoleAssignment, organization_id))
     for row in rows:
         out.setdefault(row.user_id, []).append(_grant(row))
     return out

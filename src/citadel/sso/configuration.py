@@ -22,6 +22,7 @@ from citadel.audit.tags import AuditAction
 from citadel.authn.context import Context
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
+from citadel.db.tenancy import in_organization
 from citadel.orgs import service as orgs
 from citadel.orgs.models import Organization
 from citadel.sso.errors import (
@@ -182,7 +183,7 @@ def signed_in_with_current(ctx: Context, row: SsoConfiguration, user_id: str | N
     if user_id is None:
         return False
     stmt = sa.select(SsoIdentity.id).where(
-        SsoIdentity.organization_id == row.organization_id,
+        in_organization(SsoIdentity, row.organization_id),
         SsoIdentity.user_id == user_id,
         SsoIdentity.idp_entity_id == row.idp_entity_id,
         SsoIdentity.generation == row.generation,

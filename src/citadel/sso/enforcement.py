@@ -20,6 +20,7 @@ from citadel.authn.principal import PrincipalKind
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
 from citadel.db.engine import rows_changed
+from citadel.db.tenancy import in_organization
 from citadel.orgs import service as orgs
 from citadel.orgs.models import Membership
 from citadel.signin.service import SAML
@@ -75,7 +76,7 @@ def _check_may_enforce(ctx: Context, organization_id: str) -> None:
 
 def _end_other_sessions(ctx: Context, organization_id: str) -> int:
     """End the members' sessions that did not come through this organization's IdP."""
-    members = sa.select(Membership.user_id).where(Membership.organization_id == organization_id)
+    members = sa.select(Membership.user_id).where(in_organization(Membership, organization_id))
     through_idp = sa.and_(
         UserSession.method == SAML, UserSession.sso_organization_id == organization_id
     )

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn.context import Context
+from citadel.db.tenancy import scoped
 from citadel.domains.service import verified_domains
 from citadel.kit.emails import InvalidEmail, normalize_email
 from citadel.kit.ids import new_id
@@ -178,8 +179,9 @@ def _sign_in(
     now = ctx.clock.now()
     org = row.organization_id
     identity = ctx.session.scalar(
-        sa.select(SsoIdentity).where(
-            SsoIdentity.organization_id == org,
+        scoped(
+            SsoIdentity,
+            org,
             SsoIdentity.idp_entity_id == row.idp_entity_id,
             SsoIdentity.name_id == assertion.name_id,
         )

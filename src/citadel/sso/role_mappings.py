@@ -23,6 +23,7 @@ from citadel.authz import assignments
 from citadel.authz.assignments import Assignment, InvalidRoleAssignment
 from citadel.authz.decide import Grant, may_grant
 from citadel.authz.roles import OWNER
+from citadel.db.tenancy import in_organization, scoped
 from citadel.kit.ids import new_id
 from citadel.members.errors import UnauthorizedRoleAssignments
 from citadel.members.service import grants_by_member, owners_of, replace_roles
@@ -208,9 +209,7 @@ def _check_owner_remains(
     members = grants_by_member(ctx.session, organization_id)
     sso_groups: dict[str, Sequence[str] | None] = {}
     identities = ctx.session.scalars(
-        sa.select(SsoIdentity)
-        .where(SsoIdentity.organization_id == organization_id)
-        .order_by(SsoIdentity.last_sign_in_at)
+        scoped(SsoIdentity, organization_id).order_by(SsoIdentity.last_sign_in_at)
     )
     for identity in identities:
         if identity.user_id in members:
@@ -243,10 +242,8 @@ def _pure(row: SsoRoleMapping) -> RoleMapping:
 
 
 def _rows(ctx: Context, organization_id: str) -> list[SsoRoleMapping]:
-    stmt = (
-        sa.select(SsoRoleMapping)
-        .where(SsoRoleMapping.organization_id == organization_id)
-        .order_by(SsoRoleMapping.created_at, SsoRoleMapping.id)
+    stmt = scoped(SsoRoleMapping, organization_id).order_by(
+        SsoRoleMapping.created_at, SsoRoleMapping.id
     )
     return list(ctx.session.scalars(stmt))
 
@@ -260,7 +257,7 @@ def _load(ctx: Context, organization_id: str, mapping_id: str) -> SsoRoleMapping
 
 def _check_name_free(ctx: Context, organization_id: str, name: str, mapping_id: str | None) -> None:
     stmt = sa.select(SsoRoleMapping.id).where(
-        SsoRoleMapping.organization_id == organization_id, SsoRoleMapping.name == name
+        in_organization(SsoRoleMapping, organization_id), SsoRoleMapping.name == name
     )
     if mapping_id is not None:
         stmt = stmt.where(SsoRoleMapping.id != mapping_id)

@@ -22,6 +22,7 @@ from citadel.authn.context import Context
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import ScopeKind
+from citadel.db.tenancy import scoped, scoped_count
 from citadel.deployments.lifecycle import Desired
 from citadel.deployments.models import Deployment
 from citadel.deployments.service import visible
@@ -82,7 +83,7 @@ def _any_deployment(org: str) -> Target:
 def _load(ctx: Context, org: str, ruleset_id: str, *, for_update: bool = False) -> Ruleset:
     if not is_id(ruleset_id):
         raise RulesetNotFound()
-    stmt = sa.select(Ruleset).where(Ruleset.id == ruleset_id, Ruleset.organization_id == org)
+    stmt = scoped(Ruleset, org, Ruleset.id == ruleset_id)
     row = ctx.session.scalars(stmt.with_for_update() if for_update else stmt).one_or_none()
     if row is None:
         raise RulesetNotFound()
@@ -102,7 +103,7 @@ _Listed = TypeVar("_Listed", Ruleset, LinkClaim)
 def _listed(ctx: Context, model: type[_Listed], org: str, region: str | None) -> Sequence[_Listed]:
     """The organization's rulesets or claims (of one region), oldest first."""
     ctx.authorize(Permission.TRAFFIC_FILTERS_READ, Target.organization(org))
-    stmt = sa.select(model).where(model.organization_id == org)
+    stmt = scoped(model, org)
     if region is not None:
         stmt = stmt.where(model.region == region)
     return ctx.session.scalars(stmt.order_by(model.created_at, model.id)).all()
@@ -208,9 +209,7 @@ def create_ruleset(ctx: Context, org: str, body: RulesetIn, guard: Guard) -> Out
 
 
 def _check_room(ctx: Context, org: str) -> None:
-    count = ctx.session.scalar(
-        sa.select(sa.func.count()).select_from(Ruleset).where(Ruleset.organization_id == org)
-    )
+    count = ctx.session.scalar(scoped_count(Ruleset, org))
     if int(count or 0) >= MAX_RULESETS:
         raise TooManyRulesets()
 
@@ -437,8 +436,9 @@ def attach_on_create(ctx: Context, deployment: Deployment, requested: Sequence[s
         target = Target.resource(org, ScopeKind.DEPLOYMENT, deployment.id)
         ctx.authorize(Permission.TRAFFIC_FILTERS_ASSOCIATE, target)
     defaults = ctx.session.scalars(
-        sa.select(Ruleset).where(
-            Ruleset.organization_id == org,
+        scoped(
+            Ruleset,
+            org,
             Ruleset.region == deployment.region,
             Ruleset.include_by_default.is_(True),
         )

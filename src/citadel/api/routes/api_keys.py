@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 
-from citadel.api.deps import OrgQuery, ServicesDep, WorkDep, caller_organization, permitted
+from citadel.api.deps import OrgFrom, WorkDep, permitted
 from citadel.api_keys import service
 from citadel.api_keys.models import ApiKey
 from citadel.api_keys.schemas import ApiKeyOut, ApiKeysOut, CreateApiKeyIn, DeleteApiKeysIn
@@ -13,7 +13,7 @@ from citadel.authz.permissions import Permission
 
 router = APIRouter(tags=["api keys"])
 KeyId = Path(max_length=64)
-MANAGE = permitted(Permission.API_KEYS_MANAGE, org_from="caller")
+MANAGE = permitted(Permission.API_KEYS_MANAGE, org_from=OrgFrom.CALLER)
 
 
 def shape(row: ApiKey, text: str | None = None) -> ApiKeyOut:
@@ -33,69 +33,43 @@ def shape(row: ApiKey, text: str | None = None) -> ApiKeyOut:
 
 
 @router.post("/users/auth/keys", status_code=201, dependencies=[MANAGE])
-def create_api_key(
-    body: CreateApiKeyIn,
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    organization_id: OrgQuery = None,
-) -> ApiKeyOut:
+def create_api_key(body: CreateApiKeyIn, work: WorkDep) -> ApiKeyOut:
     """Mint a key; `key` in this response is the only copy of the secret."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.write() as ctx:
         issued = service.create_api_key(ctx, org, body)
         return shape(issued.row, issued.text)
 
 
 @router.get("/users/auth/keys", dependencies=[MANAGE])
-def list_api_keys(
-    request: Request, work: WorkDep, services: ServicesDep, organization_id: OrgQuery = None
-) -> ApiKeysOut:
+def list_api_keys(work: WorkDep) -> ApiKeysOut:
     """The organization's unexpired keys (metadata only)."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.read() as ctx:
         return ApiKeysOut(keys=[shape(k) for k in service.list_api_keys(ctx, org)])
 
 
 @router.delete("/users/auth/keys", dependencies=[MANAGE])
-def delete_api_keys(
-    body: DeleteApiKeysIn,
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    organization_id: OrgQuery = None,
-) -> dict[str, object]:
+def delete_api_keys(body: DeleteApiKeysIn, work: WorkDep) -> dict[str, object]:
     """Revoke several keys at once (all or none)."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.write() as ctx:
         service.delete_api_keys(ctx, org, body.keys)
     return {}
 
 
 @router.get("/users/auth/keys/{api_key_id}", dependencies=[MANAGE])
-def get_api_key(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    api_key_id: str = KeyId,
-    organization_id: OrgQuery = None,
-) -> ApiKeyOut:
+def get_api_key(work: WorkDep, api_key_id: str = KeyId) -> ApiKeyOut:
     """One key's metadata."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.read() as ctx:
         return shape(service.get_api_key(ctx, org, api_key_id))
 
 
 @router.delete("/users/auth/keys/{api_key_id}", dependencies=[MANAGE])
-def delete_api_key(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    api_key_id: str = KeyId,
-    organization_id: OrgQuery = None,
-) -> dict[str, object]:
+def delete_api_key(work: WorkDep, api_key_id: str = KeyId) -> dict[str, object]:
     """Revoke one key; it stops working on the next request."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.write() as ctx:
         service.delete_api_keys(ctx, org, [api_key_id])
     return {}

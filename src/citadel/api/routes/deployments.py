@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from citadel.api.deps import OrgQuery, ServicesDep, WorkDep, caller_organization, deployment_access
+from citadel.api.deps import ServicesDep, WorkDep, deployment_access
 from citadel.authz.permissions import Permission
 from citadel.bootstrap import Services
 from citadel.deployments import schemas, service
@@ -35,16 +35,14 @@ def endpoints(services: Services) -> Endpoints:
 )
 def create_deployment(
     body: CreateDeploymentIn,
-    request: Request,
     response: Response,
     work: WorkDep,
     services: ServicesDep,
     request_id: RequestIdQuery = None,
     validate_only: bool = False,
-    organization_id: OrgQuery = None,
 ) -> dict[str, Any]:
     """Create a deployment; the `elastic` password in the answer is the only copy."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     if validate_only:
         plan = use_cases.validate_deployment(work, org, body)
         response.status_code = 200
@@ -63,11 +61,9 @@ def create_deployment(
 
 
 @router.get("/deployments", dependencies=[deployment_access(Permission.DEPLOYMENTS_READ)])
-def list_deployments(
-    request: Request, work: WorkDep, services: ServicesDep, organization_id: OrgQuery = None
-) -> dict[str, Any]:
+def list_deployments(work: WorkDep, services: ServicesDep) -> dict[str, Any]:
     """The deployments the caller may read."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.read() as ctx:
         rows = service.list_deployments(ctx, org)
         return {"deployments": [schemas.listing(r, endpoints(services)) for r in rows]}
@@ -77,14 +73,10 @@ def list_deployments(
     "/deployments/{deployment_id}", dependencies=[deployment_access(Permission.DEPLOYMENTS_READ)]
 )
 def get_deployment(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    deployment_id: str = DeploymentId,
-    organization_id: OrgQuery = None,
+    work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId
 ) -> dict[str, Any]:
     """One deployment: health, status, endpoints, cloud_id."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     shown = use_cases.get_deployment(work, org, deployment_id)
     return schemas.detail(shown.row, endpoints(services), shown.rulesets)
 
@@ -95,14 +87,12 @@ def get_deployment(
 )
 def update_deployment(
     body: UpdateDeploymentIn,
-    request: Request,
     work: WorkDep,
     services: ServicesDep,
     deployment_id: str = DeploymentId,
-    organization_id: OrgQuery = None,
 ) -> dict[str, Any]:
     """Change the name, alias or tags."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.write() as ctx:
         row = service.update_deployment(ctx, org, deployment_id, body)
         return schemas.updated(row, endpoints(services))
@@ -112,15 +102,9 @@ def update_deployment(
     "/deployments/{deployment_id}/_shutdown",
     dependencies=[deployment_access(Permission.DEPLOYMENTS_UPDATE)],
 )
-def shutdown_deployment(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    deployment_id: str = DeploymentId,
-    organization_id: OrgQuery = None,
-) -> dict[str, Any]:
+def shutdown_deployment(work: WorkDep, deployment_id: str = DeploymentId) -> dict[str, Any]:
     """Stop the deployment; its data stays until it is deleted."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.write() as ctx:
         return schemas.summary(service.shutdown_deployment(ctx, org, deployment_id))
 
@@ -129,15 +113,9 @@ def shutdown_deployment(
     "/deployments/{deployment_id}",
     dependencies=[deployment_access(Permission.DEPLOYMENTS_DELETE)],
 )
-def delete_deployment(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    deployment_id: str = DeploymentId,
-    organization_id: OrgQuery = None,
-) -> dict[str, Any]:
+def delete_deployment(work: WorkDep, deployment_id: str = DeploymentId) -> dict[str, Any]:
     """Delete a shut-down deployment; its data key is destroyed."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     return schemas.summary(use_cases.delete_deployment(work, org, deployment_id))
 
 
@@ -146,15 +124,10 @@ def delete_deployment(
     dependencies=[deployment_access(Permission.DEPLOYMENTS_MANAGE_SECURITY)],
 )
 def reset_elastic_password(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    deployment_id: str = DeploymentId,
-    ref_id: str = RefId,
-    organization_id: OrgQuery = None,
+    work: WorkDep, deployment_id: str = DeploymentId, ref_id: str = RefId
 ) -> dict[str, str]:
     """A new password for the `elastic` user; this answer is its only copy."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.write() as ctx:
         _, password = service.reset_elastic_password(ctx, org, deployment_id, ref_id)
         return {"username": "elastic", "password": password}
@@ -165,14 +138,10 @@ def reset_elastic_password(
     dependencies=[deployment_access(Permission.DEPLOYMENTS_MANAGE_SECURITY)],
 )
 def rotate_encryption_key(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    deployment_id: str = DeploymentId,
-    organization_id: OrgQuery = None,
+    work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId
 ) -> dict[str, str]:
     """Re-wrap the data key under the newest version of its key (ours; the node keeps running)."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     return use_cases.rotate_key(work, org, deployment_id, services.platform_keys)
 
 
@@ -181,16 +150,11 @@ def rotate_encryption_key(
     dependencies=[deployment_access(Permission.DEPLOYMENTS_MANAGE_SECURITY)],
 )
 def rekey_deployment(
-    body: RekeyIn,
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    deployment_id: str = DeploymentId,
-    organization_id: OrgQuery = None,
+    body: RekeyIn, work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId
 ) -> dict[str, Any]:
     """Move the deployment to another customer key, or back to the platform key
     (`key_resource_path: null`), without stopping it (ours)."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     row = use_cases.rekey_deployment(
         work,
         org,

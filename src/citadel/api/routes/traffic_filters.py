@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from citadel.api.deps import OrgQuery, ServicesDep, WorkDep, caller_organization, permitted
+from citadel.api.deps import OrgFrom, ServicesDep, WorkDep, permitted
 from citadel.authz.permissions import Permission
 from citadel.traffic_filters import service
 from citadel.traffic_filters.schemas import (
@@ -39,9 +39,9 @@ Force = Annotated[
     bool, Query(description="Apply even if it blocks the address this request comes from.")
 ]
 
-READ = permitted(Permission.TRAFFIC_FILTERS_READ, org_from="caller")
-MANAGE = permitted(Permission.TRAFFIC_FILTERS_MANAGE, org_from="caller")
-ASSOCIATE = permitted(Permission.TRAFFIC_FILTERS_ASSOCIATE, org_from="caller")
+READ = permitted(Permission.TRAFFIC_FILTERS_READ, org_from=OrgFrom.CALLER)
+MANAGE = permitted(Permission.TRAFFIC_FILTERS_MANAGE, org_from=OrgFrom.CALLER)
+ASSOCIATE = permitted(Permission.TRAFFIC_FILTERS_ASSOCIATE, org_from=OrgFrom.CALLER)
 
 
 def _guard(services: ServicesDep, validate_only: bool, force: bool) -> Guard:
@@ -54,15 +54,10 @@ def _checked(outcome: Outcome) -> dict[str, Any]:
 
 @router.get("/rulesets", dependencies=[READ])
 def list_rulesets(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    include_associations: bool = False,
-    region: RegionQuery = None,
-    organization_id: OrgQuery = None,
+    work: WorkDep, include_associations: bool = False, region: RegionQuery = None
 ) -> dict[str, Any]:
     """The organization's rulesets (one region's with `region`)."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.read() as ctx:
         rows = service.list_rulesets(ctx, org, region=region)
         if not include_associations:
@@ -74,16 +69,14 @@ def list_rulesets(
 @router.post("/rulesets", status_code=201, dependencies=[MANAGE])
 def create_ruleset(
     body: RulesetIn,
-    request: Request,
     response: Response,
     work: WorkDep,
     services: ServicesDep,
     validate_only: ValidateOnly = False,
     force: Force = False,
-    organization_id: OrgQuery = None,
 ) -> dict[str, Any]:
     """A new ruleset; with `include_by_default` it is attached to new deployments of its region."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.write() as ctx:
         outcome = service.create_ruleset(ctx, org, body, _guard(services, validate_only, force))
     if validate_only:
@@ -95,14 +88,9 @@ def create_ruleset(
 
 @router.get("/rulesets/{ruleset_id}", dependencies=[READ])
 def get_ruleset(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    ruleset_id: str = RulesetId,
-    include_associations: bool = False,
-    organization_id: OrgQuery = None,
+    work: WorkDep, ruleset_id: str = RulesetId, include_associations: bool = False
 ) -> dict[str, Any]:
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.read() as ctx:
         row = service.get_ruleset(ctx, org, ruleset_id)
         if not include_associations:
@@ -113,7 +101,6 @@ def get_ruleset(
 @router.put("/rulesets/{ruleset_id}", dependencies=[MANAGE])
 def update_ruleset(
     body: RulesetIn,
-    request: Request,
     work: WorkDep,
     services: ServicesDep,
     ruleset_id: str = RulesetId,
@@ -122,10 +109,9 @@ def update_ruleset(
     ] = None,
     validate_only: ValidateOnly = False,
     force: Force = False,
-    organization_id: OrgQuery = None,
 ) -> dict[str, Any]:
     """Replace the whole ruleset; every associated deployment's filter changes at once."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     guard = _guard(services, validate_only, force)
     with work.write() as ctx:
         outcome = service.update_ruleset(
@@ -138,16 +124,13 @@ def update_ruleset(
 
 @router.delete("/rulesets/{ruleset_id}", dependencies=[MANAGE])
 def delete_ruleset(
-    request: Request,
     work: WorkDep,
-    services: ServicesDep,
     ruleset_id: str = RulesetId,
     ignore_associations: bool = False,
     force: Force = False,
-    organization_id: OrgQuery = None,
 ) -> dict[str, Any]:
     """Delete a ruleset; refused while associated unless `ignore_associations=true`."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.write() as ctx:
         service.delete_ruleset(
             ctx, org, ruleset_id, ignore_associations=ignore_associations, force=force
@@ -156,29 +139,17 @@ def delete_ruleset(
 
 
 @router.get("/rulesets/{ruleset_id}/history", dependencies=[READ])
-def ruleset_history(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    ruleset_id: str = RulesetId,
-    organization_id: OrgQuery = None,
-) -> dict[str, Any]:
+def ruleset_history(work: WorkDep, ruleset_id: str = RulesetId) -> dict[str, Any]:
     """Every version of the ruleset, oldest first (our addition)."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.read() as ctx:
         return {"history": [history_entry(v) for v in service.history(ctx, org, ruleset_id)]}
 
 
 @router.get("/rulesets/{ruleset_id}/associations", dependencies=[READ])
-def list_associations(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    ruleset_id: str = RulesetId,
-    organization_id: OrgQuery = None,
-) -> dict[str, Any]:
+def list_associations(work: WorkDep, ruleset_id: str = RulesetId) -> dict[str, Any]:
     """The associations the caller may see, and the total including those they may not."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.read() as ctx:
         row = service.get_ruleset(ctx, org, ruleset_id)
         seen, total = service.associations_of(ctx, org, [row.id])[row.id]
@@ -188,17 +159,15 @@ def list_associations(
 @router.post("/rulesets/{ruleset_id}/associations", status_code=201, dependencies=[ASSOCIATE])
 def create_association(
     body: AssociationIn,
-    request: Request,
     response: Response,
     work: WorkDep,
     services: ServicesDep,
     ruleset_id: str = RulesetId,
     validate_only: ValidateOnly = False,
     force: Force = False,
-    organization_id: OrgQuery = None,
 ) -> dict[str, Any]:
     """Apply the ruleset to a deployment: 201, or 200 when it already applied."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     guard = _guard(services, validate_only, force)
     with work.write() as ctx:
         outcome = service.associate(ctx, org, ruleset_id, body, guard)
@@ -215,18 +184,15 @@ def create_association(
     dependencies=[ASSOCIATE],
 )
 def delete_association(
-    request: Request,
     work: WorkDep,
-    services: ServicesDep,
     ruleset_id: str = RulesetId,
     association_type: str = AssociationType,
     associated_entity_id: str = EntityId,
     force: Force = False,
-    organization_id: OrgQuery = None,
 ) -> dict[str, Any]:
     """Remove the ruleset from a deployment (the lockout guard applies: other rulesets may
     still filter it)."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.write() as ctx:
         service.disassociate(
             ctx, org, ruleset_id, association_type, associated_entity_id, force=force
@@ -236,45 +202,27 @@ def delete_association(
 
 @router.get("/associations/{association_type}/{associated_entity_id}/rulesets", dependencies=[READ])
 def rulesets_of_entity(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    association_type: str = AssociationType,
-    associated_entity_id: str = EntityId,
-    organization_id: OrgQuery = None,
+    work: WorkDep, association_type: str = AssociationType, associated_entity_id: str = EntityId
 ) -> dict[str, Any]:
     """The ids of the rulesets applied to a deployment (`TrafficFilterSettings`)."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.read() as ctx:
         ids = service.rulesets_of_deployment(ctx, org, association_type, associated_entity_id)
         return {"rulesets": ids}
 
 
 @router.get("/link-ids", dependencies=[READ])
-def list_link_ids(
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    region: RegionQuery = None,
-    organization_id: OrgQuery = None,
-) -> dict[str, Any]:
-    org = caller_organization(request, work.caller, services)
+def list_link_ids(work: WorkDep, region: RegionQuery = None) -> dict[str, Any]:
+    org = work.organization
     with work.read() as ctx:
         rows = service.list_claims(ctx, org, region=region)
         return {"claimed_link_ids": [claim_info(r) for r in rows]}
 
 
 @router.post("/link-ids/_claim", status_code=201, dependencies=[MANAGE])
-def claim_link_id(
-    body: ClaimIn,
-    request: Request,
-    response: Response,
-    work: WorkDep,
-    services: ServicesDep,
-    organization_id: OrgQuery = None,
-) -> dict[str, Any]:
+def claim_link_id(body: ClaimIn, response: Response, work: WorkDep) -> dict[str, Any]:
     """Own a private-link endpoint id: no other organization's ruleset admits it."""
-    org = caller_organization(request, work.caller, services)
+    org = work.organization
     with work.write() as ctx:
         row, created = service.claim(ctx, org, body)
         if not created:
@@ -283,14 +231,8 @@ def claim_link_id(
 
 
 @router.post("/link-ids/_unclaim", dependencies=[MANAGE])
-def unclaim_link_id(
-    body: ClaimIn,
-    request: Request,
-    work: WorkDep,
-    services: ServicesDep,
-    organization_id: OrgQuery = None,
-) -> dict[str, Any]:
-    org = caller_organization(request, work.caller, services)
+def unclaim_link_id(body: ClaimIn, work: WorkDep) -> dict[str, Any]:
+    org = work.organization
     with work.write() as ctx:
         service.unclaim(ctx, org, body)
     return {}
