@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from citadel.audit.chain import GENESIS, link
 from citadel.audit.models import AuditChainHead, AuditEvent
-from citadel.audit.tags import AuditAction, Outcome
+from citadel.audit.tags import ActorType, AuditAction, Outcome, TargetType
 from citadel.kit.clock import Clock
 from citadel.kit.ids import new_id
 
@@ -24,14 +24,14 @@ PLATFORM_CHAIN = "platform"
 class Actor:
     """Who acted, with what credential, from where, in which request."""
 
-    actor_type: str
+    actor_type: ActorType
     actor_id: str | None = None
     credential_id: str | None = None
     source_ip: str | None = None
     request_id: str | None = None
 
 
-SYSTEM = Actor(actor_type="system")
+SYSTEM = Actor(actor_type=ActorType.SYSTEM)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class AuditLog:
         actor: Actor,
         action: AuditAction,
         organization_id: str | None,
-        target_type: str | None = None,
+        target_type: TargetType | None = None,
         target_id: str | None = None,
         outcome: Outcome = Outcome.SUCCESS,
         details: dict[str, Any] | None = None,
@@ -62,13 +62,13 @@ class AuditLog:
             seq=head.seq + 1,
             occurred_at=self.clock.now(),
             organization_id=organization_id,
-            actor_type=actor.actor_type,
+            actor_type=str(actor.actor_type),
             actor_id=actor.actor_id,
             credential_id=actor.credential_id,
             source_ip=actor.source_ip,
             request_id=actor.request_id,
             action=str(action),
-            target_type=target_type,
+            target_type=None if target_type is None else str(target_type),
             target_id=target_id,
             outcome=str(outcome),
             details=details or {},

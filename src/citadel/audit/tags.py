@@ -1,4 +1,7 @@
-"""The closed vocabulary of audited actions."""
+"""The closed vocabularies of the audit log: actions, outcomes, actor and target types.
+
+The values are what the events table stores and the audit API returns; never change one.
+"""
 
 from __future__ import annotations
 
@@ -72,3 +75,36 @@ class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     DENIED = "denied"
+
+
+class ActorType(StrEnum):
+    """Who acted: a person through a session, an API key, a platform component (by its
+    certificate), the platform itself, or nobody signed in."""
+
+    USER = "user"
+    API_KEY = "api_key"
+    COMPONENT = "component"
+    SYSTEM = "system"
+    ANONYMOUS = "anonymous"
+
+
+class TargetType(StrEnum):
+    """What an event is about; ``target_id`` names the instance."""
+
+    ORGANIZATION = "organization"
+    USER = "user"
+    INVITATION = "invitation"
+    API_KEY = "api_key"
+    DEPLOYMENT = "deployment"
+    KEY_MANAGER = "key_manager"
+    DOMAIN = "domain"
+    SSO_CONFIGURATION = "sso_configuration"
+    SSO_ROLE_MAPPING = "sso_role_mapping"
+    TRAFFIC_FILTER_RULESET = "traffic_filter_ruleset"
+    TRAFFIC_FILTER_LINK_ID = "traffic_filter_link_id"
+    ROUTE = "route"
+    """An API route refused (``target_id``: method and path template)."""
+    CONSOLE = "console"
+    """A console page refused (``target_id``: method and path template)."""
+    INTERNAL_ROUTE = "internal_route"
+    """An internal route refused to a component (``target_id``: method and path template)."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from citadel.audit.service import Actor
+from citadel.audit.tags import ActorType
 from citadel.authz.decide import Subject
 
 
@@ -44,11 +45,12 @@ class Caller:
         """How the audit log names this caller."""
         p = self.principal
         if self.system:
-            return Actor("system", None, None, self.source_ip, self.request_id)
+            return Actor(ActorType.SYSTEM, None, None, self.source_ip, self.request_id)
         if p is None:
-            return Actor("anonymous", None, None, self.source_ip, self.request_id)
+            return Actor(ActorType.ANONYMOUS, None, None, self.source_ip, self.request_id)
         actor_id = p.user_id if p.kind is PrincipalKind.USER else p.credential_id
-        return Actor(str(p.kind), actor_id, p.credential_id, self.source_ip, self.request_id)
+        kind = ActorType(p.kind.value)  # a principal kind is an actor type of the same name
+        return Actor(kind, actor_id, p.credential_id, self.source_ip, self.request_id)
 
     @property
     def subject(self) -> Subject:
