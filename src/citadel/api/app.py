@@ -24,6 +24,7 @@ from citadel.api.routes import (
     sso_login,
     traffic_filters,
 )
+from citadel.audit.tags import TargetType
 from citadel.authn.principal import Caller
 from citadel.bootstrap import Services
 from citadel.errors import CitadelError
@@ -91,4 +92,6 @@ def _audit_failure(request: Request, exc: CitadelError) -> None:
     template = getattr(route, "path", request.url.path)
     if not template.startswith(API_PREFIX):
         template = API_PREFIX + template  # routes of included routers carry no prefix
-    record_refusal(request, exc, organization_id=org, target_type="route", template=template)
+    record_refusal(
+        request, exc, organization_id=org, target_type=TargetType.ROUTE, template=template
+    )

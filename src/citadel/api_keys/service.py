@@ -23,7 +23,7 @@ from citadel.api_keys.errors import (
 )
 from citadel.api_keys.models import ApiKey
 from citadel.api_keys.schemas import CreateApiKeyIn
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn import api_key_format
 from citadel.authn.context import Context
 from citadel.authn.guard import require
@@ -105,7 +105,7 @@ def issue(
     ctx.record(
         AuditAction.API_KEY_CREATED,
         organization_id=organization_id,
-        target_type="api_key",
+        target_type=TargetType.API_KEY,
         target_id=row.id,
         details={
             "description": description,
@@ -177,7 +177,7 @@ def delete_api_keys(ctx: Context, organization_id: str, key_ids: list[str]) -> N
         ctx.record(
             AuditAction.API_KEY_DELETED,
             organization_id=organization_id,
-            target_type="api_key",
+            target_type=TargetType.API_KEY,
             target_id=row.id,
             details={"description": row.description},
         )
@@ -201,7 +201,7 @@ def disable_keys_created_by(ctx: Context, organization_id: str, user_ids: list[s
         ctx.record(
             AuditAction.API_KEY_DISABLED,
             organization_id=organization_id,
-            target_type="api_key",
+            target_type=TargetType.API_KEY,
             target_id=row.id,
             details={"reason": "creator_lost_roles", "created_by": row.created_by},
         )

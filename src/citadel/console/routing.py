@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from citadel.audit.tags import TargetType
 from citadel.console.web import Redirect, failure_page, redirect
 from citadel.errors import CitadelError
 from citadel.web.refusals import record_refusal
@@ -53,4 +54,6 @@ def _audit(request: Request, exc: CitadelError) -> None:
     org = visitor.organization_id if visitor else None
     route = request.scope.get("route")
     template = getattr(route, "path", request.url.path)
-    record_refusal(request, exc, organization_id=org, target_type="console", template=template)
+    record_refusal(
+        request, exc, organization_id=org, target_type=TargetType.CONSOLE, template=template
+    )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Observed
@@ -70,14 +70,14 @@ def record_status(
             ctx.record(
                 AuditAction.DEPLOYMENT_LOCKED if locked else AuditAction.DEPLOYMENT_UNLOCKED,
                 organization_id=row.organization_id,
-                target_type="deployment",
+                target_type=TargetType.DEPLOYMENT,
                 target_id=row.id,
                 details={"reason": row.observed_detail or "", "key_path": row.key_path},
             )
         ctx.record(
             AuditAction.DEPLOYMENT_OBSERVED,
             organization_id=row.organization_id,
-            target_type="deployment",
+            target_type=TargetType.DEPLOYMENT,
             target_id=row.id,
             details={"observed_state": str(observed_state), "healthy": healthy},
         )

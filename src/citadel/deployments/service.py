@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
@@ -214,7 +214,7 @@ def create_deployment(
     ctx.record(
         AuditAction.DEPLOYMENT_CREATED,
         organization_id=organization_id,
-        target_type="deployment",
+        target_type=TargetType.DEPLOYMENT,
         target_id=row.id,
         details={"name": row.name, "region": row.region, "version": row.version},
     )
@@ -325,7 +325,7 @@ def update_deployment(
         ctx.record(
             AuditAction.DEPLOYMENT_UPDATED,
             organization_id=organization_id,
-            target_type="deployment",
+            target_type=TargetType.DEPLOYMENT,
             target_id=row.id,
             details={"changed": sorted(changes)},
         )
@@ -358,7 +358,7 @@ def shutdown_deployment(ctx: Context, organization_id: str, deployment_id: str) 
     ctx.record(
         AuditAction.DEPLOYMENT_SHUTDOWN,
         organization_id=organization_id,
-        target_type="deployment",
+        target_type=TargetType.DEPLOYMENT,
         target_id=row.id,
     )
     return row
@@ -375,7 +375,7 @@ def delete_deployment(ctx: Context, organization_id: str, deployment_id: str) ->
     ctx.record(
         AuditAction.DEPLOYMENT_DELETED,
         organization_id=organization_id,
-        target_type="deployment",
+        target_type=TargetType.DEPLOYMENT,
         target_id=row.id,
         details={"data_key": "destroyed"},
     )
@@ -399,7 +399,7 @@ def reset_elastic_password(
     ctx.record(
         AuditAction.DEPLOYMENT_PASSWORD_RESET,
         organization_id=organization_id,
-        target_type="deployment",
+        target_type=TargetType.DEPLOYMENT,
         target_id=row.id,
         details={"username": "elastic"},
     )

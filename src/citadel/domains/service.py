@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from citadel.audit.tags import AuditAction, Outcome
+from citadel.audit.tags import AuditAction, Outcome, TargetType
 from citadel.authn.context import Context, Policies
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
@@ -139,7 +139,7 @@ def add_domain(ctx: Context, org: str, body: DomainIn) -> ClaimedDomain:
     ctx.record(
         AuditAction.DOMAIN_ADDED,
         organization_id=org,
-        target_type="domain",
+        target_type=TargetType.DOMAIN,
         target_id=row.id,
         details={"domain": domain},
     )
@@ -196,7 +196,7 @@ def record_verification(
         ctx.record(
             AuditAction.DOMAIN_VERIFIED,
             organization_id=org,
-            target_type="domain",
+            target_type=TargetType.DOMAIN,
             target_id=row.id,
             details={"domain": row.domain},
         )
@@ -206,7 +206,7 @@ def record_verification(
     ctx.record(
         AuditAction.DOMAIN_VERIFICATION_FAILED,
         organization_id=org,
-        target_type="domain",
+        target_type=TargetType.DOMAIN,
         target_id=row.id,
         outcome=Outcome.FAILURE,
         details={"domain": row.domain, "reason": reason},
@@ -234,7 +234,7 @@ def remove_domain(ctx: Context, org: str, domain: str) -> None:
     ctx.record(
         AuditAction.DOMAIN_REMOVED,
         organization_id=org,
-        target_type="domain",
+        target_type=TargetType.DOMAIN,
         target_id=row.id,
         details={"domain": row.domain, "status": row.status},
     )

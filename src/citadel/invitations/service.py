@@ -14,7 +14,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from citadel.api_keys.errors import UnauthorizedRoleAssignments
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authn.guard import require
 from citadel.authn.principal import PrincipalKind
@@ -98,7 +98,7 @@ def invite(ctx: Context, organization_id: str, body: InvitationRequestIn) -> lis
         ctx.record(
             AuditAction.INVITATION_CREATED,
             organization_id=organization_id,
-            target_type="invitation",
+            target_type=TargetType.INVITATION,
             target_id=tokens.handle(row.id),
             details={"email": email, "expires_at": row.expires_at.isoformat()},
         )
@@ -142,7 +142,7 @@ def delete_invitations(ctx: Context, organization_id: str, refs: list[str]) -> N
         ctx.record(
             AuditAction.INVITATION_DELETED,
             organization_id=organization_id,
-            target_type="invitation",
+            target_type=TargetType.INVITATION,
             target_id=tokens.handle(row.id),
             details={"email": row.email},
         )
@@ -209,14 +209,14 @@ def accept(ctx: Context, token: str, body: AcceptInvitationIn) -> Acceptance:
     ctx.record(
         AuditAction.INVITATION_ACCEPTED,
         organization_id=row.organization_id,
-        target_type="invitation",
+        target_type=TargetType.INVITATION,
         target_id=tokens.handle(row.id),
         details={"user_id": user.id, "email": row.email},
     )
     ctx.record(
         AuditAction.MEMBER_JOINED,
         organization_id=row.organization_id,
-        target_type="user",
+        target_type=TargetType.USER,
         target_id=user.id,
         details={"role_assignments": row.role_assignments},
     )
@@ -249,7 +249,7 @@ def _accepting_user(ctx: Context, row: Invitation, body: AcceptInvitationIn) -> 
     ctx.record(
         AuditAction.USER_CREATED,
         organization_id=row.organization_id,
-        target_type="user",
+        target_type=TargetType.USER,
         target_id=user.id,
         details={"via": "invitation"},
     )

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
@@ -115,7 +115,7 @@ def create_manager(ctx: Context, org: str, body: KeyManagerIn) -> KeyManager:
     ctx.record(
         AuditAction.KEY_MANAGER_CREATED,
         organization_id=org,
-        target_type="key_manager",
+        target_type=TargetType.KEY_MANAGER,
         target_id=row.id,
         details={"name": row.name, "kind": row.kind, "settings": sorted(row.settings)},
     )
@@ -144,7 +144,7 @@ def update_manager(ctx: Context, org: str, manager_id: str, body: KeyManagerUpda
     ctx.record(
         AuditAction.KEY_MANAGER_UPDATED,
         organization_id=org,
-        target_type="key_manager",
+        target_type=TargetType.KEY_MANAGER,
         target_id=row.id,
         details={"changed": changed},
     )
@@ -161,7 +161,7 @@ def delete_manager(ctx: Context, org: str, manager_id: str) -> None:
     ctx.record(
         AuditAction.KEY_MANAGER_DELETED,
         organization_id=org,
-        target_type="key_manager",
+        target_type=TargetType.KEY_MANAGER,
         target_id=manager_id,
         details={"name": row.name},
     )
@@ -405,7 +405,7 @@ def record_rotation(
     ctx.record(
         AuditAction.DEPLOYMENT_KEY_ROTATED,
         organization_id=row.organization_id,
-        target_type="deployment",
+        target_type=TargetType.DEPLOYMENT,
         target_id=row.id,
         details={
             "key_path": row.key_path,
@@ -483,7 +483,7 @@ def record_rekey(
     ctx.record(
         AuditAction.DEPLOYMENT_REKEYED,
         organization_id=row.organization_id,
-        target_type="deployment",
+        target_type=TargetType.DEPLOYMENT,
         target_id=row.id,
         details={"from": before, "to": new_path, "byok": customer is not None},
     )

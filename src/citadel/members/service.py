@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from citadel.api_keys.service import disable_keys_created_by
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authn.guard import require
 from citadel.authz import assignments
@@ -147,7 +147,7 @@ def remove_members(ctx: Context, organization_id: str, user_ids: list[str]) -> N
         ctx.record(
             AuditAction.MEMBER_REMOVED,
             organization_id=organization_id,
-            target_type="user",
+            target_type=TargetType.USER,
             target_id=user_id,
             details={"left": leaving},
         )
@@ -175,7 +175,7 @@ def add_role_assignments(ctx: Context, user_id: str, body: RoleAssignmentsIn) ->
         ctx.record(
             AuditAction.ROLES_ADDED,
             organization_id=g.organization_id,
-            target_type="user",
+            target_type=TargetType.USER,
             target_id=user_id,
             details={"role_assignments": assignments.to_stored([a])},
         )
@@ -207,7 +207,7 @@ def remove_role_assignments(ctx: Context, user_id: str, body: RoleAssignmentsIn)
         ctx.record(
             AuditAction.ROLES_REMOVED,
             organization_id=g.organization_id,
-            target_type="user",
+            target_type=TargetType.USER,
             target_id=user_id,
             details={"role_assignments": assignments.to_stored([a])},
         )

@@ -7,7 +7,7 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authn.guard import require
 from citadel.authz.decide import Target
@@ -49,7 +49,7 @@ def found_organization(ctx: Context, *, name: str, owner_user_id: str) -> Organi
     ctx.record(
         AuditAction.ORG_CREATED,
         organization_id=org.id,
-        target_type="organization",
+        target_type=TargetType.ORGANIZATION,
         target_id=org.id,
         details={"name": name, "owner_user_id": owner_user_id},
     )
@@ -101,7 +101,7 @@ def update_organization(
     ctx.record(
         AuditAction.ORG_UPDATED,
         organization_id=org.id,
-        target_type="organization",
+        target_type=TargetType.ORGANIZATION,
         target_id=org.id,
         details={"before": before, "after": after},
     )

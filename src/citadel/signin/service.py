@@ -15,7 +15,7 @@ from typing import NoReturn
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from citadel.audit.tags import AuditAction, Outcome
+from citadel.audit.tags import AuditAction, Outcome, TargetType
 from citadel.authn import totp
 from citadel.authn.context import Context
 from citadel.authn.principal import Principal, PrincipalKind
@@ -90,7 +90,7 @@ def sign_in(ctx: Context, body: LoginIn) -> IssuedSession:
     ctx.record(
         AuditAction.SIGNIN,
         organization_id=None,
-        target_type="user",
+        target_type=TargetType.USER,
         target_id=user.id,
         details={"method": "password", "session_id": issued.row.id, "mfa": user.has_totp},
     )
@@ -117,7 +117,7 @@ def _audit_failure(ctx: Context, email: str, user: User | None, why: str) -> Non
     ctx.record(
         AuditAction.SIGNIN,
         organization_id=None,
-        target_type="user",
+        target_type=TargetType.USER,
         target_id=user.id if user else None,
         outcome=Outcome.FAILURE,
         details={"reason": why, "known_account": user is not None},
@@ -148,7 +148,10 @@ def _use_recovery_code(ctx: Context, user: User, code: str, now: datetime) -> bo
         return False
     row.used_at = now
     ctx.record(
-        AuditAction.RECOVERY_CODE_USED, organization_id=None, target_type="user", target_id=user.id
+        AuditAction.RECOVERY_CODE_USED,
+        organization_id=None,
+        target_type=TargetType.USER,
+        target_id=user.id,
     )
     return True
 
@@ -195,7 +198,7 @@ def sign_out(ctx: Context) -> None:
     ctx.record(
         AuditAction.SIGNOUT,
         organization_id=None,
-        target_type="user",
+        target_type=TargetType.USER,
         target_id=principal.user_id,
         details={"session_id": principal.credential_id},
     )
@@ -280,7 +283,7 @@ def set_password(ctx: Context, current: str | None, new: str) -> None:
             ctx.record(
                 AuditAction.PASSWORD_CHANGED,
                 organization_id=None,
-                target_type="user",
+                target_type=TargetType.USER,
                 target_id=user.id,
                 outcome=Outcome.FAILURE,
                 details={"reason": "bad_password"},
@@ -305,7 +308,7 @@ def set_password(ctx: Context, current: str | None, new: str) -> None:
     ctx.record(
         AuditAction.PASSWORD_CHANGED,
         organization_id=None,
-        target_type="user",
+        target_type=TargetType.USER,
         target_id=user.id,
         details={"other_sessions_ended": ended or 0},
     )
@@ -328,7 +331,7 @@ def start_totp_enrollment(ctx: Context) -> tuple[str, str]:
     ctx.record(
         AuditAction.TOTP_ENROLLMENT_STARTED,
         organization_id=None,
-        target_type="user",
+        target_type=TargetType.USER,
         target_id=user.id,
     )
     return totp.encode_secret(secret), totp.provisioning_uri(secret, account=user.email)
@@ -348,7 +351,7 @@ def confirm_totp_enrollment(ctx: Context, code: str) -> list[str]:
         ctx.record(
             AuditAction.TOTP_ENABLED,
             organization_id=None,
-            target_type="user",
+            target_type=TargetType.USER,
             target_id=user.id,
             outcome=Outcome.FAILURE,
         )
@@ -368,7 +371,10 @@ def confirm_totp_enrollment(ctx: Context, code: str) -> list[str]:
         .values(mfa_enrollment_only=False)
     )
     ctx.record(
-        AuditAction.TOTP_ENABLED, organization_id=None, target_type="user", target_id=user.id
+        AuditAction.TOTP_ENABLED,
+        organization_id=None,
+        target_type=TargetType.USER,
+        target_id=user.id,
     )
     return codes
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
@@ -130,7 +130,7 @@ def configure(ctx: Context, organization_id: str, body: SsoConfigurationIn) -> S
     ctx.record(
         AuditAction.SSO_CONFIGURED,
         organization_id=organization_id,
-        target_type="sso_configuration",
+        target_type=TargetType.SSO_CONFIGURATION,
         target_id=organization_id,
         details={
             "before": _auditable(before),
@@ -156,7 +156,7 @@ def remove_configuration(ctx: Context, organization_id: str) -> None:
     ctx.record(
         AuditAction.SSO_REMOVED,
         organization_id=organization_id,
-        target_type="sso_configuration",
+        target_type=TargetType.SSO_CONFIGURATION,
         target_id=organization_id,
         details={"idp_entity_id": row.idp_entity_id, "login_prefix": row.login_prefix},
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authn.principal import PrincipalKind
 from citadel.authz.decide import Target
@@ -47,7 +47,7 @@ def set_enforcement(ctx: Context, organization_id: str, method: str | None) -> N
     ctx.record(
         AuditAction.SSO_ENFORCEMENT_CHANGED,
         organization_id=organization_id,
-        target_type="organization",
+        target_type=TargetType.ORGANIZATION,
         target_id=organization_id,
         details={
             "before": before,

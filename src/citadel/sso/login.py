@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from citadel.audit.tags import AuditAction, Outcome
+from citadel.audit.tags import AuditAction, Outcome, TargetType
 from citadel.authn.context import Context
 from citadel.db.tenancy import scoped
 from citadel.domains.service import verified_domains
@@ -111,7 +111,7 @@ def finish(
         ctx.record(
             AuditAction.SSO_SIGNIN,
             organization_id=organization_id,
-            target_type="sso_configuration",
+            target_type=TargetType.SSO_CONFIGURATION,
             target_id=organization_id,
             outcome=Outcome.FAILURE,
             details={"reason": refused.reason.value, "idp_entity_id": row.idp_entity_id},
@@ -210,7 +210,7 @@ def _sign_in(
         ctx.record(
             AuditAction.SSO_MEMBER_PROVISIONED,
             organization_id=org,
-            target_type="user",
+            target_type=TargetType.USER,
             target_id=user.id,
             details={"email": email, "idp_entity_id": row.idp_entity_id},
         )
@@ -221,7 +221,7 @@ def _sign_in(
     ctx.record(
         AuditAction.SSO_SIGNIN,
         organization_id=org,
-        target_type="user",
+        target_type=TargetType.USER,
         target_id=user.id,
         details={
             "idp_entity_id": row.idp_entity_id,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authz import assignments
 from citadel.authz.assignments import Assignment, InvalidRoleAssignment
@@ -81,7 +81,7 @@ def create_mapping(ctx: Context, organization_id: str, body: RoleMappingIn) -> S
     ctx.record(
         AuditAction.SSO_ROLE_MAPPING_CREATED,
         organization_id=organization_id,
-        target_type="sso_role_mapping",
+        target_type=TargetType.SSO_ROLE_MAPPING,
         target_id=row.id,
         details=_auditable(row),
     )
@@ -106,7 +106,7 @@ def update_mapping(
     ctx.record(
         AuditAction.SSO_ROLE_MAPPING_UPDATED,
         organization_id=organization_id,
-        target_type="sso_role_mapping",
+        target_type=TargetType.SSO_ROLE_MAPPING,
         target_id=row.id,
         details={"before": before, "after": _auditable(row)},
     )
@@ -125,7 +125,7 @@ def delete_mapping(ctx: Context, organization_id: str, mapping_id: str) -> None:
     ctx.record(
         AuditAction.SSO_ROLE_MAPPING_DELETED,
         organization_id=organization_id,
-        target_type="sso_role_mapping",
+        target_type=TargetType.SSO_ROLE_MAPPING,
         target_id=row.id,
         details=_auditable(row),
     )
@@ -164,7 +164,7 @@ def apply_at_sign_in(
     ctx.record(
         AuditAction.SSO_ROLES_MAPPED,
         organization_id=organization_id,
-        target_type="user",
+        target_type=TargetType.USER,
         target_id=user_id,
         details={
             "groups": list(result.groups_used),

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from citadel.audit.models import AuditEvent
-from citadel.audit.tags import AuditAction
+from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
@@ -201,7 +201,7 @@ def create_ruleset(ctx: Context, org: str, body: RulesetIn, guard: Guard) -> Out
     ctx.record(
         AuditAction.TRAFFIC_FILTER_CREATED,
         organization_id=org,
-        target_type="traffic_filter_ruleset",
+        target_type=TargetType.TRAFFIC_FILTER_RULESET,
         target_id=row.id,
         details=_summary(row),
     )
@@ -260,7 +260,7 @@ def update_ruleset(
     ctx.record(
         AuditAction.TRAFFIC_FILTER_UPDATED,
         organization_id=org,
-        target_type="traffic_filter_ruleset",
+        target_type=TargetType.TRAFFIC_FILTER_RULESET,
         target_id=row.id,
         details=_summary(row) | {"deployments_affected": len(deployments)},
     )
@@ -285,7 +285,7 @@ def delete_ruleset(
     ctx.record(
         AuditAction.TRAFFIC_FILTER_DELETED,
         organization_id=org,
-        target_type="traffic_filter_ruleset",
+        target_type=TargetType.TRAFFIC_FILTER_RULESET,
         target_id=ruleset_id,
         details={"name": row.name, "associations_removed": len(deployments)},
     )
@@ -309,7 +309,7 @@ def _remember_version(ctx: Context, row: Ruleset) -> None:
             ruleset_id=row.id,
             version=row.version,
             document=document(row),
-            actor_type=actor.actor_type,
+            actor_type=str(actor.actor_type),
             actor_id=actor.actor_id,
             changed_at=row.updated_at,
         )
@@ -354,7 +354,7 @@ def associate(
     ctx.record(
         AuditAction.TRAFFIC_FILTER_ASSOCIATED,
         organization_id=org,
-        target_type="traffic_filter_ruleset",
+        target_type=TargetType.TRAFFIC_FILTER_RULESET,
         target_id=row.id,
         details={"entity_type": DEPLOYMENT, "entity_id": deployment.id},
     )
@@ -386,7 +386,7 @@ def disassociate(
     ctx.record(
         AuditAction.TRAFFIC_FILTER_DISASSOCIATED,
         organization_id=org,
-        target_type="traffic_filter_ruleset",
+        target_type=TargetType.TRAFFIC_FILTER_RULESET,
         target_id=row.id,
         details={"entity_type": DEPLOYMENT, "entity_id": deployment.id},
     )
@@ -461,7 +461,7 @@ def attach_on_create(ctx: Context, deployment: Deployment, requested: Sequence[s
         ctx.record(
             AuditAction.TRAFFIC_FILTER_ASSOCIATED,
             organization_id=org,
-            target_type="deployment",
+            target_type=TargetType.DEPLOYMENT,
             target_id=deployment.id,
             details={"rulesets": sorted(wanted), "on": "deployment_create"},
         )
@@ -618,7 +618,7 @@ def claim(ctx: Context, org: str, body: ClaimIn) -> tuple[LinkClaim, bool]:
     ctx.record(
         AuditAction.TRAFFIC_FILTER_LINK_CLAIMED,
         organization_id=org,
-        target_type="traffic_filter_link_id",
+        target_type=TargetType.TRAFFIC_FILTER_LINK_ID,
         target_id=checked.key,
         details={"region": checked.region},
     )
@@ -637,7 +637,7 @@ def unclaim(ctx: Context, org: str, body: ClaimIn) -> None:
     ctx.record(
         AuditAction.TRAFFIC_FILTER_LINK_UNCLAIMED,
         organization_id=org,
-        target_type="traffic_filter_link_id",
+        target_type=TargetType.TRAFFIC_FILTER_LINK_ID,
         target_id=checked.key,
         details={"region": checked.region},
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from citadel.audit.service import Actor
-from citadel.audit.tags import AuditAction, Outcome
+from citadel.audit.tags import ActorType, AuditAction, Outcome, TargetType
 from citadel.authn.principal import Caller
 from citadel.errors import CitadelError
 from citadel.log import get_logger
@@ -20,7 +20,7 @@ def record_refusal(
     exc: CitadelError,
     *,
     organization_id: str | None,
-    target_type: str,
+    target_type: TargetType,
     template: str,
 ) -> None:
     """Audit a denied request (401/403) or a failed attempt at a change, by whoever made it;
@@ -31,7 +31,7 @@ def record_refusal(
     actor = (
         caller.actor
         if caller
-        else Actor("anonymous", None, None, state.source_ip, state.request_id)
+        else Actor(ActorType.ANONYMOUS, None, None, state.source_ip, state.request_id)
     )
     denied = exc.status in (401, 403)
     try:
