@@ -513,6 +513,14 @@ def _context(services, *, with_certificate: bool) -> ssl.SSLContext:
     return ctx
 
 
+def test_citadel_up_serves_the_internal_api_with_the_peer_certificate_protocol():
+    from uvicorn.importer import import_from_string
+
+    from citadel.cli.server import INTERNAL_HTTP_PROTOCOL
+
+    assert import_from_string(INTERNAL_HTTP_PROTOCOL) is PeerCertificateProtocol
+
+
 def test_listener_refuses_a_client_without_a_certificate(listener, services):
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{listener}{V1}/allocations", verify=_context(services, with_certificate=False))
