@@ -5,7 +5,9 @@ such rows with `scoped(Model, org, ...)`, counts them with `scoped_count`, fetch
 with `owned(session, Model, org, key)`, and narrows any other statement (a join, a select of
 columns, an update or a delete) with `in_organization(Model, org)` — never with a hand-written
 `Model.organization_id == org` — so a query cannot forget its organization, and another
-organization's row answers exactly like a missing one.
+organization's row answers exactly like a missing one. The rare check that must look at the
+other organizations (is this name taken elsewhere?) says so with `outside_organization`.
+`tests/unit/test_tenant_filters.py` fails for a hand-written comparison anywhere else.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ def _organization_column(model: type[Base]) -> Any:
 def in_organization(model: type[Base], organization_id: str) -> sa.ColumnElement[bool]:
     """The criterion `model.organization_id = organization_id`."""
     criterion: sa.ColumnElement[bool] = _organization_column(model) == organization_id
+    return criterion
+
+
+def outside_organization(model: type[Base], organization_id: str) -> sa.ColumnElement[bool]:
+    """The criterion `model.organization_id != organization_id`: only for the few checks that
+    must see other organizations' rows (a login prefix or a link id taken elsewhere)."""
+    criterion: sa.ColumnElement[bool] = _organization_column(model) != organization_id
     return criterion
 
 

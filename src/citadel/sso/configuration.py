@@ -22,7 +22,7 @@ from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
-from citadel.db.tenancy import in_organization
+from citadel.db.tenancy import in_organization, outside_organization
 from citadel.orgs import service as orgs
 from citadel.orgs.models import Organization
 from citadel.sso.errors import (
@@ -85,7 +85,7 @@ def configure(ctx: Context, organization_id: str, body: SsoConfigurationIn) -> S
     taken = ctx.session.scalar(
         sa.select(SsoConfiguration.organization_id).where(
             SsoConfiguration.login_prefix == body.login_prefix,
-            SsoConfiguration.organization_id != organization_id,
+            outside_organization(SsoConfiguration, organization_id),
         )
     )
     if taken is not None:

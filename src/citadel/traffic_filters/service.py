@@ -22,7 +22,7 @@ from citadel.authn.context import Context
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import ScopeKind
-from citadel.db.tenancy import scoped, scoped_count
+from citadel.db.tenancy import outside_organization, scoped, scoped_count
 from citadel.deployments.lifecycle import Desired
 from citadel.deployments.models import Deployment
 from citadel.deployments.service import visible
@@ -664,7 +664,7 @@ def _check_not_claimed_elsewhere(
             sa.select(LinkClaim.link_id).where(
                 LinkClaim.region == region,
                 LinkClaim.vendor == vendor,
-                LinkClaim.organization_id != org,
+                outside_organization(LinkClaim, org),
                 LinkClaim.link_id.in_([r["source"] for r in checked]),
             )
         )
