@@ -23,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from citadel.api.internal import PeerCertificateProtocol, create_internal_app
+from citadel.api.internal import create_internal_app, internal_http_protocol
 from citadel.api.routes import internal as internal_routes
 from citadel.audit.models import AuditEvent
 from citadel.bootstrap import api_certificate
@@ -482,7 +482,7 @@ def listener(services) -> Iterator[str]:
         ssl_keyfile_password=cert.key_password.decode(),
         ssl_cert_reqs=ssl.CERT_REQUIRED,
         ssl_ca_certs=str(cert.ca_file),
-        http=PeerCertificateProtocol,
+        http=internal_http_protocol(),  # as the control plane's root serves it
         log_level="warning",
     )
     server = uvicorn.Server(config)
@@ -511,14 +511,6 @@ def _context(services, *, with_certificate: bool) -> ssl.SSLContext:
         )
         ctx.load_cert_chain(str(made.cert_file), str(made.key_file), password=made.key_password)
     return ctx
-
-
-def test_citadel_up_serves_the_internal_api_with_the_peer_certificate_protocol():
-    from uvicorn.importer import import_from_string
-
-    from citadel.cli.server import INTERNAL_HTTP_PROTOCOL
-
-    assert import_from_string(INTERNAL_HTTP_PROTOCOL) is PeerCertificateProtocol
 
 
 def test_listener_refuses_a_client_without_a_certificate(listener, services):
