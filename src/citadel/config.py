@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -135,7 +136,8 @@ def _split_host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, with explicit overrides winning."""
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, with explicit overrides winning (validated as
+    any other source: the values may be strings, paths, numbers)."""
     clean = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**clean)

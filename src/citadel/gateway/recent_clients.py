@@ -73,7 +73,8 @@ class RecentClients:
 
     def disconnected(self, deployment_id: str, client: Client) -> None:
         """That connection closed."""
-        sighting = self._seen.get(deployment_id, {}).get(client)
+        seen = self._seen.get(deployment_id)
+        sighting = seen.get(client) if seen is not None else None
         if sighting is None:
             return  # pushed out by newer clients meanwhile
         sighting.open = max(0, sighting.open - 1)

@@ -34,6 +34,7 @@ from citadel.node.engine import fields as f
 from citadel.node.engine.analysis import analyze
 from citadel.node.engine.fields import SlotKind
 from citadel.node.engine.layout import FieldTable
+from citadel.node.engine.stored import hit_count
 from citadel.node.errors import IllegalArgument, ParsingError
 from citadel.node.store import analyze as an
 from citadel.node.store import mapping as mp
@@ -386,7 +387,7 @@ class IndexStats:
         if slot is None:
             return FieldStats()
         names = tantivy.Query.term_query(self.schema, f.NAMES_FIELD, path)
-        doc_count = int(self.searcher.search(names, 1).count)
+        doc_count = hit_count(self.searcher.search(names, 1))
         terms = self.searcher.terms_with_prefix(slot, "")
         sum_doc_freq = sum(int(count) for _term, count in terms)
         probe = some_term if some_term is not None else (terms[0][0] if terms else None)

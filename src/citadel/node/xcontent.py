@@ -28,8 +28,12 @@ def parse_json(raw: bytes | str) -> Any:
         raise XContentParseError(f"the JSON is nested deeper than {MAX_DEPTH} levels") from None
     if _depth(value) > MAX_DEPTH:
         raise XContentParseError(f"the JSON is nested deeper than {MAX_DEPTH} levels")
-    escapes = _SURROGATE_ESCAPE if isinstance(raw, str) else _SURROGATE_ESCAPE_BYTES
-    if escapes.search(raw):  # rare: only then look for a lone surrogate
+    escaped = (
+        _SURROGATE_ESCAPE.search(raw)
+        if isinstance(raw, str)
+        else _SURROGATE_ESCAPE_BYTES.search(raw)
+    )
+    if escaped:  # rare: only then look for a lone surrogate
         _refuse_lone_surrogates(value)
     return value
 

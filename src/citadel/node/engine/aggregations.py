@@ -49,6 +49,7 @@ from citadel.node.engine.agg_parse import (
     parse_aggregations,
 )
 from citadel.node.engine.fields import ID_FIELD, FieldRef, SlotKind
+from citadel.node.engine.stored import hit_count
 from citadel.node.errors import EsError, IllegalArgument, ParsingError
 from citadel.node.search.date_math import parse_time_zone, resolve_date
 from citadel.node.store import source as source_filter
@@ -138,7 +139,7 @@ class _Scope:
         return _Scope(self.targets, tuple(queries))
 
     def count(self) -> int:
-        return sum(t.searcher.search(q, 1, count=True).count for t, q in self.pairs())
+        return sum(hit_count(t.searcher.search(q, 1, count=True)) for t, q in self.pairs())
 
 
 def _native(target: AggregationTarget, query: tantivy.Query, agg: Mapping[str, Any]) -> Any:
@@ -277,7 +278,7 @@ class _Run:
             slot = fld.slot(i)
             if slot is None:
                 if missing_value is not None:
-                    n = target.searcher.search(query, 1, count=True).count
+                    n = hit_count(target.searcher.search(query, 1, count=True))
                     total = total.merge(_Stats.of_constant(missing_value, n))
                 continue
             agg: dict[str, Any] = {"field": slot}
@@ -465,7 +466,7 @@ class _Run:
                     _resolve(scope, sort_field, spec)  # raises the fielddata error
             if sort_field is not None and slot is None:
                 result = target.searcher.search(query, start + size, count=True)
-                hits = [(None, addr) for _, addr in result.hits]
+                hits: list[tuple[Any, tantivy.DocAddress]] = [(None, a) for _, a in result.hits]
             elif slot is not None:
                 order = tantivy.Order.Desc if descending else tantivy.Order.Asc
                 result = target.searcher.search(
@@ -477,7 +478,7 @@ class _Run:
                 hits = list(result.hits)
                 for score, _ in hits:
                     max_score = score if max_score is None else max(max_score, score)
-            total += result.count
+            total += hit_count(result)
             rows.extend((key, i, target, addr) for key, addr in hits)
         rows = _sort_hits(rows, descending=descending or by_score)
         page = rows[start : start + size]
@@ -919,8 +920,8 @@ class _Run:
                 bounds["lt"] = hi
             if is_date:
                 bounds["format"] = "epoch_millis"
-            query = {"range": {fld.name: bounds}} if bounds else {"exists": {"field": fld.name}}
-            bucket.update(self.bucket(spec, scope, query))
+            narrow = {"range": {fld.name: bounds}} if bounds else {"exists": {"field": fld.name}}
+            bucket.update(self.bucket(spec, scope, narrow))
             buckets.append(bucket)
         keyed = bool(spec.params.get("keyed", False))
         if keyed:

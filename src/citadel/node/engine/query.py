@@ -251,6 +251,7 @@ class QueryCompiler:
         return _boosted(query, q.boost)
 
     def _match_term(self, q: Match, ref: FieldRef, token: str) -> tantivy.Query:
+        assert ref.slot is not None
         if q.fuzziness is None:
             return tantivy.Query.term_query(self.schema, ref.slot, token)
         fuzzy = Fuzzy(
@@ -275,12 +276,13 @@ class QueryCompiler:
         if not tokens:
             return tantivy.Query.all_query() if q.zero_terms_all else empty()
         self._count(len(tokens))
+        words: list[str | tuple[int, str]] = list(tokens)
         if len(tokens) == 1 and not q.prefix:
             query = tantivy.Query.term_query(self.schema, ref.slot, tokens[0])
         elif q.prefix:
-            query = tantivy.Query.phrase_prefix_query(self.schema, ref.slot, tokens)
+            query = tantivy.Query.phrase_prefix_query(self.schema, ref.slot, words)
         else:
-            query = tantivy.Query.phrase_query(self.schema, ref.slot, tokens, slop=q.slop)
+            query = tantivy.Query.phrase_query(self.schema, ref.slot, words, slop=q.slop)
         return _boosted(query, q.boost)
 
     def _multi_match(self, q: MultiMatch) -> tantivy.Query:
@@ -384,9 +386,9 @@ class QueryCompiler:
         if ref.kind is SlotKind.BOOLEAN:
             return tantivy.Query.term_query(self.schema, ref.slot, _boolean(value))
         if ref.kind is SlotKind.IP:
-            low, high = _ip_bounds(_text(value))
+            first, last = _ip_bounds(_text(value))
             return tantivy.Query.range_query(
-                self.schema, ref.slot, tantivy.FieldType.IpAddr, low, high
+                self.schema, ref.slot, tantivy.FieldType.IpAddr, first, last
             )
         return tantivy.Query.term_query(self.schema, ref.slot, self._number(ref, value))
 

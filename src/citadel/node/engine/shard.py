@@ -26,6 +26,7 @@ import tantivy
 from citadel.node.engine import analysis
 from citadel.node.engine import fields as f
 from citadel.node.engine.layout import Layout
+from citadel.node.engine.stored import stored_source_bytes
 from citadel.node.engine.translog import DELETE, INDEX, Op, Translog
 
 WRITER_HEAP_BYTES = 64 * 1024 * 1024
@@ -213,8 +214,8 @@ class Shard:
         address = hits[0][1]
         version = searcher.fast_field_values(f.VERSION_FIELD, [address])[0]
         seq_no = searcher.fast_field_values(f.SEQ_NO_FIELD, [address])[0]
-        source = searcher.doc(address).get_first(f.SOURCE_FIELD)
-        return Current(int(version or 1), int(seq_no or 0), bytes(source))
+        source = stored_source_bytes(searcher.doc(address))
+        return Current(int(version or 1), int(seq_no or 0), source)
 
     def ids_since_refresh(self) -> Iterable[str]:
         return list(self.live)

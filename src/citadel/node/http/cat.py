@@ -22,7 +22,7 @@ The request parameters every ``_cat`` endpoint takes:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,9 +205,13 @@ def sort_rows(
     for name, descending in reversed(keys):
         present = [r for r in rows if r.get(name) is not None]
         missing = [r for r in rows if r.get(name) is None]
-        present.sort(key=lambda r, n=name: _sort_key(r[n]), reverse=descending)
+        present.sort(key=_column_key(name), reverse=descending)
         rows = present + missing
     return rows
+
+
+def _column_key(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    return lambda row: _sort_key(row[name])
 
 
 def _sort_key(value: Any) -> Any:

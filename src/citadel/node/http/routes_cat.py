@@ -10,6 +10,7 @@ Elasticsearch.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -79,7 +80,7 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("GET", "/_cat", lambda r: cat_help(r), MONITOR)
     for api in APIS:
         for path in api.paths:
-            router.add("GET", path, lambda r, a=api: a.handle(services, r), api.need)
+            router.add("GET", path, functools.partial(api.handle, services), api.need)
     for path in COUNT.paths:
         router.add("POST", path, lambda r: COUNT.handle(services, r), COUNT.need)
 
@@ -439,7 +440,9 @@ def recovery_rows(services: NodeServices, request: NodeRequest) -> Rows:
     rows: Rows = []
     for record in sorted(visible_indices(services, request), key=lambda r: r.name):
         empty = record.created_at >= node.started_ms
-        figures = dict.fromkeys((c.name for c in RECOVERY_COLUMNS[11:]), 0 if empty else None)
+        figures: dict[str, Any] = dict.fromkeys(
+            (c.name for c in RECOVERY_COLUMNS[11:]), 0 if empty else None
+        )
         if empty:
             figures |= {
                 "files_percent": "0.0%",

@@ -412,7 +412,7 @@ class NodesRoutes:
 
     def _metering_body(self, selector: str | None) -> dict[str, Any]:
         node = self.node
-        nodes = {node.id: []} if self._selected(selector) else {}
+        nodes: dict[str, list[Any]] = {node.id: []} if self._selected(selector) else {}
         return self._envelope(nodes)
 
 

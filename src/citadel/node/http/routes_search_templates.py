@@ -132,7 +132,8 @@ def _with_flag_params(parsed: TemplateRequest, request: NodeRequest) -> Template
             raise IllegalArgument(
                 f"Failed to parse value [{text}] as only [true] or [false] are allowed."
             )
-        parsed = replace(parsed, **{name: text != "false"})
+        on = text != "false"
+        parsed = replace(parsed, explain=on) if name == "explain" else replace(parsed, profile=on)
     return parsed
 
 

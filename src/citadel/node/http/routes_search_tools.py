@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from citadel.node.engine import fields as f
+from citadel.node.engine.stored import stored_source
 from citadel.node.errors import IllegalArgument, IndexNotFound, ParsingError
 from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
@@ -118,7 +117,7 @@ class SearchToolRoutes:
         source = parse_source_params(request.query)
         if source is not None and source.fetch:
             searcher = self.services.engine.shard(record).searcher()
-            doc = json.loads(bytes(searcher.doc(address).get_first(f.SOURCE_FIELD)))
+            doc = stored_source(searcher.doc(address))
             out["get"] = {"_source": source.apply(doc), "found": True}
         return NodeResponse(body=out)
 

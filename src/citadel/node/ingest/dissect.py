@@ -105,8 +105,8 @@ class Dissect:
             if name in out:
                 parts.insert(0, (0, -1, out.pop(name)))
             out[name] = self.separator.join(v for _, _, v in sorted(parts))
-        for name, key in refs.items():
-            out[key] = ref_values.get(name, "")
+        for name, field in refs.items():
+            out[field] = ref_values.get(name, "")
         return out
 
     def _mismatch(self, text: str) -> DissectError:

@@ -63,7 +63,7 @@ def parse_pipeline(pipeline_id: str, body: Any) -> Pipeline:
     if "processors" not in body or body["processors"] is None:
         raise ConfigError("[processors] required property is missing", property_name="processors")
     processors = parse_processors(body["processors"], "processors")
-    on_failure = ()
+    on_failure: tuple[Processor, ...] = ()
     if body.get("on_failure") is not None:
         on_failure = parse_processors(body["on_failure"], "on_failure")
         if not on_failure:

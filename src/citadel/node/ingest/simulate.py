@@ -119,7 +119,7 @@ def simulate_pipeline(
         if "pipeline" not in body:
             raise ConfigError("[pipeline] required property is missing", property_name="pipeline")
         pipeline = parse_pipeline(SIMULATED_ID, body["pipeline"])
-    results = []
+    results: list[dict[str, Any] | None] = []
     for raw in parse_docs(body):
         doc = _ingest_document(raw, now)
         if verbose:

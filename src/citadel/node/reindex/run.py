@@ -10,7 +10,6 @@ batches; a cancelled task stops before its next batch.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 from citadel.kit.clock import Clock
 from citadel.node.engine import fields as f
 from citadel.node.engine.engine import Engine
+from citadel.node.engine.stored import hit_count, stored_id, stored_source
 from citadel.node.errors import EsError, VersionConflict
 from citadel.node.reindex.requests import ByQuery, Options, Reindex
 from citadel.node.search import service
@@ -93,7 +93,7 @@ def snapshot(job: Job, query: Query, now: datetime) -> list[service.Target]:
 
 def count(found: list[service.Target]) -> int:
     """How many documents of the snapshot match."""
-    return sum(t.searcher.search(t.query, 1, count=True).count or 0 for t in found)
+    return sum(hit_count(t.searcher.search(t.query, 1, count=True)) for t in found)
 
 
 def scan(found: list[service.Target], batch: int, limit: int | None) -> Iterator[list[Hit]]:
@@ -115,8 +115,8 @@ def scan(found: list[service.Target], batch: int, limit: int | None) -> Iterator
                 out.append(
                     Hit(
                         target.record.name,
-                        doc.get_first(f.ID_FIELD),
-                        json.loads(bytes(doc.get_first(f.SOURCE_FIELD))),
+                        stored_id(doc),
+                        stored_source(doc),
                         int(seq_no or 0),
                         int(version or 1),
                     )

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from citadel.node.errors import EsError, IllegalArgument
 
@@ -157,5 +157,5 @@ def _apply(statement: Statement, document: dict[str, Any], params: Mapping[str, 
     parent[key] = result
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)

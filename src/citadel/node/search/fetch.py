@@ -105,8 +105,8 @@ def field_values(
     except Exception:  # a document the mappings no longer accept shows no fields
         return {}
     raw: dict[str, list[Any]] = {}
-    for path, values in indexed.texts.items():
-        raw.setdefault(path, []).extend(values)
+    for path, texts in indexed.texts.items():
+        raw.setdefault(path, []).extend(texts)
     for path, kw, num in indexed.values:
         raw.setdefault(path, []).append((kw, num))
     out: dict[str, list[Any]] = {}

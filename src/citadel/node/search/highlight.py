@@ -117,6 +117,11 @@ def parse_highlight(value: Any) -> HighlightSpec:
     return HighlightSpec(tuple(fields), defaults)
 
 
+def _field(name: str, value: Any) -> dict[str, Any]:
+    """One `FieldOptions` field by name, for `replace` (the name is one of `_OPTIONS`)."""
+    return {name: value}
+
+
 def _options(spec: Mapping[str, Any], base: FieldOptions) -> FieldOptions:
     out = base
     for key, value in spec.items():
@@ -126,12 +131,12 @@ def _options(spec: Mapping[str, Any], base: FieldOptions) -> FieldOptions:
             tags = value if isinstance(value, list) else [value]
             if not tags or not all(isinstance(t, str) for t in tags):
                 raise XContentParseError(f"[highlight] failed to parse field [{key}]")
-            out = replace(out, **{key: tuple(tags)})
+            out = replace(out, **_field(key, tuple(tags)))
         elif key in ("fragment_size", "number_of_fragments", "no_match_size"):
             number = _int(key, value)
             if number < 0:
                 raise IllegalArgument(f"[{key}] must be a non-negative value")
-            out = replace(out, **{key: number})
+            out = replace(out, **_field(key, number))
         elif key == "require_field_match":
             out = replace(out, require_field_match=_flag(key, value))
         elif key == "highlight_query":
@@ -226,10 +231,10 @@ def _collect(query: dsl.Query, out: list[Wanted]) -> None:
         case dsl.Regexp():
             flags = re.IGNORECASE if query.case_insensitive else 0
             try:
-                pattern = _py_regex(lucene_regex(query.value, query.flags), flags)
+                regex = _py_regex(lucene_regex(query.value, query.flags), flags)
             except (IllegalArgument, re.error):
                 return
-            out.append(Wanted(query.field, "regex", pattern))
+            out.append(Wanted(query.field, "regex", regex))
         case dsl.Fuzzy():
             distance = dsl.fuzzy_distance(query.fuzziness, query.value)
             out.append(Wanted(query.field, "fuzzy", query.value, distance=distance))
@@ -314,16 +319,16 @@ class Highlighter:
                     tokens = [w.value]
                 if w.prefix and tokens:
                     last = tokens.pop()
-                    tests.append(lambda t, p=last: t.startswith(p))
+                    tests.append(_starts_with(last))
                 exact.update(tokens)
             elif w.kind == "exact":
                 exact.add(w.value.lower() if self._lowercase(ref) else w.value)
             elif w.kind == "prefix":
-                tests.append(lambda t, p=w.value: t.startswith(p))
+                tests.append(_starts_with(w.value))
             elif w.kind == "regex":
-                tests.append(lambda t, r=w.value: r.fullmatch(t) is not None)
+                tests.append(_matches(w.value))
             elif w.kind == "fuzzy":
-                tests.append(lambda t, v=w.value, d=w.distance: _within(v, t, d))
+                tests.append(_near(w.value, w.distance))
         return lambda term: term in exact or any(test(term) for test in tests)
 
     def _lowercase(self, ref: FieldRef) -> bool:
@@ -485,3 +490,15 @@ def _no_match(value: str, options: FieldOptions) -> str:
         cut = cut[:space] if space > 0 else cut
     text = cut.strip()
     return html.escape(text) if options.escape_html else text
+
+
+def _starts_with(prefix: str) -> Callable[[str], bool]:
+    return lambda term: term.startswith(prefix)
+
+
+def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda term: pattern.fullmatch(term) is not None
+
+
+def _near(value: str, distance: int) -> Callable[[str], bool]:
+    return lambda term: _within(value, term, distance)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import NoReturn
 
 from citadel.node.search.dsl import (
     Bool,
@@ -107,7 +108,7 @@ class _Parser:
             self._fail(f"unexpected [{self.text[self.pos]}]")
         return query
 
-    def _fail(self, why: str) -> None:
+    def _fail(self, why: str) -> NoReturn:
         raise QueryStringError(f"Failed to parse query [{self.text}]: {why}")
 
     def _query(self, field: str | None, depth: int) -> Query:
@@ -304,8 +305,13 @@ class _Parser:
         if not value:
             self._fail(f"[{op}] needs a value")
         bound = _unescape(value)
-        keys = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
-        return Range(field, **{keys[op]: bound})
+        return Range(
+            field,
+            lt=bound if op == "<" else None,
+            lte=bound if op == "<=" else None,
+            gt=bound if op == ">" else None,
+            gte=bound if op == ">=" else None,
+        )
 
     # -- characters ------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from citadel.node.engine.engine import Engine
 from citadel.node.engine.fields import FieldRef, SlotKind
 from citadel.node.engine.query import QueryCompiler
 from citadel.node.engine.shard import Shard
+from citadel.node.engine.stored import hit_count, stored_id, stored_source
 from citadel.node.errors import IllegalArgument
 from citadel.node.search.date_math import resolve_date
 from citadel.node.search.dsl import Bool, Query, parse_query
@@ -71,7 +72,7 @@ def open_indices(
         expand_hidden=options.expand_hidden,
     )
     if resolved.denied:
-        return Opened([], resolved.denied)
+        return Opened([], list(resolved.denied))
     records = [r for r in (load(conn, name) for name in resolved.names) if r is not None]
     for record in records:  # an index reached only through filtered aliases
         record.alias_filter = resolved.filters.get(record.name)
@@ -264,7 +265,7 @@ def _aggregation_target(target: Target) -> AggregationTarget:
         out = {}
         for _, address in target.searcher.search(query, len(ids), count=False).hits:
             doc = target.searcher.doc(address)
-            out[doc.get_first(f.ID_FIELD)] = json.loads(bytes(doc.get_first(f.SOURCE_FIELD)))
+            out[stored_id(doc)] = stored_source(doc)
         return out
 
     return AggregationTarget(
@@ -302,7 +303,7 @@ def _count(target: Target, min_score: float | None, prefetch: int = 1) -> int:
     if min_score is None:
         if target.counted is None:
             result = target.searcher.search(target.query, max(prefetch, 1), count=True)
-            target.counted, target.prefetched = int(result.count), list(result.hits)
+            target.counted, target.prefetched = hit_count(result), list(result.hits)
         return target.counted
     hits = target.searcher.search(target.query, MAX_SORTED_IN_MEMORY, count=False).hits
     return sum(1 for score, _ in hits if score >= min_score)
@@ -450,7 +451,7 @@ def _column(
 
 
 def _keyword_of(target: Target, address: Any, ref: FieldRef, descending: bool) -> Any:
-    source = json.loads(bytes(target.searcher.doc(address).get_first(f.SOURCE_FIELD)))
+    source = stored_source(target.searcher.doc(address))
     value = _value_at(source, ref.path)
     if value is None and "." in ref.path:  # a multi-field (title.keyword) reads its parent
         value = _value_at(source, ref.path.rsplit(".", 1)[0])
@@ -709,7 +710,7 @@ class _Fetcher:
         request = self.request
         target = hit.target
         doc = target.searcher.doc(hit.address)
-        doc_id = doc.get_first(f.ID_FIELD)
+        doc_id = stored_id(doc)
         none = request.stored_fields == ("_none_",)
         out: dict[str, Any] = {"_index": target.record.name}
         if not none:
@@ -732,7 +733,7 @@ class _Fetcher:
             or request.docvalue_fields
             or request.stored_fields
         )
-        source = json.loads(bytes(doc.get_first(f.SOURCE_FIELD))) if needs_source else None
+        source: Any = stored_source(doc) if needs_source else None
         if request.source.fetch:
             out["_source"] = request.source.apply(source)
         fields = self._field_values(target, source, doc_id)
@@ -762,7 +763,7 @@ class _Fetcher:
         if key not in self._fields:
             self._fields[key] = matching(request.fetch_fields, table)
             self._docvalues[key] = matching(request.docvalue_fields, table)
-            stored = [
+            stored: list[tuple[str, str | None]] = [
                 (name, None)
                 for name, _ in matching(
                     [_spec(n) for n in request.stored_fields or () if not n.startswith("_")],

@@ -300,6 +300,7 @@ def update_api_keys(
             if problem is not None:
                 result.errors[key_id] = problem
                 continue
+            assert row is not None  # a missing key is a problem
             values = {
                 "role_descriptors": own if own is not None else json.loads(row["role_descriptors"]),
                 "metadata": (

@@ -206,8 +206,11 @@ def run_search(docs: Iterable[Doc], search: Search) -> Page:
     found = [d for d in docs if search.matches(d)]
     keyed = [(d, [_sort_value(d, k) for k in search.sort]) for d in found]
     if search.sort:
-        order = functools.cmp_to_key(lambda a, b: _compare(a[1], b[1], search.sort))
-        keyed.sort(key=order)
+
+        def by_sort_values(a: tuple[Doc, list[Any]], b: tuple[Doc, list[Any]]) -> int:
+            return _compare(a[1], b[1], search.sort)
+
+        keyed.sort(key=functools.cmp_to_key(by_sort_values))
     else:
         keyed.sort(key=lambda pair: pair[0].position)
     if search.search_after is not None:
@@ -797,6 +800,7 @@ def _sort(spec: Any, catalog: Catalog, where: str) -> tuple[SortKey, ...]:
         return ()
     items = spec if isinstance(spec, list) else [spec]
     keys = []
+    options: Any
     for item in items:
         if isinstance(item, str):
             name, options = item, {}

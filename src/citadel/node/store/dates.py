@@ -193,7 +193,8 @@ def _epoch(value: int | float | str, scale: int) -> int | None:
 
 
 def _to_millis(parts: dict[str, str | None]) -> int | None:
-    year = int(parts["year"]) if parts.get("year") else None
+    year_text = parts.get("year")
+    year = int(year_text) if year_text else None
     if year is None and parts.get("year2"):
         year = 2000 + int(parts["year2"] or 0)
     if year is None:

@@ -167,8 +167,8 @@ def resolve(
         raise IndexNotFound(missing)
     if not chosen and not allow_no_indices:
         raise IndexNotFound(expression or ALL)
-    filters = {n: _combined(f) for n, f in chosen.items() if f}
-    return Targets(tuple(chosen), (), filters)
+    combined = {n: _combined(f) for n, f in chosen.items() if f}
+    return Targets(tuple(chosen), (), combined)
 
 
 def _explicit(
@@ -206,12 +206,12 @@ def _expand(
             if catalog.indices.get(index, IndexFacts()).closed and not closed:
                 continue
             out.append((index, _filters(link)))
-    for stream, facts in sorted(catalog.streams.items()):
+    for stream, stream_facts in sorted(catalog.streams.items()):
         if not pattern.fullmatch(stream) or not allowed(stream):
             continue
-        if (facts.hidden or stream.startswith(".")) and not hidden_ok:
+        if (stream_facts.hidden or stream.startswith(".")) and not hidden_ok:
             continue
-        out.extend((index, None) for index in facts.indices)
+        out.extend((index, None) for index in stream_facts.indices)
     return out
 
 

@@ -259,19 +259,23 @@ def nest_settings(flat: Mapping[str, Any]) -> dict[str, Any]:
     """``{"index.a.b": v}`` → ``{"index": {"a": {"b": v}}}``, as ``GET _settings`` shows them."""
     out: dict[str, Any] = {}
     for key, value in sorted(flat.items()):
-        node = out
         *parents, leaf = key.split(".")
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):  # "a" and "a.b" both set: keep the leaf flat
-                node = None
-                break
-            node = child
+        node = _nested_parent(out, parents)
         if node is None:
             out[key] = value
         else:
             node[leaf] = value
     return out
+
+
+def _nested_parent(out: dict[str, Any], parents: list[str]) -> dict[str, Any] | None:
+    node = out
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):  # "a" and "a.b" both set: keep the leaf flat
+            return None
+        node = child
+    return node
 
 
 # -- index expressions ----------------------------------------------------------------------

@@ -391,7 +391,7 @@ def delete_index_templates(conn: Connection, names: str) -> None:
     stream still uses one)."""
     doomed = _doomed(conn, meta.INDEX_TEMPLATE, names, "index_template")
     users = {
-        stream: spec.get("template")
+        stream: spec["template"]
         for stream, spec in meta.every(conn, meta.DATA_STREAM).items()
         if spec.get("template") in doomed
     }
