@@ -317,10 +317,12 @@ def parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
+        errors = exc.errors()
+        if not errors:
+            raise BadRequest("form: invalid") from None
+        where = ".".join(str(p) for p in errors[0]["loc"])
         raise BadRequest(
-            f"{where or 'form'}: {first.get('msg', 'invalid')}", fields=[where] if where else []
+            f"{where or 'form'}: {errors[0]['msg']}", fields=[where] if where else []
         ) from None
 
 
