@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from citadel.audit.models import AuditEvent
 from citadel.audit.service import AuditLog
+from citadel.audit.tags import AuditAction, Outcome, TargetType
 from citadel.authn.guard import require
 from citadel.authn.principal import Caller
 from citadel.authz.decide import Target
@@ -53,6 +56,24 @@ class Context:
         if not self.caller.system:
             require(self.caller, permission, target)
 
-    def record(self, action, **kwargs):  # type: ignore[no-untyped-def]
+    def record(
+        self,
+        action: AuditAction,
+        *,
+        organization_id: str | None,
+        target_type: TargetType | None = None,
+        target_id: str | None = None,
+        outcome: Outcome = Outcome.SUCCESS,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEvent:
         """Audit `action` by this caller inside this unit of work."""
-        return self.audit.record(self.session, actor=self.caller.actor, action=action, **kwargs)
+        return self.audit.record(
+            self.session,
+            actor=self.caller.actor,
+            action=action,
+            organization_id=organization_id,
+            target_type=target_type,
+            target_id=target_id,
+            outcome=outcome,
+            details=details,
+        )
