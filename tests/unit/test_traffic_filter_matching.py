@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from citadel.traffic_filters.matching import (
@@ -541,7 +541,6 @@ def canonical(network: Network) -> Network:
     return network
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=45) | st.text(alphabet="0123456789abcdefABCDEF:./% ", max_size=45))
 def test_parse_ip_source_raises_only_invalid_source_and_agrees_with_ipaddress(text: str) -> None:
     try:
@@ -552,7 +551,6 @@ def test_parse_ip_source_raises_only_invalid_source_and_agrees_with_ipaddress(te
     assert network == canonical(ipaddress.ip_network(text, strict=False))
 
 
-@settings(max_examples=300, deadline=None)
 @given(
     st.integers(0, 2**32 - 1) | st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address),
     st.integers(0, 128),
@@ -619,7 +617,6 @@ def oracle(nets: list[Network], client: str) -> bool:
     return any(address in net for net in nets)
 
 
-@settings(max_examples=400, deadline=None)
 @given(cases(), st.integers(1, 4), st.booleans())
 def test_decide_agrees_with_naive_membership(
     case: tuple[list[Network], list[str]], split: int, host_bits: bool
@@ -770,7 +767,6 @@ def bucket_edge_cases(draw: st.DrawFn) -> tuple[list[Network], list[str]]:
     return nets, clients
 
 
-@settings(max_examples=300, deadline=None)
 @given(bucket_edge_cases(), st.data())
 def test_decide_agrees_with_naive_membership_at_bucket_edges(
     case: tuple[list[Network], list[str]], data: st.DataObject
