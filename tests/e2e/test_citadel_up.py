@@ -67,8 +67,8 @@ def test_the_owner_signs_in_enrols_totp_and_mints_a_working_key(running):
     api, ca = endpoints["api_url"], endpoints["ca_file"]
     with CitadelClient(api, ca_file=ca) as anon:
         token = anon.login("owner@example.com", "e2e owner password 123")
-    assert token["mfa_enrollment_required"] is True
-    with CitadelClient(api, token=token["token"], ca_file=ca) as user:
+    assert token.mfa_enrollment_required is True
+    with CitadelClient(api, token=token.token, ca_file=ca) as user:
         with pytest.raises(ClientError) as denied:
             user.list_members(endpoints["organization_id"])
         assert denied.value.code == "auth.mfa_enrollment_required"
@@ -77,9 +77,9 @@ def test_the_owner_signs_in_enrols_totp_and_mints_a_working_key(running):
         code = totp.code_at(seed, int(time.time()) // 30)
         user.request("POST", "/users/auth/mfa/totp/_confirm", json={"code": code})
         key = user.create_api_key("e2e", expiration="1d")
-    with CitadelClient(api, api_key=key["key"], ca_file=ca) as robot:
+    with CitadelClient(api, api_key=key.key, ca_file=ca) as robot:
         [member] = robot.list_members(endpoints["organization_id"])
-    assert member["email"] == "owner@example.com"
+    assert member.email == "owner@example.com"
 
 
 def test_admin_create_api_key_works_from_the_data_directory(running, data_dir):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 
 from citadel import __version__
-from citadel.api import errors
+from citadel.api import errors, openapi
 from citadel.api.deps import public
 from citadel.api.middleware import RequestContextMiddleware
 from citadel.api.routes import (
@@ -70,6 +70,7 @@ def create_api_app(services: Services) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(sso_login.router)  # browser endpoints: login URL, ACS, SP metadata
     errors.install(app, on_error=_audit_failure)
+    openapi.install(app)  # response, error and security descriptions
     app.add_middleware(
         RequestContextMiddleware,
         trusted_proxies=services.trusted_proxies,

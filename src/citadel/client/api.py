@@ -1,11 +1,52 @@
-"""`CitadelClient`: the Cloud API over HTTPS, verifying the platform CA."""
+"""`CitadelClient`: the Cloud API over HTTPS, verifying the platform CA.
+
+Every method answers with the response model its route declares (the models of the domains'
+`schemas` modules, the ones the served OpenAPI document describes), parsed from the JSON the
+API sent; `request` stays for a call the client has no method for (raw JSON).
+"""
 
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import TypeAdapter
+
+from citadel.api_keys.schemas import ApiKeyOut, ApiKeysOut
+from citadel.deployments.schemas import (
+    ClusterCredentialsOut,
+    DeploymentCreateOut,
+    DeploymentGetOut,
+    DeploymentsListingDataOut,
+    DeploymentsListOut,
+    DeploymentSummaryOut,
+    DeploymentUpdateOut,
+    StaticIpsOut,
+)
+from citadel.domains.schemas import DomainOut, DomainsOut
+from citadel.invitations.schemas import InvitationOut, InvitationsOut
+from citadel.kit.schema import EmptyOut
+from citadel.members.schemas import MembershipOut, MembershipsOut
+from citadel.orgs.schemas import OrganizationListOut, OrganizationOut
+from citadel.signin.schemas import AuthenticationInfoOut, TokenOut
+from citadel.sso.schemas import RoleMappingOut, RoleMappingsOut, SsoConfigurationOut
+from citadel.traffic_filters.schemas import (
+    ClaimedLinkIdOut,
+    ClaimedLinkIdsOut,
+    HistoryEntryOut,
+    HistoryOut,
+    RulesetIdOut,
+    RulesetOut,
+    RulesetsOut,
+    ValidationOut,
+)
+
+T = TypeVar("T")
+RulesetChange = RulesetIdOut | ValidationOut
+"""A ruleset create or update: its id, or with `validate_only` what it would block."""
+AssociationChange = EmptyOut | ValidationOut
+"""An association: `{}`, or with `validate_only` what it would block."""
 
 
 class ClientError(Exception):
@@ -33,12 +74,19 @@ class CitadelClient:
         token: str | None = None,
         ca_file: str | None = None,
         timeout: float = 30.0,
+        http: httpx.Client | None = None,
     ) -> None:
+        """`http`: send through this client instead (tests: the application in process)."""
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"ApiKey {api_key}"
         elif token:
             headers["Authorization"] = f"Bearer {token}"
+        if http is not None:
+            http.base_url = httpx.URL(api_url.rstrip("/"))
+            http.headers.update(headers)
+            self._http = http
+            return
         self._http = httpx.Client(
             base_url=api_url.rstrip("/"),
             headers=headers,
@@ -56,7 +104,7 @@ class CitadelClient:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call the API; raise `ClientError` on an error answer."""
+        """Call the API; raise `ClientError` on an error answer; the JSON it answered."""
         response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             try:
@@ -66,48 +114,49 @@ class CitadelClient:
             raise ClientError(response.status_code, errors)
         return response.json() if response.content else {}
 
-    def login(self, email: str, password: str, totp_code: str | None = None) -> dict[str, Any]:
+    def login(self, email: str, password: str, totp_code: str | None = None) -> TokenOut:
         body: dict[str, Any] = {"username": email, "password": password}
         if totp_code:
             body["totp_code"] = totp_code
-        return self.request("POST", "/users/auth/_login", json=body)
+        return _parse(TokenOut, self.request("POST", "/users/auth/_login", json=body))
 
-    def whoami(self) -> dict[str, Any]:
-        return self.request("GET", "/users/auth")
+    def whoami(self) -> AuthenticationInfoOut:
+        return _parse(AuthenticationInfoOut, self.request("GET", "/users/auth"))
 
-    def list_organizations(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/organizations")["organizations"]
+    def list_organizations(self) -> list[OrganizationOut]:
+        return _parse(OrganizationListOut, self.request("GET", "/organizations")).organizations
 
-    def get_organization(self, org_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/organizations/{org_id}")
+    def get_organization(self, org_id: str) -> OrganizationOut:
+        return _parse(OrganizationOut, self.request("GET", f"/organizations/{org_id}"))
 
-    def list_members(self, org_id: str) -> list[dict[str, Any]]:
-        return self.request("GET", f"/organizations/{org_id}/members")["members"]
+    def list_members(self, org_id: str) -> list[MembershipOut]:
+        answer = self.request("GET", f"/organizations/{org_id}/members")
+        return _parse(MembershipsOut, answer).members
 
     def invite(
         self, org_id: str, emails: list[str], *, expires_in: str | None = None, roles: Any = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[InvitationOut]:
         body: dict[str, Any] = {"emails": emails}
         if expires_in:
             body["expires_in"] = expires_in
         if roles is not None:
             body["role_assignments"] = roles
-        return self.request("POST", f"/organizations/{org_id}/invitations", json=body)[
-            "invitations"
-        ]
+        answer = self.request("POST", f"/organizations/{org_id}/invitations", json=body)
+        return _parse(InvitationsOut, answer).invitations
 
     def create_api_key(
         self, description: str, *, expiration: str | None = None, roles: Any = None
-    ) -> dict[str, Any]:
+    ) -> ApiKeyOut:
+        """A new key; `key` in the answer is the only copy of the secret."""
         body: dict[str, Any] = {"description": description}
         if expiration:
             body["expiration"] = expiration
         if roles is not None:
             body["role_assignments"] = roles
-        return self.request("POST", "/users/auth/keys", json=body)
+        return _parse(ApiKeyOut, self.request("POST", "/users/auth/keys", json=body))
 
-    def list_api_keys(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/users/auth/keys")["keys"]
+    def list_api_keys(self) -> list[ApiKeyOut]:
+        return _parse(ApiKeysOut, self.request("GET", "/users/auth/keys")).keys
 
     # --- deployments ---------------------------------------------------------------------
 
@@ -117,80 +166,94 @@ class CitadelClient:
         *,
         request_id: str | None = None,
         validate_only: bool = False,
-    ) -> dict[str, Any]:
+    ) -> DeploymentCreateOut:
         """Create a deployment; the answer carries the `elastic` password (only copy)."""
         params: dict[str, Any] = {}
         if request_id:
             params["request_id"] = request_id
         if validate_only:
             params["validate_only"] = "true"
-        return self.request("POST", "/deployments", json=body, params=params)
+        answer = self.request("POST", "/deployments", json=body, params=params)
+        return _parse(DeploymentCreateOut, answer)
 
-    def list_deployments(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/deployments")["deployments"]
+    def list_deployments(self) -> list[DeploymentsListingDataOut]:
+        return _parse(DeploymentsListOut, self.request("GET", "/deployments")).deployments
 
-    def get_deployment(self, deployment_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/deployments/{deployment_id}")
+    def get_deployment(self, deployment_id: str) -> DeploymentGetOut:
+        return _parse(DeploymentGetOut, self.request("GET", f"/deployments/{deployment_id}"))
 
-    def update_deployment(self, deployment_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request(
+    def update_deployment(self, deployment_id: str, body: dict[str, Any]) -> DeploymentUpdateOut:
+        answer = self.request(
             "PUT", f"/deployments/{deployment_id}", json={"prune_orphans": False, **body}
         )
+        return _parse(DeploymentUpdateOut, answer)
 
-    def shutdown_deployment(self, deployment_id: str) -> dict[str, Any]:
-        return self.request("POST", f"/deployments/{deployment_id}/_shutdown")
+    def shutdown_deployment(self, deployment_id: str) -> DeploymentSummaryOut:
+        answer = self.request("POST", f"/deployments/{deployment_id}/_shutdown")
+        return _parse(DeploymentSummaryOut, answer)
 
-    def delete_deployment(self, deployment_id: str) -> dict[str, Any]:
-        return self.request("DELETE", f"/deployments/{deployment_id}")
+    def delete_deployment(self, deployment_id: str) -> DeploymentSummaryOut:
+        answer = self.request("DELETE", f"/deployments/{deployment_id}")
+        return _parse(DeploymentSummaryOut, answer)
 
     def reset_elastic_password(
         self, deployment_id: str, ref_id: str = "main-elasticsearch"
-    ) -> dict[str, Any]:
-        return self.request(
-            "POST", f"/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password"
-        )
+    ) -> ClusterCredentialsOut:
+        path = f"/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password"
+        return _parse(ClusterCredentialsOut, self.request("POST", path))
 
     # --- domain claims ---------------------------------------------------------------------
 
-    def list_domains(self, org_id: str) -> list[dict[str, Any]]:
-        return self.request("GET", f"/organizations/{org_id}/domains")["domains"]
+    def list_domains(self, org_id: str) -> list[DomainOut]:
+        answer = self.request("GET", f"/organizations/{org_id}/domains")
+        return _parse(DomainsOut, answer).domains
 
-    def add_domain(self, org_id: str, domain: str) -> dict[str, Any]:
+    def add_domain(self, org_id: str, domain: str) -> DomainOut:
         body = {"domain": domain}
-        return self.request("POST", f"/organizations/{org_id}/domains", json=body)
+        answer = self.request("POST", f"/organizations/{org_id}/domains", json=body)
+        return _parse(DomainOut, answer)
 
-    def get_domain(self, org_id: str, domain: str) -> dict[str, Any]:
-        return self.request("GET", f"/organizations/{org_id}/domains/{domain}")
+    def get_domain(self, org_id: str, domain: str) -> DomainOut:
+        answer = self.request("GET", f"/organizations/{org_id}/domains/{domain}")
+        return _parse(DomainOut, answer)
 
-    def verify_domain(self, org_id: str, domain: str) -> dict[str, Any]:
-        return self.request("POST", f"/organizations/{org_id}/domains/{domain}/_verify")
+    def verify_domain(self, org_id: str, domain: str) -> DomainOut:
+        answer = self.request("POST", f"/organizations/{org_id}/domains/{domain}/_verify")
+        return _parse(DomainOut, answer)
 
-    def remove_domain(self, org_id: str, domain: str) -> dict[str, Any]:
-        return self.request("DELETE", f"/organizations/{org_id}/domains/{domain}")
+    def remove_domain(self, org_id: str, domain: str) -> EmptyOut:
+        answer = self.request("DELETE", f"/organizations/{org_id}/domains/{domain}")
+        return _parse(EmptyOut, answer)
 
     # --- single sign-on --------------------------------------------------------------------
 
-    def get_sso(self, org_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/organizations/{org_id}/sso")
+    def get_sso(self, org_id: str) -> SsoConfigurationOut:
+        answer = self.request("GET", f"/organizations/{org_id}/sso")
+        return _parse(SsoConfigurationOut, answer)
 
-    def configure_sso(self, org_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PUT", f"/organizations/{org_id}/sso", json=body)
+    def configure_sso(self, org_id: str, body: dict[str, Any]) -> SsoConfigurationOut:
+        answer = self.request("PUT", f"/organizations/{org_id}/sso", json=body)
+        return _parse(SsoConfigurationOut, answer)
 
-    def remove_sso(self, org_id: str) -> dict[str, Any]:
-        return self.request("DELETE", f"/organizations/{org_id}/sso")
+    def remove_sso(self, org_id: str) -> EmptyOut:
+        return _parse(EmptyOut, self.request("DELETE", f"/organizations/{org_id}/sso"))
 
-    def list_role_mappings(self, org_id: str) -> list[dict[str, Any]]:
-        return self.request("GET", f"/organizations/{org_id}/sso/role-mappings")["role_mappings"]
+    def list_role_mappings(self, org_id: str) -> list[RoleMappingOut]:
+        answer = self.request("GET", f"/organizations/{org_id}/sso/role-mappings")
+        return _parse(RoleMappingsOut, answer).role_mappings
 
-    def create_role_mapping(self, org_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", f"/organizations/{org_id}/sso/role-mappings", json=body)
+    def create_role_mapping(self, org_id: str, body: dict[str, Any]) -> RoleMappingOut:
+        path = f"/organizations/{org_id}/sso/role-mappings"
+        return _parse(RoleMappingOut, self.request("POST", path, json=body))
 
-    def remove_role_mapping(self, org_id: str, mapping_id: str) -> dict[str, Any]:
-        return self.request("DELETE", f"/organizations/{org_id}/sso/role-mappings/{mapping_id}")
+    def remove_role_mapping(self, org_id: str, mapping_id: str) -> EmptyOut:
+        path = f"/organizations/{org_id}/sso/role-mappings/{mapping_id}"
+        return _parse(EmptyOut, self.request("DELETE", path))
 
-    def set_enforcement(self, org_id: str, method: str | None) -> dict[str, Any]:
+    def set_enforcement(self, org_id: str, method: str | None) -> OrganizationOut:
         body = {"enforce_authentication_method": method}
-        return self.request("PUT", f"/organizations/{org_id}", json=body)
+        answer = self.request("PUT", f"/organizations/{org_id}", json=body)
+        return _parse(OrganizationOut, answer)
 
     # --- traffic filters -----------------------------------------------------------------
 
@@ -198,24 +261,28 @@ class CitadelClient:
 
     def list_rulesets(
         self, *, region: str | None = None, include_associations: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[RulesetOut]:
         params: dict[str, Any] = {"include_associations": str(include_associations).lower()}
         if region:
             params["region"] = region
-        return self.request("GET", f"{self._TF}/rulesets", params=params)["rulesets"]
+        answer = self.request("GET", f"{self._TF}/rulesets", params=params)
+        return _parse(RulesetsOut, answer).rulesets
 
-    def get_ruleset(self, ruleset_id: str, *, include_associations: bool = False) -> dict:
+    def get_ruleset(self, ruleset_id: str, *, include_associations: bool = False) -> RulesetOut:
         params = {"include_associations": str(include_associations).lower()}
-        return self.request("GET", f"{self._TF}/rulesets/{ruleset_id}", params=params)
+        answer = self.request("GET", f"{self._TF}/rulesets/{ruleset_id}", params=params)
+        return _parse(RulesetOut, answer)
 
-    def ruleset_history(self, ruleset_id: str) -> list[dict[str, Any]]:
-        return self.request("GET", f"{self._TF}/rulesets/{ruleset_id}/history")["history"]
+    def ruleset_history(self, ruleset_id: str) -> list[HistoryEntryOut]:
+        answer = self.request("GET", f"{self._TF}/rulesets/{ruleset_id}/history")
+        return _parse(HistoryOut, answer).history
 
     def create_ruleset(
         self, body: dict[str, Any], *, validate_only: bool = False, force: bool = False
-    ) -> dict[str, Any]:
+    ) -> RulesetChange:
         params = _flags(validate_only=validate_only, force=force)
-        return self.request("POST", f"{self._TF}/rulesets", json=body, params=params)
+        answer = self.request("POST", f"{self._TF}/rulesets", json=body, params=params)
+        return _parse(RulesetChange, answer)
 
     def update_ruleset(
         self,
@@ -225,16 +292,17 @@ class CitadelClient:
         version: int | None = None,
         validate_only: bool = False,
         force: bool = False,
-    ) -> dict[str, Any]:
+    ) -> RulesetChange:
         params = _flags(validate_only=validate_only, force=force)
         if version is not None:
             params["version"] = version
         path = f"{self._TF}/rulesets/{ruleset_id}"
-        return self.request("PUT", path, json=body, params=params)
+        return _parse(RulesetChange, self.request("PUT", path, json=body, params=params))
 
-    def delete_ruleset(self, ruleset_id: str, *, ignore_associations: bool = False) -> dict:
+    def delete_ruleset(self, ruleset_id: str, *, ignore_associations: bool = False) -> EmptyOut:
         params = _flags(ignore_associations=ignore_associations)
-        return self.request("DELETE", f"{self._TF}/rulesets/{ruleset_id}", params=params)
+        path = f"{self._TF}/rulesets/{ruleset_id}"
+        return _parse(EmptyOut, self.request("DELETE", path, params=params))
 
     def associate_ruleset(
         self,
@@ -243,30 +311,48 @@ class CitadelClient:
         *,
         validate_only: bool = False,
         force: bool = False,
-    ) -> dict[str, Any]:
+    ) -> AssociationChange:
         body = {"entity_type": "deployment", "id": deployment_id}
         params = _flags(validate_only=validate_only, force=force)
         path = f"{self._TF}/rulesets/{ruleset_id}/associations"
-        return self.request("POST", path, json=body, params=params)
+        return _parse(AssociationChange, self.request("POST", path, json=body, params=params))
 
     def disassociate_ruleset(
         self, ruleset_id: str, deployment_id: str, *, force: bool = False
-    ) -> dict[str, Any]:
+    ) -> EmptyOut:
         path = f"{self._TF}/rulesets/{ruleset_id}/associations/deployment/{deployment_id}"
-        return self.request("DELETE", path, params=_flags(force=force))
+        return _parse(EmptyOut, self.request("DELETE", path, params=_flags(force=force)))
 
-    def list_link_ids(self, *, region: str | None = None) -> list[dict[str, Any]]:
+    def list_link_ids(self, *, region: str | None = None) -> list[ClaimedLinkIdOut]:
         params = {"region": region} if region else {}
-        return self.request("GET", f"{self._TF}/link-ids", params=params)["claimed_link_ids"]
+        answer = self.request("GET", f"{self._TF}/link-ids", params=params)
+        return _parse(ClaimedLinkIdsOut, answer).claimed_link_ids
 
-    def claim_link_id(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", f"{self._TF}/link-ids/_claim", json=body)
+    def claim_link_id(self, body: dict[str, Any]) -> ClaimedLinkIdOut:
+        answer = self.request("POST", f"{self._TF}/link-ids/_claim", json=body)
+        return _parse(ClaimedLinkIdOut, answer)
 
-    def unclaim_link_id(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", f"{self._TF}/link-ids/_unclaim", json=body)
+    def unclaim_link_id(self, body: dict[str, Any]) -> EmptyOut:
+        answer = self.request("POST", f"{self._TF}/link-ids/_unclaim", json=body)
+        return _parse(EmptyOut, answer)
 
-    def static_ips(self) -> dict[str, Any]:
-        return self.request("GET", "/platform/static-ips")
+    def static_ips(self) -> StaticIpsOut:
+        return _parse(StaticIpsOut, self.request("GET", "/platform/static-ips"))
+
+
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    if model not in _ADAPTERS:
+        _ADAPTERS[model] = TypeAdapter(model)
+    return _ADAPTERS[model]
+
+
+def _parse(model: type[T] | Any, answer: Any) -> T:
+    """`answer` (the JSON the API sent) as `model`: a response model, or a union of them."""
+    parsed: T = _adapter(model).validate_python(answer)
+    return parsed
 
 
 def _flags(**flags: bool) -> dict[str, Any]:

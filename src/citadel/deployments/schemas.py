@@ -1,7 +1,8 @@
 """Request bodies of the deployment routes (Cloud API shapes) and the shaping of answers.
 
-Responses are built as plain dictionaries: the Cloud API's cluster info is deep, and most of
-it is fixed for a single-node deployment.
+The Cloud API's cluster info is deep, and most of it is fixed for a single-node deployment:
+the answers are built as dictionaries and validated into the response models below, which
+document exactly what is sent (the parts that are always empty are lists of objects).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from citadel.deployments.lifecycle import Desired, Observed, is_healthy, status
 from citadel.deployments.models import Deployment
-from citadel.kit.schema import StrictModel
+from citadel.kit.schema import ResponseModel, StrictModel
 
 ALIAS_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_SIZE_MB = 1024
@@ -102,6 +103,239 @@ class UpdateDeploymentIn(StrictModel):
     settings: dict[str, Any] | None = None
 
 
+# --- answers (Cloud API shapes) --------------------------------------------------------------
+
+Empty = list[dict[str, Any]]
+"""A list the Cloud API has that is always empty for a single-node deployment."""
+
+
+class ClusterCredentialsOut(ResponseModel):
+    """`ClusterCredentials`: this answer is the password's only copy."""
+
+    username: str
+    password: str
+
+
+class DeploymentResourceOut(ResponseModel):
+    """`DeploymentResource`."""
+
+    ref_id: str
+    id: str
+    kind: str
+    region: str
+    cloud_id: str
+    credentials: ClusterCredentialsOut | None = None
+
+
+class DeploymentCreateOut(ResponseModel):
+    """`DeploymentCreateResponse` (with `validate_only`: empty `id`, no resources)."""
+
+    id: str
+    name: str
+    alias: str | None = None
+    created: bool
+    resources: list[DeploymentResourceOut]
+
+
+class DeploymentsListingDataOut(ResponseModel):
+    id: str
+    name: str
+    resources: list[DeploymentResourceOut]
+
+
+class DeploymentsListOut(ResponseModel):
+    """`DeploymentsListResponse`."""
+
+    deployments: list[DeploymentsListingDataOut]
+
+
+class DeploymentSummaryOut(ResponseModel):
+    """`DeploymentShutdownResponse` / `DeploymentDeleteResponse`."""
+
+    id: str
+    name: str
+
+
+class DeploymentUpdateOut(ResponseModel):
+    """`DeploymentUpdateResponse`."""
+
+    id: str
+    name: str
+    alias: str | None = None
+    resources: list[DeploymentResourceOut]
+
+
+class PlanInfoOut(ResponseModel):
+    healthy: bool
+    history: Empty
+
+
+class ShardInfoOut(ResponseModel):
+    healthy: bool
+    available_shards: Empty
+    unavailable_shards: Empty
+    unavailable_replicas: Empty
+
+
+class MasterInfoOut(ResponseModel):
+    healthy: bool
+    masters: Empty
+    instances_with_no_master: Empty
+
+
+class BlockingIssuesOut(ResponseModel):
+    healthy: bool
+    cluster_level: Empty
+    index_level: Empty
+
+
+class ElasticsearchHealthOut(ResponseModel):
+    healthy: bool
+    shard_info: ShardInfoOut
+    master_info: MasterInfoOut
+    blocking_issues: BlockingIssuesOut
+
+
+class PortsOut(ResponseModel):
+    http: int
+    https: int
+    transport_passthrough: int
+
+
+class ClusterMetadataOut(ResponseModel):
+    """`ClusterMetadataInfo`: where the deployment is reached."""
+
+    version: int
+    last_modified: str
+    endpoint: str
+    service_url: str
+    cloud_id: str
+    ports: PortsOut
+    aliased_endpoint: str | None = None
+    aliased_url: str | None = None
+
+
+class TopologyOut(ResponseModel):
+    healthy: bool
+    instances: Empty
+
+
+class SnapshotsOut(ResponseModel):
+    healthy: bool
+    count: int
+    recent_success: bool
+
+
+class LockedOut(ResponseModel):
+    """Ours: why the deployment is locked (its customer key is unavailable)."""
+
+    reason: str
+
+
+class ElasticsearchClusterInfoOut(ResponseModel):
+    """`ElasticsearchClusterInfo`."""
+
+    cluster_id: str
+    cluster_name: str
+    deployment_id: str
+    region: str
+    healthy: bool
+    status: str
+    plan_info: PlanInfoOut
+    elasticsearch: ElasticsearchHealthOut
+    metadata: ClusterMetadataOut
+    topology: TopologyOut
+    snapshots: SnapshotsOut
+    external_links: Empty
+    associated_kibana_clusters: Empty
+    associated_apm_clusters: Empty
+    associated_appsearch_clusters: Empty
+    associated_enterprise_search_clusters: Empty
+    locked: LockedOut | None = None
+
+
+class ElasticsearchResourceInfoOut(ResponseModel):
+    """`ElasticsearchResourceInfo`."""
+
+    ref_id: str
+    id: str
+    region: str
+    info: ElasticsearchClusterInfoOut
+
+
+class DeploymentResourcesOut(ResponseModel):
+    """`DeploymentResources`: one Elasticsearch resource, nothing else."""
+
+    elasticsearch: list[ElasticsearchResourceInfoOut]
+    kibana: Empty
+    apm: Empty
+    appsearch: Empty
+    enterprise_search: Empty
+    integrations_server: Empty
+
+
+class TrafficFilterSettingsOut(ResponseModel):
+    """`TrafficFilterSettings`."""
+
+    rulesets: list[str]
+
+
+class AutoOpsOut(ResponseModel):
+    status: str
+
+
+class ByokOut(ResponseModel):
+    """The customer-managed key holding the data key."""
+
+    key_resource_path: str
+    key_manager_id: str
+
+
+class DeploymentSettingsOut(ResponseModel):
+    """`DeploymentSettings`."""
+
+    traffic_filter_settings: TrafficFilterSettingsOut
+    auto_ops: AutoOpsOut
+    byok: ByokOut | None = None
+
+
+class MetadataItemOut(ResponseModel):
+    key: str
+    value: str
+
+
+class DeploymentMetadataOut(ResponseModel):
+    """`DeploymentMetadata`."""
+
+    tags: list[MetadataItemOut]
+    byok_enabled: bool
+
+
+class DeploymentGetOut(ResponseModel):
+    """`DeploymentGetResponse`."""
+
+    id: str
+    name: str
+    alias: str | None = None
+    healthy: bool
+    resources: DeploymentResourcesOut
+    settings: DeploymentSettingsOut
+    metadata: DeploymentMetadataOut
+
+
+class RegionAddressesOut(ResponseModel):
+    """Where traffic to a region's deployments arrives, and where theirs leaves from."""
+
+    ingress: list[str]
+    egress: list[str]
+
+
+class StaticIpsOut(ResponseModel):
+    """The platform's static IPs per region (`GET /platform/static-ips`, ours)."""
+
+    regions: dict[str, RegionAddressesOut]
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Where deployments are reached: `<id>.<region>.<domain>:<port>`."""
@@ -120,58 +354,63 @@ class Endpoints:
         return f"{row.name}:{base64.b64encode(text.encode()).decode()}"
 
 
-def resource_summary(row: Deployment, endpoints: Endpoints) -> dict[str, Any]:
-    """The `DeploymentResource` of the Elasticsearch resource."""
-    return {
-        "ref_id": row.ref_id,
-        "id": row.id,
-        "kind": "elasticsearch",
-        "region": row.region,
-        "cloud_id": endpoints.cloud_id(row),
-    }
+def resource_summary(
+    row: Deployment, endpoints: Endpoints, *, password: str | None = None
+) -> DeploymentResourceOut:
+    """The `DeploymentResource` of the Elasticsearch resource; credentials with `password`."""
+    return DeploymentResourceOut(
+        ref_id=row.ref_id,
+        id=row.id,
+        kind="elasticsearch",
+        region=row.region,
+        cloud_id=endpoints.cloud_id(row),
+        credentials=ClusterCredentialsOut(username="elastic", password=password)
+        if password is not None
+        else None,
+    )
 
 
 def created(
     row: Deployment, endpoints: Endpoints, *, password: str | None, fresh: bool
-) -> dict[str, Any]:
+) -> DeploymentCreateOut:
     """The `DeploymentCreateResponse`; credentials only when `password` is given."""
-    resource = resource_summary(row, endpoints)
-    if password is not None:
-        resource["credentials"] = {"username": "elastic", "password": password}
-    body: dict[str, Any] = {
-        "id": row.id,
-        "name": row.name,
-        "created": fresh,
-        "resources": [resource],
-    }
-    if row.alias:
-        body["alias"] = row.alias
-    return body
+    return DeploymentCreateOut(
+        id=row.id,
+        name=row.name,
+        alias=row.alias or None,
+        created=fresh,
+        resources=[resource_summary(row, endpoints, password=password)],
+    )
 
 
-def listing(row: Deployment, endpoints: Endpoints) -> dict[str, Any]:
+def validated(name: str | None) -> DeploymentCreateOut:
+    """The answer of `validate_only=true`: nothing was created."""
+    return DeploymentCreateOut(id="", name=name or "", created=False, resources=[])
+
+
+def listing(row: Deployment, endpoints: Endpoints) -> DeploymentsListingDataOut:
     """One `DeploymentsListingData`."""
-    return {"id": row.id, "name": row.name, "resources": [resource_summary(row, endpoints)]}
+    return DeploymentsListingDataOut(
+        id=row.id, name=row.name, resources=[resource_summary(row, endpoints)]
+    )
 
 
-def summary(row: Deployment) -> dict[str, Any]:
+def summary(row: Deployment) -> DeploymentSummaryOut:
     """`DeploymentShutdownResponse` / `DeploymentDeleteResponse`."""
-    return {"id": row.id, "name": row.name}
+    return DeploymentSummaryOut(id=row.id, name=row.name)
 
 
-def updated(row: Deployment, endpoints: Endpoints) -> dict[str, Any]:
+def updated(row: Deployment, endpoints: Endpoints) -> DeploymentUpdateOut:
     """The `DeploymentUpdateResponse`."""
-    body: dict[str, Any] = {
-        "id": row.id,
-        "name": row.name,
-        "resources": [resource_summary(row, endpoints)],
-    }
-    if row.alias:
-        body["alias"] = row.alias
-    return body
+    return DeploymentUpdateOut(
+        id=row.id,
+        name=row.name,
+        alias=row.alias or None,
+        resources=[resource_summary(row, endpoints)],
+    )
 
 
-def detail(row: Deployment, endpoints: Endpoints, rulesets: list[str]) -> dict[str, Any]:
+def detail(row: Deployment, endpoints: Endpoints, rulesets: list[str]) -> DeploymentGetOut:
     """The `DeploymentGetResponse`; `rulesets` are the associated traffic-filter rulesets."""
     desired, observed = Desired(row.desired_state), Observed(row.observed_state)
     healthy = is_healthy(desired, observed, row.healthy)
@@ -246,7 +485,7 @@ def detail(row: Deployment, endpoints: Endpoints, rulesets: list[str]) -> dict[s
         }
     if observed is Observed.LOCKED:
         info["locked"] = {"reason": row.observed_detail or "the customer key is unavailable"}
-    return body
+    return DeploymentGetOut.model_validate(body)
 
 
 # --- internal API (ADR 9) ------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from citadel.key_managers.models import KeyManager
-from citadel.kit.schema import StrictModel
+from citadel.kit.schema import ResponseModel, StrictModel
 
 Kind = Literal["pkcs11", "vault-transit", "kmip", "aws-kms"]
 
@@ -36,14 +36,46 @@ class RekeyIn(StrictModel):
     key_manager_id: str | None = Field(default=None, max_length=32)
 
 
-def manager_info(row: KeyManager) -> dict[str, Any]:
+class KeyManagerOut(ResponseModel):
     """A key manager as the API shows it: never the credential, only whether there is one."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "kind": row.kind,
-        "settings": dict(row.settings),
-        "has_secret": row.secret_sealed is not None,
-        "created": row.created_at.isoformat().replace("+00:00", "Z"),
-        "updated": row.updated_at.isoformat().replace("+00:00", "Z"),
-    }
+
+    id: str
+    name: str
+    kind: Kind
+    settings: dict[str, str]
+    has_secret: bool
+    created: str
+    updated: str
+
+
+class KeyManagersOut(ResponseModel):
+    key_managers: list[KeyManagerOut]
+
+
+class KeyRotationOut(ResponseModel):
+    """The key wrapping the data key, and its version before and after."""
+
+    key_resource_path: str
+    version: str
+    previous_version: str
+
+
+class RekeyOut(ResponseModel):
+    """Where the deployment's data key now lives."""
+
+    id: str
+    key_resource_path: str
+    byok_enabled: bool
+
+
+def manager_info(row: KeyManager) -> KeyManagerOut:
+    """A key manager as the API shows it: never the credential, only whether there is one."""
+    return KeyManagerOut(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,  # type: ignore[arg-type]  # stored as one of `Kind`
+        settings=dict(row.settings),
+        has_secret=row.secret_sealed is not None,
+        created=row.created_at.isoformat().replace("+00:00", "Z"),
+        updated=row.updated_at.isoformat().replace("+00:00", "Z"),
+    )

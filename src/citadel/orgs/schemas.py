@@ -20,7 +20,7 @@ class OrganizationOut(ResponseModel):
     notifications_allowed_email_domains: list[str]
     billing_contacts: list[str]
     operational_contacts: list[str]
-    enforce_authentication_method: Literal["saml"] | None
+    enforce_authentication_method: Literal["saml"] | None = None
     allow_never_expiring_api_keys: bool
     disable_api_keys_on_member_removal: bool
 

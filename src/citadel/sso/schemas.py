@@ -9,7 +9,7 @@ from pydantic import Field
 
 from citadel.authz import assignments
 from citadel.authz.assignments import RoleAssignmentsIn
-from citadel.kit.schema import StrictModel
+from citadel.kit.schema import ResponseModel, StrictModel
 from citadel.sso.models import SsoConfiguration, SsoRoleMapping
 from citadel.sso.urls import sp_urls
 
@@ -42,8 +42,8 @@ class RoleMappingIn(StrictModel):
     role_assignments: RoleAssignmentsIn
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+def _time(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def split_certificates(text: str) -> list[str]:
@@ -52,42 +52,92 @@ def split_certificates(text: str) -> list[str]:
     return [block.strip() + "\n" + end + "\n" for block in text.split(end) if block.strip()]
 
 
+class IdentityProviderOut(ResponseModel):
+    entity_id: str
+    sso_url: str
+    certificates: list[str]
+
+
+class ServiceProviderOut(ResponseModel):
+    """What to give the IdP."""
+
+    entity_id: str
+    acs_url: str
+    metadata_url: str
+    login_url: str
+    certificate: str
+
+
+class SsoConfigurationOut(ResponseModel):
+    """The configuration as the API shows it: never the SP private key."""
+
+    organization_id: str
+    enabled: bool
+    login_prefix: str
+    generation: int
+    enforced: bool
+    caller_signed_in_with_current_configuration: bool
+    identity_provider: IdentityProviderOut
+    service_provider: ServiceProviderOut
+    created: str
+    updated: str
+
+
+class RuleOut(ResponseModel):
+    match: Literal["all", "any"]
+    groups: list[str]
+
+
+class RoleMappingOut(ResponseModel):
+    id: str
+    name: str
+    rule: RuleOut
+    role_assignments: dict[str, Any]
+    """The Cloud API `RoleAssignments` object."""
+    created: str
+    updated: str
+
+
+class RoleMappingsOut(ResponseModel):
+    role_mappings: list[RoleMappingOut]
+
+
 def configuration_info(
     row: SsoConfiguration, *, base_url: str, enforced: bool, caller_verified: bool
-) -> dict[str, Any]:
+) -> SsoConfigurationOut:
     """The configuration as the API shows it: never the SP private key."""
     urls = sp_urls(base_url, row.organization_id, row.login_prefix)
-    return {
-        "organization_id": row.organization_id,
-        "enabled": row.enabled,
-        "login_prefix": row.login_prefix,
-        "generation": row.generation,
-        "enforced": enforced,
-        "caller_signed_in_with_current_configuration": caller_verified,
-        "identity_provider": {
-            "entity_id": row.idp_entity_id,
-            "sso_url": row.idp_sso_url,
-            "certificates": split_certificates(row.idp_certificate),
-        },
-        "service_provider": {
-            "entity_id": urls.entity_id,
-            "acs_url": urls.acs_url,
-            "metadata_url": urls.metadata_url,
-            "login_url": urls.login_url,
-            "certificate": row.sp_certificate,
-        },
-        "created": _time(row.created_at),
-        "updated": _time(row.updated_at),
-    }
+    return SsoConfigurationOut(
+        organization_id=row.organization_id,
+        enabled=row.enabled,
+        login_prefix=row.login_prefix,
+        generation=row.generation,
+        enforced=enforced,
+        caller_signed_in_with_current_configuration=caller_verified,
+        identity_provider=IdentityProviderOut(
+            entity_id=row.idp_entity_id,
+            sso_url=row.idp_sso_url,
+            certificates=split_certificates(row.idp_certificate),
+        ),
+        service_provider=ServiceProviderOut(
+            entity_id=urls.entity_id,
+            acs_url=urls.acs_url,
+            metadata_url=urls.metadata_url,
+            login_url=urls.login_url,
+            certificate=row.sp_certificate,
+        ),
+        created=_time(row.created_at),
+        updated=_time(row.updated_at),
+    )
 
 
-def role_mapping_info(row: SsoRoleMapping) -> dict[str, Any]:
+def role_mapping_info(row: SsoRoleMapping) -> RoleMappingOut:
     """A role mapping as the API shows it (role assignments in the Cloud API shape)."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "rule": {"match": row.match, "groups": list(row.groups)},
-        "role_assignments": assignments.to_response(assignments.from_stored(row.role_assignments)),
-        "created": _time(row.created_at),
-        "updated": _time(row.updated_at),
-    }
+    return RoleMappingOut(
+        id=row.id,
+        name=row.name,
+        rule=RuleOut(match=row.match, groups=list(row.groups)),  # type: ignore[arg-type]
+        role_assignments=assignments.to_response(assignments.from_stored(row.role_assignments)),
+        created=_time(row.created_at),
+        updated=_time(row.updated_at),
+    )

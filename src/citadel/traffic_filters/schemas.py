@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from citadel.kit.schema import StrictModel
+from citadel.kit.schema import NullableResponseModel, ResponseModel, StrictModel
 from citadel.traffic_filters.models import LinkClaim, Ruleset, RulesetVersion
 
 MAX_RULES = 128
@@ -71,30 +71,173 @@ def document(row: Ruleset) -> dict[str, Any]:
     }
 
 
+class EgressRuleOut(ResponseModel):
+    target: str
+    protocol: str
+    ports: list[int] = []
+
+
+class RuleOut(ResponseModel):
+    """`TrafficFilterRule`: which fields are present depends on the ruleset's type."""
+
+    id: str
+    description: str | None = None
+    source: str | None = None
+    azure_endpoint_name: str | None = None
+    azure_endpoint_guid: str | None = None
+    egress_rule: EgressRuleOut | None = None
+    remote_cluster_id: str | None = None
+    remote_cluster_org_id: str | None = None
+
+
+class FilterAssociationOut(ResponseModel):
+    """`FilterAssociation`."""
+
+    entity_type: str
+    id: str
+
+
+class RulesetInfoOut(NullableResponseModel):
+    """`TrafficFilterRulesetInfo`, with our `version` (for optimistic updates); `description`
+    is null when the ruleset has none."""
+
+    id: str
+    name: str
+    description: str | None
+    type: str
+    region: str
+    include_by_default: bool
+    rules: list[RuleOut]
+    version: int
+
+
+class RulesetWithAssociationsOut(RulesetInfoOut):
+    """A ruleset read with `include_associations=true`."""
+
+    associations: list[FilterAssociationOut]
+    total_associations: int
+
+
+RulesetOut = RulesetWithAssociationsOut | RulesetInfoOut
+
+
+class RulesetsOut(ResponseModel):
+    """`TrafficFilterRulesets`."""
+
+    rulesets: list[RulesetOut]
+
+
+class RulesetIdOut(ResponseModel):
+    """`TrafficFilterRulesetResponse`."""
+
+    id: str
+
+
+class AddressOut(ResponseModel):
+    address: str
+    deployments: list[str]
+
+
+class ConnectedClientOut(NullableResponseModel):
+    deployment_id: str
+    client_ip: str
+    endpoint_id: str | None
+    connected: bool
+
+
+class WouldBlockOut(ResponseModel):
+    """What a change would block: the caller's own addresses, and recent clients."""
+
+    your_addresses: list[AddressOut]
+    connected_clients: list[ConnectedClientOut]
+
+
+class ValidationOut(ResponseModel):
+    """The answer of `validate_only=true`: nothing changed."""
+
+    valid: bool
+    would_block: WouldBlockOut
+
+
+class ChangedByOut(NullableResponseModel):
+    type: str
+    id: str | None
+
+
+class HistoryEntryOut(ResponseModel):
+    version: int
+    changed_at: str
+    changed_by: ChangedByOut
+    ruleset: dict[str, Any]
+    """The ruleset as it was after this change."""
+
+
+class HistoryOut(ResponseModel):
+    history: list[HistoryEntryOut]
+
+
+class AssociationsOut(ResponseModel):
+    """The associations the caller may see, and the total including those they may not."""
+
+    associations: list[FilterAssociationOut]
+    total_associations: int
+
+
+class RulesetIdsOut(ResponseModel):
+    """`TrafficFilterSettings`: the rulesets applied to an entity."""
+
+    rulesets: list[str]
+
+
+class ClaimedLinkIdOut(ResponseModel):
+    """`TrafficFilterClaimedLinkIdInfo` (Azure claims show the endpoint name and GUID)."""
+
+    region: str
+    link_id: str
+    azure_endpoint_name: str | None = None
+    azure_endpoint_guid: str | None = None
+
+
+class ClaimedLinkIdsOut(ResponseModel):
+    """`TrafficFilterClaimedLinkIds`."""
+
+    claimed_link_ids: list[ClaimedLinkIdOut]
+
+
 def info(
     row: Ruleset, associations: list[dict[str, str]] | None = None, total: int | None = None
-) -> dict[str, Any]:
+) -> RulesetOut:
     """`TrafficFilterRulesetInfo`, with our `version` (for optimistic updates)."""
     body = document(row) | {"version": row.version}
-    if associations is not None:
-        body["associations"] = associations
-        body["total_associations"] = total if total is not None else len(associations)
-    return body
+    if associations is None:
+        return RulesetInfoOut.model_validate(body)
+    total = total if total is not None else len(associations)
+    return RulesetWithAssociationsOut.model_validate(
+        body | {"associations": associations, "total_associations": total}
+    )
 
 
-def history_entry(entry: RulesetVersion) -> dict[str, Any]:
-    return {
-        "version": entry.version,
-        "changed_at": entry.changed_at.isoformat().replace("+00:00", "Z"),
-        "changed_by": {"type": entry.actor_type, "id": entry.actor_id},
-        "ruleset": entry.document,
-    }
+def history_entry(entry: RulesetVersion) -> HistoryEntryOut:
+    return HistoryEntryOut(
+        version=entry.version,
+        changed_at=entry.changed_at.isoformat().replace("+00:00", "Z"),
+        changed_by=ChangedByOut(type=entry.actor_type, id=entry.actor_id),
+        ruleset=entry.document,
+    )
 
 
-def claim_info(row: LinkClaim) -> dict[str, Any]:
+def claim_info(row: LinkClaim) -> ClaimedLinkIdOut:
     """`TrafficFilterClaimedLinkIdInfo` (Azure claims show the endpoint name and GUID)."""
-    body: dict[str, Any] = {"region": row.region, "link_id": row.link_id}
     if row.vendor == "azure":
-        body["azure_endpoint_name"] = row.azure_endpoint_name
-        body["azure_endpoint_guid"] = row.azure_endpoint_guid
-    return body
+        return ClaimedLinkIdOut(
+            region=row.region,
+            link_id=row.link_id,
+            azure_endpoint_name=row.azure_endpoint_name,
+            azure_endpoint_guid=row.azure_endpoint_guid,
+        )
+    return ClaimedLinkIdOut(region=row.region, link_id=row.link_id)
+
+
+def validation(report_json: dict[str, Any]) -> ValidationOut:
+    """The answer of a `validate_only` change."""
+    return ValidationOut(valid=True, would_block=WouldBlockOut.model_validate(report_json))

@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 
 from citadel.api.deps import OrgFrom, WorkDep, permitted
+from citadel.api.openapi import errors
 from citadel.api_keys import service
 from citadel.api_keys.models import ApiKey
 from citadel.api_keys.schemas import ApiKeyOut, ApiKeysOut, CreateApiKeyIn, DeleteApiKeysIn
 from citadel.authz import assignments
 from citadel.authz.permissions import Permission
+from citadel.kit.schema import EmptyOut
 
 router = APIRouter(tags=["api keys"])
 KeyId = Path(max_length=64)
@@ -49,13 +51,13 @@ def list_api_keys(work: WorkDep) -> ApiKeysOut:
         return ApiKeysOut(keys=[shape(k) for k in service.list_api_keys(ctx, org)])
 
 
-@router.delete("/users/auth/keys", dependencies=[MANAGE])
-def delete_api_keys(body: DeleteApiKeysIn, work: WorkDep) -> dict[str, object]:
+@router.delete("/users/auth/keys", dependencies=[MANAGE], responses=errors(404))
+def delete_api_keys(body: DeleteApiKeysIn, work: WorkDep) -> EmptyOut:
     """Revoke several keys at once (all or none)."""
     org = work.organization
     with work.write() as ctx:
         service.delete_api_keys(ctx, org, body.keys)
-    return {}
+    return EmptyOut()
 
 
 @router.get("/users/auth/keys/{api_key_id}", dependencies=[MANAGE])
@@ -67,9 +69,9 @@ def get_api_key(work: WorkDep, api_key_id: str = KeyId) -> ApiKeyOut:
 
 
 @router.delete("/users/auth/keys/{api_key_id}", dependencies=[MANAGE])
-def delete_api_key(work: WorkDep, api_key_id: str = KeyId) -> dict[str, object]:
+def delete_api_key(work: WorkDep, api_key_id: str = KeyId) -> EmptyOut:
     """Revoke one key; it stops working on the next request."""
     org = work.organization
     with work.write() as ctx:
         service.delete_api_keys(ctx, org, [api_key_id])
-    return {}
+    return EmptyOut()

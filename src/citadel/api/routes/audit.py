@@ -25,15 +25,15 @@ class AuditEventOut(ResponseModel):
     id: str
     seq: int
     occurred_at: datetime
-    organization_id: str | None
+    organization_id: str | None = None
     actor_type: str
-    actor_id: str | None
-    credential_id: str | None
-    source_ip: str | None
-    request_id: str | None
+    actor_id: str | None = None
+    credential_id: str | None = None
+    source_ip: str | None = None
+    request_id: str | None = None
     action: str
-    target_type: str | None
-    target_id: str | None
+    target_type: str | None = None
+    target_id: str | None = None
     outcome: str
     details: dict[str, Any]
     prev_digest: str

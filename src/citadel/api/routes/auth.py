@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from citadel.api.deps import WorkDep, public, signed_in
+from citadel.api.openapi import errors
 from citadel.authn.principal import PrincipalKind
+from citadel.kit.schema import EmptyOut
 from citadel.signin import service
 from citadel.signin.schemas import (
     AuthenticationInfoOut,
@@ -22,7 +24,9 @@ from citadel.web.cookies import SESSION_COOKIE, clear_session_cookie, set_sessio
 router = APIRouter(tags=["authentication"])
 
 
-@router.post("/users/auth/_login", dependencies=[public(read_credentials=False)])
+@router.post(
+    "/users/auth/_login", dependencies=[public(read_credentials=False)], responses=errors(429)
+)
 def login(body: LoginIn, response: Response, work: WorkDep) -> TokenOut:
     """Email, password and TOTP code in; a bearer token (and session cookie) out."""
     with work.write() as ctx:
@@ -37,12 +41,12 @@ def login(body: LoginIn, response: Response, work: WorkDep) -> TokenOut:
 
 
 @router.post("/users/auth/_logout", dependencies=[signed_in(allow_enrollment=True)])
-def logout(response: Response, work: WorkDep) -> dict[str, object]:
+def logout(response: Response, work: WorkDep) -> EmptyOut:
     """End this session."""
     with work.write() as ctx:
         service.sign_out(ctx)
     clear_session_cookie(response)
-    return {}
+    return EmptyOut()
 
 
 @router.get("/users/auth", dependencies=[signed_in(allow_enrollment=True)])
@@ -88,9 +92,9 @@ def confirm_totp(body: TotpCodeIn, work: WorkDep) -> TotpEnabledOut:
 
 
 @router.post("/users/auth/_password", dependencies=[signed_in()])
-def set_password(body: PasswordChangeIn, work: WorkDep) -> dict[str, object]:
+def set_password(body: PasswordChangeIn, work: WorkDep) -> EmptyOut:
     """Set your password (ends your other sessions). After an SSO sign-in invalidated it, an
     SSO session may set a new one without the old."""
     with work.write() as ctx:
         service.set_password(ctx, body.current_password, body.new_password)
-    return {}
+    return EmptyOut()

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
 from citadel.api.deps import ServicesDep, WorkDep, deployment_access
+from citadel.api.openapi import errors
 from citadel.authz.permissions import Permission
 from citadel.bootstrap import Services
 from citadel.deployments import schemas, service
-from citadel.deployments.schemas import CreateDeploymentIn, Endpoints, UpdateDeploymentIn
-from citadel.key_managers.schemas import RekeyIn
+from citadel.deployments.schemas import (
+    ClusterCredentialsOut,
+    CreateDeploymentIn,
+    DeploymentCreateOut,
+    DeploymentGetOut,
+    DeploymentsListOut,
+    DeploymentSummaryOut,
+    DeploymentUpdateOut,
+    Endpoints,
+    UpdateDeploymentIn,
+)
+from citadel.key_managers.schemas import KeyRotationOut, RekeyIn, RekeyOut
 from citadel.use_cases import deployments as use_cases
 
 router = APIRouter(tags=["deployments"])
@@ -32,6 +43,11 @@ def endpoints(services: Services) -> Endpoints:
     "/deployments",
     status_code=201,
     dependencies=[deployment_access(Permission.DEPLOYMENTS_CREATE)],
+    responses={
+        200: {"model": DeploymentCreateOut, "description": "`validate_only`: nothing created."},
+        202: {"model": DeploymentCreateOut, "description": "Created earlier (`request_id`)."},
+        **errors(503),
+    },
 )
 def create_deployment(
     body: CreateDeploymentIn,
@@ -40,18 +56,13 @@ def create_deployment(
     services: ServicesDep,
     request_id: RequestIdQuery = None,
     validate_only: bool = False,
-) -> dict[str, Any]:
+) -> DeploymentCreateOut:
     """Create a deployment; the `elastic` password in the answer is the only copy."""
     org = work.organization
     if validate_only:
         plan = use_cases.validate_deployment(work, org, body)
         response.status_code = 200
-        return {
-            "id": "",
-            "name": plan.name or "",
-            "created": False,
-            "resources": [],
-        }
+        return schemas.validated(plan.name)
     made = use_cases.create_deployment(
         work, services.platform_keys, org, body, request_id=request_id
     )
@@ -61,12 +72,14 @@ def create_deployment(
 
 
 @router.get("/deployments", dependencies=[deployment_access(Permission.DEPLOYMENTS_READ)])
-def list_deployments(work: WorkDep, services: ServicesDep) -> dict[str, Any]:
+def list_deployments(work: WorkDep, services: ServicesDep) -> DeploymentsListOut:
     """The deployments the caller may read."""
     org = work.organization
     with work.read() as ctx:
         rows = service.list_deployments(ctx, org)
-        return {"deployments": [schemas.listing(r, endpoints(services)) for r in rows]}
+        return DeploymentsListOut(
+            deployments=[schemas.listing(r, endpoints(services)) for r in rows]
+        )
 
 
 @router.get(
@@ -74,7 +87,7 @@ def list_deployments(work: WorkDep, services: ServicesDep) -> dict[str, Any]:
 )
 def get_deployment(
     work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId
-) -> dict[str, Any]:
+) -> DeploymentGetOut:
     """One deployment: health, status, endpoints, cloud_id."""
     org = work.organization
     shown = use_cases.get_deployment(work, org, deployment_id)
@@ -90,7 +103,7 @@ def update_deployment(
     work: WorkDep,
     services: ServicesDep,
     deployment_id: str = DeploymentId,
-) -> dict[str, Any]:
+) -> DeploymentUpdateOut:
     """Change the name, alias or tags."""
     org = work.organization
     with work.write() as ctx:
@@ -102,7 +115,7 @@ def update_deployment(
     "/deployments/{deployment_id}/_shutdown",
     dependencies=[deployment_access(Permission.DEPLOYMENTS_UPDATE)],
 )
-def shutdown_deployment(work: WorkDep, deployment_id: str = DeploymentId) -> dict[str, Any]:
+def shutdown_deployment(work: WorkDep, deployment_id: str = DeploymentId) -> DeploymentSummaryOut:
     """Stop the deployment; its data stays until it is deleted."""
     org = work.organization
     with work.write() as ctx:
@@ -113,7 +126,7 @@ def shutdown_deployment(work: WorkDep, deployment_id: str = DeploymentId) -> dic
     "/deployments/{deployment_id}",
     dependencies=[deployment_access(Permission.DEPLOYMENTS_DELETE)],
 )
-def delete_deployment(work: WorkDep, deployment_id: str = DeploymentId) -> dict[str, Any]:
+def delete_deployment(work: WorkDep, deployment_id: str = DeploymentId) -> DeploymentSummaryOut:
     """Delete a shut-down deployment; its data key is destroyed."""
     org = work.organization
     return schemas.summary(use_cases.delete_deployment(work, org, deployment_id))
@@ -125,33 +138,36 @@ def delete_deployment(work: WorkDep, deployment_id: str = DeploymentId) -> dict[
 )
 def reset_elastic_password(
     work: WorkDep, deployment_id: str = DeploymentId, ref_id: str = RefId
-) -> dict[str, str]:
+) -> ClusterCredentialsOut:
     """A new password for the `elastic` user; this answer is its only copy."""
     org = work.organization
     with work.write() as ctx:
         _, password = service.reset_elastic_password(ctx, org, deployment_id, ref_id)
-        return {"username": "elastic", "password": password}
+        return ClusterCredentialsOut(username="elastic", password=password)
 
 
 @router.post(
     "/deployments/{deployment_id}/encryption/_rotate",
     dependencies=[deployment_access(Permission.DEPLOYMENTS_MANAGE_SECURITY)],
+    responses=errors(503),
 )
 def rotate_encryption_key(
     work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId
-) -> dict[str, str]:
+) -> KeyRotationOut:
     """Re-wrap the data key under the newest version of its key (ours; the node keeps running)."""
     org = work.organization
-    return use_cases.rotate_key(work, org, deployment_id, services.platform_keys)
+    rotated = use_cases.rotate_key(work, org, deployment_id, services.platform_keys)
+    return KeyRotationOut.model_validate(rotated)
 
 
 @router.post(
     "/deployments/{deployment_id}/encryption/_rekey",
     dependencies=[deployment_access(Permission.DEPLOYMENTS_MANAGE_SECURITY)],
+    responses=errors(503),
 )
 def rekey_deployment(
     body: RekeyIn, work: WorkDep, services: ServicesDep, deployment_id: str = DeploymentId
-) -> dict[str, Any]:
+) -> RekeyOut:
     """Move the deployment to another customer key, or back to the platform key
     (`key_resource_path: null`), without stopping it (ours)."""
     org = work.organization
@@ -163,8 +179,6 @@ def rekey_deployment(
         key_path=body.key_resource_path,
         manager_id=body.key_manager_id,
     )
-    return {
-        "id": row.id,
-        "key_resource_path": row.key_path,
-        "byok_enabled": row.key_manager_id is not None,
-    }
+    return RekeyOut(
+        id=row.id, key_resource_path=row.key_path, byok_enabled=row.key_manager_id is not None
+    )

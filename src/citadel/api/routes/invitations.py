@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 
 from citadel.api.deps import WorkDep, csv_items, permitted, public
+from citadel.api.openapi import errors
 from citadel.api.routes.orgs import OrgId
 from citadel.api.routes.orgs import shape as shape_org
+from citadel.authn.context import Context
 from citadel.authz import assignments
 from citadel.authz.assignments import Assignment
 from citadel.authz.permissions import Permission
@@ -19,14 +21,15 @@ from citadel.invitations.schemas import (
     InvitationRequestIn,
     InvitationsOut,
 )
+from citadel.kit.schema import EmptyOut
 from citadel.orgs.service import load as load_org
 
 router = APIRouter(tags=["invitations"])
 Token = Path(max_length=128)
 
 
-def _shape(  # type: ignore[no-untyped-def]
-    ctx, row: Invitation, token: str, roles: list[Assignment] | None = None
+def _shape(
+    ctx: Context, row: Invitation, token: str, roles: list[Assignment] | None = None
 ) -> InvitationOut:
     """The invitation as the API shows it; `roles` if only part of them may be seen."""
     org = load_org(ctx.session, row.organization_id)
@@ -48,6 +51,7 @@ def _shape(  # type: ignore[no-untyped-def]
     "/organizations/{organization_id}/invitations",
     status_code=201,
     dependencies=[permitted(Permission.INVITATIONS_MANAGE)],
+    responses=errors(429),
 )
 def create_invitations(
     body: InvitationRequestIn, work: WorkDep, organization_id: str = OrgId
@@ -80,12 +84,12 @@ def list_invitations(work: WorkDep, organization_id: str = OrgId) -> Invitations
 )
 def delete_invitations(
     work: WorkDep, organization_id: str = OrgId, invitation_tokens: str = Path(max_length=13000)
-) -> dict[str, object]:
+) -> EmptyOut:
     """Revoke invitations by comma-separated handles or tokens."""
     refs = csv_items(invitation_tokens, field="path.invitation_tokens")
     with work.write() as ctx:
         service.delete_invitations(ctx, organization_id, refs)
-    return {}
+    return EmptyOut()
 
 
 @router.get("/organizations/invitations/{invitation_token}", dependencies=[public()])
@@ -96,7 +100,11 @@ def get_invitation(work: WorkDep, invitation_token: str = Token) -> InvitationOu
         return _shape(ctx, row, invitation_token)
 
 
-@router.post("/organizations/invitations/{invitation_token}/_accept", dependencies=[public()])
+@router.post(
+    "/organizations/invitations/{invitation_token}/_accept",
+    dependencies=[public()],
+    responses=errors(410),
+)
 def accept_invitation(
     work: WorkDep, body: AcceptInvitationIn | None = None, invitation_token: str = Token
 ) -> AcceptedOut:

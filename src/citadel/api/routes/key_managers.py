@@ -3,14 +3,19 @@ keys live and how to reach them. The credential is write-only."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Path
 
 from citadel.api.deps import OrgId, WorkDep, permitted
 from citadel.authz.permissions import Permission
 from citadel.key_managers import service
-from citadel.key_managers.schemas import KeyManagerIn, KeyManagerUpdateIn, manager_info
+from citadel.key_managers.schemas import (
+    KeyManagerIn,
+    KeyManagerOut,
+    KeyManagersOut,
+    KeyManagerUpdateIn,
+    manager_info,
+)
+from citadel.kit.schema import EmptyOut
 
 router = APIRouter(prefix="/organizations/{organization_id}/key-managers", tags=["key managers"])
 MANAGE = permitted(Permission.KEY_MANAGERS_MANAGE)
@@ -18,16 +23,16 @@ ManagerId = Path(max_length=32, description="The key manager's id.")
 
 
 @router.get("", dependencies=[MANAGE])
-def list_key_managers(work: WorkDep, organization_id: str = OrgId) -> dict[str, Any]:
+def list_key_managers(work: WorkDep, organization_id: str = OrgId) -> KeyManagersOut:
     with work.read() as ctx:
         rows = service.list_managers(ctx, organization_id)
-        return {"key_managers": [manager_info(r) for r in rows]}
+        return KeyManagersOut(key_managers=[manager_info(r) for r in rows])
 
 
 @router.post("", status_code=201, dependencies=[MANAGE])
 def create_key_manager(
     body: KeyManagerIn, work: WorkDep, organization_id: str = OrgId
-) -> dict[str, Any]:
+) -> KeyManagerOut:
     """Configure a key manager; `secret` (PIN, token, client key, secret access key) is sealed
     and never shown again."""
     with work.write() as ctx:
@@ -37,7 +42,7 @@ def create_key_manager(
 @router.get("/{key_manager_id}", dependencies=[MANAGE])
 def get_key_manager(
     work: WorkDep, organization_id: str = OrgId, key_manager_id: str = ManagerId
-) -> dict[str, Any]:
+) -> KeyManagerOut:
     with work.read() as ctx:
         return manager_info(service.get_manager(ctx, organization_id, key_manager_id))
 
@@ -48,7 +53,7 @@ def update_key_manager(
     work: WorkDep,
     organization_id: str = OrgId,
     key_manager_id: str = ManagerId,
-) -> dict[str, Any]:
+) -> KeyManagerOut:
     """Change the name, settings or credential (the fields given replace the stored ones)."""
     with work.write() as ctx:
         row = service.update_manager(ctx, organization_id, key_manager_id, body)
@@ -58,8 +63,8 @@ def update_key_manager(
 @router.delete("/{key_manager_id}", dependencies=[MANAGE])
 def delete_key_manager(
     work: WorkDep, organization_id: str = OrgId, key_manager_id: str = ManagerId
-) -> dict[str, Any]:
+) -> EmptyOut:
     """Remove a key manager no deployment's key lives in (409 otherwise)."""
     with work.write() as ctx:
         service.delete_manager(ctx, organization_id, key_manager_id)
-    return {}
+    return EmptyOut()

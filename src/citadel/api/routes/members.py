@@ -9,6 +9,7 @@ from citadel.api.routes.orgs import OrgId
 from citadel.authz import assignments
 from citadel.authz.assignments import RoleAssignmentsIn
 from citadel.authz.permissions import Permission
+from citadel.kit.schema import EmptyOut
 from citadel.members import service
 from citadel.members.schemas import MembershipOut, MembershipsOut
 
@@ -44,29 +45,29 @@ def list_members(work: WorkDep, organization_id: str = OrgId) -> MembershipsOut:
 )
 def remove_members(
     work: WorkDep, organization_id: str = OrgId, user_ids: str = Path(max_length=3400)
-) -> dict[str, object]:
+) -> EmptyOut:
     """Remove members (comma-separated ids); anyone may remove themselves (leave)."""
     ids = csv_items(user_ids, field="path.user_ids")
     with work.write() as ctx:
         service.remove_members(ctx, organization_id, ids)
-    return {}
+    return EmptyOut()
 
 
 @router.post("/users/{user_id}/role_assignments", dependencies=[signed_in()])
 def add_role_assignments(
     body: RoleAssignmentsIn, work: WorkDep, user_id: str = Path(max_length=32)
-) -> dict[str, object]:
+) -> EmptyOut:
     """Give a member roles, within your own authority."""
     with work.write() as ctx:
         service.add_role_assignments(ctx, user_id, body)
-    return {}
+    return EmptyOut()
 
 
 @router.delete("/users/{user_id}/role_assignments", dependencies=[signed_in()])
 def remove_role_assignments(
     body: RoleAssignmentsIn, work: WorkDep, user_id: str = Path(max_length=32)
-) -> dict[str, object]:
+) -> EmptyOut:
     """Take roles away, within your own authority; never from the last owner."""
     with work.write() as ctx:
         service.remove_role_assignments(ctx, user_id, body)
-    return {}
+    return EmptyOut()

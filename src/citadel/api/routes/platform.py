@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from citadel.api.deps import ServicesDep, signed_in
+from citadel.deployments.schemas import RegionAddressesOut, StaticIpsOut
 
 router = APIRouter(prefix="/platform", tags=["platform"])
 
 
 @router.get("/static-ips", dependencies=[signed_in()])
-def static_ips(services: ServicesDep) -> dict[str, Any]:
+def static_ips(services: ServicesDep) -> StaticIpsOut:
     """Per region, the addresses traffic to deployments arrives at (ingress) and traffic from
     them leaves from (egress), as the operator configured them (`CITADEL_STATIC_IPS`); shaped
     like the managed cloud's published list: `{"regions": {"<region>": {...}}}`."""
@@ -20,8 +19,8 @@ def static_ips(services: ServicesDep) -> dict[str, Any]:
     regions = {}
     for region in settings.regions:
         configured = settings.static_ips.get(region)
-        regions[region] = {
-            "ingress": list(configured.ingress) if configured else [],
-            "egress": list(configured.egress) if configured else [],
-        }
-    return {"regions": regions}
+        regions[region] = RegionAddressesOut(
+            ingress=list(configured.ingress) if configured else [],
+            egress=list(configured.egress) if configured else [],
+        )
+    return StaticIpsOut(regions=regions)

@@ -3,20 +3,22 @@ and SP details, and the role mappings. Organization owners only."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Path
 
 from citadel.api.deps import OrgId, WorkDep, permitted
 from citadel.authn.context import Context
 from citadel.authn.principal import PrincipalKind
 from citadel.authz.permissions import Permission
+from citadel.kit.schema import EmptyOut
 from citadel.orgs.service import load as load_org
 from citadel.sso import configuration, role_mappings
 from citadel.sso.models import SsoConfiguration
 from citadel.sso.schemas import (
     RoleMappingIn,
+    RoleMappingOut,
+    RoleMappingsOut,
     SsoConfigurationIn,
+    SsoConfigurationOut,
     configuration_info,
     role_mapping_info,
 )
@@ -26,7 +28,7 @@ MANAGE = permitted(Permission.SSO_MANAGE)
 MappingId = Path(min_length=1, max_length=32, description="The role mapping's id.")
 
 
-def _info(ctx: Context, row: SsoConfiguration) -> dict[str, Any]:
+def _info(ctx: Context, row: SsoConfiguration) -> SsoConfigurationOut:
     principal = ctx.caller.principal
     user_id = principal.user_id if principal and principal.kind is PrincipalKind.USER else None
     org = load_org(ctx.session, row.organization_id)
@@ -39,7 +41,7 @@ def _info(ctx: Context, row: SsoConfiguration) -> dict[str, Any]:
 
 
 @router.get("", dependencies=[MANAGE])
-def get_configuration(work: WorkDep, organization_id: str = OrgId) -> dict[str, Any]:
+def get_configuration(work: WorkDep, organization_id: str = OrgId) -> SsoConfigurationOut:
     """The IdP this organization trusts and the SP details to give it."""
     with work.read() as ctx:
         return _info(ctx, configuration.get_configuration(ctx, organization_id))
@@ -48,7 +50,7 @@ def get_configuration(work: WorkDep, organization_id: str = OrgId) -> dict[str, 
 @router.put("", dependencies=[MANAGE])
 def configure(
     body: SsoConfigurationIn, work: WorkDep, organization_id: str = OrgId
-) -> dict[str, Any]:
+) -> SsoConfigurationOut:
     """Register (or change) the IdP, by fields or metadata; the answer carries the SP's
     entity id, ACS URL, login URL, metadata URL and signing certificate."""
     with work.write() as ctx:
@@ -56,24 +58,24 @@ def configure(
 
 
 @router.delete("", dependencies=[MANAGE])
-def remove_configuration(work: WorkDep, organization_id: str = OrgId) -> dict:
+def remove_configuration(work: WorkDep, organization_id: str = OrgId) -> EmptyOut:
     """Forget the IdP and the SP key (enforcement must be off)."""
     with work.write() as ctx:
         configuration.remove_configuration(ctx, organization_id)
-    return {}
+    return EmptyOut()
 
 
 @router.get("/role-mappings", dependencies=[MANAGE])
-def list_role_mappings(work: WorkDep, organization_id: str = OrgId) -> dict[str, Any]:
+def list_role_mappings(work: WorkDep, organization_id: str = OrgId) -> RoleMappingsOut:
     with work.read() as ctx:
         rows = role_mappings.list_mappings(ctx, organization_id)
-        return {"role_mappings": [role_mapping_info(r) for r in rows]}
+        return RoleMappingsOut(role_mappings=[role_mapping_info(r) for r in rows])
 
 
 @router.post("/role-mappings", status_code=201, dependencies=[MANAGE])
 def create_role_mapping(
     body: RoleMappingIn, work: WorkDep, organization_id: str = OrgId
-) -> dict[str, Any]:
+) -> RoleMappingOut:
     """Add a mapping; 409 `sso.mapping_leaves_no_owner` (with the evaluated result in
     `details`) when no member would remain Organization owner."""
     with work.write() as ctx:
@@ -83,7 +85,7 @@ def create_role_mapping(
 @router.get("/role-mappings/{mapping_id}", dependencies=[MANAGE])
 def get_role_mapping(
     work: WorkDep, organization_id: str = OrgId, mapping_id: str = MappingId
-) -> dict[str, Any]:
+) -> RoleMappingOut:
     with work.read() as ctx:
         return role_mapping_info(role_mappings.get_mapping(ctx, organization_id, mapping_id))
 
@@ -91,7 +93,7 @@ def get_role_mapping(
 @router.put("/role-mappings/{mapping_id}", dependencies=[MANAGE])
 def update_role_mapping(
     body: RoleMappingIn, work: WorkDep, organization_id: str = OrgId, mapping_id: str = MappingId
-) -> dict[str, Any]:
+) -> RoleMappingOut:
     """Replace a mapping as a whole (same checks as creating one)."""
     with work.write() as ctx:
         row = role_mappings.update_mapping(ctx, organization_id, mapping_id, body)
@@ -101,8 +103,8 @@ def update_role_mapping(
 @router.delete("/role-mappings/{mapping_id}", dependencies=[MANAGE])
 def delete_role_mapping(
     work: WorkDep, organization_id: str = OrgId, mapping_id: str = MappingId
-) -> dict:
+) -> EmptyOut:
     """Remove a mapping, unless no owner would remain without it (409, with the result)."""
     with work.write() as ctx:
         role_mappings.delete_mapping(ctx, organization_id, mapping_id)
-    return {}
+    return EmptyOut()

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from citadel.api.deps import WorkDep, public
+from citadel.api.openapi import errors
 from citadel.errors import BadRequest
 from citadel.sso import configuration, login
 from citadel.sso.errors import SsoNotConfigured, UnknownLoginPrefix
@@ -26,6 +27,7 @@ from citadel.web.cookies import (
 
 router = APIRouter(prefix="/sso/saml", tags=["sso"])
 REQUEST_COOKIE = SAML_REQUEST_COOKIE
+METADATA_TYPE = "application/samlmetadata+xml"
 ANYONE = public(read_credentials=False)
 LoginPrefix = Path(min_length=1, max_length=63, description="The organization's login prefix.")
 OrganizationPath = Path(min_length=1, max_length=32, description="The organization id.")
@@ -41,7 +43,13 @@ def _wants_page(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-@router.get("/{login_prefix}/login", dependencies=[ANYONE])
+@router.get(
+    "/{login_prefix}/login",
+    dependencies=[ANYONE],
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={303: {"description": "To the IdP (a browser: to the sign-in page)."}, **errors(429)},
+)
 def start_login(
     request: Request,
     work: WorkDep,
@@ -63,7 +71,13 @@ def start_login(
     return response
 
 
-@router.post("/{organization_id}/acs", dependencies=[ANYONE])
+@router.post(
+    "/{organization_id}/acs",
+    dependencies=[ANYONE],
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={303: {"description": "Signed in: to where the sign-in started."}},
+)
 async def assertion_consumer(
     request: Request, work: WorkDep, organization_id: str = OrganizationPath
 ) -> Response:
@@ -94,7 +108,12 @@ def _finish(
     return response
 
 
-@router.get("/{organization_id}/metadata", dependencies=[ANYONE])
+@router.get(
+    "/{organization_id}/metadata",
+    dependencies=[ANYONE],
+    response_class=Response,
+    responses={200: {"content": {METADATA_TYPE: {"schema": {"type": "string"}}}}},
+)
 def metadata(work: WorkDep, organization_id: str = OrganizationPath) -> Response:
     """The SP metadata to give the IdP (entity id, ACS, signing certificate)."""
     with work.read() as ctx:
@@ -102,4 +121,4 @@ def metadata(work: WorkDep, organization_id: str = OrganizationPath) -> Response
         if row is None:
             raise SsoNotConfigured()
         xml = sp_metadata(configuration.service_provider(ctx, row))
-    return Response(xml, media_type="application/samlmetadata+xml")
+    return Response(xml, media_type=METADATA_TYPE)

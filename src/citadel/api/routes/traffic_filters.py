@@ -7,20 +7,31 @@ guard), `version` on update (optimistic concurrency), `GET .../rulesets/{id}/his
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
 from citadel.api.deps import OrgFrom, ServicesDep, WorkDep, permitted
 from citadel.authz.permissions import Permission
+from citadel.kit.schema import EmptyOut
 from citadel.traffic_filters import service
 from citadel.traffic_filters.schemas import (
     AssociationIn,
+    AssociationsOut,
+    ClaimedLinkIdOut,
+    ClaimedLinkIdsOut,
     ClaimIn,
+    HistoryOut,
+    RulesetIdOut,
+    RulesetIdsOut,
     RulesetIn,
+    RulesetOut,
+    RulesetsOut,
+    ValidationOut,
     claim_info,
     history_entry,
     info,
+    validation,
 )
 from citadel.traffic_filters.service import Guard, Outcome
 
@@ -48,25 +59,30 @@ def _guard(services: ServicesDep, validate_only: bool, force: bool) -> Guard:
     return Guard(validate_only, force, services.recent_clients.current())
 
 
-def _checked(outcome: Outcome) -> dict[str, Any]:
-    return {"valid": True, "would_block": outcome.report.as_json()}
+def _checked(outcome: Outcome) -> ValidationOut:
+    return validation(outcome.report.as_json())
 
 
 @router.get("/rulesets", dependencies=[READ])
 def list_rulesets(
     work: WorkDep, include_associations: bool = False, region: RegionQuery = None
-) -> dict[str, Any]:
+) -> RulesetsOut:
     """The organization's rulesets (one region's with `region`)."""
     org = work.organization
     with work.read() as ctx:
         rows = service.list_rulesets(ctx, org, region=region)
         if not include_associations:
-            return {"rulesets": [info(r) for r in rows]}
+            return RulesetsOut(rulesets=[info(r) for r in rows])
         links = service.associations_of(ctx, org, [r.id for r in rows])
-        return {"rulesets": [info(r, *links[r.id]) for r in rows]}
+        return RulesetsOut(rulesets=[info(r, *links[r.id]) for r in rows])
 
 
-@router.post("/rulesets", status_code=201, dependencies=[MANAGE])
+@router.post(
+    "/rulesets",
+    status_code=201,
+    dependencies=[MANAGE],
+    responses={200: {"model": ValidationOut, "description": "`validate_only`: nothing changed."}},
+)
 def create_ruleset(
     body: RulesetIn,
     response: Response,
@@ -74,7 +90,7 @@ def create_ruleset(
     services: ServicesDep,
     validate_only: ValidateOnly = False,
     force: Force = False,
-) -> dict[str, Any]:
+) -> RulesetIdOut | ValidationOut:
     """A new ruleset; with `include_by_default` it is attached to new deployments of its region."""
     org = work.organization
     with work.write() as ctx:
@@ -83,13 +99,13 @@ def create_ruleset(
         response.status_code = 200
         return _checked(outcome)
     assert outcome.ruleset is not None
-    return {"id": outcome.ruleset.id}
+    return RulesetIdOut(id=outcome.ruleset.id)
 
 
 @router.get("/rulesets/{ruleset_id}", dependencies=[READ])
 def get_ruleset(
     work: WorkDep, ruleset_id: str = RulesetId, include_associations: bool = False
-) -> dict[str, Any]:
+) -> RulesetOut:
     org = work.organization
     with work.read() as ctx:
         row = service.get_ruleset(ctx, org, ruleset_id)
@@ -109,7 +125,7 @@ def update_ruleset(
     ] = None,
     validate_only: ValidateOnly = False,
     force: Force = False,
-) -> dict[str, Any]:
+) -> RulesetIdOut | ValidationOut:
     """Replace the whole ruleset; every associated deployment's filter changes at once."""
     org = work.organization
     guard = _guard(services, validate_only, force)
@@ -119,7 +135,7 @@ def update_ruleset(
         )
     if validate_only:
         return _checked(outcome)
-    return {"id": ruleset_id}
+    return RulesetIdOut(id=ruleset_id)
 
 
 @router.delete("/rulesets/{ruleset_id}", dependencies=[MANAGE])
@@ -128,35 +144,45 @@ def delete_ruleset(
     ruleset_id: str = RulesetId,
     ignore_associations: bool = False,
     force: Force = False,
-) -> dict[str, Any]:
+) -> EmptyOut:
     """Delete a ruleset; refused while associated unless `ignore_associations=true`."""
     org = work.organization
     with work.write() as ctx:
         service.delete_ruleset(
             ctx, org, ruleset_id, ignore_associations=ignore_associations, force=force
         )
-    return {}
+    return EmptyOut()
 
 
 @router.get("/rulesets/{ruleset_id}/history", dependencies=[READ])
-def ruleset_history(work: WorkDep, ruleset_id: str = RulesetId) -> dict[str, Any]:
+def ruleset_history(work: WorkDep, ruleset_id: str = RulesetId) -> HistoryOut:
     """Every version of the ruleset, oldest first (our addition)."""
     org = work.organization
     with work.read() as ctx:
-        return {"history": [history_entry(v) for v in service.history(ctx, org, ruleset_id)]}
+        return HistoryOut(history=[history_entry(v) for v in service.history(ctx, org, ruleset_id)])
 
 
 @router.get("/rulesets/{ruleset_id}/associations", dependencies=[READ])
-def list_associations(work: WorkDep, ruleset_id: str = RulesetId) -> dict[str, Any]:
+def list_associations(work: WorkDep, ruleset_id: str = RulesetId) -> AssociationsOut:
     """The associations the caller may see, and the total including those they may not."""
     org = work.organization
     with work.read() as ctx:
         row = service.get_ruleset(ctx, org, ruleset_id)
         seen, total = service.associations_of(ctx, org, [row.id])[row.id]
-        return {"associations": seen, "total_associations": total}
+        return AssociationsOut.model_validate({"associations": seen, "total_associations": total})
 
 
-@router.post("/rulesets/{ruleset_id}/associations", status_code=201, dependencies=[ASSOCIATE])
+@router.post(
+    "/rulesets/{ruleset_id}/associations",
+    status_code=201,
+    dependencies=[ASSOCIATE],
+    responses={
+        200: {
+            "model": EmptyOut | ValidationOut,
+            "description": "It already applied; or, with `validate_only`, what it would block.",
+        }
+    },
+)
 def create_association(
     body: AssociationIn,
     response: Response,
@@ -165,7 +191,7 @@ def create_association(
     ruleset_id: str = RulesetId,
     validate_only: ValidateOnly = False,
     force: Force = False,
-) -> dict[str, Any]:
+) -> EmptyOut | ValidationOut:
     """Apply the ruleset to a deployment: 201, or 200 when it already applied."""
     org = work.organization
     guard = _guard(services, validate_only, force)
@@ -176,7 +202,7 @@ def create_association(
         return _checked(outcome)
     if not outcome.created:
         response.status_code = 200
-    return {}
+    return EmptyOut()
 
 
 @router.delete(
@@ -189,7 +215,7 @@ def delete_association(
     association_type: str = AssociationType,
     associated_entity_id: str = EntityId,
     force: Force = False,
-) -> dict[str, Any]:
+) -> EmptyOut:
     """Remove the ruleset from a deployment (the lockout guard applies: other rulesets may
     still filter it)."""
     org = work.organization
@@ -197,30 +223,35 @@ def delete_association(
         service.disassociate(
             ctx, org, ruleset_id, association_type, associated_entity_id, force=force
         )
-    return {}
+    return EmptyOut()
 
 
 @router.get("/associations/{association_type}/{associated_entity_id}/rulesets", dependencies=[READ])
 def rulesets_of_entity(
     work: WorkDep, association_type: str = AssociationType, associated_entity_id: str = EntityId
-) -> dict[str, Any]:
+) -> RulesetIdsOut:
     """The ids of the rulesets applied to a deployment (`TrafficFilterSettings`)."""
     org = work.organization
     with work.read() as ctx:
         ids = service.rulesets_of_deployment(ctx, org, association_type, associated_entity_id)
-        return {"rulesets": ids}
+        return RulesetIdsOut(rulesets=ids)
 
 
 @router.get("/link-ids", dependencies=[READ])
-def list_link_ids(work: WorkDep, region: RegionQuery = None) -> dict[str, Any]:
+def list_link_ids(work: WorkDep, region: RegionQuery = None) -> ClaimedLinkIdsOut:
     org = work.organization
     with work.read() as ctx:
         rows = service.list_claims(ctx, org, region=region)
-        return {"claimed_link_ids": [claim_info(r) for r in rows]}
+        return ClaimedLinkIdsOut(claimed_link_ids=[claim_info(r) for r in rows])
 
 
-@router.post("/link-ids/_claim", status_code=201, dependencies=[MANAGE])
-def claim_link_id(body: ClaimIn, response: Response, work: WorkDep) -> dict[str, Any]:
+@router.post(
+    "/link-ids/_claim",
+    status_code=201,
+    dependencies=[MANAGE],
+    responses={200: {"model": ClaimedLinkIdOut, "description": "Already claimed by you."}},
+)
+def claim_link_id(body: ClaimIn, response: Response, work: WorkDep) -> ClaimedLinkIdOut:
     """Own a private-link endpoint id: no other organization's ruleset admits it."""
     org = work.organization
     with work.write() as ctx:
@@ -231,8 +262,8 @@ def claim_link_id(body: ClaimIn, response: Response, work: WorkDep) -> dict[str,
 
 
 @router.post("/link-ids/_unclaim", dependencies=[MANAGE])
-def unclaim_link_id(body: ClaimIn, work: WorkDep) -> dict[str, Any]:
+def unclaim_link_id(body: ClaimIn, work: WorkDep) -> EmptyOut:
     org = work.organization
     with work.write() as ctx:
         service.unclaim(ctx, org, body)
-    return {}
+    return EmptyOut()

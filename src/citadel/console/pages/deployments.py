@@ -45,7 +45,7 @@ def endpoints(visitor: Visitor) -> Endpoints:
 
 def describe(row: Deployment, where: Endpoints, rulesets: list[str] | None = None) -> dict:
     """What the pages show of a deployment, read off the API's own `DeploymentGetResponse`."""
-    body = schemas.detail(row, where, rulesets or [])
+    body = schemas.detail(row, where, rulesets or []).model_dump()
     info = body["resources"]["elasticsearch"][0]["info"]
     desired, observed = Desired(row.desired_state), Observed(row.observed_state)
     healthy = bool(body["healthy"])

@@ -101,8 +101,8 @@ def _context(visitor: Visitor) -> dict[str, Any]:
                 base_url=ctx.policies.public_url,
                 enforced=enforced,
                 caller_verified=configuration.signed_in_with_current(ctx, row, visitor.user_id),
-            )
-        claims = [domain_info(d) for d in domains.list_domains(ctx, org)]
+            ).model_dump()
+        claims = [domain_info(d).model_dump() for d in domains.list_domains(ctx, org)]
         mappings = role_mappings.list_mappings(ctx, org)
         names = {d.id: d.name for d in deployments.list_deployments(ctx, org)}
     tested = bool(info and info["caller_signed_in_with_current_configuration"])
