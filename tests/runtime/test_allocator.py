@@ -428,11 +428,15 @@ def _rewrite_as_previous_release(running: Running, dep_id: str, uid: int) -> Non
     dirs = running.dirs(dep_id)
     wrapped = base64.b64decode(running.plane.allocations[dep_id]["wrapped_data_key"])
     key = running.plane.provider.unwrap(wrapped, context=data_key_context(dep_id))
-    vol = volume.Volume(dirs.volume, dirs.data, uid, uid)
+    # Opened beside the deployment, not at data/: the running allocator closes any volume it
+    # finds open at data/ of a deployment that should not run, and would close this one.
+    peek = dirs.root.parent / f"{dep_id}.peek"
+    vol = volume.Volume(dirs.volume, peek, uid, uid)
     volume.open_volume(vol, key)
     saved = dirs.root.parent / f"{dep_id}.files"
-    shutil.copytree(dirs.data, saved)
-    volume.unmount(dirs.data)
+    shutil.copytree(peek, saved)
+    volume.unmount(peek)
+    peek.rmdir()
     shutil.copytree(dirs.tls, saved / "tls")
     shutil.rmtree(dirs.root)
     saved.rename(dirs.root)

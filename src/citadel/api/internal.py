@@ -11,10 +11,11 @@ certificate the way the ASGI TLS extension says (``scope["extensions"]["tls"]
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ssl
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -83,7 +84,7 @@ def _audit_refusal(request: Request, exc: CitadelError) -> None:
     state = request.state
     component = getattr(state, "component", None)
     chain = internal.client_certificates(request)
-    fingerprint = hashlib.sha256(chain[0].encode()).hexdigest()[:64] if chain else None
+    fingerprint = _fingerprint(chain[0]) if chain else None
     route = request.scope.get("route")
     template = getattr(route, "path", request.url.path)
     actor = Actor(
@@ -114,6 +115,14 @@ def _audit_refusal(request: Request, exc: CitadelError) -> None:
         route=f"{request.method} {template}",
         code=exc.code,
     )
+
+
+def _fingerprint(pem: str) -> str | None:
+    """The certificate's SHA-256 fingerprint (hex), as `openssl x509 -fingerprint` shows it."""
+    try:
+        return x509.load_pem_x509_certificate(pem.encode()).fingerprint(hashes.SHA256()).hex()
+    except ValueError:
+        return None
 
 
 def _peer_certificate_pem(transport: asyncio.BaseTransport) -> str | None:
