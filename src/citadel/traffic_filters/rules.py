@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from citadel.errors import BadRequest
 from citadel.kit.ids import new_id
 from citadel.traffic_filters.errors import InvalidClaim, InvalidRuleset
 from citadel.traffic_filters.matching import InvalidSource, RulesetRules, parse_ip_source
@@ -98,19 +99,19 @@ def _check_rule(kind: str, rule: RuleIn, at: str) -> dict[str, Any]:
     return out
 
 
-def _vpce(value: str, field: str, error: type[Exception]) -> str:
+def _vpce(value: str, field: str, error: type[BadRequest]) -> str:
     if not _VPCE.match(value):
         raise error("A VPC endpoint id looks like 'vpce-0123456789abcdef0'.", fields=[field])
     return value
 
 
-def _decimal(value: str, maximum: int, field: str, error: type[Exception]) -> str:
+def _decimal(value: str, maximum: int, field: str, error: type[BadRequest]) -> str:
     if not value.isascii() or not value.isdigit() or len(value) > 20 or int(value) > maximum:
         raise error(f"Expected a decimal number up to {maximum}.", fields=[field])
     return str(int(value))
 
 
-def _azure(name: str, guid: str, at: str, error: type[Exception]) -> tuple[str, str]:
+def _azure(name: str, guid: str, at: str, error: type[BadRequest]) -> tuple[str, str]:
     if not _AZURE_NAME.match(name):
         raise error(
             "An Azure private endpoint name has 1-80 letters, digits, '.', '_' or '-'.",
