@@ -15,7 +15,6 @@ with no transaction open; `confirm`, `record_rotation` and `record_rekey` write,
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import os
@@ -30,6 +29,7 @@ from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
+from citadel.contract.messages import data_key_context
 from citadel.crypto.providers.base import (
     InvalidKeyPath as ProviderPathError,
 )
@@ -44,7 +44,7 @@ from citadel.db.tenancy import owned, scoped
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Desired
 from citadel.deployments.models import Deployment
-from citadel.deployments.service import data_key_context, for_change, touch
+from citadel.deployments.service import for_change, touch
 from citadel.key_managers import rules
 from citadel.key_managers.errors import (
     InvalidKeyManager,
@@ -207,18 +207,6 @@ def connection(ctx: Context, row: KeyManager) -> Connection:
     if row.secret_sealed is not None:
         secret = ctx.keyring.barrier.open(row.secret_sealed, context=secret_context(row.id))
     return Connection(settings=dict(row.settings), secret=secret, timeout_s=TIMEOUT_S)
-
-
-def connection_payload(ctx: Context, manager_id: str | None) -> dict[str, Any] | None:
-    """The connection as the internal API hands it to the allocator (over mTLS)."""
-    if manager_id is None:
-        return None
-    row = ctx.session.get(KeyManager, manager_id)
-    if row is None:
-        return None
-    conn = connection(ctx, row)
-    secret = base64.b64encode(conn.secret).decode() if conn.secret is not None else None
-    return {"settings": dict(conn.settings), "secret": secret, "timeout_s": conn.timeout_s}
 
 
 @dataclass(frozen=True)
