@@ -22,6 +22,7 @@ from citadel.config import load_settings
 from citadel.log import configure_logging
 from citadel.node.serving import GracefulServer
 from citadel.roots import control_plane as root
+from citadel.roots import names
 
 console = Console(stderr=False)
 
@@ -107,6 +108,11 @@ def _serve(
     children = []
     if gateway_port is not None:
         endpoints["gateway_url"] = f"https://{url_host}:{gateway_port}"
+        domain, regions = settings.deployment_domain, settings.regions
+        if unreachable := names.unreachable_regions(
+            domain, regions, listen_host=host, port=gateway_port
+        ):
+            console.print(f"[bold yellow]{names.unreachable_message(domain, unreachable)}[/]")
         children = runtime_children(
             data_dir,
             host=host,
