@@ -36,6 +36,9 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
+# Deployment names (`<id>.local.citadel.localhost`, as a Cloud ID names them) resolve to loopback
+# through libnss-myhostname, for the clients connecting by Cloud ID.
+bash scripts/localhost-names.sh
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
