@@ -150,8 +150,8 @@ def test_deployment_cli_creates_shows_shuts_down_and_deletes(running, data_dir):
     assert [d["id"] for d in run("list")["deployments"]] == [dep]
     assert run("show", dep)["name"] == "cli-made"
     assert run("reset-password", dep)["password"]
-    assert run("shutdown", dep) == {"id": dep, "name": "cli-made"}
-    assert run("delete", dep) == {"id": dep, "name": "cli-made"}
+    assert run("shutdown", dep, "--yes") == {"id": dep, "name": "cli-made"}
+    assert run("delete", dep, "--yes") == {"id": dep, "name": "cli-made"}
     assert run("list")["deployments"] == []
     gone = subprocess.run(
         [citadel, "deployment", "show", dep, "--data-dir", str(data_dir)],

@@ -7,16 +7,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from citadel.api_keys.service import issue
-from citadel.authz.assignments import Assignment
-from citadel.authz.decide import Grant
 from citadel.authz.roles import RoleId
-from citadel.bootstrap import build
 from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
-from citadel.config import load_settings
-from citadel.db.migrate import upgrade
-from citadel.errors import CitadelError
-from citadel.orgs.service import load as load_org
 
 app = typer.Typer(help="Local administration (needs the data directory).", no_args_is_help=True)
 out = Console()
@@ -34,9 +26,20 @@ def create_api_key(
     expiration: Annotated[
         str, typer.Option("--expiration", help="Duration such as 1d or 12h (default 1d).")
     ] = "1d",
-    description: Annotated[str, typer.Option("--description")] = "break-glass key (citadel admin)",
+    description: Annotated[
+        str, typer.Option("--description", help="What the key is for (shown in key listings).")
+    ] = "break-glass key (citadel admin)",
 ) -> None:
     """Print a new Cloud API key for an organization (audited as the platform)."""
+    from citadel.api_keys.service import issue
+    from citadel.authz.assignments import Assignment
+    from citadel.authz.decide import Grant
+    from citadel.bootstrap import build
+    from citadel.config import load_settings
+    from citadel.db.migrate import upgrade
+    from citadel.errors import CitadelError
+    from citadel.orgs.service import load as load_org
+
     try:
         role_id = RoleId(role)
     except ValueError:

@@ -10,12 +10,6 @@ from typing import Annotated
 import typer
 
 from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
-from citadel.config import load_settings
-from citadel.log import configure_logging, get_logger
-from citadel.roots import allocator as root
-from citadel.roots.component import NotReady
-
-log = get_logger(__name__)
 
 Interval = Annotated[
     float, typer.Option("--interval", help="Seconds between two reconcile passes.")
@@ -41,6 +35,12 @@ def allocator(
     key_check_interval: KeyCheckInterval = None,
 ) -> None:
     """Keep the deployments' nodes running in their sandboxes (started by `citadel up`)."""
+    from citadel.config import load_settings
+    from citadel.log import configure_logging, get_logger
+    from citadel.roots import allocator as root
+    from citadel.roots.component import NotReady
+
+    log = get_logger(__name__)
     configure_logging("info")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
     try:

@@ -7,19 +7,35 @@ Connection options and output are shared with the other API commands
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from citadel.cli.options import Connection, connected
 from citadel.cli.render import Output, err, jsonable
-from citadel.client.api import CitadelClient
+
+if TYPE_CHECKING:
+    from citadel.client.api import CitadelClient
 
 app = typer.Typer(help="Deployments, through the API.", no_args_is_help=True)
 
 
 DeploymentArg = Annotated[str, typer.Argument(help="The deployment id.")]
+
+# The request fields the options of `create` set, for errors that name them.
+CREATE_NAMES = {
+    "name": "--name",
+    "alias": "--alias",
+    "region": "--region",
+    "version": "--version",
+    "resources": "--size",
+    "resources.elasticsearch[0].region": "--region",
+    "resources.elasticsearch[0].plan.elasticsearch.version": "--version",
+    "settings.byok.key_resource_path": "--key",
+    "settings": "--key",
+    "request_id": "--request-id",
+}
 
 
 def _status(detail: dict[str, Any]) -> str:
@@ -27,15 +43,22 @@ def _status(detail: dict[str, Any]) -> str:
 
 
 @app.command("create")
-@connected
+@connected(api_names=CREATE_NAMES)
 def create(
     conn: Connection,
     name: Annotated[str, typer.Option("--name", help="The deployment's name.")] = "search",
-    alias: Annotated[str | None, typer.Option("--alias")] = None,
-    region: Annotated[str, typer.Option("--region")] = "local",
-    version: Annotated[str | None, typer.Option("--version")] = None,
+    alias: Annotated[
+        str | None, typer.Option("--alias", help="A DNS-friendly alias for its endpoint.")
+    ] = None,
+    region: Annotated[str, typer.Option("--region", help="The region to run it in.")] = "local",
+    version: Annotated[
+        str | None, typer.Option("--version", help="The Elasticsearch version (default: latest).")
+    ] = None,
     size: Annotated[int, typer.Option("--size", help="Memory in MiB.")] = 1024,
-    request_id: Annotated[str | None, typer.Option("--request-id")] = None,
+    request_id: Annotated[
+        str | None,
+        typer.Option("--request-id", help="An idempotency key: a retry creates nothing twice."),
+    ] = None,
     key: Annotated[
         str | None,
         typer.Option(
@@ -71,15 +94,15 @@ def create(
             _wait_running(client, made["id"], timeout, quiet=conn.output is Output.JSON)
     resource = made["resources"][0]
     credentials = resource.get("credentials", {})
-    table = Table("id", "name", "cloud_id", "username", "password (shown once)")
+    table = Table("id", "name", "cloud_id", "username")
     table.add_row(
-        made["id"],
-        made["name"],
-        resource.get("cloud_id", ""),
-        credentials.get("username", ""),
-        credentials.get("password", "(not shown: created earlier)"),
+        made["id"], made["name"], resource.get("cloud_id", ""), credentials.get("username", "")
     )
-    conn.emit(made, table)
+    password = credentials.get("password")
+    if password is None:  # the same --request-id again: the password was shown the first time
+        table.caption = "The password was shown when it was created."
+    secrets = {f"{credentials['username']} password": password} if password else {}
+    conn.emit(made, table, secrets=secrets)
 
 
 def _wait_running(
@@ -140,7 +163,7 @@ def show(
 
 
 @app.command("shutdown")
-@connected
+@connected(confirm="Shut deployment {deployment_id} down?")
 def shutdown(
     conn: Connection,
     deployment_id: DeploymentArg,
@@ -154,7 +177,7 @@ def shutdown(
 
 
 @app.command("delete")
-@connected
+@connected(confirm="Delete deployment {deployment_id} and destroy its data key?")
 def delete(
     conn: Connection,
     deployment_id: DeploymentArg,
@@ -172,11 +195,13 @@ def delete(
 def reset_password(
     conn: Connection,
     deployment_id: DeploymentArg,
-    ref_id: Annotated[str, typer.Option("--ref-id")] = "main-elasticsearch",
+    ref_id: Annotated[
+        str, typer.Option("--ref-id", help="The Elasticsearch resource's ref_id.")
+    ] = "main-elasticsearch",
 ) -> None:
     """A new password for the `elastic` user, shown once."""
     with conn.client() as client:
         done = jsonable(client.reset_elastic_password(deployment_id, ref_id))
-    table = Table("username", "password (shown once)")
-    table.add_row(done["username"], done["password"])
-    conn.emit(done, table)
+    table = Table("deployment", "username")
+    table.add_row(deployment_id, done["username"])
+    conn.emit(done, table, secrets={f"{done['username']} password": done["password"]})

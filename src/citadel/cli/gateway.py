@@ -7,20 +7,15 @@ import ipaddress
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
-from citadel.config import load_settings
-from citadel.gateway.listener import ProxyListenerConfig
-from citadel.gateway.proxy_protocol import Vendor
-from citadel.gateway.workers import worker_count
-from citadel.log import configure_logging, get_logger
-from citadel.roots import gateway as root
-from citadel.roots.component import NotReady
+from citadel.gateway.proxy_protocol import Vendor  # stdlib only: the options' choices
 
-log = get_logger(__name__)
+if TYPE_CHECKING:
+    from citadel.gateway.listener import ProxyListenerConfig
 
 Host = Annotated[str, typer.Option("--host", envvar="CITADEL_GATEWAY_HOST", help="Listen address.")]
 Port = Annotated[int, typer.Option("--port", envvar="CITADEL_GATEWAY_PORT", help="HTTPS port.")]
@@ -121,6 +116,12 @@ def gateway(
     workers: Workers = 1,
 ) -> None:
     """Route HTTPS requests to the deployments' nodes (started by `citadel up`)."""
+    from citadel.config import load_settings
+    from citadel.gateway.workers import worker_count
+    from citadel.log import configure_logging, get_logger
+    from citadel.roots import gateway as root
+    from citadel.roots.component import NotReady
+
     proxy_listener = proxy_listener_config(
         proxy_port, proxy_host or host, proxy_trusted_cidr, proxy_vendor, allow_v1=proxy_v1
     )
@@ -151,7 +152,7 @@ def gateway(
     except NotReady as exc:
         typer.echo(f"citadel gateway: {exc}", err=True)
         raise typer.Exit(1) from None
-    log.info(
+    get_logger(__name__).info(
         "gateway.started",
         port=port,
         proxy_port=proxy_listener.port if proxy_listener else None,
@@ -172,6 +173,8 @@ def proxy_listener_config(
 ) -> ProxyListenerConfig | None:
     """The PROXY listener's configuration from the options, or None without --proxy-port.
     Refuses (usage error, exit 2) a listener that would trust nobody or a malformed CIDR."""
+    from citadel.gateway.listener import ProxyListenerConfig
+
     if not port:
         return None
     networks = []

@@ -12,6 +12,8 @@ from citadel.cli.render import jsonable
 
 app = typer.Typer(help="Your organization, through the API.", no_args_is_help=True)
 
+OrgArg = Annotated[str, typer.Argument(help="The organization id.")]
+
 
 @app.command("show")
 @connected
@@ -24,7 +26,7 @@ def show(conn: Connection) -> None:
 
 @app.command("members")
 @connected
-def members(conn: Connection, org: str) -> None:
+def members(conn: Connection, org: OrgArg) -> None:
     """Members of an organization with their visible roles."""
     with conn.client() as api:
         rows = jsonable(api.list_members(org))
@@ -37,17 +39,20 @@ def members(conn: Connection, org: str) -> None:
 
 
 @app.command("invite")
-@connected
+@connected(api_names={"emails": "EMAILS", "expires_in": "--expires-in"})
 def invite(
     conn: Connection,
-    org: str,
-    emails: list[str],
-    expires_in: Annotated[str, typer.Option("--expires-in")] = "72h",
+    org: OrgArg,
+    emails: Annotated[list[str], typer.Argument(help="The invitees' email addresses.")],
+    expires_in: Annotated[
+        str, typer.Option("--expires-in", help="How long the invitations stay valid (72h, 7d).")
+    ] = "72h",
 ) -> None:
-    """Invite people; prints each acceptance token (deliver it to the invitee)."""
+    """Invite people; prints each acceptance token once (deliver it to the invitee)."""
     with conn.client() as api:
         invitations = jsonable(api.invite(org, emails, expires_in=expires_in))
-    conn.emit(
-        {"invitations": invitations},
-        "\n".join(f"{i['email']}  {i['token']}  expires {i['expires_at']}" for i in invitations),
-    )
+    table = Table("email", "expires")
+    for i in invitations:
+        table.add_row(i["email"], i["expires_at"])
+    tokens = {f"invitation token for {i['email']}": i["token"] for i in invitations}
+    conn.emit({"invitations": invitations}, table, secrets=tokens)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,7 +20,9 @@ from rich.table import Table
 from citadel.authz.roles import RoleId, ScopeKind
 from citadel.cli.options import Connection, connected
 from citadel.cli.render import err, jsonable
-from citadel.client.api import CitadelClient
+
+if TYPE_CHECKING:
+    from citadel.client.api import CitadelClient
 
 app = typer.Typer(
     help="Single sign-on: claimed domains, the IdP, role mappings, enforcement.",
@@ -59,7 +61,7 @@ def _table(rows: list[dict[str, Any]]) -> Table:
 
 
 @domain_app.command("add")
-@connected
+@connected(api_names={"domain": "DOMAIN"})
 def add(
     conn: Connection,
     domain: DomainArg,
@@ -97,7 +99,7 @@ def list_(
 
 
 @domain_app.command("remove")
-@connected
+@connected(confirm="Drop the organization's claim on {domain}?")
 def remove(
     conn: Connection,
     domain: DomainArg,
@@ -143,7 +145,17 @@ def show(
 
 
 @app.command("configure")
-@connected
+@connected(
+    api_names={
+        "login_prefix": "--login-prefix",
+        "idp_metadata": "--idp-metadata",
+        "idp_entity_id": "--idp-entity-id",
+        "idp_sso_url": "--idp-sso-url",
+        "idp_certificates": "--idp-certificate",
+        "enabled": "--disabled",
+        "rotate_sp_key": "--rotate-sp-key",
+    }
+)
 def configure(
     conn: Connection,
     login_prefix: Annotated[
@@ -182,7 +194,7 @@ def configure(
 
 
 @app.command("remove")
-@connected
+@connected(confirm="Forget the organization's IdP and SP key (SSO sign-in stops)?")
 def remove_sso(
     conn: Connection,
     org: Org = None,
@@ -247,7 +259,15 @@ def _mapping_table(rows: list[dict[str, Any]]) -> Table:
 
 
 @mapping_app.command("add")
-@connected
+@connected(
+    api_names={
+        "name": "NAME",
+        "rule.groups": "--group",
+        "rule.match": "--match",
+        "rule": "--group",
+        "role_assignments": "--role",
+    }
+)
 def add_mapping(
     conn: Connection,
     name: Annotated[str, typer.Argument(help="A unique name.")],
@@ -284,7 +304,7 @@ def list_mappings(
 
 
 @mapping_app.command("remove")
-@connected
+@connected(confirm="Remove role mapping {mapping_id}?")
 def remove_mapping(
     conn: Connection,
     mapping_id: Annotated[str, typer.Argument(help="The mapping's id.")],

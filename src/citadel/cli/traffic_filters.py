@@ -33,6 +33,25 @@ ValidateOnly = Annotated[
 Force = Annotated[bool, typer.Option("--force", help="Apply even if it blocks your address.")]
 Region = Annotated[str | None, typer.Option("--region", help="Only this region.")]
 
+# The request fields and query parameters the options set, for errors that name them.
+RULESET_NAMES = {
+    "name": "--name",
+    "description": "--description",
+    "type": "--type",
+    "region": "--region",
+    "include_by_default": "--include-by-default",
+    "rules": "--source",
+    "validate_only": "--validate-only",
+    "force": "--force",
+    "ignore_associations": "--ignore-associations",
+}
+CLAIM_NAMES = {
+    "region": "--region",
+    "link_id": "--link-id",
+    "azure_endpoint_name": "--azure-endpoint-name",
+    "azure_endpoint_guid": "--azure-endpoint-guid",
+}
+
 
 def _rules(kind: str, sources: list[str]) -> list[dict[str, Any]]:
     if kind != "azure_private_endpoint":
@@ -75,14 +94,20 @@ def _report(conn: Connection, answer: dict[str, Any]) -> None:
 
 
 @app.command("create")
-@connected
+@connected(api_names=RULESET_NAMES)
 def create(
     conn: Connection,
-    name: Annotated[str, typer.Option("--name")],
+    name: Annotated[str, typer.Option("--name", help="The ruleset's name.")],
     source: Sources = None,
-    kind: Annotated[str, typer.Option("--type", help="ip, vpce, ...")] = "ip",
-    region: Annotated[str, typer.Option("--region")] = "local",
-    description: Annotated[str, typer.Option("--description")] = "",
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--type",
+            help="ip, vpce, gcp_private_service_connect_endpoint or azure_private_endpoint.",
+        ),
+    ] = "ip",
+    region: Annotated[str, typer.Option("--region", help="The region it applies in.")] = "local",
+    description: Annotated[str, typer.Option("--description", help="What it is for.")] = "",
     include_by_default: Annotated[
         bool, typer.Option("--include-by-default", help="Attach to new deployments of the region.")
     ] = False,
@@ -151,15 +176,21 @@ def show(
 
 
 @app.command("update")
-@connected
+@connected(api_names=RULESET_NAMES)
 def update(
     conn: Connection,
     ruleset_id: RulesetArg,
     source: Sources = None,
-    name: Annotated[str | None, typer.Option("--name")] = None,
-    description: Annotated[str | None, typer.Option("--description")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A new name.")] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="A new description.")
+    ] = None,
     include_by_default: Annotated[
-        bool | None, typer.Option("--include-by-default/--no-include-by-default")
+        bool | None,
+        typer.Option(
+            "--include-by-default/--no-include-by-default",
+            help="Attach (or not) to new deployments of the region.",
+        ),
     ] = None,
     validate_only: ValidateOnly = False,
     force: Force = False,
@@ -198,7 +229,7 @@ def update(
 
 
 @app.command("delete")
-@connected
+@connected(api_names=RULESET_NAMES, confirm="Delete traffic filter ruleset {ruleset_id}?")
 def delete(
     conn: Connection,
     ruleset_id: RulesetArg,
@@ -215,7 +246,7 @@ def delete(
 
 
 @app.command("associate")
-@connected
+@connected(api_names=RULESET_NAMES)
 def associate(
     conn: Connection,
     ruleset_id: RulesetArg,
@@ -242,7 +273,7 @@ def associate(
 
 
 @app.command("disassociate")
-@connected
+@connected(api_names=RULESET_NAMES)
 def disassociate(
     conn: Connection,
     ruleset_id: RulesetArg,
@@ -275,9 +306,13 @@ LinkId = Annotated[
     str | None,
     typer.Option("--link-id", help="VPC endpoint id, PSC connection id, or Azure LINKID."),
 ]
-AzureName = Annotated[str | None, typer.Option("--azure-endpoint-name")]
-AzureGuid = Annotated[str | None, typer.Option("--azure-endpoint-guid")]
-ClaimRegion = Annotated[str, typer.Option("--region")]
+AzureName = Annotated[
+    str | None, typer.Option("--azure-endpoint-name", help="The Azure private endpoint's name.")
+]
+AzureGuid = Annotated[
+    str | None, typer.Option("--azure-endpoint-guid", help="The Azure private endpoint's GUID.")
+]
+ClaimRegion = Annotated[str, typer.Option("--region", help="The region of the endpoint.")]
 
 
 def _claimed(conn: Connection, body: dict[str, Any], answer: Any, *, claimed: bool) -> None:
@@ -287,7 +322,7 @@ def _claimed(conn: Connection, body: dict[str, Any], answer: Any, *, claimed: bo
 
 
 @app.command("claim-link")
-@connected
+@connected(api_names=CLAIM_NAMES)
 def claim_link(
     conn: Connection,
     region: ClaimRegion = "local",
@@ -303,7 +338,7 @@ def claim_link(
 
 
 @app.command("unclaim-link")
-@connected
+@connected(api_names=CLAIM_NAMES, confirm="Give up the claim on this endpoint id?")
 def unclaim_link(
     conn: Connection,
     region: ClaimRegion = "local",

@@ -1,0 +1,185 @@
+"""The control plane's process behind `citadel up` and `citadel api`: its two HTTPS listeners
+(public and internal, mTLS), the endpoints file, and the children `citadel up` supervises.
+
+Imported when one of those commands runs, not when the command line is built: it loads the
+whole server (uvicorn, the process root and everything it wires).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import ssl
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from rich.console import Console
+
+from citadel.bootstrap import Services, first_organization_id
+from citadel.cli.supervise import Child, runtime_children
+from citadel.config import load_settings
+from citadel.log import configure_logging
+from citadel.node.serving import GracefulServer
+from citadel.roots import control_plane as root
+from citadel.roots import names
+
+console = Console(stderr=False)
+
+
+def serve(
+    data_dir: Path,
+    host: str,
+    port: int,
+    internal_port: int,
+    *,
+    admin_email: str | None,
+    gateway_port: int | None = None,
+) -> None:
+    settings = load_settings(
+        data_dir=data_dir,
+        api_host=host,
+        api_port=port,
+        internal_port=internal_port,
+        gateway_port=gateway_port,
+    )
+    configure_logging(settings.log_level)
+    process = root.build(settings, admin_email=admin_email)
+    services, cert = process.services, process.certificate
+    if process.first_owner is not None:
+        _announce_owner(process.first_owner.email, process.first_owner.password)
+    url_host = _url_host(host, settings.public_hostname)
+    api_url = f"https://{url_host}:{port}/api/v1"
+    endpoints = {
+        "api_url": api_url,
+        "internal_url": f"https://{url_host}:{internal_port}",
+        "console_url": f"https://{_url_host(host, settings.public_hostname)}:{port}/",
+        "ca_file": str(cert.ca_file.resolve()),
+        "organization_id": first_organization_id(services),
+        "pid": os.getpid(),
+    }
+    children = []
+    if gateway_port is not None:
+        endpoints["gateway_url"] = f"https://{url_host}:{gateway_port}"
+        domain, regions = settings.deployment_domain, settings.regions
+        if unreachable := names.unreachable_regions(
+            domain, regions, listen_host=host, port=gateway_port
+        ):
+            console.print(f"[bold yellow]{names.unreachable_message(domain, unreachable)}[/]")
+        children = runtime_children(
+            data_dir,
+            host=host,
+            gateway_port=gateway_port,
+            domain=settings.deployment_domain,
+            regions=settings.regions,
+        )
+    tls: dict[str, Any] = {
+        "ssl_certfile": str(cert.cert_file),
+        "ssl_keyfile": str(cert.key_file),
+        "ssl_keyfile_password": cert.key_password.decode(),
+        "ssl_ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20",
+        "log_level": "warning",
+        "server_header": False,
+        "proxy_headers": False,
+        "timeout_keep_alive": 30,
+    }
+    public = uvicorn.Config(process.public_app, host=host, port=port, **tls)
+    internal = uvicorn.Config(
+        process.internal_app,
+        host=host,
+        port=internal_port,
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+        ssl_ca_certs=str(cert.ca_file),
+        http=process.internal_http,
+        **tls,
+    )
+    try:
+        servers = [_Server(public), _Server(internal)]
+        asyncio.run(serve_together(servers, services, endpoints, children))
+    finally:
+        process.close()
+
+
+class _Server(GracefulServer):
+    """One listener of several in the process: a signal to one ends them all."""
+
+    peers: list[_Server]
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.peers = []
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        for server in self.peers or [self]:
+            uvicorn.Server.handle_exit(server, sig, frame)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        _harden(self)
+
+
+async def serve_together(
+    servers: list[_Server], services: Services, endpoints: dict, children: list[Child]
+) -> None:
+    """Serve every listener; announce the endpoints once all listen, then start the children
+    (allocator, gateway); stop the children and remove the endpoints at the end."""
+    for server in servers:
+        server.peers = servers
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    supervised: list[asyncio.Task[None]] = []
+    run_dir = services.settings.data_dir / "run"
+    path = run_dir / "endpoints.json"
+    try:
+        while not all(s.started for s in servers):
+            if any(t.done() for t in tasks):  # one could not listen: stop the others
+                for s in servers:
+                    s.should_exit = True
+                break
+            await asyncio.sleep(0.02)
+        else:
+            _announce(run_dir, path, endpoints)
+            supervised = [asyncio.create_task(c.keep_running()) for c in children]
+        await asyncio.gather(*tasks)
+    finally:
+        for child in children:
+            await child.stop()
+        for task in supervised:
+            task.cancel()
+        path.unlink(missing_ok=True)
+
+
+def _announce(run_dir: Path, path: Path, endpoints: dict) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(endpoints, indent=2))
+    tmp.replace(path)
+    console.print(f"[bold green]Citadel is up[/] · API {endpoints['api_url']}")
+    console.print(f"Internal API (mTLS): {endpoints['internal_url']}")
+    if "gateway_url" in endpoints:
+        console.print(f"Gateway (deployments): {endpoints['gateway_url']}")
+    console.print(f"CA certificate: {endpoints['ca_file']}")
+    console.print(f"Organization: {endpoints['organization_id']}")
+    console.print(f"Endpoints written to {path}")
+
+
+def _harden(server: uvicorn.Server) -> None:
+    """TLS 1.2 minimum on every listening socket's context (uvicorn builds it)."""
+    ctx = getattr(server.config, "ssl", None)
+    if isinstance(ctx, ssl.SSLContext):
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+
+
+def _url_host(host: str, public_hostname: str) -> str:
+    if host in ("0.0.0.0", "::"):
+        return public_hostname
+    return f"[{host}]" if ":" in host else host
+
+
+def _announce_owner(email: str, password: str | None) -> None:
+    console.print(f"Created the first Organization owner: [bold]{email}[/]")
+    if password is not None:
+        console.print(f"Password (shown once): [bold]{password}[/]")
+    console.print("Sign in with it; you will enrol a second factor at the first sign-in.")
