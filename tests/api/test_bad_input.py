@@ -64,12 +64,13 @@ class Scene:
         *,
         body: Any = None,
         content: bytes | Iterator[bytes] | None = None,
+        content_type: str = "application/json",
     ) -> httpx.Response:
         """Call as the owner: with the API key, or a session where only a user may call."""
         headers = dict(self.session if (method, path.split("?")[0]) in USER_ONLY else self.key)
         kwargs: dict[str, Any] = {"headers": headers}
         if content is not None:
-            headers["content-type"] = "application/json"
+            headers["content-type"] = content_type
             kwargs["content"] = content
         elif body is not None:
             kwargs["json"] = json.loads(self.fill(json.dumps(body)))
@@ -150,6 +151,39 @@ NOT_OBJECTS = [(KEYS[:2], body) for body in ([], ["a"], "text", 5, True)] + [
 @pytest.mark.parametrize(("route", "body"), NOT_OBJECTS, ids=ids(NOT_OBJECTS))
 def test_a_body_that_is_not_an_object_is_a_400_naming_the_body(scene, route, body):
     assert_refused(scene.call(*route, body=body), 400, "root.invalid_data", "body")
+
+
+# What `curl -d '{...}'` sends (a form), or text: the body is never read as JSON.
+WRONG_TYPES = [
+    "application/x-www-form-urlencoded",
+    "text/plain; charset=utf-8",
+    "multipart/form-data",
+]
+WRONG_TYPE_CASES = [(KEYS[:2], t) for t in WRONG_TYPES] + [
+    (route[:2], WRONG_TYPES[0]) for route in BODY_ROUTES[1:]
+]
+
+
+@pytest.mark.parametrize(("route", "content_type"), WRONG_TYPE_CASES, ids=ids(WRONG_TYPE_CASES))
+def test_a_json_body_with_another_content_type_is_a_400_naming_the_content_type(
+    scene, route, content_type
+):
+    body = json.dumps(next(r[2] for r in BODY_ROUTES if r[:2] == route)).encode()
+    response = scene.call(
+        *route, content=scene.fill(body.decode()).encode(), content_type=content_type
+    )
+    assert_refused(response, 400, "root.unsupported_content_type", "header.content-type")
+    message = response.json()["errors"][0]["message"]
+    assert "Content-Type: application/json" in message
+    assert content_type.split(";")[0] in message
+
+
+def test_a_json_body_without_a_content_type_is_a_400_saying_so(scene):
+    response = scene.client.post(
+        API + "/users/auth/keys", content=b'{"description": "ci"}', headers=scene.key
+    )
+    assert_refused(response, 400, "root.unsupported_content_type", "header.content-type")
+    assert "named none" in response.json()["errors"][0]["message"]
 
 
 @pytest.mark.parametrize(("method", "path", "valid"), BODY_ROUTES, ids=ids(BODY_ROUTES))

@@ -55,8 +55,32 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return out or "body"
 
 
-def _validation(exc: RequestValidationError) -> JSONResponse:
+def _is_json(content_type: str | None) -> bool:
+    """Whether FastAPI reads the body as JSON: application/json or +json (strictly, none is not)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _validation(exc: RequestValidationError, content_type: str | None) -> JSONResponse:
     errors = exc.errors()
+    unread = any(
+        tuple(e.get("loc", ()))[:1] == ("body",) and e.get("type") != "missing" for e in errors
+    )
+    if unread and not _is_json(content_type):
+        # A JSON body sent as a form (curl -d) or text is never read: say why, not "not a dict".
+        given = (content_type or "").split(";", 1)[0].strip()
+        said = f"this request said '{given}'" if given else "this request named none"
+        return JSONResponse(
+            error_body(
+                "root.unsupported_content_type",
+                f"The body must be JSON sent with 'Content-Type: application/json'; {said}.",
+                ["header.content-type"],
+            ),
+            status_code=400,
+            headers={"x-cloud-error-codes": "root.unsupported_content_type"},
+        )
     if any(e.get("type") == "json_invalid" for e in errors):
         return JSONResponse(
             error_body("root.invalid_json_request", "The body is not valid JSON.", ["body"]),
@@ -143,7 +167,7 @@ def install(app: FastAPI, on_error: Any) -> None:
 
     @app.exception_handler(RequestValidationError)
     def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _validation(exc)
+        return _validation(exc, request.headers.get("content-type"))
 
     @app.exception_handler(StarletteHTTPException)
     def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
