@@ -308,7 +308,7 @@ class Node:
 
 def _code(answer: httpx.Response) -> str | None:
     try:
-        return answer.json()["errors"][0]["code"]
+        return answer.json()["error"]["type"]
     except (ValueError, KeyError, IndexError, TypeError):
         return None
 
@@ -548,7 +548,7 @@ def test_a_revoked_key_locks_the_deployment_and_a_restored_one_unlocks_it(
     key.revoke()
     seconds, body = node.locked_answer()
     print(f"\n{kind}: locked {seconds:.2f} s after revocation")
-    message = body["errors"][0]["message"]
+    message = body["error"]["reason"]
     assert message.startswith(
         "The deployment is locked: its customer-managed encryption key is unavailable ("
     )
@@ -578,7 +578,7 @@ def test_a_revoked_key_locks_the_deployment_and_a_restored_one_unlocks_it(
         with server.admin() as admin:
             admin.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, key.path.rsplit("/", 1)[1])
         _, body = node.locked_answer()
-        assert "KMIP key" in body["errors"][0]["message"]
+        assert "KMIP key" in body["error"]["reason"]
 
 
 def _assert_no_plaintext(node: Node, marker: str) -> None:

@@ -31,11 +31,18 @@ from tests.e2e.test_deployment_through_gateway import (
 
 pytestmark = pytest.mark.e2e
 CITADEL = str(Path(sys.executable).parent / "citadel")
-FORBIDDEN = {
-    "ok": False,
-    "message": "Forbidden due to traffic filtering. Please see the Elastic documentation on "
-    "Traffic Filtering for more information.",
-}
+
+
+def forbidden(client: str) -> dict:
+    """The gateway's 403 for `client`: an Elasticsearch error naming it."""
+    reason = (
+        f"Traffic from {client} is not allowed by this deployment's traffic filters; an "
+        "organization admin can add a rule that admits it."
+    )
+    cause = {"type": "traffic_filter.blocked", "reason": reason}
+    return {"error": {"root_cause": [cause], **cause}, "status": 403}
+
+
 LB = "127.0.0.5"
 
 
@@ -144,7 +151,7 @@ def test_ip_filters_admit_block_combine_and_reopen(platform: Platform):
         "the association to take effect",
     )
     blocked = get_from("127.0.0.3", p, deployment, password)
-    assert blocked.json() == FORBIDDEN
+    assert blocked.json() == forbidden("127.0.0.3")
     assert status_from("127.0.0.2", p, deployment, password) == 200
     events = [json.loads(line) for line in p.log.read_text().splitlines() if "BLOCKED_BY" in line]
     assert any(e.get("client_ip") == "127.0.0.3" for e in events), p.log.read_text()[-2000:]
@@ -259,7 +266,8 @@ def test_private_link_admits_its_endpoint_through_the_trusted_lb_only(platform: 
     status, _ = through_lb(p, vpce_header("vpce-0aaa"), deployment, password)
     assert status == 200
     status, body = through_lb(p, vpce_header("vpce-0bbb"), deployment, password)
-    assert (status, json.loads(body)) == (403, FORBIDDEN)
+    expected = forbidden("203.0.113.7 through private endpoint aws:vpce-0bbb")
+    assert (status, json.loads(body)) == (403, expected)
     local = ProxyProtocolV2().pack(ProxyResultLocal())
     status, _ = through_lb(p, local, deployment, password)
     assert status == 403  # LOCAL carries no endpoint: the LB itself is not a private link

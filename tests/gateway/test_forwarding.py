@@ -91,8 +91,8 @@ def test_unknown_deployment_is_404_json(gateway: RunningGateway, pki: Pki) -> No
     with _client(gateway, pki, {"Host": "nothing.local.citadel.localhost"}) as c:
         response = c.get("/")
     assert response.status_code == 404
-    assert response.headers["content-type"] == "application/json; charset=utf-8"
-    assert response.json()["errors"][0]["code"] == "deployment.not_found"
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["type"] == "deployment.not_found"
 
 
 def test_the_connection_stays_open_after_a_404(gateway: RunningGateway, pki: Pki) -> None:
@@ -116,7 +116,7 @@ def test_stopped_deployment_is_503_json(gateway: RunningGateway, pki: Pki) -> No
     with _client(gateway, pki, {"X-Found-Cluster": STOPPED_ID}) as c:
         response = c.post("/_bulk", content=b"{}\n")
         assert response.status_code == 503
-        assert response.json()["errors"][0]["code"] == "deployment.not_running"
+        assert response.json()["error"]["type"] == "deployment.not_running"
         # the connection stays usable for the next request
         assert c.get("/", headers={"X-Found-Cluster": RUNNING_ID}).status_code == 200
 
@@ -133,7 +133,7 @@ def test_an_unreachable_node_is_502_json(gateway: RunningGateway, pki: Pki) -> N
     finally:
         gateway.keeper.table = snapshot
     assert response.status_code == 502
-    assert response.json()["errors"][0]["code"] == "upstream.unavailable"
+    assert response.json()["error"]["type"] == "upstream.unavailable"
 
 
 def test_the_node_never_sees_a_client_supplied_forwarded_for(

@@ -5,6 +5,7 @@ on 127/8 is the internet."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import ssl
 import time
@@ -21,7 +22,6 @@ from structlog.testing import capture_logs
 from citadel.gateway.listener import ProxyListener, ProxyListenerConfig
 from citadel.gateway.proxy import Limits
 from citadel.gateway.proxy_protocol import Vendor
-from citadel.gateway.responses import TRAFFIC_FILTER_BODY
 from tests.gateway.harness import (
     Pki,
     RecordingNode,
@@ -134,7 +134,8 @@ def test_another_endpoint_gets_the_403_and_nothing_is_forwarded(
     _, listener = proxied
     answer = through_proxy(listener, pki, v2_header(vpce="vpce-y"), LINKED, "/vpce-y")
     assert _status(answer) == 403
-    assert answer.endswith(TRAFFIC_FILTER_BODY)
+    reason = json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["reason"]
+    assert reason.startswith(f"Traffic from {CLIENT} through private endpoint aws:vpce-y is not ")
     assert not forwarded(recorder, "/vpce-y")
 
 

@@ -101,6 +101,41 @@ class _Reject(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+# The gateway's own answers' reasons (the `RejectCode` is their type): what happened, and
+# what to do about it. Constants, so `responses` renders each body once.
+_MALFORMED = "The request is not well-formed HTTP/1.1; the connection is closed."
+_NO_UPGRADE = "Protocol upgrades (WebSocket, HTTP/2 over cleartext) are not supported."
+_HEAD_TOO_LARGE = "The request headers are larger than the gateway accepts."
+_UPSTREAM_TIMEOUT = (
+    "The deployment did not answer in time; retry, and check the deployment's health if this "
+    "persists."
+)
+_UPSTREAM_REASONS = {
+    RejectCode.UPSTREAM_TIMEOUT: (
+        "The deployment could not be reached in time; it may be starting or overloaded. Retry "
+        "shortly."
+    ),
+    RejectCode.UPSTREAM_UNAVAILABLE: (
+        "The deployment could not be reached; it may be restarting. Retry shortly."
+    ),
+    RejectCode.UPSTREAM_PROTOCOL_ERROR: (
+        "The deployment's answer was not valid HTTP; retry, and report it if this persists."
+    ),
+}
+_NOT_FOUND = (
+    "No deployment matches this request's host name or X-Found-Cluster header; check the "
+    "deployment's endpoint or Cloud ID."
+)
+_NOT_RUNNING = (
+    "The deployment is not serving: it is starting, stopping, stopped or being deleted. Its "
+    "state is shown in the console and the deployments API."
+)
+_MISDIRECTED = (
+    "The TLS server name (SNI) and the Host header name different deployments; use the same "
+    "endpoint for both."
+)
+
+
 def server_ssl_context(cert_file: str, key_file: str, password: bytes | None) -> ssl.SSLContext:
     """TLS 1.2 minimum, AEAD ciphers with forward secrecy only, HTTP/1.1 by ALPN."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -492,17 +527,23 @@ class ClientConnection(asyncio.Protocol):
         front = self.queue[0] if self.queue else None
         limits = self.limits
         if self.head_started is not None and now - self.head_started > limits.header_timeout_s:
-            self._fail_connection(408, RejectCode.HEADER_TIMEOUT, "Request headers too slow.")
+            self._fail_connection(
+                408,
+                RejectCode.HEADER_TIMEOUT,
+                "The request headers did not arrive in time; the connection is closed.",
+            )
         elif (
             self.parsing is not None
             and self.head_started is None
             and (idle_for > limits.body_timeout_s)
         ):
-            self._fail_connection(408, RejectCode.BODY_TIMEOUT, "Request body too slow.")
-        elif front is not None and idle_for > limits.upstream_timeout_s:
             self._fail_connection(
-                504, RejectCode.UPSTREAM_TIMEOUT, "The deployment did not answer."
+                408,
+                RejectCode.BODY_TIMEOUT,
+                "The request body did not arrive in time; the connection is closed.",
             )
+        elif front is not None and idle_for > limits.upstream_timeout_s:
+            self._fail_connection(504, RejectCode.UPSTREAM_TIMEOUT, _UPSTREAM_TIMEOUT)
         elif front is None and self.parsing is None and idle_for > limits.idle_timeout_s:
             self._close()
         else:
@@ -529,19 +570,19 @@ class ClientConnection(asyncio.Protocol):
             if isinstance(cause, _Reject):
                 self._reject(cause)
             else:
-                self._reject(_Reject(400, RejectCode.MALFORMED, "Malformed request."))
+                self._reject(_Reject(400, RejectCode.MALFORMED, _MALFORMED))
             return
         except httptools.HttpParserUpgrade:
-            self._reject(_Reject(400, RejectCode.UPGRADE, "Protocol upgrades are not supported."))
+            self._reject(_Reject(400, RejectCode.UPGRADE, _NO_UPGRADE))
             return
         except httptools.HttpParserInvalidMethodError:
-            self._reject(_Reject(400, RejectCode.MALFORMED, "Malformed request."))
+            self._reject(_Reject(400, RejectCode.MALFORMED, _MALFORMED))
             return
         except httptools.HttpParserError:
-            self._reject(_Reject(400, RejectCode.MALFORMED, "Malformed request."))
+            self._reject(_Reject(400, RejectCode.MALFORMED, _MALFORMED))
             return
         if self.head_started is not None and self.head_bytes > self.limits.max_head_bytes * 2:
-            self._reject(_Reject(431, RejectCode.HEADER_TOO_LARGE, "Request headers too large."))
+            self._reject(_Reject(431, RejectCode.HEADER_TOO_LARGE, _HEAD_TOO_LARGE))
 
     def on_message_begin(self) -> None:
         if self.head_started is None:
@@ -554,7 +595,11 @@ class ClientConnection(asyncio.Protocol):
         ex.url += url
         ex.head_size += len(url)
         if ex.head_size > self.limits.max_head_bytes:
-            raise _Reject(414, RejectCode.URI_TOO_LONG, "Request URI too long.")
+            raise _Reject(
+                414,
+                RejectCode.URI_TOO_LONG,
+                "The request URI is too long; send large queries in the request body.",
+            )
 
     def on_header(self, name: bytes, value: bytes) -> None:
         ex = self.parsing
@@ -562,9 +607,13 @@ class ClientConnection(asyncio.Protocol):
         ex.headers.append((name, value))
         ex.head_size += len(name) + len(value) + 4
         if len(ex.headers) > self.limits.max_headers:
-            raise _Reject(431, RejectCode.TOO_MANY_HEADERS, "Too many request headers.")
+            raise _Reject(
+                431,
+                RejectCode.TOO_MANY_HEADERS,
+                "The request has more headers than the gateway accepts.",
+            )
         if ex.head_size > self.limits.max_head_bytes:
-            raise _Reject(431, RejectCode.HEADER_TOO_LARGE, "Request headers too large.")
+            raise _Reject(431, RejectCode.HEADER_TOO_LARGE, _HEAD_TOO_LARGE)
 
     def on_headers_complete(self) -> None:
         ex = self.parsing
@@ -583,11 +632,19 @@ class ClientConnection(asyncio.Protocol):
 
     def _check_head(self, ex: _Exchange) -> None:
         if parser_version_bad(self.parser.get_http_version()):
-            raise _Reject(505, RejectCode.HTTP_VERSION, "HTTP version not supported.")
+            raise _Reject(505, RejectCode.HTTP_VERSION, "Only HTTP/1.1 and HTTP/1.0 are supported.")
         if ex.method not in ALLOWED_METHODS:
-            raise _Reject(405, RejectCode.METHOD_NOT_ALLOWED, "Method not allowed.")
+            raise _Reject(
+                405,
+                RejectCode.METHOD_NOT_ALLOWED,
+                "The method is not allowed; use GET, HEAD, POST, PUT, DELETE, PATCH or OPTIONS.",
+            )
         if not ex.url.startswith(b"/"):
-            raise _Reject(400, RejectCode.TARGET, "Only origin-form request targets.")
+            raise _Reject(
+                400,
+                RejectCode.TARGET,
+                "The request target must be a path, not an absolute URL or '*'.",
+            )
         content_lengths, transfer_encodings, hosts = [], [], []
         forward = ex.forward
         for name, value in ex.headers:
@@ -606,18 +663,30 @@ class ClientConnection(asyncio.Protocol):
                 ex.found_cluster = value.decode("latin-1")
             elif lname == b"expect":
                 if value.strip().lower() != b"100-continue":
-                    raise _Reject(417, RejectCode.EXPECTATION, "Only Expect: 100-continue.")
+                    raise _Reject(
+                        417,
+                        RejectCode.EXPECTATION,
+                        "The only expectation supported is 'Expect: 100-continue'.",
+                    )
                 ex.expect_continue = True
             elif lname == b"upgrade":
-                raise _Reject(400, RejectCode.UPGRADE, "Protocol upgrades are not supported.")
+                raise _Reject(400, RejectCode.UPGRADE, _NO_UPGRADE)
         if transfer_encodings and content_lengths:
-            raise _Reject(400, RejectCode.FRAMING, "Content-Length with Transfer-Encoding.")
+            raise _Reject(
+                400,
+                RejectCode.FRAMING,
+                "The request has both Content-Length and Transfer-Encoding; send one.",
+            )
         if len(content_lengths) > 1:
-            raise _Reject(400, RejectCode.FRAMING, "More than one Content-Length.")
+            raise _Reject(
+                400, RejectCode.FRAMING, "The request has more than one Content-Length header."
+            )
         if content_lengths:
             value = content_lengths[0].strip()
             if not value.isdigit() or len(value) > 15:
-                raise _Reject(400, RejectCode.FRAMING, "Invalid Content-Length.")
+                raise _Reject(
+                    400, RejectCode.FRAMING, "The request's Content-Length is not a number."
+                )
             ex.content_length = value
         if transfer_encodings:
             if (
@@ -625,14 +694,18 @@ class ClientConnection(asyncio.Protocol):
                 or transfer_encodings[0].strip().lower() != b"chunked"
                 or ex.http_10
             ):
-                raise _Reject(400, RejectCode.FRAMING, "Only Transfer-Encoding: chunked.")
+                raise _Reject(
+                    400, RejectCode.FRAMING, "The only transfer encoding supported is 'chunked'."
+                )
             ex.chunked = True
         if len(hosts) > 1:
-            raise _Reject(400, RejectCode.HOST, "More than one Host header.")
+            raise _Reject(400, RejectCode.HOST, "The request has more than one Host header.")
         if hosts:
             ex.host = hosts[0].decode("latin-1")
         elif not ex.http_10:
-            raise _Reject(400, RejectCode.HOST, "Host header required.")
+            raise _Reject(
+                400, RejectCode.HOST, "The request has no Host header; HTTP/1.1 requires one."
+            )
 
     def on_body(self, body: bytes) -> None:
         ex = self.parsing
@@ -877,7 +950,7 @@ class ClientConnection(asyncio.Protocol):
         if self.closing or not self.queue or self.queue[0] is not ex:
             return
         ex.status = status
-        message = "The deployment is not reachable." if status == 502 else "Upstream timeout."
+        message = _UPSTREAM_REASONS[code]
         self._write(error_response(status, code, message, request_id=ex.request_id, close=True))
         self._log(ex, reason.value)
         self._close()
@@ -890,21 +963,23 @@ class ClientConnection(asyncio.Protocol):
         if not ex.request_done:
             ex.keep_alive = False  # do not wait for a body nobody will read
         if decision.reason is Reason.FILTERED:
-            self._write(traffic_filter_response(request_id=ex.request_id, close=close))
+            client = self.decisions.client
+            self._write(traffic_filter_response(client, request_id=ex.request_id, close=close))
             self._finish(ex, close=close)
             return
         if decision.reason is Reason.UNKNOWN_DEPLOYMENT:
-            code, message = RejectCode.DEPLOYMENT_NOT_FOUND, "No deployment matches this request."
+            code, message = RejectCode.DEPLOYMENT_NOT_FOUND, _NOT_FOUND
         elif decision.reason is Reason.NOT_RUNNING and _locked(decision):
             code = RejectCode.DEPLOYMENT_LOCKED
             message = (
                 "The deployment is locked: its customer-managed encryption key is unavailable "
-                f"({decision.route.detail or 'no reason given'})."  # type: ignore[union-attr]
+                f"({decision.route.detail or 'no reason given'}). An organization admin can "  # type: ignore[union-attr]
+                "restore access to the key; the deployment serves again once it is usable."
             )
         elif decision.reason is Reason.NOT_RUNNING:
-            code, message = RejectCode.DEPLOYMENT_NOT_RUNNING, "The deployment is not running."
+            code, message = RejectCode.DEPLOYMENT_NOT_RUNNING, _NOT_RUNNING
         else:
-            code, message = RejectCode.MISDIRECTED, "SNI and Host name different deployments."
+            code, message = RejectCode.MISDIRECTED, _MISDIRECTED
         self._write(error_response(ex.status, code, message, request_id=ex.request_id, close=close))
         self._finish(ex, close=close)
 

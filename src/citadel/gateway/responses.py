@@ -1,17 +1,31 @@
-"""The gateway's own answers: small JSON errors in the platform's error shape, and the
-traffic-filter refusal in exactly the shape Elastic Cloud documents."""
+"""The gateway's own answers, in Elasticsearch's error shape with Citadel's wording.
+
+Every answer the gateway gives by itself on the data path (no node involved) has the body an
+Elasticsearch client already knows how to read::
+
+    {"error": {"root_cause": [{"type": T, "reason": R}], "type": T, "reason": R}, "status": N}
+
+``type`` is the `RejectCode` (``deployment.not_found``), the value an official client shows as
+the error (``NotFoundError(404, 'deployment.not_found', ...)``); ``reason`` says what happened
+and what to do. The bodies are rendered once per distinct (status, code, reason) and the
+traffic-filter refusal is a pre-split template the client's address is joined into, so an
+answer costs the gateway no JSON encoding per request.
+"""
 
 from __future__ import annotations
 
 import json
 from enum import StrEnum
+from functools import lru_cache
 from http import HTTPStatus
+
+from citadel.traffic_filters.matching import Client
 
 
 class RejectCode(StrEnum):
-    """Every code the gateway answers with by itself (`error_response`) and logs as the reason
-    of a ``gateway.rejected`` event. The values are part of the gateway's output: never change
-    one."""
+    """Every code the gateway answers with by itself (`error_response`, the ``type`` of its
+    error body) and logs as the reason of a ``gateway.rejected`` event. The values are part of
+    the gateway's output: never change one."""
 
     MALFORMED = "request.malformed"
     UPGRADE = "request.upgrade"
@@ -27,6 +41,7 @@ class RejectCode(StrEnum):
     HEADER_TIMEOUT = "request.header_timeout"
     BODY_TIMEOUT = "request.body_timeout"
     MISDIRECTED = "request.misdirected"
+    TRAFFIC_FILTERED = "traffic_filter.blocked"
     DEPLOYMENT_NOT_FOUND = "deployment.not_found"
     DEPLOYMENT_NOT_RUNNING = "deployment.not_running"
     DEPLOYMENT_LOCKED = "deployment.locked"
@@ -35,26 +50,52 @@ class RejectCode(StrEnum):
     UPSTREAM_PROTOCOL_ERROR = "upstream.protocol_error"
 
 
-_JSON = b"application/json; charset=utf-8"
-TRAFFIC_FILTER_BODY = (
-    b'{"ok":false,"message":"Forbidden due to traffic filtering. Please see the Elastic '
-    b'documentation on Traffic Filtering for more information."}'
-)
+_JSON = b"application/json"
+
+
+def error_body(status: int, code: RejectCode, reason: str) -> bytes:
+    """The Elasticsearch error document for one of the gateway's own answers."""
+    return _error_body(status, code, reason)
+
+
+@lru_cache(maxsize=256)  # the reasons are constants, plus one per distinct lock detail
+def _error_body(status: int, code: RejectCode, reason: str) -> bytes:
+    cause = {"type": code.value, "reason": reason}
+    error = {"root_cause": [cause], **cause}
+    return json.dumps({"error": error, "status": status}, separators=(",", ":")).encode()
 
 
 def error_response(
     status: int, code: RejectCode, message: str, *, request_id: str, close: bool
 ) -> bytes:
-    """A complete HTTP/1.1 response: `{"errors":[{"code","message"}]}`."""
-    body = json.dumps({"errors": [{"code": code.value, "message": message}]}).encode()
-    return _response(status, _JSON, body, request_id=request_id, close=close)
-
-
-def traffic_filter_response(*, request_id: str, close: bool) -> bytes:
-    """The 403 for a client no associated ruleset admits (Elastic's documented body)."""
+    """A complete HTTP/1.1 response whose body is `error_body`."""
     return _response(
-        403, b"application/json", TRAFFIC_FILTER_BODY, request_id=request_id, close=close
+        status, _JSON, _error_body(status, code, message), request_id=request_id, close=close
     )
+
+
+# The refusal's reason, split where the client is named: built once, joined per answer.
+_FILTERED_REASON = (
+    "Traffic from {client} is not allowed by this deployment's traffic filters; an "
+    "organization admin can add a rule that admits it."
+)
+_FILTERED_PARTS = error_body(403, RejectCode.TRAFFIC_FILTERED, _FILTERED_REASON).split(b"{client}")
+
+
+def traffic_filter_body(client: Client) -> bytes:
+    """The 403 body for a client no associated ruleset admits, naming the client."""
+    # An address's normalised text has nothing to escape.
+    who = b"this client" if client.ip is None else client.ip.encode()
+    if client.endpoint:
+        # The endpoint id comes from a PROXY header: escaped as a JSON string's content.
+        endpoint = json.dumps(client.endpoint)[1:-1].encode()
+        who += b" through private endpoint " + endpoint
+    return who.join(_FILTERED_PARTS)
+
+
+def traffic_filter_response(client: Client, *, request_id: str, close: bool) -> bytes:
+    """The 403 for a client no associated ruleset admits."""
+    return _response(403, _JSON, traffic_filter_body(client), request_id=request_id, close=close)
 
 
 def _response(
