@@ -559,3 +559,45 @@ def test_the_gateways_certificate_is_refused_allocations_over_tls(listener, serv
     (event,) = _denials(services)
     assert (event.actor_id, event.target_id) == ("gateway", f"GET {V1}/allocations")
     assert event.occurred_at <= datetime.now(UTC).replace(tzinfo=event.occurred_at.tzinfo)
+
+
+@pytest.mark.parametrize(
+    "observed", [o for o in Observed if o not in (Observed.RUNNING, Observed.DELETED)]
+)
+def test_a_deployment_not_serving_shows_unhealthy(internal, client, services, org, observed):
+    from tests.fixtures.builders import key_headers, make_api_key
+
+    dep = make_deployment(services, org)
+    report(internal, dep)  # it served once: the node said healthy
+    assert report(internal, dep, observed_state=observed.value).status_code == 200
+
+    shown = client.get(
+        f"/api/v1/deployments/{dep}", headers=key_headers(make_api_key(services, org))
+    ).json()
+    info = shown["resources"]["elasticsearch"][0]["info"]
+    assert shown["healthy"] is False
+    assert info["healthy"] is False
+    assert info["elasticsearch"]["healthy"] is False
+
+
+def test_a_shut_down_deployment_shows_unhealthy_while_stopping_and_stopped(
+    internal, client, services, org
+):
+    from tests.fixtures.builders import key_headers, make_api_key
+
+    dep = make_deployment(services, org)
+    headers = key_headers(make_api_key(services, org))
+    report(internal, dep)
+    assert client.get(f"/api/v1/deployments/{dep}", headers=headers).json()["healthy"] is True
+
+    assert client.post(f"/api/v1/deployments/{dep}/_shutdown", headers=headers).status_code == 200
+    stopping = client.get(f"/api/v1/deployments/{dep}", headers=headers).json()
+    assert (stopping["healthy"], _status_of(stopping)) == (False, "stopping")
+
+    report(internal, dep, observed_state="stopped")
+    stopped = client.get(f"/api/v1/deployments/{dep}", headers=headers).json()
+    assert (stopped["healthy"], _status_of(stopped)) == (False, "stopped")
+
+
+def _status_of(shown: dict) -> str:
+    return shown["resources"]["elasticsearch"][0]["info"]["status"]

@@ -78,7 +78,6 @@ def status(desired: Desired, observed: Observed) -> str:
 
 
 def is_healthy(desired: Desired, observed: Observed, reported_healthy: bool) -> bool:
-    """Healthy: running as desired and the node says so (a stopped deployment is healthy)."""
-    if desired is Desired.RUNNING:
-        return observed is Observed.RUNNING and reported_healthy
-    return observed in (Observed.STOPPED, Observed.DELETED) or desired is Desired.STOPPED
+    """Healthy means serving: meant to run, observed running, and the node says so. Anything
+    not serving (starting, stopping, stopped, restarting, failed, locked, deleted) is not."""
+    return desired is Desired.RUNNING and observed is Observed.RUNNING and reported_healthy
