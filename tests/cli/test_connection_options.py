@@ -88,3 +88,65 @@ class _Claim(BaseModel):
 )
 def test_answers_are_shown_as_the_api_sent_them_models_or_json(answer, shown) -> None:
     assert jsonable(answer) == shown
+
+
+# Commands of every group, including those that once demanded --api-url (`org show`).
+FINDING = [
+    ["org", "show"],
+    ["deployment", "list"],
+    ["sso", "show"],
+    ["sso", "domain", "list", "--org", "o" * 32],
+    ["static-ips"],
+    ["traffic-filter", "list"],
+]
+
+
+@pytest.fixture
+def local_up(tmp_path: Path) -> Path:
+    """A data directory whose `citadel up` is at port 9 (nothing listens there)."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "endpoints.json").write_text(
+        json.dumps({"api_url": "https://127.0.0.1:9/api/v1"})
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", FINDING, ids=" ".join)
+def test_the_environment_comes_before_the_endpoints_file(command, local_up: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [*command, "--api-key", "k", "--data-dir", str(local_up)],
+        env={"CITADEL_API_URL": "https://127.0.0.1:7/api/v1"},
+    )
+
+    assert result.exit_code == 1
+    assert "Cannot reach https://127.0.0.1:7/api/v1" in result.output
+
+
+FLAG_URL = "https://127.0.0.1:5/api/v1"
+
+
+@pytest.mark.parametrize("command", FINDING, ids=" ".join)
+def test_the_flag_comes_before_the_environment(command, local_up: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [*command, "--api-key", "k", "--data-dir", str(local_up), "--api-url", FLAG_URL],
+        env={"CITADEL_API_URL": "https://127.0.0.1:7/api/v1"},
+    )
+
+    assert result.exit_code == 1
+    assert "Cannot reach https://127.0.0.1:5/api/v1" in result.output
+
+
+@pytest.mark.parametrize("command", FINDING, ids=" ".join)
+def test_without_flag_or_environment_the_endpoints_file_names_the_api(
+    command, local_up: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        [*command, "--api-key", "k", "--data-dir", str(local_up)],
+        env={"CITADEL_API_URL": None},
+    )
+
+    assert result.exit_code == 1
+    assert "Cannot reach https://127.0.0.1:9/api/v1" in result.output

@@ -197,10 +197,12 @@ def _connect(
         try:
             command(conn, *args, **kwargs)
         except ClientError as exc:
-            err.print(error_message(exc.status, exc.errors, api_names), highlight=False)
+            err.print(
+                error_message(exc.status, exc.errors, api_names), markup=False, highlight=False
+            )
             raise typer.Exit(1) from None
         except httpx.TransportError as exc:
-            err.print(f"Cannot reach {exc.request.url}: {exc}")
+            err.print(f"Cannot reach {exc.request.url}: {exc}", markup=False, highlight=False)
             raise typer.Exit(1) from None
 
     parameters = own + options

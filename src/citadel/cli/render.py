@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Output(StrEnum):
