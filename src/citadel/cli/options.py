@@ -141,7 +141,7 @@ def confirm(question: str, *, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        err.print(f"{question} Not confirmed: pass --yes (no terminal to ask on).")
+        err.print(f"{question} Not confirmed: pass --yes (no terminal to ask on).", markup=False)
         raise typer.Exit(2)
     if not typer.confirm(question, default=False, err=True):
         err.print("Nothing done.")
