@@ -57,7 +57,8 @@ ApiUrl = Annotated[
     typer.Option(
         "--api-url",
         envvar="CITADEL_API_URL",
-        help="The API, ending in /api/v1 (default: the local `citadel up` of --data-dir).",
+        help="The API, ending in /api/v1 (without it or CITADEL_API_URL: the local "
+        "`citadel up` of --data-dir, from its run/endpoints.json).",
     ),
 ]
 CaFile = Annotated[
