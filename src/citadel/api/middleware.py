@@ -42,7 +42,8 @@ class RequestContextMiddleware:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         given = headers.get("x-request-id", "")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        peer = scope.get("client")[0] if scope.get("client") else None
+        client = scope.get("client")
+        peer = client[0] if client else None
         source_ip = client_address(peer, headers.get("x-forwarded-for"), self.trusted)
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id

@@ -118,7 +118,7 @@ def _context(visitor: Visitor) -> dict[str, Any]:
     with visitor.read() as ctx:
         members = service.list_members(ctx, org)
         rows = deployments.list_deployments(ctx, org)
-        pending = []
+        pending: list[dict[str, Any]] = []
         if visitor.may("invitations:read"):
             for row in invitations.list_invitations(ctx, org):
                 if row.accepted_at is not None:
