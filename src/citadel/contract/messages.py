@@ -33,6 +33,9 @@ from pydantic import (
     StrictStr,
 )
 
+from citadel.contract.states import DesiredState as DesiredState
+from citadel.contract.states import ObservedState as ObservedState
+
 CONTRACT_VERSION = 1
 CONTRACT_HEADER = "X-Citadel-Contract"
 PREFIX = "/internal/v1"
@@ -65,28 +68,6 @@ class ComponentKind(StrEnum):
             return cls(uri.removeprefix(COMPONENT_URI_PREFIX))
         except ValueError:
             return None
-
-
-class DesiredState(StrEnum):
-    """What the control plane wants for a deployment (`deployments.lifecycle.Desired`)."""
-
-    RUNNING = "running"
-    STOPPED = "stopped"
-    DELETED = "deleted"
-
-
-class ObservedState(StrEnum):
-    """What the allocator reports of a deployment (`deployments.lifecycle.Observed`); the
-    routes snapshot's `state` uses the same words."""
-
-    INITIALIZING = "initializing"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    RESTARTING = "restarting"
-    FAILED = "failed"
-    DELETED = "deleted"
-    LOCKED = "locked"
 
 
 class Refusal(StrEnum):

@@ -8,26 +8,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from citadel.contract.states import DesiredState, ObservedState
 
-class Desired(StrEnum):
-    """What should be."""
-
-    RUNNING = "running"
-    STOPPED = "stopped"
-    DELETED = "deleted"
-
-
-class Observed(StrEnum):
-    """What the allocator last saw."""
-
-    INITIALIZING = "initializing"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    RESTARTING = "restarting"
-    FAILED = "failed"
-    DELETED = "deleted"
-    LOCKED = "locked"  # the customer's key is disabled, destroyed or denied: nodes stopped
+# The contract's states, under the names the state machine has always used.
+Desired = DesiredState
+Observed = ObservedState
 
 
 class Transition(StrEnum):
