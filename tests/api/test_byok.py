@@ -56,16 +56,6 @@ REKEY_FIELD = "body.key_resource_path"
 
 
 @pytest.fixture
-def org(services) -> str:
-    return make_org(services, make_user(services))
-
-
-@pytest.fixture
-def owner_key(services, org) -> dict[str, str]:
-    return key_headers(make_api_key(services, org))
-
-
-@pytest.fixture
 def internal(services) -> Iterator[TestClient]:
     """The allocator's view of the internal API."""
     with as_component(services, ComponentKind.ALLOCATOR) as c:

@@ -15,25 +15,11 @@ from citadel.key_managers.service import Rotation
 from citadel.use_cases import deployments as use_cases
 from tests.fixtures.builders import (
     SystemUnits,
-    key_headers,
-    make_api_key,
     make_deployment,
-    make_org,
-    make_user,
 )
 
 URL = "/api/v1/deployments"
 UNKNOWN = "0" * 32
-
-
-@pytest.fixture
-def org(services) -> str:
-    return make_org(services, make_user(services))
-
-
-@pytest.fixture
-def owner_key(services, org) -> dict[str, str]:
-    return key_headers(make_api_key(services, org))
 
 
 def _error(response) -> tuple[int, str, list[str]]:

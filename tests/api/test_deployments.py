@@ -27,16 +27,6 @@ from tests.fixtures.builders import (
 URL = "/api/v1/deployments"
 
 
-@pytest.fixture
-def org(services) -> str:
-    return make_org(services, make_user(services))
-
-
-@pytest.fixture
-def owner_key(services, org) -> dict[str, str]:
-    return key_headers(make_api_key(services, org))
-
-
 def key_with(services, org: str, role: str, *ids: str) -> dict[str, str]:
     return key_headers(make_api_key(services, org, grant(org, role, *ids)))
 

@@ -38,11 +38,6 @@ def api(services, dns_server) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def org(services) -> str:
-    return make_org(services, make_user(services))
-
-
-@pytest.fixture
 def owner(services, org) -> dict[str, str]:
     return key_headers(make_api_key(services, org))
 

@@ -48,7 +48,7 @@ from citadel.contract.messages import (
 from citadel.deployments.lifecycle import Desired, Observed
 from citadel.pki.authority import ensure_ca, issue_leaf
 from citadel.pki.components import component_kind_of, ensure_component_certificate
-from tests.fixtures.builders import make_deployment, make_org, make_user
+from tests.fixtures.builders import make_deployment
 from tests.fixtures.internal import as_component
 
 V1 = "/internal/v1"
@@ -66,11 +66,6 @@ def gateway(services) -> Iterator[TestClient]:
     """The gateway's view of the internal API."""
     with as_component(services, ComponentKind.GATEWAY) as c:
         yield c
-
-
-@pytest.fixture
-def org(services) -> str:
-    return make_org(services, make_user(services))
 
 
 def report(internal: TestClient, dep: str, **body) -> httpx.Response:

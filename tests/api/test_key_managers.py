@@ -22,16 +22,6 @@ TOKEN = "hvs.the-customers-vault-token"
 TRANSIT = {"name": "bao", "kind": "vault-transit", "settings": {"scheme": "http"}, "secret": TOKEN}
 
 
-@pytest.fixture
-def org(services) -> str:
-    return make_org(services, make_user(services))
-
-
-@pytest.fixture
-def owner_key(services, org) -> dict[str, str]:
-    return key_headers(make_api_key(services, org))
-
-
 def base(org: str) -> str:
     return f"/api/v1/organizations/{org}/key-managers"
 

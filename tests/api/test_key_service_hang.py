@@ -8,78 +8,21 @@ service is a real TCP listener on loopback that accepts connections and never an
 
 from __future__ import annotations
 
-import socket
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from citadel.deployments.models import Deployment
 from citadel.key_managers import service as key_managers
 from citadel.orgs.models import Organization
 from tests.fixtures.builders import (
-    key_headers,
-    make_api_key,
     make_deployment,
-    make_org,
-    make_user,
 )
+from tests.providers.dead_servers import HangingService
+from tests.providers.dead_servers import hanging_service as _hanging_service  # noqa: F401
 
 TIMEOUT_S = 10.0  # the provider's bound on one call; the test only waits for it to end
-
-
-@dataclass
-class HangingService:
-    """A loopback port that accepts every connection and never answers."""
-
-    port: int
-    reached: threading.Event = field(default_factory=threading.Event)
-
-
-@pytest.fixture
-def hanging_service() -> Iterator[HangingService]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.1)
-    service = HangingService(listener.getsockname()[1])
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            held.append(conn)  # read nothing, answer nothing
-            service.reached.set()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield service
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for conn in held:
-            conn.close()
-        listener.close()
-
-
-@pytest.fixture
-def org(services) -> str:
-    return make_org(services, make_user(services))
-
-
-@pytest.fixture
-def owner_key(services, org) -> dict[str, str]:
-    return key_headers(make_api_key(services, org))
 
 
 def hanging_key_path(client, org: str, owner_key: dict[str, str], service: HangingService) -> str:

@@ -48,16 +48,6 @@ EARLIER_IP = "198.51.100.20"
 
 
 @pytest.fixture
-def org(services) -> str:
-    return make_org(services, make_user(services))
-
-
-@pytest.fixture
-def owner_key(services, org) -> dict[str, str]:
-    return key_headers(make_api_key(services, org))
-
-
-@pytest.fixture
 def other_org(services) -> str:
     return make_org(services, make_user(services), "Elsewhere Inc")
 
