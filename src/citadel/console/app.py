@@ -1,9 +1,10 @@
 """Mounting the console on the control plane's application: the pages at `/`, the static
-files at `/static`."""
+files at `/static` and the icon at `/favicon.ico`."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from citadel.console.form_tokens import SpentFormTokens
@@ -33,6 +34,14 @@ PAGES = (
     sso.router,  # the SSO pages' slot (issue 9, SSO part)
     audit.router,
 )
+FAVICON = STATIC_DIR / "favicon.svg"
+
+
+def favicon() -> FileResponse:
+    """The console's icon (an SVG; browsers that ask for `/favicon.ico` accept it)."""
+    return FileResponse(
+        FAVICON, media_type="image/svg+xml", headers={"cache-control": "public, max-age=86400"}
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -40,4 +49,5 @@ def install(app: FastAPI) -> None:
     app.state.console_form_tokens = SpentFormTokens()
     for router in PAGES:
         app.include_router(router)
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=True), name="console-static")

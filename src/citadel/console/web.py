@@ -7,7 +7,7 @@ before any service runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +26,7 @@ from citadel.authz.permissions import Permission
 from citadel.authz.roles import ScopeKind
 from citadel.console.form_tokens import FIELD as ONCE_FIELD
 from citadel.console.form_tokens import SpentFormTokens, new_token, well_formed
+from citadel.deployments.models import Deployment
 from citadel.errors import BadRequest, CitadelError
 from citadel.members.service import default_organization
 from citadel.orgs.models import Organization
@@ -328,6 +329,18 @@ def parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
 
 # --- rendering ---------------------------------------------------------------------------
 
+SHORT_ID_LENGTH = 6
+
+
+def short_id(resource_id: str) -> str:
+    """The first characters of an id: enough to tell apart deployments that share a name."""
+    return resource_id[:SHORT_ID_LENGTH]
+
+
+def deployment_labels(rows: Iterable[Deployment]) -> dict[str, str]:
+    """Each deployment's name with its short id, `logs (3f9a1c)`, for pickers and scopes."""
+    return {d.id: f"{d.name} ({short_id(d.id)})" for d in rows}
+
 
 def _when(value: datetime | None) -> str:
     if value is None:
@@ -342,6 +355,7 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.filters["when"] = _when
+_env.filters["short_id"] = short_id
 _env.globals["once_token"] = new_token  # each form that mints a secret gets its own
 
 

@@ -18,6 +18,7 @@ from citadel.console.web import (
     PostedForm,
     SignedIn,
     Visitor,
+    deployment_labels,
     once,
     org_of,
     page,
@@ -43,7 +44,7 @@ def _page(request: Request, visitor: Visitor, *, status: int = 200, **extra: Any
     org = org_of(visitor)
     with visitor.read() as ctx:
         rows = service.list_api_keys(ctx, org)
-        names = {d.id: d.name for d in deployments.list_deployments(ctx, org)}
+        names = deployment_labels(deployments.list_deployments(ctx, org))
         allow_never = load_org(ctx.session, org).allow_never_expiring_api_keys
         now = ctx.clock.now()
     keys = [

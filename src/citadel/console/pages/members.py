@@ -22,6 +22,7 @@ from citadel.console.web import (
     PostedForm,
     SignedIn,
     Visitor,
+    deployment_labels,
     once,
     org_of,
     page,
@@ -132,7 +133,7 @@ def _context(visitor: Visitor) -> dict[str, Any]:
                         "roles": invitations.visible_assignments(ctx, row),
                     }
                 )
-    names = {d.id: d.name for d in rows}
+    names = deployment_labels(rows)
     for item in pending:
         item["roles"] = describe(item["roles"], names)
     return {

@@ -9,7 +9,17 @@ from typing import Any
 from fastapi import Request, Response
 
 from citadel.console.routing import console_router
-from citadel.console.web import Form, PostedForm, SignedIn, Visitor, org_of, page, parse, redirect
+from citadel.console.web import (
+    Form,
+    PostedForm,
+    SignedIn,
+    Visitor,
+    deployment_labels,
+    org_of,
+    page,
+    parse,
+    redirect,
+)
 from citadel.deployments import service as deployments
 from citadel.errors import CitadelError
 from citadel.traffic_filters import service
@@ -211,7 +221,7 @@ def _detail(
             for d in deployments.list_deployments(ctx, org)
             if d.region == row.region and d.id not in linked
         ]
-        names = {d.id: d.name for d in deployments.list_deployments(ctx, org)}
+        names = deployment_labels(deployments.list_deployments(ctx, org))
     rules_text = "\n".join(_rule_line(row.type, r) for r in row.rules)
     return page(
         request,

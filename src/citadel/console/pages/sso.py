@@ -30,6 +30,7 @@ from citadel.console.web import (
     SignedIn,
     Visitor,
     anonymous,
+    deployment_labels,
     org_of,
     page,
     parse,
@@ -104,7 +105,7 @@ def _context(visitor: Visitor) -> dict[str, Any]:
             ).model_dump()
         claims = [domain_info(d).model_dump() for d in domains.list_domains(ctx, org)]
         mappings = role_mappings.list_mappings(ctx, org)
-        names = {d.id: d.name for d in deployments.list_deployments(ctx, org)}
+        names = deployment_labels(deployments.list_deployments(ctx, org))
     tested = bool(info and info["caller_signed_in_with_current_configuration"])
     return {
         "sso": info,
