@@ -28,6 +28,9 @@ command -v xmlsec1 >/dev/null || need_pkgs+=(xmlsec1)
 # Domain verification: a real DNS server on loopback (dnsmasq-base: the binary, no service
 # that would take port 53).
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq-base)
+# The README's tour (tests/e2e/test_readme_tour.py) runs curl and jq as a reader would.
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v jq >/dev/null || need_pkgs+=(jq)
 # The console's browser tests: Debian's Chromium driven by Playwright (never `playwright install`,
 # which would download a browser).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
