@@ -50,6 +50,7 @@ def create_internal_app(services: Services) -> FastAPI:
         RequestContextMiddleware,
         trusted_proxies=(),
         max_body=services.settings.max_body_bytes,
+        quiet_success=True,
     )
     app.add_middleware(ContractHeaderMiddleware)
     return app

@@ -30,10 +30,20 @@ _SECURITY_HEADERS = [
 class RequestContextMiddleware:
     """Gives each request an id and a client address, binds them to logs, adds headers."""
 
-    def __init__(self, app: Any, *, trusted_proxies: Sequence[Network], max_body: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        trusted_proxies: Sequence[Network],
+        max_body: int,
+        quiet_success: bool = False,
+    ) -> None:
+        """`quiet_success`: a request answered below 400 logs its line at debug, not info
+        (the internal API, polled by every allocator and gateway: a poll is not news)."""
         self.app = app
         self.trusted = tuple(trusted_proxies)
         self.max_body = max_body
+        self.quiet_success = quiet_success
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -88,7 +98,8 @@ class RequestContextMiddleware:
             await _too_large(send, request_id)
         finally:
             route = scope.get("route")
-            log.info(
+            emit = log.debug if self.quiet_success and 0 < status < 400 else log.info
+            emit(
                 "http.request",
                 method=scope["method"],
                 route=getattr(route, "path", "unmatched"),  # the template: no ids, no tokens

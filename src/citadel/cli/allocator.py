@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from typing import Annotated
 
 import typer
 
-from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
+from citadel.cli.options import DEFAULT_DATA_DIR, DataDir, LogLevel, LogLevelName
 
 Interval = Annotated[
     float, typer.Option("--interval", help="Seconds between two reconcile passes.")
@@ -33,6 +32,7 @@ def allocator(
     interval: Interval = 0.25,
     wait: WaitFor = 60.0,
     key_check_interval: KeyCheckInterval = None,
+    log_level: LogLevel = LogLevelName.INFO,
 ) -> None:
     """Keep the deployments' nodes running in their sandboxes (started by `citadel up`)."""
     from citadel.config import load_settings
@@ -41,8 +41,7 @@ def allocator(
     from citadel.roots.component import NotReady
 
     log = get_logger(__name__)
-    configure_logging("info")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
+    configure_logging(log_level.value)
     try:
         process = root.build(
             load_settings(data_dir=data_dir), wait_s=wait, key_check_interval_s=key_check_interval

@@ -38,7 +38,9 @@ def serve(
     *,
     admin_email: str | None,
     gateway_port: int | None = None,
+    log_level: str = "info",
 ) -> None:
+    """Serve until a signal; `log_level` is this process's and its children's."""
     settings = load_settings(
         data_dir=data_dir,
         api_host=host,
@@ -46,7 +48,7 @@ def serve(
         internal_port=internal_port,
         gateway_port=gateway_port,
     )
-    configure_logging(settings.log_level)
+    configure_logging(log_level)
     process = root.build(settings, admin_email=admin_email)
     services, cert = process.services, process.certificate
     if process.first_owner is not None:
@@ -75,6 +77,7 @@ def serve(
             gateway_port=gateway_port,
             domain=settings.deployment_domain,
             regions=settings.regions,
+            log_level=log_level,
         )
     tls: dict[str, Any] = {
         "ssl_certfile": str(cert.cert_file),

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
+from citadel.cli.options import DEFAULT_DATA_DIR, DataDir, LogLevel, LogLevelName
 from citadel.gateway.proxy_protocol import Vendor  # stdlib only: the options' choices
 
 if TYPE_CHECKING:
@@ -42,7 +41,6 @@ WaitFor = Annotated[
         "persisted snapshot alone.",
     ),
 ]
-LogLevel = Annotated[str, typer.Option("--log-level", help="info logs every request.")]
 ProxyPort = Annotated[
     int,
     typer.Option(
@@ -107,7 +105,7 @@ def gateway(
     cert: CertFile = None,
     key: KeyFile = None,
     wait: WaitFor = 10.0,
-    log_level: LogLevel = "info",
+    log_level: LogLevel = LogLevelName.INFO,
     proxy_port: ProxyPort = 0,
     proxy_host: ProxyHost = None,
     proxy_trusted_cidr: ProxyTrustedCidrs = [],  # noqa: B006  (typer reads the default)
@@ -133,8 +131,7 @@ def gateway(
     if count > 1 and proxy_listener is not None:
         proxy_listener = dataclasses.replace(proxy_listener, reuse_port=True)
     events = open(sys.stderr.fileno(), "w", buffering=1 << 16, closefd=False)  # noqa: SIM115
-    configure_logging(log_level, stream=events)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per refresh otherwise
+    configure_logging(log_level.value, stream=events)
     options = root.GatewayOptions(
         host=host,
         port=port,
@@ -143,7 +140,7 @@ def gateway(
         cert_file=cert,
         key_file=key,
         wait_s=wait,
-        access_log=log_level.lower() in ("debug", "info"),
+        access_log=log_level in (LogLevelName.DEBUG, LogLevelName.INFO),
         proxy_listener=proxy_listener,
         workers=count,
     )

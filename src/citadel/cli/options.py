@@ -20,6 +20,7 @@ command line is built: ``citadel --help`` stays quick.
 
 from __future__ import annotations
 
+import enum
 import functools
 import inspect
 import json
@@ -48,6 +49,26 @@ DataDir = Annotated[
     ),
 ]
 DEFAULT_DATA_DIR = Path("./citadel-data")
+
+
+class LogLevelName(enum.StrEnum):
+    """What `--log-level` accepts (the same as `citadel.log.LEVELS`)."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+LogLevel = Annotated[
+    LogLevelName,
+    typer.Option(
+        "--log-level",
+        envvar="CITADEL_LOG_LEVEL",
+        case_sensitive=False,
+        help="info: one line per change (and per public request); debug: every poll too.",
+    ),
+]
 
 ApiKey = Annotated[
     str, typer.Option("--api-key", envvar="CITADEL_API_KEY", help="A Cloud API key.")

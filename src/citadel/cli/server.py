@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from citadel.cli.options import DEFAULT_DATA_DIR, DataDir
+from citadel.cli.options import DEFAULT_DATA_DIR, DataDir, LogLevel, LogLevelName
 
 Host = Annotated[str, typer.Option("--host", envvar="CITADEL_API_HOST", help="Listen address.")]
 Port = Annotated[int, typer.Option("--port", envvar="CITADEL_API_PORT", help="HTTPS port.")]
@@ -42,11 +42,20 @@ def up(
     internal_port: InternalPort = 8444,
     gateway_port: GatewayPort = 9243,
     admin_email: AdminEmail = "admin@citadel.localhost",
+    log_level: LogLevel = LogLevelName.INFO,
 ) -> None:
     """Start Citadel on embedded defaults: control plane, allocator and gateway, all TLS."""
     from citadel.cli.control_plane import serve
 
-    serve(data_dir, host, port, internal_port, admin_email=admin_email, gateway_port=gateway_port)
+    serve(
+        data_dir,
+        host,
+        port,
+        internal_port,
+        admin_email=admin_email,
+        gateway_port=gateway_port,
+        log_level=log_level.value,
+    )
 
 
 def api(
@@ -54,8 +63,9 @@ def api(
     host: Host = "127.0.0.1",
     port: Port = 8443,
     internal_port: InternalPort = 8444,
+    log_level: LogLevel = LogLevelName.INFO,
 ) -> None:
     """Run only the control plane (for several replicas against PostgreSQL)."""
     from citadel.cli.control_plane import serve
 
-    serve(data_dir, host, port, internal_port, admin_email=None)
+    serve(data_dir, host, port, internal_port, admin_email=None, log_level=log_level.value)

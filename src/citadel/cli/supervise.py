@@ -64,10 +64,17 @@ class Child:
 
 
 def runtime_children(
-    data_dir: Path, *, host: str, gateway_port: int, domain: str, regions: Sequence[str]
+    data_dir: Path,
+    *,
+    host: str,
+    gateway_port: int,
+    domain: str,
+    regions: Sequence[str],
+    log_level: str = "info",
 ) -> list[Child]:
-    """The allocator and the gateway of one machine (its certificate names every region)."""
-    data = ["--data-dir", str(data_dir)]
+    """The allocator and the gateway of one machine (its certificate names every region),
+    logging at `log_level` like the control plane."""
+    data = ["--data-dir", str(data_dir), "--log-level", log_level]
     gateway = ["gateway", *data, "--host", host, "--port", str(gateway_port), "--domain", domain]
     for region in regions:
         gateway += ["--region", region]

@@ -123,6 +123,8 @@ class Allocator:
         self.providers = keywatch.Providers(key_provider)
         self.key_check_interval_s = key_check_interval_s
         self._keys: dict[str, keywatch.KeyState] = {}
+        self._reachable: bool | None = None  # logged on change only, not every poll
+        self._unsent: dict[str, StatusReport] = {}  # a failed report is logged once
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -184,8 +186,13 @@ class Allocator:
         try:
             allocations = self.control_plane.allocations()
         except ControlPlaneUnavailable as exc:
-            log.warning("allocator.control_plane_unavailable", error=str(exc))
+            if self._reachable is not False:
+                log.warning("allocator.control_plane_unavailable", error=str(exc))
+            self._reachable = False
             return
+        if self._reachable is False:
+            log.info("allocator.control_plane_reachable")
+        self._reachable = True
         self.version = allocations.version
         self._desired = {a.id: a for a in allocations.deployments}
         for allocation in allocations.deployments:
@@ -513,9 +520,12 @@ class Allocator:
             try:
                 self.control_plane.report_status(dep_id, report)
             except ControlPlaneUnavailable as exc:
-                log.warning("allocator.report_failed", deployment_id=dep_id, error=str(exc))
+                if self._unsent.get(dep_id) != report:
+                    log.warning("allocator.report_failed", deployment_id=dep_id, error=str(exc))
+                self._unsent[dep_id] = report
                 continue
             self._reported[dep_id] = report
+            self._unsent.pop(dep_id, None)
 
     def _status(self, dep_id: str, allocation: Allocation) -> StatusReport:
         node = self._nodes.get(dep_id)
