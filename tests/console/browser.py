@@ -112,6 +112,8 @@ def enrol(page: Page, person: Person) -> list[str]:
     """First sign-in: show the key, type a code from it, read the recovery codes."""
     page.wait_for_url("**/enrol")
     page.get_by_role("button", name="Show my new authenticator key").click()
+    expect(page.locator("#totp-qr svg")).to_be_visible()  # drawn on the server, CSP unchanged
+    expect(page.locator("#totp-uri")).to_contain_text("otpauth://totp/")
     secret = page.locator("#totp-secret").inner_text().strip()
     person.seed = base64.b32decode(secret + "=" * (-len(secret) % 8))
     page.get_by_label("Current 6-digit code from the app").fill(person.fresh_code())

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from tests.console.helpers import post, sign_in
+from citadel.console.web import CSP
+from tests.console.helpers import post, sign_in, token_in
 from tests.fixtures.builders import make_deployment, make_org, make_user
 
 
@@ -115,3 +116,28 @@ def test_a_service_error_shows_its_message_with_the_code_in_small_print(client, 
     ).groups()
     assert code == "deployments.deployment_not_found"
     assert code not in message
+
+
+def test_totp_enrolment_shows_the_key_as_a_qr_code_beside_its_link(client, services):
+    newcomer = make_user(services, with_totp=False)
+    make_org(services, newcomer)
+    sign_in_form = client.get("/sign-in")
+    client.post(
+        "/sign-in",
+        data={
+            "csrf_token": token_in(sign_in_form.text),
+            "email": newcomer.email,
+            "password": newcomer.password,
+        },
+        follow_redirects=False,
+    )
+    started = post(client, "/enrol/start", token_in(client.get("/enrol").text))
+    figure = re.search(r'<figure class="qr" id="totp-qr">(.+?)</figure>', started.text, re.S)
+    assert figure is not None
+    assert figure.group(1).startswith('<svg width="')
+    assert "<title>QR code of the authenticator key</title>" in figure.group(1)
+    assert "<script" not in figure.group(1)
+    uri = re.search(r'id="totp-uri">([^<]+)<', started.text).group(1)
+    assert uri.startswith("otpauth://totp/")
+    assert "style=" not in figure.group(1)
+    assert started.headers["content-security-policy"] == CSP

@@ -11,6 +11,7 @@ import secrets
 
 from fastapi import Request, Response
 
+from citadel.console.qr import qr_svg
 from citadel.console.routing import console_router
 from citadel.console.web import (
     CSRF_FIELD,
@@ -140,7 +141,8 @@ def start_enrolment(request: Request, visitor: Enrolling, form: PostedForm) -> R
             secret, uri = service.start_totp_enrollment(ctx)
     except CitadelError as exc:
         return page(request, visitor, "enrol.html", status=exc.status, step="start", error=exc)
-    return page(request, visitor, "enrol.html", step="confirm", secret=secret, uri=uri)
+    qr = qr_svg(uri, title="QR code of the authenticator key")
+    return page(request, visitor, "enrol.html", step="confirm", secret=secret, uri=uri, qr=qr)
 
 
 @router.post("/enrol/confirm")
