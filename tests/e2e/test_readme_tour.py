@@ -206,18 +206,20 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path):
         except subprocess.TimeoutExpired:
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()
-        _unmount_left_volumes(checkout)
+        left = _unmount_left_volumes(checkout)
+    assert not left, f"citadel up stopped and left volumes mounted: {left}"
 
 
-def _unmount_left_volumes(checkout: Path) -> None:
-    """The allocator leaves the volumes of a relative --data-dir (the tour's default
-    `citadel-data`) mounted when it stops: `Allocator.shutdown` compares the relative path with
-    mountinfo's absolute ones. Unmount them so the run leaves nothing behind."""
+def _unmount_left_volumes(checkout: Path) -> list[Path]:
+    """Unmount (so the run leaves nothing behind) and name the volumes still mounted under the
+    checkout once `citadel up` has stopped: with the tour's relative `citadel-data` it must
+    have closed them all."""
     from citadel.runtime import volume
 
-    for mountpoint in volume.mounted_volumes():
-        if mountpoint.is_relative_to(checkout.resolve()):
-            volume.unmount(mountpoint)
+    left = [m for m in volume.mounted_volumes() if m.is_relative_to(checkout.resolve())]
+    for mountpoint in left:
+        volume.unmount(mountpoint)
+    return left
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, log: Path) -> None:

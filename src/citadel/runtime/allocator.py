@@ -109,7 +109,9 @@ class Allocator:
         monotonic: Callable[[], float] = time.monotonic,
         key_check_interval_s: float = keywatch.DEFAULT_INTERVAL_S,
     ) -> None:
-        self.data_dir = data_dir
+        # Absolute and resolved: mount points are compared with mountinfo, which the kernel
+        # writes that way (`make run` passes the relative ./citadel-data).
+        self.data_dir = data_dir.resolve()
         self.control_plane = control_plane
         self.key_provider = key_provider
         self.sandbox = sandbox
