@@ -86,6 +86,14 @@ def running(sandbox: BubblewrapSandbox, volumes_here: None, short_dir: Path) -> 
         thread.join(timeout=60)
         control_plane.close()
         plane.stop()
+        _show_node_logs(short_dir)
+
+
+def _show_node_logs(data_dir: Path) -> None:
+    """Print each node's log (pytest shows it only for a failed test): a node's 500 says
+    "internal error" to the client and the why only here, in a directory the test removes."""
+    for log_file in sorted((data_dir / "logs" / "deployments").glob("*.log")):
+        print(f"--- node log {log_file.name} ---\n{log_file.read_text(errors='replace')[-20000:]}")
 
 
 def start_deployment(running: Running) -> tuple[str, int]:
