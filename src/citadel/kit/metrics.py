@@ -71,7 +71,8 @@ def metrics_app(registry: CollectorRegistry, token: str) -> WsgiApp:
                 [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Bearer realm="metrics"')],
             )
             return [b"a bearer token is required (keys/metrics.token in the data directory)\n"]
-        return exposition(environ, start_response)
+        body: Iterable[bytes] = exposition(environ, start_response)
+        return body
 
     return app
 
