@@ -34,6 +34,8 @@ command -v jq >/dev/null || need_pkgs+=(jq)
 # The console's browser tests: Debian's Chromium driven by Playwright (never `playwright install`,
 # which would download a browser).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+# The TOTP enrolment's QR code is read back from a screenshot by a real decoder (zbarimg).
+command -v zbarimg >/dev/null || need_pkgs+=(zbar-tools)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "== installing Debian packages: ${need_pkgs[*]}"
   apt-get update -qq
