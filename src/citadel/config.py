@@ -86,6 +86,16 @@ class Settings(BaseSettings):
     bootstrap_password_file: Path | None = None
     log_level: str = "info"
 
+    metrics_host: str = "127.0.0.1"
+    """Where every component's Prometheus endpoint listens (HTTPS, bearer token in
+    ``keys/metrics.token``; docs/operations.md, "Metrics")."""
+    control_plane_metrics_port: int = Field(default=9290, ge=0, le=65535)
+    """The control plane's metrics port; 0 turns its endpoint off."""
+    gateway_metrics_port: int = Field(default=9291, ge=0, le=65535)
+    """The gateway's metrics port; 0 turns its endpoint off."""
+    allocator_metrics_port: int = Field(default=9292, ge=0, le=65535)
+    """The allocator's metrics port (its nodes' series included); 0 turns its endpoint off."""
+
     @field_validator("static_ips")
     @classmethod
     def _known_regions(cls, value: dict[str, StaticIps], info: ValidationInfo) -> dict:
