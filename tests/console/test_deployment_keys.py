@@ -20,18 +20,11 @@ from tests.fixtures.builders import (
     key_headers,
     make_api_key,
     make_deployment,
-    make_org,
     make_user,
 )
 from tests.fixtures.key_servers import USER_PIN, SoftHsm
 from tests.fixtures.key_servers import label as _label  # noqa: F401
 from tests.fixtures.key_servers import softhsm as _softhsm  # noqa: F401
-
-
-@pytest.fixture
-def owner(services):
-    user = make_user(services)
-    return user, make_org(services, user)
 
 
 @pytest.fixture

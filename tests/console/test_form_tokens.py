@@ -9,17 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from citadel.console.form_tokens import AlreadySubmitted, SpentFormTokens, new_token
-from tests.console.helpers import post, sign_in
-from tests.fixtures.builders import make_org, make_user
+from tests.console.helpers import post
 
 _ONCE = re.compile(r'name="once_token" value="([0-9a-f]{32})"')
-
-
-@pytest.fixture
-def signed_in(client, services):
-    user = make_user(services)
-    make_org(services, user)
-    return sign_in(client, services, user)
 
 
 def once_token_in(html: str, after: str = "") -> str:

@@ -14,12 +14,6 @@ AZURE_GUID = "fa2fc8a4-6f7d-4d6b-9f0e-4a6b1b2c3d4e"
 
 
 @pytest.fixture
-def owner(services):
-    user = make_user(services)
-    return user, make_org(services, user)
-
-
-@pytest.fixture
 def signed_in(client, services, owner):
     return sign_in(client, services, owner[0])
 

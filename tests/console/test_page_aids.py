@@ -9,21 +9,8 @@ import re
 import pytest
 
 from citadel.console.web import CSP
-from tests.console.helpers import post, sign_in, token_in
+from tests.console.helpers import post, token_in
 from tests.fixtures.builders import make_deployment, make_org, make_user
-
-
-@pytest.fixture
-def owner(services):
-    user = make_user(services)
-    org = make_org(services, user)
-    return user, org
-
-
-@pytest.fixture
-def signed_in(client, services, owner):
-    user, _org = owner
-    return sign_in(client, services, user)
 
 
 @pytest.fixture

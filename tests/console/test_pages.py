@@ -26,19 +26,6 @@ PAGES = [
 ]
 
 
-@pytest.fixture
-def owner(services):
-    user = make_user(services)
-    org = make_org(services, user)
-    return user, org
-
-
-@pytest.fixture
-def signed_in(client, services, owner):
-    user, _org = owner
-    return sign_in(client, services, user)
-
-
 def test_pages_carry_a_strict_csp_frame_denial_and_hsts(client):
     response = client.get("/sign-in")
     assert response.status_code == 200
