@@ -13,14 +13,23 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 import xmlsec
 from lxml import etree
 
+from citadel.sso.models import SsoIdentity
 from citadel.sso.saml import NS
 from tests.fixtures.builders import bearer, login, make_claimed_domain, make_org, make_user
 from tests.sso import forge
 from tests.sso.idp import Idp, SignInResult, make_key_pair
-from tests.sso.test_sign_in import assert_refused, at_idp, refusals, users_named
+from tests.sso.test_sign_in import (
+    acme,  # noqa: F401 - the fixture, used by name
+    assert_refused,
+    at_idp,
+    refusals,
+    sso_sign_in,
+    users_named,
+)
 
 Mutation = Callable[[etree._Element, Idp], etree._Element | bytes]
 
@@ -142,3 +151,61 @@ def test_the_attack_is_refused_with_its_reason_and_no_session(
     assert refusals(services, org) == [attack.reason]
     assert users_named(services, "bob@acme.example") == []
     assert users_named(services, "admin@acme.example") == []
+
+
+# --- identifiers padded with whitespace (issue 21) ---------------------------------------------
+
+
+def identities(services, org: str) -> list[tuple[str, str]]:
+    with services.db.read() as session:
+        rows = session.scalars(sa.select(SsoIdentity).where(SsoIdentity.organization_id == org))
+        return sorted((row.name_id, row.user_id) for row in rows)
+
+
+def account(services, email: str) -> list[tuple]:
+    return [(u.id, u.email, u.password_hash, u.name) for u in users_named(services, email)]
+
+
+@pytest.mark.parametrize(
+    ("padding", "name_id_padded"),
+    [(" ", True), ("\u00a0", True), (" ", False), ("\u00a0", False)],
+    ids=[
+        "space, linked NameID",
+        "no-break space, linked NameID",
+        "space, new NameID",
+        "no-break space, new NameID",
+    ],
+)
+def test_a_padded_identity_signs_in_as_nobody_and_changes_no_account(
+    client,
+    services,
+    clock,
+    acme,  # noqa: F811 - the imported fixture
+    idp: Idp,
+    padding: str,
+    name_id_padded: bool,
+):
+    """Bob's IdP issues a genuine, signed response naming Alice's identifiers plus a trailing
+    space: with her linked NameID (it would match her SSO identity once trimmed), or with a
+    fresh NameID (her email would match her account once trimmed). Refused either way."""
+    provider = acme.sso["service_provider"]
+    idp.register_sp(
+        provider["entity_id"], provider["acs_url"], provider["certificate"], sign_response=False
+    )
+    assert sso_sign_in(client, clock, acme.prefix, "alice").status_code == 303
+    client.cookies.clear()
+    linked, alice = identities(services, acme.org), account(services, "alice@acme.example")
+
+    result = at_idp(client, clock, acme.prefix, "bob")
+    response = forge.response_of(result)
+    forge.name_id_of(response).text = ("alice" if name_id_padded else "mallory") + padding
+    (email,) = response.xpath("//saml:Attribute[@Name='email']/saml:AttributeValue", namespaces=NS)
+    email.text = "alice@acme.example" + padding
+    forged = forge.form_of(forge.resign_assertion(response, idp.idp_keys), result)
+    answer = client.post(urlsplit(result.action).path, data=forged, follow_redirects=False)
+
+    assert_refused(answer, client)
+    assert refusals(services, acme.org) == ["padded_identifier"]
+    assert identities(services, acme.org) == linked
+    assert account(services, "alice@acme.example") == alice
+    assert users_named(services, "bob@acme.example") == []

@@ -243,6 +243,65 @@ def test_comment_in_an_attribute_value_is_refused(idp: Idp) -> None:
     assert forged(sp, result, response) == R.COMMENT_INJECTION
 
 
+PADDED = [
+    "alice ",
+    " alice",
+    "alice\u00a0",
+    *(f"alice{chr(space)}" for space in range(0x2000, 0x200B)),
+    "alice\u3000",
+    "\talice",
+    "alice\n",
+    "\n    alice\n",
+    "alice\u200b",
+]
+"""Identifiers an IdP may issue that `str.strip` (or a pretty-printer) would merge with
+``alice``: each is a different identifier and is refused, never trimmed into a match."""
+
+
+def resigned_with(idp: Idp, result: SignInResult, change) -> etree._Element:
+    """The IdP's own response, changed by `change` and signed again with the IdP's key: what an
+    IdP that issues such an identifier sends (the signature is genuine)."""
+    response = forge.response_of(result)
+    change(response)
+    return forge.resign_assertion(response, idp.idp_keys)
+
+
+@pytest.mark.parametrize("padded", PADDED, ids=ascii)
+def test_a_name_id_with_surrounding_whitespace_is_refused_not_trimmed(idp: Idp, padded) -> None:
+    sp = idp.service_provider("acme-assertion-signed")
+    result = sign_in(sp)
+
+    def pad(response: etree._Element) -> None:
+        forge.name_id_of(response).text = padded
+
+    assert forged(sp, result, resigned_with(idp, result, pad)) == R.PADDED_IDENTIFIER
+
+
+@pytest.mark.parametrize("padded", [p.replace("alice", "alice@acme.example") for p in PADDED])
+def test_an_email_with_surrounding_whitespace_is_refused_not_trimmed(idp: Idp, padded) -> None:
+    sp = idp.service_provider("acme-assertion-signed")
+    result = sign_in(sp)
+
+    def pad(response: etree._Element) -> None:
+        (value,) = response.xpath(
+            "//saml:Attribute[@Name='email']/saml:AttributeValue", namespaces=NS
+        )
+        value.text = padded
+
+    assert forged(sp, result, resigned_with(idp, result, pad)) == R.PADDED_IDENTIFIER
+
+
+def test_a_name_id_with_inner_whitespace_is_kept_exactly(idp: Idp) -> None:
+    sp = idp.service_provider("acme-assertion-signed")
+    result = sign_in(sp)
+
+    def inner(response: etree._Element) -> None:
+        forge.name_id_of(response).text = "al ice"
+
+    assertion = accept(sp, result, forge.form_of(resigned_with(idp, result, inner), result))
+    assert assertion.name_id == "al ice"
+
+
 def test_missing_email_attribute_is_refused(idp: Idp) -> None:
     sp = idp.service_provider()
     assert refusal(sp, sign_in(sp, "carol")) == R.MISSING_EMAIL

@@ -115,6 +115,9 @@ class RefusalReason(StrEnum):
     COMMENT_INJECTION = "comment_injection"
     MISSING_NAME_ID = "missing_name_id"
     MISSING_EMAIL = "missing_email"
+    PADDED_IDENTIFIER = "padded_identifier"
+    """The NameID or the email starts or ends with whitespace of any kind (a different
+    identifier at the IdP: never trimmed into a match with someone else's)."""
     DUPLICATE_ATTRIBUTE = "duplicate_attribute"
     INVALID = "invalid"
     # Decided by the organization's sign-in, after the response itself was verified:
@@ -208,7 +211,7 @@ class InMemoryAssertionLedger:
 
 def email_in_domains(email: str, domains: Iterable[str]) -> bool:
     """True when `email`'s domain is exactly one of `domains` (a subdomain is its own claim)."""
-    local, at, host = email.strip().rpartition("@")
+    local, at, host = email.rpartition("@")
     if not at or not local or not host or "@" in local:
         return False
     host = host.rstrip(".").lower()
@@ -487,6 +490,21 @@ def _whole_text(element: etree._Element) -> str:
     return "".join(element.itertext())
 
 
+def _padded(identifier: str) -> bool:
+    """Whether `identifier` starts or ends with whitespace of any kind: Unicode's (no-break and
+    ideographic spaces, U+2000-U+200A, tab, newline) or a zero-width character. NameID is an
+    ``xs:string``: ``alice@x`` and ``alice@x `` are two identifiers, so neither is trimmed."""
+    return (
+        identifier != identifier.strip()
+        or identifier[:1] in _INVISIBLE
+        or (identifier[-1:] in _INVISIBLE)
+    )
+
+
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u180e")
+"""Zero-width characters `str.strip` keeps (they are not whitespace to Python)."""
+
+
 def _one(element: etree._Element, path: str) -> etree._Element | None:
     found = element.xpath(path, namespaces=NS)
     if len(found) > 1:
@@ -579,13 +597,15 @@ def process_response(
     name_id_element = _one(assertion, "saml:Subject/saml:NameID")
     if name_id_element is None:
         raise SamlRefused(RefusalReason.MISSING_NAME_ID)
-    name_id = _whole_text(name_id_element).strip()
-    if not name_id:
+    name_id = _whole_text(name_id_element)
+    if not name_id.strip():
         raise SamlRefused(RefusalReason.MISSING_NAME_ID)
     attributes = _attributes(assertion)
     emails = attributes.get(sp.email_attribute, ())
     if len(emails) != 1 or not emails[0].strip():
         raise SamlRefused(RefusalReason.MISSING_EMAIL)
+    if _padded(name_id) or _padded(emails[0]):
+        raise SamlRefused(RefusalReason.PADDED_IDENTIFIER)
     authn = _one(assertion, "saml:AuthnStatement")
     assertion_id = assertion.get("ID", "")
     if seen_assertion_ids.seen(assertion_id, expiry):
@@ -593,7 +613,7 @@ def process_response(
     return Assertion(
         name_id=name_id,
         name_id_format=name_id_element.get("Format"),
-        email=emails[0].strip(),
+        email=emails[0],
         groups=attributes.get(sp.groups_attribute, ()),
         attributes=attributes,
         session_index=authn.get("SessionIndex") if authn is not None else None,
