@@ -74,6 +74,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
     policies = Policies(
         session_idle_s=settings.session_idle_timeout_s,
         session_absolute_s=settings.session_absolute_timeout_s,
+        signin_pair_failures=settings.signin_pair_failures,
         signin_account_failures=settings.signin_account_failures,
         signin_ip_failures=settings.signin_ip_failures,
         signin_window_s=settings.signin_window_s,

@@ -69,7 +69,11 @@ class Settings(BaseSettings):
     session_absolute_timeout_s: int = 12 * 60 * 60
     max_body_bytes: int = 1024 * 1024
 
-    signin_account_failures: int = 5
+    signin_pair_failures: int = Field(default=5, ge=1)
+    """Failed sign-ins of one account from one address before that pair answers 429."""
+    signin_account_failures: int = Field(default=30, ge=1)
+    """Failed sign-ins of one account from every address before addresses it has never
+    signed in from answer 429 (its known addresses keep signing in: ADR 18)."""
     signin_ip_failures: int = 20
     signin_window_s: int = 15 * 60
     signin_max_lockout_s: int = 15 * 60

@@ -1,5 +1,8 @@
 """Password sign-in with a mandatory second factor, enrolment, sessions and throttling."""
 
+from starlette.testclient import TestClient
+
+from citadel.app import create_app
 from citadel.authn import totp
 from tests.fixtures.builders import PASSWORD, bearer, login, make_org, make_user
 
@@ -10,7 +13,29 @@ def test_password_without_totp_code_is_refused_when_a_factor_is_enrolled(client,
     user = make_user(services)
     response = client.post(LOGIN, json={"username": user.email, "password": PASSWORD})
     assert response.status_code == 401
-    assert response.json()["errors"][0]["code"] == "auth.mfa_required"
+    assert response.json()["errors"][0]["code"] == "root.unauthenticated"
+
+
+def test_every_failed_first_step_answers_the_same(client, services):
+    """No password oracle (ADR 18): an unknown account, a wrong password, the right password
+    without a code and the right password with a wrong code get one answer."""
+    user = make_user(services)
+    wrong_code = "000000" if user.code(services) != "000000" else "111111"
+    attempts = [
+        {"username": "nobody@example.com", "password": "wrong password!!", "totp_code": "123456"},
+        {"username": user.email, "password": "wrong password!!", "totp_code": wrong_code},
+        {"username": user.email, "password": "wrong password!!"},
+        {"username": user.email, "password": PASSWORD},
+        {"username": user.email, "password": PASSWORD, "totp_code": wrong_code},
+    ]
+    answers = []
+    for body in attempts:
+        response = client.post(LOGIN, json=body)
+        answers.append(
+            (response.status_code, response.json(), response.headers["x-cloud-error-codes"])
+        )
+    assert len({repr(a) for a in answers}) == 1, answers
+    assert answers[0][0] == 401
 
 
 def test_wrong_totp_code_is_refused(client, services):
@@ -100,6 +125,61 @@ def test_repeated_failures_throttle_the_account_with_retry_after(client, service
     services.clock.advance(seconds=int(blocked.headers["Retry-After"]) + 1)
     good = {"username": user.email, "password": PASSWORD, "totp_code": user.code(services)}
     assert client.post(LOGIN, json=good).status_code == 200
+
+
+def _from(services, address: str) -> TestClient:
+    return TestClient(create_app(services), base_url="https://testserver", client=(address, 4000))
+
+
+def test_the_pair_of_account_and_address_is_throttled_with_retry_after(services):
+    user = make_user(services)
+    bad = {"username": user.email, "password": "not the password"}
+    with _from(services, "198.51.100.7") as guesser:
+        limit = services.policies.signin_pair_failures
+        assert [guesser.post(LOGIN, json=bad).status_code for _ in range(limit)] == [401] * limit
+        refused = guesser.post(LOGIN, json=bad)
+        assert refused.status_code == 429
+        assert refused.json()["errors"][0]["code"] == "auth.too_many_attempts"
+        assert int(refused.headers["Retry-After"]) > 0
+    with _from(services, "198.51.100.8") as elsewhere:  # the same account, another address
+        good = {"username": user.email, "password": PASSWORD, "totp_code": user.code(services)}
+        assert elsewhere.post(LOGIN, json=good).status_code == 200
+
+
+def test_an_attacker_cannot_lock_the_owner_out_from_a_known_address(services):
+    user = make_user(services)
+    owner_address = "192.0.2.10"
+    with _from(services, owner_address) as owner:
+        login(owner, services, user)  # the owner has signed in from here before
+    services.clock.advance(seconds=30)  # the next TOTP step, for the owner's sign-in below
+    attackers = [f"203.0.113.{n}" for n in range(1, 40)]
+    budget = services.policies.signin_account_failures
+    spent = 0
+    for address in attackers:  # spread under each pair's limit: only the account budget trips
+        with _from(services, address) as attacker:
+            for _ in range(services.policies.signin_pair_failures - 1):
+                attacker.post(LOGIN, json={"username": user.email, "password": "guess-guess-1"})
+                spent += 1
+        if spent > budget:
+            break
+    with _from(services, "203.0.113.250") as stranger:  # a new address: the budget is spent
+        refused = stranger.post(
+            LOGIN, json={"username": user.email, "password": PASSWORD, "totp_code": "123456"}
+        )
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) > 0
+    with _from(services, owner_address) as owner:
+        good = {"username": user.email, "password": PASSWORD, "totp_code": user.code(services)}
+        response = owner.post(LOGIN, json=good)
+        assert response.status_code == 200, response.text
+
+
+def test_a_known_address_with_a_wrong_password_is_still_refused(services):
+    user = make_user(services)
+    with _from(services, "192.0.2.11") as owner:
+        login(owner, services, user)
+        bad = {"username": user.email, "password": "not the password"}
+        assert owner.post(LOGIN, json=bad).status_code == 401
 
 
 def test_many_accounts_from_one_address_are_throttled_per_address(client, services):

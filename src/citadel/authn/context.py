@@ -24,7 +24,11 @@ class Policies:
 
     session_idle_s: int = 3600
     session_absolute_s: int = 12 * 3600
-    signin_account_failures: int = 5
+    signin_pair_failures: int = 5
+    """Failed sign-ins of one account from one address before that pair is throttled."""
+    signin_account_failures: int = 30
+    """Failed sign-ins of one account from all addresses before addresses it has never signed
+    in from are throttled (ADR 18)."""
     signin_ip_failures: int = 20
     signin_window_s: int = 900
     signin_max_lockout_s: int = 900

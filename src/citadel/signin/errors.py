@@ -5,14 +5,11 @@ from citadel.errors import Conflict, Forbidden, TooManyRequests, Unauthenticated
 
 class InvalidCredentials(Unauthenticated):
     code = "root.unauthenticated"
-    default_message = "The email, password or second factor is not valid."
+    default_message = (
+        "The email, password or second factor is not valid. Once an authenticator app is set "
+        "up, give its code (or a recovery code) with the password."
+    )
     keeps_writes = True  # the failure is counted and audited
-
-
-class SecondFactorRequired(Unauthenticated):
-    code = "auth.mfa_required"
-    default_message = "Give the code from your authenticator app (or a recovery code)."
-    keeps_writes = True
 
 
 class SignInThrottled(TooManyRequests):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -35,11 +35,11 @@ from citadel.signin.errors import (
     InvalidMfaCode,
     MfaAlreadyEnrolled,
     NoPendingEnrollment,
-    SecondFactorRequired,
     SignInThrottled,
     SsoRequired,
 )
 from citadel.signin.schemas import LoginIn
+from citadel.signin.throttle_decision import decide
 from citadel.users.errors import WeakPassword
 from citadel.users.models import RecoveryCode, User, UserSession
 
@@ -61,67 +61,124 @@ class IssuedSession:
 
 
 def sign_in(ctx: Context, body: LoginIn) -> IssuedSession:
-    """Check password and second factor; count and audit failures; issue a session."""
+    """Check password and second factor together; count and audit failures; issue a session.
+
+    Every failed check answers the same `InvalidCredentials`, whichever part was wrong (an
+    unknown account, the password, a missing or wrong code): the answer is no password oracle
+    (ADR 18). The throttle (`throttle_decision.decide`) refuses before any check, and never
+    refuses an address the account has signed in from for the account's budget alone.
+    """
     now = ctx.clock.now()
     ip = ctx.caller.source_ip
     try:
         email = normalize_email(body.username)
     except InvalidEmail:
         email = body.username.strip().lower()[:320]
-    keys = [throttle.account_key(email), throttle.address_key(ip)]
-    wait = throttle.seconds_blocked(ctx.session, keys, now)
-    if wait:
-        _audit_failure(ctx, email, None, "throttled")
-        raise SignInThrottled(retry_after=wait)
+    keys = throttle.Keys.of(email, ip)
     user = ctx.session.scalars(sa.select(User).where(User.email == email)).one_or_none()
-    if not verify_password(user.password_hash if user else None, body.password) or user is None:
-        _fail(ctx, keys, email, user, "bad_password")
+    known = user is not None and signed_in_from_before(ctx.session, user.id, ip)
+    verdict = decide(throttle.waits(ctx.session, keys, now), known_address=known)
+    if not verdict.go:
+        _audit_failure(ctx, user, "throttled", throttle=verdict.reason)
+        raise SignInThrottled(retry_after=verdict.retry_after)
+    why = _credentials_problem(ctx, user, body, now)
+    if why is not None or user is None:
+        throttle.count_attempt_failure(ctx.session, keys, now, _limits(ctx))
+        _audit_failure(ctx, user, why or "bad_password", throttle=verdict.reason)
+        raise InvalidCredentials()
     if enforcing_organizations(ctx.session, user.id):
-        _audit_failure(ctx, email, user, "sso_enforced")
+        _audit_failure(ctx, user, "sso_enforced", throttle=verdict.reason)
         raise SsoRequired()
-    if user.has_totp:
-        if not body.totp_code:
-            _audit_failure(ctx, email, user, "second_factor_missing")
-            raise SecondFactorRequired(fields=["body.totp_code"])
-        if not _second_factor_ok(ctx, user, body.totp_code.strip(), now):
-            _fail(ctx, keys, email, user, "bad_second_factor")
-    throttle.clear(ctx.session, keys[0])
+    throttle.clear(ctx.session, keys.pair)
     issued = new_session(ctx, user, enrollment_only=not user.has_totp)
-    ctx.record(
+    record_for_user(
+        ctx,
+        user.id,
         AuditAction.SIGNIN,
-        organization_id=None,
-        target_type=TargetType.USER,
-        target_id=user.id,
         details={"method": "password", "session_id": issued.row.id, "mfa": user.has_totp},
     )
     return issued
 
 
-def _fail(ctx: Context, keys: list[str], email: str, user: User | None, why: str) -> NoReturn:
-    now, p = ctx.clock.now(), ctx.policies
-    limits = [p.signin_account_failures, p.signin_ip_failures]
-    for key, limit in zip(keys, limits, strict=True):
-        throttle.count_failure(
-            ctx.session,
-            key,
-            now,
-            limit=limit,
-            window_s=p.signin_window_s,
-            max_block_s=p.signin_max_lockout_s,
-        )
-    _audit_failure(ctx, email, user, why)
-    raise InvalidCredentials()
+def _credentials_problem(
+    ctx: Context, user: User | None, body: LoginIn, now: datetime
+) -> str | None:
+    """What was wrong with the credentials (for the audit log only), or None."""
+    if not verify_password(user.password_hash if user else None, body.password) or user is None:
+        return "bad_password"
+    if not user.has_totp:
+        return None  # the first sign-in: the session can only enrol a second factor (ADR 6)
+    if not body.totp_code:
+        return "second_factor_missing"
+    if not _second_factor_ok(ctx, user, body.totp_code.strip(), now):
+        return "bad_second_factor"
+    return None
 
 
-def _audit_failure(ctx: Context, email: str, user: User | None, why: str) -> None:
-    ctx.record(
-        AuditAction.SIGNIN,
-        organization_id=None,
-        target_type=TargetType.USER,
-        target_id=user.id if user else None,
-        outcome=Outcome.FAILURE,
-        details={"reason": why, "known_account": user is not None},
+def _limits(ctx: Context) -> throttle.Limits:
+    p = ctx.policies
+    return throttle.Limits(
+        pair=p.signin_pair_failures,
+        address=p.signin_ip_failures,
+        account=p.signin_account_failures,
+        window_s=p.signin_window_s,
+        max_block_s=p.signin_max_lockout_s,
     )
+
+
+def signed_in_from_before(session: Session, user_id: str, source_ip: str) -> bool:
+    """Whether `user_id` has had a session (password or SSO) started from `source_ip`."""
+    stmt = (
+        sa.select(UserSession.id)
+        .where(UserSession.user_id == user_id, UserSession.source_ip == source_ip)
+        .limit(1)
+    )
+    return session.scalars(stmt).first() is not None
+
+
+def _audit_failure(ctx: Context, user: User | None, why: str, *, throttle: str) -> None:
+    record_for_user(
+        ctx,
+        user.id if user else None,
+        AuditAction.SIGNIN,
+        outcome=Outcome.FAILURE,
+        details={
+            "method": "password",
+            "reason": why,
+            "known_account": user is not None,
+            "throttle": throttle,
+        },
+    )
+
+
+def record_for_user(
+    ctx: Context,
+    user_id: str | None,
+    action: AuditAction,
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit an event of a user's own account (sign-in, second factor, password) in the chain
+    of every organization they belong to, so each can see it (ADR 7, amended); the event of
+    an unknown account, or of a user in no organization, goes to the platform chain."""
+    chains: list[str | None] = []
+    if user_id is not None:
+        chains.extend(sorted(_organizations_of(ctx.session, user_id)))
+    for organization_id in chains or [None]:
+        ctx.record(
+            action,
+            organization_id=organization_id,
+            target_type=TargetType.USER,
+            target_id=user_id,
+            outcome=outcome,
+            details=details,
+        )
+
+
+def _organizations_of(session: Session, user_id: str) -> set[str]:
+    stmt = sa.select(Membership.organization_id).where(Membership.user_id == user_id)
+    return set(session.scalars(stmt))
 
 
 def _second_factor_ok(ctx: Context, user: User, code: str, now: datetime) -> bool:
@@ -147,11 +204,10 @@ def _use_recovery_code(ctx: Context, user: User, code: str, now: datetime) -> bo
     if row is None:
         return False
     row.used_at = now
-    ctx.record(
+    record_for_user(
+        ctx,
+        user.id,
         AuditAction.RECOVERY_CODE_USED,
-        organization_id=None,
-        target_type=TargetType.USER,
-        target_id=user.id,
     )
     return True
 
@@ -195,11 +251,10 @@ def sign_out(ctx: Context) -> None:
     row = ctx.session.get(UserSession, principal.credential_id)
     if row is not None and row.ended_at is None:
         row.ended_at = ctx.clock.now()
-    ctx.record(
+    record_for_user(
+        ctx,
+        principal.user_id,
         AuditAction.SIGNOUT,
-        organization_id=None,
-        target_type=TargetType.USER,
-        target_id=principal.user_id,
         details={"session_id": principal.credential_id},
     )
 
@@ -280,11 +335,10 @@ def set_password(ctx: Context, current: str | None, new: str) -> None:
     row = ctx.session.get(UserSession, principal.credential_id)
     if user.password_hash is not None:
         if not current or not verify_password(user.password_hash, current):
-            ctx.record(
+            record_for_user(
+                ctx,
+                user.id,
                 AuditAction.PASSWORD_CHANGED,
-                organization_id=None,
-                target_type=TargetType.USER,
-                target_id=user.id,
                 outcome=Outcome.FAILURE,
                 details={"reason": "bad_password"},
             )
@@ -305,11 +359,10 @@ def set_password(ctx: Context, current: str | None, new: str) -> None:
         )
         .values(ended_at=ctx.clock.now()),
     )
-    ctx.record(
+    record_for_user(
+        ctx,
+        user.id,
         AuditAction.PASSWORD_CHANGED,
-        organization_id=None,
-        target_type=TargetType.USER,
-        target_id=user.id,
         details={"other_sessions_ended": ended or 0},
     )
 
@@ -328,11 +381,10 @@ def start_totp_enrollment(ctx: Context) -> tuple[str, str]:
         raise MfaAlreadyEnrolled()
     secret = totp.new_secret()
     user.totp_pending_sealed = ctx.keyring.barrier.seal(secret, context=_pending_context(user))
-    ctx.record(
+    record_for_user(
+        ctx,
+        user.id,
         AuditAction.TOTP_ENROLLMENT_STARTED,
-        organization_id=None,
-        target_type=TargetType.USER,
-        target_id=user.id,
     )
     return totp.encode_secret(secret), totp.provisioning_uri(secret, account=user.email)
 
@@ -348,11 +400,10 @@ def confirm_totp_enrollment(ctx: Context, code: str) -> list[str]:
     secret = ctx.keyring.barrier.open(user.totp_pending_sealed, context=_pending_context(user))
     counter = totp.matching_counter(secret, code, now, None)
     if counter is None:
-        ctx.record(
+        record_for_user(
+            ctx,
+            user.id,
             AuditAction.TOTP_ENABLED,
-            organization_id=None,
-            target_type=TargetType.USER,
-            target_id=user.id,
             outcome=Outcome.FAILURE,
         )
         raise InvalidMfaCode(fields=["body.code"])
@@ -370,11 +421,10 @@ def confirm_totp_enrollment(ctx: Context, code: str) -> list[str]:
         .where(UserSession.id == principal.credential_id)
         .values(mfa_enrollment_only=False)
     )
-    ctx.record(
+    record_for_user(
+        ctx,
+        user.id,
         AuditAction.TOTP_ENABLED,
-        organization_id=None,
-        target_type=TargetType.USER,
-        target_id=user.id,
     )
     return codes
 
