@@ -97,13 +97,21 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
     )
 
 
+def api_certificate_names(settings: Settings) -> list[str]:
+    """The host names and addresses the control plane's certificate carries."""
+    s = settings
+    names = list(dict.fromkeys([s.public_hostname, "localhost", "127.0.0.1", s.api_host]))
+    return [n for n in names if n not in ("0.0.0.0", "::")]
+
+
 def api_certificate(services: Services) -> ServerCertificate:
     """The control plane's TLS certificate, issued by the platform CA (created if missing)."""
     s = services.settings
-    names = list(dict.fromkeys([s.public_hostname, "localhost", "127.0.0.1", s.api_host]))
-    names = [n for n in names if n not in ("0.0.0.0", "::")]
     return ensure_api_certificate(
-        s.data_dir / "pki", services.keyring.barrier, services.keyring.tls_key_password(), names
+        s.data_dir / "pki",
+        services.keyring.barrier,
+        services.keyring.tls_key_password(),
+        api_certificate_names(s),
     )
 
 

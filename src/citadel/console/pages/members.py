@@ -15,6 +15,7 @@ from citadel.authz import assignments
 from citadel.authz.assignments import Assignment, RoleAssignmentsIn
 from citadel.authz.decide import Grant, may_grant
 from citadel.authz.roles import RoleId, ScopeKind
+from citadel.bootstrap import api_certificate_names
 from citadel.console.form_tokens import AlreadySubmitted
 from citadel.console.routing import console_router
 from citadel.console.web import (
@@ -28,11 +29,13 @@ from citadel.console.web import (
     page,
     parse,
     redirect,
+    services_of,
 )
 from citadel.deployments import service as deployments
 from citadel.errors import BadRequest, CitadelError
 from citadel.invitations import service as invitations
 from citadel.invitations import tokens
+from citadel.invitations.links import LinkOrigins, invitation_link, link_base
 from citadel.invitations.schemas import InvitationRequestIn
 from citadel.members import service
 
@@ -175,12 +178,22 @@ def invite(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
         return redirect("/members", "invitations_already_sent")
     except CitadelError as exc:
         return _page(request, visitor, status=exc.status, error=exc, values=form.values())
-    links = [(email, f"{_origin(request)}/invitations/{token}") for email, token in issued]
-    return _page(request, visitor, invited=links)
+    return _page(request, visitor, invited=_links(request, issued))
 
 
-def _origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
+def _links(request: Request, issued: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each invited email with its link: at the configured public URL, else at the origin
+    this page was reached at if the control plane's certificate names it, else at the
+    control plane's own address (`citadel.invitations.links`)."""
+    settings = services_of(request).settings
+    origins = LinkOrigins(
+        public_url=settings.public_url,
+        hostnames=frozenset(api_certificate_names(settings)),
+        port=settings.api_port,
+        listening_url=settings.control_plane_url,
+    )
+    base = link_base(origins, host=request.url.hostname, port=request.url.port)
+    return [(email, invitation_link(base, token)) for email, token in issued]
 
 
 @router.post("/members/invitations/{handle}/resend")
@@ -210,8 +223,7 @@ def resend(request: Request, visitor: SignedIn, form: PostedForm, handle: str) -
         return redirect("/members", "invitations_already_sent")
     except CitadelError as exc:
         return _page(request, visitor, status=exc.status, error=exc)
-    links = [(email, f"{_origin(request)}/invitations/{token}") for email, token in issued]
-    return _page(request, visitor, invited=links)
+    return _page(request, visitor, invited=_links(request, issued))
 
 
 @router.post("/members/invitations/{handle}/revoke")
