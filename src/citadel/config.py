@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         default_factory=lambda: ["/usr/lib/softhsm/libsofthsm2.so"], min_length=1
     )
     """PKCS#11 modules an organization's key manager may load (JSON list)."""
+    key_manager_allowed_endpoints: list[str] = Field(default_factory=list)
+    """Where organizations' key managers may be although not public (JSON list of networks,
+    addresses and host names, each optionally with ``:port``: ``["10.20.0.0/16",
+    "vault.internal:8200", "[fd00::/8]:5696", "*.kms.internal"]``). Loopback, link-local,
+    private and other non-public addresses are refused unless listed (docs/security.md)."""
+    key_manager_public_endpoints: bool = True
+    """Whether organizations' key managers may be at any public address; false: only listed."""
     static_ips: dict[str, StaticIps] = Field(default_factory=dict)
     """Published ingress and egress addresses per region (JSON object in
     ``CITADEL_STATIC_IPS``: ``{"local": {"ingress": ["203.0.113.10/32"], "egress": []}}``)."""
@@ -86,6 +93,19 @@ class Settings(BaseSettings):
     unset: the system's resolver (``/etc/resolv.conf``)."""
     dns_timeout_s: float = Field(default=5.0, gt=0, le=60)
     """How long domain verification waits for DNS before answering 503."""
+
+    smtp_host: str | None = None
+    """The SMTP submission server invitations go through (STARTTLS required); unset: mail
+    goes to the maildir ``<data-dir>/mail``, readable by the operator only."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    """Sent with AUTH after STARTTLS; unset: no authentication."""
+    smtp_password_file: Path | None = None
+    """A file holding the SMTP password (never the password itself in the environment)."""
+    smtp_ca_file: Path | None = None
+    """The CA the SMTP server's certificate is checked against; unset: the system's roots."""
+    mail_from: str = "Citadel <citadel@localhost>"
+    """The From of every message Citadel sends."""
 
     bootstrap_password_file: Path | None = None
     log_level: str = "info"
