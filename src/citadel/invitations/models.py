@@ -1,4 +1,5 @@
-"""The invitation table. Only an HMAC digest of the acceptance secret is stored."""
+"""The invitation table. Only HMAC digests of the acceptance secret and of the email code
+are stored."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ class Invitation(Base):
     )
     email: Mapped[str] = mapped_column(sa.String(320))
     secret_digest: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    email_code_digest: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))
+    """The code only the invitation email carries: accepting as a new account needs it (the
+    inviter holds the token, so the token alone proves nothing about the address). None for
+    an invitation from before codes: it must be refreshed to admit a new account."""
     role_assignments: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
     invited_by: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime]
