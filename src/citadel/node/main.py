@@ -4,7 +4,9 @@ The node holds no key: the allocator mounts the deployment's encrypted volume (A
 starts the node on its plaintext view. Only a store written by the release before the
 volumes arrives SQLCipher-encrypted; the allocator then hands its data key once on
 ``--legacy-key-fd`` (32 raw bytes or 64 hex characters, read once then closed) and the store is
-decrypted into the volume. The launcher may hand the node a listening socket (``--listen-fd``).
+decrypted into the volume. The launcher may hand the node a listening socket (``--listen-fd``),
+and the token its ``GET /_citadel/metrics`` answers to (``--metrics-token-fd``, a new one at each
+start; `citadel.node.metrics`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from pathlib import Path
 import uvicorn
 
 from citadel.kit.clock import Clock, SystemClock
+from citadel.kit.logging import LEVELS, configure_logging
 from citadel.node import local_node
 from citadel.node.engine.engine import Engine
 from citadel.node.engine.upgrade import upgrade
 from citadel.node.http.app import NodeApp
 from citadel.node.lifecycle_loop import LifecycleLoop
+from citadel.node.metrics import NodeMetrics
 from citadel.node.routes import build_router
 from citadel.node.security.realm import Realm
 from citadel.node.services import NodeInfo, NodeServices
@@ -59,6 +63,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="address for --port")
     p.add_argument("--cluster-name", default="citadel")
     p.add_argument("--node-name", default=socket.gethostname())
+    p.add_argument(
+        "--metrics-token-fd",
+        type=int,
+        help="fd carrying the token GET /_citadel/metrics answers to (read once); without it "
+        "the route does not exist",
+    )
+    p.add_argument("--log-level", choices=LEVELS, default="info", help="the lowest level logged")
     return p.parse_args(argv)
 
 
@@ -87,6 +98,10 @@ def decode_key(raw: bytes) -> bytes:
 def main(argv: list[str] | None = None) -> int:
     """Run the node until SIGTERM; returns the exit status."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    configure_logging(args.log_level)
+    metrics_token = None
+    if args.metrics_token_fd is not None:
+        metrics_token = read_fd(args.metrics_token_fd).decode().strip() or None
     try:
         legacy_key = None
         if args.legacy_key_fd is not None:
@@ -109,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.elastic_password_fd is not None:
         password = read_fd(args.elastic_password_fd).decode().strip()
         realm.bootstrap_elastic(password, replace=args.reset_elastic_password)  # type: ignore[attr-defined]
-    app = NodeApp(build_router(services), realm, tasks=services.tasks)
+    router = build_router(services)
+    NodeMetrics(services.engine, args.data_dir, metrics_token).instrument(router)
+    app = NodeApp(router, realm, tasks=services.tasks)
     config = uvicorn.Config(
         app,
         host=args.host,

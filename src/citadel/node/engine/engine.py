@@ -160,6 +160,10 @@ class Engine:
     def open_uuids(self) -> list[str]:
         return list(self._shards)
 
+    def open_shards(self) -> list[Shard]:
+        """The shards opened so far (an index's shard opens on its first use)."""
+        return list(self._shards.values())
+
     # -- the refresh loop --------------------------------------------------------------------
 
     def start(self) -> None:

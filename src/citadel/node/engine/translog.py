@@ -68,6 +68,8 @@ class Translog:
         self._lock = threading.Lock()
         self._file = open(self._path(self.generation), "ab", buffering=0)  # noqa: SIM115
         self._pending: list[bytes] = []
+        self.appended = 0
+        """Operations appended since this process opened the translog (a metrics counter)."""
         _fsync_directory(directory)
 
     def generations(self) -> list[int]:
@@ -95,6 +97,7 @@ class Translog:
         data = b"".join(op.encode() for op in ops)
         with self._lock:
             self._pending.append(data)
+            self.appended += len(ops)
 
     def sync(self) -> None:
         """Write every appended record and make it durable."""
