@@ -4,10 +4,15 @@ Handlers are synchronous (the store is SQLite) and run in a worker thread. Every
 carries ``X-Elastic-Product: Elasticsearch`` and ``application/json`` (``text/plain`` for
 ``_cat`` text), which is what the official clients check.
 
-At the edge, before any handler: the body is decoded (``Content-Encoding``, capped at
-`max_body` decoded bytes) and its ``Content-Type`` checked (`media_type`); the common
-parameters are taken off the query (`output`). After: the response is rendered as those
-parameters ask and gzipped when the client accepts it (`encoding`).
+At the edge, before any handler: the route is matched and, when the request announces a
+body (``Content-Length`` above 0 or ``Transfer-Encoding``) and the route needs credentials,
+the caller is authenticated on the headers alone, so a 401 is answered before a byte of the
+body is read (uvicorn reads no more than its 64 KiB flow-control window meanwhile, and
+discards the rest); a request without a body is authenticated in its one worker-thread hop.
+Then the body is decoded (``Content-Encoding``, capped at `max_body` decoded bytes) and its
+``Content-Type`` checked (`media_type`); the common parameters are taken off the query
+(`output`). After: the response is rendered as those parameters ask and gzipped when the
+client accepts it (`encoding`).
 """
 
 from __future__ import annotations
@@ -70,19 +75,28 @@ class NodeApp:
         options = parse_response_options(query)
         try:
             options, query = take_response_options(query, scope["path"])
+            route, params = self.router.match(scope["method"], scope["path"])
+            identity = None
+            if route.need.kind != "none" and _announces_body(headers):
+                # credentials are checked on the headers, before the body is read (issue 17.2)
+                identity = await anyio.to_thread.run_sync(
+                    self.realm.authenticate, headers.get("authorization"), limiter=self.limiter
+                )
             body = await self._read_body(scope, receive, headers.get("content-encoding"))
             check_content_type(headers.get("content-type"), has_body=bool(body))
             request = NodeRequest(
                 method=scope["method"],
                 path=scope["path"],
-                params={},
+                params=params,
                 query=query,
                 headers=headers,
                 body=body,
+                identity=identity,
             )
             # one hop to a worker thread: handle, then render and compress the answer there
             response, payload = await anyio.to_thread.run_sync(
                 self._respond,
+                route,
                 request,
                 options,
                 headers.get("accept-encoding"),
@@ -94,9 +108,13 @@ class NodeApp:
         await _send(send, response, payload, head=scope["method"] == "HEAD")
 
     def _respond(
-        self, request: NodeRequest, options: ResponseOptions, accept_encoding: str | None
+        self,
+        route: Route,
+        request: NodeRequest,
+        options: ResponseOptions,
+        accept_encoding: str | None,
     ) -> tuple[NodeResponse, bytes]:
-        response = self._handle(request, options)
+        response = self._handle(route, request, options)
         return response, _encode(response, options, accept_encoding, request.path)
 
     async def _read_body(self, scope: dict[str, Any], receive: Any, coding: str | None) -> bytes:
@@ -118,10 +136,8 @@ class NodeApp:
                 break
         return decoder.finish()
 
-    def _handle(self, request: NodeRequest, options: ResponseOptions) -> NodeResponse:
+    def _handle(self, route: Route, request: NodeRequest, options: ResponseOptions) -> NodeResponse:
         try:
-            route, params = self.router.match(request.method, request.path)
-            request.params = params
             self._guard(route, request)
             task = self._track(route, request)
             try:
@@ -153,12 +169,21 @@ class NodeApp:
         need = route.need
         if need.kind == "none":
             return
-        request.identity = self.realm.authenticate(request.headers.get("authorization"))
+        if request.identity is None:  # not yet authenticated before its body
+            request.identity = self.realm.authenticate(request.headers.get("authorization"))
         if need.kind == "cluster":
             self.realm.require_cluster(request.identity, need.privilege)
         elif need.kind == "index":
             names = request.params.get(need.param or "index", "")
             self.realm.require_indices(request.identity, need.privilege, names.split(","))
+
+
+def _announces_body(headers: dict[str, str]) -> bool:
+    """Whether the request's headers say a body follows (RFC 9112, section 6.3)."""
+    if "transfer-encoding" in headers:
+        return True
+    length = headers.get("content-length", "").strip()
+    return bool(length) and length != "0"
 
 
 @functools.cache
