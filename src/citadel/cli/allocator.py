@@ -44,7 +44,9 @@ def allocator(
     configure_logging(log_level.value)
     try:
         process = root.build(
-            load_settings(data_dir=data_dir), wait_s=wait, key_check_interval_s=key_check_interval
+            load_settings(data_dir=data_dir, log_level=log_level.value),
+            wait_s=wait,
+            key_check_interval_s=key_check_interval,
         )
     except NotReady as exc:
         typer.echo(f"citadel allocator: {exc}", err=True)

@@ -1,30 +1,42 @@
-"""The allocator process's composition root: settings in, a ready `Allocator` out."""
+"""The allocator process's composition root: settings in, a ready `Allocator` out, with its
+metrics endpoint (`citadel.runtime.metrics`: its state and its nodes' series, read per scrape)."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
 from citadel.config import Settings
 from citadel.contract.client import ComponentTls, ControlPlane
 from citadel.roots.component import NotReady, open_component_keys, wait_for_endpoints
+from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.runtime.allocator import Allocator
+from citadel.runtime.metrics import AllocatorCollector
 from citadel.runtime.sandbox import BubblewrapSandbox
 
 
 @dataclass(frozen=True)
 class AllocatorProcess:
-    """The allocator's parts: its internal-API client and the reconcile loop."""
+    """The allocator's parts: its internal-API client, the reconcile loop and its metrics
+    endpoint (None when turned off)."""
 
     internal_url: str
     control_plane: ControlPlane
     allocator: Allocator
+    metrics: MetricsEndpoint | None = None
 
     def run(self, stop: threading.Event, *, interval: float) -> None:
-        """Reconcile until `stop` is set; then stop every node and close the client."""
+        """Serve the metrics and reconcile until `stop` is set; then stop every node and close
+        the client and the metrics endpoint."""
+        if self.metrics is not None:
+            self.metrics.start()
         try:
             self.allocator.run(stop, interval=interval)
         finally:
+            if self.metrics is not None:
+                self.metrics.close()
             self.control_plane.close()
 
 
@@ -50,5 +62,11 @@ def build(
         sandbox=BubblewrapSandbox(),
         client_tls=tls,
         key_check_interval_s=key_check_interval_s or settings.key_check_interval_s,
+        log_level=settings.log_level,
     )
-    return AllocatorProcess(endpoints["internal_url"], control_plane, allocator)
+    registry = CollectorRegistry()
+    registry.register(AllocatorCollector(allocator))
+    metrics = metrics_endpoint(
+        settings, keys.keyring, "allocator", settings.allocator_metrics_port, registry
+    )
+    return AllocatorProcess(endpoints["internal_url"], control_plane, allocator, metrics)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import socket
 import ssl
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +94,17 @@ class _Node:
     password_applied: bool = False
     password_given: bool = False
     password_digest: str | None = None  # of the elastic password given at the last start
+    metrics_token: str | None = None  # what the running node's metrics route answers to
+
+
+@dataclass(frozen=True)
+class MetricsTarget:
+    """A running node to ask for its series: its socket, TLS name and per-start token."""
+
+    deployment_id: str
+    socket: Path
+    server_name: str
+    token: str
 
 
 class Allocator:
@@ -108,7 +121,9 @@ class Allocator:
         python: str = sys.executable,
         monotonic: Callable[[], float] = time.monotonic,
         key_check_interval_s: float = keywatch.DEFAULT_INTERVAL_S,
+        log_level: str = "info",
     ) -> None:
+        """`log_level`: what each node is started with (``--log-level``)."""
         # Absolute and resolved: mount points are compared with mountinfo, which the kernel
         # writes that way (`make run` passes the relative ./citadel-data).
         self.data_dir = data_dir.resolve()
@@ -127,6 +142,12 @@ class Allocator:
         self._keys: dict[str, keywatch.KeyState] = {}
         self._reachable: bool | None = None  # logged on change only, not every poll
         self._unsent: dict[str, StatusReport] = {}  # a failed report is logged once
+        self.log_level = log_level
+        # Read by the metrics collector (citadel.runtime.metrics) from its own thread: each
+        # is replaced whole or only incremented, never iterated here while it changes size.
+        self.restarts: Counter[str] = Counter()  # node starts after an exit, by deployment
+        self.key_checks: Counter[str] = Counter()  # by outcome: ok, refused, unreachable
+        self._observed_states: dict[str, ObservedState] = {}
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -182,6 +203,35 @@ class Allocator:
         node = self._nodes.get(deployment_id)
         return node.failures if node else 0
 
+    def observed_states(self) -> dict[str, ObservedState]:
+        """Each deployment's state as last reported (or tried) to the control plane."""
+        return dict(self._observed_states)
+
+    def locked_deployments(self) -> list[str]:
+        """The deployments whose key is refused or gone (their node stays stopped)."""
+        keys = dict(self._keys)
+        return [i for i, k in keys.items() if k.status is keywatch.KeyStatus.LOCKED]
+
+    @property
+    def control_plane_reachable(self) -> bool:
+        """Whether the last poll of the control plane was answered."""
+        return bool(self._reachable)
+
+    @property
+    def probe_context(self) -> ssl.SSLContext:
+        """The client TLS context (the allocator's certificate) nodes are reached with."""
+        return self._probe_ctx
+
+    def metrics_targets(self) -> list[MetricsTarget]:
+        """The running nodes to ask for their series."""
+        targets = []
+        for dep_id, node in list(self._nodes.items()):
+            token = node.metrics_token
+            if node.process is ProcessState.RUNNING and token is not None:
+                socket_path = DeploymentDirs.of(self.data_dir, dep_id).socket
+                targets.append(MetricsTarget(dep_id, socket_path, node_hostname(dep_id), token))
+        return targets
+
     # -- steps ---------------------------------------------------------------------------
 
     def _fetch(self) -> None:
@@ -209,6 +259,7 @@ class Allocator:
             if not self.sandbox.is_alive(node.handle):
                 status = self.sandbox.exit_status(node.handle)
                 node.handle = None
+                node.metrics_token = None
                 node.process = ProcessState.EXITED
                 node.failures = failures_after_exit(node.failures, now - node.started_at)
                 node.exited_at = now
@@ -253,6 +304,7 @@ class Allocator:
             except ProviderError as exc:  # a key path or connection no provider accepts
                 outcome = keywatch.Outcome(unavailable=f"{type(exc).__name__}: {exc}")
             after = keywatch.next_state(state, outcome, now, self.key_check_interval_s)
+            self.key_checks[_check_outcome(outcome)] += 1
             self._keys[dep_id] = after
             self._log_key_change(dep_id, allocation, state, after, outcome)
             if outcome.ok and outcome.stale_version:
@@ -337,6 +389,7 @@ class Allocator:
             if node.handle is not None:
                 self.sandbox.stop(node.handle)
             node.handle = None
+            node.metrics_token = None
             node.process = ProcessState.ABSENT
             node.failures = 0
             log.info("allocator.node_stopped", deployment_id=dep_id)
@@ -365,8 +418,10 @@ class Allocator:
         node = self._nodes.setdefault(allocation.id, _Node(allocation))
         node.allocation = allocation
         now = self.monotonic()
+        restart = node.process is ProcessState.EXITED
+        metrics_token = secrets.token_urlsafe(32)
         try:
-            spec, fds = self._prepare(allocation)
+            spec, fds = self._prepare(allocation, metrics_token)
         except KeyUnavailable as exc:
             reason = f"{exc.reason}: {exc}"
             self._keys[allocation.id] = keywatch.next_state(
@@ -403,6 +458,9 @@ class Allocator:
                 os.close(fd)
         node.process = ProcessState.STARTING
         node.started_at = now
+        node.metrics_token = metrics_token
+        if restart:
+            self.restarts[allocation.id] += 1
         node.password_given = allocation.elastic_password is not None
         if node.password_given:
             node.password_applied = False
@@ -414,8 +472,9 @@ class Allocator:
             attempt=node.failures + 1,
         )
 
-    def _prepare(self, allocation: Allocation) -> tuple[SandboxSpec, list[int]]:
-        """The directories, the node's certificate, the open volume, the pipes, the spec."""
+    def _prepare(self, allocation: Allocation, metrics_token: str) -> tuple[SandboxSpec, list[int]]:
+        """The directories, the node's certificate, the open volume, the pipes (the metrics
+        token's among them), the spec."""
         if allocation.wrapped_data_key is None:
             raise KeyUnavailable("the deployment has no data key")
         uid = allocation.sandbox_uid
@@ -455,7 +514,12 @@ class Allocator:
             str(SANDBOX_RUN / dirs.socket.name),
             "--node-name",
             f"node-{allocation.id[:8]}",
+            "--log-level",
+            self.log_level,
         ]
+        token_fd = _pipe_with(metrics_token.encode())
+        fds.append(token_fd)
+        argv += ["--metrics-token-fd", str(token_fd)]
         if allocation.elastic_password is not None:
             password_fd = _pipe_with(allocation.elastic_password.encode())
             fds.append(password_fd)
@@ -515,8 +579,10 @@ class Allocator:
         return probe_node(path, self._probe_ctx, node_hostname(deployment_id))
 
     def _report(self) -> None:
+        states = {}
         for dep_id, allocation in self._desired.items():
             report = self._status(dep_id, allocation)
+            states[dep_id] = report.observed_state
             if self._reported.get(dep_id) == report:
                 continue
             try:
@@ -528,6 +594,7 @@ class Allocator:
                 continue
             self._reported[dep_id] = report
             self._unsent.pop(dep_id, None)
+        self._observed_states = states
 
     def _status(self, dep_id: str, allocation: Allocation) -> StatusReport:
         node = self._nodes.get(dep_id)
@@ -561,6 +628,13 @@ class Allocator:
         return _report(ObservedState.RESTARTING, detail=node.detail, applied=applied)
 
 
+def _check_outcome(outcome: keywatch.Outcome) -> str:
+    """The `outcome` label of one key check (`citadel.runtime.metrics.KEY_CHECK_OUTCOMES`)."""
+    if outcome.ok:
+        return "ok"
+    return "unreachable" if outcome.unreachable is not None else "refused"
+
+
 def _report(
     state: ObservedState, *, healthy: bool = False, detail: str = "", applied: bool = False
 ) -> StatusReport:
@@ -576,7 +650,7 @@ def probe_node(path: Path, ctx: ssl.SSLContext, server_name: str, timeout: float
     """True when a TLS request on the unix socket at `path` gets an HTTP status line."""
     try:
         with (
-            _connect_unix(path, timeout) as raw,
+            connect_unix(path, timeout) as raw,
             ctx.wrap_socket(raw, server_hostname=server_name) as tls,
         ):
             tls.sendall(b"GET / HTTP/1.1\r\nHost: " + server_name.encode() + b"\r\n\r\n")
@@ -585,7 +659,7 @@ def probe_node(path: Path, ctx: ssl.SSLContext, server_name: str, timeout: float
         return False
 
 
-def _connect_unix(path: Path, timeout: float) -> socket.socket:
+def connect_unix(path: Path, timeout: float) -> socket.socket:
     """Connect to a unix socket, even one whose path is longer than sun_path allows."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
