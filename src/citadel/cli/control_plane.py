@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import ssl
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -80,28 +79,33 @@ def serve(
             log_level=log_level,
         )
     tls: dict[str, Any] = {
-        "ssl_certfile": str(cert.cert_file),
-        "ssl_keyfile": str(cert.key_file),
-        "ssl_keyfile_password": cert.key_password.decode(),
-        "ssl_ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20",
         "log_level": "warning",
         "server_header": False,
         "proxy_headers": False,
         "timeout_keep_alive": 30,
     }
-    public = uvicorn.Config(process.public_app, host=host, port=port, **tls)
+    # The root builds both TLS contexts (Mozilla intermediate, the internal one mTLS) and
+    # renews their certificate in place; uvicorn serves the very context objects.
+    public = uvicorn.Config(
+        process.public_app,
+        host=host,
+        port=port,
+        ssl_context_factory=lambda _config, _default: process.public_tls,
+        **tls,
+    )
     internal = uvicorn.Config(
         process.internal_app,
         host=host,
         port=internal_port,
-        ssl_cert_reqs=ssl.CERT_REQUIRED,
-        ssl_ca_certs=str(cert.ca_file),
+        ssl_context_factory=lambda _config, _default: process.internal_tls,
         http=process.internal_http,
         **tls,
     )
     try:
         servers = [_Server(public), _Server(internal)]
-        asyncio.run(serve_together(servers, services, endpoints, children))
+        asyncio.run(
+            serve_together(servers, services, endpoints, children, renewer=process.renewer.run)
+        )
     finally:
         process.close()
 
@@ -119,16 +123,18 @@ class _Server(GracefulServer):
         for server in self.peers or [self]:
             uvicorn.Server.handle_exit(server, sig, frame)
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        _harden(self)
-
 
 async def serve_together(
-    servers: list[_Server], services: Services, endpoints: dict, children: list[Child]
+    servers: list[_Server],
+    services: Services,
+    endpoints: dict,
+    children: list[Child],
+    *,
+    renewer: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
     """Serve every listener; announce the endpoints once all listen, then start the children
-    (allocator, gateway); stop the children and remove the endpoints at the end."""
+    (allocator, gateway) and the certificate `renewer`; stop them all and remove the
+    endpoints at the end."""
     for server in servers:
         server.peers = servers
     tasks = [asyncio.create_task(s.serve()) for s in servers]
@@ -145,6 +151,8 @@ async def serve_together(
         else:
             _announce(run_dir, path, endpoints)
             supervised = [asyncio.create_task(c.keep_running()) for c in children]
+            if renewer is not None:
+                supervised.append(asyncio.create_task(renewer()))
         await asyncio.gather(*tasks)
     finally:
         for child in children:
@@ -166,13 +174,6 @@ def _announce(run_dir: Path, path: Path, endpoints: dict) -> None:
     console.print(f"CA certificate: {endpoints['ca_file']}")
     console.print(f"Organization: {endpoints['organization_id']}")
     console.print(f"Endpoints written to {path}")
-
-
-def _harden(server: uvicorn.Server) -> None:
-    """TLS 1.2 minimum on every listening socket's context (uvicorn builds it)."""
-    ctx = getattr(server.config, "ssl", None)
-    if isinstance(ctx, ssl.SSLContext):
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
 
 
 def _url_host(host: str, public_hostname: str) -> str:

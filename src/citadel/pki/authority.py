@@ -8,7 +8,9 @@ Files under ``<data-dir>/pki/``::
                       password derived from the keyring, because the TLS library loads it
                       from a file
 
-Keys are ECDSA P-256; certificates are SHA-256 signed.
+Keys are ECDSA P-256; certificates are SHA-256 signed. Leaf certificates live 90 days
+(`LEAF_LIFETIME`) and are re-issued once a third of their lifetime is left
+(`citadel.pki.renewal`), by the process that serves them, without a restart (ADR 18).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from citadel.crypto.barrier import Barrier
 
 _CA_CONTEXT = "pki/ca.key"
 CA_LIFETIME = timedelta(days=3650)
-LEAF_LIFETIME = timedelta(days=397)
+LEAF_LIFETIME = timedelta(days=90)
+BACKDATE = timedelta(minutes=5)  # tolerate clients whose clocks run a little slow
 
 
 @dataclass(frozen=True)
@@ -42,22 +45,59 @@ class ServerCertificate:
 
 
 def ensure_api_certificate(
-    pki_dir: Path, barrier: Barrier, key_password: bytes, hostnames: list[str]
+    pki_dir: Path,
+    barrier: Barrier,
+    key_password: bytes,
+    hostnames: list[str],
+    *,
+    now: datetime | None = None,
 ) -> ServerCertificate:
-    """Create the CA and the control plane's certificate if missing (or for other names)."""
+    """Create the CA and the control plane's certificate if missing, for other names, or due
+    for renewal at `now`."""
+    return ensure_server_certificate(pki_dir, barrier, key_password, hostnames, stem="api", now=now)
+
+
+def ensure_server_certificate(
+    pki_dir: Path,
+    barrier: Barrier,
+    key_password: bytes,
+    hostnames: list[str],
+    *,
+    stem: str,
+    now: datetime | None = None,
+) -> ServerCertificate:
+    """The server certificate ``<pki_dir>/<stem>.crt`` (key ``<stem>.key``, PEM encrypted
+    with `key_password`) for `hostnames`, issued by the platform CA if missing, for other
+    names, or due for renewal at `now` (the wall clock by default). The key is written
+    before the certificate, so a reader that sees the new certificate finds its key."""
     pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    now = now or datetime.now(UTC)
     ca_cert, ca_key = _ensure_ca(pki_dir, barrier)
-    cert_file, key_file = pki_dir / "api.crt", pki_dir / "api.key"
-    if not cert_file.exists() or _names(cert_file) != sorted(hostnames):
-        cert, key = issue_leaf(ca_cert, ca_key, hostnames)
-        _write(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    cert_file, key_file = pki_dir / f"{stem}.crt", pki_dir / f"{stem}.key"
+    if not (key_file.exists() and _current(cert_file, hostnames, now)):
+        cert, key = issue_leaf(ca_cert, ca_key, hostnames, now=now)
         pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(key_password),
         )
         _write(key_file, pem, 0o600)
+        _write(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return ServerCertificate(pki_dir / "ca.crt", cert_file, key_file, key_password)
+
+
+def renewal_due(not_before: datetime, not_after: datetime, now: datetime) -> bool:
+    """Whether a certificate valid from `not_before` to `not_after` should be replaced at
+    `now`: once less than a third of its lifetime is left (30 of 90 days), or if it is not
+    valid at `now` at all."""
+    if not not_before <= now < not_after:
+        return True
+    return (not_after - now) * 3 < not_after - not_before
+
+
+def certificate_due(cert: x509.Certificate, now: datetime) -> bool:
+    """`renewal_due` for `cert`."""
+    return renewal_due(cert.not_valid_before_utc, cert.not_valid_after_utc, now)
 
 
 def ensure_ca(
@@ -123,12 +163,14 @@ def issue_leaf(
     *,
     client: bool = False,
     uris: tuple[str, ...] = (),
+    now: datetime | None = None,
+    lifetime: timedelta = LEAF_LIFETIME,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A certificate for `hostnames` (DNS names or IPs): a server's, or with `client` a
     client's (mTLS from the gateway to a node); `uris` are added as URI names (a component's
-    kind, ADR 17)."""
+    kind, ADR 17). Valid from `now` (the wall clock by default) for `lifetime`."""
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     sans: list[x509.GeneralName] = []
     for host in hostnames:
         try:
@@ -142,8 +184,8 @@ def issue_leaf(
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + LEAF_LIFETIME)
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + lifetime)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
@@ -161,10 +203,15 @@ def issue_leaf(
     return cert, key
 
 
-def _names(cert_file: Path) -> list[str]:
-    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return sorted([str(n.value) for n in san])
+def _current(cert_file: Path, hostnames: list[str], now: datetime) -> bool:
+    """The certificate exists, names exactly `hostnames` and is not due for renewal."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return False
+    names = sorted(str(n.value) for n in san)
+    return names == sorted(hostnames) and not certificate_due(cert, now)
 
 
 def write_file(path: Path, data: bytes, mode: int) -> None:

@@ -5,7 +5,8 @@ from the platform CA: ``<data-dir>/pki/components/<name>.crt`` and ``<name>.key`
 encrypted with `Keyring.tls_key_password()`, mode 0600), subject CN ``<name>``, extended key
 usage clientAuth, and the component's kind as a URI name, ``urn:citadel:component:<kind>``
 (ADR 17): the internal API admits each route only to the kinds it serves. Only this module
-issues such names; a certificate from before them is re-issued when its component starts.
+issues such names; a certificate from before them is re-issued when its component starts, and
+one due for renewal (`citadel.pki.authority.renewal_due`) while the component runs (ADR 18).
 Nodes get server certificates for ``<id>.node.citadel.internal`` signed from a CSR whose key
 never leaves the deployment directory; only the CSR's public key is used, never a name.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -24,11 +25,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from citadel.contract.messages import ComponentKind
 from citadel.crypto.keyring import Keyring
-from citadel.pki.authority import LEAF_LIFETIME, ensure_ca, issue_leaf, write_file
+from citadel.pki.authority import (
+    BACKDATE,
+    LEAF_LIFETIME,
+    certificate_due,
+    ensure_ca,
+    issue_leaf,
+    write_file,
+)
 
 COMPONENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 NODE_DOMAIN = "node.citadel.internal"
-_RENEW_BEFORE = timedelta(days=30)
 
 
 class InvalidCsr(ValueError):
@@ -46,10 +53,11 @@ class ComponentCertificate:
 
 
 def ensure_component_certificate(
-    data_dir: Path, keyring: Keyring, name: str
+    data_dir: Path, keyring: Keyring, name: str, *, now: datetime | None = None
 ) -> ComponentCertificate:
     """The client certificate of component `name` (a `ComponentKind`), issued by the platform
-    CA if missing, close to expiry, or without its kind (issued before ADR 17)."""
+    CA if missing, due for renewal at `now` (the wall clock by default), or without its kind
+    (issued before ADR 17)."""
     if not COMPONENT_NAME.match(name):
         raise ValueError("a component name is lowercase letters, digits and hyphens")
     kind = ComponentKind(name)
@@ -59,8 +67,9 @@ def ensure_component_certificate(
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_file, key_file = folder / f"{name}.crt", folder / f"{name}.key"
     password = keyring.tls_key_password()
-    if not (cert_file.exists() and key_file.exists() and _current(cert_file, kind)):
-        cert, key = issue_leaf(ca_cert, ca_key, [name], client=True, uris=(kind.uri,))
+    now = now or datetime.now(UTC)
+    if not (cert_file.exists() and key_file.exists() and _current(cert_file, kind, now)):
+        cert, key = issue_leaf(ca_cert, ca_key, [name], client=True, uris=(kind.uri,), now=now)
         pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -71,11 +80,13 @@ def ensure_component_certificate(
     return ComponentCertificate(pki_dir / "ca.crt", cert_file, key_file, password)
 
 
-def _current(cert_file: Path, kind: ComponentKind) -> bool:
-    """Far from expiry and naming `kind`."""
-    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-    fresh = cert.not_valid_after_utc - datetime.now(UTC) > _RENEW_BEFORE
-    return fresh and component_kinds(cert) == {kind}
+def _current(cert_file: Path, kind: ComponentKind, now: datetime) -> bool:
+    """Not due for renewal and naming `kind`."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    except ValueError:
+        return False
+    return not certificate_due(cert, now) and component_kinds(cert) == {kind}
 
 
 def component_kinds(cert: x509.Certificate) -> set[ComponentKind]:
@@ -112,10 +123,16 @@ def node_hostname(deployment_id: str) -> str:
 
 
 def sign_node_certificate(
-    data_dir: Path, keyring: Keyring, csr_pem: bytes, deployment_id: str
+    data_dir: Path,
+    keyring: Keyring,
+    csr_pem: bytes,
+    deployment_id: str,
+    *,
+    now: datetime | None = None,
 ) -> tuple[bytes, bytes]:
-    """A server certificate for the node of `deployment_id` over the CSR's public key, and
-    the CA certificate (both PEM). The CSR's requested names are ignored."""
+    """A server certificate for the node of `deployment_id` over the CSR's public key, valid
+    from `now` for `LEAF_LIFETIME`, and the CA certificate (both PEM). The CSR's requested
+    names are ignored."""
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as exc:
@@ -128,14 +145,14 @@ def sign_node_certificate(
     pki_dir = data_dir / "pki"
     ca_cert, ca_key = ensure_ca(pki_dir, keyring.barrier)
     host = node_hostname(deployment_id)
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
         .issuer_name(ca_cert.subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_before(now - BACKDATE)
         .not_valid_after(now + LEAF_LIFETIME)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -4,12 +4,15 @@ internal application and their certificate out.
 `citadel.bootstrap.build` opens the platform key, the keyring and the database (the
 `Services` every edge of the control plane shares); this root migrates the database, makes
 the certificate, creates the first organization on a first start and builds both HTTP
-applications over the one `Services`.
+applications over the one `Services`, and the two listeners' TLS contexts (Mozilla
+intermediate, `citadel.kit.tls`) with the renewer that keeps their certificate current
+(ADR 18).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -20,13 +23,17 @@ from citadel.app import create_app
 from citadel.bootstrap import FirstOwner, Services
 from citadel.config import Settings
 from citadel.db.migrate import upgrade
+from citadel.kit.tls import server_context
 from citadel.pki.authority import ServerCertificate
+from citadel.pki.renewal import CertificateRenewer
 
 
 @dataclass(frozen=True)
 class ControlPlaneProcess:
-    """The control plane's parts: one `Services`, the public and internal applications, and
-    the internal listener's HTTP protocol (it hands the app the client certificate, ADR 17)."""
+    """The control plane's parts: one `Services`, the public and internal applications, the
+    internal listener's HTTP protocol (it hands the app the client certificate, ADR 17), the
+    listeners' TLS contexts (the internal one requires a client certificate from the platform
+    CA) and the renewer that reloads their certificate in place."""
 
     services: Services
     certificate: ServerCertificate
@@ -34,6 +41,9 @@ class ControlPlaneProcess:
     internal_app: FastAPI
     internal_http: type[asyncio.Protocol]
     first_owner: FirstOwner | None
+    public_tls: ssl.SSLContext
+    internal_tls: ssl.SSLContext
+    renewer: CertificateRenewer
 
     def close(self) -> None:
         self.services.close()
@@ -51,6 +61,12 @@ def build(settings: Settings, *, admin_email: str | None) -> ControlPlaneProcess
             first = bootstrap.ensure_first_organization(
                 services, admin_email=admin_email, password_file=settings.bootstrap_password_file
             )
+        c = certificate
+        public_tls = server_context(c.cert_file, c.key_file, c.key_password)
+        internal_tls = server_context(c.cert_file, c.key_file, c.key_password, client_ca=c.ca_file)
+        renewer = CertificateRenewer(
+            "api", lambda: bootstrap.api_certificate(services), [public_tls, internal_tls], c
+        )
         return ControlPlaneProcess(
             services=services,
             certificate=certificate,
@@ -58,6 +74,9 @@ def build(settings: Settings, *, admin_email: str | None) -> ControlPlaneProcess
             internal_app=create_internal_app(services),
             internal_http=internal_http_protocol(),
             first_owner=first,
+            public_tls=public_tls,
+            internal_tls=internal_tls,
+            renewer=renewer,
         )
     except BaseException:
         services.close()

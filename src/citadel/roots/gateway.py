@@ -1,5 +1,9 @@
 """The gateway process's composition root: settings and listener options in, the TLS
-contexts, the snapshot keeper and the serving loop out (docs/adr/0009)."""
+contexts, the snapshot keeper and the serving loop out (docs/adr/0009).
+
+Every worker renews its server context's certificate in place (ADR 18): worker 0 re-issues
+the platform-issued certificate when due, the other workers load what it wrote, and an
+operator's own certificate is reloaded by every worker whenever its files change."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -20,8 +25,10 @@ from citadel.gateway.listener import ProxyListenerConfig
 from citadel.gateway.proxy import Gateway, run, server_ssl_context, upstream_ssl_context
 from citadel.gateway.snapshot import SnapshotKeeper
 from citadel.gateway.workers import run_workers
+from citadel.kit.tls import apply_intermediate
 from citadel.log import get_logger
 from citadel.pki.components import NODE_DOMAIN
+from citadel.pki.renewal import CertificateFiles, CertificatePair, CertificateRenewer
 from citadel.roots.component import open_component_keys, wait_for_endpoints
 
 log = get_logger(__name__)
@@ -53,6 +60,16 @@ class GatewayProcess:
     upstream_ssl: ssl.SSLContext
     keeper: SnapshotKeeper
     control_plane: ControlPlane | None
+    certificate: CertificateFiles
+    issue: Callable[[], CertificateFiles] | None  # None: the operator's certificate
+
+    def renewer(self, index: int) -> CertificateRenewer:
+        """Worker `index`'s renewer: worker 0 issues, the others follow the files."""
+        ensure = self.issue if index == 0 and self.issue is not None else self._on_disk
+        return CertificateRenewer("gateway", ensure, [self.server_ssl], self.certificate)
+
+    def _on_disk(self) -> CertificateFiles:
+        return self.certificate
 
     def run(self, events: TextIO) -> None:
         """Serve on every worker until SIGTERM or SIGINT; `events` is the buffered log
@@ -70,13 +87,13 @@ class GatewayProcess:
             access_log=o.access_log,
         )
         try:
-            uvloop.run(self._serve(proxy, events))
+            uvloop.run(self._serve(proxy, events, self.renewer(index)))
             if index == 0:
                 log.info("gateway.stopped")
         finally:
             events.flush()
 
-    async def _serve(self, proxy: Gateway, events: TextIO) -> None:
+    async def _serve(self, proxy: Gateway, events: TextIO, renewer: CertificateRenewer) -> None:
         o = self.options
         task = asyncio.ensure_future(
             run(
@@ -98,8 +115,12 @@ class GatewayProcess:
         loop.call_later(EVENT_FLUSH_S, flush_events)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        renewing = asyncio.ensure_future(renewer.run())
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            renewing.cancel()
 
 
 def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
@@ -109,18 +130,23 @@ def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
     data_dir = settings.data_dir
     keys = open_component_keys(settings, "gateway")
     component = keys.certificate
+    certificate: CertificateFiles
+    issue: Callable[[], CertificateFiles] | None = None
     if options.cert_file is not None and options.key_file is not None:
-        server_ssl = server_ssl_context(str(options.cert_file), str(options.key_file), None)
+        certificate = CertificatePair(options.cert_file, options.key_file)
     else:
-        issued = ensure_gateway_certificate(
-            data_dir / "pki",
-            keys.keyring.barrier,
-            keys.keyring.tls_key_password(),
-            gateway_hostnames(options.domain, options.regions),
+        barrier, password = keys.keyring.barrier, keys.keyring.tls_key_password()
+        names = gateway_hostnames(options.domain, options.regions)
+
+        def issue() -> CertificateFiles:
+            return ensure_gateway_certificate(data_dir / "pki", barrier, password, names)
+
+        certificate = issue()
+    server_ssl = apply_intermediate(  # Mozilla intermediate, as on every listener (ADR 18)
+        server_ssl_context(
+            str(certificate.cert_file), str(certificate.key_file), certificate.key_password
         )
-        server_ssl = server_ssl_context(
-            str(issued.cert_file), str(issued.key_file), issued.key_password
-        )
+    )
     upstream_ssl = upstream_ssl_context(
         str(component.ca_file),
         str(component.cert_file),
@@ -141,4 +167,6 @@ def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
         )
         control_plane = ControlPlane(endpoints["internal_url"], tls)
     keeper = SnapshotKeeper(data_dir / "gateway" / "snapshot.json", control_plane)
-    return GatewayProcess(options, server_ssl, upstream_ssl, keeper, control_plane)
+    return GatewayProcess(
+        options, server_ssl, upstream_ssl, keeper, control_plane, certificate, issue
+    )
