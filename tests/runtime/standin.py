@@ -65,7 +65,13 @@ class StandInControlPlane:
     _server: ThreadingHTTPServer | None = None
 
     def allocate(
-        self, dep_id: str, uid: int, *, state: str = "running", password: str | None
+        self,
+        dep_id: str,
+        uid: int,
+        *,
+        state: str = "running",
+        password: str | None,
+        size_mb: int | None = None,
     ) -> None:
         """Add a deployment with a fresh data key wrapped by the platform key."""
         wrapped = self.provider.wrap(os.urandom(32), context=data_key_context(dep_id))
@@ -76,6 +82,7 @@ class StandInControlPlane:
             wrapped_data_key=wrapped,
             key_path=self.provider.describe().key_path,
             elastic_password=password,
+            size_mb=size_mb,
         )
         self.allocations[dep_id] = to_json(allocation)
         self.version += 1

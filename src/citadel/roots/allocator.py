@@ -14,7 +14,7 @@ from citadel.roots.component import NotReady, open_component_keys, wait_for_endp
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.runtime.allocator import Allocator
 from citadel.runtime.metrics import AllocatorCollector
-from citadel.runtime.sandbox import BubblewrapSandbox
+from citadel.runtime.sandbox import BubblewrapSandbox, deployment_sandbox
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def build(
         data_dir=settings.data_dir,
         control_plane=control_plane,
         key_provider=keys.platform_key,
-        sandbox=BubblewrapSandbox(),
+        sandbox=deployment_sandbox(),  # cgroups when the machine has them (ADR 18)
         client_tls=tls,
         key_check_interval_s=key_check_interval_s or settings.key_check_interval_s,
         log_level=settings.log_level,

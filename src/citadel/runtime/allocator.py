@@ -42,6 +42,7 @@ from citadel.crypto.providers.base import KeyProvider, KeyUnavailable, ProviderE
 from citadel.kit.deployment_dirs import DeploymentDirs
 from citadel.log import get_logger
 from citadel.runtime import keywatch, layout, volume
+from citadel.runtime.cgroups import resources_for
 from citadel.runtime.reconcile import (
     Action,
     ActionKind,
@@ -258,16 +259,20 @@ class Allocator:
                 continue
             if not self.sandbox.is_alive(node.handle):
                 status = self.sandbox.exit_status(node.handle)
+                reason = self.sandbox.exit_reason(node.handle)  # e.g. its size's memory limit
                 node.handle = None
                 node.metrics_token = None
                 node.process = ProcessState.EXITED
                 node.failures = failures_after_exit(node.failures, now - node.started_at)
                 node.exited_at = now
                 node.detail = f"node exited with status {status}"
+                if reason:
+                    node.detail += f" ({reason})"
                 log.warning(
                     "allocator.node_exited",
                     deployment_id=dep_id,
                     status=status,
+                    reason=reason,
                     failures=node.failures,
                     restart_in_s=restart_delay(node.failures),
                 )
@@ -532,6 +537,7 @@ class Allocator:
             pass_fds=tuple(fds),
             binds=(Bind(dirs.run, SANDBOX_RUN),),
             log_file=self._logs("deployments") / f"{allocation.id}.log",
+            resources=resources_for(allocation.size_mb) if allocation.size_mb else None,
         )
         return spec, fds
 

@@ -27,11 +27,18 @@ bwrap, not in-process. Processes in the sandbox see only ``lo``, a read-only roo
 
 ``--die-with-parent`` ties the sandbox to the thread that started it: start sandboxes from
 a long-lived thread (the allocator's loop), or they are killed when that thread ends.
+
+A spec's `Resources` (from the deployment's size) are enforced by the deployment's own cgroup
+when the sandbox has `Cgroups` (ADR 18): the command above is run by a shell that first moves
+itself into that cgroup, then execs it (`cgroups.enter_command`). Without cgroups they fall
+back to rlimits: ``--data`` (private writable memory, which leaves the engine's mapped index
+files out) at twice the size, and ``--nproc`` at the size's pids.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import shutil
@@ -43,6 +50,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
+
+from citadel.log import get_logger
+from citadel.runtime.cgroups import Cgroups, CgroupsUnavailable, Resources, enter_command
+
+log = get_logger(__name__)
 
 SANDBOX_DATA = Path("/data")
 SANDBOX_RUN = Path("/run/citadel")  # the node's socket and TLS files (outside its data volume)
@@ -96,6 +108,7 @@ class Limits:
     processes: int = 512
     file_size_bytes: int = 64 * 1024**3
     address_space_bytes: int | None = None
+    data_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +132,7 @@ class SandboxSpec:
     env: dict[str, str] = field(default_factory=dict)
     limits: Limits = Limits()
     log_file: Path | None = None
+    resources: Resources | None = None  # from the deployment's size: its cgroup's limits
 
 
 class SandboxHandle(Protocol):
@@ -139,6 +153,8 @@ class Sandbox(Protocol):
     def exit_status(self, handle: SandboxHandle) -> int | None: ...
 
     def pid(self, handle: SandboxHandle) -> int | None: ...
+
+    def exit_reason(self, handle: SandboxHandle) -> str | None: ...
 
 
 class SandboxUnavailable(RuntimeError):
@@ -197,14 +213,40 @@ class BubblewrapHandle:
     started_at: float
     _pid: int | None = None
     _log: IO[bytes] | None = None
+    cgroup: str | None = None  # the deployment's cgroup, while it has one
+    out_of_memory: bool = False
+
+
+def deployment_sandbox() -> BubblewrapSandbox:
+    """The allocator's sandbox: deployment sizes enforced by cgroups when this machine has
+    them; else by the rlimit fallback, which the allocator says loudly at start (ADR 18)."""
+    try:
+        cgroups = Cgroups.discover()
+    except CgroupsUnavailable as exc:
+        log.warning(
+            "allocator.cgroups_unavailable",
+            reason=str(exc),
+            fallback="rlimits: data at twice the size, nproc at its pids; no OOM kill",
+        )
+        return BubblewrapSandbox()
+    parents = [str(p) for p in cgroups.parents.values()]
+    log.info("allocator.cgroups", version=cgroups.version, parents=parents)
+    return BubblewrapSandbox(cgroups=cgroups)
 
 
 class BubblewrapSandbox:
     """Privileged bubblewrap + setpriv + a seccomp filter loaded by bwrap + rlimits."""
 
-    def __init__(self, *, runtime: list[Path] | None = None, hostname: str = "node") -> None:
+    def __init__(
+        self,
+        *,
+        runtime: list[Path] | None = None,
+        hostname: str = "node",
+        cgroups: Cgroups | None = None,
+    ) -> None:
         self.runtime = runtime if runtime is not None else runtime_paths()
         self.hostname = hostname
+        self.cgroups = cgroups
 
     @staticmethod
     def available() -> str | None:
@@ -222,7 +264,7 @@ class BubblewrapSandbox:
 
     def command(self, spec: SandboxSpec, seccomp_fd: int) -> list[str]:
         """The full command line (prlimit, bwrap, setpriv, the program)."""
-        lim = spec.limits
+        lim = self.limits_of(spec)
         cmd = [
             "prlimit",
             f"--nofile={lim.open_files}:{lim.open_files}",
@@ -232,6 +274,8 @@ class BubblewrapSandbox:
         ]
         if lim.address_space_bytes is not None:
             cmd.append(f"--as={lim.address_space_bytes}:{lim.address_space_bytes}")
+        if lim.data_bytes is not None:
+            cmd.append(f"--data={lim.data_bytes}:{lim.data_bytes}")
         cmd += ["--", "bwrap"]
         cmd += ["--ro-bind", "/usr", "/usr"]
         for link, target in (("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/bin", "usr/bin")):
@@ -268,15 +312,28 @@ class BubblewrapSandbox:
         cmd += list(spec.argv)
         return cmd
 
+    def limits_of(self, spec: SandboxSpec) -> Limits:
+        """The rlimits of `spec`: its own, or, for resources no cgroup enforces, the fallback
+        (``--data`` at twice the memory, ``--nproc`` at the pids)."""
+        res = spec.resources
+        if res is None or self.cgroups is not None:
+            return spec.limits
+        return dataclasses.replace(spec.limits, data_bytes=2 * res.memory_bytes, processes=res.pids)
+
     def start(self, spec: SandboxSpec) -> BubblewrapHandle:
         """Start `spec.argv` in a fresh sandbox; returns at once (readiness is the caller's)."""
         if spec.uid <= 0:
             raise ValueError("a sandbox never runs as root")
+        cgroup = None
         seccomp_fd = _seccomp_pipe()
+        command = self.command(spec, seccomp_fd)
+        if self.cgroups is not None and spec.resources is not None:
+            cgroup = spec.name
+            command = enter_command(self.cgroups.prepare(cgroup, spec.resources), command)
         log = open(spec.log_file, "ab") if spec.log_file else None  # noqa: SIM115
         try:
             process = subprocess.Popen(
-                self.command(spec, seccomp_fd),
+                command,
                 pass_fds=(seccomp_fd, *spec.pass_fds),
                 stdin=subprocess.DEVNULL,
                 stdout=log or subprocess.DEVNULL,
@@ -285,7 +342,7 @@ class BubblewrapSandbox:
             )
         finally:
             os.close(seccomp_fd)
-        return BubblewrapHandle(spec.name, process, time.monotonic(), _log=log)
+        return BubblewrapHandle(spec.name, process, time.monotonic(), _log=log, cgroup=cgroup)
 
     def is_alive(self, handle: SandboxHandle) -> bool:
         """True while the sandbox runs."""
@@ -294,7 +351,25 @@ class BubblewrapSandbox:
         if not alive and handle._log is not None:
             handle._log.close()
             handle._log = None
+        if not alive:
+            self._release_cgroup(handle)
         return alive
+
+    def exit_reason(self, handle: SandboxHandle) -> str | None:
+        """Why the program ended, when the sandbox knows better than its exit status."""
+        assert isinstance(handle, BubblewrapHandle)
+        if handle.out_of_memory:
+            return "out of memory: killed at the memory limit of its size"
+        return None
+
+    def _release_cgroup(self, handle: BubblewrapHandle) -> None:
+        """Note an OOM kill, then remove the ended sandbox's cgroup (and any straggler)."""
+        if handle.cgroup is None or self.cgroups is None:
+            return
+        with contextlib.suppress(OSError):
+            handle.out_of_memory = self.cgroups.oom_kills(handle.cgroup) > 0
+            self.cgroups.remove(handle.cgroup)
+            handle.cgroup = None
 
     def exit_status(self, handle: SandboxHandle) -> int | None:
         """The program's exit status once it ended (bwrap passes it through)."""

@@ -72,6 +72,7 @@ def allocations(ctx: Context) -> Allocations:
                 key_path=row.key_path,
                 elastic_password=deployments.pending_password(ctx, row) if runs else None,
                 key_connection=_key_connection(ctx, row.key_manager_id) if runs else None,
+                size_mb=row.size,
             )
         )
     return Allocations(version=deployments.allocation_version(ctx), deployments=tuple(items))
