@@ -131,7 +131,8 @@ def test_a_chunked_body_with_a_smuggled_request_after_it_is_served_in_order(
 ) -> None:
     """Pipelined requests are each re-framed: the second is a request, never body bytes."""
     request = (
-        b"POST /pipe-1 HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n"
+        b"POST /pipe-1 HTTP/1.1\r\n" + HOST + b"Authorization: ApiKey a2V5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
         b"3\r\nabc\r\n0\r\n\r\n"
         b"GET /pipe-2 HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
     )

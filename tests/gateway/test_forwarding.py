@@ -164,7 +164,7 @@ def test_a_chunked_body_reaches_the_node_re_framed(
 ) -> None:
     request = (
         b"POST /chunk-check HTTP/1.1\r\nHost: recorder.local.citadel.localhost\r\n"
-        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"Authorization: ApiKey a2V5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"
     )
     answer = raw_exchange(gateway.port, pki.node_tls.ca, request)
@@ -219,7 +219,8 @@ def test_expect_100_continue_is_answered_by_the_gateway(
 ) -> None:
     request = (
         b"POST /expect-check HTTP/1.1\r\nHost: recorder.local.citadel.localhost\r\n"
-        b"Expect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        b"Authorization: ApiKey a2V5\r\nExpect: 100-continue\r\nContent-Length: 2\r\n"
+        b"Connection: close\r\n\r\n{}"
     )
     answer = raw_exchange(gateway.port, pki.node_tls.ca, request)
     assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ")

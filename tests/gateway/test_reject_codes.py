@@ -32,6 +32,13 @@ def test_reject_codes_keep_their_values() -> None:
         "upstream.timeout",
         "upstream.unavailable",
         "upstream.protocol_error",
+        "client.too_many_connections",
+        "client.too_many_requests",
+        "deployment.busy",
+        "request.body_too_slow",
+        "security.missing_credentials",
+        "security.duplicate_authorization",
+        "request.duplicate_found_cluster",
     }
 
 

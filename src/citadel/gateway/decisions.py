@@ -23,11 +23,17 @@ MAX_ENTRIES = 8
 class ConnectionDecisions:
     """`decide` for one connection, memoised per table and (Host, X-Found-Cluster)."""
 
-    __slots__ = ("_decided", "_table", "client", "sni")
+    __slots__ = ("_decided", "_table", "client", "server_names", "sni")
 
-    def __init__(self, sni: str | None, client: Client) -> None:
+    def __init__(
+        self,
+        sni: str | None,
+        client: Client,
+        server_names: frozenset[str] = frozenset({"localhost"}),
+    ) -> None:
         self.sni = sni
         self.client = client
+        self.server_names = server_names
         self._table: RouteTable | None = None
         self._decided: dict[tuple[str | None, str | None], Decision] = {}
 
@@ -40,7 +46,12 @@ class ConnectionDecisions:
         decision = self._decided.get(key)
         if decision is None:
             decision = decide(
-                table, sni=self.sni, host=host, found_cluster=found_cluster, client=self.client
+                table,
+                sni=self.sni,
+                host=host,
+                found_cluster=found_cluster,
+                client=self.client,
+                server_names=self.server_names,
             )
             if len(self._decided) < MAX_ENTRIES:
                 self._decided[key] = decision

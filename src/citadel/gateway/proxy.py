@@ -27,18 +27,27 @@ from enum import StrEnum
 import httptools
 import structlog
 
+from citadel.gateway.admission import UNKNOWN_CLIENT, Admission
 from citadel.gateway.connection import ConnectionContext
 from citadel.gateway.decisions import ConnectionDecisions
 from citadel.gateway.listener import ProxyListener, ProxyListenerConfig
+from citadel.gateway.metrics import NO_DEPLOYMENT, WorkerStats
 from citadel.gateway.recent_clients import RecentClients
 from citadel.gateway.request_ids import RequestIds
-from citadel.gateway.responses import RejectCode, error_response, traffic_filter_response
+from citadel.gateway.responses import (
+    RETRY_AFTER,
+    WWW_AUTHENTICATE,
+    RejectCode,
+    error_response,
+    traffic_filter_response,
+)
 from citadel.gateway.routing import Decision, Reason, Route, RouteState
 from citadel.gateway.snapshot import ControlPlane, SnapshotKeeper
 
 log = structlog.get_logger("citadel.gateway")
 
 ALLOWED_METHODS = frozenset({b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS"})
+ALLOW = b"allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
 HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -70,7 +79,12 @@ _BODYLESS_STATUS = frozenset({204, 304})
 
 @dataclass(frozen=True)
 class Limits:
-    """Sizes and timeouts; the defaults suit production, tests shorten the timeouts."""
+    """Sizes, timeouts and caps; the defaults suit production, tests shorten the timeouts.
+
+    The caps (`admission`) are one worker's: `citadel.roots.gateway` divides the settings'
+    gateway-wide figures over the workers. A body must arrive within `body_deadline_s` and,
+    once `body_rate_grace_s` have passed, at `body_min_rate` bytes per second on average;
+    time the gateway itself stops reading (back-pressure from the node) does not count."""
 
     max_head_bytes: int = 16 * 1024
     max_headers: int = 100
@@ -82,6 +96,12 @@ class Limits:
     upstream_idle_s: float = 4.0  # below the node's keep-alive timeout (5 s)
     max_idle_per_deployment: int = 64
     max_buffered_bytes: int = 1024 * 1024
+    max_connections_per_client: int = 256
+    max_requests_per_client: int = 64
+    max_upstreams_per_deployment: int = 1024  # below a node's 4,096 descriptors
+    body_deadline_s: float = 300.0
+    body_min_rate: int = 1024
+    body_rate_grace_s: float = 10.0
 
 
 class UpstreamFailure(StrEnum):
@@ -96,9 +116,12 @@ class UpstreamFailure(StrEnum):
 class _Reject(Exception):
     """Raised inside a parser callback to stop parsing and answer with a status."""
 
-    def __init__(self, status: int, code: RejectCode, message: str) -> None:
+    def __init__(
+        self, status: int, code: RejectCode, message: str, headers: tuple[bytes, ...] = ()
+    ) -> None:
         super().__init__(code)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers
 
 
 # The gateway's own answers' reasons (the `RejectCode` is their type): what happened, and
@@ -131,9 +154,21 @@ _NOT_RUNNING = (
     "state is shown in the console and the deployments API."
 )
 _MISDIRECTED = (
-    "The TLS server name (SNI) and the Host header name different deployments; use the same "
-    "endpoint for both."
+    "The TLS server name (SNI) names neither the deployment the request is for nor the "
+    "gateway; use the deployment's endpoint for both SNI and Host."
 )
+_MISSING_CREDENTIALS = (
+    "The request has a body but no Authorization header; send credentials (Basic or ApiKey)."
+)
+_DUPLICATE_AUTHORIZATION = "The request has more than one Authorization header; send one."
+_DUPLICATE_FOUND_CLUSTER = "The request has more than one X-Found-Cluster header; send one."
+_TOO_MANY_CONNECTIONS = (
+    "Too many open connections from this client address; close idle ones or reuse them."
+)
+_TOO_MANY_REQUESTS = "Too many requests in flight from this client address; retry shortly."
+_DEPLOYMENT_BUSY = "The deployment has too many requests in flight; retry shortly."
+_BODY_DEADLINE = "The request body did not arrive in time; the connection is closed."
+_BODY_TOO_SLOW = "The request body arrives too slowly; the connection is closed."
 
 
 def server_ssl_context(cert_file: str, key_file: str, password: bytes | None) -> ssl.SSLContext:
@@ -164,7 +199,10 @@ def _remember_sni(ssl_object: ssl.SSLObject, server_name: str | None, _: object)
 
 
 class Gateway:
-    """Shared state of one gateway process: routes, upstream pool, limits."""
+    """Shared state of one gateway process: routes, upstream pool, limits, counters.
+
+    `server_names` are the TLS server names that are the gateway's own besides the domain and
+    `<region>.<domain>` (`routing.names_gateway`): a balancer's name, for instance."""
 
     def __init__(
         self,
@@ -174,12 +212,21 @@ class Gateway:
         limits: Limits | None = None,
         node_server_name: str = "{id}.node.citadel.internal",
         access_log: bool = True,
+        server_names: frozenset[str] = frozenset({"localhost"}),
     ) -> None:
         self.keeper = keeper
         self.upstream_ssl = upstream_ssl
-        self.limits = limits or Limits()
+        self.limits = limits = limits or Limits()
         self.node_server_name = node_server_name
         self.access_log = access_log  # off: only refusals and failures are logged
+        self.server_names = frozenset(name.lower().rstrip(".") for name in server_names)
+        self.admission = Admission(
+            max_connections_per_client=limits.max_connections_per_client,
+            max_requests_per_client=limits.max_requests_per_client,
+            max_upstreams_per_deployment=limits.max_upstreams_per_deployment,
+        )
+        self.stats = WorkerStats()
+        self.upstreams: dict[str, set[UpstreamConnection]] = {}  # open, by node socket
         self.idle: dict[str, deque[UpstreamConnection]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.connecting: set[asyncio.Future[None]] = set()
@@ -237,6 +284,7 @@ class Gateway:
             conn.close()
             return
         conn.owner = None
+        conn.reclaimable = True
         conn.idle_since = self.loop.time()
         idle.append(conn)
 
@@ -251,19 +299,63 @@ class Gateway:
             while idle:
                 idle.pop().close()
 
+    def reserve_upstream(self, node_socket: str) -> bool:
+        """Room for one more connection to this node within its budget, if need be by
+        closing one that is idle (pooled, or kept by a client connection). The reservation
+        passes to the connection `connect` opens, or is released if it fails."""
+        if self.admission.reserve_upstream(node_socket):
+            return True
+        for conn in self.upstreams.get(node_socket, ()):
+            if conn.owner is None and conn.reclaimable and not conn.closed:
+                conn.close()  # releases its place (and leaves this loop: the set changed)
+                return self.admission.reserve_upstream(node_socket)
+        return False
+
+    def upstream_opened(self, conn: UpstreamConnection) -> None:
+        """A connection `reserve_upstream` made room for is open: it holds the place."""
+        conn.counted = True
+        self.upstreams.setdefault(conn.socket_path, set()).add(conn)
+        self.stats.upstream_connections += 1
+
+    def upstream_closed(self, conn: UpstreamConnection) -> None:
+        """An open connection closed: its place is free (once, however often it is called)."""
+        if not conn.counted:
+            return
+        conn.counted = False
+        self.admission.release_upstream(conn.socket_path)
+        self.stats.upstream_connections -= 1
+        open_ = self.upstreams.get(conn.socket_path)
+        if open_ is not None:
+            open_.discard(conn)
+            if not open_:
+                del self.upstreams[conn.socket_path]
+
     async def connect(self, route: Route) -> UpstreamConnection:
+        """Open a connection to the route's node, on a place `reserve_upstream` made."""
         assert self.loop is not None
-        with _short_socket_path(route.node_socket) as path:
-            _, conn = await asyncio.wait_for(
-                self.loop.create_unix_connection(
-                    lambda: UpstreamConnection(self, route.node_socket),
-                    path,
-                    ssl=self.upstream_ssl,
-                    server_hostname=self.node_server_name.format(id=route.id),
-                    ssl_handshake_timeout=self.limits.connect_timeout_s,
-                ),
-                self.limits.connect_timeout_s,
-            )
+        made: list[UpstreamConnection] = []
+
+        def protocol() -> UpstreamConnection:
+            conn = UpstreamConnection(self, route.node_socket)
+            made.append(conn)
+            return conn
+
+        try:
+            with _short_socket_path(route.node_socket) as path:
+                _, conn = await asyncio.wait_for(
+                    self.loop.create_unix_connection(
+                        protocol,
+                        path,
+                        ssl=self.upstream_ssl,
+                        server_hostname=self.node_server_name.format(id=route.id),
+                        ssl_handshake_timeout=self.limits.connect_timeout_s,
+                    ),
+                    self.limits.connect_timeout_s,
+                )
+        except BaseException:
+            if not any(c.counted for c in made):
+                self.admission.release_upstream(route.node_socket)
+            raise
         return conn
 
 
@@ -291,15 +383,19 @@ class UpstreamConnection(asyncio.Protocol):
         self.owner: ClientConnection | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.counted = False  # holds a place in the deployment's upstream budget
+        self.reclaimable = False  # idle (pooled or kept): may be closed to make room
         self._headers: list[tuple[bytes, bytes]] = []
         self._reason = b""
         self._out: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's SSL transport
+        self.gateway.upstream_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.gateway.upstream_closed(self)
         if self.owner is not None:
             owner, self.owner = self.owner, None
             owner.upstream_lost(self)
@@ -309,6 +405,7 @@ class UpstreamConnection(asyncio.Protocol):
     def close(self) -> None:
         self.closed = True
         self.owner = None
+        self.gateway.upstream_closed(self)
         if self.transport is not None:
             self.transport.close()
 
@@ -375,12 +472,15 @@ class _Exchange:
     """One request and its response."""
 
     __slots__ = (
+        "admitted",
+        "authorized",
         "chunked",
         "connection_named",
         "content_length",
         "decision",
         "expect_continue",
         "forward",
+        "forwarded_at",
         "found_cluster",
         "head_size",
         "headers",
@@ -424,6 +524,9 @@ class _Exchange:
         self.host: str | None = None
         self.found_cluster: str | None = None
         self.http_10 = False
+        self.authorized = False  # one Authorization header
+        self.admitted = False  # counted in its client's requests in flight
+        self.forwarded_at = 0.0  # loop time it was sent on to its node
 
 
 _PEER_NOT_YET_KNOWN = ConnectionContext.direct(None)  # until connection_made reads it
@@ -457,6 +560,17 @@ class ClientConnection(asyncio.Protocol):
         self.write_paused = False
         self._timer: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []
+        self.admission = gateway.admission
+        self.stats = gateway.stats
+        self.client_key = UNKNOWN_CLIENT  # the client address the caps count by
+        self.counted = False  # counted in its client's connections
+        self.over_capacity = False  # past its client's connection cap: answered 429
+        self.received = 0  # bytes from the client since the last answer was counted
+        self.sent = 0  # bytes to the client since the last answer was counted
+        self.body_started: float | None = None  # loop time the current body began
+        self.body_bytes = 0
+        self.paused_at = 0.0
+        self.paused_s = 0.0  # of the current body, time reading was paused by the gateway
 
     # --- connection --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -472,7 +586,13 @@ class ClientConnection(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         self.sni = getattr(ssl_object, "citadel_sni", None)
         # SNI and client are fixed from here on: decisions are cached per connection
-        self.decisions = ConnectionDecisions(self.sni, self.context.client)
+        self.decisions = ConnectionDecisions(
+            self.sni, self.context.client, self.gateway.server_names
+        )
+        self.client_key = self.context.client.ip or UNKNOWN_CLIENT
+        self.counted = self.admission.open_connection(self.client_key)
+        self.over_capacity = not self.counted
+        self.stats.client_connections += 1
         self.last_activity = self.loop.time()
         self._arm_timer()
 
@@ -480,6 +600,11 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         if self._timer is not None:
             self._timer.cancel()
+        if self.transport is not None:
+            self.stats.client_connections -= 1
+        if self.counted:
+            self.counted = False
+            self.admission.close_connection(self.client_key)
         for deployment_id in self.reached:
             self.gateway.clients.disconnected(deployment_id, self.context.client)
         self.reached.clear()
@@ -487,6 +612,9 @@ class ClientConnection(asyncio.Protocol):
             kept, self.kept = self.kept, None
             self.gateway.give_back(kept)  # idle and in step: other connections may use it
         for exchange in self.queue:
+            if exchange.admitted:
+                exchange.admitted = False
+                self.admission.end_request(self.client_key)
             if exchange.upstream is not None:
                 exchange.upstream.close()  # a half-done exchange: never reuse it
                 exchange.upstream = None
@@ -507,11 +635,13 @@ class ClientConnection(asyncio.Protocol):
     def pause_reading(self) -> None:
         if not self.reading_paused and self.transport is not None and not self.closing:
             self.reading_paused = True
+            self.paused_at = self.loop.time()
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if self.reading_paused and self.transport is not None and not self.closing:
             self.reading_paused = False
+            self.paused_s += self.loop.time() - self.paused_at
             self.transport.resume_reading()
 
     # --- timeouts: one timer per connection --------------------------------------
@@ -526,12 +656,21 @@ class ClientConnection(asyncio.Protocol):
         idle_for = now - self.last_activity
         front = self.queue[0] if self.queue else None
         limits = self.limits
+        body_s = self._body_seconds(now)
         if self.head_started is not None and now - self.head_started > limits.header_timeout_s:
             self._fail_connection(
                 408,
                 RejectCode.HEADER_TIMEOUT,
                 "The request headers did not arrive in time; the connection is closed.",
             )
+        elif body_s is not None and body_s > limits.body_deadline_s:
+            self._fail_connection(408, RejectCode.BODY_TIMEOUT, _BODY_DEADLINE)
+        elif (
+            body_s is not None
+            and body_s > limits.body_rate_grace_s
+            and self.body_bytes < limits.body_min_rate * body_s
+        ):
+            self._fail_connection(408, RejectCode.BODY_TOO_SLOW, _BODY_TOO_SLOW)
         elif (
             self.parsing is not None
             and self.head_started is None
@@ -549,10 +688,19 @@ class ClientConnection(asyncio.Protocol):
         else:
             self._arm_timer()
 
+    def _body_seconds(self, now: float) -> float | None:
+        """How long the current request body has been arriving, less the time the gateway
+        paused reading it; None between bodies."""
+        if self.body_started is None:
+            return None
+        paused = self.paused_s + (now - self.paused_at if self.reading_paused else 0.0)
+        return now - self.body_started - paused
+
     # --- request parsing -----------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self.received += len(data)
         self._parse(data)
         self.flush()
 
@@ -618,6 +766,10 @@ class ClientConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         ex = self.parsing
         assert ex is not None
+        if self.over_capacity:
+            raise _Reject(
+                429, RejectCode.TOO_MANY_CONNECTIONS, _TOO_MANY_CONNECTIONS, (RETRY_AFTER,)
+            )
         self.head_started = None
         self.head_bytes = 0
         parser = self.parser
@@ -625,7 +777,16 @@ class ClientConnection(asyncio.Protocol):
         ex.http_10 = parser.get_http_version() != "1.1"
         ex.keep_alive = parser.should_keep_alive()
         self._check_head(ex)
-        ex.decision = self.decisions.decide(self.gateway.keeper.table, ex.host, ex.found_cluster)
+        decision = self.decisions.decide(self.gateway.keeper.table, ex.host, ex.found_cluster)
+        has_body = ex.chunked or (ex.content_length is not None and ex.content_length != b"0")
+        if has_body:
+            self.body_started = self.paused_at = self.loop.time()
+            self.body_bytes = 0
+            self.paused_s = 0.0
+            if not ex.authorized and decision.reason is Reason.FOUND:
+                # Anonymous access is no feature: the node never reads such a body.
+                decision = Decision(Reason.UNAUTHENTICATED, decision.route, decision.verdict)
+        ex.decision = decision
         self.queue.append(ex)
         if len(self.queue) == 1:
             self._start(ex)
@@ -638,6 +799,7 @@ class ClientConnection(asyncio.Protocol):
                 405,
                 RejectCode.METHOD_NOT_ALLOWED,
                 "The method is not allowed; use GET, HEAD, POST, PUT, DELETE, PATCH or OPTIONS.",
+                (ALLOW,),
             )
         if not ex.url.startswith(b"/"):
             raise _Reject(
@@ -646,6 +808,7 @@ class ClientConnection(asyncio.Protocol):
                 "The request target must be a path, not an absolute URL or '*'.",
             )
         content_lengths, transfer_encodings, hosts = [], [], []
+        authorizations = 0
         forward = ex.forward
         for name, value in ex.headers:
             lname = name.lower()
@@ -653,6 +816,8 @@ class ClientConnection(asyncio.Protocol):
                 forward.append((lname, name + b": " + value))
                 if lname == b"host":
                     hosts.append(value)
+                elif lname == b"authorization":
+                    authorizations += 1
             elif lname == b"connection":
                 ex.connection_named.update(t.strip().lower() for t in value.split(b","))
             elif lname == b"content-length":
@@ -660,6 +825,8 @@ class ClientConnection(asyncio.Protocol):
             elif lname == b"transfer-encoding":
                 transfer_encodings.append(value)
             elif lname == b"x-found-cluster":
+                if ex.found_cluster is not None:  # never first- or last-wins
+                    raise _Reject(400, RejectCode.DUPLICATE_FOUND_CLUSTER, _DUPLICATE_FOUND_CLUSTER)
                 ex.found_cluster = value.decode("latin-1")
             elif lname == b"expect":
                 if value.strip().lower() != b"100-continue":
@@ -698,6 +865,14 @@ class ClientConnection(asyncio.Protocol):
                     400, RejectCode.FRAMING, "The only transfer encoding supported is 'chunked'."
                 )
             ex.chunked = True
+        if authorizations > 1:  # which credentials would the node check? Neither.
+            raise _Reject(
+                401,
+                RejectCode.DUPLICATE_AUTHORIZATION,
+                _DUPLICATE_AUTHORIZATION,
+                (WWW_AUTHENTICATE,),
+            )
+        ex.authorized = authorizations == 1
         if len(hosts) > 1:
             raise _Reject(400, RejectCode.HOST, "The request has more than one Host header.")
         if hosts:
@@ -708,6 +883,7 @@ class ClientConnection(asyncio.Protocol):
             )
 
     def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
         ex = self.parsing
         if ex is None or ex.decision is None or ex.decision.reason is not Reason.FOUND:
             return  # the body of a request answered by the gateway itself is discarded
@@ -722,6 +898,7 @@ class ClientConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         ex = self.parsing
         self.parsing = None
+        self.body_started = None
         if ex is None:
             return
         ex.request_done = True
@@ -739,26 +916,47 @@ class ClientConnection(asyncio.Protocol):
     # --- serving -------------------------------------------------------------------
     def _start(self, ex: _Exchange) -> None:
         """Begin serving the exchange at the front of the queue."""
-        assert ex.decision is not None
-        self.last_activity = self.loop.time()
-        if ex.decision.reason is not Reason.FOUND:
+        decision = ex.decision
+        assert decision is not None
+        self.last_activity = now = self.loop.time()
+        if decision.reason is not Reason.FOUND:
             if ex.request_done:
-                self._answer(ex, ex.decision)
+                self._answer(ex, decision)
             return  # answered once its body has been read past
-        route = ex.decision.route
+        route = decision.route
         assert route is not None
+        if not self.admission.start_request(self.client_key):
+            self._refuse(ex, Reason.CLIENT_BUSY)
+            return
+        ex.admitted = True
+        upstream = self._kept_for(route) or self.gateway.take_idle(route)
+        if upstream is None and not self.gateway.reserve_upstream(route.node_socket):
+            self._refuse(ex, Reason.DEPLOYMENT_BUSY)
+            return
         if route.id not in self.reached:
             self.reached.append(route.id)
             self.gateway.clients.connected(route.id, self.context.client)
         if ex.expect_continue:
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        upstream = self._kept_for(route) or self.gateway.take_idle(route)
+        ex.forwarded_at = now
         if upstream is not None:
             self._attach(ex, upstream)
         else:
             task = asyncio.ensure_future(self._connect(ex, route))
             self.gateway.connecting.add(task)
             task.add_done_callback(self.gateway.connecting.discard)
+
+    def _refuse(self, ex: _Exchange, reason: Reason) -> None:
+        """Answer a routed request by the gateway instead of forwarding it (a limit): at
+        once, or once its body has been read past (and dropped)."""
+        if ex.admitted:
+            ex.admitted = False
+            self.admission.end_request(self.client_key)
+        decision = ex.decision
+        assert decision is not None
+        ex.decision = Decision(reason, decision.route, decision.verdict)
+        if ex.request_done:
+            self._answer(ex, ex.decision)
 
     def _kept_for(self, route: Route) -> UpstreamConnection | None:
         """The upstream this connection's last response came on, if it leads to the same
@@ -782,6 +980,7 @@ class ClientConnection(asyncio.Protocol):
         if self.kept is not None:
             self.gateway.give_back(self.kept)
         upstream.owner = None
+        upstream.reclaimable = True
         upstream.idle_since = self.loop.time()
         self.kept = upstream
 
@@ -813,6 +1012,7 @@ class ClientConnection(asyncio.Protocol):
     def _attach(self, ex: _Exchange, upstream: UpstreamConnection) -> None:
         ex.upstream = upstream
         upstream.owner = self
+        upstream.reclaimable = False
         upstream.write(self._request_head(ex))
         if ex.pending:
             upstream.write(b"".join(ex.pending))
@@ -842,7 +1042,9 @@ class ClientConnection(asyncio.Protocol):
         ex = self.queue[0] if self.queue else None
         if ex is None or ex.upstream is not upstream:
             return
-        self.last_activity = self.loop.time()
+        self.last_activity = now = self.loop.time()
+        if ex.decision is not None and ex.decision.route is not None:
+            self.stats.upstream_latency(ex.decision.route.id, now - ex.forwarded_at)
         ex.status = status
         ex.response_started = True
         parts = [b"HTTP/1.1 %d %s" % (status, reason)]
@@ -952,6 +1154,7 @@ class ClientConnection(asyncio.Protocol):
         ex.status = status
         message = _UPSTREAM_REASONS[code]
         self._write(error_response(status, code, message, request_id=ex.request_id, close=True))
+        self.stats.answer(code)
         self._log(ex, reason.value)
         self._close()
 
@@ -965,9 +1168,20 @@ class ClientConnection(asyncio.Protocol):
         if decision.reason is Reason.FILTERED:
             client = self.decisions.client
             self._write(traffic_filter_response(client, request_id=ex.request_id, close=close))
+            self.stats.answer(RejectCode.TRAFFIC_FILTERED)
             self._finish(ex, close=close)
             return
-        if decision.reason is Reason.UNKNOWN_DEPLOYMENT:
+        headers: tuple[bytes, ...] = ()
+        if decision.reason is Reason.UNAUTHENTICATED:
+            code, message = RejectCode.MISSING_CREDENTIALS, _MISSING_CREDENTIALS
+            headers = (WWW_AUTHENTICATE,)
+        elif decision.reason is Reason.CLIENT_BUSY:
+            code, message = RejectCode.TOO_MANY_REQUESTS, _TOO_MANY_REQUESTS
+            headers = (RETRY_AFTER,)
+        elif decision.reason is Reason.DEPLOYMENT_BUSY:
+            code, message = RejectCode.DEPLOYMENT_BUSY, _DEPLOYMENT_BUSY
+            headers = (RETRY_AFTER,)
+        elif decision.reason is Reason.UNKNOWN_DEPLOYMENT:
             code, message = RejectCode.DEPLOYMENT_NOT_FOUND, _NOT_FOUND
         elif decision.reason is Reason.NOT_RUNNING and _locked(decision):
             code = RejectCode.DEPLOYMENT_LOCKED
@@ -980,12 +1194,20 @@ class ClientConnection(asyncio.Protocol):
             code, message = RejectCode.DEPLOYMENT_NOT_RUNNING, _NOT_RUNNING
         else:
             code, message = RejectCode.MISDIRECTED, _MISDIRECTED
-        self._write(error_response(ex.status, code, message, request_id=ex.request_id, close=close))
+        self._write(
+            error_response(
+                ex.status, code, message, request_id=ex.request_id, close=close, headers=headers
+            )
+        )
+        self.stats.answer(code)
         self._finish(ex, close=close)
 
     def _finish(self, ex: _Exchange, *, close: bool) -> None:
         if self.queue and self.queue[0] is ex:
             self.queue.popleft()
+        if ex.admitted:
+            ex.admitted = False
+            self.admission.end_request(self.client_key)
         decision = ex.decision
         self._log(ex, decision.reason.value if decision else "rejected")
         self.last_activity = self.loop.time()
@@ -998,11 +1220,18 @@ class ClientConnection(asyncio.Protocol):
             self.resume_reading()
 
     def _log(self, ex: _Exchange, reason: str) -> None:
+        """Count the answered exchange (and its bytes) and log it, unless the access log is
+        off and it was forwarded."""
+        decision = ex.decision
+        route = decision.route if decision is not None else None
+        verdict = decision.verdict if decision is not None else None
+        stats = self.stats
+        stats.request(route.id if route else NO_DEPLOYMENT, ex.status, self.received, self.sent)
+        self.received = self.sent = 0
+        if verdict is not None:
+            stats.verdict(verdict)
         if not self.gateway.access_log and reason == "found":
             return
-        decision = ex.decision
-        route = decision.route if decision else None
-        verdict = decision.verdict if decision else None
         log.info(
             "gateway.request",
             request_id=ex.request_id,
@@ -1027,9 +1256,15 @@ class ClientConnection(asyncio.Protocol):
             self.queue[-1].keep_alive = False
         else:
             answer = error_response(
-                exc.status, exc.code, exc.message, request_id=ex.request_id, close=True
+                exc.status,
+                exc.code,
+                exc.message,
+                request_id=ex.request_id,
+                close=True,
+                headers=exc.headers,
             )
             self._write(answer)
+            self._count_refusal(None, exc.status, exc.code)
             self._close()
         log.info(
             "gateway.rejected",
@@ -1046,6 +1281,7 @@ class ClientConnection(asyncio.Protocol):
             return
         request_id = front.request_id if front else self.gateway.request_ids.next()
         self._write(error_response(status, code, message, request_id=request_id, close=True))
+        self._count_refusal(front, status, code)
         log.info(
             "gateway.rejected",
             request_id=request_id,
@@ -1058,8 +1294,17 @@ class ClientConnection(asyncio.Protocol):
             front.upstream = None
         self._close()
 
+    def _count_refusal(self, ex: _Exchange | None, status: int, code: RejectCode) -> None:
+        """Count an answer that ends the connection, outside `_finish`."""
+        route = ex.decision.route if ex is not None and ex.decision is not None else None
+        stats = self.stats
+        stats.request(route.id if route else NO_DEPLOYMENT, status, self.received, self.sent)
+        stats.answer(code)
+        self.received = self.sent = 0
+
     def _write(self, data: bytes) -> None:
         """Queue bytes for the client; `flush` sends them as one TLS write."""
+        self.sent += len(data)
         self._out.append(data)
 
     def flush(self) -> None:

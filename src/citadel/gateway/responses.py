@@ -48,6 +48,20 @@ class RejectCode(StrEnum):
     UPSTREAM_TIMEOUT = "upstream.timeout"
     UPSTREAM_UNAVAILABLE = "upstream.unavailable"
     UPSTREAM_PROTOCOL_ERROR = "upstream.protocol_error"
+    # Limits (issue 17): what one client address or one slow body may hold.
+    TOO_MANY_CONNECTIONS = "client.too_many_connections"
+    TOO_MANY_REQUESTS = "client.too_many_requests"
+    DEPLOYMENT_BUSY = "deployment.busy"
+    BODY_TOO_SLOW = "request.body_too_slow"
+    # Credentials and names that are missing or ambiguous (issue 17.2, 17.10).
+    MISSING_CREDENTIALS = "security.missing_credentials"
+    DUPLICATE_AUTHORIZATION = "security.duplicate_authorization"
+    DUPLICATE_FOUND_CLUSTER = "request.duplicate_found_cluster"
+
+
+# The challenge Elasticsearch sends with a 401: what a client may authenticate with.
+WWW_AUTHENTICATE = b'www-authenticate: Basic realm="security" charset="UTF-8", ApiKey'
+RETRY_AFTER = b"retry-after: 1"
 
 
 _JSON = b"application/json"
@@ -66,11 +80,23 @@ def _error_body(status: int, code: RejectCode, reason: str) -> bytes:
 
 
 def error_response(
-    status: int, code: RejectCode, message: str, *, request_id: str, close: bool
+    status: int,
+    code: RejectCode,
+    message: str,
+    *,
+    request_id: str,
+    close: bool,
+    headers: tuple[bytes, ...] = (),
 ) -> bytes:
-    """A complete HTTP/1.1 response whose body is `error_body`."""
+    """A complete HTTP/1.1 response whose body is `error_body`, with extra header lines
+    (``name: value``) such as `WWW_AUTHENTICATE`."""
     return _response(
-        status, _JSON, _error_body(status, code, message), request_id=request_id, close=close
+        status,
+        _JSON,
+        _error_body(status, code, message),
+        request_id=request_id,
+        close=close,
+        headers=headers,
     )
 
 
@@ -99,7 +125,13 @@ def traffic_filter_response(client: Client, *, request_id: str, close: bool) -> 
 
 
 def _response(
-    status: int, content_type: bytes, body: bytes, *, request_id: str, close: bool
+    status: int,
+    content_type: bytes,
+    body: bytes,
+    *,
+    request_id: str,
+    close: bool,
+    headers: tuple[bytes, ...] = (),
 ) -> bytes:
     head = [
         b"HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase.encode()),
@@ -107,6 +139,7 @@ def _response(
         b"content-length: %d" % len(body),
         b"x-request-id: " + request_id.encode(),
         b"cache-control: no-store",
+        *headers,
     ]
     if close:
         head.append(b"connection: close")

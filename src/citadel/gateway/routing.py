@@ -32,6 +32,11 @@ class Reason(StrEnum):
     NOT_RUNNING = "not_running"
     MISDIRECTED = "misdirected"
     FILTERED = "filtered"
+    # Decided by the data path after routing (never by `decide`): the request is answered by
+    # the gateway and reaches no node.
+    UNAUTHENTICATED = "unauthenticated"  # a body without an Authorization header
+    CLIENT_BUSY = "client_busy"  # its client address has too many requests in flight
+    DEPLOYMENT_BUSY = "deployment_busy"  # the deployment's upstream budget is spent
 
 
 class RouteState(StrEnum):
@@ -73,6 +78,9 @@ _STATUS = {
     Reason.NOT_RUNNING: 503,
     Reason.MISDIRECTED: 421,
     Reason.FILTERED: 403,
+    Reason.UNAUTHENTICATED: 401,
+    Reason.CLIENT_BUSY: 429,
+    Reason.DEPLOYMENT_BUSY: 429,
 }
 UNKNOWN = Decision(Reason.UNKNOWN_DEPLOYMENT)
 MISDIRECTED = Decision(Reason.MISDIRECTED)
@@ -150,6 +158,16 @@ def host_without_port(host: str) -> str:
     return host[:colon] if colon >= 0 else host
 
 
+def names_gateway(table: RouteTable, sni: str, server_names: frozenset[str]) -> bool:
+    """Whether a TLS server name is the gateway's own rather than a deployment's: the
+    domain, `<region>.<domain>` (one label: a Cloud ID's host), or one of `server_names`."""
+    name = sni.lower().rstrip(".")
+    if name in server_names or name == table.domain:
+        return True
+    label, dot, rest = name.partition(".")
+    return bool(dot) and bool(label) and rest == table.domain
+
+
 def decide(
     table: RouteTable,
     *,
@@ -157,10 +175,19 @@ def decide(
     host: str | None,
     found_cluster: str | None,
     client: Client,
+    server_names: frozenset[str] = frozenset({"localhost"}),
 ) -> Decision:
-    """Route by SNI, else Host, else X-Found-Cluster, then filter on the client; says why."""
+    """Route by SNI, else Host, else X-Found-Cluster, then filter on the client; says why.
+
+    A server name that is neither a known deployment's nor the gateway's own
+    (`names_gateway`) routes nowhere: a request it carries to a deployment named by Host or
+    X-Found-Cluster is misdirected (421), never served (issue 17.10)."""
     by_sni = table.by_host(sni) if sni else None
     by_host = table.by_host(host_without_port(host)) if host else None
+    if sni and by_sni is None and not names_gateway(table, sni, server_names):
+        if by_host is not None or (found_cluster and table.by_id(found_cluster) is not None):
+            return MISDIRECTED
+        return UNKNOWN
     if by_sni is not None:
         if by_host is not None and by_host.id != by_sni.id:
             return MISDIRECTED

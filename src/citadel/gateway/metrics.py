@@ -1,0 +1,316 @@
+"""The gateway's Prometheus metrics: plain counters per worker, merged at scrape time.
+
+Per request the data path only adds to integers in dictionaries its own event loop owns
+(`WorkerStats`): no lock, no prometheus-client object, no label lookup. A scrape asks every
+worker for a snapshot of its counters — worker 0 (the parent, which serves ``/metrics``) on
+its own loop, each forked worker over the socket pair it was given before the fork — and
+`GatewayCollector` sums them into metric families. So the figures are correct across
+workers, and a worker that does not answer within `ASK_TIMEOUT_S` is left out of that scrape
+(``citadel_gateway_workers_scraped`` says how many answered).
+
+Labels are bounded: a deployment id (or ``none`` when no deployment was named), an HTTP
+status code, a filter verdict, one of the gateway's own answer codes (`RejectCode`), a
+connection side. Names, types and labels are listed in docs/operations.md ("Metrics",
+"Gateway").
+
+The channel: the parent writes an 8-byte ask number; the worker answers with the same number,
+a 4-byte length and the snapshot as JSON. Answers to an ask that timed out are skipped by
+number, so a slow worker never shifts the next scrape's answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import structlog
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+log = structlog.get_logger("citadel.gateway.metrics")
+
+NO_DEPLOYMENT = "none"
+LATENCY_BUCKETS_S = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+ASK_TIMEOUT_S = 2.0
+_ASK = struct.Struct("!Q")
+_ANSWER = struct.Struct("!QI")
+
+Snapshot = dict[str, Any]
+
+
+class WorkerStats:
+    """One worker's counters, touched only by its event loop's thread."""
+
+    __slots__ = (
+        "answers",
+        "client_connections",
+        "latency",
+        "requests",
+        "upstream_connections",
+        "verdicts",
+    )
+
+    def __init__(self) -> None:
+        # deployment -> status -> [requests, bytes received, bytes sent]
+        self.requests: dict[str, dict[int, list[int]]] = {}
+        self.verdicts: dict[str, int] = {}  # filter verdict -> requests
+        self.answers: dict[str, int] = {}  # the gateway's own answer code -> answers
+        # deployment -> [count per bucket (the last one: above every bound)..., sum]
+        self.latency: dict[str, list[float]] = {}
+        self.client_connections = 0
+        self.upstream_connections = 0
+
+    def request(self, deployment: str, status: int, received: int, sent: int) -> None:
+        """One request answered (by its node or the gateway), with its bytes both ways."""
+        by_status = self.requests.get(deployment)
+        if by_status is None:
+            by_status = self.requests[deployment] = {}
+        cell = by_status.get(status)
+        if cell is None:
+            by_status[status] = [1, received, sent]
+        else:
+            cell[0] += 1
+            cell[1] += received
+            cell[2] += sent
+
+    def verdict(self, verdict: str) -> None:
+        """One request's traffic-filter verdict."""
+        verdicts = self.verdicts
+        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+
+    def answer(self, code: str) -> None:
+        """One of the gateway's own answers (a `RejectCode` value)."""
+        answers = self.answers
+        answers[code] = answers.get(code, 0) + 1
+
+    def upstream_latency(self, deployment: str, seconds: float) -> None:
+        """Time from forwarding a request to its node's response head."""
+        cells = self.latency.get(deployment)
+        if cells is None:
+            cells = self.latency[deployment] = [0.0] * (len(LATENCY_BUCKETS_S) + 2)
+        cells[bisect.bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
+        cells[-1] += seconds
+
+    def snapshot(self) -> Snapshot:
+        """A copy of every counter, JSON-ready; take it on the loop that owns them."""
+        return {
+            "requests": [
+                [deployment, status, *cell]
+                for deployment, by_status in self.requests.items()
+                for status, cell in by_status.items()
+            ],
+            "verdicts": dict(self.verdicts),
+            "answers": dict(self.answers),
+            "latency": {deployment: list(cells) for deployment, cells in self.latency.items()},
+            "client_connections": self.client_connections,
+            "upstream_connections": self.upstream_connections,
+        }
+
+
+# --- between workers ---------------------------------------------------------------------
+async def answer_asks(channel: socket.socket, stats: WorkerStats) -> None:
+    """In a forked worker: answer each of the parent's asks with a snapshot, until the
+    parent's end closes."""
+    loop = asyncio.get_running_loop()
+    channel.setblocking(False)
+    pending = b""
+    while True:
+        data = await loop.sock_recv(channel, 4096)
+        if not data:
+            return
+        pending += data
+        while len(pending) >= _ASK.size:
+            (number,) = _ASK.unpack_from(pending)
+            pending = pending[_ASK.size :]
+            body = json.dumps(stats.snapshot(), separators=(",", ":")).encode()
+            await loop.sock_sendall(channel, _ANSWER.pack(number, len(body)) + body)
+
+
+class WorkerChannel:
+    """The parent's end of one forked worker's channel: `ask` for its snapshot."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.number = 0
+
+    def ask(self, timeout_s: float = ASK_TIMEOUT_S) -> Snapshot | None:
+        """The worker's snapshot, or None when it does not answer in time (or is gone)."""
+        self.number += 1
+        self.sock.settimeout(timeout_s)
+        try:
+            self.sock.sendall(_ASK.pack(self.number))
+            while True:
+                number, length = _ANSWER.unpack(self._read(_ANSWER.size))
+                body = self._read(length)
+                if number == self.number:
+                    snapshot: Snapshot = json.loads(body)
+                    return snapshot
+        except (OSError, ValueError, struct.error):
+            return None
+
+    def _read(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            part = self.sock.recv(size - len(data))
+            if not part:
+                raise ConnectionError("the worker closed its channel")
+            data += part
+        return data
+
+
+class WorkerSnapshots:
+    """Every worker's snapshot, for a scrape: worker 0's own (taken on its loop) and the
+    forked workers' (asked over their channels, one scrape at a time)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        stats: WorkerStats,
+        channels: Iterable[socket.socket] = (),
+    ) -> None:
+        self.loop = loop
+        self.stats = stats
+        self.channels = [WorkerChannel(sock) for sock in channels]
+        self._lock = threading.Lock()
+
+    def __call__(self) -> list[Snapshot]:
+        snapshots: list[Snapshot] = []
+        with self._lock:
+            own = self._own()
+            if own is not None:
+                snapshots.append(own)
+            for channel in self.channels:
+                snapshot = channel.ask()
+                if snapshot is not None:
+                    snapshots.append(snapshot)
+        return snapshots
+
+    def _own(self) -> Snapshot | None:
+        async def take() -> Snapshot:
+            return self.stats.snapshot()
+
+        try:
+            return asyncio.run_coroutine_threadsafe(take(), self.loop).result(ASK_TIMEOUT_S)
+        except (FutureTimeout, RuntimeError):
+            return None
+
+
+# --- exposition --------------------------------------------------------------------------
+class GatewayCollector(Collector):
+    """The gateway's metric families, summed over the snapshots `source` returns."""
+
+    def __init__(self, source: Callable[[], list[Snapshot]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        snapshots = self.source()
+        requests = CounterMetricFamily(
+            "citadel_gateway_requests",
+            "Requests answered, by deployment and HTTP status (the node's or the gateway's).",
+            labels=["deployment", "status"],
+        )
+        received = CounterMetricFamily(
+            "citadel_gateway_received_bytes",
+            "Bytes received from clients (request heads and bodies), by deployment and status.",
+            labels=["deployment", "status"],
+        )
+        sent = CounterMetricFamily(
+            "citadel_gateway_sent_bytes",
+            "Bytes sent to clients (response heads and bodies), by deployment and status.",
+            labels=["deployment", "status"],
+        )
+        totals: dict[tuple[str, str], list[int]] = {}
+        for snapshot in snapshots:
+            for deployment, status, count, bytes_in, bytes_out in snapshot["requests"]:
+                cell = totals.setdefault((deployment, str(status)), [0, 0, 0])
+                cell[0] += count
+                cell[1] += bytes_in
+                cell[2] += bytes_out
+        for labels, (count, bytes_in, bytes_out) in sorted(totals.items()):
+            requests.add_metric(list(labels), count)
+            received.add_metric(list(labels), bytes_in)
+            sent.add_metric(list(labels), bytes_out)
+        yield requests
+        yield received
+        yield sent
+        yield _summed_counter(
+            "citadel_gateway_filter_decisions",
+            "Traffic-filter verdicts on requests that named a deployment, by verdict.",
+            "reason",
+            snapshots,
+            "verdicts",
+        )
+        yield _summed_counter(
+            "citadel_gateway_answers",
+            "The gateway's own answers (refusals, limits, upstream failures), by code.",
+            "code",
+            snapshots,
+            "answers",
+        )
+        yield self._latency(snapshots)
+        connections = GaugeMetricFamily(
+            "citadel_gateway_open_connections",
+            "Open connections: from clients, and to nodes (busy or idle).",
+            labels=["side"],
+        )
+        connections.add_metric(["client"], sum(s["client_connections"] for s in snapshots))
+        connections.add_metric(["upstream"], sum(s["upstream_connections"] for s in snapshots))
+        yield connections
+        yield GaugeMetricFamily(
+            "citadel_gateway_workers_scraped",
+            "Worker processes whose counters this scrape includes.",
+            value=len(snapshots),
+        )
+
+    @staticmethod
+    def _latency(snapshots: list[Snapshot]) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "citadel_gateway_upstream_latency_seconds",
+            "Time from forwarding a request to its node's response head, by deployment.",
+            labels=["deployment"],
+        )
+        merged: dict[str, list[float]] = {}
+        for snapshot in snapshots:
+            for deployment, cells in snapshot["latency"].items():
+                into = merged.setdefault(deployment, [0.0] * len(cells))
+                for i, value in enumerate(cells):
+                    into[i] += value
+        for deployment, cells in sorted(merged.items()):
+            counts, total = cells[:-1], cells[-1]
+            cumulative, buckets = 0.0, []
+            for bound, count in zip((*LATENCY_BUCKETS_S, float("inf")), counts, strict=True):
+                cumulative += count
+                buckets.append((_bound(bound), cumulative))
+            family.add_metric([deployment], buckets, total)
+        return family
+
+
+def _summed_counter(
+    name: str, documentation: str, label: str, snapshots: list[Snapshot], key: str
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    totals: dict[str, int] = {}
+    for snapshot in snapshots:
+        for value, count in snapshot[key].items():
+            totals[value] = totals.get(value, 0) + count
+    for value, count in sorted(totals.items()):
+        family.add_metric([value], count)
+    return family
+
+
+def _bound(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)
