@@ -33,6 +33,7 @@ from citadel.db.base import Base
 from citadel.db.migrate import upgrade
 from citadel.kit.clock import SettableClock
 from citadel.models import ALL_TABLES
+from tests.fixtures.key_servers import LOOPBACK
 
 BACKEND = os.environ.get("CITADEL_TEST_DATABASE", "sqlite")
 
@@ -99,6 +100,7 @@ def _settings(data_dir: Path, postgres_url: str | None) -> Settings:
         data_dir=data_dir,
         database_url=postgres_url,
         regions=["local", "elsewhere"],
+        key_manager_allowed_endpoints=LOOPBACK,  # the test key servers run on loopback
         _env_file=None,
     )
 

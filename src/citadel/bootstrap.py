@@ -22,6 +22,7 @@ from citadel.config import Settings
 from citadel.crypto.keyring import Keyring, open_keyring
 from citadel.crypto.platform import open_platform_key
 from citadel.crypto.providers.base import KeyProvider
+from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.db.engine import Database, server_engine, sqlcipher_engine
 from citadel.kit.clock import Clock, SystemClock
 from citadel.kit.emails import normalize_email
@@ -81,6 +82,9 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         signin_max_lockout_s=settings.signin_max_lockout_s,
         regions=tuple(settings.regions),
         pkcs11_modules=tuple(settings.pkcs11_modules),
+        key_manager_endpoints=EndpointPolicy.from_settings(
+            settings.key_manager_allowed_endpoints, public=settings.key_manager_public_endpoints
+        ),
         dns_resolver=settings.dns_nameserver,
         dns_timeout_s=settings.dns_timeout_s,
         public_url=settings.control_plane_url,

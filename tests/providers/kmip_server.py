@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from citadel.crypto.providers.connection import Connection
+from tests.fixtures.key_servers import LOOPBACK_ALLOWED
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -153,6 +154,7 @@ class KmipServer:
             settings={"ca_pem": self.ca.cert_pem.decode(), "cert_pem": who.cert_pem.decode()},
             secret=who.key_pem,
             timeout_s=timeout_s,
+            endpoints=LOOPBACK_ALLOWED,
         )
 
     @contextlib.contextmanager

@@ -16,6 +16,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from citadel.crypto.providers.connection import Connection
+from tests.fixtures.key_servers import LOOPBACK_ALLOWED
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -34,6 +35,7 @@ class MotoKms:
             settings={"endpoint_url": self.endpoint_url, "access_key_id": ACCESS_KEY_ID},
             secret=SECRET_KEY,
             timeout_s=timeout_s,
+            endpoints=LOOPBACK_ALLOWED,
         )
 
     def admin(self) -> Any:

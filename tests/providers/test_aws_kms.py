@@ -20,6 +20,7 @@ from citadel.crypto.providers.base import (
     Reason,
 )
 from citadel.crypto.providers.connection import Connection
+from tests.fixtures.key_servers import LOOPBACK_ALLOWED
 from tests.providers.dead_servers import babbling_port as _babbling_port  # noqa: F401
 from tests.providers.dead_servers import closed_port as _closed_port  # noqa: F401
 from tests.providers.dead_servers import silent_port as _silent_port  # noqa: F401
@@ -39,6 +40,7 @@ def _unreachable_provider(port: int, *, timeout_s: float = 5.0) -> AwsKmsProvide
         settings={"endpoint_url": f"http://127.0.0.1:{port}", "access_key_id": "x"},
         secret=b"y",
         timeout_s=timeout_s,
+        endpoints=LOOPBACK_ALLOWED,
     )
     return AwsKmsProvider(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{uuid.uuid4()}", connection)
 

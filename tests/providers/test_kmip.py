@@ -240,6 +240,7 @@ def test_server_certificate_from_an_untrusted_ca_is_unreachable(
     wrong_ca = Connection(
         settings={**trusted.settings, "ca_pem": make_ca("not-the-kmip-ca").cert_pem.decode()},
         secret=trusted.secret,
+        endpoints=trusted.endpoints,
     )
 
     with pytest.raises(ProviderUnreachable):

@@ -22,7 +22,7 @@ from citadel.crypto.providers.vault_transit import (
     VaultTransitProvider,
     parse_transit_key_path,
 )
-from tests.fixtures.key_servers import Bao
+from tests.fixtures.key_servers import LOOPBACK_ALLOWED, Bao
 from tests.providers.dead_servers import closed_port, silent_port  # noqa: F401
 
 DATA_KEY = bytes(range(32))
@@ -210,7 +210,9 @@ def test_a_token_without_read_cannot_wrap(
 
 
 def test_no_token_is_access_denied(bao: Bao, provider: VaultTransitProvider, name: str) -> None:
-    anonymous = VaultTransitProvider(bao.key_path(name), Connection(settings={"scheme": "http"}))
+    anonymous = VaultTransitProvider(
+        bao.key_path(name), Connection(settings={"scheme": "http"}, endpoints=LOOPBACK_ALLOWED)
+    )
 
     assert _reason(anonymous.describe) is Reason.ACCESS_DENIED
 
@@ -260,7 +262,12 @@ def test_unwrapping_under_an_rsa_key_is_the_wrong_key_type(bao: Bao, name: str) 
 def _at(port: int, name: str = "kek", timeout_s: float = 0.5) -> VaultTransitProvider:
     return VaultTransitProvider(
         f"vault-transit://127.0.0.1:{port}/{name}",
-        Connection(settings={"scheme": "http"}, secret=b"token", timeout_s=timeout_s),
+        Connection(
+            settings={"scheme": "http"},
+            secret=b"token",
+            timeout_s=timeout_s,
+            endpoints=LOOPBACK_ALLOWED,
+        ),
     )
 
 
@@ -317,7 +324,10 @@ def test_garbage_answers_are_unreachable(
 
 def test_tls_to_a_plain_http_server_is_unreachable(bao: Bao, name: str) -> None:
     provider = VaultTransitProvider(
-        bao.key_path(name), Connection(settings={"scheme": "https"}, secret=b"t", timeout_s=2)
+        bao.key_path(name),
+        Connection(
+            settings={"scheme": "https"}, secret=b"t", timeout_s=2, endpoints=LOOPBACK_ALLOWED
+        ),
     )
 
     with pytest.raises(ProviderUnreachable):

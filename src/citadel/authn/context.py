@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from citadel.authn.principal import Caller
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
 from citadel.crypto.keyring import Keyring
+from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.kit.clock import Clock
 
 
@@ -35,6 +36,8 @@ class Policies:
     regions: tuple[str, ...] = ("local",)
     pkcs11_modules: tuple[str, ...] = ("/usr/lib/softhsm/libsofthsm2.so",)
     """PKCS#11 modules organizations may name (loading one runs its code here)."""
+    key_manager_endpoints: EndpointPolicy = field(default_factory=EndpointPolicy)
+    """Where organizations' key managers may be reached (default: public addresses only)."""
     dns_resolver: tuple[str, int] | None = None
     """Where domain verification asks for TXT records (None: the system's resolver)."""
     dns_timeout_s: float = 5.0

@@ -16,6 +16,7 @@ from pathlib import Path
 from citadel.config import Settings
 from citadel.crypto.providers.base import KeyProvider
 from citadel.crypto.providers.connection import Connection
+from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.crypto.providers.local import LocalKeyFile
 from citadel.crypto.providers.registry import open_provider
 
@@ -32,7 +33,11 @@ def open_platform_key(settings: Settings, *, create: bool = False) -> KeyProvide
     secret = None
     if settings.platform_key_secret_file is not None:
         secret = settings.platform_key_secret_file.read_bytes().strip()
-    connection = Connection(settings=dict(settings.platform_key_settings), secret=secret)
+    connection = Connection(
+        settings=dict(settings.platform_key_settings),
+        secret=secret,
+        endpoints=EndpointPolicy.unrestricted(),  # the operator's own key service
+    )
     return open_provider(settings.platform_key, connection)
 
 

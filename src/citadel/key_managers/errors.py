@@ -34,9 +34,15 @@ class KeyUnusable(BadRequest):
 
 
 class KeyManagerUnreachable(CitadelError):
+    """One answer for every way of not reaching the key: refused, timed out, filtered, no TLS
+    or a certificate that does not verify, an unreadable answer (so no port-state oracle)."""
+
     code = "deployments.key_manager_unreachable"
     status = 503
-    default_message = "The key manager did not answer; nothing was changed. Try again."
+    default_message = (
+        "The key manager could not be reached: no connection, no TLS session with a "
+        "certificate that verifies, or no usable answer in time. Nothing was changed; try again."
+    )
 
 
 class KeyChangedMeanwhile(Conflict):
@@ -44,4 +50,13 @@ class KeyChangedMeanwhile(Conflict):
     default_message = (
         "The deployment's key or its key manager changed while the key service was asked; "
         "nothing was changed. Try again."
+    )
+
+
+class KeyManagerEndpointNotAllowed(BadRequest):
+    code = "key_managers.endpoint_not_allowed"
+    default_message = (
+        "The key manager's address is not one the operator allows: loopback, link-local, "
+        "private and other non-public addresses are refused unless the operator lists them "
+        "(CITADEL_KEY_MANAGER_ALLOWED_ENDPOINTS)."
     )

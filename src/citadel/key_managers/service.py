@@ -37,9 +37,16 @@ from citadel.crypto.providers.base import (
     KeyProvider,
     KeyUnavailable,
     ProviderUnreachable,
+    Reason,
 )
 from citadel.crypto.providers.connection import Connection
-from citadel.crypto.providers.registry import open_provider, provider_kind
+from citadel.crypto.providers.endpoints import EndpointNotAllowed, EndpointPolicy
+from citadel.crypto.providers.registry import (
+    endpoint_of,
+    open_provider,
+    provider_kind,
+    url_endpoint,
+)
 from citadel.db.tenancy import owned, scoped
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Desired
@@ -50,6 +57,7 @@ from citadel.key_managers.errors import (
     InvalidKeyManager,
     InvalidKeyPath,
     KeyChangedMeanwhile,
+    KeyManagerEndpointNotAllowed,
     KeyManagerInUse,
     KeyManagerNameTaken,
     KeyManagerNotFound,
@@ -59,6 +67,9 @@ from citadel.key_managers.errors import (
 from citadel.key_managers.models import KeyManager
 from citadel.key_managers.schemas import KeyManagerIn, KeyManagerUpdateIn
 from citadel.kit.ids import is_id, new_id
+from citadel.log import get_logger
+
+log = get_logger(__name__)
 
 PROBE_CONTEXT = b"citadel/key-check"
 TIMEOUT_S = 5.0
@@ -97,6 +108,7 @@ def get_manager(ctx: Context, org: str, manager_id: str) -> KeyManager:
 def create_manager(ctx: Context, org: str, body: KeyManagerIn) -> KeyManager:
     _authorize(ctx, org)
     rules.check_settings(body.kind, body.settings, body.secret, ctx.policies.pkcs11_modules)
+    _check_endpoint_setting(body.kind, body.settings, ctx.policies.key_manager_endpoints)
     now = ctx.clock.now()
     row = KeyManager(
         id=new_id(),
@@ -130,6 +142,7 @@ def update_manager(ctx: Context, org: str, manager_id: str, body: KeyManagerUpda
     rules.check_settings(
         row.kind, settings, "kept" if has_secret else None, ctx.policies.pkcs11_modules
     )
+    _check_endpoint_setting(row.kind, settings, ctx.policies.key_manager_endpoints)
     changed = sorted(k for k, v in body.model_dump(exclude_none=True).items() if v is not None)
     if body.name is not None:
         row.name = body.name
@@ -165,6 +178,24 @@ def delete_manager(ctx: Context, org: str, manager_id: str) -> None:
         target_id=manager_id,
         details={"name": row.name},
     )
+
+
+def _check_endpoint_setting(kind: str, settings: dict[str, str], endpoints: EndpointPolicy) -> None:
+    """An AWS ``endpoint_url`` that is an address (or ``localhost``) the operator does not
+    allow is refused now; a host name is checked, resolved, at every connection."""
+    url = settings.get("endpoint_url") if kind == "aws-kms" else None
+    if not url:
+        return
+    field = "body.settings.endpoint_url"
+    try:
+        host, port = url_endpoint(url)
+    except ProviderPathError as exc:
+        raise InvalidKeyManager(str(exc), fields=[field]) from None
+    try:
+        endpoints.check_literal(host, port)
+    except EndpointNotAllowed:
+        log.info("key_manager.endpoint_not_allowed", host=host, port=port)
+        raise KeyManagerEndpointNotAllowed(fields=[field]) from None
 
 
 def _save(ctx: Context, row: KeyManager) -> None:
@@ -206,7 +237,12 @@ def connection(ctx: Context, row: KeyManager) -> Connection:
     secret = None
     if row.secret_sealed is not None:
         secret = ctx.keyring.barrier.open(row.secret_sealed, context=secret_context(row.id))
-    return Connection(settings=dict(row.settings), secret=secret, timeout_s=TIMEOUT_S)
+    return Connection(
+        settings=dict(row.settings),
+        secret=secret,
+        timeout_s=TIMEOUT_S,
+        endpoints=ctx.policies.key_manager_endpoints,
+    )
 
 
 @dataclass(frozen=True)
@@ -256,10 +292,15 @@ def locate(
             fields=[field.rsplit(".", 1)[0] + ".key_manager_id"],
         )
     manager = managers[0]
+    reach = connection(ctx, manager)
     try:
-        provider = open_provider(key_path, connection(ctx, manager))
+        provider = open_provider(key_path, reach)
+        endpoint = endpoint_of(key_path, reach)
     except ProviderPathError as exc:
         raise InvalidKeyPath(str(exc), fields=[field]) from None
+    if endpoint is not None:
+        with provider_errors(field):  # an address decided without DNS; names at connection
+            reach.endpoints.check_literal(*endpoint)
     return CustomerKey(provider, manager.id, key_path, _seen(manager))
 
 
@@ -306,17 +347,36 @@ def _provider_of(ctx: Context, row: Deployment, platform: KeyProvider) -> KeyPro
         raise KeyUnusable(f"The deployment's key manager settings are unusable: {exc}") from None
 
 
+# What a caller is told about an unusable key: a fixed sentence per reason, never what the key
+# service said (its text is logged here, not repeated to an organization).
+UNUSABLE = {
+    Reason.UNKNOWN_KEY: "the key manager has no such key",
+    Reason.DISABLED: "the key is disabled at the key manager",
+    Reason.DESTROYED: "the key was destroyed",
+    Reason.ACCESS_DENIED: "the key manager denied access to the key",
+    Reason.WRONG_KEY_TYPE: "the key is not a symmetric encryption key the platform can use",
+    Reason.WRONG_CONTEXT: "the key did not open what it wrapped (another key, or altered data)",
+}
+
+
 @contextlib.contextmanager
 def provider_errors(field: str | None = None) -> Iterator[None]:
-    """Provider errors as API errors: unusable key 400, unreachable provider 503."""
+    """Provider errors as API errors, from a fixed set that tells nothing of the target:
+    an endpoint the operator does not allow 400, an unusable key 400 (its reason), an
+    unreachable provider 503 (one message, however it failed). The detail is logged."""
     fields = [field] if field else []
     try:
         yield
+    except EndpointNotAllowed as exc:
+        log.info("key_manager.endpoint_not_allowed", host=exc.host)
+        raise KeyManagerEndpointNotAllowed(fields=fields) from None
     except KeyUnavailable as exc:
-        message = f"The key cannot be used ({exc.reason}): {exc}"
+        log.info("key_manager.key_unusable", reason=str(exc.reason), detail=str(exc))
+        message = f"The key cannot be used ({exc.reason}): {UNUSABLE[exc.reason]}."
         raise KeyUnusable(message, fields=fields) from None
     except ProviderUnreachable as exc:
-        raise KeyManagerUnreachable(f"The key manager did not answer: {exc}") from None
+        log.warning("key_manager.unreachable", detail=str(exc))
+        raise KeyManagerUnreachable() from None
 
 
 # --- deployments under customer keys ----------------------------------------------------------

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from citadel.config import Settings
 from citadel.contract.client import ComponentTls, ControlPlane
+from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.roots.component import NotReady, open_component_keys, wait_for_endpoints
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.runtime.allocator import Allocator
@@ -63,6 +64,9 @@ def build(
         client_tls=tls,
         key_check_interval_s=key_check_interval_s or settings.key_check_interval_s,
         log_level=settings.log_level,
+        key_manager_endpoints=EndpointPolicy.from_settings(
+            settings.key_manager_allowed_endpoints, public=settings.key_manager_public_endpoints
+        ),
     )
     registry = CollectorRegistry()
     registry.register(AllocatorCollector(allocator))

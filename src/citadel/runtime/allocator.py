@@ -39,6 +39,7 @@ from cryptography.x509.oid import NameOID
 from citadel.contract.client import ComponentTls, ControlPlane, ControlPlaneUnavailable
 from citadel.contract.messages import Allocation, ObservedState, StatusReport, data_key_context
 from citadel.crypto.providers.base import KeyProvider, KeyUnavailable, ProviderError
+from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.kit.deployment_dirs import DeploymentDirs
 from citadel.log import get_logger
 from citadel.runtime import keywatch, layout, volume
@@ -123,6 +124,7 @@ class Allocator:
         monotonic: Callable[[], float] = time.monotonic,
         key_check_interval_s: float = keywatch.DEFAULT_INTERVAL_S,
         log_level: str = "info",
+        key_manager_endpoints: EndpointPolicy | None = None,
     ) -> None:
         """`log_level`: what each node is started with (``--log-level``)."""
         # Absolute and resolved: mount points are compared with mountinfo, which the kernel
@@ -138,7 +140,7 @@ class Allocator:
         self._nodes: dict[str, _Node] = {}
         self._reported: dict[str, StatusReport] = {}
         self.version: int | None = None
-        self.providers = keywatch.Providers(key_provider)
+        self.providers = keywatch.Providers(key_provider, key_manager_endpoints or EndpointPolicy())
         self.key_check_interval_s = key_check_interval_s
         self._keys: dict[str, keywatch.KeyState] = {}
         self._reachable: bool | None = None  # logged on change only, not every poll

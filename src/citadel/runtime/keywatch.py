@@ -26,6 +26,7 @@ from citadel.crypto.providers.base import (
     ProviderUnreachable,
 )
 from citadel.crypto.providers.connection import Connection
+from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.crypto.providers.registry import open_provider
 
 DEFAULT_INTERVAL_S = 60.0
@@ -93,10 +94,14 @@ def check(provider: KeyProvider, allocation: Allocation) -> Outcome:
 
 
 class Providers:
-    """One provider per (key path, connection), the platform's for deployments without one."""
+    """One provider per (key path, connection), the platform's for deployments without one.
+    A customer's key manager is reached only where `endpoints` (the operator's
+    ``CITADEL_KEY_MANAGER_ALLOWED_ENDPOINTS``) allows; elsewhere its key is unavailable
+    (``endpoint_not_allowed``) and the deployment locks."""
 
-    def __init__(self, platform: KeyProvider) -> None:
+    def __init__(self, platform: KeyProvider, endpoints: EndpointPolicy | None = None) -> None:
         self.platform = platform
+        self.endpoints = endpoints or EndpointPolicy()
         self._opened: dict[tuple[str, str], KeyProvider] = {}
 
     def of(self, allocation: Allocation) -> KeyProvider:
@@ -108,6 +113,8 @@ class Providers:
         ).hexdigest()
         key = (allocation.key_path, fingerprint)
         if key not in self._opened:
-            connection = Connection(dict(conn.settings), conn.secret, conn.timeout_s)
+            connection = Connection(
+                dict(conn.settings), conn.secret, conn.timeout_s, endpoints=self.endpoints
+            )
             self._opened[key] = open_provider(allocation.key_path, connection)
         return self._opened[key]

@@ -17,7 +17,12 @@ refuses to decrypt under an alias that has since moved to another key. The versi
 wrapping, so both rotation of the key material and moving an alias show up as a new version.
 
 Every call makes one attempt, bounded by ``connection.timeout_s`` for connecting and for each
-read; the caller retries `ProviderUnreachable` with backoff.
+read; the caller retries `ProviderUnreachable` with backoff. Connections go only to an address
+the connection's `EndpointPolicy` checked (the endpoint's name resolved once), never through a
+proxy from the environment.
+
+What KMS (or whatever answers at ``endpoint_url``) says in an error is never repeated: only
+its error code, and only when it is one of the codes below; anything else is "unreachable".
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSHTTPConnectionPool, AWSHTTPSConnectionPool
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.httpsession import URLLib3Session
 
 from citadel.crypto.providers.base import (
     InvalidKeyPath,
@@ -39,6 +46,7 @@ from citadel.crypto.providers.base import (
     Reason,
 )
 from citadel.crypto.providers.connection import Connection
+from citadel.crypto.providers.endpoints import EndpointNotAllowed, EndpointPolicy, pinned_pool
 
 _MAGIC = b"kms1"
 _ARN = re.compile(
@@ -119,9 +127,15 @@ class AwsKmsProvider:
                 connect_timeout=connection.timeout_s,
                 read_timeout=connection.timeout_s,
                 retries={"total_max_attempts": 1, "mode": "standard"},
+                proxies={},  # none from the environment
             ),
             **credentials,
         )
+        # Every request leaves through a session whose connections go only to addresses the
+        # connection's `EndpointPolicy` checked (botocore uses what a before-send handler
+        # answers instead of sending the request itself).
+        session = _PinnedSession(connection.endpoints, connection.timeout_s)
+        self._kms.meta.events.register("before-send.kms", session.send_request)
 
     def wrap(self, plaintext: bytes, *, context: bytes) -> bytes:
         """Encrypt `plaintext` under the key, recording the key version and the key used."""
@@ -219,10 +233,29 @@ class AwsKmsProvider:
         except ClientError as exc:
             raise _translate(exc) from exc
         except BotoCoreError as exc:  # connection refused, timeouts, unparseable answers
+            if isinstance(exc.kwargs.get("error"), EndpointNotAllowed):
+                raise exc.kwargs["error"] from None
             raise ProviderUnreachable(
                 f"no usable answer from AWS KMS ({type(exc).__name__})"
             ) from exc
         return answer
+
+
+class _PinnedSession(URLLib3Session):  # type: ignore[misc]  # botocore is untyped
+    """botocore's HTTP session, its connections opened by an `EndpointPolicy` (no proxies)."""
+
+    def __init__(self, endpoints: EndpointPolicy, timeout_s: float) -> None:
+        super().__init__(proxies={}, timeout=(timeout_s, timeout_s))
+        pools = {
+            "http": pinned_pool(AWSHTTPConnectionPool, endpoints),
+            "https": pinned_pool(AWSHTTPSConnectionPool, endpoints),
+        }
+        self._pool_classes_by_scheme = pools
+        self._manager.pool_classes_by_scheme = pools
+
+    def send_request(self, request: Any, **_: Any) -> Any:
+        """The before-send handler: send `request` here."""
+        return self.send(request)
 
 
 @dataclass(frozen=True)
@@ -287,4 +320,4 @@ def _translate(exc: ClientError) -> ProviderError:
     if reason is not None:
         return KeyUnavailable(f"AWS KMS refused: {code}", reason)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return ProviderUnreachable(f"AWS KMS failed: {code or status}")
+    return ProviderUnreachable(f"AWS KMS failed: HTTP {status}")

@@ -8,7 +8,8 @@ it with `describe().version` and re-wrapping.
 
 Errors say what the platform should do about them:
 
-- `KeyUnavailable` (with a `Reason`): the key exists no more, is disabled, or access is denied.
+- `KeyUnavailable` (with a `Reason`): the key exists no more, is disabled, or access is denied
+  (or the operator does not allow its key manager's address: `endpoints.EndpointNotAllowed`).
   A deployment under such a key is locked until it comes back.
 - `ProviderUnreachable`: the provider did not answer (refused, timed out, garbage). Nothing is
   locked for that (the reference's documented behaviour); callers retry with backoff.
@@ -31,6 +32,7 @@ class Reason(StrEnum):
     ACCESS_DENIED = "access_denied"
     WRONG_KEY_TYPE = "wrong_key_type"
     WRONG_CONTEXT = "wrong_context"  # the wrapped value does not belong to this context/key
+    ENDPOINT_NOT_ALLOWED = "endpoint_not_allowed"  # the operator does not allow its address
 
 
 @dataclass(frozen=True)

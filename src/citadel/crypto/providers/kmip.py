@@ -15,9 +15,10 @@ Versions: re-keying on KMIP makes a new key with a new uid, so a key's version i
 wrapped value names the uid that wrapped it and is unwrapped with that uid, so values wrapped
 before a re-key stay readable (while the old key is active) until they are re-wrapped.
 
-Every call opens one TLS connection (the server's name or IP is checked against its
-certificate) and is bounded by ``connection.timeout_s``: each socket operation times out, and
-the whole call runs in a worker thread that is abandoned at the deadline.
+Every call opens one TLS connection to an address the connection's `EndpointPolicy` checked
+(the name resolved once; the server's name or IP is checked against its certificate) and is
+bounded by ``connection.timeout_s``: each socket operation times out, and the whole call runs
+in a worker thread that is abandoned at the deadline.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class KmipProvider:
         self._path = parse_key_path(key_path)
         self._timeout_s = connection.timeout_s
         self._tls = _tls_context(connection)
+        self._endpoints = connection.endpoints
 
     def wrap(self, plaintext: bytes, *, context: bytes) -> bytes:
         """Seal `plaintext` under a one-time key that the KMIP key encrypts."""
@@ -233,17 +235,26 @@ class KmipProvider:
         return results[0]
 
     def _client(self) -> ProxyKmipClient:
+        host, port = self._path.host, self._path.port
+        # Resolved once and every address checked; PyKMIP then connects to those addresses
+        # (in order), never to the name, while TLS verifies the certificate against the name.
+        addresses = [sockaddr[0] for _, sockaddr in self._endpoints.resolve(host, port)]
         client = ProxyKmipClient(
-            hostname=self._path.host,
-            port=self._path.port,
+            hostname=addresses[0],
+            port=port,
             config_file="/dev/null",
             kmip_version=enums.KMIPVersion.KMIP_1_2,
         )
         proxy = client.proxy
-        tls, host, timeout_s = self._tls, self._path.host, self._timeout_s
+        proxy.host_list = addresses
+        tls, timeout_s = self._tls, self._timeout_s
 
-        def create_socket(sock: socket.socket) -> None:
-            # Replaces PyKMIP's own, which checks no host name and has no useful timeout.
+        def create_socket(given: socket.socket) -> None:
+            # Replaces PyKMIP's own, which checks no host name and has no useful timeout; and
+            # its socket is IPv4 only.
+            given.close()
+            family = socket.AF_INET6 if ":" in proxy.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
             sock.settimeout(timeout_s)
             proxy.socket = tls.wrap_socket(sock, server_hostname=host)
 

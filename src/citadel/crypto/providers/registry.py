@@ -15,6 +15,7 @@ for the local key file, does no I/O: the provider is reached at its first operat
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from citadel.crypto.providers.base import InvalidKeyPath, KeyProvider, KeyUnavailable, Reason
 from citadel.crypto.providers.connection import Connection
@@ -57,6 +58,40 @@ def open_provider(key_path: str, connection: Connection | None = None) -> KeyPro
     from citadel.crypto.providers.aws_kms import AwsKmsProvider
 
     return AwsKmsProvider(key_path, connection)
+
+
+def endpoint_of(key_path: str, connection: Connection) -> tuple[str, int] | None:
+    """The host and port a provider for `key_path` connects to, as configured (before any
+    DNS): from the key path, or an AWS ``endpoint_url``; None for a key file, an HSM, or AWS's
+    own endpoint. Raises `InvalidKeyPath` for a malformed path or endpoint URL."""
+    kind = provider_kind(key_path)
+    if kind == "vault-transit":
+        from citadel.crypto.providers.vault_transit import parse_transit_key_path
+
+        transit = parse_transit_key_path(key_path)
+        return transit.host, transit.port
+    if kind == "kmip":
+        from citadel.crypto.providers.kmip import parse_key_path
+
+        kmip = parse_key_path(key_path)
+        return kmip.host, kmip.port
+    if kind == "aws-kms" and connection.settings.get("endpoint_url"):
+        return url_endpoint(connection.settings["endpoint_url"])
+    return None
+
+
+def url_endpoint(url: str) -> tuple[str, int]:
+    """The host and port of an ``http(s)://`` URL; raises `InvalidKeyPath`."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidKeyPath("the endpoint URL's port is not a port number") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidKeyPath("the endpoint URL is http(s)://host[:port]")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidKeyPath("the endpoint URL carries no credentials")
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def _open_key_file(key_path: str) -> KeyProvider:

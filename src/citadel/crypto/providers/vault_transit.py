@@ -4,7 +4,8 @@ Key path: ``vault-transit://host:port/<key name>`` with an optional ``?mount=<mo
 (default ``transit``). The connection gives the scheme (``scheme``, default ``https``), the CA
 bundle (``ca_file``, or ``ca_pem`` inline), optionally a client certificate (``client_cert``
 and ``client_key``) and a namespace (``namespace``); its secret is the Vault token. Nothing is
-read from the environment (no VAULT_TOKEN, VAULT_CACERT or proxy variables).
+read from the environment (no VAULT_TOKEN, VAULT_CACERT or proxy variables). Every connection
+goes only to an address the connection's `EndpointPolicy` checked; redirects are not followed.
 
 Wrapping is transit ``encrypt`` of the base64 plaintext with the context as ``associated_data``
 (OpenBao 2.7.2 supports it for the AEAD key types aes256-gcm96 and chacha20-poly1305, so there
@@ -37,6 +38,8 @@ from urllib.parse import parse_qsl, urlsplit
 import hvac
 import requests
 from hvac import exceptions as hv
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from citadel.crypto.providers.base import (
     InvalidKeyPath,
@@ -46,6 +49,7 @@ from citadel.crypto.providers.base import (
     Reason,
 )
 from citadel.crypto.providers.connection import Connection
+from citadel.crypto.providers.endpoints import EndpointPolicy, pinned_pool
 
 _SCHEME = "vault-transit://"
 _DEFAULT_PORT = 8200
@@ -254,6 +258,9 @@ def _client(where: TransitKeyPath, connection: Connection) -> hvac.Client:
         raise InvalidKeyPath("the Vault scheme setting must be 'http' or 'https'")
     session = requests.Session()
     session.trust_env = False  # no proxies or CA bundles from the environment
+    adapter = _PinnedAdapter(connection.endpoints)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     verify: bool | str = settings.get("ca_file") or True
     if "ca_pem" in settings:
         verify = _pem_file(settings["ca_pem"])
@@ -274,6 +281,22 @@ def _client(where: TransitKeyPath, connection: Connection) -> hvac.Client:
         namespace=settings.get("namespace"),
         allow_redirects=False,
     )
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """requests' adapter whose connections go only where the connection's `EndpointPolicy`
+    allows, to the address it checked (redirects are not followed: ``allow_redirects=False``)."""
+
+    def __init__(self, endpoints: EndpointPolicy) -> None:
+        self._pools = {
+            "http": pinned_pool(HTTPConnectionPool, endpoints),
+            "https": pinned_pool(HTTPSConnectionPool, endpoints),
+        }
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pools
 
 
 @functools.lru_cache(maxsize=64)
