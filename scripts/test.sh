@@ -58,6 +58,11 @@ fi
 [ -x .venv-es8/bin/python ] || python3 -m venv .venv-es8
 .venv-es9/bin/pip install -q 'elasticsearch==9.5.1' pyyaml 2>&1 | grep -v -E '^WARNING: (Location|The index)' || true
 .venv-es8/bin/pip install -q 'elasticsearch8==8.19.3' 2>&1 | grep -v -E '^WARNING: (Location|The index)' || true
+# sslyze checks every listener against Mozilla's "intermediate" TLS configuration
+# (tests/tls/test_mozilla_intermediate.py); it pins an older cryptography than ours, so it gets
+# its own virtualenv and runs as a subprocess.
+[ -x .venv-sslyze/bin/python ] || python3 -m venv .venv-sslyze
+.venv-sslyze/bin/pip install -q 'sslyze==6.3.1' 2>&1 | grep -v -E '^WARNING: (Location|The index)' || true
 
 echo "== lint"
 .venv/bin/ruff check src tests benchmarks
