@@ -128,7 +128,7 @@ class Allocation(Answer):
     key_path: StrictStr | None = None
     elastic_password: StrictStr | None = Field(default=None, repr=False)
     key_connection: KeyConnection | None = None  # a customer key's manager; None: the platform's
-    size_mb: StrictInt | None = None  # the deployment's size: its node's memory (ADR 18)
+    size_mb: StrictInt | None = None  # the deployment's size: its node's memory (ADR 20)
 
 
 class Allocations(Answer):

@@ -60,7 +60,7 @@ def build(
         data_dir=settings.data_dir,
         control_plane=control_plane,
         key_provider=keys.platform_key,
-        sandbox=deployment_sandbox(),  # cgroups when the machine has them (ADR 18)
+        sandbox=deployment_sandbox(),  # cgroups when the machine has them (ADR 20)
         client_tls=tls,
         key_check_interval_s=key_check_interval_s or settings.key_check_interval_s,
         log_level=settings.log_level,

@@ -1,4 +1,4 @@
-"""A deployment's size enforced by the kernel: one cgroup per deployment (ADR 18).
+"""A deployment's size enforced by the kernel: one cgroup per deployment (ADR 20).
 
 Under the allocator's own cgroup the allocator makes a parent, ``citadel``, and in it one
 child per deployment, named by the deployment id. The child's limits come from the

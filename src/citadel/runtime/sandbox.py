@@ -29,7 +29,7 @@ bwrap, not in-process. Processes in the sandbox see only ``lo``, a read-only roo
 a long-lived thread (the allocator's loop), or they are killed when that thread ends.
 
 A spec's `Resources` (from the deployment's size) are enforced by the deployment's own cgroup
-when the sandbox has `Cgroups` (ADR 18): the command above is run by a shell that first moves
+when the sandbox has `Cgroups` (ADR 20): the command above is run by a shell that first moves
 itself into that cgroup, then execs it (`cgroups.enter_command`). Without cgroups they fall
 back to rlimits: ``--data`` (private writable memory, which leaves the engine's mapped index
 files out) at twice the size, and ``--nproc`` at the size's pids.
@@ -219,7 +219,7 @@ class BubblewrapHandle:
 
 def deployment_sandbox() -> BubblewrapSandbox:
     """The allocator's sandbox: deployment sizes enforced by cgroups when this machine has
-    them; else by the rlimit fallback, which the allocator says loudly at start (ADR 18)."""
+    them; else by the rlimit fallback, which the allocator says loudly at start (ADR 20)."""
     try:
         cgroups = Cgroups.discover()
     except CgroupsUnavailable as exc:
