@@ -40,6 +40,8 @@ TLS12_CIPHERS = ":".join(
 )
 _SSL_CTRL_SET_GROUPS_LIST = 92  # OpenSSL's ssl.h; SSL_CTX_set1_groups_list is this ctrl
 _FALLBACK_CURVE = "prime256v1"
+# What OpenSSL's SSL_CTX_get_verify_mode reports for each of Python's verify modes.
+_OPENSSL_VERIFY = {ssl.CERT_NONE: 0, ssl.CERT_OPTIONAL: 1, ssl.CERT_REQUIRED: 3}
 
 PathLike = str | Path
 
@@ -137,7 +139,7 @@ def _ssl_ctx_pointer(ctx: ssl.SSLContext) -> int | None:
             ctx.options = saved ^ flip
             if _LIBSSL.SSL_CTX_get_options(address) != int(ctx.options):
                 return None
-        if _LIBSSL.SSL_CTX_get_verify_mode(address) != int(ctx.verify_mode):
+        if _LIBSSL.SSL_CTX_get_verify_mode(address) != _OPENSSL_VERIFY[ctx.verify_mode]:
             return None
     finally:
         ctx.options = saved
