@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from citadel.audit.service import AuditLog
 from citadel.authn.context import Context, Policies
 from citadel.authn.principal import Caller
+from citadel.authn.quotas import Quotas
 from citadel.config import Settings
 from citadel.crypto.keyring import Keyring, open_keyring
 from citadel.crypto.platform import open_platform_key
@@ -88,6 +89,11 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         dns_resolver=settings.dns_nameserver,
         dns_timeout_s=settings.dns_timeout_s,
         public_url=settings.control_plane_url,
+        quotas=Quotas(
+            organizations_per_user=settings.quota_organizations_per_user,
+            deployments_per_organization=settings.quota_deployments_per_organization,
+            api_keys_per_user=settings.quota_api_keys_per_user,
+        ),
     )
     return Services(
         settings=settings,

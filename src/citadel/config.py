@@ -107,6 +107,16 @@ class Settings(BaseSettings):
     mail_from: str = "Citadel <citadel@localhost>"
     """The From of every message Citadel sends."""
 
+    quota_organizations_per_user: int = Field(default=10, ge=1)
+    """Organizations a user may own and still found another (409 ``quota.organizations_per_user``
+    beyond; docs/security.md, "Threat model: limits and their settings")."""
+    quota_deployments_per_organization: int = Field(default=20, ge=1)
+    """Deployments (not deleted) one organization may hold (409
+    ``quota.deployments_per_organization`` beyond)."""
+    quota_api_keys_per_user: int = Field(default=50, ge=1)
+    """Active Cloud API keys one user may have made, over all organizations (409
+    ``quota.api_keys_per_user`` beyond)."""
+
     bootstrap_password_file: Path | None = None
     log_level: str = "info"
 

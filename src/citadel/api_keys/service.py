@@ -28,6 +28,7 @@ from citadel.authn import api_key_format
 from citadel.authn.context import Context
 from citadel.authn.guard import require
 from citadel.authn.principal import Principal, PrincipalKind
+from citadel.authn.quotas import ApiKeysPerUserExceeded, enforce
 from citadel.authz import assignments
 from citadel.authz.assignments import Assignment
 from citadel.authz.decide import Grant, Subject, Target, may_grant
@@ -37,6 +38,7 @@ from citadel.crypto.keyring import PEPPER_VERSION, Keyring
 from citadel.db.tenancy import in_organization, owned, scoped
 from citadel.kit.durations import InvalidDuration, parse_duration
 from citadel.orgs.service import load as load_org
+from citadel.users.models import User
 
 DEFAULT_EXPIRY = timedelta(days=90)
 MAX_EXPIRY = timedelta(days=365)
@@ -88,6 +90,9 @@ def issue(
     expires_at = _expiry(expiration, now, allow_never=org.allow_never_expiring_api_keys)
     if _active_count(ctx.session, organization_id, now) >= MAX_ACTIVE_KEYS:
         raise ApiKeyLimitReached()
+    if created_by is not None:
+        held = _made_by(ctx.session, created_by, now)
+        enforce(ctx, ApiKeysPerUserExceeded, held=held, organization_id=organization_id)
     parsed = api_key_format.new_key()
     row = ApiKey(
         id=parsed.key_id,
@@ -144,6 +149,18 @@ def _expiry(expiration: str | None, now: datetime, *, allow_never: bool) -> date
 def _active_count(session: Session, organization_id: str, now: datetime) -> int:
     stmt = sa.select(sa.func.count()).where(
         in_organization(ApiKey, organization_id),
+        ApiKey.disabled_at.is_(None),
+        sa.or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+    )
+    return session.scalar(stmt) or 0
+
+
+def _made_by(session: Session, user_id: str, now: datetime) -> int:
+    """The active keys `user_id` made, in every organization (the user's row locked, so two
+    keys made at once count each other)."""
+    session.execute(sa.select(User.id).where(User.id == user_id).with_for_update())
+    stmt = sa.select(sa.func.count()).where(
+        ApiKey.created_by == user_id,
         ApiKey.disabled_at.is_(None),
         sa.or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
     )

@@ -67,6 +67,7 @@ class AuditAction(StrEnum):
     TRAFFIC_FILTER_LINK_UNCLAIMED = "traffic_filter.link_id.unclaimed"
     REQUEST_DENIED = "request.denied"
     REQUEST_FAILED = "request.failed"
+    QUOTA_EXCEEDED = "quota.exceeded"
 
 
 class Outcome(StrEnum):

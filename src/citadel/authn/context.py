@@ -12,6 +12,7 @@ from citadel.audit.service import AuditLog
 from citadel.audit.tags import AuditAction, Outcome, TargetType
 from citadel.authn.guard import require
 from citadel.authn.principal import Caller
+from citadel.authn.quotas import Quotas
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
 from citadel.crypto.keyring import Keyring
@@ -44,6 +45,8 @@ class Policies:
     """How long a domain verification waits for DNS before answering 503."""
     public_url: str = "https://localhost:8443"
     """The control plane as browsers reach it: SSO entity ids, ACS and login URLs."""
+    quotas: Quotas = field(default_factory=Quotas)
+    """How many organizations, deployments and API keys a customer may hold (`quotas`)."""
 
 
 @dataclass(frozen=True)

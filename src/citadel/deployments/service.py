@@ -28,12 +28,13 @@ from sqlalchemy.exc import IntegrityError
 
 from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
+from citadel.authn.quotas import DeploymentsPerOrganizationExceeded, enforce
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import ScopeKind
 from citadel.contract.messages import data_key_context
 from citadel.crypto.providers.base import KeyProvider
-from citadel.db.tenancy import owned, scoped
+from citadel.db.tenancy import owned, scoped, scoped_count
 from citadel.deployments.errors import (
     AliasTaken,
     DeploymentDeleted,
@@ -182,6 +183,12 @@ def create_deployment(
     checked = check_create(ctx, organization_id, body, request_id=request_id)
     if checked.earlier is not None:
         return Created(checked.earlier, None, fresh=False)
+    held = ctx.session.scalar(
+        scoped_count(Deployment, organization_id, Deployment.desired_state != Desired.DELETED)
+    )
+    enforce(
+        ctx, DeploymentsPerOrganizationExceeded, held=held or 0, organization_id=organization_id
+    )
     plan = checked.plan
     now = ctx.clock.now()
     password = secrets.token_urlsafe(24)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.authn.guard import require
+from citadel.authn.quotas import OrganizationsPerUserExceeded, enforce
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import OWNER
@@ -22,6 +23,7 @@ from citadel.orgs.errors import (
 )
 from citadel.orgs.models import Membership, Organization, RoleAssignment
 from citadel.orgs.schemas import OrganizationUpdateIn
+from citadel.users.models import User
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -29,6 +31,12 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 def found_organization(ctx: Context, *, name: str, owner_user_id: str) -> Organization:
     """Create an organization whose first Organization owner is `owner_user_id`."""
     _check_name(name, "body.name")
+    enforce(
+        ctx,
+        OrganizationsPerUserExceeded,
+        held=_owned(ctx.session, owner_user_id),
+        organization_id=None,
+    )
     now = ctx.clock.now()
     org = Organization(id=new_id(), name=name, created_at=now)
     ctx.session.add(org)
@@ -54,6 +62,16 @@ def found_organization(ctx: Context, *, name: str, owner_user_id: str) -> Organi
         details={"name": name, "owner_user_id": owner_user_id},
     )
     return org
+
+
+def _owned(session: Session, user_id: str) -> int:
+    """How many organizations `user_id` is an Organization owner of (the user's row locked, so
+    two foundings at once count each other)."""
+    session.execute(sa.select(User.id).where(User.id == user_id).with_for_update())
+    stmt = sa.select(sa.func.count()).where(
+        RoleAssignment.user_id == user_id, RoleAssignment.role_id == str(OWNER)
+    )
+    return session.scalar(stmt) or 0
 
 
 def list_organizations(ctx: Context) -> list[Organization]:
