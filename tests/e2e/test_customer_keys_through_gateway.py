@@ -38,6 +38,7 @@ from tests.e2e.conftest import admin_key, citadel_up, trust, wait_for_gateway
 from tests.e2e.test_deployment_through_gateway import _wait_for_gateway_route
 from tests.fixtures.key_servers import (
     BAO,
+    LOOPBACK,
     USER_PIN,
     Bao,
     SoftHsm,
@@ -377,6 +378,7 @@ def cloud(
         postgres_url,
         tmp,
         CITADEL_KEY_CHECK_INTERVAL_S=str(INTERVAL_S),
+        CITADEL_KEY_MANAGER_ALLOWED_ENDPOINTS=json.dumps(LOOPBACK),  # the key servers' home
         SOFTHSM2_CONF=str(hsm.conf),
     ) as (endpoints, _, env):
         wait_for_gateway(endpoints)
