@@ -101,6 +101,7 @@ def serve(
         http=process.internal_http,
         **tls,
     )
+    process.start_metrics()
     try:
         servers = [_Server(public), _Server(internal)]
         asyncio.run(

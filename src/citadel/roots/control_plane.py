@@ -16,9 +16,11 @@ import ssl
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from citadel import bootstrap
 from citadel.api.internal import create_internal_app, internal_http_protocol
+from citadel.api.metrics import AuditCounter, ControlPlaneMetrics, RequestMetricsMiddleware
 from citadel.app import create_app
 from citadel.bootstrap import FirstOwner, Services
 from citadel.config import Settings
@@ -26,6 +28,7 @@ from citadel.db.migrate import upgrade
 from citadel.kit.tls import server_context
 from citadel.pki.authority import ServerCertificate
 from citadel.pki.renewal import CertificateRenewer
+from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,20 @@ class ControlPlaneProcess:
     public_tls: ssl.SSLContext
     internal_tls: ssl.SSLContext
     renewer: CertificateRenewer
+    metrics: MetricsEndpoint | None = None
+    """Requests, sign-ins and audit writes at ``/metrics`` (None when turned off)."""
+    audit_counter: AuditCounter | None = None
+
+    def start_metrics(self) -> None:
+        """Serve the metrics endpoint (when on); `close` stops it."""
+        if self.metrics is not None:
+            self.metrics.start()
 
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.audit_counter is not None:
+            self.audit_counter.remove()
         self.services.close()
 
 
@@ -67,13 +82,28 @@ def build(settings: Settings, *, admin_email: str | None) -> ControlPlaneProcess
         renewer = CertificateRenewer(
             "api", lambda: bootstrap.api_certificate(services), [public_tls, internal_tls], c
         )
+        metrics = ControlPlaneMetrics(CollectorRegistry())
+        public_app, internal_app = create_app(services), create_internal_app(services)
+        for app, listener in ((public_app, "public"), (internal_app, "internal")):
+            app.add_middleware(RequestMetricsMiddleware, metrics=metrics, listener=listener)
+        endpoint = metrics_endpoint(
+            settings,
+            services.keyring,
+            "control-plane",
+            settings.control_plane_metrics_port,
+            metrics.registry,
+        )
+        audit_counter = AuditCounter(services.db.engine, metrics)
+        audit_counter.install()
         return ControlPlaneProcess(
             services=services,
             certificate=certificate,
-            public_app=create_app(services),
-            internal_app=create_internal_app(services),
+            public_app=public_app,
+            internal_app=internal_app,
             internal_http=internal_http_protocol(),
             first_owner=first,
+            metrics=endpoint,
+            audit_counter=audit_counter,
             public_tls=public_tls,
             internal_tls=internal_tls,
             renewer=renewer,
