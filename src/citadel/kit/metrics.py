@@ -15,6 +15,7 @@ import os
 import secrets
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -31,25 +32,43 @@ _REQUEST_TIMEOUT_S = 10.0
 """A scrape that sends nothing for this long is closed (a slow client holds one thread)."""
 
 
-def ensure_token(data_dir: Path) -> str:
-    """The platform's metrics token, created (0600, never overwritten) on first use."""
+class TokenMissing(RuntimeError):
+    """The token file exists but holds no token (it is being written, or was emptied)."""
+
+
+def ensure_token(data_dir: Path, *, wait_s: float = 2.0) -> str:
+    """The platform's metrics token, created (0600, never overwritten) on first use. A file
+    another component is still writing is read again for up to `wait_s`; an empty token is
+    never returned (it would let an empty bearer credential in)."""
     path = data_dir / TOKEN_FILE
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text().strip()
+        return _read_token(path, wait_s)
     token = secrets.token_urlsafe(_TOKEN_BYTES)
     with os.fdopen(fd, "w") as file:
         file.write(token + "\n")
     return token
 
 
+def _read_token(path: Path, wait_s: float) -> str:
+    deadline = time.monotonic() + wait_s
+    while not (token := path.read_text().strip()):
+        if time.monotonic() >= deadline:
+            raise TokenMissing(f"{path} is empty: delete it to have a new token made")
+        time.sleep(0.05)
+    return token
+
+
 def authorized(header: str | None, token: str) -> bool:
-    """Whether an ``Authorization`` header carries `token` as a bearer credential."""
+    """Whether an ``Authorization`` header carries `token` as a bearer credential (never
+    when `token` is empty)."""
     scheme, _, credential = (header or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        credential.strip().encode(), token.encode()
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(credential.strip().encode(), token.encode())
     )
 
 
