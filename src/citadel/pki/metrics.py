@@ -12,17 +12,23 @@ together never write the same file.
 from __future__ import annotations
 
 import ssl
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from citadel.crypto.keyring import Keyring
-from citadel.pki.authority import ServerCertificate, ensure_ca, issue_leaf, write_file
+from citadel.kit.tls import server_context
+from citadel.pki.authority import (
+    ServerCertificate,
+    certificate_due,
+    ensure_ca,
+    issue_leaf,
+    write_file,
+)
 from citadel.pki.components import COMPONENT_NAME
 
-_RENEW_BEFORE = timedelta(days=30)
 _WILDCARDS = ("", "0.0.0.0", "::")
 
 
@@ -63,19 +69,15 @@ def ensure_metrics_certificate(
 
 
 def metrics_tls_context(certificate: ServerCertificate) -> ssl.SSLContext:
-    """The server TLS context `citadel.kit.metrics.serve_metrics` takes (TLS 1.2 or later)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(
-        str(certificate.cert_file), str(certificate.key_file), password=certificate.key_password
-    )
-    return context
+    """The server TLS context `citadel.kit.metrics.serve_metrics` takes: Mozilla intermediate,
+    as on every listener (`citadel.kit.tls`, ADR 18)."""
+    return server_context(certificate.cert_file, certificate.key_file, certificate.key_password)
 
 
 def _current(cert_file: Path, names: list[str]) -> bool:
-    """Far from expiry and naming exactly `names`."""
+    """Not due for renewal (`citadel.pki.authority.renewal_due`) and naming exactly `names`."""
     cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-    if cert.not_valid_after_utc - datetime.now(UTC) <= _RENEW_BEFORE:
+    if certificate_due(cert, datetime.now(UTC)):
         return False
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
