@@ -1322,6 +1322,10 @@ class ClientConnection(asyncio.Protocol):
     def _close(self) -> None:
         self.flush()
         self.closing = True
+        for exchange in self.queue:  # answered or abandoned: no longer in flight
+            if exchange.admitted:
+                exchange.admitted = False
+                self.admission.end_request(self.client_key)
         if self.transport is not None:
             self.transport.close()
 
