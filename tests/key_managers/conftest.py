@@ -37,7 +37,7 @@ def strict_services(services: Services) -> Iterator[Services]:
         data_dir=services.settings.data_dir,
         database_url=services.settings.database_url,
         regions=services.settings.regions,
-        _env_file=None,
+        _env_file=None,  # type: ignore[call-arg]  # pydantic-settings init option
     )
     assert settings.key_manager_allowed_endpoints == []
     built = build(settings, clock=services.clock)
