@@ -1,6 +1,7 @@
 """Every TLS listener of a real `citadel up` passes sslyze's check against Mozilla's
 "intermediate" configuration (issue 17.9): the public API, the internal API (mTLS: sslyze
-presents the allocator's certificate) and the gateway.
+presents the allocator's certificate) and the gateway; and so does a metrics endpoint, served
+as the components' roots serve theirs.
 
 sslyze pins a `cryptography` older than ours, so it lives in its own virtualenv,
 ``.venv-sslyze`` (scripts/test.sh makes it), and runs as a subprocess. One scan takes a second or
@@ -90,6 +91,34 @@ def test_every_listener_meets_mozilla_intermediate(
         }
 
     for name, scan in scans.items():
-        result = scan["server_scan_results"][0]["scan_result"]
-        curves = {c["name"] for c in result["elliptic_curves"]["result"]["supported_curves"]}
-        assert curves == {"X25519", "secp256r1", "secp384r1"}, name
+        assert _curves(scan) == {"X25519", "secp256r1", "secp384r1"}, name
+
+
+def _curves(scan: dict) -> set[str]:
+    result = scan["server_scan_results"][0]["scan_result"]
+    return {c["name"] for c in result["elliptic_curves"]["result"]["supported_curves"]}
+
+
+def test_a_metrics_listener_meets_mozilla_intermediate(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from citadel.crypto.keyring import Keyring
+    from citadel.kit.metrics import serve_metrics
+    from citadel.pki.metrics import ensure_metrics_certificate, metrics_tls_context
+
+    sslyze = _sslyze()
+    keyring = Keyring(root=os.urandom(32))
+    certificate = ensure_metrics_certificate(tmp_path, keyring, "gateway", host="127.0.0.1")
+    server = serve_metrics(
+        CollectorRegistry(),
+        host="127.0.0.1",
+        port=0,
+        tls=metrics_tls_context(certificate),
+        token="t" * 32,
+    )
+    try:
+        scan = _scan(sslyze, f"localhost:{server.port}", str(certificate.ca_file), tmp_path)
+    finally:
+        server.close()
+
+    assert _curves(scan) == {"X25519", "secp256r1", "secp384r1"}
