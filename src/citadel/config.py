@@ -130,6 +130,29 @@ class Settings(BaseSettings):
     allocator_metrics_port: int = Field(default=9292, ge=0, le=65535)
     """The allocator's metrics port (its nodes' series included); 0 turns its endpoint off."""
 
+    # The gateway's limits (issue 17.1; docs/security.md, "Threat model: limits and their
+    # settings"). Gateway-wide figures: each worker enforces its share.
+    gateway_max_connections_per_client: int = Field(default=256, ge=1)
+    """Open connections one client address may hold (the PROXY header's source behind a
+    balancer); beyond, a connection's first request is answered 429 and it is closed."""
+    gateway_max_requests_per_client: int = Field(default=64, ge=1)
+    """Requests one client address may have in flight at the nodes; beyond, 429."""
+    gateway_max_upstreams_per_deployment: int = Field(default=1024, ge=1)
+    """Connections the gateway may hold to one deployment's node (busy or idle), below the
+    node's 4,096 descriptors; beyond (no idle one to close), 429."""
+    gateway_body_deadline_s: float = Field(default=300.0, gt=0)
+    """How long a request body may take to arrive in full; beyond, 408 and the connection is
+    closed."""
+    gateway_body_min_rate: int = Field(default=1024, ge=0)
+    """Bytes per second a request body must average once `gateway_body_rate_grace_s` have
+    passed (time the gateway stops reading for a slow node excepted); below, 408."""
+    gateway_body_rate_grace_s: float = Field(default=10.0, ge=0)
+    """How long a request body may arrive slowly before its rate is checked."""
+    gateway_server_names: list[str] = Field(default_factory=list)
+    """TLS server names that are the gateway's own besides ``localhost``, the deployment
+    domain and ``<region>.<domain>`` (a load balancer's name; JSON list). Any other SNI that
+    names no deployment is answered 421 when Host or X-Found-Cluster names one."""
+
     @field_validator("static_ips")
     @classmethod
     def _known_regions(cls, value: dict[str, StaticIps], info: ValidationInfo) -> dict:
