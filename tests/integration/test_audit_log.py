@@ -113,3 +113,34 @@ def test_citadel_audit_verify_exits_nonzero_on_tampering(client, services, data_
     broken = runner.invoke(cli, ["audit", "verify", "--data-dir", str(data_dir)])
     assert broken.exit_code == 1
     assert "event modified" in broken.output
+
+
+def test_citadel_audit_list_platform_shows_an_event_of_no_organization(
+    client, services, data_dir, postgres_url
+):
+    import json
+
+    client.post(
+        "/api/v1/users/auth/_login",
+        json={"username": "nobody@example.com", "password": "not the password"},
+    )
+    runner = CliRunner(env={"CITADEL_DATABASE_URL": postgres_url} if postgres_url else {})
+    args = ["audit", "list", "--platform", "--data-dir", str(data_dir)]
+
+    listed = runner.invoke(cli, [*args, "--output", "json"])
+    assert listed.exit_code == 0, listed.output
+    events = json.loads(listed.output)
+    assert [(e["action"], e["outcome"], e["chain"]) for e in events] == [
+        ("user.signin", "failure", "platform")
+    ]
+    assert events[0]["details"]["known_account"] is False
+
+    table = runner.invoke(cli, args, env={"COLUMNS": "250"})
+    assert table.exit_code == 0, table.output
+    assert "user.signin" in table.output
+
+
+def test_citadel_audit_list_without_platform_points_to_the_api(data_dir):
+    refused = CliRunner().invoke(cli, ["audit", "list", "--data-dir", str(data_dir)])
+    assert refused.exit_code == 2
+    assert "audit-events" in refused.output

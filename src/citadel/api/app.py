@@ -25,7 +25,6 @@ from citadel.api.routes import (
     traffic_filters,
 )
 from citadel.audit.tags import TargetType
-from citadel.authn.principal import Caller
 from citadel.bootstrap import Services
 from citadel.errors import CitadelError
 from citadel.web.refusals import record_refusal
@@ -85,10 +84,11 @@ def _audit_failure(request: Request, exc: CitadelError) -> None:
         return  # the service already recorded it with the rest of its bookkeeping
     if request.method in SAFE_METHODS and exc.status not in (401, 403):
         return
-    caller: Caller | None = getattr(request.state, "caller", None)
-    org = request.path_params.get("organization_id")
-    if caller is None or org not in caller.subject.organization_ids:
-        org = None
+    # The organization the access check settled on (set before it decided), else the path's:
+    # the refusal goes to that organization's chain when it exists (`record_refusal`).
+    org = getattr(request.state, "organization_id", None) or request.path_params.get(
+        "organization_id"
+    )
     route = request.scope.get("route")
     template = getattr(route, "path", request.url.path)
     if not template.startswith(API_PREFIX):

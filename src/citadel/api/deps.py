@@ -122,7 +122,8 @@ def _authenticate(
 
 
 def _remember(request: Request, caller: Caller, organization_id: str | None = None) -> Caller:
-    """Keep what the access check established for `get_work` (and the audit of a refusal)."""
+    """Keep what the access check established for `get_work`, and the organization a refusal
+    is audited in (set before the decision, so a denied request lands in that chain)."""
     request.state.caller = caller
     request.state.organization_id = organization_id
     return caller
@@ -147,7 +148,7 @@ def _check_csrf(request: Request, services: Services, cookie: str) -> None:
     given = request.headers.get("x-csrf-token", "")
     if not csrf_matches(session_csrf_token(services, cookie), given):
         raise CsrfFailed()
-    if cross_origin(request, null_is_foreign=True):
+    if cross_origin(request):
         raise CsrfFailed("Cross-origin changes are refused.")
 
 
@@ -213,16 +214,18 @@ def permitted(permission: Permission, *, org_from: OrgFrom = OrgFrom.PATH) -> An
     # FastAPI validates it (length) before the decision uses it.
     def in_path(request: Request, caller: CallerDep, organization_id: str = OrgId) -> Caller:
         _require_principal(caller, allow_enrollment=False)
+        _remember(request, caller, organization_id)  # a refusal is audited in its chain
         require(caller, permission, Target.organization(organization_id))
-        return _remember(request, caller, organization_id)
+        return caller
 
     def of_caller(
         request: Request, caller: CallerDep, services: ServicesDep, organization_id: OrgQuery = None
     ) -> Caller:
         _require_principal(caller, allow_enrollment=False)
         org_id = caller_organization(request, caller, services)
+        _remember(request, caller, org_id)  # a refusal is audited in its chain
         require(caller, permission, Target.organization(org_id))
-        return _remember(request, caller, org_id)
+        return caller
 
     dependency = in_path if org_from == OrgFrom.PATH else of_caller
     return Depends(_mark(dependency, Access(AccessKind.PERMISSION, permission, org_from)))
@@ -242,18 +245,19 @@ def deployment_access(permission: Permission) -> Any:
     ) -> Caller:
         _require_principal(caller, allow_enrollment=False)
         org_id = caller_organization(request, caller, services)
+        _remember(request, caller, org_id)  # a refusal is audited in its chain
         deployment_id = request.path_params.get("deployment_id")
         if deployment_id is None:
             if permission is Permission.DEPLOYMENTS_CREATE:
                 require(caller, permission, Target.all_of(org_id, ScopeKind.DEPLOYMENT))
             else:
                 require_member(caller, org_id)
-            return _remember(request, caller, org_id)
+            return caller
         target = Target.resource(org_id, ScopeKind.DEPLOYMENT, deployment_id)
         if not decide(caller.subject, Permission.DEPLOYMENTS_READ, target):
             raise DeploymentNotFound()
         require(caller, permission, target)
-        return _remember(request, caller, org_id)
+        return caller
 
     access = Access(AccessKind.DEPLOYMENT, permission, OrgFrom.CALLER)
     return Depends(_mark(dependency, access))

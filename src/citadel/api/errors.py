@@ -8,8 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from citadel.errors import CitadelError, TooManyRequests
+from citadel.errors import BadRequest, CitadelError, TooManyRequests
 from citadel.log import get_logger
 
 log = get_logger(__name__)
@@ -63,7 +64,17 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-def _validation(exc: RequestValidationError, content_type: str | None) -> JSONResponse:
+class UnsupportedContentType(BadRequest):
+    code = "root.unsupported_content_type"
+
+
+class InvalidJson(BadRequest):
+    code = "root.invalid_json_request"
+    default_message = "The body is not valid JSON."
+
+
+def _validation(exc: RequestValidationError, content_type: str | None) -> CitadelError:
+    """The typed error of a request FastAPI could not validate."""
     errors = exc.errors()
     unread = any(
         tuple(e.get("loc", ()))[:1] == ("body",) and e.get("type") != "missing" for e in errors
@@ -72,29 +83,16 @@ def _validation(exc: RequestValidationError, content_type: str | None) -> JSONRe
         # A JSON body sent as a form (curl -d) or text is never read: say why, not "not a dict".
         given = (content_type or "").split(";", 1)[0].strip()
         said = f"this request said '{given}'" if given else "this request named none"
-        return JSONResponse(
-            error_body(
-                "root.unsupported_content_type",
-                f"The body must be JSON sent with 'Content-Type: application/json'; {said}.",
-                ["header.content-type"],
-            ),
-            status_code=400,
-            headers={"x-cloud-error-codes": "root.unsupported_content_type"},
+        return UnsupportedContentType(
+            f"The body must be JSON sent with 'Content-Type: application/json'; {said}.",
+            fields=["header.content-type"],
         )
     if any(e.get("type") == "json_invalid" for e in errors):
-        return JSONResponse(
-            error_body("root.invalid_json_request", "The body is not valid JSON.", ["body"]),
-            status_code=400,
-            headers={"x-cloud-error-codes": "root.invalid_json_request"},
-        )
+        return InvalidJson(fields=["body"])
     fields = list(dict.fromkeys(field_path(tuple(e.get("loc", ()))) for e in errors))
     first = errors[0] if errors else {}
     message = f"{field_path(tuple(first.get('loc', ())))}: {first.get('msg', 'invalid')}"
-    return JSONResponse(
-        error_body("root.invalid_data", message, fields),
-        status_code=400,
-        headers={"x-cloud-error-codes": "root.invalid_data"},
-    )
+    return BadRequest(message, fields=fields)
 
 
 _HTTP_CODES: dict[int, tuple[str, str, list[str] | None]] = {
@@ -150,6 +148,21 @@ def document(openapi: dict[str, Any]) -> dict[str, Any]:
     return openapi
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods some route of the request's path answers (Starlette names only the first
+    route's, and the console serves `GET` and `POST` of one path as two routes)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
+
+
 def install(app: FastAPI, on_error: Any) -> None:
     """Register the handlers; `on_error(request, exc)` audits denied and failed requests."""
 
@@ -167,17 +180,20 @@ def install(app: FastAPI, on_error: Any) -> None:
 
     @app.exception_handler(RequestValidationError)
     def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _validation(exc, request.headers.get("content-type"))
+        refused = _validation(exc, request.headers.get("content-type"))
+        on_error(request, refused)  # a bad create or change is a refused attempt, audited
+        return render(refused)
 
     @app.exception_handler(StarletteHTTPException)
     def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, message, fields = _HTTP_CODES.get(
             exc.status_code, ("root.http_error", str(exc.detail), None)
         )
+        headers = {"x-cloud-error-codes": code}
+        if exc.status_code == 405:  # a 405 says which methods the path has
+            headers["Allow"] = allowed_methods(request) or (exc.headers or {}).get("Allow", "")
         return JSONResponse(
-            error_body(code, message, fields),
-            status_code=exc.status_code,
-            headers={"x-cloud-error-codes": code},
+            error_body(code, message, fields), status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(Exception)
