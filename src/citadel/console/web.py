@@ -27,7 +27,7 @@ from citadel.authz.roles import ScopeKind
 from citadel.console.form_tokens import FIELD as ONCE_FIELD
 from citadel.console.form_tokens import SpentFormTokens, new_token, well_formed
 from citadel.deployments.models import Deployment
-from citadel.errors import BadRequest, CitadelError
+from citadel.errors import BadRequest, CitadelError, TooManyRequests
 from citadel.members.service import default_organization
 from citadel.orgs.models import Organization
 from citadel.orgs.service import list_organizations
@@ -273,7 +273,7 @@ async def read_form(request: Request) -> Form:
 def _checked(request: Request, form: Form, expected: str | None) -> None:
     if not csrf_matches(expected, form.get(CSRF_FIELD)):
         raise CsrfFailed("The form is missing its security token; reload the page and retry.")
-    if cross_origin(request, null_is_foreign=False):
+    if cross_origin(request):
         raise CsrfFailed("Cross-origin form posts are refused.")
 
 
@@ -379,7 +379,10 @@ def page(
         path=request.url.path,
         **values,
     )
-    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+    headers = dict(PAGE_HEADERS)
+    if isinstance(failed, TooManyRequests):  # a throttled sign-in says when to come back
+        headers["Retry-After"] = str(failed.retry_after)
+    return HTMLResponse(body, status_code=status, headers=headers)
 
 
 def redirect(location: str, notice: str | None = None) -> RedirectResponse:

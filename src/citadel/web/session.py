@@ -53,12 +53,14 @@ def own_origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def cross_origin(request: Request, *, null_is_foreign: bool) -> bool:
+def cross_origin(request: Request) -> bool:
     """Whether the request says it comes from another origin (no `Origin` header: it does not).
 
-    The console accepts `Origin: null` (some browsers send it on a form post after a
-    redirect); the API, called by scripts, does not."""
+    `Origin: null` is foreign, for the console as for the API: it is what an opaque origin
+    sends (a sandboxed frame, a `data:` page, a cross-origin redirect). A same-origin form post
+    names its origin because every response says `Referrer-Policy: same-origin` (under
+    `no-referrer` browsers send `null` on every form post)."""
     origin = request.headers.get("origin")
-    if not origin or (origin == "null" and not null_is_foreign):
+    if not origin:
         return False
     return origin.rstrip("/") != own_origin(request)

@@ -29,6 +29,7 @@ from citadel.signin import service
 from citadel.signin.errors import CsrfFailed
 from citadel.signin.schemas import LoginIn
 from citadel.web.cookies import clear_session_cookie, set_session_cookie
+from citadel.web.session import cross_origin
 
 router = console_router()
 PRE_SESSION_COOKIE = "__Host-citadel_form"
@@ -55,11 +56,14 @@ def with_pre_session(response: Response, token: str) -> Response:
 
 
 def check_pre_session(request: Request, form: AnyForm) -> None:
-    """Refuse a pre-session form whose token does not repeat the cookie's."""
+    """Refuse a pre-session form whose token does not repeat the cookie's, or that another
+    origin posted."""
     cookie = request.cookies.get(PRE_SESSION_COOKIE, "")
     given = form.get(CSRF_FIELD)
     if not cookie or not hmac.compare_digest(cookie.encode(), given.encode()):
         raise CsrfFailed("The form expired; reload the page and try again.")
+    if cross_origin(request):  # `Origin: null` included, as for every other form
+        raise CsrfFailed("Cross-origin form posts are refused.")
 
 
 def sign_in_page(
