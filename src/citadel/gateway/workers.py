@@ -10,8 +10,11 @@ connections over the workers and no worker ever waits on another. What the fork 
 - The compiled snapshot: worker 0 (the parent) fetches new ones from the control plane and
   persists them; every other worker starts from the parent's compiled table and follows the
   persisted file (`SnapshotKeeper.follower`), so one fetch serves all workers.
-- Nothing per request: each worker keeps its own upstream pool and reports the clients it
-  saw itself (the control plane merges the reports of all gateways).
+- Nothing per request: each worker keeps its own upstream pool and caps (`admission`) and
+  reports the clients it saw itself (the control plane merges the reports of all gateways).
+- A channel per forked worker (a socket pair made before the fork): the parent asks each
+  worker for its counters at scrape time (`metrics`), so ``/metrics`` served by the parent
+  sums every worker's.
 
 A worker is stopped with its parent: the parent sends it SIGTERM when it stops, and the
 kernel sends it SIGTERM if the parent dies first (PR_SET_PDEATHSIG).
@@ -23,7 +26,9 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -39,19 +44,39 @@ def worker_count(requested: int) -> int:
     return requested or len(os.sched_getaffinity(0)) or 1
 
 
-def run_workers(count: int, serve: Callable[[int], None]) -> None:
-    """Run ``serve(index)`` in `count` processes: this one is worker 0, the others are forked
-    children. Returns when worker 0's `serve` returns, after stopping the children."""
+@dataclass(frozen=True)
+class Worker:
+    """One worker's place: its index; a forked worker's end of its channel to the parent,
+    or (worker 0, the parent) the parent's ends of every forked worker's channel."""
+
+    index: int
+    channel: socket.socket | None = None
+    children: tuple[socket.socket, ...] = field(default=())
+
+
+def run_workers(count: int, serve: Callable[[Worker], None]) -> None:
+    """Run ``serve(worker)`` in `count` processes: this one is worker 0, the others are
+    forked children. Returns when worker 0's `serve` returns, after stopping the children."""
     parent = os.getpid()
     children: list[int] = []
+    pairs = [socket.socketpair() for _ in range(1, count)]
     for index in range(1, count):
         pid = os.fork()
         if pid == 0:
-            _worker(index, parent, serve)  # never returns
+            own = pairs[index - 1][1]
+            for pair in pairs:  # keep only this worker's end
+                for end in pair:
+                    if end is not own:
+                        end.close()
+            _worker(Worker(index, channel=own), parent, serve)  # never returns
         children.append(pid)
+    for _, child_end in pairs:
+        child_end.close()
     try:
-        serve(0)
+        serve(Worker(0, children=tuple(parent_end for parent_end, _ in pairs)))
     finally:
+        for parent_end, _ in pairs:
+            parent_end.close()
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -60,13 +85,13 @@ def run_workers(count: int, serve: Callable[[int], None]) -> None:
                 os.waitpid(pid, 0)
 
 
-def _worker(index: int, parent: int, serve: Callable[[int], None]) -> None:
+def _worker(worker: Worker, parent: int, serve: Callable[[Worker], None]) -> None:
     code = 0
     try:
         _die_with(parent)
-        serve(index)
+        serve(worker)
     except BaseException as exc:  # the process ends here either way: say why
-        log.error("gateway.worker.failed", worker=index, error=type(exc).__name__)
+        log.error("gateway.worker.failed", worker=worker.index, error=type(exc).__name__)
         code = 1
     finally:
         os._exit(code)

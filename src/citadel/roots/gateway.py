@@ -3,7 +3,11 @@ contexts, the snapshot keeper and the serving loop out (docs/adr/0009).
 
 Every worker renews its server context's certificate in place (ADR 18): worker 0 re-issues
 the platform-issued certificate when due, the other workers load what it wrote, and an
-operator's own certificate is reloaded by every worker whenever its files change."""
+operator's own certificate is reloaded by every worker whenever its files change.
+
+The settings' limits are gateway-wide; each worker gets its share (`worker_limits`). Worker 0
+serves ``/metrics`` (`gateway_metrics_port`) summed over every worker's counters, which it
+asks the others for over their channels (`citadel.gateway.metrics`, ADR 23)."""
 
 from __future__ import annotations
 
@@ -12,24 +16,34 @@ import contextlib
 import signal
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 import uvloop
+from prometheus_client import CollectorRegistry
 
 from citadel.config import Settings
 from citadel.contract.client import ComponentTls, ControlPlane
+from citadel.gateway.admission import per_worker
 from citadel.gateway.certificates import ensure_gateway_certificate, gateway_hostnames
 from citadel.gateway.listener import ProxyListenerConfig
-from citadel.gateway.proxy import Gateway, run, server_ssl_context, upstream_ssl_context
+from citadel.gateway.metrics import GatewayCollector, WorkerSnapshots, answer_asks
+from citadel.gateway.proxy import (
+    Gateway,
+    Limits,
+    run,
+    server_ssl_context,
+    upstream_ssl_context,
+)
 from citadel.gateway.snapshot import SnapshotKeeper
-from citadel.gateway.workers import run_workers
+from citadel.gateway.workers import Worker, run_workers
 from citadel.kit.tls import apply_intermediate
 from citadel.log import get_logger
 from citadel.pki.components import NODE_DOMAIN
 from citadel.pki.renewal import CertificateFiles, CertificatePair, CertificateRenewer
 from citadel.roots.component import open_component_keys, wait_for_endpoints
+from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 
 log = get_logger(__name__)
 EVENT_FLUSH_S = 0.5  # request events are buffered and written at most this late
@@ -62,6 +76,10 @@ class GatewayProcess:
     control_plane: ControlPlane | None
     certificate: CertificateFiles
     issue: Callable[[], CertificateFiles] | None  # None: the operator's certificate
+    limits: Limits = field(default_factory=Limits)  # one worker's share
+    server_names: frozenset[str] = frozenset({"localhost"})
+    collector: GatewayCollector | None = None
+    metrics: MetricsEndpoint | None = None  # served by worker 0
 
     def renewer(self, index: int) -> CertificateRenewer:
         """Worker `index`'s renewer: worker 0 issues, the others follow the files."""
@@ -75,25 +93,30 @@ class GatewayProcess:
         """Serve on every worker until SIGTERM or SIGINT; `events` is the buffered log
         stream, flushed every `EVENT_FLUSH_S`."""
         events.flush()  # nothing buffered may be written twice by the forked workers
-        run_workers(self.options.workers, lambda index: self._serve_worker(index, events))
+        run_workers(self.options.workers, lambda worker: self._serve_worker(worker, events))
 
-    def _serve_worker(self, index: int, events: TextIO) -> None:
+    def _serve_worker(self, worker: Worker, events: TextIO) -> None:
         # Worker 0 fetches (and persists) snapshots; the others follow the persisted file.
         o = self.options
+        index = worker.index
         proxy = Gateway(
             self.keeper if index == 0 else self.keeper.follower(),
             self.upstream_ssl,
+            limits=self.limits,
             node_server_name="{id}." + NODE_DOMAIN,
             access_log=o.access_log,
+            server_names=self.server_names,
         )
         try:
-            uvloop.run(self._serve(proxy, events, self.renewer(index)))
+            uvloop.run(self._serve(proxy, events, self.renewer(index), worker))
             if index == 0:
                 log.info("gateway.stopped")
         finally:
             events.flush()
 
-    async def _serve(self, proxy: Gateway, events: TextIO, renewer: CertificateRenewer) -> None:
+    async def _serve(
+        self, proxy: Gateway, events: TextIO, renewer: CertificateRenewer, worker: Worker
+    ) -> None:
         o = self.options
         task = asyncio.ensure_future(
             run(
@@ -116,11 +139,22 @@ class GatewayProcess:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
         renewing = asyncio.ensure_future(renewer.run())
+        answering = None
+        if worker.channel is not None:  # a forked worker: the parent asks for its counters
+            answering = asyncio.ensure_future(answer_asks(worker.channel, proxy.stats))
+        metrics = self.metrics if worker.index == 0 else None
+        if metrics is not None and self.collector is not None:
+            self.collector.source = WorkerSnapshots(loop, proxy.stats, worker.children)
+            await asyncio.to_thread(metrics.start)
         try:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         finally:
             renewing.cancel()
+            if answering is not None:
+                answering.cancel()
+            if metrics is not None:
+                await asyncio.to_thread(metrics.close)
 
 
 def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
@@ -167,6 +201,43 @@ def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
         )
         control_plane = ControlPlane(endpoints["internal_url"], tls)
     keeper = SnapshotKeeper(data_dir / "gateway" / "snapshot.json", control_plane)
-    return GatewayProcess(
-        options, server_ssl, upstream_ssl, keeper, control_plane, certificate, issue
+    collector = GatewayCollector(list)  # its source is set in worker 0, once it runs
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    metrics = metrics_endpoint(
+        settings, keys.keyring, "gateway", settings.gateway_metrics_port, registry
     )
+    return GatewayProcess(
+        options,
+        server_ssl,
+        upstream_ssl,
+        keeper,
+        control_plane,
+        certificate,
+        issue,
+        limits=worker_limits(settings, options.workers),
+        server_names=server_names(settings),
+        collector=collector,
+        metrics=metrics,
+    )
+
+
+def worker_limits(settings: Settings, workers: int) -> Limits:
+    """One worker's share of the settings' gateway-wide limits: the per-address caps rounded
+    up (an address's connections spread evenly over the workers), the per-deployment budget
+    rounded down (the workers together never exceed it)."""
+    return Limits(
+        max_connections_per_client=per_worker(settings.gateway_max_connections_per_client, workers),
+        max_requests_per_client=per_worker(settings.gateway_max_requests_per_client, workers),
+        max_upstreams_per_deployment=max(
+            1, settings.gateway_max_upstreams_per_deployment // max(1, workers)
+        ),
+        body_deadline_s=settings.gateway_body_deadline_s,
+        body_min_rate=settings.gateway_body_min_rate,
+        body_rate_grace_s=settings.gateway_body_rate_grace_s,
+    )
+
+
+def server_names(settings: Settings) -> frozenset[str]:
+    """The TLS server names that are the gateway's own beyond the domain and its regions'."""
+    return frozenset({"localhost", *settings.gateway_server_names})
