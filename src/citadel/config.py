@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     """Failed sign-ins of one account from one address before that pair answers 429."""
     signin_account_failures: int = Field(default=30, ge=1)
     """Failed sign-ins of one account from every address before addresses it has never
-    signed in from answer 429 (its known addresses keep signing in: ADR 18)."""
+    signed in from answer 429 (its known addresses keep signing in: ADR 22)."""
     signin_ip_failures: int = 20
     signin_window_s: int = 15 * 60
     signin_max_lockout_s: int = 15 * 60

@@ -17,7 +17,7 @@ def test_password_without_totp_code_is_refused_when_a_factor_is_enrolled(client,
 
 
 def test_every_failed_first_step_answers_the_same(client, services):
-    """No password oracle (ADR 18): an unknown account, a wrong password, the right password
+    """No password oracle (ADR 22): an unknown account, a wrong password, the right password
     without a code and the right password with a wrong code get one answer."""
     user = make_user(services)
     wrong_code = "000000" if user.code(services) != "000000" else "111111"

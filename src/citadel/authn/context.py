@@ -30,7 +30,7 @@ class Policies:
     """Failed sign-ins of one account from one address before that pair is throttled."""
     signin_account_failures: int = 30
     """Failed sign-ins of one account from all addresses before addresses it has never signed
-    in from are throttled (ADR 18)."""
+    in from are throttled (ADR 22)."""
     signin_ip_failures: int = 20
     signin_window_s: int = 900
     signin_max_lockout_s: int = 900

@@ -65,7 +65,7 @@ def sign_in(ctx: Context, body: LoginIn) -> IssuedSession:
 
     Every failed check answers the same `InvalidCredentials`, whichever part was wrong (an
     unknown account, the password, a missing or wrong code): the answer is no password oracle
-    (ADR 18). The throttle (`throttle_decision.decide`) refuses before any check, and never
+    (ADR 22). The throttle (`throttle_decision.decide`) refuses before any check, and never
     refuses an address the account has signed in from for the account's budget alone.
     """
     now = ctx.clock.now()

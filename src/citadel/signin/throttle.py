@@ -1,6 +1,6 @@
 """Sign-in throttling: counters kept in the database, one pure decision over them.
 
-Three buckets count failed sign-ins (ADR 18):
+Three buckets count failed sign-ins (ADR 22):
 
 - the **pair** of account and source address, with the tightest limit: it is what answers a
   guesser 429, and a success from that address clears it;

@@ -1,7 +1,7 @@
 """The sign-in throttle's decision, pure (no I/O): which stored blocks refuse an attempt.
 
 `decide` refuses while the (account, address) pair or the address is blocked, and refuses a
-blocked account only from addresses it has never signed in from (ADR 18); `block_seconds` is
+blocked account only from addresses it has never signed in from (ADR 22); `block_seconds` is
 how long a bucket stays blocked after its failures. `citadel.signin.throttle` keeps the counters.
 """
 
