@@ -127,3 +127,53 @@ def test_a_half_written_pair_is_not_loaded_and_the_old_certificate_stays(tmp_pat
 
     presented = asyncio.run(scenario())
     assert presented == x509.load_pem_x509_certificate(served)
+
+
+def test_a_component_presents_its_renewed_client_certificate(tmp_path: Path) -> None:
+    from citadel.contract.client import ComponentTls
+    from citadel.crypto.keyring import Keyring
+    from citadel.pki.components import ensure_component_certificate
+
+    keyring = Keyring(root=os.urandom(32))
+    clock = SettableClock(datetime.now(UTC) - timedelta(days=65))
+
+    def ensure() -> ServerCertificate:
+        made = ensure_component_certificate(tmp_path, keyring, "allocator", now=clock.now())
+        return ServerCertificate(made.ca_file, made.cert_file, made.key_file, made.key_password)
+
+    first = ensure()
+    tls = ComponentTls(first.ca_file, first.cert_file, first.key_file, first.key_password)
+    renewer = CertificateRenewer("allocator", ensure, [tls.client_context()], first)
+    server = ensure_api_certificate(tmp_path / "pki", keyring.barrier, b"pw", NAMES)
+    server_ctx = server_context(
+        server.cert_file, server.key_file, server.key_password, client_ca=server.ca_file
+    )
+    seen: list[bytes] = []
+
+    async def scenario() -> None:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+            seen.append(der)
+            writer.close()
+
+        listener = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_ctx)
+        port = listener.sockets[0].getsockname()[1]
+
+        def connect() -> None:
+            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+            with tls.client_context().wrap_socket(raw, server_hostname="localhost") as conn:
+                conn.recv(1)
+
+        try:
+            await asyncio.to_thread(connect)
+            clock.advance(days=65)
+            assert renewer.check() is True
+            await asyncio.to_thread(connect)
+        finally:
+            listener.close()
+
+    asyncio.run(scenario())
+
+    before, after = (x509.load_der_x509_certificate(der) for der in seen)
+    assert after.serial_number != before.serial_number
+    assert after == x509.load_pem_x509_certificate(first.cert_file.read_bytes())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,7 +45,13 @@ class ComponentTls:
     key_password: bytes | None = None
 
     def client_context(self) -> ssl.SSLContext:
-        """A TLS client context that trusts the platform CA and presents the certificate."""
+        """The TLS client context that trusts the platform CA and presents the certificate:
+        one object per `ComponentTls`, so a renewed certificate loaded into it (ADR 18)
+        reaches every new connection of every client built over it."""
+        return self._context
+
+    @cached_property
+    def _context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file))
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(str(self.cert_file), str(self.key_file), password=self.key_password)

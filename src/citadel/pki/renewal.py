@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ class CertificateRenewer:
         self.contexts = list(contexts)
         self.interval_s = interval_s
         self._loaded = self._fingerprint(loaded)
+        self._next = time.monotonic() + interval_s
 
     def check(self) -> bool:
         """Renew if due and load a changed certificate; True when the contexts now present a
@@ -89,6 +91,15 @@ class CertificateRenewer:
         self._loaded = fingerprint
         log.info("tls.certificate_reloaded", certificate=self.name, sha256=fingerprint)
         return True
+
+    def poll(self) -> bool:
+        """`check()` once `interval_s` has passed since the last poll, for a loop that is not
+        asyncio (the allocator's, on the thread that uses the contexts)."""
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.interval_s
+        return self.check()
 
     async def run(self) -> None:
         """Check every `interval_s` until cancelled."""

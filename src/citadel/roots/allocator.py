@@ -1,5 +1,7 @@
 """The allocator process's composition root: settings in, a ready `Allocator` out, with its
-metrics endpoint (`citadel.runtime.metrics`: its state and its nodes' series, read per scrape)."""
+metrics endpoint (`citadel.runtime.metrics`: its state and its nodes' series, read per scrape)
+and the renewal of its client certificate: re-issued when due and loaded into the one client
+context its internal-API client and node probes share, between reconcile passes (ADR 18)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from prometheus_client import CollectorRegistry
 from citadel.config import Settings
 from citadel.contract.client import ComponentTls, ControlPlane
 from citadel.crypto.providers.endpoints import EndpointPolicy
+from citadel.pki.components import ensure_component_certificate
+from citadel.pki.renewal import CertificateRenewer
 from citadel.roots.component import NotReady, open_component_keys, wait_for_endpoints
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.runtime.allocator import Allocator
@@ -27,6 +31,7 @@ class AllocatorProcess:
     control_plane: ControlPlane
     allocator: Allocator
     metrics: MetricsEndpoint | None = None
+    renewer: CertificateRenewer | None = None
 
     def run(self, stop: threading.Event, *, interval: float) -> None:
         """Serve the metrics and reconcile until `stop` is set; then stop every node and close
@@ -34,7 +39,8 @@ class AllocatorProcess:
         if self.metrics is not None:
             self.metrics.start()
         try:
-            self.allocator.run(stop, interval=interval)
+            between = self.renewer.poll if self.renewer is not None else None
+            self.allocator.run(stop, interval=interval, between=between)
         finally:
             if self.metrics is not None:
                 self.metrics.close()
@@ -73,4 +79,11 @@ def build(
     metrics = metrics_endpoint(
         settings, keys.keyring, "allocator", settings.allocator_metrics_port, registry
     )
-    return AllocatorProcess(endpoints["internal_url"], control_plane, allocator, metrics)
+    data_dir, keyring = settings.data_dir, keys.keyring
+    renewer = CertificateRenewer(
+        "allocator",
+        lambda: ensure_component_certificate(data_dir, keyring, "allocator"),
+        [tls.client_context()],
+        cert,
+    )
+    return AllocatorProcess(endpoints["internal_url"], control_plane, allocator, metrics, renewer)

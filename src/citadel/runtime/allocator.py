@@ -154,11 +154,20 @@ class Allocator:
 
     # -- the loop ----------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, *, interval: float = 0.5) -> None:
-        """Reconcile every `interval` seconds until `stop` is set; then stop every node."""
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float = 0.5,
+        between: Callable[[], object] | None = None,
+    ) -> None:
+        """Reconcile every `interval` seconds until `stop` is set; then stop every node.
+        `between` runs after each pass, on this thread (the certificate renewal, ADR 18)."""
         try:
             while not stop.is_set():
                 self.run_once()
+                if between is not None:
+                    between()
                 stop.wait(interval)
         finally:
             self.shutdown()
