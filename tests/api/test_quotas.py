@@ -68,12 +68,12 @@ def assert_refused(response: Any, quota: str) -> None:
 
 
 def test_the_quotas_are_settings_with_safe_defaults() -> None:
-    settings = Settings(_env_file=None)
-    assert settings.quota_organizations_per_user == 10
-    assert settings.quota_deployments_per_organization == 20
-    assert settings.quota_api_keys_per_user == 50
+    fields = Settings.model_fields
+    assert fields["quota_organizations_per_user"].default == 10
+    assert fields["quota_deployments_per_organization"].default == 20
+    assert fields["quota_api_keys_per_user"].default == 50
     with pytest.raises(ValueError, match="quota_api_keys_per_user"):
-        Settings(quota_api_keys_per_user=0, _env_file=None)
+        Settings(quota_api_keys_per_user=0)
 
 
 # -- organizations a user owns ------------------------------------------------------------------
@@ -181,6 +181,6 @@ def test_the_api_key_quota_counts_every_organization_and_only_active_keys(
     make_api_key(services, first)  # the platform's keys count for no user
     headers = signed_in(api, services, user)
     assert_refused(make_key(api, headers, first), "api_keys_per_user")
-    services.clock.advance(days=2)  # type: ignore[attr-defined]
+    services.clock.advance(days=2)
     headers = signed_in(api, services, user)
     assert make_key(api, headers, first).status_code == 201
