@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from citadel.authn import totp
 from citadel.models import ALL_TABLES
@@ -29,8 +36,8 @@ LAUNCH_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @dataclass
@@ -80,7 +87,10 @@ def console_up(
 
 
 def new_context(
-    browser: Browser, base_url: str, viewport: dict | None = None, storage_state: Any = None
+    browser: Browser,
+    base_url: str,
+    viewport: ViewportSize | None = None,
+    storage_state: Any = None,
 ) -> BrowserContext:
     """A fresh browser profile (own cookies, or those of `storage_state`) for the console; the
     platform CA is not in Chromium's store, so its certificate errors are ignored for this

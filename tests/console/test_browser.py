@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.console.browser import (
     PHONE,
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.e2e
 OWNER = Person("owner@example.com", "e2e owner password 123")
 
 
-def nav(page: Page, name: str):  # type: ignore[no-untyped-def]
+def nav(page: Page, name: str) -> Locator:
     """A link of the main navigation."""
     return page.get_by_role("navigation", name="Main").get_by_role("link", name=name)
 

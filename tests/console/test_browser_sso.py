@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, FilePayload, Page, expect
 
 from tests.console.browser import PHONE, Person, console_up, new_context, sign_in
 from tests.fixtures.dns_server import DnsServer, dnsmasq_binary
@@ -83,15 +83,12 @@ def test_configure_test_and_enforce_sso_in_the_console(
 
         # 2. the IdP by its metadata file (read into the form by console.js)
         page.get_by_label("Login prefix").fill("acme")
-        page.get_by_label("Metadata file").set_input_files(
-            files=[
-                {
-                    "name": "idp-metadata.xml",
-                    "mimeType": "application/samlmetadata+xml",
-                    "buffer": httpx.get(idp.metadata_url).content,
-                }
-            ]
-        )
+        metadata: FilePayload = {
+            "name": "idp-metadata.xml",
+            "mimeType": "application/samlmetadata+xml",
+            "buffer": httpx.get(idp.metadata_url).content,
+        }
+        page.get_by_label("Metadata file").set_input_files(files=[metadata])
         expect(page.get_by_label("Metadata XML")).to_have_value(re.compile("EntityDescriptor"))
         page.get_by_role("button", name="Save identity provider").click()
         expect(page.get_by_role("status")).to_have_text("The identity provider was saved.")
