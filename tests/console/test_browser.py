@@ -289,6 +289,8 @@ def test_main_pages_at_1280_and_390_pixels(console, owner_page, tmp_path):
         assert overflow <= 0, f"{path} scrolls sideways at 390 px: {wide}"
     small.goto("/")
     small.screenshot(path=str(target / "overview-390.png"), full_page=True)
+    small.goto("/members")  # tables stack their rows into cards below 640 px
+    small.screenshot(path=str(target / "members-390.png"), full_page=True)
     phone.close()
 
 
