@@ -177,3 +177,40 @@ def test_a_component_presents_its_renewed_client_certificate(tmp_path: Path) -> 
     before, after = (x509.load_der_x509_certificate(der) for der in seen)
     assert after.serial_number != before.serial_number
     assert after == x509.load_pem_x509_certificate(first.cert_file.read_bytes())
+
+
+def test_a_follower_serves_the_pair_another_process_renewed(tmp_path: Path) -> None:
+    from citadel.kit.tls import CertificateFollower
+
+    barrier = Barrier({1: os.urandom(32)})
+    clock = SettableClock(datetime.now(UTC) - timedelta(days=65))
+    first = ensure_api_certificate(tmp_path, barrier, b"pw", NAMES, now=clock.now())
+    ctx = server_context(first.cert_file, first.key_file, first.key_password)
+    ticks = [0.0]
+    CertificateFollower(
+        ctx, first.cert_file, first.key_file, b"pw", every_s=60, monotonic=lambda: ticks[0]
+    )
+    port = _free_port()
+
+    async def scenario() -> list[x509.Certificate]:
+        server = await _serving(ctx, port)
+        shown = []
+        try:
+            shown.append(await asyncio.to_thread(_presented, port, first.ca_file))
+            clock.advance(days=65)
+            ensure_api_certificate(tmp_path, barrier, b"pw", NAMES, now=clock.now())  # "allocator"
+            shown.append(await asyncio.to_thread(_presented, port, first.ca_file))  # not yet
+            ticks[0] = 61.0
+            shown.append(await asyncio.to_thread(_presented, port, first.ca_file))  # notices
+            shown.append(await asyncio.to_thread(_presented, port, first.ca_file))
+        finally:
+            server.should_exit = True
+            await asyncio.sleep(0)
+        return shown
+
+    before, unchecked, noticing, after = asyncio.run(scenario())
+
+    assert unchecked.serial_number == before.serial_number
+    assert noticing.serial_number == before.serial_number
+    assert after == x509.load_pem_x509_certificate(first.cert_file.read_bytes())
+    assert after.serial_number != before.serial_number

@@ -18,13 +18,17 @@ endpoints, the nodes) builds its context here, so the policy lives in one place:
 - `reload_certificate` loads a new certificate and key into the same context object: new
   handshakes present it, connections already open keep theirs. The pair is first loaded into a
   scratch context, so a half-written or mismatched pair never reaches the live one.
+  `CertificateFollower` does it from inside handshakes when the files change on disk.
 """
 
 from __future__ import annotations
 
 import _ssl
 import ctypes
+import os
 import ssl
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 GROUPS = ("X25519", "P-256", "P-384")
@@ -86,6 +90,53 @@ def reload_certificate(
     trial = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     trial.load_cert_chain(str(cert_file), str(key_file), password=password)
     ctx.load_cert_chain(str(cert_file), str(key_file), password=password)
+
+
+class CertificateFollower:
+    """Reloads a server context's certificate when its files change on disk, for a process
+    that does not issue its own (a node: the allocator writes its renewed pair). The check
+    runs inside handshakes (the SNI callback, which OpenSSL calls with or without a server
+    name), on the serving thread, at most every `every_s` seconds; the handshake that notices
+    the change keeps the old certificate, the following ones get the new one."""
+
+    def __init__(
+        self,
+        ctx: ssl.SSLContext,
+        cert_file: PathLike,
+        key_file: PathLike,
+        password: bytes | None = None,
+        *,
+        every_s: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cert_file, self.key_file, self.password = Path(cert_file), Path(key_file), password
+        self.every_s, self.monotonic = every_s, monotonic
+        self._stamp = self._stat()
+        self._next = monotonic() + every_s
+        ctx.sni_callback = self._on_handshake
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.cert_file)
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _on_handshake(
+        self, ssl_object: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext
+    ) -> None:
+        now = self.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.every_s
+        stamp = self._stat()
+        if stamp == self._stamp:
+            return
+        try:
+            reload_certificate(ctx, self.cert_file, self.key_file, self.password)
+        except (OSError, ssl.SSLError):
+            return  # half-written: the next check tries again
+        self._stamp = stamp
 
 
 def set_groups(ctx: ssl.SSLContext, groups: tuple[str, ...]) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import ssl
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import uvicorn
 
 from citadel.kit.clock import Clock, SystemClock
 from citadel.kit.logging import LEVELS, configure_logging
+from citadel.kit.tls import CertificateFollower, server_context
 from citadel.node import local_node
 from citadel.node.engine.engine import Engine
 from citadel.node.engine.upgrade import upgrade
@@ -127,17 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     router = build_router(services)
     NodeMetrics(services.engine, args.data_dir, metrics_token).instrument(router)
     app = NodeApp(router, realm, tasks=services.tasks)
+    # Mozilla intermediate, as on every listener; the allocator renews the pair on disk and the
+    # follower loads it into the serving context (ADR 18).
+    tls = server_context(args.cert, args.key, client_ca=args.client_ca)
+    CertificateFollower(tls, args.cert, args.key)
     config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port or 0,
         fd=args.listen_fd,
         uds=str(args.unix_socket) if args.unix_socket else None,
-        ssl_certfile=str(args.cert),
-        ssl_keyfile=str(args.key),
-        ssl_ca_certs=str(args.client_ca) if args.client_ca else None,
-        ssl_cert_reqs=ssl.CERT_REQUIRED if args.client_ca else ssl.CERT_NONE,
-        ssl_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
+        ssl_context_factory=lambda _config, _default: tls,
         log_level="warning",
         server_header=False,
         date_header=True,

@@ -1,7 +1,8 @@
 """The allocator process's composition root: settings in, a ready `Allocator` out, with its
 metrics endpoint (`citadel.runtime.metrics`: its state and its nodes' series, read per scrape)
-and the renewal of its client certificate: re-issued when due and loaded into the one client
-context its internal-API client and node probes share, between reconcile passes (ADR 18)."""
+and the renewal of certificates between reconcile passes (ADR 18): its client certificate,
+re-issued when due and loaded into the one client context its internal-API client and node
+probes share, and its nodes' server certificates (each node loads its renewed pair itself)."""
 
 from __future__ import annotations
 
@@ -33,14 +34,19 @@ class AllocatorProcess:
     metrics: MetricsEndpoint | None = None
     renewer: CertificateRenewer | None = None
 
+    def _renew(self) -> None:
+        """Between reconcile passes: the allocator's own certificate, then its nodes'."""
+        if self.renewer is not None:
+            self.renewer.poll()
+        self.allocator.renew_node_certificates()
+
     def run(self, stop: threading.Event, *, interval: float) -> None:
         """Serve the metrics and reconcile until `stop` is set; then stop every node and close
         the client and the metrics endpoint."""
         if self.metrics is not None:
             self.metrics.start()
         try:
-            between = self.renewer.poll if self.renewer is not None else None
-            self.allocator.run(stop, interval=interval, between=between)
+            self.allocator.run(stop, interval=interval, between=self._renew)
         finally:
             if self.metrics is not None:
                 self.metrics.close()

@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -42,6 +43,7 @@ from citadel.crypto.providers.base import KeyProvider, KeyUnavailable, ProviderE
 from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.kit.deployment_dirs import DeploymentDirs
 from citadel.log import get_logger
+from citadel.pki.authority import certificate_due
 from citadel.runtime import keywatch, layout, volume
 from citadel.runtime.cgroups import resources_for
 from citadel.runtime.reconcile import (
@@ -68,6 +70,7 @@ from citadel.runtime.volume import Volume, VolumeError, WrongVolumeKey
 log = get_logger(__name__)
 
 START_TIMEOUT_S = 60.0  # a node that does not answer by then is stopped and counted as a crash
+NODE_CERT_CHECK_S = 3600.0  # a 90-day node certificate is renewed with 30 days left (ADR 18)
 NODE_NAME_SUFFIX = ".node.citadel.internal"
 _LIVE = (ProcessState.STARTING, ProcessState.RUNNING)
 
@@ -151,6 +154,7 @@ class Allocator:
         self.restarts: Counter[str] = Counter()  # node starts after an exit, by deployment
         self.key_checks: Counter[str] = Counter()  # by outcome: ok, refused, unreachable
         self._observed_states: dict[str, ObservedState] = {}
+        self._next_cert_check = monotonic() + NODE_CERT_CHECK_S
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -566,10 +570,36 @@ class Allocator:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
-    def _ensure_node_certificate(self, deployment_id: str, tls_dir: Path, uid: int) -> None:
+    def renew_node_certificates(self) -> None:
+        """Every `NODE_CERT_CHECK_S`: re-issue the certificate of each live node that is due
+        for renewal; the node loads the new pair itself (`citadel.kit.tls.CertificateFollower`,
+        ADR 18). A failure is logged and tried again at the next check."""
+        now = self.monotonic()
+        if now < self._next_cert_check:
+            return
+        self._next_cert_check = now + NODE_CERT_CHECK_S
+        for dep_id, node in list(self._nodes.items()):
+            if node.process not in _LIVE:
+                continue
+            tls_dir = DeploymentDirs.of(self.data_dir, dep_id).tls
+            try:
+                if self._ensure_node_certificate(dep_id, tls_dir, node.allocation.sandbox_uid):
+                    log.info("allocator.node_certificate_renewed", deployment_id=dep_id)
+            except (ControlPlaneUnavailable, OSError, ValueError) as exc:
+                log.warning(
+                    "allocator.node_certificate_renewal_failed",
+                    deployment_id=dep_id,
+                    error=str(exc),
+                )
+
+    def _ensure_node_certificate(self, deployment_id: str, tls_dir: Path, uid: int) -> bool:
+        """Have a node key and certificate in `tls_dir`, new when missing or due for renewal
+        (the key is written before the certificate); True when one was issued."""
         cert_file, key_file, ca_file = (tls_dir / n for n in ("node.crt", "node.key", "ca.crt"))
         if cert_file.exists() and key_file.exists() and ca_file.exists():
-            return
+            cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+            if not certificate_due(cert, datetime.now(UTC)):
+                return False
         key = ec.generate_private_key(ec.SECP256R1())
         name = node_hostname(deployment_id)
         csr = (
@@ -589,6 +619,7 @@ class Allocator:
         _write_owned(key_file, pem, 0o600, uid)
         _write_owned(ca_file, issued.ca.encode(), 0o644, uid)
         _write_owned(cert_file, issued.certificate.encode(), 0o644, uid)
+        return True
 
     def _answers(self, deployment_id: str) -> bool:
         """Whether the node completes a TLS handshake and answers HTTP on its socket."""
