@@ -1,7 +1,9 @@
 """The gateway's Prometheus metrics: plain counters per worker, merged at scrape time.
 
-Per request the data path only adds to integers in dictionaries its own event loop owns
-(`WorkerStats`): no lock, no prometheus-client object, no label lookup. A scrape asks every
+Per request the data path only adds to one list of numbers its own event loop owns, a
+`WorkerStats` cell per (deployment, status, filter verdict), which a connection keeps at hand
+while its requests keep landing in the same one: no lock, no prometheus-client object, no
+label lookup. A scrape asks every
 worker for a snapshot of its counters — worker 0 (the parent, which serves ``/metrics``) on
 its own loop, each forked worker over the socket pair it was given before the fork — and
 `GatewayCollector` sums them into metric families. So the figures are correct across
@@ -50,72 +52,45 @@ _ASK = struct.Struct("!Q")
 _ANSWER = struct.Struct("!QI")
 
 Snapshot = dict[str, Any]
+CellKey = tuple[str, int, str]
+
+# A cell: requests, bytes received, bytes sent, then the upstream latency histogram of the
+# forwarded ones (a count per bucket of LATENCY_BUCKETS_S, one above them all, the sum).
+REQUESTS, RECEIVED, SENT, LATENCY = 0, 1, 2, 3
+_CELL_SIZE = LATENCY + len(LATENCY_BUCKETS_S) + 2
+bucket_of = bisect.bisect_left  # bucket_of(LATENCY_BUCKETS_S, seconds): its bucket's index
 
 
 class WorkerStats:
     """One worker's counters, touched only by its event loop's thread."""
 
-    __slots__ = (
-        "answers",
-        "client_connections",
-        "latency",
-        "requests",
-        "upstream_connections",
-        "verdicts",
-    )
+    __slots__ = ("answers", "cells", "client_connections", "upstream_connections")
 
     def __init__(self) -> None:
-        # deployment -> status -> [requests, bytes received, bytes sent]
-        self.requests: dict[str, dict[int, list[int]]] = {}
-        self.verdicts: dict[str, int] = {}  # filter verdict -> requests
+        self.cells: dict[CellKey, list[float]] = {}  # (deployment, status, verdict) -> cell
         self.answers: dict[str, int] = {}  # the gateway's own answer code -> answers
-        # deployment -> [count per bucket (the last one: above every bound)..., sum]
-        self.latency: dict[str, list[float]] = {}
         self.client_connections = 0
         self.upstream_connections = 0
 
-    def request(self, deployment: str, status: int, received: int, sent: int) -> None:
-        """One request answered (by its node or the gateway), with its bytes both ways."""
-        by_status = self.requests.get(deployment)
-        if by_status is None:
-            by_status = self.requests[deployment] = {}
-        cell = by_status.get(status)
+    def cell(self, deployment: str, status: int, verdict: str) -> list[float]:
+        """The cell requests of this deployment, status and filter verdict (``""``: none)
+        are counted in; a connection keeps it while its requests land there."""
+        key = (deployment, status, verdict)
+        cell = self.cells.get(key)
         if cell is None:
-            by_status[status] = [1, received, sent]
-        else:
-            cell[0] += 1
-            cell[1] += received
-            cell[2] += sent
-
-    def verdict(self, verdict: str) -> None:
-        """One request's traffic-filter verdict."""
-        verdicts = self.verdicts
-        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+            cell = self.cells[key] = [0] * _CELL_SIZE
+        return cell
 
     def answer(self, code: str) -> None:
         """One of the gateway's own answers (a `RejectCode` value)."""
         answers = self.answers
         answers[code] = answers.get(code, 0) + 1
 
-    def upstream_latency(self, deployment: str, seconds: float) -> None:
-        """Time from forwarding a request to its node's response head."""
-        cells = self.latency.get(deployment)
-        if cells is None:
-            cells = self.latency[deployment] = [0.0] * (len(LATENCY_BUCKETS_S) + 2)
-        cells[bisect.bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
-        cells[-1] += seconds
-
     def snapshot(self) -> Snapshot:
         """A copy of every counter, JSON-ready; take it on the loop that owns them."""
         return {
-            "requests": [
-                [deployment, status, *cell]
-                for deployment, by_status in self.requests.items()
-                for status, cell in by_status.items()
-            ],
-            "verdicts": dict(self.verdicts),
+            "cells": [[*key, *cell] for key, cell in self.cells.items()],
             "answers": dict(self.answers),
-            "latency": {deployment: list(cells) for deployment, cells in self.latency.items()},
             "client_connections": self.client_connections,
             "upstream_connections": self.upstream_connections,
         }
@@ -233,13 +208,15 @@ class GatewayCollector(Collector):
             "Bytes sent to clients (response heads and bodies), by deployment and status.",
             labels=["deployment", "status"],
         )
-        totals: dict[tuple[str, str], list[int]] = {}
+        totals: dict[tuple[str, str], list[float]] = {}
+        verdicts: dict[str, float] = {}
+        latency: dict[str, list[float]] = {}
         for snapshot in snapshots:
-            for deployment, status, count, bytes_in, bytes_out in snapshot["requests"]:
-                cell = totals.setdefault((deployment, str(status)), [0, 0, 0])
-                cell[0] += count
-                cell[1] += bytes_in
-                cell[2] += bytes_out
+            for deployment, status, verdict, *cell in snapshot["cells"]:
+                _add(totals.setdefault((deployment, str(status)), [0] * LATENCY), cell)
+                if verdict:
+                    verdicts[verdict] = verdicts.get(verdict, 0) + cell[REQUESTS]
+                _add(latency.setdefault(deployment, [0] * (_CELL_SIZE - LATENCY)), cell[LATENCY:])
         for labels, (count, bytes_in, bytes_out) in sorted(totals.items()):
             requests.add_metric(list(labels), count)
             received.add_metric(list(labels), bytes_in)
@@ -247,21 +224,27 @@ class GatewayCollector(Collector):
         yield requests
         yield received
         yield sent
-        yield _summed_counter(
+        decisions = CounterMetricFamily(
             "citadel_gateway_filter_decisions",
             "Traffic-filter verdicts on requests that named a deployment, by verdict.",
-            "reason",
-            snapshots,
-            "verdicts",
+            labels=["reason"],
         )
-        yield _summed_counter(
+        for verdict, count in sorted(verdicts.items()):
+            decisions.add_metric([verdict], count)
+        yield decisions
+        answers = CounterMetricFamily(
             "citadel_gateway_answers",
             "The gateway's own answers (refusals, limits, upstream failures), by code.",
-            "code",
-            snapshots,
-            "answers",
+            labels=["code"],
         )
-        yield self._latency(snapshots)
+        answered: dict[str, int] = {}
+        for snapshot in snapshots:
+            for code, count in snapshot["answers"].items():
+                answered[code] = answered.get(code, 0) + count
+        for code, count in sorted(answered.items()):
+            answers.add_metric([code], count)
+        yield answers
+        yield self._latency(latency)
         connections = GaugeMetricFamily(
             "citadel_gateway_open_connections",
             "Open connections: from clients, and to nodes (busy or idle).",
@@ -277,20 +260,16 @@ class GatewayCollector(Collector):
         )
 
     @staticmethod
-    def _latency(snapshots: list[Snapshot]) -> HistogramMetricFamily:
+    def _latency(merged: dict[str, list[float]]) -> HistogramMetricFamily:
         family = HistogramMetricFamily(
             "citadel_gateway_upstream_latency_seconds",
             "Time from forwarding a request to its node's response head, by deployment.",
             labels=["deployment"],
         )
-        merged: dict[str, list[float]] = {}
-        for snapshot in snapshots:
-            for deployment, cells in snapshot["latency"].items():
-                into = merged.setdefault(deployment, [0.0] * len(cells))
-                for i, value in enumerate(cells):
-                    into[i] += value
         for deployment, cells in sorted(merged.items()):
             counts, total = cells[:-1], cells[-1]
+            if not any(counts):
+                continue  # nothing forwarded to it (every request answered by the gateway)
             cumulative, buckets = 0.0, []
             for bound, count in zip((*LATENCY_BUCKETS_S, float("inf")), counts, strict=True):
                 cumulative += count
@@ -299,17 +278,9 @@ class GatewayCollector(Collector):
         return family
 
 
-def _summed_counter(
-    name: str, documentation: str, label: str, snapshots: list[Snapshot], key: str
-) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, documentation, labels=[label])
-    totals: dict[str, int] = {}
-    for snapshot in snapshots:
-        for value, count in snapshot[key].items():
-            totals[value] = totals.get(value, 0) + count
-    for value, count in sorted(totals.items()):
-        family.add_metric([value], count)
-    return family
+def _add(into: list[float], values: list[float]) -> None:
+    for i, value in enumerate(values[: len(into)]):
+        into[i] += value
 
 
 def _bound(bound: float) -> str:

@@ -31,7 +31,16 @@ from citadel.gateway.admission import UNKNOWN_CLIENT, Admission
 from citadel.gateway.connection import ConnectionContext
 from citadel.gateway.decisions import ConnectionDecisions
 from citadel.gateway.listener import ProxyListener, ProxyListenerConfig
-from citadel.gateway.metrics import NO_DEPLOYMENT, WorkerStats
+from citadel.gateway.metrics import (
+    LATENCY,
+    LATENCY_BUCKETS_S,
+    NO_DEPLOYMENT,
+    RECEIVED,
+    REQUESTS,
+    SENT,
+    WorkerStats,
+    bucket_of,
+)
 from citadel.gateway.recent_clients import RecentClients
 from citadel.gateway.request_ids import RequestIds
 from citadel.gateway.responses import (
@@ -487,6 +496,7 @@ class _Exchange:
         "host",
         "http_10",
         "keep_alive",
+        "latency",
         "method",
         "pending",
         "request_done",
@@ -527,6 +537,7 @@ class _Exchange:
         self.authorized = False  # one Authorization header
         self.admitted = False  # counted in its client's requests in flight
         self.forwarded_at = 0.0  # loop time it was sent on to its node
+        self.latency = -1.0  # from then to the node's response head; -1: not answered by one
 
 
 _PEER_NOT_YET_KNOWN = ConnectionContext.direct(None)  # until connection_made reads it
@@ -561,7 +572,13 @@ class ClientConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []
         self.admission = gateway.admission
+        self.in_flight = gateway.admission.requests  # requests in flight per client address
         self.stats = gateway.stats
+        # The stats cell of the last answer, with its decision and status: the next answer
+        # with the same ones counts there without a lookup.
+        self._cell: list[float] = []
+        self._cell_decision: Decision | None = None
+        self._cell_status = -1
         self.client_key = UNKNOWN_CLIENT  # the client address the caps count by
         self.counted = False  # counted in its client's connections
         self.over_capacity = False  # past its client's connection cap: answered 429
@@ -612,9 +629,7 @@ class ClientConnection(asyncio.Protocol):
             kept, self.kept = self.kept, None
             self.gateway.give_back(kept)  # idle and in step: other connections may use it
         for exchange in self.queue:
-            if exchange.admitted:
-                exchange.admitted = False
-                self.admission.end_request(self.client_key)
+            self._release(exchange)
             if exchange.upstream is not None:
                 exchange.upstream.close()  # a half-done exchange: never reuse it
                 exchange.upstream = None
@@ -925,9 +940,12 @@ class ClientConnection(asyncio.Protocol):
             return  # answered once its body has been read past
         route = decision.route
         assert route is not None
-        if not self.admission.start_request(self.client_key):
+        in_flight, key = self.in_flight, self.client_key
+        count = in_flight.get(key, 0)
+        if count >= self.limits.max_requests_per_client:
             self._refuse(ex, Reason.CLIENT_BUSY)
             return
+        in_flight[key] = count + 1
         ex.admitted = True
         upstream = self._kept_for(route) or self.gateway.take_idle(route)
         if upstream is None and not self.gateway.reserve_upstream(route.node_socket):
@@ -949,14 +967,18 @@ class ClientConnection(asyncio.Protocol):
     def _refuse(self, ex: _Exchange, reason: Reason) -> None:
         """Answer a routed request by the gateway instead of forwarding it (a limit): at
         once, or once its body has been read past (and dropped)."""
-        if ex.admitted:
-            ex.admitted = False
-            self.admission.end_request(self.client_key)
+        self._release(ex)
         decision = ex.decision
         assert decision is not None
         ex.decision = Decision(reason, decision.route, decision.verdict)
         if ex.request_done:
             self._answer(ex, ex.decision)
+
+    def _release(self, ex: _Exchange) -> None:
+        """The exchange is no longer in flight: its client may have another."""
+        if ex.admitted:
+            ex.admitted = False
+            self.admission.end_request(self.client_key)
 
     def _kept_for(self, route: Route) -> UpstreamConnection | None:
         """The upstream this connection's last response came on, if it leads to the same
@@ -1043,8 +1065,7 @@ class ClientConnection(asyncio.Protocol):
         if ex is None or ex.upstream is not upstream:
             return
         self.last_activity = now = self.loop.time()
-        if ex.decision is not None and ex.decision.route is not None:
-            self.stats.upstream_latency(ex.decision.route.id, now - ex.forwarded_at)
+        ex.latency = now - ex.forwarded_at
         ex.status = status
         ex.response_started = True
         parts = [b"HTTP/1.1 %d %s" % (status, reason)]
@@ -1207,7 +1228,12 @@ class ClientConnection(asyncio.Protocol):
             self.queue.popleft()
         if ex.admitted:
             ex.admitted = False
-            self.admission.end_request(self.client_key)
+            in_flight, key = self.in_flight, self.client_key
+            left = in_flight.get(key, 1) - 1
+            if left:
+                in_flight[key] = left
+            else:
+                del in_flight[key]
         decision = ex.decision
         self._log(ex, decision.reason.value if decision else "rejected")
         self.last_activity = self.loop.time()
@@ -1222,16 +1248,24 @@ class ClientConnection(asyncio.Protocol):
     def _log(self, ex: _Exchange, reason: str) -> None:
         """Count the answered exchange (and its bytes) and log it, unless the access log is
         off and it was forwarded."""
-        decision = ex.decision
-        route = decision.route if decision is not None else None
-        verdict = decision.verdict if decision is not None else None
-        stats = self.stats
-        stats.request(route.id if route else NO_DEPLOYMENT, ex.status, self.received, self.sent)
+        decision, status = ex.decision, ex.status
+        if decision is self._cell_decision and status == self._cell_status:
+            cell = self._cell
+        else:
+            cell = self._stats_cell(decision, status)
+            self._cell, self._cell_decision, self._cell_status = cell, decision, status
+        cell[REQUESTS] += 1
+        cell[RECEIVED] += self.received
+        cell[SENT] += self.sent
         self.received = self.sent = 0
-        if verdict is not None:
-            stats.verdict(verdict)
+        latency = ex.latency
+        if latency >= 0:
+            cell[LATENCY + bucket_of(LATENCY_BUCKETS_S, latency)] += 1
+            cell[-1] += latency
         if not self.gateway.access_log and reason == "found":
             return
+        route = decision.route if decision is not None else None
+        verdict = decision.verdict if decision is not None else None
         log.info(
             "gateway.request",
             request_id=ex.request_id,
@@ -1296,11 +1330,19 @@ class ClientConnection(asyncio.Protocol):
 
     def _count_refusal(self, ex: _Exchange | None, status: int, code: RejectCode) -> None:
         """Count an answer that ends the connection, outside `_finish`."""
-        route = ex.decision.route if ex is not None and ex.decision is not None else None
-        stats = self.stats
-        stats.request(route.id if route else NO_DEPLOYMENT, status, self.received, self.sent)
-        stats.answer(code)
+        cell = self._stats_cell(ex.decision if ex is not None else None, status)
+        cell[REQUESTS] += 1
+        cell[RECEIVED] += self.received
+        cell[SENT] += self.sent
         self.received = self.sent = 0
+        self.stats.answer(code)
+
+    def _stats_cell(self, decision: Decision | None, status: int) -> list[float]:
+        route = decision.route if decision is not None else None
+        verdict = decision.verdict if decision is not None else None
+        return self.stats.cell(
+            route.id if route is not None else NO_DEPLOYMENT, status, verdict or ""
+        )
 
     def _write(self, data: bytes) -> None:
         """Queue bytes for the client; `flush` sends them as one TLS write."""
@@ -1323,9 +1365,7 @@ class ClientConnection(asyncio.Protocol):
         self.flush()
         self.closing = True
         for exchange in self.queue:  # answered or abandoned: no longer in flight
-            if exchange.admitted:
-                exchange.admitted = False
-                self.admission.end_request(self.client_key)
+            self._release(exchange)
         if self.transport is not None:
             self.transport.close()
 
