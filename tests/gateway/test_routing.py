@@ -138,3 +138,39 @@ def test_deployments_with_the_same_rulesets_share_one_compiled_filter() -> None:
     )
     assert table.filter_for("a" * 32) is table.filter_for("c" * 32)
     assert not table.filter_for("d" * 32).filtering
+
+
+@pytest.mark.parametrize(
+    ("sni", "host", "cluster"),
+    [
+        ("nope.local.citadel.localhost", "logs.local.citadel.localhost", None),
+        ("elsewhere.example", "logs.local.citadel.localhost", None),
+        ("nope.local.citadel.localhost", None, "a" * 32),
+        ("x.nope.local.citadel.localhost", "logs.local.citadel.localhost", None),
+    ],
+)
+def test_an_sni_naming_neither_the_gateway_nor_a_deployment_is_misdirected(
+    sni: str, host: str | None, cluster: str | None
+) -> None:
+    assert route(sni=sni, host=host, cluster=cluster).reason is Reason.MISDIRECTED
+
+
+@pytest.mark.parametrize(
+    "sni", ["localhost", "LOCALHOST.", "citadel.localhost", "local.citadel.localhost", "lb.example"]
+)
+def test_the_gateways_own_names_as_sni_route_by_host_or_cluster(sni: str) -> None:
+    def with_names(**kwargs: str) -> Reason:
+        return decide(
+            TABLE,
+            sni=sni,
+            client=ANYONE,
+            server_names=frozenset({"localhost", "lb.example"}),
+            **kwargs,
+        ).reason
+
+    assert with_names(host="logs.local.citadel.localhost", found_cluster="") is Reason.FOUND
+    assert with_names(host="gateway", found_cluster="a" * 32) is Reason.FOUND
+
+
+def test_an_unknown_sni_with_nothing_else_known_is_not_found() -> None:
+    assert route(sni="nope.local.citadel.localhost").reason is Reason.UNKNOWN_DEPLOYMENT
