@@ -63,16 +63,17 @@ class CertificateRenewer:
         name: str,
         ensure: Callable[[], CertificateFiles],
         contexts: Sequence[ssl.SSLContext],
-        loaded: CertificateFiles,
+        loaded: CertificateFiles | str,
         *,
         interval_s: float = CHECK_INTERVAL_S,
     ) -> None:
-        """`loaded` is the pair `contexts` were built from."""
+        """`loaded` is the pair `contexts` were built from, or its `fingerprint` taken then
+        (a renewer made later, in a forked worker, must not read a newer file as loaded)."""
         self.name = name
         self.ensure = ensure
         self.contexts = list(contexts)
         self.interval_s = interval_s
-        self._loaded = self._fingerprint(loaded)
+        self._loaded = loaded if isinstance(loaded, str) else fingerprint(loaded)
         self._next = time.monotonic() + interval_s
 
     def check(self) -> bool:
@@ -80,16 +81,16 @@ class CertificateRenewer:
         new one. A failure is logged and left for the next check."""
         try:
             files = self.ensure()
-            fingerprint = self._fingerprint(files)
-            if fingerprint == self._loaded:
+            current = fingerprint(files)
+            if current == self._loaded:
                 return False
             for ctx in self.contexts:
                 reload_certificate(ctx, files.cert_file, files.key_file, files.key_password)
         except (OSError, ValueError, ssl.SSLError) as exc:
             log.warning("tls.certificate_reload_failed", certificate=self.name, error=str(exc))
             return False
-        self._loaded = fingerprint
-        log.info("tls.certificate_reloaded", certificate=self.name, sha256=fingerprint)
+        self._loaded = current
+        log.info("tls.certificate_reloaded", certificate=self.name, sha256=current)
         return True
 
     def poll(self) -> bool:
@@ -107,6 +108,7 @@ class CertificateRenewer:
             await asyncio.sleep(self.interval_s)
             self.check()
 
-    @staticmethod
-    def _fingerprint(files: CertificateFiles) -> str:
-        return hashlib.sha256(files.cert_file.read_bytes()).hexdigest()
+
+def fingerprint(files: CertificateFiles) -> str:
+    """SHA-256 of the certificate file as it is on disk now."""
+    return hashlib.sha256(files.cert_file.read_bytes()).hexdigest()

@@ -40,8 +40,13 @@ from citadel.gateway.snapshot import SnapshotKeeper
 from citadel.gateway.workers import Worker, run_workers
 from citadel.kit.tls import apply_intermediate
 from citadel.log import get_logger
-from citadel.pki.components import NODE_DOMAIN
-from citadel.pki.renewal import CertificateFiles, CertificatePair, CertificateRenewer
+from citadel.pki.components import NODE_DOMAIN, ensure_component_certificate
+from citadel.pki.renewal import (
+    CertificateFiles,
+    CertificatePair,
+    CertificateRenewer,
+    fingerprint,
+)
 from citadel.roots.component import open_component_keys, wait_for_endpoints
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 
@@ -80,14 +85,35 @@ class GatewayProcess:
     server_names: frozenset[str] = frozenset({"localhost"})
     collector: GatewayCollector | None = None
     metrics: MetricsEndpoint | None = None  # served by worker 0
+    component: CertificateFiles | None = None  # the client certificate (nodes, internal API)
+    issue_component: Callable[[], CertificateFiles] | None = None
+    # What the contexts were built from (a worker's renewer is made after the fork).
+    loaded: tuple[str, str] = ("", "")
 
     def renewer(self, index: int) -> CertificateRenewer:
         """Worker `index`'s renewer: worker 0 issues, the others follow the files."""
         ensure = self.issue if index == 0 and self.issue is not None else self._on_disk
-        return CertificateRenewer("gateway", ensure, [self.server_ssl], self.certificate)
+        return CertificateRenewer("gateway", ensure, [self.server_ssl], self.loaded[0])
 
     def _on_disk(self) -> CertificateFiles:
         return self.certificate
+
+    def component_renewer(self, index: int) -> CertificateRenewer | None:
+        """Worker `index`'s renewer of the client certificate it presents to the nodes and
+        the internal API: worker 0 issues, the others follow the files."""
+        if self.component is None:
+            return None
+        component = self.component
+
+        def on_disk() -> CertificateFiles:
+            return component
+
+        issue = self.issue_component
+        ensure = issue if index == 0 and issue is not None else on_disk
+        contexts = [self.upstream_ssl]
+        if self.control_plane is not None:
+            contexts.append(self.control_plane.tls.client_context())
+        return CertificateRenewer("gateway-component", ensure, contexts, self.loaded[1])
 
     def run(self, events: TextIO) -> None:
         """Serve on every worker until SIGTERM or SIGINT; `events` is the buffered log
@@ -139,6 +165,10 @@ class GatewayProcess:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
         renewing = asyncio.ensure_future(renewer.run())
+        component_renewer = self.component_renewer(worker.index)
+        renewing_component = (
+            asyncio.ensure_future(component_renewer.run()) if component_renewer else None
+        )
         answering = None
         if worker.channel is not None:  # a forked worker: the parent asks for its counters
             answering = asyncio.ensure_future(answer_asks(worker.channel, proxy.stats))
@@ -151,6 +181,8 @@ class GatewayProcess:
                 await task
         finally:
             renewing.cancel()
+            if renewing_component is not None:
+                renewing_component.cancel()
             if answering is not None:
                 answering.cancel()
             if metrics is not None:
@@ -219,6 +251,9 @@ def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
         server_names=server_names(settings),
         collector=collector,
         metrics=metrics,
+        component=component,
+        issue_component=lambda: ensure_component_certificate(data_dir, keys.keyring, "gateway"),
+        loaded=(fingerprint(certificate), fingerprint(component)),
     )
 
 
