@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -111,11 +112,9 @@ def cgroups() -> Iterator[Cgroups]:
     found.release()
 
 
-@pytest.fixture
-def limited(
-    cgroups: Cgroups, sandbox: BubblewrapSandbox, volumes_here: None, short_dir: Path
-) -> Iterator[Running]:
-    """An allocator whose sandbox puts each node in its deployment's cgroup."""
+@contextmanager
+def allocating(sandbox: BubblewrapSandbox, short_dir: Path) -> Iterator[Running]:
+    """An allocator with `sandbox`, running its loop until the block ends."""
     plane = stand_in(short_dir)
     tls = plane.component("allocator")
     control_plane = ControlPlane(plane.url, tls)
@@ -123,7 +122,7 @@ def limited(
         data_dir=short_dir,
         control_plane=control_plane,
         key_provider=plane.provider,
-        sandbox=BubblewrapSandbox(cgroups=cgroups),
+        sandbox=sandbox,
         client_tls=tls,
     )
     stop = threading.Event()
@@ -137,6 +136,15 @@ def limited(
         control_plane.close()
         plane.stop()
         _show_node_logs(short_dir)
+
+
+@pytest.fixture
+def limited(
+    cgroups: Cgroups, sandbox: BubblewrapSandbox, volumes_here: None, short_dir: Path
+) -> Iterator[Running]:
+    """An allocator whose sandbox puts each node in its deployment's cgroup."""
+    with allocating(BubblewrapSandbox(cgroups=cgroups), short_dir) as running:
+        yield running
 
 
 def start_sized(running: Running, size_mb: int) -> str:
@@ -230,6 +238,27 @@ def test_a_stopped_sandbox_leaves_no_cgroup(
     sandboxed.stop(handle, timeout=5)
     assert not any(d.exists() for d in cgroups.directories("one"))
     assert sandboxed.exit_reason(handle) is None
+
+
+def test_a_cgroup_that_cannot_be_made_fails_the_start_and_the_allocator_carries_on(
+    sandbox: BubblewrapSandbox, volumes_here: None, short_dir: Path
+) -> None:
+    nowhere = short_dir / "no-hierarchy"
+    broken = Cgroups(1, {"memory": nowhere / "memory", "pids": nowhere / "pids"})
+    with allocating(BubblewrapSandbox(cgroups=broken), short_dir) as running:
+        dep_id = new_id()
+        running.plane.allocate(dep_id, sandbox_uid(), password=PASSWORD, size_mb=256)
+        wait_until(
+            lambda: (running.plane.last_report(dep_id) or {}).get("observed_state") == "failed"
+        )
+        report = running.plane.last_report(dep_id) or {}
+        assert report["detail"] == "could not start: FileNotFoundError"
+        assert running.allocator.node_pid(dep_id) is None
+        unsized = new_id()  # the loop goes on: a deployment without a size starts
+        running.plane.allocate(unsized, sandbox_uid(), password=PASSWORD)
+        wait_until(
+            lambda: (running.plane.last_report(unsized) or {}).get("observed_state") == "running"
+        )
 
 
 # -- without cgroups: rlimits --------------------------------------------------------------------

@@ -473,6 +473,13 @@ class Allocator:
             return
         try:
             node.handle = self.sandbox.start(spec)
+        except OSError as exc:  # its cgroup could not be made, or the sandbox not run
+            node.process = ProcessState.EXITED
+            node.failures += 1
+            node.exited_at = now
+            node.detail = f"could not start: {type(exc).__name__}"
+            log.error("allocator.start_failed", deployment_id=allocation.id, error=str(exc))
+            return
         finally:
             for fd in fds:
                 os.close(fd)

@@ -324,12 +324,14 @@ class BubblewrapSandbox:
         """Start `spec.argv` in a fresh sandbox; returns at once (readiness is the caller's)."""
         if spec.uid <= 0:
             raise ValueError("a sandbox never runs as root")
-        cgroup = None
-        seccomp_fd = _seccomp_pipe()
-        command = self.command(spec, seccomp_fd)
+        cgroup, procs = None, []
         if self.cgroups is not None and spec.resources is not None:
             cgroup = spec.name
-            command = enter_command(self.cgroups.prepare(cgroup, spec.resources), command)
+            procs = self.cgroups.prepare(cgroup, spec.resources)  # OSError: no sandbox started
+        seccomp_fd = _seccomp_pipe()
+        command = self.command(spec, seccomp_fd)
+        if procs:
+            command = enter_command(procs, command)
         log = open(spec.log_file, "ab") if spec.log_file else None  # noqa: SIM115
         try:
             process = subprocess.Popen(
