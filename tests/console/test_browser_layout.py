@@ -267,6 +267,35 @@ def test_every_page_and_table_fits_the_screen(filled, owner_context, viewport, t
     assert not found, f"at {viewport['width']} px: {found}"
 
 
+def test_on_a_phone_rows_stack_into_cards_with_their_column_names(filled, owner_context):
+    """At 390 px no table needs its scroll container: each row is a card, and each cell
+    with a value shows its column's name before it."""
+    context = filled.browser.new_context(
+        base_url=filled.base_url,
+        ignore_https_errors=True,
+        viewport=PHONE,
+        storage_state=owner_context.storage_state(),
+    )
+    page = context.new_page()
+    for path in TABLE_PAGES:
+        page.goto(path)
+        scrolling = page.evaluate(
+            "[...document.querySelectorAll('main .table-wrap')]"
+            ".filter(w => w.scrollWidth > w.clientWidth).length"
+        )
+        assert scrolling == 0, f"{path}: {scrolling} table(s) scroll sideways at 390 px"
+        unlabelled = page.evaluate(
+            "[...document.querySelectorAll('main td[data-label]')]"
+            ".filter(td => getComputedStyle(td, '::before').content"
+            " !== JSON.stringify(td.dataset.label)).length"
+        )
+        assert unlabelled == 0, f"{path}: {unlabelled} cell(s) without their column's name"
+    page.goto("/deployments")
+    row = page.get_by_role("row", name=re.compile(LONG_DEPLOYMENT))
+    assert row.evaluate("tr => getComputedStyle(tr).display") == "block"
+    context.close()
+
+
 def test_the_tables_hold_the_long_data(filled, owner_context):
     """The layout test's data is there (it would pass vacuously on empty tables)."""
     page = owner_context.new_page()
