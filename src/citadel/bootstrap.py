@@ -29,6 +29,7 @@ from citadel.kit.clock import Clock, SystemClock
 from citadel.kit.emails import normalize_email
 from citadel.kit.ids import new_id
 from citadel.kit.net import Network, parse_networks
+from citadel.mail.delivery import Mailer, mailer_from
 from citadel.orgs.models import Organization
 from citadel.orgs.service import found_organization
 from citadel.pki.authority import ServerCertificate, ensure_api_certificate
@@ -48,6 +49,7 @@ class Services:
     policies: Policies
     trusted_proxies: tuple[Network, ...]
     platform_keys: KeyProvider
+    mailer: Mailer
     recent_clients: RecentClients = field(default_factory=RecentClients)
 
     def context(self, session: sa.orm.Session, caller: Caller) -> Context:
@@ -104,6 +106,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         policies=policies,
         trusted_proxies=parse_networks(settings.trusted_proxies),
         platform_keys=provider,
+        mailer=mailer_from(settings),
     )
 
 

@@ -45,6 +45,7 @@ from tests.fixtures.builders import (
     make_org,
     make_user,
 )
+from tests.fixtures.mail import email_code
 
 API = "/api/v1"
 _DEFAULT_SUBSET = (
@@ -63,6 +64,10 @@ OUR_CODES: dict[tuple[int, str], str] = {
         "A body that does not match the request schema (wrong type, unknown or missing "
         "field). The reference answers these with generic `root.*` codes that the subset "
         "does not declare either (SDK mock: `root.invalid_json_request`)."
+    ),
+    (403, "organization.invitation_email_not_proven"): (
+        "Accepting as a new account needs the code only the invitation email carries (the "
+        "inviter holds the token: without the code anyone could create the invited account)."
     ),
     (403, "organization.invalid_access"): (
         "Creating invitations without `invitations:manage`: the same code as every other "
@@ -300,6 +305,11 @@ class Scene:
         assert response.status_code == 201, response.text
         return response.json()["invitations"][0]["token"]
 
+    def joining(self, email: str) -> dict[str, str]:
+        """A new account's acceptance: a password and the code its invitation email carried."""
+        code = email_code(self.services.settings.data_dir, email)
+        return {"password": PASSWORD, "email_code": code}
+
 
 @pytest.fixture
 def scene(client: TestClient, services: Services) -> Scene:
@@ -521,7 +531,7 @@ def invite_more_than_the_hourly_limit(s: Scene) -> httpx.Response:
 def list_invitations_with_an_accepted_one(s: Scene) -> httpx.Response:
     token = s.invite("joiner@example.com")
     url = s.url(f"/organizations/invitations/{token}/_accept")
-    assert s.client.post(url, json={"password": PASSWORD}).status_code == 200
+    assert s.client.post(url, json=s.joining("joiner@example.com")).status_code == 200
     s.invite("pending@example.com")
     return s.client.get(s.url("/organizations/{org}/invitations"), headers=s.key)
 
@@ -564,7 +574,8 @@ def _accept(s: Scene, token: str, **kwargs: Any) -> httpx.Response:
 
 @case("POST", "/organizations/invitations/{invitation_token}/_accept", 200)
 def accept_invitation_as_a_new_person(s: Scene) -> httpx.Response:
-    return _accept(s, s.invite("new@example.com"), json={"password": PASSWORD})
+    token = s.invite("new@example.com")
+    return _accept(s, token, json=s.joining("new@example.com"))
 
 
 @case("POST", "/organizations/invitations/{invitation_token}/_accept", 400)
@@ -578,6 +589,11 @@ def accept_invitation_when_already_a_member(s: Scene) -> httpx.Response:
 @case("POST", "/organizations/invitations/{invitation_token}/_accept", 403)
 def accept_someone_elses_invitation(s: Scene) -> httpx.Response:
     return _accept(s, s.invite("new@example.com"), headers=s.signed_in(s.owner))
+
+
+@case("POST", "/organizations/invitations/{invitation_token}/_accept", 403)
+def accept_as_a_new_person_without_the_emails_code(s: Scene) -> httpx.Response:
+    return _accept(s, s.invite("new@example.com"), json={"password": PASSWORD})
 
 
 @case("POST", "/organizations/invitations/{invitation_token}/_accept", 404)

@@ -1,4 +1,9 @@
-"""Invitations: bound to one email, single use, expiring, roles within the inviter's power."""
+"""Invitations: bound to one email, single use, expiring, roles within the inviter's power;
+a new account proves its address with the code only the invitation email carries."""
+
+import stat
+
+import pytest
 
 from tests.fixtures.builders import (
     PASSWORD,
@@ -11,6 +16,7 @@ from tests.fixtures.builders import (
     make_org,
     make_user,
 )
+from tests.fixtures.mail import email_code, invitation_link, mailed_to
 
 
 def _invite(client, org, key, emails, **extra):
@@ -19,6 +25,12 @@ def _invite(client, org, key, emails, **extra):
         json={"emails": emails, **extra},
         headers=key_headers(key),
     )
+
+
+def _joining(services, email: str) -> dict:
+    """What the invited person sends to create their account: a password and the code from
+    the email they received (read from the maildir the control plane delivered to)."""
+    return {"password": PASSWORD, "email_code": email_code(services.settings.data_dir, email)}
 
 
 def _setup(services):
@@ -35,7 +47,8 @@ def test_a_new_person_accepts_and_joins_with_the_invited_roles(client, services)
     ]
     assert inv["email"] == "new@example.com"
     accepted = client.post(
-        f"/api/v1/organizations/invitations/{inv['token']}/_accept", json={"password": PASSWORD}
+        f"/api/v1/organizations/invitations/{inv['token']}/_accept",
+        json=_joining(services, "new@example.com"),
     )
     assert accepted.status_code == 200
     assert accepted.json()["mfa_enrollment_required"] is True
@@ -48,8 +61,9 @@ def test_an_invitation_is_accepted_only_once(client, services):
     org, key = _setup(services)
     [inv] = _invite(client, org, key, ["once@example.com"]).json()["invitations"]
     url = f"/api/v1/organizations/invitations/{inv['token']}/_accept"
-    assert client.post(url, json={"password": PASSWORD}).status_code == 200
-    assert client.post(url, json={"password": PASSWORD}).status_code == 404
+    joining = _joining(services, "once@example.com")
+    assert client.post(url, json=joining).status_code == 200
+    assert client.post(url, json=joining).status_code == 404
 
 
 def test_an_expired_invitation_admits_nobody(client, services):
@@ -57,7 +71,8 @@ def test_an_expired_invitation_admits_nobody(client, services):
     [inv] = _invite(client, org, key, ["late@example.com"], expires_in="1h").json()["invitations"]
     services.clock.advance(hours=2)
     response = client.post(
-        f"/api/v1/organizations/invitations/{inv['token']}/_accept", json={"password": PASSWORD}
+        f"/api/v1/organizations/invitations/{inv['token']}/_accept",
+        json=_joining(services, "late@example.com"),
     )
     assert response.status_code == 410
 
@@ -129,8 +144,65 @@ def test_the_acceptance_token_never_reaches_the_audit_log(client, services):
     org, key = _setup(services)
     [inv] = _invite(client, org, key, ["t@example.com"]).json()["invitations"]
     client.post(
-        f"/api/v1/organizations/invitations/{inv['token']}/_accept", json={"password": PASSWORD}
+        f"/api/v1/organizations/invitations/{inv['token']}/_accept",
+        json=_joining(services, "t@example.com"),
     )
     events = client.get(f"/api/v1/organizations/{org}/audit-events", headers=key_headers(key)).text
     secret = inv["token"].rsplit("_", 1)[1]
     assert secret not in events
+
+
+# --- email ownership (issue 17 item 5) ---------------------------------------------------------
+
+
+def test_the_invited_address_gets_an_email_with_the_link_and_the_code(client, services):
+    org, key = _setup(services)
+    [inv] = _invite(client, org, key, ["ana@example.com"]).json()["invitations"]
+
+    (mail,) = mailed_to(services.settings.data_dir, "ana@example.com")
+    link = invitation_link(services.settings.data_dir, "ana@example.com")
+    assert mail["Subject"].startswith("Invitation to ")
+    assert link.startswith(
+        f"{services.settings.control_plane_url}/invitations/{inv['token']}?code="
+    )
+    assert email_code(services.settings.data_dir, "ana@example.com") not in str(inv)
+    maildir = services.settings.data_dir / "mail"
+    assert stat.S_IMODE(maildir.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("code", [None, "", "wrong-code", "x" * 64])
+def test_the_inviter_cannot_create_the_invited_persons_account(client, services, code):
+    """Email squatting: an inviter holds the token, not the invited mailbox. Without the
+    email's code no account is created, so the address's real owner is not locked out."""
+    org, key = _setup(services)
+    [inv] = _invite(client, org, key, ["victim@example.com"]).json()["invitations"]
+    url = f"/api/v1/organizations/invitations/{inv['token']}/_accept"
+    body = {"password": PASSWORD} | ({} if code is None else {"email_code": code})
+
+    refused = client.post(url, json=body)
+
+    assert refused.status_code == 403
+    error = refused.json()["errors"][0]
+    assert error["code"] == "organization.invitation_email_not_proven"
+    assert error["fields"] == ["body.email_code"]
+    events = client.get(f"/api/v1/organizations/{org}/audit-events", headers=key_headers(key))
+    (failure,) = [
+        e
+        for e in events.json()["events"]
+        if e["action"] == "org.invitation.accepted" and e["outcome"] == "failure"
+    ]
+    assert failure["details"]["reason"] == "email_not_proven"
+    assert client.post(url, json=_joining(services, "victim@example.com")).status_code == 200
+
+
+def test_a_refreshed_invitation_needs_the_new_emails_code(client, services):
+    org, key = _setup(services)
+    _invite(client, org, key, ["re@example.com"])
+    old_code = email_code(services.settings.data_dir, "re@example.com")
+    [inv] = _invite(client, org, key, ["re@example.com"]).json()["invitations"]
+    url = f"/api/v1/organizations/invitations/{inv['token']}/_accept"
+
+    stale = client.post(url, json={"password": PASSWORD, "email_code": old_code})
+
+    assert stale.status_code == 403
+    assert client.post(url, json=_joining(services, "re@example.com")).status_code == 200

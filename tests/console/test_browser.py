@@ -24,6 +24,7 @@ from tests.console.browser import (
     new_context,
     sign_in,
 )
+from tests.fixtures.mail import invitation_link
 
 pytestmark = pytest.mark.e2e
 OWNER = Person("owner@example.com", "e2e owner password 123")
@@ -41,6 +42,7 @@ class Console:
     base_url: str
     browser: Browser
     owner: Person
+    data_dir: Path
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def console(
 ) -> Iterator[Console]:
     tmp = tmp_path_factory.mktemp("console")
     with console_up(tmp, template_data_dir, postgres_url) as (base_url, browser):
-        yield Console(base_url, browser, Person(OWNER.email, OWNER.password))
+        yield Console(base_url, browser, Person(OWNER.email, OWNER.password), tmp / "data")
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +139,16 @@ def test_invite_a_member_who_accepts_in_another_browser(console, owner_page):
     page.get_by_label("Emails (separated by spaces)").fill("ana@example.com")
     page.get_by_label("Role").select_option("deployment-viewer")
     page.get_by_role("button", name="Send invitations").click()
-    link = page.locator(".invite-link").first.inner_text()
+    shown = page.locator(".invite-link").first.inner_text()
     expect(page.get_by_role("row", name=re.compile("ana@example.com"))).to_be_visible()
+    mailed = invitation_link(console.data_dir, "ana@example.com")
+    assert mailed.startswith(shown + "?code=")  # the page's link lacks the email's code
 
     other = new_context(console.browser, console.base_url)
     guest = other.new_page()
-    guest.goto(link)
+    guest.goto(shown)
+    expect(guest.get_by_role("main")).to_contain_text("open the link from the invitation email")
+    guest.goto(mailed)
     expect(guest.get_by_role("heading", level=1)).to_have_text("Join Citadel")
     guest.get_by_label("Your name").fill("Ana")
     guest.get_by_label("Choose a password").fill("ana's long password 42")

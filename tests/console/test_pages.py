@@ -12,6 +12,7 @@ import pytest
 from citadel.authn import totp
 from tests.console.helpers import post, sign_in, token_in
 from tests.fixtures.builders import add_member, grant, make_deployment, make_org, make_user
+from tests.fixtures.mail import email_code, invitation_link
 
 PAGES = [
     "/",
@@ -292,11 +293,20 @@ def test_an_invitation_is_accepted_with_a_new_password(client, services, signed_
     assert "ana@example.com" in client.get("/members").text
     assert link not in client.get("/members").text  # the link is shown once
     client.cookies.clear()
-    page = client.get(link)
+    assert "open the link from the invitation email" in client.get(link).text
+    mailed = invitation_link(services.settings.data_dir, "ana@example.com")
+    code = email_code(services.settings.data_dir, "ana@example.com")
+    assert mailed.endswith(f"{link}?code={code}")
+    page = client.get(mailed.removeprefix(mailed.split("/invitations/")[0]))
     assert "Join" in page.text
+    assert f'name="email_code" value="{code}"' in page.text
     joined = client.post(
         link,
-        data={"csrf_token": token_in(page.text), "password": "a long new password 1"},
+        data={
+            "csrf_token": token_in(page.text),
+            "email_code": code,
+            "password": "a long new password 1",
+        },
         follow_redirects=False,
     )
     assert joined.status_code == 303

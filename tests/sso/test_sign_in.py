@@ -369,6 +369,21 @@ def test_an_sso_sign_in_invalidates_the_password_until_a_new_one_is_set(
     assert client.post("/api/v1/users/auth/_login", json=body).status_code == 200
 
 
+def test_linking_an_account_by_sso_ends_the_sessions_its_password_opened(
+    client, services, clock, acme
+):
+    """Whoever signed in with the account's password before it was linked to the IdP (the
+    owner of the address, or someone who squatted it) is signed out, as the password is."""
+    assert whoami_with(client, acme.owner_headers).status_code == 200
+
+    assert sso_sign_in(client, clock, acme.prefix, "alice").status_code == 303
+
+    assert whoami_with(client, acme.owner_headers).status_code == 401
+    assert whoami(client).status_code == 200  # the SSO session itself
+    (event,) = [e for e in sso_audit(services, acme.org) if e.outcome == "success"]
+    assert event.details["sessions_ended"] == 1
+
+
 # --- refusals: each with its reason in the audit log, and no session -----------------------
 
 
@@ -641,17 +656,23 @@ def test_a_mapping_change_that_leaves_no_owner_is_refused_with_the_evaluated_res
     assert sso_sign_in(client, clock, acme.prefix, "alice").status_code == 303
     mapping = admins.json()["id"]
     base = f"/api/v1/organizations/{acme.org}/sso/role-mappings"
-    before = client.get(base, headers=acme.owner_headers).json()
+    before = client.get(base, headers=acme.key).json()
 
     demote = {
         "name": "admins",
         "rule": {"match": "any", "groups": ["admins"]},
         "role_assignments": deployment_role(acme.org, "deployment-viewer"),
     }
-    changed = client.put(f"{base}/{mapping}", json=demote, headers=acme.owner_headers)
-    deleted = client.delete(f"{base}/{mapping}", headers=acme.owner_headers)
-    viewers = map_roles(
-        client, acme, "viewers", ["viewers"], deployment_role(acme.org, "deployment-viewer")
+    changed = client.put(f"{base}/{mapping}", json=demote, headers=acme.key)
+    deleted = client.delete(f"{base}/{mapping}", headers=acme.key)
+    viewers = client.post(  # alice's password session ended when SSO linked her account
+        base,
+        json={
+            "name": "viewers",
+            "rule": {"match": "any", "groups": ["viewers"]},
+            "role_assignments": deployment_role(acme.org, "deployment-viewer"),
+        },
+        headers=acme.key,
     )
 
     assert changed.status_code == 409, changed.text
@@ -675,10 +696,10 @@ def test_deleting_the_only_owner_mapping_among_others_is_refused(client, clock, 
     map_roles(client, acme, "viewers", ["viewers"], deployment_role(acme.org, "deployment-viewer"))
     assert sso_sign_in(client, clock, acme.prefix, "alice").status_code == 303
     base = f"/api/v1/organizations/{acme.org}/sso/role-mappings"
-    response = client.delete(f"{base}/{admins}", headers=acme.owner_headers)
+    response = client.delete(f"{base}/{admins}", headers=acme.key)
     assert response.status_code == 409
     assert response.json()["errors"][0]["details"]["sso_members"][0]["matched"] == ["viewers"]
-    assert len(client.get(base, headers=acme.owner_headers).json()["role_mappings"]) == 2
+    assert len(client.get(base, headers=acme.key).json()["role_mappings"]) == 2
 
 
 @pytest.mark.parametrize(

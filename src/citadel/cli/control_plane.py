@@ -52,6 +52,7 @@ def serve(
     services, cert = process.services, process.certificate
     if process.first_owner is not None:
         _announce_owner(process.first_owner.email, process.first_owner.password)
+    console.print(f"Invitations are mailed through {services.mailer.describe()}.")
     url_host = _url_host(host, settings.public_hostname)
     api_url = f"https://{url_host}:{port}/api/v1"
     endpoints = {

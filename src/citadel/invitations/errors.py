@@ -36,3 +36,12 @@ class SignInToAccept(Forbidden):
 class InvitationsRateLimited(TooManyRequests):
     code = "organization.invitations_rate_limit_exceeded"
     default_message = "Too many invitations sent recently; try again later."
+
+
+class EmailNotProven(Forbidden):
+    code = "organization.invitation_email_not_proven"
+    default_message = (
+        "Accepting as a new account needs the code from the invitation email: open the link "
+        "that was sent to the invited address."
+    )
+    keeps_writes = True  # the refusal is audited in the organization's chain

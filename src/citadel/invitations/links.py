@@ -46,9 +46,11 @@ def link_base(origins: LinkOrigins, *, host: str | None, port: int | None) -> st
     return f"https://{shown}" if reached == DEFAULT_HTTPS_PORT else f"https://{shown}:{reached}"
 
 
-def invitation_link(base: str, token: str) -> str:
-    """The page where the invited person accepts (the token is the capability)."""
-    return f"{base}/invitations/{token}"
+def invitation_link(base: str, token: str, *, email_code: str | None = None) -> str:
+    """The page where the invited person accepts (the token is the capability); with the
+    `email_code`, the link only the invitation email carries (a new account needs it)."""
+    link = f"{base}/invitations/{token}"
+    return f"{link}?code={email_code}" if email_code else link
 
 
 def _normalized(host: str | None) -> str | None:

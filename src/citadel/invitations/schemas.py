@@ -23,6 +23,9 @@ class AcceptInvitationIn(StrictModel):
 
     password: str | None = Field(default=None, max_length=256)
     name: str | None = Field(default=None, max_length=128)
+    email_code: str | None = Field(default=None, max_length=64)
+    """The code the invitation email carries (its link's ``code``): a new account proves with
+    it that the address is theirs. Not needed when signed in as the invited person."""
 
 
 class InvitationOut(ResponseModel):

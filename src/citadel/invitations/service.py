@@ -14,7 +14,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from citadel.api_keys.errors import UnauthorizedRoleAssignments
-from citadel.audit.tags import AuditAction, TargetType
+from citadel.audit.tags import AuditAction, Outcome, TargetType
 from citadel.authn.context import Context
 from citadel.authn.guard import require
 from citadel.authn.principal import PrincipalKind
@@ -27,6 +27,7 @@ from citadel.db.tenancy import in_organization, owned, scoped
 from citadel.invitations import tokens
 from citadel.invitations.errors import (
     AlreadyMember,
+    EmailNotProven,
     InvalidInvitationEmail,
     InvalidInvitationInput,
     InvitationExpired,
@@ -51,10 +52,12 @@ MAX_PER_HOUR = 200
 
 @dataclass(frozen=True)
 class IssuedInvitation:
-    """An invitation and, for its creator only, the acceptance token."""
+    """An invitation and, for its creator and its email, the acceptance token; for the email
+    only, the code that proves the address."""
 
     row: Invitation
     token: str
+    email_code: str
 
 
 def invite(ctx: Context, organization_id: str, body: InvitationRequestIn) -> list[IssuedInvitation]:
@@ -90,7 +93,9 @@ def invite(ctx: Context, organization_id: str, body: InvitationRequestIn) -> lis
         if row is None:
             row = Invitation(id=new_id(), organization_id=organization_id, email=email)
             ctx.session.add(row)
+        email_code = tokens.new_secret()
         row.secret_digest = _digest(ctx, secret)
+        row.email_code_digest = _digest(ctx, email_code, purpose="invitation-email-code")
         row.role_assignments = assignments.to_stored(granted)
         row.invited_by = ctx.caller.actor.actor_id
         row.created_at, row.expires_at, row.accepted_at = now, now + ttl, None
@@ -102,7 +107,7 @@ def invite(ctx: Context, organization_id: str, body: InvitationRequestIn) -> lis
             target_id=tokens.handle(row.id),
             details={"email": email, "expires_at": row.expires_at.isoformat()},
         )
-        issued.append(IssuedInvitation(row, tokens.token(row.id, secret)))
+        issued.append(IssuedInvitation(row, tokens.token(row.id, secret), email_code))
     return issued
 
 
@@ -234,6 +239,16 @@ def _accepting_user(ctx: Context, row: Invitation, body: AcceptInvitationIn) -> 
         return user
     if find_by_email(ctx.session, row.email) is not None:
         raise SignInToAccept()
+    if not _email_proven(ctx, row, body.email_code):
+        ctx.record(
+            AuditAction.INVITATION_ACCEPTED,
+            organization_id=row.organization_id,
+            target_type=TargetType.INVITATION,
+            target_id=tokens.handle(row.id),
+            outcome=Outcome.FAILURE,
+            details={"email": row.email, "reason": "email_not_proven"},
+        )
+        raise EmailNotProven(fields=["body.email_code"])
     if not body.password:
         raise InvalidInvitationInput(
             "Choose a password to create your account.", fields=["body.password"]
@@ -288,5 +303,13 @@ def _email(text: str, field: str) -> str:
         ) from None
 
 
-def _digest(ctx: Context, secret: str) -> bytes:
-    return ctx.keyring.mac(secret, purpose="invitation")
+def _email_proven(ctx: Context, row: Invitation, code: str | None) -> bool:
+    """Whether `code` is the one the invitation email carried (constant time)."""
+    if row.email_code_digest is None or not code:
+        return False
+    digest = _digest(ctx, code, purpose="invitation-email-code")
+    return hmac.compare_digest(row.email_code_digest, digest)
+
+
+def _digest(ctx: Context, secret: str, *, purpose: str = "invitation") -> bytes:
+    return ctx.keyring.mac(secret, purpose=purpose)

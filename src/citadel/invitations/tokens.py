@@ -2,7 +2,9 @@
 
 The part before the last underscore is the invitation's public handle; lists show only the
 handle (they appear in the ``token`` field). The whole token, which is the capability to
-accept, exists only in the response to the inviter who created or refreshed the invitation.
+accept, exists only in the response to the inviter who created or refreshed the invitation,
+and in the invitation email. The email code (43 base62 characters) exists only in the email:
+it proves that whoever creates an account by accepting reads the invited address.
 """
 
 from __future__ import annotations

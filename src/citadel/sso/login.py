@@ -39,7 +39,7 @@ from citadel.sso.saml import (
 )
 from citadel.sso.urls import safe_return_to
 from citadel.users.models import User
-from citadel.users.service import find_by_email
+from citadel.users.service import end_sessions, find_by_email
 
 REQUEST_LIFETIME = timedelta(minutes=10)
 MAX_UNFINISHED_STARTS = 100
@@ -187,8 +187,14 @@ def _sign_in(
         )
     )
     user = ctx.session.get(User, identity.user_id) if identity is not None else None
+    ended = 0
     if identity is None or user is None:
-        user = find_by_email(ctx.session, email) or _provision(ctx, email, assertion)
+        existing = find_by_email(ctx.session, email)
+        if existing is not None:
+            # Linking an account to this IdP identity: whoever held its password before (a
+            # squatter, say) loses every session it had, as the password itself is dropped.
+            ended = end_sessions(ctx.session, [existing.id], now)
+        user = existing or _provision(ctx, email, assertion)
         identity = SsoIdentity(
             id=new_id(),
             organization_id=org,
@@ -228,6 +234,7 @@ def _sign_in(
             "generation": row.generation,
             "session_id": issued.row.id,
             "new_member": joined,
+            "sessions_ended": ended,
             "groups": identity.groups,
             "mappings_matched": list(mapped.matched) if mapped else None,
         },

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from citadel.api.deps import WorkDep, csv_items, permitted, public
 from citadel.api.openapi import errors
@@ -23,6 +23,8 @@ from citadel.invitations.schemas import (
 )
 from citadel.kit.schema import EmptyOut
 from citadel.orgs.service import load as load_org
+from citadel.use_cases import invitations as use_cases
+from citadel.web.links import link_base_of
 
 router = APIRouter(tags=["invitations"])
 Token = Path(max_length=128)
@@ -54,12 +56,16 @@ def _shape(
     responses=errors(429),
 )
 def create_invitations(
-    body: InvitationRequestIn, work: WorkDep, organization_id: str = OrgId
+    request: Request, body: InvitationRequestIn, work: WorkDep, organization_id: str = OrgId
 ) -> InvitationsOut:
-    """Create or refresh invitations; the response is the only place the tokens appear."""
-    with work.write() as ctx:
-        issued = service.invite(ctx, organization_id, body)
-        return InvitationsOut(invitations=[_shape(ctx, i.row, i.token) for i in issued])
+    """Create or refresh invitations and email each invited address its link. The response
+    and that email are the only places a token appears; the email code, which a new account
+    needs to accept, is only in the email."""
+    invited = use_cases.invite(
+        work, work.services.mailer, organization_id, body, link_base=link_base_of(request)
+    )
+    with work.read() as ctx:
+        return InvitationsOut(invitations=[_shape(ctx, i.row, i.token) for i in invited.issued])
 
 
 @router.get(

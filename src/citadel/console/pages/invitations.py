@@ -42,7 +42,12 @@ def _optional_visitor(request: Request) -> Visitor | None:
 
 
 def _page(
-    request: Request, token: str, *, error: CitadelError | None = None, status: int = 200
+    request: Request,
+    token: str,
+    *,
+    email_code: str | None,
+    error: CitadelError | None = None,
+    status: int = 200,
 ) -> Response:
     visitor = _optional_visitor(request)
     form_token = pre_session_token(request)
@@ -62,6 +67,7 @@ def _page(
         has_account=has_account,
         expired=expired,
         token=token,
+        email_code=email_code,
         form_token=form_token,
         signed_in_as=visitor.email if visitor else None,
     )
@@ -70,8 +76,8 @@ def _page(
 
 @router.get("/invitations/{token}")
 def show(request: Request, token: str) -> Response:
-    """The invitation this link accepts."""
-    return _page(request, token[:128])
+    """The invitation this link accepts; the email's link adds the code a new account needs."""
+    return _page(request, token[:128], email_code=_code(request.query_params.get("code")))
 
 
 @router.post("/invitations/{token}")
@@ -83,11 +89,18 @@ def accept(request: Request, token: str, form: AnyForm) -> Response:
         check_session_form(request, form)
     else:
         check_pre_session(request, form)
+    email_code = _code(form.get("email_code"))
     try:
         password = form.get("password") or None
-        body = parse(AcceptInvitationIn, {"password": password, "name": form.text("name")})
+        fields = {"password": password, "name": form.text("name"), "email_code": email_code}
+        body = parse(AcceptInvitationIn, fields)
         with (visitor or anonymous(request)).write() as ctx:
             service.accept(ctx, token, body)
     except CitadelError as exc:
-        return _page(request, token, error=exc, status=exc.status)
+        return _page(request, token, email_code=email_code, error=exc, status=exc.status)
     return redirect("/") if visitor else redirect("/sign-in", "joined")
+
+
+def _code(text: str | None) -> str | None:
+    """An email code as the link or the form carries it (bounded; the service checks it)."""
+    return text[:64] if text else None

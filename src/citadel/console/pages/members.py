@@ -15,7 +15,6 @@ from citadel.authz import assignments
 from citadel.authz.assignments import Assignment, RoleAssignmentsIn
 from citadel.authz.decide import Grant, may_grant
 from citadel.authz.roles import RoleId, ScopeKind
-from citadel.bootstrap import api_certificate_names
 from citadel.console.form_tokens import AlreadySubmitted
 from citadel.console.routing import console_router
 from citadel.console.web import (
@@ -29,15 +28,16 @@ from citadel.console.web import (
     page,
     parse,
     redirect,
-    services_of,
 )
 from citadel.deployments import service as deployments
 from citadel.errors import BadRequest, CitadelError
 from citadel.invitations import service as invitations
 from citadel.invitations import tokens
-from citadel.invitations.links import LinkOrigins, invitation_link, link_base
+from citadel.invitations.links import invitation_link
 from citadel.invitations.schemas import InvitationRequestIn
 from citadel.members import service
+from citadel.use_cases.invitations import invite as invite_people
+from citadel.web.links import link_base_of
 
 router = console_router()
 ROLE_LABELS = {
@@ -172,28 +172,25 @@ def invite(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
                 "role_assignments": role_assignments(org, form),
             },
         )
-        with once(request, visitor, form), visitor.write() as ctx:
-            issued = [(i.row.email, i.token) for i in invitations.invite(ctx, org, body)]
+        with once(request, visitor, form):
+            invited = _invite(request, visitor, org, body)
     except AlreadySubmitted:
         return redirect("/members", "invitations_already_sent")
     except CitadelError as exc:
         return _page(request, visitor, status=exc.status, error=exc, values=form.values())
-    return _page(request, visitor, invited=_links(request, issued))
+    return _page(request, visitor, **invited)
 
 
-def _links(request: Request, issued: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Each invited email with its link: at the configured public URL, else at the origin
-    this page was reached at if the control plane's certificate names it, else at the
-    control plane's own address (`citadel.invitations.links`)."""
-    settings = services_of(request).settings
-    origins = LinkOrigins(
-        public_url=settings.public_url,
-        hostnames=frozenset(api_certificate_names(settings)),
-        port=settings.api_port,
-        listening_url=settings.control_plane_url,
-    )
-    base = link_base(origins, host=request.url.hostname, port=request.url.port)
-    return [(email, invitation_link(base, token)) for email, token in issued]
+def _invite(
+    request: Request, visitor: Visitor, org: str, body: InvitationRequestIn
+) -> dict[str, Any]:
+    """Invite, email each address its link, and say what the page shows: each invited email
+    with its link (without the email code: that is only in the email, so a link passed on
+    by hand serves someone who already has an account) and the addresses whose email failed."""
+    base = link_base_of(request)
+    done = invite_people(visitor, visitor.services.mailer, org, body, link_base=base)
+    links = [(i.row.email, invitation_link(base, i.token)) for i in done.issued]
+    return {"invited": links, "undelivered": done.undelivered}
 
 
 @router.post("/members/invitations/{handle}/resend")
@@ -201,7 +198,7 @@ def resend(request: Request, visitor: SignedIn, form: PostedForm, handle: str) -
     """Refresh an invitation (new link, new expiry, same roles), once per form shown."""
     org = org_of(visitor)
     try:
-        with once(request, visitor, form), visitor.write() as ctx:
+        with visitor.read() as ctx:
             ref = tokens.parse(handle[:128])
             row = next(
                 (
@@ -218,12 +215,13 @@ def resend(request: Request, visitor: SignedIn, form: PostedForm, handle: str) -
                 InvitationRequestIn,
                 {"emails": [row.email], "role_assignments": roles or None},
             )
-            issued = [(i.row.email, i.token) for i in invitations.invite(ctx, org, body)]
+        with once(request, visitor, form):
+            invited = _invite(request, visitor, org, body)
     except AlreadySubmitted:
         return redirect("/members", "invitations_already_sent")
     except CitadelError as exc:
         return _page(request, visitor, status=exc.status, error=exc)
-    return _page(request, visitor, invited=_links(request, issued))
+    return _page(request, visitor, **invited)
 
 
 @router.post("/members/invitations/{handle}/revoke")

@@ -1,0 +1,22 @@
+"""The messages Citadel writes (plain text; no tracking, no remote images)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from citadel.mail.delivery import Message
+
+
+def invitation(
+    *, to: str, organization: str, link: str, expires_at: datetime, inviter: str | None
+) -> Message:
+    """The invitation email: the link carries the token and the code that proves the address
+    (accepting as a new account needs both; someone who already has an account signs in)."""
+    who = f"{inviter} invited you" if inviter else "You are invited"
+    body = (
+        f"{who} to join the organization {organization} on Citadel.\n\n"
+        f"Open this link to accept:\n\n    {link}\n\n"
+        f"It works once and expires on {expires_at:%Y-%m-%d %H:%M} UTC. If you did not expect "
+        "this invitation, ignore this message: nothing happens until the link is used.\n"
+    )
+    return Message(to=to, subject=f"Invitation to {organization} on Citadel", body=body)
