@@ -27,6 +27,8 @@ class ApiKey(Base):
     role_assignments: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
+    expiry_warned_at: Mapped[datetime | None]
+    """When the warning that the key expires soon was mailed (once per key)."""
     last_used_at: Mapped[datetime | None]
     last_used_ip: Mapped[str | None] = mapped_column(sa.String(64))
     disabled_at: Mapped[datetime | None]
