@@ -188,7 +188,11 @@ def test_a_follower_serves_the_pair_another_process_renewed(tmp_path: Path) -> N
     ctx = server_context(first.cert_file, first.key_file, first.key_password)
     ticks = [0.0]
     CertificateFollower(
-        ctx, first.cert_file, first.key_file, b"pw", every_s=60, monotonic=lambda: ticks[0]
+        ctx,
+        first.cert_file,
+        lambda: server_context(first.cert_file, first.key_file, b"pw"),
+        every_s=60,
+        monotonic=lambda: ticks[0],
     )
     port = _free_port()
 
@@ -203,14 +207,15 @@ def test_a_follower_serves_the_pair_another_process_renewed(tmp_path: Path) -> N
             ticks[0] = 61.0
             shown.append(await asyncio.to_thread(_presented, port, first.ca_file))  # notices
             shown.append(await asyncio.to_thread(_presented, port, first.ca_file))
+            shown.append(await asyncio.to_thread(_presented, port, first.ca_file))
         finally:
             server.should_exit = True
             await asyncio.sleep(0)
         return shown
 
-    before, unchecked, noticing, after = asyncio.run(scenario())
+    before, unchecked, noticing, after, again = asyncio.run(scenario())
 
+    renewed = x509.load_pem_x509_certificate(first.cert_file.read_bytes())
     assert unchecked.serial_number == before.serial_number
-    assert noticing.serial_number == before.serial_number
-    assert after == x509.load_pem_x509_certificate(first.cert_file.read_bytes())
-    assert after.serial_number != before.serial_number
+    assert renewed.serial_number != before.serial_number
+    assert noticing == after == again == renewed

@@ -18,7 +18,8 @@ endpoints, the nodes) builds its context here, so the policy lives in one place:
 - `reload_certificate` loads a new certificate and key into the same context object: new
   handshakes present it, connections already open keep theirs. The pair is first loaded into a
   scratch context, so a half-written or mismatched pair never reaches the live one.
-  `CertificateFollower` does it from inside handshakes when the files change on disk.
+  `CertificateFollower` instead switches each new handshake to a fresh context built from
+  the files once they change on disk, for listeners whose handshakes run on several threads.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import _ssl
 import ctypes
 import os
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -93,26 +95,33 @@ def reload_certificate(
 
 
 class CertificateFollower:
-    """Reloads a server context's certificate when its files change on disk, for a process
-    that does not issue its own (a node: the allocator writes its renewed pair). The check
-    runs inside handshakes (the SNI callback, which OpenSSL calls with or without a server
-    name), on the serving thread, at most every `every_s` seconds; the handshake that notices
-    the change keeps the old certificate, the following ones get the new one."""
+    """Serves the newest certificate on disk without touching a context in use, for a listener
+    whose handshakes may run on several threads (a metrics endpoint) or in a process that does
+    not issue its own certificate (a node: the allocator writes its renewed pair).
+
+    It works inside handshakes, through `ctx`'s SNI callback (which OpenSSL calls with or
+    without a server name): at most every `every_s` seconds, one handshake runs `renew` (which
+    may re-issue the files) and, if the certificate file changed, `build` makes a fresh context
+    with the same policy from the files. Every later handshake is switched to the newest
+    context (`ssl_object.context`, what SNI callbacks are for), so no live context is ever
+    modified. A pair that does not load (half-written) is retried at the next check."""
 
     def __init__(
         self,
         ctx: ssl.SSLContext,
         cert_file: PathLike,
-        key_file: PathLike,
-        password: bytes | None = None,
+        build: Callable[[], ssl.SSLContext],
         *,
+        renew: Callable[[], object] | None = None,
         every_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.cert_file, self.key_file, self.password = Path(cert_file), Path(key_file), password
+        self.cert_file, self.build, self.renew = Path(cert_file), build, renew
         self.every_s, self.monotonic = every_s, monotonic
+        self.current = ctx
         self._stamp = self._stat()
         self._next = monotonic() + every_s
+        self._checking = threading.Lock()
         ctx.sni_callback = self._on_handshake
 
     def _stat(self) -> tuple[int, int, int] | None:
@@ -123,20 +132,30 @@ class CertificateFollower:
         return st.st_ino, st.st_mtime_ns, st.st_size
 
     def _on_handshake(
-        self, ssl_object: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext
+        self,
+        ssl_object: ssl.SSLObject | ssl.SSLSocket,
+        server_name: str | None,
+        ctx: ssl.SSLContext,
     ) -> None:
-        now = self.monotonic()
-        if now < self._next:
-            return
-        self._next = now + self.every_s
-        stamp = self._stat()
-        if stamp == self._stamp:
-            return
+        if self.monotonic() >= self._next and self._checking.acquire(blocking=False):
+            try:
+                self._next = self.monotonic() + self.every_s
+                self._check()
+            finally:
+                self._checking.release()
+        if self.current is not ctx:
+            ssl_object.context = self.current
+
+    def _check(self) -> None:
         try:
-            reload_certificate(ctx, self.cert_file, self.key_file, self.password)
-        except (OSError, ssl.SSLError):
-            return  # half-written: the next check tries again
-        self._stamp = stamp
+            if self.renew is not None:
+                self.renew()
+            stamp = self._stat()
+            if stamp != self._stamp:
+                self.current = self.build()
+                self._stamp = stamp
+        except (OSError, ValueError, ssl.SSLError):
+            return  # half-written or unreadable: the next check tries again
 
 
 def set_groups(ctx: ssl.SSLContext, groups: tuple[str, ...]) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import ssl
 import sys
 from pathlib import Path
 
@@ -127,10 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     router = build_router(services)
     NodeMetrics(services.engine, args.data_dir, metrics_token).instrument(router)
     app = NodeApp(router, realm, tasks=services.tasks)
+
     # Mozilla intermediate, as on every listener; the allocator renews the pair on disk and the
-    # follower loads it into the serving context (ADR 18).
-    tls = server_context(args.cert, args.key, client_ca=args.client_ca)
-    CertificateFollower(tls, args.cert, args.key)
+    # follower serves it from a fresh context (ADR 18).
+    def node_tls() -> ssl.SSLContext:
+        return server_context(args.cert, args.key, client_ca=args.client_ca)
+
+    tls = node_tls()
+    CertificateFollower(tls, args.cert, node_tls)
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -17,7 +17,9 @@ from prometheus_client import CollectorRegistry
 from citadel.config import Settings
 from citadel.crypto.keyring import Keyring
 from citadel.kit.metrics import MetricsServer, ensure_token, serve_metrics
+from citadel.kit.tls import CertificateFollower
 from citadel.log import get_logger
+from citadel.pki.authority import ServerCertificate
 from citadel.pki.metrics import ensure_metrics_certificate, metrics_tls_context
 
 log = get_logger(__name__)
@@ -73,12 +75,22 @@ def metrics_endpoint(
     if port == 0:
         return None
     host = settings.metrics_host
-    certificate = ensure_metrics_certificate(settings.data_dir, keyring, component, host=host)
+
+    def renew() -> ServerCertificate:
+        return ensure_metrics_certificate(settings.data_dir, keyring, component, host=host)
+
+    certificate = renew()
+    tls = metrics_tls_context(certificate)
+    # Renewed without a restart (ADR 18): handshakes run on the endpoint's threads, so each
+    # new one is switched to a fresh context once the certificate is re-issued.
+    CertificateFollower(
+        tls, certificate.cert_file, lambda: metrics_tls_context(certificate), renew=renew
+    )
     return MetricsEndpoint(
         component=component,
         registry=registry,
         host=host,
         port=port,
-        tls=metrics_tls_context(certificate),
+        tls=tls,
         token=ensure_token(settings.data_dir),
     )
