@@ -118,13 +118,15 @@ def api_certificate_names(settings: Settings) -> list[str]:
 
 
 def api_certificate(services: Services) -> ServerCertificate:
-    """The control plane's TLS certificate, issued by the platform CA (created if missing)."""
+    """The control plane's TLS certificate, issued by the platform CA (created if missing,
+    and re-issued for other names or when due for renewal by the services' clock, ADR 18)."""
     s = services.settings
     return ensure_api_certificate(
         s.data_dir / "pki",
         services.keyring.barrier,
         services.keyring.tls_key_password(),
         api_certificate_names(s),
+        now=services.clock.now(),
     )
 
 
