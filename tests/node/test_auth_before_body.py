@@ -1,7 +1,8 @@
 """The node authenticates on the headers before it reads a body (issue 17.2).
 
 An unauthenticated client must not make the node read (and hold) a body of up to 100 MiB:
-a request that announces a body on a route that needs credentials is answered 401 before
+a request that announces a body costlier than what uvicorn buffers anyway (over 64 KiB, of
+unknown length, or content-coded) on a route that needs credentials is answered 401 before
 the first byte of the body is asked for. In process through the ASGI app (the app never calls
 ``receive``), and against a real `citadel node` over TLS (the 401 arrives while the client
 has sent a few bytes of a declared 100 MiB body, so the node did not wait for the rest).
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from citadel.node.http.app import MAX_BODY, NodeApp
+from citadel.node.http.app import MAX_BODY, PREREAD, NodeApp
 from tests.node.builders import ELASTIC
 from tests.node.process import RunningNode, Tls, make_tls, start_node
 
@@ -86,6 +87,24 @@ def test_a_chunked_body_without_credentials_is_refused_before_it_is_read(
 ) -> None:
     headers = {"content-type": "application/json", "transfer-encoding": "chunked"}
     status, _, _, asked = call_without_body(node_app, "POST", "/_bulk", headers)
+    assert status == 401
+    assert asked == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"content-length": str(PREREAD + 1)},
+        {"content-length": "100", "content-encoding": "gzip"},
+        {"content-length": "not-a-number"},
+    ],
+    ids=["over-the-preread-window", "content-coded", "unparsable-length"],
+)
+def test_a_costly_body_is_refused_before_it_is_read(
+    node_app: NodeApp, headers: dict[str, str]
+) -> None:
+    headers = {"content-type": "application/json", **headers}
+    status, _, _, asked = call_without_body(node_app, "POST", "/logs/_doc", headers)
     assert status == 401
     assert asked == 0
 

@@ -4,11 +4,12 @@ Handlers are synchronous (the store is SQLite) and run in a worker thread. Every
 carries ``X-Elastic-Product: Elasticsearch`` and ``application/json`` (``text/plain`` for
 ``_cat`` text), which is what the official clients check.
 
-At the edge, before any handler: the route is matched and, when the request announces a
-body (``Content-Length`` above 0 or ``Transfer-Encoding``) and the route needs credentials,
-the caller is authenticated on the headers alone, so a 401 is answered before a byte of the
-body is read (uvicorn reads no more than its 64 KiB flow-control window meanwhile, and
-discards the rest); a request without a body is authenticated in its one worker-thread hop.
+At the edge, before any handler: the route is matched and, when the route needs credentials
+and the request announces a body that could cost more than uvicorn buffers anyway (over its
+64 KiB flow-control window, of unknown length, or content-coded, which could inflate), the
+caller is authenticated on the headers alone, so a 401 is answered before a byte of the body
+is read (uvicorn then discards the rest). Other requests (no body, or a small plain one that
+uvicorn has already read) are authenticated in their one worker-thread hop, as before.
 Then the body is decoded (``Content-Encoding``, capped at `max_body` decoded bytes) and its
 ``Content-Type`` checked (`media_type`); the common parameters are taken off the query
 (`output`). After: the response is rendered as those parameters ask and gzipped when the
@@ -44,6 +45,7 @@ log = structlog.get_logger(__name__)
 
 PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
 MAX_BODY = 100 * 1024 * 1024
+PREREAD = 64 * 1024  # what uvicorn reads of a body before the app asks (HIGH_WATER_LIMIT)
 WORKERS = 16
 
 
@@ -77,7 +79,7 @@ class NodeApp:
             options, query = take_response_options(query, scope["path"])
             route, params = self.router.match(scope["method"], scope["path"])
             identity = None
-            if route.need.kind != "none" and _announces_body(headers):
+            if route.need.kind != "none" and _costly_body(headers):
                 # credentials are checked on the headers, before the body is read (issue 17.2)
                 identity = await anyio.to_thread.run_sync(
                     self.realm.authenticate, headers.get("authorization"), limiter=self.limiter
@@ -178,12 +180,16 @@ class NodeApp:
             self.realm.require_indices(request.identity, need.privilege, names.split(","))
 
 
-def _announces_body(headers: dict[str, str]) -> bool:
-    """Whether the request's headers say a body follows (RFC 9112, section 6.3)."""
+def _costly_body(headers: dict[str, str]) -> bool:
+    """Whether the headers announce a body that could cost more to read than uvicorn's flow
+    control buffers before the app asks (RFC 9112, section 6.3): of unknown length (chunked),
+    over `PREREAD`, or content-coded (a small gzip inflates to up to `max_body`)."""
     if "transfer-encoding" in headers:
         return True
+    if headers.get("content-encoding", "identity").strip().lower() != "identity":
+        return True
     length = headers.get("content-length", "").strip()
-    return bool(length) and length != "0"
+    return bool(length) and (not length.isdigit() or int(length) > PREREAD)
 
 
 @functools.cache
