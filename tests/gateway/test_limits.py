@@ -8,7 +8,9 @@ whose body trickles stays in flight). The flooding address is 127.0.0.2; the oth
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +18,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from proxyprotocol.result import ProxyResultIPv4
+from proxyprotocol.v2 import ProxyProtocolV2
+
+from citadel.gateway.listener import ProxyListenerConfig
 from citadel.gateway.proxy import Limits
 from tests.gateway.harness import Pki, RecordingNode, RunningGateway, connect_from
 
@@ -188,3 +194,38 @@ def _trickle_until_answered(conn: ssl.SSLSocket) -> tuple[int, bytes, dict]:
         if started:
             return _answer(conn, data=started)
     raise AssertionError("the gateway never answered the trickling body")
+
+
+def _behind_balancer(port: int, pki: Pki, client: str, data: bytes) -> ssl.SSLSocket:
+    """A connection from the trusted balancer (127.0.0.1) naming `client` in a PROXY v2
+    header."""
+    raw = connect_from("127.0.0.1", port)
+    raw.sendall(
+        ProxyProtocolV2().pack(
+            ProxyResultIPv4(
+                (ipaddress.IPv4Address(client), 40000),
+                (ipaddress.IPv4Address("10.0.0.1"), 443),
+                protocol=socket.SOCK_STREAM,
+            )
+        )
+    )
+    ctx = ssl.create_default_context(cafile=str(pki.node_tls.ca))
+    conn = ctx.wrap_socket(raw, server_hostname="localhost")
+    conn.sendall(data)
+    return conn
+
+
+def test_behind_a_balancer_the_caps_count_the_proxy_headers_client(
+    pki: Pki, snapshot_path: Path, recorder: RecordingNode
+) -> None:
+    with _gateway(pki, snapshot_path, max_connections_per_client=1) as gateway:
+        config = ProxyListenerConfig(port=0, trusted_cidrs=(ipaddress.ip_network("127.0.0.1/32"),))
+        port = gateway.add_proxy_listener(config).port
+        with _behind_balancer(port, pki, "198.51.100.7", GET) as first:
+            assert _answer(first)[0] == 200
+            with _behind_balancer(port, pki, "198.51.100.8", GET) as other:
+                assert _answer(other)[0] == 200  # same balancer, another client: its own cap
+            with _behind_balancer(port, pki, "198.51.100.7", GET) as second:
+                status, _, body = _answer(second)
+            assert status == 429
+            assert body["error"]["type"] == "client.too_many_connections"
