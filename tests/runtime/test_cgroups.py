@@ -84,6 +84,10 @@ def test_v1_mounts_and_own_paths_are_read_per_controller() -> None:
     assert own == {"pids": "/", "memory": "/jobs/42", "": "/"}
 
 
+def test_a_line_that_is_not_a_cgroup_entry_is_skipped() -> None:
+    assert _own_paths("garbage\n0::/\n") == {"": "/"}
+
+
 def test_v2_mount_and_own_path() -> None:
     assert _cgroup_mounts(V2_MOUNTINFO) == {"unified": Path("/sys/fs/cgroup")}
     assert _own_paths("0::/system.slice/citadel.service\n") == {"": "/system.slice/citadel.service"}

@@ -254,6 +254,8 @@ def _own_paths(proc_cgroup: str) -> dict[str, str]:
     """This process's cgroup path by controller ("" for the unified hierarchy)."""
     paths: dict[str, str] = {}
     for line in proc_cgroup.splitlines():
+        if line.count(":") < 2:
+            continue
         _, controllers, path = line.split(":", 2)
         for controller in controllers.split(",") if controllers else [""]:
             paths[controller] = path
