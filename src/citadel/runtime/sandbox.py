@@ -222,7 +222,7 @@ def deployment_sandbox() -> BubblewrapSandbox:
     them; else by the rlimit fallback, which the allocator says loudly at start (ADR 20)."""
     try:
         cgroups = Cgroups.discover()
-    except CgroupsUnavailable as exc:
+    except (CgroupsUnavailable, OSError) as exc:
         log.warning(
             "allocator.cgroups_unavailable",
             reason=str(exc),
