@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -106,7 +106,13 @@ def serve(
     try:
         servers = [_Server(public), _Server(internal)]
         asyncio.run(
-            serve_together(servers, services, endpoints, children, renewer=process.renewer.run)
+            serve_together(
+                servers,
+                services,
+                endpoints,
+                children,
+                background=[process.renewer.run, process.chores],
+            )
         )
     finally:
         process.close()
@@ -132,11 +138,11 @@ async def serve_together(
     endpoints: dict,
     children: list[Child],
     *,
-    renewer: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
 ) -> None:
     """Serve every listener; announce the endpoints once all listen, then start the children
-    (allocator, gateway) and the certificate `renewer`; stop them all and remove the
-    endpoints at the end."""
+    (allocator, gateway) and the `background` loops (certificate renewal, chores); stop them
+    all and remove the endpoints at the end."""
     for server in servers:
         server.peers = servers
     tasks = [asyncio.create_task(s.serve()) for s in servers]
@@ -153,8 +159,7 @@ async def serve_together(
         else:
             _announce(run_dir, path, endpoints)
             supervised = [asyncio.create_task(c.keep_running()) for c in children]
-            if renewer is not None:
-                supervised.append(asyncio.create_task(renewer()))
+            supervised += [asyncio.create_task(loop()) for loop in background]
         await asyncio.gather(*tasks)
     finally:
         for child in children:

@@ -20,3 +20,16 @@ def invitation(
         "this invitation, ignore this message: nothing happens until the link is used.\n"
     )
     return Message(to=to, subject=f"Invitation to {organization} on Citadel", body=body)
+
+
+def api_key_expiring(
+    *, to: str, organization: str, description: str, key_id: str, expires_at: datetime
+) -> Message:
+    """The warning that an API key stops working soon."""
+    body = (
+        f'The API key "{description}" ({key_id}) of the organization {organization} on '
+        f"Citadel expires on {expires_at:%Y-%m-%d %H:%M} UTC. Whatever uses it will then be "
+        "refused.\n\nCreate a new key and replace this one before then (console: API keys; "
+        "API: POST /api/v1/users/auth/keys).\n"
+    )
+    return Message(to=to, subject=f"An API key of {organization} expires soon", body=body)

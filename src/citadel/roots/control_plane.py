@@ -26,9 +26,17 @@ from citadel.bootstrap import FirstOwner, Services
 from citadel.config import Settings
 from citadel.db.migrate import upgrade
 from citadel.kit.tls import server_context
+from citadel.log import get_logger
 from citadel.pki.authority import ServerCertificate
 from citadel.pki.renewal import CertificateRenewer
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
+from citadel.use_cases.notifications import warn_expiring_api_keys
+from citadel.web.work import Work
+
+log = get_logger(__name__)
+
+CHORES_INTERVAL_S = 3600.0
+"""How often the control plane looks for mail of its own to send (key-expiry warnings)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,18 @@ class ControlPlaneProcess:
     metrics: MetricsEndpoint | None = None
     """Requests, sign-ins and audit writes at ``/metrics`` (None when turned off)."""
     audit_counter: AuditCounter | None = None
+
+    async def chores(self, interval_s: float = CHORES_INTERVAL_S) -> None:
+        """The platform's own mail, every `interval_s` until cancelled (first right away):
+        warnings of API keys about to expire. A round that fails is logged and tried again
+        at the next."""
+        units = Work(self.services, self.services.system_caller())
+        while True:
+            try:
+                await asyncio.to_thread(warn_expiring_api_keys, units, self.services.mailer)
+            except Exception:
+                log.exception("chores.failed")
+            await asyncio.sleep(interval_s)
 
     def start_metrics(self) -> None:
         """Serve the metrics endpoint (when on); `close` stops it."""
