@@ -573,6 +573,7 @@ class ClientConnection(asyncio.Protocol):
         self._out: list[bytes] = []
         self.admission = gateway.admission
         self.in_flight = gateway.admission.requests  # requests in flight per client address
+        self.max_in_flight = gateway.limits.max_requests_per_client
         self.stats = gateway.stats
         # The stats cell of the last answer, with its decision and status: the next answer
         # with the same ones counts there without a lookup.
@@ -942,7 +943,7 @@ class ClientConnection(asyncio.Protocol):
         assert route is not None
         in_flight, key = self.in_flight, self.client_key
         count = in_flight.get(key, 0)
-        if count >= self.limits.max_requests_per_client:
+        if count >= self.max_in_flight:
             self._refuse(ex, Reason.CLIENT_BUSY)
             return
         in_flight[key] = count + 1
