@@ -10,6 +10,12 @@ to the shared pool when it closes. The response streams back with hop-by-hop hea
 The gateway re-serialises every request head itself, so the node only ever sees one
 unambiguous framing. No task per request: a task exists only while a new upstream connection
 is being opened. Costs per request are measured in docs/adr/0013.
+
+Limits (ADR 23): a connection past its client address's cap, a request past the address's
+in-flight cap or the deployment's upstream budget, and a body with no Authorization header
+are answered by the gateway (429, 401) and reach no node; a body past its deadline or below
+its minimum rate is answered 408 by the connection's timer. Every answer is counted in the
+worker's `WorkerStats` (`metrics`).
 """
 
 from __future__ import annotations
