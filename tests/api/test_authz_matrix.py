@@ -76,6 +76,7 @@ class World:
         self.dep2 = new_id()
         self.persona = "anonymous"
         self.headers: dict[str, str] = {}
+        self.signed_in_user: TestUser | None = None
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
@@ -88,6 +89,7 @@ class World:
 
     def session_of(self, user: TestUser) -> dict[str, str]:
         """Sign `user` in through the API; the client keeps no cookie (headers only)."""
+        self.signed_in_user = user
         token = login(self.client, self.services, user)
         self.client.cookies.clear()
         return bearer(token)
@@ -246,6 +248,15 @@ class World:
         text = response.json()["secret"]
         secret = base64.b32decode(text + "=" * (-len(text) % 8))
         return totp.code_at(secret, totp.counter_at(self.services.clock.now()))
+
+
+    @property
+    def second_factor_code(self) -> str:
+        """The signed-in persona's next TOTP code (sign-in spent the current one); else any."""
+        user = self.signed_in_user
+        if user is None or user.totp_secret is None:
+            return "000000"
+        return user.code(self.services, step=1)
 
 
 class Overlay:

@@ -7,6 +7,7 @@ __all__ = [
     "InvalidTargetUser",
     "LastOwner",
     "MembershipNotFound",
+    "ResetElsewhere",
     "UnauthorizedRoleAssignments",
 ]
 
@@ -24,3 +25,12 @@ class LastOwner(Conflict):
 class InvalidTargetUser(BadRequest):
     code = "role_assignments.invalid_target_user_id"
     default_message = "The user is not a member of the organization of this role assignment."
+
+
+class ResetElsewhere(Conflict):
+    code = "organization.second_factor_reset_other_organizations"
+    default_message = (
+        "This person also belongs to other organizations, so one organization's owner cannot "
+        "reset their second factor."
+    )
+    keeps_writes = True  # the refused attempt is audited

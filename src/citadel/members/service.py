@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from citadel.api_keys.service import disable_keys_created_by
-from citadel.audit.tags import AuditAction, TargetType
+from citadel.audit.tags import AuditAction, Outcome, TargetType
 from citadel.authn.context import Context
 from citadel.authn.guard import require
 from citadel.authz import assignments
@@ -23,17 +23,18 @@ from citadel.authz.assignments import Assignment, RoleAssignmentsIn
 from citadel.authz.decide import Grant, Subject, Target, may_grant, visible_part
 from citadel.authz.permissions import Permission
 from citadel.authz.roles import OWNER, RoleId
-from citadel.db.tenancy import in_organization, scoped
+from citadel.db.tenancy import in_organization, outside_organization, scoped
 from citadel.members.errors import (
     InvalidTargetUser,
     LastOwner,
     MembershipNotFound,
+    ResetElsewhere,
     UnauthorizedRoleAssignments,
 )
 from citadel.orgs.models import Membership, RoleAssignment
 from citadel.orgs.service import load as load_org
 from citadel.users.models import User
-from citadel.users.service import end_sessions
+from citadel.users.service import clear_second_factors, end_sessions
 
 
 def subject_of_user(session: Session, user_id: str) -> Subject:
@@ -151,6 +152,43 @@ def remove_members(ctx: Context, organization_id: str, user_ids: list[str]) -> N
             target_id=user_id,
             details={"left": leaving},
         )
+
+
+def reset_second_factor(ctx: Context, organization_id: str, user_id: str) -> None:
+    """An owner's reset of a member's lost second factor: the TOTP seed and recovery codes are
+    forgotten and every session of the member ends, so the next sign-in (password) must enrol
+    again. Only for someone who belongs to this organization alone: one organization's owner
+    must not weaken an account other organizations rely on (409 `ResetElsewhere`)."""
+    require(ctx.caller, Permission.MEMBERS_REMOVE, Target.organization(organization_id))
+    load_org(ctx.session, organization_id, for_update=True)
+    if ctx.session.get(Membership, (organization_id, user_id)) is None:
+        raise MembershipNotFound(fields=["path.user_id"])
+    elsewhere = ctx.session.scalar(
+        sa.select(sa.func.count()).where(
+            Membership.user_id == user_id, outside_organization(Membership, organization_id)
+        )
+    )
+    if elsewhere:
+        ctx.record(
+            AuditAction.MEMBER_SECOND_FACTOR_RESET,
+            organization_id=organization_id,
+            target_type=TargetType.USER,
+            target_id=user_id,
+            outcome=Outcome.FAILURE,
+            details={"reason": "member_of_other_organizations"},
+        )
+        raise ResetElsewhere()
+    user = ctx.session.get(User, user_id, with_for_update=True)
+    assert user is not None  # a membership's user exists (foreign key)
+    clear_second_factors(ctx.session, user)
+    ended = end_sessions(ctx.session, [user_id], ctx.clock.now())
+    ctx.record(
+        AuditAction.MEMBER_SECOND_FACTOR_RESET,
+        organization_id=organization_id,
+        target_type=TargetType.USER,
+        target_id=user_id,
+        details={"sessions_ended": ended},
+    )
 
 
 def add_role_assignments(ctx: Context, user_id: str, body: RoleAssignmentsIn) -> None:

@@ -15,6 +15,9 @@ class LoginIn(StrictModel):
     username: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=256)
     totp_code: str | None = Field(default=None, max_length=32)
+    passkey_assertion: str | None = Field(default=None, max_length=16_384)
+    """Instead of `totp_code`: the JSON of the `PublicKeyCredential` a passkey gave for a
+    challenge from `POST /users/auth/passkeys/_challenge` (ADR 25)."""
 
 
 class TokenOut(ResponseModel):
@@ -44,6 +47,11 @@ class AuthenticationInfoOut(ResponseModel):
 
 class TotpCodeIn(StrictModel):
     code: str = Field(min_length=6, max_length=6)
+
+
+class SecondFactorIn(StrictModel):
+    code: str = Field(min_length=6, max_length=16)
+    """A current TOTP code, or one of your recovery codes (``xxxxx-xxxxx``)."""
 
 
 class TotpEnrollmentOut(ResponseModel):

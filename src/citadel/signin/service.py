@@ -29,15 +29,17 @@ from citadel.kit.emails import InvalidEmail, normalize_email
 from citadel.kit.ids import new_id
 from citadel.members.service import subject_of_user
 from citadel.orgs.models import Membership, Organization
-from citadel.signin import throttle
+from citadel.signin import passkey_checks, throttle
 from citadel.signin.errors import (
     InvalidCredentials,
     InvalidMfaCode,
     MfaAlreadyEnrolled,
+    MfaEnrollmentRequired,
     NoPendingEnrollment,
     SignInThrottled,
     SsoRequired,
 )
+from citadel.signin.passkey_checks import RelyingParty
 from citadel.signin.schemas import LoginIn
 from citadel.signin.throttle_decision import decide
 from citadel.users.errors import WeakPassword
@@ -60,8 +62,16 @@ class IssuedSession:
     csrf_token: str
 
 
-def sign_in(ctx: Context, body: LoginIn) -> IssuedSession:
-    """Check password and second factor together; count and audit failures; issue a session.
+def sign_in(
+    ctx: Context,
+    body: LoginIn,
+    *,
+    rp: RelyingParty | None = None,
+    passkey_binding: str | None = None,
+) -> IssuedSession:
+    """Check password and second factor (a TOTP or recovery code, or a passkey's assertion
+    for `rp`'s challenge bound to `passkey_binding`) together; count and audit failures;
+    issue a session.
 
     Every failed check answers the same `InvalidCredentials`, whichever part was wrong (an
     unknown account, the password, a missing or wrong code): the answer is no password oracle
@@ -81,7 +91,7 @@ def sign_in(ctx: Context, body: LoginIn) -> IssuedSession:
     if not verdict.go:
         _audit_failure(ctx, user, "throttled", throttle=verdict.reason)
         raise SignInThrottled(retry_after=verdict.retry_after)
-    why = _credentials_problem(ctx, user, body, now)
+    why = _credentials_problem(ctx, user, body, now, rp=rp, passkey_binding=passkey_binding)
     if why is not None or user is None:
         throttle.count_attempt_failure(ctx.session, keys, now, _limits(ctx))
         _audit_failure(ctx, user, why or "bad_password", throttle=verdict.reason)
@@ -90,24 +100,37 @@ def sign_in(ctx: Context, body: LoginIn) -> IssuedSession:
         _audit_failure(ctx, user, "sso_enforced", throttle=verdict.reason)
         raise SsoRequired()
     throttle.clear(ctx.session, keys.pair)
-    issued = new_session(ctx, user, enrollment_only=not user.has_totp)
-    record_for_user(
-        ctx,
-        user.id,
-        AuditAction.SIGNIN,
-        details={"method": "password", "session_id": issued.row.id, "mfa": user.has_totp},
-    )
+    enrolled = passkey_checks.has_second_factor(ctx.session, user)
+    issued = new_session(ctx, user, enrollment_only=not enrolled)
+    details: dict[str, Any] = {"method": "password", "session_id": issued.row.id, "mfa": enrolled}
+    if body.passkey_assertion and enrolled:
+        details["second_factor"] = "passkey"
+    record_for_user(ctx, user.id, AuditAction.SIGNIN, details=details)
     return issued
 
 
 def _credentials_problem(
-    ctx: Context, user: User | None, body: LoginIn, now: datetime
+    ctx: Context,
+    user: User | None,
+    body: LoginIn,
+    now: datetime,
+    *,
+    rp: RelyingParty | None,
+    passkey_binding: str | None,
 ) -> str | None:
     """What was wrong with the credentials (for the audit log only), or None."""
     if not verify_password(user.password_hash if user else None, body.password) or user is None:
         return "bad_password"
-    if not user.has_totp:
+    if not passkey_checks.has_second_factor(ctx.session, user):
         return None  # the first sign-in: the session can only enrol a second factor (ADR 6)
+    if body.passkey_assertion:  # a passkey instead of the code (ADR 25)
+        if rp is None:
+            return "passkey_unavailable"
+        return passkey_checks.assertion_problem(
+            ctx, user, rp, body.passkey_assertion, binding=passkey_binding
+        )
+    if not user.has_totp:
+        return "second_factor_missing"  # a passkey is this account's only second factor
     if not body.totp_code:
         return "second_factor_missing"
     if not _second_factor_ok(ctx, user, body.totp_code.strip(), now):
@@ -410,11 +433,7 @@ def confirm_totp_enrollment(ctx: Context, code: str) -> list[str]:
     user.totp_secret_sealed = ctx.keyring.barrier.seal(secret, context=_totp_context(user))
     user.totp_pending_sealed = None
     user.totp_enabled_at, user.totp_last_counter = now, counter
-    codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
-    ctx.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    for c in codes:
-        digest = ctx.keyring.mac(f"{user.id}:{c}", purpose="recovery")
-        ctx.session.add(RecoveryCode(user_id=user.id, digest=digest))
+    codes = _new_recovery_codes(ctx, user)
     principal = _session_principal(ctx)
     ctx.session.execute(
         sa.update(UserSession)
@@ -426,6 +445,32 @@ def confirm_totp_enrollment(ctx: Context, code: str) -> list[str]:
         user.id,
         AuditAction.TOTP_ENABLED,
     )
+    return codes
+
+
+def regenerate_recovery_codes(ctx: Context, code: str) -> list[str]:
+    """Replace the caller's recovery codes with ten new ones (shown once; the old ones stop
+    working), after a current second factor: a TOTP code or one of the old recovery codes."""
+    user = _caller_user(ctx)
+    if not user.has_totp:
+        raise MfaEnrollmentRequired("Enrol a second factor first; it comes with recovery codes.")
+    if not _second_factor_ok(ctx, user, code, ctx.clock.now()):
+        record_for_user(
+            ctx, user.id, AuditAction.RECOVERY_CODES_REGENERATED, outcome=Outcome.FAILURE
+        )
+        raise InvalidMfaCode(fields=["body.code"])
+    codes = _new_recovery_codes(ctx, user)
+    record_for_user(ctx, user.id, AuditAction.RECOVERY_CODES_REGENERATED)
+    return codes
+
+
+def _new_recovery_codes(ctx: Context, user: User) -> list[str]:
+    """Ten new recovery codes for `user`, replacing any they had (stored as HMAC digests)."""
+    codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
+    ctx.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    for c in codes:
+        digest = ctx.keyring.mac(f"{user.id}:{c}", purpose="recovery")
+        ctx.session.add(RecoveryCode(user_id=user.id, digest=digest))
     return codes
 
 

@@ -11,7 +11,7 @@ from citadel.crypto.passwords import hash_password, password_problem
 from citadel.db.engine import rows_changed
 from citadel.kit.ids import new_id
 from citadel.users.errors import WeakPassword
-from citadel.users.models import User, UserSession
+from citadel.users.models import RecoveryCode, User, UserSession
 
 
 def find_by_email(session: Session, email: str) -> User | None:
@@ -44,3 +44,11 @@ def end_sessions(session: Session, user_ids: list[str], now: datetime) -> int:
         .where(UserSession.user_id.in_(user_ids), UserSession.ended_at.is_(None))
         .values(ended_at=now),
     )
+
+
+def clear_second_factors(session: Session, user: User) -> None:
+    """Forget every second factor of `user` (TOTP seed, pending seed, recovery codes): at the
+    next sign-in they must enrol again."""
+    user.totp_secret_sealed = user.totp_pending_sealed = None
+    user.totp_enabled_at = user.totp_last_counter = None
+    session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))

@@ -13,6 +13,7 @@ from citadel.signin.schemas import (
     AuthenticationInfoOut,
     LoginIn,
     PasswordChangeIn,
+    SecondFactorIn,
     TokenOut,
     TotpCodeIn,
     TotpEnabledOut,
@@ -20,6 +21,7 @@ from citadel.signin.schemas import (
 )
 from citadel.users.models import User
 from citadel.web.cookies import SESSION_COOKIE, clear_session_cookie, set_session_cookie
+from citadel.web.passkeys import relying_party_of
 
 router = APIRouter(tags=["authentication"])
 
@@ -27,10 +29,10 @@ router = APIRouter(tags=["authentication"])
 @router.post(
     "/users/auth/_login", dependencies=[public(read_credentials=False)], responses=errors(429)
 )
-def login(body: LoginIn, response: Response, work: WorkDep) -> TokenOut:
+def login(body: LoginIn, request: Request, response: Response, work: WorkDep) -> TokenOut:
     """Email, password and TOTP code in; a bearer token (and session cookie) out."""
     with work.write() as ctx:
-        issued = service.sign_in(ctx, body)
+        issued = service.sign_in(ctx, body, rp=relying_party_of(request))
     set_session_cookie(response, issued)
     return TokenOut(
         token=issued.token,
@@ -88,6 +90,15 @@ def confirm_totp(body: TotpCodeIn, work: WorkDep) -> TotpEnabledOut:
     """Finish enrolment with a current code; returns recovery codes, shown this once."""
     with work.write() as ctx:
         codes = service.confirm_totp_enrollment(ctx, body.code)
+    return TotpEnabledOut(recovery_codes=codes)
+
+
+@router.post("/users/auth/mfa/recovery_codes/_regenerate", dependencies=[signed_in()])
+def regenerate_recovery_codes(body: SecondFactorIn, work: WorkDep) -> TotpEnabledOut:
+    """New recovery codes, shown this once (the old ones stop working), after a current TOTP
+    code or one of the old recovery codes."""
+    with work.write() as ctx:
+        codes = service.regenerate_recovery_codes(ctx, body.code)
     return TotpEnabledOut(recovery_codes=codes)
 
 

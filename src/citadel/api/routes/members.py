@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 
 from citadel.api.deps import WorkDep, csv_items, permitted, signed_in
+from citadel.api.openapi import errors
 from citadel.api.routes.orgs import OrgId
 from citadel.authz import assignments
 from citadel.authz.assignments import RoleAssignmentsIn
@@ -50,6 +51,22 @@ def remove_members(
     ids = csv_items(user_ids, field="path.user_ids")
     with work.write() as ctx:
         service.remove_members(ctx, organization_id, ids)
+    return EmptyOut()
+
+
+@router.post(
+    "/organizations/{organization_id}/members/{user_id}/_reset_second_factor",
+    dependencies=[permitted(Permission.MEMBERS_REMOVE)],
+    responses=errors(404, 409),
+)
+def reset_second_factor(
+    work: WorkDep, organization_id: str = OrgId, user_id: str = Path(max_length=64)
+) -> EmptyOut:
+    """Reset a member's second factor (a lost authenticator): their TOTP seed and recovery
+    codes are forgotten and their sessions end; they enrol again at their next sign-in. Only
+    for someone who belongs to this organization alone (409 otherwise)."""
+    with work.write() as ctx:
+        service.reset_second_factor(ctx, organization_id, user_id)
     return EmptyOut()
 
 
