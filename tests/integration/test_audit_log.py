@@ -116,9 +116,13 @@ def test_citadel_audit_verify_exits_nonzero_on_tampering(client, services, data_
 
 
 def test_citadel_audit_list_platform_shows_an_event_of_no_organization(
-    client, services, data_dir, postgres_url
+    client, services, data_dir, postgres_url, monkeypatch
 ):
     import json
+
+    from citadel.cli import render
+
+    monkeypatch.setattr(render.out, "width", 250)  # a wide terminal: no cell is cut short
 
     client.post(
         "/api/v1/users/auth/_login",
@@ -135,7 +139,7 @@ def test_citadel_audit_list_platform_shows_an_event_of_no_organization(
     ]
     assert events[0]["details"]["known_account"] is False
 
-    table = runner.invoke(cli, args, env={"COLUMNS": "250"})
+    table = runner.invoke(cli, args)
     assert table.exit_code == 0, table.output
     assert "user.signin" in table.output
 

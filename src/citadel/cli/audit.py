@@ -90,7 +90,9 @@ def list_events(
             events = [chained_fields(e) | {"digest": e.digest} for e in rows]
     finally:
         services.close()
-    table = Table("seq", "when", "action", "outcome", "actor", "source", "target", "details")
+    table = Table()
+    for name in ("seq", "when", "action", "outcome", "actor", "source", "target", "details"):
+        table.add_column(name, overflow="fold")  # a narrow terminal wraps a cell, never cuts it
     for e in events:
         cells = [
             str(e["seq"]),
