@@ -17,6 +17,7 @@ from citadel.console.pages import (
     network,
     organizations,
     overview,
+    security,
     signin,
     sso,
 )
@@ -24,6 +25,7 @@ from citadel.console.web import STATIC_DIR
 
 PAGES = (
     signin.router,
+    security.router,
     overview.router,
     organizations.router,
     deployments.router,

@@ -88,6 +88,8 @@ NOTICES = {
     "invitation_revoked": "The invitation was revoked.",
     "member_removed": "The member was removed.",
     "roles_changed": "The roles were changed.",
+    "second_factor_reset": "Their second factor was reset: they enrol again at their next "
+    "sign-in, and their sessions have ended.",
     "key_revoked": "The API key was revoked.",
     "key_already_created": "That form was already sent: the key was created then, and its "
     "secret shown only that once. If it was not copied, revoke the key and create another.",

@@ -288,6 +288,20 @@ def remove_role(request: Request, visitor: SignedIn, form: PostedForm, user_id: 
     return redirect(f"/members/{user_id[:32]}", "roles_changed")
 
 
+@router.post("/members/{user_id}/reset-second-factor")
+def reset_second_factor(
+    request: Request, visitor: SignedIn, form: PostedForm, user_id: str
+) -> Response:
+    """Reset a member's lost second factor: they enrol again at their next sign-in."""
+    org = org_of(visitor)
+    try:
+        with visitor.write() as ctx:
+            service.reset_second_factor(ctx, org, user_id[:32])
+    except CitadelError as exc:
+        return _member_page(request, visitor, user_id[:32], status=exc.status, error=exc)
+    return redirect(f"/members/{user_id[:32]}", "second_factor_reset")
+
+
 @router.post("/members/{user_id}/remove")
 def remove(request: Request, visitor: SignedIn, form: PostedForm, user_id: str) -> Response:
     """Remove the member: their sessions end at once."""
