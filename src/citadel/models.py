@@ -8,6 +8,7 @@ from citadel.invitations.models import Invitation
 from citadel.key_managers.models import KeyManager
 from citadel.orgs.models import Membership, Organization, RoleAssignment
 from citadel.signin.models import ThrottleBucket
+from citadel.signin.passkey_models import Passkey, PasskeyChallenge
 from citadel.sso.models import (
     SsoConfiguration,
     SsoIdentity,
@@ -30,6 +31,8 @@ ALL_TABLES = (
     Organization,
     RoleAssignment,
     ThrottleBucket,
+    Passkey,
+    PasskeyChallenge,
     SsoConfiguration,
     SsoIdentity,
     SsoLoginRequest,

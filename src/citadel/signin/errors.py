@@ -1,6 +1,13 @@
 """Errors of signing in. Every credential failure looks the same to the caller."""
 
-from citadel.errors import Conflict, Forbidden, TooManyRequests, Unauthenticated
+from citadel.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+)
 
 
 class InvalidCredentials(Unauthenticated):
@@ -51,3 +58,24 @@ class SsoRequired(Forbidden):
         "(password and second-factor sign-in are turned off for its members)."
     )
     keeps_writes = True
+
+
+class InvalidPasskey(BadRequest):
+    code = "auth.invalid_passkey"
+    default_message = (
+        "The passkey's answer was refused (an unknown, used or expired challenge, another "
+        "site's origin or relying party, or a bad signature). Try again."
+    )
+    keeps_writes = True  # the spent challenge and the refusal's audit event stay
+
+
+class PasskeyNotFound(NotFound):
+    code = "auth.passkey_not_found"
+    default_message = "You have no passkey with that id."
+
+
+class LastSecondFactor(Conflict):
+    code = "auth.last_second_factor"
+    default_message = (
+        "This is your only second factor: set up an authenticator app before removing it."
+    )
