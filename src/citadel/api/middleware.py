@@ -18,27 +18,29 @@ from citadel.log import get_logger
 log = get_logger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-PERMISSIONS_POLICY = ", ".join(
-    f"{feature}=()"
-    for feature in (
-        "accelerometer",
-        "autoplay",
-        "camera",
-        "display-capture",
-        "fullscreen",
-        "geolocation",
-        "gyroscope",
-        "magnetometer",
-        "microphone",
-        "midi",
-        "payment",
-        "publickey-credentials-get",
-        "screen-wake-lock",
-        "usb",
-        "xr-spatial-tracking",
-    )
+_FEATURES_OFF = (
+    "accelerometer",
+    "autoplay",
+    "camera",
+    "display-capture",
+    "fullscreen",
+    "geolocation",
+    "gyroscope",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "payment",
+    "screen-wake-lock",
+    "usb",
+    "xr-spatial-tracking",
 )
-"""No page of the control plane uses a powerful browser feature: every one is off."""
+_FEATURES_SELF = ("publickey-credentials-create", "publickey-credentials-get")
+PERMISSIONS_POLICY = ", ".join(
+    [f"{feature}=()" for feature in _FEATURES_OFF]
+    + [f"{feature}=(self)" for feature in _FEATURES_SELF]
+)
+"""No page of the control plane uses a powerful browser feature, so every one is off, except
+WebAuthn for this origin alone (passkeys, ADR 25; never in a frame of another site)."""
 _SECURITY_HEADERS = [
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
     (b"x-content-type-options", b"nosniff"),

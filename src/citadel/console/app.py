@@ -17,6 +17,7 @@ from citadel.console.pages import (
     network,
     organizations,
     overview,
+    passkeys,
     security,
     signin,
     sso,
@@ -26,6 +27,7 @@ from citadel.console.web import STATIC_DIR
 PAGES = (
     signin.router,
     security.router,
+    passkeys.router,  # passkeys (issue 17 item 7, ADR 25)
     overview.router,
     organizations.router,
     deployments.router,

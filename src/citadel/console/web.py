@@ -108,6 +108,9 @@ NOTICES = {
     "sso_enforced": "SSO is enforced: members sign in through the identity provider.",
     "sso_not_enforced": "SSO is no longer enforced.",
     "organization_switched": "The console now shows this organization.",
+    "passkey_added": "The passkey was added: use it in place of a code when you sign in.",
+    "passkey_renamed": "The passkey was renamed.",
+    "passkey_removed": "The passkey was removed.",
 }
 
 

@@ -29,6 +29,7 @@ from citadel.signin import service
 from citadel.signin.errors import CsrfFailed
 from citadel.signin.schemas import LoginIn
 from citadel.web.cookies import clear_session_cookie, set_session_cookie
+from citadel.web.passkeys import relying_party_of
 from citadel.web.session import cross_origin
 
 router = console_router()
@@ -107,10 +108,16 @@ def sign_in(request: Request, form: AnyForm) -> Response:
                 "username": form.get("email"),
                 "password": form.get("password"),
                 "totp_code": form.text("totp_code"),
+                "passkey_assertion": form.text("passkey_assertion"),
             },
         )
         with anonymous(request).write() as ctx:
-            issued = service.sign_in(ctx, body)
+            issued = service.sign_in(
+                ctx,
+                body,
+                rp=relying_party_of(request),
+                passkey_binding=request.cookies.get(PRE_SESSION_COOKIE, ""),
+            )
     except CitadelError as exc:
         return sign_in_page(request, error=exc, status=exc.status, values=form.values())
     landing = "/enrol" if issued.row.mfa_enrollment_only else safe_next(form.get("next")) or "/"
