@@ -8,7 +8,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from citadel.audit.models import AuditEvent
-from tests.fixtures.builders import PASSWORD, bearer, login, make_org, make_user
+from tests.fixtures.builders import (
+    PASSWORD,
+    add_member,
+    bearer,
+    grant,
+    key_headers,
+    login,
+    make_api_key,
+    make_org,
+    make_user,
+)
 from tests.passkeys.authenticator import SoftAuthenticator
 
 LOGIN = "/api/v1/users/auth/_login"
@@ -238,3 +248,18 @@ def test_changes_are_audited(client, services):
     with services.db.read() as session:
         actions = set(session.scalars(sa.select(AuditEvent.action)))
     assert {"user.passkey.added", "user.passkey.removed"} <= actions
+
+
+def test_an_owners_reset_forgets_the_members_passkeys(client, services):
+    owner = make_user(services)
+    org = make_org(services, owner, "Acme")
+    member = make_user(services)
+    add_member(services, org, member, grant(org, "deployment-viewer"))
+    token = login(client, services, member)
+    assert add(client, services, token, SoftAuthenticator()).status_code == 201
+    url = f"/api/v1/organizations/{org}/members/{member.user_id}/_reset_second_factor"
+    owner_key = key_headers(make_api_key(services, org))
+    assert client.post(url, headers=owner_key).status_code == 200
+
+    again = client.post(LOGIN, json={"username": member.email, "password": PASSWORD})
+    assert again.json()["mfa_enrollment_required"] is True

@@ -1,4 +1,5 @@
-"""Passkeys (WebAuthn credentials) and the challenges issued for them."""
+"""The challenges issued for passkeys (the passkeys themselves are `users.models.Passkey`:
+clearing a user's second factors, in the users domain, forgets them too)."""
 
 from __future__ import annotations
 
@@ -8,25 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citadel.db.base import Base
+from citadel.users.models import Passkey
 
-
-class Passkey(Base):
-    """A user's WebAuthn credential: its id and public key (neither is a secret), the
-    authenticator's last signature counter, and when it was last used."""
-
-    __tablename__ = "passkeys"
-
-    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
-    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    credential_id: Mapped[bytes] = mapped_column(sa.LargeBinary(1023), unique=True)
-    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
-    """The COSE public key, as the authenticator gave it."""
-    sign_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    transports: Mapped[str] = mapped_column(sa.String(128), default="")
-    """Comma-separated hints (`internal`, `usb`, `hybrid`...), passed back to the browser."""
-    name: Mapped[str] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime]
-    last_used_at: Mapped[datetime | None]
+__all__ = ["Passkey", "PasskeyChallenge"]
 
 
 class PasskeyChallenge(Base):

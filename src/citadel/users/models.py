@@ -1,4 +1,4 @@
-"""User accounts, their recovery codes and their sessions."""
+"""User accounts, their recovery codes, passkeys and sessions."""
 
 from __future__ import annotations
 
@@ -61,3 +61,22 @@ class UserSession(Base):
         sa.ForeignKey("organizations.id", ondelete="CASCADE")
     )
     """For ``saml``: the organization whose identity provider vouched for the user."""
+
+
+class Passkey(Base):
+    """A user's WebAuthn credential: its id and public key (neither is a secret), the
+    authenticator's last signature counter, and when it was last used."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(sa.LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    """The COSE public key, as the authenticator gave it."""
+    sign_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    transports: Mapped[str] = mapped_column(sa.String(128), default="")
+    """Comma-separated hints (`internal`, `usb`, `hybrid`...), passed back to the browser."""
+    name: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]

@@ -11,7 +11,7 @@ from citadel.crypto.passwords import hash_password, password_problem
 from citadel.db.engine import rows_changed
 from citadel.kit.ids import new_id
 from citadel.users.errors import WeakPassword
-from citadel.users.models import RecoveryCode, User, UserSession
+from citadel.users.models import Passkey, RecoveryCode, User, UserSession
 
 
 def find_by_email(session: Session, email: str) -> User | None:
@@ -47,8 +47,9 @@ def end_sessions(session: Session, user_ids: list[str], now: datetime) -> int:
 
 
 def clear_second_factors(session: Session, user: User) -> None:
-    """Forget every second factor of `user` (TOTP seed, pending seed, recovery codes): at the
-    next sign-in they must enrol again."""
+    """Forget every second factor of `user` (TOTP seed, pending seed, recovery codes,
+    passkeys): at the next sign-in they must enrol again."""
     user.totp_secret_sealed = user.totp_pending_sealed = None
     user.totp_enabled_at = user.totp_last_counter = None
     session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    session.execute(sa.delete(Passkey).where(Passkey.user_id == user.id))
