@@ -49,6 +49,7 @@ from tests.fixtures.builders import (
     make_sso_configuration,
     make_user,
 )
+from tests.fixtures.mail import email_code
 from tests.fixtures.state import business_state, key_id
 from tests.sso.idp import make_key_pair
 
@@ -142,6 +143,11 @@ class World:
     @property
     def invitation_token(self) -> str:
         return self.invitation["token"]
+
+    @property
+    def invitation_email_code(self) -> str:
+        """The code the invitation email carried (read from the maildir it was delivered to)."""
+        return email_code(self.services.settings.data_dir, self.invitation["email"])
 
     @property
     def invitation_handle(self) -> str:
@@ -248,7 +254,6 @@ class World:
         text = response.json()["secret"]
         secret = base64.b32decode(text + "=" * (-len(text) % 8))
         return totp.code_at(secret, totp.counter_at(self.services.clock.now()))
-
 
     @property
     def second_factor_code(self) -> str:
