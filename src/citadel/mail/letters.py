@@ -33,3 +33,15 @@ def api_key_expiring(
         "API: POST /api/v1/users/auth/keys).\n"
     )
     return Message(to=to, subject=f"An API key of {organization} expires soon", body=body)
+
+
+def new_sign_in(*, to: str, address: str, at: datetime) -> Message:
+    """The notice of a sign-in from an address the account never signed in from before."""
+    body = (
+        f"Your Citadel account {to} was signed in to from {address} on "
+        f"{at:%Y-%m-%d %H:%M} UTC, an address it had not been used from before.\n\n"
+        "If this was you, there is nothing to do. If not, someone has your password and "
+        "your second factor: change your password, get new recovery codes, and ask an "
+        "Organization owner to check the audit log.\n"
+    )
+    return Message(to=to, subject="New sign-in to your Citadel account", body=body)

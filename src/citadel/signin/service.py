@@ -8,7 +8,7 @@ enrolment turns it into a full session and hands out ten single-use recovery cod
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +60,9 @@ class IssuedSession:
     row: UserSession
     token: str
     csrf_token: str
+    unfamiliar_address: str | None = None
+    """The address a password sign-in came from when the account had signed in before, but
+    never from there: its owner is told by email (`citadel.use_cases.signin`)."""
 
 
 def sign_in(
@@ -101,12 +104,13 @@ def sign_in(
         raise SsoRequired()
     throttle.clear(ctx.session, keys.pair)
     enrolled = passkey_checks.has_second_factor(ctx.session, user)
+    unfamiliar = None if known or not _signed_in_ever(ctx.session, user.id) else ip
     issued = new_session(ctx, user, enrollment_only=not enrolled)
     details: dict[str, Any] = {"method": "password", "session_id": issued.row.id, "mfa": enrolled}
     if body.passkey_assertion and enrolled:
         details["second_factor"] = "passkey"
     record_for_user(ctx, user.id, AuditAction.SIGNIN, details=details)
-    return issued
+    return replace(issued, unfamiliar_address=unfamiliar)
 
 
 def _credentials_problem(
@@ -156,6 +160,12 @@ def signed_in_from_before(session: Session, user_id: str, source_ip: str) -> boo
         .where(UserSession.user_id == user_id, UserSession.source_ip == source_ip)
         .limit(1)
     )
+    return session.scalars(stmt).first() is not None
+
+
+def _signed_in_ever(session: Session, user_id: str) -> bool:
+    """Whether `user_id` has had any session at all (a first sign-in is news to nobody)."""
+    stmt = sa.select(UserSession.id).where(UserSession.user_id == user_id).limit(1)
     return session.scalars(stmt).first() is not None
 
 

@@ -19,6 +19,7 @@ from citadel.signin.schemas import (
     TotpEnabledOut,
     TotpEnrollmentOut,
 )
+from citadel.use_cases import signin as use_cases
 from citadel.users.models import User
 from citadel.web.cookies import SESSION_COOKIE, clear_session_cookie, set_session_cookie
 from citadel.web.passkeys import relying_party_of
@@ -31,8 +32,7 @@ router = APIRouter(tags=["authentication"])
 )
 def login(body: LoginIn, request: Request, response: Response, work: WorkDep) -> TokenOut:
     """Email, password and TOTP code in; a bearer token (and session cookie) out."""
-    with work.write() as ctx:
-        issued = service.sign_in(ctx, body, rp=relying_party_of(request))
+    issued = use_cases.sign_in(work, work.services.mailer, body, rp=relying_party_of(request))
     set_session_cookie(response, issued)
     return TokenOut(
         token=issued.token,

@@ -28,6 +28,7 @@ from citadel.errors import CitadelError
 from citadel.signin import service
 from citadel.signin.errors import CsrfFailed
 from citadel.signin.schemas import LoginIn
+from citadel.use_cases.signin import sign_in as sign_in_and_notify
 from citadel.web.cookies import clear_session_cookie, set_session_cookie
 from citadel.web.passkeys import relying_party_of
 from citadel.web.session import cross_origin
@@ -111,13 +112,14 @@ def sign_in(request: Request, form: AnyForm) -> Response:
                 "passkey_assertion": form.text("passkey_assertion"),
             },
         )
-        with anonymous(request).write() as ctx:
-            issued = service.sign_in(
-                ctx,
-                body,
-                rp=relying_party_of(request),
-                passkey_binding=request.cookies.get(PRE_SESSION_COOKIE, ""),
-            )
+        visitor = anonymous(request)
+        issued = sign_in_and_notify(
+            visitor,
+            visitor.services.mailer,
+            body,
+            rp=relying_party_of(request),
+            passkey_binding=request.cookies.get(PRE_SESSION_COOKIE, ""),
+        )
     except CitadelError as exc:
         return sign_in_page(request, error=exc, status=exc.status, values=form.values())
     landing = "/enrol" if issued.row.mfa_enrollment_only else safe_next(form.get("next")) or "/"
