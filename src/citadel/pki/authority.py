@@ -76,13 +76,7 @@ def ensure_server_certificate(
     cert_file, key_file = pki_dir / f"{stem}.crt", pki_dir / f"{stem}.key"
     if not (key_file.exists() and _current(cert_file, hostnames, now)):
         cert, key = issue_leaf(ca_cert, ca_key, hostnames, now=now)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(key_password),
-        )
-        _write(key_file, pem, 0o600)
-        _write(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        store_leaf(cert_file, key_file, cert, key, key_password)
     return ServerCertificate(pki_dir / "ca.crt", cert_file, key_file, key_password)
 
 
@@ -212,6 +206,24 @@ def _current(cert_file: Path, hostnames: list[str], now: datetime) -> bool:
         return False
     names = sorted(str(n.value) for n in san)
     return names == sorted(hostnames) and not certificate_due(cert, now)
+
+
+def store_leaf(
+    cert_file: Path,
+    key_file: Path,
+    cert: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey,
+    password: bytes,
+) -> None:
+    """Write a leaf's key (PEM encrypted with `password`, 0600) and then its certificate
+    (0644), each atomically: a reader that sees the new certificate finds its key."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
+    )
+    _write(key_file, pem, 0o600)
+    _write(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def write_file(path: Path, data: bytes, mode: int) -> None:

@@ -31,7 +31,7 @@ from citadel.pki.authority import (
     certificate_due,
     ensure_ca,
     issue_leaf,
-    write_file,
+    store_leaf,
 )
 
 COMPONENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -70,13 +70,7 @@ def ensure_component_certificate(
     now = now or datetime.now(UTC)
     if not (cert_file.exists() and key_file.exists() and _current(cert_file, kind, now)):
         cert, key = issue_leaf(ca_cert, ca_key, [name], client=True, uris=(kind.uri,), now=now)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(password),
-        )
-        write_file(key_file, pem, 0o600)
-        write_file(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        store_leaf(cert_file, key_file, cert, key, password)
     return ComponentCertificate(pki_dir / "ca.crt", cert_file, key_file, password)
 
 

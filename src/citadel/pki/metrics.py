@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from citadel.crypto.keyring import Keyring
 from citadel.kit.tls import server_context
@@ -25,7 +24,7 @@ from citadel.pki.authority import (
     certificate_due,
     ensure_ca,
     issue_leaf,
-    write_file,
+    store_leaf,
 )
 from citadel.pki.components import COMPONENT_NAME
 
@@ -58,13 +57,7 @@ def ensure_metrics_certificate(
     names = metrics_hostnames(host)
     if not (cert_file.exists() and key_file.exists() and _current(cert_file, names)):
         cert, key = issue_leaf(ca_cert, ca_key, names)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(password),
-        )
-        write_file(key_file, pem, 0o600)
-        write_file(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        store_leaf(cert_file, key_file, cert, key, password)
     return ServerCertificate(pki_dir / "ca.crt", cert_file, key_file, password)
 
 

@@ -454,30 +454,22 @@ class Allocator:
             log.warning("allocator.key_locked", deployment_id=allocation.id, reason=reason)
             return
         except VolumeError as exc:
-            node.process = ProcessState.EXITED
-            node.failures += 1
-            node.exited_at = now
-            node.detail = (
-                "could not start: the data key does not open the deployment's volume"
+            why = (
+                "the data key does not open the deployment's volume"
                 if isinstance(exc, WrongVolumeKey)
-                else f"could not start: {type(exc).__name__}"
+                else type(exc).__name__
             )
+            _start_failed(node, now, why)
             log.error("allocator.volume_open_failed", deployment_id=allocation.id, error=str(exc))
             return
         except (ProviderError, ControlPlaneUnavailable, OSError, ValueError) as exc:
-            node.process = ProcessState.EXITED
-            node.failures += 1
-            node.exited_at = now
-            node.detail = f"could not start: {type(exc).__name__}"
+            _start_failed(node, now, type(exc).__name__)
             log.error("allocator.start_failed", deployment_id=allocation.id, error=str(exc))
             return
         try:
             node.handle = self.sandbox.start(spec)
         except OSError as exc:  # its cgroup could not be made, or the sandbox not run
-            node.process = ProcessState.EXITED
-            node.failures += 1
-            node.exited_at = now
-            node.detail = f"could not start: {type(exc).__name__}"
+            _start_failed(node, now, type(exc).__name__)
             log.error("allocator.start_failed", deployment_id=allocation.id, error=str(exc))
             return
         finally:
@@ -699,6 +691,14 @@ def _report(
         detail=detail[:4096],
         elastic_password_applied=applied,
     )
+
+
+def _start_failed(node: _Node, now: float, why: str) -> None:
+    """Record a start that did not happen: counted as a failure, retried after the backoff."""
+    node.process = ProcessState.EXITED
+    node.failures += 1
+    node.exited_at = now
+    node.detail = f"could not start: {why}"
 
 
 def probe_node(path: Path, ctx: ssl.SSLContext, server_name: str, timeout: float = 1.0) -> bool:
