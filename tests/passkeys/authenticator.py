@@ -29,6 +29,8 @@ class SoftAuthenticator:
     credential_id: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     counter: int = 0
     user_handle: bytes = b""
+    verifies_user: bool = True
+    """Whether its assertions say the user was verified (a PIN, a fingerprint)."""
 
     def create(self, options: dict[str, Any], *, origin: str, rp_id: str | None = None) -> str:
         """The JSON of the `PublicKeyCredential` `navigator.credentials.create()` would give."""
@@ -77,7 +79,7 @@ class SoftAuthenticator:
         self.counter += 1
         auth_data = (
             hashlib.sha256(rp.encode()).digest()
-            + bytes([UP | UV])
+            + bytes([UP | (UV if self.verifies_user else 0)])
             + struct.pack(">I", self.counter)
         )
         signed = auth_data + hashlib.sha256(client_data).digest()

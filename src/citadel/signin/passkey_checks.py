@@ -147,8 +147,33 @@ def assertion_problem(
     ).one_or_none()
     if row is None:
         return "passkey_unknown"
+    return signature_problem(ctx, row, rp, credential, challenge, user_verified=False, now=now)
+
+
+def passkey_of(ctx: Context, credential: dict[str, Any] | None) -> Passkey | None:
+    """The stored passkey a credential names (whoever's it is), or None."""
+    raw_id = credential_id_of(credential) if credential else None
+    if raw_id is None:
+        return None
+    stmt = sa.select(Passkey).where(Passkey.credential_id == raw_id)
+    return ctx.session.scalars(stmt).one_or_none()
+
+
+def signature_problem(
+    ctx: Context,
+    row: Passkey,
+    rp: RelyingParty,
+    credential: dict[str, Any],
+    challenge: bytes,
+    *,
+    user_verified: bool,
+    now: datetime,
+) -> str | None:
+    """Check the assertion of `row`'s authenticator over `challenge` (already spent): user
+    handle, RP id hash, origin, signature, counter, and user verification when asked; a good
+    one advances the counter and the last-use time."""
     handle = credential["response"].get("userHandle")
-    if handle and _safe_b64(handle) != user_handle(user.id):
+    if handle and _safe_b64(handle) != user_handle(row.user_id):
         return "passkey_unknown"
     try:
         verified = verify_authentication_response(
@@ -158,7 +183,7 @@ def assertion_problem(
             expected_origin=list(rp.origins),
             credential_public_key=row.public_key,
             credential_current_sign_count=row.sign_count,
-            require_user_verification=False,
+            require_user_verification=user_verified,
         )
     except (WebAuthnException, KeyError, TypeError, ValueError):
         return "passkey_bad_assertion"

@@ -37,3 +37,10 @@ class PasskeyOut(ResponseModel):
 
 class PasskeysOut(ResponseModel):
     passkeys: list[PasskeyOut]
+
+
+class PasskeyLoginIn(StrictModel):
+    """Passwordless: the JSON of the `PublicKeyCredential` a passkey gave, with user
+    verification, for a challenge from `_challenge`."""
+
+    passkey_assertion: str = Field(min_length=2, max_length=16_384)

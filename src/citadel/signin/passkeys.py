@@ -32,7 +32,15 @@ from webauthn.helpers.structs import (
 from citadel.audit.tags import AuditAction, Outcome
 from citadel.authn.context import Context
 from citadel.kit.ids import new_id
-from citadel.signin.errors import InvalidPasskey, LastSecondFactor, PasskeyNotFound
+from citadel.signin import throttle
+from citadel.signin.errors import (
+    InvalidCredentials,
+    InvalidPasskey,
+    LastSecondFactor,
+    PasskeyNotFound,
+    SignInThrottled,
+    SsoRequired,
+)
 from citadel.signin.passkey_checks import (
     REGISTER,
     SIGNIN,
@@ -40,15 +48,27 @@ from citadel.signin.passkey_checks import (
     client_challenge,
     issue_challenge,
     parse_credential,
+    passkey_of,
+    signature_problem,
     spend_challenge,
     user_handle,
 )
 from citadel.signin.passkey_models import Passkey
+from citadel.signin.service import (
+    IssuedSession,
+    _limits,
+    enforcing_organizations,
+    new_session,
+    record_for_user,
+    signed_in_from_before,
+)
 from citadel.signin.service import _caller_user as caller_user
 from citadel.signin.service import _session_principal as session_principal
-from citadel.signin.service import record_for_user
+from citadel.signin.throttle_decision import decide
+from citadel.users.models import User
 
 TIMEOUT_MS = 300_000
+PASSKEY = "passkey"  # the sign-in method of a passwordless session
 KNOWN_TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 
 
@@ -230,3 +250,66 @@ def _own(ctx: Context, passkey_id: str) -> Passkey:
 
 def _info(row: Passkey) -> PasskeyInfo:
     return PasskeyInfo(row.id, row.name, row.created_at, row.last_used_at)
+
+
+def sign_in_with_passkey(
+    ctx: Context, rp: RelyingParty, text: str, *, binding: str | None
+) -> IssuedSession:
+    """Passwordless: a passkey alone signs its owner in, if the authenticator verified the
+    user (PIN, biometrics) for a challenge of `sign_in_options`. Throttled and answered like
+    the password sign-in (ADR 22): any failure is the same `InvalidCredentials`."""
+    now, ip = ctx.clock.now(), ctx.caller.source_ip
+    credential = parse_credential(text)
+    challenge = client_challenge(credential) if credential else None
+    row = passkey_of(ctx, credential)
+    user = ctx.session.get(User, row.user_id) if row is not None else None
+    account = user.email if user is not None else "passkey:unknown"
+    keys = throttle.Keys.of(account, ip)
+    known = user is not None and signed_in_from_before(ctx.session, user.id, ip)
+    verdict = decide(throttle.waits(ctx.session, keys, now), known_address=known)
+    user_id = user.id if user is not None else None
+    if not verdict.go:
+        _failed(ctx, user_id, "throttled", verdict.reason)
+        raise SignInThrottled(retry_after=verdict.retry_after)
+    why: str | None = None
+    if credential is None or challenge is None:
+        why = "passkey_malformed"
+    elif not spend_challenge(
+        ctx, challenge, purpose=SIGNIN, binding=binding, user_id=user_id, now=now
+    ):
+        why = "passkey_bad_challenge"
+    elif row is None or user is None:
+        why = "passkey_unknown"
+    else:
+        why = signature_problem(ctx, row, rp, credential, challenge, user_verified=True, now=now)
+    if why is not None or user is None or row is None:
+        throttle.count_attempt_failure(ctx.session, keys, now, _limits(ctx))
+        _failed(ctx, user_id, why or "passkey_unknown", verdict.reason)
+        raise InvalidCredentials()
+    if enforcing_organizations(ctx.session, user.id):
+        _failed(ctx, user.id, "sso_enforced", verdict.reason)
+        raise SsoRequired()
+    throttle.clear(ctx.session, keys.pair)
+    issued = new_session(ctx, user, enrollment_only=False, method=PASSKEY)
+    record_for_user(
+        ctx,
+        user.id,
+        AuditAction.SIGNIN,
+        details={"method": PASSKEY, "session_id": issued.row.id, "passkey_id": row.id},
+    )
+    return issued
+
+
+def _failed(ctx: Context, user_id: str | None, why: str, verdict: str) -> None:
+    record_for_user(
+        ctx,
+        user_id,
+        AuditAction.SIGNIN,
+        outcome=Outcome.FAILURE,
+        details={
+            "method": PASSKEY,
+            "reason": why,
+            "known_account": user_id is not None,
+            "throttle": verdict,
+        },
+    )

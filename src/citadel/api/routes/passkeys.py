@@ -3,19 +3,23 @@ caller's passkeys (ADR 25)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 
 from citadel.api.deps import WorkDep, public, signed_in
+from citadel.api.openapi import errors
 from citadel.kit.schema import EmptyOut
 from citadel.signin import passkeys
 from citadel.signin.passkey_schemas import (
     PasskeyIn,
+    PasskeyLoginIn,
     PasskeyOptionsOut,
     PasskeyOut,
     PasskeyRenameIn,
     PasskeysOut,
 )
 from citadel.signin.passkeys import PasskeyInfo
+from citadel.signin.schemas import TokenOut
+from citadel.web.cookies import set_session_cookie
 from citadel.web.passkeys import relying_party_of
 
 router = APIRouter(tags=["authentication"])
@@ -35,6 +39,29 @@ def sign_in_challenge(request: Request, work: WorkDep) -> PasskeyOptionsOut:
     with work.write() as ctx:
         options = passkeys.sign_in_options(ctx, relying_party_of(request), binding=None)
     return PasskeyOptionsOut(public_key=options)
+
+
+@router.post(
+    "/users/auth/passkeys/_login",
+    dependencies=[public(read_credentials=False)],
+    responses=errors(429),
+)
+def passkey_login(
+    body: PasskeyLoginIn, request: Request, response: Response, work: WorkDep
+) -> TokenOut:
+    """Passwordless: a passkey's assertion (with user verification) for a `_challenge`
+    challenge signs its owner in; any refusal is the 401 of a wrong password."""
+    with work.write() as ctx:
+        issued = passkeys.sign_in_with_passkey(
+            ctx, relying_party_of(request), body.passkey_assertion, binding=None
+        )
+    set_session_cookie(response, issued)
+    return TokenOut(
+        token=issued.token,
+        session_expiration_time=issued.row.expires_at,
+        mfa_enrollment_required=False,
+        csrf_token=issued.csrf_token,
+    )
 
 
 @router.post("/users/auth/passkeys/_options", dependencies=[signed_in()])
