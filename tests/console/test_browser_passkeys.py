@@ -1,8 +1,9 @@
 """Passkeys in Chromium with its virtual authenticator (CTAP2, internal, resident keys, user
 verification), against a real `citadel up`: add a passkey in the console, sign out, sign in
-with the password and the passkey (no TOTP code), and the refusal once the passkey is removed
-from the account. The console is reached at `https://localhost:<port>`: WebAuthn refuses an IP
-address as the relying party, and `localhost` is the default public host name (ADR 25)."""
+with the password and the passkey (no TOTP code), with the passkey alone (passwordless), and
+the refusals once the passkey is removed from the account. The console is reached at
+`https://localhost:<port>`: WebAuthn refuses an IP address as the relying party, and
+`localhost` is the default public host name (ADR 25)."""
 
 from __future__ import annotations
 
@@ -73,12 +74,23 @@ def test_add_a_passkey_and_sign_in_with_it_instead_of_a_code(
         page.goto("/security/passkeys")
         expect(page.locator("#passkeys td").nth(2)).not_to_have_text("—")  # last used: now
 
+        sign_out(page)  # passwordless: the device verifies its user, no email or password
+        page.goto("/sign-in")
+        page.get_by_role("button", name="Use a passkey alone").click()
+        expect(page.locator(".who .email")).to_contain_text(OWNER.email)
+        page.goto("/security/passkeys")
+
         page.get_by_role("button", name="Remove laptop").click()
         expect(page.get_by_role("status")).to_have_text("The passkey was removed.")
         sign_out(page)
         held = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})
         assert len(held["credentials"]) == 1  # the refusal is the account's, not the device's
         sign_in_with_passkey(page, OWNER)  # the device still offers it; the account refuses
+        expect(page.get_by_role("alert")).to_contain_text(
+            "The email, password or second factor is not valid"
+        )
+        expect(page.get_by_role("link", name="Overview")).to_have_count(0)
+        page.get_by_role("button", name="Use a passkey alone").click()
         expect(page.get_by_role("alert")).to_contain_text(
             "The email, password or second factor is not valid"
         )

@@ -92,3 +92,17 @@ def test_the_sign_in_challenge_needs_the_pre_session_token(client):
     refused = client.post("/sign-in/passkey", data={"csrf_token": "x" * 43})
     assert refused.status_code == 403
     assert refused.json()["errors"][0]["code"] == "auth.csrf_failed"
+
+
+def test_a_passkey_alone_signs_in_through_the_console(client, services):
+    user = make_user(services)
+    make_org(services, user)
+    device = add_in_console(client, services, user)
+    token, answer = assertion(client, services, device)
+    done = client.post(
+        "/sign-in/passkey-only",
+        data={"csrf_token": token, "passkey_assertion": answer},
+        follow_redirects=False,
+    )
+    assert (done.status_code, done.headers["location"]) == (303, "/")
+    assert user.email in client.get("/").text

@@ -11,7 +11,12 @@ from __future__ import annotations
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from citadel.console.pages.signin import PRE_SESSION_COOKIE, check_pre_session
+from citadel.console.pages.signin import (
+    PRE_SESSION_COOKIE,
+    check_pre_session,
+    safe_next,
+    sign_in_page,
+)
 from citadel.console.routing import console_router
 from citadel.console.web import (
     PAGE_HEADERS,
@@ -25,6 +30,7 @@ from citadel.console.web import (
 )
 from citadel.errors import BadRequest, CitadelError
 from citadel.signin import passkeys
+from citadel.web.cookies import set_session_cookie
 from citadel.web.passkeys import relying_party_of
 
 router = console_router()
@@ -103,3 +109,22 @@ def sign_in_options(request: Request, form: AnyForm) -> Response:
     with anonymous(request).write() as ctx:
         options = passkeys.sign_in_options(ctx, relying_party_of(request), binding=binding)
     return _json({"public_key": options})
+
+
+@router.post("/sign-in/passkey-only")
+def sign_in_with_passkey(request: Request, form: AnyForm) -> Response:
+    """Passwordless: the passkey's assertion (user verified) for this browser's challenge."""
+    try:
+        check_pre_session(request, form)
+        with anonymous(request).write() as ctx:
+            issued = passkeys.sign_in_with_passkey(
+                ctx,
+                relying_party_of(request),
+                form.get("passkey_assertion"),
+                binding=request.cookies.get(PRE_SESSION_COOKIE, ""),
+            )
+    except CitadelError as exc:
+        return sign_in_page(request, error=exc, status=exc.status)
+    response = redirect(safe_next(form.get("next")) or "/")
+    set_session_cookie(response, issued)
+    return response

@@ -92,7 +92,7 @@
       return navigator.credentials.get({ publicKey: o });
     }).then(function (credential) {
       form.elements.passkey_assertion.value = credentialJSON(credential);
-      form.elements.totp_code.value = "";
+      if (form.elements.totp_code) form.elements.totp_code.value = "";
       form.submit();
     }).catch(function (error) { fail(form, error); });
   });
