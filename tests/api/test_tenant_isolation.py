@@ -211,6 +211,9 @@ ORG_PATH_REQUESTS: dict[str, dict[str, Any]] = {
     "DELETE /api/v1/organizations/{organization_id}/members/{user_ids}": {
         "path": {"user_ids": "{member}"}
     },
+    "POST /api/v1/organizations/{organization_id}/members/{user_id}/_reset_second_factor": {
+        "path": {"user_id": "{member}"}
+    },
     "POST /api/v1/organizations/{organization_id}/invitations": {
         "body": {"emails": ["spy@example.com"]}
     },
