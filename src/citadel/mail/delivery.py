@@ -59,7 +59,7 @@ class SmtpMailer:
     port: int
     sender: str
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     ca_file: Path | None = None
     timeout_s: float = 10.0
     clock: Clock = field(default_factory=SystemClock)
