@@ -10,6 +10,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,14 @@ def wait_until(check: Callable[[], object], timeout: float = 30.0) -> object:
 
 @pytest.fixture
 def running(sandbox: BubblewrapSandbox, volumes_here: None, short_dir: Path) -> Iterator[Running]:
+    with allocating(sandbox, short_dir) as found:
+        yield found
+
+
+@contextmanager
+def allocating(sandbox: BubblewrapSandbox, short_dir: Path) -> Iterator[Running]:
+    """An allocator with `sandbox` over a stand-in control plane, running its loop until the
+    block ends; the nodes' logs are printed at the end (shown only for a failed test)."""
     plane = stand_in(short_dir)
     tls = plane.component("allocator")
     control_plane = ControlPlane(plane.url, tls)

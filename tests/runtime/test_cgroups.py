@@ -14,18 +14,14 @@ import json
 import os
 import secrets
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from citadel.contract.client import ControlPlane
 from citadel.kit.ids import new_id
-from citadel.runtime.allocator import Allocator
 from citadel.runtime.cgroups import (
     Cgroups,
     CgroupsUnavailable,
@@ -36,8 +32,7 @@ from citadel.runtime.cgroups import (
 )
 from citadel.runtime.sandbox import BubblewrapSandbox, SandboxSpec
 from tests.runtime.conftest import _missing, sandbox_uid
-from tests.runtime.standin import stand_in
-from tests.runtime.test_allocator import PASSWORD, Running, _show_node_logs, wait_until
+from tests.runtime.test_allocator import PASSWORD, Running, allocating, wait_until
 
 MIB = 1024 * 1024
 
@@ -114,32 +109,6 @@ def cgroups() -> Iterator[Cgroups]:
         raise
     yield found
     found.release()
-
-
-@contextmanager
-def allocating(sandbox: BubblewrapSandbox, short_dir: Path) -> Iterator[Running]:
-    """An allocator with `sandbox`, running its loop until the block ends."""
-    plane = stand_in(short_dir)
-    tls = plane.component("allocator")
-    control_plane = ControlPlane(plane.url, tls)
-    allocator = Allocator(
-        data_dir=short_dir,
-        control_plane=control_plane,
-        key_provider=plane.provider,
-        sandbox=sandbox,
-        client_tls=tls,
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=allocator.run, args=(stop,), kwargs={"interval": 0.1})
-    thread.start()
-    try:
-        yield Running(plane, allocator, short_dir)
-    finally:
-        stop.set()
-        thread.join(timeout=60)
-        control_plane.close()
-        plane.stop()
-        _show_node_logs(short_dir)
 
 
 @pytest.fixture
