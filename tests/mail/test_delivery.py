@@ -61,7 +61,7 @@ def test_a_server_without_starttls_gets_neither_password_nor_message(tmp_path):
         assert plain.received.messages == []
 
 
-def test_a_closed_port_is_undelivered_and_deliver_reports_it(smtp, tmp_path):
+def test_a_closed_port_is_undelivered_and_deliver_reports_it():
     closed = SmtpMailer("127.0.0.1", 1, "citadel@example.com", timeout_s=2)
     assert deliver(closed, LETTER) is False
 
