@@ -67,7 +67,9 @@ CSP = "; ".join(
         "object-src 'none'",
     ]
 )
-PAGE_HEADERS = {"content-security-policy": CSP, "cache-control": "no-store"}
+PAGE_HEADERS = {"content-security-policy": CSP}
+"""What every console page adds; `no-store` and the other security headers come from the
+request middleware, on every response of the control plane."""
 STATIC_DIR = Path(__file__).parent / "static"
 
 # Messages shown after a redirect; the URL carries only the key, never user text.
