@@ -129,6 +129,73 @@ class Allocation(Answer):
     elastic_password: StrictStr | None = Field(default=None, repr=False)
     key_connection: KeyConnection | None = None  # a customer key's manager; None: the platform's
     size_mb: StrictInt | None = None  # the deployment's size: its node's memory (ADR 20)
+    security: NodeSecurity | None = Field(default=None, repr=False)  # None: nothing to write
+
+
+# --- what a node's security is configured with (issue 18, ADR 27) ------------------------------
+#
+# The allocator writes a deployment's `NodeSecurity` as JSON to ``run/security.json`` (0600, the
+# deployment uid's; `SECURITY_FILE`), the node reads it at start and again whenever the file
+# changes. It carries secrets (an OIDC client secret), so it is never logged.
+
+SECURITY_FILE = "security.json"
+
+
+class JwtRealm(Answer):
+    """The platform's `jwt` realm on every deployment: it trusts the control plane's tokens
+    (Elasticsearch's `jwt` realm semantics: issuer, audience, allowed algorithms, clock skew,
+    claims mapped to the principal, groups, name and mail)."""
+
+    name: StrictStr = "citadel-cloud"
+    order: StrictInt = -100  # before every realm a customer configures
+    issuer: StrictStr
+    audience: StrictStr
+    allowed_signature_algorithms: tuple[StrictStr, ...] = ("RS256",)
+    jwks: StrictStr  # a JWK Set of public keys, JSON text
+    allowed_clock_skew_s: StrictInt = 60
+    claims_principal: StrictStr = "sub"
+    claims_groups: StrictStr = "roles"  # the platform's realm also takes these as roles
+    claims_name: StrictStr = "name"
+    claims_mail: StrictStr = "email"
+
+
+class SamlRealm(Answer):
+    """A customer's SAML realm on one deployment (inventory 9.2); settings keep
+    Elasticsearch's keys (``idp.entity_id``, ``sp.acs``, ``attributes.principal``, ...)."""
+
+    name: StrictStr
+    order: StrictInt = 0
+    enabled: StrictBool = True
+    settings: dict[str, Any] = Field(default_factory=dict)
+    idp_metadata: StrictStr = ""  # the IdP's metadata XML (fetched by the control plane)
+
+
+class OidcRealm(Answer):
+    """A customer's OpenID Connect realm on one deployment (Elasticsearch's ``oidc`` keys)."""
+
+    name: StrictStr
+    order: StrictInt = 0
+    enabled: StrictBool = True
+    settings: dict[str, Any] = Field(default_factory=dict)
+    client_secret: StrictStr | None = Field(default=None, repr=False)
+
+
+class AuditSettings(Answer):
+    """The deployment's security audit trail (Elasticsearch's ``xpack.security.audit.*``)."""
+
+    enabled: StrictBool = False
+    include: tuple[StrictStr, ...] = ()  # event types; empty: the default set
+    exclude: tuple[StrictStr, ...] = ()
+    ignore_filters: dict[str, Any] = Field(default_factory=dict)
+
+
+class NodeSecurity(Answer):
+    """Everything about a node's security the platform decides: its realms and its audit."""
+
+    jwt: JwtRealm | None = None
+    saml: tuple[SamlRealm, ...] = ()
+    oidc: tuple[OidcRealm, ...] = ()
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
 
 class Allocations(Answer):
