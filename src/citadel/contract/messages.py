@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -139,6 +141,32 @@ class Allocation(Answer):
 # changes. It carries secrets (an OIDC client secret), so it is never logged.
 
 SECURITY_FILE = "security.json"
+
+# A node has no network (its sandbox unshares it); an OIDC realm reaches its OpenID Provider's
+# token endpoint and JWKS through the allocator's forwarders, one unix socket per destination
+# under ``run/egress/`` (``/run/citadel/egress`` in the sandbox). Both sides name a socket with
+# `egress_socket_name`, so nothing else needs to travel (issue 18, H6).
+EGRESS_DIR = "egress"
+
+
+def egress_target(url: str) -> tuple[str, int] | None:
+    """The ``(host, port)`` an ``https://`` (or ``http://``) URL is reached at; None for
+    anything else (a file path, a malformed URL)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return parts.hostname.lower(), port
+
+
+def egress_socket_name(host: str, port: int) -> str:
+    """The file name, under `EGRESS_DIR`, of the forwarder to ``host:port`` (short enough for
+    a unix socket path, and the same on both sides)."""
+    digest = hashlib.sha256(f"{host.lower()}:{port}".encode()).hexdigest()[:24]
+    return f"{digest}.sock"
 
 
 class JwtRealm(Answer):
