@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("public_jwk", sa.JSON(), nullable=False),
         sa.Column("private_key_sealed", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("active_from", sa.DateTime(timezone=True), nullable=False),
         sa.Column("active_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("publish_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("kid", name=op.f("pk_deployment_token_keys")),
