@@ -2,6 +2,7 @@
 
 from citadel.api_keys.models import ApiKey
 from citadel.audit.models import AuditChainHead, AuditEvent
+from citadel.deployment_realms.models import DeploymentRealm
 from citadel.deployments.models import Deployment
 from citadel.domains.models import ClaimedDomain
 from citadel.invitations.models import Invitation
@@ -25,6 +26,7 @@ ALL_TABLES = (
     AuditEvent,
     ClaimedDomain,
     Deployment,
+    DeploymentRealm,
     Invitation,
     KeyManager,
     Membership,

@@ -330,6 +330,16 @@ CALLER_ORG_OBJECT_REQUESTS: dict[str, dict[str, Any]] = {
         "path": {"deployment_id": "{deployment}"},
         "body": {"key_resource_path": None},
     },
+    "GET /api/v1/deployments/{deployment_id}/security/realms": {
+        "path": {"deployment_id": "{deployment}"}
+    },
+    "PUT /api/v1/deployments/{deployment_id}/security/realms/{realm_name}": {
+        "path": {"deployment_id": "{deployment}", "realm_name": "taken-over"},
+        "body": {"type": "oidc", "order": 1, "settings": {}},
+    },
+    "DELETE /api/v1/deployments/{deployment_id}/security/realms/{realm_name}": {
+        "path": {"deployment_id": "{deployment}", "realm_name": "saml1"}
+    },
     "GET /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}": {
         "path": {"ruleset_id": "{ruleset}"}
     },

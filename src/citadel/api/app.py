@@ -13,6 +13,7 @@ from citadel.api.routes import (
     api_keys,
     audit,
     auth,
+    deployment_realms,
     deployments,
     domains,
     invitations,
@@ -65,6 +66,7 @@ def create_api_app(services: Services) -> FastAPI:
         passkeys.router,
         audit.router,
         traffic_filters.router,
+        deployment_realms.router,
         deployments.router,
         platform.router,
     ):

@@ -1,0 +1,1 @@
+"""Realms a customer configures on one deployment (SAML, OpenID Connect), carried to its node."""
