@@ -6,7 +6,9 @@ volumes arrives SQLCipher-encrypted; the allocator then hands its data key once 
 ``--legacy-key-fd`` (32 raw bytes or 64 hex characters, read once then closed) and the store is
 decrypted into the volume. The launcher may hand the node a listening socket (``--listen-fd``),
 and the token its ``GET /_citadel/metrics`` answers to (``--metrics-token-fd``, a new one at each
-start; `citadel.node.metrics`).
+start; `citadel.node.metrics`). The platform's security settings (its ``jwt`` realm, the
+customer's SAML and OIDC realms, the audit trail) are read from ``--security-file``, which the
+allocator rewrites while the node runs (`citadel.node.security.config`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from citadel.node.http.app import NodeApp
 from citadel.node.lifecycle_loop import LifecycleLoop
 from citadel.node.metrics import NodeMetrics
 from citadel.node.routes import build_router
+from citadel.node.security.config import SecurityConfig
 from citadel.node.security.realm import Realm
 from citadel.node.services import NodeInfo, NodeServices
 from citadel.node.serving import GracefulServer
@@ -69,6 +72,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         help="fd carrying the token GET /_citadel/metrics answers to (read once); without it "
         "the route does not exist",
+    )
+    p.add_argument(
+        "--security-file",
+        type=Path,
+        help="the platform's security settings (NodeSecurity JSON), followed while running",
     )
     p.add_argument("--log-level", choices=LEVELS, default="info", help="the lowest level logged")
     return p.parse_args(argv)
@@ -120,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         args.cluster_name,
         cert_path=str(args.cert.resolve()),
         client_ca_path=str(args.client_ca.resolve()) if args.client_ca else None,
+        security_file=args.security_file,
     )
     realm = services.realm
     if args.elastic_password_fd is not None:
@@ -166,14 +175,16 @@ def assemble(
     *,
     cert_path: str | None = None,
     client_ca_path: str | None = None,
+    security_file: Path | None = None,
 ) -> NodeServices:
     """The node's services over an open store: the engine (legacy data migrated once, the
-    refresh loop started), the realm, the task manager, identity."""
+    refresh loop started), the security settings and the realm, the task manager, identity."""
     engine = Engine(data_dir / "indices")
     upgrade(store, engine)
     engine.start()
     LifecycleLoop(store, engine, clock, stopped=engine._stop.is_set).start()
-    realm = Realm(store, clock)
+    security_config = SecurityConfig(security_file)
+    realm = Realm(store, clock, security_config)
     info = NodeInfo(
         node_name,
         cluster_name,
@@ -185,7 +196,13 @@ def assemble(
         local_node.node_id(info.cluster_uuid), lambda: int(clock.now().timestamp() * 1000)
     )
     return NodeServices(
-        store=store, engine=engine, realm=realm, clock=clock, info=info, tasks=tasks
+        store=store,
+        engine=engine,
+        realm=realm,
+        clock=clock,
+        info=info,
+        tasks=tasks,
+        security_config=security_config,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from citadel.kit.clock import Clock
 from citadel.node.engine.engine import Engine
 from citadel.node.search.async_search import AsyncSearches
+from citadel.node.security.config import SecurityConfig
 from citadel.node.store.connection import Store
 from citadel.node.tasks import TaskManager
 
@@ -37,3 +38,5 @@ class NodeServices:
     info: NodeInfo
     tasks: TaskManager  # running requests and background tasks (``_tasks``, ``_cat/tasks``)
     async_searches: AsyncSearches = field(default_factory=AsyncSearches)
+    # the platform's security settings (the allocator's security file; empty without one)
+    security_config: SecurityConfig = field(default_factory=lambda: SecurityConfig(None))

@@ -14,6 +14,9 @@ Then the body is decoded (``Content-Encoding``, capped at `max_body` decoded byt
 ``Content-Type`` checked (`media_type`); the common parameters are taken off the query
 (`output`). After: the response is rendered as those parameters ask and gzipped when the
 client accepts it (`encoding`).
+
+In the worker thread, before any privilege is checked, an ``es-security-runas-user`` header
+swaps the caller's identity for the target's when the realm allows it (`Realm.run_as`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from citadel.node.http.output import (
 )
 from citadel.node.http.router import Route, Router
 from citadel.node.http.task_actions import action_for
+from citadel.node.security.realm import RUN_AS_HEADER
 from citadel.node.tasks import Task, TaskManager
 
 log = structlog.get_logger(__name__)
@@ -173,6 +177,9 @@ class NodeApp:
             return
         if request.identity is None:  # not yet authenticated before its body
             request.identity = self.realm.authenticate(request.headers.get("authorization"))
+        run_as = request.headers.get(RUN_AS_HEADER)
+        if run_as is not None:  # authorized as the target from here on (realm.run_as)
+            request.identity = self.realm.run_as(request.identity, run_as)
         if need.kind == "cluster":
             self.realm.require_cluster(request.identity, need.privilege)
         elif need.kind == "index":

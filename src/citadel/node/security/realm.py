@@ -10,6 +10,20 @@ a 401 that says nothing about which part was wrong.
 An API key acts with the intersection of its own role descriptors (all of its creator's when
 it has none) and ``limited_by``, the creator's role descriptors when it was created, stored as
 ``{role name: descriptor}``; so a key never exceeds the user who made it.
+
+``Authorization: Bearer <token>``: a JWT (three dot-separated parts) goes to the platform's
+``jwt`` realm first (`citadel.node.security.jwt_realm`, configured by the security file,
+`citadel.node.security.config`), then to the bearer authenticators other realms register
+(`add_bearer`: the node's access tokens); the first to know the token wins, else a 401. Users
+of these realms get their roles from `identity_for`: what the realm grants plus what the role
+mappings give them (`citadel.node.security.role_mappings`).
+
+Run as (``es-security-runas-user``, `run_as`): the authenticated identity's role descriptors
+must name the target in ``run_as`` (exact, wildcards or ``/regex/``; an API key's own and
+``limited_by`` both); the target is looked up in the native and reserved realms; then the
+request is authorized as the target alone. An unknown or disabled target is refused exactly
+like one not allowed (a 403 that does not tell them apart), as in Elasticsearch. A run-as
+identity cannot run as again.
 """
 
 from __future__ import annotations
@@ -21,15 +35,25 @@ import hmac
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import structlog
 
 from citadel.crypto.passwords import hash_password, verify_password
 from citadel.kit.clock import Clock, SystemClock
 from citadel.node.errors import Forbidden, Unauthenticated
+from citadel.node.security.config import SecurityConfig
+from citadel.node.security.jwt_realm import (
+    JWT_REALM_TYPE,
+    JwtRefused,
+    JwtVerifier,
+    looks_like_jwt,
+)
 from citadel.node.security.privileges import (
     BUILTIN_ROLES,
+    SUPERUSER,
     RoleDescriptor,
     allows_cluster,
     allows_index,
@@ -37,13 +61,17 @@ from citadel.node.security.privileges import (
     granted_by_index,
     parse_descriptor,
 )
+from citadel.node.security.role_mappings import MappingCache, UserData, mapped_roles, matches_name
 from citadel.node.security.tables import ensure_tables
 from citadel.node.store.connection import Store
+
+log = structlog.get_logger(__name__)
 
 ELASTIC = "elastic"
 RESERVED_REALM = "reserved"
 NATIVE_REALM = "native"
 API_KEY_REALM = "_es_api_key"
+RUN_AS_HEADER = "es-security-runas-user"
 REALM_NAMES = {
     RESERVED_REALM: "reserved",
     NATIVE_REALM: "default_native",
@@ -66,6 +94,8 @@ class Identity:
     full_name: str | None = None
     email: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    realm_name: str | None = None  # the realm's name when it is not its type's usual one
+    authenticated_by: Identity | None = None  # who authenticated, when this is a run-as
 
     @property
     def is_api_key(self) -> bool:
@@ -84,20 +114,47 @@ class Identity:
 
     def who(self) -> str:
         """How a 403 names this identity, as Elasticsearch does."""
+        if self.authenticated_by is not None:
+            return (
+                f"{self.authenticated_by.subject()} run as [{self.username}] "
+                f"with effective roles [{','.join(self.roles)}]"
+            )
+        if self.is_api_key:
+            return self.subject()
+        return f"{self.subject()} with effective roles [{','.join(self.roles)}]"
+
+    def subject(self) -> str:
+        """Who authenticated, as Elasticsearch's messages name them."""
         if self.is_api_key:
             return f"API key id [{self.api_key_id}] of user [{self.username}]"
-        return f"user [{self.username}] with effective roles [{','.join(self.roles)}]"
+        return f"user [{self.username}]"
+
+    def realm_ref(self) -> dict[str, str]:
+        """``{name, type}`` of the realm this identity comes from."""
+        return {
+            "name": self.realm_name or REALM_NAMES.get(self.realm, self.realm),
+            "type": self.realm,
+        }
 
 
 class Realm:
     """The node's security realm over its encrypted store."""
 
-    def __init__(self, store: Store, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock | None = None,
+        security: SecurityConfig | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock or SystemClock()
+        self.security = security or SecurityConfig(None)
+        self.role_mappings = MappingCache()
         self._cache_key = os.urandom(32)
         self._verified: dict[str, tuple[bytes, str]] = {}
         self._lock = threading.Lock()
+        self._jwt: JwtVerifier | None = None
+        self._bearers: list[Callable[[str], Identity | None]] = []
         ensure_tables(store)
 
     # -- bootstrap ---------------------------------------------------------------------
@@ -145,7 +202,94 @@ class Realm:
         if scheme.lower() == "apikey" and decoded and ":" in decoded:
             key_id, _, secret = decoded.partition(":")
             return self._api_key(key_id, secret)
+        if scheme.lower() == "bearer" and value.strip():
+            return self._bearer(value.strip())
         raise Unauthenticated("unable to authenticate with provided credentials")
+
+    def add_bearer(self, authenticate: Callable[[str], Identity | None]) -> None:
+        """Register another way to authenticate ``Authorization: Bearer <token>``:
+        `authenticate` answers the token's identity, or None for a token it does not know."""
+        self._bearers.append(authenticate)
+
+    def identity_for(
+        self, user: UserData, realm_type: str, *, granted: tuple[str, ...] = ()
+    ) -> Identity:
+        """The identity of a user of an external realm (jwt, saml, oidc): the roles `granted`
+        by the realm itself, then those the role mappings give, each once."""
+        roles = tuple(dict.fromkeys((*granted, *mapped_roles(self, user))))
+        return Identity(
+            user.username,
+            roles,
+            self.descriptors_of(roles),
+            realm_type,
+            full_name=user.full_name,
+            email=user.email,
+            metadata=user.metadata,
+            realm_name=user.realm_name,
+        )
+
+    def _bearer(self, token: str) -> Identity:
+        if looks_like_jwt(token):
+            verifier = self._jwt_verifier()
+            if verifier is not None:
+                try:
+                    verified = verifier.verify(token)
+                except JwtRefused as exc:
+                    log.debug("node.jwt_refused", reason=str(exc))
+                else:
+                    return self.identity_for(
+                        verified.user, JWT_REALM_TYPE, granted=verified.granted
+                    )
+        for authenticate in self._bearers:
+            identity = authenticate(token)
+            if identity is not None:
+                return identity
+        raise Unauthenticated("unable to authenticate with provided credentials")
+
+    def _jwt_verifier(self) -> JwtVerifier | None:
+        """The verifier of the current ``jwt`` settings (a new one, with an empty memory,
+        whenever the security file changes them)."""
+        settings = self.security.current().jwt
+        verifier = self._jwt
+        if settings is None:
+            return None
+        if verifier is None or verifier.settings is not settings:
+            verifier = JwtVerifier(settings, self.clock)
+            self._jwt = verifier
+        return verifier
+
+    # -- run as ------------------------------------------------------------------------
+
+    def run_as(self, identity: Identity, target: str) -> Identity:
+        """The identity of `target` when `identity` may run as them; a 403 otherwise (the same
+        one for a target that does not exist or is disabled)."""
+        if identity.authenticated_by is not None:  # no chained run-as
+            return identity
+        allowed = bool(target) and _may_run_as(identity.descriptors, target)
+        if allowed and identity.limited_by is not None:
+            allowed = _may_run_as(identity.limited_by, target)
+        row = None
+        if allowed:
+            with self.store.read() as conn:
+                row = conn.execute(
+                    "SELECT roles, enabled, full_name, email, metadata FROM users "
+                    "WHERE username = ?",
+                    (target,),
+                ).fetchone()
+        if row is None or not row["enabled"]:
+            raise run_as_forbidden(identity, target)
+        roles = tuple(json.loads(row["roles"]))
+        return Identity(
+            target,
+            roles,
+            self.descriptors_of(roles),
+            realm_of(target),
+            authentication_type=identity.authentication_type,
+            full_name=row["full_name"],
+            email=row["email"],
+            metadata=json.loads(row["metadata"]),
+            authenticated_by=identity,
+        )
 
     def with_password(self, username: str, password: str) -> Identity:
         """The identity of a user proven by their password (``grant_type: password``); the
@@ -275,6 +419,24 @@ def index_forbidden(identity: Identity, privilege: str, names: Iterable[str]) ->
     )
 
 
+def run_as_forbidden(identity: Identity, target: str) -> Forbidden:
+    """The 403 Elasticsearch sends when `identity` may not run as `target`."""
+    return Forbidden(
+        f"action is unauthorized for {identity.who()}, because {identity.subject()} "
+        f"is unauthorized to run as [{target}]"
+    )
+
+
+def _may_run_as(descriptors: Iterable[RoleDescriptor], target: str) -> bool:
+    for descriptor in descriptors:
+        patterns = tuple(getattr(descriptor, "run_as", ()) or ())
+        if descriptor is SUPERUSER and not patterns:
+            patterns = ("*",)  # Elasticsearch's superuser runs as anyone
+        if patterns and matches_name(patterns, target):
+            return True
+    return False
+
+
 def api_key_hash(key_id: str, secret: str) -> bytes:
     """The stored form of an API key secret (≥128 random bits, so a fast hash suffices)."""
     return hashlib.sha256(f"{key_id}:{secret}".encode()).digest()
@@ -298,8 +460,10 @@ def _b64(value: str) -> str | None:
 
 
 def describe(identity: Identity) -> dict[str, Any]:
-    """The body of ``GET /_security/_authenticate``."""
-    realm = {"name": REALM_NAMES.get(identity.realm, identity.realm), "type": identity.realm}
+    """The body of ``GET /_security/_authenticate``: the user requests run as (their roles,
+    the realm they were looked up in) and the realm that authenticated the caller."""
+    lookup = identity.realm_ref()
+    authenticating = identity.authenticated_by or identity
     metadata = dict(identity.metadata)
     if identity.realm == RESERVED_REALM:
         metadata["_reserved"] = True
@@ -310,8 +474,8 @@ def describe(identity: Identity) -> dict[str, Any]:
         "email": identity.email,
         "metadata": metadata,
         "enabled": True,
-        "authentication_realm": realm,
-        "lookup_realm": realm,
+        "authentication_realm": authenticating.realm_ref(),
+        "lookup_realm": lookup,
         "authentication_type": identity.authentication_type,
     }
     if identity.is_api_key:
