@@ -20,11 +20,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +35,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    model_validator,
 )
 
 from citadel.contract.states import DesiredState as DesiredState
@@ -313,6 +316,60 @@ class SeenClients(Request):
     """`POST /gateway/clients`: what a gateway saw recently."""
 
     clients: tuple[SeenClient, ...] = Field(max_length=100_000)
+
+
+# --- security audit events (issue 18, item 6) ---------------------------------------------------
+#
+# A node's audit events (Elasticsearch's audit JSON objects: "@timestamp", "event.action",
+# "user.name"...) collected by its allocator, and the gateway's connection_denied events. A
+# post carries at most `MAX_SECURITY_EVENTS`, each at most `MAX_SECURITY_EVENT_BYTES` of JSON
+# (senders drop, and count, a larger one); `dropped` is how many were lost since the last post.
+
+MAX_SECURITY_EVENTS = 5_000
+MAX_SECURITY_EVENT_BYTES = 16 * 1024
+
+
+def security_event_size(event: dict[str, Any]) -> int:
+    """The bytes of an event's compact JSON, which `MAX_SECURITY_EVENT_BYTES` bounds."""
+    return len(json.dumps(event, separators=(",", ":"), default=str).encode())
+
+
+def _bounded_event(event: dict[str, Any]) -> dict[str, Any]:
+    if security_event_size(event) > MAX_SECURITY_EVENT_BYTES:
+        raise ValueError(f"an event is over {MAX_SECURITY_EVENT_BYTES} bytes of JSON")
+    return event
+
+
+SecurityEvent = Annotated[dict[str, Any], AfterValidator(_bounded_event)]
+
+
+class SecurityEvents(Request):
+    """`POST /deployments/{id}/security-events`: what the allocator collected from the
+    deployment's node, and how many events the node dropped since the last post."""
+
+    events: tuple[SecurityEvent, ...] = Field(default=(), max_length=MAX_SECURITY_EVENTS)
+    dropped: StrictInt = Field(default=0, ge=0)
+
+
+class DeploymentSecurityEvents(Request):
+    """One deployment's share of a gateway's post."""
+
+    deployment_id: StrictStr = Field(max_length=32)
+    events: tuple[SecurityEvent, ...] = Field(default=(), max_length=MAX_SECURITY_EVENTS)
+    dropped: StrictInt = Field(default=0, ge=0)
+
+
+class GatewaySecurityEvents(Request):
+    """`POST /gateway/security-events`: the gateway's ``connection_denied`` events (traffic
+    filter refusals) by deployment, at most `MAX_SECURITY_EVENTS` in all."""
+
+    deployments: tuple[DeploymentSecurityEvents, ...] = Field(default=(), max_length=1_000)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> GatewaySecurityEvents:
+        if sum(len(d.events) for d in self.deployments) > MAX_SECURITY_EVENTS:
+            raise ValueError(f"at most {MAX_SECURITY_EVENTS} events in one post")
+        return self
 
 
 def to_json(message: BaseModel) -> Any:
