@@ -23,10 +23,12 @@ from citadel.contract.messages import (
     CONTRACT_VERSION,
     PREFIX,
     Allocations,
+    GatewaySecurityEvents,
     NodeCertificate,
     NodeCertificateRequest,
     Rewrapped,
     RoutesSnapshot,
+    SecurityEvents,
     SeenClients,
     StatusReport,
     to_json,
@@ -157,6 +159,12 @@ class ControlPlane:
         path = f"/deployments/{deployment_id}/status"
         check_version(self._ok(self._send("POST", path, json=to_json(report))))
 
+    def send_security_events(self, deployment_id: str, events: SecurityEvents) -> None:
+        """``POST /deployments/{id}/security-events``: audit events collected from the
+        deployment's node."""
+        path = f"/deployments/{deployment_id}/security-events"
+        check_version(self._ok(self._send("POST", path, json=to_json(events))))
+
     def rewrap(self, deployment_id: str) -> Rewrapped:
         """``POST /deployments/{id}/encryption/_rewrap``: the key has a newer version at its
         provider; the control plane re-wraps the data key under it."""
@@ -207,6 +215,14 @@ class ControlPlane:
         response.raise_for_status()
         check_version(response)
         return RoutesFetch(False, response.content, response.headers.get("etag"))
+
+    async def send_gateway_security_events(
+        self, client: httpx.AsyncClient, events: GatewaySecurityEvents
+    ) -> None:
+        """``POST /gateway/security-events``; raises `httpx.HTTPError` on failure."""
+        url = f"{self.internal_url}{PREFIX}/gateway/security-events"
+        response = await client.post(url, json=to_json(events), headers=self.headers())
+        response.raise_for_status()
 
     async def report_clients(self, client: httpx.AsyncClient, report: SeenClients) -> None:
         """``POST /gateway/clients``; raises `httpx.HTTPError` on failure."""
