@@ -111,6 +111,17 @@ OUR_CODES: dict[tuple[int, str], str] = {
     (404, "traffic_filter_claimed_link_id.not_found"): (
         "Unclaiming a link id this organization has not claimed."
     ),
+    (400, "deployment_realm.invalid"): (
+        "A deployment realm's name, order or settings are invalid (ours; `fields` names the "
+        'setting as body.settings["<key>"]).'
+    ),
+    (400, "deployment_realm.unsupported_setting"): (
+        "An Elasticsearch realm setting this platform does not support (SAML signing or "
+        "encryption keys, idp.metadata.path, OIDC flows other than the authorization code)."
+    ),
+    (404, "deployment_realm.not_found"): "The deployment has no realm with this name (ours).",
+    (409, "deployment_realm.order_taken"): "Another realm of the deployment has this order.",
+    (409, "deployment_realm.too_many"): "At most 10 realms per deployment (ours).",
 }
 
 # Error statuses we answer that the subset does not declare for the operation, with why.

@@ -1,0 +1,405 @@
+"""Deployment realms through the API (issue 18 item 3): create, replace, list and delete a
+deployment's SAML and OIDC realms; settings checked with errors naming the key; the OIDC client
+secret sealed and never returned; who may see and change them; the audit trail; and the
+node's allocation changing with them. Real app, real database, real audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from citadel.audit.models import AuditEvent
+from citadel.deployment_realms.models import DeploymentRealm
+from citadel.deployment_realms.service import realms_for_node
+from citadel.deployments.internal import allocation_version
+from citadel.sso.saml import bare_certificate
+from tests.fixtures.builders import (
+    grant,
+    key_headers,
+    make_api_key,
+    make_deployment,
+    make_org,
+    make_user,
+)
+from tests.sso.idp import make_key_pair
+
+IDP_ENTITY_ID = "https://idp.example.com/metadata"
+SECRET = "oidc-client-secret-7f3a"
+
+
+def idp_metadata(entity_id: str = IDP_ENTITY_ID) -> str:
+    """An IdP's metadata document: one signing certificate, an HTTP-Redirect SSO service."""
+    cert = bare_certificate(make_key_pair("realm-idp").cert_pem)
+    return (
+        '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+        f'xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">'
+        '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+        '<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>'
+        f"<ds:X509Certificate>{cert}</ds:X509Certificate>"
+        "</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+        '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" '
+        'Location="https://idp.example.com/sso"/>'
+        "</md:IDPSSODescriptor></md:EntityDescriptor>"
+    )
+
+
+def saml_body(order: int = 1, **settings: Any) -> dict[str, Any]:
+    return {
+        "type": "saml",
+        "order": order,
+        "enabled": True,
+        "settings": {
+            "idp.metadata.xml": idp_metadata(),
+            "idp.entity_id": IDP_ENTITY_ID,
+            "sp.entity_id": "https://app.example.com/saml",
+            "sp.acs": "https://app.example.com/saml/acs",
+            "attributes.principal": "nameid",
+            "attributes.groups": "groups",
+            "attribute_patterns.principal": "^([^@]+)@example\\.com$",
+            **settings,
+        },
+    }
+
+
+def oidc_body(order: int = 2, **settings: Any) -> dict[str, Any]:
+    body = {
+        "type": "oidc",
+        "order": order,
+        "settings": {
+            "op.issuer": "https://op.example.com",
+            "op.authorization_endpoint": "https://op.example.com/authorize",
+            "op.token_endpoint": "https://op.example.com/token",
+            "op.jwkset_path": "https://op.example.com/jwks",
+            "rp.client_id": "citadel",
+            "rp.client_secret": SECRET,
+            "rp.redirect_uri": "https://app.example.com/oidc/cb",
+            "claims.principal": "sub",
+            **settings,
+        },
+    }
+    body["settings"] = {k: v for k, v in body["settings"].items() if v is not None}
+    return body
+
+
+@pytest.fixture
+def deployment(services, org) -> str:
+    return make_deployment(services, org)
+
+
+@pytest.fixture
+def url(deployment) -> str:
+    return f"/api/v1/deployments/{deployment}/security/realms"
+
+
+def error(response) -> dict[str, Any]:
+    return response.json()["errors"][0]
+
+
+# --- create, replace, list, delete ----------------------------------------------------------
+
+
+def test_a_saml_realm_is_created_then_listed_with_its_settings(client, owner_key, url):
+    created = client.put(f"{url}/saml1", json=saml_body(), headers=owner_key)
+
+    assert created.status_code == 201, created.text
+    listed = client.get(url, headers=owner_key).json()["realms"]
+    assert [(r["name"], r["type"], r["order"], r["enabled"]) for r in listed] == [
+        ("saml1", "saml", 1, True)
+    ]
+    assert listed[0]["settings"]["attributes.principal"] == "nameid"
+    assert "idp.metadata.xml" not in listed[0]["settings"]
+    assert listed[0]["idp_metadata_xml"].startswith("<md:EntityDescriptor")
+
+
+def test_putting_a_realm_again_replaces_it(client, owner_key, url):
+    client.put(f"{url}/saml1", json=saml_body(), headers=owner_key)
+
+    replaced = client.put(
+        f"{url}/saml1", json=saml_body(order=5, force_authn=True), headers=owner_key
+    )
+
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["order"] == 5
+    assert replaced.json()["settings"]["force_authn"] is True
+
+
+def test_realms_are_listed_by_order(client, owner_key, url):
+    client.put(f"{url}/later", json=saml_body(order=7), headers=owner_key)
+    client.put(f"{url}/sooner", json=oidc_body(order=3), headers=owner_key)
+
+    listed = client.get(url, headers=owner_key).json()["realms"]
+
+    assert [r["name"] for r in listed] == ["sooner", "later"]
+
+
+def test_a_deleted_realm_is_gone(client, owner_key, url):
+    client.put(f"{url}/saml1", json=saml_body(), headers=owner_key)
+
+    deleted = client.delete(f"{url}/saml1", headers=owner_key)
+
+    assert deleted.status_code == 200, deleted.text
+    assert client.get(url, headers=owner_key).json()["realms"] == []
+    again = client.delete(f"{url}/saml1", headers=owner_key)
+    assert again.status_code == 404
+    assert error(again)["code"] == "deployment_realm.not_found"
+
+
+# --- the client secret ---------------------------------------------------------------------
+
+
+def test_the_client_secret_is_never_returned(client, owner_key, url):
+    put = client.put(f"{url}/oidc1", json=oidc_body(), headers=owner_key)
+    listed = client.get(url, headers=owner_key)
+
+    assert put.status_code == 201, put.text
+    for response in (put, listed):
+        assert SECRET not in response.text
+        assert "rp.client_secret" not in response.text
+    assert listed.json()["realms"][0]["client_secret_set"] is True
+
+
+def test_the_client_secret_is_sealed_at_rest_and_reaches_the_node(
+    client, services, owner_key, url, deployment
+):
+    client.put(f"{url}/oidc1", json=oidc_body(), headers=owner_key)
+
+    with services.db.read() as session:
+        row = session.scalars(sa.select(DeploymentRealm)).one()
+        assert row.client_secret_sealed is not None
+        assert SECRET.encode() not in row.client_secret_sealed
+        assert SECRET not in str(row.settings)
+        _, oidc = realms_for_node(session, deployment, services.keyring.barrier)
+    assert [(r.name, r.client_secret) for r in oidc] == [("oidc1", SECRET)]
+    assert SECRET not in repr(oidc)
+
+
+def test_replacing_an_oidc_realm_without_a_secret_keeps_the_one_it_has(
+    client, services, owner_key, url, deployment
+):
+    client.put(f"{url}/oidc1", json=oidc_body(), headers=owner_key)
+
+    replaced = client.put(
+        f"{url}/oidc1",
+        json=oidc_body(**{"rp.client_secret": None, "claims.groups": "groups"}),
+        headers=owner_key,
+    )
+
+    assert replaced.status_code == 200, replaced.text
+    with services.db.read() as session:
+        _, oidc = realms_for_node(session, deployment, services.keyring.barrier)
+    assert oidc[0].client_secret == SECRET
+    assert oidc[0].settings["claims.groups"] == "groups"
+
+
+def test_a_new_oidc_realm_needs_a_client_secret(client, owner_key, url):
+    response = client.put(
+        f"{url}/oidc1", json=oidc_body(**{"rp.client_secret": None}), headers=owner_key
+    )
+
+    assert response.status_code == 400
+    assert error(response)["fields"] == ['body.settings["rp.client_secret"]']
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "fields"),
+    [
+        (saml_body(**{"idp.sso_url": "x"}), "invalid", ['body.settings["idp.sso_url"]']),
+        (
+            saml_body(**{"attributes.principal": None}),
+            "invalid",
+            ['body.settings["attributes.principal"]'],
+        ),
+        (
+            saml_body(**{"idp.entity_id": "https://other.example.com"}),
+            "invalid",
+            ['body.settings["idp.entity_id"]'],
+        ),
+        (
+            saml_body(**{"idp.metadata.xml": "<!DOCTYPE x><x/>"}),
+            "invalid",
+            ['body.settings["idp.metadata.xml"]'],
+        ),
+        (
+            saml_body(**{"attribute_patterns.principal": "(unclosed"}),
+            "invalid",
+            ['body.settings["attribute_patterns.principal"]'],
+        ),
+        (saml_body(force_authn="yes"), "invalid", ['body.settings["force_authn"]']),
+        (
+            saml_body(**{"signing.key": "/etc/key.pem"}),
+            "unsupported_setting",
+            ['body.settings["signing.key"]'],
+        ),
+        (
+            saml_body(**{"encryption.keystore.path": "x"}),
+            "unsupported_setting",
+            ['body.settings["encryption.keystore.path"]'],
+        ),
+        (
+            saml_body(**{"idp.metadata.path": "https://idp.example.com/md"}),
+            "unsupported_setting",
+            ['body.settings["idp.metadata.path"]'],
+        ),
+        (
+            oidc_body(**{"rp.response_type": "id_token"}),
+            "unsupported_setting",
+            ['body.settings["rp.response_type"]'],
+        ),
+        (
+            oidc_body(**{"rp.signature_algorithm": "HS256"}),
+            "unsupported_setting",
+            ['body.settings["rp.signature_algorithm"]'],
+        ),
+        (
+            oidc_body(**{"op.token_endpoint": "http://op.example.com/token"}),
+            "invalid",
+            ['body.settings["op.token_endpoint"]'],
+        ),
+        (oidc_body(**{"op.issuer": None}), "invalid", ['body.settings["op.issuer"]']),
+    ],
+    ids=[
+        "unknown-key",
+        "missing-principal",
+        "entity-id-not-the-metadata's",
+        "metadata-with-doctype",
+        "bad-pattern",
+        "flag-not-boolean",
+        "signing-key",
+        "encryption-key",
+        "metadata-by-url",
+        "implicit-flow",
+        "hmac-id-tokens",
+        "plain-http-op",
+        "missing-issuer",
+    ],
+)
+def test_bad_settings_are_refused_naming_the_key(client, owner_key, url, body, code, fields):
+    body["settings"] = {k: v for k, v in body["settings"].items() if v is not None}
+
+    response = client.put(f"{url}/realm1", json=body, headers=owner_key)
+
+    assert response.status_code == 400, response.text
+    assert error(response)["code"] == f"deployment_realm.{code}"
+    assert error(response)["fields"] == fields
+
+
+@pytest.mark.parametrize("name", ["citadel-cloud", "default_native", "_hidden", "a b", "x" * 65])
+def test_reserved_and_malformed_realm_names_are_refused(client, owner_key, url, name):
+    response = client.put(f"{url}/{name}", json=saml_body(), headers=owner_key)
+
+    assert response.status_code in (400, 422), response.text
+    assert error(response)["code"] in ("deployment_realm.invalid", "root.invalid_data")
+
+
+def test_two_realms_cannot_share_an_order(client, owner_key, url):
+    client.put(f"{url}/saml1", json=saml_body(order=1), headers=owner_key)
+
+    response = client.put(f"{url}/oidc1", json=oidc_body(order=1), headers=owner_key)
+
+    assert response.status_code == 409
+    assert error(response)["code"] == "deployment_realm.order_taken"
+    assert error(response)["fields"] == ["body.order"]
+
+
+def test_a_deployment_has_at_most_ten_realms(client, owner_key, url):
+    for i in range(10):
+        made = client.put(f"{url}/realm{i}", json=oidc_body(order=i), headers=owner_key)
+        assert made.status_code == 201, made.text
+
+    response = client.put(f"{url}/realm10", json=oidc_body(order=10), headers=owner_key)
+
+    assert response.status_code == 409
+    assert error(response)["code"] == "deployment_realm.too_many"
+
+
+# --- who may, audit, allocation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["deployment-editor", "deployment-viewer"])
+def test_editors_and_viewers_neither_see_nor_change_realms(
+    client, services, org, owner_key, url, deployment, role
+):
+    client.put(f"{url}/saml1", json=saml_body(), headers=owner_key)
+    headers = key_headers(make_api_key(services, org, grant(org, role, deployment)))
+
+    assert client.get(url, headers=headers).status_code == 403
+    assert client.put(f"{url}/saml2", json=saml_body(order=2), headers=headers).status_code == 403
+    assert client.delete(f"{url}/saml1", headers=headers).status_code == 403
+
+
+def test_a_deployment_admin_of_it_manages_its_realms(client, services, org, url, deployment):
+    headers = key_headers(make_api_key(services, org, grant(org, "deployment-admin", deployment)))
+
+    assert client.put(f"{url}/saml1", json=saml_body(), headers=headers).status_code == 201
+
+
+def test_another_organizations_deployment_answers_like_a_missing_one(
+    client, services, owner_key, url
+):
+    client.put(f"{url}/saml1", json=saml_body(), headers=owner_key)
+    other_org = make_org(services, make_user(services), "Elsewhere")
+    outsider = key_headers(make_api_key(services, other_org))
+
+    for response in (
+        client.get(url, headers=outsider),
+        client.put(f"{url}/saml1", json=saml_body(), headers=outsider),
+        client.delete(f"{url}/saml1", headers=outsider),
+    ):
+        assert response.status_code == 404
+        assert error(response)["code"] == "deployments.deployment_not_found"
+    assert len(client.get(url, headers=owner_key).json()["realms"]) == 1
+
+
+def test_changes_are_audited_in_the_organizations_chain_without_the_secret(
+    client, services, org, owner_key, url, deployment
+):
+    client.put(f"{url}/oidc1", json=oidc_body(), headers=owner_key)
+    client.put(f"{url}/oidc1", json=oidc_body(order=4), headers=owner_key)
+    client.delete(f"{url}/oidc1", headers=owner_key)
+
+    with services.db.read() as session:
+        events = session.scalars(
+            sa.select(AuditEvent)
+            .where(AuditEvent.action.like("deployment.realm.%"))
+            .order_by(AuditEvent.seq)
+        ).all()
+        assert [(e.action, e.organization_id, e.target_id) for e in events] == [
+            ("deployment.realm.created", org, deployment),
+            ("deployment.realm.updated", org, deployment),
+            ("deployment.realm.deleted", org, deployment),
+        ]
+        assert events[1].details["before"]["order"] == 2
+        assert events[1].details["after"]["order"] == 4
+        assert all(SECRET not in str(e.details) for e in events)
+
+
+def test_every_change_moves_the_allocations_version(client, services, owner_key, url):
+    def version() -> int:
+        with services.db.read() as session:
+            ctx = services.context(session, services.system_caller())
+            return allocation_version(ctx)
+
+    before = version()
+    client.put(f"{url}/saml1", json=saml_body(), headers=owner_key)
+    after_put = version()
+    client.delete(f"{url}/saml1", headers=owner_key)
+
+    assert before < after_put < version()
+
+
+def test_the_node_gets_its_saml_realm_with_the_metadata(client, services, owner_key, url):
+    client.put(f"{url}/saml1", json=saml_body(), headers=owner_key)
+    deployment_id = url.split("/")[4]
+
+    with services.db.read() as session:
+        saml, oidc = realms_for_node(session, deployment_id, services.keyring.barrier)
+
+    assert oidc == ()
+    assert [r.name for r in saml] == ["saml1"]
+    assert saml[0].idp_metadata.startswith("<md:EntityDescriptor")
+    assert saml[0].settings["sp.acs"] == "https://app.example.com/saml/acs"
