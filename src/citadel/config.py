@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     """Active Cloud API keys one user may have made, over all organizations (409
     ``quota.api_keys_per_user`` beyond)."""
 
+    deployment_audit_retention_days: int = Field(default=30, ge=1, le=3650)
+    """How long the control plane keeps a deployment's security audit events (pruned hourly)."""
+    deployment_audit_max_events: int = Field(default=100_000, ge=1)
+    """Security audit events kept per deployment; the oldest go first (pruned hourly)."""
+
     bootstrap_password_file: Path | None = None
     log_level: str = "info"
 

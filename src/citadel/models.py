@@ -2,6 +2,7 @@
 
 from citadel.api_keys.models import ApiKey
 from citadel.audit.models import AuditChainHead, AuditEvent
+from citadel.deployment_audit.models import DeploymentAuditEvent, DeploymentAuditSettings
 from citadel.deployment_realms.models import DeploymentRealm
 from citadel.deployments.models import Deployment
 from citadel.domains.models import ClaimedDomain
@@ -26,6 +27,8 @@ ALL_TABLES = (
     AuditEvent,
     ClaimedDomain,
     Deployment,
+    DeploymentAuditEvent,
+    DeploymentAuditSettings,
     DeploymentRealm,
     Invitation,
     KeyManager,

@@ -13,6 +13,7 @@ from citadel.api.routes import (
     api_keys,
     audit,
     auth,
+    deployment_audit,
     deployment_realms,
     deployments,
     domains,
@@ -67,6 +68,7 @@ def create_api_app(services: Services) -> FastAPI:
         audit.router,
         traffic_filters.router,
         deployment_realms.router,
+        deployment_audit.router,
         deployments.router,
         platform.router,
     ):

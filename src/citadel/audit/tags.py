@@ -50,6 +50,7 @@ class AuditAction(StrEnum):
     DEPLOYMENT_REALM_CREATED = "deployment.realm.created"
     DEPLOYMENT_REALM_UPDATED = "deployment.realm.updated"
     DEPLOYMENT_REALM_DELETED = "deployment.realm.deleted"
+    DEPLOYMENT_AUDIT_SETTINGS_UPDATED = "deployment.audit_settings.updated"
     KEY_MANAGER_CREATED = "key_manager.created"
     KEY_MANAGER_UPDATED = "key_manager.updated"
     KEY_MANAGER_DELETED = "key_manager.deleted"

@@ -25,6 +25,7 @@ from citadel.app import create_app
 from citadel.bootstrap import FirstOwner, Services
 from citadel.config import Settings
 from citadel.db.migrate import upgrade
+from citadel.deployment_audit.service import Pruned, prune
 from citadel.kit.tls import server_context
 from citadel.log import get_logger
 from citadel.pki.authority import ServerCertificate
@@ -61,15 +62,30 @@ class ControlPlaneProcess:
 
     async def chores(self, interval_s: float = CHORES_INTERVAL_S) -> None:
         """The platform's own mail, every `interval_s` until cancelled (first right away):
-        warnings of API keys about to expire. A round that fails is logged and tried again
-        at the next."""
+        warnings of API keys about to expire; and the pruning of deployments' security audit
+        events. A round that fails is logged and tried again at the next."""
         units = Work(self.services, self.services.system_caller())
         while True:
             try:
                 await asyncio.to_thread(warn_expiring_api_keys, units, self.services.mailer)
             except Exception:
                 log.exception("chores.failed")
+            try:
+                await asyncio.to_thread(self.prune_deployment_audit)
+            except Exception:
+                log.exception("chores.failed")
             await asyncio.sleep(interval_s)
+
+    def prune_deployment_audit(self) -> Pruned:
+        """Delete deployments' security audit events beyond their retention (age, count)."""
+        settings = self.services.settings
+        with self.services.db.write() as session:
+            return prune(
+                session,
+                now=self.services.clock.now(),
+                retention_days=settings.deployment_audit_retention_days,
+                max_events=settings.deployment_audit_max_events,
+            )
 
     def start_metrics(self) -> None:
         """Serve the metrics endpoint (when on); `close` stops it."""
