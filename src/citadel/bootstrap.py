@@ -25,6 +25,7 @@ from citadel.crypto.platform import open_platform_key
 from citadel.crypto.providers.base import KeyProvider
 from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.db.engine import Database, server_engine, sqlcipher_engine
+from citadel.deployment_tokens.tokens import platform_issuer
 from citadel.kit.clock import Clock, SystemClock
 from citadel.kit.emails import normalize_email
 from citadel.kit.ids import new_id
@@ -96,6 +97,9 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
             deployments_per_organization=settings.quota_deployments_per_organization,
             api_keys_per_user=settings.quota_api_keys_per_user,
         ),
+        token_issuer=platform_issuer(settings.public_url, keyring),
+        deployment_token_ttl_s=settings.deployment_token_ttl_s,
+        token_key_rotation_days=settings.token_key_rotation_days,
     )
     return Services(
         settings=settings,

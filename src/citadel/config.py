@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     """Active Cloud API keys one user may have made, over all organizations (409
     ``quota.api_keys_per_user`` beyond)."""
 
+    deployment_token_ttl_s: int = Field(default=300, ge=30, le=300)
+    """How long a deployment access token (``citadel deployment token``, ADR 27) lives; removing
+    a member or changing their roles reaches tokens already minted within this time."""
+    token_key_rotation_days: int = Field(default=30, ge=1)
+    """How long one key signs deployment access tokens before a new one takes over (the old
+    stays published until its last token has expired)."""
+
     deployment_audit_retention_days: int = Field(default=30, ge=1, le=3650)
     """How long the control plane keeps a deployment's security audit events (pruned hourly)."""
     deployment_audit_max_events: int = Field(default=100_000, ge=1)

@@ -4,6 +4,7 @@ from citadel.api_keys.models import ApiKey
 from citadel.audit.models import AuditChainHead, AuditEvent
 from citadel.deployment_audit.models import DeploymentAuditEvent, DeploymentAuditSettings
 from citadel.deployment_realms.models import DeploymentRealm
+from citadel.deployment_tokens.models import TokenSigningKey
 from citadel.deployments.models import Deployment
 from citadel.domains.models import ClaimedDomain
 from citadel.invitations.models import Invitation
@@ -30,6 +31,7 @@ ALL_TABLES = (
     DeploymentAuditEvent,
     DeploymentAuditSettings,
     DeploymentRealm,
+    TokenSigningKey,
     Invitation,
     KeyManager,
     Membership,

@@ -15,6 +15,7 @@ from citadel.api.routes import (
     auth,
     deployment_audit,
     deployment_realms,
+    deployment_tokens,
     deployments,
     domains,
     invitations,
@@ -69,11 +70,13 @@ def create_api_app(services: Services) -> FastAPI:
         traffic_filters.router,
         deployment_realms.router,
         deployment_audit.router,
+        deployment_tokens.router,
         deployments.router,
         platform.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(sso_login.router)  # browser endpoints: login URL, ACS, SP metadata
+    app.include_router(deployment_tokens.well_known)  # the JWK Set of deployment tokens
     errors.install(app, on_error=_audit_failure)
     openapi.install(app)  # response, error and security descriptions
     app.add_middleware(

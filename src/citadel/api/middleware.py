@@ -111,7 +111,13 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [*_SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
+                own = {k.lower() for k, _ in message.get("headers", [])}
+                # a response that says how it may be cached (the JWK Set, a static file) keeps
+                # its own cache-control; every other one is no-store
+                security = [
+                    h for h in _SECURITY_HEADERS if h[0] != b"cache-control" or h[0] not in own
+                ]
+                extra = [*security, (b"x-request-id", request_id.encode())]
                 expires = scope["state"].get("api_key_expires_at")
                 if "api_key_expires_at" in scope["state"]:
                     value = expires.isoformat() if expires else "never"

@@ -47,6 +47,9 @@ class AuditAction(StrEnum):
     DEPLOYMENT_REKEYED = "deployment.rekeyed"
     DEPLOYMENT_LOCKED = "deployment.locked"
     DEPLOYMENT_UNLOCKED = "deployment.unlocked"
+    DEPLOYMENT_TOKEN_MINTED = "deployment.token.minted"  # noqa: S105 (a tag)
+    DEPLOYMENT_TOKEN_REFUSED = "deployment.token.refused"  # noqa: S105 (a tag)
+    TOKEN_KEY_ROTATED = "platform.token_key.rotated"  # noqa: S105 (a tag)
     DEPLOYMENT_REALM_CREATED = "deployment.realm.created"
     DEPLOYMENT_REALM_UPDATED = "deployment.realm.updated"
     DEPLOYMENT_REALM_DELETED = "deployment.realm.deleted"

@@ -47,6 +47,12 @@ class Policies:
     """The control plane as browsers reach it: SSO entity ids, ACS and login URLs."""
     quotas: Quotas = field(default_factory=Quotas)
     """How many organizations, deployments and API keys a customer may hold (`quotas`)."""
+    token_issuer: str = "citadel:unconfigured"  # noqa: S105 (an issuer id)
+    """The ``iss`` of deployment access tokens (ADR 27: `public_url`, else a platform id)."""
+    deployment_token_ttl_s: int = 300
+    """How long a deployment access token lives (30..300 s)."""
+    token_key_rotation_days: int = 30
+    """How long one key signs deployment access tokens before its successor takes over."""
 
 
 @dataclass(frozen=True)

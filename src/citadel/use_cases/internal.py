@@ -20,6 +20,7 @@ from citadel.contract.messages import (
     Allocation,
     Allocations,
     DesiredState,
+    GatewaySecurityEvents,
     KeyConnection,
     NodeCertificate,
     NodeCertificateRequest,
@@ -27,10 +28,13 @@ from citadel.contract.messages import (
     RouteEntry,
     RoutesSnapshot,
     RulesetEntry,
+    SecurityEvents,
     SeenClients,
     StatusReport,
 )
 from citadel.crypto.keyring import Keyring
+from citadel.deployment_audit import service as deployment_audit
+from citadel.deployment_tokens import keys as token_keys
 from citadel.deployments import internal as deployments
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Desired, Observed
@@ -42,6 +46,7 @@ from citadel.kit.deployment_dirs import node_socket_path
 from citadel.pki.components import InvalidCsr, sign_node_certificate
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.clients import RecentClients, SeenClient
+from citadel.use_cases.node_security import node_security, published_jwks
 
 
 class InvalidNodeCsr(BadRequest):
@@ -50,14 +55,16 @@ class InvalidNodeCsr(BadRequest):
 
 
 def tag(ctx: Context) -> str:
-    """The entity tag of the allocations and of the routes: the deployments' version."""
-    return f'"{deployments.allocation_version(ctx)}"'
+    """The entity tag of the allocations and of the routes: the deployments' version, and the
+    version of the deployment-token key set every allocation's security carries (ADR 27)."""
+    return f'"{deployments.allocation_version(ctx)}.{token_keys.key_set_version(ctx.session)}"'
 
 
 def allocations(ctx: Context) -> Allocations:
     """What should run: every deployment not deleted and observed gone, with its wrapped key;
     secrets only for those that should run."""
     items = []
+    jwks = published_jwks(ctx.session)
     for row in deployments.all_deployments(ctx):
         if row.desired_state == Desired.DELETED and row.observed_state == Observed.DELETED:
             continue
@@ -73,6 +80,7 @@ def allocations(ctx: Context) -> Allocations:
                 elastic_password=deployments.pending_password(ctx, row) if runs else None,
                 key_connection=_key_connection(ctx, row.key_manager_id) if runs else None,
                 size_mb=row.size,
+                security=node_security(ctx.session, row, ctx.policies, jwks=jwks) if runs else None,
             )
         )
     return Allocations(version=deployments.allocation_version(ctx), deployments=tuple(items))
@@ -152,3 +160,25 @@ def report_clients(recent: RecentClients, report: SeenClients) -> None:
         SeenClient(c.deployment_id, c.client_ip, c.endpoint_id, c.last_seen, c.connected)
         for c in report.clients
     )
+
+
+def record_security_events(ctx: Context, deployment_id: str, report: SecurityEvents) -> int:
+    """Keep the audit events the allocator collected from a deployment's node (and count
+    those it says the node dropped); returns how many were stored."""
+    return deployment_audit.record_events(
+        ctx.session, deployment_id, report.events, dropped=report.dropped
+    )
+
+
+def record_gateway_security_events(ctx: Context, report: GatewaySecurityEvents) -> int:
+    """Keep a gateway's ``connection_denied`` events by deployment; a deployment deleted since
+    the gateway refused the connection is passed over. Returns how many were stored."""
+    stored = 0
+    for item in report.deployments:
+        try:
+            stored += deployment_audit.record_events(
+                ctx.session, item.deployment_id, item.events, dropped=item.dropped
+            )
+        except DeploymentNotFound:
+            continue
+    return stored

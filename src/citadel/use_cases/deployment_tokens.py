@@ -1,0 +1,186 @@
+"""Deployment access tokens (ADR 27): a member, or an API key of the organization, gets a
+short-lived RS256 JWT for one deployment, with the stack roles their Cloud roles map to there;
+the deployment's node verifies it offline against the published keys.
+
+`mint_deployment_token` refuses, in this order: a deployment the caller cannot see (404, like
+an unknown id), a password or passkey session while the organization enforces SSO (403
+``deployment_token.sso_required``), a caller whose roles map to no stack role (403
+``deployment_token.no_stack_role``). Every mint and every 403 is audited in the organization's
+chain; the token itself never is. `rotate_token_keys` is the chores loop's and
+``citadel admin rotate-token-key``'s: it makes, retires and deletes signing keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from citadel.audit.tags import AuditAction, Outcome, TargetType
+from citadel.authn.context import Context, Policies
+from citadel.authz.decide import Target, decide
+from citadel.authz.permissions import Permission
+from citadel.authz.roles import ScopeKind
+from citadel.deployment_tokens import claims, keys, service
+from citadel.deployment_tokens.errors import NoStackRole, SsoRequired
+from citadel.deployment_tokens.keys import SigningKey
+from citadel.deployment_tokens.rotation import RotationPlan
+from citadel.deployment_tokens.tokens import TokenPolicy, sign
+from citadel.deployments.errors import DeploymentNotFound
+from citadel.deployments.lifecycle import Desired
+from citadel.deployments.models import Deployment
+from citadel.errors import Unauthenticated
+from citadel.kit.ids import new_id
+from citadel.log import get_logger
+from citadel.use_cases.units import Units
+
+log = get_logger(__name__)
+
+_RACE_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    """A minted token and what it says (the route's answer)."""
+
+    token: str
+    token_type: str
+    expires_at: datetime
+    expires_in: int
+    roles: tuple[str, ...]
+    deployment_id: str
+    audience: str
+
+
+def token_policy(policies: Policies) -> TokenPolicy:
+    """The issuer's settings, as the bootstrap put them in the policies."""
+    return TokenPolicy(
+        issuer=policies.token_issuer,
+        lifetime_s=policies.deployment_token_ttl_s,
+        rotation_days=policies.token_key_rotation_days,
+    )
+
+
+def mint_deployment_token(units: Units, deployment_id: str) -> MintedToken:
+    """A token for `deployment_id` for the caller (see the module docstring for refusals)."""
+    key = ensure_signing_key(units)
+    with units.write() as ctx:
+        principal = ctx.caller.principal
+        if principal is None:
+            raise Unauthenticated()
+        row = ctx.session.get(Deployment, deployment_id)
+        if row is None or row.desired_state == Desired.DELETED:
+            raise DeploymentNotFound()
+        org = row.organization_id
+        who = service.minter(ctx.session, principal, org)
+        target = Target.resource(org, ScopeKind.DEPLOYMENT, row.id)
+        if who is None or not decide(who.subject, Permission.DEPLOYMENTS_READ, target):
+            raise DeploymentNotFound()
+        if service.needs_sso(ctx.session, who, org):
+            _refused(ctx, row, "sso_required")
+            raise SsoRequired()
+        roles = claims.stack_roles(who.assignments, org, row.id)
+        if not roles:
+            _refused(ctx, row, "no_stack_role")
+            raise NoStackRole()
+        policy = token_policy(ctx.policies)
+        now = ctx.clock.now()
+        jti = new_id()
+        body = claims.token_claims(
+            issuer=policy.issuer,
+            deployment_id=row.id,
+            organization_id=org,
+            bearer=who.bearer,
+            roles=roles,
+            jti=jti,
+            now=now,
+            lifetime=policy.lifetime,
+        )
+        expires_at = datetime.fromtimestamp(body["exp"], now.tzinfo)
+        ctx.record(
+            AuditAction.DEPLOYMENT_TOKEN_MINTED,
+            organization_id=org,
+            target_type=TargetType.DEPLOYMENT,
+            target_id=row.id,
+            details={
+                "jti": jti,
+                "kid": key.kid,
+                "roles": list(roles),
+                "amr": body["amr"],
+                "expires_at": expires_at.isoformat(),
+            },
+        )
+        return MintedToken(
+            token=sign(key, body),
+            token_type="Bearer",  # noqa: S106 (the scheme)
+            expires_at=expires_at,
+            expires_in=policy.lifetime_s,
+            roles=roles,
+            deployment_id=row.id,
+            audience=body["aud"],
+        )
+
+
+def _refused(ctx: Context, row: Deployment, reason: str) -> None:
+    ctx.record(
+        AuditAction.DEPLOYMENT_TOKEN_REFUSED,
+        organization_id=row.organization_id,
+        target_type=TargetType.DEPLOYMENT,
+        target_id=row.id,
+        outcome=Outcome.DENIED,
+        details={"reason": reason},
+    )
+
+
+def ensure_signing_key(units: Units) -> SigningKey:
+    """The key that signs now; the first key is made here on first need."""
+    for _ in range(_RACE_RETRIES):
+        with units.read() as ctx:
+            found = keys.signing_key(ctx.session, ctx.keyring.barrier, ctx.clock.now())
+        if found is not None:
+            return found
+        rotate_token_keys(units)
+    raise RuntimeError("no deployment token signing key after rotating")  # a bug, never a race
+
+
+def rotate_token_keys(units: Units) -> RotationPlan:
+    """Make, retire and delete signing keys as the rotation policy says (audited as a platform
+    event when anything changed). Two replicas racing for the same new key: the loser's
+    transaction fails on the unique generation and it reads again."""
+    for attempt in range(_RACE_RETRIES):
+        try:
+            with units.write() as ctx:
+                policy = token_policy(ctx.policies)
+                done = keys.rotate(
+                    ctx.session, ctx.keyring.barrier, ctx.clock.now(), policy.rotation
+                )
+                if not done.empty:
+                    ctx.record(
+                        AuditAction.TOKEN_KEY_ROTATED,
+                        organization_id=None,
+                        details=_plan_details(done),
+                    )
+                    log.info("deployment_tokens.keys_rotated", **_plan_details(done))
+                return done
+        except IntegrityError:
+            log.info("deployment_tokens.key_race_lost", attempt=attempt)
+    raise RuntimeError("deployment token keys: lost every race for a new key")
+
+
+def _plan_details(done: RotationPlan) -> dict[str, Any]:
+    details: dict[str, Any] = {"deleted": list(done.delete)}
+    if done.make is not None:
+        details["generation"] = done.make.generation
+        details["active_from"] = done.make.active_from.isoformat()
+    if done.retire is not None:
+        details["retired"] = done.retire.kid
+        details["publish_until"] = done.retire.publish_until.isoformat()
+    return details
+
+
+def jwks(units: Units) -> dict[str, Any]:
+    """The published JWK Set (public keys only)."""
+    with units.read() as ctx:
+        return keys.jwks(ctx.session)
