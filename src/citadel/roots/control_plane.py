@@ -31,6 +31,7 @@ from citadel.log import get_logger
 from citadel.pki.authority import ServerCertificate
 from citadel.pki.renewal import CertificateRenewer
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
+from citadel.use_cases.deployment_tokens import rotate_token_keys
 from citadel.use_cases.notifications import warn_expiring_api_keys
 from citadel.web.work import Work
 
@@ -66,6 +67,10 @@ class ControlPlaneProcess:
         events. A round that fails is logged and tried again at the next."""
         units = Work(self.services, self.services.system_caller())
         while True:
+            try:  # deployment-token signing keys (ADR 27): the first at start, then rotation
+                await asyncio.to_thread(rotate_token_keys, units)
+            except Exception:
+                log.exception("chores.failed")
             try:
                 await asyncio.to_thread(warn_expiring_api_keys, units, self.services.mailer)
             except Exception:
