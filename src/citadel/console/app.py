@@ -12,6 +12,7 @@ from citadel.console.pages import (
     api_keys,
     audit,
     deployments,
+    explorer,
     invitations,
     members,
     network,
@@ -31,6 +32,7 @@ PAGES = (
     overview.router,
     organizations.router,
     deployments.router,
+    explorer.router,  # the data explorer (issue 18 item 2)
     network.router,
     members.router,
     invitations.router,

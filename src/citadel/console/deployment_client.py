@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote, urlencode
 
 from citadel.errors import CitadelError
@@ -88,8 +88,11 @@ class DeploymentSession:
     carries the token, closed at the end of the block."""
 
     def __init__(self, endpoint: Endpoint, token: str, timeout_s: float = TIMEOUT_S) -> None:
-        context = ssl.create_default_context(cafile=str(endpoint.ca_file))
         self._endpoint = endpoint
+        try:
+            context = ssl.create_default_context(cafile=str(endpoint.ca_file))
+        except (OSError, ssl.SSLError) as exc:  # the platform has no CA yet
+            self._unreachable(exc)
         self._connection = http.client.HTTPSConnection(
             endpoint.host, endpoint.port, timeout=timeout_s, context=context
         )
@@ -150,13 +153,7 @@ class DeploymentSession:
             data = answer.read(MAX_ANSWER_BYTES + 1)
         except (OSError, http.client.HTTPException) as exc:
             self._connection.close()
-            log.warning(
-                "explorer.deployment_unreachable",
-                host=self._endpoint.host,
-                port=self._endpoint.port,
-                error_type=type(exc).__name__,
-            )
-            raise DeploymentUnreachable() from None
+            self._unreachable(exc)
         if len(data) > MAX_ANSWER_BYTES:
             self._connection.close()
             raise DeploymentRefused(502, "explorer.answer_too_large", "the answer is too large")
@@ -166,6 +163,15 @@ class DeploymentSession:
         if parsed is None:
             raise DeploymentRefused(502, "explorer.not_json", "the answer is not JSON")
         return parsed
+
+    def _unreachable(self, exc: BaseException) -> NoReturn:
+        log.warning(
+            "explorer.deployment_unreachable",
+            host=self._endpoint.host,
+            port=self._endpoint.port,
+            error_type=type(exc).__name__,
+        )
+        raise DeploymentUnreachable() from None
 
 
 def _json(data: bytes) -> Any:

@@ -1,0 +1,315 @@
+"""The data explorer in a real browser (Debian's Chromium through Playwright) against one
+`citadel up` for the module: a real deployment behind the real gateway, the console minting
+each visitor's deployment token and calling the deployment through the gateway with it.
+
+- A member with deployment-viewer on deployment A opens A's explorer from A's page, sees its
+  indices and documents (escaped JSON), runs a query with a terms aggregation and sees it as a
+  table and bars; a write through the query runner is refused (it only runs `_search`); an
+  error of the deployment is shown with its Elasticsearch error type; A's explorer of another
+  deployment B (not in the member's scope) is a 404.
+- The Organization owner (organization-admin: `superuser` there) sees the deployment's own
+  users, roles, role mappings and API keys; the viewer sees no such tab and gets 403.
+- No page ever holds the token (a JWT starts with `eyJ`).
+
+Screenshots of the explorer go to a temporary directory, or to CITADEL_CONSOLE_SCREENSHOTS
+(docs/console.md: how docs/screenshots/ is made).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.console.browser import Person, console_up, csrf_of, new_context, sign_in
+from tests.fixtures.mail import invitation_link
+
+pytestmark = pytest.mark.e2e
+OWNER = Person("owner@example.com", "e2e owner password 123")
+VIEWER = Person("vera@example.com", "vera's long password 42")
+ORDERS = [
+    {"order": n, "status": status, "amount": 10 * n, "note": "plain"}
+    for n, status in enumerate(["paid"] * 6 + ["open"] * 4 + ["refunded"] * 2, start=1)
+]
+HOSTILE = {"order": 99, "status": "open", "amount": 1, "note": "<script>alert('x')</script>"}
+TERMS_QUERY = json.dumps({"size": 0, "aggs": {"by_status": {"terms": {"field": "status"}}}})
+
+
+@dataclass
+class Explorer:
+    """The running platform, its browser, and the two deployments the module made."""
+
+    base_url: str
+    browser: Browser
+    data_dir: Path
+    a: str = ""
+    b: str = ""
+
+
+def explorer_of(deployment_id: str) -> str:
+    return f"/deployments/{deployment_id}/explorer"
+
+
+@pytest.fixture(scope="module")
+def platform(
+    tmp_path_factory: pytest.TempPathFactory, template_data_dir: Path, postgres_url: str | None
+) -> Iterator[Explorer]:
+    tmp = tmp_path_factory.mktemp("explorer")
+    with console_up(tmp, template_data_dir, postgres_url) as (base_url, browser):
+        yield Explorer(base_url, browser, tmp / "data")
+
+
+@pytest.fixture(scope="module")
+def owner_context(platform: Explorer) -> Iterator[BrowserContext]:
+    context = new_context(platform.browser, platform.base_url)
+    page = context.new_page()
+    sign_in(page, Person(OWNER.email, OWNER.password))
+    page.close()
+    yield context
+    context.close()
+
+
+def create_deployment(page: Page, name: str) -> tuple[str, str]:
+    """A deployment made through the form: (its id, the `elastic` password)."""
+    page.goto("/deployments/new")
+    page.get_by_label("Name").fill(name)
+    page.get_by_role("button", name="Create deployment").click()
+    password = page.locator("#elastic-password").inner_text().strip()
+    path = page.get_by_role("link", name="Open the deployment").get_attribute("href") or ""
+    return path.rsplit("/", 1)[1], password
+
+
+def load_orders(endpoint: str, password: str, ca_file: Path) -> None:
+    """The `orders` index, filled as a customer would: through the gateway, as `elastic`."""
+    with httpx.Client(
+        base_url=endpoint, verify=str(ca_file), auth=("elastic", password), timeout=30
+    ) as es:
+        for _attempt in range(60):  # the gateway learns of a new deployment within a poll or two
+            try:
+                if es.get("/").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+        mappings = {
+            "properties": {
+                "status": {"type": "keyword"},
+                "order": {"type": "long"},
+                "amount": {"type": "long"},
+                "note": {"type": "text"},
+            }
+        }
+        assert es.put("/orders", json={"mappings": mappings}).status_code == 200
+        lines = []
+        for doc in [*ORDERS, HOSTILE]:
+            lines += [json.dumps({"index": {"_id": str(doc["order"])}}), json.dumps(doc)]
+        done = es.post(
+            "/orders/_bulk",
+            params={"refresh": "true"},
+            content="\n".join(lines) + "\n",
+            headers={"content-type": "application/x-ndjson"},
+        )
+        assert done.status_code == 200, done.text
+        assert not done.json()["errors"], done.text
+
+
+@pytest.fixture(scope="module")
+def deployments(platform: Explorer, owner_context: BrowserContext) -> Explorer:
+    """Deployment A (healthy, with an `orders` index) and deployment B."""
+    page = owner_context.new_page()
+    platform.a, password = create_deployment(page, "orders-a")
+    platform.b, _ = create_deployment(page, "other-b")
+    page.goto(f"/deployments/{platform.a}")
+    expect(page.locator("#deployment-status")).to_have_text("healthy", timeout=120_000)
+    endpoint = page.locator("#endpoint").inner_text().strip()
+    page.close()
+    load_orders(endpoint, password, platform.data_dir / "pki" / "ca.crt")
+    return platform
+
+
+@pytest.fixture(scope="module")
+def viewer_context(
+    deployments: Explorer, owner_context: BrowserContext
+) -> Iterator[BrowserContext]:
+    """A member invited with deployment-viewer on deployment A only, signed in."""
+    page = owner_context.new_page()
+    page.goto("/members")
+    page.get_by_label("Emails (separated by spaces)").fill(VIEWER.email)
+    page.get_by_label("Role").select_option("deployment-viewer")
+    page.get_by_label("Only these deployments:").check()
+    page.locator(f'input[name="deployment"][value="{deployments.a}"]').check()
+    page.get_by_role("button", name="Send invitations").click()
+    expect(page.locator(".invite-link")).to_have_count(1)
+    page.close()
+
+    context = new_context(deployments.browser, deployments.base_url)
+    guest = context.new_page()
+    guest.goto(invitation_link(deployments.data_dir, VIEWER.email))
+    guest.get_by_label("Your name").fill("Vera")
+    guest.get_by_label("Choose a password").fill(VIEWER.password)
+    guest.get_by_role("button", name="Create my account and join").click()
+    expect(guest.get_by_role("status")).to_contain_text("You joined the organization")
+    sign_in(guest, Person(VIEWER.email, VIEWER.password))
+    guest.close()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def viewer(viewer_context: BrowserContext) -> Iterator[Page]:
+    page = viewer_context.new_page()
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def owner(owner_context: BrowserContext, deployments: Explorer) -> Iterator[Page]:
+    page = owner_context.new_page()
+    yield page
+    page.close()
+
+
+def tabs(page: Page) -> list[str]:
+    return (
+        page.get_by_role("navigation", name="Data explorer").get_by_role("link").all_inner_texts()
+    )
+
+
+def assert_no_token(page: Page) -> None:
+    assert "eyJ" not in page.content(), "a JWT is in the page"
+    assert "eyJ" not in page.url
+
+
+def test_a_viewer_opens_the_explorer_and_sees_indices_and_documents(deployments, viewer):
+    viewer.goto(f"/deployments/{deployments.a}")
+    viewer.get_by_role("link", name="Open data explorer").click()
+    expect(viewer.get_by_role("heading", level=1)).to_have_text("Indices")
+    expect(viewer.locator("#explorer-identity")).to_contain_text("viewer")
+    row = viewer.get_by_role("row", name=re.compile(r"^orders"))
+    expect(row).to_contain_text(str(len(ORDERS) + 1))  # the documents count
+    expect(row.locator('td[data-label="Size"]')).to_contain_text(re.compile(r"\d+(\.\d)? (B|KiB)"))
+    assert_no_token(viewer)
+
+    row.get_by_role("link", name="orders", exact=True).click()
+    expect(viewer.locator("#documents-range")).to_contain_text(
+        f"Documents 1 to {len(ORDERS) + 1} of {len(ORDERS) + 1}."
+    )
+    hostile = viewer.locator("li", has=viewer.get_by_role("heading", name="Document 99"))
+    expect(hostile.locator("pre.json")).to_contain_text('"note": "<script>alert(\'x\')</script>"')
+    assert viewer.locator("main script").count() == 0  # shown as text, never run
+    assert json.loads(hostile.locator("pre.json").inner_text()) == HOSTILE
+    assert_no_token(viewer)
+
+
+def test_a_viewer_runs_a_terms_aggregation_and_sees_a_table_and_bars(deployments, viewer, tmp_path):
+    viewer.goto(explorer_of(deployments.a))
+    viewer.get_by_role("link", name="Query orders").click()
+    expect(viewer.get_by_label("Index")).to_have_value("orders")
+    viewer.get_by_label("Search request (Elasticsearch query DSL, JSON)").fill(TERMS_QUERY)
+    viewer.get_by_role("button", name="Run query").click()
+
+    expect(viewer.locator("#hits-summary")).to_contain_text(f"{len(ORDERS) + 1} matching, 0 shown")
+    table = viewer.locator("table.aggregation-table")
+    rows = [r.split("\t") for r in table.locator("tbody tr").all_inner_texts()]
+    assert rows == [["paid", "6"], ["open", "5"], ["refunded", "2"]]
+    chart = viewer.get_by_role("img", name="Documents per bucket of by_status")
+    expect(chart.locator("rect")).to_have_count(3)
+    widths = [chart.locator("rect").nth(i).get_attribute("width") for i in range(3)]
+    assert widths == [
+        "85.0%",
+        f"{round(5 / 6 * 100 * 0.85, 2)}%",
+        f"{round(2 / 6 * 100 * 0.85, 2)}%",
+    ]
+    assert_no_token(viewer)
+    target = Path(os.environ.get("CITADEL_CONSOLE_SCREENSHOTS") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+    viewer.screenshot(path=str(target / "explorer-query.png"), full_page=True)
+
+
+def test_hits_are_a_table_of_escaped_documents(deployments, viewer):
+    viewer.goto(explorer_of(deployments.a) + "/query?index=orders")
+    query = {"query": {"match": {"note": "script"}}}
+    viewer.get_by_label("Search request (Elasticsearch query DSL, JSON)").fill(json.dumps(query))
+    viewer.get_by_role("button", name="Run query").click()
+    expect(viewer.locator("#hits-summary")).to_contain_text("1 matching, 1 shown")
+    cell = viewer.locator("#hits tbody tr td[data-label=Source] pre")
+    assert json.loads(cell.inner_text()) == HOSTILE
+
+
+def test_a_write_through_the_query_runner_is_refused(deployments, viewer):
+    viewer.goto(explorer_of(deployments.a) + "/query")
+    viewer.get_by_label("Index").fill("orders/_delete_by_query")
+    viewer.get_by_label("Search request (Elasticsearch query DSL, JSON)").fill(
+        '{"query": {"match_all": {}}}'
+    )
+    with viewer.expect_response(re.compile(r"/explorer/query$")) as answered:
+        viewer.get_by_role("button", name="Run query").click()
+    assert answered.value.status == 400
+    alert = viewer.get_by_role("alert")
+    expect(alert).to_contain_text("the query runner only runs _search")
+    expect(alert).to_contain_text("root.invalid_data")
+    expect(viewer.get_by_label("Index")).to_have_attribute("aria-invalid", "true")
+
+    viewer.goto(explorer_of(deployments.a))  # every document is still there
+    expect(viewer.get_by_role("row", name=re.compile(r"^orders"))).to_contain_text(
+        str(len(ORDERS) + 1)
+    )
+    no_token = viewer.request.post(
+        explorer_of(deployments.a) + "/query",
+        form={"index": "orders", "body": "{}"},
+        max_redirects=0,
+    )
+    assert no_token.status == 403  # the form's CSRF token is required
+
+
+def test_an_error_of_the_deployment_is_shown_with_its_type(deployments, viewer):
+    viewer.goto(explorer_of(deployments.a) + "/query?index=no-such-index")
+    viewer.get_by_role("button", name="Run query").click()
+    alert = viewer.get_by_role("alert")
+    expect(alert).to_contain_text("no such index")
+    expect(alert.locator("small.code")).to_have_text("index_not_found_exception")
+
+
+def test_a_viewer_cannot_open_the_explorer_of_a_deployment_outside_their_scope(deployments, viewer):
+    answer = viewer.goto(explorer_of(deployments.b))
+    assert answer is not None
+    assert answer.status == 404
+    expect(viewer.get_by_role("heading", level=1)).to_have_text("Not found")
+    forged = viewer.request.post(
+        explorer_of(deployments.b) + "/query",
+        form={"csrf_token": csrf_of(viewer), "index": "orders", "body": "{}"},
+        max_redirects=0,
+    )
+    assert forged.status == 404
+
+
+def test_the_owner_sees_the_deployments_own_security_and_a_viewer_does_not(
+    deployments, owner, viewer, tmp_path
+):
+    owner.goto(explorer_of(deployments.a))
+    expect(owner.locator("#explorer-identity")).to_contain_text("superuser")
+    assert tabs(owner) == ["Indices", "Query", "Users", "Roles", "Role mappings", "API keys"]
+    for name in ("Users", "Roles", "Role mappings", "API keys"):
+        owner.get_by_role("navigation", name="Data explorer").get_by_role("link", name=name).click()
+        expect(owner.get_by_role("heading", level=1)).to_have_text(name)
+        expect(owner.locator("main table")).to_be_visible()
+        assert_no_token(owner)
+    owner.goto(explorer_of(deployments.a) + "/security/roles")
+    expect(owner.get_by_role("row", name=re.compile(r"^superuser"))).to_have_count(1)
+    target = Path(os.environ.get("CITADEL_CONSOLE_SCREENSHOTS") or tmp_path)
+    owner.screenshot(path=str(target / "explorer-roles.png"), full_page=True)
+
+    viewer.goto(explorer_of(deployments.a))
+    assert tabs(viewer) == ["Indices", "Query"]
+    answer = viewer.goto(explorer_of(deployments.a) + "/security/users")
+    assert answer is not None
+    assert answer.status == 403
+    expect(viewer.get_by_role("alert")).to_contain_text("manage_security")
