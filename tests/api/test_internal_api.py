@@ -359,10 +359,12 @@ ALLOCATOR_ROUTES = [
     ("POST", "/deployments/{dep}/status", {"observed_state": "running", "healthy": True}),
     ("POST", "/deployments/{dep}/node-certificate", {"csr": "x"}),
     ("POST", "/deployments/{dep}/encryption/_rewrap", None),
+    ("POST", "/deployments/{dep}/security-events", {"events": [], "dropped": 0}),
 ]
 GATEWAY_ROUTES = [
     ("GET", "/routes", None),
     ("POST", "/gateway/clients", {"clients": []}),
+    ("POST", "/gateway/security-events", {"deployments": []}),
 ]
 
 
@@ -452,6 +454,8 @@ def test_every_internal_route_declares_the_components_it_serves():
         ("POST", "/deployments/{deployment_id}/encryption/_rewrap"): {ComponentKind.ALLOCATOR},
         ("GET", "/routes"): {ComponentKind.GATEWAY},
         ("POST", "/gateway/clients"): {ComponentKind.GATEWAY},
+        ("POST", "/deployments/{deployment_id}/security-events"): {ComponentKind.ALLOCATOR},
+        ("POST", "/gateway/security-events"): {ComponentKind.GATEWAY},
     }
 
 

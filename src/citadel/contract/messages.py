@@ -327,6 +327,9 @@ class SeenClients(Request):
 
 MAX_SECURITY_EVENTS = 5_000
 MAX_SECURITY_EVENT_BYTES = 16 * 1024
+MAX_SECURITY_POST_BYTES = 512 * 1024
+"""What a sender puts in one post at most (the control plane takes bodies up to
+``max_body_bytes``, 1 MiB by default): it splits a larger batch."""
 
 
 def security_event_size(event: dict[str, Any]) -> int:

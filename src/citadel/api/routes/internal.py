@@ -1,8 +1,9 @@
 """The internal API (ADR 9, ADR 17) for the allocator and the gateway; served only over mTLS.
 
 Each route admits only the component kinds it serves (`admits`): the allocator is given
-allocations, reports status, has node certificates signed and asks for re-wraps; the gateway
-fetches the routes and reports the clients it saw. Any other caller is refused (403, audited
+allocations, reports status, has node certificates signed, asks for re-wraps and posts its
+nodes' security audit events; the gateway fetches the routes, reports the clients it saw and
+posts its connection_denied audit events. Any other caller is refused (403, audited
 by `citadel.api.internal`). A request that does not speak this contract version is refused
 (400). The messages are `citadel.contract.messages`; the use cases `citadel.use_cases.internal`.
 """
@@ -22,11 +23,13 @@ from citadel.contract.messages import (
     Allocations,
     ComponentKind,
     Empty,
+    GatewaySecurityEvents,
     NodeCertificate,
     NodeCertificateRequest,
     Refusal,
     Rewrapped,
     RoutesSnapshot,
+    SecurityEvents,
     SeenClients,
     StatusReport,
 )
@@ -132,6 +135,16 @@ def report_status(body: StatusReport, work: WorkDep, deployment_id: str = Deploy
     return Empty()
 
 
+@router.post("/deployments/{deployment_id}/security-events", dependencies=[ALLOCATOR])
+def security_events(
+    body: SecurityEvents, work: WorkDep, deployment_id: str = DeploymentId
+) -> Empty:
+    """The audit events the allocator collected from the deployment's node."""
+    with work.write() as ctx:
+        service.record_security_events(ctx, deployment_id, body)
+    return Empty()
+
+
 @router.post("/deployments/{deployment_id}/node-certificate", dependencies=[ALLOCATOR])
 def node_certificate(
     body: NodeCertificateRequest,
@@ -172,4 +185,12 @@ def routes(
 def gateway_clients(body: SeenClients, services: ServicesDep) -> Empty:
     """What a gateway saw recently: the lockout guard's "currently connected clients"."""
     service.report_clients(services.recent_clients, body)
+    return Empty()
+
+
+@router.post("/gateway/security-events", dependencies=[GATEWAY])
+def gateway_security_events(body: GatewaySecurityEvents, work: WorkDep) -> Empty:
+    """The gateway's ``connection_denied`` events (traffic-filter refusals), by deployment."""
+    with work.write() as ctx:
+        service.record_gateway_security_events(ctx, body)
     return Empty()
