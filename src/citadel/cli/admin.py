@@ -70,3 +70,27 @@ def create_api_key(
     finally:
         services.close()
     out.print(issued.text, highlight=False, soft_wrap=True)
+
+
+@app.command("rotate-token-key")
+def rotate_token_key(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Make a new signing key for deployment tokens now (ADR 27): it is published at once and
+    signs a minute later; the old key stays published until its last token has expired.
+    Audited as a platform event."""
+    from citadel.bootstrap import build
+    from citadel.config import load_settings
+    from citadel.db.migrate import upgrade
+    from citadel.use_cases.deployment_tokens import rotate_token_keys
+    from citadel.web.work import Work
+
+    services = build(load_settings(data_dir=data_dir))
+    try:
+        upgrade(services.db.engine)
+        done = rotate_token_keys(Work(services, services.system_caller()), force=True)
+    finally:
+        services.close()
+    if done.make is None:
+        out.print("A new key is already waiting to sign; nothing done.")
+        return
+    starts = done.make.active_from.isoformat(timespec="seconds")
+    out.print(f"Key generation {done.make.generation} made; it signs from {starts}.")

@@ -205,3 +205,22 @@ def reset_password(
     table = Table("deployment", "username")
     table.add_row(deployment_id, done["username"])
     conn.emit(done, table, secrets={f"{done['username']} password": done["password"]})
+
+
+@app.command("token")
+@connected
+def token(
+    conn: Connection,
+    deployment_id: DeploymentArg,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The whole answer (roles, expiry), not the token alone.")
+    ] = False,
+) -> None:
+    """A short-lived bearer token for the deployment's Elasticsearch API, alone on its line:
+    ``curl -H "Authorization: Bearer $(citadel deployment token ID)" https://...``."""
+    with conn.client() as client:
+        minted = jsonable(client.mint_deployment_token(deployment_id))
+    if as_json or conn.output is Output.JSON:
+        conn.emit(minted)
+        return
+    typer.echo(minted["token"])

@@ -14,6 +14,7 @@ import httpx
 from pydantic import TypeAdapter
 
 from citadel.api_keys.schemas import ApiKeyOut, ApiKeysOut
+from citadel.deployment_tokens.schemas import DeploymentTokenOut
 from citadel.deployments.schemas import (
     ClusterCredentialsOut,
     DeploymentCreateOut,
@@ -201,6 +202,11 @@ class CitadelClient:
     ) -> ClusterCredentialsOut:
         path = f"/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password"
         return _parse(ClusterCredentialsOut, self.request("POST", path))
+
+    def mint_deployment_token(self, deployment_id: str) -> DeploymentTokenOut:
+        """A short-lived bearer token for the deployment's Elasticsearch API (ADR 27)."""
+        answer = self.request("POST", f"/deployments/{deployment_id}/_token")
+        return _parse(DeploymentTokenOut, answer)
 
     # --- domain claims ---------------------------------------------------------------------
 

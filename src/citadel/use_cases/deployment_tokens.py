@@ -12,8 +12,8 @@ chain; the token itself never is. `rotate_token_keys` is the chores loop's and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -145,17 +145,19 @@ def ensure_signing_key(units: Units) -> SigningKey:
     raise RuntimeError("no deployment token signing key after rotating")  # a bug, never a race
 
 
-def rotate_token_keys(units: Units) -> RotationPlan:
-    """Make, retire and delete signing keys as the rotation policy says (audited as a platform
-    event when anything changed). Two replicas racing for the same new key: the loser's
-    transaction fails on the unique generation and it reads again."""
+def rotate_token_keys(units: Units, *, force: bool = False) -> RotationPlan:
+    """Make, retire and delete signing keys as the rotation policy says; with `now`, make the
+    signing key's successor whatever its age (``citadel admin rotate-token-key``; a successor
+    already waiting to sign is not replaced). Audited as a platform event when anything
+    changed. Two replicas racing for the same new key: the loser's transaction fails on the
+    unique generation and it reads again."""
     for attempt in range(_RACE_RETRIES):
         try:
             with units.write() as ctx:
-                policy = token_policy(ctx.policies)
-                done = keys.rotate(
-                    ctx.session, ctx.keyring.barrier, ctx.clock.now(), policy.rotation
-                )
+                rotation = token_policy(ctx.policies).rotation
+                if force:
+                    rotation = replace(rotation, rotate_after=timedelta(0))
+                done = keys.rotate(ctx.session, ctx.keyring.barrier, ctx.clock.now(), rotation)
                 if not done.empty:
                     ctx.record(
                         AuditAction.TOKEN_KEY_ROTATED,
