@@ -430,7 +430,7 @@ def run_as_forbidden(identity: Identity, target: str) -> Forbidden:
 def _may_run_as(descriptors: Iterable[RoleDescriptor], target: str) -> bool:
     for descriptor in descriptors:
         patterns = tuple(getattr(descriptor, "run_as", ()) or ())
-        if descriptor is SUPERUSER and not patterns:
+        if not patterns and descriptor.name == SUPERUSER.name:  # a reserved name
             patterns = ("*",)  # Elasticsearch's superuser runs as anyone
         if patterns and matches_name(patterns, target):
             return True
