@@ -46,6 +46,7 @@ from citadel.log import get_logger
 from citadel.pki.authority import certificate_due
 from citadel.runtime import keywatch, layout, volume
 from citadel.runtime.cgroups import resources_for
+from citadel.runtime.egress import Egress, destinations
 from citadel.runtime.reconcile import (
     Action,
     ActionKind,
@@ -155,6 +156,10 @@ class Allocator:
         self.key_checks: Counter[str] = Counter()  # by outcome: ok, refused, unreachable
         self._observed_states: dict[str, ObservedState] = {}
         self._next_cert_check = monotonic() + NODE_CERT_CHECK_S
+        # the forwarders to OIDC realms' OPs, made at the first deployment that has one; the
+        # operator's key-manager endpoint policy also says where they may connect (H6)
+        self._egress_policy = key_manager_endpoints or EndpointPolicy()
+        self.egress: Egress | None = None
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -185,11 +190,15 @@ class Allocator:
         actions = plan(self._desired_view(), self._observed_view(), now)
         for action in actions:
             self._act(action)
+        self._sync_egress()
         self._report()
         return actions
 
     def shutdown(self) -> None:
         """Stop every node gracefully, then close every volume (the allocator is going away)."""
+        if self.egress is not None:
+            self.egress.close()
+            self.egress = None
         for node in self._nodes.values():
             if node.handle is not None:
                 self.sandbox.stop(node.handle)
@@ -422,6 +431,22 @@ class Allocator:
             shutil.rmtree(dirs.root, ignore_errors=True)
             self._nodes.pop(dep_id, None)
             log.info("allocator.deployment_removed", deployment_id=dep_id)
+
+    def _sync_egress(self) -> None:
+        """Each node that runs gets the forwarders its OIDC realms need (`citadel.runtime.egress`),
+        at once when the settings change; a node that does not run has none."""
+        for dep_id, node in list(self._nodes.items()):
+            allocation = self._desired.get(dep_id, node.allocation)
+            security = allocation.security if node.handle is not None else None
+            if self.egress is None:
+                if not destinations(security):
+                    continue
+                self.egress = Egress(self._egress_policy)
+            run_dir = DeploymentDirs.of(self.data_dir, dep_id).run
+            self.egress.sync(dep_id, run_dir, allocation.sandbox_uid, security)
+        if self.egress is not None:
+            for gone in self.egress.deployments() - set(self._nodes):
+                self.egress.stop(gone)
 
     def _close_volume(self, dep_id: str) -> bool:
         """Unmount a deployment's volume (lazily if busy); False if it stays mounted."""
