@@ -119,12 +119,17 @@ class RefusalReason(StrEnum):
     """The NameID or the email starts or ends with whitespace of any kind (a different
     identifier at the IdP: never trimmed into a match with someone else's)."""
     DUPLICATE_ATTRIBUTE = "duplicate_attribute"
+    WRONG_AUTHN_CONTEXT = "wrong_authn_context"
+    """The SP asked for authentication contexts and the assertion names another (or none)."""
     INVALID = "invalid"
     # Decided by the organization's sign-in, after the response itself was verified:
     EMAIL_OUTSIDE_CLAIMED_DOMAINS = "email_outside_claimed_domains"
     SSO_DISABLED = "sso_disabled"
     REQUEST_EXPIRED = "request_expired"
     CONFIGURATION_CHANGED = "configuration_changed"
+    # Decided by a deployment's SAML realm (`citadel.node.security.saml_realm`), after the same:
+    MISSING_PRINCIPAL = "missing_principal"
+    PATTERN_MISMATCH = "pattern_mismatch"
 
 
 class SamlRefused(Unauthenticated):
@@ -144,7 +149,13 @@ class SamlRefused(Unauthenticated):
 
 @dataclass(frozen=True, slots=True)
 class ServiceProvider:
-    """One organization's SP and the IdP it trusts (certificates are PEM)."""
+    """One organization's SP and the IdP it trusts (certificates are PEM).
+
+    A deployment's SAML realm (`citadel.node.security.saml_realm`) is an SP too, with these
+    differences, each a field whose default is the organization's behaviour: no signing key
+    (empty `private_key_pem`: AuthnRequests go unsigned, as Elasticsearch sends them without
+    ``signing.*``), no required email (`email_attribute` None), its own NameID format, and
+    optionally ``ForceAuthn`` and exact authentication contexts, checked in the response."""
 
     entity_id: str
     acs_url: str
@@ -156,8 +167,13 @@ class ServiceProvider:
     idp_certificates_pem: tuple[str, ...]
     want_assertions_signed: bool = True
     want_messages_signed: bool = False
-    email_attribute: str = "email"
+    email_attribute: str | None = "email"
+    """The attribute that must carry exactly one email (None: none is required)."""
     groups_attribute: str = "groups"
+    name_id_format: str = NAMEID_PERSISTENT
+    force_authn: bool = False
+    authn_context_class_refs: tuple[str, ...] = ()
+    """Requested with exact comparison; the assertion's AuthnContextClassRef must be one."""
 
     def __post_init__(self) -> None:
         if not (self.want_assertions_signed or self.want_messages_signed):
@@ -236,26 +252,29 @@ def settings_for(sp: ServiceProvider) -> dict:
     }
     if len(certs) > 1:
         idp["x509certMulti"] = {"signing": certs}
+    own: dict = {
+        "entityId": sp.entity_id,
+        "assertionConsumerService": {"url": sp.acs_url, "binding": BINDING_POST},
+        "NameIDFormat": sp.name_id_format,
+    }
+    if sp.private_key_pem:
+        own["x509cert"] = bare_certificate(sp.certificate_pem)
+        own["privateKey"] = sp.private_key_pem
     return {
         "strict": True,
         "debug": False,
-        "sp": {
-            "entityId": sp.entity_id,
-            "assertionConsumerService": {"url": sp.acs_url, "binding": BINDING_POST},
-            "NameIDFormat": NAMEID_PERSISTENT,
-            "x509cert": bare_certificate(sp.certificate_pem),
-            "privateKey": sp.private_key_pem,
-        },
+        "sp": own,
         "idp": idp,
         "security": {
-            "authnRequestsSigned": True,
+            "authnRequestsSigned": bool(sp.private_key_pem),
             "wantAssertionsSigned": sp.want_assertions_signed,
             "wantMessagesSigned": sp.want_messages_signed,
             "wantNameId": True,
             "wantNameIdEncrypted": False,
             "wantAssertionsEncrypted": False,
-            "wantAttributeStatement": True,
-            "requestedAuthnContext": False,
+            "wantAttributeStatement": sp.email_attribute is not None,
+            "requestedAuthnContext": list(sp.authn_context_class_refs) or False,
+            "requestedAuthnContextComparison": "exact",
             "allowRepeatAttributeName": False,
             "rejectDeprecatedAlgorithm": True,
             "signatureAlgorithm": C.RSA_SHA256,
@@ -282,7 +301,7 @@ def _request_data(sp: ServiceProvider, post: Mapping[str, str] | None = None) ->
 def login_request(sp: ServiceProvider, relay_state: str) -> tuple[str, str]:
     """A signed AuthnRequest (HTTP-Redirect): the URL to send the browser to, and its ID."""
     auth = OneLogin_Saml2_Auth(_request_data(sp), settings_for(sp))
-    url = auth.login(return_to=relay_state)
+    url = auth.login(return_to=relay_state, force_authn=sp.force_authn)
     return url, auth.get_last_request_id()
 
 
@@ -580,6 +599,18 @@ def _attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:
     return attributes
 
 
+def _check_authn_context(assertion: etree._Element, wanted: tuple[str, ...]) -> None:
+    """Exact comparison: every AuthnContextClassRef is one the SP asked for, and there is one."""
+    refs = [
+        _whole_text(ref).strip()
+        for ref in assertion.xpath(
+            "saml:AuthnStatement/saml:AuthnContext/saml:AuthnContextClassRef", namespaces=NS
+        )
+    ]
+    if not refs or any(ref not in wanted for ref in refs):
+        raise SamlRefused(RefusalReason.WRONG_AUTHN_CONTEXT)
+
+
 def process_response(
     sp: ServiceProvider,
     form: Mapping[str, str],
@@ -601,11 +632,16 @@ def process_response(
     if not name_id.strip():
         raise SamlRefused(RefusalReason.MISSING_NAME_ID)
     attributes = _attributes(assertion)
-    emails = attributes.get(sp.email_attribute, ())
-    if len(emails) != 1 or not emails[0].strip():
-        raise SamlRefused(RefusalReason.MISSING_EMAIL)
-    if _padded(name_id) or _padded(emails[0]):
+    email = ""
+    if sp.email_attribute is not None:
+        emails = attributes.get(sp.email_attribute, ())
+        if len(emails) != 1 or not emails[0].strip():
+            raise SamlRefused(RefusalReason.MISSING_EMAIL)
+        email = emails[0]
+    if _padded(name_id) or (sp.email_attribute is not None and _padded(email)):
         raise SamlRefused(RefusalReason.PADDED_IDENTIFIER)
+    if sp.authn_context_class_refs:
+        _check_authn_context(assertion, sp.authn_context_class_refs)
     authn = _one(assertion, "saml:AuthnStatement")
     assertion_id = assertion.get("ID", "")
     if seen_assertion_ids.seen(assertion_id, expiry):
@@ -613,7 +649,7 @@ def process_response(
     return Assertion(
         name_id=name_id,
         name_id_format=name_id_element.get("Format"),
-        email=emails[0],
+        email=email,
         groups=attributes.get(sp.groups_attribute, ()),
         attributes=attributes,
         session_index=authn.get("SessionIndex") if authn is not None else None,
