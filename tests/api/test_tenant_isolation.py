@@ -340,6 +340,16 @@ CALLER_ORG_OBJECT_REQUESTS: dict[str, dict[str, Any]] = {
     "DELETE /api/v1/deployments/{deployment_id}/security/realms/{realm_name}": {
         "path": {"deployment_id": "{deployment}", "realm_name": "saml1"}
     },
+    "GET /api/v1/deployments/{deployment_id}/security/audit": {
+        "path": {"deployment_id": "{deployment}"}
+    },
+    "GET /api/v1/deployments/{deployment_id}/security/audit/settings": {
+        "path": {"deployment_id": "{deployment}"}
+    },
+    "PUT /api/v1/deployments/{deployment_id}/security/audit/settings": {
+        "path": {"deployment_id": "{deployment}"},
+        "body": {"enabled": False},
+    },
     "GET /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}": {
         "path": {"ruleset_id": "{ruleset}"}
     },
