@@ -122,6 +122,17 @@ OUR_CODES: dict[tuple[int, str], str] = {
     (404, "deployment_realm.not_found"): "The deployment has no realm with this name (ours).",
     (409, "deployment_realm.order_taken"): "Another realm of the deployment has this order.",
     (409, "deployment_realm.too_many"): "At most 10 realms per deployment (ours).",
+    (400, "deployment_audit.invalid_settings"): (
+        "A deployment's audit settings name an unknown Elasticsearch event type or hold a "
+        "malformed ignore_filters policy (ours; `fields` names it, as body.include[1])."
+    ),
+    (400, "deployment_audit.invalid_query"): (
+        "A deployment audit query names an unknown event type, a cursor this API did not give, "
+        "or since after until (ours)."
+    ),
+    (400, "deployment_audit.too_many_events"): (
+        "A node's shipment of audit events holds more than 10,000 (internal API, ours)."
+    ),
 }
 
 # Error statuses we answer that the subset does not declare for the operation, with why.
