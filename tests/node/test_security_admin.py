@@ -321,7 +321,6 @@ def test_cache_clearing_answers_for_the_one_node(es: TestClient, path: str) -> N
 @pytest.mark.parametrize(
     ("method", "path", "feature"),
     [
-        ("POST", "/_security/oauth2/token", "bearer tokens"),
         ("POST", "/_security/profile/_activate", "user profiles"),
         ("POST", "/_security/cross_cluster/api_key", "cross-cluster"),
         ("GET", "/_security/enroll/node", "enrollment"),
@@ -337,7 +336,7 @@ def test_missing_features_are_a_400_naming_them(
 
 
 def test_refusals_still_need_authentication(anonymous: TestClient) -> None:
-    assert anonymous.post("/_security/oauth2/token", json={}).status_code == 401
+    assert anonymous.post("/_security/profile/_activate", json={}).status_code == 401
 
 
 def test_there_are_no_service_accounts(es: TestClient) -> None:

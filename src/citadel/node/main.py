@@ -34,6 +34,7 @@ from citadel.node.metrics import NodeMetrics
 from citadel.node.routes import build_router
 from citadel.node.security.config import SecurityConfig
 from citadel.node.security.realm import Realm
+from citadel.node.security.tokens import TokenService
 from citadel.node.services import NodeInfo, NodeServices
 from citadel.node.serving import GracefulServer
 from citadel.node.store.connection import Store, WrongKey
@@ -185,6 +186,8 @@ def assemble(
     LifecycleLoop(store, engine, clock, stopped=engine._stop.is_set).start()
     security_config = SecurityConfig(security_file)
     realm = Realm(store, clock, security_config)
+    tokens = TokenService(store, realm, clock)
+    realm.add_bearer(tokens.authenticate)
     info = NodeInfo(
         node_name,
         cluster_name,
@@ -203,6 +206,7 @@ def assemble(
         info=info,
         tasks=tasks,
         security_config=security_config,
+        tokens=tokens,
     )
 
 

@@ -26,6 +26,7 @@ def build_router(services: NodeServices) -> Router:
         routes_logstash,
         routes_migration,
         routes_nodes,
+        routes_oidc,
         routes_query_rules,
         routes_rank_eval,
         routes_resize,
@@ -38,6 +39,7 @@ def build_router(services: NodeServices) -> Router:
         routes_synonyms,
         routes_templates,
         routes_termvectors,
+        routes_tokens,
         routes_xpack,
     )
 
@@ -51,6 +53,8 @@ def build_router(services: NodeServices) -> Router:
     routes_templates.register(router, services)
     routes_data_streams.register(router, services)
     routes_security_admin.register(router, services)
+    routes_tokens.register(router, services)
+    routes_oidc.register(router, services)
     routes_cat.register(router, services)
     routes_nodes.register(router, services)
     routes_xpack.register(router, services)

@@ -40,3 +40,6 @@ class NodeServices:
     async_searches: AsyncSearches = field(default_factory=AsyncSearches)
     # the platform's security settings (the allocator's security file; empty without one)
     security_config: SecurityConfig = field(default_factory=lambda: SecurityConfig(None))
+    # citadel.node.security.tokens.TokenService: the bearer tokens SAML, OIDC and
+    # ``_security/oauth2/token`` issue (typed there, like the realm)
+    tokens: object = None

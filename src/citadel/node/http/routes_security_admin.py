@@ -2,10 +2,9 @@
 mappings, the security index settings, stats, cache clearing, and clear refusals for what this
 node does not have.
 
-Refused with a 400 naming the feature (never a silent success): bearer tokens
-(``/_security/oauth2/token``: this node issues none; use API keys), user profiles, cross-cluster
+Refused with a 400 naming the feature (never a silent success): user profiles, cross-cluster
 API keys (no remote clusters), enrollment (one node, its certificates come from the platform),
-SAML, OpenID Connect and PKI delegation (no such realms), and service account credentials (no
+SAML and PKI delegation (no such realms), and service account credentials (no
 service accounts: ``GET /_security/service`` answers ``{}`` as Elasticsearch does for names it
 does not know).
 
@@ -33,20 +32,17 @@ MANAGE_API_KEY = cluster("manage_api_key")
 MONITOR = cluster("monitor")
 
 _NOT_HERE: dict[str, str] = {
-    "tokens": "bearer tokens are not supported by this node (it issues none); use API keys",
     "profiles": "user profiles are not supported by this node",
     "cross_cluster": "cross-cluster API keys are not supported by this node: it has no remote "
     "clusters",
     "enroll": "enrollment is not supported by this node: it is a single node whose "
     "certificates come from the platform",
     "saml": "SAML is not supported by this node: it has no SAML realm",
-    "oidc": "OpenID Connect is not supported by this node: it has no OIDC realm",
     "pki": "PKI delegation is not supported by this node: it has no PKI realm",
     "service_tokens": "service account credentials are not supported by this node: it has no "
     "service accounts",
 }
 _REFUSED: list[tuple[tuple[str, ...], str, str]] = [
-    (("POST", "DELETE"), "/_security/oauth2/token", "tokens"),
     (("POST",), "/_security/profile/_activate", "profiles"),
     (("GET",), "/_security/profile/{uid}", "profiles"),
     (("PUT", "POST"), "/_security/profile/{uid}/_enable", "profiles"),
@@ -64,9 +60,6 @@ _REFUSED: list[tuple[tuple[str, ...], str, str]] = [
     (("POST",), "/_security/saml/invalidate", "saml"),
     (("POST",), "/_security/saml/complete_logout", "saml"),
     (("GET",), "/_security/saml/metadata/{realm}", "saml"),
-    (("POST",), "/_security/oidc/prepare", "oidc"),
-    (("POST",), "/_security/oidc/authenticate", "oidc"),
-    (("POST",), "/_security/oidc/logout", "oidc"),
     (("POST",), "/_security/delegate_pki", "pki"),
     (
         ("PUT", "POST"),

@@ -139,6 +139,7 @@ _CLUSTER_DIRECT: dict[str, frozenset[str]] = {
 ENFORCED_CLUSTER = frozenset(
     {"monitor", "manage_security", "read_security", "manage_api_key", "manage_own_api_key"}
     | {"grant_api_key"}
+    | {"manage_token", "manage_oidc"}  # bearer tokens and the OIDC realm (issue 18)
 )
 
 # -- index --------------------------------------------------------------------------------
