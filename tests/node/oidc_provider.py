@@ -1,0 +1,180 @@
+"""An independent OpenID Provider for the OIDC realm's tests: oidc-provider-mock 0.3.4 (an
+authorization-code provider built on Authlib, from PyPI) in its own process, served over TLS
+on loopback by werkzeug with a certificate from a CA made for the test run.
+
+The provider lets a test pick the user at its authorization form (``POST`` with ``sub``) and set
+that user's claims (``PUT /users/<sub>``). It requires a ``nonce``. It does not check PKCE (it
+registers no code-challenge extension), so the node's S256 challenge is sent and ignored there.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+_SERVE = """
+import ssl, sys, werkzeug.serving
+import oidc_provider_mock
+port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+app = oidc_provider_mock.app(require_nonce=True)
+werkzeug.serving.make_server("localhost", port, app, threaded=True, ssl_context=ctx).serve_forever()
+"""
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A running provider: its issuer URL and the CA its certificate chains to (PEM)."""
+
+    port: int
+    ca_pem: str
+
+    @property
+    def issuer(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    def client(self) -> httpx.Client:
+        """An HTTPS client that trusts the provider (the user's browser, in the tests)."""
+        return httpx.Client(verify=ssl.create_default_context(cadata=self.ca_pem), timeout=10)
+
+    def set_user(self, sub: str, claims: dict[str, Any]) -> None:
+        """Give the user `sub` these claims (they go into the ID token)."""
+        with self.client() as client:
+            assert client.put(f"{self.issuer}/users/{sub}", json=claims).status_code == 204
+
+    def sign_in(self, authorize_url: str, sub: str) -> str:
+        """What the user's browser does at the authorization URL: choose `sub`, follow the
+        provider to the application's redirect URL (returned, with ``code`` and ``state``)."""
+        with self.client() as client:
+            form = client.get(authorize_url)
+            assert form.status_code == 200, form.text
+            answer = client.post(authorize_url, data={"sub": sub})
+        assert answer.status_code == 302, answer.text
+        return answer.headers["location"]
+
+
+@contextmanager
+def running_provider(directory: Path) -> Iterator[Provider]:
+    """The provider in its own process, stopped after."""
+    ca_pem, cert, key = _certificates(directory)
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SERVE, str(port), str(cert), str(key)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    provider = Provider(port, ca_pem)
+    try:
+        _wait_until_up(provider, process)
+        yield provider
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _wait_until_up(provider: Provider, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    with provider.client() as client:
+        while True:
+            try:
+                if client.get(f"{provider.issuer}/.well-known/openid-configuration").is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, "the OpenID Provider did not start"
+            assert time.monotonic() < deadline, "the OpenID Provider did not answer"
+            time.sleep(0.1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _certificates(directory: Path) -> tuple[str, Path, Path]:
+    """A CA (PEM) and the provider's certificate and key files for ``localhost``."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test OpenID Provider CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_file, key_file = directory / "op.crt", directory / "op.key"
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca.public_bytes(serialization.Encoding.PEM).decode(), cert_file, key_file
