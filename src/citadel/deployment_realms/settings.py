@@ -187,6 +187,38 @@ SAML_UNSUPPORTED = {
     "ssl.": "the realm makes no outgoing connections, so it has no TLS settings",
 }
 
+
+def _client_auth_method(key: str, value: Any) -> str:
+    if value not in ("client_secret_basic", "client_secret_post"):
+        raise UnsupportedRealmSetting(
+            f"{key} must be client_secret_basic or client_secret_post.", fields=[field(key)]
+        )
+    return str(value)
+
+
+def _clock_skew(key: str, value: Any) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 600:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"(\d{1,3})s|(10|[0-9])m", value.strip()):
+        return value.strip()
+    raise InvalidRealm(
+        f"{key} must be at most 600 seconds: a number, or like '60s' or '1m'.",
+        fields=[field(key)],
+    )
+
+
+def _certificates(key: str, value: Any) -> str | list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not 1 <= len(items) <= 8:
+        raise InvalidRealm(f"{key} must be PEM text or a list of PEM texts.", fields=[field(key)])
+    for item in items:
+        if not isinstance(item, str) or "-----BEGIN CERTIFICATE-----" not in item:
+            raise InvalidRealm(f"{key} must hold PEM certificates.", fields=[field(key)])
+        if len(item) > 64 * 1024:
+            raise InvalidRealm(f"{key} is too large.", fields=[field(key)])
+    return value
+
+
 OIDC_KEYS: dict[str, Check] = {
     "op.issuer": _https_url,
     "op.authorization_endpoint": _https_url,
@@ -201,6 +233,9 @@ OIDC_KEYS: dict[str, Check] = {
     "rp.response_type": _response_type,
     "rp.requested_scopes": _scopes,
     "rp.signature_algorithm": _signature_algorithm,
+    "rp.client_auth_method": _client_auth_method,
+    "allowed_clock_skew": _clock_skew,
+    "ssl.certificate_authorities": _certificates,
     "populate_user_metadata": _flag,
     **{f"claims.{name}": _text for name in _USER_FIELDS},
     **{f"claim_patterns.{name}": _pattern for name in _USER_FIELDS},
@@ -215,8 +250,7 @@ OIDC_REQUIRED = (
     "claims.principal",
 )
 OIDC_UNSUPPORTED = {
-    "rp.client_auth_method": "the client authenticates with client_secret_basic only",
-    "ssl.": "TLS to the OpenID Provider uses the system's trusted CAs",
+    "ssl.keystore.": "the node presents no client certificate to the OpenID Provider",
     "http.": "the realm's HTTP client settings are the platform's",
 }
 

@@ -30,6 +30,7 @@ def build_router(services: NodeServices) -> Router:
         routes_query_rules,
         routes_rank_eval,
         routes_resize,
+        routes_saml,
         routes_scripts,
         routes_search,
         routes_search_applications,
@@ -53,6 +54,7 @@ def build_router(services: NodeServices) -> Router:
     routes_templates.register(router, services)
     routes_data_streams.register(router, services)
     routes_security_admin.register(router, services)
+    routes_saml.register(router, services)
     routes_tokens.register(router, services)
     routes_oidc.register(router, services)
     routes_cat.register(router, services)

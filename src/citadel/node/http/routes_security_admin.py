@@ -37,7 +37,8 @@ _NOT_HERE: dict[str, str] = {
     "clusters",
     "enroll": "enrollment is not supported by this node: it is a single node whose "
     "certificates come from the platform",
-    "saml": "SAML is not supported by this node: it has no SAML realm",
+    "saml_slo": "SAML single logout started by the IdP is not supported by this node: its "
+    "SAML realms log out through _security/saml/logout only",
     "pki": "PKI delegation is not supported by this node: it has no PKI realm",
     "service_tokens": "service account credentials are not supported by this node: it has no "
     "service accounts",
@@ -54,12 +55,8 @@ _REFUSED: list[tuple[tuple[str, ...], str, str]] = [
     (("PUT",), "/_security/cross_cluster/api_key/{id}", "cross_cluster"),
     (("GET",), "/_security/enroll/node", "enroll"),
     (("GET",), "/_security/enroll/kibana", "enroll"),
-    (("POST",), "/_security/saml/prepare", "saml"),
-    (("POST",), "/_security/saml/authenticate", "saml"),
-    (("POST",), "/_security/saml/logout", "saml"),
-    (("POST",), "/_security/saml/invalidate", "saml"),
-    (("POST",), "/_security/saml/complete_logout", "saml"),
-    (("GET",), "/_security/saml/metadata/{realm}", "saml"),
+    (("POST",), "/_security/saml/invalidate", "saml_slo"),
+    (("POST",), "/_security/saml/complete_logout", "saml_slo"),
     (("POST",), "/_security/delegate_pki", "pki"),
     (
         ("PUT", "POST"),

@@ -1,0 +1,114 @@
+"""``_security/saml/prepare``, ``authenticate``, ``logout`` and ``metadata/{realm}``: the SAML
+flow for a custom web application, in Elasticsearch's request and response shapes (see
+`citadel.node.security.saml_realm`). Each needs ``manage_saml`` (held by ``manage_security``
+and ``all``), as in Elasticsearch: the caller is the application, not the user signing in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from citadel.node.errors import XContentParseError
+from citadel.node.http.messages import NodeRequest, NodeResponse
+from citadel.node.http.router import Router, cluster
+from citadel.node.http.routes_tokens import string_fields
+from citadel.node.security.errors import ValidationFailed
+from citadel.node.security.saml_realm import MAX_IDS, SamlRealms
+from citadel.node.services import NodeServices
+
+MANAGE_SAML = cluster("manage_saml")
+_PREPARE_FIELDS = ("realm", "acs", "relay_state")
+_LOGOUT_FIELDS = ("token", "refresh_token")
+
+
+def register(router: Router, services: NodeServices) -> None:
+    """Add these routes to `router`."""
+    config = services.security_config
+    realms = SamlRealms(
+        lambda: config.current().saml,
+        services.realm,  # type: ignore[arg-type]
+        services.tokens,  # type: ignore[arg-type]
+        services.clock,
+    )
+    api = SamlRoutes(realms)
+    router.add("POST", "/_security/saml/prepare", api.prepare, MANAGE_SAML)
+    router.add("POST", "/_security/saml/authenticate", api.authenticate, MANAGE_SAML)
+    router.add("POST", "/_security/saml/logout", api.logout, MANAGE_SAML)
+    router.add("GET", "/_security/saml/metadata/{realm}", api.metadata, MANAGE_SAML)
+
+
+class SamlRoutes:
+    """The handlers, over the node's SAML realms."""
+
+    def __init__(self, realms: SamlRealms) -> None:
+        self.realms = realms
+
+    def prepare(self, request: NodeRequest) -> NodeResponse:
+        """``POST /_security/saml/prepare``: ``{realm, id, redirect}``."""
+        body = string_fields(request, _PREPARE_FIELDS, what="saml_prepare_authn_request")
+        if bool(body.get("realm")) == bool(body.get("acs")):
+            raise ValidationFailed("one and only one of [realm, acs] must be provided")
+        return NodeResponse(
+            body=self.realms.prepare(
+                realm=body.get("realm") or None,
+                acs=body.get("acs") or None,
+                relay_state=body.get("relay_state") or None,
+            )
+        )
+
+    def authenticate(self, request: NodeRequest) -> NodeResponse:
+        """``POST /_security/saml/authenticate``: ``{username, access_token, refresh_token,
+        realm, expires_in, authentication}``; 401 for any refused response."""
+        body = _authenticate_body(request)
+        problems = []
+        if not body.get("content"):
+            problems.append("content is missing")
+        if not body.get("ids"):
+            problems.append("ids is missing")
+        if problems:
+            raise ValidationFailed(*problems)
+        return NodeResponse(
+            body=self.realms.authenticate(
+                content=body["content"], ids=body["ids"], realm=body.get("realm") or None
+            )
+        )
+
+    def logout(self, request: NodeRequest) -> NodeResponse:
+        """``POST /_security/saml/logout``: the tokens invalidated, ``{redirect}`` to the IdP."""
+        body = string_fields(request, _LOGOUT_FIELDS, what="saml_logout")
+        if not body.get("token"):
+            raise ValidationFailed("token is missing")
+        return NodeResponse(
+            body=self.realms.logout(
+                token=body["token"], refresh_token=body.get("refresh_token") or None
+            )
+        )
+
+    def metadata(self, request: NodeRequest) -> NodeResponse:
+        """``GET /_security/saml/metadata/{realm}``: ``{metadata}``, the SP's XML."""
+        return NodeResponse(body=self.realms.metadata(request.params["realm"]))
+
+
+def _authenticate_body(request: NodeRequest) -> dict[str, Any]:
+    """``{content: str, ids: [str], realm?: str}``; Elasticsearch's parse error otherwise."""
+    body = request.json(required=True)
+    what = "saml_authenticate"
+    if not isinstance(body, dict):
+        raise XContentParseError(f"[{what}] expected an object")
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if key not in ("content", "ids", "realm"):
+            raise XContentParseError(f"[{what}] unknown field [{key}]")
+        if value is None:
+            continue
+        if key == "ids":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise XContentParseError(f"[{what}] field [ids] must be an array of strings")
+            if len(value) > MAX_IDS:
+                raise ValidationFailed(f"ids holds more than {MAX_IDS} request ids")
+        elif not isinstance(value, str):
+            raise XContentParseError(f"[{what}] field [{key}] must be a string")
+        out[key] = value
+    return out

@@ -1,0 +1,457 @@
+"""The customer's SAML realms (Elasticsearch's ``saml`` realm, for custom web applications).
+
+A web application drives the Web Browser SSO profile through the node, as with Elasticsearch:
+
+1. ``_security/saml/prepare`` names the realm (or its ACS URL): the node answers the IdP's
+   single sign-on URL carrying an AuthnRequest (HTTP-Redirect binding, unsigned, as
+   Elasticsearch sends it without ``signing.*``) and the request's ID, which the application
+   keeps with the user's browser session.
+2. The user signs in at the IdP, whose form posts the SAMLResponse to the application's ACS.
+3. ``_security/saml/authenticate`` hands the response (``content``) and the IDs the application
+   kept (``ids``) to the node. The response must answer one of them (no unsolicited,
+   IdP-initiated responses) and passes every check of the organization's SSO
+   (`citadel.sso.saml.process_response`, the one implementation: safe parsing, XSW structure,
+   algorithm allow-list, the signature against the IdP metadata's certificates, exact
+   destination, recipient, audience and issuer, the time window, InResponseTo, no comments in
+   identifiers, padded identifiers, then one-time use of the assertion ID). Then the
+   attributes become the user (``attributes.principal`` — ``nameid`` or
+   ``nameid:persistent`` for the NameID —, ``groups``, ``name``, ``mail``, ``dn``), each
+   narrowed by its ``attribute_patterns`` regex, whose first group is the value: a principal
+   that does not match fails the sign-in, another attribute that does not match is left out.
+   ``attribute_delimiters.groups`` splits a single groups value. Roles come from the role
+   mappings (`Realm.identity_for`, realm type ``saml``), and the answer carries the node's own
+   access and refresh tokens (`TokenService.issue`; the NameID and session index kept with
+   them for logout).
+4. ``_security/saml/logout`` invalidates those tokens and, when the IdP's metadata has an
+   HTTP-Redirect single logout service, ``sp.logout`` is set and ``idp.use_single_logout`` is
+   not false, answers a LogoutRequest URL for the IdP (else ``redirect`` is null).
+
+Every failed sign-in is the same 401; the check that failed is logged at debug (a
+`RefusalReason`), never the response, the NameID or the attributes.
+
+The realm's settings come from the security file; a realm whose settings or IdP metadata do
+not parse is skipped and logged (the control plane checked them already).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import structlog
+from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.metadata import OneLogin_Saml2_Metadata
+
+from citadel.contract.messages import SamlRealm
+from citadel.kit.clock import Clock
+from citadel.node.errors import IllegalArgument, Unauthenticated
+from citadel.node.security.realm import Identity, Realm
+from citadel.node.security.role_mappings import UserData
+from citadel.node.security.tokens import TokenQuery, TokenService
+from citadel.sso.metadata import MD, parse_idp_metadata
+from citadel.sso.saml import (
+    BINDING_POST,
+    BINDING_REDIRECT,
+    NS,
+    InMemoryAssertionLedger,
+    RefusalReason,
+    SamlRefused,
+    ServiceProvider,
+    login_request,
+    parse_safely,
+    process_response,
+    settings_for,
+)
+
+log = structlog.get_logger(__name__)
+
+REALM_TYPE = "saml"
+NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+MAX_IDS = 100
+MAX_CONTENT_CHARS = 256 * 1024
+_USER_FIELDS = ("principal", "groups", "name", "mail", "dn")
+
+
+class SamlFailed(Unauthenticated):
+    """A SAML response was refused (one message for every reason)."""
+
+    def __init__(self, realm: str) -> None:
+        super().__init__(f"Provided SAML response is not valid for realm [saml/{realm}]")
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SamlSettings:
+    """One realm's settings, read from Elasticsearch's keys (`SamlRealm.settings`)."""
+
+    name: str
+    order: int
+    sp: ServiceProvider
+    attributes: Mapping[str, str]
+    patterns: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
+    groups_delimiter: str | None = None
+    populate_user_metadata: bool = True
+    logout_url: str | None = None  # sp.logout
+    idp_logout_url: str | None = None  # the IdP's HTTP-Redirect SingleLogoutService
+    use_single_logout: bool = True
+
+    @classmethod
+    def of(cls, realm: SamlRealm) -> SamlSettings:
+        """Parse `realm`; `ValueError` naming the first bad key, `SamlRefused` for metadata
+        that is not an IdP's."""
+        s = realm.settings
+
+        def text(key: str, default: str | None = None) -> str:
+            value = s.get(key, default)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"[{key}] must be a non-empty string")
+            return value
+
+        idp = parse_idp_metadata(realm.idp_metadata)
+        if idp.entity_id != text("idp.entity_id"):
+            raise ValueError("[idp.entity_id] is not the metadata's entityID")
+        refs = s.get("req_authn_context_class_ref", [])
+        refs = [refs] if isinstance(refs, str) else list(refs)
+        sp = ServiceProvider(
+            entity_id=text("sp.entity_id"),
+            acs_url=text("sp.acs"),
+            login_url=text("sp.acs"),
+            certificate_pem="",
+            private_key_pem="",
+            idp_entity_id=idp.entity_id,
+            idp_sso_url=idp.sso_url,
+            idp_certificates_pem=idp.certificates_pem,
+            email_attribute=None,
+            name_id_format=text("nameid_format", NAMEID_TRANSIENT),
+            force_authn=s.get("force_authn", False) is True,
+            authn_context_class_refs=tuple(str(r) for r in refs),
+        )
+        attributes = {f: text(f"attributes.{f}") for f in _USER_FIELDS if f"attributes.{f}" in s}
+        if "principal" not in attributes:
+            raise ValueError("[attributes.principal] must be set")
+        patterns = {
+            f: re.compile(text(f"attribute_patterns.{f}"))
+            for f in _USER_FIELDS
+            if f"attribute_patterns.{f}" in s
+        }
+        return cls(
+            name=realm.name,
+            order=realm.order,
+            sp=sp,
+            attributes=attributes,
+            patterns=patterns,
+            groups_delimiter=s.get("attribute_delimiters.groups") or None,
+            populate_user_metadata=s.get("populate_user_metadata", True) is not False,
+            logout_url=s.get("sp.logout") or None,
+            idp_logout_url=_single_logout_url(realm.idp_metadata),
+            use_single_logout=s.get("idp.use_single_logout", True) is not False,
+        )
+
+    @property
+    def single_logout(self) -> bool:
+        """Whether logout sends the user to the IdP (Elasticsearch's SLO conditions)."""
+        return bool(self.idp_logout_url and self.logout_url and self.use_single_logout)
+
+
+def _single_logout_url(metadata: str) -> str | None:
+    root = parse_safely(metadata.encode())
+    found = root.xpath(
+        "//md:IDPSSODescriptor/md:SingleLogoutService[@Binding=$binding]/@Location",
+        namespaces=MD,
+        binding=BINDING_REDIRECT,
+    )
+    return str(found[0]) if found else None
+
+
+# -- the realms -----------------------------------------------------------------------------
+
+
+class SamlRealms:
+    """The SAML realms of the current `NodeSecurity`, and the steps of their flow."""
+
+    def __init__(
+        self,
+        realms: Callable[[], tuple[SamlRealm, ...]],
+        realm: Realm,
+        tokens: TokenService,
+        clock: Clock,
+    ) -> None:
+        """`realms`: the configured realms now (`SecurityConfig.current().saml`)."""
+        self._realms = realms
+        self.realm = realm
+        self.tokens = tokens
+        self.clock = clock
+        self.ledger = InMemoryAssertionLedger()
+        self._source: tuple[SamlRealm, ...] = ()
+        self._parsed: list[SamlSettings] = []
+        self._lock = threading.Lock()
+
+    def settings(self) -> list[SamlSettings]:
+        """The enabled realms, by order; one whose settings do not parse is skipped (logged).
+        Parsed again only when the security file changed them."""
+        configured = self._realms()
+        with self._lock:
+            if configured is not self._source and configured != self._source:
+                parsed = [self._parse(r) for r in configured if r.enabled]
+                self._parsed = sorted(
+                    (p for p in parsed if p is not None), key=lambda s: (s.order, s.name)
+                )
+                self._source = configured
+            return list(self._parsed)
+
+    @staticmethod
+    def _parse(realm: SamlRealm) -> SamlSettings | None:
+        try:
+            return SamlSettings.of(realm)
+        except (ValueError, re.error, SamlRefused) as exc:
+            log.warning("node.saml_realm_invalid", realm=realm.name, reason=type(exc).__name__)
+            return None
+
+    def find(self, *, realm: str | None = None, acs: str | None = None) -> SamlSettings:
+        """The realm named `realm`, or the one whose ACS URL is `acs`."""
+        realms = self.settings()
+        if realm is not None:
+            found = next((s for s in realms if s.name == realm), None)
+            if found is None:
+                raise IllegalArgument(f"Cannot find any matching realm for [{realm}]")
+            return found
+        matching = [s for s in realms if s.sp.acs_url == acs]
+        if len(matching) != 1:
+            raise IllegalArgument(f"Cannot find any matching realm for [{acs}]")
+        return matching[0]
+
+    # -- the steps -----------------------------------------------------------------------
+
+    def prepare(
+        self, *, realm: str | None, acs: str | None, relay_state: str | None
+    ) -> dict[str, Any]:
+        """``_security/saml/prepare``: ``{realm, id, redirect}``."""
+        settings = self.find(realm=realm, acs=acs)
+        url, request_id = login_request(settings.sp, relay_state or "")
+        if not relay_state:
+            url = _without(url, "RelayState")
+        return {"realm": settings.name, "id": request_id, "redirect": url}
+
+    def authenticate(
+        self, *, content: str, ids: Sequence[str], realm: str | None
+    ) -> dict[str, Any]:
+        """``_security/saml/authenticate``: the user's tokens and who they are."""
+        candidates = self.settings()
+        if realm is not None:
+            candidates = [s for s in candidates if s.name == realm]
+            if not candidates:
+                raise IllegalArgument(f"Cannot find any matching realm for [{realm}]")
+        if not candidates:
+            raise Unauthenticated("No SAML realm is configured")
+        settings, name_id, session_index, identity = self._sign_in(candidates, content, ids)
+        body = self.tokens.issue(
+            identity,
+            extra={
+                "saml_realm": settings.name,
+                "saml_nameid": name_id[0],
+                "saml_nameid_format": name_id[1],
+                "saml_session": session_index,
+            },
+        )
+        return {
+            "username": identity.username,
+            "access_token": body["access_token"],
+            "refresh_token": body["refresh_token"],
+            "realm": settings.name,
+            "expires_in": body["expires_in"],
+            "authentication": body["authentication"],
+        }
+
+    def _sign_in(
+        self, candidates: list[SamlSettings], content: str, ids: Sequence[str]
+    ) -> tuple[SamlSettings, tuple[str, str | None], str | None, Identity]:
+        now = datetime.fromtimestamp(self.clock.now().timestamp(), UTC)
+        self.ledger.forget_expired(now)
+        realm_name = candidates[0].name
+        try:
+            issuer, answers = _peek(content)
+            settings = next((s for s in candidates if s.sp.idp_entity_id == issuer), None)
+            if settings is None:
+                raise SamlRefused(RefusalReason.WRONG_ISSUER)
+            realm_name = settings.name
+            if answers is None or answers not in ids:
+                raise SamlRefused(RefusalReason.UNSOLICITED)
+            assertion = process_response(
+                settings.sp,
+                {"SAMLResponse": content},
+                request_id=answers,
+                seen_assertion_ids=self.ledger,
+                now=now,
+            )
+            user = self.user(
+                settings, assertion.name_id, assertion.name_id_format, assertion.attributes
+            )
+        except SamlRefused as exc:
+            log.debug("node.saml_refused", realm=realm_name, reason=exc.reason.value)
+            raise SamlFailed(realm_name) from None
+        identity: Identity = self.realm.identity_for(user, REALM_TYPE)
+        return (
+            settings,
+            (assertion.name_id, assertion.name_id_format),
+            assertion.session_index,
+            identity,
+        )
+
+    def user(
+        self,
+        settings: SamlSettings,
+        name_id: str,
+        name_id_format: str | None,
+        attributes: Mapping[str, tuple[str, ...]],
+    ) -> UserData:
+        """The user a verified assertion describes (`SamlRefused` when its principal is
+        missing, several, not the persistent NameID it must be, or does not match its
+        pattern)."""
+        values = {
+            f: self._values(settings, f, name_id, name_id_format, attributes)
+            for f in settings.attributes
+        }
+        principal = values.get("principal") or []
+        if len(principal) != 1 or not principal[0]:
+            raise SamlRefused(RefusalReason.MISSING_PRINCIPAL)
+        metadata: dict[str, Any] = {}
+        if settings.populate_user_metadata:
+            metadata = {"saml_nameid": name_id, "saml_nameid_format": name_id_format}
+            metadata |= {f"saml({name})": list(v) for name, v in attributes.items()}
+        return UserData(
+            username=principal[0],
+            realm_name=settings.name,
+            groups=tuple(values.get("groups", [])),
+            dn=_first(values.get("dn")),
+            metadata=metadata,
+            full_name=_first(values.get("name")),
+            email=_first(values.get("mail")),
+        )
+
+    @staticmethod
+    def _values(
+        settings: SamlSettings,
+        field_name: str,
+        name_id: str,
+        name_id_format: str | None,
+        attributes: Mapping[str, tuple[str, ...]],
+    ) -> list[str]:
+        source = settings.attributes[field_name]
+        if source == "nameid":
+            raw = [name_id]
+        elif source == "nameid:persistent":
+            if name_id_format != NAMEID_PERSISTENT:
+                raise SamlRefused(RefusalReason.MISSING_PRINCIPAL)
+            raw = [name_id]
+        else:
+            raw = list(attributes.get(source, ()))
+        if field_name == "groups" and settings.groups_delimiter and len(raw) == 1:
+            raw = [g.strip() for g in raw[0].split(settings.groups_delimiter) if g.strip()]
+        pattern = settings.patterns.get(field_name)
+        if pattern is None:
+            return raw
+        out = []
+        for value in raw:
+            match = pattern.fullmatch(value)
+            if match is not None:
+                out.append(match.group(1))
+            elif field_name == "principal":
+                raise SamlRefused(RefusalReason.PATTERN_MISMATCH)
+        return out
+
+    def logout(self, *, token: str, refresh_token: str | None) -> dict[str, Any]:
+        """``_security/saml/logout``: the tokens invalidated; ``{redirect}`` to the IdP's
+        single logout service with a LogoutRequest (None without single logout)."""
+        extra = self.tokens.extra_of(token)
+        if extra is None:
+            raise Unauthenticated("token is not valid")
+        name = extra.get("saml_realm")
+        if name is None:
+            raise IllegalArgument("the access token was not issued by a SAML realm")
+        self.tokens.invalidate(TokenQuery(token=token))
+        if refresh_token:
+            self.tokens.invalidate(TokenQuery(refresh_token=refresh_token))
+        settings = next((s for s in self.settings() if s.name == name), None)
+        if settings is None or not settings.single_logout:
+            return {"redirect": None}
+        return {"redirect": _logout_request(settings, extra)}
+
+    def metadata(self, realm: str) -> dict[str, Any]:
+        """``GET _security/saml/metadata/{realm}``: the SP's metadata for the IdP."""
+        settings = self.find(realm=realm)
+        sp: dict[str, Any] = {
+            "entityId": settings.sp.entity_id,
+            "assertionConsumerService": {"url": settings.sp.acs_url, "binding": BINDING_POST},
+            "NameIDFormat": settings.sp.name_id_format,
+        }
+        if settings.logout_url:
+            sp["singleLogoutService"] = {"url": settings.logout_url, "binding": BINDING_REDIRECT}
+        xml = OneLogin_Saml2_Metadata.builder(sp=sp, authnsign=False, wsign=True)
+        return {"metadata": xml if isinstance(xml, str) else xml.decode()}
+
+
+def _first(values: list[str] | None) -> str | None:
+    return values[0] if values else None
+
+
+def _without(url: str, parameter: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != parameter]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _peek(content: str) -> tuple[str | None, str | None]:
+    """The response's Issuer and InResponseTo, read (safely) before any check only to pick
+    the realm and the request it answers: `process_response` verifies both."""
+    if len(content) > MAX_CONTENT_CHARS:
+        raise SamlRefused(RefusalReason.TOO_LARGE)
+    try:
+        xml = base64.b64decode(content.encode("ascii"), validate=False)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise SamlRefused(RefusalReason.MALFORMED) from None
+    root = parse_safely(xml)
+    issuers = root.xpath("/samlp:Response/saml:Issuer", namespaces=NS) or root.xpath(
+        "/samlp:Response/saml:Assertion/saml:Issuer", namespaces=NS
+    )
+    issuer = "".join(issuers[0].itertext()).strip() if issuers else None
+    return issuer, root.get("InResponseTo")
+
+
+def _logout_request(settings: SamlSettings, extra: Mapping[str, Any]) -> str:
+    """An (unsigned) LogoutRequest for the IdP's HTTP-Redirect single logout service."""
+    assert settings.idp_logout_url is not None
+    assert settings.logout_url is not None
+    saml_settings = settings_for(settings.sp)
+    saml_settings["idp"]["singleLogoutService"] = {
+        "url": settings.idp_logout_url,
+        "binding": BINDING_REDIRECT,
+    }
+    saml_settings["sp"]["singleLogoutService"] = {
+        "url": settings.logout_url,
+        "binding": BINDING_REDIRECT,
+    }
+    url = urlsplit(settings.logout_url)
+    request: dict[str, Any] = {
+        "https": "on" if url.scheme == "https" else "off",
+        "http_host": url.netloc,
+        "script_name": url.path,
+        "get_data": {},
+        "post_data": {},
+    }
+    auth = OneLogin_Saml2_Auth(request, saml_settings)
+    redirect = auth.logout(
+        name_id=extra.get("saml_nameid"),
+        session_index=extra.get("saml_session"),
+        name_id_format=extra.get("saml_nameid_format"),
+    )
+    return _without(redirect, "RelayState")
