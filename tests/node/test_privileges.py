@@ -254,7 +254,22 @@ def test_unknown_privileges_are_refused(body: dict[str, Any]) -> None:
         {"indices": [{"names": ["a"], "privileges": ["read"], "query": "{}"}]},
         {"indices": [{"names": ["a"], "privileges": ["read"], "field_security": {}}]},
         {"indices": [{"names": ["a"], "privileges": ["read"], "allow_restricted_indices": "no"}]},
-        {"run_as": ["other"]},
+        {"indices": [{"names": ["a"], "privileges": ["read"], "query": "not json"}]},
+        {"indices": [{"names": ["a"], "privileges": ["read"], "query": {"nope": {}}}]},
+        {"indices": [{"names": ["a"], "privileges": ["read"], "query": 5}]},
+        {
+            "indices": [
+                {"names": ["a"], "privileges": ["read"], "field_security": {"except": ["a"]}}
+            ]
+        },
+        {"indices": [{"names": ["a"], "privileges": ["read"], "field_security": {"grant": "a"}}]},
+        {
+            "indices": [
+                {"names": ["a"], "privileges": ["read"], "field_security": {"grant": ["a"], "x": 1}}
+            ]
+        },
+        {"run_as": "other"},
+        {"run_as": [""]},
         {"applications": [{"application": "kibana"}]},
         {"metadata": []},
         {"metadata": {"_hidden": 1}},
@@ -364,9 +379,6 @@ def test_an_asked_pattern_is_covered_only_when_every_name_it_matches_is(
 @pytest.mark.parametrize(
     "body",
     [
-        {"indices": [{"names": ["a"], "privileges": ["read"], "field_security": {"grant": ["x"]}}]},
-        {"indices": [{"names": ["a"], "privileges": ["read"], "query": {"match_all": {}}}]},
-        {"run_as": ["other"]},
         {"remote_indices": [{"clusters": ["c"], "names": ["a"], "privileges": ["read"]}]},
         {"remote_cluster": [{"clusters": ["c"], "privileges": ["monitor_enrich"]}]},
     ],
@@ -374,6 +386,112 @@ def test_an_asked_pattern_is_covered_only_when_every_name_it_matches_is(
 def test_fields_the_node_would_ignore_are_refused_by_name(body: dict[str, Any]) -> None:
     with pytest.raises(UnsupportedField, match="not supported by this node"):
         parse_descriptor(body)
+
+
+def test_field_security_and_query_are_kept_on_the_grant() -> None:
+    body = {
+        "indices": [
+            {
+                "names": ["logs-*"],
+                "privileges": ["read"],
+                "field_security": {"grant": ["a*", "b"], "except": ["a.secret"]},
+                "query": {"term": {"team": "blue"}},
+            }
+        ]
+    }
+    (grant,) = parse_descriptor(body).indices
+    assert grant.field_grant == ("a*", "b")
+    assert grant.field_except == ("a.secret",)
+    assert grant.query == '{"term":{"team":"blue"}}'
+    assert grant.restricts
+
+
+def test_a_query_given_as_text_is_kept_as_that_text() -> None:
+    text = '{"match": {"category": "click"}}'
+    body = {"indices": [{"names": ["a"], "privileges": ["read"], "query": text}]}
+    assert parse_descriptor(body).indices[0].query == text
+    assert normalize_descriptor(body)["indices"][0]["query"] == text
+
+
+def test_a_template_query_is_accepted_without_being_rendered() -> None:
+    query = {"template": {"source": {"term": {"owner": "{{_user.username}}"}}}}
+    body = {"indices": [{"names": ["a"], "privileges": ["read"], "query": query}]}
+    assert "{{_user.username}}" in (parse_descriptor(body).indices[0].query or "")
+
+
+def test_a_stored_template_id_is_refused_by_name() -> None:
+    query = {"template": {"id": "my-template"}}
+    body = {"indices": [{"names": ["a"], "privileges": ["read"], "query": query}]}
+    with pytest.raises(UnsupportedField, match=r"template\.id"):
+        parse_descriptor(body)
+
+
+@pytest.mark.parametrize(
+    ("granted", "excepted"),
+    [(["a"], ["b"]), (["a*"], ["*"]), (["a?"], ["a*"]), ([], ["a"])],
+)
+def test_except_outside_grant_is_refused_as_elasticsearch_does(
+    granted: list[str], excepted: list[str]
+) -> None:
+    security = {"grant": granted, "except": excepted}
+    body = {"indices": [{"names": ["a"], "privileges": ["read"], "field_security": security}]}
+    with pytest.raises(InvalidDescriptor, match="must be a subset of the granted fields"):
+        parse_descriptor(body)
+
+
+@pytest.mark.parametrize(
+    ("granted", "excepted"), [(["a*"], ["a.b"]), (["*"], ["x*", "y"]), (["a*", "b*"], ["b?"])]
+)
+def test_except_inside_grant_is_accepted(granted: list[str], excepted: list[str]) -> None:
+    security = {"grant": granted, "except": excepted}
+    body = {"indices": [{"names": ["a"], "privileges": ["read"], "field_security": security}]}
+    assert parse_descriptor(body).indices[0].field_except == tuple(excepted)
+
+
+def test_run_as_is_kept_on_the_descriptor() -> None:
+    descriptor = parse_descriptor({"run_as": ["alice", "ops-*", "alice"]})
+    assert descriptor.run_as == ("alice", "ops-*")
+
+
+def test_normalize_shows_field_security_query_and_run_as() -> None:
+    body = {
+        "indices": [
+            {
+                "names": ["a"],
+                "privileges": ["read"],
+                "query": {"match_all": {}},
+                "field_security": {"grant": ["x", "y*"], "except": ["y.z"]},
+            }
+        ],
+        "run_as": ["alice"],
+    }
+    out = normalize_descriptor(body)
+    assert out["indices"] == [
+        {
+            "names": ["a"],
+            "privileges": ["read"],
+            "field_security": {"grant": ["x", "y*"], "except": ["y.z"]},
+            "query": '{"match_all":{}}',
+            "allow_restricted_indices": False,
+        }
+    ]
+    assert out["run_as"] == ["alice"]
+
+
+def test_a_restricting_descriptor_renders_and_parses_back_to_the_same_grants() -> None:
+    body = {
+        "indices": [
+            {
+                "names": ["a"],
+                "privileges": ["read"],
+                "query": '{"term":{"x":1}}',
+                "field_security": {"grant": ["x"], "except": []},
+            }
+        ],
+        "run_as": ["bob"],
+    }
+    descriptor = parse_descriptor(body, "r")
+    assert parse_descriptor(render_descriptor(descriptor), "r") == descriptor
 
 
 def test_application_grants_are_parsed_and_kept() -> None:

@@ -20,6 +20,10 @@ from citadel.node.reindex import run
 from citadel.node.search import service
 from citadel.node.search.dsl import Query
 from citadel.node.search.request import parse_index_options
+from citadel.node.security.document_security import (
+    refuse_update,
+    restriction_of,
+)
 from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
 from citadel.node.tasks import Task, TaskManager
@@ -61,6 +65,8 @@ class ByQueryRoutes:
         rq.check_params(request.query, rq.UPDATE_PARAMS, request.path)
         parsed = rq.parse_by_query(request.json(), request.query, updating=True)
         job = self._job(request, request.params["index"], request.query)
+        for record in job.records:  # it would write back what the caller cannot see
+            refuse_update(restriction_of(record))
         description = f"update-by-query [{request.params['index']}]"
         return self._start(
             UPDATE, description, job, parsed.query, parsed.options, run.update_in_place(parsed)
@@ -83,14 +89,15 @@ class ByQueryRoutes:
             opened = service.open_indices(
                 conn, expression, options, lambda name: access.allowed("read", name)
             )
-        if opened.denied:
-            raise index_forbidden(request.identity, "read", opened.denied)
+            if opened.denied:
+                raise index_forbidden(request.identity, "read", opened.denied)
+            records = service.secured(conn, opened.indices, request.identity)
         return run.Job(
             store=self.services.store,
             engine=self.services.engine,
             clock=self.services.clock,
             authorize=access.require,
-            records=opened.indices,
+            records=records,
         )
 
     def _start(

@@ -24,6 +24,9 @@ from citadel.node.http.access import IndexAccess
 from citadel.node.http.cat import ByteSize, Column, col, num
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router, cluster
+from citadel.node.search import service as search_service
+from citadel.node.search.dsl import MatchAll
+from citadel.node.security.document_security import has_restrictions
 from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
 from citadel.node.shard_stats import ShardStats, shard_stats
@@ -227,7 +230,14 @@ COUNT_COLUMNS = (*_EPOCH, num("count", "dc", "docs.count", "docsCount", desc="th
 def count_rows(services: NodeServices, request: NodeRequest) -> Rows:
     """The searchable documents of the indices named (refreshed, as a search counts)."""
     records = visible_indices(services, request, ("read",))
-    total = sum(s.docs for s in _stats(services, records))
+    if has_restrictions(request.identity):  # under document-level security, count as _count
+        with services.store.read() as conn:
+            shown = search_service.secured(conn, records, request.identity)
+        total = search_service.count(
+            services.engine, shown, MatchAll(), min_score=None, now=services.clock.now()
+        )
+    else:
+        total = sum(s.docs for s in _stats(services, records))
     return [{**_epoch_cells(services), "count": total}]
 
 

@@ -21,11 +21,14 @@ from citadel.node.errors import (
 from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router, index
+from citadel.node.search import service
+from citadel.node.security.document_security import Restriction, refuse_update
 from citadel.node.services import NodeServices
-from citadel.node.store import bulk, documents
+from citadel.node.store import bulk, documents, indices
 from citadel.node.store import source as src
 from citadel.node.store.documents import Concurrency, WriteSession
 
+UPDATE = ("index",)  # the privilege an update needs: its grants' restrictions refuse it
 _MGET_DOC_KEYS = frozenset({"_index", "_id", "_source", "routing", "stored_fields", "_routing"})
 
 
@@ -100,6 +103,9 @@ class DocumentRoutes:
             spec = src.parse_source(body["_source"])
         concurrency = concurrency_of(request)
         with self.services.store.write() as conn:
+            refuse_update(
+                service.restriction_on(conn, request.identity, request.params["index"], UPDATE)
+            )
             session = self._session(conn, request)
             result = session.update(
                 request.params["index"],
@@ -135,7 +141,8 @@ class DocumentRoutes:
         access = IndexAccess(self.services.realm, request.identity)
         with self.services.store.write() as conn:
             session = self._session(conn, request)
-            items, errors = bulk.run_bulk(session, ops, access.require)
+            refused = _UpdateRefusal(conn, request.identity)
+            items, errors = bulk.run_bulk(session, ops, access.require, refused.check)
         if wants_refresh(request):
             session.refresh()
         took = int((self.services.clock.now() - started).total_seconds() * 1000)
@@ -151,18 +158,14 @@ class DocumentRoutes:
         """``GET|HEAD /{index}/_doc/{id}``: 404 with ``found: false`` when absent."""
         spec = source_filter_of(request)
         with self.services.store.read() as conn:
-            body = documents.get_document(
-                conn, self.services.engine, request.params["index"], request.params["id"], spec
-            )
+            body = self._get(conn, request, request.params["index"], request.params["id"], spec)
         return NodeResponse(status=200 if body["found"] else 404, body=body)
 
     def get_source(self, request: NodeRequest) -> NodeResponse:
         """``GET /{index}/_source/{id}``: the source alone."""
         spec = source_filter_of(request)
         with self.services.store.read() as conn:
-            body = documents.get_document(
-                conn, self.services.engine, request.params["index"], request.params["id"], spec
-            )
+            body = self._get(conn, request, request.params["index"], request.params["id"], spec)
         if not body["found"]:
             raise DocumentMissing(
                 f"Document not found [{request.params['index']}]/[{request.params['id']}]"
@@ -180,13 +183,39 @@ class DocumentRoutes:
             for name, doc_id, spec in wanted:
                 try:
                     access.require("read", name)
-                    body = documents.get_document(
-                        conn, self.services.engine, name, doc_id, spec or default_spec
-                    )
+                    body = self._get(conn, request, name, doc_id, spec or default_spec)
                 except EsError as exc:
                     body = {"_index": name, "_id": doc_id, "error": exc.body()["error"]}
                 out.append(body)
         return NodeResponse(body={"docs": out})
+
+    def _get(
+        self, conn: Any, request: NodeRequest, name: str, doc_id: str, spec: src.SourceFilter
+    ) -> dict[str, Any]:
+        """One document as the caller may see it (field- and document-level security); 404
+        index_not_found_exception when the index does not exist."""
+        (record,) = service.secured(conn, [indices.require(conn, name)], request.identity)
+        doc = service.visible_document(
+            self.services.engine, record, doc_id, now=self.services.clock.now()
+        )
+        return documents.get_body(record.name, doc_id, doc, spec)
+
+
+class _UpdateRefusal:
+    """Refuses the ``update`` items of a ``_bulk`` on indices the caller reads under field- or
+    document-level security, as Elasticsearch does (each index looked up once)."""
+
+    def __init__(self, conn: Any, identity: Any) -> None:
+        self.conn = conn
+        self.identity = identity
+        self.seen: dict[str, Restriction] = {}
+
+    def check(self, op: bulk.BulkOp) -> None:
+        if op.action != "update":
+            return
+        if op.index not in self.seen:
+            self.seen[op.index] = service.restriction_on(self.conn, self.identity, op.index, UPDATE)
+        refuse_update(self.seen[op.index], bulk=True)
 
 
 # -- request parsing (pure) ------------------------------------------------------------------

@@ -13,6 +13,7 @@ from citadel.node.http.router import AUTHENTICATED, Router
 from citadel.node.search import service
 from citadel.node.search.dsl import parse_query
 from citadel.node.search.request import parse_index_options
+from citadel.node.security.document_security import visible_mappings
 from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
 from citadel.node.store import field_caps
@@ -54,7 +55,8 @@ class FieldCapsRoutes:
         per_index = []
         for record in records:
             non_empty = None if keep_empty else self._non_empty(record)
-            per_index.append((record.name, field_caps.select(record.mappings, options, non_empty)))
+            mappings = visible_mappings(record)  # fields hidden by field-level security are absent
+            per_index.append((record.name, field_caps.select(mappings, options, non_empty)))
         return NodeResponse(body=field_caps.merge(per_index, options))
 
     def _open(self, request: NodeRequest) -> list[IndexRecord]:
@@ -67,15 +69,15 @@ class FieldCapsRoutes:
                 options,
                 lambda name: access.allowed_any(_PRIVILEGES, name),
             )
-        if opened.denied:
-            raise index_forbidden(request.identity, "view_index_metadata", opened.denied)
-        return opened.indices
+            if opened.denied:
+                raise index_forbidden(request.identity, "view_index_metadata", opened.denied)
+            return service.secured(conn, opened.indices, request.identity, _PRIVILEGES)
 
     def _non_empty(self, record: IndexRecord) -> set[str]:
         """The leaf fields at least one document of `record` holds a value for."""
         now = self.services.clock.now()
         out: set[str] = set()
-        for path, found in mp.fields_of(record.mappings).items():
+        for path, found in mp.fields_of(visible_mappings(record)).items():
             if found.is_object:
                 continue
             exists = parse_query({"exists": {"field": path}})

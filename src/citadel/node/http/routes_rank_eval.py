@@ -119,11 +119,10 @@ class RankEvalRoutes:
                 options,
                 lambda name: access.allowed(READ, name),
             )
-        if opened.denied:
-            raise index_forbidden(request.identity, READ, opened.denied)
-        out = service.search(
-            self.services.engine, opened.indices, parsed, now=self.services.clock.now()
-        )
+            if opened.denied:
+                raise index_forbidden(request.identity, READ, opened.denied)
+            records = service.secured(conn, opened.indices, request.identity)
+        out = service.search(self.services.engine, records, parsed, now=self.services.clock.now())
         return list(out["hits"]["hits"])
 
     def _stored(self, script_id: str) -> str:

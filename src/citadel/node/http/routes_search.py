@@ -346,7 +346,7 @@ class SearchRoutes:
         )
         if opened.denied:
             raise index_forbidden(request.identity, READ, opened.denied)
-        return opened
+        return service.Opened(service.secured(conn, opened.indices, request.identity))
 
     def _recheck(self, request: NodeRequest, context: ReaderContext) -> None:
         """The caller may still read every index of a context (roles may have changed)."""

@@ -21,6 +21,7 @@ from citadel.node.search import service
 from citadel.node.search.dsl import Query
 from citadel.node.search.request import parse_count, parse_index_options
 from citadel.node.search.terms_enum import parse_terms_enum, terms_enum
+from citadel.node.security.document_security import visible_source
 from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
 from citadel.node.store.source import parse_source_params
@@ -117,7 +118,7 @@ class SearchToolRoutes:
         source = parse_source_params(request.query)
         if source is not None and source.fetch:
             searcher = self.services.engine.shard(record).searcher()
-            doc = stored_source(searcher.doc(address))
+            doc = visible_source(record, stored_source(searcher.doc(address)))
             out["get"] = {"_source": source.apply(doc), "found": True}
         return NodeResponse(body=out)
 
@@ -208,9 +209,9 @@ class SearchToolRoutes:
                 options,
                 lambda name: access.allowed(READ, name),
             )
-        if opened.denied:
-            raise index_forbidden(request.identity, READ, opened.denied)
-        return opened.indices
+            if opened.denied:
+                raise index_forbidden(request.identity, READ, opened.denied)
+            return service.secured(conn, opened.indices, request.identity)
 
     def _one(self, request: NodeRequest) -> Any:
         records = self._records(request)

@@ -22,6 +22,11 @@ from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router
 from citadel.node.search import service
 from citadel.node.search.request import parse_index_options
+from citadel.node.security.document_security import (
+    restriction_of,
+    visible_mappings,
+    visible_table,
+)
 from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
 from citadel.node.store import mapping as mp
@@ -105,7 +110,14 @@ class TermVectorRoutes:
             version = 0
         else:
             out["_id"] = options.id
-            found = _stored(shard, searcher, str(options.id), realtime=options.realtime)
+            if restriction_of(record).unrestricted:
+                found = _stored(shard, searcher, str(options.id), realtime=options.realtime)
+            else:  # the document as the caller may see it (it refreshes a real-time read)
+                shown = service.visible_document(
+                    self.services.engine, record, str(options.id), now=self.services.clock.now()
+                )
+                found = None if shown is None else (shown.version, shown.source)
+                searcher = shard.searcher()
             if found is None:
                 return {**out, "_version": 0, "found": False, "took": _took(started)}
             version, source = found
@@ -117,10 +129,10 @@ class TermVectorRoutes:
                     shard="0",
                     index=record.name,
                 )
-        indexed = mp.index_document(record.mappings, source, options.id or "")
+        indexed = mp.index_document(visible_mappings(record), source, options.id or "")
         specs = tv.select_fields(indexed.mappings, indexed, options)
         stats = tv.IndexStats(searcher, shard.schema)
-        vectors = tv.term_vectors(specs, record.table, stats, options)
+        vectors = tv.term_vectors(specs, visible_table(record), stats, options)
         out.update({"_version": version, "found": True, "took": _took(started)})
         if vectors:
             out["term_vectors"] = vectors
@@ -132,15 +144,16 @@ class TermVectorRoutes:
             opened = service.open_indices(
                 conn, index, parse_index_options({}), lambda name: access.allowed(READ, name)
             )
-        if opened.denied:
-            raise index_forbidden(request.identity, READ, opened.denied)
-        if not opened.indices:
+            if opened.denied:
+                raise index_forbidden(request.identity, READ, opened.denied)
+            records = service.secured(conn, opened.indices, request.identity)
+        if not records:
             raise IndexNotFound(index)
-        if len(opened.indices) > 1:
+        if len(records) > 1:
             raise IllegalArgument(
                 f"[termvectors] resolves [{index}] to more than one index; name one index"
             )
-        return opened.indices[0]
+        return records[0]
 
 
 def _stored(shard: Any, searcher: Any, doc_id: str, *, realtime: bool) -> tuple[int, Any] | None:

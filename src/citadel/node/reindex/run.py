@@ -24,6 +24,7 @@ from citadel.node.errors import EsError, VersionConflict
 from citadel.node.reindex.requests import ByQuery, Options, Reindex
 from citadel.node.search import service
 from citadel.node.search.dsl import Query
+from citadel.node.security.document_security import visible_source
 from citadel.node.store.documents import PRIMARY_TERM, Concurrency, WriteSession
 from citadel.node.store.indices import IndexRecord
 from citadel.node.tasks import Task
@@ -116,7 +117,7 @@ def scan(found: list[service.Target], batch: int, limit: int | None) -> Iterator
                     Hit(
                         target.record.name,
                         stored_id(doc),
-                        stored_source(doc),
+                        visible_source(target.record, stored_source(doc)),
                         int(seq_no or 0),
                         int(version or 1),
                     )

@@ -13,6 +13,7 @@ from citadel.node.engine.engine import Engine
 from citadel.node.errors import EsError
 from citadel.node.search import dsl
 from citadel.node.search.service import explanation, targets
+from citadel.node.security.document_security import restriction_of
 from citadel.node.store.indices import IndexRecord
 
 NO_MATCH = {"value": 0.0, "description": "no matching term", "details": []}
@@ -24,7 +25,13 @@ def explain_document(
     """(exists, explanation or None when it does not match, the document's address)."""
     (target,) = targets(engine, [record], query, now=now)
     by_id = tantivy.Query.term_query(target.shard.schema, f.ID_FIELD, doc_id)
-    found = target.searcher.search(by_id, 1, count=False).hits
+    seen = by_id
+    if restriction_of(record).query is not None:  # a document the reader may not see is absent
+        (shown,) = targets(engine, [record], dsl.MatchAll(), now=now, scoring=False)
+        seen = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, by_id), (tantivy.Occur.Must, shown.query)]
+        )
+    found = target.searcher.search(seen, 1, count=False).hits
     if not found:
         return False, None, None
     address = found[0][1]

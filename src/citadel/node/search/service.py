@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +24,9 @@ from citadel.node.engine.fields import FieldRef, SlotKind
 from citadel.node.engine.query import QueryCompiler
 from citadel.node.engine.shard import Shard
 from citadel.node.engine.stored import hit_count, stored_id, stored_source
-from citadel.node.errors import IllegalArgument
+from citadel.node.errors import EsError, IllegalArgument
 from citadel.node.search.date_math import resolve_date
-from citadel.node.search.dsl import Bool, Query, parse_query
+from citadel.node.search.dsl import Bool, Ids, Query, parse_query
 from citadel.node.search.errors import QueryShardError
 from citadel.node.search.fetch import (
     FieldSpec,
@@ -37,9 +37,29 @@ from citadel.node.search.fetch import (
 from citadel.node.search.highlight import Highlighter
 from citadel.node.search.request import EXACT, IndexOptions, SearchRequest
 from citadel.node.search.sort import DOC, SCORE, SHARD_DOC, SortKey
+from citadel.node.security.document_security import (
+    READ,
+    UNRESTRICTED,
+    Restriction,
+    has_restrictions,
+    reached_as,
+    restriction_for,
+    restriction_of,
+    secure,
+    visible_mappings,
+    visible_source,
+    visible_table,
+)
 from citadel.node.store import mapping as mp
 from citadel.node.store.dates import format_millis
-from citadel.node.store.indices import IndexRecord, all_names, load, resolve_targets
+from citadel.node.store.documents import StoredDoc, find
+from citadel.node.store.indices import (
+    IndexRecord,
+    all_names,
+    load,
+    load_catalog,
+    resolve_targets,
+)
 
 MAX_SORTED_IN_MEMORY = 10_000
 TIE_WINDOW = 65_536  # hits read at most to order one group of equal scores
@@ -54,6 +74,36 @@ class Opened:
 
     indices: list[IndexRecord]
     denied: list[str] = field(default_factory=list)
+
+
+def secured(
+    conn: Any,
+    records: Sequence[IndexRecord],
+    identity: Any,
+    privileges: tuple[str, ...] = READ,
+) -> list[IndexRecord]:
+    """Every record as `identity` (a realm `Identity`) may read it, under its field- and
+    document-level security; the records themselves when no role of it restricts any."""
+    if not has_restrictions(identity):
+        return list(records)
+    streams = load_catalog(conn).streams
+    return [
+        secure(r, restriction_for(identity, reached_as(r, streams), privileges)) for r in records
+    ]
+
+
+def restriction_on(conn: Any, identity: Any, name: str, privileges: tuple[str, ...]) -> Restriction:
+    """What `identity` may see of the index `name` (an index, alias or data stream, perhaps
+    not existing yet) through grants holding one of `privileges` (for writes that Elasticsearch
+    refuses under field- or document-level security)."""
+    if not has_restrictions(identity):
+        return UNRESTRICTED
+    try:
+        record = load(conn, name)
+    except EsError:
+        record = None
+    names = (name,) if record is None else (name, *reached_as(record, load_catalog(conn).streams))
+    return restriction_for(identity, names, privileges)
 
 
 def open_indices(
@@ -121,8 +171,8 @@ def targets(
         searcher = pinned[record.uuid] if pinned is not None else shard.searcher()
         compiler = QueryCompiler(
             shard.schema,
-            record.table,
-            record.mappings,
+            visible_table(record),
+            visible_mappings(record),
             index_name=record.name,
             now=now,
             searcher=searcher,
@@ -131,11 +181,37 @@ def targets(
         if record.alias_filter is not None:  # searched through filtered aliases
             scoped = Bool(must=(query,), filter=(parse_query(record.alias_filter),))
         compiled = compiler.compile(scoped, scoring=scoring)
+        compiled = _documents_shown(record, shard, searcher, compiled, now)
         boost = _index_boost(record.name, boosts)
         if boost != 1.0:
             compiled = tantivy.Query.boost_query(compiled, boost)
         out.append(Target(record, shard, searcher, compiler, compiled, order))
     return out
+
+
+def _documents_shown(
+    record: IndexRecord,
+    shard: Shard,
+    searcher: tantivy.Searcher,
+    compiled: tantivy.Query,
+    now: datetime,
+) -> tantivy.Query:
+    """`compiled` limited to the documents the reader may see (document-level security): the
+    role query is compiled against every field of the index and added as a filter clause, so
+    totals, aggregations and pages all count only those documents."""
+    shown = restriction_of(record).query
+    if shown is None:
+        return compiled
+    whole = QueryCompiler(
+        shard.schema,
+        record.table,
+        record.mappings,
+        index_name=record.name,
+        now=now,
+        searcher=searcher,
+    )
+    only = tantivy.Query.const_score_query(whole.compile(parse_query(shown), scoring=False), 0.0)
+    return tantivy.Query.boolean_query([(tantivy.Occur.Must, compiled), (tantivy.Occur.Must, only)])
 
 
 def _index_boost(name: str, boosts: Sequence[tuple[str, float]]) -> float:
@@ -179,7 +255,7 @@ def search(
     if request.docvalue_fields:
         for target in found:
             check_docvalue_fields(
-                request.docvalue_fields, target.record.table.fields, target.record.name
+                request.docvalue_fields, visible_table(target.record).fields, target.record.name
             )
     total = 0
     prefetch = request.from_ + request.size + TIE_SLACK if not field_sort else 1
@@ -265,13 +341,13 @@ def _aggregation_target(target: Target) -> AggregationTarget:
         out = {}
         for _, address in target.searcher.search(query, len(ids), count=False).hits:
             doc = target.searcher.doc(address)
-            out[stored_id(doc)] = stored_source(doc)
+            out[stored_id(doc)] = visible_source(target.record, stored_source(doc))
         return out
 
     return AggregationTarget(
         searcher=target.searcher,
         query=target.query,
-        field=target.record.table.get,
+        field=visible_table(target.record).get,
         compile=compile_query,
         sources=sources,
         index_name=target.record.name,
@@ -289,6 +365,37 @@ def count(
     """How many documents of `records` match `query`."""
     found = targets(engine, records, query, now=now, scoring=min_score is not None)
     return sum(_count(t, min_score) for t in found)
+
+
+def visible_document(
+    engine: Engine, record: IndexRecord, doc_id: str, *, now: datetime
+) -> StoredDoc | None:
+    """Document `doc_id` of `record` (real-time) as its reader may see it: None when
+    document-level security hides it, its source narrowed by field-level security.
+
+    Under document-level security the role query decides, so an unrefreshed revision is made
+    searchable first (Elasticsearch refreshes for a real-time get under DLS too) and the
+    document is read from the search that matched it."""
+    doc = find(engine, record, doc_id)
+    restriction = restriction_of(record)
+    if doc is None or restriction.unrestricted:
+        return doc
+    if restriction.query is not None:
+        shard = engine.shard(record)
+        if doc_id in shard.ids_since_refresh():
+            shard.refresh()
+        (target,) = targets(engine, [record], Ids((doc_id,)), now=now, scoring=False)
+        hits = target.searcher.search(target.query, 1, count=False).hits
+        if not hits:
+            return None
+        address = hits[0][1]
+        stored = target.searcher.doc(address)
+        version = target.searcher.fast_field_values(f.VERSION_FIELD, [address])[0]
+        seq_no = target.searcher.fast_field_values(f.SEQ_NO_FIELD, [address])[0]
+        doc = StoredDoc(
+            doc_id, int(version or 1), int(seq_no or 0), doc.primary_term, stored_source(stored)
+        )
+    return replace(doc, source=visible_source(record, doc.source))
 
 
 def shards(total: int) -> dict[str, int]:
@@ -409,7 +516,7 @@ def _sort_refs(key: SortKey, found: Sequence[Target]) -> dict[int, FieldRef | No
         return {t.order: None for t in found}
     seen = False
     for target in found:
-        ref = target.record.table.get(key.field)
+        ref = visible_table(target.record).get(key.field)
         if ref is not None and ref.kind.is_text:
             raise IllegalArgument(
                 f"Fielddata is disabled on [{key.field}] in [{target.record.name}]. Text fields "
@@ -419,7 +526,8 @@ def _sort_refs(key: SortKey, found: Sequence[Target]) -> dict[int, FieldRef | No
                 f"[{key.field}] in order to load field data by uninverting the inverted index. "
                 "Note that this can use significant memory."
             )
-        seen = seen or ref is not None
+        # a field hidden by field-level security sorts as a field without values
+        seen = seen or ref is not None or target.record.table.get(key.field) is not None
         out[target.order] = ref
     if not seen and key.unmapped_type is None and found:
         raise QueryShardError(f"No mapping found for [{key.field}] in order to sort on")
@@ -655,7 +763,7 @@ def _collapsed(
     assert request.collapse is not None
     name = request.collapse
     for target in found:
-        ref = target.record.table.get(name)
+        ref = visible_table(target.record).get(name)
         if ref is not None and (ref.kind.is_text or not ref.aggregatable):
             raise IllegalArgument(
                 f"collapse is not supported for the field [{name}] of the type [{ref.es_type}]"
@@ -733,7 +841,7 @@ class _Fetcher:
             or request.docvalue_fields
             or request.stored_fields
         )
-        source: Any = stored_source(doc) if needs_source else None
+        source: Any = visible_source(target.record, stored_source(doc)) if needs_source else None
         if request.source.fetch:
             out["_source"] = request.source.apply(source)
         fields = self._field_values(target, source, doc_id)
@@ -758,7 +866,7 @@ class _Fetcher:
         request = self.request
         if not (request.fetch_fields or request.docvalue_fields or request.stored_fields):
             return {}
-        table = target.record.table.fields
+        table = visible_table(target.record).fields
         key = target.order
         if key not in self._fields:
             self._fields[key] = matching(request.fetch_fields, table)
@@ -772,7 +880,7 @@ class _Fetcher:
                 if _is_stored(target.record, name)
             ]
             self._stored[key] = stored
-        mappings = target.record.mappings
+        mappings = visible_mappings(target.record)
         out = field_values(
             self._stored[key] + self._fields[key],
             table,
@@ -795,8 +903,8 @@ class _Fetcher:
             found = Highlighter(
                 self.request.highlight,
                 self.request.query,
-                target.record.table,
-                target.record.mappings,
+                visible_table(target.record),
+                visible_mappings(target.record),
             )
             self._highlighters[target.order] = found
         return found
@@ -807,12 +915,12 @@ def _spec(name: str) -> FieldSpec:
 
 
 def _is_stored(record: IndexRecord, name: str) -> bool:
-    field_def = mp.fields_of(record.mappings).get(name)
+    field_def = mp.fields_of(visible_mappings(record)).get(name)
     return field_def is not None and field_def.definition.get("store") is True
 
 
 def _collapse_shown(target: Target, name: str, value: Any) -> Any:
-    ref = target.record.table.get(name)
+    ref = visible_table(target.record).get(name)
     if ref is not None and ref.kind is SlotKind.DATE and isinstance(value, int):
         return format_millis(value)
     if ref is not None and ref.kind is SlotKind.BOOLEAN:

@@ -19,6 +19,7 @@ from citadel.node.errors import IllegalArgument, ParsingError, XContentParseErro
 from citadel.node.search import dsl
 from citadel.node.search.service import targets
 from citadel.node.search.time_values import parse_time_value
+from citadel.node.security.document_security import restriction_of, visible_table
 from citadel.node.store.indices import IndexRecord
 
 MAX_SIZE = 10_000
@@ -78,15 +79,16 @@ def terms_enum(
     """The first `request.size` matching terms across `records`, sorted."""
     found: set[str] = set()
     query = request.index_filter or dsl.MatchAll()
+    filtered = request.index_filter is not None
     for target in targets(engine, records, query, now=now, scoring=False):
-        ref = target.record.table.get(request.field)
+        ref = visible_table(target.record).get(request.field)
         if ref is None or ref.slot is None or ref.kind is not SlotKind.KEYWORD:
             continue
         prefix = "" if request.case_insensitive else request.string
         pairs = target.searcher.terms_with_prefix(
             ref.slot,
             prefix,
-            filter_query=target.query if request.index_filter is not None else None,
+            filter_query=target.query if filtered or restriction_of(target.record).query else None,
         )
         lowered = request.string.lower()
         for term, count in pairs:

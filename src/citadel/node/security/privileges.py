@@ -9,19 +9,28 @@ A privilege is granted when a descriptor lists it or a privilege that includes i
 `granted_by_cluster`/`granted_by_index` name the privileges that would grant one, which is what
 a 403 says.
 
-Refused with a 400 naming the field, because this node would otherwise ignore them: field- and
-document-level security (``field_security``, ``query``), ``run_as`` (no impersonation header
-here), and ``remote_indices``/``remote_cluster`` (no remote clusters).
+An index entry may carry field-level security (``field_security: {grant, except}``, field
+patterns with ``*`` and ``?``; ``except`` must be a subset of ``grant``, as Elasticsearch
+checks) and document-level security (``query``: a query object or its JSON text, or
+``{"template": {"source": ...}}`` rendered with the user's ``_user`` at search time); they are
+kept on the `IndexGrant` and enforced by `citadel.node.security.document_security`. ``run_as``
+(user names, ``*`` and ``?`` wildcards) is kept on the descriptor for the realm's run-as check.
+
+Refused with a 400 naming the field, because this node would otherwise ignore them:
+``remote_indices``/``remote_cluster`` (no remote clusters).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from citadel.node.errors import EsError
+from citadel.node.search.dsl import parse_query
 from citadel.node.security.vocabulary import (
     CLUSTER_INCLUDES,
     CLUSTER_PRIVILEGES,
@@ -50,8 +59,11 @@ _DESCRIPTOR_FIELDS = frozenset(
     }
 )
 _REMOTE_FIELDS = frozenset({"remote_indices", "remote_cluster"})
-_INDEX_FIELDS = frozenset({"names", "privileges", "allow_restricted_indices"})
-_UNSUPPORTED_INDEX_FIELDS = frozenset({"field_security", "query"})
+_INDEX_FIELDS = frozenset(
+    {"names", "privileges", "allow_restricted_indices", "field_security", "query"}
+)
+_FIELD_SECURITY_FIELDS = frozenset({"grant", "except"})
+_TEMPLATE_FIELDS = frozenset({"source", "params", "lang", "options"})
 _APPLICATION_FIELDS = frozenset({"application", "privileges", "resources"})
 _APPLICATION_PREFIX = re.compile(r"[a-z][A-Za-z0-9]*")
 _APPLICATION_SUFFIX_BANNED = frozenset('\\/*?"<>|, ')
@@ -76,6 +88,18 @@ class IndexGrant:
 
     patterns: tuple[str, ...]
     privileges: frozenset[str]
+    field_grant: tuple[str, ...] | None = None
+    """Field-level security: the field patterns granted (None: every field)."""
+    field_except: tuple[str, ...] = ()
+    """Field patterns taken back out of `field_grant` (a subset of it)."""
+    query: str | None = None
+    """Document-level security: the query (JSON text, perhaps a template) documents must
+    match to be seen through this grant (None: every document)."""
+
+    @property
+    def restricts(self) -> bool:
+        """Whether this grant limits the fields or documents it gives access to."""
+        return self.field_grant is not None or self.query is not None
 
     @cached_property
     def _regex(self) -> re.Pattern[str]:
@@ -105,6 +129,8 @@ class RoleDescriptor:
     indices: tuple[IndexGrant, ...]
     name: str = ""
     applications: tuple[ApplicationGrant, ...] = ()
+    run_as: tuple[str, ...] = ()
+    """The users (names or ``*``/``?`` patterns) this role may run as."""
 
     def allows_cluster(self, privilege: str) -> bool:
         """Whether this role grants the cluster privilege."""
@@ -141,7 +167,8 @@ BUILTIN_ROLES: dict[str, RoleDescriptor] = {
 def parse_descriptor(body: Any, name: str = "") -> RoleDescriptor:
     """Validate a role descriptor from JSON; `InvalidDescriptor` says what is wrong."""
     cluster, indices, applications = _parse(body)
-    return RoleDescriptor(cluster, indices, name=name, applications=applications)
+    run_as = tuple(dict.fromkeys(_strings(body.get("run_as"), "run_as")))
+    return RoleDescriptor(cluster, indices, name=name, applications=applications, run_as=run_as)
 
 
 def normalize_descriptor(body: Any) -> dict[str, Any]:
@@ -149,14 +176,7 @@ def normalize_descriptor(body: Any) -> dict[str, Any]:
     _parse(body)
     out: dict[str, Any] = {
         "cluster": list(dict.fromkeys(body.get("cluster") or [])),
-        "indices": [
-            {
-                "names": _names(entry["names"]),
-                "privileges": list(dict.fromkeys(entry["privileges"])),
-                "allow_restricted_indices": bool(entry.get("allow_restricted_indices", False)),
-            }
-            for entry in _index_entries(body)
-        ],
+        "indices": [_normalized_entry(entry) for entry in _index_entries(body)],
         "applications": [
             {
                 "application": entry["application"],
@@ -165,7 +185,7 @@ def normalize_descriptor(body: Any) -> dict[str, Any]:
             }
             for entry in body.get("applications") or []
         ],
-        "run_as": [],
+        "run_as": list(dict.fromkeys(body.get("run_as") or [])),
         "metadata": dict(body.get("metadata") or {}),
         "transient_metadata": {"enabled": True},
     }
@@ -174,15 +194,40 @@ def normalize_descriptor(body: Any) -> dict[str, Any]:
     return out
 
 
+def _normalized_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "names": _names(entry["names"]),
+        "privileges": list(dict.fromkeys(entry["privileges"])),
+    }
+    security = entry.get("field_security")
+    if security is not None:
+        out["field_security"] = {"grant": list(dict.fromkeys(security["grant"]))}
+        if security.get("except"):
+            out["field_security"]["except"] = list(dict.fromkeys(security["except"]))
+    if entry.get("query") is not None:
+        out["query"] = _query_text(entry["query"])
+    out["allow_restricted_indices"] = bool(entry.get("allow_restricted_indices", False))
+    return out
+
+
+def _rendered_grant(grant: IndexGrant) -> dict[str, Any]:
+    out: dict[str, Any] = {"names": list(grant.patterns), "privileges": sorted(grant.privileges)}
+    if grant.field_grant is not None:
+        out["field_security"] = {"grant": list(grant.field_grant)}
+        if grant.field_except:
+            out["field_security"]["except"] = list(grant.field_except)
+    if grant.query is not None:
+        out["query"] = grant.query
+    return out
+
+
 def render_descriptor(descriptor: RoleDescriptor) -> dict[str, Any]:
     """A parsed descriptor back as JSON (built-in roles, an API key's ``limited_by``)."""
     return normalize_descriptor(
         {
             "cluster": sorted(descriptor.cluster),
-            "indices": [
-                {"names": list(g.patterns), "privileges": sorted(g.privileges)}
-                for g in descriptor.indices
-            ],
+            "indices": [_rendered_grant(g) for g in descriptor.indices],
+            "run_as": list(descriptor.run_as),
             "applications": [
                 {
                     "application": a.application,
@@ -268,11 +313,8 @@ def _parse(
         if canonical is None:
             raise UnknownPrivilege(unknown_cluster_privilege(given))
         cluster.append(canonical)
-    if _list(body.get("run_as"), "run_as"):
-        raise UnsupportedField(
-            "[run_as] is not supported by this node: it has no run-as (impersonation) support, "
-            "so the field must be empty"
-        )
+    if any(not name for name in _strings(body.get("run_as"), "run_as")):
+        raise InvalidDescriptor("[run_as] must be an array of non-empty user names")
     for key in ("metadata", "transient_metadata"):
         value = body.get(key)
         if value is not None and not isinstance(value, Mapping):
@@ -299,11 +341,6 @@ def _grant(i: int, entry: Any) -> IndexGrant:
     if not isinstance(entry, Mapping):
         raise InvalidDescriptor(f"{where} must be an object")
     for key in entry:
-        if key in _UNSUPPORTED_INDEX_FIELDS:
-            raise UnsupportedField(
-                f"{where}.{key} is not supported by this node: field- and document-level "
-                "security are not implemented, and the role would grant more than it says"
-            )
         if key not in _INDEX_FIELDS:
             raise InvalidDescriptor(f"{where} has an unexpected field [{key}]")
     if "names" not in entry:
@@ -323,7 +360,78 @@ def _grant(i: int, entry: Any) -> IndexGrant:
     restricted = entry.get("allow_restricted_indices", False)
     if not isinstance(restricted, bool):
         raise InvalidDescriptor(f"{where}.allow_restricted_indices must be a boolean")
-    return IndexGrant(tuple(names), frozenset(privileges))
+    granted, excepted = _field_security(where, entry.get("field_security"))
+    query = None if entry.get("query") is None else _query_text(entry["query"], where)
+    return IndexGrant(tuple(names), frozenset(privileges), granted, excepted, query)
+
+
+def _field_security(where: str, value: Any) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """(grant, except) of an entry's ``field_security``; (None, ()) when it has none."""
+    if value is None:
+        return None, ()
+    if not isinstance(value, Mapping):
+        raise InvalidDescriptor(f"{where}.field_security must be an object")
+    for key in value:
+        if key not in _FIELD_SECURITY_FIELDS:
+            raise InvalidDescriptor(f"{where}.field_security has an unexpected field [{key}]")
+    if value.get("grant") is None:
+        raise InvalidDescriptor(f"{where}.field_security.grant must not be null")
+    granted = tuple(dict.fromkeys(_strings(value["grant"], f"{where}.field_security.grant")))
+    excepted = tuple(dict.fromkeys(_strings(value.get("except"), f"{where}.field_security.except")))
+    if any(not p for p in (*granted, *excepted)):
+        raise InvalidDescriptor(f"{where}.field_security: a field pattern may not be empty")
+    if excepted and not all(covers_pattern(granted, p) for p in excepted):
+        raise InvalidDescriptor(
+            "Exceptions for field permissions must be a subset of the granted fields but "
+            f"[{','.join(excepted)}] is not a subset of [{','.join(granted)}]"
+        )
+    return granted, excepted
+
+
+def _query_text(value: Any, where: str = "") -> str:
+    """A DLS query as the JSON text it is stored as: an object (or its text) that parses as
+    a query, or a ``template`` whose ``source`` is rendered per user at search time."""
+    if isinstance(value, str):
+        text = value
+        try:
+            body = json.loads(text)
+        except ValueError:
+            raise InvalidDescriptor(f"{where}.query is not valid JSON") from None
+    elif isinstance(value, Mapping):
+        body = value
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    else:
+        raise InvalidDescriptor(f"{where}.query must be an object or a string")
+    if not isinstance(body, Mapping):
+        raise InvalidDescriptor(f"{where}.query must be an object")
+    if set(body) == {"template"}:
+        _check_template(where, body["template"])
+        return text
+    try:
+        parse_query(body)
+    except EsError as exc:
+        raise InvalidDescriptor(f"{where}.query: {exc}") from None
+    return text
+
+
+def _check_template(where: str, template: Any) -> None:
+    if not isinstance(template, Mapping):
+        raise InvalidDescriptor(f"{where}.query.template must be an object")
+    for key in template:
+        if key == "id":
+            raise UnsupportedField(
+                f"{where}.query.template.id is not supported by this node: give the template's "
+                "[source] inline"
+            )
+        if key not in _TEMPLATE_FIELDS:
+            raise InvalidDescriptor(f"{where}.query.template has an unexpected field [{key}]")
+    source = template.get("source")
+    if not isinstance(source, str | Mapping):
+        raise InvalidDescriptor(f"{where}.query.template.source must be an object or a string")
+    if template.get("params") is not None and not isinstance(template["params"], Mapping):
+        raise InvalidDescriptor(f"{where}.query.template.params must be an object")
+    if template.get("lang", "mustache") != "mustache":
+        raise InvalidDescriptor(f"{where}.query.template.lang must be [mustache]")
 
 
 def _application(i: int, entry: Any) -> ApplicationGrant:

@@ -200,13 +200,17 @@ def run_bulk(
     session: WriteSession,
     ops: list[BulkOp],
     authorize: Callable[[str, str], None],
+    check: Callable[[BulkOp], None] | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Run every operation (each in its own savepoint); returns (items, errors)."""
+    """Run every operation (each in its own savepoint); returns (items, errors). `check`
+    may refuse an authorized item (an update under field- or document-level security)."""
     items, errors = [], False
     for op in ops:
         try:
             with session.item():
                 authorize(PRIVILEGES[op.action], op.index)
+                if check is not None:
+                    check(op)
                 result = _run(session, op)
             entry = {**result.body(), "status": result.status}
             entry.pop("get", None)
