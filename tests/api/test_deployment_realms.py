@@ -15,6 +15,7 @@ from citadel.deployment_realms.models import DeploymentRealm
 from citadel.deployment_realms.service import realms_for_node
 from citadel.deployments.internal import allocation_version
 from citadel.sso.saml import bare_certificate
+from citadel.use_cases.internal import allocations
 from tests.fixtures.builders import (
     grant,
     key_headers,
@@ -403,3 +404,18 @@ def test_the_node_gets_its_saml_realm_with_the_metadata(client, services, owner_
     assert [r.name for r in saml] == ["saml1"]
     assert saml[0].idp_metadata.startswith("<md:EntityDescriptor")
     assert saml[0].settings["sp.acs"] == "https://app.example.com/saml/acs"
+
+
+def test_the_allocation_of_a_running_deployment_carries_its_realms(
+    client, services, owner_key, url, deployment
+):
+    client.put(f"{url}/saml1", json=saml_body(), headers=owner_key)
+    client.put(f"{url}/oidc1", json=oidc_body(), headers=owner_key)
+
+    with services.db.read() as session:
+        ctx = services.context(session, services.system_caller())
+        (allocation,) = [a for a in allocations(ctx).deployments if a.id == deployment]
+
+    assert allocation.security is not None
+    assert [r.name for r in allocation.security.saml] == ["saml1"]
+    assert [(r.name, r.client_secret) for r in allocation.security.oidc] == [("oidc1", SECRET)]

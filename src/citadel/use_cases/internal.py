@@ -80,7 +80,13 @@ def allocations(ctx: Context) -> Allocations:
                 elastic_password=deployments.pending_password(ctx, row) if runs else None,
                 key_connection=_key_connection(ctx, row.key_manager_id) if runs else None,
                 size_mb=row.size,
-                security=node_security(ctx.session, row, ctx.policies, jwks=jwks) if runs else None,
+                security=(
+                    node_security(
+                        ctx.session, row, ctx.policies, jwks=jwks, barrier=ctx.keyring.barrier
+                    )
+                    if runs
+                    else None
+                ),
             )
         )
     return Allocations(version=deployments.allocation_version(ctx), deployments=tuple(items))

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from citadel.authn.context import Policies
 from citadel.contract.messages import JwtRealm, NodeSecurity
+from citadel.crypto.barrier import Barrier
 from citadel.deployment_audit import service as deployment_audit
+from citadel.deployment_realms import service as deployment_realms
 from citadel.deployment_tokens import claims, keys
 from citadel.deployment_tokens.tokens import CLOCK_SKEW_S
 from citadel.deployments.models import Deployment
@@ -27,14 +29,26 @@ def published_jwks(session: Session) -> str:
 
 
 def node_security(
-    session: Session, deployment: Deployment, policies: Policies, *, jwks: str | None = None
+    session: Session,
+    deployment: Deployment,
+    policies: Policies,
+    *,
+    jwks: str | None = None,
+    barrier: Barrier | None = None,
 ) -> NodeSecurity:
     """The security of `deployment`'s node; `jwks` is `published_jwks` when the caller builds
-    many (it is the same for every deployment)."""
+    many (it is the same for every deployment). `barrier` unseals the OIDC realms' client
+    secrets (without it they are left out)."""
     jwt = JwtRealm(
         issuer=policies.token_issuer,
         audience=claims.audience(deployment.id),
         jwks=jwks if jwks is not None else published_jwks(session),
         allowed_clock_skew_s=CLOCK_SKEW_S,
     )
-    return NodeSecurity(jwt=jwt, audit=deployment_audit.settings_for_node(session, deployment.id))
+    saml, oidc = deployment_realms.realms_for_node(session, deployment.id, barrier)
+    return NodeSecurity(
+        jwt=jwt,
+        saml=saml,
+        oidc=oidc,
+        audit=deployment_audit.settings_for_node(session, deployment.id),
+    )
