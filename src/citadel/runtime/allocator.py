@@ -158,7 +158,7 @@ class Allocator:
         self._next_cert_check = monotonic() + NODE_CERT_CHECK_S
         # the forwarders to OIDC realms' OPs, made at the first deployment that has one; the
         # operator's key-manager endpoint policy also says where they may connect (H6)
-        self._egress_policy = key_manager_endpoints or EndpointPolicy()
+        self.egress_policy = key_manager_endpoints or EndpointPolicy()
         self.egress: Egress | None = None
 
     # -- the loop ----------------------------------------------------------------------
@@ -441,7 +441,7 @@ class Allocator:
             if self.egress is None:
                 if not destinations(security):
                     continue
-                self.egress = Egress(self._egress_policy)
+                self.egress = Egress(self.egress_policy)
             run_dir = DeploymentDirs.of(self.data_dir, dep_id).run
             self.egress.sync(dep_id, run_dir, allocation.sandbox_uid, security)
         if self.egress is not None:
