@@ -6,9 +6,11 @@ volumes arrives SQLCipher-encrypted; the allocator then hands its data key once 
 ``--legacy-key-fd`` (32 raw bytes or 64 hex characters, read once then closed) and the store is
 decrypted into the volume. The launcher may hand the node a listening socket (``--listen-fd``),
 and the token its ``GET /_citadel/metrics`` answers to (``--metrics-token-fd``, a new one at each
-start; `citadel.node.metrics`). The platform's security settings (its ``jwt`` realm, the
-customer's SAML and OIDC realms, the audit trail) are read from ``--security-file``, which the
-allocator rewrites while the node runs (`citadel.node.security.config`).
+start; `citadel.node.metrics`); ``GET /_citadel/audit``, where the allocator collects the
+security audit events, answers the same token (`citadel.node.security.audit`). The
+platform's security settings (its ``jwt`` realm, the customer's SAML and OIDC realms, the
+audit trail) are read from ``--security-file``, which the allocator rewrites while the node
+runs (`citadel.node.security.config`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from citadel.node.http.app import NodeApp
 from citadel.node.lifecycle_loop import LifecycleLoop
 from citadel.node.metrics import NodeMetrics
 from citadel.node.routes import build_router
+from citadel.node.security.audit import AuditTrail
 from citadel.node.security.config import SecurityConfig
 from citadel.node.security.realm import Realm
 from citadel.node.security.tokens import TokenService
@@ -137,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         realm.bootstrap_elastic(password, replace=args.reset_elastic_password)  # type: ignore[attr-defined]
     router = build_router(services)
     NodeMetrics(services.engine, args.data_dir, metrics_token).instrument(router)
-    app = NodeApp(router, realm, tasks=services.tasks)
+    services.audit.instrument(router, metrics_token)  # GET /_citadel/audit, config changes
+    app = NodeApp(router, realm, tasks=services.tasks, audit=services.audit)
 
     # Mozilla intermediate, as on every listener; the allocator renews the pair on disk and the
     # follower serves it from a fresh context (ADR 18).
@@ -186,6 +190,7 @@ def assemble(
     LifecycleLoop(store, engine, clock, stopped=engine._stop.is_set).start()
     security_config = SecurityConfig(security_file)
     realm = Realm(store, clock, security_config)
+    audit = AuditTrail(lambda: security_config.current().audit, clock=clock, node_name=node_name)
     tokens = TokenService(store, realm, clock)
     realm.add_bearer(tokens.authenticate)
     info = NodeInfo(
@@ -206,6 +211,7 @@ def assemble(
         info=info,
         tasks=tasks,
         security_config=security_config,
+        audit=audit,
         tokens=tokens,
     )
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from citadel.kit.clock import Clock
 from citadel.node.engine.engine import Engine
 from citadel.node.search.async_search import AsyncSearches
+from citadel.node.security.audit import AuditTrail
 from citadel.node.security.config import SecurityConfig
 from citadel.node.store.connection import Store
 from citadel.node.tasks import TaskManager
@@ -40,6 +41,9 @@ class NodeServices:
     async_searches: AsyncSearches = field(default_factory=AsyncSearches)
     # the platform's security settings (the allocator's security file; empty without one)
     security_config: SecurityConfig = field(default_factory=lambda: SecurityConfig(None))
+    # the security audit trail: events kept until the allocator collects them (none while the
+    # deployment's audit settings are disabled)
+    audit: AuditTrail = field(default_factory=AuditTrail.disabled)
     # citadel.node.security.tokens.TokenService: the bearer tokens SAML, OIDC and
     # ``_security/oauth2/token`` issue (typed there, like the realm)
     tokens: object = None

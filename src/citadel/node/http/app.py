@@ -17,6 +17,9 @@ client accepts it (`encoding`).
 
 In the worker thread, before any privilege is checked, an ``es-security-runas-user`` header
 swaps the caller's identity for the target's when the realm allows it (`Realm.run_as`).
+Authentication, run-as and the route's privilege check are recorded in the security audit
+trail (`citadel.node.security.audit`: it never blocks or fails a request), as is a 403 a
+handler raises from a check of its own.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from urllib.parse import parse_qsl
 import anyio
 import structlog
 
-from citadel.node.errors import ContentTooLarge, EsError
+from citadel.node.errors import ContentTooLarge, EsError, Forbidden, Unauthenticated
 from citadel.node.http.encoding import BodyDecoder, encode_response
 from citadel.node.http.media_type import check_content_type
 from citadel.node.http.messages import NodeRequest, NodeResponse
@@ -42,6 +45,7 @@ from citadel.node.http.output import (
 )
 from citadel.node.http.router import Route, Router
 from citadel.node.http.task_actions import action_for
+from citadel.node.security.audit import AuditTrail
 from citadel.node.security.realm import RUN_AS_HEADER
 from citadel.node.tasks import Task, TaskManager
 
@@ -63,10 +67,12 @@ class NodeApp:
         *,
         tasks: TaskManager | None = None,
         max_body: int = MAX_BODY,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.router = router
         self.realm = realm
         self.tasks = tasks
+        self.audit = audit or AuditTrail.disabled()
         self.max_body = max_body
         self.limiter = anyio.CapacityLimiter(WORKERS)
 
@@ -82,23 +88,21 @@ class NodeApp:
         try:
             options, query = take_response_options(query, scope["path"])
             route, params = self.router.match(scope["method"], scope["path"])
-            identity = None
-            if route.need.kind != "none" and _costly_body(headers):
-                # credentials are checked on the headers, before the body is read (issue 17.2)
-                identity = await anyio.to_thread.run_sync(
-                    self.realm.authenticate, headers.get("authorization"), limiter=self.limiter
-                )
-            body = await self._read_body(scope, receive, headers.get("content-encoding"))
-            check_content_type(headers.get("content-type"), has_body=bool(body))
             request = NodeRequest(
                 method=scope["method"],
                 path=scope["path"],
                 params=params,
                 query=query,
                 headers=headers,
-                body=body,
-                identity=identity,
+                body=b"",
             )
+            if route.need.kind != "none" and _costly_body(headers):
+                # credentials are checked on the headers, before the body is read (issue 17.2)
+                request.identity = await anyio.to_thread.run_sync(
+                    self._authenticate, request, limiter=self.limiter
+                )
+            request.body = await self._read_body(scope, receive, headers.get("content-encoding"))
+            check_content_type(headers.get("content-type"), has_body=bool(request.body))
             # one hop to a worker thread: handle, then render and compress the answer there
             response, payload = await anyio.to_thread.run_sync(
                 self._respond,
@@ -146,9 +150,16 @@ class NodeApp:
         try:
             self._guard(route, request)
             task = self._track(route, request)
+            granted = route.need.kind != "none"
             try:
                 return route.handler(request)
+            except Forbidden:  # a check of the handler's own (an item, an expanded index)
+                granted = False
+                self._access(route, request, granted=False)
+                raise
             finally:
+                if granted:  # recorded once the handler's own checks passed too
+                    self._access(route, request, granted=True)
                 if task is not None:
                     self.tasks.forget(task)  # type: ignore[union-attr]
         except EsError as exc:
@@ -176,15 +187,49 @@ class NodeApp:
         if need.kind == "none":
             return
         if request.identity is None:  # not yet authenticated before its body
-            request.identity = self.realm.authenticate(request.headers.get("authorization"))
+            request.identity = self._authenticate(request)
         run_as = request.headers.get(RUN_AS_HEADER)
         if run_as is not None:  # authorized as the target from here on (realm.run_as)
-            request.identity = self.realm.run_as(request.identity, run_as)
-        if need.kind == "cluster":
-            self.realm.require_cluster(request.identity, need.privilege)
-        elif need.kind == "index":
-            names = request.params.get(need.param or "index", "")
-            self.realm.require_indices(request.identity, need.privilege, names.split(","))
+            request.identity = self._run_as(request, run_as)
+        try:
+            if need.kind == "cluster":
+                self.realm.require_cluster(request.identity, need.privilege)
+            elif need.kind == "index":
+                names = request.params.get(need.param or "index", "").split(",")
+                self.realm.require_indices(request.identity, need.privilege, names)
+        except Forbidden:
+            self._access(route, request, granted=False)
+            raise
+
+    def _access(self, route: Route, request: NodeRequest, *, granted: bool) -> None:
+        """Record ``access_granted`` or ``access_denied`` for the route's action on the
+        indices its path names."""
+        names = request.params.get(route.need.param or "index", "").split(",")
+        record = self.audit.access_granted if granted else self.audit.access_denied
+        record(request.identity, _action_name(route), request, names)
+
+    def _authenticate(self, request: NodeRequest) -> Any:
+        """The caller's identity (a 401 otherwise), audited either way."""
+        try:
+            identity = self.realm.authenticate(request.headers.get("authorization"))
+        except Unauthenticated:
+            self.audit.authentication_failed(request)
+            raise
+        self.audit.authentication_success(identity, request)
+        return identity
+
+    def _run_as(self, request: NodeRequest, target: str) -> Any:
+        """The identity of `target` when the caller may run as them (a 403 otherwise),
+        audited either way."""
+        caller = request.identity
+        try:
+            identity = self.realm.run_as(caller, target)
+        except Forbidden:
+            self.audit.run_as_denied(caller, target, request)
+            raise
+        if identity is not caller:
+            self.audit.run_as_granted(caller, target, request)
+        return identity
 
 
 def _costly_body(headers: dict[str, str]) -> bool:
@@ -202,6 +247,11 @@ def _costly_body(headers: dict[str, str]) -> bool:
 @functools.cache
 def _action(method: str, pattern: str) -> str | None:
     return action_for(method, pattern)
+
+
+def _action_name(route: Route) -> str:
+    """The action an audit event names: Elasticsearch's, or the route for a self-tracked one."""
+    return _action(route.method, route.pattern) or f"{route.method} {route.pattern}"
 
 
 def _encode(

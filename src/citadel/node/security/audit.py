@@ -61,6 +61,7 @@ AUDIT_PATH = "/_citadel/audit"
 TOKEN_HEADER = "x-citadel-metrics-token"  # noqa: S105 - a header name (the metrics route's)
 CAPACITY = 10_000
 PAGE = 5_000  # events per collection answer (the control plane takes as many per post)
+PAGE_BYTES = 4 * 1024 * 1024  # and about this much JSON
 MAX_EVENT_BYTES = 16 * 1024  # an event's JSON; a larger change is replaced by a marker
 MAX_INDICES = 100  # index names kept on one event
 
@@ -303,14 +304,22 @@ class AuditTrail:
 
     # -- collection ------------------------------------------------------------------------
 
-    def collect(self, after: int, limit: int = PAGE) -> dict[str, Any]:
+    def collect(self, after: int, limit: int = PAGE, max_bytes: int = PAGE_BYTES) -> dict[str, Any]:
         """Forget the events up to `after` (acknowledged), answer the next ones (at most
-        `limit`, each with its ``seq``), the dropped count since start and the cursor."""
+        `limit` and about `max_bytes` of JSON, each with its ``seq``), the dropped count since
+        start and the cursor to ask after next."""
         with self._lock:
             while self._events and self._events[0]["seq"] <= after:
                 self._events.popleft()
-            events = [e for _, e in zip(range(limit), self._events, strict=False)]
+            waiting = [e for _, e in zip(range(limit), self._events, strict=False)]
             dropped = self.dropped
+        events: list[dict[str, Any]] = []
+        size = 0
+        for event in waiting:  # sized outside the lock: recording never waits on this
+            size += len(_dumps(event))
+            if events and size > max_bytes:
+                break
+            events.append(event)
         following = events[-1]["seq"] if events else max(after, 0)
         return {"events": events, "dropped": dropped, "next": following}
 
