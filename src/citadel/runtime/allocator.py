@@ -12,6 +12,12 @@ in its sandbox with ``data/`` at ``/data`` and ``run/`` at ``/run/citadel``. The
 TLS (mTLS, clients from the platform CA) on ``run/node.sock``. Stopping for good (stopped,
 locked, deleted) stops the node, then unmounts the volume: gocryptfs, and the key it held,
 end with the mount. The control plane is reached through `citadel.contract.client` (ADR 17).
+
+The node's security settings (`Allocation.security`: the platform's jwt realm, the customer's
+realms, the audit settings) are written to ``run/security.json`` (0600, the deployment uid's)
+before the node starts, and written again, atomically (a rename), whenever the control plane
+changes them while it runs; the node follows the file (``--security-file``), no restart. No
+settings, no file (one left from before is removed). The file holds secrets: never logged.
 """
 
 from __future__ import annotations
@@ -38,7 +44,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from citadel.contract.client import ComponentTls, ControlPlane, ControlPlaneUnavailable
-from citadel.contract.messages import Allocation, ObservedState, StatusReport, data_key_context
+from citadel.contract.messages import (
+    SECURITY_FILE,
+    Allocation,
+    ObservedState,
+    StatusReport,
+    data_key_context,
+)
 from citadel.crypto.providers.base import KeyProvider, KeyUnavailable, ProviderError
 from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.kit.deployment_dirs import DeploymentDirs
@@ -101,6 +113,7 @@ class _Node:
     password_given: bool = False
     password_digest: str | None = None  # of the elastic password given at the last start
     metrics_token: str | None = None  # what the running node's metrics route answers to
+    security_digest: str | None = None  # of the security file last written ("" for none)
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,7 @@ class Allocator:
         for action in actions:
             self._act(action)
         self._sync_egress()
+        self._follow_security()
         self._report()
         return actions
 
@@ -540,6 +554,7 @@ class Allocator:
         if moved:
             log.info("allocator.legacy_files_set_aside", deployment_id=allocation.id, names=moved)
         dirs.socket.unlink(missing_ok=True)
+        self._write_security(self._nodes[allocation.id], allocation)
         tls_in = SANDBOX_RUN / dirs.tls.name
         argv = [
             self.python,
@@ -560,6 +575,8 @@ class Allocator:
             f"node-{allocation.id[:8]}",
             "--log-level",
             self.log_level,
+            "--security-file",
+            str(SANDBOX_RUN / SECURITY_FILE),
         ]
         token_fd = _pipe_with(metrics_token.encode())
         fds.append(token_fd)
@@ -579,6 +596,33 @@ class Allocator:
             resources=resources_for(allocation.size_mb) if allocation.size_mb else None,
         )
         return spec, fds
+
+    def _follow_security(self) -> None:
+        """Rewrite the security file of each live node whose settings changed (the node reads
+        it again within a second)."""
+        for dep_id, node in self._nodes.items():
+            allocation = self._desired.get(dep_id)
+            if node.handle is None or allocation is None:
+                continue
+            if node.security_digest != security_digest(allocation):
+                try:
+                    self._write_security(node, allocation)
+                except OSError as exc:
+                    log.error(
+                        "allocator.security_file_failed", deployment_id=dep_id, error=str(exc)
+                    )
+                    continue
+                log.info("allocator.security_file_updated", deployment_id=dep_id)
+
+    def _write_security(self, node: _Node, allocation: Allocation) -> None:
+        """``run/security.json`` as `allocation` says (removed when it says nothing)."""
+        path = DeploymentDirs.of(self.data_dir, allocation.id).run / SECURITY_FILE
+        if allocation.security is None:
+            path.unlink(missing_ok=True)
+        else:
+            data = allocation.security.model_dump_json().encode()
+            _write_owned(path, data, 0o600, allocation.sandbox_uid)
+        node.security_digest = security_digest(allocation)
 
     def _open_volume(self, dep_id: str, dirs: DeploymentDirs, uid: int, key: bytes) -> None:
         """Create the volume if new, mount it unless it is, move an older layout's files in."""
@@ -797,6 +841,14 @@ def _pipe_with(data: bytes) -> int:
     finally:
         os.close(w)
     return r
+
+
+def security_digest(allocation: Allocation) -> str:
+    """A digest of an allocation's security settings, to tell when to rewrite the file ("" for
+    none; never logged)."""
+    if allocation.security is None:
+        return ""
+    return hashlib.sha256(allocation.security.model_dump_json().encode()).hexdigest()
 
 
 def password_digest(password: str | None) -> str | None:

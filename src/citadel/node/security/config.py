@@ -7,8 +7,9 @@ file at most once a `CHECK_INTERVAL_S` and parses it again only when its mtime, 
 changed, so a request pays a clock read, not a ``stat``. A file that cannot be read or parsed
 keeps the last good settings and logs ``node.security_config_invalid`` (the file carries
 secrets, so neither its content nor the parse error's input is logged). Without a file (no
-``--security-file``, or none written yet) the node's security is the empty `NodeSecurity`:
-the native and reserved realms only, as before.
+``--security-file``, none written yet, or one removed because the platform has no settings)
+the node's security is the empty `NodeSecurity`: the native and reserved realms only, as
+before.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class SecurityConfig:
     ) -> None:
         self.path = path
         self._monotonic = monotonic
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a listener may ask for `current`
         self._current = EMPTY
         self._seen: tuple[int, int, int] | None = None  # (mtime_ns, size, inode) last parsed
         self._next_check = float("-inf")
@@ -74,7 +75,10 @@ class SecurityConfig:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            return  # not written yet: keep what we have (empty at first)
+            if self._seen is not None:  # removed: the platform has no settings any more
+                self._seen = None
+                self._take(EMPTY)
+            return
         except OSError as exc:
             log.warning("node.security_config_invalid", reason=type(exc).__name__)
             return
@@ -90,6 +94,9 @@ class SecurityConfig:
         except OSError as exc:
             log.warning("node.security_config_invalid", reason=type(exc).__name__)
             return
+        self._take(parsed)
+
+    def _take(self, parsed: NodeSecurity) -> None:
         if parsed == self._current:
             return
         self._current = parsed
