@@ -56,3 +56,24 @@ def test_an_unreachable_deployment_is_a_502_page_that_shows_no_token(client, sig
     assert answer.status_code == 502
     assert "explorer.deployment_unreachable" in answer.text
     assert "eyJ" not in answer.text  # the minted token stays in the request to the gateway
+
+
+def test_a_filter_that_does_not_admit_the_browser_closes_the_explorer(
+    client, signed_in, deployment
+):
+    """The client is 127.0.0.1; the gateway would see the control plane, so the console
+    applies the deployment's filters to the browser itself, before minting a token."""
+    fields = {"name": "office", "type": "ip", "region": "local", "rules": "203.0.113.0/24"}
+    made = post(client, "/network/rulesets", signed_in, confirmed="true", **fields)
+    ruleset = made.headers["location"].rsplit("/", 1)[1]
+    post(client, f"/deployments/{deployment}/filters", signed_in, ruleset_id=ruleset, force="true")
+    answer = client.get(f"/deployments/{deployment}/explorer")
+    assert answer.status_code == 403
+    assert "explorer.traffic_filtered" in answer.text
+    assert "(127.0.0.1)" in answer.text
+
+    fields = {"name": "here", "type": "ip", "region": "local", "rules": "127.0.0.1/32"}
+    made = post(client, "/network/rulesets", signed_in, **fields)
+    ruleset = made.headers["location"].rsplit("/", 1)[1]
+    post(client, f"/deployments/{deployment}/filters", signed_in, ruleset_id=ruleset)
+    assert client.get(f"/deployments/{deployment}/explorer").status_code == 502  # on to the gateway

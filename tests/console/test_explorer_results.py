@@ -1,5 +1,6 @@
 """The data explorer's pure decisions: what the query runner sends, how documents are paged,
-and how a search's aggregations become tables and bars."""
+how a search's aggregations become tables and bars, and whether the deployment's traffic
+filters admit the browser."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from citadel.console.explorer_results import (
     MAX_HITS,
     PAGE_SIZE,
     RESULT_WINDOW,
+    AttachedRuleset,
     aggregation_tables,
     check_query,
     documents_window,
+    filters_admit,
     number,
     size_in_bytes,
     total_hits,
@@ -186,3 +189,23 @@ def test_a_refusal_keeps_the_deployments_error_type_and_reason():
     assert "no such index [nope]" in refused.message
     assert _refusal(503, body).status == 502  # the deployment's failure is a bad gateway to us
     assert _refusal(404, {}).error_type == "http_404"
+
+
+OFFICE = AttachedRuleset("r1", "ip", [{"source": "203.0.113.0/24"}])
+LINK = AttachedRuleset("r2", "vpce", [{"source": "vpce-0a1b2c3d4e5f60718"}])
+
+
+@pytest.mark.parametrize(
+    ("rulesets", "address", "admitted"),
+    [
+        ([], "198.51.100.7", True),  # no filter: anyone with credentials
+        ([OFFICE], "203.0.113.9", True),
+        ([OFFICE], "198.51.100.7", False),
+        ([OFFICE], "::ffff:203.0.113.9", True),  # IPv4-mapped, as the gateway reads it
+        ([OFFICE], None, False),
+        ([LINK], "203.0.113.9", False),  # a browser comes through no private endpoint
+        ([LINK, OFFICE], "203.0.113.9", True),  # any associated ruleset admits
+    ],
+)
+def test_the_deployments_filters_are_applied_to_the_browsers_address(rulesets, address, admitted):
+    assert filters_admit(rulesets, address) is admitted

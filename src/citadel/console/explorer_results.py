@@ -7,6 +7,8 @@
   row per bucket with its count and its metric sub-aggregations; metrics: their values) and
   bars (each bucket's count as a share of the largest), drawn by the template as inline SVG.
 - `documents_window` bounds the documents page's paging to Elasticsearch's result window.
+- `filters_admit` applies a deployment's traffic filters to the browser's address, the way
+  the gateway applies them to every client (the gateway itself sees the control plane).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from citadel.errors import BadRequest
+from citadel.traffic_filters.matching import Client, Filter
+from citadel.traffic_filters.rules import ClaimView, compiled
 
 MAX_HITS = 100
 PAGE_SIZE = 20
@@ -26,6 +30,9 @@ MAX_BARS = 50
 MAX_QUERY_CHARS = 64 * 1024
 INDEX_FIELD = "index"
 BODY_FIELD = "body"
+
+NO_CLAIMS = ClaimView({}, frozenset())
+"""A browser comes through no private endpoint: link claims never admit it."""
 
 # An index name, alias or pattern (`logs-*`, `a,b`, `-old`): no path, query or fragment.
 _INDEX_EXPRESSION = re.compile(r"[^\s/\\?#\"<>|%]{1,255}")
@@ -67,6 +74,22 @@ def check_query(index: str, body_text: str) -> Query:
             f"body: size is a number of hits from 0 to {MAX_HITS}.", fields=[BODY_FIELD]
         )
     return Query(index, body)
+
+
+@dataclass(frozen=True)
+class AttachedRuleset:
+    """A traffic filter associated with the deployment: its id, type and rules."""
+
+    id: str
+    type: str
+    rules: Sequence[Mapping[str, Any]]
+
+
+def filters_admit(rulesets: Sequence[AttachedRuleset], address: str | None) -> bool:
+    """Whether the deployment's filters admit a browser at `address` (no filter: yes; an
+    address that does not parse matches no rule). Same compiler and decision as the gateway."""
+    rules = [compiled(r.id, r.type, r.rules, NO_CLAIMS) for r in rulesets]
+    return Filter.compile(rules).decide(Client.of(address)).allowed
 
 
 def documents_window(start: str | None) -> int:

@@ -1,11 +1,14 @@
 """The data explorer ("Log in with Citadel", issue 18 item 2): a member works with a
 deployment's data as themselves, with the stack roles their Cloud role maps to there.
 
-Every page mints a deployment token for the visitor (`mint_deployment_token`: 404 for a
-deployment they cannot see, 403 when no stack role or the SSO rule forbids it) and calls the
-deployment through the gateway with it (`citadel.console.deployment_client`), like any client:
-the node decides what the token's roles may do, the console only shows it. The token is never
-in a page, a URL or a log line, and each page gets a fresh one (a role change applies at once).
+Every page first applies the deployment's traffic filters to the visitor's own address (the
+gateway sees the control plane's address, not theirs, and a member must not step around a
+filter through the console), then mints a deployment token for the visitor
+(`mint_deployment_token`: 404 for a deployment they cannot see, 403 when no stack role or the
+SSO rule forbids it) and calls the deployment through the gateway with it
+(`citadel.console.deployment_client`), like any client: the node decides what the token's
+roles may do, the console only shows it. The token is never in a page, a URL or a log line,
+and each page gets a fresh one (a role change applies at once).
 
 Pages: indices (``_cat/indices``), one index's documents (paged ``_search``), the query runner
 (``POST /<index>/_search`` only, aggregations as tables and bars), and, for a visitor whose
@@ -31,10 +34,12 @@ from citadel.console.deployment_client import (
 )
 from citadel.console.explorer_results import (
     PAGE_SIZE,
+    AttachedRuleset,
     Query,
     aggregation_tables,
     check_query,
     documents_window,
+    filters_admit,
     number,
     pretty,
     size_in_bytes,
@@ -46,6 +51,7 @@ from citadel.deployments import service
 from citadel.deployments.models import Deployment
 from citadel.deployments.schemas import Endpoints
 from citadel.errors import CitadelError, Forbidden, NotFound
+from citadel.traffic_filters import service as traffic_filters
 from citadel.use_cases.deployment_tokens import mint_deployment_token
 
 router = console_router()
@@ -58,6 +64,12 @@ SECURITY_LISTS = {
     "role-mappings": "Role mappings",
     "api-keys": "API keys",
 }
+
+
+class BrowserFiltered(Forbidden):
+    """The deployment's traffic filters do not admit the visitor's own address."""
+
+    code = "explorer.traffic_filtered"
 
 
 class SecurityNotAllowed(Forbidden):
@@ -87,6 +99,18 @@ def opened(visitor: Visitor, deployment_id: str) -> Iterator[Opened]:
     org = org_of(visitor)
     with visitor.read() as ctx:
         row = service.get_deployment(ctx, org, deployment_id)
+        ids = set(traffic_filters.rulesets_of_deployment(ctx, org, "deployment", row.id))
+        attached = [
+            AttachedRuleset(r.id, r.type, r.rules)
+            for r in traffic_filters.list_rulesets(ctx, org, region=row.region)
+            if r.id in ids
+        ]
+    address = visitor.caller.source_ip
+    if not filters_admit(attached, address):
+        raise BrowserFiltered(
+            f"The deployment's traffic filters do not admit your address ({address}): the "
+            "explorer applies them to your browser, as the gateway does to every client."
+        )
     minted = mint_deployment_token(visitor, row.id)
     settings = visitor.services.settings
     where = Endpoints(settings.deployment_domain, settings.gateway_port)
