@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from citadel.deployment_audit.service import record_events
+from tests.cli.conftest import local_api  # noqa: F401 (the CLI tests' served API)
 from tests.fixtures.builders import key_headers, make_api_key, make_deployment, make_org, make_user
 
 

@@ -8,12 +8,15 @@ API sent; `request` stays for a call the client has no method for (raw JSON).
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import TypeAdapter
 
 from citadel.api_keys.schemas import ApiKeyOut, ApiKeysOut
+from citadel.deployment_audit.schemas import AuditSettingsOut, DeploymentAuditEventsOut
+from citadel.deployment_realms.schemas import RealmOut, RealmsOut
 from citadel.deployment_tokens.schemas import DeploymentTokenOut
 from citadel.deployments.schemas import (
     ClusterCredentialsOut,
@@ -208,6 +211,51 @@ class CitadelClient:
         answer = self.request("POST", f"/deployments/{deployment_id}/_token")
         return _parse(DeploymentTokenOut, answer)
 
+    # --- a deployment's SAML and OIDC realms (ours) ---------------------------------------
+
+    def list_deployment_realms(self, deployment_id: str) -> RealmsOut:
+        answer = self.request("GET", f"/deployments/{deployment_id}/security/realms")
+        return _parse(RealmsOut, answer)
+
+    def put_deployment_realm(self, deployment_id: str, name: str, body: dict[str, Any]) -> RealmOut:
+        """Create or replace the realm `name` (`body`: type, order, enabled, settings)."""
+        path = f"/deployments/{deployment_id}/security/realms/{name}"
+        return _parse(RealmOut, self.request("PUT", path, json=body))
+
+    def delete_deployment_realm(self, deployment_id: str, name: str) -> None:
+        self.request("DELETE", f"/deployments/{deployment_id}/security/realms/{name}")
+
+    # --- a deployment's security audit trail (ours) -----------------------------------------
+
+    def list_deployment_audit(self, deployment_id: str, **filters: Any) -> DeploymentAuditEventsOut:
+        """One page of the deployment's audit events, newest first; `filters` are the route's
+        query parameters (``action`` a list, ``principal``, ``since``, ``cursor``, ...)."""
+        path = f"/deployments/{deployment_id}/security/audit"
+        answer = self.request("GET", path, params=_query(filters))
+        return _parse(DeploymentAuditEventsOut, answer)
+
+    def export_deployment_audit(self, deployment_id: str, **filters: Any) -> Iterator[str]:
+        """Every matching audit event, newest first, one Elasticsearch audit JSON line each
+        (streamed, not held in memory)."""
+        path = f"/deployments/{deployment_id}/security/audit"
+        params = _query(filters) | {"format": "ndjson"}
+        with self._http.stream("GET", path, params=params) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _stream_error(response)
+            yield from (line for line in response.iter_lines() if line)
+
+    def get_deployment_audit_settings(self, deployment_id: str) -> AuditSettingsOut:
+        answer = self.request("GET", f"/deployments/{deployment_id}/security/audit/settings")
+        return _parse(AuditSettingsOut, answer)
+
+    def update_deployment_audit_settings(
+        self, deployment_id: str, body: dict[str, Any]
+    ) -> AuditSettingsOut:
+        """Change the fields `body` holds; the others keep their value."""
+        path = f"/deployments/{deployment_id}/security/audit/settings"
+        return _parse(AuditSettingsOut, self.request("PUT", path, json=body))
+
     # --- domain claims ---------------------------------------------------------------------
 
     def list_domains(self, org_id: str) -> list[DomainOut]:
@@ -359,6 +407,20 @@ def _parse(model: type[T] | Any, answer: Any) -> T:
     """`answer` (the JSON the API sent) as `model`: a response model, or a union of them."""
     parsed: T = _adapter(model).validate_python(answer)
     return parsed
+
+
+def _stream_error(response: httpx.Response) -> ClientError:
+    """The error of a streamed answer (read whole: an error body is small)."""
+    try:
+        errors = response.json().get("errors", [])
+    except ValueError:
+        errors = [{"code": "client.unreadable", "message": response.text[:200]}]
+    return ClientError(response.status_code, errors)
+
+
+def _query(params: dict[str, Any]) -> dict[str, Any]:
+    """Query parameters of those given a value (None and empty lists left out)."""
+    return {name: value for name, value in params.items() if value not in (None, [], ())}
 
 
 def _flags(**flags: bool) -> dict[str, Any]:
