@@ -33,6 +33,7 @@ from citadel.contract.messages import (
     Empty,
     NodeCertificate,
     NodeCertificateRequest,
+    SecurityEvents,
     StatusReport,
     data_key_context,
     to_json,
@@ -57,6 +58,7 @@ class StandInControlPlane:
     provider: LocalKeyFile
     allocations: dict[str, dict] = field(default_factory=dict)
     reports: list[tuple[str, dict]] = field(default_factory=list)
+    security_events: list[tuple[str, dict]] = field(default_factory=list)  # as posted, in order
     version: int = 0
     url: str = ""
     up: bool = True
@@ -177,6 +179,10 @@ class StandInControlPlane:
                         plane.reports.append((dep_id, to_json(report)))
                         if report.elastic_password_applied and dep_id in plane.allocations:
                             plane.allocations[dep_id]["elastic_password"] = None
+                        self._send(200, Empty())
+                    elif action == "security-events":
+                        posted = SecurityEvents.model_validate_json(raw)
+                        plane.security_events.append((dep_id, to_json(posted)))
                         self._send(200, Empty())
                     elif action == "node-certificate":
                         csr = NodeCertificateRequest.model_validate_json(raw).csr.encode()

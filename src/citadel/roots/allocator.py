@@ -2,7 +2,9 @@
 metrics endpoint (`citadel.runtime.metrics`: its state and its nodes' series, read per scrape)
 and the renewal of certificates between reconcile passes (ADR 18): its client certificate,
 re-issued when due and loaded into the one client context its internal-API client and node
-probes share, and its nodes' server certificates (each node loads its renewed pair itself)."""
+probes share, and its nodes' server certificates (each node loads its renewed pair itself).
+The nodes' security audit events are shipped to the control plane on a thread of their own
+(`citadel.runtime.audit_shipping`), so a slow node never holds up the reconcile loop."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from citadel.pki.renewal import CertificateRenewer
 from citadel.roots.component import NotReady, open_component_keys, wait_for_endpoints
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.runtime.allocator import Allocator
+from citadel.runtime.audit_shipping import AuditShipper
 from citadel.runtime.metrics import AllocatorCollector
 from citadel.runtime.sandbox import BubblewrapSandbox, deployment_sandbox
 
@@ -33,6 +36,7 @@ class AllocatorProcess:
     allocator: Allocator
     metrics: MetricsEndpoint | None = None
     renewer: CertificateRenewer | None = None
+    audit_shipper: AuditShipper | None = None
 
     def _renew(self) -> None:
         """Between reconcile passes: the allocator's own certificate, then its nodes'."""
@@ -45,9 +49,14 @@ class AllocatorProcess:
         the client and the metrics endpoint."""
         if self.metrics is not None:
             self.metrics.start()
+        shipping = None
+        if self.audit_shipper is not None:
+            shipping = self.audit_shipper.start(stop)
         try:
             self.allocator.run(stop, interval=interval, between=self._renew)
         finally:
+            if shipping is not None:
+                shipping.join(timeout=10)
             if self.metrics is not None:
                 self.metrics.close()
             self.control_plane.close()
@@ -80,8 +89,9 @@ def build(
             settings.key_manager_allowed_endpoints, public=settings.key_manager_public_endpoints
         ),
     )
+    shipper = AuditShipper(allocator, control_plane)
     registry = CollectorRegistry()
-    registry.register(AllocatorCollector(allocator))
+    registry.register(AllocatorCollector(allocator, audit_shipper=shipper))
     metrics = metrics_endpoint(
         settings, keys.keyring, "allocator", settings.allocator_metrics_port, registry
     )
@@ -92,4 +102,6 @@ def build(
         [tls.client_context()],
         cert,
     )
-    return AllocatorProcess(endpoints["internal_url"], control_plane, allocator, metrics, renewer)
+    return AllocatorProcess(
+        endpoints["internal_url"], control_plane, allocator, metrics, renewer, shipper
+    )

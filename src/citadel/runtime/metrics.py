@@ -2,7 +2,8 @@
 
 `AllocatorCollector` reads the allocator when Prometheus scrapes (nothing is counted twice or
 kept in step by hand): deployments by the observed state last reported, node restarts, key
-checks by outcome, deployments locked by their key, whether the control plane answered. It
+checks by outcome, deployments locked by their key, whether the control plane answered, the
+security audit events shipped and dropped (`citadel.runtime.audit_shipping`). It
 then asks every running node for its series (``GET /_citadel/metrics`` on the node's socket,
 mTLS with the allocator's certificate and the node's per-start token, all nodes at once, each
 within `NODE_TIMEOUT_S`) and adds them with a ``deployment_id`` label. A node that does not
@@ -26,6 +27,7 @@ from prometheus_client.samples import Sample
 
 from citadel.contract.messages import ObservedState
 from citadel.runtime.allocator import Allocator, connect_unix
+from citadel.runtime.audit_shipping import AuditShipper
 
 NODE_TIMEOUT_S = 2.0
 NODE_MAX_BYTES = 4 * 1024 * 1024
@@ -41,9 +43,16 @@ _PARALLEL = 8
 class AllocatorCollector(Collector):
     """Every allocator and node series, read when scraped."""
 
-    def __init__(self, allocator: Allocator, *, node_timeout_s: float = NODE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        allocator: Allocator,
+        *,
+        node_timeout_s: float = NODE_TIMEOUT_S,
+        audit_shipper: AuditShipper | None = None,
+    ) -> None:
         self._allocator = allocator
         self._timeout = node_timeout_s
+        self._shipper = audit_shipper
 
     def describe(self) -> list[Metric]:
         return []
@@ -85,7 +94,28 @@ class AllocatorCollector(Collector):
             "1 when the last poll of the control plane was answered, else 0.",
             value=1 if a.control_plane_reachable else 0,
         )
+        if self._shipper is not None:
+            yield from self._audit(self._shipper)
         yield from self._nodes(a)
+
+    def _audit(self, shipper: AuditShipper) -> Iterator[Metric]:
+        shipped = CounterMetricFamily(
+            "citadel_allocator_audit_events_shipped",
+            "Security audit events posted to the control plane, by deployment.",
+            labels=["deployment_id"],
+        )
+        for dep_id, count in sorted(shipper.shipped.items()):
+            shipped.add_metric([dep_id], count)
+        yield shipped
+        dropped = CounterMetricFamily(
+            "citadel_allocator_audit_events_dropped",
+            "Security audit events lost before the control plane (a node's full buffer, or an "
+            "event over the size bound), by deployment.",
+            labels=["deployment_id"],
+        )
+        for dep_id, count in sorted(shipper.dropped.items()):
+            dropped.add_metric([dep_id], count)
+        yield dropped
 
     def _nodes(self, a: Allocator) -> Iterator[Metric]:
         targets = a.metrics_targets()
