@@ -4,7 +4,8 @@ node does not have.
 
 Refused with a 400 naming the feature (never a silent success): user profiles, cross-cluster
 API keys (no remote clusters), enrollment (one node, its certificates come from the platform),
-SAML and PKI delegation (no such realms), and service account credentials (no
+SAML single logout started by the IdP (the SAML realms log out through
+``_security/saml/logout``), PKI delegation (no PKI realm), and service account credentials (no
 service accounts: ``GET /_security/service`` answers ``{}`` as Elasticsearch does for names it
 does not know).
 
