@@ -184,9 +184,10 @@ class Realm:
             self._verified.pop(username, None)
 
     def forget_all(self) -> None:
-        """Drop every remembered password (``_clear_cache`` on the realms)."""
+        """Drop every remembered password and verified JWT (``_clear_cache`` on the realms)."""
         with self._lock:
             self._verified.clear()
+            self._jwt = None
 
     # -- authentication ----------------------------------------------------------------
 
