@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
+import os
 import socket
 import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
+
+from citadel.contract.messages import NodeSecurity, OidcRealm
+from citadel.crypto.providers.endpoints import EndpointPolicy
+from citadel.kit.clock import SettableClock
+from citadel.node.main import assemble
+from citadel.node.store.connection import Store
+from citadel.runtime.egress import Egress
+from tests.node.builders import ELASTIC, ELASTIC_PASSWORD, app_of, client_of, put_role
 
 _SERVE = """
 import ssl, sys, werkzeug.serving
@@ -73,7 +84,7 @@ class Provider:
 @contextmanager
 def running_provider(directory: Path) -> Iterator[Provider]:
     """The provider in its own process, stopped after."""
-    ca_pem, cert, key = _certificates(directory)
+    ca_pem, cert, key = make_certificates(directory)
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", _SERVE, str(port), str(cert), str(key)],
@@ -109,7 +120,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _certificates(directory: Path) -> tuple[str, Path, Path]:
+def make_certificates(directory: Path) -> tuple[str, Path, Path]:
     """A CA (PEM) and the provider's certificate and key files for ``localhost``."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -178,3 +189,45 @@ def _certificates(directory: Path) -> tuple[str, Path, Path]:
         )
     )
     return ca.public_bytes(serialization.Encoding.PEM).decode(), cert_file, key_file
+
+
+def start_oidc_node(
+    stack: ExitStack, directory: Path, settings: dict[str, Any], *, egress: bool = True
+) -> TestClient:
+    """A node in process whose security file (in ``directory/run``) holds one OIDC realm
+    ``oidc1`` with `settings` (client secret ``app-secret``), reaching its OP through a real
+    egress forwarder (none with `egress` False); ``logs-1`` and ``secret-1`` hold a document,
+    and a role mapping gives members of group ``readers`` of that realm ``logs-*``. Answers a
+    client signed in as ``elastic``; everything is closed when `stack` is."""
+    run = directory / "run"
+    run.mkdir(mode=0o700)
+    realm = OidcRealm(name="oidc1", order=1, settings=settings, client_secret="app-secret")
+    security = NodeSecurity(oidc=(realm,))
+    (run / "security.json").write_text(json.dumps(security.model_dump(mode="json")))
+    if egress:
+        forwarders = Egress(EndpointPolicy.from_settings(["127.0.0.1", "localhost"]))
+        stack.callback(forwarders.close)
+        forwarders.sync("dep1", run, os.getuid(), security)
+    store = Store.open(directory / "node")
+    stack.callback(store.close)
+    services = assemble(
+        store,
+        directory / "node",
+        SettableClock(),
+        "node-1",
+        "test-cluster",
+        security_file=run / "security.json",
+    )
+    stack.callback(services.engine.close)
+    services.realm.bootstrap_elastic(ELASTIC_PASSWORD)  # type: ignore[attr-defined]
+    client = stack.enter_context(client_of(app_of(services), ELASTIC))
+    client.put("/logs-1/_doc/1?refresh=true", json={"m": "log"})
+    client.put("/secret-1/_doc/1?refresh=true", json={"m": "secret"})
+    put_role(client, "logs_reader", indices={"logs-*": ["read"]})
+    mapping = {
+        "roles": ["logs_reader"],
+        "enabled": True,
+        "rules": {"all": [{"field": {"realm.name": "oidc1"}}, {"field": {"groups": "readers"}}]},
+    }
+    assert client.put("/_security/role_mapping/oidc-readers", json=mapping).status_code == 200
+    return client

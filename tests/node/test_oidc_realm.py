@@ -8,8 +8,6 @@ does from its sandbox: there is no other way from the realm to the network.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,14 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from citadel.contract.messages import NodeSecurity, OidcRealm
-from citadel.crypto.providers.endpoints import EndpointPolicy
-from citadel.kit.clock import SettableClock
-from citadel.node.main import assemble
-from citadel.node.store.connection import Store
-from citadel.runtime.egress import Egress
-from tests.node.builders import ELASTIC, ELASTIC_PASSWORD, app_of, client_of, error_of, put_role
-from tests.node.oidc_provider import Provider, running_provider
+from tests.node.builders import error_of
+from tests.node.oidc_provider import Provider, running_provider, start_oidc_node
 
 CALLBACK = "https://app.example/api/oidc/callback"
 CLIENT_ID = "kibana-like-app"
@@ -66,53 +58,11 @@ NodeFactory = Callable[..., TestClient]
 def oidc_node(tmp_path: Path, op: Provider) -> Iterator[NodeFactory]:
     """Make a node whose security file holds one OIDC realm ``oidc1`` (settings overridden by
     keyword), its egress forwarder running; answers a client signed in as ``elastic``."""
-    stack = ExitStack()
+    with ExitStack() as stack:
 
-    def make(*, egress: bool = True, **overrides: Any) -> TestClient:
-        run = tmp_path / "run"
-        run.mkdir(mode=0o700)
-        security = NodeSecurity(
-            oidc=(
-                OidcRealm(
-                    name="oidc1",
-                    order=1,
-                    settings=realm_settings(op, **overrides),
-                    client_secret="app-secret",
-                ),
-            )
-        )
-        (run / "security.json").write_text(json.dumps(security.model_dump(mode="json")))
-        if egress:
-            forwarders = Egress(EndpointPolicy.from_settings(["127.0.0.1", "localhost"]))
-            stack.callback(forwarders.close)
-            forwarders.sync("dep1", run, os.getuid(), security)
-        store = Store.open(tmp_path / "node")
-        stack.callback(store.close)
-        services = assemble(
-            store,
-            tmp_path / "node",
-            SettableClock(),
-            "node-1",
-            "test-cluster",
-            security_file=run / "security.json",
-        )
-        stack.callback(services.engine.close)
-        services.realm.bootstrap_elastic(ELASTIC_PASSWORD)  # type: ignore[attr-defined]
-        client = stack.enter_context(client_of(app_of(services), ELASTIC))
-        client.put("/logs-1/_doc/1?refresh=true", json={"m": "log"})
-        client.put("/secret-1/_doc/1?refresh=true", json={"m": "secret"})
-        put_role(client, "logs_reader", indices={"logs-*": ["read"]})
-        mapping = {
-            "roles": ["logs_reader"],
-            "enabled": True,
-            "rules": {
-                "all": [{"field": {"realm.name": "oidc1"}}, {"field": {"groups": "readers"}}]
-            },
-        }
-        assert client.put("/_security/role_mapping/oidc-readers", json=mapping).status_code == 200
-        return client
+        def make(*, egress: bool = True, **overrides: Any) -> TestClient:
+            return start_oidc_node(stack, tmp_path, realm_settings(op, **overrides), egress=egress)
 
-    with stack:
         yield make
 
 

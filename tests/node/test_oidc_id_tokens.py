@@ -1,0 +1,215 @@
+"""The OIDC realm refuses every ID token it should: a provider that misbehaves (played here by
+a small TLS server on loopback that answers the token endpoint with a token the test forges and
+serves the test's JWKS) meets the same checks as the real one, through the egress forwarder."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+
+from tests.node.builders import error_of
+from tests.node.oidc_provider import make_certificates, start_oidc_node
+
+CLIENT_ID = "custom-app"
+CALLBACK = "https://app.example/callback"
+
+
+class ForgingProvider:
+    """Answers ``POST /token`` with `id_token` and ``GET /jwks`` with `jwks`, over TLS."""
+
+    def __init__(self, directory: Path) -> None:
+        self.ca_pem, cert, key = make_certificates(directory)
+        self.id_token = ""
+        self.jwks: dict[str, Any] = {"keys": []}
+        self.token_requests: list[str] = []
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                provider.token_requests.append(self.rfile.read(length).decode())
+                self._json(
+                    {
+                        "access_token": "op-access",
+                        "token_type": "Bearer",
+                        "id_token": provider.id_token,
+                    }
+                )
+
+            def do_GET(self) -> None:
+                self._json(provider.jwks)
+
+            def _json(self, body: dict[str, Any]) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def issuer(self) -> str:
+        return f"https://localhost:{self.port}"
+
+
+@pytest.fixture(scope="module")
+def op(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForgingProvider]:
+    provider = ForgingProvider(tmp_path_factory.mktemp("forging-op"))
+    yield provider
+    provider.server.shutdown()
+
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    return {**public, "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+@pytest.fixture
+def node(tmp_path: Path, op: ForgingProvider) -> Iterator[TestClient]:
+    op.jwks = {"keys": [jwk(KEY, "k1")]}
+    settings = {
+        "op.issuer": op.issuer,
+        "op.authorization_endpoint": f"{op.issuer}/authorize",
+        "op.token_endpoint": f"{op.issuer}/token",
+        "op.jwkset_path": f"{op.issuer}/jwks",
+        "rp.client_id": CLIENT_ID,
+        "rp.redirect_uri": CALLBACK,
+        "claims.groups": "groups",
+        "ssl.certificate_authorities": op.ca_pem,
+    }
+    with ExitStack() as stack:
+        yield start_oidc_node(stack, tmp_path, settings)
+
+
+Claims = dict[str, Any]
+
+
+def sign_in_with(node: TestClient, op: ForgingProvider, forge: Callable[[Claims], str]) -> Any:
+    """Prepare a login, have the provider answer the ID token `forge` makes from good claims
+    (with the login's nonce), and authenticate."""
+    prepared = node.post("/_security/oidc/prepare", json={"realm": "oidc1"}).json()
+    now = int(time.time())
+    good = {
+        "iss": op.issuer,
+        "aud": CLIENT_ID,
+        "sub": "alice",
+        "iat": now,
+        "exp": now + 300,
+        "nonce": prepared["nonce"],
+        "groups": ["readers"],
+    }
+    op.id_token = forge(good)
+    return node.post(
+        "/_security/oidc/authenticate",
+        json={
+            "redirect_uri": f"{CALLBACK}?code=the-code&state={prepared['state']}",
+            "state": prepared["state"],
+            "nonce": prepared["nonce"],
+        },
+    )
+
+
+def signed(claims: Claims, *, key: Any = KEY, kid: str | None = "k1", alg: str = "RS256") -> str:
+    headers = {"kid": kid} if kid is not None else {}
+    return jwt.encode(claims, key, algorithm=alg, headers=headers)
+
+
+def test_a_well_formed_id_token_signs_the_user_in(node: TestClient, op: ForgingProvider) -> None:
+    response = sign_in_with(node, op, signed)
+    assert response.status_code == 200, response.text
+    assert response.json()["username"] == "alice"
+    form = dict(p.split("=", 1) for p in op.token_requests[-1].split("&"))
+    assert form["grant_type"] == "authorization_code"
+    assert form["code"] == "the-code"
+    assert len(form["code_verifier"]) >= 43  # the PKCE verifier goes to the token endpoint
+
+
+def _public_pem() -> bytes:
+    return KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _tampered(claims: Claims) -> str:
+    header, _, signature = signed(claims).split(".")
+    other = signed({**claims, "sub": "admin"}).split(".")[1]
+    return f"{header}.{other}.{signature}"
+
+
+FORGERIES: dict[str, Callable[[Claims], str]] = {
+    "alg none": lambda c: jwt.encode(c, None, algorithm="none", headers={"kid": "k1"}),
+    "HS256 keyed with the public key": lambda c: _hs256_with_public_key(c),
+    "another key, same kid": lambda c: signed(c, key=OTHER_KEY),
+    "a kid not in the JWKS": lambda c: signed(c, kid="k9"),
+    "tampered claims": _tampered,
+    "expired": lambda c: signed({**c, "iat": c["iat"] - 900, "exp": c["iat"] - 120}),
+    "another issuer": lambda c: signed({**c, "iss": "https://accounts.elsewhere.test"}),
+    "another audience": lambda c: signed({**c, "aud": "another-app"}),
+    "several audiences, no azp": lambda c: signed({**c, "aud": [CLIENT_ID, "another-app"]}),
+    "no nonce": lambda c: signed({k: v for k, v in c.items() if k != "nonce"}),
+    "another nonce": lambda c: signed({**c, "nonce": "replayed-from-elsewhere"}),
+    "no subject": lambda c: signed({k: v for k, v in c.items() if k != "sub"}),
+    "not a JWT": lambda c: "not-a-jwt",
+}
+
+
+def _hs256_with_public_key(claims: Claims) -> str:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "kid": "k1", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    mac = hmac.new(_public_pem(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(mac)}"
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_a_forged_or_wrong_id_token_is_one_401(
+    node: TestClient, op: ForgingProvider, forgery: str
+) -> None:
+    error = error_of(sign_in_with(node, op, FORGERIES[forgery]), 401)
+    assert error["reason"] == "Failed to authenticate user with OpenID Connect"
+
+
+def test_several_audiences_pass_when_azp_is_the_client(
+    node: TestClient, op: ForgingProvider
+) -> None:
+    response = sign_in_with(
+        node, op, lambda c: signed({**c, "aud": [CLIENT_ID, "other"], "azp": CLIENT_ID})
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_a_token_within_the_clock_skew_passes(node: TestClient, op: ForgingProvider) -> None:
+    response = sign_in_with(node, op, lambda c: signed({**c, "exp": c["iat"] - 30}))
+    assert response.status_code == 200, response.text
