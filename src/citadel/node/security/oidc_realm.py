@@ -314,8 +314,11 @@ class PendingLogins:
     """Pending logins by the SHA-256 of their state: single use, expiring, bounded (the
     oldest dropped first)."""
 
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, monotonic: Callable[[], float] = time.monotonic, max_pending: int = MAX_PENDING
+    ) -> None:
         self.monotonic = monotonic
+        self.max_pending = max_pending
         self._lock = threading.Lock()
         self._items: OrderedDict[bytes, Pending] = OrderedDict()
 
@@ -327,7 +330,7 @@ class PendingLogins:
             if key in self._items:
                 raise IllegalArgument("this [state] is already in use by a pending login")
             self._items[key] = pending
-            while len(self._items) > MAX_PENDING:
+            while len(self._items) > self.max_pending:
                 self._items.popitem(last=False)
 
     def take(self, state: str) -> Pending | None:
