@@ -5,11 +5,15 @@ and field capabilities show; updates under them are refused as Elasticsearch ref
 from __future__ import annotations
 
 import base64
+import fnmatch
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from citadel.node.http.app import NodeApp
 from tests.node.builders import PASSWORD, client_of, error_of, put_user
@@ -466,3 +470,183 @@ def test_the_role_shows_its_field_security_query_and_run_as(es: TestClient) -> N
     assert body["indices"][0]["field_security"] == {"grant": ["a"]}
     assert body["indices"][0]["query"] == '{"match_all":{}}'
     assert body["run_as"] == ["bob"]
+
+
+# -- property: nothing hidden ever shows -----------------------------------------------------
+
+PROP_MAPPINGS = {
+    "properties": {
+        "k0": {"type": "keyword"},
+        "k1": {"type": "keyword"},
+        "t0": {"type": "text"},
+        "n0": {"type": "long"},
+    }
+}
+PROP_FIELDS = ("k0", "k1", "t0", "n0")
+VALUE_PREFIX = {"k0": "ka", "k1": "kb", "t0": "tc"}  # a hidden value is found by its prefix
+AGGREGATED = ("k0", "k1", "n0")
+
+
+def _value(name: str, n: int) -> Any:
+    return n if name == "n0" else f"{VALUE_PREFIX[name]}{n}"
+
+
+documents = st.lists(
+    st.dictionaries(st.sampled_from(PROP_FIELDS), st.integers(0, 2), min_size=1).map(
+        lambda picked: {name: _value(name, n) for name, n in picked.items()}
+    ),
+    min_size=1,
+    max_size=6,
+)
+queries = st.one_of(
+    st.none(),
+    st.tuples(st.sampled_from(("k0", "k1")), st.integers(0, 2)).map(
+        lambda p: ("term", p[0], _value(p[0], p[1]))
+    ),
+    st.tuples(st.integers(0, 2), st.integers(0, 2)).map(
+        lambda p: ("range", "n0", tuple(sorted(p)))
+    ),
+)
+field_grants = st.one_of(
+    st.none(),
+    st.sets(st.sampled_from((*PROP_FIELDS, "k*", "*"))).flatmap(
+        lambda granted: st.tuples(
+            st.just(sorted(granted)),
+            st.sets(st.sampled_from(sorted(_covered(granted)))).map(sorted)
+            if _covered(granted)
+            else st.just([]),
+        )
+    ),
+)
+roles_strategy = st.lists(st.tuples(field_grants, queries), min_size=1, max_size=2)
+
+
+def _covered(granted: set[str]) -> set[str]:
+    """Field names an ``except`` may hold for `granted` (a subset of it, as ES requires)."""
+    return {f for f in PROP_FIELDS if any(fnmatch.fnmatchcase(f, g) for g in granted)}
+
+
+def _matches(query: tuple[str, str, Any] | None, doc: dict[str, Any]) -> bool:
+    if query is None:
+        return True
+    kind, name, value = query
+    if kind == "term":
+        return doc.get(name) == value
+    return name in doc and value[0] <= doc[name] <= value[1]
+
+
+def _shown(grant: tuple[list[str], list[str]] | None, name: str) -> bool:
+    if grant is None:
+        return True
+    granted, excepted = grant
+    return any(fnmatch.fnmatchcase(name, g) for g in granted) and name not in excepted
+
+
+def _role_body(grant: Any, query: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"names": ["prop"], "privileges": ["read"]}
+    if grant is not None:
+        body["field_security"] = {"grant": grant[0], "except": grant[1]}
+    if query is not None:
+        kind, name, value = query
+        if kind == "term":
+            body["query"] = {"term": {name: value}}
+        else:
+            body["query"] = {"range": {name: {"gte": value[0], "lte": value[1]}}}
+    return body
+
+
+@pytest.fixture
+def prop_user(node_app: NodeApp, es: TestClient) -> Iterator[TestClient]:
+    role(es, "p0", entry("nothing"))
+    role(es, "p1", entry("nothing"))
+    with as_user(node_app, es, "prop", "p0", "p1") as client:
+        yield client
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(docs=documents, roles=roles_strategy)
+def test_no_hidden_field_or_document_ever_shows(
+    es: TestClient, prop_user: TestClient, docs: list[dict[str, Any]], roles: list[Any]
+) -> None:
+    es.delete("/prop")
+    assert es.put("/prop", json={"mappings": PROP_MAPPINGS}).status_code == 200
+    lines = "".join(
+        json.dumps({"index": {"_id": str(i)}}) + "\n" + json.dumps(doc) + "\n"
+        for i, doc in enumerate(docs)
+    )
+    written = es.post(
+        "/prop/_bulk?refresh=true",
+        content=lines.encode(),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert written.status_code == 200, written.text
+    assert not written.json()["errors"]
+    for i in range(2):
+        body = _role_body(*roles[i]) if i < len(roles) else entry("nothing")
+        response = es.put(f"/_security/role/p{i}", json={"indices": [body]})
+        assert response.status_code == 200, response.text
+
+    shown_fields = {name for name in PROP_FIELDS if any(_shown(grant, name) for grant, _ in roles)}
+    hidden = set(PROP_FIELDS) - shown_fields
+    visible = {
+        str(i): {k: v for k, v in doc.items() if k in shown_fields}
+        for i, doc in enumerate(docs)
+        if any(_matches(query, doc) for _, query in roles)
+    }
+
+    def no_hidden_value(text: str) -> None:
+        for name in hidden - {"n0"}:
+            assert f'"{VALUE_PREFIX[name]}' not in text, (name, text)
+            assert f">{VALUE_PREFIX[name]}" not in text, (name, text)
+
+    words = " ".join(f"{p}{n}" for p in VALUE_PREFIX.values() for n in range(3))
+    search = {
+        "size": 100,
+        "query": {"bool": {"should": [{"match_all": {}}, {"query_string": {"query": words}}]}},
+        "highlight": {"fields": {"*": {}}},
+        "fields": ["*"],
+        "docvalue_fields": list(AGGREGATED),
+        "aggs": {name: {"terms": {"field": name}} for name in AGGREGATED},
+    }
+    response = prop_user.post("/prop/_search", json=search)
+    assert response.status_code == 200, response.text
+    no_hidden_value(response.text)
+    body = response.json()
+    hits = {h["_id"]: h for h in body["hits"]["hits"]}
+    assert body["hits"]["total"]["value"] == len(visible)
+    assert set(hits) == set(visible)
+    for doc_id, hit in hits.items():
+        assert hit["_source"] == visible[doc_id]
+        assert set(hit.get("fields", {})) <= shown_fields
+        assert set(hit.get("highlight", {})) <= shown_fields
+    for name in AGGREGATED:
+        buckets = {b["key"]: b["doc_count"] for b in body["aggregations"][name]["buckets"]}
+        expected: dict[Any, int] = {}
+        for doc in visible.values():
+            if name in doc:
+                expected[doc[name]] = expected.get(doc[name], 0) + 1
+        assert buckets == expected, name
+
+    count = prop_user.post("/prop/_count").json()["count"]
+    assert count == len(visible)
+    for name in hidden:
+        probe = {"query": {"exists": {"field": name}}}
+        assert prop_user.post("/prop/_count", json=probe).json()["count"] == 0
+
+    ids = [str(i) for i in range(len(docs))]
+    got = prop_user.post("/prop/_mget", json={"ids": ids})
+    no_hidden_value(got.text)
+    for doc in got.json()["docs"]:
+        assert doc["found"] is (doc["_id"] in visible)
+        if doc["found"]:
+            assert doc["_source"] == visible[doc["_id"]]
+    for doc_id in ids:
+        one = prop_user.get(f"/prop/_doc/{doc_id}")
+        no_hidden_value(one.text)
+        assert one.json()["found"] is (doc_id in visible)
+        if doc_id in visible:
+            assert one.json()["_source"] == visible[doc_id]
