@@ -79,6 +79,13 @@ def test_there_is_no_key_until_one_is_needed(client, services, world):
     assert kids(client) == [kid_of(token)]
 
 
+def test_asking_for_a_deployment_one_cannot_see_makes_no_key(client, services, world):
+    stranger_org = make_org(services, make_user(services), "Other")
+    stranger = key_headers(make_api_key(services, stranger_org))
+    assert mint(client, world.dep, stranger).status_code == 404
+    assert stored(services) == []
+
+
 def test_the_private_key_is_stored_sealed(client, services, world):
     mint(client, world.dep, world.key)
     (row,) = stored(services)

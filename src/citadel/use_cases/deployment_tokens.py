@@ -64,20 +64,16 @@ def token_policy(policies: Policies) -> TokenPolicy:
 
 
 def mint_deployment_token(units: Units, deployment_id: str) -> MintedToken:
-    """A token for `deployment_id` for the caller (see the module docstring for refusals)."""
+    """A token for `deployment_id` for the caller (see the module docstring for refusals).
+
+    A deployment the caller cannot see is refused in a read first, so that nobody makes the
+    first signing key by asking for a deployment they do not have."""
+    with units.read() as ctx:
+        _visible(ctx, deployment_id)
     key = ensure_signing_key(units)
     with units.write() as ctx:
-        principal = ctx.caller.principal
-        if principal is None:
-            raise Unauthenticated()
-        row = ctx.session.get(Deployment, deployment_id)
-        if row is None or row.desired_state == Desired.DELETED:
-            raise DeploymentNotFound()
+        row, who = _visible(ctx, deployment_id)
         org = row.organization_id
-        who = service.minter(ctx.session, principal, org)
-        target = Target.resource(org, ScopeKind.DEPLOYMENT, row.id)
-        if who is None or not decide(who.subject, Permission.DEPLOYMENTS_READ, target):
-            raise DeploymentNotFound()
         if service.needs_sso(ctx.session, who, org):
             _refused(ctx, row, "sso_required")
             raise SsoRequired()
@@ -123,6 +119,23 @@ def mint_deployment_token(units: Units, deployment_id: str) -> MintedToken:
         )
 
 
+def _visible(ctx: Context, deployment_id: str) -> tuple[Deployment, service.Minter]:
+    """The deployment and the caller as read now; 404 unless the caller may read it (their
+    roles read afresh: an SSO-enforcing organization's grants count here, the session check
+    comes after)."""
+    principal = ctx.caller.principal
+    if principal is None:
+        raise Unauthenticated()
+    row = ctx.session.get(Deployment, deployment_id)
+    if row is None or row.desired_state == Desired.DELETED:
+        raise DeploymentNotFound()
+    who = service.minter(ctx.session, principal, row.organization_id)
+    target = Target.resource(row.organization_id, ScopeKind.DEPLOYMENT, row.id)
+    if who is None or not decide(who.subject, Permission.DEPLOYMENTS_READ, target):
+        raise DeploymentNotFound()
+    return row, who
+
+
 def _refused(ctx: Context, row: Deployment, reason: str) -> None:
     ctx.record(
         AuditAction.DEPLOYMENT_TOKEN_REFUSED,
@@ -146,7 +159,7 @@ def ensure_signing_key(units: Units) -> SigningKey:
 
 
 def rotate_token_keys(units: Units, *, force: bool = False) -> RotationPlan:
-    """Make, retire and delete signing keys as the rotation policy says; with `now`, make the
+    """Make, retire and delete signing keys as the rotation policy says; with `force`, make the
     signing key's successor whatever its age (``citadel admin rotate-token-key``; a successor
     already waiting to sign is not replaced). Audited as a platform event when anything
     changed. Two replicas racing for the same new key: the loser's transaction fails on the
