@@ -11,6 +11,7 @@ from citadel.console.form_tokens import SpentFormTokens
 from citadel.console.pages import (
     api_keys,
     audit,
+    deployment_audit,
     deployments,
     explorer,
     invitations,
@@ -33,6 +34,7 @@ PAGES = (
     organizations.router,
     deployments.router,
     explorer.router,  # the data explorer (issue 18 item 2)
+    deployment_audit.router,  # a deployment's security audit trail (issue 18 item 6)
     network.router,
     members.router,
     invitations.router,
