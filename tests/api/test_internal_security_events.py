@@ -5,8 +5,11 @@ refusals are in test_internal_api's route tables)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -134,3 +137,40 @@ def test_the_gateway_posts_connection_denied_by_deployment(gateway, services, or
     (row,) = stored(services, dep)
     assert (row.action, row.origin_address) == ("connection_denied", "198.51.100.9")
     assert dropped(services, other) == 7
+
+
+def test_the_gateways_refusals_reach_the_store_through_its_sender(services, org):
+    """`DeniedConnections.send_forever` posting to the real internal application, as the
+    gateway's certificate."""
+    from citadel.api.internal import create_internal_app
+    from citadel.contract.client import ComponentTls, ControlPlane
+    from citadel.gateway.security_events import DeniedConnections
+    from citadel.traffic_filters.matching import Client
+    from tests.fixtures.internal import PresentingCertificate, component_pem
+
+    dep = make_deployment(services, org)
+    denied = DeniedConnections()
+    denied.record(dep, Client.of("198.51.100.9"), "BLOCKED_BY_IP_FILTER", "req-9")
+    app = PresentingCertificate(create_internal_app(services), component_pem(services, "gateway"))
+    unused = Path("unused")
+    plane = ControlPlane("https://internal", ComponentTls(unused, unused, unused))
+
+    async def deliver() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, headers=plane.headers()) as client:
+            task = asyncio.ensure_future(denied.send_forever(client, plane, interval_s=0.01))
+            for _ in range(200):
+                if stored(services, dep):
+                    break
+                await asyncio.sleep(0.01)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(deliver())
+
+    (row,) = stored(services, dep)
+    assert (row.action, row.request_id, row.origin_address) == (
+        "connection_denied",
+        "req-9",
+        "198.51.100.9",
+    )

@@ -57,6 +57,7 @@ from citadel.gateway.responses import (
     traffic_filter_response,
 )
 from citadel.gateway.routing import Decision, Reason, Route, RouteState
+from citadel.gateway.security_events import DeniedConnections
 from citadel.gateway.snapshot import ControlPlane, SnapshotKeeper
 
 log = structlog.get_logger("citadel.gateway")
@@ -246,6 +247,7 @@ class Gateway:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.connecting: set[asyncio.Future[None]] = set()
         self.clients = RecentClients()
+        self.denied = DeniedConnections()  # traffic-filter refusals, for the audit trail
         self.request_ids = RequestIds()
 
     async def serve(
@@ -1195,6 +1197,9 @@ class ClientConnection(asyncio.Protocol):
             ex.keep_alive = False  # do not wait for a body nobody will read
         if decision.reason is Reason.FILTERED:
             client = self.decisions.client
+            if decision.route is not None:  # the deployment's audit trail: connection_denied
+                rule = decision.verdict.value if decision.verdict is not None else "FILTERED"
+                self.gateway.denied.record(decision.route.id, client, rule, ex.request_id)
             self._write(traffic_filter_response(client, request_id=ex.request_id, close=close))
             self.stats.answer(RejectCode.TRAFFIC_FILTERED)
             self._finish(ex, close=close)
@@ -1412,6 +1417,9 @@ async def run(
         url = reports_to.clients_url
         background.append(
             asyncio.ensure_future(gateway.clients.report_forever(control_client, url))
+        )
+        background.append(
+            asyncio.ensure_future(gateway.denied.send_forever(control_client, reports_to))
         )
     log.info("gateway.listening", host=host, port=port, routes=len(keeper.table.routes))
     try:
