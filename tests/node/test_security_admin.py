@@ -129,17 +129,24 @@ def test_granting_needs_the_grant_api_key_privilege(es: TestClient, anonymous: T
     )
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"grant_type": "access_token", "access_token": "x"},
-        {"username": "target", "password": PASSWORD, "run_as": "other"},
-    ],
-)
-def test_access_token_grants_and_run_as_are_refused(es: TestClient, body: dict) -> None:
+def test_run_as_grants_are_refused(es: TestClient) -> None:
     put_user(es, "target", roles=[])
+    body = {"username": "target", "password": PASSWORD, "run_as": "other"}
     error = error_of(grant(es, **body), 400)
     assert "not supported by this node" in error["reason"]
+
+
+def test_an_access_token_grant_makes_a_key_for_the_tokens_user(es: TestClient) -> None:
+    put_user(es, "target", roles=[])
+    token = es.post(
+        "/_security/oauth2/token",
+        json={"grant_type": "password", "username": "target", "password": PASSWORD},
+    ).json()["access_token"]
+    response = grant(es, grant_type="access_token", access_token=token)
+    assert response.status_code == 200, response.text
+    key = es.get("/_security/api_key", params={"id": response.json()["id"]}).json()
+    assert key["api_keys"][0]["username"] == "target"
+    assert grant(es, grant_type="access_token", access_token="B" * 43).status_code == 401
 
 
 # -- application privileges ----------------------------------------------------------------

@@ -254,24 +254,26 @@ class SecurityRoutes:
         grant_type = body.get("grant_type")
         if grant_type is None:
             raise ValidationFailed("[grant_type] is required")
-        if grant_type == "access_token":
-            raise IllegalArgument(
-                "[grant_type] [access_token] is not supported by this node: it issues no "
-                "bearer tokens; use [password]"
-            )
-        if grant_type != "password":
+        if grant_type not in ("password", "access_token"):
             raise ValidationFailed(f"grant_type [{grant_type}] is not supported")
         if "run_as" in body:
             raise IllegalArgument("[run_as] is not supported by this node")
-        problems = [f"[{f}] is required" for f in ("username", "password") if f not in body]
-        if "access_token" in body:
-            problems.append("[access_token] is not applicable for grant_type [password]")
+        needed = ("username", "password") if grant_type == "password" else ("access_token",)
+        problems = [f"[{f}] is required" for f in needed if f not in body]
+        problems += [
+            f"[{f}] is not applicable for grant_type [{grant_type}]"
+            for f in ("username", "password", "access_token")
+            if f in body and f not in needed
+        ]
         if problems:
             raise ValidationFailed(*problems)
         key_body = body.get("api_key")
         if key_body is None:
             raise ValidationFailed("api key name is required")
-        owner = self.realm.with_password(body["username"], body["password"])
+        if grant_type == "access_token":  # a node token or a JWT, as a Bearer request would be
+            owner = self.realm.authenticate(f"Bearer {body['access_token']}")
+        else:
+            owner = self.realm.with_password(body["username"], body["password"])
         key = api_keys.create_api_key(
             self.realm, owner=owner, request=_key_request(key_body, "grant_api_key_request")
         )
