@@ -53,6 +53,7 @@ class Explorer:
     data_dir: Path
     a: str = ""
     b: str = ""
+    endpoint: str = ""  # deployment A's, as its Connect section shows it
 
 
 def explorer_of(deployment_id: str) -> str:
@@ -131,9 +132,9 @@ def deployments(platform: Explorer, owner_context: BrowserContext) -> Explorer:
     platform.b, _ = create_deployment(page, "other-b")
     page.goto(f"/deployments/{platform.a}")
     expect(page.locator("#deployment-status")).to_have_text("healthy", timeout=120_000)
-    endpoint = page.locator("#endpoint").inner_text().strip()
+    platform.endpoint = page.locator("#endpoint").inner_text().strip()
     page.close()
-    load_orders(endpoint, password, platform.data_dir / "pki" / "ca.crt")
+    load_orders(platform.endpoint, password, platform.data_dir / "pki" / "ca.crt")
     return platform
 
 
@@ -318,8 +319,6 @@ def test_the_owner_sees_the_deployments_own_security_and_a_viewer_does_not(
         assert_no_token(owner)
     owner.goto(explorer_of(deployments.a) + "/security/roles")
     expect(owner.get_by_role("row", name=re.compile(r"^superuser"))).to_have_count(1)
-    target = Path(os.environ.get("CITADEL_CONSOLE_SCREENSHOTS") or tmp_path)
-    owner.screenshot(path=str(target / "explorer-roles.png"), full_page=True)
 
     viewer.goto(explorer_of(deployments.a))
     assert tabs(viewer) == ["Indices", "Query"]
@@ -327,3 +326,61 @@ def test_the_owner_sees_the_deployments_own_security_and_a_viewer_does_not(
     assert answer is not None
     assert answer.status == 403
     expect(viewer.get_by_role("alert")).to_contain_text("manage_security")
+    viewer.goto(explorer_of(deployments.a))
+    forged = viewer.request.post(
+        explorer_of(deployments.a) + "/security/users",
+        form={"csrf_token": csrf_of(viewer), "username": "mine", "password": "secret123"},
+        max_redirects=0,
+    )
+    assert forged.status == 403
+
+
+def test_the_owner_adds_and_deletes_a_user_and_a_role_mapping(deployments, owner, tmp_path):
+    owner.goto(explorer_of(deployments.a) + "/security/users")
+    owner.get_by_label("Username").fill("analyst")
+    owner.get_by_label("Password").fill("analyst password 1")
+    owner.get_by_label("Roles").fill("viewer")
+    owner.get_by_label("Full name (optional)").fill("Ann Alyst")
+    owner.get_by_role("button", name="Add user").click()
+    expect(owner.locator("#security-done")).to_have_text("The user analyst was saved.")
+    row = owner.get_by_role("row", name=re.compile(r"^analyst"))
+    expect(row.locator('td[data-label="Roles"]')).to_have_text("viewer")
+    expect(owner.get_by_label("Password")).to_have_value("")  # never filled in again
+    target = Path(os.environ.get("CITADEL_CONSOLE_SCREENSHOTS") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+    owner.screenshot(path=str(target / "explorer-users.png"), full_page=True)
+
+    trust = ssl.create_default_context(cafile=str(deployments.data_dir / "pki" / "ca.crt"))
+    with httpx.Client(verify=trust) as client:  # the new user signs in to the deployment
+        answer = client.get(deployments.endpoint, auth=("analyst", "analyst password 1"))
+        assert answer.status_code == 200
+
+    row.get_by_text("Delete", exact=True).click()
+    row.get_by_role("button", name="Delete analyst").click()
+    expect(owner.locator("#security-done")).to_have_text("The user analyst was deleted.")
+    expect(owner.get_by_role("row", name=re.compile(r"^analyst"))).to_have_count(0)
+
+    owner.goto(explorer_of(deployments.a) + "/security/role-mappings")
+    owner.get_by_label("Name").fill("staff")
+    owner.get_by_label("Roles").fill("viewer")
+    owner.get_by_label("When the user's").select_option("groups")
+    owner.get_by_label("matches").fill("staff-*")
+    owner.get_by_role("button", name="Add role mapping").click()
+    expect(owner.locator("#security-done")).to_have_text("The role mapping staff was saved.")
+    row = owner.get_by_role("row", name=re.compile(r"^staff"))
+    assert json.loads(row.locator('td[data-label="Rules"] pre').inner_text()) == {
+        "field": {"groups": "staff-*"}
+    }
+    row.get_by_text("Delete", exact=True).click()
+    row.get_by_role("button", name="Delete staff").click()
+    expect(owner.locator("#security-done")).to_have_text("The role mapping staff was deleted.")
+
+
+def test_a_refused_user_is_shown_with_the_deployments_reason(deployments, owner):
+    owner.goto(explorer_of(deployments.a) + "/security/users")
+    owner.get_by_label("Username").fill("shorty")
+    owner.get_by_label("Password").fill("abc")
+    owner.get_by_role("button", name="Add user").click()
+    alert = owner.get_by_role("alert")
+    expect(alert.locator("small.code")).to_have_text("action_request_validation_exception")
+    expect(owner.get_by_label("Username")).to_have_value("shorty")

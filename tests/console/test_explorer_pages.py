@@ -45,11 +45,6 @@ def test_a_member_outside_the_deployments_scope_gets_404(client, services, owner
     assert client.get(f"/deployments/{deployment}/explorer").status_code == 404
 
 
-def test_the_query_form_needs_the_csrf_token(client, signed_in, deployment):
-    answer = post(client, f"/deployments/{deployment}/explorer/query", None, index="orders")
-    assert answer.status_code == 403
-
-
 def test_an_unreachable_deployment_is_a_502_page_that_shows_no_token(client, signed_in, deployment):
     """In process there is no gateway to reach (nor a platform CA to check it against)."""
     answer = client.get(f"/deployments/{deployment}/explorer")
@@ -77,3 +72,16 @@ def test_a_filter_that_does_not_admit_the_browser_closes_the_explorer(
     ruleset = made.headers["location"].rsplit("/", 1)[1]
     post(client, f"/deployments/{deployment}/filters", signed_in, ruleset_id=ruleset)
     assert client.get(f"/deployments/{deployment}/explorer").status_code == 502  # on to the gateway
+
+
+@pytest.mark.parametrize(
+    "path", ["/query", "/security/users", "/security/role-mappings", "/security/users/x/delete"]
+)
+def test_every_explorer_form_needs_the_csrf_token(client, signed_in, deployment, path):
+    answer = post(client, f"/deployments/{deployment}/explorer{path}", None, username="x")
+    assert answer.status_code == 403
+
+
+def test_only_users_and_role_mappings_can_be_deleted_here(client, signed_in, deployment):
+    answer = post(client, f"/deployments/{deployment}/explorer/security/roles/x/delete", signed_in)
+    assert answer.status_code == 404

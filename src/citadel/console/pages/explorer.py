@@ -13,11 +13,12 @@ and each page gets a fresh one (a role change applies at once).
 Pages: indices (``_cat/indices``), one index's documents (paged ``_search``), the query runner
 (``POST /<index>/_search`` only, aggregations as tables and bars), and, for a visitor whose
 stack roles hold ``manage_security`` (asked with ``_has_privileges``), the deployment's own
-users, roles, role mappings and API keys.
+users, roles, role mappings and API keys (users and role mappings can be added and deleted).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,11 +47,11 @@ from citadel.console.explorer_results import (
     total_hits,
 )
 from citadel.console.routing import console_router
-from citadel.console.web import PostedForm, SignedIn, Visitor, org_of, page
+from citadel.console.web import Form, PostedForm, SignedIn, Visitor, org_of, page
 from citadel.deployments import service
 from citadel.deployments.models import Deployment
 from citadel.deployments.schemas import Endpoints
-from citadel.errors import CitadelError, Forbidden, NotFound
+from citadel.errors import BadRequest, CitadelError, Forbidden, NotFound
 from citadel.traffic_filters import service as traffic_filters
 from citadel.use_cases.deployment_tokens import mint_deployment_token
 
@@ -58,6 +59,8 @@ router = console_router()
 
 BASE = "/deployments/{deployment_id}/explorer"
 EXAMPLE_QUERY = '{\n  "query": {"match_all": {}},\n  "size": 10\n}'
+MAPPING_FIELDS = ("username", "groups", "realm.name", "dn")
+"""The user properties a role mapping made here matches on (with wildcards in the value)."""
 SECURITY_LISTS = {
     "users": "Users",
     "roles": "Roles",
@@ -267,78 +270,199 @@ def run_query(
 
 @router.get(BASE + "/security/{kind}")
 def security_page(request: Request, visitor: SignedIn, deployment_id: str, kind: str) -> Response:
-    """The deployment's users, roles, role mappings or API keys (read-only lists), for a
-    visitor whose stack roles may manage its security."""
+    """The deployment's users, roles, role mappings or API keys, for a visitor whose stack
+    roles may manage its security (users and role mappings can be added and deleted)."""
     if kind not in SECURITY_LISTS:
         raise NotFound("No such list.")
+    with _managing(visitor, deployment_id) as it:
+        return _security_list(request, visitor, it, kind)
+
+
+@router.post(BASE + "/security/users")
+def add_user(request: Request, visitor: SignedIn, form: PostedForm, deployment_id: str) -> Response:
+    """Add (or replace) a native user of the deployment: ``PUT _security/user/<name>``."""
+    with _managing(visitor, deployment_id) as it:
+        try:
+            name = _required(form, "username", "Username")
+            body: dict[str, Any] = {"password": form.get("password"), "roles": _roles(form)}
+            body |= {k: v for k in ("full_name", "email") if (v := form.text(k))}
+            it.calls.put(path_of("_security", "user", name), body)
+        except CitadelError as exc:
+            return _security_list(request, visitor, it, "users", error=exc, values=form.values())
+        return _security_list(request, visitor, it, "users", done=f"The user {name} was saved.")
+
+
+@router.post(BASE + "/security/role-mappings")
+def add_role_mapping(
+    request: Request, visitor: SignedIn, form: PostedForm, deployment_id: str
+) -> Response:
+    """Add (or replace) a role mapping with one ``field`` rule: ``PUT
+    _security/role_mapping/<name>``."""
+    with _managing(visitor, deployment_id) as it:
+        try:
+            name = _required(form, "name", "Name")
+            rule_field = form.get("field")
+            if rule_field not in MAPPING_FIELDS:
+                raise BadRequest("field: choose a user property.", fields=["field"])
+            value = _required(form, "value", "Value")
+            body = {
+                "enabled": True,
+                "roles": _roles(form),
+                "rules": {"field": {rule_field: value}},
+            }
+            it.calls.put(path_of("_security", "role_mapping", name), body)
+        except CitadelError as exc:
+            return _security_list(
+                request, visitor, it, "role-mappings", error=exc, values=form.values()
+            )
+        done = f"The role mapping {name} was saved."
+        return _security_list(request, visitor, it, "role-mappings", done=done)
+
+
+@router.post(BASE + "/security/{kind}/{name}/delete")
+def delete_entry(
+    request: Request, visitor: SignedIn, form: PostedForm, deployment_id: str, kind: str, name: str
+) -> Response:
+    """Delete a native user or a role mapping of the deployment."""
+    api = {"users": "user", "role-mappings": "role_mapping"}.get(kind)
+    if api is None:
+        raise NotFound("No such list.")
+    with _managing(visitor, deployment_id) as it:
+        try:
+            it.calls.delete(path_of("_security", api, name))
+        except CitadelError as exc:
+            return _security_list(request, visitor, it, kind, error=exc)
+        done = f"{'The user' if kind == 'users' else 'The role mapping'} {name} was deleted."
+        return _security_list(request, visitor, it, kind, done=done)
+
+
+@contextmanager
+def _managing(visitor: Visitor, deployment_id: str) -> Iterator[Opened]:
     with opened(visitor, deployment_id[:32]) as it:
         if not it.manages_security:
             raise SecurityNotAllowed()
-        columns, rows = _security_rows(it.calls, kind)
-        return _page(
-            request,
-            visitor,
-            "security.html",
-            it,
-            tab=kind,
-            kind=kind,
-            title=SECURITY_LISTS[kind],
-            columns=columns,
-            rows=rows,
-        )
+        yield it
 
 
-def _security_rows(calls: DeploymentSession, kind: str) -> tuple[tuple[str, ...], list[tuple]]:
+def _required(form: Form, name: str, label: str) -> str:
+    value = form.text(name)
+    if value is None:
+        raise BadRequest(f"{name}: give the {label.lower()}.", fields=[name])
+    return value
+
+
+def _roles(form: Form) -> list[str]:
+    """The roles field: names separated by commas or spaces."""
+    return [r for r in re.split(r"[,\s]+", form.get("roles")) if r]
+
+
+def _security_list(
+    request: Request,
+    visitor: Visitor,
+    it: Opened,
+    kind: str,
+    *,
+    error: CitadelError | None = None,
+    done: str | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    columns, rows = _security_rows(it.calls, kind)
+    return _page(
+        request,
+        visitor,
+        "security.html",
+        it,
+        tab=kind,
+        error=error,
+        kind=kind,
+        title=SECURITY_LISTS[kind],
+        columns=columns,
+        rows=rows,
+        done=done,
+        values=values or {},
+        mapping_fields=MAPPING_FIELDS,
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of a security list: its cells, its name, and whether it can be deleted here."""
+
+    cells: tuple[str, ...]
+    name: str = ""
+    deletable: bool = False
+
+
+def _security_rows(calls: DeploymentSession, kind: str) -> tuple[tuple[str, ...], list[Entry]]:
     if kind == "users":
         users = _named(calls, "/_security/user")
         return ("Username", "Full name", "Email", "Roles", "Enabled"), [
-            (
+            Entry(
+                (
+                    name,
+                    str(u.get("full_name") or ""),
+                    str(u.get("email") or ""),
+                    ", ".join(map(str, u.get("roles") or [])),
+                    "yes" if u.get("enabled", True) else "no",
+                ),
                 name,
-                str(u.get("full_name") or ""),
-                str(u.get("email") or ""),
-                ", ".join(map(str, u.get("roles") or [])),
-                "yes" if u.get("enabled", True) else "no",
+                deletable=not _reserved(u),
             )
             for name, u in sorted(users.items())
         ]
     if kind == "roles":
         roles = _named(calls, "/_security/role")
         return ("Role", "Cluster privileges", "Indices", "Run as", "Reserved"), [
-            (
-                name,
-                ", ".join(map(str, r.get("cluster") or [])),
-                "; ".join(_index_grant(g) for g in r.get("indices") or [] if isinstance(g, dict)),
-                ", ".join(map(str, r.get("run_as") or [])),
-                "yes" if (r.get("metadata") or {}).get("_reserved") else "no",
+            Entry(
+                (
+                    name,
+                    ", ".join(map(str, r.get("cluster") or [])),
+                    "; ".join(
+                        _index_grant(g) for g in r.get("indices") or [] if isinstance(g, dict)
+                    ),
+                    ", ".join(map(str, r.get("run_as") or [])),
+                    "yes" if _reserved(r) else "no",
+                )
             )
             for name, r in sorted(roles.items())
         ]
     if kind == "role-mappings":
         mappings = _named(calls, "/_security/role_mapping")
         return ("Mapping", "Enabled", "Roles", "Rules"), [
-            (
+            Entry(
+                (
+                    name,
+                    "yes" if m.get("enabled", True) else "no",
+                    ", ".join(map(str, m.get("roles") or []))
+                    or "templates: " + pretty(m.get("role_templates") or []),
+                    pretty(m.get("rules") or {}),
+                ),
                 name,
-                "yes" if m.get("enabled", True) else "no",
-                ", ".join(map(str, m.get("roles") or []))
-                or "templates: " + pretty(m.get("role_templates") or []),
-                pretty(m.get("rules") or {}),
+                deletable=True,
             )
             for name, m in sorted(mappings.items())
         ]
     keys = calls.get("/_security/api_key")
     listed = keys.get("api_keys", []) if isinstance(keys, dict) else []
     return ("Name", "Id", "Owner", "Realm", "Expires", "Invalidated"), [
-        (
-            str(k.get("name") or ""),
-            str(k.get("id") or ""),
-            str(k.get("username") or ""),
-            str(k.get("realm") or ""),
-            _millis(k.get("expiration")),
-            "yes" if k.get("invalidated") else "no",
+        Entry(
+            (
+                str(k.get("name") or ""),
+                str(k.get("id") or ""),
+                str(k.get("username") or ""),
+                str(k.get("realm") or ""),
+                _millis(k.get("expiration")),
+                "yes" if k.get("invalidated") else "no",
+            )
         )
         for k in listed
         if isinstance(k, dict)
     ]
+
+
+def _reserved(definition: dict[str, Any]) -> bool:
+    metadata = definition.get("metadata")
+    return bool(isinstance(metadata, dict) and metadata.get("_reserved"))
 
 
 def _named(calls: DeploymentSession, path: str) -> dict[str, dict[str, Any]]:
