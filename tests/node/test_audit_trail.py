@@ -498,3 +498,24 @@ def test_run_as_is_recorded_granted_or_denied(everything):
     ]
     granted = [e for e in events(trail) if e["event.action"] == "access_granted"][-1]
     assert (granted["user.name"], granted["user.run_as.name"]) == ("elastic", "bob")
+
+
+def test_the_node_metrics_show_pending_and_dropped_events(node_services, node_dir):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from citadel.node.metrics import METRICS_PATH, NodeMetrics
+    from citadel.node.metrics import TOKEN_HEADER as METRICS_TOKEN_HEADER
+    from citadel.node.security.audit import AuditCollector
+
+    trail = AuditTrail(Settings(), capacity=2)
+    for i in range(5):
+        trail.access_granted(bob(), f"a{i}", request())
+    router = build_router(node_services)
+    metrics = NodeMetrics(node_services.engine, node_dir, TOKEN)
+    metrics.instrument(router)
+    metrics.registry.register(AuditCollector(trail))
+    with client_of(NodeApp(router, node_services.realm, audit=trail)) as node:
+        text = node.get(METRICS_PATH, headers={METRICS_TOKEN_HEADER: TOKEN}).text
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples["citadel_node_audit_events_pending"] == 2
+    assert samples["citadel_node_audit_events_dropped_total"] == 3

@@ -34,7 +34,7 @@ from citadel.node.http.app import NodeApp
 from citadel.node.lifecycle_loop import LifecycleLoop
 from citadel.node.metrics import NodeMetrics
 from citadel.node.routes import build_router
-from citadel.node.security.audit import AuditTrail
+from citadel.node.security.audit import AuditCollector, AuditTrail
 from citadel.node.security.config import SecurityConfig
 from citadel.node.security.realm import Realm
 from citadel.node.security.tokens import TokenService
@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         password = read_fd(args.elastic_password_fd).decode().strip()
         realm.bootstrap_elastic(password, replace=args.reset_elastic_password)  # type: ignore[attr-defined]
     router = build_router(services)
-    NodeMetrics(services.engine, args.data_dir, metrics_token).instrument(router)
+    metrics = NodeMetrics(services.engine, args.data_dir, metrics_token)
+    metrics.instrument(router)
+    metrics.registry.register(AuditCollector(services.audit))
     services.audit.instrument(router, metrics_token)  # GET /_citadel/audit, config changes
     app = NodeApp(router, realm, tasks=services.tasks, audit=services.audit)
 

@@ -41,12 +41,14 @@ import re
 import secrets
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from citadel.contract.messages import AuditSettings
 from citadel.kit.clock import Clock, SystemClock
@@ -417,6 +419,30 @@ class AuditTrail:
         self._errors += 1
         if self._errors == 1 or self._errors % 1000 == 0:
             log.error("node.audit_event_failed", error_type=type(exc).__name__, count=self._errors)
+
+
+class AuditCollector(Collector):
+    """The trail's series on the node's metrics (``GET /_citadel/metrics``): events waiting
+    for the allocator and events dropped since the node started."""
+
+    def __init__(self, trail: AuditTrail) -> None:
+        self._trail = trail
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "citadel_node_audit_events_pending",
+            "Security audit events waiting for the allocator to collect them.",
+            value=self._trail.pending(),
+        )
+        dropped = CounterMetricFamily(
+            "citadel_node_audit_events_dropped",
+            "Security audit events dropped because the buffer was full, since the node started.",
+        )
+        dropped.add_metric([], self._trail.dropped)
+        yield dropped
 
 
 def _user_fields(identity: Any) -> dict[str, Any]:
