@@ -26,10 +26,13 @@ import uvicorn
 from fastapi.testclient import TestClient
 from lxml import etree
 
+from citadel.bootstrap import Services
 from citadel.contract.messages import NodeSecurity, SamlRealm
 from citadel.deployment_realms.settings import check_saml
 from citadel.kit.clock import SettableClock
 from citadel.node.services import NodeServices
+from citadel.use_cases.internal import allocations
+from tests.fixtures.builders import key_headers, make_api_key, make_deployment, make_org, make_user
 from tests.node.builders import ELASTIC, app_of, client_of, put_role
 from tests.node.jwt_builders import node_with_security_file, write_security
 from tests.sso.forge import (
@@ -101,16 +104,16 @@ def security_file(tmp_path: Path, idp: Idp) -> Path:
 
 
 @pytest.fixture
-def services(tmp_path: Path, security_file: Path) -> Iterator[NodeServices]:
+def node_services(tmp_path: Path, security_file: Path) -> Iterator[NodeServices]:
     clock = SettableClock()
     with node_with_security_file(tmp_path / "node", clock, security_file) as services:
         yield services
 
 
 @pytest.fixture
-def es(services: NodeServices) -> Iterator[TestClient]:
+def es(node_services: NodeServices) -> Iterator[TestClient]:
     """The application's own credentials (elastic: it holds manage_saml), and the data."""
-    with client_of(app_of(services), ELASTIC) as client:
+    with client_of(app_of(node_services), ELASTIC) as client:
         client.put("/logs-1/_doc/1?refresh=true", json={"msg": "hello"})
         put_role(client, "logs_reader", indices={"logs-*": ["read"]})
         mapping = {
@@ -123,9 +126,9 @@ def es(services: NodeServices) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def node(services: NodeServices, es: TestClient) -> Iterator[TestClient]:
+def node(node_services: NodeServices, es: TestClient) -> Iterator[TestClient]:
     """The node with no credentials of its own (each request brings its bearer token)."""
-    with client_of(app_of(services)) as client:
+    with client_of(app_of(node_services)) as client:
         yield client
 
 
@@ -291,11 +294,11 @@ def test_a_response_signed_by_another_key_is_refused(es: TestClient) -> None:
 
 
 def test_a_principal_that_does_not_match_its_pattern_is_refused(
-    es: TestClient, idp: Idp, security_file: Path, services: NodeServices
+    es: TestClient, idp: Idp, security_file: Path, node_services: NodeServices
 ) -> None:
     realm = realm_of(idp, **{"attribute_patterns.principal": "^(b[a-z]+)$"})
     write_security(security_file, NodeSecurity(saml=(realm,)))
-    services.security_config.reload()
+    node_services.security_config.reload()
 
     content, request_id = signed_in(es, "alice")
     assert_refused(authenticate(es, content, [request_id]))
@@ -304,7 +307,7 @@ def test_a_principal_that_does_not_match_its_pattern_is_refused(
 
 
 def test_a_pattern_takes_its_first_group_as_the_value(
-    es: TestClient, node: TestClient, idp: Idp, security_file: Path, services: NodeServices
+    es: TestClient, node: TestClient, idp: Idp, security_file: Path, node_services: NodeServices
 ) -> None:
     realm = realm_of(
         idp,
@@ -314,7 +317,7 @@ def test_a_pattern_takes_its_first_group_as_the_value(
         },
     )
     write_security(security_file, NodeSecurity(saml=(realm,)))
-    services.security_config.reload()
+    node_services.security_config.reload()
     content, request_id = signed_in(es, "alice")
 
     assert authenticate(es, content, [request_id]).json()["username"] == "alice"
@@ -323,14 +326,14 @@ def test_a_pattern_takes_its_first_group_as_the_value(
 
 
 def test_an_authentication_context_other_than_the_one_asked_for_is_refused(
-    es: TestClient, idp: Idp, security_file: Path, services: NodeServices
+    es: TestClient, idp: Idp, security_file: Path, node_services: NodeServices
 ) -> None:
     realm = realm_of(
         idp,
         req_authn_context_class_ref="urn:oasis:names:tc:SAML:2.0:ac:classes:X509",
     )
     write_security(security_file, NodeSecurity(saml=(realm,)))
-    services.security_config.reload()
+    node_services.security_config.reload()
     prepare = prepared(es)
     result = log_in_at_idp(prepare["redirect"], "alice")  # the IdP answers with a password
 
@@ -338,12 +341,12 @@ def test_an_authentication_context_other_than_the_one_asked_for_is_refused(
 
 
 def test_a_disabled_realm_takes_no_one(
-    es: TestClient, idp: Idp, security_file: Path, services: NodeServices
+    es: TestClient, idp: Idp, security_file: Path, node_services: NodeServices
 ) -> None:
     content, request_id = signed_in(es)
     realm = realm_of(idp).model_copy(update={"enabled": False})
     write_security(security_file, NodeSecurity(saml=(realm,)))
-    services.security_config.reload()
+    node_services.security_config.reload()
 
     response = authenticate(es, content, [request_id])
 
@@ -368,10 +371,10 @@ def test_logout_invalidates_the_tokens(es: TestClient, node: TestClient) -> None
 
 
 def test_logout_sends_the_user_to_the_idps_single_logout_when_configured(
-    es: TestClient, idp: Idp, security_file: Path, services: NodeServices
+    es: TestClient, idp: Idp, security_file: Path, node_services: NodeServices
 ) -> None:
     write_security(security_file, NodeSecurity(saml=(realm_of(idp, **{"sp.logout": LOGOUT}),)))
-    services.security_config.reload()
+    node_services.security_config.reload()
     content, request_id = signed_in(es)
     tokens = authenticate(es, content, [request_id]).json()
 
@@ -405,11 +408,11 @@ def test_idp_initiated_logout_is_refused_naming_the_feature(es: TestClient) -> N
 
 
 @pytest.fixture
-def served(services: NodeServices, es: TestClient) -> Iterator[str]:
+def served(node_services: NodeServices, es: TestClient) -> Iterator[str]:
     """The same node served over HTTP on loopback (uvicorn in a thread)."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app_of(services), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(app_of(node_services), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -466,3 +469,47 @@ def test_the_official_client_works_with_the_saml_obtained_token(
         "hits": 1,
         "wrote": "AuthorizationException",
     }
+
+
+# -- from the control plane's API to the node ------------------------------------------------
+
+
+def test_a_realm_put_through_the_api_signs_users_in_on_the_node(
+    client: TestClient, services: Services, idp: Idp, tmp_path: Path
+) -> None:
+    """The API checks and stores the realm, the allocation carries it, the node follows it."""
+    register_realm_sp(idp)
+    org = make_org(services, make_user(services))
+    deployment = make_deployment(services, org)
+    owner = key_headers(make_api_key(services, org))
+    settings = {
+        "idp.metadata.xml": httpx.get(idp.metadata_url, timeout=10).text,
+        "idp.entity_id": idp.entity_id,
+        "sp.entity_id": SP_ENTITY_ID,
+        "sp.acs": ACS,
+        "nameid_format": PERSISTENT,
+        "attributes.principal": "nameid",
+        "attributes.groups": "groups",
+    }
+    put = client.put(
+        f"/api/v1/deployments/{deployment}/security/realms/saml1",
+        json={"type": "saml", "order": 1, "settings": settings},
+        headers=owner,
+    )
+    assert put.status_code == 201, put.text
+    with services.db.read() as session:
+        ctx = services.context(session, services.system_caller())
+        (allocation,) = [a for a in allocations(ctx).deployments if a.id == deployment]
+    assert allocation.security is not None
+    security_file = tmp_path / "security.json"
+    write_security(security_file, allocation.security)
+
+    with (
+        node_with_security_file(tmp_path / "node", SettableClock(), security_file) as node,
+        client_of(app_of(node), ELASTIC) as es,
+    ):
+        content, request_id = signed_in(es, "bob")
+        answer = authenticate(es, content, [request_id])
+
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["username"], answer.json()["realm"]) == ("bob", "saml1")
