@@ -133,6 +133,14 @@ OUR_CODES: dict[tuple[int, str], str] = {
     (400, "deployment_audit.too_many_events"): (
         "A node's shipment of audit events holds more than 10,000 (internal API, ours)."
     ),
+    (403, "deployment_token.sso_required"): (
+        "A deployment token asked for by a session that did not sign in through the IdP of an "
+        "organization that enforces SSO (ours, ADR 27)."
+    ),
+    (403, "deployment_token.no_stack_role"): (
+        "A deployment token asked for by a caller who may see the deployment but whose roles "
+        "map to no stack role there (ours, ADR 27)."
+    ),
 }
 
 # Error statuses we answer that the subset does not declare for the operation, with why.
@@ -226,6 +234,9 @@ OUR_ADDITIONS = [
     # Setting one's own password (after an SSO sign-in invalidated it, inventory 8.6); the
     # subset has no user-password operation.
     ("POST", "/users/auth/_password"),
+    # Deployment tokens (ADR 27): the control plane as the issuer of short-lived JWTs for a
+    # deployment's Elasticsearch API; the reference signs members in to deployments itself.
+    ("POST", "/deployments/{deployment_id}/_token"),
 ]
 
 
