@@ -371,12 +371,21 @@ class OidcRealms:
         self.jwks = JwksCache(self.client, monotonic)
         self.pending = PendingLogins(monotonic)
         self.monotonic = monotonic
+        self._parsed: tuple[tuple[OidcRealm, ...], list[OidcSettings]] | None = None
 
     def settings(self) -> list[OidcSettings]:
         """The enabled realms, by order; a realm whose settings do not parse is skipped (and
-        logged)."""
+        logged once). Parsed again only when the security file brought new realms."""
+        configured = self._realms()
+        parsed = self._parsed
+        if parsed is None or parsed[0] is not configured:
+            parsed = (configured, self._parse(configured))
+            self._parsed = parsed
+        return parsed[1]
+
+    def _parse(self, realms: tuple[OidcRealm, ...]) -> list[OidcSettings]:
         out = []
-        for configured in self._realms():
+        for configured in realms:
             if not configured.enabled:
                 continue
             try:
