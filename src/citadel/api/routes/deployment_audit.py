@@ -43,6 +43,7 @@ class Format(StrEnum):
 @router.get(
     "/deployments/{deployment_id}/security/audit",
     dependencies=[READ],
+    response_model=DeploymentAuditEventsOut,
     responses={200: {"content": {NDJSON: {}}, "description": "With `format=ndjson`: every match."}},
 )
 def list_deployment_audit_events(
