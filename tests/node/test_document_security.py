@@ -650,3 +650,39 @@ def test_no_hidden_field_or_document_ever_shows(
         assert one.json()["found"] is (doc_id in visible)
         if doc_id in visible:
             assert one.json()["_source"] == visible[doc_id]
+
+
+def test_mapping_apis_leave_out_a_hidden_field(node_app: NodeApp, books: TestClient) -> None:
+    grant = {"grant": ["title", "author"]}
+    role(
+        books,
+        "meta_titles",
+        entry(privileges=("read", "view_index_metadata"), field_security=grant),
+    )
+    with as_user(node_app, books, "meta", "meta_titles") as client:
+        mapped = client.get("/books/_mapping").json()["books"]["mappings"]["properties"]
+        assert set(mapped) == {"title", "author"}
+        assert "fields" not in mapped["title"]
+        index = client.get("/books").json()["books"]["mappings"]["properties"]
+        assert set(index) == {"title", "author"}
+        fields = client.get("/books/_mapping/field/*").json()["books"]["mappings"]
+        assert set(fields) == {"title", "author"}
+
+
+def test_top_hits_show_only_visible_fields(fls: TestClient) -> None:
+    body = {"size": 0, "aggs": {"top": {"top_hits": {"size": 3}}}}
+    hits = fls.post("/books/_search", json=body).json()["aggregations"]["top"]["hits"]["hits"]
+    assert len(hits) == 3
+    assert all("secret" not in h["_source"] for h in hits)
+
+
+def test_terms_enum_leaves_out_hidden_fields_and_documents(
+    node_app: NodeApp, books: TestClient
+) -> None:
+    both = entry(query={"term": {"team": "red"}}, field_security={"grant": ["author", "team"]})
+    role(books, "red_authors_only", both)
+    with as_user(node_app, books, "te", "red_authors_only") as client:
+        authors = client.post("/books/_terms_enum", json={"field": "author"}).json()["terms"]
+        secrets = client.post("/books/_terms_enum", json={"field": "secret"}).json()["terms"]
+    assert authors == ["Austen"]
+    assert secrets == []

@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from citadel.node.errors import EsError, IllegalArgument, IndexNotFound
 from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import AUTHENTICATED, Router, index
+from citadel.node.search import service
+from citadel.node.security.document_security import visible_mappings
 from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
 from citadel.node.store import analyze as analysis
@@ -108,7 +110,7 @@ class IndexRoutes:
     def get(self, request: NodeRequest) -> NodeResponse:
         """``GET /{index}`` (and ``HEAD``, which answers 200 or 404 with no body)."""
         with self.services.store.read() as conn:
-            records = self._resolve(conn, request, "view_index_metadata")
+            records = self._with_mappings(conn, request)
         if not records and request.method == "HEAD":
             raise IndexNotFound(request.params["index"])
         flat = request.flag("flat_settings")
@@ -117,7 +119,7 @@ class IndexRoutes:
     def get_mapping(self, request: NodeRequest) -> NodeResponse:
         """``GET [/{index}]/_mapping``."""
         with self.services.store.read() as conn:
-            records = self._resolve(conn, request, "view_index_metadata")
+            records = self._with_mappings(conn, request)
         return NodeResponse(body={r.name: {"mappings": r.mappings} for r in records})
 
     def put_mapping(self, request: NodeRequest) -> NodeResponse:
@@ -184,6 +186,17 @@ class IndexRoutes:
             expand_closed=_expands(request, "closed"),
             closed_ok=True,
         )
+
+    def _with_mappings(self, conn: Any, request: NodeRequest) -> list[indices.IndexRecord]:
+        """The indices named (`_resolve` with ``view_index_metadata``) with the mappings the
+        caller may see: fields hidden by field-level security left out, as Elasticsearch's
+        mapping APIs do."""
+        records = self._resolve(conn, request, _METADATA)
+        secured = service.secured(conn, records, request.identity, (_METADATA,))
+        return [
+            r if r.mappings is visible_mappings(r) else replace(r, mappings=visible_mappings(r))
+            for r in secured
+        ]
 
     # -- open and close ----------------------------------------------------------------------
 
@@ -397,7 +410,7 @@ class IndexRoutes:
         """``GET [/{index}]/_mapping/field/{fields}``."""
         patterns = [p for p in request.params["fields"].split(",") if p]
         with self.services.store.read() as conn:
-            records = self._resolve(conn, request, "view_index_metadata")
+            records = self._with_mappings(conn, request)
         body = {}
         for record in records:
             found = {}
@@ -415,6 +428,9 @@ class IndexRoutes:
 class NoSuchRemoteCluster(EsError):
     type = "no_such_remote_cluster_exception"
     status = 404
+
+
+_METADATA = "view_index_metadata"
 
 
 def _expands(request: NodeRequest, state: str) -> bool:
