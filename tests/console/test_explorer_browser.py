@@ -41,7 +41,9 @@ ORDERS = [
     for n, status in enumerate(["paid"] * 6 + ["open"] * 4 + ["refunded"] * 2, start=1)
 ]
 HOSTILE = {"order": 99, "status": "open", "amount": 1, "note": "<script>alert('x')</script>"}
-TERMS_QUERY = json.dumps({"size": 0, "aggs": {"by_status": {"terms": {"field": "status"}}}})
+TERMS_QUERY = json.dumps(
+    {"size": 0, "aggs": {"by_status": {"terms": {"field": "status"}}}}, indent=2
+)
 
 
 @dataclass
