@@ -31,10 +31,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
-from citadel.contract.messages import NodeSecurity, OidcRealm
+from citadel.contract.messages import AuditSettings, NodeSecurity, OidcRealm
 from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.kit.clock import SettableClock
 from citadel.node.main import assemble
+from citadel.node.services import NodeServices
 from citadel.node.store.connection import Store
 from citadel.runtime.egress import Egress
 from tests.node.builders import ELASTIC, ELASTIC_PASSWORD, app_of, client_of, put_role
@@ -192,17 +193,23 @@ def make_certificates(directory: Path) -> tuple[str, Path, Path]:
 
 
 def start_oidc_node(
-    stack: ExitStack, directory: Path, settings: dict[str, Any], *, egress: bool = True
-) -> TestClient:
+    stack: ExitStack,
+    directory: Path,
+    settings: dict[str, Any],
+    *,
+    egress: bool = True,
+    audit: AuditSettings | None = None,
+) -> tuple[TestClient, NodeServices]:
     """A node in process whose security file (in ``directory/run``) holds one OIDC realm
     ``oidc1`` with `settings` (client secret ``app-secret``), reaching its OP through a real
     egress forwarder (none with `egress` False); ``logs-1`` and ``secret-1`` hold a document,
     and a role mapping gives members of group ``readers`` of that realm ``logs-*``. Answers a
-    client signed in as ``elastic``; everything is closed when `stack` is."""
+    client signed in as ``elastic``, and the node's services; everything is closed when
+    `stack` is."""
     run = directory / "run"
     run.mkdir(mode=0o700)
     realm = OidcRealm(name="oidc1", order=1, settings=settings, client_secret="app-secret")
-    security = NodeSecurity(oidc=(realm,))
+    security = NodeSecurity(oidc=(realm,), audit=audit or AuditSettings())
     (run / "security.json").write_text(json.dumps(security.model_dump(mode="json")))
     if egress:
         forwarders = Egress(EndpointPolicy.from_settings(["127.0.0.1", "localhost"]))
@@ -230,4 +237,4 @@ def start_oidc_node(
         "rules": {"all": [{"field": {"realm.name": "oidc1"}}, {"field": {"groups": "readers"}}]},
     }
     assert client.put("/_security/role_mapping/oidc-readers", json=mapping).status_code == 200
-    return client
+    return client, services

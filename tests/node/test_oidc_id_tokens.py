@@ -108,7 +108,7 @@ def node(tmp_path: Path, op: ForgingProvider) -> Iterator[TestClient]:
         "ssl.certificate_authorities": op.ca_pem,
     }
     with ExitStack() as stack:
-        yield start_oidc_node(stack, tmp_path, settings)
+        yield start_oidc_node(stack, tmp_path, settings)[0]
 
 
 Claims = dict[str, Any]

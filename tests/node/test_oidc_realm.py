@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from citadel.contract.messages import AuditSettings
 from tests.node.builders import error_of
 from tests.node.oidc_provider import Provider, running_provider, start_oidc_node
 
@@ -61,7 +62,8 @@ def oidc_node(tmp_path: Path, op: Provider) -> Iterator[NodeFactory]:
     with ExitStack() as stack:
 
         def make(*, egress: bool = True, **overrides: Any) -> TestClient:
-            return start_oidc_node(stack, tmp_path, realm_settings(op, **overrides), egress=egress)
+            settings = realm_settings(op, **overrides)
+            return start_oidc_node(stack, tmp_path, settings, egress=egress)[0]
 
         yield make
 
@@ -304,3 +306,22 @@ def test_malformed_oidc_requests_are_400s(
 ) -> None:
     response = oidc_node().post(f"/_security/oidc/{path}", json=body)
     assert reason in error_of(response, 400)["reason"]
+
+
+def test_sign_ins_are_audited_as_the_user_or_the_oidc_token(tmp_path: Path, op: Provider) -> None:
+    audit = AuditSettings(enabled=True, include=("authentication_success", "authentication_failed"))
+    with ExitStack() as stack:
+        node, services = start_oidc_node(stack, tmp_path, realm_settings(op), audit=audit)
+        assert sign_in(node, op, "alice", ALICE).status_code == 200
+        refused = authenticate_with(node, op, lambda body: body.update(nonce="wrong"))
+        assert refused.status_code == 401
+        events = services.audit.collect(0)["events"]
+    signed_in = [
+        e
+        for e in events
+        if e["event.action"] == "authentication_success" and e.get("user.name") == "alice"
+    ]
+    assert signed_in
+    assert signed_in[0]["user.realm"] == "oidc1"
+    failed = [e for e in events if e["event.action"] == "authentication_failed"]
+    assert [e["user.name"] for e in failed] == ["<OIDC Token>"]

@@ -2,6 +2,8 @@
 custom web application, in Elasticsearch's request and response shapes (see
 `citadel.node.security.oidc_realm`). Each needs ``manage_oidc`` (held by ``manage_security``
 and ``all``), as in Elasticsearch: the caller is the application, not the user signing in.
+A sign-in is audited as the user's ``authentication_success``, or ``authentication_failed``
+of ``<OIDC Token>`` in the realm named (if any).
 """
 
 from __future__ import annotations
@@ -9,8 +11,15 @@ from __future__ import annotations
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import Router, cluster
 from citadel.node.http.routes_tokens import string_fields
+from citadel.node.security.audit import AuditTrail
 from citadel.node.security.errors import ValidationFailed
-from citadel.node.security.oidc_realm import OidcRealms, egress_dir_of
+from citadel.node.security.oidc_realm import (
+    TOKEN_PRINCIPAL,
+    OidcFailed,
+    OidcRealms,
+    OpUnreachable,
+    egress_dir_of,
+)
 from citadel.node.services import NodeServices
 
 MANAGE_OIDC = cluster("manage_oidc")
@@ -29,7 +38,7 @@ def register(router: Router, services: NodeServices) -> None:
         egress_dir=egress_dir_of(config.path),
     )
     config.on_change(lambda _security: realms.jwks.forget())
-    api = OidcRoutes(realms)
+    api = OidcRoutes(realms, services.audit)
     router.add("POST", "/_security/oidc/prepare", api.prepare, MANAGE_OIDC)
     router.add("POST", "/_security/oidc/authenticate", api.authenticate, MANAGE_OIDC)
     router.add("POST", "/_security/oidc/logout", api.logout, MANAGE_OIDC)
@@ -38,8 +47,9 @@ def register(router: Router, services: NodeServices) -> None:
 class OidcRoutes:
     """The handlers, over the node's OIDC realms."""
 
-    def __init__(self, realms: OidcRealms) -> None:
+    def __init__(self, realms: OidcRealms, audit: AuditTrail) -> None:
         self.realms = realms
+        self.audit = audit
 
     def prepare(self, request: NodeRequest) -> NodeResponse:
         """``POST /_security/oidc/prepare``: ``{redirect, state, nonce, realm}``."""
@@ -74,14 +84,21 @@ class OidcRoutes:
         ]
         if problems:
             raise ValidationFailed(*problems)
-        return NodeResponse(
-            body=self.realms.authenticate(
+        try:
+            signed_in = self.realms.authenticate(
                 redirect_uri=body["redirect_uri"],
                 state=body["state"],
                 nonce=body["nonce"],
                 realm=body.get("realm") or None,
             )
-        )
+        except (OidcFailed, OpUnreachable):
+            # the user's sign-in failed (not the application's own credentials)
+            self.audit.authentication_failed(
+                request, principal=TOKEN_PRINCIPAL, realm=body.get("realm") or None
+            )
+            raise
+        self.audit.authentication_success(signed_in.identity, request)
+        return NodeResponse(body=signed_in.body)
 
     def logout(self, request: NodeRequest) -> NodeResponse:
         """``POST /_security/oidc/logout``: the tokens invalidated, ``{redirect}`` to the OP."""

@@ -75,6 +75,7 @@ OP_TIMEOUT_S = 10.0
 MAX_OP_ANSWER = 1024 * 1024
 MAX_PARAM_CHARS = 1024
 FAILED = "Failed to authenticate user with OpenID Connect"
+TOKEN_PRINCIPAL = "<OIDC Token>"  # noqa: S105 (who a failed sign-in is, in the audit trail)
 _ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 )
@@ -351,6 +352,14 @@ class PendingLogins:
 # -- the realms -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """A finished sign-in: who, and the body of the ``authenticate`` answer."""
+
+    identity: Identity
+    body: dict[str, Any]
+
+
 class OidcRealms:
     """The OIDC realms of the current `NodeSecurity`, and the three steps of their flow."""
 
@@ -431,8 +440,8 @@ class OidcRealms:
 
     def authenticate(
         self, *, redirect_uri: str, state: str, nonce: str, realm: str | None = None
-    ) -> dict[str, Any]:
-        """``_security/oidc/authenticate``: the user's tokens and who they are."""
+    ) -> SignedIn:
+        """``_security/oidc/authenticate``: who signed in, and the answer with their tokens."""
         try:
             return self._authenticate(redirect_uri, state, nonce, realm)
         except (OidcFailed, OpUnreachable) as exc:
@@ -441,7 +450,7 @@ class OidcRealms:
 
     def _authenticate(
         self, redirect_uri: str, state: str, nonce: str, realm: str | None
-    ) -> dict[str, Any]:
+    ) -> SignedIn:
         pending = self.pending.take(state)
         if pending is None:
             raise OidcFailed("no pending login has this state (forged, used or expired)")
@@ -466,13 +475,14 @@ class OidcRealms:
         body = self.tokens.issue(
             identity, extra={"oidc_realm": settings.name, "id_token": id_token}
         )
-        return {
+        answer = {
             "username": identity.username,
             "access_token": body["access_token"],
             "refresh_token": body["refresh_token"],
             "expires_in": body["expires_in"],
             "authentication": body["authentication"],
         }
+        return SignedIn(identity, answer)
 
     def logout(self, *, token: str, refresh_token: str | None = None) -> dict[str, Any]:
         """``_security/oidc/logout``: the tokens invalidated; ``{redirect}`` to the OP's end
