@@ -405,7 +405,8 @@ class AuditTrail:
         return event
 
     def _record(self, event: dict[str, Any]) -> None:
-        if self._policy.ignores(filter_values(event)):
+        policy = self._policy
+        if policy.ignore and policy.ignores(filter_values(event)):
             return
         with self._lock:
             if len(self._events) >= self.capacity:
