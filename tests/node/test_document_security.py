@@ -610,7 +610,12 @@ def test_no_hidden_field_or_document_ever_shows(
         "highlight": {"fields": {"*": {}}},
         "fields": ["*"],
         "docvalue_fields": list(AGGREGATED),
-        "aggs": {name: {"terms": {"field": name}} for name in AGGREGATED},
+        "aggs": {
+            **{name: {"terms": {"field": name}} for name in AGGREGATED},
+            **{
+                f"{name}-all": {"terms": {"field": name, "min_doc_count": 0}} for name in AGGREGATED
+            },
+        },
     }
     response = prop_user.post("/prop/_search", json=search)
     assert response.status_code == 200, response.text
@@ -624,12 +629,13 @@ def test_no_hidden_field_or_document_ever_shows(
         assert set(hit.get("fields", {})) <= shown_fields
         assert set(hit.get("highlight", {})) <= shown_fields
     for name in AGGREGATED:
-        buckets = {b["key"]: b["doc_count"] for b in body["aggregations"][name]["buckets"]}
         expected: dict[Any, int] = {}
         for doc in visible.values():
             if name in doc:
                 expected[doc[name]] = expected.get(doc[name], 0) + 1
-        assert buckets == expected, name
+        for agg in (name, f"{name}-all"):
+            buckets = {b["key"]: b["doc_count"] for b in body["aggregations"][agg]["buckets"]}
+            assert buckets == expected, agg
 
     count = prop_user.post("/prop/_count").json()["count"]
     assert count == len(visible)
@@ -686,3 +692,9 @@ def test_terms_enum_leaves_out_hidden_fields_and_documents(
         secrets = client.post("/books/_terms_enum", json={"field": "secret"}).json()["terms"]
     assert authors == ["Austen"]
     assert secrets == []
+
+
+def test_terms_with_min_doc_count_zero_name_no_hidden_document_value(dls: TestClient) -> None:
+    body = {"size": 0, "aggs": {"a": {"terms": {"field": "author", "min_doc_count": 0}}}}
+    buckets = dls.post("/books/_search", json=body).json()["aggregations"]["a"]["buckets"]
+    assert sorted(b["key"] for b in buckets) == ["Herbert", "Joyce"]

@@ -101,6 +101,9 @@ class AggregationTarget:
     compile: Callable[[Mapping[str, Any]], tantivy.Query]
     sources: Callable[[Sequence[str]], dict[str, dict[str, Any]]]
     index_name: str
+    documents_hidden: bool = False
+    """Document-level security hides some documents: terms are read only from matches (a
+    ``min_doc_count: 0`` bucket would name a value of a hidden document)."""
 
 
 def run_aggregations(
@@ -567,6 +570,8 @@ class _Run:
         if size < 1:
             raise IllegalArgument(f"[size] must be greater than 0. Found [{size}] in [{spec.name}]")
         min_doc_count = _int_param(spec, "min_doc_count", 1)
+        if min_doc_count == 0 and any(t.documents_hidden for t in scope.targets):
+            min_doc_count = 1
         order = _terms_order(spec)
         shard_size = _int_param(
             spec, "shard_size", size if len(scope.targets) == 1 else int(size * 1.5 + 10)

@@ -351,6 +351,7 @@ def _aggregation_target(target: Target) -> AggregationTarget:
         compile=compile_query,
         sources=sources,
         index_name=target.record.name,
+        documents_hidden=restriction_of(target.record).query is not None,
     )
 
 
