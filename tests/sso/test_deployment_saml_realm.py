@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -43,7 +43,14 @@ from tests.sso.forge import (
     response_of,
     without_signature,
 )
-from tests.sso.idp import Idp, SignInResult, free_port, log_in_at_idp, make_key_pair
+from tests.sso.idp import (
+    Idp,
+    SignInResult,
+    _log_in,
+    free_port,
+    log_in_at_idp,
+    make_key_pair,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SP_ENTITY_ID = "https://app.example.com/saml/sp"
@@ -62,6 +69,7 @@ def register_realm_sp(idp: Idp) -> None:
         "'SingleLogoutService' => [['Binding' => "
         f"'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', 'Location' => '{LOGOUT}']],"
         "'validate.authnrequest' => false,"
+        "'sign.logout' => true,"
         f"'NameIDFormat' => '{PERSISTENT}',"
         "'simplesaml.nameidattribute' => 'uid',"
         "'attributes' => ['uid', 'email', 'groups'],"
@@ -397,8 +405,79 @@ def test_the_sp_metadata_names_the_acs(es: TestClient) -> None:
     assert ACS in xml
 
 
-def test_idp_initiated_logout_is_refused_naming_the_feature(es: TestClient) -> None:
-    response = es.post("/_security/saml/invalidate", json={"realm": "saml1", "query_string": "x"})
+def idp_started_logout(es: TestClient, idp: Idp) -> tuple[dict[str, Any], str]:
+    """alice signs in through the application, then logs out at the IdP: her tokens, and the
+    query string of the LogoutRequest the IdP sends her browser to ``sp.logout`` with."""
+    with httpx.Client(follow_redirects=True, timeout=20) as browser:
+        prepare = prepared(es)
+        posted = _log_in(browser, prepare["redirect"], "alice")
+        tokens = authenticate(es, posted.form["SAMLResponse"], [prepare["id"]]).json()
+        response = browser.get(
+            f"{idp.base_url}saml2/idp/SingleLogoutService.php",
+            params={"ReturnTo": idp.base_url},
+            follow_redirects=False,
+        )
+        while not response.headers.get("location", "").startswith(LOGOUT):
+            assert response.is_redirect, response.text[:2000]
+            response = browser.get(
+                urljoin(str(response.url), response.headers["location"]), follow_redirects=False
+            )
+    return tokens, urlsplit(response.headers["location"]).query
+
+
+@pytest.fixture
+def with_single_logout(idp: Idp, security_file: Path, node_services: NodeServices) -> None:
+    realm = realm_of(idp, **{"sp.logout": LOGOUT})
+    write_security(security_file, NodeSecurity(saml=(realm,)))
+    node_services.security_config.reload()
+
+
+@pytest.mark.usefixtures("with_single_logout")
+def test_an_idp_started_logout_invalidates_the_users_tokens(
+    es: TestClient, node: TestClient, idp: Idp
+) -> None:
+    tokens, query_string = idp_started_logout(es, idp)
+    assert node.get("/logs-1/_search", headers=bearer(tokens["access_token"])).status_code == 200
+
+    answer = es.post(
+        "/_security/saml/invalidate", json={"realm": "saml1", "query_string": query_string}
+    )
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["realm"] == "saml1"
+    assert body["invalidated"] >= 1
+    assert "SAMLResponse" in parse_qs(urlsplit(body["redirect"]).query)
+    assert body["redirect"].startswith(idp.base_url)
+    assert node.get("/logs-1/_search", headers=bearer(tokens["access_token"])).status_code == 401
+
+
+@pytest.mark.usefixtures("with_single_logout")
+def test_an_unsigned_logout_request_is_refused(es: TestClient, node: TestClient, idp: Idp) -> None:
+    tokens, query_string = idp_started_logout(es, idp)
+    unsigned = "&".join(
+        p for p in query_string.split("&") if not p.startswith(("Signature=", "SigAlg="))
+    )
+
+    answer = es.post(
+        "/_security/saml/invalidate", json={"realm": "saml1", "query_string": unsigned}
+    )
+
+    assert answer.status_code == 401, answer.text
+    assert node.get("/logs-1/_search", headers=bearer(tokens["access_token"])).status_code == 200
+
+
+def test_a_realm_without_sp_logout_refuses_logout_requests(es: TestClient) -> None:
+    answer = es.post(
+        "/_security/saml/invalidate",
+        json={"realm": "saml1", "query_string": "SAMLRequest=x&Signature=y"},
+    )
+
+    assert answer.status_code == 401
+
+
+def test_completing_a_logout_is_refused_naming_the_feature(es: TestClient) -> None:
+    response = es.post("/_security/saml/complete_logout", json={"realm": "saml1", "ids": []})
 
     assert response.status_code == 400
     assert "SAML single logout" in response.json()["error"]["reason"]

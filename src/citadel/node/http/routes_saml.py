@@ -1,6 +1,6 @@
-"""``_security/saml/prepare``, ``authenticate``, ``logout`` and ``metadata/{realm}``: the SAML
-flow for a custom web application, in Elasticsearch's request and response shapes (see
-`citadel.node.security.saml_realm`). Each needs ``manage_saml`` (held by ``manage_security``
+"""``_security/saml/prepare``, ``authenticate``, ``logout``, ``invalidate`` and
+``metadata/{realm}``: the SAML flow for a custom web application, in Elasticsearch's request
+and response shapes (see `citadel.node.security.saml_realm`). Each needs ``manage_saml`` (held by ``manage_security``
 and ``all``), as in Elasticsearch: the caller is the application, not the user signing in.
 """
 
@@ -19,6 +19,7 @@ from citadel.node.services import NodeServices
 MANAGE_SAML = cluster("manage_saml")
 _PREPARE_FIELDS = ("realm", "acs", "relay_state")
 _LOGOUT_FIELDS = ("token", "refresh_token")
+_INVALIDATE_FIELDS = ("realm", "acs", "query_string")
 
 
 def register(router: Router, services: NodeServices) -> None:
@@ -29,11 +30,13 @@ def register(router: Router, services: NodeServices) -> None:
         services.realm,  # type: ignore[arg-type]
         services.tokens,  # type: ignore[arg-type]
         services.clock,
+        services.store,
     )
     api = SamlRoutes(realms)
     router.add("POST", "/_security/saml/prepare", api.prepare, MANAGE_SAML)
     router.add("POST", "/_security/saml/authenticate", api.authenticate, MANAGE_SAML)
     router.add("POST", "/_security/saml/logout", api.logout, MANAGE_SAML)
+    router.add("POST", "/_security/saml/invalidate", api.invalidate, MANAGE_SAML)
     router.add("GET", "/_security/saml/metadata/{realm}", api.metadata, MANAGE_SAML)
 
 
@@ -81,6 +84,25 @@ class SamlRoutes:
         return NodeResponse(
             body=self.realms.logout(
                 token=body["token"], refresh_token=body.get("refresh_token") or None
+            )
+        )
+
+    def invalidate(self, request: NodeRequest) -> NodeResponse:
+        """``POST /_security/saml/invalidate``: an IdP-started logout; ``{invalidated, realm,
+        redirect}``; 401 for a LogoutRequest refused."""
+        body = string_fields(request, _INVALIDATE_FIELDS, what="saml_invalidate")
+        problems = []
+        if not body.get("query_string"):
+            problems.append("query_string is missing")
+        if bool(body.get("realm")) == bool(body.get("acs")):
+            problems.append("one and only one of [realm, acs] must be provided")
+        if problems:
+            raise ValidationFailed(*problems)
+        return NodeResponse(
+            body=self.realms.invalidate(
+                realm=body.get("realm") or None,
+                acs=body.get("acs") or None,
+                query_string=body["query_string"].lstrip("?"),
             )
         )
 

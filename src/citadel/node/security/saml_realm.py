@@ -25,6 +25,13 @@ A web application drives the Web Browser SSO profile through the node, as with E
 4. ``_security/saml/logout`` invalidates those tokens and, when the IdP's metadata has an
    HTTP-Redirect single logout service, ``sp.logout`` is set and ``idp.use_single_logout`` is
    not false, answers a LogoutRequest URL for the IdP (else ``redirect`` is null).
+5. ``_security/saml/invalidate`` takes the query string of an IdP-started logout (a
+   LogoutRequest, HTTP-Redirect binding), which must be signed by the IdP (SHA-256 or better),
+   addressed to ``sp.logout`` (a realm without it refuses every LogoutRequest, as
+   Elasticsearch does), from the IdP and not expired; every token the realm issued to that
+   NameID is invalidated, and the answer carries the LogoutResponse URL for the IdP. Which
+   NameID got which username is remembered in the node's store (table ``saml_sessions``) for
+   as long as a refresh token lives.
 
 Every failed sign-in is the same 401; the check that failed is logged at debug (a
 `RefusalReason`), never the response, the NameID or the attributes.
@@ -47,7 +54,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import structlog
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.metadata import OneLogin_Saml2_Metadata
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from citadel.contract.messages import SamlRealm
 from citadel.kit.clock import Clock
@@ -55,6 +64,7 @@ from citadel.node.errors import IllegalArgument, Unauthenticated
 from citadel.node.security.realm import Identity, Realm
 from citadel.node.security.role_mappings import UserData
 from citadel.node.security.tokens import TokenQuery, TokenService
+from citadel.node.store.connection import Store
 from citadel.sso.metadata import MD, parse_idp_metadata
 from citadel.sso.saml import (
     BINDING_POST,
@@ -76,6 +86,13 @@ REALM_TYPE = "saml"
 NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 MAX_IDS = 100
+SESSION_LIFETIME_MS = 24 * 60 * 60 * 1000  # a refresh token's
+SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS saml_sessions (
+    realm TEXT NOT NULL,
+    name_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+)"""
 MAX_CONTENT_CHARS = 256 * 1024
 _USER_FIELDS = ("principal", "groups", "name", "mail", "dn")
 
@@ -85,6 +102,13 @@ class SamlFailed(Unauthenticated):
 
     def __init__(self, realm: str) -> None:
         super().__init__(f"Provided SAML response is not valid for realm [saml/{realm}]")
+
+
+class LogoutRefused(Unauthenticated):
+    """An IdP's LogoutRequest was refused (one message for every reason)."""
+
+    def __init__(self, realm: str) -> None:
+        super().__init__(f"Provided SAML logout request is not valid for realm [saml/{realm}]")
 
 
 # -- settings -------------------------------------------------------------------------------
@@ -185,12 +209,19 @@ class SamlRealms:
         realm: Realm,
         tokens: TokenService,
         clock: Clock,
+        store: Store,
     ) -> None:
         """`realms`: the configured realms now (`SecurityConfig.current().saml`)."""
         self._realms = realms
         self.realm = realm
         self.tokens = tokens
         self.clock = clock
+        self.store = store
+        with store.write() as conn:
+            conn.execute(SESSIONS_DDL)
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS saml_sessions_name_id ON saml_sessions (realm, name_id)"
+            )
         self.ledger = InMemoryAssertionLedger()
         self._source: tuple[SamlRealm, ...] = ()
         self._parsed: list[SamlSettings] = []
@@ -254,6 +285,7 @@ class SamlRealms:
         if not candidates:
             raise Unauthenticated("No SAML realm is configured")
         settings, name_id, session_index, identity = self._sign_in(candidates, content, ids)
+        self._remember(settings.name, name_id[0], identity.username)
         body = self.tokens.issue(
             identity,
             extra={
@@ -386,6 +418,43 @@ class SamlRealms:
             return {"redirect": None}
         return {"redirect": _logout_request(settings, extra)}
 
+    def invalidate(
+        self, *, realm: str | None, acs: str | None, query_string: str
+    ) -> dict[str, Any]:
+        """``_security/saml/invalidate``: an IdP-started logout; ``{invalidated, realm,
+        redirect}`` (the LogoutResponse for the IdP)."""
+        settings = self.find(realm=realm, acs=acs)
+        try:
+            name_id, redirect = _logout_requested(settings, query_string)
+        except SamlRefused as exc:
+            log.debug("node.saml_logout_refused", realm=settings.name, reason=exc.reason.value)
+            raise LogoutRefused(settings.name) from None
+        invalidated = 0
+        for username in self._usernames(settings.name, name_id):
+            query = TokenQuery(realm_name=settings.name, username=username)
+            invalidated += int(self.tokens.invalidate(query)["invalidated_tokens"])
+        return {"invalidated": invalidated, "realm": settings.name, "redirect": redirect}
+
+    def _remember(self, realm: str, name_id: str, username: str) -> None:
+        now = int(self.clock.now().timestamp() * 1000)
+        with self.store.write() as conn:
+            conn.execute(
+                "DELETE FROM saml_sessions WHERE created_at < ?", (now - SESSION_LIFETIME_MS,)
+            )
+            conn.execute(
+                "INSERT INTO saml_sessions (realm, name_id, username, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (realm, name_id, username, now),
+            )
+
+    def _usernames(self, realm: str, name_id: str) -> list[str]:
+        with self.store.read() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT username FROM saml_sessions WHERE realm = ? AND name_id = ?",
+                (realm, name_id),
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def metadata(self, realm: str) -> dict[str, Any]:
         """``GET _security/saml/metadata/{realm}``: the SP's metadata for the IdP."""
         settings = self.find(realm=realm)
@@ -427,28 +496,70 @@ def _peek(content: str) -> tuple[str | None, str | None]:
     return issuer, root.get("InResponseTo")
 
 
-def _logout_request(settings: SamlSettings, extra: Mapping[str, Any]) -> str:
-    """An (unsigned) LogoutRequest for the IdP's HTTP-Redirect single logout service."""
-    assert settings.idp_logout_url is not None
+def _slo_settings(settings: SamlSettings) -> dict[str, Any]:
+    """python3-saml settings with both sides' single logout services; messages the IdP sends
+    about logout must be signed."""
     assert settings.logout_url is not None
     saml_settings = settings_for(settings.sp)
-    saml_settings["idp"]["singleLogoutService"] = {
-        "url": settings.idp_logout_url,
-        "binding": BINDING_REDIRECT,
-    }
+    if settings.idp_logout_url is not None:
+        saml_settings["idp"]["singleLogoutService"] = {
+            "url": settings.idp_logout_url,
+            "binding": BINDING_REDIRECT,
+        }
     saml_settings["sp"]["singleLogoutService"] = {
         "url": settings.logout_url,
         "binding": BINDING_REDIRECT,
     }
+    saml_settings["security"]["wantMessagesSigned"] = True
+    return saml_settings
+
+
+def _at_logout_url(settings: SamlSettings, query_string: str = "") -> dict[str, Any]:
+    """The request as python3-saml sees it: ``sp.logout`` itself, never a client's Host."""
+    assert settings.logout_url is not None
     url = urlsplit(settings.logout_url)
-    request: dict[str, Any] = {
+    return {
         "https": "on" if url.scheme == "https" else "off",
         "http_host": url.netloc,
         "script_name": url.path,
-        "get_data": {},
+        "get_data": dict(parse_qsl(query_string, keep_blank_values=True)),
         "post_data": {},
+        "query_string": query_string,
+        "validate_signature_from_qs": True,  # the IdP's own encoding, as it signed it
     }
-    auth = OneLogin_Saml2_Auth(request, saml_settings)
+
+
+def _logout_requested(settings: SamlSettings, query_string: str) -> tuple[str, str]:
+    """The NameID an IdP's signed LogoutRequest names, and the LogoutResponse URL."""
+    if settings.logout_url is None or settings.idp_logout_url is None:
+        raise SamlRefused(RefusalReason.WRONG_DESTINATION)  # no single logout here
+    request = _at_logout_url(settings, query_string)
+    encoded = request["get_data"].get("SAMLRequest")
+    if not encoded or len(query_string) > MAX_CONTENT_CHARS:
+        raise SamlRefused(RefusalReason.MALFORMED)
+    try:
+        xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(encoded)
+    except Exception:  # not base64, not deflated: fail closed
+        raise SamlRefused(RefusalReason.MALFORMED) from None
+    parse_safely(xml if isinstance(xml, bytes) else xml.encode())
+    auth = OneLogin_Saml2_Auth(request, _slo_settings(settings))
+    try:
+        redirect = auth.process_slo(keep_local_session=True)
+    except Exception:  # any failure inside the library fails closed
+        raise SamlRefused(RefusalReason.INVALID) from None
+    if auth.get_errors() or not redirect:
+        raise SamlRefused(RefusalReason.INVALID)
+    issuer = OneLogin_Saml2_Logout_Request.get_issuer(auth.get_last_request_xml())
+    if issuer != settings.sp.idp_entity_id:
+        raise SamlRefused(RefusalReason.WRONG_ISSUER)
+    name_id = OneLogin_Saml2_Logout_Request.get_nameid(auth.get_last_request_xml())
+    return name_id, redirect
+
+
+def _logout_request(settings: SamlSettings, extra: Mapping[str, Any]) -> str:
+    """An (unsigned) LogoutRequest for the IdP's HTTP-Redirect single logout service."""
+    request = _at_logout_url(settings)
+    auth = OneLogin_Saml2_Auth(request, _slo_settings(settings))
     redirect = auth.logout(
         name_id=extra.get("saml_nameid"),
         session_index=extra.get("saml_session"),
