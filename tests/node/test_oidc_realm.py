@@ -299,6 +299,12 @@ def test_the_oidc_api_needs_manage_oidc(oidc_node: NodeFactory, op: Provider) ->
         ("prepare", {"realm": "nope"}, "Cannot find OIDC realm with name [nope]"),
         ("authenticate", {"state": "s"}, "nonce parameter is missing"),
         ("logout", {}, "token is missing"),
+        ("prepare", {"realm": "oidc1", "state": "s" * 1025}, "[state] may not be longer"),
+        (
+            "authenticate",
+            {"state": "s", "nonce": "n", "redirect_uri": "u" * 8193},
+            "[redirect_uri]",
+        ),
     ],
 )
 def test_malformed_oidc_requests_are_400s(

@@ -14,6 +14,7 @@ from citadel.node.http.routes_tokens import string_fields
 from citadel.node.security.audit import AuditTrail
 from citadel.node.security.errors import ValidationFailed
 from citadel.node.security.oidc_realm import (
+    MAX_PARAM_CHARS,
     TOKEN_PRINCIPAL,
     OidcFailed,
     OidcRealms,
@@ -26,6 +27,7 @@ MANAGE_OIDC = cluster("manage_oidc")
 _PREPARE_FIELDS = ("realm", "iss", "login_hint", "state", "nonce")
 _AUTHENTICATE_FIELDS = ("redirect_uri", "state", "nonce", "realm")
 _LOGOUT_FIELDS = ("token", "refresh_token")
+MAX_REDIRECT_CHARS = 8192
 
 
 def register(router: Router, services: NodeServices) -> None:
@@ -61,6 +63,7 @@ class OidcRoutes:
             problems.append("only one of [realm, issuer] can be provided in the same request")
         if body.get("login_hint") and not body.get("iss"):
             problems.append("login_hint can only be provided with an issuer")
+        problems += _too_long(body, MAX_PARAM_CHARS)
         if problems:
             raise ValidationFailed(*problems)
         return NodeResponse(
@@ -82,6 +85,7 @@ class OidcRoutes:
             for name in ("state", "nonce", "redirect_uri")
             if not body.get(name)
         ]
+        problems += _too_long(body, MAX_PARAM_CHARS, redirect_uri=MAX_REDIRECT_CHARS)
         if problems:
             raise ValidationFailed(*problems)
         try:
@@ -110,3 +114,11 @@ class OidcRoutes:
                 token=body["token"], refresh_token=body.get("refresh_token") or None
             )
         )
+
+
+def _too_long(body: dict[str, str], limit: int, **limits: int) -> list[str]:
+    return [
+        f"[{name}] may not be longer than [{limits.get(name, limit)}] characters"
+        for name, value in body.items()
+        if len(value) > limits.get(name, limit)
+    ]
