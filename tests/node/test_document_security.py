@@ -698,3 +698,12 @@ def test_terms_with_min_doc_count_zero_name_no_hidden_document_value(dls: TestCl
     body = {"size": 0, "aggs": {"a": {"terms": {"field": "author", "min_doc_count": 0}}}}
     buckets = dls.post("/books/_search", json=body).json()["aggregations"]["a"]["buckets"]
     assert sorted(b["key"] for b in buckets) == ["Herbert", "Joyce"]
+
+
+def test_term_vectors_of_a_hidden_document_are_not_found(dls: TestClient) -> None:
+    assert dls.get("/books/_termvectors/1").json()["found"] is True
+    assert dls.get("/books/_termvectors/2").json()["found"] is False
+
+
+def test_cat_count_counts_only_matching_documents(dls: TestClient) -> None:
+    assert dls.get("/_cat/count/books?format=json").json()[0]["count"] == "2"
