@@ -30,7 +30,16 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.console.browser import Person, console_up, csrf_of, new_context, sign_in
+from tests.console.browser import (
+    DESKTOP,
+    PHONE,
+    Person,
+    console_up,
+    csrf_of,
+    new_context,
+    sign_in,
+)
+from tests.console.test_browser_layout import FITS
 from tests.fixtures.mail import invitation_link
 
 pytestmark = pytest.mark.e2e
@@ -386,3 +395,32 @@ def test_a_refused_user_is_shown_with_the_deployments_reason(deployments, owner)
     alert = owner.get_by_role("alert")
     expect(alert.locator("small.code")).to_have_text("action_request_validation_exception")
     expect(owner.get_by_label("Username")).to_have_value("shorty")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_every_explorer_page_fits_the_screen(deployments, owner_context, viewport):
+    """The console's layout check (test_browser_layout.FITS): no page scrolls sideways, and
+    every table cell lies within the viewport or a table container and shows its content."""
+    context = deployments.browser.new_context(
+        base_url=deployments.base_url,
+        ignore_https_errors=True,
+        viewport=viewport,
+        storage_state=owner_context.storage_state(),
+    )
+    page = context.new_page()
+    base = explorer_of(deployments.a)
+    found: dict[str, list[str]] = {}
+    paths = ["", "/indices/orders", *(f"/security/{k}" for k in ("users", "roles", "api-keys"))]
+    for path in paths:
+        page.goto(base + path)
+        expect(page.locator("main h1")).to_be_visible()
+        if problems := page.evaluate(FITS):
+            found[path] = problems[:5]
+    page.goto(base + "/query?index=orders")
+    page.get_by_label("Search request (Elasticsearch query DSL, JSON)").fill(TERMS_QUERY)
+    page.get_by_role("button", name="Run query").click()
+    expect(page.locator("table.aggregation-table")).to_be_visible()
+    if problems := page.evaluate(FITS):
+        found["/query"] = problems[:5]
+    context.close()
+    assert not found, f"at {viewport['width']} px: {found}"
