@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from citadel.config import Settings
 from citadel.contract.messages import AuditSettings
 from citadel.deployment_audit.errors import TooManyAuditEvents
 from citadel.deployment_audit.models import DeploymentAuditEvent
@@ -17,6 +18,7 @@ from citadel.deployment_audit.service import (
     settings_for_node,
 )
 from citadel.deployments.errors import DeploymentNotFound
+from citadel.roots.control_plane import build
 from tests.deployment_audit.conftest import audit_event, minutes_ago, ship
 from tests.fixtures.builders import make_deployment
 
@@ -182,3 +184,28 @@ def test_events_of_one_instant_are_pruned_by_id_beyond_the_limit(services, deplo
         prune(session, now=services.clock.now(), retention_days=30, max_events=2)
 
     assert sorted(r.id for r in stored(services, deployment)) == newest
+
+
+def test_the_control_planes_chores_prune_by_its_retention_settings(services, deployment):
+    now = services.clock.now()
+    ship(
+        services,
+        deployment,
+        [audit_event(at=now - timedelta(days=3), request_id="old")]
+        + [audit_event(at=now - timedelta(minutes=i), request_id=f"r{i}") for i in range(4)],
+    )
+    settings = Settings(
+        data_dir=services.settings.data_dir,
+        database_url=services.settings.database_url,
+        deployment_audit_retention_days=2,
+        deployment_audit_max_events=3,
+        _env_file=None,
+    )
+    process = build(settings, admin_email=None)
+    try:
+        pruned = process.prune_deployment_audit()
+    finally:
+        process.close()
+
+    assert pruned.too_old == 1
+    assert [r.request_id for r in stored(services, deployment)] == ["r2", "r1", "r0"]
