@@ -707,3 +707,17 @@ def test_term_vectors_of_a_hidden_document_are_not_found(dls: TestClient) -> Non
 
 def test_cat_count_counts_only_matching_documents(dls: TestClient) -> None:
     assert dls.get("/_cat/count/books?format=json").json()[0]["count"] == "2"
+
+
+def test_a_grant_on_a_data_stream_restricts_its_backing_indices(
+    node_app: NodeApp, es: TestClient
+) -> None:
+    template = {"index_patterns": ["logs-*"], "data_stream": {}}
+    assert es.put("/_index_template/logs", json=template).status_code == 200
+    for level in ("info", "error"):
+        doc = {"@timestamp": "2026-01-01T00:00:00Z", "level": level}
+        assert es.post("/logs-app/_doc?refresh=true", json=doc).status_code == 201
+    role(es, "errors_only", entry("logs-*", query={"term": {"level": "error"}}))
+    with as_user(node_app, es, "ops", "errors_only") as client:
+        hits = hits_of(client.post("/logs-app/_search", json={}))
+    assert [h["_source"]["level"] for h in hits] == ["error"]
