@@ -85,3 +85,9 @@ def test_every_explorer_form_needs_the_csrf_token(client, signed_in, deployment,
 def test_only_users_and_role_mappings_can_be_deleted_here(client, signed_in, deployment):
     answer = post(client, f"/deployments/{deployment}/explorer/security/roles/x/delete", signed_in)
     assert answer.status_code == 404
+
+
+def test_the_documents_of_an_api_name_are_not_asked_for(client, signed_in, deployment):
+    answer = client.get(f"/deployments/{deployment}/explorer/indices/_security")
+    assert answer.status_code == 400
+    assert "only runs _search" in answer.text

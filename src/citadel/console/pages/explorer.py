@@ -175,9 +175,10 @@ def indices_page(request: Request, visitor: SignedIn, deployment_id: str) -> Res
 def documents_page(request: Request, visitor: SignedIn, deployment_id: str, index: str) -> Response:
     """One index's documents, `PAGE_SIZE` at a time, each as indented JSON."""
     start = documents_window(request.query_params.get("from"))
+    index = check_query(index[:255], "").index  # a name or pattern, as the query runner takes
     with opened(visitor, deployment_id[:32]) as it:
         body = {"from": start, "size": PAGE_SIZE, "track_total_hits": True}
-        found = it.calls.post(path_of(index[:255], "_search"), body)
+        found = it.calls.post(path_of(index, "_search"), body)
         hits = found.get("hits", {}) if isinstance(found, dict) else {}
         total = total_hits(hits)
         documents = [
@@ -191,7 +192,7 @@ def documents_page(request: Request, visitor: SignedIn, deployment_id: str, inde
             "documents.html",
             it,
             tab="indices",
-            index=index[:255],
+            index=index,
             documents=documents,
             total=total,
             first=start + 1 if documents else 0,
