@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tantivy
 
@@ -61,6 +61,9 @@ from citadel.node.store.indices import (
     resolve_targets,
 )
 
+if TYPE_CHECKING:
+    from citadel.node.security.realm import Identity
+
 MAX_SORTED_IN_MEMORY = 10_000
 TIE_WINDOW = 65_536  # hits read at most to order one group of equal scores
 TIE_SLACK = 16  # hits read beyond the page, to see whether the last score is tied
@@ -79,10 +82,10 @@ class Opened:
 def secured(
     conn: Any,
     records: Sequence[IndexRecord],
-    identity: Any,
+    identity: Identity,
     privileges: tuple[str, ...] = READ,
 ) -> list[IndexRecord]:
-    """Every record as `identity` (a realm `Identity`) may read it, under its field- and
+    """Every record as `identity` may read it, under its field- and
     document-level security; the records themselves when no role of it restricts any."""
     if not has_restrictions(identity):
         return list(records)
@@ -92,7 +95,9 @@ def secured(
     ]
 
 
-def restriction_on(conn: Any, identity: Any, name: str, privileges: tuple[str, ...]) -> Restriction:
+def restriction_on(
+    conn: Any, identity: Identity, name: str, privileges: tuple[str, ...]
+) -> Restriction:
     """What `identity` may see of the index `name` (an index, alias or data stream, perhaps
     not existing yet) through grants holding one of `privileges` (for writes that Elasticsearch
     refuses under field- or document-level security)."""

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from citadel.node.engine.layout import FieldTable
 from citadel.node.errors import EsError, IllegalArgument
@@ -38,6 +38,9 @@ from citadel.node.scripts.mustache import render_source
 from citadel.node.security.privileges import IndexGrant, RoleDescriptor
 from citadel.node.security.vocabulary import INDEX_INCLUDES
 from citadel.node.store.indices import IndexRecord
+
+if TYPE_CHECKING:  # the realm reads descriptors; this module only reads its identities
+    from citadel.node.security.realm import Identity
 
 READ = ("read",)
 METADATA_FIELDS = frozenset(
@@ -182,8 +185,8 @@ class UserModel:
         }
 
 
-def has_restrictions(identity: Any) -> bool:
-    """Whether any role of `identity` (a realm `Identity`) limits fields or documents: when
+def has_restrictions(identity: Identity) -> bool:
+    """Whether any role of `identity` limits fields or documents: when
     none does, nothing here applies (the common case costs one scan of its grants)."""
     descriptors = (*identity.descriptors, *(identity.limited_by or ()))
     return any(grant.restricts for d in descriptors for grant in d.indices)
@@ -198,9 +201,9 @@ def reached_as(record: IndexRecord, streams: Mapping[str, Any]) -> tuple[str, ..
 
 
 def restriction_for(
-    identity: Any, names: tuple[str, ...], privileges: tuple[str, ...] = READ
+    identity: Identity, names: tuple[str, ...], privileges: tuple[str, ...] = READ
 ) -> Restriction:
-    """What `identity` (a realm `Identity`) may read of an index known by `names` (its own,
+    """What `identity` may read of an index known by `names` (its own,
     its aliases', its data stream's) through grants holding any of `privileges`: its own
     descriptors' restriction, intersected with ``limited_by``'s for an API key."""
     user = UserModel(
