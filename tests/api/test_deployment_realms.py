@@ -14,6 +14,7 @@ from citadel.audit.models import AuditEvent
 from citadel.deployment_realms.models import DeploymentRealm
 from citadel.deployment_realms.service import realms_for_node
 from citadel.deployments.internal import allocation_version
+from citadel.node.security.oidc_realm import OidcSettings
 from citadel.sso.saml import bare_certificate
 from citadel.use_cases.internal import allocations
 from tests.fixtures.builders import (
@@ -419,3 +420,28 @@ def test_the_allocation_of_a_running_deployment_carries_its_realms(
     assert allocation.security is not None
     assert [r.name for r in allocation.security.saml] == ["saml1"]
     assert [(r.name, r.client_secret) for r in allocation.security.oidc] == [("oidc1", SECRET)]
+
+
+def test_an_oidc_realm_put_through_the_api_is_one_the_node_reads(
+    client, services, owner_key, url, deployment
+):
+    body = oidc_body(
+        **{
+            "rp.client_auth_method": "client_secret_post",
+            "rp.requested_scopes": ["email"],
+            "allowed_clock_skew": "30s",
+            "claims.groups": "groups",
+            "claim_patterns.principal": "^(.+)@example\\.com$",
+        }
+    )
+    assert client.put(f"{url}/oidc1", json=body, headers=owner_key).status_code == 201
+
+    with services.db.read() as session:
+        _, (realm,) = realms_for_node(session, deployment, services.keyring.barrier)
+    parsed = OidcSettings.of(realm)
+
+    assert parsed.client_secret == SECRET
+    assert parsed.client_auth_method == "client_secret_post"
+    assert parsed.scopes == ("openid", "email")
+    assert parsed.clock_skew_s == 30
+    assert parsed.claim_patterns["principal"].pattern == "^(.+)@example\\.com$"

@@ -361,6 +361,31 @@ def test_a_disabled_realm_takes_no_one(
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize("change", ["removed", "disabled"])
+def test_removing_or_disabling_a_realm_cuts_its_users_off_at_once(
+    es: TestClient,
+    node: TestClient,
+    idp: Idp,
+    security_file: Path,
+    node_services: NodeServices,
+    change: str,
+) -> None:
+    content, request_id = signed_in(es)
+    tokens = authenticate(es, content, [request_id]).json()
+    assert node.get("/logs-1/_search", headers=bearer(tokens["access_token"])).status_code == 200
+
+    realms = () if change == "removed" else (realm_of(idp).model_copy(update={"enabled": False}),)
+    write_security(security_file, NodeSecurity(saml=realms))
+    node_services.security_config.reload()
+
+    assert node.get("/logs-1/_search", headers=bearer(tokens["access_token"])).status_code == 401
+    refreshed = es.post(
+        "/_security/oauth2/token",
+        json={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
+    assert refreshed.status_code == 400
+
+
 # -- logout and metadata ---------------------------------------------------------------------
 
 

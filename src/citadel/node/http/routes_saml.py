@@ -1,7 +1,8 @@
 """``_security/saml/prepare``, ``authenticate``, ``logout``, ``invalidate`` and
 ``metadata/{realm}``: the SAML flow for a custom web application, in Elasticsearch's request
-and response shapes (see `citadel.node.security.saml_realm`). Each needs ``manage_saml`` (held by ``manage_security``
-and ``all``), as in Elasticsearch: the caller is the application, not the user signing in.
+and response shapes (see `citadel.node.security.saml_realm`). Each needs ``manage_saml`` (held
+by ``manage_security`` and ``all``), as in Elasticsearch: the caller is the application, not
+the user signing in.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def register(router: Router, services: NodeServices) -> None:
         services.clock,
         services.store,
     )
+    config.on_change(realms.realms_changed)
     api = SamlRoutes(realms)
     router.add("POST", "/_security/saml/prepare", api.prepare, MANAGE_SAML)
     router.add("POST", "/_security/saml/authenticate", api.authenticate, MANAGE_SAML)

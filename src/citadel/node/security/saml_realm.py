@@ -37,7 +37,9 @@ Every failed sign-in is the same 401; the check that failed is logged at debug (
 `RefusalReason`), never the response, the NameID or the attributes.
 
 The realm's settings come from the security file; a realm whose settings or IdP metadata do
-not parse is skipped and logged (the control plane checked them already).
+not parse is skipped and logged (the control plane checked them already). When a new file
+removes or disables a realm, every token it issued is invalidated at once (`realms_changed`):
+deleting a realm cuts its users off, not only their next sign-in.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.metadata import OneLogin_Saml2_Metadata
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from citadel.contract.messages import SamlRealm
+from citadel.contract.messages import NodeSecurity, SamlRealm
 from citadel.kit.clock import Clock
 from citadel.node.errors import IllegalArgument, Unauthenticated
 from citadel.node.security.realm import Identity, Realm
@@ -224,6 +226,7 @@ class SamlRealms:
             )
         self.ledger = InMemoryAssertionLedger()
         self._source: tuple[SamlRealm, ...] = ()
+        self._enabled = {r.name for r in realms() if r.enabled}
         self._parsed: list[SamlSettings] = []
         self._lock = threading.Lock()
 
@@ -247,6 +250,20 @@ class SamlRealms:
         except (ValueError, re.error, SamlRefused) as exc:
             log.warning("node.saml_realm_invalid", realm=realm.name, reason=type(exc).__name__)
             return None
+
+    def realms_changed(self, security: NodeSecurity) -> None:
+        """`SecurityConfig.on_change` listener: invalidate the tokens of every SAML realm that
+        was enabled and no longer is (removed or disabled)."""
+        enabled = {r.name for r in security.saml if r.enabled}
+        with self._lock:
+            gone, self._enabled = self._enabled - enabled, enabled
+        for name in sorted(gone):
+            done = self.tokens.invalidate(TokenQuery(realm_name=name))
+            log.info(
+                "node.saml_realm_removed",
+                realm=name,
+                invalidated_tokens=done["invalidated_tokens"],
+            )
 
     def find(self, *, realm: str | None = None, acs: str | None = None) -> SamlSettings:
         """The realm named `realm`, or the one whose ACS URL is `acs`."""
