@@ -127,6 +127,7 @@ def test_filter_by_text_in_an_index_takes_wildcards_literally(client, owner_key,
     assert request_ids(read(client, trail, owner_key, index="logs")) == ["r2", "r4"]
     assert request_ids(read(client, trail, owner_key, index="logs_")) == ["r2"]
     assert request_ids(read(client, trail, owner_key, index="%")) == []
+    assert request_ids(read(client, trail, owner_key, index="LOGS-")) == ["r4"]
 
 
 def test_pages_follow_the_cursor_to_the_oldest(client, owner_key, trail):

@@ -235,7 +235,7 @@ class EventQuery:
     since: datetime | None = None
     until: datetime | None = None
     index: str | None = None
-    """Text any of the event's indices contains."""
+    """Text any of the event's indices contains (case ignored)."""
     cursor: str | None = None
     size: int = 100
 
@@ -283,7 +283,8 @@ def _select(
     if query.until:
         stmt = stmt.where(E.at < query.until)
     if query.index:
-        stmt = stmt.where(E.indices.contains(query.index, autoescape=True))
+        text = query.index.lower()  # SQLite's LIKE ignores case, PostgreSQL's does not
+        stmt = stmt.where(sa.func.lower(E.indices).contains(text, autoescape=True))
     if query.cursor:
         at, last_id = _parse_cursor(query.cursor)
         stmt = stmt.where(sa.or_(E.at < at, sa.and_(E.at == at, E.id < last_id)))
