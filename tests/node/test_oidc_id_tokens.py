@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import ssl
 import threading
 import time
@@ -23,6 +24,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
+from citadel.contract.messages import NodeSecurity, OidcRealm
+from citadel.crypto.providers.endpoints import EndpointPolicy
+from citadel.node.security import oidc_realm
+from citadel.node.security.oidc_realm import JwksCache, OidcFailed, OidcSettings, OpClient
+from citadel.runtime.egress import Egress
 from tests.node.builders import error_of
 from tests.node.oidc_provider import make_certificates, start_oidc_node
 
@@ -213,3 +219,62 @@ def test_several_audiences_pass_when_azp_is_the_client(
 def test_a_token_within_the_clock_skew_passes(node: TestClient, op: ForgingProvider) -> None:
     response = sign_in_with(node, op, lambda c: signed({**c, "exp": c["iat"] - 30}))
     assert response.status_code == 200, response.text
+
+
+# -- the JWKS cache ---------------------------------------------------------------------------
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_jwks_is_cached_and_fetched_again_for_an_unknown_key_at_most_once_a_minute(
+    tmp_path: Path, op: ForgingProvider
+) -> None:
+    settings = OidcSettings.of(
+        OidcRealm(
+            name="oidc1",
+            settings={
+                "op.issuer": op.issuer,
+                "op.authorization_endpoint": f"{op.issuer}/authorize",
+                "op.token_endpoint": f"{op.issuer}/token",
+                "op.jwkset_path": f"{op.issuer}/jwks",
+                "rp.client_id": CLIENT_ID,
+                "rp.redirect_uri": CALLBACK,
+                "ssl.certificate_authorities": op.ca_pem,
+            },
+        )
+    )
+    forwarders = Egress(EndpointPolicy.from_settings(["127.0.0.1", "localhost"]))
+    try:
+        forwarders.sync(
+            "dep1",
+            tmp_path,
+            os.getuid(),
+            NodeSecurity(
+                oidc=(
+                    OidcRealm(name="oidc1", settings={"op.token_endpoint": f"{op.issuer}/token"}),
+                )
+            ),
+        )
+        clock = Monotonic()
+        cache = JwksCache(OpClient(tmp_path / "egress"), clock)
+        op.jwks = {"keys": [jwk(KEY, "k1")]}
+        assert cache.key(settings, "k1").key_id == "k1"
+        op.jwks = {"keys": [jwk(KEY, "k1"), jwk(OTHER_KEY, "k2")]}  # the OP rotates
+        clock.now += 30
+        with pytest.raises(OidcFailed):
+            cache.key(settings, "k2")  # fetched 30 s ago: not again yet
+        clock.now += 31
+        assert cache.key(settings, "k2").key_id == "k2"  # fetched again
+        op.jwks = {"keys": [jwk(OTHER_KEY, "k2")]}  # k1 retired at the OP
+        assert cache.key(settings, "k1").key_id == "k1"  # still cached
+        clock.now += oidc_realm.JWKS_TTL_S + 1
+        with pytest.raises(OidcFailed):
+            cache.key(settings, "k1")  # the set expired: fetched again, k1 is gone
+    finally:
+        forwarders.close()
