@@ -333,6 +333,27 @@ def test_a_pattern_takes_its_first_group_as_the_value(
     assert_refused(authenticate(es, content, [request_id]))
 
 
+@pytest.mark.parametrize(("delimiter", "roles"), [(",", ["logs_reader"]), (None, [])])
+def test_a_single_groups_value_is_split_by_the_delimiter(
+    es: TestClient,
+    node: TestClient,
+    idp: Idp,
+    security_file: Path,
+    node_services: NodeServices,
+    delimiter: str | None,
+    roles: list[str],
+) -> None:
+    realm = realm_of(idp, **{"attribute_delimiters.groups": delimiter})
+    write_security(security_file, NodeSecurity(saml=(realm,)))
+    node_services.security_config.reload()
+
+    with idp.users_changed(alice={"uid": ["alice"], "groups": ["admins, viewers"]}):
+        content, request_id = signed_in(es, "alice")
+    token = authenticate(es, content, [request_id]).json()["access_token"]
+
+    assert node.get("/_security/_authenticate", headers=bearer(token)).json()["roles"] == roles
+
+
 def test_an_authentication_context_other_than_the_one_asked_for_is_refused(
     es: TestClient, idp: Idp, security_file: Path, node_services: NodeServices
 ) -> None:
