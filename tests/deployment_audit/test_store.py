@@ -76,6 +76,8 @@ def test_nested_fields_are_read_like_flat_ones(services, deployment):
         {"@timestamp": "yesterday", "event.action": "access_granted"},
         {"@timestamp": "2026-12-07T01:00:00", "event.action": "access_granted"},  # no zone
         {"@timestamp": "2026-12-07T01:00:00Z", "event.action": "rm -rf"},
+        {"@timestamp": "2026-12-07T01:00:00Z", "event.action": ["access_granted"]},
+        {"@timestamp": 1765069200, "event.action": "access_granted"},
         {"@timestamp": "1999-12-31T23:59:59Z", "event.action": "access_granted"},
         "not an object",
     ],

@@ -114,7 +114,7 @@ def _event_row(deployment: Deployment, event: Mapping[str, Any]) -> DeploymentAu
         return None
     at = _timestamp(_field(event, "@timestamp"))
     action = _field(event, "event.action")
-    if at is None or action not in _KNOWN:
+    if at is None or not isinstance(action, str) or action not in _KNOWN:
         return None
     document = _clean(event)
     indices = _indices(_field(event, "indices"))
