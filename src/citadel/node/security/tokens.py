@@ -176,7 +176,7 @@ class TokenService:
         }
         if refresh_token is not None:
             body["refresh_token"] = refresh_token
-        body["authentication"] = describe(self._identity(_Row.of(identity, stored)))
+        body["authentication"] = describe(identity)  # who was authenticated, as in ES
         return body
 
     def refresh(self, refresh_token: str) -> dict[str, Any]:
@@ -333,18 +333,6 @@ class _Row:
             row["username"],
             row["realm_name"],
             row["realm_type"],
-            tuple(stored["roles"]),
-            stored["full_name"],
-            stored["email"],
-            stored["metadata"],
-        )
-
-    @classmethod
-    def of(cls, identity: Identity, stored: Mapping[str, Any]) -> _Row:
-        return cls(
-            identity.username,
-            realm_name_of(identity),
-            identity.realm,
             tuple(stored["roles"]),
             stored["full_name"],
             stored["email"],
