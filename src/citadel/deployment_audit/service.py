@@ -104,9 +104,23 @@ def record_events(
     session.add_all(rows)
     lost = max(0, int(dropped)) + refused
     if lost:
-        _settings_row(session, deployment).dropped_events += lost
+        _count_dropped(session, deployment, lost)
     session.flush()
     return len(rows)
+
+
+def _count_dropped(session: Session, deployment: Deployment, lost: int) -> None:
+    """Add to the deployment's dropped count in the database (two shipments never lose one
+    another's count)."""
+    S = DeploymentAuditSettings
+    added = _changed(
+        session,
+        sa.update(S)
+        .where(S.deployment_id == deployment.id)
+        .values(dropped_events=S.dropped_events + lost),
+    )
+    if not added:
+        _settings_row(session, deployment).dropped_events += lost
 
 
 def _event_row(deployment: Deployment, event: Mapping[str, Any]) -> DeploymentAuditEvent | None:
@@ -404,7 +418,7 @@ def prune(
     its newest `max_events`."""
     E = DeploymentAuditEvent
     cutoff = now - timedelta(days=retention_days)
-    old = _deleted(session, sa.delete(E).where(E.at < cutoff))
+    old = _changed(session, sa.delete(E).where(E.at < cutoff))
     over: dict[str, int] = {}
     crowded = session.scalars(
         sa.select(E.deployment_id).group_by(E.deployment_id).having(sa.func.count() > max_events)
@@ -417,7 +431,7 @@ def prune(
             .offset(max_events - 1)
             .limit(1)
         ).one()
-        gone = _deleted(
+        gone = _changed(
             session,
             sa.delete(E).where(
                 E.deployment_id == deployment_id,
@@ -437,6 +451,6 @@ def prune(
     return pruned
 
 
-def _deleted(session: Session, statement: sa.Delete) -> int:
+def _changed(session: Session, statement: sa.Delete | sa.Update) -> int:
     result = cast(sa.CursorResult[Any], session.execute(statement))
     return int(result.rowcount or 0)
