@@ -565,7 +565,7 @@ def prop_user(node_app: NodeApp, es: TestClient) -> Iterator[TestClient]:
 
 
 @settings(
-    max_examples=30,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
