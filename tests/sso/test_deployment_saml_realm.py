@@ -257,6 +257,20 @@ def test_a_replayed_response_is_refused(es: TestClient) -> None:
     assert_refused(authenticate(es, content, [request_id]))
 
 
+def test_a_response_used_once_is_refused_after_a_restart_too(
+    idp: Idp, security_file: Path, tmp_path: Path
+) -> None:
+    def node_once() -> Any:
+        return node_with_security_file(tmp_path / "restarted", SettableClock(), security_file)
+
+    with node_once() as first, client_of(app_of(first), ELASTIC) as es:
+        content, request_id = signed_in(es)
+        assert authenticate(es, content, [request_id]).status_code == 200
+
+    with node_once() as second, client_of(app_of(second), ELASTIC) as es:
+        assert_refused(authenticate(es, content, [request_id]))
+
+
 def test_a_response_to_a_request_the_application_did_not_keep_is_refused(
     es: TestClient,
 ) -> None:

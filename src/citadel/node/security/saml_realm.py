@@ -13,7 +13,8 @@ A web application drives the Web Browser SSO profile through the node, as with E
    (`citadel.sso.saml.process_response`, the one implementation: safe parsing, XSW structure,
    algorithm allow-list, the signature against the IdP metadata's certificates, exact
    destination, recipient, audience and issuer, the time window, InResponseTo, no comments in
-   identifiers, padded identifiers, then one-time use of the assertion ID). Then the
+   identifiers, padded identifiers, then one-time use of the assertion ID, remembered in the
+   node's store (``saml_seen_assertions``) so a restart does not forget it). Then the
    attributes become the user (``attributes.principal`` — ``nameid`` or
    ``nameid:persistent`` for the NameID —, ``groups``, ``name``, ``mail``, ``dn``), each
    narrowed by its ``attribute_patterns`` regex, whose first group is the value: a principal
@@ -71,8 +72,8 @@ from citadel.sso.metadata import MD, parse_idp_metadata
 from citadel.sso.saml import (
     BINDING_POST,
     BINDING_REDIRECT,
+    CLOCK_SKEW,
     NS,
-    InMemoryAssertionLedger,
     RefusalReason,
     SamlRefused,
     ServiceProvider,
@@ -89,6 +90,10 @@ NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 MAX_IDS = 100
 SESSION_LIFETIME_MS = 24 * 60 * 60 * 1000  # a refresh token's
+SEEN_DDL = """CREATE TABLE IF NOT EXISTS saml_seen_assertions (
+    assertion_id TEXT PRIMARY KEY,
+    forget_after INTEGER NOT NULL
+)"""
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS saml_sessions (
     realm TEXT NOT NULL,
     name_id TEXT NOT NULL,
@@ -199,6 +204,31 @@ def _single_logout_url(metadata: str) -> str | None:
     return str(found[0]) if found else None
 
 
+# -- one-time use ---------------------------------------------------------------------------
+
+
+class StoredAssertionLedger:
+    """The `AssertionLedger` of a node: assertion IDs kept in its store until they expire (plus
+    the clock skew), so a response cannot be used twice, not even across a restart."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def seen(self, assertion_id: str, not_on_or_after: datetime) -> bool:
+        """Record `assertion_id`; true if it was already recorded (a replay)."""
+        now = int(self.clock.now().timestamp() * 1000)
+        forget = int((not_on_or_after + CLOCK_SKEW).timestamp() * 1000)
+        with self.store.write() as conn:
+            conn.execute("DELETE FROM saml_seen_assertions WHERE forget_after < ?", (now,))
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO saml_seen_assertions (assertion_id, forget_after) "
+                "VALUES (?, ?)",
+                (assertion_id, forget),
+            ).rowcount
+        return inserted == 0
+
+
 # -- the realms -----------------------------------------------------------------------------
 
 
@@ -220,11 +250,12 @@ class SamlRealms:
         self.clock = clock
         self.store = store
         with store.write() as conn:
+            conn.execute(SEEN_DDL)
             conn.execute(SESSIONS_DDL)
             conn.execute(
                 "CREATE INDEX IF NOT EXISTS saml_sessions_name_id ON saml_sessions (realm, name_id)"
             )
-        self.ledger = InMemoryAssertionLedger()
+        self.ledger = StoredAssertionLedger(store, clock)
         self._source: tuple[SamlRealm, ...] = ()
         self._enabled = {r.name for r in realms() if r.enabled}
         self._parsed: list[SamlSettings] = []
@@ -325,7 +356,6 @@ class SamlRealms:
         self, candidates: list[SamlSettings], content: str, ids: Sequence[str]
     ) -> tuple[SamlSettings, tuple[str, str | None], str | None, Identity]:
         now = datetime.fromtimestamp(self.clock.now().timestamp(), UTC)
-        self.ledger.forget_expired(now)
         realm_name = candidates[0].name
         try:
             issuer, answers = _peek(content)
