@@ -14,7 +14,7 @@ patterns with ``*`` and ``?``; ``except`` must be a subset of ``grant``, as Elas
 checks) and document-level security (``query``: a query object or its JSON text, or
 ``{"template": {"source": ...}}`` rendered with the user's ``_user`` at search time); they are
 kept on the `IndexGrant` and enforced by `citadel.node.security.document_security`. ``run_as``
-(user names, ``*`` and ``?`` wildcards) is kept on the descriptor for the realm's run-as check.
+(user names or patterns) is kept on the descriptor for the realm's run-as check.
 
 Refused with a 400 naming the field, because this node would otherwise ignore them:
 ``remote_indices``/``remote_cluster`` (no remote clusters).
@@ -130,7 +130,8 @@ class RoleDescriptor:
     name: str = ""
     applications: tuple[ApplicationGrant, ...] = ()
     run_as: tuple[str, ...] = ()
-    """The users (names or ``*``/``?`` patterns) this role may run as."""
+    """The users (names or patterns, as the realm's run-as check reads them) this role may run
+    as."""
 
     def allows_cluster(self, privilege: str) -> bool:
         """Whether this role grants the cluster privilege."""
