@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from citadel.bootstrap import Services
-from citadel.contract.messages import NodeSecurity, SamlRealm
+from citadel.contract.messages import AuditSettings, NodeSecurity, SamlRealm
 from citadel.deployment_realms.settings import check_saml
 from citadel.kit.clock import SettableClock
 from citadel.node.services import NodeServices
@@ -238,6 +238,28 @@ def test_authenticate_needs_manage_saml(es: TestClient, node: TestClient) -> Non
     )
 
     assert refused.status_code == 403
+
+
+def test_sign_ins_are_audited_as_the_user_or_the_saml_token(
+    es: TestClient, idp: Idp, security_file: Path, node_services: NodeServices
+) -> None:
+    audit = AuditSettings(enabled=True, include=("authentication_success", "authentication_failed"))
+    write_security(security_file, NodeSecurity(saml=(realm_of(idp),), audit=audit))
+    node_services.security_config.reload()
+    content, request_id = signed_in(es)
+
+    assert authenticate(es, content, [request_id]).status_code == 200
+    assert authenticate(es, content, [request_id]).status_code == 401  # replayed
+
+    events = node_services.audit.collect(0)["events"]
+    succeeded = [
+        e
+        for e in events
+        if e["event.action"] == "authentication_success" and e.get("user.name") == "alice"
+    ]
+    assert [e["user.realm"] for e in succeeded] == ["saml1"]
+    failed = [e for e in events if e["event.action"] == "authentication_failed"]
+    assert [e["user.name"] for e in failed] == ["<SAML Token>"]
 
 
 # -- refused responses ---------------------------------------------------------------------

@@ -2,19 +2,21 @@
 ``metadata/{realm}``: the SAML flow for a custom web application, in Elasticsearch's request
 and response shapes (see `citadel.node.security.saml_realm`). Each needs ``manage_saml`` (held
 by ``manage_security`` and ``all``), as in Elasticsearch: the caller is the application, not
-the user signing in.
+the user signing in. A sign-in is audited as the user's ``authentication_success``, or
+``authentication_failed`` of ``<SAML Token>`` in the realm named (if any).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from citadel.node.errors import XContentParseError
+from citadel.node.errors import Unauthenticated, XContentParseError
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import Router, cluster
 from citadel.node.http.routes_tokens import string_fields
+from citadel.node.security.audit import AuditTrail
 from citadel.node.security.errors import ValidationFailed
-from citadel.node.security.saml_realm import MAX_IDS, SamlRealms
+from citadel.node.security.saml_realm import MAX_IDS, TOKEN_PRINCIPAL, SamlRealms
 from citadel.node.services import NodeServices
 
 MANAGE_SAML = cluster("manage_saml")
@@ -34,7 +36,7 @@ def register(router: Router, services: NodeServices) -> None:
         services.store,
     )
     config.on_change(realms.realms_changed)
-    api = SamlRoutes(realms)
+    api = SamlRoutes(realms, services.audit)
     router.add("POST", "/_security/saml/prepare", api.prepare, MANAGE_SAML)
     router.add("POST", "/_security/saml/authenticate", api.authenticate, MANAGE_SAML)
     router.add("POST", "/_security/saml/logout", api.logout, MANAGE_SAML)
@@ -45,8 +47,9 @@ def register(router: Router, services: NodeServices) -> None:
 class SamlRoutes:
     """The handlers, over the node's SAML realms."""
 
-    def __init__(self, realms: SamlRealms) -> None:
+    def __init__(self, realms: SamlRealms, audit: AuditTrail) -> None:
         self.realms = realms
+        self.audit = audit
 
     def prepare(self, request: NodeRequest) -> NodeResponse:
         """``POST /_security/saml/prepare``: ``{realm, id, redirect}``."""
@@ -72,11 +75,18 @@ class SamlRoutes:
             problems.append("ids is missing")
         if problems:
             raise ValidationFailed(*problems)
-        return NodeResponse(
-            body=self.realms.authenticate(
+        try:
+            signed_in = self.realms.authenticate(
                 content=body["content"], ids=body["ids"], realm=body.get("realm") or None
             )
-        )
+        except Unauthenticated:
+            # the user's sign-in failed (not the application's own credentials)
+            self.audit.authentication_failed(
+                request, principal=TOKEN_PRINCIPAL, realm=body.get("realm") or None
+            )
+            raise
+        self.audit.authentication_success(signed_in.identity, request)
+        return NodeResponse(body=signed_in.body)
 
     def logout(self, request: NodeRequest) -> NodeResponse:
         """``POST /_security/saml/logout``: the tokens invalidated, ``{redirect}`` to the IdP."""

@@ -86,6 +86,7 @@ from citadel.sso.saml import (
 log = structlog.get_logger(__name__)
 
 REALM_TYPE = "saml"
+TOKEN_PRINCIPAL = "<SAML Token>"  # noqa: S105 (who a failed sign-in is, in the audit trail)
 NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 MAX_IDS = 100
@@ -116,6 +117,14 @@ class LogoutRefused(Unauthenticated):
 
     def __init__(self, realm: str) -> None:
         super().__init__(f"Provided SAML logout request is not valid for realm [saml/{realm}]")
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A finished sign-in: who, and the body of the ``authenticate`` answer."""
+
+    identity: Identity
+    body: dict[str, Any]
 
 
 # -- settings -------------------------------------------------------------------------------
@@ -321,9 +330,7 @@ class SamlRealms:
             url = _without(url, "RelayState")
         return {"realm": settings.name, "id": request_id, "redirect": url}
 
-    def authenticate(
-        self, *, content: str, ids: Sequence[str], realm: str | None
-    ) -> dict[str, Any]:
+    def authenticate(self, *, content: str, ids: Sequence[str], realm: str | None) -> SignedIn:
         """``_security/saml/authenticate``: the user's tokens and who they are."""
         candidates = self.settings()
         if realm is not None:
@@ -343,7 +350,7 @@ class SamlRealms:
                 "saml_session": session_index,
             },
         )
-        return {
+        answer = {
             "username": identity.username,
             "access_token": body["access_token"],
             "refresh_token": body["refresh_token"],
@@ -351,6 +358,7 @@ class SamlRealms:
             "expires_in": body["expires_in"],
             "authentication": body["authentication"],
         }
+        return SignedIn(identity, answer)
 
     def _sign_in(
         self, candidates: list[SamlSettings], content: str, ids: Sequence[str]
