@@ -5,16 +5,25 @@ are accepted, forged ones are one indistinguishable 401, the JWK Set follows the
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
+from citadel.contract.messages import JwtRealm, NodeSecurity
+from citadel.crypto.barrier import Barrier
+from citadel.deployment_tokens import claims as issued
+from citadel.deployment_tokens import keys, tokens
 from citadel.kit.clock import SettableClock
 from citadel.node.security.jwt_realm import MAX_TOKEN_BYTES
 from citadel.node.services import NodeServices
@@ -128,8 +137,6 @@ def test_an_audience_list_containing_the_deployment_is_accepted(
 def test_other_asymmetric_algorithms_can_be_allowed(
     tmp_path: Path, node_clock: SettableClock
 ) -> None:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     ec_key = ec.generate_private_key(ec.SECP256R1())
     jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key()))
     path = tmp_path / "security.json"
@@ -185,8 +192,6 @@ def _forgeries(key: SigningKey, other: SigningKey, now: float) -> dict[str, str]
 def _hs256(body: dict[str, Any], secret: bytes) -> str:
     """An HS256 "signature" made with the public key as the secret (algorithm confusion),
     built by hand because PyJWT refuses a PEM key as an HMAC secret."""
-    import hashlib
-    import hmac
 
     def b64(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -389,3 +394,40 @@ def test_native_users_are_not_mapped(es: TestClient) -> None:
     mapping = {"enabled": True, "roles": ["viewer"], "rules": {"field": {"username": "*"}}}
     assert es.put("/_security/role_mapping/all", json=mapping).status_code == 200
     assert es.get("/_security/_authenticate").json()["roles"] == ["superuser"]
+
+
+# -- the control plane's own minting code, end to end with the node's realm ---------------
+
+
+def test_a_token_minted_by_the_control_planes_issuer_code_is_accepted(
+    tmp_path: Path, node_clock: SettableClock
+) -> None:
+    barrier = Barrier({1: os.urandom(32)})
+    row = keys.new_key(barrier, 1, node_clock.now(), node_clock.now())
+    pem = barrier.open(row.private_key_sealed, context=f"deployment_tokens.key:{row.kid}")
+    realm = JwtRealm(
+        issuer="https://citadel.example",
+        audience=issued.audience("d-7"),
+        jwks=json.dumps({"keys": [row.public_jwk]}),
+        allowed_clock_skew_s=tokens.CLOCK_SKEW_S,
+    )
+    path = tmp_path / "security.json"
+    write_security(path, NodeSecurity(jwt=realm))
+    body = issued.token_claims(
+        issuer="https://citadel.example",
+        deployment_id="d-7",
+        organization_id="o-1",
+        bearer=issued.Bearer("u-9", "Grace", "grace@example.com", (issued.Amr.PASSWORD,)),
+        roles=("editor",),
+        jti="j-9",
+        now=node_clock.now(),
+        lifetime=timedelta(seconds=300),
+    )
+    value = tokens.sign(keys.SigningKey(row.kid, pem), body)
+    with (
+        node_with_security_file(tmp_path / "n", node_clock, path) as services,
+        client_of(app_of(services)) as node,
+    ):
+        me = authenticate(node, value).json()
+    assert (me["username"], me["roles"], me["email"]) == ("u-9", ["editor"], "grace@example.com")
+    assert me["metadata"]["jwt_claim_amr"] == ["pwd"]
