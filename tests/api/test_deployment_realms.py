@@ -31,7 +31,7 @@ IDP_ENTITY_ID = "https://idp.example.com/metadata"
 SECRET = "oidc-client-secret-7f3a"
 
 
-def idp_metadata(entity_id: str = IDP_ENTITY_ID) -> str:
+def idp_metadata(entity_id: str = IDP_ENTITY_ID, binding: str = "HTTP-Redirect") -> str:
     """An IdP's metadata document: one signing certificate, an HTTP-Redirect SSO service."""
     cert = bare_certificate(make_key_pair("realm-idp").cert_pem)
     return (
@@ -41,7 +41,7 @@ def idp_metadata(entity_id: str = IDP_ENTITY_ID) -> str:
         '<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>'
         f"<ds:X509Certificate>{cert}</ds:X509Certificate>"
         "</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
-        '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" '
+        f'<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:{binding}" '
         'Location="https://idp.example.com/sso"/>'
         "</md:IDPSSODescriptor></md:EntityDescriptor>"
     )
@@ -227,6 +227,11 @@ def test_a_new_oidc_realm_needs_a_client_secret(client, owner_key, url):
             ['body.settings["idp.metadata.xml"]'],
         ),
         (
+            saml_body(**{"idp.metadata.xml": idp_metadata(binding="HTTP-POST")}),
+            "invalid",
+            ['body.settings["idp.metadata.xml"]'],
+        ),
+        (
             saml_body(**{"attribute_patterns.principal": "(unclosed"}),
             "invalid",
             ['body.settings["attribute_patterns.principal"]'],
@@ -269,6 +274,7 @@ def test_a_new_oidc_realm_needs_a_client_secret(client, owner_key, url):
         "missing-principal",
         "entity-id-not-the-metadata's",
         "metadata-with-doctype",
+        "metadata-without-redirect-sso",
         "bad-pattern",
         "flag-not-boolean",
         "signing-key",

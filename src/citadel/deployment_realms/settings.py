@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from citadel.deployment_realms.errors import InvalidRealm, UnsupportedRealmSetting
-from citadel.sso.metadata import parse_idp_metadata
-from citadel.sso.saml import SamlRefused
+from citadel.sso.metadata import MD, parse_idp_metadata
+from citadel.sso.saml import BINDING_REDIRECT, SamlRefused, parse_safely
 
 MAX_REALMS = 10
 MAX_VALUE_LENGTH = 2048
@@ -300,6 +300,12 @@ def check_saml(settings: Mapping[str, Any]) -> CheckedSettings:
             "single sign-on service and one or two signing certificates.",
             fields=[field(METADATA_XML)],
         ) from None
+    if not _redirect_sso(metadata):
+        raise InvalidRealm(
+            "idp.metadata.xml has no single sign-on service with the HTTP-Redirect binding, "
+            "the one the realm sends its requests with.",
+            fields=[field(METADATA_XML)],
+        )
     if idp.entity_id != checked["idp.entity_id"]:
         raise InvalidRealm(
             "idp.entity_id is not the entityID of the metadata document.",
@@ -308,6 +314,17 @@ def check_saml(settings: Mapping[str, Any]) -> CheckedSettings:
     if checked["sp.acs"] == checked.get("sp.logout"):
         raise InvalidRealm("sp.logout must differ from sp.acs.", fields=[field("sp.logout")])
     return CheckedSettings(settings=checked, idp_metadata=metadata)
+
+
+def _redirect_sso(metadata: str) -> bool:
+    root = parse_safely(metadata.encode())
+    return bool(
+        root.xpath(
+            "//md:IDPSSODescriptor/md:SingleSignOnService[@Binding=$binding]",
+            namespaces=MD,
+            binding=BINDING_REDIRECT,
+        )
+    )
 
 
 def check_oidc(settings: Mapping[str, Any], *, has_secret: bool) -> CheckedSettings:
