@@ -184,6 +184,8 @@ class SamlSettings:
             for f in _USER_FIELDS
             if f"attribute_patterns.{f}" in s
         }
+        if any(pattern.groups < 1 for pattern in patterns.values()):
+            raise ValueError("[attribute_patterns.*] must have a capturing group")
         return cls(
             name=realm.name,
             order=realm.order,
