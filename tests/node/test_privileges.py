@@ -204,22 +204,28 @@ def test_several_descriptors_grant_the_union() -> None:
     ("name", "cluster", "index_privilege", "index"),
     [
         ("superuser", "manage_security", "delete_index", "anything"),
-        ("editor", "monitor", "write", "books"),
-        ("viewer", "monitor", "read", "books"),
+        ("editor", None, "view_index_metadata", "books"),
+        ("editor", None, "write", "observability-annotations"),
+        ("viewer", None, "read", "books"),
+        ("viewer", None, "view_index_metadata", "books"),
     ],
 )
 def test_builtin_roles_grant_what_they_say(
-    name: str, cluster: str, index_privilege: str, index: str
+    name: str, cluster: str | None, index_privilege: str, index: str
 ) -> None:
     descriptor = BUILTIN_ROLES[name]
-    assert descriptor.allows_cluster(cluster)
+    assert cluster is None or descriptor.allows_cluster(cluster)
     assert descriptor.allows_index(index_privilege, index)
 
 
-def test_viewer_cannot_write_and_editor_cannot_manage_security() -> None:
-    assert not BUILTIN_ROLES["viewer"].allows_index("write", "books")
-    assert not BUILTIN_ROLES["editor"].allows_cluster("manage_security")
-    assert not BUILTIN_ROLES["editor"].allows_cluster("manage")
+@pytest.mark.parametrize("name", ["editor", "viewer"])
+def test_editor_and_viewer_read_user_data_only_as_elasticsearchs_do(name: str) -> None:
+    descriptor = BUILTIN_ROLES[name]
+    assert not descriptor.allows_index("write", "books")
+    assert not descriptor.allows_index("manage", "books")
+    assert not descriptor.allows_cluster("monitor")
+    assert not descriptor.allows_cluster("manage_security")
+    assert not descriptor.allows_cluster("manage")
 
 
 @pytest.mark.parametrize(

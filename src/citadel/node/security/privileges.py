@@ -154,13 +154,25 @@ SUPERUSER = RoleDescriptor(
 )
 BUILTIN_ROLES: dict[str, RoleDescriptor] = {
     "superuser": SUPERUSER,
+    # Elasticsearch's `editor` and `viewer` (ReservedRolesStore): no cluster privilege, and
+    # read-only on user data (`read` and `view_index_metadata`); the editor also writes the
+    # annotations index its Kibana features keep. A Cloud deployment-editor maps to `editor`
+    # (inventory 10.3: "read-only on user data indices").
     "editor": RoleDescriptor(
-        frozenset({"monitor"}),
-        (IndexGrant(("*",), frozenset({"read", "write", "manage"})),),
+        frozenset(),
+        (
+            IndexGrant(("*",), frozenset({"read", "view_index_metadata"})),
+            IndexGrant(
+                ("observability-annotations",),
+                frozenset({"read", "view_index_metadata", "write"}),
+            ),
+        ),
         name="editor",
     ),
     "viewer": RoleDescriptor(
-        frozenset({"monitor"}), (IndexGrant(("*",), frozenset({"read"})),), name="viewer"
+        frozenset(),
+        (IndexGrant(("*",), frozenset({"read", "view_index_metadata"})),),
+        name="viewer",
     ),
 }
 
