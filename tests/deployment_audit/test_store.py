@@ -211,3 +211,20 @@ def test_the_control_planes_chores_prune_by_its_retention_settings(services, dep
 
     assert pruned.too_old == 1
     assert [r.request_id for r in stored(services, deployment)] == ["r2", "r1", "r0"]
+
+
+def test_a_security_config_change_is_filed_under_its_event_type(services, deployment):
+    # the node names the change in event.action, as Elasticsearch does (put_user, ...)
+    event = {
+        "@timestamp": minutes_ago(services, 1).isoformat(),
+        "event.type": "security_config_change",
+        "event.action": "put_user",
+        "user.name": "elastic",
+        "put": {"user": {"name": "carol", "roles": ["viewer"]}},
+    }
+
+    assert ship(services, deployment, [event]) == 1
+
+    (row,) = stored(services, deployment)
+    assert (row.action, row.principal) == ("security_config_change", "elastic")
+    assert row.event["event.action"] == "put_user"

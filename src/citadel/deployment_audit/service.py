@@ -128,6 +128,10 @@ def _event_row(deployment: Deployment, event: Mapping[str, Any]) -> DeploymentAu
         return None
     at = _timestamp(_field(event, "@timestamp"))
     action = _field(event, "event.action")
+    if _field(event, "event.type") == "security_config_change":
+        # Elasticsearch names the change itself in event.action (put_user, delete_role, ...);
+        # the trail files it under its event type, the name settings and filters use
+        action = "security_config_change"
     if at is None or not isinstance(action, str) or action not in _KNOWN:
         return None
     document = _clean(event)
