@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from citadel.api_keys.models import ApiKey
@@ -18,6 +17,7 @@ from citadel.authz import assignments
 from citadel.authz.assignments import Assignment
 from citadel.authz.decide import Grant, Subject
 from citadel.authz.roles import RoleId
+from citadel.db.tenancy import scoped
 from citadel.deployment_tokens.claims import Amr, Bearer, amr_of_session
 from citadel.members.service import subject_of_user
 from citadel.orgs.models import Organization, RoleAssignment
@@ -64,9 +64,7 @@ def _user_minter(session: Session, principal: Principal, organization_id: str) -
     row = session.get(UserSession, principal.credential_id)
     if user is None or row is None:
         return None
-    stmt = sa.select(RoleAssignment).where(
-        RoleAssignment.user_id == user.id, RoleAssignment.organization_id == organization_id
-    )
+    stmt = scoped(RoleAssignment, organization_id, RoleAssignment.user_id == user.id)
     held = tuple(
         Assignment(
             Grant(r.organization_id, RoleId(r.role_id), r.all_resources, frozenset(r.resource_ids)),
