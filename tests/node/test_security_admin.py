@@ -331,7 +331,6 @@ def test_cache_clearing_answers_for_the_one_node(es: TestClient, path: str) -> N
         ("POST", "/_security/cross_cluster/api_key", "cross-cluster"),
         ("GET", "/_security/enroll/node", "enrollment"),
         ("POST", "/_security/service/elastic/fleet-server/credential/token/t", "service account"),
-        ("POST", "/_security/saml/complete_logout", "SAML single logout"),
     ],
 )
 def test_missing_features_are_a_400_naming_them(

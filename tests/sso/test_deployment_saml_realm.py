@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from lxml import etree
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from citadel.bootstrap import Services
 from citadel.contract.messages import AuditSettings, NodeSecurity, SamlRealm
@@ -558,11 +559,50 @@ def test_a_realm_without_sp_logout_refuses_logout_requests(es: TestClient) -> No
     assert answer.status_code == 401
 
 
-def test_completing_a_logout_is_refused_naming_the_feature(es: TestClient) -> None:
-    response = es.post("/_security/saml/complete_logout", json={"realm": "saml1", "ids": []})
+def sp_started_logout(es: TestClient, idp: Idp) -> tuple[str, str]:
+    """alice signs in, the application logs her out and sends her browser to the IdP with the
+    LogoutRequest: that request's ID, and the query string of the IdP's answer to sp.logout."""
+    with httpx.Client(follow_redirects=True, timeout=20) as browser:
+        prepare = prepared(es)
+        posted = _log_in(browser, prepare["redirect"], "alice")
+        tokens = authenticate(es, posted.form["SAMLResponse"], [prepare["id"]]).json()
+        redirect = es.post("/_security/saml/logout", json={"token": tokens["access_token"]})
+        url = redirect.json()["redirect"]
+        request = OneLogin_Saml2_Utils.decode_base64_and_inflate(
+            parse_qs(urlsplit(url).query)["SAMLRequest"][0]
+        )
+        request_id = etree.fromstring(request).get("ID")
+        response = browser.get(url, follow_redirects=False)
+        while not response.headers.get("location", "").startswith(LOGOUT):
+            assert response.is_redirect, response.text[:2000]
+            response = browser.get(
+                urljoin(str(response.url), response.headers["location"]), follow_redirects=False
+            )
+    return request_id, urlsplit(response.headers["location"]).query
+
+
+@pytest.mark.usefixtures("with_single_logout")
+def test_the_idps_answer_to_a_logout_is_verified(es: TestClient, idp: Idp) -> None:
+    request_id, query_string = sp_started_logout(es, idp)
+
+    def complete(ids: list[str], query: str) -> httpx.Response:
+        body = {"realm": "saml1", "ids": ids, "query_string": query}
+        return es.post("/_security/saml/complete_logout", json=body)
+
+    assert complete([request_id], query_string).status_code == 200
+    assert complete(["ONELOGIN_another"], query_string).status_code == 401
+    unsigned = "&".join(
+        p for p in query_string.split("&") if not p.startswith(("Signature=", "SigAlg="))
+    )
+    assert complete([request_id], unsigned).status_code == 401
+
+
+def test_a_logout_response_by_http_post_is_refused_naming_the_binding(es: TestClient) -> None:
+    body = {"realm": "saml1", "ids": ["x"], "content": "PHNhbWxwOkxvZ291dFJlc3BvbnNlLz4="}
+    response = es.post("/_security/saml/complete_logout", json=body)
 
     assert response.status_code == 400
-    assert "SAML single logout" in response.json()["error"]["reason"]
+    assert "HTTP-POST" in response.json()["error"]["reason"]
 
 
 # -- the official client with the SAML-obtained token ---------------------------------------

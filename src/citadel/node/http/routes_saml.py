@@ -1,5 +1,5 @@
-"""``_security/saml/prepare``, ``authenticate``, ``logout``, ``invalidate`` and
-``metadata/{realm}``: the SAML flow for a custom web application, in Elasticsearch's request
+"""``_security/saml/prepare``, ``authenticate``, ``logout``, ``invalidate``, ``complete_logout``
+and ``metadata/{realm}``: the SAML flow for a custom web application, in Elasticsearch's request
 and response shapes (see `citadel.node.security.saml_realm`). Each needs ``manage_saml`` (held
 by ``manage_security`` and ``all``), as in Elasticsearch: the caller is the application, not
 the user signing in. A sign-in is audited as the user's ``authentication_success``, or
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from citadel.node.errors import Unauthenticated, XContentParseError
+from citadel.node.errors import IllegalArgument, Unauthenticated, XContentParseError
 from citadel.node.http.messages import NodeRequest, NodeResponse
 from citadel.node.http.router import Router, cluster
 from citadel.node.http.routes_tokens import string_fields
@@ -41,6 +41,7 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("POST", "/_security/saml/authenticate", api.authenticate, MANAGE_SAML)
     router.add("POST", "/_security/saml/logout", api.logout, MANAGE_SAML)
     router.add("POST", "/_security/saml/invalidate", api.invalidate, MANAGE_SAML)
+    router.add("POST", "/_security/saml/complete_logout", api.complete_logout, MANAGE_SAML)
     router.add("GET", "/_security/saml/metadata/{realm}", api.metadata, MANAGE_SAML)
 
 
@@ -118,6 +119,25 @@ class SamlRoutes:
             )
         )
 
+    def complete_logout(self, request: NodeRequest) -> NodeResponse:
+        """``POST /_security/saml/complete_logout``: ``{}`` when the IdP's LogoutResponse
+        verifies; 401 otherwise. Only the HTTP-Redirect binding (``query_string``)."""
+        body = _body(request, "saml_complete_logout", ("realm", "ids", "query_string", "content"))
+        if body.get("content"):
+            raise IllegalArgument(
+                "a LogoutResponse sent with the HTTP-POST binding (content) is not supported by "
+                "this node; the realm's IdP must answer with the HTTP-Redirect binding"
+            )
+        problems = [
+            f"{name} is missing" for name in ("realm", "ids", "query_string") if not body.get(name)
+        ]
+        if problems:
+            raise ValidationFailed(*problems)
+        self.realms.complete_logout(
+            realm=body["realm"], ids=body["ids"], query_string=body["query_string"].lstrip("?")
+        )
+        return NodeResponse(body={})
+
     def metadata(self, request: NodeRequest) -> NodeResponse:
         """``GET /_security/saml/metadata/{realm}``: ``{metadata}``, the SP's XML."""
         return NodeResponse(body=self.realms.metadata(request.params["realm"]))
@@ -125,13 +145,18 @@ class SamlRoutes:
 
 def _authenticate_body(request: NodeRequest) -> dict[str, Any]:
     """``{content: str, ids: [str], realm?: str}``; Elasticsearch's parse error otherwise."""
+    return _body(request, "saml_authenticate", ("content", "ids", "realm"))
+
+
+def _body(request: NodeRequest, what: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """An object of only `names`, each a string but ``ids`` (a string or an array of them);
+    Elasticsearch's parse error otherwise."""
     body = request.json(required=True)
-    what = "saml_authenticate"
     if not isinstance(body, dict):
         raise XContentParseError(f"[{what}] expected an object")
     out: dict[str, Any] = {}
     for key, value in body.items():
-        if key not in ("content", "ids", "realm"):
+        if key not in names:
             raise XContentParseError(f"[{what}] unknown field [{key}]")
         if value is None:
             continue

@@ -4,10 +4,8 @@ node does not have.
 
 Refused with a 400 naming the feature (never a silent success): user profiles, cross-cluster
 API keys (no remote clusters), enrollment (one node, its certificates come from the platform),
-the IdP's answer to a SAML single logout (``_security/saml/complete_logout``: the tokens are
-invalidated by ``_security/saml/logout`` already), PKI delegation (no PKI realm), and service
-account credentials (no service accounts: ``GET /_security/service`` answers ``{}`` as
-Elasticsearch does for names it does not know).
+PKI delegation (no PKI realm), and service account credentials (no service accounts:
+``GET /_security/service`` answers ``{}`` as Elasticsearch does for names it does not know).
 
 Cache clearing answers as Elasticsearch does for its one node; what it clears here is the
 realm's remembered passwords (``realm``); roles, API keys and application privileges are read
@@ -38,8 +36,6 @@ _NOT_HERE: dict[str, str] = {
     "clusters",
     "enroll": "enrollment is not supported by this node: it is a single node whose "
     "certificates come from the platform",
-    "saml_slo": "completing a SAML single logout (the IdP's LogoutResponse) is not supported "
-    "by this node: _security/saml/logout has already invalidated the tokens",
     "pki": "PKI delegation is not supported by this node: it has no PKI realm",
     "service_tokens": "service account credentials are not supported by this node: it has no "
     "service accounts",
@@ -56,7 +52,6 @@ _REFUSED: list[tuple[tuple[str, ...], str, str]] = [
     (("PUT",), "/_security/cross_cluster/api_key/{id}", "cross_cluster"),
     (("GET",), "/_security/enroll/node", "enroll"),
     (("GET",), "/_security/enroll/kibana", "enroll"),
-    (("POST",), "/_security/saml/complete_logout", "saml_slo"),
     (("POST",), "/_security/delegate_pki", "pki"),
     (
         ("PUT", "POST"),

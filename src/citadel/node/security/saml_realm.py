@@ -33,6 +33,9 @@ A web application drives the Web Browser SSO profile through the node, as with E
    NameID is invalidated, and the answer carries the LogoutResponse URL for the IdP. Which
    NameID got which username is remembered in the node's store (table ``saml_sessions``) for
    as long as a refresh token lives.
+6. ``_security/saml/complete_logout`` checks the IdP's LogoutResponse to the LogoutRequest of
+   step 4 (HTTP-Redirect binding: signed, to ``sp.logout``, from the IdP, answering one of the
+   ``ids`` the application kept, status Success); it changes nothing (the tokens are gone).
 
 Every failed sign-in is the same 401; the check that failed is logged at debug (a
 `RefusalReason`), never the response, the NameID or the attributes.
@@ -492,6 +495,15 @@ class SamlRealms:
             invalidated += int(self.tokens.invalidate(query)["invalidated_tokens"])
         return {"invalidated": invalidated, "realm": settings.name, "redirect": redirect}
 
+    def complete_logout(self, *, realm: str, ids: Sequence[str], query_string: str) -> None:
+        """``_security/saml/complete_logout``: the IdP's LogoutResponse verified (or 401)."""
+        settings = self.find(realm=realm)
+        try:
+            _logout_answered(settings, query_string, ids)
+        except SamlRefused as exc:
+            log.debug("node.saml_logout_refused", realm=settings.name, reason=exc.reason.value)
+            raise LogoutRefused(settings.name) from None
+
     def _remember(self, realm: str, name_id: str, username: str) -> None:
         now = int(self.clock.now().timestamp() * 1000)
         with self.store.write() as conn:
@@ -611,6 +623,34 @@ def _logout_requested(settings: SamlSettings, query_string: str) -> tuple[str, s
         raise SamlRefused(RefusalReason.WRONG_ISSUER)
     name_id = OneLogin_Saml2_Logout_Request.get_nameid(auth.get_last_request_xml())
     return name_id, redirect
+
+
+def _logout_answered(settings: SamlSettings, query_string: str, ids: Sequence[str]) -> None:
+    """Check an IdP's signed LogoutResponse to one of `ids` (`SamlRefused` otherwise)."""
+    if settings.logout_url is None or settings.idp_logout_url is None:
+        raise SamlRefused(RefusalReason.WRONG_DESTINATION)  # no single logout here
+    request = _at_logout_url(settings, query_string)
+    encoded = request["get_data"].get("SAMLResponse")
+    if not encoded or len(query_string) > MAX_CONTENT_CHARS:
+        raise SamlRefused(RefusalReason.MALFORMED)
+    try:
+        xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(encoded)
+    except Exception:  # not base64, not deflated: fail closed
+        raise SamlRefused(RefusalReason.MALFORMED) from None
+    root = parse_safely(xml if isinstance(xml, bytes) else xml.encode())
+    answers = root.get("InResponseTo")
+    if answers is None or answers not in ids:
+        raise SamlRefused(RefusalReason.UNSOLICITED)
+    auth = OneLogin_Saml2_Auth(request, _slo_settings(settings))
+    try:
+        auth.process_slo(keep_local_session=True, request_id=answers)
+    except Exception:  # any failure inside the library fails closed
+        raise SamlRefused(RefusalReason.INVALID) from None
+    if auth.get_errors():
+        raise SamlRefused(RefusalReason.INVALID)
+    issuers = root.xpath("/samlp:LogoutResponse/saml:Issuer", namespaces=NS)
+    if len(issuers) != 1 or "".join(issuers[0].itertext()).strip() != settings.sp.idp_entity_id:
+        raise SamlRefused(RefusalReason.WRONG_ISSUER)
 
 
 def _logout_request(settings: SamlSettings, extra: Mapping[str, Any]) -> str:
