@@ -151,6 +151,7 @@ SUPERUSER = RoleDescriptor(
     (IndexGrant(("*",), frozenset({"all"})),),
     name="superuser",
     applications=(ApplicationGrant("*", ("*",), ("*",)),),
+    run_as=("*",),  # Elasticsearch's superuser runs as anyone
 )
 BUILTIN_ROLES: dict[str, RoleDescriptor] = {
     "superuser": SUPERUSER,

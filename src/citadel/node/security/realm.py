@@ -53,7 +53,6 @@ from citadel.node.security.jwt_realm import (
 )
 from citadel.node.security.privileges import (
     BUILTIN_ROLES,
-    SUPERUSER,
     RoleDescriptor,
     allows_cluster,
     allows_index,
@@ -430,10 +429,7 @@ def run_as_forbidden(identity: Identity, target: str) -> Forbidden:
 
 def _may_run_as(descriptors: Iterable[RoleDescriptor], target: str) -> bool:
     for descriptor in descriptors:
-        patterns = tuple(getattr(descriptor, "run_as", ()) or ())
-        if not patterns and descriptor.name == SUPERUSER.name:  # a reserved name
-            patterns = ("*",)  # Elasticsearch's superuser runs as anyone
-        if patterns and matches_name(patterns, target):
+        if descriptor.run_as and matches_name(descriptor.run_as, target):
             return True
     return False
 
