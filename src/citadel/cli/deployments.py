@@ -304,7 +304,9 @@ def realm_put(
             "--client-secret-stdin", help="OIDC: read rp.client_secret from standard input."
         ),
     ] = False,
-    enabled: Annotated[bool, typer.Option("--enable/--disable")] = True,
+    enabled: Annotated[
+        bool, typer.Option("--enable/--disable", help="Whether the realm signs anyone in.")
+    ] = True,
 ) -> None:
     """Create or replace one realm. A replaced OIDC realm given no secret keeps its own."""
     settings: dict[str, Any] = {}
