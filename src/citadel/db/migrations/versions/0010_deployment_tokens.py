@@ -32,4 +32,3 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("deployment_token_keys")
-
