@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,7 +36,8 @@ from citadel.contract.messages import (
     security_event_size,
 )
 from citadel.log import get_logger
-from citadel.runtime.allocator import Allocator, MetricsTarget, connect_unix
+from citadel.runtime.allocator import Allocator, MetricsTarget
+from citadel.runtime.node_socket import get_from_node
 
 log = get_logger(__name__)
 
@@ -45,7 +45,6 @@ INTERVAL_S = 2.0
 NODE_TIMEOUT_S = 2.0
 NODE_MAX_BYTES = 16 * 1024 * 1024  # a node answers about 4 MiB at most
 NODE_AUDIT_PATH = "/_citadel/audit"
-NODE_TOKEN_HEADER = "X-Citadel-Metrics-Token"  # noqa: S105 - a header name
 
 
 @dataclass
@@ -191,33 +190,16 @@ def fetch_node_audit(
 ) -> dict[str, Any] | None:
     """The node's waiting events after `after` (``{"events", "dropped", "next"}``), or None
     when it does not answer 200 with such an object within `timeout`."""
-    deadline = time.monotonic() + timeout
-    request = (
-        f"GET {NODE_AUDIT_PATH}?after={int(after)} HTTP/1.1\r\nHost: {server_name}\r\n"
-        f"{NODE_TOKEN_HEADER}: {token}\r\nConnection: close\r\n\r\n"
-    ).encode()
-    data = bytearray()
-    try:
-        with (
-            connect_unix(socket_path, timeout) as raw,
-            context.wrap_socket(raw, server_hostname=server_name) as tls,
-        ):
-            tls.sendall(request)
-            while len(data) <= NODE_MAX_BYTES:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                tls.settimeout(left)
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            else:
-                return None
-    except (OSError, ssl.SSLError):
-        return None
-    head, _, body = bytes(data).partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200 "):
+    body = get_from_node(
+        socket_path,
+        context,
+        server_name,
+        token,
+        f"{NODE_AUDIT_PATH}?after={int(after)}",
+        timeout=timeout,
+        max_bytes=NODE_MAX_BYTES,
+    )
+    if body is None:
         return None
     try:
         answer = json.loads(body)

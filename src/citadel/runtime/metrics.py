@@ -14,7 +14,6 @@ Only series named ``citadel_node_*`` are taken from a node, and at most `NODE_MA
 from __future__ import annotations
 
 import ssl
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,13 +25,13 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from citadel.contract.messages import ObservedState
-from citadel.runtime.allocator import Allocator, connect_unix
+from citadel.runtime.allocator import Allocator
 from citadel.runtime.audit_shipping import AuditShipper
+from citadel.runtime.node_socket import get_from_node
 
 NODE_TIMEOUT_S = 2.0
 NODE_MAX_BYTES = 4 * 1024 * 1024
 NODE_METRICS_PATH = "/_citadel/metrics"
-NODE_TOKEN_HEADER = "X-Citadel-Metrics-Token"  # noqa: S105 - a header name
 NODE_PREFIX = "citadel_node_"
 KEY_CHECK_OUTCOMES = ("ok", "refused", "unreachable")
 """The `outcome` label of key checks: the key answered, was refused or gone (the deployment
@@ -170,32 +169,15 @@ def fetch_node_metrics(
     socket_path: Path, context: ssl.SSLContext, server_name: str, token: str, timeout: float
 ) -> str | None:
     """The node's exposition text, or None when it does not answer 200 within `timeout`."""
-    deadline = time.monotonic() + timeout
-    request = (
-        f"GET {NODE_METRICS_PATH} HTTP/1.1\r\nHost: {server_name}\r\n"
-        f"{NODE_TOKEN_HEADER}: {token}\r\nConnection: close\r\n\r\n"
-    ).encode()
-    try:
-        with (
-            connect_unix(socket_path, timeout) as raw,
-            context.wrap_socket(raw, server_hostname=server_name) as tls,
-        ):
-            tls.sendall(request)
-            data = bytearray()
-            while len(data) <= NODE_MAX_BYTES:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                tls.settimeout(left)
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            else:
-                return None
-    except (OSError, ssl.SSLError):
-        return None
-    head, _, body = bytes(data).partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200 "):
+    body = get_from_node(
+        socket_path,
+        context,
+        server_name,
+        token,
+        NODE_METRICS_PATH,
+        timeout=timeout,
+        max_bytes=NODE_MAX_BYTES,
+    )
+    if body is None:
         return None
     return body.decode("utf-8", errors="replace")

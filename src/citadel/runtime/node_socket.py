@@ -1,0 +1,59 @@
+"""Asking a running node for something over its socket, as the allocator reads its series
+(`citadel.runtime.metrics`) and its audit events (`citadel.runtime.audit_shipping`).
+
+One ``GET`` on the node's unix socket, mTLS with the allocator's certificate and the node's
+per-start token, ``Connection: close``, within one deadline and at most a given size.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from pathlib import Path
+
+from citadel.runtime.allocator import connect_unix
+
+NODE_TOKEN_HEADER = "X-Citadel-Metrics-Token"  # noqa: S105 - a header name
+
+
+def get_from_node(
+    socket_path: Path,
+    context: ssl.SSLContext,
+    server_name: str,
+    token: str,
+    target: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+) -> bytes | None:
+    """The body of the node's answer to ``GET target``, or None when it does not answer 200
+    within `timeout` or its answer is longer than `max_bytes`."""
+    deadline = time.monotonic() + timeout
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {server_name}\r\n"
+        f"{NODE_TOKEN_HEADER}: {token}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    data = bytearray()
+    try:
+        with (
+            connect_unix(socket_path, timeout) as raw,
+            context.wrap_socket(raw, server_hostname=server_name) as tls,
+        ):
+            tls.sendall(request)
+            while len(data) <= max_bytes:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                tls.settimeout(left)
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            else:
+                return None
+    except (OSError, ssl.SSLError):
+        return None
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200 "):
+        return None
+    return body
