@@ -28,13 +28,14 @@ from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from citadel.bootstrap import Services
-from citadel.contract.messages import AuditSettings, NodeSecurity, SamlRealm
+from citadel.contract.messages import AuditSettings, NodeSecurity, OidcRealm, SamlRealm
 from citadel.deployment_realms.settings import check_saml
 from citadel.kit.clock import SettableClock
+from citadel.node.security.role_mappings import UserData
 from citadel.node.services import NodeServices
 from citadel.use_cases.internal import allocations
 from tests.fixtures.builders import key_headers, make_api_key, make_deployment, make_org, make_user
-from tests.node.builders import ELASTIC, app_of, client_of, put_role
+from tests.node.builders import ELASTIC, ELASTIC_PASSWORD, app_of, client_of, put_role
 from tests.node.jwt_builders import node_with_security_file, write_security
 from tests.sso.forge import (
     assertion_of,
@@ -442,6 +443,68 @@ def test_removing_or_disabling_a_realm_cuts_its_users_off_at_once(
         json={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
     )
     assert refreshed.status_code == 400
+
+
+@pytest.mark.parametrize("gone", ["saml1", "oidc1"])
+def test_a_realm_removed_or_disabled_while_the_node_was_stopped_has_its_tokens_cut_off_at_start(
+    idp: Idp, tmp_path: Path, gone: str
+) -> None:
+    """No change of the file is ever seen for a realm that went while the node was down: the
+    node's start invalidates the tokens of every SAML or OIDC realm the file no longer holds
+    enabled, and only those (the other realm's and a native user's tokens live on)."""
+    register_realm_sp(idp)
+    path = tmp_path / "security.json"
+    oidc = OidcRealm(name="oidc1", order=2)
+    write_security(path, NodeSecurity(saml=(realm_of(idp),), oidc=(oidc,)))
+
+    def node_once() -> Any:
+        return node_with_security_file(tmp_path / "node", SettableClock(), path)
+
+    with node_once() as first, client_of(app_of(first), ELASTIC) as es:
+        put_role(es, "logs_reader", indices={"logs-*": ["read"]})
+        for realm in ("saml1", "oidc1"):
+            mapping = {
+                "roles": ["logs_reader"],
+                "enabled": True,
+                "rules": {"field": {"realm.name": realm}},
+            }
+            assert es.put(f"/_security/role_mapping/{realm}", json=mapping).status_code == 200
+        content, request_id = signed_in(es)
+        saml_tokens = authenticate(es, content, [request_id]).json()
+        # as the OIDC realm issues them once the OP's ID token is verified
+        bob = first.realm.identity_for(UserData("bob", "oidc1"), "oidc")  # type: ignore[attr-defined]
+        oidc_tokens = first.tokens.issue(bob)  # type: ignore[attr-defined]
+        native = es.post(
+            "/_security/oauth2/token",
+            json={"grant_type": "password", "username": "elastic", "password": ELASTIC_PASSWORD},
+        ).json()
+    tokens = {"saml1": saml_tokens, "oidc1": oidc_tokens}
+
+    # while the node is stopped: saml1 deleted, or oidc1 disabled
+    saml = () if gone == "saml1" else (realm_of(idp),)
+    oidc = (oidc.model_copy(update={"enabled": gone != "oidc1"}),)
+    write_security(path, NodeSecurity(saml=saml, oidc=oidc))
+
+    with (
+        node_once() as second,
+        client_of(app_of(second)) as node,
+        client_of(app_of(second), ELASTIC) as es,
+    ):
+        for realm, pair in tokens.items():
+            search = node.get("/_security/_authenticate", headers=bearer(pair["access_token"]))
+            refreshed = es.post(
+                "/_security/oauth2/token",
+                json={"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]},
+            )
+            if realm == gone:
+                assert search.status_code == 401, realm
+                assert refreshed.status_code == 400, realm
+            else:
+                assert search.status_code == 200, realm
+                assert search.json()["authentication_realm"]["name"] == realm
+        own = node.get("/_security/_authenticate", headers=bearer(native["access_token"]))
+        assert own.status_code == 200
+        assert own.json()["username"] == "elastic"
 
 
 # -- logout and metadata ---------------------------------------------------------------------

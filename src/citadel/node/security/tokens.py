@@ -24,6 +24,12 @@ the row). Role names are kept with the token and their descriptors resolved on e
 so a changed role applies at once. At most `MAX_LIVE_TOKENS` rows are kept: expired and
 invalidated ones are pruned before a new one is written, and when the table is still full a new
 token is refused (never an old one evicted to make room).
+
+The cut-off at start: a SAML or OIDC realm deleted or disabled while the node was stopped left
+its tokens in the store, and no change of the security file will ever be seen for it. So when
+the service starts, over the security file as first read, every token a SAML or OIDC realm
+issued is invalidated unless the file holds that realm, enabled (`invalidate_except`; logged
+``node.sso_tokens_cut_off``). Tokens of the native, reserved and other realms are untouched.
 """
 
 from __future__ import annotations
@@ -31,10 +37,13 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
+from citadel.contract.messages import NodeSecurity
 from citadel.kit.clock import Clock
 from citadel.node.errors import EsError
 from citadel.node.security.realm import Identity, Realm, describe
@@ -45,6 +54,10 @@ REFRESH_TOKEN_LIFETIME_MS = 24 * 60 * 60 * 1000
 MAX_LIVE_TOKENS = 100_000
 TOKEN_BYTES = 32  # 256 bits
 _MAX_TOKEN_CHARS = 256  # what a Bearer value of ours can be at most (43 characters today)
+SSO_REALM_TYPES = ("saml", "oidc")
+"""The realm types whose realms the security file configures (their tokens die with them)."""
+
+log = structlog.get_logger(__name__)
 
 DDL = """CREATE TABLE IF NOT EXISTS security_tokens (
     access_hash BLOB PRIMARY KEY,
@@ -126,6 +139,8 @@ class TokenService:
                 "CREATE INDEX IF NOT EXISTS security_tokens_owner "
                 "ON security_tokens (username, realm_name)"
             )
+        if realm.security.path is not None:
+            self.cut_off(realm.security.current())
 
     # -- issuing -----------------------------------------------------------------------
 
@@ -268,6 +283,38 @@ class TokenService:
             "previously_invalidated_tokens": len(rows) - len(fresh),
             "error_count": 0,
         }
+
+    def invalidate_except(self, kept: Mapping[str, Collection[str]]) -> int:
+        """Invalidate every live token of a realm whose type is a key of `kept` and whose name
+        is not among that type's names (``{"saml": {"saml1"}, "oidc": set()}``); how many."""
+        now = self._now_ms()
+        with self.store.write() as conn:
+            rows = conn.execute(
+                "SELECT access_hash, realm_type, realm_name FROM security_tokens "
+                "WHERE invalidated = 0"
+            ).fetchall()
+            doomed = [
+                r["access_hash"]
+                for r in rows
+                if r["realm_type"] in kept and r["realm_name"] not in kept[r["realm_type"]]
+            ]
+            conn.executemany(
+                "UPDATE security_tokens SET invalidated = ? WHERE access_hash = ?",
+                [(now, h) for h in doomed],
+            )
+        return len(doomed)
+
+    def cut_off(self, security: NodeSecurity) -> int:
+        """Invalidate the tokens of every SAML or OIDC realm `security` does not hold enabled
+        (the node's start: realms deleted or disabled while it was stopped); how many."""
+        enabled = {
+            "saml": {r.name for r in security.saml if r.enabled},
+            "oidc": {r.name for r in security.oidc if r.enabled},
+        }
+        count = self.invalidate_except({t: enabled[t] for t in SSO_REALM_TYPES})
+        if count:
+            log.info("node.sso_tokens_cut_off", invalidated_tokens=count)
+        return count
 
     def live_count(self) -> int:
         """How many rows the table holds (live or not yet pruned)."""
