@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
-import subprocess
 import tempfile
 import threading
 import time
@@ -30,15 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.node.jwt_builders import claims, security, signing_key, token, write_security
-from tests.node.process import (
-    CITADEL,
-    RunningNode,
-    Tls,
-    _pipe_with,
-    _wait_ready,
-    free_port,
-    make_tls,
-)
+from tests.node.process import RunningNode, make_tls, start_node
 
 from benchmarks.timing import Case, load_average, measure
 from citadel.kit.clock import SystemClock
@@ -103,7 +93,12 @@ def end_to_end(requests: int, clients: int) -> dict[str, float]:
     security_file = directory / "security.json"
     write_security(security_file, security(key))
     tls = make_tls(directory / "tls")
-    node = _start(directory / "data", tls, security_file)
+    node = start_node(
+        directory / "data",
+        tls,
+        elastic_password=PASSWORD,
+        extra_args=["--security-file", str(security_file), "--log-level", "warning"],
+    )
     try:
         with node.client(auth=("elastic", PASSWORD)) as admin:
             created = admin.post("/_security/api_key", json={"name": "bench"}).json()
@@ -149,34 +144,6 @@ def _run_threads(work: Callable[[], None], count: int) -> None:
         t.start()
     for t in threads:
         t.join()
-
-
-def _start(data_dir: Path, tls: Tls, security_file: Path) -> RunningNode:
-    pw_r = _pipe_with(PASSWORD.encode())
-    port = free_port()
-    args = [
-        CITADEL,
-        "node",
-        "--data-dir",
-        str(data_dir),
-        "--elastic-password-fd",
-        str(pw_r),
-        "--cert",
-        str(tls.cert),
-        "--key",
-        str(tls.key),
-        "--port",
-        str(port),
-        "--security-file",
-        str(security_file),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(args, pass_fds=[pw_r], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    os.close(pw_r)
-    node = RunningNode(proc, f"https://127.0.0.1:{port}", tls)
-    _wait_ready(node, client_ca=False)
-    return node
 
 
 def _basic(user: str, password: str) -> str:

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,8 +112,10 @@ def start_node(
     mode: str = "port",
     client_ca: bool = False,
     wait: bool = True,
+    extra_args: Sequence[str] = (),
 ) -> RunningNode:
-    """Start `citadel node`; the password (and a legacy store's key) travel on pipes."""
+    """Start `citadel node`; the password (and a legacy store's key) travel on pipes.
+    `extra_args` go on its command line last (``--security-file``, ``--log-level``)."""
     pw_r = _pipe_with(elastic_password.encode())
     args = [
         CITADEL,
@@ -150,6 +153,7 @@ def start_node(
         url = "https://localhost"
     if client_ca:
         args += ["--client-ca", str(tls.ca)]
+    args += extra_args
     proc = subprocess.Popen(args, pass_fds=fds, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for fd in pipes:
         os.close(fd)

@@ -11,46 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.node.jwt_builders import claims, security, signing_key, token, write_security
-from tests.node.process import (
-    CITADEL,
-    RunningNode,
-    Tls,
-    _pipe_with,
-    _wait_ready,
-    free_port,
-    make_tls,
-)
+from tests.node.process import make_tls, start_node
 from tests.node.test_clients import CLIENTS, ROOT
 
 SCENARIO = Path(__file__).with_name("jwt_client_scenario.py")
 PASSWORD = "elastic-test-password"
-
-
-def start_node_with_security(data_dir: Path, tls: Tls, security_file: Path) -> RunningNode:
-    """`citadel node` on a port, the elastic password on a pipe, following `security_file`."""
-    pw_r = _pipe_with(PASSWORD.encode())
-    port = free_port()
-    args = [
-        CITADEL,
-        "node",
-        "--data-dir",
-        str(data_dir),
-        "--elastic-password-fd",
-        str(pw_r),
-        "--cert",
-        str(tls.cert),
-        "--key",
-        str(tls.key),
-        "--port",
-        str(port),
-        "--security-file",
-        str(security_file),
-    ]
-    proc = subprocess.Popen(args, pass_fds=[pw_r], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    os.close(pw_r)
-    node = RunningNode(proc, f"https://127.0.0.1:{port}", tls)
-    _wait_ready(node, client_ca=False)
-    return node
 
 
 @pytest.fixture
@@ -73,7 +38,12 @@ def test_official_client_authenticates_with_a_jwt(
     security_file = tmp_path / "security.json"
     write_security(security_file, security(key))
     tls = make_tls(tmp_path / "tls")
-    node = start_node_with_security(tmp_path / "data", tls, security_file)
+    node = start_node(
+        tmp_path / "data",
+        tls,
+        elastic_password=PASSWORD,
+        extra_args=["--security-file", str(security_file)],
+    )
     try:
         with node.client(auth=("elastic", PASSWORD)) as admin:
             for i in ("1", "2"):
