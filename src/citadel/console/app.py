@@ -12,6 +12,7 @@ from citadel.console.pages import (
     api_keys,
     audit,
     deployment_audit,
+    deployment_realms,
     deployments,
     explorer,
     invitations,
@@ -35,6 +36,7 @@ PAGES = (
     deployments.router,
     explorer.router,  # the data explorer (issue 18 item 2)
     deployment_audit.router,  # a deployment's security audit trail (issue 18 item 6)
+    deployment_realms.router,  # a deployment's own SAML and OIDC realms (issue 18 item 3)
     network.router,
     members.router,
     invitations.router,
