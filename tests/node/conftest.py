@@ -1,8 +1,9 @@
 """A real node in process: encrypted store, realm with the elastic user, the ASGI app.
 
 Requests go through Starlette's TestClient (the real ASGI app, no network). Subprocess tests
-with TLS and the official clients start `citadel node` for real (see test_clients.py). The
-builders behind these fixtures, and the ones tests call themselves, are in builders.py.
+with TLS and the official clients start `citadel node` for real (see test_clients.py; the
+clients are in official_clients.py). The builders behind these fixtures, and the ones tests
+call themselves, are in builders.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from citadel.kit.clock import SettableClock
 from citadel.node.http.app import NodeApp
 from citadel.node.services import NodeServices
 from tests.node.builders import ELASTIC, app_of, client_of, open_node
+from tests.node.official_clients import CLIENTS, OfficialClient, find_official_client
 
 
 @pytest.fixture
@@ -52,6 +54,12 @@ def anonymous(node_app: NodeApp) -> Iterator[TestClient]:
     """The node with no credentials."""
     with client_of(node_app) as client:
         yield client
+
+
+@pytest.fixture(params=sorted(CLIENTS))
+def official_client(request: pytest.FixtureRequest) -> OfficialClient:
+    """Each official client in turn (8.x, 9.x), skipped where its virtualenv is missing."""
+    return find_official_client(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -1,41 +1,23 @@
-"""The official `elasticsearch` clients, 8.x and 9.x, against a real node over TLS.
-
-Each client lives in its own virtualenv (they share `elastic-transport` at incompatible
-versions); `make test` creates `.venv-es8` and `.venv-es9`.
-"""
+"""The official `elasticsearch` clients, 8.x and 9.x, against a real node over TLS (each in
+its own virtualenv, `tests.node.official_clients`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
-import pytest
-
+from tests.node.official_clients import CLIENTS, ROOT  # noqa: F401 - test_http_edge imports them here
 from tests.node.process import make_tls, start_node
 
-ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = Path(__file__).with_name("client_scenario.py")
-CLIENTS = {"9.x": (".venv-es9", "elasticsearch"), "8.x": (".venv-es8", "elasticsearch8")}
 
 
-@pytest.mark.parametrize("version", sorted(CLIENTS))
-def test_official_client_scenario(tmp_path, version):
-    venv, module = CLIENTS[version]
-    python = ROOT / venv / "bin" / "python"
-    if not python.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{venv} is missing: make test creates it")
-        pytest.skip(f"{venv} not created (run make test)")
+def test_official_client_scenario(tmp_path, official_client):
     tls = make_tls(tmp_path / "tls")
     node = start_node(tmp_path / "data", tls)
     try:
-        result = subprocess.run(
-            [str(python), str(SCENARIO), module, node.url, str(tls.ca), "elastic-test-password"],
-            capture_output=True,
-            text=True,
-            timeout=600,
+        result = official_client.run(
+            SCENARIO, node.url, str(tls.ca), "elastic-test-password", timeout=600
         )
     finally:
         node.stop()

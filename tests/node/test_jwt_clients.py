@@ -4,36 +4,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.node.jwt_builders import claims, security, signing_key, token, write_security
+from tests.node.official_clients import OfficialClient
 from tests.node.process import make_tls, start_node
-from tests.node.test_clients import CLIENTS, ROOT
 
 SCENARIO = Path(__file__).with_name("jwt_client_scenario.py")
 PASSWORD = "elastic-test-password"
 
 
-@pytest.fixture
-def python_of(request: pytest.FixtureRequest) -> tuple[Path, str]:
-    venv, module = CLIENTS[request.param]
-    python = ROOT / venv / "bin" / "python"
-    if not python.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{venv} is missing: make test creates it")
-        pytest.skip(f"{venv} not created (run make test)")
-    return python, module
-
-
-@pytest.mark.parametrize("python_of", sorted(CLIENTS), indirect=True)
 def test_official_client_authenticates_with_a_jwt(
-    tmp_path: Path, python_of: tuple[Path, str]
+    tmp_path: Path, official_client: OfficialClient
 ) -> None:
-    python, module = python_of
     key, stranger = signing_key("k1"), signing_key("k1")  # the stranger claims our kid
     security_file = tmp_path / "security.json"
     write_security(security_file, security(key))
@@ -49,12 +32,7 @@ def test_official_client_authenticates_with_a_jwt(
             for i in ("1", "2"):
                 admin.put(f"/books/_doc/{i}?refresh=true", json={"title": f"book {i}"})
         viewer, forged = token(key, claims()), token(stranger, claims(roles=["superuser"]))
-        result = subprocess.run(
-            [str(python), str(SCENARIO), module, node.url, str(tls.ca), viewer, forged],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = official_client.run(SCENARIO, node.url, str(tls.ca), viewer, forged, timeout=300)
     finally:
         node.stop()
     assert result.returncode == 0, result.stderr[-3000:]

@@ -4,34 +4,22 @@ node's bearer tokens against a real node process."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
-import pytest
-
+from tests.node.official_clients import OfficialClient
 from tests.node.process import make_tls, start_node
-from tests.node.test_clients import CLIENTS, ROOT
 
 SCENARIO = Path(__file__).with_name("token_client_scenario.py")
 
 
-@pytest.mark.parametrize("version", sorted(CLIENTS))
-def test_official_client_uses_the_nodes_tokens(tmp_path: Path, version: str) -> None:
-    venv, module = CLIENTS[version]
-    python = ROOT / venv / "bin" / "python"
-    if not python.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{venv} is missing: make test creates it")
-        pytest.skip(f"{venv} not created (run make test)")
+def test_official_client_uses_the_nodes_tokens(
+    tmp_path: Path, official_client: OfficialClient
+) -> None:
     tls = make_tls(tmp_path / "tls")
     node = start_node(tmp_path / "data", tls)
     try:
-        result = subprocess.run(
-            [str(python), str(SCENARIO), module, node.url, str(tls.ca), "elastic-test-password"],
-            capture_output=True,
-            text=True,
-            timeout=300,
+        result = official_client.run(
+            SCENARIO, node.url, str(tls.ca), "elastic-test-password", timeout=300
         )
     finally:
         node.stop()
