@@ -117,7 +117,12 @@ OUR_CODES: dict[tuple[int, str], str] = {
     ),
     (400, "deployment_realm.unsupported_setting"): (
         "An Elasticsearch realm setting this platform does not support (SAML signing or "
-        "encryption keys, idp.metadata.path, OIDC flows other than the authorization code)."
+        "encryption keys, idp.metadata.path as a file path, OIDC flows other than the "
+        "authorization code)."
+    ),
+    (400, "deployment_realm.metadata_unavailable"): (
+        "A SAML realm's idp.metadata.path could not be fetched: an address the operator does not "
+        "allow, unreachable, TLS unverified, not 200, too large or too slow (ours)."
     ),
     (404, "deployment_realm.not_found"): "The deployment has no realm with this name (ours).",
     (409, "deployment_realm.order_taken"): "Another realm of the deployment has this order.",

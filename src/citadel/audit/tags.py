@@ -53,6 +53,8 @@ class AuditAction(StrEnum):
     DEPLOYMENT_REALM_CREATED = "deployment.realm.created"
     DEPLOYMENT_REALM_UPDATED = "deployment.realm.updated"
     DEPLOYMENT_REALM_DELETED = "deployment.realm.deleted"
+    DEPLOYMENT_REALM_METADATA_REFRESHED = "deployment.realm.metadata_refreshed"
+    DEPLOYMENT_REALM_METADATA_REFRESH_FAILED = "deployment.realm.metadata_refresh_failed"
     DEPLOYMENT_AUDIT_SETTINGS_UPDATED = "deployment.audit_settings.updated"
     KEY_MANAGER_CREATED = "key_manager.created"
     KEY_MANAGER_UPDATED = "key_manager.updated"

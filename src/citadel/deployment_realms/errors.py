@@ -30,3 +30,12 @@ class RealmOrderTaken(Conflict):
 class TooManyRealms(Conflict):
     code = "deployment_realm.too_many"
     default_message = "A deployment has at most 10 realms."
+
+
+class MetadataUnavailable(BadRequest):
+    """The IdP's metadata could not be fetched from ``idp.metadata.path``: an address the
+    operator does not allow, no connection, TLS not verified, an answer other than 200, too
+    large or too slow. The message says which, and nothing of what answered."""
+
+    code = "deployment_realm.metadata_unavailable"
+    default_message = "The IdP's metadata could not be fetched."

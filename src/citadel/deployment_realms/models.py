@@ -4,7 +4,8 @@
 the secret taken out: an OIDC realm's ``rp.client_secret`` is sealed by the barrier in
 `client_secret_sealed` with the realm's id as context, and never returned. A SAML realm's IdP
 metadata document is kept as given (`idp_metadata`), because the node checks responses against
-the signing certificates it names.
+the signing certificates it names; when the realm names it by URL (``idp.metadata.path``) the
+document is the last one fetched and validated, at `idp_metadata_fetched_at` (None: inline).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class DeploymentRealm(Base):
     enabled: Mapped[bool]
     settings: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     idp_metadata: Mapped[str] = mapped_column(sa.Text, default="")
+    idp_metadata_fetched_at: Mapped[datetime | None]
     client_secret_sealed: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -30,6 +30,8 @@ class RealmOut(ResponseModel):
     enabled: bool
     settings: dict[str, Any]
     idp_metadata_xml: str | None = None
+    idp_metadata_fetched: datetime | None = None
+    """When the document was last fetched from ``idp.metadata.path`` (SAML by URL only)."""
     client_secret_set: bool | None = None
     created: datetime
     updated: datetime
@@ -50,6 +52,7 @@ def shown(row: DeploymentRealm) -> RealmOut:
         enabled=row.enabled,
         settings=dict(row.settings),
         idp_metadata_xml=row.idp_metadata if row.type == "saml" else None,
+        idp_metadata_fetched=row.idp_metadata_fetched_at,
         client_secret_set=row.client_secret_sealed is not None if row.type == "oidc" else None,
         created=row.created_at,
         updated=row.updated_at,

@@ -6,12 +6,15 @@ known here: an unknown key is refused naming it, and a key Elasticsearch has but
 platform does not (SAML signing and encryption keys, OIDC implicit flows) is refused saying so.
 Every error names its field as ``body.settings["<key>"]``.
 
-One choice differs from Elasticsearch: the IdP's SAML metadata is given inline, as the
-document itself (``idp.metadata.xml``). Elasticsearch reads ``idp.metadata.path`` from a file
-on the node or an HTTPS URL; a hosted node has no files of the customer's, and the control
-plane fetching a URL a customer names would be one more server-side request to police. The
-document is parsed with the SSO parser (no DOCTYPE, no entities, no network) and its
-``entityID`` must be ``idp.entity_id``.
+The IdP's SAML metadata is given either inline, as the document itself (``idp.metadata.xml``,
+ours), or as Elasticsearch's ``idp.metadata.path`` when that is an ``https`` URL: the control
+plane fetches it (`citadel.deployment_realms.metadata`, through the operator's endpoint policy,
+verifying TLS, against ``ssl.certificate_authorities`` when given) and fetches it again daily.
+A file path, Elasticsearch's other form, is refused: a hosted node has no files of the
+customer's. Either way the document is parsed with the SSO parser (no DOCTYPE, no entities, no
+network), must offer single sign-on with the HTTP-Redirect binding, and its ``entityID`` must
+be ``idp.entity_id`` (`check_metadata`). This module does no I/O: `check_saml` is given the
+fetching as a function.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ RESERVED_NAMES = frozenset(
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 CLIENT_SECRET = "rp.client_secret"  # noqa: S105 (a settings key)
 METADATA_XML = "idp.metadata.xml"
+METADATA_PATH = "idp.metadata.path"
+METADATA_CAS = "ssl.certificate_authorities"
 _USER_FIELDS = ("principal", "groups", "name", "mail", "dn")
 
 
@@ -151,6 +156,18 @@ def _signature_algorithm(key: str, value: Any) -> str:
     return text
 
 
+def _metadata_url(key: str, value: Any) -> str:
+    text = _text(key, value)
+    parts = urlsplit(text.strip())
+    if parts.scheme.lower() in ("", "file") or len(parts.scheme) == 1:  # a path (C:\...)
+        raise UnsupportedRealmSetting(
+            f"{key}: a file path is not supported (the platform holds no files of yours); give "
+            f"the metadata's https URL here, or the document inline as {METADATA_XML}.",
+            fields=[field(key)],
+        )
+    return _https_url(key, text)
+
+
 def _metadata(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidRealm(f"{key} must be the IdP's metadata document.", fields=[field(key)])
@@ -159,10 +176,24 @@ def _metadata(key: str, value: Any) -> str:
     return value
 
 
+def _certificates(key: str, value: Any) -> str | list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not 1 <= len(items) <= 8:
+        raise InvalidRealm(f"{key} must be PEM text or a list of PEM texts.", fields=[field(key)])
+    for item in items:
+        if not isinstance(item, str) or "-----BEGIN CERTIFICATE-----" not in item:
+            raise InvalidRealm(f"{key} must hold PEM certificates.", fields=[field(key)])
+        if len(item) > 64 * 1024:
+            raise InvalidRealm(f"{key} is too large.", fields=[field(key)])
+    return value
+
+
 Check = Callable[[str, Any], Any]
 
 SAML_KEYS: dict[str, Check] = {
     METADATA_XML: _metadata,
+    METADATA_PATH: _metadata_url,
+    METADATA_CAS: _certificates,
     "idp.entity_id": _text,
     "idp.use_single_logout": _flag,
     "sp.entity_id": _text,
@@ -176,15 +207,14 @@ SAML_KEYS: dict[str, Check] = {
     **{f"attributes.{name}": _text for name in _USER_FIELDS},
     **{f"attribute_patterns.{name}": _pattern for name in _USER_FIELDS},
 }
-SAML_REQUIRED = (METADATA_XML, "idp.entity_id", "sp.entity_id", "sp.acs", "attributes.principal")
+SAML_REQUIRED = ("idp.entity_id", "sp.entity_id", "sp.acs", "attributes.principal")
 SAML_UNSUPPORTED = {
-    "idp.metadata.path": "give the IdP's metadata document inline as idp.metadata.xml; "
-    "this platform reads no files and fetches no URLs for a realm",
     "signing.": "signing the SP's messages is not supported: AuthnRequests are sent unsigned "
     "(the IdP's responses must still be signed)",
     "encryption.": "encrypted assertions are not supported: the IdP must send them in the clear "
     "(over TLS) and signed",
-    "ssl.": "the realm makes no outgoing connections, so it has no TLS settings",
+    "ssl.": "the realm's only outgoing connection is the control plane fetching "
+    f"{METADATA_PATH}, which takes {METADATA_CAS} and no other TLS setting",
 }
 
 
@@ -205,18 +235,6 @@ def _clock_skew(key: str, value: Any) -> int | str:
         f"{key} must be at most 600 seconds: a number, or like '60s' or '1m'.",
         fields=[field(key)],
     )
-
-
-def _certificates(key: str, value: Any) -> str | list[str]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not 1 <= len(items) <= 8:
-        raise InvalidRealm(f"{key} must be PEM text or a list of PEM texts.", fields=[field(key)])
-    for item in items:
-        if not isinstance(item, str) or "-----BEGIN CERTIFICATE-----" not in item:
-            raise InvalidRealm(f"{key} must hold PEM certificates.", fields=[field(key)])
-        if len(item) > 64 * 1024:
-            raise InvalidRealm(f"{key} is too large.", fields=[field(key)])
-    return value
 
 
 OIDC_KEYS: dict[str, Check] = {
@@ -262,12 +280,20 @@ class CheckedSettings:
     settings: dict[str, Any]
     idp_metadata: str = ""
     client_secret: str | None = None
+    metadata_url: str | None = None
+    """Where `idp_metadata` was fetched from (``idp.metadata.path``); None: given inline."""
+
+
+Fetch = Callable[[str, str | None], str]
+"""Fetches an IdP's metadata: ``(url, CA PEM or None) -> document``; raises naming the field."""
 
 
 def _known(
     settings: Mapping[str, Any], keys: Mapping[str, Check], unsupported: Mapping[str, str]
 ) -> dict[str, Any]:
     for key in settings:
+        if key in keys:
+            continue
         for prefix, reason in unsupported.items():
             if key == prefix or (prefix.endswith(".") and key.startswith(prefix)):
                 raise UnsupportedRealmSetting(f"{key}: {reason}.", fields=[field(key)])
@@ -287,33 +313,77 @@ def _required(checked: Mapping[str, Any], required: tuple[str, ...]) -> None:
         )
 
 
-def check_saml(settings: Mapping[str, Any]) -> CheckedSettings:
-    """A SAML realm's settings, checked; the metadata document parsed and matched."""
+def saml_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A SAML realm's settings checked, bar the metadata document itself (which `check_saml`
+    takes inline or fetches)."""
     checked = _known(settings, SAML_KEYS, SAML_UNSUPPORTED)
     _required(checked, SAML_REQUIRED)
-    metadata = checked.pop(METADATA_XML)
+    if (METADATA_XML in checked) == (METADATA_PATH in checked):
+        raise InvalidRealm(
+            f"Give the IdP's metadata either inline as {METADATA_XML} or by its https URL as "
+            f"{METADATA_PATH} (one of them).",
+            fields=[field(METADATA_XML), field(METADATA_PATH)],
+        )
+    if METADATA_CAS in checked and METADATA_PATH not in checked:
+        raise InvalidRealm(
+            f"{METADATA_CAS} is only for fetching {METADATA_PATH}.", fields=[field(METADATA_CAS)]
+        )
+    if checked["sp.acs"] == checked.get("sp.logout"):
+        raise InvalidRealm("sp.logout must differ from sp.acs.", fields=[field("sp.logout")])
+    return checked
+
+
+def check_saml(settings: Mapping[str, Any], fetch: Fetch | None = None) -> CheckedSettings:
+    """A SAML realm's settings, checked; the metadata document (inline, or got with `fetch`
+    from ``idp.metadata.path`` once everything else is checked) parsed and matched."""
+    checked = saml_settings(settings)
+    if METADATA_XML in checked:
+        metadata = checked.pop(METADATA_XML)
+        check_metadata(checked, metadata)
+        return CheckedSettings(settings=checked, idp_metadata=metadata)
+    if fetch is None:
+        raise UnsupportedRealmSetting(
+            f"{METADATA_PATH}: fetching metadata is not available here.",
+            fields=[field(METADATA_PATH)],
+        )
+    url = checked[METADATA_PATH]
+    metadata = fetch(url, certificate_authorities(checked))
+    check_metadata(checked, metadata)
+    return CheckedSettings(settings=checked, idp_metadata=metadata, metadata_url=url)
+
+
+def certificate_authorities(settings: Mapping[str, Any]) -> str | None:
+    """The realm's ``ssl.certificate_authorities`` as one PEM bundle (None: the system's)."""
+    value = settings.get(METADATA_CAS)
+    if value is None:
+        return None
+    return "\n".join([value] if isinstance(value, str) else value)
+
+
+def check_metadata(settings: Mapping[str, Any], metadata: str) -> None:
+    """The IdP's metadata document (from `settings`' ``idp.metadata.path`` when it has one,
+    else inline) is one the node can use for `settings`' ``idp.entity_id``; errors name the
+    key the document came from."""
+    key = METADATA_PATH if METADATA_PATH in settings else METADATA_XML
     try:
         idp = parse_idp_metadata(metadata)
     except SamlRefused:
         raise InvalidRealm(
-            "idp.metadata.xml is not an IdP metadata document with one IDPSSODescriptor, a "
-            "single sign-on service and one or two signing certificates.",
-            fields=[field(METADATA_XML)],
+            f"{key}: not an IdP metadata document with one IDPSSODescriptor, a single sign-on "
+            "service and one or two signing certificates.",
+            fields=[field(key)],
         ) from None
     if not _redirect_sso(metadata):
         raise InvalidRealm(
-            "idp.metadata.xml has no single sign-on service with the HTTP-Redirect binding, "
-            "the one the realm sends its requests with.",
-            fields=[field(METADATA_XML)],
+            f"{key}: the metadata has no single sign-on service with the HTTP-Redirect "
+            "binding, the one the realm sends its requests with.",
+            fields=[field(key)],
         )
-    if idp.entity_id != checked["idp.entity_id"]:
+    if idp.entity_id != settings["idp.entity_id"]:
         raise InvalidRealm(
             "idp.entity_id is not the entityID of the metadata document.",
             fields=[field("idp.entity_id")],
         )
-    if checked["sp.acs"] == checked.get("sp.logout"):
-        raise InvalidRealm("sp.logout must differ from sp.acs.", fields=[field("sp.logout")])
-    return CheckedSettings(settings=checked, idp_metadata=metadata)
 
 
 def _redirect_sso(metadata: str) -> bool:

@@ -26,6 +26,7 @@ from citadel.bootstrap import FirstOwner, Services
 from citadel.config import Settings
 from citadel.db.migrate import upgrade
 from citadel.deployment_audit.service import Pruned, prune
+from citadel.deployment_realms.service import refresh_metadata
 from citadel.kit.tls import server_context
 from citadel.log import get_logger
 from citadel.pki.authority import ServerCertificate
@@ -63,8 +64,9 @@ class ControlPlaneProcess:
 
     async def chores(self, interval_s: float = CHORES_INTERVAL_S) -> None:
         """The platform's own mail, every `interval_s` until cancelled (first right away):
-        warnings of API keys about to expire; and the pruning of deployments' security audit
-        events. A round that fails is logged and tried again at the next."""
+        warnings of API keys about to expire; the pruning of deployments' security audit
+        events; and fetching again SAML realms' IdP metadata given by URL. A round that fails
+        is logged and tried again at the next."""
         units = Work(self.services, self.services.system_caller())
         while True:
             try:  # deployment-token signing keys (ADR 27): the first at start, then rotation
@@ -77,6 +79,10 @@ class ControlPlaneProcess:
                 log.exception("chores.failed")
             try:
                 await asyncio.to_thread(self.prune_deployment_audit)
+            except Exception:
+                log.exception("chores.failed")
+            try:  # SAML realms' IdP metadata by URL, fetched again once a day
+                await asyncio.to_thread(refresh_metadata, units)
             except Exception:
                 log.exception("chores.failed")
             await asyncio.sleep(interval_s)

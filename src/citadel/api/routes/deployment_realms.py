@@ -38,10 +38,12 @@ def put_realm(
     deployment_id: str = DeploymentId,
     realm_name: str = RealmName,
 ) -> RealmOut:
-    """Create or replace one realm; the node picks it up within a reconcile cycle."""
+    """Create or replace one realm; the node picks it up within a reconcile cycle. A SAML
+    realm's ``idp.metadata.path`` (an https URL) is fetched first, outside the transaction."""
     org = work.organization
+    fetched = service.fetch_metadata(work, org, deployment_id, realm_name, body)
     with work.write() as ctx:
-        row, created = service.put_realm(ctx, org, deployment_id, realm_name, body)
+        row, created = service.put_realm(ctx, org, deployment_id, realm_name, body, fetched)
         if created:
             response.status_code = 201
         return shown(row)

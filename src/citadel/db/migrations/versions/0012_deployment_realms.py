@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("settings", sa.JSON(), nullable=False),
         sa.Column("idp_metadata", sa.Text(), nullable=False),
+        sa.Column("idp_metadata_fetched_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("client_secret_sealed", sa.LargeBinary(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
