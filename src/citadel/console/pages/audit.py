@@ -7,7 +7,6 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,9 +18,9 @@ from citadel.audit.service import EventFilter, chained_fields, list_events, veri
 from citadel.audit.tags import AuditAction
 from citadel.authz.decide import Target
 from citadel.authz.permissions import Permission
+from citadel.console.day_filters import utc_day
 from citadel.console.routing import console_router
 from citadel.console.web import PAGE_HEADERS, SignedIn, Visitor, org_of, page
-from citadel.errors import BadRequest
 
 router = console_router()
 PAGE_SIZE = 50
@@ -44,24 +43,14 @@ COLUMNS = (
 )
 
 
-def _day(text: str | None, field: str, *, end: bool = False) -> datetime | None:
-    if not text:
-        return None
-    try:
-        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise BadRequest("Give a date as YYYY-MM-DD.", fields=[field]) from None
-    return day + timedelta(days=1) if end else day
-
-
 def _filters(request: Request) -> tuple[EventFilter, dict[str, str]]:
     q = request.query_params
     given = {k: q.get(k, "")[:64] for k in ("action", "actor", "since", "until")}
     chosen = EventFilter(
         given["action"] or None,
         given["actor"] or None,
-        _day(given["since"], "since"),
-        _day(given["until"], "until", end=True),
+        utc_day(given["since"], "since"),
+        utc_day(given["until"], "until", end=True),
     )
     return chosen, given
 

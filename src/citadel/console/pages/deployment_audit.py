@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
+from citadel.console.day_filters import utc_day
 from citadel.console.routing import console_router
 from citadel.console.web import PAGE_HEADERS, PostedForm, SignedIn, Visitor, org_of, page
 from citadel.deployment_audit import service
@@ -26,22 +26,12 @@ from citadel.deployment_audit.errors import InvalidAuditSettings
 from citadel.deployment_audit.rules import DEFAULT_INCLUDE, AuditSettingsChange, EventType
 from citadel.deployment_audit.service import MAX_PAGE, EventQuery
 from citadel.deployments import service as deployments
-from citadel.errors import BadRequest, CitadelError
+from citadel.errors import CitadelError
 
 router = console_router()
 BASE = "/deployments/{deployment_id}/security/audit"
 PAGE_SIZE = 50
 FILTERS = ("action", "user", "realm", "index", "since", "until")
-
-
-def _day(text: str, field: str, *, end: bool = False) -> datetime | None:
-    if not text:
-        return None
-    try:
-        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise BadRequest("Give a date as YYYY-MM-DD.", fields=[field]) from None
-    return day + timedelta(days=1) if end else day
 
 
 def _query(request: Request) -> tuple[EventQuery, dict[str, str]]:
@@ -51,8 +41,8 @@ def _query(request: Request) -> tuple[EventQuery, dict[str, str]]:
         actions=[given["action"]] if given["action"] else [],
         principal=given["user"] or None,
         realm=given["realm"] or None,
-        since=_day(given["since"], "since"),
-        until=_day(given["until"], "until", end=True),
+        since=utc_day(given["since"], "since"),
+        until=utc_day(given["until"], "until", end=True),
         index=given["index"] or None,
         cursor=q.get("cursor", "")[:64] or None,
         size=PAGE_SIZE,
