@@ -3,10 +3,16 @@
 Routes whose target indices are only known from the body or from a wildcard ask the router
 for ``AUTHENTICATED`` and check each index here, through the realm's ``allowed``. A refusal
 is the realm's own 403 (`index_forbidden`), so every 403 reads alike.
+
+Before a route expands an index expression it calls `expanding` (or `require_action`): as in
+Elasticsearch, a caller who holds the action's privilege on no index at all gets a 403
+(`index_action_forbidden`) rather than an empty answer, and only one who holds it on some
+index gets the expansion to the indices it may see (none, perhaps: an empty answer then).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,3 +38,14 @@ class IndexAccess:
         """403 security_exception unless the caller holds `privilege` on `index`."""
         if not self.allowed(privilege, index):
             raise index_forbidden(self.identity, privilege, [index])
+
+    def require_action(self, *privileges: str) -> None:
+        """403 security_exception unless the caller holds one of `privileges` on some index
+        (Elasticsearch's check of the action, before any index is looked at)."""
+        self.realm.require_index_action(self.identity, privileges)
+
+    def expanding(self, *privileges: str) -> Callable[[str], bool]:
+        """What wildcard expansion keeps (the indices on which the caller holds one of
+        `privileges`), after `require_action` has passed."""
+        self.require_action(*privileges)
+        return lambda index: self.allowed_any(privileges, index)

@@ -79,7 +79,7 @@ class AliasRoutes:
             records = indices.resolve(
                 conn,
                 request.params.get("index"),
-                allowed=lambda n: access.allowed("view_index_metadata", n),
+                allowed=access.expanding("view_index_metadata"),
                 ignore_unavailable=request.flag("ignore_unavailable"),
                 expand_hidden=request.query.get("expand_wildcards") in ("all", "hidden"),
                 closed_ok=True,
@@ -105,7 +105,7 @@ class AliasRoutes:
             records = indices.resolve(
                 conn,
                 None,
-                allowed=lambda n: access.allowed("view_index_metadata", n),
+                allowed=access.expanding("view_index_metadata"),
                 expand_hidden=True,
                 expand_closed=True,
             )

@@ -86,9 +86,7 @@ class ByQueryRoutes:
         access = IndexAccess(self.services.realm, request.identity)
         options = parse_index_options(params)
         with self.services.store.read() as conn:
-            opened = service.open_indices(
-                conn, expression, options, lambda name: access.allowed("read", name)
-            )
+            opened = service.open_indices(conn, expression, options, access.expanding("read"))
             if opened.denied:
                 raise index_forbidden(request.identity, "read", opened.denied)
             records = service.secured(conn, opened.indices, request.identity)

@@ -140,7 +140,7 @@ def visible_indices(
         records = indices.resolve(
             conn,
             request.params.get("index"),
-            allowed=lambda name: access.allowed_any(privileges, name),
+            allowed=access.expanding(*privileges),
             **_expand(request, closed=closed),
         )
     for record in records:

@@ -53,10 +53,17 @@ class DataStreamRoutes:
         return NodeResponse(body=ACKNOWLEDGED)
 
     def get(self, request: NodeRequest) -> NodeResponse:
-        """``GET /_data_stream[/{name}]``."""
+        """``GET /_data_stream[/{name}]``: the streams the caller may see (a 403 for one it
+        names exactly and may not)."""
+        access = IndexAccess(self.services.realm, request.identity)
+        visible = access.expanding("view_index_metadata")
+        expression = request.params.get("name")
+        exact = [p for p in (expression or "").split(",") if p and not indices.is_pattern(p)]
+        for name in exact:
+            access.require("view_index_metadata", name)
         with self.services.store.read() as conn:
-            found = data_streams.select(conn, request.params.get("name"))
-            shown = [data_streams.view(conn, n, s) for n, s in found.items()]
+            found = data_streams.select(conn, expression)
+            shown = [data_streams.view(conn, n, s) for n, s in found.items() if visible(n)]
         return NodeResponse(body={"data_streams": shown})
 
     def delete(self, request: NodeRequest) -> NodeResponse:
@@ -150,6 +157,7 @@ class DataStreamRoutes:
         def size_of(record: IndexRecord) -> int:
             return int(self.services.engine.shard(record).size_bytes())
 
+        IndexAccess(self.services.realm, request.identity).require_action("monitor")
         with self.services.store.read() as conn:
             body = data_streams.stats(conn, request.params.get("name"), size_of)
         return NodeResponse(body=body)

@@ -67,7 +67,7 @@ class FieldCapsRoutes:
                 conn,
                 request.params.get("index"),
                 options,
-                lambda name: access.allowed_any(_PRIVILEGES, name),
+                access.expanding(*_PRIVILEGES),
             )
             if opened.denied:
                 raise index_forbidden(request.identity, "view_index_metadata", opened.denied)

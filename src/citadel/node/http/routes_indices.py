@@ -160,7 +160,7 @@ class IndexRoutes:
             records = indices.resolve(
                 conn,
                 request.params.get("index"),
-                allowed=lambda n: access.allowed_any(_REFRESH_PRIVILEGES, n),
+                allowed=access.expanding(*_REFRESH_PRIVILEGES),
                 ignore_unavailable=request.flag("ignore_unavailable"),
             )
         for record in records:
@@ -179,7 +179,7 @@ class IndexRoutes:
         return indices.resolve(
             conn,
             request.params.get("index"),
-            allowed=lambda n: access.allowed(privilege, n),
+            allowed=access.expanding(privilege),
             ignore_unavailable=request.flag("ignore_unavailable"),
             allow_no_indices=request.flag("allow_no_indices", True),
             expand_hidden=_expands(request, "hidden"),
@@ -277,7 +277,7 @@ class IndexRoutes:
             records = indices.resolve(
                 conn,
                 request.params.get("index"),
-                allowed=lambda n: access.allowed("monitor", n),
+                allowed=access.expanding("monitor"),
                 ignore_unavailable=request.flag("ignore_unavailable"),
                 expand_hidden=_expands(request, "hidden"),
             )
@@ -329,7 +329,7 @@ class IndexRoutes:
             return indices.resolve(
                 conn,
                 request.params.get("index"),
-                allowed=lambda n: access.allowed("manage", n),
+                allowed=access.expanding("manage"),
                 ignore_unavailable=request.flag("ignore_unavailable"),
                 expand_hidden=_expands(request, "hidden"),
             )
@@ -380,7 +380,7 @@ class IndexRoutes:
             catalog,
             request.params["name"],
             records,
-            lambda n: access.allowed("view_index_metadata", n),
+            access.expanding("view_index_metadata"),
             hidden=_expands(request, "hidden"),
         )
         return NodeResponse(body=body)

@@ -67,7 +67,7 @@ class LifecycleRoutes:
             records = indices.resolve(
                 conn,
                 request.params["index"],
-                allowed=lambda n: access.allowed_any(_EXPLAIN, n),
+                allowed=access.expanding(*_EXPLAIN),
                 expand_hidden=True,
             )
             for record in records:

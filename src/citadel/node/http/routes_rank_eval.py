@@ -117,7 +117,7 @@ class RankEvalRoutes:
                 conn,
                 request.params.get("index"),
                 options,
-                lambda name: access.allowed(READ, name),
+                access.expanding(READ),
             )
             if opened.denied:
                 raise index_forbidden(request.identity, READ, opened.denied)

@@ -341,9 +341,7 @@ class SearchRoutes:
     ) -> service.Opened:
         """The searched indices; 403 for an explicitly named one the caller may not read."""
         access = IndexAccess(self.services.realm, request.identity)
-        opened = service.open_indices(
-            conn, expression, options, lambda name: access.allowed(READ, name)
-        )
+        opened = service.open_indices(conn, expression, options, access.expanding(READ))
         if opened.denied:
             raise index_forbidden(request.identity, READ, opened.denied)
         return service.Opened(service.secured(conn, opened.indices, request.identity))

@@ -207,7 +207,7 @@ class SearchToolRoutes:
                 conn,
                 request.params.get("index"),
                 options,
-                lambda name: access.allowed(READ, name),
+                access.expanding(READ),
             )
             if opened.denied:
                 raise index_forbidden(request.identity, READ, opened.denied)

@@ -142,7 +142,7 @@ class TermVectorRoutes:
         access = IndexAccess(self.services.realm, request.identity)
         with self.services.store.read() as conn:
             opened = service.open_indices(
-                conn, index, parse_index_options({}), lambda name: access.allowed(READ, name)
+                conn, index, parse_index_options({}), access.expanding(READ)
             )
             if opened.denied:
                 raise index_forbidden(request.identity, READ, opened.denied)

@@ -62,6 +62,7 @@ from citadel.node.security.privileges import (
 )
 from citadel.node.security.role_mappings import MappingCache, UserData, mapped_roles, matches_name
 from citadel.node.security.tables import ensure_tables
+from citadel.node.security.vocabulary import INDEX_INCLUDES
 from citadel.node.store.connection import Store
 
 log = structlog.get_logger(__name__)
@@ -110,6 +111,14 @@ class Identity:
         """Whether this identity holds the index privilege on `index`."""
         own = allows_index(self.descriptors, privilege, index)
         return own and (self.limited_by is None or allows_index(self.limited_by, privilege, index))
+
+    def holds_index_privilege(self, privilege: str) -> bool:
+        """Whether this identity holds the index privilege on some index (an API key: its own
+        descriptors and ``limited_by`` both), whatever the index."""
+        own = grants_index_privilege(self.descriptors, privilege)
+        return own and (
+            self.limited_by is None or grants_index_privilege(self.limited_by, privilege)
+        )
 
     def who(self) -> str:
         """How a 403 names this identity, as Elasticsearch does."""
@@ -386,16 +395,38 @@ class Realm:
             raise cluster_forbidden(identity, privilege)
 
     def require_indices(self, identity: Identity, privilege: str | None, names: list[str]) -> None:
-        """403 unless `identity` holds the index privilege on every named index."""
+        """403 unless `identity` holds the index privilege on every named index; the 403 of
+        `require_index_action` first when it holds the privilege on no index at all."""
         if not privilege:
             return
+        if any(names):
+            self.require_index_action(identity, (privilege,))
         denied = [n for n in names if n and not identity.allows_index(privilege, n)]
         if denied:
             raise index_forbidden(identity, privilege, denied)
 
+    def require_index_action(self, identity: Identity, privileges: tuple[str, ...]) -> None:
+        """403 unless `identity` holds one of the index `privileges` on some index, which
+        Elasticsearch checks before it expands wildcards (``RBACEngine.authorizeIndexAction``,
+        ``role.checkIndicesAction``): a caller who may do the action nowhere is refused, one
+        who may do it somewhere gets the indices it may see, perhaps none."""
+        if not any(identity.holds_index_privilege(p) for p in privileges):
+            raise index_action_forbidden(identity, privileges[0])
+
     def allowed(self, identity: Identity, privilege: str, index: str) -> bool:
         """Whether `identity` holds the index privilege on `index` (for wildcard expansion)."""
         return identity.allows_index(privilege, index)
+
+
+def grants_index_privilege(descriptors: Iterable[RoleDescriptor], privilege: str) -> bool:
+    """Whether any index grant of `descriptors` includes `privilege`, on whatever indices
+    (Elasticsearch's ``checkIndicesAction``). Pure."""
+    return any(
+        privilege in INDEX_INCLUDES.get(held, frozenset())
+        for descriptor in descriptors
+        for grant in descriptor.indices
+        for held in grant.privileges
+    )
 
 
 def cluster_forbidden(
@@ -416,6 +447,15 @@ def index_forbidden(identity: Identity, privilege: str, names: Iterable[str]) ->
         f"action is unauthorized for {identity.who()} on indices [{','.join(names)}], "
         f"this action is granted by the index privileges "
         f"[{','.join(granted_by_index(privilege))}]"
+    )
+
+
+def index_action_forbidden(identity: Identity, privilege: str) -> Forbidden:
+    """The 403 Elasticsearch sends when `identity` holds `privilege` on no index at all: it
+    names no index, since none was looked at."""
+    return Forbidden(
+        f"action is unauthorized for {identity.who()}, this action is granted by the "
+        f"index privileges [{','.join(granted_by_index(privilege))}]"
     )
 
 
