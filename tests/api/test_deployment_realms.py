@@ -5,18 +5,28 @@ node's allocation changing with them. Real app, real database, real audit log.""
 
 from __future__ import annotations
 
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from citadel.app import create_app
 from citadel.audit.models import AuditEvent
+from citadel.bootstrap import Services, build
+from citadel.config import Settings
 from citadel.deployment_realms.models import DeploymentRealm
-from citadel.deployment_realms.service import realms_for_node
+from citadel.deployment_realms.service import Refreshed, realms_for_node, refresh_metadata
 from citadel.deployments.internal import allocation_version
 from citadel.node.security.oidc_realm import OidcSettings
 from citadel.sso.saml import bare_certificate
 from citadel.use_cases.internal import allocations
+from citadel.web.work import Work
 from tests.fixtures.builders import (
     grant,
     key_headers,
@@ -25,6 +35,7 @@ from tests.fixtures.builders import (
     make_org,
     make_user,
 )
+from tests.node.oidc_provider import make_certificates
 from tests.sso.idp import make_key_pair
 
 IDP_ENTITY_ID = "https://idp.example.com/metadata"
@@ -487,3 +498,242 @@ def test_an_oidc_realm_put_through_the_api_is_one_the_node_reads(
     assert parsed.scopes == ("openid", "email")
     assert parsed.clock_skew_s == 30
     assert parsed.claim_patterns["principal"].pattern == "^(.+)@example\\.com$"
+
+
+# --- IdP metadata by URL (idp.metadata.path) --------------------------------------------------
+
+
+class MetadataServer:
+    """An IdP's metadata over HTTPS on loopback (its certificate from a test CA): serves
+    `document` with `status` at ``/metadata``, and counts the requests it gets."""
+
+    def __init__(self, directory: Path) -> None:
+        self.ca_pem, cert, key = make_certificates(directory)
+        self.document = idp_metadata()
+        self.status = 200
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                raw = server.document.encode()
+                self.send_response(server.status)
+                self.send_header("content-type", "application/samlmetadata+xml")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.server.server_address[1]}/metadata"
+
+
+@pytest.fixture
+def idp_server(tmp_path: Path) -> Iterator[MetadataServer]:
+    server = MetadataServer(tmp_path / "idp-tls")
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def by_url(server: MetadataServer, *, ca: bool = True, **settings: Any) -> dict[str, Any]:
+    """A SAML realm whose metadata the control plane fetches from `server` (loopback: the
+    test settings list it among the operator's allowed endpoints)."""
+    given = {"idp.metadata.xml": None, "idp.metadata.path": server.url, **settings}
+    if ca:
+        given["ssl.certificate_authorities"] = server.ca_pem
+    body = saml_body(**given)
+    body["settings"] = {k: v for k, v in body["settings"].items() if v is not None}
+    return body
+
+
+def test_metadata_by_url_is_fetched_validated_and_stored_with_its_time(
+    client, services, owner_key, url, deployment, idp_server
+):
+    created = client.put(f"{url}/saml1", json=by_url(idp_server), headers=owner_key)
+
+    assert created.status_code == 201, created.text
+    realm = created.json()
+    assert realm["idp_metadata_xml"] == idp_server.document
+    assert realm["settings"]["idp.metadata.path"] == idp_server.url
+    assert realm["idp_metadata_fetched"] is not None
+    assert idp_server.requests == 1
+    with services.db.read() as session:
+        (node_realm,), _ = realms_for_node(session, deployment, services.keyring.barrier)
+    assert node_realm.idp_metadata == idp_server.document
+    assert "idp.metadata.path" not in node_realm.settings
+    assert "ssl.certificate_authorities" not in node_realm.settings
+
+
+def test_a_realm_given_inline_again_forgets_its_fetch_time(client, owner_key, url, idp_server):
+    client.put(f"{url}/saml1", json=by_url(idp_server), headers=owner_key)
+
+    inline = client.put(f"{url}/saml1", json=saml_body(), headers=owner_key).json()
+
+    assert "idp_metadata_fetched" not in inline  # None: not shown
+    assert "idp.metadata.path" not in inline["settings"]
+
+
+def unavailable(response) -> str:
+    assert response.status_code == 400, response.text
+    assert error(response)["code"] == "deployment_realm.metadata_unavailable"
+    assert error(response)["fields"] == ['body.settings["idp.metadata.path"]']
+    return error(response)["message"]
+
+
+def test_a_server_whose_certificate_is_not_trusted_is_refused(client, owner_key, url, idp_server):
+    # no ssl.certificate_authorities: the system's roots do not know the test CA
+    response = client.put(f"{url}/saml1", json=by_url(idp_server, ca=False), headers=owner_key)
+
+    assert "TLS certificate" in unavailable(response)
+    assert client.get(url, headers=owner_key).json()["realms"] == []
+
+
+def test_an_answer_other_than_200_is_refused(client, owner_key, url, idp_server):
+    idp_server.status = 404
+
+    assert "HTTP 404" in unavailable(
+        client.put(f"{url}/saml1", json=by_url(idp_server), headers=owner_key)
+    )
+
+
+def test_a_document_over_the_size_limit_is_refused(client, owner_key, url, idp_server):
+    idp_server.document = idp_metadata() + " " * (512 * 1024)
+
+    assert "larger than 512 KiB" in unavailable(
+        client.put(f"{url}/saml1", json=by_url(idp_server), headers=owner_key)
+    )
+
+
+def test_a_fetched_document_is_validated_as_inline_metadata(client, owner_key, url, idp_server):
+    idp_server.document = "<x/>"
+    not_metadata = client.put(f"{url}/saml1", json=by_url(idp_server), headers=owner_key)
+    idp_server.document = idp_metadata("https://other-idp.example.com")
+    other_idp = client.put(f"{url}/saml1", json=by_url(idp_server), headers=owner_key)
+
+    assert not_metadata.status_code == 400
+    assert error(not_metadata)["code"] == "deployment_realm.invalid"
+    assert error(not_metadata)["fields"] == ['body.settings["idp.metadata.path"]']
+    assert other_idp.status_code == 400
+    assert error(other_idp)["fields"] == ['body.settings["idp.entity_id"]']
+
+
+def test_nothing_is_fetched_for_a_caller_who_may_not_change_realms(
+    client, services, org, url, deployment, idp_server
+):
+    viewer = key_headers(make_api_key(services, org, grant(org, "deployment-viewer", deployment)))
+
+    response = client.put(f"{url}/saml1", json=by_url(idp_server), headers=viewer)
+
+    assert response.status_code == 403
+    assert idp_server.requests == 0
+
+
+@pytest.fixture
+def strict_client(services: Services) -> Iterator[TestClient]:
+    """`services`' database under the default settings: the operator lists no endpoints, so
+    loopback and private addresses are refused."""
+    settings = Settings(
+        data_dir=services.settings.data_dir,
+        database_url=services.settings.database_url,
+        regions=services.settings.regions,
+        _env_file=None,  # type: ignore[call-arg]  # pydantic-settings init option
+    )
+    assert settings.key_manager_allowed_endpoints == []
+    built = build(settings, clock=services.clock)
+    with TestClient(create_app(built), base_url="https://testserver") as c:
+        yield c
+    built.close()
+
+
+@pytest.mark.parametrize(
+    "where", ["https://localhost:{port}/metadata", "https://10.1.2.3:{port}/metadata"]
+)
+def test_a_loopback_or_private_address_is_refused_unless_the_operator_allows_it(
+    strict_client, owner_key, url, idp_server, where
+):
+    port = idp_server.server.server_address[1]
+    body = by_url(idp_server, **{"idp.metadata.path": where.format(port=port)})
+
+    response = strict_client.put(f"{url}/saml1", json=body, headers=owner_key)
+
+    assert "not at an address the operator allows" in unavailable(response)
+    assert idp_server.requests == 0
+
+
+# --- the daily refresh ------------------------------------------------------------------------
+
+
+def test_the_refresh_picks_up_a_rotated_signing_certificate(
+    client, services, owner_key, url, deployment, idp_server
+):
+    client.put(f"{url}/saml1", json=by_url(idp_server), headers=owner_key)
+    units = Work(services, services.system_caller())
+
+    def version() -> int:
+        with services.db.read() as session:
+            return allocation_version(services.context(session, services.system_caller()))
+
+    before = version()
+
+    assert refresh_metadata(units) == Refreshed()  # fetched today: not due yet
+    services.clock.advance(hours=25)
+    assert refresh_metadata(units).unchanged  # the same document: stored time only
+    assert version() == before
+
+    rotated = idp_metadata()  # a new signing certificate
+    idp_server.document = rotated
+    services.clock.advance(hours=25)
+    done = refresh_metadata(units)
+
+    assert len(done.changed) == 1
+    realm = client.get(url, headers=owner_key).json()["realms"][0]
+    assert realm["idp_metadata_xml"] == rotated
+    assert version() > before
+    with services.db.read() as session:
+        (node_realm,), _ = realms_for_node(session, deployment)
+        refreshed = session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "deployment.realm.metadata_refreshed")
+        ).all()
+    assert node_realm.idp_metadata == rotated
+    assert [(e.target_id, e.details["realm"]) for e in refreshed] == [(deployment, "saml1")]
+
+
+def test_a_failed_refresh_keeps_the_last_good_document_and_is_a_platform_event(
+    client, services, owner_key, url, deployment, idp_server
+):
+    client.put(f"{url}/saml1", json=by_url(idp_server), headers=owner_key)
+    good = idp_server.document
+    units = Work(services, services.system_caller())
+
+    idp_server.status = 500
+    services.clock.advance(days=2)
+    first = refresh_metadata(units)
+    idp_server.status, idp_server.document = 200, idp_metadata("https://other-idp.example.com")
+    second = refresh_metadata(units)  # still due: a failure is tried again at the next round
+
+    assert len(first.failed) == len(second.failed) == 1
+    assert client.get(url, headers=owner_key).json()["realms"][0]["idp_metadata_xml"] == good
+    with services.db.read() as session:
+        failed = session.scalars(
+            sa.select(AuditEvent)
+            .where(AuditEvent.action == "deployment.realm.metadata_refresh_failed")
+            .order_by(AuditEvent.occurred_at)
+        ).all()
+    assert [e.organization_id for e in failed] == [None, None]
+    assert [e.outcome for e in failed] == ["failure", "failure"]
+    assert [e.details["code"] for e in failed] == [
+        "deployment_realm.metadata_unavailable",
+        "deployment_realm.invalid",
+    ]
+    assert "HTTP 500" in failed[0].details["reason"]
