@@ -1,8 +1,8 @@
 """A deployment's Realms pages in a real browser (Debian's Chromium through Playwright) against
 `citadel up`: from the deployment page the owner adds a SAML realm (pasting the IdP's
 metadata) and an OpenID Connect realm, sees a refused setting beside its input, replaces the
-OIDC realm keeping its secret, and deletes the SAML realm after confirming; every page fits a
-390 px phone screen as well as a laptop's.
+OIDC realm keeping its secret, and deletes the SAML realm (its name as long as names go)
+after confirming; every page fits a 390 px phone screen as well as a laptop's.
 
 A screenshot of the list goes to a temporary directory, or to CITADEL_CONSOLE_SCREENSHOTS
 (docs/console.md: how docs/screenshots/ is made).
@@ -23,6 +23,7 @@ from tests.console.test_browser_layout import FITS
 pytestmark = pytest.mark.e2e
 OWNER = Person("owner@example.com", "e2e owner password 123")
 SECRET = "browser-oidc-client-secret-93b1"
+SAML_NAME = "customer-analytics-production-eu-west-primary-archive-saml-idp01"  # 64, the most
 LONG_SP = (
     "https://kibana.customer-analytics-production-eu-west.research-and-development.example.com"
 )
@@ -44,7 +45,7 @@ def fits(page: Page) -> list[str]:
 
 def add_saml(page: Page) -> None:
     page.get_by_role("link", name="Add a SAML realm").click()
-    page.get_by_label("Realm name").fill("corp-saml")
+    page.get_by_label("Realm name").fill(SAML_NAME)
     page.get_by_label("Order").fill("1")
     page.get_by_label("IdP entity ID").fill(IDP_ENTITY_ID)
     page.get_by_label("IdP metadata XML").fill(idp_metadata())
@@ -128,9 +129,9 @@ def test_an_owner_manages_a_deployments_realms_on_a_phone_and_a_laptop(
 
         # Delete behind its confirmation, on the phone.
         small.goto(realms)
-        row = small.locator("#realm-corp-saml")
+        row = small.locator(f"#realm-{SAML_NAME}")
         row.get_by_text("Delete", exact=True).click()
-        row.get_by_role("button", name="Delete corp-saml").click()
+        row.get_by_role("button", name=f"Delete {SAML_NAME}").click()
         expect(small.locator("#done")).to_contain_text("The realm was deleted")
         expect(small.locator("#realms tbody tr")).to_have_count(1)
         phone.close()
@@ -138,7 +139,8 @@ def test_an_owner_manages_a_deployments_realms_on_a_phone_and_a_laptop(
 
 
 def pages_of(realms: str) -> list[str]:
-    return [realms, f"{realms}/new/saml", f"{realms}/new/oidc", f"{realms}/corp-oidc/edit"]
+    new = [f"{realms}/new/saml", f"{realms}/new/oidc"]
+    return [realms, *new, f"{realms}/corp-oidc/edit", f"{realms}/{SAML_NAME}/edit"]
 
 
 def fits_at(page: Page, path: str) -> list[str]:
