@@ -4,12 +4,16 @@ running a scenario script against a node. Tests take them from the `official_cli
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.node.process import ELASTIC_PASSWORD, make_tls, start_node
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = {"9.x": (".venv-es9", "elasticsearch"), "8.x": (".venv-es8", "elasticsearch8")}
@@ -31,6 +35,18 @@ class OfficialClient:
             text=True,
             timeout=timeout,
         )
+
+    def run_on_a_new_node(self, scenario: Path, directory: Path, *, timeout: float) -> Any:
+        """``python scenario <module> <node url> <CA file> <elastic's password>`` against a
+        node started for it in `directory`; what the scenario printed, as JSON (it must exit 0)."""
+        tls = make_tls(directory / "tls")
+        node = start_node(directory / "data", tls)
+        try:
+            result = self.run(scenario, node.url, str(tls.ca), ELASTIC_PASSWORD, timeout=timeout)
+        finally:
+            node.stop()
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout)
 
 
 def find_official_client(version: str) -> OfficialClient:

@@ -23,6 +23,7 @@ from citadel.crypto.barrier import Barrier
 from citadel.pki.authority import ensure_api_certificate, issue_leaf
 
 CITADEL = str(Path(sys.executable).parent / "citadel")
+ELASTIC_PASSWORD = "elastic-test-password"
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def start_node(
     tls: Tls,
     *,
     legacy_key: bytes | None = None,
-    elastic_password: str = "elastic-test-password",
+    elastic_password: str = ELASTIC_PASSWORD,
     mode: str = "port",
     client_ca: bool = False,
     wait: bool = True,

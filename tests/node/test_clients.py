@@ -3,26 +3,15 @@ its own virtualenv, `tests.node.official_clients`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tests.node.official_clients import CLIENTS, ROOT  # noqa: F401 - test_http_edge imports them here
-from tests.node.process import make_tls, start_node
 
 SCENARIO = Path(__file__).with_name("client_scenario.py")
 
 
 def test_official_client_scenario(tmp_path, official_client):
-    tls = make_tls(tmp_path / "tls")
-    node = start_node(tmp_path / "data", tls)
-    try:
-        result = official_client.run(
-            SCENARIO, node.url, str(tls.ca), "elastic-test-password", timeout=600
-        )
-    finally:
-        node.stop()
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout)
+    seen = official_client.run_on_a_new_node(SCENARIO, tmp_path, timeout=600)
     assert seen["authenticated_as"] == "elastic"
     assert seen["match_and"] == ["1"]
     assert seen["match_or_top"] == ["1"]

@@ -3,11 +3,9 @@ node's bearer tokens against a real node process."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tests.node.official_clients import OfficialClient
-from tests.node.process import make_tls, start_node
 
 SCENARIO = Path(__file__).with_name("token_client_scenario.py")
 
@@ -15,16 +13,7 @@ SCENARIO = Path(__file__).with_name("token_client_scenario.py")
 def test_official_client_uses_the_nodes_tokens(
     tmp_path: Path, official_client: OfficialClient
 ) -> None:
-    tls = make_tls(tmp_path / "tls")
-    node = start_node(tmp_path / "data", tls)
-    try:
-        result = official_client.run(
-            SCENARIO, node.url, str(tls.ca), "elastic-test-password", timeout=300
-        )
-    finally:
-        node.stop()
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout) == {
+    assert official_client.run_on_a_new_node(SCENARIO, tmp_path, timeout=300) == {
         "type": "Bearer",
         "expires_in": 1200,
         "username": "elastic",
