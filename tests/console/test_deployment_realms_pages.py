@@ -16,7 +16,12 @@ import sqlalchemy as sa
 
 from citadel.audit.models import AuditEvent
 from citadel.deployment_realms.service import realms_for_node
-from tests.api.test_deployment_realms import IDP_ENTITY_ID, idp_metadata
+from tests.api.test_deployment_realms import (  # the API tests' IdP metadata and its server
+    IDP_ENTITY_ID,
+    MetadataServer,
+    idp_metadata,
+    idp_server,  # noqa: F401 (a fixture)
+)
 from tests.console.helpers import post, sign_in, token_in
 from tests.fixtures.builders import add_member, grant, make_deployment, make_org, make_user
 
@@ -203,6 +208,29 @@ def test_a_refused_setting_is_shown_beside_its_input(
     assert SECRET not in page  # the typed secret is not echoed
 
 
+def test_metadata_given_both_ways_is_refused_beside_the_document(client, signed_in, deployment):
+    answer = post(
+        client,
+        realms_of(deployment),
+        signed_in,
+        **saml_form(**{"idp.metadata.path": "https://idp.example.com/md"}),
+    )
+
+    assert answer.status_code == 400
+    assert 'id="idp-metadata-xml-error"' in answer.text
+    assert "one of them" in answer.text
+
+
+def test_a_file_path_for_the_metadata_is_refused_beside_its_input(client, signed_in, deployment):
+    form = saml_form(**{"idp.metadata.xml": "", "idp.metadata.path": "/etc/idp/metadata.xml"})
+
+    answer = post(client, realms_of(deployment), signed_in, **form)
+
+    assert answer.status_code == 400
+    assert 'id="idp-metadata-path-error"' in answer.text
+    assert "deployment_realm.unsupported_setting" in answer.text
+
+
 def test_a_refused_form_keeps_what_was_typed(client, signed_in, deployment):
     answer = post(
         client,
@@ -300,6 +328,37 @@ def test_other_settings_may_not_repeat_an_input(client, signed_in, deployment):
     assert answer.status_code == 400
     assert 'id="other_settings-error"' in answer.text
     assert "sp.acs" in answer.text
+
+
+def test_metadata_by_url_is_fetched_and_fetched_again_on_replace(
+    client,
+    services,
+    signed_in,
+    deployment,
+    idp_server: MetadataServer,  # noqa: F811 (the imported fixture)
+):
+    by_url = saml_form(
+        **{
+            "idp.metadata.xml": "",
+            "idp.metadata.path": idp_server.url,
+            "ssl.certificate_authorities": idp_server.ca_pem,
+        }
+    )
+
+    done = post(client, realms_of(deployment), signed_in, **by_url)
+
+    assert done.status_code == 303, done.text
+    (realm,), _ = stored(services, deployment)
+    assert realm.idp_metadata == idp_server.document
+    assert "Metadata fetched" in client.get(realms_of(deployment)).text
+    form = client.get(realms_of(deployment) + "/corp-saml/edit").text
+    assert f'value="{idp_server.url}"' in form
+    assert "EntityDescriptor" not in form  # the fetched document is not put in the XML box
+
+    replaced = post(client, realms_of(deployment), signed_in, replacing="on", **by_url)
+
+    assert replaced.status_code == 303, replaced.text
+    assert idp_server.requests == 2
 
 
 def test_editing_a_missing_realm_is_not_found(client, signed_in, deployment):

@@ -11,7 +11,9 @@ beside the input holding it.
 The form has an input for each common Elasticsearch key; any other key the realm has (set
 through the API or the CLI) is kept in an "other settings" JSON box, so replacing a realm here
 never drops a setting silently. The OIDC client secret is never shown; left empty on a
-replacement, the stored one is kept, as the API keeps it when the key is absent.
+replacement, the stored one is kept, as the API keeps it when the key is absent. A SAML realm's
+metadata given by URL (``idp.metadata.path``) is fetched as the API fetches it: checked and
+authorized first, fetched outside any transaction, then stored.
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ from citadel.deployment_realms import service
 from citadel.deployment_realms.errors import InvalidRealm, RealmNotFound
 from citadel.deployment_realms.models import DeploymentRealm
 from citadel.deployment_realms.schemas import RealmIn, RealmOut, shown
-from citadel.deployment_realms.settings import CLIENT_SECRET, METADATA_XML
+from citadel.deployment_realms.settings import (
+    CLIENT_SECRET,
+    METADATA_CAS,
+    METADATA_PATH,
+    METADATA_XML,
+)
 from citadel.deployments import service as deployments
 from citadel.errors import CitadelError
 
@@ -51,6 +58,8 @@ OTHER = "other_settings"
 SAML_FIELDS = (
     "idp.entity_id",
     METADATA_XML,
+    METADATA_PATH,
+    METADATA_CAS,
     "sp.entity_id",
     "sp.acs",
     "sp.logout",
@@ -76,17 +85,17 @@ OIDC_FIELDS = (
     "claims.groups",
     "claims.name",
     "claims.mail",
-    "ssl.certificate_authorities",
+    METADATA_CAS,
 )
 FIELDS = {"saml": SAML_FIELDS, "oidc": OIDC_FIELDS}
 FLAGS = frozenset({"force_authn"})
 LINES = frozenset({"req_authn_context_class_ref"})
 SCOPES = "rp.requested_scopes"
-KEEP_AS_TYPED = frozenset({METADATA_XML, "ssl.certificate_authorities"})  # documents
+KEEP_AS_TYPED = frozenset({METADATA_XML, METADATA_CAS})  # documents
 
 # What the list shows of each kind (never the secret: "secret set" instead).
 KEY_SETTINGS = {
-    "saml": ("idp.entity_id", "sp.entity_id", "sp.acs", "attributes.principal"),
+    "saml": ("idp.entity_id", METADATA_PATH, "sp.entity_id", "sp.acs", "attributes.principal"),
     "oidc": ("op.issuer", "rp.client_id", "rp.redirect_uri", "claims.principal"),
 }
 DONE = {
@@ -132,7 +141,7 @@ def form_values(row: RealmOut) -> dict[str, str]:
         "order": str(row.order),
         "enabled": "on" if row.enabled else "",
     }
-    if row.type == "saml":
+    if row.type == "saml" and METADATA_PATH not in settings:  # else fetched, not typed
         settings[METADATA_XML] = row.idp_metadata_xml or ""
     for key in FIELDS[row.type]:
         value = settings.pop(key, None)
@@ -297,17 +306,19 @@ def save_realm(
         raise InvalidRealm("The realm type is saml or oidc.", fields=["body.type"])
     name = form.get("name").strip()[:64]
     replacing = form.flag("replacing")
+    org = org_of(visitor)
     try:
         body = realm_of(form, kind)
+        fetched = service.fetch_metadata(visitor, org, deployment_id, name, body)  # no lock held
         with visitor.write() as ctx:
-            _, created = service.put_realm(ctx, org_of(visitor), deployment_id, name, body)
+            _, created = service.put_realm(ctx, org, deployment_id, name, body, fetched)
     except CitadelError as exc:
         values = {k: v for k, v in form.values().items() if k != CLIENT_SECRET}
         values["name"] = name
         shown_as = None
         if replacing:
             with visitor.read() as ctx:
-                rows = service.list_realms(ctx, org_of(visitor), deployment_id)
+                rows = service.list_realms(ctx, org, deployment_id)
                 row = next((r for r in rows if r.name == name), None)
                 shown_as = shown(row) if row is not None else None
         return _form_page(
