@@ -445,6 +445,23 @@ def test_removing_or_disabling_a_realm_cuts_its_users_off_at_once(
     assert refreshed.status_code == 400
 
 
+def test_an_oidc_realm_removed_while_the_node_runs_has_its_tokens_cut_off_too(
+    idp: Idp, security_file: Path, node_services: NodeServices, node: TestClient
+) -> None:
+    oidc = OidcRealm(name="oidc1", order=2)
+    write_security(security_file, NodeSecurity(saml=(realm_of(idp),), oidc=(oidc,)))
+    node_services.security_config.reload()
+    services: Any = node_services
+    bob = services.realm.identity_for(UserData("bob", "oidc1"), "oidc")
+    token = services.tokens.issue(bob)["access_token"]
+    assert node.get("/_security/_authenticate", headers=bearer(token)).status_code == 200
+
+    write_security(security_file, NodeSecurity(saml=(realm_of(idp),)))
+    node_services.security_config.reload()
+
+    assert node.get("/_security/_authenticate", headers=bearer(token)).status_code == 401
+
+
 @pytest.mark.parametrize("gone", ["saml1", "oidc1"])
 def test_a_realm_removed_or_disabled_while_the_node_was_stopped_has_its_tokens_cut_off_at_start(
     idp: Idp, tmp_path: Path, gone: str

@@ -43,9 +43,9 @@ Every failed sign-in is the same 401; the check that failed is logged at debug (
 The realm's settings come from the security file; a realm whose settings or IdP metadata do
 not parse is skipped and logged (the control plane checked them already). When a new file
 removes or disables a realm, every token it issued is invalidated at once (`realms_changed`):
-deleting a realm cuts its users off, not only their next sign-in. A realm removed or disabled
-while the node was stopped has its tokens invalidated when the node starts
-(`TokenService.cut_off`, over the file as first read).
+deleting a realm cuts its users off, not only their next sign-in. The token service does the
+same for every SAML and OIDC realm (`TokenService.cut_off`), also when the node starts, for a
+realm removed or disabled while it was stopped.
 """
 
 from __future__ import annotations

@@ -25,11 +25,12 @@ so a changed role applies at once. At most `MAX_LIVE_TOKENS` rows are kept: expi
 invalidated ones are pruned before a new one is written, and when the table is still full a new
 token is refused (never an old one evicted to make room).
 
-The cut-off at start: a SAML or OIDC realm deleted or disabled while the node was stopped left
-its tokens in the store, and no change of the security file will ever be seen for it. So when
-the service starts, over the security file as first read, every token a SAML or OIDC realm
-issued is invalidated unless the file holds that realm, enabled (`invalidate_except`; logged
-``node.sso_tokens_cut_off``). Tokens of the native, reserved and other realms are untouched.
+The cut-off: a token a SAML or OIDC realm issued dies with the realm. When the service starts
+(over the security file as first read: a realm deleted or disabled while the node was stopped
+left its tokens in the store, and no change of the file will ever be seen for it) and each time
+a changed file is taken, every token a SAML or OIDC realm issued is invalidated unless the file
+holds that realm, enabled (`cut_off`; logged ``node.sso_tokens_cut_off``). Tokens of the
+native, reserved and other realms are untouched.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class TokenService:
             )
         if realm.security.path is not None:
             self.cut_off(realm.security.current())
+            realm.security.on_change(self._realms_changed)
 
     # -- issuing -----------------------------------------------------------------------
 
@@ -315,6 +317,10 @@ class TokenService:
         if count:
             log.info("node.sso_tokens_cut_off", invalidated_tokens=count)
         return count
+
+    def _realms_changed(self, security: NodeSecurity) -> None:
+        """`SecurityConfig.on_change` listener: the cut-off again for the new file."""
+        self.cut_off(security)
 
     def live_count(self) -> int:
         """How many rows the table holds (live or not yet pruned)."""
