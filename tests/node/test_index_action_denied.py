@@ -62,6 +62,10 @@ EXPANDING = [
     ("GET", "/_cat/shards", None, "monitor"),
     ("GET", "/_cat/aliases", None, "view_index_metadata"),
     ("GET", "/_mapping", None, "view_index_metadata"),
+    ("GET", "/*/_mapping", None, "view_index_metadata"),
+    ("GET", "/*", None, "view_index_metadata"),
+    ("GET", "/logs-*/_settings", None, "view_index_metadata"),
+    ("GET", "/*/_stats", None, "monitor"),
     ("GET", "/_settings", None, "view_index_metadata"),
     ("GET", "/_stats", None, "monitor"),
     ("GET", "/_alias", None, "view_index_metadata"),
@@ -245,6 +249,33 @@ def test_a_logs_reader_sees_only_logs_fields(es: TestClient, anonymous: TestClie
     response = anonymous.get("/*/_field_caps?fields=msg", headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["indices"] == ["logs-1"]
+
+
+@pytest.mark.parametrize("api", ["", "/_mapping", "/_settings"])
+def test_a_wildcard_in_the_path_expands_to_the_indices_the_caller_may_see(
+    es: TestClient, anonymous: TestClient, api: str
+) -> None:
+    seed(es)
+    headers = logs_user(es, "view_index_metadata")
+    response = anonymous.get(f"/*{api}", headers=headers)
+    assert response.status_code == 200, response.text
+    assert list(response.json()) == ["logs-1"]
+    assert anonymous.get(f"/metrics-*{api}", headers=headers).json() == {}
+    refused = anonymous.get(f"/logs-1,metrics-1{api}", headers=headers)
+    assert "on indices [metrics-1]" in reason_of(refused)
+
+
+def test_index_stats_of_a_wildcard_count_only_the_indices_the_caller_may_monitor(
+    es: TestClient, anonymous: TestClient
+) -> None:
+    seed(es)
+    headers = logs_user(es, "monitor")
+    response = anonymous.get("/*/_stats", headers=headers)
+    assert response.status_code == 200, response.text
+    assert list(response.json()["indices"]) == ["logs-1"]
+    assert "on indices [metrics-1]" in reason_of(
+        anonymous.get("/metrics-1/_stats", headers=headers)
+    )
 
 
 def test_data_streams_are_listed_only_where_the_caller_may_see_them(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from citadel.node.security.realm import Identity, index_forbidden
+from citadel.node.store.expressions import is_pattern
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,22 @@ class IndexAccess:
         """403 security_exception unless the caller holds one of `privileges` on some index
         (Elasticsearch's check of the action, before any index is looked at)."""
         self.realm.require_index_action(self.identity, privileges)
+
+    def require_named(self, privilege: str, expression: str | None) -> None:
+        """For a route that expands its path's expression itself: `require_action`, then a
+        403 naming every index, alias or data stream the expression gives exactly (not by
+        wildcard, nor as a ``-`` exclusion) on which the caller lacks `privilege`, as the
+        router's own check would; wildcards are left to expand to the allowed indices."""
+        self.require_action(privilege)
+        parts = [p.strip() for p in (expression or "").split(",")]
+        named = [
+            p
+            for i, p in enumerate(parts)
+            if p and not is_pattern(p) and not (i > 0 and p.startswith("-"))
+        ]
+        denied = [n for n in named if not self.allowed(privilege, n)]
+        if denied:
+            raise index_forbidden(self.identity, privilege, denied)
 
     def expanding(self, *privileges: str) -> Callable[[str], bool]:
         """What wildcard expansion keeps (the indices on which the caller holds one of

@@ -56,11 +56,9 @@ class DataStreamRoutes:
         """``GET /_data_stream[/{name}]``: the streams the caller may see (a 403 for one it
         names exactly and may not)."""
         access = IndexAccess(self.services.realm, request.identity)
-        visible = access.expanding("view_index_metadata")
         expression = request.params.get("name")
-        exact = [p for p in (expression or "").split(",") if p and not indices.is_pattern(p)]
-        for name in exact:
-            access.require("view_index_metadata", name)
+        access.require_named("view_index_metadata", expression)
+        visible = access.expanding("view_index_metadata")
         with self.services.store.read() as conn:
             found = data_streams.select(conn, expression)
             shown = [data_streams.view(conn, n, s) for n, s in found.items() if visible(n)]

@@ -29,13 +29,14 @@ def register(router: Router, services: NodeServices) -> None:
     routes = IndexRoutes(services)
     router.add("PUT", "/{index}", routes.create, index("create_index"))
     router.add("DELETE", "/{index}", routes.delete, index("delete_index"))
-    router.add("GET", "/{index}", routes.get, index("view_index_metadata"))
+    # reads that expand wildcards to the indices the caller may see check names themselves
+    router.add("GET", "/{index}", routes.get, AUTHENTICATED)
     router.add("GET", "/_mapping", routes.get_mapping, AUTHENTICATED)
-    router.add("GET", "/{index}/_mapping", routes.get_mapping, index("view_index_metadata"))
+    router.add("GET", "/{index}/_mapping", routes.get_mapping, AUTHENTICATED)
     router.add("PUT", "/{index}/_mapping", routes.put_mapping, index("manage"))
     router.add("POST", "/{index}/_mapping", routes.put_mapping, index("manage"))
     router.add("GET", "/_settings", routes.get_settings, AUTHENTICATED)
-    router.add("GET", "/{index}/_settings", routes.get_settings, index("view_index_metadata"))
+    router.add("GET", "/{index}/_settings", routes.get_settings, AUTHENTICATED)
     router.add("PUT", "/{index}/_settings", routes.put_settings, index("manage"))
     router.add("PUT", "/_settings", routes.put_settings, AUTHENTICATED)
     router.add("POST", "/{index}/_close", routes.close, index("manage"))
@@ -44,8 +45,8 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("DELETE", "/{index}/_block/{block}", routes.remove_block, index("manage"))
     router.add("GET", "/_stats", routes.stats, AUTHENTICATED)
     router.add("GET", "/_stats/{metric}", routes.stats, AUTHENTICATED)
-    router.add("GET", "/{index}/_stats", routes.stats, index("monitor"))
-    router.add("GET", "/{index}/_stats/{metric}", routes.stats, index("monitor"))
+    router.add("GET", "/{index}/_stats", routes.stats, AUTHENTICATED)
+    router.add("GET", "/{index}/_stats/{metric}", routes.stats, AUTHENTICATED)
     for method in ("GET", "POST"):
         router.add(method, "/_resolve/index/{name}", routes.resolve_index, AUTHENTICATED)
     router.add("GET", "/_resolve/cluster/{name}", routes.resolve_cluster, AUTHENTICATED)
@@ -174,8 +175,10 @@ class IndexRoutes:
     def _resolve(
         self, conn: Any, request: NodeRequest, privilege: str
     ) -> list[indices.IndexRecord]:
-        """The indices named in the path (all when none), wildcards expanded to allowed ones."""
+        """The indices named in the path (all when none), wildcards expanded to allowed ones;
+        a 403 for a name given exactly that the caller may not `privilege`."""
         access = IndexAccess(self.services.realm, request.identity)
+        access.require_named(privilege, request.params.get("index"))
         return indices.resolve(
             conn,
             request.params.get("index"),
@@ -273,6 +276,7 @@ class IndexRoutes:
         counters; other metrics are a 400)."""
         metrics = _metrics(request.params.get("metric"))
         access = IndexAccess(self.services.realm, request.identity)
+        access.require_named("monitor", request.params.get("index"))
         with self.services.store.read() as conn:
             records = indices.resolve(
                 conn,
