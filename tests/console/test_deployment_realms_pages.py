@@ -303,6 +303,23 @@ def test_replacing_with_an_empty_secret_keeps_the_stored_one(
     assert oidc[0].settings["allowed_clock_skew"] == "30s"
 
 
+def test_a_refused_replacement_stays_the_realms_edit_form(client, signed_in, deployment):
+    post(client, realms_of(deployment), signed_in, **oidc_form())
+
+    answer = post(
+        client,
+        realms_of(deployment),
+        signed_in,
+        **oidc_form(replacing="on", **{"rp.client_secret": "", "op.issuer": "http://op"}),
+    )
+
+    assert answer.status_code == 400
+    assert 'id="op-issuer-error"' in answer.text
+    assert 'id="secret-set"' in answer.text
+    assert 'id="name"' not in answer.text  # the realm's name is not an input when replacing
+    assert "Save corp-oidc" in answer.text
+
+
 def test_a_new_secret_replaces_the_stored_one(client, services, signed_in, deployment):
     post(client, realms_of(deployment), signed_in, **oidc_form())
 

@@ -245,15 +245,16 @@ def _form_page(
     kind: str,
     *,
     values: dict[str, str],
-    replacing: RealmOut | None,
+    name: str | None = None,
     error: CitadelError | None = None,
 ) -> Response:
+    """The form of a new realm, or of the realm `name` to replace (with no name input)."""
     org = org_of(visitor)
     with visitor.read() as ctx:
         rows = service.list_realms(ctx, org, deployment_id)  # authorizes: 404, then 403
         dep = deployments.get_deployment(ctx, org, deployment_id)
-        stored = next((r for r in rows if r.name == values.get("name")), None)
-    secret_set = bool(stored and stored.type == "oidc" and stored.client_secret_sealed)
+        row = next((r for r in rows if r.name == name), None) if name else None
+        replacing = shown(row) if row is not None else None
     return page(
         request,
         visitor,
@@ -266,7 +267,7 @@ def _form_page(
         kind=kind,
         values=values,
         replacing=replacing,
-        secret_set=secret_set if replacing else False,
+        secret_set=bool(replacing and replacing.client_secret_set),
         input_id=input_id,
     )
 
@@ -282,7 +283,7 @@ def edit_page(request: Request, visitor: SignedIn, deployment_id: str, realm_nam
             raise RealmNotFound()
         out = shown(row)
     return _form_page(
-        request, visitor, deployment_id, out.type, values=form_values(out), replacing=out
+        request, visitor, deployment_id, out.type, values=form_values(out), name=out.name
     )
 
 
@@ -292,7 +293,7 @@ def new_page(request: Request, visitor: SignedIn, deployment_id: str, kind: str)
     if kind not in KINDS:
         raise RealmNotFound("There is no such kind of realm: saml or oidc.")
     defaults = {"enabled": "on", SCOPES: "openid"} if kind == "oidc" else {"enabled": "on"}
-    return _form_page(request, visitor, deployment_id[:32], kind, values=defaults, replacing=None)
+    return _form_page(request, visitor, deployment_id[:32], kind, values=defaults)
 
 
 @router.post(BASE)
@@ -305,7 +306,6 @@ def save_realm(
     if kind not in KINDS:
         raise InvalidRealm("The realm type is saml or oidc.", fields=["body.type"])
     name = form.get("name").strip()[:64]
-    replacing = form.flag("replacing")
     org = org_of(visitor)
     try:
         body = realm_of(form, kind)
@@ -315,14 +315,9 @@ def save_realm(
     except CitadelError as exc:
         values = {k: v for k, v in form.values().items() if k != CLIENT_SECRET}
         values["name"] = name
-        shown_as = None
-        if replacing:
-            with visitor.read() as ctx:
-                rows = service.list_realms(ctx, org, deployment_id)
-                row = next((r for r in rows if r.name == name), None)
-                shown_as = shown(row) if row is not None else None
+        replacing = name if form.flag("replacing") else None
         return _form_page(
-            request, visitor, deployment_id, kind, values=values, replacing=shown_as, error=exc
+            request, visitor, deployment_id, kind, values=values, name=replacing, error=exc
         )
     return redirect(f"{base(deployment_id)}?done={'created' if created else 'updated'}")
 
