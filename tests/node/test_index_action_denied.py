@@ -292,6 +292,22 @@ def test_data_streams_are_listed_only_where_the_caller_may_see_them(
     assert "on indices [metrics-app]" in reason_of(refused)
 
 
+def test_data_stream_stats_count_only_the_streams_the_caller_may_monitor(
+    es: TestClient, anonymous: TestClient
+) -> None:
+    es.put("/_index_template/t", json={"index_patterns": ["*-app"], "data_stream": {}})
+    for name in ("logs-app", "metrics-app"):
+        assert es.put(f"/_data_stream/{name}").status_code == 200
+    headers = logs_user(es, "monitor")
+    stats = anonymous.get("/_data_stream/_stats", headers=headers)
+    assert stats.status_code == 200, stats.text
+    body = stats.json()
+    assert [row["data_stream"] for row in body["data_streams"]] == ["logs-app"]
+    assert (body["data_stream_count"], body["backing_indices"]) == (1, 1)
+    refused = anonymous.get("/_data_stream/metrics-app/_stats", headers=headers)
+    assert "on indices [metrics-app]" in reason_of(refused)
+
+
 # -- API keys: their own descriptors and limited_by both --------------------------------------
 
 

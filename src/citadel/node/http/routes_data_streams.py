@@ -4,6 +4,7 @@ stream or of an alias with a write index."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from citadel.node.errors import IllegalArgument, IndexNotFound
@@ -155,10 +156,11 @@ class DataStreamRoutes:
         def size_of(record: IndexRecord) -> int:
             return int(self.services.engine.shard(record).size_bytes())
 
-        IndexAccess(self.services.realm, request.identity).require_action("monitor")
+        access = IndexAccess(self.services.realm, request.identity)
+        access.require_named("monitor", request.params.get("name"))
         with self.services.store.read() as conn:
             body = data_streams.stats(conn, request.params.get("name"), size_of)
-        return NodeResponse(body=body)
+        return NodeResponse(body=_visible_stats(body, access.expanding("monitor")))
 
     def options(self, request: NodeRequest) -> NodeResponse:
         """Data stream options (the failure store) are not built: a clear 400."""
@@ -244,3 +246,18 @@ class DataStreamRoutes:
         aliases.add(conn, new, alias, spec)
         indices.save_meta(conn, new)
         return old, new.name
+
+
+def _visible_stats(body: dict[str, Any], visible: Callable[[str], bool]) -> dict[str, Any]:
+    """A ``_data_stream/_stats`` body with only the streams the caller may see, and totals
+    over those alone."""
+    rows = [row for row in body["data_streams"] if visible(row["data_stream"])]
+    backing = sum(row["backing_indices"] for row in rows)
+    return {
+        **body,
+        "_shards": {"total": backing, "successful": backing, "failed": 0},
+        "data_stream_count": len(rows),
+        "backing_indices": backing,
+        "total_store_size_bytes": sum(row["store_size_bytes"] for row in rows),
+        "data_streams": rows,
+    }
