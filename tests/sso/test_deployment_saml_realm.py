@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -37,6 +40,7 @@ from citadel.use_cases.internal import allocations
 from tests.fixtures.builders import key_headers, make_api_key, make_deployment, make_org, make_user
 from tests.node.builders import ELASTIC, ELASTIC_PASSWORD, app_of, client_of, put_role
 from tests.node.jwt_builders import node_with_security_file, write_security
+from tests.node.oidc_provider import make_certificates
 from tests.sso.forge import (
     assertion_of,
     form_of,
@@ -755,29 +759,59 @@ def test_the_official_client_works_with_the_saml_obtained_token(
 # -- from the control plane's API to the node ------------------------------------------------
 
 
+@contextmanager
+def metadata_over_https(idp: Idp, directory: Path) -> Iterator[tuple[str, str]]:
+    """SimpleSAMLphp's metadata (it serves plain HTTP) relayed over HTTPS on loopback, as an
+    IdP publishes it: the URL and the test CA that signed the server's certificate."""
+    ca_pem, cert, key = make_certificates(directory)
+
+    class Relay(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            answer = httpx.get(idp.metadata_url, timeout=10)
+            self.send_response(answer.status_code)
+            self.send_header("content-type", "application/samlmetadata+xml")
+            self.send_header("content-length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Relay)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://localhost:{server.server_address[1]}/saml2/idp/metadata.php", ca_pem
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("metadata", ["inline", "by-url"])
 def test_a_realm_put_through_the_api_signs_users_in_on_the_node(
-    client: TestClient, services: Services, idp: Idp, tmp_path: Path
+    client: TestClient, services: Services, idp: Idp, tmp_path: Path, metadata: str
 ) -> None:
-    """The API checks and stores the realm, the allocation carries it, the node follows it."""
+    """The API checks and stores the realm (its metadata inline, or fetched from the IdP's
+    https URL), the allocation carries it, the node follows it."""
     register_realm_sp(idp)
     org = make_org(services, make_user(services))
     deployment = make_deployment(services, org)
     owner = key_headers(make_api_key(services, org))
-    settings = {
-        "idp.metadata.xml": httpx.get(idp.metadata_url, timeout=10).text,
-        "idp.entity_id": idp.entity_id,
-        "sp.entity_id": SP_ENTITY_ID,
-        "sp.acs": ACS,
-        "nameid_format": PERSISTENT,
-        "attributes.principal": "nameid",
-        "attributes.groups": "groups",
-    }
-    put = client.put(
-        f"/api/v1/deployments/{deployment}/security/realms/saml1",
-        json={"type": "saml", "order": 1, "settings": settings},
-        headers=owner,
-    )
+    with metadata_over_https(idp, tmp_path / "tls") as (url, ca_pem):
+        source = (
+            {"idp.metadata.xml": httpx.get(idp.metadata_url, timeout=10).text}
+            if metadata == "inline"
+            else {"idp.metadata.path": url, "ssl.certificate_authorities": ca_pem}
+        )
+        put = client.put(
+            f"/api/v1/deployments/{deployment}/security/realms/saml1",
+            json={"type": "saml", "order": 1, "settings": {**source, **realm_settings(idp)}},
+            headers=owner,
+        )
     assert put.status_code == 201, put.text
+    assert put.json()["idp_metadata_xml"] == httpx.get(idp.metadata_url, timeout=10).text
     with services.db.read() as session:
         ctx = services.context(session, services.system_caller())
         (allocation,) = [a for a in allocations(ctx).deployments if a.id == deployment]
@@ -794,3 +828,14 @@ def test_a_realm_put_through_the_api_signs_users_in_on_the_node(
 
     assert answer.status_code == 200, answer.text
     assert (answer.json()["username"], answer.json()["realm"]) == ("bob", "saml1")
+
+
+def realm_settings(idp: Idp) -> dict[str, Any]:
+    return {
+        "idp.entity_id": idp.entity_id,
+        "sp.entity_id": SP_ENTITY_ID,
+        "sp.acs": ACS,
+        "nameid_format": PERSISTENT,
+        "attributes.principal": "nameid",
+        "attributes.groups": "groups",
+    }
