@@ -73,6 +73,10 @@ EXPANDING = [
     ("POST", "/_refresh", None, "read"),  # the first of the privileges the node refreshes for
     ("GET", "/_data_stream", None, "view_index_metadata"),
     ("GET", "/_data_stream/_stats", None, "monitor"),
+    ("GET", "/_data_stream/*/_mappings", None, "view_index_metadata"),
+    ("GET", "/*/_alias", None, "view_index_metadata"),
+    ("GET", "/*/_mapping/field/*", None, "view_index_metadata"),
+    ("GET", "/*/_lifecycle/explain", None, "view_index_metadata"),
 ]
 
 
@@ -251,7 +255,7 @@ def test_a_logs_reader_sees_only_logs_fields(es: TestClient, anonymous: TestClie
     assert response.json()["indices"] == ["logs-1"]
 
 
-@pytest.mark.parametrize("api", ["", "/_mapping", "/_settings"])
+@pytest.mark.parametrize("api", ["", "/_mapping", "/_settings", "/_alias", "/_mapping/field/*"])
 def test_a_wildcard_in_the_path_expands_to_the_indices_the_caller_may_see(
     es: TestClient, anonymous: TestClient, api: str
 ) -> None:
@@ -262,6 +266,18 @@ def test_a_wildcard_in_the_path_expands_to_the_indices_the_caller_may_see(
     assert list(response.json()) == ["logs-1"]
     assert anonymous.get(f"/metrics-*{api}", headers=headers).json() == {}
     refused = anonymous.get(f"/logs-1,metrics-1{api}", headers=headers)
+    assert "on indices [metrics-1]" in reason_of(refused)
+
+
+def test_lifecycle_explain_of_a_wildcard_explains_only_the_indices_the_caller_may_see(
+    es: TestClient, anonymous: TestClient
+) -> None:
+    seed(es)
+    headers = logs_user(es, "view_index_metadata")
+    response = anonymous.get("/*/_lifecycle/explain", headers=headers)
+    assert response.status_code == 200, response.text
+    assert list(response.json()["indices"]) == ["logs-1"]
+    refused = anonymous.get("/metrics-1/_lifecycle/explain", headers=headers)
     assert "on indices [metrics-1]" in reason_of(refused)
 
 

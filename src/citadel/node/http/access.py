@@ -45,21 +45,22 @@ class IndexAccess:
         (Elasticsearch's check of the action, before any index is looked at)."""
         self.realm.require_index_action(self.identity, privileges)
 
-    def require_named(self, privilege: str, expression: str | None) -> None:
+    def require_named(self, expression: str | None, *privileges: str) -> None:
         """For a route that expands its path's expression itself: `require_action`, then a
         403 naming every index, alias or data stream the expression gives exactly (not by
-        wildcard, nor as a ``-`` exclusion) on which the caller lacks `privilege`, as the
-        router's own check would; wildcards are left to expand to the allowed indices."""
-        self.require_action(privilege)
+        wildcard, nor as a ``-`` exclusion) on which the caller holds none of `privileges`,
+        as the router's own check would; wildcards are left to expand to the allowed
+        indices."""
+        self.require_action(*privileges)
         parts = [p.strip() for p in (expression or "").split(",")]
         named = [
             p
             for i, p in enumerate(parts)
             if p and not is_pattern(p) and not (i > 0 and p.startswith("-"))
         ]
-        denied = [n for n in named if not self.allowed(privilege, n)]
+        denied = [n for n in named if not self.allowed_any(privileges, n)]
         if denied:
-            raise index_forbidden(self.identity, privilege, denied)
+            raise index_forbidden(self.identity, privileges[0], denied)
 
     def expanding(self, *privileges: str) -> Callable[[str], bool]:
         """What wildcard expansion keeps (the indices on which the caller holds one of

@@ -25,8 +25,8 @@ def register(router: Router, services: NodeServices) -> None:
     router.add("POST", "/_aliases", routes.update, AUTHENTICATED)
     router.add("GET", "/_alias", routes.get, AUTHENTICATED)
     router.add("GET", "/_alias/{name}", routes.get, AUTHENTICATED)
-    router.add("GET", "/{index}/_alias", routes.get, index("view_index_metadata"))
-    router.add("GET", "/{index}/_alias/{name}", routes.get, index("view_index_metadata"))
+    router.add("GET", "/{index}/_alias", routes.get, AUTHENTICATED)
+    router.add("GET", "/{index}/_alias/{name}", routes.get, AUTHENTICATED)
     router.add("GET", "/_cat/aliases", routes.cat, AUTHENTICATED)
     router.add("GET", "/_cat/aliases/{name}", routes.cat, AUTHENTICATED)
 
@@ -75,6 +75,7 @@ class AliasRoutes:
         """``GET [/{index}]/_alias[/{name}]``; 404 naming aliases that match nothing."""
         names = request.params.get("name")
         access = IndexAccess(self.services.realm, request.identity)
+        access.require_named(request.params.get("index"), "view_index_metadata")
         with self.services.store.read() as conn:
             records = indices.resolve(
                 conn,

@@ -58,7 +58,7 @@ class DataStreamRoutes:
         names exactly and may not)."""
         access = IndexAccess(self.services.realm, request.identity)
         expression = request.params.get("name")
-        access.require_named("view_index_metadata", expression)
+        access.require_named(expression, "view_index_metadata")
         visible = access.expanding("view_index_metadata")
         with self.services.store.read() as conn:
             found = data_streams.select(conn, expression)
@@ -74,13 +74,13 @@ class DataStreamRoutes:
         return NodeResponse(body=ACKNOWLEDGED)
 
     def _streams(self, request: NodeRequest, privilege: str) -> list[str]:
-        """The data streams the path names, each one the caller holds `privilege` on."""
+        """The data streams the path names that the caller holds `privilege` on (a 403 for
+        one named exactly that it does not)."""
         access = IndexAccess(self.services.realm, request.identity)
+        access.require_named(request.params["name"], privilege)
+        visible = access.expanding(privilege)
         with self.services.store.read() as conn:
-            names = list(data_streams.select(conn, request.params["name"]))
-        for name in names:
-            access.require(privilege, name)
-        return names
+            return [n for n in data_streams.select(conn, request.params["name"]) if visible(n)]
 
     def get_mappings(self, request: NodeRequest) -> NodeResponse:
         """``GET /_data_stream/{name}/_mappings``."""
@@ -157,7 +157,7 @@ class DataStreamRoutes:
             return int(self.services.engine.shard(record).size_bytes())
 
         access = IndexAccess(self.services.realm, request.identity)
-        access.require_named("monitor", request.params.get("name"))
+        access.require_named(request.params.get("name"), "monitor")
         with self.services.store.read() as conn:
             body = data_streams.stats(conn, request.params.get("name"), size_of)
         return NodeResponse(body=_visible_stats(body, access.expanding("monitor")))

@@ -55,7 +55,7 @@ def register(router: Router, services: NodeServices) -> None:
         "GET",
         "/{index}/_mapping/field/{fields}",
         routes.field_mapping,
-        index("view_index_metadata"),
+        AUTHENTICATED,
     )
     for method in ("GET", "POST"):
         router.add(method, "/_analyze", routes.analyze, AUTHENTICATED)
@@ -178,7 +178,7 @@ class IndexRoutes:
         """The indices named in the path (all when none), wildcards expanded to allowed ones;
         a 403 for a name given exactly that the caller may not `privilege`."""
         access = IndexAccess(self.services.realm, request.identity)
-        access.require_named(privilege, request.params.get("index"))
+        access.require_named(request.params.get("index"), privilege)
         return indices.resolve(
             conn,
             request.params.get("index"),
@@ -276,7 +276,7 @@ class IndexRoutes:
         counters; other metrics are a 400)."""
         metrics = _metrics(request.params.get("metric"))
         access = IndexAccess(self.services.realm, request.identity)
-        access.require_named("monitor", request.params.get("index"))
+        access.require_named(request.params.get("index"), "monitor")
         with self.services.store.read() as conn:
             records = indices.resolve(
                 conn,

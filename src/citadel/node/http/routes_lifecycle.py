@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from citadel.node.http.access import IndexAccess
 from citadel.node.http.messages import NodeRequest, NodeResponse
-from citadel.node.http.router import Router, cluster, index
+from citadel.node.http.router import AUTHENTICATED, Router, cluster, index
 from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
 from citadel.node.store import indices, lifecycle
@@ -27,7 +27,7 @@ def register(router: Router, services: NodeServices) -> None:
         "GET", "/_data_stream/{name}/_lifecycle", r.get, index("view_index_metadata", "name")
     )
     router.add("DELETE", "/_data_stream/{name}/_lifecycle", r.delete, MANAGE)
-    router.add("GET", "/{index}/_lifecycle/explain", r.explain, index(_EXPLAIN[0]))
+    router.add("GET", "/{index}/_lifecycle/explain", r.explain, AUTHENTICATED)
     router.add("GET", "/_lifecycle/stats", r.stats, cluster("monitor"))
 
 
@@ -63,6 +63,7 @@ class LifecycleRoutes:
     def explain(self, request: NodeRequest) -> NodeResponse:
         """``GET {index}/_lifecycle/explain``: each index, managed or not."""
         access = IndexAccess(self.services.realm, request.identity)
+        access.require_named(request.params["index"], *_EXPLAIN)
         with self.services.store.read() as conn:
             records = indices.resolve(
                 conn,
