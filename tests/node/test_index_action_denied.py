@@ -17,9 +17,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from citadel.contract.messages import AuditSettings
 from citadel.kit.clock import SettableClock
+from citadel.node.http.app import NodeApp
+from citadel.node.routes import build_router
+from citadel.node.security.audit import AuditTrail
 from citadel.node.security.privileges import parse_descriptor
 from citadel.node.security.realm import grants_index_privilege
+from citadel.node.services import NodeServices
 from tests.node.builders import (
     ELASTIC,
     PASSWORD,
@@ -179,6 +184,25 @@ def test_each_search_of_a_roleless_users_msearch_is_refused(
     errors = [item["error"] for item in response.json()["responses"]]
     assert [e["type"] for e in errors] == ["security_exception", "security_exception"]
     assert {e["reason"] for e in errors} == {NO_READ}
+
+
+def test_the_refusal_is_audited_as_access_denied_and_nothing_granted(
+    node_services: NodeServices,
+) -> None:
+    trail = AuditTrail(lambda: AuditSettings(enabled=True, include=["_all"]))
+    app = NodeApp(build_router(node_services), node_services.realm, audit=trail)
+    with client_of(app, ELASTIC) as es:
+        seed(es)
+        headers = nobody(es)
+    trail.collect(10**9)  # forget the setting up
+    with client_of(app) as anonymous:
+        assert anonymous.get("/*/_search", headers=headers).status_code == 403
+    access = [
+        (e["event.action"], e["action"])
+        for e in trail.collect(0)["events"]
+        if e["event.action"].startswith("access_")
+    ]
+    assert access == [("access_denied", "indices:data/read/search")]
 
 
 def test_a_user_with_only_a_write_privilege_may_not_search(

@@ -24,6 +24,12 @@ must name the target in ``run_as`` (exact, wildcards or ``/regex/``; an API key'
 request is authorized as the target alone. An unknown or disabled target is refused exactly
 like one not allowed (a 403 that does not tell them apart), as in Elasticsearch. A run-as
 identity cannot run as again.
+
+Index actions are checked as Elasticsearch's ``RBACEngine`` checks them: first whether the
+identity holds the privilege on any index at all (`require_index_action`, over its own role
+descriptors and, for an API key, ``limited_by`` too); if not, a 403 that names no index
+(`index_action_forbidden`), whatever the request names. Only then are names checked one by
+one, or wildcards expanded to the indices the identity may see (perhaps none).
 """
 
 from __future__ import annotations
