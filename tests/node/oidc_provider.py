@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -192,6 +193,16 @@ def make_certificates(directory: Path) -> tuple[str, Path, Path]:
     return ca.public_bytes(serialization.Encoding.PEM).decode(), cert_file, key_file
 
 
+@contextmanager
+def short_directory(prefix: str) -> Iterator[Path]:
+    """A directory with a short path, removed afterwards: a test that connects to an egress
+    socket by its full path needs it within a unix socket path's 107 bytes, which pytest's
+    own directories under xdist come close to (a sandboxed node connects by the short
+    /run/citadel path; the allocator binds through a directory descriptor)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
+        yield Path(directory)
+
+
 def start_oidc_node(
     stack: ExitStack,
     directory: Path,
@@ -206,7 +217,7 @@ def start_oidc_node(
     and a role mapping gives members of group ``readers`` of that realm ``logs-*``. Answers a
     client signed in as ``elastic``, and the node's services; everything is closed when
     `stack` is."""
-    run = directory / "run"
+    run = stack.enter_context(short_directory("oidc-")) / "run"
     run.mkdir(mode=0o700)
     realm = OidcRealm(name="oidc1", order=1, settings=settings, client_secret="app-secret")
     security = NodeSecurity(oidc=(realm,), audit=audit or AuditSettings())

@@ -5,6 +5,7 @@ serves the test's JWKS) meets the same checks as the real one, through the egres
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -30,7 +31,7 @@ from citadel.node.security import oidc_realm
 from citadel.node.security.oidc_realm import JwksCache, OidcFailed, OidcSettings, OpClient
 from citadel.runtime.egress import Egress
 from tests.node.builders import error_of
-from tests.node.oidc_provider import make_certificates, start_oidc_node
+from tests.node.oidc_provider import make_certificates, short_directory, start_oidc_node
 
 CLIENT_ID = "custom-app"
 CALLBACK = "https://app.example/callback"
@@ -233,7 +234,7 @@ class Monotonic:
 
 
 def test_the_jwks_is_cached_and_fetched_again_for_an_unknown_key_at_most_once_a_minute(
-    tmp_path: Path, op: ForgingProvider
+    op: ForgingProvider,
 ) -> None:
     settings = OidcSettings.of(
         OidcRealm(
@@ -250,7 +251,7 @@ def test_the_jwks_is_cached_and_fetched_again_for_an_unknown_key_at_most_once_a_
         )
     )
     forwarders = Egress(EndpointPolicy.from_settings(["127.0.0.1", "localhost"]))
-    try:
+    with short_directory("jwks-") as tmp_path, contextlib.closing(forwarders):
         forwarders.sync(
             "dep1",
             tmp_path,
@@ -276,5 +277,3 @@ def test_the_jwks_is_cached_and_fetched_again_for_an_unknown_key_at_most_once_a_
         clock.now += oidc_realm.JWKS_TTL_S + 1
         with pytest.raises(OidcFailed):
             cache.key(settings, "k1")  # the set expired: fetched again, k1 is gone
-    finally:
-        forwarders.close()

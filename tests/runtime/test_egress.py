@@ -14,6 +14,7 @@ import pytest
 from citadel.contract.messages import NodeSecurity, OidcRealm, egress_socket_name
 from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.runtime.egress import Egress, destinations
+from tests.node.oidc_provider import short_directory
 
 UID = 4321
 LOOPBACK = EndpointPolicy.from_settings(["127.0.0.1", "localhost"])
@@ -42,6 +43,13 @@ class EchoServer:
         with conn:
             while data := conn.recv(4096):
                 conn.sendall(data)
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A run directory whose sockets the test can reach by their full path."""
+    with short_directory("egress-") as directory:
+        yield directory
 
 
 @pytest.fixture

@@ -171,7 +171,7 @@ class Egress:
         path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            listener.bind(str(path))
+            _bind_in(listener, directory, path.name)
             os.chown(path, dep.uid, dep.uid)
             path.chmod(0o600)
             listener.listen(self.max_connections)
@@ -289,3 +289,14 @@ def splice(a: socket.socket, b: socket.socket, idle_timeout_s: float) -> None:
 
 def _socket_path(run_dir: Path, target: Destination) -> Path:
     return run_dir / EGRESS_DIR / egress_socket_name(*target)
+
+
+def _bind_in(listener: socket.socket, directory: Path, name: str) -> None:
+    """Bind `listener` to `directory`/`name` through the directory's descriptor, so the path
+    the kernel sees stays short whatever the data directory (a unix socket path has at most
+    107 bytes, and `<data-dir>/deployments/<id>/run/egress/<name>` can be longer)."""
+    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY)
+    try:
+        listener.bind(f"/proc/self/fd/{fd}/{name}")
+    finally:
+        os.close(fd)
