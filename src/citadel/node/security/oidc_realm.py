@@ -62,7 +62,7 @@ from citadel.contract.messages import (
 from citadel.node.errors import EsError, IllegalArgument, Unauthenticated
 from citadel.node.security.realm import Identity, Realm
 from citadel.node.security.role_mappings import UserData
-from citadel.node.security.tokens import TokenQuery, TokenService
+from citadel.node.security.tokens import TokenService
 
 log = structlog.get_logger(__name__)
 
@@ -487,15 +487,9 @@ class OidcRealms:
     def logout(self, *, token: str, refresh_token: str | None = None) -> dict[str, Any]:
         """``_security/oidc/logout``: the tokens invalidated; ``{redirect}`` to the OP's end
         session endpoint (None when the realm has none)."""
-        extra = self.tokens.extra_of(token)
-        if extra is None:
-            raise Unauthenticated("token is not valid")
-        name = extra.get("oidc_realm")
-        if name is None:
-            raise IllegalArgument("the access token was not issued by an OpenID Connect realm")
-        self.tokens.invalidate(TokenQuery(token=token))
-        if refresh_token:
-            self.tokens.invalidate(TokenQuery(refresh_token=refresh_token))
+        name, extra = self.tokens.end_session(
+            token, refresh_token, realm_key="oidc_realm", kind="an OpenID Connect realm"
+        )
         settings = next((s for s in self.settings() if s.name == name), None)
         if settings is None or settings.endsession_endpoint is None:
             return {"redirect": None}

@@ -466,15 +466,9 @@ class SamlRealms:
     def logout(self, *, token: str, refresh_token: str | None) -> dict[str, Any]:
         """``_security/saml/logout``: the tokens invalidated; ``{redirect}`` to the IdP's
         single logout service with a LogoutRequest (None without single logout)."""
-        extra = self.tokens.extra_of(token)
-        if extra is None:
-            raise Unauthenticated("token is not valid")
-        name = extra.get("saml_realm")
-        if name is None:
-            raise IllegalArgument("the access token was not issued by a SAML realm")
-        self.tokens.invalidate(TokenQuery(token=token))
-        if refresh_token:
-            self.tokens.invalidate(TokenQuery(refresh_token=refresh_token))
+        name, extra = self.tokens.end_session(
+            token, refresh_token, realm_key="saml_realm", kind="a SAML realm"
+        )
         settings = next((s for s in self.settings() if s.name == name), None)
         if settings is None or not settings.single_logout:
             return {"redirect": None}

@@ -46,7 +46,7 @@ import structlog
 
 from citadel.contract.messages import NodeSecurity
 from citadel.kit.clock import Clock
-from citadel.node.errors import EsError
+from citadel.node.errors import EsError, IllegalArgument, Unauthenticated
 from citadel.node.security.realm import Identity, Realm, describe
 from citadel.node.store.connection import Store
 
@@ -247,6 +247,24 @@ class TokenService:
             return None
         extra: Mapping[str, Any] = json.loads(row["identity"]).get("extra") or {}
         return extra
+
+    def end_session(
+        self, token: str, refresh_token: str | None, *, realm_key: str, kind: str
+    ) -> tuple[str, Mapping[str, Any]]:
+        """A realm's logout (``_security/saml/logout``, ``_security/oidc/logout``): the access
+        token (401 unless live) and its refresh token invalidated; the issuing realm's name and
+        what it kept with the token. `realm_key` is where that realm kept its name; a token of
+        another issuer is a 400 naming `kind`."""
+        extra = self.extra_of(token)
+        if extra is None:
+            raise Unauthenticated("token is not valid")
+        name = extra.get(realm_key)
+        if name is None:
+            raise IllegalArgument(f"the access token was not issued by {kind}")
+        self.invalidate(TokenQuery(token=token))
+        if refresh_token:
+            self.invalidate(TokenQuery(refresh_token=refresh_token))
+        return str(name), extra
 
     # -- invalidating ------------------------------------------------------------------
 
