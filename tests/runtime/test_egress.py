@@ -87,6 +87,21 @@ def test_the_destinations_are_the_token_endpoint_and_jwks_of_enabled_realms() ->
     assert destinations(None) == frozenset()
 
 
+def test_the_userinfo_endpoint_is_a_destination_when_set() -> None:
+    realm = OidcRealm(
+        name="oidc1",
+        settings={
+            "op.token_endpoint": "https://op.example/token",
+            "op.jwkset_path": "https://op.example/jwks",
+            "op.userinfo_endpoint": "https://userinfo.example:9443/me",
+        },
+    )
+    assert destinations(NodeSecurity(oidc=(realm,))) == {
+        ("op.example", 443),
+        ("userinfo.example", 9443),
+    }
+
+
 def test_a_socket_reaches_its_destination_and_only_it(
     tmp_path: Path, egress: Egress, echo: EchoServer
 ) -> None:

@@ -1,18 +1,19 @@
 """The only way out of a node's sandbox: per-deployment forwarders to its realms' OpenID Providers.
 
 A node runs with no network (bubblewrap ``--unshare-net``), yet an OIDC realm must reach its
-OP's token endpoint and JWKS. For each deployment the allocator listens on one unix socket per
-configured destination, ``run/egress/<egress_socket_name(host, port)>`` (``/run/citadel/egress``
-in the sandbox), and splices the bytes of each connection to that ``host:port`` and nowhere
-else: the destination is fixed by the socket, never chosen by the node. TLS stays end to end
-(the node speaks HTTPS through the socket and verifies the OP's certificate); the forwarder
-sees ciphertext only.
+OP's token endpoint, JWKS and userinfo endpoint. For each deployment the allocator listens on
+one unix socket per configured destination, ``run/egress/<egress_socket_name(host, port)>``
+(``/run/citadel/egress`` in the sandbox), and splices the bytes of each connection to that
+``host:port`` and nowhere else: the destination is fixed by the socket, never chosen by the
+node. TLS stays end to end (the node speaks HTTPS through the socket and verifies the OP's
+certificate); the forwarder sees ciphertext only.
 
-The destinations are the ``https`` URLs of ``op.token_endpoint`` and ``op.jwkset_path`` of
-every enabled OIDC realm in the allocation's `NodeSecurity`; a change of settings opens and
-closes sockets to match, with no node restart. The address is resolved and checked at each
-connection with the operator's endpoint policy (`EndpointPolicy`: by default public addresses
-only, so a realm cannot point the forwarder at the platform's own network).
+The destinations are the ``https`` URLs of ``op.token_endpoint``, ``op.jwkset_path`` and (when
+set) ``op.userinfo_endpoint`` of every enabled OIDC realm in the allocation's `NodeSecurity`; a
+change of settings opens and closes sockets to match, with no node restart. The address is
+resolved and checked at each connection with the operator's endpoint policy (`EndpointPolicy`:
+by default public addresses only, so a realm cannot point the forwarder at the platform's own
+network).
 
 Bounded: at most `MAX_CONNECTIONS` open connections per deployment (one more is closed at
 once), each closed after `IDLE_TIMEOUT_S` without a byte either way, `CONNECT_TIMEOUT_S` to
@@ -44,14 +45,14 @@ MAX_CONNECTIONS = 16
 IDLE_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 10.0
 _CHUNK = 64 * 1024
-_OIDC_URL_KEYS = ("op.token_endpoint", "op.jwkset_path")
+_OIDC_URL_KEYS = ("op.token_endpoint", "op.jwkset_path", "op.userinfo_endpoint")
 
 Destination = tuple[str, int]
 
 
 def destinations(security: NodeSecurity | None) -> frozenset[Destination]:
     """The ``(host, port)`` pairs a deployment's node may reach: its enabled OIDC realms'
-    token endpoints and JWKS URLs."""
+    token endpoints, JWKS URLs and userinfo endpoints."""
     if security is None:
         return frozenset()
     found = set()

@@ -14,18 +14,23 @@ A custom web application drives the flow through the node, as with Elasticsearch
    token endpoint with the verifier and the client's credentials; the ID token is verified
    with PyJWT against the OP's JWKS (signature with an allowed algorithm only, ``iss`` = the
    configured issuer, ``aud`` = the client id (``azp`` too when several audiences), ``exp`` and
-   ``iat`` within the clock skew, ``nonce``); claims become the user (``claims.principal``,
-   ``groups``, ``name``, ``mail``, ``dn``, each narrowed by its ``claim_patterns`` regex when
-   set: a value that does not match fails the sign-in); roles come from the role mappings
-   (`Realm.identity_for`, realm type ``oidc``); and the answer carries the node's own access
-   and refresh tokens (`TokenService.issue`, the ID token kept with them for logout).
+   ``iat`` within the clock skew, ``nonce``); when the realm has ``op.userinfo_endpoint`` and
+   the token endpoint answered an access token, the userinfo endpoint is asked for the user's
+   claims (`OidcRealms._with_userinfo`: JSON only, its ``sub`` must be the ID token's, its
+   claims merged into the ID token's as Elasticsearch does, `merge_claims`); the claims become
+   the user (``claims.principal``, ``groups``, ``name``, ``mail``, ``dn``, each narrowed by
+   its ``claim_patterns`` regex when set: a value that does not match fails the sign-in);
+   roles come from the role mappings (`Realm.identity_for`, realm type ``oidc``); and the
+   answer carries the node's own access and refresh tokens (`TokenService.issue`, the ID
+   token kept with them for logout).
 4. ``_security/oidc/logout`` invalidates those tokens and answers the OP's end-session URL.
 
-The node has no network: the OP is reached through the allocator's forwarder for its
-``host:port`` (a unix socket under ``/run/citadel/egress``, `citadel.runtime.egress`), with
-TLS end to end: the node verifies the OP's certificate against the system's CAs or the realm's
-``ssl.certificate_authorities`` (PEM text). The JWKS is fetched the same way and cached for
-`JWKS_TTL_S`; an unknown ``kid`` fetches it again (at most once a `JWKS_REFETCH_S`).
+The node has no network: the OP (token endpoint, JWKS, userinfo endpoint) is reached through
+the allocator's forwarder for its ``host:port`` (a unix socket under ``/run/citadel/egress``,
+`citadel.runtime.egress`), with TLS end to end: the node verifies the OP's certificate against
+the system's CAs or the realm's ``ssl.certificate_authorities`` (PEM text). The JWKS is fetched
+the same way and cached for `JWKS_TTL_S`; an unknown ``kid`` fetches it again (at most once a
+`JWKS_REFETCH_S`).
 
 Every failure of a sign-in is the same 401 (``Failed to authenticate user with OpenID
 Connect``); the reason is logged at debug, without tokens, codes or claims.
@@ -90,20 +95,22 @@ class OidcFailed(Unauthenticated):
         self.why = why
 
 
+TOKEN_ENDPOINT_FAILED = "Failed to exchange code for Id Token using the Token Endpoint."  # noqa: S105
+USERINFO_FAILED = "Failed to get claims from the Userinfo Endpoint."
+
+
 class OpUnreachable(EsError):
     """The OP could not be reached (its forwarder, the network, TLS): Elasticsearch's 401 for
-    a failed sign-in, saying the token endpoint could not be used."""
+    a failed sign-in, saying which endpoint could not be used (the token endpoint's words
+    unless `endpoint` says otherwise, as Elasticsearch's are for the JWKS too)."""
 
     type = "security_exception"
     status = 401
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, endpoint: str = TOKEN_ENDPOINT_FAILED) -> None:
         super().__init__(
             FAILED,
-            caused_by={
-                "type": "security_exception",
-                "reason": "Failed to exchange code for Id Token using the Token Endpoint.",
-            },
+            caused_by={"type": "security_exception", "reason": endpoint},
         )
         self.why = why
 
@@ -125,6 +132,7 @@ class OidcSettings:
     client_secret: str | None
     redirect_uri: str
     endsession_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
     post_logout_redirect_uri: str | None = None
     scopes: tuple[str, ...] = ("openid",)
     algorithms: tuple[str, ...] = ("RS256",)
@@ -169,8 +177,8 @@ class OidcSettings:
             for c in _CLAIMS
             if s.get(f"claim_patterns.{c}") is not None
         }
-        for endpoint in ("op.token_endpoint", "op.jwkset_path"):
-            if egress_target(text(endpoint)) is None:
+        for endpoint in ("op.token_endpoint", "op.jwkset_path", "op.userinfo_endpoint"):
+            if endpoint in s and egress_target(text(endpoint)) is None:
                 raise ValueError(f"[{endpoint}] must be an https URL")
         ca = s.get("ssl.certificate_authorities")
         if isinstance(ca, list):
@@ -186,6 +194,7 @@ class OidcSettings:
             client_secret=realm.client_secret,
             redirect_uri=text("rp.redirect_uri"),
             endsession_endpoint=optional("op.endsession_endpoint"),
+            userinfo_endpoint=optional("op.userinfo_endpoint"),
             post_logout_redirect_uri=optional("rp.post_logout_redirect_uri"),
             scopes=tuple(scopes),
             algorithms=(algorithm,),
@@ -211,8 +220,18 @@ def _seconds(value: Any) -> int:
 # -- talking to the OP ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OpAnswer:
+    """What an OP answered: its status, media type (lower case, no parameters) and body."""
+
+    status: int
+    media_type: str
+    body: bytes
+
+
 class OpClient:
-    """HTTPS to an OP's token endpoint and JWKS, through the egress forwarders."""
+    """HTTPS to an OP's token endpoint, JWKS and userinfo endpoint, through the egress
+    forwarders."""
 
     def __init__(self, egress_dir: Path | None, timeout_s: float = OP_TIMEOUT_S) -> None:
         self.egress_dir = egress_dir
@@ -231,30 +250,50 @@ class OpClient:
             raise OpUnreachable(f"the OP answered {status}")
         return body
 
+    def get_userinfo(self, settings: OidcSettings, access_token: str) -> OpAnswer:
+        """GET the realm's userinfo endpoint with `access_token` as a Bearer token; the answer
+        whatever its status or type (the caller judges). Not reaching it fails with
+        Elasticsearch's "Failed to get claims from the Userinfo Endpoint."."""
+        assert settings.userinfo_endpoint is not None
+        headers = {
+            "Accept": "application/json, application/jwt;q=0.5",
+            "Authorization": f"Bearer {access_token}",
+        }
+        return self._send(
+            settings, "GET", settings.userinfo_endpoint, USERINFO_FAILED, headers=headers
+        )
+
     def _call(self, settings: OidcSettings, method: str, url: str, **kwargs: Any) -> Any:
+        headers = {"Accept": "application/json"}
+        answer = self._send(settings, method, url, TOKEN_ENDPOINT_FAILED, headers=headers, **kwargs)
+        try:
+            return answer.status, json.loads(answer.body)
+        except ValueError:
+            raise OpUnreachable("the OP's answer is not JSON") from None
+
+    def _send(
+        self, settings: OidcSettings, method: str, url: str, endpoint: str, **kwargs: Any
+    ) -> OpAnswer:
         target = egress_target(url)
         if target is None or self.egress_dir is None:
-            raise OpUnreachable("no way to the OP")
+            raise OpUnreachable("no way to the OP", endpoint)
         verify = ssl.create_default_context(cadata=settings.ca_pem) if settings.ca_pem else True
         socket_path = self.egress_dir / egress_socket_name(*target)
         transport = httpx.HTTPTransport(uds=str(socket_path), verify=verify, retries=0)
         try:
             with (
                 httpx.Client(transport=transport, timeout=self.timeout_s) as client,
-                client.stream(method, url, headers={"Accept": "application/json"}, **kwargs) as r,
+                client.stream(method, url, **kwargs) as r,
             ):
                 raw = b""
                 for chunk in r.iter_bytes():
                     raw += chunk
                     if len(raw) > MAX_OP_ANSWER:
-                        raise OpUnreachable("the OP's answer is too large")
-                status = r.status_code
+                        raise OpUnreachable("the OP's answer is too large", endpoint)
+                media_type = r.headers.get("content-type", "").split(";")[0].strip().lower()
+                return OpAnswer(r.status_code, media_type, raw)
         except httpx.HTTPError as exc:
-            raise OpUnreachable(type(exc).__name__) from None
-        try:
-            return status, json.loads(raw)
-        except ValueError:
-            raise OpUnreachable("the OP's answer is not JSON") from None
+            raise OpUnreachable(type(exc).__name__, endpoint) from None
 
 
 class JwksCache:
@@ -469,8 +508,10 @@ class OidcRealms:
         settings = next((s for s in self.settings() if s.name == pending.realm), None)
         if settings is None:
             raise OidcFailed("the realm is gone")
-        id_token = self._exchange(settings, code, pending.code_verifier)
+        id_token, access_token = self._exchange(settings, code, pending.code_verifier)
         claims = self._verify(settings, id_token, nonce)
+        if settings.userinfo_endpoint is not None and access_token is not None:
+            claims = self._with_userinfo(settings, access_token, claims)
         identity = self.identity(settings, claims)
         body = self.tokens.issue(
             identity, extra={"oidc_realm": settings.name, "id_token": id_token}
@@ -513,7 +554,8 @@ class OidcRealms:
             raise IllegalArgument(f"Cannot find OIDC realm with issuer [{issuer}]")
         return found
 
-    def _exchange(self, settings: OidcSettings, code: str, verifier: str) -> str:
+    def _exchange(self, settings: OidcSettings, code: str, verifier: str) -> tuple[str, str | None]:
+        """The ID token and the access token (None when the OP gave none) for `code`."""
         form = {
             "grant_type": "authorization_code",
             "code": code,
@@ -532,7 +574,8 @@ class OidcRealms:
         id_token = body.get("id_token")
         if not isinstance(id_token, str):
             raise OidcFailed("the token endpoint answered no id_token")
-        return id_token
+        access_token = body.get("access_token")
+        return id_token, access_token if isinstance(access_token, str) and access_token else None
 
     def _verify(self, settings: OidcSettings, id_token: str, nonce: str) -> dict[str, Any]:
         try:
@@ -561,6 +604,42 @@ class OidcRealms:
             raise OidcFailed("the ID token's nonce is not the login's")
         return claims
 
+    def _with_userinfo(
+        self, settings: OidcSettings, access_token: str, claims: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The verified ID token's `claims` with those of the userinfo endpoint merged in
+        (`merge_claims`), as Elasticsearch's ``OpenIdConnectAuthenticator`` does: asked with the
+        access token as a Bearer token, a 200 ``application/json`` answer is taken, and its
+        ``sub`` must be the ID token's. A signed or encrypted (``application/jwt``) answer is
+        refused, as Elasticsearch refuses it (it does not validate signed userinfo either);
+        that refusal is logged as a warning, the realm being configured for an answer the
+        node cannot take."""
+        answer = self.client.get_userinfo(settings, access_token)
+        if answer.status != 200:
+            raise OidcFailed(f"the userinfo endpoint answered {answer.status}")
+        if answer.media_type == "application/jwt":
+            log.warning(
+                "node.oidc_userinfo_jwt_unsupported",
+                realm=settings.name,
+                reason="the userinfo endpoint answered a JWT: signed or encrypted userinfo "
+                "answers are not supported (configure the OP to answer application/json)",
+            )
+            raise OidcFailed("the userinfo endpoint answered a JWT, which is not supported")
+        if answer.media_type != "application/json":
+            raise OidcFailed("the userinfo answer is neither application/json nor a JWT")
+        try:
+            info = json.loads(answer.body)
+        except ValueError:
+            raise OidcFailed("the userinfo answer is not JSON") from None
+        if not isinstance(info, dict):
+            raise OidcFailed("the userinfo answer is not a JSON object")
+        sub = info.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise OidcFailed("the userinfo answer has no sub claim")
+        if sub != claims["sub"]:
+            raise OidcFailed("the userinfo answer is for another subject than the ID token")
+        return merge_claims(claims, info)
+
     def identity(self, settings: OidcSettings, claims: Mapping[str, Any]) -> Identity:
         """The user `claims` describe, with the roles the role mappings give them."""
         values = {c: _claim(settings, c, claims) for c in settings.claims}
@@ -585,6 +664,41 @@ class OidcRealms:
             email=_first(values.get("mail")),
         )
         return self.realm.identity_for(user, REALM_TYPE)
+
+
+def merge_claims(id_token: Mapping[str, Any], userinfo: Mapping[str, Any]) -> dict[str, Any]:
+    """The ID token's claims with the userinfo answer's merged in, by Elasticsearch's rules
+    (``OpenIdConnectAuthenticator.mergeObjects``): a claim only in the userinfo answer is
+    added; for a claim in both, the ID token's value wins when both are of one type and not
+    lists or objects; lists are joined (the ID token's values first, duplicates kept, a
+    userinfo string appended, anything else in the userinfo answer ignored); objects are
+    merged by the same rules; ``true`` and ``"true"`` (or ``false`` and ``"false"``) are
+    the boolean; any other pair of types fails the sign-in."""
+    merged = dict(id_token)
+    for name, ours in id_token.items():
+        theirs = userinfo.get(name)
+        if theirs is None:
+            continue
+        if isinstance(ours, list):
+            if isinstance(theirs, list):
+                merged[name] = [*ours, *theirs]
+            elif isinstance(theirs, str):
+                merged[name] = [*ours, theirs]
+        elif isinstance(ours, dict):
+            if not isinstance(theirs, dict):
+                raise OidcFailed(f"the claim [{name}] is an object only in the ID token")
+            merged[name] = merge_claims(ours, theirs)
+        elif type(ours) is not type(theirs):
+            if isinstance(ours, bool) and theirs == str(ours).lower():
+                continue
+            if isinstance(theirs, bool) and ours == str(theirs).lower():
+                merged[name] = theirs
+                continue
+            raise OidcFailed(f"the claim [{name}] has another type in the userinfo answer")
+    for name, theirs in userinfo.items():
+        if name not in id_token:
+            merged[name] = theirs
+    return merged
 
 
 def _claim(settings: OidcSettings, name: str, claims: Mapping[str, Any]) -> list[str]:
