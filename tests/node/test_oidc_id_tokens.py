@@ -1,6 +1,7 @@
 """The OIDC realm refuses every ID token it should: a provider that misbehaves (played here by
-a small TLS server on loopback that answers the token endpoint with a token the test forges and
-serves the test's JWKS) meets the same checks as the real one, through the egress forwarder."""
+a small TLS server on loopback that answers the token endpoint with a token the test forges,
+serves the test's JWKS and answers its userinfo endpoint as the test says) meets the same checks
+as the real one, through the egress forwarder."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any
 
 import jwt
 import pytest
+import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
@@ -38,13 +40,17 @@ CALLBACK = "https://app.example/callback"
 
 
 class ForgingProvider:
-    """Answers ``POST /token`` with `id_token` and ``GET /jwks`` with `jwks`, over TLS."""
+    """Answers ``POST /token`` with `id_token` (and the access token ``op-access``), ``GET
+    /userinfo`` with `userinfo` (status, content type, body) and any other ``GET`` with `jwks`,
+    over TLS. The Authorization headers the userinfo endpoint got are in `userinfo_requests`."""
 
     def __init__(self, directory: Path) -> None:
         self.ca_pem, cert, key = make_certificates(directory)
         self.id_token = ""
         self.jwks: dict[str, Any] = {"keys": []}
         self.token_requests: list[str] = []
+        self.userinfo: tuple[int, str, bytes] = (200, "application/json", b"{}")
+        self.userinfo_requests: list[str | None] = []
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,12 +66,18 @@ class ForgingProvider:
                 )
 
             def do_GET(self) -> None:
-                self._json(provider.jwks)
+                if self.path.startswith("/userinfo"):
+                    provider.userinfo_requests.append(self.headers.get("authorization"))
+                    self._send(*provider.userinfo)
+                else:
+                    self._json(provider.jwks)
 
             def _json(self, body: dict[str, Any]) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
+                self._send(200, "application/json", json.dumps(body).encode())
+
+            def _send(self, status: int, content_type: str, raw: bytes) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
                 self.send_header("content-length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
@@ -101,10 +113,8 @@ def jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
     return {**public, "kid": kid, "use": "sig", "alg": "RS256"}
 
 
-@pytest.fixture
-def node(tmp_path: Path, op: ForgingProvider) -> Iterator[TestClient]:
-    op.jwks = {"keys": [jwk(KEY, "k1")]}
-    settings = {
+def node_settings(op: ForgingProvider, **extra: str) -> dict[str, Any]:
+    return {
         "op.issuer": op.issuer,
         "op.authorization_endpoint": f"{op.issuer}/authorize",
         "op.token_endpoint": f"{op.issuer}/token",
@@ -112,10 +122,32 @@ def node(tmp_path: Path, op: ForgingProvider) -> Iterator[TestClient]:
         "rp.client_id": CLIENT_ID,
         "rp.redirect_uri": CALLBACK,
         "claims.groups": "groups",
+        "claims.name": "name",
+        "claims.mail": "email",
         "ssl.certificate_authorities": op.ca_pem,
+        **extra,
     }
+
+
+@pytest.fixture
+def node(tmp_path: Path, op: ForgingProvider) -> Iterator[TestClient]:
+    op.jwks = {"keys": [jwk(KEY, "k1")]}
     with ExitStack() as stack:
-        yield start_oidc_node(stack, tmp_path, settings)[0]
+        yield start_oidc_node(stack, tmp_path, node_settings(op))[0]
+
+
+@pytest.fixture
+def userinfo_node(tmp_path: Path, op: ForgingProvider) -> Iterator[TestClient]:
+    """A node whose realm has a userinfo endpoint on another host name than the provider's
+    other endpoints (``127.0.0.1`` rather than ``localhost``): the node reaches it only if the
+    allocator opened a forwarder for it too."""
+    op.jwks = {"keys": [jwk(KEY, "k1")]}
+    op.userinfo_requests.clear()
+    userinfo = f"https://127.0.0.1:{op.port}/userinfo"
+    with ExitStack() as stack:
+        yield start_oidc_node(
+            stack, tmp_path, node_settings(op, **{"op.userinfo_endpoint": userinfo})
+        )[0]
 
 
 Claims = dict[str, Any]
@@ -220,6 +252,88 @@ def test_several_audiences_pass_when_azp_is_the_client(
 def test_a_token_within_the_clock_skew_passes(node: TestClient, op: ForgingProvider) -> None:
     response = sign_in_with(node, op, lambda c: signed({**c, "exp": c["iat"] - 30}))
     assert response.status_code == 200, response.text
+
+
+# -- the userinfo endpoint -----------------------------------------------------------------
+
+
+def answer_userinfo(op: ForgingProvider, claims: Claims, status: int = 200) -> None:
+    op.userinfo = (status, "application/json; charset=utf-8", json.dumps(claims).encode())
+
+
+def without(claims: Claims, *names: str) -> Claims:
+    return {k: v for k, v in claims.items() if k not in names}
+
+
+def whoami(node: TestClient, response: Any) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    me = node.get(
+        "/_security/_authenticate", headers={"Authorization": f"Bearer {token}"}, auth=None
+    )
+    return me.json()  # type: ignore[no-any-return]
+
+
+def test_without_a_userinfo_endpoint_it_is_not_asked(node: TestClient, op: ForgingProvider) -> None:
+    op.userinfo_requests.clear()
+    assert sign_in_with(node, op, signed).status_code == 200
+    assert op.userinfo_requests == []
+
+
+def test_a_claim_only_in_the_userinfo_answer_reaches_the_user_and_the_role_mapping(
+    userinfo_node: TestClient, op: ForgingProvider
+) -> None:
+    answer_userinfo(op, {"sub": "alice", "groups": ["readers"], "email": "alice@example.com"})
+    response = sign_in_with(userinfo_node, op, lambda c: signed(without(c, "groups")))
+    me = whoami(userinfo_node, response)
+    assert me["roles"] == ["logs_reader"]  # the mapping needs group readers: only in userinfo
+    assert me["email"] == "alice@example.com"
+    assert op.userinfo_requests == ["Bearer op-access"]  # the OP's access token, as Bearer
+
+
+def test_on_a_conflict_the_id_tokens_value_is_kept_and_lists_are_joined(
+    userinfo_node: TestClient, op: ForgingProvider
+) -> None:
+    answer_userinfo(op, {"sub": "alice", "name": "Mallory", "groups": ["readers"]})
+    response = sign_in_with(
+        userinfo_node, op, lambda c: signed({**c, "name": "Alice", "groups": ["staff"]})
+    )
+    me = whoami(userinfo_node, response)
+    assert me["full_name"] == "Alice"
+    assert me["roles"] == ["logs_reader"]
+    assert me["metadata"]["oidc(groups)"] == ["staff", "readers"]
+
+
+USERINFO_REFUSALS: dict[str, tuple[int, str, bytes]] = {
+    "another subject": (200, "application/json", b'{"sub": "mallory", "groups": ["readers"]}'),
+    "no subject": (200, "application/json", b'{"groups": ["readers"]}'),
+    "a refusal": (401, "application/json", b'{"error": "invalid_token"}'),
+    "HTML": (200, "text/html", b"<html>{}</html>"),
+    "not JSON": (200, "application/json", b"{not json"),
+    "a JSON list": (200, "application/json", b'[{"sub": "alice"}]'),
+    "a claim of another type": (200, "application/json", b'{"sub": "alice", "name": 7}'),
+}
+
+
+@pytest.mark.parametrize("answer", sorted(USERINFO_REFUSALS))
+def test_a_userinfo_answer_that_does_not_fit_fails_the_sign_in(
+    userinfo_node: TestClient, op: ForgingProvider, answer: str
+) -> None:
+    op.userinfo = USERINFO_REFUSALS[answer]
+    response = sign_in_with(userinfo_node, op, lambda c: signed({**c, "name": "Alice"}))
+    assert error_of(response, 401)["reason"] == "Failed to authenticate user with OpenID Connect"
+    assert len(op.userinfo_requests) == 1
+
+
+def test_a_signed_userinfo_answer_is_refused_as_elasticsearch_refuses_it(
+    userinfo_node: TestClient, op: ForgingProvider
+) -> None:
+    op.userinfo = (200, "application/jwt", signed({"sub": "alice", "groups": ["readers"]}).encode())
+    with structlog.testing.capture_logs() as logs:
+        response = sign_in_with(userinfo_node, op, lambda c: signed(without(c, "groups")))
+    assert error_of(response, 401)["reason"] == "Failed to authenticate user with OpenID Connect"
+    warned = [e for e in logs if e["event"] == "node.oidc_userinfo_jwt_unsupported"]
+    assert [(e["log_level"], e["realm"]) for e in warned] == [("warning", "oidc1")]
 
 
 # -- the JWKS cache ---------------------------------------------------------------------------

@@ -197,6 +197,32 @@ def test_a_claim_pattern_maps_the_principal_and_a_mismatch_fails(
     assert error_of(refused, 401)["reason"] == "Failed to authenticate user with OpenID Connect"
 
 
+def test_the_userinfo_endpoint_is_asked_with_the_access_token_and_its_claims_merged(
+    oidc_node: NodeFactory, op: Provider
+) -> None:
+    node = oidc_node(**{"op.userinfo_endpoint": f"{op.issuer}/userinfo"})
+    response = sign_in(node, op, "alice", ALICE)
+    assert response.status_code == 200, response.text  # the provider took the Bearer token
+    me = node.get(
+        "/_security/_authenticate", headers=bearer(response.json()["access_token"]), auth=None
+    ).json()
+    assert me["roles"] == ["logs_reader"]
+    assert me["email"] == "alice@example.com"
+    # The provider answers the same claims in the ID token and at its userinfo endpoint:
+    # Elasticsearch joins lists without removing duplicates and keeps the ID token's value of
+    # any other claim, so the groups come twice (the userinfo answer was read) and the rest once.
+    assert me["metadata"]["oidc(groups)"] == ["readers", "staff", "readers", "staff"]
+    assert me["metadata"]["oidc(email)"] == "alice@example.com"
+
+
+def test_a_userinfo_endpoint_that_answers_no_claims_fails_the_sign_in(
+    oidc_node: NodeFactory, op: Provider
+) -> None:
+    node = oidc_node(**{"op.userinfo_endpoint": f"{op.issuer}/jwks"})  # JSON, but no sub
+    error = error_of(sign_in(node, op, "alice", ALICE), 401)
+    assert error["reason"] == "Failed to authenticate user with OpenID Connect"
+
+
 def test_prepare_by_issuer_passes_the_login_hint(oidc_node: NodeFactory, op: Provider) -> None:
     prepared = prepare(oidc_node(), iss=op.issuer, login_hint="alice@example.com")
     assert prepared["realm"] == "oidc1"
