@@ -20,10 +20,22 @@ from citadel.app import create_app
 from citadel.audit.models import AuditEvent
 from citadel.bootstrap import Services, build
 from citadel.config import Settings
+from citadel.contract.messages import OidcRealm, SamlRealm
 from citadel.deployment_realms.models import DeploymentRealm
 from citadel.deployment_realms.service import Refreshed, realms_for_node, refresh_metadata
+from citadel.deployment_realms.settings import (
+    CLIENT_SECRET,
+    METADATA_CAS,
+    METADATA_PATH,
+    METADATA_XML,
+    OIDC_KEYS,
+    SAML_KEYS,
+    check_oidc,
+    saml_settings,
+)
 from citadel.deployments.internal import allocation_version
 from citadel.node.security.oidc_realm import OidcSettings
+from citadel.node.security.saml_realm import SamlSettings
 from citadel.sso.saml import bare_certificate
 from citadel.use_cases.internal import allocations
 from citadel.web.work import Work
@@ -498,6 +510,97 @@ def test_an_oidc_realm_put_through_the_api_is_one_the_node_reads(
     assert parsed.scopes == ("openid", "email")
     assert parsed.clock_skew_s == 30
     assert parsed.claim_patterns["principal"].pattern == "^(.+)@example\\.com$"
+
+
+# --- no setting accepted and ignored ----------------------------------------------------------
+# The house rule: a setting Elasticsearch has is honoured or refused, never accepted and left
+# unread. For every key the API accepts, a value it accepts changes what the node's realm
+# reads from its security file (or the node refuses it), unless the key is listed below with
+# where it goes instead. A key added to SAML_KEYS or OIDC_KEYS fails here until it is given a
+# sample value (and the node reads it) or a reason.
+
+SAML_READ_ELSEWHERE = {
+    METADATA_XML: "the document itself: the node gets it as the realm's idp_metadata",
+    METADATA_PATH: "the control plane fetches the metadata; the node gets the document",
+    METADATA_CAS: "only for the control plane's fetch of idp.metadata.path",
+}
+OIDC_READ_ELSEWHERE = {
+    CLIENT_SECRET: "sealed at rest; the node gets it as the realm's client_secret",
+    "rp.response_type": "its one accepted value, code, is the flow the node runs",
+}
+SAML_BASE = {
+    "idp.entity_id": IDP_ENTITY_ID,
+    "sp.entity_id": "https://app.example.com/saml",
+    "sp.acs": "https://app.example.com/saml/acs",
+    "attributes.principal": "nameid",
+}
+SAML_SAMPLES = {
+    "idp.entity_id": "https://another-idp.example.com/metadata",
+    "idp.use_single_logout": False,
+    "sp.entity_id": "https://another-app.example.com/saml",
+    "sp.acs": "https://app.example.com/saml/other-acs",
+    "sp.logout": "https://app.example.com/saml/logout",
+    "nameid_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+    "force_authn": True,
+    "req_authn_context_class_ref": ["urn:oasis:names:tc:SAML:2.0:ac:classes:X509"],
+    "populate_user_metadata": False,
+    "attribute_delimiters.groups": ",",
+    "attributes.principal": "uid",
+    **{f"attributes.{f}": f"attr-{f}" for f in ("groups", "name", "mail", "dn")},
+    **{f"attribute_patterns.{f}": "^(.+)$" for f in ("principal", "groups", "name", "mail", "dn")},
+}
+OIDC_BASE = oidc_body()["settings"]
+OIDC_SAMPLES = {
+    "op.issuer": "https://another-op.example.com",
+    "op.authorization_endpoint": "https://op.example.com/other-authorize",
+    "op.token_endpoint": "https://op.example.com/other-token",
+    "op.jwkset_path": "https://op.example.com/other-jwks",
+    "op.userinfo_endpoint": "https://op.example.com/userinfo",
+    "op.endsession_endpoint": "https://op.example.com/logout",
+    "rp.client_id": "another-client",
+    "rp.redirect_uri": "https://app.example.com/oidc/other-cb",
+    "rp.post_logout_redirect_uri": "https://app.example.com/bye",
+    "rp.requested_scopes": ["email"],
+    "rp.signature_algorithm": "ES256",
+    "rp.client_auth_method": "client_secret_post",
+    "allowed_clock_skew": "30s",
+    "populate_user_metadata": False,
+    "claims.principal": "email",
+    **{f"claims.{f}": f"claim-{f}" for f in ("groups", "name", "mail", "dn")},
+    **{f"claim_patterns.{f}": "^(.+)$" for f in ("principal", "groups", "name", "mail", "dn")},
+}
+
+
+def test_every_accepted_key_has_a_sample_or_a_reason() -> None:
+    assert set(SAML_SAMPLES) | set(SAML_READ_ELSEWHERE) == set(SAML_KEYS)
+    assert set(OIDC_SAMPLES) | set(OIDC_READ_ELSEWHERE) | {METADATA_CAS} == set(OIDC_KEYS)
+
+
+def _saml(settings: dict[str, Any]) -> SamlSettings:
+    return SamlSettings.of(SamlRealm(name="s", settings=settings, idp_metadata=idp_metadata()))
+
+
+@pytest.mark.parametrize("key", sorted(SAML_SAMPLES))
+def test_every_accepted_saml_key_is_read_by_the_node(key: str) -> None:
+    given = {**SAML_BASE, key: SAML_SAMPLES[key]}
+    saml_settings({**given, METADATA_XML: idp_metadata()})  # the API accepts it
+    if key == "idp.entity_id":  # read and checked: another entityID than the metadata's
+        with pytest.raises(ValueError, match=r"\[idp\.entity_id\]"):
+            _saml(given)
+        return
+    assert _saml(given) != _saml(SAML_BASE)
+
+
+@pytest.mark.parametrize("key", sorted([*OIDC_SAMPLES, METADATA_CAS]))
+def test_every_accepted_oidc_key_is_read_by_the_node(key: str, tmp_path: Path) -> None:
+    value = make_certificates(tmp_path)[0] if key == METADATA_CAS else OIDC_SAMPLES[key]
+    given = {**OIDC_BASE, key: value}
+    check_oidc(given, has_secret=False)  # the API accepts it
+    base = {k: v for k, v in OIDC_BASE.items() if k != CLIENT_SECRET}
+    given.pop(CLIENT_SECRET)
+    assert OidcSettings.of(OidcRealm(name="o", settings=given)) != OidcSettings.of(
+        OidcRealm(name="o", settings=base)
+    )
 
 
 # --- IdP metadata by URL (idp.metadata.path) --------------------------------------------------
