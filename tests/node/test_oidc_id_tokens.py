@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import ssl
 import threading
 import time
@@ -334,6 +335,23 @@ def test_a_signed_userinfo_answer_is_refused_as_elasticsearch_refuses_it(
     assert error_of(response, 401)["reason"] == "Failed to authenticate user with OpenID Connect"
     warned = [e for e in logs if e["event"] == "node.oidc_userinfo_jwt_unsupported"]
     assert [(e["log_level"], e["realm"]) for e in warned] == [("warning", "oidc1")]
+
+
+def test_an_unreachable_userinfo_endpoint_is_a_401_saying_so(
+    tmp_path: Path, op: ForgingProvider
+) -> None:
+    op.jwks = {"keys": [jwk(KEY, "k1")]}
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    userinfo = f"https://127.0.0.1:{port}/userinfo"
+    with ExitStack() as stack:
+        node = start_oidc_node(
+            stack, tmp_path, node_settings(op, **{"op.userinfo_endpoint": userinfo})
+        )[0]
+        error = error_of(sign_in_with(node, op, signed), 401)
+    assert error["reason"] == "Failed to authenticate user with OpenID Connect"
+    assert error["caused_by"]["reason"] == "Failed to get claims from the Userinfo Endpoint."
 
 
 # -- the JWKS cache ---------------------------------------------------------------------------

@@ -4,7 +4,9 @@ A realm's settings keep Elasticsearch's keys (``idp.entity_id``, ``rp.client_id`
 configuration reads as it would in ``xpack.security.authc.realms.<type>.<name>``. Every key is
 known here: an unknown key is refused naming it, and a key Elasticsearch has but this
 platform does not (SAML signing and encryption keys, OIDC implicit flows) is refused saying so.
-Every error names its field as ``body.settings["<key>"]``.
+A key accepted here is one the node's realm reads and honours as Elasticsearch does (or, for
+``idp.metadata.path`` and its ``ssl.certificate_authorities``, one the control plane's fetch
+uses): none is accepted and ignored. Every error names its field as ``body.settings["<key>"]``.
 
 The IdP's SAML metadata is given either inline, as the document itself (``idp.metadata.xml``,
 ours), or as Elasticsearch's ``idp.metadata.path`` when that is an ``https`` URL: the control
