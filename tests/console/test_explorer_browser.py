@@ -363,8 +363,13 @@ def test_the_owner_adds_and_deletes_a_user_and_a_role_mapping(deployments, owner
 
     trust = ssl.create_default_context(cafile=str(deployments.data_dir / "pki" / "ca.crt"))
     with httpx.Client(verify=trust) as client:  # the new user signs in to the deployment
-        answer = client.get(deployments.endpoint, auth=("analyst", "analyst password 1"))
+        # (_authenticate: Elasticsearch's viewer holds no cluster privilege, so not GET /)
+        answer = client.get(
+            deployments.endpoint + "/_security/_authenticate",
+            auth=("analyst", "analyst password 1"),
+        )
         assert answer.status_code == 200
+        assert answer.json()["roles"] == ["viewer"]
 
     row.get_by_text("Delete", exact=True).click()
     row.get_by_role("button", name="Delete analyst").click()

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from citadel.cli import render
 from tests.cli.conftest import LocalApi
 from tests.deployment_audit.conftest import audit_event, ship
 from tests.fixtures.builders import make_deployment
@@ -25,7 +26,7 @@ def printed_json(stdout: str) -> Any:
     return json.loads("\n".join(printed(stdout)))
 
 
-def test_audit_lists_newest_first_with_filters(local_api: LocalApi, services) -> None:
+def test_audit_lists_newest_first_with_filters(local_api: LocalApi, services, monkeypatch) -> None:
     dep = make_deployment(services, local_api.org_id)
     now = services.clock.now()
     ship(
@@ -39,7 +40,10 @@ def test_audit_lists_newest_first_with_filters(local_api: LocalApi, services) ->
         dropped=2,
     )
 
-    table = local_api.run("deployment", "audit", dep, env={"COLUMNS": "200"})
+    # the CLI's console takes its width once (COLUMNS, when the first test that prints imports
+    # it): make it wide here, or a narrow one folds the long cells over several lines
+    monkeypatch.setattr(render.out, "_width", 200)
+    table = local_api.run("deployment", "audit", dep)
     assert table.exit_code == 0, table.output
     assert table.stdout.index("access_granted") < table.stdout.index("access_denied")
     assert "2 events dropped by the node" in table.stdout
