@@ -594,19 +594,28 @@ def _at_logout_url(settings: SamlSettings, query_string: str = "") -> dict[str, 
     }
 
 
-def _logout_requested(settings: SamlSettings, query_string: str) -> tuple[str, str]:
-    """The NameID an IdP's signed LogoutRequest names, and the LogoutResponse URL."""
+def _logout_message(
+    settings: SamlSettings, query_string: str, parameter: str
+) -> tuple[dict[str, Any], Any]:
+    """A single-logout message the IdP sent to our logout URL (HTTP-Redirect binding): the
+    request as python3-saml takes it, and the message parsed safely (`SamlRefused` for one
+    that is missing, too long, not deflated base64 or not safe XML)."""
     if settings.logout_url is None or settings.idp_logout_url is None:
         raise SamlRefused(RefusalReason.WRONG_DESTINATION)  # no single logout here
     request = _at_logout_url(settings, query_string)
-    encoded = request["get_data"].get("SAMLRequest")
+    encoded = request["get_data"].get(parameter)
     if not encoded or len(query_string) > MAX_CONTENT_CHARS:
         raise SamlRefused(RefusalReason.MALFORMED)
     try:
         xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(encoded)
     except Exception:  # not base64, not deflated: fail closed
         raise SamlRefused(RefusalReason.MALFORMED) from None
-    parse_safely(xml if isinstance(xml, bytes) else xml.encode())
+    return request, parse_safely(xml if isinstance(xml, bytes) else xml.encode())
+
+
+def _logout_requested(settings: SamlSettings, query_string: str) -> tuple[str, str]:
+    """The NameID an IdP's signed LogoutRequest names, and the LogoutResponse URL."""
+    request, _ = _logout_message(settings, query_string, "SAMLRequest")
     auth = OneLogin_Saml2_Auth(request, _slo_settings(settings))
     try:
         redirect = auth.process_slo(keep_local_session=True)
@@ -623,17 +632,7 @@ def _logout_requested(settings: SamlSettings, query_string: str) -> tuple[str, s
 
 def _logout_answered(settings: SamlSettings, query_string: str, ids: Sequence[str]) -> None:
     """Check an IdP's signed LogoutResponse to one of `ids` (`SamlRefused` otherwise)."""
-    if settings.logout_url is None or settings.idp_logout_url is None:
-        raise SamlRefused(RefusalReason.WRONG_DESTINATION)  # no single logout here
-    request = _at_logout_url(settings, query_string)
-    encoded = request["get_data"].get("SAMLResponse")
-    if not encoded or len(query_string) > MAX_CONTENT_CHARS:
-        raise SamlRefused(RefusalReason.MALFORMED)
-    try:
-        xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(encoded)
-    except Exception:  # not base64, not deflated: fail closed
-        raise SamlRefused(RefusalReason.MALFORMED) from None
-    root = parse_safely(xml if isinstance(xml, bytes) else xml.encode())
+    request, root = _logout_message(settings, query_string, "SAMLResponse")
     answers = root.get("InResponseTo")
     if answers is None or answers not in ids:
         raise SamlRefused(RefusalReason.UNSOLICITED)
