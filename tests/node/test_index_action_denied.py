@@ -10,6 +10,7 @@ token signed as the control plane signs them, API keys limited by their creator.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,10 +112,33 @@ def logs_user(es: TestClient, *privileges: str) -> dict[str, str]:
     return basic("bob")
 
 
+ACTION = re.compile(r"^action \[[a-z:/_*]+\] ")
+
+
 def reason_of(response: Any, status: int = 403) -> str:
+    """The refusal's reason without the action it names (the app adds Elasticsearch's action
+    name to every 403; `test_a_refusal_names_the_action_as_elasticsearch_does` checks it)."""
     error = error_of(response, status)
     assert error["type"] == ("security_exception" if status == 403 else error["type"])
-    return str(error["reason"])
+    return ACTION.sub("action ", str(error["reason"]))
+
+
+@pytest.mark.parametrize(
+    ("path", "action"),
+    [
+        ("/*/_search", "indices:data/read/search"),
+        ("/logs-1/_count", "indices:data/read/search"),
+        ("/logs-1/_doc/1", "indices:data/read/get"),
+    ],
+)
+def test_a_refusal_names_the_action_as_elasticsearch_does(
+    es: TestClient, anonymous: TestClient, path: str, action: str
+) -> None:
+    seed(es)
+    error = error_of(anonymous.get(path, headers=nobody(es)), 403)
+    assert error["reason"] == f"action [{action}] is unauthorized for user [nobody] with " + (
+        "effective roles [], this action is granted by the index privileges [read,all]"
+    )
 
 
 def hits(response: Any) -> list[str]:

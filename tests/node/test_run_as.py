@@ -72,8 +72,8 @@ def test_run_as_a_user_outside_the_patterns_is_refused(users: TestClient) -> Non
     error = error_of(as_user(users, "carol", "dave"), 403)
     assert error["type"] == "security_exception"
     assert error["reason"] == (
-        "action is unauthorized for user [carol] with effective roles [impersonator], "
-        "because user [carol] is unauthorized to run as [dave]"
+        "action [cluster:admin/xpack/security/user/authenticate] is unauthorized for user [carol] "
+        "with effective roles [impersonator], because user [carol] is unauthorized to run as [dave]"
     )
 
 

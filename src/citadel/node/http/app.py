@@ -44,7 +44,7 @@ from citadel.node.http.output import (
     take_response_options,
 )
 from citadel.node.http.router import Route, Router
-from citadel.node.http.task_actions import action_for
+from citadel.node.http.task_actions import action_for, elasticsearch_action
 from citadel.node.security.audit import AuditTrail
 from citadel.node.security.realm import RUN_AS_HEADER
 from citadel.node.tasks import Task, TaskManager
@@ -162,6 +162,8 @@ class NodeApp:
                     self._access(route, request, granted=True)
                 if task is not None:
                     self.tasks.forget(task)  # type: ignore[union-attr]
+        except Forbidden as exc:
+            return error_response(_naming_action(exc, route), options)
         except EsError as exc:
             return error_response(exc, options)
         except Exception as exc:  # a bug: answer like Elasticsearch, log without the body
@@ -247,6 +249,21 @@ def _costly_body(headers: dict[str, str]) -> bool:
 @functools.cache
 def _action(method: str, pattern: str) -> str | None:
     return action_for(method, pattern)
+
+
+_UNAUTHORIZED = "action is unauthorized for "
+
+
+def _naming_action(exc: Forbidden, route: Route) -> Forbidden:
+    """The 403 as Elasticsearch words it, naming the action it refuses: ``action
+    [indices:data/read/search] is unauthorized for user [...]``. The realm's checks do not know
+    the action, the route does; where Elasticsearch's name is not known (the node would make
+    one up in its shape), the message names none."""
+    action = elasticsearch_action(route.method, route.pattern)
+    if action is None or not exc.reason.startswith(_UNAUTHORIZED):
+        return exc
+    reason = f"action [{action}] is unauthorized for {exc.reason.removeprefix(_UNAUTHORIZED)}"
+    return Forbidden(reason, **exc.extra)
 
 
 def _action_name(route: Route) -> str:

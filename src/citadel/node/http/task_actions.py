@@ -103,6 +103,13 @@ def action_for(method: str, pattern: str) -> str | None:
     return _shaped(method, api, pattern)
 
 
+def elasticsearch_action(method: str, pattern: str) -> str | None:
+    """Elasticsearch's own name of the action a request on `pattern` runs, where this node
+    serves the same API (the table); None where `action_for` would make one up in its shape."""
+    api = api_of(pattern)
+    return _ACTIONS.get((method, api)) or _ACTIONS.get(("*", api))
+
+
 _NODE_METRICS = ("stats", "usage", "hot_threads")
 
 
