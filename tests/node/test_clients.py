@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.node.official_clients import CLIENTS, ROOT  # noqa: F401 - test_http_edge imports them here
-
 SCENARIO = Path(__file__).with_name("client_scenario.py")
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ from citadel.node.routes import build_router
 from citadel.node.services import NodeServices
 from tests.node.builders import ELASTIC, client_of
 from tests.node.process import make_tls, start_node
-from tests.node.test_clients import CLIENTS, ROOT
 
 JSON = {"content-type": "application/json"}
 GZIP_JSON = {**JSON, "content-encoding": "gzip"}
@@ -541,21 +539,13 @@ def test_a_request_without_body_needs_no_content_type(es):
 # -- the official clients, compression on, over TLS ------------------------------------------
 
 
-@pytest.mark.parametrize("version", sorted(CLIENTS))
-def test_official_clients_with_http_compress(tmp_path, version):
-    venv, module = CLIENTS[version]
-    python = ROOT / venv / "bin" / "python"
-    if not python.exists():
-        pytest.skip(f"{venv} not created (run make test)")
+def test_official_clients_with_http_compress(tmp_path, official_client):
     tls = make_tls(tmp_path / "tls")
     node = start_node(tmp_path / "data", tls)
     scenario = Path(__file__).with_name("edge_client_scenario.py")
     try:
-        result = subprocess.run(
-            [str(python), str(scenario), module, node.url, str(tls.ca), "elastic-test-password"],
-            capture_output=True,
-            text=True,
-            timeout=600,
+        result = official_client.run(
+            scenario, node.url, str(tls.ca), "elastic-test-password", timeout=600
         )
     finally:
         node.stop()
