@@ -134,7 +134,6 @@ def test_a_destination_the_policy_does_not_allow_is_never_connected(
     try:
         public_only.sync("dep1", tmp_path, UID, security(f"https://127.0.0.1:{echo.port}/t"))
         with connect(next(iter(public_only.sockets("dep1").values()))) as sock:
-            sock.sendall(b"hello")
             assert _closed(sock)  # hung up without a byte
     finally:
         public_only.close()
