@@ -129,6 +129,21 @@ class Settings(BaseSettings):
     deployment_audit_max_events: int = Field(default=100_000, ge=1)
     """Security audit events kept per deployment; the oldest go first (pruned hourly)."""
 
+    project_idle_timeout_s: float = Field(default=900.0, ge=1.0, le=30 * 86400.0)
+    """How long a serverless project may go without a request before it is stopped; the
+    gateway wakes it on the next one (ADR 29)."""
+    project_wake_timeout_s: float = Field(default=60.0, ge=1.0, le=600.0)
+    """How long the gateway holds a request for a stopped project while it starts; past it the
+    client gets 503 with ``Retry-After`` (ADR 29)."""
+    project_warm_memory_mb: int | None = Field(default=None, ge=256)
+    """The memory all running projects may hold together; past it the projects idle longest
+    are stopped first (ADR 29). None: no budget, the idle timeout alone decides."""
+    project_sweep_interval_s: float = Field(default=5.0, ge=0.2, le=3600.0)
+    """How often the control plane looks for idle projects to stop."""
+    serverless_csp: str = Field(default="aws", pattern="^(aws|gcp|azure)$")
+    """The `csp` the serverless regions API reports for this platform's regions (the contract
+    allows only ``aws``, ``gcp``, ``azure``; ADR 28)."""
+
     bootstrap_password_file: Path | None = None
     log_level: str = "info"
 

@@ -10,6 +10,7 @@ from citadel.domains.models import ClaimedDomain
 from citadel.invitations.models import Invitation
 from citadel.key_managers.models import KeyManager
 from citadel.orgs.models import Membership, Organization, RoleAssignment
+from citadel.projects.models import Project
 from citadel.signin.models import ThrottleBucket
 from citadel.signin.passkey_models import Passkey, PasskeyChallenge
 from citadel.sso.models import (
@@ -36,6 +37,7 @@ ALL_TABLES = (
     KeyManager,
     Membership,
     Organization,
+    Project,
     RoleAssignment,
     ThrottleBucket,
     Passkey,

@@ -122,8 +122,17 @@ class KeyConnection(Answer):
     timeout_s: float = 5.0
 
 
+class ProjectRuntime(Answer):
+    """What makes an allocation a serverless project's instance (ADR 28): the node serves as
+    a project of this type (``GET /`` answers the serverless build flavor, the type's index
+    templates and built-in roles exist), within a CPU share derived from its search power."""
+
+    type: StrictStr  # elasticsearch | observability | security
+    cpu_millis: StrictInt | None = None  # cgroup CPU quota in thousandths of a CPU; None: none
+
+
 class Allocation(Answer):
-    """One deployment the control plane wants placed."""
+    """One deployment (or a project's instance) the control plane wants placed."""
 
     id: StrictStr
     region: StrictStr = "local"
@@ -135,6 +144,7 @@ class Allocation(Answer):
     key_connection: KeyConnection | None = None  # a customer key's manager; None: the platform's
     size_mb: StrictInt | None = None  # the deployment's size: its node's memory (ADR 20)
     security: NodeSecurity | None = Field(default=None, repr=False)  # None: nothing to write
+    project: ProjectRuntime | None = None  # a serverless project's instance; None: a deployment
 
 
 # --- what a node's security is configured with (issue 18, ADR 27) ------------------------------
@@ -280,8 +290,21 @@ class RulesetEntry(Answer):
     sources: tuple[StrictStr, ...]
 
 
+class ProjectRoute(Answer):
+    """What makes a route a serverless project's (ADR 28, ADR 29): it answers at
+    ``<alias>.<app>.<region>.<domain>`` for each of its `apps` (``es``, ``kb``, ``apm``,
+    ``ingest``; ``ingest`` takes only bulk and index requests), and when `wake` is true and it
+    is not running the gateway holds a request, asks the control plane to start it
+    (`WakeAnswer`) and forwards the request once the node answers."""
+
+    type: StrictStr
+    alias: StrictStr
+    apps: tuple[StrictStr, ...] = ("es",)
+    wake: StrictBool = False
+
+
 class RouteEntry(Answer):
-    """One deployment the gateway routes to."""
+    """One deployment (or project instance) the gateway routes to."""
 
     id: StrictStr
     alias: StrictStr | None = None
@@ -290,6 +313,7 @@ class RouteEntry(Answer):
     node_socket: StrictStr = ""
     rulesets: tuple[StrictStr, ...] = ()
     detail: StrictStr = ""
+    project: ProjectRoute | None = None
 
 
 class RoutesSnapshot(Answer):
@@ -316,6 +340,31 @@ class SeenClients(Request):
     """`POST /gateway/clients`: what a gateway saw recently."""
 
     clients: tuple[SeenClient, ...] = Field(max_length=100_000)
+
+
+# --- serverless projects: activity and wake-up (issue 19, ADR 29) -----------------------------
+
+
+class ProjectSeen(Request):
+    """When a gateway last forwarded a request to a project (epoch seconds)."""
+
+    project_id: StrictStr = Field(max_length=32)
+    last_request_at: float
+
+
+class ProjectActivity(Request):
+    """`POST /gateway/activity`: the projects a gateway forwarded requests to since its last
+    post, each with its latest request; the control plane stops a project only when no
+    gateway has reported a request for `project_idle_timeout_s`."""
+
+    projects: tuple[ProjectSeen, ...] = Field(default=(), max_length=100_000)
+
+
+class WakeAnswer(Answer):
+    """`POST /projects/{id}/wake`: the project is (or already was) meant to run; `state` is
+    its instance's observed state when asked (the gateway then waits for its node)."""
+
+    state: ObservedState
 
 
 # --- security audit events (issue 18, item 6) ---------------------------------------------------

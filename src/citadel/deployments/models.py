@@ -16,6 +16,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from citadel.db.base import Base
 
+DEPLOYMENT = "deployment"
+PROJECT = "project"
+"""`Deployment.kind`: a deployment, or the runtime instance of a serverless project of the same
+id (ADR 28), which the deployments API never shows."""
+
 
 class Deployment(Base):
     """One Elasticsearch deployment of an organization."""
@@ -50,3 +55,4 @@ class Deployment(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    kind: Mapped[str] = mapped_column(sa.String(16), default=DEPLOYMENT, server_default=DEPLOYMENT)

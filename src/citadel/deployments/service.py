@@ -43,7 +43,7 @@ from citadel.deployments.errors import (
     InvalidDeployment,
 )
 from citadel.deployments.lifecycle import Desired, Observed, Refusal, Transition, next_desired
-from citadel.deployments.models import Deployment
+from citadel.deployments.models import DEPLOYMENT, Deployment
 from citadel.deployments.schemas import DEFAULT_SIZE_MB, CreateDeploymentIn, UpdateDeploymentIn
 from citadel.orgs.service import load as load_org
 
@@ -152,6 +152,7 @@ def check_create(
                 Deployment,
                 organization_id,
                 Deployment.request_id == request_id,
+                Deployment.kind == DEPLOYMENT,
             )
         )
         if earlier is not None:
@@ -184,7 +185,12 @@ def create_deployment(
     if checked.earlier is not None:
         return Created(checked.earlier, None, fresh=False)
     held = ctx.session.scalar(
-        scoped_count(Deployment, organization_id, Deployment.desired_state != Desired.DELETED)
+        scoped_count(
+            Deployment,
+            organization_id,
+            Deployment.desired_state != Desired.DELETED,
+            Deployment.kind == DEPLOYMENT,
+        )
     )
     enforce(
         ctx, DeploymentsPerOrganizationExceeded, held=held or 0, organization_id=organization_id
@@ -264,7 +270,7 @@ def _check_alias(ctx: Context, alias: str, region: str, deployment_id: str | Non
 def visible(ctx: Context, organization_id: str, deployment_id: str) -> Deployment:
     """The deployment if it exists, is not deleted and the caller may read it; else 404."""
     row = owned(ctx.session, Deployment, organization_id, deployment_id)
-    if row is None or row.desired_state == Desired.DELETED:
+    if row is None or row.desired_state == Desired.DELETED or row.kind != DEPLOYMENT:
         raise DeploymentNotFound()
     if not ctx.caller.system:
         target = Target.resource(organization_id, ScopeKind.DEPLOYMENT, deployment_id)
@@ -294,6 +300,7 @@ def list_deployments(ctx: Context, organization_id: str) -> Sequence[Deployment]
             Deployment,
             organization_id,
             Deployment.desired_state != Desired.DELETED,
+            Deployment.kind == DEPLOYMENT,
         ).order_by(Deployment.created_at, Deployment.id)
     ).all()
     subject = ctx.caller.subject

@@ -33,6 +33,10 @@ class Ruleset(Base):
     include_by_default: Mapped[bool] = mapped_column(default=False)
     rules: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
     version: Mapped[int] = mapped_column(default=1)
+    api: Mapped[str] = mapped_column(sa.String(16), default="hosted", server_default="hosted")
+    """``hosted``: a deployment traffic filter ruleset (`/deployments/traffic-filter`);
+    ``serverless``: a project traffic filter (`/serverless/traffic-filters`). Each API sees its
+    own; both are matched and enforced the same way."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

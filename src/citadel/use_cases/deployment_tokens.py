@@ -30,7 +30,7 @@ from citadel.deployment_tokens.rotation import RotationPlan
 from citadel.deployment_tokens.tokens import TokenPolicy, sign
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Desired
-from citadel.deployments.models import Deployment
+from citadel.deployments.models import DEPLOYMENT, Deployment
 from citadel.errors import Unauthenticated
 from citadel.kit.ids import new_id
 from citadel.log import get_logger
@@ -127,7 +127,7 @@ def _visible(ctx: Context, deployment_id: str) -> tuple[Deployment, service.Mint
     if principal is None:
         raise Unauthenticated()
     row = ctx.session.get(Deployment, deployment_id)
-    if row is None or row.desired_state == Desired.DELETED:
+    if row is None or row.desired_state == Desired.DELETED or row.kind != DEPLOYMENT:
         raise DeploymentNotFound()
     who = service.minter(ctx.session, principal, row.organization_id)
     target = Target.resource(row.organization_id, ScopeKind.DEPLOYMENT, row.id)
