@@ -1,0 +1,98 @@
+"""Our answers against the serverless project API contract (`serverless-api-subset.json`).
+
+Shared by the serverless contract tests (projects, regions, traffic filters): `assert_conforms`
+checks a response against what the subset declares for the operation and status (OpenAPI 3.0
+schemas, `#/components/...` references resolved, `nullable` honoured, formats checked); an
+error body must be the subset's `MultiErrorResponse` (`{"errors": [{"code", "message"}]}`,
+our optional `fields` besides). A status the subset does not declare for the operation must
+be listed in `UNDECLARED_STATUSES` with the reason we answer it.
+
+The subset is vendored in `tests/fixtures/reference/` (a copy of the shared reference), or
+read from ``CITADEL_SERVERLESS_API_SUBSET``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openapi_schema_validator import OAS30Validator
+
+_DEFAULT_SUBSET = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "reference" / "serverless-api-subset.json"
+)
+
+# (method, path template, status) answered although the subset does not declare it: why.
+UNDECLARED_STATUSES: dict[tuple[str, str, int], str] = {}
+
+
+@functools.cache
+def subset() -> dict[str, Any]:
+    """The OpenAPI 3.0 subset of the serverless project API."""
+    path = Path(os.environ.get("CITADEL_SERVERLESS_API_SUBSET", _DEFAULT_SUBSET))
+    if not path.is_file():
+        pytest.fail(f"The serverless API subset is missing at {path}")
+    return json.loads(path.read_text())
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = subset()
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def schema_errors(instance: Any, schema: dict[str, Any]) -> list[str]:
+    """Violations of a subset schema (references into the subset resolved)."""
+    root = {"allOf": [schema], "components": subset()["components"]}
+    validator = OAS30Validator(root, format_checker=OAS30Validator.FORMAT_CHECKER)
+    return sorted(
+        f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}"
+        for e in validator.iter_errors(instance)
+    )
+
+
+def assert_error_shape(body: Any) -> None:
+    """``{"errors": [{"code", "message", ("fields")}]}`` and nothing else."""
+    assert set(body) == {"errors"}, body
+    assert body["errors"], body
+    for error in body["errors"]:
+        assert set(error) <= {"code", "message", "fields"}, error
+        assert re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", error["code"]), error
+        assert isinstance(error["message"], str), error
+        assert error["message"], error
+
+
+def operation(method: str, path: str) -> dict[str, Any]:
+    """The subset's operation for a method and a path template (``/api/v1/...``)."""
+    return subset()["paths"][path][method.lower()]
+
+
+def assert_conforms(method: str, path: str, response: httpx.Response) -> None:
+    """The response is one the subset declares for this operation (or one we document):
+    status, body schema, and the `ETag` header where the subset declares one."""
+    declared = operation(method, path)["responses"].get(str(response.status_code))
+    if response.status_code >= 400:
+        assert_error_shape(response.json())
+    if declared is None:
+        assert (method.upper(), path, response.status_code) in UNDECLARED_STATUSES, (
+            f"{method} {path} answered {response.status_code}, which the subset does not "
+            f"declare: {response.text[:500]}"
+        )
+        return
+    declared = _resolve(declared)
+    content = declared.get("content", {}).get("application/json")
+    if content is not None and "schema" in content:
+        body = response.json()
+        problems = schema_errors(body, content["schema"])
+        assert not problems, f"{method} {path} {response.status_code}: {problems}\n{body}"
+    for header in declared.get("headers", {}):
+        assert header.lower() in response.headers, f"{method} {path}: no {header} header"
