@@ -18,6 +18,7 @@ from citadel.cli import (
     deployments,
     gateway,
     orgs,
+    projects,
     server,
     sso,
     traffic_filters,
@@ -37,6 +38,7 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(audit.app, name="audit")
 app.add_typer(orgs.app, name="org")
 app.add_typer(deployments.app, name="deployment")
+app.add_typer(projects.app, name="project")
 app.add_typer(traffic_filters.app, name="traffic-filter")
 app.add_typer(sso.app, name="sso")
 app.command("static-ips")(traffic_filters.static_ips)

@@ -256,6 +256,69 @@ class CitadelClient:
         path = f"/deployments/{deployment_id}/security/audit/settings"
         return _parse(AuditSettingsOut, self.request("PUT", path, json=body))
 
+    # --- serverless projects ---------------------------------------------------------------
+
+    _PROJECTS = "/serverless/projects"
+
+    def create_project(self, project_type: str, body: dict[str, Any]) -> Any:
+        """Create a project of `project_type`; the answer carries the `admin` credentials
+        (the only copy of the password), as the API sent it."""
+        return self.request("POST", f"{self._PROJECTS}/{project_type}", json=body)
+
+    def list_projects(self, project_type: str, **filters: Any) -> list[Any]:
+        """The projects of `project_type` the caller may read; `filters` are the listing's
+        query parameters (``traffic_filter``, ``linked``)."""
+        path = f"{self._PROJECTS}/{project_type}"
+        items: list[Any] = self.request("GET", path, params=_query(filters))["items"]
+        return items
+
+    def get_project(self, project_type: str, project_id: str) -> Any:
+        return self.request("GET", f"{self._PROJECTS}/{project_type}/{project_id}")
+
+    def project_status(self, project_type: str, project_id: str) -> Any:
+        """``{phase, phase_change_timestamp}``."""
+        return self.request("GET", f"{self._PROJECTS}/{project_type}/{project_id}/status")
+
+    def update_project(
+        self,
+        project_type: str,
+        project_id: str,
+        body: dict[str, Any],
+        *,
+        if_match: str | None = None,
+    ) -> Any:
+        """Change the fields `body` holds (`if_match`: the ETag the change must apply to)."""
+        path = f"{self._PROJECTS}/{project_type}/{project_id}"
+        return self.request("PATCH", path, json=body, headers=_if_match(if_match))
+
+    def delete_project(
+        self, project_type: str, project_id: str, *, if_match: str | None = None
+    ) -> None:
+        """Schedule the project's deletion (phase ``deleting``, then gone)."""
+        path = f"{self._PROJECTS}/{project_type}/{project_id}"
+        self.request("DELETE", path, headers=_if_match(if_match))
+
+    def reset_project_credentials(
+        self, project_type: str, project_id: str, *, if_match: str | None = None
+    ) -> Any:
+        """A new password for the project's `admin` user (the old one stops working);
+        ``{username, password}``, the only copy."""
+        path = f"{self._PROJECTS}/{project_type}/{project_id}/_reset-credentials"
+        return self.request("POST", path, headers=_if_match(if_match))
+
+    def resume_project(
+        self, project_type: str, project_id: str, *, if_match: str | None = None
+    ) -> None:
+        """Wake an idle-stopped project or resume a suspended one (a running one: nothing)."""
+        path = f"{self._PROJECTS}/{project_type}/{project_id}/_resume"
+        self.request("POST", path, headers=_if_match(if_match))
+
+    def mint_project_token(self, project_type: str, project_id: str) -> Any:
+        """A short-lived bearer token for the project's Elasticsearch API (ours, as a
+        deployment's `_token`)."""
+        path = f"{self._PROJECTS}/{project_type}/{project_id}/_token"
+        return self.request("POST", path)
+
     # --- domain claims ---------------------------------------------------------------------
 
     def list_domains(self, org_id: str) -> list[DomainOut]:
@@ -421,6 +484,11 @@ def _stream_error(response: httpx.Response) -> ClientError:
 def _query(params: dict[str, Any]) -> dict[str, Any]:
     """Query parameters of those given a value (None and empty lists left out)."""
     return {name: value for name, value in params.items() if value not in (None, [], ())}
+
+
+def _if_match(etag: str | None) -> dict[str, str]:
+    """The ``If-Match`` header, when an ETag is given."""
+    return {"If-Match": etag} if etag else {}
 
 
 def _flags(**flags: bool) -> dict[str, Any]:
