@@ -1,0 +1,98 @@
+"""Which running projects to stop (ADR 29): pure, no I/O.
+
+A project's last activity is the latest of its last request any gateway reported, its last
+wake-up (a project just woken has not yet had a chance to serve, so waking counts as a
+request), its last phase change (it came up, or was resumed) and its creation.
+
+Two rules, in this order:
+
+1. **Idle.** A project with no activity for `idle_timeout_s` is stopped.
+2. **Warm budget.** When the memory of every running project together exceeds the warm
+   budget (``project_warm_memory_mb``; None: no budget), the projects idle longest are
+   stopped, one at a time, until the rest fit. A project with activity in the last
+   `MIN_WARM_S` seconds is never stopped for the budget: a client that is being served now
+   is not cut off because someone else woke another project. The budget may therefore stay
+   exceeded while every project is busy; it is a target, not a reservation.
+
+Memory that cannot be given back (projects still initializing, which have never served) counts
+against the budget (`pinned_mb`) but is never chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+MIN_WARM_S = 15.0
+"""A project with a request (or a wake-up) this recent is never stopped for the warm budget."""
+
+
+class StopReason(StrEnum):
+    """Why the sweep stops a project."""
+
+    IDLE = "idle"
+    """No request for the idle timeout."""
+    WARM_BUDGET = "warm_budget"
+    """The running projects exceed the warm memory budget and this one was idle longest."""
+
+
+@dataclass(frozen=True)
+class RunningProject:
+    """A running project as the sweep sees it: its memory and its last activity."""
+
+    id: str
+    memory_mb: int
+    last_active: datetime
+
+
+@dataclass(frozen=True)
+class Stop:
+    """One project to stop, why, and how long it had been idle."""
+
+    project_id: str
+    reason: StopReason
+    idle_s: float
+
+
+def last_active(*moments: datetime | None) -> datetime:
+    """The latest of a project's activity moments (request, wake, phase change, creation);
+    at least one must be given."""
+    present = [m for m in moments if m is not None]
+    if not present:
+        raise ValueError("a project has at least its creation time")
+    return max(present)
+
+
+def to_stop(
+    running: Sequence[RunningProject],
+    *,
+    now: datetime,
+    idle_timeout_s: float,
+    warm_memory_mb: int | None,
+    pinned_mb: int = 0,
+    min_warm_s: float = MIN_WARM_S,
+) -> list[Stop]:
+    """The projects to stop now, idle ones first, then (longest idle first) those the warm
+    budget has no room for."""
+    idle_for = {p.id: (now - p.last_active).total_seconds() for p in running}
+    stops = [
+        Stop(p.id, StopReason.IDLE, idle_for[p.id])
+        for p in running
+        if idle_for[p.id] >= idle_timeout_s
+    ]
+    if warm_memory_mb is None:
+        return stops
+    stopped = {s.project_id for s in stops}
+    remaining = [p for p in running if p.id not in stopped]
+    held = pinned_mb + sum(p.memory_mb for p in remaining)
+    longest_idle_first = sorted(remaining, key=lambda p: (p.last_active, p.id))
+    for p in longest_idle_first:
+        if held <= warm_memory_mb:
+            break
+        if idle_for[p.id] < min_warm_s:
+            break  # sorted: every one after this is as recent or more
+        stops.append(Stop(p.id, StopReason.WARM_BUDGET, idle_for[p.id]))
+        held -= p.memory_mb
+    return stops
