@@ -18,6 +18,7 @@ def test_target_types_keep_their_stored_values() -> None:
         "invitation",
         "api_key",
         "deployment",
+        "project",
         "key_manager",
         "domain",
         "sso_configuration",

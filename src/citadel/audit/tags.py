@@ -50,6 +50,8 @@ class AuditAction(StrEnum):
     DEPLOYMENT_TOKEN_MINTED = "deployment.token.minted"  # noqa: S105 (a tag)
     DEPLOYMENT_TOKEN_REFUSED = "deployment.token.refused"  # noqa: S105 (a tag)
     TOKEN_KEY_ROTATED = "platform.token_key.rotated"  # noqa: S105 (a tag)
+    PROJECT_TOKEN_MINTED = "project.token.minted"  # noqa: S105 (a tag)
+    PROJECT_TOKEN_REFUSED = "project.token.refused"  # noqa: S105 (a tag)
     DEPLOYMENT_REALM_CREATED = "deployment.realm.created"
     DEPLOYMENT_REALM_UPDATED = "deployment.realm.updated"
     DEPLOYMENT_REALM_DELETED = "deployment.realm.deleted"
@@ -111,6 +113,7 @@ class TargetType(StrEnum):
     INVITATION = "invitation"
     API_KEY = "api_key"
     DEPLOYMENT = "deployment"
+    PROJECT = "project"
     KEY_MANAGER = "key_manager"
     DOMAIN = "domain"
     SSO_CONFIGURATION = "sso_configuration"
