@@ -52,6 +52,8 @@ class AuditAction(StrEnum):
     TOKEN_KEY_ROTATED = "platform.token_key.rotated"  # noqa: S105 (a tag)
     PROJECT_TOKEN_MINTED = "project.token.minted"  # noqa: S105 (a tag)
     PROJECT_TOKEN_REFUSED = "project.token.refused"  # noqa: S105 (a tag)
+    PROJECT_IDLE_STOPPED = "project.idle_stopped"  # ADR 29: the sweep stopped it
+    PROJECT_WOKEN = "project.woken"  # ADR 29: a gateway held a request and woke it
     DEPLOYMENT_REALM_CREATED = "deployment.realm.created"
     DEPLOYMENT_REALM_UPDATED = "deployment.realm.updated"
     DEPLOYMENT_REALM_DELETED = "deployment.realm.deleted"
