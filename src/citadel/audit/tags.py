@@ -54,6 +54,11 @@ class AuditAction(StrEnum):
     PROJECT_TOKEN_REFUSED = "project.token.refused"  # noqa: S105 (a tag)
     PROJECT_IDLE_STOPPED = "project.idle_stopped"  # ADR 29: the sweep stopped it
     PROJECT_WOKEN = "project.woken"  # ADR 29: a gateway held a request and woke it
+    PROJECT_CREATED = "project.created"
+    PROJECT_UPDATED = "project.updated"
+    PROJECT_DELETED = "project.deleted"
+    PROJECT_CREDENTIALS_RESET = "project.credentials_reset"
+    PROJECT_RESUMED = "project.resumed"
     DEPLOYMENT_REALM_CREATED = "deployment.realm.created"
     DEPLOYMENT_REALM_UPDATED = "deployment.realm.updated"
     DEPLOYMENT_REALM_DELETED = "deployment.realm.deleted"
