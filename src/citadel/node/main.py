@@ -10,7 +10,10 @@ start; `citadel.node.metrics`); ``GET /_citadel/audit``, where the allocator col
 security audit events, answers the same token (`citadel.node.security.audit`). The
 platform's security settings (its ``jwt`` realm, the customer's SAML and OIDC realms, the
 audit trail) are read from ``--security-file``, which the allocator rewrites while the node
-runs (`citadel.node.security.config`).
+runs (`citadel.node.security.config`). With ``--project-type`` the node serves a serverless
+project (`citadel.node.project`): the serverless ``GET /``, ``admin`` as the reserved superuser
+whose password ``--elastic-password-fd`` carries, the type's built-in roles, index templates and
+indices.
 """
 
 from __future__ import annotations
@@ -27,16 +30,18 @@ import uvicorn
 from citadel.kit.clock import Clock, SystemClock
 from citadel.kit.logging import LEVELS, configure_logging
 from citadel.kit.tls import CertificateFollower, server_context
-from citadel.node import local_node
+from citadel.node import local_node, project
 from citadel.node.engine.engine import Engine
 from citadel.node.engine.upgrade import upgrade
 from citadel.node.http.app import NodeApp
 from citadel.node.lifecycle_loop import LifecycleLoop
 from citadel.node.metrics import NodeMetrics
+from citadel.node.project import ADMIN, PROJECT_TYPES
 from citadel.node.routes import build_router
 from citadel.node.security.audit import AuditCollector, AuditTrail
 from citadel.node.security.config import SecurityConfig
-from citadel.node.security.realm import Realm
+from citadel.node.security.project_roles import builtin_roles
+from citadel.node.security.realm import ELASTIC, Realm
 from citadel.node.security.tokens import TokenService
 from citadel.node.services import NodeInfo, NodeServices
 from citadel.node.serving import GracefulServer
@@ -55,7 +60,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         help="fd carrying the data key of a store encrypted by an earlier release (once)",
     )
-    p.add_argument("--elastic-password-fd", type=int, help="fd carrying the elastic password")
+    p.add_argument(
+        "--elastic-password-fd",
+        type=int,
+        help="fd carrying the reserved superuser's password (elastic; admin on a project)",
+    )
     p.add_argument(
         "--reset-elastic-password",
         action="store_true",
@@ -83,6 +92,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="the platform's security settings (NodeSecurity JSON), followed while running",
     )
     p.add_argument("--log-level", choices=LEVELS, default="info", help="the lowest level logged")
+    p.add_argument(
+        "--project-type",
+        choices=PROJECT_TYPES,
+        help="serve a serverless project of this type (ADR 28); without it, a deployment",
+    )
     return p.parse_args(argv)
 
 
@@ -133,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         cert_path=str(args.cert.resolve()),
         client_ca_path=str(args.client_ca.resolve()) if args.client_ca else None,
         security_file=args.security_file,
+        project_type=args.project_type,
     )
     realm = services.realm
     if args.elastic_password_fd is not None:
@@ -183,15 +198,25 @@ def assemble(
     cert_path: str | None = None,
     client_ca_path: str | None = None,
     security_file: Path | None = None,
+    project_type: str | None = None,
 ) -> NodeServices:
     """The node's services over an open store: the engine (legacy data migrated once, the
-    refresh loop started), the security settings and the realm, the task manager, identity."""
+    refresh loop started), the security settings and the realm, the task manager, identity;
+    for a serverless project (`project_type`) its reserved user, roles and content."""
     engine = Engine(data_dir / "indices")
     upgrade(store, engine)
     engine.start()
     LifecycleLoop(store, engine, clock, stopped=engine._stop.is_set).start()
     security_config = SecurityConfig(security_file)
-    realm = Realm(store, clock, security_config)
+    realm = Realm(
+        store,
+        clock,
+        security_config,
+        reserved_user=ELASTIC if project_type is None else ADMIN,
+        builtin_roles=builtin_roles(project_type),
+    )
+    if project_type is not None:
+        project.install_content(store, clock, project_type)
     audit = AuditTrail(lambda: security_config.current().audit, clock=clock, node_name=node_name)
     tokens = TokenService(store, realm, clock)
     realm.add_bearer(tokens.authenticate)
@@ -201,6 +226,7 @@ def assemble(
         store_cluster_uuid(store),
         cert_path=cert_path,
         client_ca_path=client_ca_path,
+        project_type=project_type,
     )
     tasks = TaskManager(
         local_node.node_id(info.cluster_uuid), lambda: int(clock.now().timestamp() * 1000)

@@ -26,6 +26,7 @@ class NodeInfo:
     version: str = VERSION
     cert_path: str | None = None  # the server certificate (PEM), for ``_ssl/certificates``
     client_ca_path: str | None = None  # the CA client certificates must chain to (mTLS)
+    project_type: str | None = None  # a serverless project's node (`citadel.node.project`)
 
 
 @dataclass(frozen=True)

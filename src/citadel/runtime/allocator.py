@@ -18,6 +18,11 @@ realms, the audit settings) are written to ``run/security.json`` (0600, the depl
 before the node starts, and written again, atomically (a rename), whenever the control plane
 changes them while it runs; the node follows the file (``--security-file``), no restart. No
 settings, no file (one left from before is removed). The file holds secrets: never logged.
+
+A serverless project's instance (`Allocation.project`, ADR 28) is placed like a deployment;
+its node is started with ``--project-type`` and the project id as its cluster name
+(`project_argv`), and its cgroup also gets the project's CPU quota (`node_resources`; skipped,
+with a log line, where the cpu controller is not delegated).
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ from citadel.kit.deployment_dirs import DeploymentDirs
 from citadel.log import get_logger
 from citadel.pki.authority import certificate_due
 from citadel.runtime import keywatch, layout, volume
-from citadel.runtime.cgroups import resources_for
+from citadel.runtime.cgroups import Resources, resources_for
 from citadel.runtime.egress import Egress, destinations
 from citadel.runtime.reconcile import (
     Action,
@@ -585,6 +590,7 @@ class Allocator:
             password_fd = _pipe_with(allocation.elastic_password.encode())
             fds.append(password_fd)
             argv += ["--elastic-password-fd", str(password_fd), "--reset-elastic-password"]
+        argv += project_argv(allocation)
         spec = SandboxSpec(
             name=allocation.id,
             uid=uid,
@@ -593,7 +599,7 @@ class Allocator:
             pass_fds=tuple(fds),
             binds=(Bind(dirs.run, SANDBOX_RUN),),
             log_file=self._logs("deployments") / f"{allocation.id}.log",
-            resources=resources_for(allocation.size_mb) if allocation.size_mb else None,
+            resources=node_resources(allocation),
         )
         return spec, fds
 
@@ -742,6 +748,25 @@ class Allocator:
         if node.detail.startswith("could not start"):
             return _report(ObservedState.FAILED, detail=node.detail, applied=applied)
         return _report(ObservedState.RESTARTING, detail=node.detail, applied=applied)
+
+
+def project_argv(allocation: Allocation) -> list[str]:
+    """What makes a node a serverless project's (ADR 28): ``--project-type`` (the serverless
+    ``GET /``, the ``admin`` superuser given the password fd, the type's built-in roles and
+    index templates) and the project id as its cluster name, as Elastic's projects answer.
+    Nothing for a deployment."""
+    if allocation.project is None:
+        return []
+    return ["--project-type", allocation.project.type, "--cluster-name", allocation.id]
+
+
+def node_resources(allocation: Allocation) -> Resources | None:
+    """The limits of an allocation's node: its size's memory and pids, and a project's CPU
+    quota (`ProjectRuntime.cpu_millis`); None without a size."""
+    if not allocation.size_mb:
+        return None
+    cpu_millis = allocation.project.cpu_millis if allocation.project is not None else None
+    return resources_for(allocation.size_mb, cpu_millis)
 
 
 def _check_outcome(outcome: keywatch.Outcome) -> str:

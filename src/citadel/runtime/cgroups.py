@@ -8,6 +8,10 @@ deployment's size (`resources_for`):
              ``memory.swap.max`` 0 and ``memory.oom.group`` 1; v1 ``memory.limit_in_bytes``
              and ``memory.memsw.limit_in_bytes`` both at that value
     pids     512 per started GiB of size, at most 4096 (``pids.max``: processes and threads)
+    cpu      a serverless project's CPU share (`Resources.cpu_millis`, thousandths of a CPU)
+             as a CFS quota over a 100 ms period: v2 ``cpu.max`` "<quota> 100000", v1
+             ``cpu.cfs_quota_us``; only where the ``cpu`` controller is offered (`Cgroups.cpu`):
+             without it the quota is skipped (the sandbox logs it) and nothing else changes
 
 The sandbox moves the process that will exec ``prlimit`` → ``bwrap`` → the node into the
 child before it execs (`enter_command`), so the node and everything it forks are charged to
@@ -18,7 +22,9 @@ crash; `oom_kills` tells why it ended.
 Both hierarchies are supported, found from ``/proc/self/mountinfo`` and ``/proc/self/cgroup``:
 the unified one (cgroup v2) when it offers the ``memory`` and ``pids`` controllers, else the
 v1 ``memory`` and ``pids`` hierarchies. `discover` raises `CgroupsUnavailable` saying why when
-neither is usable; the allocator then falls back to rlimits (see `sandbox.Limits`).
+neither is usable; the allocator then falls back to rlimits (see `sandbox.Limits`). The ``cpu``
+controller is optional: used when offered (and delegated) beside memory and pids, never a reason
+to refuse cgroups.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ PIDS_CEILING = 4096
 PARENT = "citadel"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _CONTROLLERS = ("memory", "pids")
+_OPTIONAL = ("cpu",)  # a project's CPU quota; machines without it still get memory and pids
+CPU_PERIOD_US = 100_000
 
 
 class CgroupsUnavailable(RuntimeError):
@@ -50,14 +58,24 @@ class Resources:
 
     memory_bytes: int
     pids: int
+    cpu_millis: int | None = None  # a CFS quota in thousandths of a CPU; None: no quota
 
 
-def resources_for(size_mb: int) -> Resources:
-    """The limits of a deployment of `size_mb` MiB (the control plane's ``size``)."""
+def resources_for(size_mb: int, cpu_millis: int | None = None) -> Resources:
+    """The limits of a deployment of `size_mb` MiB (the control plane's ``size``), with a CPU
+    quota of `cpu_millis` thousandths of a CPU when given (a serverless project's)."""
     if size_mb <= 0:
         raise ValueError("a deployment's size is a positive number of MiB")
+    if cpu_millis is not None and cpu_millis <= 0:
+        raise ValueError("a CPU quota is a positive number of thousandths of a CPU")
     gib_started = -(-size_mb // 1024)
-    return Resources(size_mb * MIB, min(PIDS_CEILING, PIDS_PER_GIB * gib_started))
+    return Resources(size_mb * MIB, min(PIDS_CEILING, PIDS_PER_GIB * gib_started), cpu_millis)
+
+
+def cpu_quota_us(cpu_millis: int) -> int:
+    """The CFS quota, in microseconds per `CPU_PERIOD_US`, of `cpu_millis` thousandths of a CPU
+    (at least 1 ms, the kernel's minimum)."""
+    return max(1_000, cpu_millis * CPU_PERIOD_US // 1_000)
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,8 @@ class Cgroups:
     (v1), each holding one child per deployment."""
 
     version: int
-    parents: dict[str, Path]  # v2: {"unified": dir}; v1: {"memory": dir, "pids": dir}
+    parents: dict[str, Path]  # v2: {"unified": dir}; v1: {"memory": dir, "pids": dir[, "cpu"]}
+    cpu: bool = False  # whether the cpu controller is delegated (a project's CPU quota)
 
     @classmethod
     def discover(
@@ -90,7 +109,8 @@ class Cgroups:
             here = unified / paths[""].lstrip("/")
             offered = _read(here / "cgroup.controllers").split()
             if all(c in offered for c in _CONTROLLERS):
-                return cls(2, {"unified": _v2_parent(here, parent)})
+                directory, cpu = _v2_parent(here, parent, cpu="cpu" in offered)
+                return cls(2, {"unified": directory}, cpu=cpu)
             why_not_v2 = f"cgroup v2 at {here} does not offer {' and '.join(_CONTROLLERS)}"
         missing = [c for c in _CONTROLLERS if c not in mounts or c not in paths]
         if missing:
@@ -105,7 +125,16 @@ class Cgroups:
             except OSError as exc:
                 raise CgroupsUnavailable(f"cannot create {directory}: {exc}") from exc
             parents[controller] = directory
-        return cls(1, parents)
+        cpu = False
+        if "cpu" in mounts and "cpu" in paths:
+            directory = mounts["cpu"] / paths["cpu"].lstrip("/") / parent
+            try:
+                directory.mkdir(exist_ok=True)
+            except OSError:
+                pass  # no quota on this machine; memory and pids still hold
+            else:
+                parents["cpu"], cpu = directory, True
+        return cls(1, parents, cpu=cpu)
 
     # -- one deployment ----------------------------------------------------------------------
 
@@ -130,11 +159,17 @@ class Cgroups:
             _write_if_present(unified / "memory.swap.max", 0)
             _write(unified / "memory.oom.group", 1)
             _write(unified / "pids.max", resources.pids)
+            if self.cpu and resources.cpu_millis is not None:
+                _write(unified / "cpu.max", f"{cpu_quota_us(resources.cpu_millis)} {CPU_PERIOD_US}")
         else:
             memory = self.parents["memory"] / name
             _write(memory / "memory.limit_in_bytes", resources.memory_bytes)
             _write_if_present(memory / "memory.memsw.limit_in_bytes", resources.memory_bytes)
             _write(self.parents["pids"] / name / "pids.max", resources.pids)
+            if self.cpu and resources.cpu_millis is not None:
+                cpu = self.parents["cpu"] / name
+                _write(cpu / "cpu.cfs_period_us", CPU_PERIOD_US)
+                _write(cpu / "cpu.cfs_quota_us", cpu_quota_us(resources.cpu_millis))
         return procs
 
     def pids(self, name: str) -> set[int]:
@@ -157,16 +192,27 @@ class Cgroups:
         return 0
 
     def limits(self, name: str) -> Resources | None:
-        """The limits the kernel holds for the deployment (None without its cgroup)."""
+        """The limits the kernel holds for the deployment (None without its cgroup); the CPU
+        quota in thousandths of a CPU, None when there is none."""
+        quota: int | None = None
         if self.version == 2:
             unified = self.directories(name)[0]
             memory, pids = _read(unified / "memory.max"), _read(unified / "pids.max")
+            if self.cpu:
+                held, _, period = _read(unified / "cpu.max").partition(" ")
+                if held.isdigit() and period.isdigit():
+                    quota = int(held) * 1_000 // int(period)
         else:
             memory = _read(self.parents["memory"] / name / "memory.limit_in_bytes")
             pids = _read(self.parents["pids"] / name / "pids.max")
+            if self.cpu:
+                cpu = self.parents["cpu"] / name
+                held, period = _read(cpu / "cpu.cfs_quota_us"), _read(cpu / "cpu.cfs_period_us")
+                if held.isdigit() and period.isdigit():  # "-1": no quota
+                    quota = int(held) * 1_000 // int(period)
         if not memory or not pids:
             return None
-        return Resources(int(memory), int(pids))
+        return Resources(int(memory), int(pids), quota)
 
     def remove(self, name: str) -> None:
         """Kill whatever is left in the deployment's cgroup and remove it."""
@@ -205,8 +251,9 @@ def enter_command(procs: list[Path], argv: list[str]) -> list[str]:
     return ["/bin/sh", "-c", script, "citadel-cgroup-enter", *map(str, procs), *argv]
 
 
-def _v2_parent(here: Path, parent: str) -> Path:
-    """The Citadel parent under cgroup v2 directory `here`, its controllers enabled.
+def _v2_parent(here: Path, parent: str, *, cpu: bool) -> tuple[Path, bool]:
+    """The Citadel parent under cgroup v2 directory `here`, its controllers enabled, and
+    whether ``cpu`` is among them (tried when `here` offers it; a refusal only leaves it out).
 
     The v2 rule "no processes in a cgroup that delegates controllers" is met by moving this
     process into a leaf ``<here>/allocator`` when `here` is not the root and holds processes.
@@ -227,7 +274,13 @@ def _v2_parent(here: Path, parent: str) -> Path:
         _write(directory / "cgroup.subtree_control", enable)
     except OSError as exc:
         raise CgroupsUnavailable(f"cannot delegate memory and pids under {here}: {exc}") from exc
-    return directory
+    if cpu:
+        try:
+            _write(here / "cgroup.subtree_control", "+cpu")
+            _write(directory / "cgroup.subtree_control", "+cpu")
+        except OSError:
+            cpu = False  # e.g. a realtime process outside: no quota, the rest holds
+    return directory, cpu
 
 
 def _cgroup_mounts(mountinfo: str) -> dict[str, Path]:
@@ -245,7 +298,7 @@ def _cgroup_mounts(mountinfo: str) -> dict[str, Path]:
             mounts.setdefault("unified", point)
         elif tail[0] == "cgroup":
             for option in tail[2].split(","):
-                if option in _CONTROLLERS:
+                if option in _CONTROLLERS or option in _OPTIONAL:
                     mounts.setdefault(option, point)
     return mounts
 

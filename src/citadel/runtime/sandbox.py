@@ -230,7 +230,7 @@ def deployment_sandbox() -> BubblewrapSandbox:
         )
         return BubblewrapSandbox()
     parents = [str(p) for p in cgroups.parents.values()]
-    log.info("allocator.cgroups", version=cgroups.version, parents=parents)
+    log.info("allocator.cgroups", version=cgroups.version, parents=parents, cpu=cgroups.cpu)
     return BubblewrapSandbox(cgroups=cgroups)
 
 
@@ -324,6 +324,7 @@ class BubblewrapSandbox:
         """Start `spec.argv` in a fresh sandbox; returns at once (readiness is the caller's)."""
         if spec.uid <= 0:
             raise ValueError("a sandbox never runs as root")
+        self._note_skipped_cpu_quota(spec)
         cgroup, procs = None, []
         if self.cgroups is not None and spec.resources is not None:
             cgroup = spec.name
@@ -345,6 +346,20 @@ class BubblewrapSandbox:
         finally:
             os.close(seccomp_fd)
         return BubblewrapHandle(spec.name, process, time.monotonic(), _log=log, cgroup=cgroup)
+
+    def _note_skipped_cpu_quota(self, spec: SandboxSpec) -> None:
+        """Log that a spec's CPU quota is not applied: this machine's cgroups do not delegate
+        the cpu controller (or there are none). The node still starts, without the quota."""
+        if spec.resources is None or spec.resources.cpu_millis is None:
+            return
+        if self.cgroups is not None and self.cgroups.cpu:
+            return
+        log.info(
+            "allocator.cpu_quota_skipped",
+            deployment_id=spec.name,
+            cpu_millis=spec.resources.cpu_millis,
+            reason="no cgroups" if self.cgroups is None else "cpu controller not delegated",
+        )
 
     def is_alive(self, handle: SandboxHandle) -> bool:
         """True while the sandbox runs."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from citadel.node import cluster_health as ch
-from citadel.node import cluster_state, features, local_node
+from citadel.node import cluster_state, features, local_node, project
 from citadel.node.errors import (
     ActionRequestValidation,
     EsError,
@@ -72,8 +72,14 @@ def register(router: Router, services: NodeServices) -> None:
 
 
 def root(services: NodeServices) -> NodeResponse:
-    """Who this node is."""
+    """Who this node is (a project's node answers as Elastic's serverless projects do)."""
     info = services.info
+    if info.project_type is not None:
+        return NodeResponse(
+            body=project.root_body(
+                info.node_name, info.cluster_name, info.cluster_uuid, LUCENE_VERSION
+            )
+        )
     return NodeResponse(
         body={
             "name": info.node_name,

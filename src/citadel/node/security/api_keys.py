@@ -38,7 +38,6 @@ from citadel.node.security.realm import (
     Realm,
     api_key_hash,
     cluster_forbidden,
-    realm_of,
 )
 from citadel.node.security.roles import checked_descriptor
 
@@ -218,7 +217,7 @@ def find_api_keys(
     now = _now_ms(realm)
     if query.active_only:
         rows = [r for r in rows if _active(r, now)]
-    return [_key_body(r, with_limited_by=with_limited_by) for r in rows]
+    return [_key_body(realm, r, with_limited_by=with_limited_by) for r in rows]
 
 
 def invalidate_api_keys(realm: Realm, *, actor: Identity, query: KeyQuery) -> dict[str, Any]:
@@ -359,10 +358,10 @@ def query_api_keys(
     if not _reads_all_keys(actor):
         rows = [r for r in rows if _owns(actor, r)]
     by_id = {r["id"]: r for r in rows}
-    page = run_search((_key_doc(r, i) for i, r in enumerate(rows)), search)
+    page = run_search((_key_doc(realm, r, i) for i, r in enumerate(rows)), search)
     found = []
     for hit in page.hits:
-        item = _key_body(by_id[hit.doc.id], with_limited_by=with_limited_by)
+        item = _key_body(realm, by_id[hit.doc.id], with_limited_by=with_limited_by)
         if hit.sort is not None:
             item["_sort"] = hit.sort
         found.append(item)
@@ -374,7 +373,9 @@ def _select(
 ) -> list[Any]:
     """Rows matching `query` and visible to `actor`; 403 when it names what is not."""
     named_user = query.username is not None and query.username != actor.username
-    named_realm = query.realm_name is not None and query.realm_name != _realm_name(actor.username)
+    named_realm = query.realm_name is not None and query.realm_name != _realm_name(
+        realm, actor.username
+    )
     if not manager and (named_user or named_realm or (actor.is_api_key and query.username)):
         realm.require_cluster(actor, MANAGE_API_KEY)
     clauses, args = [], []
@@ -393,7 +394,7 @@ def _select(
         pattern = _wildcard(query.name)
         rows = [r for r in rows if r["name"] is not None and pattern.fullmatch(r["name"])]
     if query.realm_name is not None:
-        rows = [r for r in rows if _realm_name(r["username"]) == query.realm_name]
+        rows = [r for r in rows if _realm_name(realm, r["username"]) == query.realm_name]
     if query.owner or not manager:
         if not manager and query.ids and any(not _owns(actor, r) for r in rows):
             realm.require_cluster(actor, MANAGE_API_KEY)
@@ -434,13 +435,13 @@ def _update_problem(key_id: str, row: Any, now: int) -> EsError | None:
     return None
 
 
-def _key_doc(row: Any, position: int) -> Doc:
+def _key_doc(realm: Realm, row: Any, position: int) -> Doc:
     invalidation = row["invalidated"] if row["invalidated"] > _OLD_INVALIDATION else None
     return Doc(
         id=row["id"],
         fields={
             "username": row["username"],
-            "realm_name": _realm_name(row["username"]),
+            "realm_name": _realm_name(realm, row["username"]),
             "name": row["name"],
             "type": "rest",
             "creation": row["created_at"],
@@ -488,7 +489,7 @@ def _active(row: Any, now: int) -> bool:
     return not row["invalidated"] and (row["expires_at"] is None or row["expires_at"] > now)
 
 
-def _key_body(row: Any, *, with_limited_by: bool) -> dict[str, Any]:
+def _key_body(realm: Realm, row: Any, *, with_limited_by: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": row["id"],
         "name": row["name"],
@@ -502,8 +503,8 @@ def _key_body(row: Any, *, with_limited_by: bool) -> dict[str, Any]:
         body["invalidation"] = row["invalidated"]
     body |= {
         "username": row["username"],
-        "realm": _realm_name(row["username"]),
-        "realm_type": realm_of(row["username"]),
+        "realm": _realm_name(realm, row["username"]),
+        "realm_type": realm.realm_of(row["username"]),
         "metadata": json.loads(row["metadata"]),
         "role_descriptors": json.loads(row["role_descriptors"]),
     }
@@ -512,8 +513,8 @@ def _key_body(row: Any, *, with_limited_by: bool) -> dict[str, Any]:
     return body
 
 
-def _realm_name(username: str) -> str:
-    return REALM_NAMES[realm_of(username)]
+def _realm_name(realm: Realm, username: str) -> str:
+    return REALM_NAMES[realm.realm_of(username)]
 
 
 def _wildcard(pattern: str) -> re.Pattern[str]:

@@ -1,9 +1,10 @@
 """Authentication and authorization of every node request.
 
-Credentials: ``Authorization: Basic base64(user:password)`` against the reserved ``elastic``
-user and native users (argon2id hashes; a verified password is remembered per process as an
-HMAC under a per-process random key, tied to the stored hash, so repeated requests skip the
-slow hash until the password changes), or ``Authorization: ApiKey base64(id:secret)``
+Credentials: ``Authorization: Basic base64(user:password)`` against the reserved superuser
+(``elastic``; ``admin`` on a serverless project's node, `Realm.reserved_user`) and native
+users (argon2id hashes; a verified password is remembered per process as an HMAC under a
+per-process random key, tied to the stored hash, so repeated requests skip the slow hash until
+the password changes), or ``Authorization: ApiKey base64(id:secret)``
 (SHA-256 of a secret of at least 128 random bits, compared in constant time). Every failure is
 a 401 that says nothing about which part was wrong.
 
@@ -159,7 +160,15 @@ class Realm:
         store: Store,
         clock: Clock | None = None,
         security: SecurityConfig | None = None,
+        *,
+        reserved_user: str = ELASTIC,
+        builtin_roles: Mapping[str, RoleDescriptor] = BUILTIN_ROLES,
     ) -> None:
+        """`reserved_user` and `builtin_roles`: ``elastic`` and Elasticsearch's roles, or on a
+        serverless project's node ``admin`` and its type's roles too
+        (`citadel.node.security.project_roles`)."""
+        self.reserved_user = reserved_user
+        self.builtin_roles = builtin_roles
         self.store = store
         self.clock = clock or SystemClock()
         self.security = security or SecurityConfig(None)
@@ -174,23 +183,29 @@ class Realm:
     # -- bootstrap ---------------------------------------------------------------------
 
     def bootstrap_elastic(self, password: str, *, replace: bool = False) -> None:
-        """Set the ``elastic`` password if it is not set yet (first start), or with `replace`
-        set it anyway (the platform's password reset, applied at a restart)."""
+        """Set the reserved superuser's password (``elastic``, or ``admin`` on a project's
+        node) if it is not set yet (first start), or with `replace` set it anyway (the
+        platform's password reset, applied at a restart)."""
         hashed = hash_password(password)
+        user = self.reserved_user
         with self.store.write() as conn:
-            row = conn.execute("SELECT 1 FROM users WHERE username = ?", (ELASTIC,)).fetchone()
+            row = conn.execute("SELECT 1 FROM users WHERE username = ?", (user,)).fetchone()
             if row is None:
                 conn.execute(
                     "INSERT INTO users (username, password_hash, roles, full_name) "
                     "VALUES (?, ?, ?, ?)",
-                    (ELASTIC, hashed, json.dumps(["superuser"]), None),
+                    (user, hashed, json.dumps(["superuser"]), None),
                 )
             elif replace:
                 conn.execute(
                     "UPDATE users SET password_hash = ?, enabled = 1 WHERE username = ?",
-                    (hashed, ELASTIC),
+                    (hashed, user),
                 )
-        self.forget(ELASTIC)
+        self.forget(user)
+
+    def realm_of(self, username: str) -> str:
+        """The realm (type) a user lives in: the reserved superuser's, or the native one."""
+        return realm_of(username, self.reserved_user)
 
     def forget(self, username: str) -> None:
         """Drop a remembered password (after a change, a disable, a delete)."""
@@ -298,7 +313,7 @@ class Realm:
             target,
             roles,
             self.descriptors_of(roles),
-            realm_of(target),
+            self.realm_of(target),
             authentication_type=identity.authentication_type,
             full_name=row["full_name"],
             email=row["email"],
@@ -327,7 +342,7 @@ class Realm:
             username,
             roles,
             self.descriptors_of(roles),
-            realm_of(username),
+            self.realm_of(username),
             full_name=row["full_name"],
             email=row["email"],
             metadata=json.loads(row["metadata"]),
@@ -380,8 +395,8 @@ class Realm:
         """Built-in and stored roles by name, in that order; unknown names grant nothing."""
         out, stored = [], []
         for name in roles:
-            if name in BUILTIN_ROLES:
-                out.append(BUILTIN_ROLES[name])
+            if name in self.builtin_roles:
+                out.append(self.builtin_roles[name])
             else:
                 stored.append(name)
         if stored:
@@ -485,9 +500,10 @@ def api_key_hash(key_id: str, secret: str) -> bytes:
     return hashlib.sha256(f"{key_id}:{secret}".encode()).digest()
 
 
-def realm_of(username: str) -> str:
-    """The realm (type) a user lives in: ``elastic`` is reserved, everyone else native."""
-    return RESERVED_REALM if username == ELASTIC else NATIVE_REALM
+def realm_of(username: str, reserved_user: str = ELASTIC) -> str:
+    """The realm (type) a user lives in: the reserved superuser (``elastic``, or a project's
+    ``admin``) is reserved, everyone else native."""
+    return RESERVED_REALM if username == reserved_user else NATIVE_REALM
 
 
 def named_descriptors(stored: Mapping[str, Any]) -> tuple[RoleDescriptor, ...]:

@@ -1,4 +1,5 @@
-"""Roles: the built-in ``superuser``, ``editor`` and ``viewer``, and native roles in the store.
+"""Roles: the built-in ``superuser``, ``editor`` and ``viewer`` (and a serverless project's
+roles on its node, `Realm.builtin_roles`), and native roles in the store.
 
 A native role is stored as its normalized descriptor (every field present, order kept), so
 what ``GET`` shows is what was accepted. The realm reads roles on every request, so a changed
@@ -15,7 +16,6 @@ from citadel.node.errors import EsError, IllegalArgument
 from citadel.node.security.errors import ParseException, ValidationFailed
 from citadel.node.security.names import name_rule, valid_name
 from citadel.node.security.privileges import (
-    BUILTIN_ROLES,
     InvalidDescriptor,
     UnknownPrivilege,
     UnsupportedField,
@@ -40,7 +40,7 @@ ROLE_FIELDS = Catalog(
 
 def put_role(realm: Realm, *, name: str, body: Any) -> bool:
     """Create or replace a native role; True when it was created."""
-    descriptor = _checked_role(name, body)
+    descriptor = _checked_role(realm, name, body)
     with realm.store.write() as conn:
         exists = conn.execute("SELECT 1 FROM roles WHERE name = ?", (name,)).fetchone()
         conn.execute(
@@ -66,7 +66,7 @@ def put_roles(realm: Realm, body: Any) -> dict[str, Any]:
     errors: dict[str, Any] = {}
     for name, descriptor in roles.items():
         try:
-            checked = _checked_role(name, descriptor)
+            checked = _checked_role(realm, name, descriptor)
         except EsError as exc:
             errors[name] = {"type": exc.type, "reason": exc.reason}
             continue
@@ -104,8 +104,8 @@ def delete_roles(realm: Realm, body: Any) -> dict[str, Any]:
     return _bulk_answer(result, errors)
 
 
-def _checked_role(name: str, body: Any) -> dict[str, Any]:
-    if name in BUILTIN_ROLES:
+def _checked_role(realm: Realm, name: str, body: Any) -> dict[str, Any]:
+    if name in realm.builtin_roles:
         raise ValidationFailed(f"Role [{name}] is reserved and may not be used.")
     if not valid_name(name):
         raise ValidationFailed(f"Invalid role name [{name}]. {name_rule('Role names')}")
@@ -136,7 +136,7 @@ def get_roles(realm: Realm, names: list[str] | None = None) -> dict[str, dict[st
     wanted = None if names is None else set(names)
     out = {
         name: _reserved(descriptor)
-        for name, descriptor in BUILTIN_ROLES.items()
+        for name, descriptor in realm.builtin_roles.items()
         if wanted is None or name in wanted
     }
     with realm.store.read() as conn:
@@ -184,7 +184,7 @@ def query_roles(realm: Realm, body: Any) -> dict[str, Any]:
 
 def delete_role(realm: Realm, *, name: str) -> bool:
     """Delete a native role; False when there was none."""
-    if name in BUILTIN_ROLES:
+    if name in realm.builtin_roles:
         raise IllegalArgument(f"role [{name}] is reserved and cannot be deleted")
     with realm.store.write() as conn:
         deleted = conn.execute("DELETE FROM roles WHERE name = ?", (name,)).rowcount

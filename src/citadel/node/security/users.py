@@ -1,12 +1,13 @@
-"""Native users and the reserved ``elastic`` user, kept in the encrypted store.
+"""Native users and the reserved superuser (``elastic``; ``admin`` on a serverless project's
+node, `Realm.reserved_user`), kept in the encrypted store.
 
 Passwords are stored only as argon2id hashes, computed before the write lock is taken. Every
 change to a user's password, status or existence is followed by `Realm.forget`, so a
 remembered password stops working at once (the realm also ties what it remembers to the
 stored hash, so the old password fails even on a request already in flight).
 
-``elastic`` is reserved: it cannot be created, replaced or deleted through the users API; its
-password changes through ``_password`` (by ``elastic`` itself or a ``manage_security`` user).
+The reserved superuser cannot be created, replaced or deleted through the users API; its
+password changes through ``_password`` (by itself or a ``manage_security`` user).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from citadel.node.errors import IllegalArgument, ResourceNotFound
 from citadel.node.security.errors import ValidationFailed
 from citadel.node.security.names import name_rule, valid_name
 from citadel.node.security.queries import Catalog, Doc, Kind, parse_search, run_search
-from citadel.node.security.realm import ELASTIC, Identity, Realm
+from citadel.node.security.realm import Identity, Realm
 
 MIN_PASSWORD = 6
 MANAGE_SECURITY = "manage_security"
@@ -52,7 +53,7 @@ class UserSpec:
 
 def put_user(realm: Realm, *, username: str, spec: UserSpec) -> bool:
     """Create or replace a native user; True when it was created."""
-    if username == ELASTIC:
+    if username == realm.reserved_user:
         raise ValidationFailed(f"Username [{username}] is reserved and may not be used.")
     problems = []
     if not valid_name(username):
@@ -104,16 +105,17 @@ def get_users(realm: Realm, names: list[str] | None = None) -> dict[str, dict[st
                 f"SELECT * FROM users WHERE username IN ({marks}) ORDER BY username",  # noqa: S608
                 names,
             ).fetchall()
-    return {row["username"]: _user_body(row) for row in rows}
+    return {row["username"]: _user_body(realm, row) for row in rows}
 
 
 def query_users(realm: Realm, body: Any) -> dict[str, Any]:
-    """``_security/_query/user``: native users only (``elastic`` is built in, so never listed,
-    as in Elasticsearch). No user has a profile here, so ``with_profile_uid`` adds nothing."""
+    """``_security/_query/user``: native users only (the reserved superuser is built in, so
+    never listed, as in Elasticsearch). No user has a profile here, so ``with_profile_uid``
+    adds nothing."""
     search = parse_search(body, USER_FIELDS, now_ms=int(realm.clock.now().timestamp() * 1000))
     with realm.store.read() as conn:
         rows = conn.execute(
-            "SELECT * FROM users WHERE username != ? ORDER BY username", (ELASTIC,)
+            "SELECT * FROM users WHERE username != ? ORDER BY username", (realm.reserved_user,)
         ).fetchall()
     docs = (
         Doc(
@@ -133,7 +135,7 @@ def query_users(realm: Realm, body: Any) -> dict[str, Any]:
     page = run_search(docs, search)
     found = []
     for hit in page.hits:
-        item = _user_body(by_id[hit.doc.id])
+        item = _user_body(realm, by_id[hit.doc.id])
         if hit.sort is not None:
             item["_sort"] = hit.sort
         found.append(item)
@@ -142,7 +144,7 @@ def query_users(realm: Realm, body: Any) -> dict[str, Any]:
 
 def delete_user(realm: Realm, *, username: str) -> bool:
     """Delete a native user; False when there was none. Its API keys stay (as in Elasticsearch)."""
-    if username == ELASTIC:
+    if username == realm.reserved_user:
         raise IllegalArgument(f"user [{username}] is reserved and cannot be deleted")
     with realm.store.write() as conn:
         deleted = conn.execute("DELETE FROM users WHERE username = ?", (username,)).rowcount
@@ -188,9 +190,9 @@ def _short_password() -> str:
     return f"passwords must be at least [{MIN_PASSWORD}] characters long"
 
 
-def _user_body(row: Any) -> dict[str, Any]:
+def _user_body(realm: Realm, row: Any) -> dict[str, Any]:
     metadata = json.loads(row["metadata"])
-    if row["username"] == ELASTIC:
+    if row["username"] == realm.reserved_user:
         metadata["_reserved"] = True
     return {
         "username": row["username"],
