@@ -39,6 +39,12 @@ def test_reject_codes_keep_their_values() -> None:
         "security.missing_credentials",
         "security.duplicate_authorization",
         "request.duplicate_found_cluster",
+        "project.kibana_not_served",
+        "project.ingest_only",
+        "project.ingest_method_not_allowed",
+        "project.wake_busy",
+        "project.wake_timeout",
+        "project.wake_failed",
     }
 
 

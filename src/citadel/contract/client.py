@@ -1,9 +1,10 @@
 """The one client of the internal API (ADR 17): mTLS with a component's certificate.
 
 The allocator uses the synchronous calls (`allocations`, `report_status`, `node_certificate`,
-`rewrap`); the gateway uses an asynchronous client from `client()` with `fetch_routes` and
-`report_clients`. Every request carries the contract version; an answer without it, or with
-another, is refused as `ContractMismatch`. `allocations` is conditional: the control plane
+`rewrap`); the gateway uses an asynchronous client from `client()` with `fetch_routes`,
+`report_clients`, and for serverless projects `wake_project` and `report_activity`. Every
+request carries the contract version; an answer without it, or with another, is refused as
+`ContractMismatch`. `allocations` is conditional: the control plane
 answers 304 while nothing changed and the last list is returned again.
 """
 
@@ -26,11 +27,13 @@ from citadel.contract.messages import (
     GatewaySecurityEvents,
     NodeCertificate,
     NodeCertificateRequest,
+    ProjectActivity,
     Rewrapped,
     RoutesSnapshot,
     SecurityEvents,
     SeenClients,
     StatusReport,
+    WakeAnswer,
     to_json,
 )
 
@@ -119,6 +122,11 @@ class ControlPlane:
     def clients_url(self) -> str:
         """Where the gateway reports the clients it has seen (the lockout guard reads them)."""
         return f"{self.internal_url}{PREFIX}/gateway/clients"
+
+    @property
+    def activity_url(self) -> str:
+        """Where the gateway reports the projects it forwarded requests to (idle stops)."""
+        return f"{self.internal_url}{PREFIX}/gateway/activity"
 
     @staticmethod
     def headers() -> dict[str, str]:
@@ -228,6 +236,21 @@ class ControlPlane:
         """``POST /gateway/clients``; raises `httpx.HTTPError` on failure."""
         response = await client.post(self.clients_url, json=to_json(report), headers=self.headers())
         response.raise_for_status()
+
+    async def wake_project(self, client: httpx.AsyncClient, project_id: str) -> WakeAnswer:
+        """``POST /projects/{id}/wake``: start a stopped project (a no-op for a running one);
+        raises `httpx.HTTPError` or `ControlPlaneUnavailable` (refused, or not our API)."""
+        url = f"{self.internal_url}{PREFIX}/projects/{project_id}/wake"
+        response = await client.post(url, headers=self.headers())
+        return parse(WakeAnswer, self._ok(response))
+
+    async def report_activity(self, client: httpx.AsyncClient, activity: ProjectActivity) -> None:
+        """``POST /gateway/activity``; raises `httpx.HTTPError` or `ControlPlaneUnavailable`
+        on failure."""
+        response = await client.post(
+            self.activity_url, json=to_json(activity), headers=self.headers()
+        )
+        check_version(self._ok(response))
 
 
 def parse_routes(body: bytes) -> RoutesSnapshot:

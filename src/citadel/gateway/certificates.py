@@ -1,4 +1,5 @@
-"""The gateway's server certificate: `*.<domain>`, `*.<region>.<domain>`, localhost.
+"""The gateway's server certificate: `*.<domain>`, `*.<region>.<domain>`, a project
+application's `*.<app>.<region>.<domain>` (a wildcard covers one label), localhost.
 
 Issued by the platform CA at first start (operators may pass their own certificate instead)
 and renewed by the running gateway once a third of its 90 days is left (ADR 18). The key PEM
@@ -11,13 +12,18 @@ from datetime import datetime
 from pathlib import Path
 
 from citadel.crypto.barrier import Barrier
+from citadel.gateway.routing import APM, ES, INGEST, KB
 from citadel.pki.authority import ServerCertificate, ensure_server_certificate
+
+PROJECT_APPS = (ES, KB, APM, INGEST)
 
 
 def gateway_hostnames(domain: str, regions: list[str]) -> list[str]:
-    """Names a client may use: any deployment in any known region, and local access."""
+    """Names a client may use: any deployment or project application in any known region,
+    and local access."""
     domain = domain.lower().strip(".")
     names = [f"*.{domain}"] + [f"*.{region.lower()}.{domain}" for region in regions]
+    names += [f"*.{app}.{region.lower()}.{domain}" for region in regions for app in PROJECT_APPS]
     return list(dict.fromkeys([*names, "localhost", "127.0.0.1"]))
 
 

@@ -12,8 +12,8 @@ workers, and a worker that does not answer within `ASK_TIMEOUT_S` is left out of
 
 Labels are bounded: a deployment id (or ``none`` when no deployment was named), an HTTP
 status code, a filter verdict, one of the gateway's own answer codes (`RejectCode`), a
-connection side. Names, types and labels are listed in docs/operations.md ("Metrics",
-"Gateway").
+connection side, a project wake's outcome (`wake.WakeOutcome`). Names, types and labels are
+listed in docs/operations.md ("Metrics", "Gateway").
 
 The channel: the parent writes an 8-byte ask number; the worker answers with the same number,
 a 4-byte length and the snapshot as JSON. Answers to an ask that timed out are skipped by
@@ -59,18 +59,39 @@ CellKey = tuple[str, int, str]
 REQUESTS, RECEIVED, SENT, LATENCY = 0, 1, 2, 3
 _CELL_SIZE = LATENCY + len(LATENCY_BUCKETS_S) + 2
 bucket_of = bisect.bisect_left  # bucket_of(LATENCY_BUCKETS_S, seconds): its bucket's index
+# How long waking a stopped project took (`wake`): a count per bucket, one above, the sum.
+WAKE_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 
 
 class WorkerStats:
     """One worker's counters, touched only by its event loop's thread."""
 
-    __slots__ = ("answers", "cells", "client_connections", "upstream_connections")
+    __slots__ = (
+        "answers",
+        "cells",
+        "client_connections",
+        "held_now",
+        "held_requests",
+        "upstream_connections",
+        "wake_seconds",
+        "wakes",
+    )
 
     def __init__(self) -> None:
         self.cells: dict[CellKey, list[float]] = {}  # (deployment, status, verdict) -> cell
         self.answers: dict[str, int] = {}  # the gateway's own answer code -> answers
         self.client_connections = 0
         self.upstream_connections = 0
+        self.wakes: dict[str, int] = {}  # wake outcome -> wakes of a stopped project
+        self.wake_seconds = [0.0] * (len(WAKE_BUCKETS_S) + 2)  # buckets, above, sum
+        self.held_requests = 0  # requests held for a waking project, ever
+        self.held_now = 0
+
+    def wake(self, outcome: str, seconds: float) -> None:
+        """One wake of a stopped project ended with `outcome` after `seconds`."""
+        self.wakes[outcome] = self.wakes.get(outcome, 0) + 1
+        self.wake_seconds[bucket_of(WAKE_BUCKETS_S, seconds)] += 1
+        self.wake_seconds[-1] += seconds
 
     def cell(self, deployment: str, status: int, verdict: str) -> list[float]:
         """The cell requests of this deployment, status and filter verdict (``""``: none)
@@ -93,6 +114,10 @@ class WorkerStats:
             "answers": dict(self.answers),
             "client_connections": self.client_connections,
             "upstream_connections": self.upstream_connections,
+            "wakes": dict(self.wakes),
+            "wake_seconds": list(self.wake_seconds),
+            "held_requests": self.held_requests,
+            "held_now": self.held_now,
         }
 
 
@@ -253,10 +278,51 @@ class GatewayCollector(Collector):
         connections.add_metric(["client"], sum(s["client_connections"] for s in snapshots))
         connections.add_metric(["upstream"], sum(s["upstream_connections"] for s in snapshots))
         yield connections
+        yield from self._projects(snapshots)
         yield GaugeMetricFamily(
             "citadel_gateway_workers_scraped",
             "Worker processes whose counters this scrape includes.",
             value=len(snapshots),
+        )
+
+    @staticmethod
+    def _projects(snapshots: list[Snapshot]) -> Iterator[Metric]:
+        """Serverless projects' wakes and the requests held for them."""
+        wakes = CounterMetricFamily(
+            "citadel_gateway_project_wakes",
+            "Wakes of stopped serverless projects, by outcome (ready, timed_out, failed, "
+            "wont_run).",
+            labels=["outcome"],
+        )
+        outcomes: dict[str, int] = {}
+        seconds = [0.0] * (len(WAKE_BUCKETS_S) + 2)
+        for snapshot in snapshots:
+            for outcome, count in snapshot.get("wakes", {}).items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + count
+            _add(seconds, snapshot.get("wake_seconds", []))
+        for outcome, count in sorted(outcomes.items()):
+            wakes.add_metric([outcome], count)
+        yield wakes
+        duration = HistogramMetricFamily(
+            "citadel_gateway_project_wake_seconds",
+            "Time from the first request held for a stopped project to its node accepting "
+            "connections (or the wake ending otherwise).",
+        )
+        cumulative, buckets = 0.0, []
+        for bound, count in zip((*WAKE_BUCKETS_S, float("inf")), seconds[:-1], strict=True):
+            cumulative += count
+            buckets.append((_bound(bound), cumulative))
+        duration.add_metric([], buckets, seconds[-1])
+        yield duration
+        yield CounterMetricFamily(
+            "citadel_gateway_held_requests",
+            "Requests held while their stopped project was woken.",
+            value=sum(s.get("held_requests", 0) for s in snapshots),
+        )
+        yield GaugeMetricFamily(
+            "citadel_gateway_held_requests_now",
+            "Requests held now, waiting for a project to wake.",
+            value=sum(s.get("held_now", 0) for s in snapshots),
         )
 
     @staticmethod

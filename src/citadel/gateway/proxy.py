@@ -11,6 +11,11 @@ The gateway re-serialises every request head itself, so the node only ever sees 
 unambiguous framing. No task per request: a task exists only while a new upstream connection
 is being opened. Costs per request are measured in docs/adr/0013.
 
+Serverless projects (ADR 28, 29): a project's `kb` host is answered by the gateway, its
+`ingest` host forwards only bulk and index requests (`ingest`), and a request for a stopped
+project is held while the control plane starts it (`wake`), then forwarded as any other;
+each request forwarded to a project is remembered for the idle report (`activity`).
+
 Limits (ADR 23): a connection past its client address's cap, a request past the address's
 in-flight cap or the deployment's upstream budget, and a body with no Authorization header
 are answered by the gateway (429, 401) and reach no node; a body past its deadline or below
@@ -21,21 +26,20 @@ worker's `WorkerStats` (`metrics`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import ssl
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
 import httptools
 import structlog
 
+from citadel.gateway.activity import ProjectRequests
 from citadel.gateway.admission import UNKNOWN_CLIENT, Admission
 from citadel.gateway.connection import ConnectionContext
 from citadel.gateway.decisions import ConnectionDecisions
+from citadel.gateway.ingest import ingest_verdict
 from citadel.gateway.listener import ProxyListener, ProxyListenerConfig
 from citadel.gateway.metrics import (
     LATENCY,
@@ -56,9 +60,11 @@ from citadel.gateway.responses import (
     error_response,
     traffic_filter_response,
 )
-from citadel.gateway.routing import Decision, Reason, Route, RouteState
+from citadel.gateway.routing import INGEST, Decision, Reason, Route, RouteState
 from citadel.gateway.security_events import DeniedConnections
 from citadel.gateway.snapshot import ControlPlane, SnapshotKeeper
+from citadel.gateway.unix_sockets import short_socket_path
+from citadel.gateway.wake import MAX_HELD, MAX_HELD_PER_PROJECT, WakeOutcome, Waker
 
 log = structlog.get_logger("citadel.gateway")
 
@@ -91,6 +97,8 @@ REQUEST_DROPPED = HOP_BY_HOP | {
 }
 RESPONSE_DROPPED = HOP_BY_HOP | {b"content-length", b"server"}
 _BODYLESS_STATUS = frozenset({204, 304})
+# Decisions whose request goes on to a node: at once, or once its project is awake.
+_FORWARDED = frozenset({Reason.FOUND, Reason.ASLEEP})
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,11 @@ class Limits:
     body_deadline_s: float = 300.0
     body_min_rate: int = 1024
     body_rate_grace_s: float = 10.0
+    # Serverless projects: how long a request is held while its project wakes, and how many
+    # may be held at once (per project, and in all).
+    wake_timeout_s: float = 60.0
+    max_held_per_project: int = MAX_HELD_PER_PROJECT
+    max_held: int = MAX_HELD
 
 
 class UpstreamFailure(StrEnum):
@@ -185,6 +198,31 @@ _TOO_MANY_REQUESTS = "Too many requests in flight from this client address; retr
 _DEPLOYMENT_BUSY = "The deployment has too many requests in flight; retry shortly."
 _BODY_DEADLINE = "The request body did not arrive in time; the connection is closed."
 _BODY_TOO_SLOW = "The request body arrives too slowly; the connection is closed."
+_KIBANA = (
+    "Kibana is not part of Citadel: a project's kb endpoint serves nothing. Use the project's "
+    "elasticsearch endpoint (<alias>.es.<region>.<domain>) for the Elasticsearch APIs."
+)
+_NOT_INGEST = (
+    "The ingest endpoint accepts bulk and index requests only (/_bulk, /{index}/_bulk, "
+    "/{index}/_doc, /{index}/_doc/{id}, /{index}/_create/{id}); use the project's "
+    "elasticsearch endpoint for other requests."
+)
+_INGEST_METHOD = (
+    "The ingest endpoint does not take this method at this path; the Allow header lists the "
+    "ones it takes."
+)
+_WAKE_BUSY = (
+    "The project is starting and too many requests are already waiting for it; retry shortly."
+)
+_WAKE_TIMEOUT = "The project is starting and was not ready in time; retry shortly."
+_WAKE_FAILED = (
+    "The project is stopped and could not be started now (the platform did not answer); "
+    "retry shortly."
+)
+_PROJECT_NOT_RUNNING = (
+    "The project is not serving: it is being created, deleted or suspended. Its phase is "
+    "shown in the console and the serverless projects API."
+)
 
 
 def server_ssl_context(cert_file: str, key_file: str, password: bytes | None) -> ssl.SSLContext:
@@ -249,6 +287,13 @@ class Gateway:
         self.clients = RecentClients()
         self.denied = DeniedConnections()  # traffic-filter refusals, for the audit trail
         self.request_ids = RequestIds()
+        self.activity = ProjectRequests()  # projects forwarded to, for the idle report
+        self.waker = Waker(
+            self.stats,
+            timeout_s=limits.wake_timeout_s,
+            max_held_per_project=limits.max_held_per_project,
+            max_held=limits.max_held,
+        )
 
     async def serve(
         self, host: str, port: int, server_ssl: ssl.SSLContext, *, reuse_port: bool = False
@@ -358,7 +403,7 @@ class Gateway:
             return conn
 
         try:
-            with _short_socket_path(route.node_socket) as path:
+            with short_socket_path(route.node_socket) as path:
                 _, conn = await asyncio.wait_for(
                     self.loop.create_unix_connection(
                         protocol,
@@ -374,19 +419,6 @@ class Gateway:
                 self.admission.release_upstream(route.node_socket)
             raise
         return conn
-
-
-@contextlib.contextmanager
-def _short_socket_path(path: str) -> Iterator[str]:
-    """A path to the same unix socket that fits sun_path (107 bytes), via the directory's fd."""
-    if len(os.fsencode(path)) < 100:
-        yield path
-        return
-    dir_fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{dir_fd}/{os.path.basename(path)}"
-    finally:
-        os.close(dir_fd)
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -501,6 +533,7 @@ class _Exchange:
         "found_cluster",
         "head_size",
         "headers",
+        "held",
         "host",
         "http_10",
         "keep_alive",
@@ -546,6 +579,7 @@ class _Exchange:
         self.admitted = False  # counted in its client's requests in flight
         self.forwarded_at = 0.0  # loop time it was sent on to its node
         self.latency = -1.0  # from then to the node's response head; -1: not answered by one
+        self.held: asyncio.Future[None] | None = None  # waiting for its project to wake
 
 
 _PEER_NOT_YET_KNOWN = ConnectionContext.direct(None)  # until connection_made reads it
@@ -639,6 +673,8 @@ class ClientConnection(asyncio.Protocol):
             self.gateway.give_back(kept)  # idle and in step: other connections may use it
         for exchange in self.queue:
             self._release(exchange)
+            if exchange.held is not None:
+                exchange.held.cancel()  # its place among the held is free at once
             if exchange.upstream is not None:
                 exchange.upstream.close()  # a half-done exchange: never reuse it
                 exchange.upstream = None
@@ -705,7 +741,7 @@ class ClientConnection(asyncio.Protocol):
                 RejectCode.BODY_TIMEOUT,
                 "The request body did not arrive in time; the connection is closed.",
             )
-        elif front is not None and idle_for > limits.upstream_timeout_s:
+        elif front is not None and front.held is None and idle_for > limits.upstream_timeout_s:
             self._fail_connection(504, RejectCode.UPSTREAM_TIMEOUT, _UPSTREAM_TIMEOUT)
         elif front is None and self.parsing is None and idle_for > limits.idle_timeout_s:
             self._close()
@@ -802,12 +838,17 @@ class ClientConnection(asyncio.Protocol):
         ex.keep_alive = parser.should_keep_alive()
         self._check_head(ex)
         decision = self.decisions.decide(self.gateway.keeper.table, ex.host, ex.found_cluster)
+        if decision.app == INGEST and decision.reason in _FORWARDED:
+            ingest = ingest_verdict(ex.method, ex.url)
+            if not ingest.allowed:
+                reason = Reason.INGEST_METHOD if ingest.methods else Reason.NOT_INGEST
+                decision = Decision(reason, decision.route, decision.verdict, decision.app)
         has_body = ex.chunked or (ex.content_length is not None and ex.content_length != b"0")
         if has_body:
             self.body_started = self.paused_at = self.loop.time()
             self.body_bytes = 0
             self.paused_s = 0.0
-            if not ex.authorized and decision.reason is Reason.FOUND:
+            if not ex.authorized and decision.reason in _FORWARDED:
                 # Anonymous access is no feature: the node never reads such a body.
                 decision = Decision(Reason.UNAUTHENTICATED, decision.route, decision.verdict)
         ex.decision = decision
@@ -909,7 +950,7 @@ class ClientConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self.body_bytes += len(body)
         ex = self.parsing
-        if ex is None or ex.decision is None or ex.decision.reason is not Reason.FOUND:
+        if ex is None or ex.decision is None or ex.decision.reason not in _FORWARDED:
             return  # the body of a request answered by the gateway itself is discarded
         data = b"%x\r\n%s\r\n" % (len(body), body) if ex.chunked else body
         if ex.upstream is not None:
@@ -926,7 +967,7 @@ class ClientConnection(asyncio.Protocol):
         if ex is None:
             return
         ex.request_done = True
-        if ex.chunked and ex.decision is not None and ex.decision.reason is Reason.FOUND:
+        if ex.chunked and ex.decision is not None and ex.decision.reason in _FORWARDED:
             if ex.upstream is not None:
                 ex.upstream.write(b"0\r\n\r\n")
             else:
@@ -934,7 +975,13 @@ class ClientConnection(asyncio.Protocol):
         if len(self.queue) > 1:
             self.pause_reading()  # pipelined: let the earlier responses catch up
         decision = ex.decision
-        if self.queue and self.queue[0] is ex and decision and decision.reason is not Reason.FOUND:
+        if (
+            self.queue
+            and self.queue[0] is ex
+            and decision
+            and decision.reason not in _FORWARDED
+            and ex.held is None
+        ):
             self._start(ex)  # its body is read (and dropped): answer, keep the connection
 
     # --- serving -------------------------------------------------------------------
@@ -943,6 +990,9 @@ class ClientConnection(asyncio.Protocol):
         decision = ex.decision
         assert decision is not None
         self.last_activity = now = self.loop.time()
+        if decision.reason is Reason.ASLEEP:
+            self._hold(ex, decision)
+            return
         if decision.reason is not Reason.FOUND:
             if ex.request_done:
                 self._answer(ex, decision)
@@ -963,6 +1013,8 @@ class ClientConnection(asyncio.Protocol):
         if route.id not in self.reached:
             self.reached.append(route.id)
             self.gateway.clients.connected(route.id, self.context.client)
+        if route.project is not None:
+            self.gateway.activity.forwarded(route.id)
         if ex.expect_continue:
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
         ex.forwarded_at = now
@@ -972,6 +1024,59 @@ class ClientConnection(asyncio.Protocol):
             task = asyncio.ensure_future(self._connect(ex, route))
             self.gateway.connecting.add(task)
             task.add_done_callback(self.gateway.connecting.discard)
+
+    def _hold(self, ex: _Exchange, decision: Decision) -> None:
+        """Hold a request for a stopped project while it wakes (`wake`): forwarded once its
+        node accepts, answered 503 if it does not in time or too many are held already. Its
+        body, if any, is buffered meanwhile as for a request waiting for its upstream."""
+        route = decision.route
+        assert route is not None
+        waker = self.gateway.waker
+        if not waker.hold(route.id):
+            self._stop_holding(ex, Decision(Reason.WAKE_BUSY, route, decision.verdict))
+            return
+        held = asyncio.ensure_future(self._wait_awake(ex, decision))
+        ex.held = held
+        held.add_done_callback(lambda _: waker.release(route.id))
+
+    async def _wait_awake(self, ex: _Exchange, decision: Decision) -> None:
+        route = decision.route
+        assert route is not None
+        try:
+            outcome = await self.gateway.waker.ready(route)
+        finally:
+            ex.held = None
+        if self.closing or not self.queue or self.queue[0] is not ex:
+            return
+        if outcome is WakeOutcome.READY:
+            # Decided afresh: a snapshot installed meanwhile (a filter changed) applies.
+            fresh = self.decisions.decide(self.gateway.keeper.table, ex.host, ex.found_cluster)
+            if (
+                fresh.reason in _FORWARDED
+                and fresh.route is not None
+                and fresh.route.id == route.id
+            ):
+                ex.decision = Decision(Reason.FOUND, fresh.route, fresh.verdict, fresh.app)
+                self._start(ex)
+            else:
+                self._stop_holding(ex, fresh)
+        elif outcome is WakeOutcome.WONT_RUN:
+            self._stop_holding(ex, Decision(Reason.NOT_RUNNING, route, decision.verdict))
+        elif outcome is WakeOutcome.TIMED_OUT:
+            self._stop_holding(ex, Decision(Reason.WAKE_TIMEOUT, route, decision.verdict))
+        else:
+            self._stop_holding(ex, Decision(Reason.WAKE_FAILED, route, decision.verdict))
+        self.flush()
+
+    def _stop_holding(self, ex: _Exchange, decision: Decision) -> None:
+        """Answer a held (or never held) request by the gateway: at once, or once the rest
+        of its body has been read past (and dropped)."""
+        ex.decision = decision
+        ex.pending.clear()
+        if ex.request_done:
+            self._answer(ex, decision)
+        else:
+            self.resume_reading()
 
     def _refuse(self, ex: _Exchange, reason: Reason) -> None:
         """Answer a routed request by the gateway instead of forwarding it (a limit): at
@@ -1216,6 +1321,23 @@ class ClientConnection(asyncio.Protocol):
             headers = (RETRY_AFTER,)
         elif decision.reason is Reason.UNKNOWN_DEPLOYMENT:
             code, message = RejectCode.DEPLOYMENT_NOT_FOUND, _NOT_FOUND
+        elif decision.reason is Reason.KIBANA:
+            code, message = RejectCode.KIBANA_NOT_SERVED, _KIBANA
+        elif decision.reason is Reason.NOT_INGEST:
+            code, message = RejectCode.INGEST_ONLY, _NOT_INGEST
+        elif decision.reason is Reason.INGEST_METHOD:
+            code, message = RejectCode.INGEST_METHOD, _INGEST_METHOD
+            methods = ingest_verdict(ex.method, ex.url).methods
+            headers = (b"allow: " + ", ".join(methods).encode(),)
+        elif decision.reason is Reason.WAKE_BUSY:
+            code, message = RejectCode.PROJECT_WAKE_BUSY, _WAKE_BUSY
+            headers = (RETRY_AFTER,)
+        elif decision.reason is Reason.WAKE_TIMEOUT:
+            code, message = RejectCode.PROJECT_WAKE_TIMEOUT, _WAKE_TIMEOUT
+            headers = (RETRY_AFTER,)
+        elif decision.reason is Reason.WAKE_FAILED:
+            code, message = RejectCode.PROJECT_WAKE_FAILED, _WAKE_FAILED
+            headers = (RETRY_AFTER,)
         elif decision.reason is Reason.NOT_RUNNING and _locked(decision):
             code = RejectCode.DEPLOYMENT_LOCKED
             message = (
@@ -1223,6 +1345,12 @@ class ClientConnection(asyncio.Protocol):
                 f"({decision.route.detail or 'no reason given'}). An organization admin can "  # type: ignore[union-attr]
                 "restore access to the key; the deployment serves again once it is usable."
             )
+        elif (
+            decision.reason is Reason.NOT_RUNNING
+            and decision.route is not None
+            and decision.route.project is not None
+        ):
+            code, message = RejectCode.DEPLOYMENT_NOT_RUNNING, _PROJECT_NOT_RUNNING
         elif decision.reason is Reason.NOT_RUNNING:
             code, message = RejectCode.DEPLOYMENT_NOT_RUNNING, _NOT_RUNNING
         else:
@@ -1415,6 +1543,10 @@ async def run(
     background.append(asyncio.ensure_future(keeper.refresh_forever(fetch_client)))
     if control_client is not None and reports_to is not None:
         url = reports_to.clients_url
+        gateway.waker.bind(reports_to, control_client)
+        background.append(
+            asyncio.ensure_future(gateway.activity.report_forever(reports_to, control_client))
+        )
         background.append(
             asyncio.ensure_future(gateway.clients.report_forever(control_client, url))
         )

@@ -57,6 +57,13 @@ class RejectCode(StrEnum):
     MISSING_CREDENTIALS = "security.missing_credentials"
     DUPLICATE_AUTHORIZATION = "security.duplicate_authorization"
     DUPLICATE_FOUND_CLUSTER = "request.duplicate_found_cluster"
+    # Serverless projects (issue 19): what a project's hosts do not serve, and waking it.
+    KIBANA_NOT_SERVED = "project.kibana_not_served"
+    INGEST_ONLY = "project.ingest_only"
+    INGEST_METHOD = "project.ingest_method_not_allowed"
+    PROJECT_WAKE_BUSY = "project.wake_busy"
+    PROJECT_WAKE_TIMEOUT = "project.wake_timeout"
+    PROJECT_WAKE_FAILED = "project.wake_failed"
 
 
 # The challenge Elasticsearch sends with a 401: what a client may authenticate with.

@@ -6,6 +6,13 @@ proxies accept. Once a deployment is found, its traffic filter decides on the co
 client (address and private-link endpoint); a blocked client gets the gateway's 403 whatever
 the deployment's state, so it learns nothing more. The table and its filters are compiled
 once per snapshot; a lookup is dictionary hits plus one `Filter.decide`.
+
+A serverless project (ADR 28) answers at `<alias-or-id>.<app>.<region>.<domain>` for each of
+its applications (`es`, `kb`, `apm`, `ingest`); the decision carries the application, so the
+data path can keep `ingest` to bulk and index requests (`citadel.gateway.ingest`). Its filter
+decides first, as for a deployment. Then `kb` is answered by the gateway (Kibana is not part
+of Citadel), and a project that is not running but may be woken (`Project.wakes`) is `ASLEEP`:
+the data path holds the request while the control plane starts it (`citadel.gateway.wake`).
 """
 
 from __future__ import annotations
@@ -37,6 +44,16 @@ class Reason(StrEnum):
     UNAUTHENTICATED = "unauthenticated"  # a body without an Authorization header
     CLIENT_BUSY = "client_busy"  # its client address has too many requests in flight
     DEPLOYMENT_BUSY = "deployment_busy"  # the deployment's upstream budget is spent
+    # Serverless projects (issue 19).
+    ASLEEP = "asleep"  # a project that is not running but may be woken: held, then forwarded
+    KIBANA = "kibana_not_served"  # a project's `kb` host: Kibana is not part of Citadel
+    # Decided by the data path: an `ingest` host takes bulk and index requests only.
+    NOT_INGEST = "not_ingest"  # no ingest request at this path
+    INGEST_METHOD = "ingest_method"  # an ingest path, but not with this method
+    # Decided by the data path while holding an ASLEEP request.
+    WAKE_BUSY = "wake_busy"  # too many requests held already (for the project or in all)
+    WAKE_TIMEOUT = "wake_timeout"  # the project did not come up within the wake timeout
+    WAKE_FAILED = "wake_failed"  # the control plane did not answer the wake
 
 
 class RouteState(StrEnum):
@@ -45,9 +62,34 @@ class RouteState(StrEnum):
     LOCKED = "locked"  # the customer's key is unavailable: `detail` says why
 
 
+ES, KB, APM, INGEST = "es", "kb", "apm", "ingest"
+APPS = frozenset({ES, KB, APM, INGEST})
+# A project that is coming up anyway is held even when the control plane did not mark it
+# wakeable: a request arriving during a cold start another request began waits for it too.
+_COMING_UP = frozenset({"initializing", "restarting"})
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """What makes a route a serverless project's: its type, alias, applications (each a host
+    `<alias>.<app>.<region>.<domain>`) and whether the gateway may wake it."""
+
+    type: str
+    alias: str
+    apps: tuple[str, ...] = (ES,)
+    wake: bool = False
+
+    def wakes(self, state: str) -> bool:
+        """Whether a request for it in `state` (not running) is held while it starts."""
+        if state in (RouteState.LOCKED, "deleted", "failed"):
+            return False
+        return self.wake or state in _COMING_UP
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One deployment as the gateway sees it, with the ids of its filtering rulesets."""
+    """One deployment (or project instance) as the gateway sees it, with the ids of its
+    filtering rulesets."""
 
     id: str
     alias: str | None
@@ -56,16 +98,19 @@ class Route:
     node_socket: str
     rulesets: tuple[str, ...] = ()
     detail: str = ""
+    project: Project | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome of routing: a route to forward to, or a status with a reason; with the
-    traffic filter's verdict whenever a deployment was found."""
+    traffic filter's verdict whenever a deployment was found, and the application a
+    project's host names (`es` when a project is named by id alone)."""
 
     reason: Reason
     route: Route | None = None
     verdict: Verdict | None = None
+    app: str | None = None
 
     @property
     def status(self) -> int:
@@ -81,6 +126,13 @@ _STATUS = {
     Reason.UNAUTHENTICATED: 401,
     Reason.CLIENT_BUSY: 429,
     Reason.DEPLOYMENT_BUSY: 429,
+    Reason.ASLEEP: 503,
+    Reason.KIBANA: 404,
+    Reason.NOT_INGEST: 400,
+    Reason.INGEST_METHOD: 405,
+    Reason.WAKE_BUSY: 503,
+    Reason.WAKE_TIMEOUT: 503,
+    Reason.WAKE_FAILED: 503,
 }
 UNKNOWN = Decision(Reason.UNKNOWN_DEPLOYMENT)
 MISDIRECTED = Decision(Reason.MISDIRECTED)
@@ -89,8 +141,8 @@ _MISSING = "missing"  # a ruleset type no filter knows: it filters and matches n
 
 @dataclass(frozen=True)
 class RouteTable:
-    """Routes by `<id-or-alias>.<region>` and by id, and each deployment's compiled filter;
-    compiled once from a snapshot."""
+    """Routes by `<id-or-alias>.<region>` (deployments), `<id-or-alias>.<app>.<region>`
+    (projects) and by id, and each route's compiled filter; compiled once from a snapshot."""
 
     version: int
     domain: str
@@ -98,6 +150,7 @@ class RouteTable:
     rulesets: Mapping[str, RulesetRules] = field(default_factory=dict)
     _by_label: dict[str, Route] = field(default_factory=dict, repr=False)
     _by_id: dict[str, Route] = field(default_factory=dict, repr=False)
+    _by_app_label: dict[str, tuple[Route, str]] = field(default_factory=dict, repr=False)
     _filters: dict[str, Filter] = field(default_factory=dict, repr=False, compare=False)
     _suffix: str = ""
 
@@ -113,13 +166,23 @@ class RouteTable:
         deployments with the same rulesets). Raises ValueError on a malformed rule source."""
         by_label: dict[str, Route] = {}
         by_id: dict[str, Route] = {}
+        by_app_label: dict[str, tuple[Route, str]] = {}
+        projects = [route for route in routes if route.project is not None]
         for route in routes:
             by_id[route.id] = route
-            by_label[f"{route.id}.{route.region}"] = route
+            if route.project is None:
+                by_label[f"{route.id}.{route.region}"] = route
+        for route in projects:
+            for app in route.project.apps:  # type: ignore[union-attr]
+                by_app_label[f"{route.id}.{app}.{route.region}"] = (route, app)
         for route in routes:
-            if route.alias:
+            if route.project is None and route.alias:
                 # An alias never shadows a deployment id.
                 by_label.setdefault(f"{route.alias.lower()}.{route.region}", route)
+        for route in projects:
+            alias = route.project.alias.lower()  # type: ignore[union-attr]
+            for app in route.project.apps:  # type: ignore[union-attr]
+                by_app_label.setdefault(f"{alias}.{app}.{route.region}", (route, app))
         rulesets = dict(rulesets or {})
         associated = {route.id: route.rulesets for route in routes if route.rulesets}
         known = rulesets
@@ -129,17 +192,30 @@ class RouteTable:
             known = {**rulesets, **{i: RulesetRules(i, _MISSING, (_MISSING,)) for i in missing}}
         filters = compile_all(known, associated) if associated else {}
         domain = domain.lower().strip(".")
-        return cls(version, domain, routes, rulesets, by_label, by_id, filters, "." + domain)
+        return cls(
+            version, domain, routes, rulesets, by_label, by_id, by_app_label, filters, "." + domain
+        )
 
     def by_host(self, host: str) -> Route | None:
-        """The route for a host name `<id-or-alias>.<region>.<domain>` (no port)."""
+        """The route for a host name `<id-or-alias>.<region>.<domain>` or
+        `<id-or-alias>.<app>.<region>.<domain>` (no port)."""
+        found = self.lookup(host)
+        return found[0] if found is not None else None
+
+    def lookup(self, host: str) -> tuple[Route, str | None] | None:
+        """The route a host name names, with the project application it names (None for a
+        deployment's host)."""
         host = host.lower().rstrip(".")
         if not host.endswith(self._suffix):
             return None
         label = host[: -len(self._suffix)]
-        if label.count(".") != 1:
-            return None
-        return self._by_label.get(label)
+        dots = label.count(".")
+        if dots == 1:
+            route = self._by_label.get(label)
+            return (route, None) if route is not None else None
+        if dots == 2:
+            return self._by_app_label.get(label)
+        return None
 
     def by_id(self, deployment_id: str) -> Route | None:
         return self._by_id.get(deployment_id.strip().lower())
@@ -182,29 +258,34 @@ def decide(
     A server name that is neither a known deployment's nor the gateway's own
     (`names_gateway`) routes nowhere: a request it carries to a deployment named by Host or
     X-Found-Cluster is misdirected (421), never served (issue 17.10)."""
-    by_sni = table.by_host(sni) if sni else None
-    by_host = table.by_host(host_without_port(host)) if host else None
+    by_sni = table.lookup(sni) if sni else None
+    by_host = table.lookup(host_without_port(host)) if host else None
     if sni and by_sni is None and not names_gateway(table, sni, server_names):
         if by_host is not None or (found_cluster and table.by_id(found_cluster) is not None):
             return MISDIRECTED
         return UNKNOWN
     if by_sni is not None:
-        if by_host is not None and by_host.id != by_sni.id:
-            return MISDIRECTED
-        return _admit(table, by_sni, client)
+        if by_host is not None and by_host != by_sni:
+            return MISDIRECTED  # another deployment, or another application of the project
+        return _admit(table, *by_sni, client)
     if by_host is not None:
-        return _admit(table, by_host, client)
+        return _admit(table, *by_host, client)
     if found_cluster:
         route = table.by_id(found_cluster)
         if route is not None:
-            return _admit(table, route, client)
+            return _admit(table, route, ES if route.project is not None else None, client)
     return UNKNOWN
 
 
-def _admit(table: RouteTable, route: Route, client: Client) -> Decision:
+def _admit(table: RouteTable, route: Route, app: str | None, client: Client) -> Decision:
     verdict = table.filter_for(route.id).decide(client)
     if not verdict.allowed:
-        return Decision(Reason.FILTERED, route, verdict)
+        return Decision(Reason.FILTERED, route, verdict, app)
+    if app == KB:
+        return Decision(Reason.KIBANA, route, verdict, app)
     if route.state != RouteState.RUNNING:
-        return Decision(Reason.NOT_RUNNING, route, verdict)
-    return Decision(Reason.FOUND, route, verdict)
+        project = route.project
+        if project is not None and project.wakes(route.state):
+            return Decision(Reason.ASLEEP, route, verdict, app)
+        return Decision(Reason.NOT_RUNNING, route, verdict, app)
+    return Decision(Reason.FOUND, route, verdict, app)

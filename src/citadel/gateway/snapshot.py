@@ -32,12 +32,13 @@ from pydantic import ValidationError
 from citadel.contract.client import ContractMismatch, ControlPlane, ControlPlaneUnavailable
 from citadel.contract.messages import (
     ObservedState,
+    ProjectRoute,
     RouteEntry,
     RoutesSnapshot,
     RulesetEntry,
     to_json,
 )
-from citadel.gateway.routing import Route, RouteTable
+from citadel.gateway.routing import APPS, Project, Route, RouteTable
 from citadel.traffic_filters.matching import RulesetRules
 
 __all__ = ["ControlPlane", "SnapshotKeeper", "load_snapshot", "parse_snapshot", "save_snapshot"]
@@ -84,6 +85,7 @@ def compile_snapshot(document: RoutesSnapshot) -> RouteTable:
             node_socket=item.node_socket,
             rulesets=tuple(dict.fromkeys(item.rulesets)),
             detail=item.detail[:255],
+            project=_project(item.project),
         )
         for ruleset_id in route.rulesets:
             if ruleset_id not in rulesets:
@@ -97,6 +99,14 @@ def compile_snapshot(document: RoutesSnapshot) -> RouteTable:
         return RouteTable.compile(document.version, document.domain, tuple(routes), rulesets)
     except (ValueError, TypeError) as exc:
         raise SnapshotError(f"rulesets do not compile: {exc}") from None
+
+
+def _project(entry: ProjectRoute | None) -> Project | None:
+    """A route's project part; an application the gateway does not know is left out."""
+    if entry is None:
+        return None
+    apps = tuple(dict.fromkeys(app.lower() for app in entry.apps if app.lower() in APPS))
+    return Project(entry.type, entry.alias, apps, entry.wake)
 
 
 def dump_snapshot(table: RouteTable) -> dict:
@@ -113,6 +123,14 @@ def dump_snapshot(table: RouteTable) -> dict:
                 node_socket=r.node_socket,
                 rulesets=r.rulesets,
                 detail=r.detail,
+                project=None
+                if r.project is None
+                else ProjectRoute(
+                    type=r.project.type,
+                    alias=r.project.alias,
+                    apps=r.project.apps,
+                    wake=r.project.wake,
+                ),
             )
             for r in table.routes
         ),
