@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from citadel.authz.roles import RoleId
+from citadel.authz.roles import SECURITY_ANALYSTS, RoleId
 
 
 class Permission(StrEnum):
@@ -96,4 +96,5 @@ ROLE_PERMISSIONS: dict[RoleId, frozenset[Permission]] = {
     RoleId.SECURITY_ADMIN: _PROJECT_ADMIN,
     RoleId.SECURITY_EDITOR: _PROJECT_EDITOR,
     RoleId.SECURITY_VIEWER: _PROJECT_VIEWER,
+    **dict.fromkeys(SECURITY_ANALYSTS, _PROJECT_VIEWER),  # "as Viewer" (serverless notes 6)
 }

@@ -1,4 +1,8 @@
-"""Role ids (as in the Cloud API) and the kind of resource each one is scoped to."""
+"""Role ids (as in the Cloud API) and the kind of resource each one is scoped to.
+
+Project role ids are ``<project type>-<role>`` (serverless notes section 6); the Security
+analyst roles (``security-t1-analyst`` ...) are scoped to Security projects like the others.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,16 @@ class RoleId(StrEnum):
     SECURITY_ADMIN = "security-admin"
     SECURITY_EDITOR = "security-editor"
     SECURITY_VIEWER = "security-viewer"
+    SECURITY_T1_ANALYST = "security-t1-analyst"
+    SECURITY_T2_ANALYST = "security-t2-analyst"
+    SECURITY_T3_ANALYST = "security-t3-analyst"
+    SECURITY_THREAT_INTEL_ANALYST = "security-threat-intel-analyst"
+    SECURITY_RULE_AUTHOR = "security-rule-author"
+    SECURITY_SOC_MANAGER = "security-soc-manager"
+    SECURITY_ENDPOINT_OPERATIONS_ANALYST = "security-endpoint-operations-analyst"
+    SECURITY_PLATFORM_ENGINEER = "security-platform-engineer"
+    SECURITY_DETECTIONS_ADMIN = "security-detections-admin"
+    SECURITY_ENDPOINT_POLICY_MANAGER = "security-endpoint-policy-manager"
 
     @property
     def scope_kind(self) -> ScopeKind:
@@ -42,8 +56,34 @@ class RoleId(StrEnum):
 
     @property
     def is_resource_admin(self) -> bool:
-        """Admins manage role assignments of their kind within their scope."""
-        return self.scope_kind is not ScopeKind.ORGANIZATION and self.value.endswith("-admin")
+        """Admins manage role assignments of their kind within their scope (the Security
+        analyst role `security-detections-admin` is no such admin: its Cloud rights are a
+        Viewer's)."""
+        return self in RESOURCE_ADMINS
 
 
 OWNER = RoleId.ORGANIZATION_ADMIN
+RESOURCE_ADMINS = frozenset(
+    {
+        RoleId.DEPLOYMENT_ADMIN,
+        RoleId.ELASTICSEARCH_ADMIN,
+        RoleId.OBSERVABILITY_ADMIN,
+        RoleId.SECURITY_ADMIN,
+    }
+)
+"""The `<kind>-admin` roles: each manages its kind's resources and role assignments."""
+
+SECURITY_ANALYSTS = (
+    RoleId.SECURITY_T1_ANALYST,
+    RoleId.SECURITY_T2_ANALYST,
+    RoleId.SECURITY_T3_ANALYST,
+    RoleId.SECURITY_THREAT_INTEL_ANALYST,
+    RoleId.SECURITY_RULE_AUTHOR,
+    RoleId.SECURITY_SOC_MANAGER,
+    RoleId.SECURITY_ENDPOINT_OPERATIONS_ANALYST,
+    RoleId.SECURITY_PLATFORM_ENGINEER,
+    RoleId.SECURITY_DETECTIONS_ADMIN,
+    RoleId.SECURITY_ENDPOINT_POLICY_MANAGER,
+)
+"""The Security project's analyst roles (serverless notes section 6): a Viewer's Cloud
+permissions; inside the project each is a node role of its own."""
