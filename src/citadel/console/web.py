@@ -113,6 +113,14 @@ NOTICES = {
     "passkey_added": "The passkey was added: use it in place of a code when you sign in.",
     "passkey_renamed": "The passkey was renamed.",
     "passkey_removed": "The passkey was removed.",
+    "project_deleted": "The project is being deleted.",
+    "project_resumed": "The project is starting.",
+    "project_already_created": "That form was already sent: the project was created then, and "
+    "its password shown only that once. Reset the credentials on its page for a new one.",
+    "credentials_already_reset": "That form was already sent: the password was reset then and "
+    "shown only that once. Reset it again for a new one.",
+    "project_filter_attached": "The traffic filter now applies to the project.",
+    "project_filter_detached": "The traffic filter no longer applies to the project.",
 }
 
 
