@@ -270,6 +270,7 @@ def worker_limits(settings: Settings, workers: int) -> Limits:
         body_deadline_s=settings.gateway_body_deadline_s,
         body_min_rate=settings.gateway_body_min_rate,
         body_rate_grace_s=settings.gateway_body_rate_grace_s,
+        wake_timeout_s=settings.project_wake_timeout_s,
     )
 
 
