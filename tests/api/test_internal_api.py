@@ -365,6 +365,8 @@ GATEWAY_ROUTES = [
     ("GET", "/routes", None),
     ("POST", "/gateway/clients", {"clients": []}),
     ("POST", "/gateway/security-events", {"deployments": []}),
+    ("POST", "/gateway/activity", {"projects": []}),
+    ("POST", f"/projects/{'0' * 32}/wake", None),
 ]
 
 
@@ -456,6 +458,8 @@ def test_every_internal_route_declares_the_components_it_serves():
         ("POST", "/gateway/clients"): {ComponentKind.GATEWAY},
         ("POST", "/deployments/{deployment_id}/security-events"): {ComponentKind.ALLOCATOR},
         ("POST", "/gateway/security-events"): {ComponentKind.GATEWAY},
+        ("POST", "/gateway/activity"): {ComponentKind.GATEWAY},
+        ("POST", "/projects/{project_id}/wake"): {ComponentKind.GATEWAY},
     }
 
 

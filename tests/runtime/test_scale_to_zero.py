@@ -13,7 +13,7 @@ from citadel.audit.models import AuditEvent
 from citadel.contract.messages import ObservedState, ProjectActivity, ProjectSeen
 from citadel.deployments import internal as deployments_internal
 from citadel.deployments.lifecycle import Desired, Observed
-from citadel.deployments.models import PROJECT, Deployment
+from citadel.deployments.models import Deployment
 from citadel.projects.errors import ProjectNotFound
 from citadel.projects.idle import MIN_WARM_S, StopReason
 from citadel.projects.models import Project
@@ -23,8 +23,7 @@ from citadel.use_cases.projects_runtime import (
     wake_project,
 )
 from tests.fixtures.builders import SystemUnits, make_deployment, make_org, make_user
-
-TIMEOUT = 900.0
+from tests.fixtures.idle_projects import TIMEOUT, make_project
 
 
 @pytest.fixture
@@ -35,42 +34,6 @@ def org(services) -> str:
 @pytest.fixture
 def units(services) -> SystemUnits:
     return SystemUnits(services)
-
-
-def make_project(
-    services,
-    org_id: str,
-    *,
-    phase: str = "initialized",
-    memory_mb: int = 512,
-    idle_s: float = 0.0,
-    observed: Observed = Observed.RUNNING,
-) -> str:
-    """A project of `org_id` whose instance runs, last active `idle_s` ago; its id."""
-    pid = make_deployment(services, org_id)
-    now = services.clock.now()
-    with services.db.write() as session:
-        instance = session.get(Deployment, pid)
-        instance.kind, instance.size, instance.observed_state = PROJECT, memory_mb, observed
-        session.add(
-            Project(
-                id=pid,
-                organization_id=org_id,
-                type="elasticsearch",
-                name=f"project {pid[:6]}",
-                alias=f"search-{pid[:6]}",
-                region_id="local",
-                optimized_for="general_purpose",
-                settings={},
-                tags={},
-                phase=phase,
-                phase_changed_at=now - timedelta(days=1),
-                created_at=now - timedelta(days=1),
-                updated_at=now - timedelta(days=1),
-                last_request_at=now - timedelta(seconds=idle_s),
-            )
-        )
-    return pid
 
 
 def sweep(units, warm_memory_mb: int | None = None):

@@ -9,11 +9,20 @@ password only until the allocator reports it applied. The tag of both documents 
 deployments' version: every change that alters them touches a deployment (a key manager's
 new credential touches the deployments it serves), so an unchanged tag means an unchanged
 document and nothing is unsealed for a 304.
+
+A serverless project's runtime instance (a deployment row of kind ``project``, ADR 28) is
+allocated and routed as a deployment is, with what makes it a project's: its type and CPU
+quota in the allocation (`ProjectRuntime`), its type, alias and applications in the route
+(`ProjectRoute`), and there whether the gateway may wake it when it is not running (ADR 29):
+a project that is available (``initializing`` or ``initialized``) may be, a suspended one may
+not. Its status reports also move the project's phase (`citadel.projects.service.observe`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from citadel.authn.context import Context
 from citadel.contract.messages import (
@@ -25,6 +34,8 @@ from citadel.contract.messages import (
     NodeCertificate,
     NodeCertificateRequest,
     ObservedState,
+    ProjectRoute,
+    ProjectRuntime,
     RouteEntry,
     RoutesSnapshot,
     RulesetEntry,
@@ -38,15 +49,22 @@ from citadel.deployment_tokens import keys as token_keys
 from citadel.deployments import internal as deployments
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Desired, Observed
-from citadel.deployments.models import Deployment
+from citadel.deployments.models import PROJECT, Deployment
 from citadel.errors import BadRequest
 from citadel.key_managers import service as key_managers
 from citadel.key_managers.models import KeyManager
 from citadel.kit.deployment_dirs import node_socket_path
 from citadel.pki.components import InvalidCsr, sign_node_certificate
+from citadel.projects.models import Project
+from citadel.projects.sizing import sizing
+from citadel.projects.types import APPS, ProjectType
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.clients import RecentClients, SeenClient
 from citadel.use_cases.node_security import node_security, published_jwks
+
+WAKEABLE_PHASES = frozenset({"initializing", "initialized"})
+"""A project in these phases is available: when its instance is not running (idle-stopped,
+starting) the gateway holds a request and wakes it."""
 
 
 class InvalidNodeCsr(BadRequest):
@@ -65,10 +83,12 @@ def allocations(ctx: Context) -> Allocations:
     secrets only for those that should run."""
     items = []
     jwks = published_jwks(ctx.session)
+    projects = _projects(ctx)
     for row in deployments.all_deployments(ctx):
         if row.desired_state == Desired.DELETED and row.observed_state == Observed.DELETED:
             continue
         runs = row.desired_state == Desired.RUNNING
+        project = projects.get(row.id) if row.kind == PROJECT else None
         items.append(
             Allocation(
                 id=row.id,
@@ -87,9 +107,34 @@ def allocations(ctx: Context) -> Allocations:
                     if runs
                     else None
                 ),
+                project=_runtime(project) if project is not None else None,
             )
         )
     return Allocations(version=deployments.allocation_version(ctx), deployments=tuple(items))
+
+
+def _projects(ctx: Context) -> dict[str, Project]:
+    """Every project by id (its instance has the same id)."""
+    return {row.id: row for row in ctx.session.scalars(sa.select(Project))}
+
+
+def _runtime(project: Project) -> ProjectRuntime:
+    """What the allocator needs to run an instance as this project: its type and the CPU
+    quota its search power buys."""
+    search_lake = project.settings.get("search_lake") or {}
+    power = search_lake.get("search_power") if isinstance(search_lake, dict) else None
+    limits = sizing(power if isinstance(power, int) else None, project.optimized_for)
+    return ProjectRuntime(type=project.type, cpu_millis=limits.cpu_millis)
+
+
+def _route(project: Project) -> ProjectRoute:
+    """How the gateway serves this project: its hosts, and whether it may wake it."""
+    return ProjectRoute(
+        type=project.type,
+        alias=project.alias,
+        apps=APPS[ProjectType(project.type)],
+        wake=project.phase in WAKEABLE_PHASES,
+    )
 
 
 def _key_connection(ctx: Context, manager_id: str | None) -> KeyConnection | None:
@@ -137,6 +182,7 @@ def routes(ctx: Context, data_dir: Path, domain: str) -> RoutesSnapshot:
     """The gateway's snapshot: every deployment not deleted, with its node socket and the
     traffic-filter rulesets associated with it."""
     by_deployment, rulesets = traffic_filters.gateway_view(ctx)
+    projects = _projects(ctx)
     items = tuple(
         RouteEntry(
             id=row.id,
@@ -148,9 +194,10 @@ def routes(ctx: Context, data_dir: Path, domain: str) -> RoutesSnapshot:
             node_socket=str(node_socket_path(data_dir, row.id)),
             rulesets=tuple(by_deployment.get(row.id, [])),
             detail=(row.observed_detail or "") if row.observed_state == Observed.LOCKED else "",
+            project=_route(projects[row.id]) if row.id in projects else None,
         )
         for row in deployments.all_deployments(ctx)
-        if row.desired_state != Desired.DELETED
+        if row.desired_state != Desired.DELETED and (row.kind != PROJECT or row.id in projects)
     )
     return RoutesSnapshot(
         version=deployments.allocation_version(ctx),

@@ -51,7 +51,7 @@ projects (which have served) are ever stopped."""
 _ACTIVITY_BATCH = 500
 
 
-def _running(ctx: Context, *, lock: bool) -> Sequence[sa.Row[tuple[Project, Deployment]]]:
+def _running(ctx: Context, *, lock: bool) -> Sequence[sa.Row[Project, Deployment]]:
     stmt = (
         sa.select(Project, Deployment)
         .join(Deployment, Deployment.id == Project.id)
@@ -67,7 +67,7 @@ def _running(ctx: Context, *, lock: bool) -> Sequence[sa.Row[tuple[Project, Depl
 
 def _decide(
     ctx: Context,
-    rows: Sequence[sa.Row[tuple[Project, Deployment]]],
+    rows: Sequence[sa.Row[Project, Deployment]],
     *,
     idle_timeout_s: float,
     warm_memory_mb: int | None,

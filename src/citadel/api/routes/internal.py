@@ -3,9 +3,11 @@
 Each route admits only the component kinds it serves (`admits`): the allocator is given
 allocations, reports status, has node certificates signed, asks for re-wraps and posts its
 nodes' security audit events; the gateway fetches the routes, reports the clients it saw and
-posts its connection_denied audit events. Any other caller is refused (403, audited
-by `citadel.api.internal`). A request that does not speak this contract version is refused
-(400). The messages are `citadel.contract.messages`; the use cases `citadel.use_cases.internal`.
+posts its connection_denied audit events; for serverless projects (ADR 29) it reports which
+it forwarded requests to and wakes a stopped one it holds a request for. Any other caller is
+refused (403, audited by `citadel.api.internal`). A request that does not speak this contract
+version is refused (400). The messages are `citadel.contract.messages`; the use cases
+`citadel.use_cases.internal` and `citadel.use_cases.projects_runtime`.
 """
 
 from __future__ import annotations
@@ -26,19 +28,23 @@ from citadel.contract.messages import (
     GatewaySecurityEvents,
     NodeCertificate,
     NodeCertificateRequest,
+    ProjectActivity,
     Refusal,
     Rewrapped,
     RoutesSnapshot,
     SecurityEvents,
     SeenClients,
     StatusReport,
+    WakeAnswer,
 )
 from citadel.errors import BadRequest, Forbidden
 from citadel.pki.components import component_kind_of
 from citadel.use_cases import deployments as use_cases
 from citadel.use_cases import internal as service
+from citadel.use_cases import projects_runtime
 
 DeploymentId = Path(max_length=32)
+ProjectId = Path(max_length=32)
 
 
 class NotAComponent(Forbidden):
@@ -194,3 +200,17 @@ def gateway_security_events(body: GatewaySecurityEvents, work: WorkDep) -> Empty
     with work.write() as ctx:
         service.record_gateway_security_events(ctx, body)
     return Empty()
+
+
+@router.post("/gateway/activity", dependencies=[GATEWAY])
+def gateway_activity(body: ProjectActivity, work: WorkDep) -> Empty:
+    """The projects a gateway forwarded requests to, each with its latest request (ADR 29)."""
+    projects_runtime.record_activity(work, body)
+    return Empty()
+
+
+@router.post("/projects/{project_id}/wake", dependencies=[GATEWAY])
+def wake_project(work: WorkDep, project_id: str = ProjectId) -> WakeAnswer:
+    """A gateway holds a request for a stopped project: have it run again (ADR 29). The answer
+    is its instance's observed state; 404 for a project unknown or being deleted."""
+    return WakeAnswer(state=projects_runtime.wake_project(work, project_id))
