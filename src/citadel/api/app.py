@@ -24,6 +24,7 @@ from citadel.api.routes import (
     orgs,
     passkeys,
     platform,
+    projects,
     sso,
     sso_login,
     traffic_filters,
@@ -71,6 +72,7 @@ def create_api_app(services: Services) -> FastAPI:
         deployment_realms.router,
         deployment_audit.router,
         deployment_tokens.router,
+        projects.router,
         deployments.router,
         platform.router,
     ):

@@ -29,6 +29,8 @@ from citadel.bootstrap import Services
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.errors import BadRequest, Unauthenticated
 from citadel.members.service import default_organization
+from citadel.projects.errors import ProjectNotFound
+from citadel.projects.types import ProjectType
 from citadel.signin.errors import CsrfFailed, MfaEnrollmentRequired
 from citadel.web.cookies import SESSION_COOKIE
 from citadel.web.session import (
@@ -159,6 +161,7 @@ class AccessKind(StrEnum):
     SIGNED_IN = "signed_in"
     PERMISSION = "permission"
     DEPLOYMENT = "deployment"
+    PROJECT = "project"
 
 
 class OrgFrom(StrEnum):
@@ -260,6 +263,43 @@ def deployment_access(permission: Permission) -> Any:
         return caller
 
     access = Access(AccessKind.DEPLOYMENT, permission, OrgFrom.CALLER)
+    return Depends(_mark(dependency, access))
+
+
+def project_access(permission: Permission) -> Any:
+    """Serverless project routes (`/serverless/projects/{project_type}...`): the organization
+    is the caller's, as on deployment routes.
+
+    Without `project_id` in the path, create needs `projects:create` on all projects of the
+    type and list any membership (rows are filtered by read access). With it, a project the
+    caller may not read answers 404 `projects.not_found` (like an unknown id); one they may
+    read but not change answers 403.
+    """
+
+    def dependency(
+        request: Request, caller: CallerDep, services: ServicesDep, organization_id: OrgQuery = None
+    ) -> Caller:
+        _require_principal(caller, allow_enrollment=False)
+        org_id = caller_organization(request, caller, services)
+        _remember(request, caller, org_id)  # a refusal is audited in its chain
+        try:
+            kind = ScopeKind(ProjectType(request.path_params.get("project_type", "")).value)
+        except ValueError:
+            raise ProjectNotFound("No such project type.") from None
+        project_id = request.path_params.get("project_id")
+        if project_id is None:
+            if permission is Permission.PROJECTS_CREATE:
+                require(caller, permission, Target.all_of(org_id, kind))
+            else:
+                require_member(caller, org_id)
+            return caller
+        target = Target.resource(org_id, kind, project_id)
+        if not decide(caller.subject, Permission.PROJECTS_READ, target):
+            raise ProjectNotFound()
+        require(caller, permission, target)
+        return caller
+
+    access = Access(AccessKind.PROJECT, permission, OrgFrom.CALLER)
     return Depends(_mark(dependency, access))
 
 

@@ -43,7 +43,7 @@ from citadel.deployments.errors import (
     InvalidDeployment,
 )
 from citadel.deployments.lifecycle import Desired, Observed, Refusal, Transition, next_desired
-from citadel.deployments.models import DEPLOYMENT, Deployment
+from citadel.deployments.models import DEPLOYMENT, PROJECT, Deployment
 from citadel.deployments.schemas import DEFAULT_SIZE_MB, CreateDeploymentIn, UpdateDeploymentIn
 from citadel.orgs.service import load as load_org
 
@@ -51,6 +51,8 @@ FIRST_SANDBOX_UID = 100_000
 DEFAULT_REGION = "local"
 DEFAULT_VERSION = "8.15.0"
 DEFAULT_REF_ID = "main-elasticsearch"
+SERVERLESS_VERSION = "serverless"
+"""The `version` of a project's instance: a project has no Stack version to choose."""
 MIN_SIZE_MB, MAX_SIZE_MB = 256, 65_536
 _UID_ATTEMPTS = 5
 
@@ -196,11 +198,11 @@ def create_deployment(
         ctx, DeploymentsPerOrganizationExceeded, held=held or 0, organization_id=organization_id
     )
     plan = checked.plan
-    now = ctx.clock.now()
-    password = secrets.token_urlsafe(24)
-    row = Deployment(
-        id=deployment_id,
-        organization_id=organization_id,
+    row, password = _insert_new(
+        ctx,
+        organization_id,
+        key,
+        deployment_id=deployment_id,
         name=plan.name or deployment_id[:6],
         alias=plan.alias,
         region=plan.region,
@@ -208,6 +210,94 @@ def create_deployment(
         ref_id=plan.ref_id,
         size=plan.size,
         tags=plan.tags,
+        request_id=request_id,
+    )
+    ctx.record(
+        AuditAction.DEPLOYMENT_CREATED,
+        organization_id=organization_id,
+        target_type=TargetType.DEPLOYMENT,
+        target_id=row.id,
+        details={"name": row.name, "region": row.region, "version": row.version},
+    )
+    return Created(row, password, fresh=True)
+
+
+def create_instance(
+    ctx: Context,
+    organization_id: str,
+    key: DataKey,
+    *,
+    instance_id: str,
+    name: str,
+    region: str,
+    size: int,
+) -> tuple[Deployment, str]:
+    """Record the runtime instance of a new serverless project (ADR 28): a deployment row of
+    kind ``project`` with the project's id, desired running, version ``serverless``, its data
+    key wrapped and its first password sealed pending; returns the row and that password.
+
+    The caller (`citadel.projects.service`) checks the project request; here only the
+    organization's quota of instances, under its lock (projects count apart from deployments,
+    against the same limit)."""
+    load_org(ctx.session, organization_id, for_update=True)
+    held = ctx.session.scalar(
+        scoped_count(
+            Deployment,
+            organization_id,
+            Deployment.desired_state != Desired.DELETED,
+            Deployment.kind == PROJECT,
+        )
+    )
+    enforce(
+        ctx, DeploymentsPerOrganizationExceeded, held=held or 0, organization_id=organization_id
+    )
+    return _insert_new(
+        ctx,
+        organization_id,
+        key,
+        deployment_id=instance_id,
+        name=name[:64],
+        alias=None,
+        region=region,
+        version=SERVERLESS_VERSION,
+        ref_id=DEFAULT_REF_ID,
+        size=size,
+        tags=[],
+        request_id=None,
+        kind=PROJECT,
+    )
+
+
+def _insert_new(
+    ctx: Context,
+    organization_id: str,
+    key: DataKey,
+    *,
+    deployment_id: str,
+    name: str,
+    alias: str | None,
+    region: str,
+    version: str,
+    ref_id: str,
+    size: int,
+    tags: list[dict[str, Any]],
+    request_id: str | None,
+    kind: str = DEPLOYMENT,
+) -> tuple[Deployment, str]:
+    """Insert a new row, desired running, with its wrapped data key and a first password
+    sealed pending (returned: the only copy)."""
+    now = ctx.clock.now()
+    password = secrets.token_urlsafe(24)
+    row = Deployment(
+        id=deployment_id,
+        organization_id=organization_id,
+        name=name,
+        alias=alias,
+        region=region,
+        version=version,
+        ref_id=ref_id,
+        size=size,
+        tags=tags,
         desired_state=Desired.RUNNING,
         observed_state=Observed.INITIALIZING,
         healthy=False,
@@ -222,16 +312,10 @@ def create_deployment(
         revision=1,
         created_at=now,
         updated_at=now,
+        kind=kind,
     )
     _insert_with_sandbox_uid(ctx, row)
-    ctx.record(
-        AuditAction.DEPLOYMENT_CREATED,
-        organization_id=organization_id,
-        target_type=TargetType.DEPLOYMENT,
-        target_id=row.id,
-        details={"name": row.name, "region": row.region, "version": row.version},
-    )
-    return Created(row, password, fresh=True)
+    return row, password
 
 
 def _insert_with_sandbox_uid(ctx: Context, row: Deployment) -> None:
