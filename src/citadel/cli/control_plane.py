@@ -111,7 +111,7 @@ def serve(
                 services,
                 endpoints,
                 children,
-                background=[process.renewer.run, process.chores],
+                background=[process.renewer.run, process.chores, process.sweep_projects],
             )
         )
     finally:

@@ -6,7 +6,9 @@ internal application and their certificate out.
 the certificate, creates the first organization on a first start and builds both HTTP
 applications over the one `Services`, and the two listeners' TLS contexts (Mozilla
 intermediate, `citadel.kit.tls`) with the renewer that keeps their certificate current
-(ADR 18).
+(ADR 18). Besides the hourly chores it runs the serverless projects' sweep (ADR 29): every
+``project_sweep_interval_s`` it stops the projects idle past ``project_idle_timeout_s`` or
+beyond ``project_warm_memory_mb``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from citadel.pki.renewal import CertificateRenewer
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.use_cases.deployment_tokens import rotate_token_keys
 from citadel.use_cases.notifications import warn_expiring_api_keys
+from citadel.use_cases.projects_runtime import sweep_idle_projects
 from citadel.web.work import Work
 
 log = get_logger(__name__)
@@ -86,6 +89,24 @@ class ControlPlaneProcess:
             except Exception:
                 log.exception("chores.failed")
             await asyncio.sleep(interval_s)
+
+    async def sweep_projects(self) -> None:
+        """Stop idle serverless projects (ADR 29), every ``project_sweep_interval_s`` until
+        cancelled; its own loop, so an hour of chores never delays it. A round that fails is
+        logged and tried again at the next."""
+        settings = self.services.settings
+        units = Work(self.services, self.services.system_caller())
+        while True:
+            await asyncio.sleep(settings.project_sweep_interval_s)
+            try:
+                await asyncio.to_thread(
+                    sweep_idle_projects,
+                    units,
+                    idle_timeout_s=settings.project_idle_timeout_s,
+                    warm_memory_mb=settings.project_warm_memory_mb,
+                )
+            except Exception:
+                log.exception("projects.sweep_failed")
 
     def prune_deployment_audit(self) -> Pruned:
         """Delete deployments' security audit events beyond their retention (age, count)."""
