@@ -29,7 +29,37 @@ _DEFAULT_SUBSET = (
 )
 
 # (method, path template, status) answered although the subset does not declare it: why.
-UNDECLARED_STATUSES: dict[tuple[str, str, int], str] = {}
+UNDECLARED_STATUSES: dict[tuple[str, str, int], str] = {
+    # --- projects (the three types answer alike) ---
+    **{
+        ("POST", f"/api/v1/serverless/projects/{t}/{{id}}/_reset-credentials", 412): (
+            "The subset takes If-Match on _reset-credentials but declares no 412; a stale "
+            "ETag is refused as on every other change of the project."
+        )
+        for t in ("elasticsearch", "observability", "security")
+    },
+    **{
+        ("POST", f"/api/v1/serverless/projects/{t}", 403): (
+            "Creating needs Admin on all projects of the type (or the Organization owner); "
+            "the subset declares no 403 anywhere, though Cloud RBAC refuses."
+        )
+        for t in ("elasticsearch", "observability", "security")
+    },
+    **{
+        ("PATCH", f"/api/v1/serverless/projects/{t}/{{id}}", 403): (
+            "A project the caller may read but not change (a Viewer): refused, as on "
+            "deployments; one they may not read is a 404."
+        )
+        for t in ("elasticsearch", "observability", "security")
+    },
+    **{
+        ("PATCH", f"/api/v1/serverless/projects/{t}/{{id}}", 400): (
+            "A patch body the type's Patch schema refuses (additionalProperties false, "
+            "limits): 400 naming the field, as the create's declared 400."
+        )
+        for t in ("elasticsearch", "observability", "security")
+    },
+}
 
 
 @functools.cache
