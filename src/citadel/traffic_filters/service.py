@@ -50,6 +50,12 @@ from citadel.traffic_filters.schemas import AssociationIn, ClaimIn, RulesetIn, d
 
 MAX_RULESETS = 1024
 DEPLOYMENT = "deployment"
+PROJECT = "project"
+"""The association entity type of a serverless project (`traffic_filters.serverless`)."""
+HOSTED = "hosted"
+SERVERLESS = "serverless"
+"""`Ruleset.api`: each API reads and changes only its own rulesets (the organization's limit
+counts both; the gateway enforces both alike)."""
 RECENT_ADDRESSES = timedelta(days=30)
 
 
@@ -80,10 +86,12 @@ def _any_deployment(org: str) -> Target:
     return Target.any_of(org, ScopeKind.DEPLOYMENT)
 
 
-def _load(ctx: Context, org: str, ruleset_id: str, *, for_update: bool = False) -> Ruleset:
+def _load(
+    ctx: Context, org: str, ruleset_id: str, *, for_update: bool = False, api: str = HOSTED
+) -> Ruleset:
     if not is_id(ruleset_id):
         raise RulesetNotFound()
-    stmt = scoped(Ruleset, org, Ruleset.id == ruleset_id)
+    stmt = scoped(Ruleset, org, Ruleset.id == ruleset_id, Ruleset.api == api)
     row = ctx.session.scalars(stmt.with_for_update() if for_update else stmt).one_or_none()
     if row is None:
         raise RulesetNotFound()
@@ -104,6 +112,8 @@ def _listed(ctx: Context, model: type[_Listed], org: str, region: str | None) ->
     """The organization's rulesets or claims (of one region), oldest first."""
     ctx.authorize(Permission.TRAFFIC_FILTERS_READ, Target.organization(org))
     stmt = scoped(model, org)
+    if model is Ruleset:
+        stmt = stmt.where(Ruleset.api == HOSTED)
     if region is not None:
         stmt = stmt.where(model.region == region)
     return ctx.session.scalars(stmt.order_by(model.created_at, model.id)).all()
@@ -441,6 +451,7 @@ def attach_on_create(ctx: Context, deployment: Deployment, requested: Sequence[s
             org,
             Ruleset.region == deployment.region,
             Ruleset.include_by_default.is_(True),
+            Ruleset.api == HOSTED,
         )
     ).all()
     for row in defaults:
@@ -511,14 +522,17 @@ def _changes(
     replace: dict[str, RulesetRules | None] | None = None,
     add: dict[str, str] | None = None,
 ) -> list[lockout.Change]:
-    """Each deployment's compiled rulesets now and after replacing, removing or adding one."""
+    """Each deployment's (or project's) compiled rulesets now and after replacing, removing or
+    adding one. A project's id is its runtime instance's, a row of `deployments` too, so the
+    ids of deployments and projects never collide and one entity id names its associations."""
     replace, add = replace or {}, add or {}
     changes = []
     for deployment_id in deployment_ids:
         ids = list(
             ctx.session.scalars(
                 sa.select(Association.ruleset_id).where(
-                    Association.entity_type == DEPLOYMENT, Association.entity_id == deployment_id
+                    Association.entity_type.in_((DEPLOYMENT, PROJECT)),
+                    Association.entity_id == deployment_id,
                 )
             )
         )
@@ -701,11 +715,14 @@ def _compiled(ctx: Context, org: str, row: Ruleset) -> RulesetRules:
 
 
 def gateway_view(ctx: Context) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
-    """Rulesets per live deployment, and each associated ruleset's type and sources."""
+    """Rulesets per live deployment, and each associated ruleset's type and sources.
+
+    A serverless project's rulesets are listed under its id, which is its runtime instance's
+    (a `deployments` row of kind ``project``): the gateway matches them the same way."""
     live = sa.select(Deployment.id).where(Deployment.desired_state != Desired.DELETED)
     pairs = ctx.session.execute(
         sa.select(Association.entity_id, Association.ruleset_id)
-        .where(Association.entity_type == DEPLOYMENT, Association.entity_id.in_(live))
+        .where(Association.entity_type.in_((DEPLOYMENT, PROJECT)), Association.entity_id.in_(live))
         .order_by(Association.entity_id, Association.created_at, Association.ruleset_id)
     ).all()
     by_deployment: dict[str, list[str]] = {}
