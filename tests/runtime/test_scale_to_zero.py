@@ -191,6 +191,7 @@ def test_waking_a_stopped_project_has_its_instance_run_again(services, units, or
     assert state(services, pid)[:2] == (Desired.RUNNING, False)
     (event,) = events(services, "project.woken")
     assert (event.actor_type, event.target_id) == ("system", pid)
+    assert event.details["cause"] == "held_request"
 
 
 def test_waking_answers_the_instances_observed_state(services, units, org):
@@ -370,3 +371,30 @@ def test_the_clock_of_reports_is_utc_epoch_seconds(services, units, org):
     )
 
     assert last_request(services, pid) == moment.astimezone(UTC)
+
+
+def test_a_request_forwarded_while_the_project_was_stopping_undoes_the_stop(services, units, org):
+    pid = make_project(services, org, idle_s=TIMEOUT + 1)
+    sweep(units)
+    just_now = epoch(services.clock.now())
+
+    record_activity(
+        units,
+        ProjectActivity(projects=(ProjectSeen(project_id=pid, last_request_at=just_now),)),
+    )
+
+    assert state(services, pid)[:2] == (Desired.RUNNING, False)
+    (event,) = events(services, "project.woken")
+    assert event.details["cause"] == "request_while_stopping"
+
+
+def test_a_stopped_project_with_no_newer_request_stays_stopped(services, units, org):
+    pid = make_project(services, org, idle_s=TIMEOUT + 1)
+    sweep(units)
+    stale = epoch(last_request(services, pid))
+
+    record_activity(
+        units, ProjectActivity(projects=(ProjectSeen(project_id=pid, last_request_at=stale),))
+    )
+
+    assert state(services, pid)[:2] == (Desired.STOPPED, True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 
@@ -153,21 +154,37 @@ def wake_project(units: Units, project_id: str) -> ObservedState:
         now = ctx.clock.now()
         if project.last_request_at is None or project.last_request_at < now:
             project.last_request_at = now
-        was_stopped = instance.desired_state == Desired.STOPPED
-        project.idle_stopped = False
-        if was_stopped:
-            instance.desired_state = Desired.RUNNING
-            touch(ctx, instance)
-            ctx.record(
-                AuditAction.PROJECT_WOKEN,
-                organization_id=project.organization_id,
-                target_type=TargetType.PROJECT,
-                target_id=project.id,
-                details={"observed_state": instance.observed_state},
-            )
-            log.info("project.woken", project_id=project.id, observed=instance.observed_state)
+        _run_again(ctx, project, instance, cause=WakeCause.HELD_REQUEST)
         ctx.session.flush()
         return ObservedState(instance.observed_state)
+
+
+class WakeCause(StrEnum):
+    """Why a stopped project runs again (the ``cause`` of its ``project.woken`` event)."""
+
+    HELD_REQUEST = "held_request"
+    """A gateway holds a request for it and asked."""
+    REQUEST_WHILE_STOPPING = "request_while_stopping"
+    """A gateway reported a request it forwarded after the sweep had decided to stop it (the
+    node was still up): the stop is undone."""
+
+
+def _run_again(ctx: Context, project: Project, instance: Deployment, *, cause: WakeCause) -> None:
+    project.idle_stopped = False
+    if instance.desired_state != Desired.STOPPED:
+        return
+    instance.desired_state = Desired.RUNNING
+    touch(ctx, instance)
+    ctx.record(
+        AuditAction.PROJECT_WOKEN,
+        organization_id=project.organization_id,
+        target_type=TargetType.PROJECT,
+        target_id=project.id,
+        details={"observed_state": instance.observed_state, "cause": str(cause)},
+    )
+    log.info(
+        "project.woken", project_id=project.id, observed=instance.observed_state, cause=str(cause)
+    )
 
 
 def _moment(epoch_s: float, now: datetime) -> datetime | None:
@@ -183,7 +200,11 @@ def _moment(epoch_s: float, now: datetime) -> datetime | None:
 
 def record_activity(units: Units, report: ProjectActivity) -> int:
     """Keep each project's latest request a gateway reported (the later of the stored and the
-    reported time; unknown or deleted projects are passed over). Returns how many moved."""
+    reported time; unknown or deleted projects are passed over). Returns how many moved.
+
+    A newer request for a project the sweep stopped means a gateway forwarded it while the
+    node was still up (the sweep knew of no request that recent): the project is in use, so
+    the stop is undone as a wake-up would."""
     if not report.projects:
         return 0
     moved = 0
@@ -204,5 +225,9 @@ def record_activity(units: Units, report: ProjectActivity) -> int:
                 if row.last_request_at is None or row.last_request_at < moment:
                     row.last_request_at = moment
                     moved += 1
+                    if row.idle_stopped and row.phase != DELETING:
+                        instance = ctx.session.get(Deployment, row.id)
+                        if instance is not None:
+                            _run_again(ctx, row, instance, cause=WakeCause.REQUEST_WHILE_STOPPING)
         ctx.session.flush()
     return moved
