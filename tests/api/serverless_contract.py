@@ -59,6 +59,16 @@ UNDECLARED_STATUSES: dict[tuple[str, str, int], str] = {
         )
         for t in ("elasticsearch", "observability", "security")
     },
+    # --- traffic filters ---
+    ("POST", "/api/v1/serverless/traffic-filters", 403): (
+        "Creating a filter needs the Organization owner or Admin/Editor on at least one project "
+        "(include_by_default: on all projects of every type; serverless-notes §8); the subset "
+        "declares 403 only on delete, though the same rule refuses here."
+    ),
+    ("PATCH", "/api/v1/serverless/traffic-filters/{id}", 403): (
+        "Changing a filter needs the same role as creating one (serverless-notes §8); the "
+        "subset declares 403 only on delete."
+    ),
 }
 
 
