@@ -14,7 +14,11 @@ from citadel.contract.messages import ComponentKind, RoutesSnapshot
 from citadel.deployments.lifecycle import Desired
 from citadel.deployments.models import Deployment
 from citadel.projects.models import Project
+from citadel.projects.schemas import CreateElasticsearchProjectIn
+from citadel.projects.service import resume_project
 from citadel.projects.sizing import sizing
+from citadel.projects.types import ProjectType
+from citadel.use_cases.projects import create_project
 from citadel.use_cases.projects_runtime import sweep_idle_projects
 from tests.fixtures.builders import SystemUnits, make_deployment
 from tests.fixtures.idle_projects import TIMEOUT, make_project
@@ -192,3 +196,67 @@ def test_the_allocator_may_not_report_activity(allocator):
     response = allocator.post(f"{V1}/gateway/activity", json={"projects": []})
 
     assert response.status_code == 403
+
+
+# --- a project made by the project use case ------------------------------------------------------
+
+
+def created_project(services, org: str, **body) -> str:
+    made = create_project(
+        SystemUnits(services),
+        services.platform_keys,
+        org,
+        ProjectType.ELASTICSEARCH,
+        CreateElasticsearchProjectIn(name="logs", region_id="local", **body),
+        created_by=None,
+    )
+    return made.row.id
+
+
+def phase(services, pid: str) -> str:
+    with services.db.read() as session:
+        return session.get(Project, pid).phase
+
+
+def test_a_created_project_is_allocated_with_its_search_powers_cpu(allocator, services, org):
+    pid = created_project(services, org, search_lake={"search_power": 800})
+
+    (item,) = allocator.get(f"{V1}/allocations").json()["deployments"]
+
+    assert item["id"] == pid
+    assert item["size_mb"] == sizing(800).memory_mb
+    assert item["project"] == {"type": "elasticsearch", "cpu_millis": sizing(800).cpu_millis}
+
+
+def test_the_running_report_makes_a_created_project_initialized(allocator, services, org):
+    pid = created_project(services, org)
+    assert phase(services, pid) == "initializing"
+
+    allocator.post(
+        f"{V1}/deployments/{pid}/status", json={"observed_state": "running", "healthy": True}
+    )
+
+    assert phase(services, pid) == "initialized"
+
+
+def test_a_stopped_report_of_an_idle_stopped_project_leaves_it_initialized(
+    allocator, services, org
+):
+    pid = stopped_project(services, org)
+
+    allocator.post(
+        f"{V1}/deployments/{pid}/status", json={"observed_state": "stopped", "healthy": False}
+    )
+
+    assert phase(services, pid) == "initialized"
+
+
+def test_a_resumed_project_is_not_stopped_again_at_once(services, org):
+    pid = stopped_project(services, org)
+    units = SystemUnits(services)
+    with units.write() as ctx:
+        resume_project(ctx, org, ProjectType.ELASTICSEARCH, pid, if_match=None)
+
+    assert sweep_idle_projects(units, idle_timeout_s=TIMEOUT, warm_memory_mb=None) == []
+    with services.db.read() as session:
+        assert session.get(Deployment, pid).desired_state == Desired.RUNNING

@@ -2,7 +2,8 @@
 
 A project's last activity is the latest of its last request any gateway reported, its last
 wake-up (a project just woken has not yet had a chance to serve, so waking counts as a
-request), its last phase change (it came up, or was resumed) and its creation.
+request), its last phase change (it came up), its last change through the API (a
+``_resume``, a patch: someone is using it) and its creation.
 
 Two rules, in this order:
 
@@ -57,8 +58,8 @@ class Stop:
 
 
 def last_active(*moments: datetime | None) -> datetime:
-    """The latest of a project's activity moments (request, wake, phase change, creation);
-    at least one must be given."""
+    """The latest of a project's activity moments (request, wake, phase change, change,
+    creation); at least one must be given."""
     present = [m for m in moments if m is not None]
     if not present:
         raise ValueError("a project has at least its creation time")

@@ -55,14 +55,16 @@ from citadel.key_managers import service as key_managers
 from citadel.key_managers.models import KeyManager
 from citadel.kit.deployment_dirs import node_socket_path
 from citadel.pki.components import InvalidCsr, sign_node_certificate
+from citadel.projects import service as projects
 from citadel.projects.models import Project
+from citadel.projects.phases import Phase
 from citadel.projects.sizing import sizing
 from citadel.projects.types import APPS, ProjectType
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.clients import RecentClients, SeenClient
 from citadel.use_cases.node_security import node_security, published_jwks
 
-WAKEABLE_PHASES = frozenset({"initializing", "initialized"})
+WAKEABLE_PHASES = frozenset({Phase.INITIALIZING, Phase.INITIALIZED})
 """A project in these phases is available: when its instance is not running (idle-stopped,
 starting) the gateway holds a request and wakes it."""
 
@@ -148,8 +150,9 @@ def _key_connection(ctx: Context, manager_id: str | None) -> KeyConnection | Non
 
 
 def report_status(ctx: Context, deployment_id: str, report: StatusReport) -> None:
-    """Record the allocator's observation of one deployment."""
-    deployments.record_status(
+    """Record the allocator's observation of one deployment (for a project's instance, the
+    project's phase follows it)."""
+    row = deployments.record_status(
         ctx,
         deployment_id,
         observed_state=Observed(report.observed_state),
@@ -157,6 +160,8 @@ def report_status(ctx: Context, deployment_id: str, report: StatusReport) -> Non
         detail=report.detail,
         password_applied=report.elastic_password_applied,
     )
+    if row.kind == PROJECT:
+        projects.observe(ctx, row.id, Observed(report.observed_state))
 
 
 def node_certificate(

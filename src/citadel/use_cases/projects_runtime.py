@@ -40,12 +40,12 @@ from citadel.log import get_logger
 from citadel.projects import idle
 from citadel.projects.errors import ProjectNotFound
 from citadel.projects.models import Project
+from citadel.projects.phases import Phase
 from citadel.use_cases.units import Units
 
 log = get_logger(__name__)
 
-INITIALIZING, INITIALIZED, DELETING = "initializing", "initialized", "deleting"
-"""The project phases this module reads (`ProjectStatusPhase`)."""
+INITIALIZING, INITIALIZED, DELETING = Phase.INITIALIZING, Phase.INITIALIZED, Phase.DELETING
 WARM_PHASES = (INITIALIZING, INITIALIZED)
 """Phases whose running instance holds memory against the warm budget; only ``initialized``
 projects (which have served) are ever stopped."""
@@ -77,7 +77,12 @@ def _decide(
         idle.RunningProject(
             project.id,
             instance.size,
-            idle.last_active(project.last_request_at, project.phase_changed_at, project.created_at),
+            idle.last_active(
+                project.last_request_at,
+                project.phase_changed_at,
+                project.updated_at,
+                project.created_at,
+            ),
         )
         for project, instance in rows
         if project.phase == INITIALIZED
