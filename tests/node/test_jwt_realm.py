@@ -415,7 +415,7 @@ def test_a_token_minted_by_the_control_planes_issuer_code_is_accepted(
     write_security(path, NodeSecurity(jwt=realm))
     body = issued.token_claims(
         issuer="https://citadel.example",
-        deployment_id="d-7",
+        audience=issued.audience("d-7"),
         organization_id="o-1",
         bearer=issued.Bearer("u-9", "Grace", "grace@example.com", (issued.Amr.PASSWORD,)),
         roles=("editor",),

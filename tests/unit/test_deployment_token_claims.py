@@ -118,7 +118,7 @@ def test_the_claims_bind_issuer_audience_subject_roles_and_a_lifetime() -> None:
     bearer = Bearer("user1", "Ada", "ada@example.com", (Amr.SAML,))
     claims = token_claims(
         issuer="https://citadel.example",
-        deployment_id=DEP,
+        audience=audience(DEP),
         organization_id=ORG,
         bearer=bearer,
         roles=("viewer",),
@@ -148,7 +148,7 @@ def test_an_api_key_bearer_has_no_email_claim() -> None:
     bearer = Bearer("api-key:k1", "ci deploys", None, (Amr.API_KEY,))
     claims = token_claims(
         issuer="citadel:x",
-        deployment_id=DEP,
+        audience=audience(DEP),
         organization_id=ORG,
         bearer=bearer,
         roles=("superuser",),

@@ -1,5 +1,6 @@
 """What a token says: the stack roles a member's (or API key's) role assignments give on one
-deployment (inventory 10.2 and 10.3), and the claims around them. Pure.
+deployment or serverless project (inventory 10.2 and 10.3, serverless notes 6), and the claims
+around them. Pure.
 
 | Cloud role (scope covering the deployment) | stack roles                  |
 |--------------------------------------------|------------------------------|
@@ -10,8 +11,12 @@ deployment (inventory 10.2 and 10.3), and the claims around them. Pure.
 | any of the three with `application_roles`  | those node role names instead |
 | billing-admin, project roles               | none                         |
 
-The stack roles are the union over every assignment whose scope covers the deployment (all
-deployments, or a list naming it). An assignment's `application_roles` replace its predefined
+A project's table is `citadel.projects.roles.STACK_ROLE` (the same shape: the organization
+owner ``superuser``, each project role of the project's type its node role), passed to the same
+`stack_roles` with the project's scope kind.
+
+The stack roles are the union over every assignment whose scope covers the resource (all
+of its kind, or a list naming it). An assignment's `application_roles` replace its predefined
 stack role (a custom role is how an organization narrows what a member sees, inventory 10.8),
 they do not add to it.
 """
@@ -37,6 +42,14 @@ PREDEFINED: Mapping[RoleId, str] = {
 """The stack role of each Cloud role that has one."""
 
 
+class TokenFor(StrEnum):
+    """What a token opens: a deployment, or a serverless project (the values are also
+    `Deployment.kind`, so a runtime instance names its own audience)."""
+
+    DEPLOYMENT = "deployment"
+    PROJECT = "project"
+
+
 class Amr(StrEnum):
     """How the caller authenticated (RFC 8176 where it has a value; ``passkey``, ``saml`` and
     ``api_key`` are ours)."""
@@ -48,26 +61,34 @@ class Amr(StrEnum):
     API_KEY = "api_key"
 
 
-def audience(deployment_id: str) -> str:
-    """The audience of tokens for one deployment (its JWT realm accepts only this one)."""
-    return f"citadel:deployment:{deployment_id}"
+def audience(resource_id: str, kind: TokenFor = TokenFor.DEPLOYMENT) -> str:
+    """The audience of tokens for one deployment (``citadel:deployment:<id>``) or project
+    (``citadel:project:<id>``); its node's JWT realm accepts only this one."""
+    return f"citadel:{kind.value}:{resource_id}"
 
 
 def stack_roles(
-    assignments: Iterable[Assignment], organization_id: str, deployment_id: str
+    assignments: Iterable[Assignment],
+    organization_id: str,
+    resource_id: str,
+    *,
+    scope: ScopeKind = ScopeKind.DEPLOYMENT,
+    predefined: Mapping[RoleId, str] = PREDEFINED,
 ) -> tuple[str, ...]:
-    """The stack roles `assignments` give on the deployment, sorted; empty: none."""
+    """The stack roles `assignments` give on one resource of kind `scope` (a deployment, or a
+    project of one type), sorted; empty: none. `predefined` is the kind's table."""
     roles: set[str] = set()
     for a in assignments:
         g = a.grant
-        if g.organization_id != organization_id or g.role_id not in PREDEFINED:
+        if g.organization_id != organization_id or g.role_id not in predefined:
             continue
-        if g.kind is ScopeKind.DEPLOYMENT and not (g.all or deployment_id in g.resource_ids):
-            continue
-        if a.application_roles and g.kind is ScopeKind.DEPLOYMENT:
-            roles.update(a.application_roles)
-        else:
-            roles.add(PREDEFINED[g.role_id])
+        if g.kind is not ScopeKind.ORGANIZATION:
+            if g.kind is not scope or not (g.all or resource_id in g.resource_ids):
+                continue
+            if a.application_roles:
+                roles.update(a.application_roles)
+                continue
+        roles.add(predefined[g.role_id])
     return tuple(sorted(roles))
 
 
@@ -94,7 +115,7 @@ class Bearer:
 def token_claims(
     *,
     issuer: str,
-    deployment_id: str,
+    audience: str,
     organization_id: str,
     bearer: Bearer,
     roles: tuple[str, ...],
@@ -106,7 +127,7 @@ def token_claims(
     issued = int(now.timestamp())
     claims: dict[str, Any] = {
         "iss": issuer,
-        "aud": audience(deployment_id),
+        "aud": audience,
         "sub": bearer.subject,
         "iat": issued,
         "nbf": issued,

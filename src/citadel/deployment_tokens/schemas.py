@@ -1,4 +1,5 @@
-"""The answers of the token routes: a minted token, and the published JWK Set."""
+"""The answers of the token routes: a minted deployment or project token, and the published
+JWK Set."""
 
 from __future__ import annotations
 
@@ -17,6 +18,19 @@ class DeploymentTokenOut(ResponseModel):
     expires_at: datetime
     roles: list[str]
     deployment_id: str
+    audience: str
+
+
+class ProjectTokenOut(ResponseModel):
+    """`POST /serverless/projects/{type}/{id}/_token` (ours): a bearer token for the project's
+    Elasticsearch API (``Authorization: Bearer <token>``); never stored, shown once."""
+
+    token: str
+    token_type: str
+    expires_in: int
+    expires_at: datetime
+    roles: list[str]
+    project_id: str
     audience: str
 
 

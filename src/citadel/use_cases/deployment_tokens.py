@@ -1,17 +1,19 @@
-"""Deployment access tokens (ADR 27): a member, or an API key of the organization, gets a
-short-lived RS256 JWT for one deployment, with the stack roles their Cloud roles map to there;
-the deployment's node verifies it offline against the published keys.
+"""Deployment and project access tokens (ADR 27): a member, or an API key of the organization,
+gets a short-lived RS256 JWT for one deployment or one serverless project, with the stack roles
+their Cloud roles map to there; the node verifies it offline against the published keys.
 
-`mint_deployment_token` refuses, in this order: a deployment the caller cannot see (404, like
-an unknown id), a password or passkey session while the organization enforces SSO (403
-``deployment_token.sso_required``), a caller whose roles map to no stack role (403
-``deployment_token.no_stack_role``). Every mint and every 403 is audited in the organization's
-chain; the token itself never is. `rotate_token_keys` is the chores loop's and
-``citadel admin rotate-token-key``'s: it makes, retires and deletes signing keys.
+`mint_deployment_token` and `mint_project_token` are one mint (`_mint`) on two kinds of
+target. It refuses, in this order: a target the caller cannot see (404, like an unknown id), a
+password or passkey session while the organization enforces SSO (403 ``*.sso_required``), a
+caller whose roles map to no stack role (403 ``*.no_stack_role``). Every mint and every 403 is
+audited in the organization's chain; the token itself never is. `rotate_token_keys` is the
+chores loop's and ``citadel admin rotate-token-key``'s: it makes, retires and deletes signing
+keys.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,18 +24,28 @@ from citadel.audit.tags import AuditAction, Outcome, TargetType
 from citadel.authn.context import Context, Policies
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
-from citadel.authz.roles import ScopeKind
+from citadel.authz.roles import RoleId, ScopeKind
 from citadel.deployment_tokens import claims, keys, service
-from citadel.deployment_tokens.errors import NoStackRole, SsoRequired
+from citadel.deployment_tokens.claims import TokenFor
+from citadel.deployment_tokens.errors import (
+    NoStackRole,
+    ProjectNoStackRole,
+    ProjectSsoRequired,
+    SsoRequired,
+)
 from citadel.deployment_tokens.keys import SigningKey
 from citadel.deployment_tokens.rotation import RotationPlan
 from citadel.deployment_tokens.tokens import TokenPolicy, sign
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Desired
-from citadel.deployments.models import DEPLOYMENT, Deployment
-from citadel.errors import Unauthenticated
+from citadel.deployments.models import DEPLOYMENT, PROJECT, Deployment
+from citadel.errors import CitadelError, Unauthenticated
 from citadel.kit.ids import new_id
 from citadel.log import get_logger
+from citadel.projects import roles as project_roles
+from citadel.projects.errors import ProjectNotFound
+from citadel.projects.models import Project
+from citadel.projects.types import ProjectType
 from citadel.use_cases.units import Units
 
 log = get_logger(__name__)
@@ -50,8 +62,57 @@ class MintedToken:
     expires_at: datetime
     expires_in: int
     roles: tuple[str, ...]
-    deployment_id: str
+    resource_id: str
     audience: str
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between minting for a deployment and for a project."""
+
+    token_for: TokenFor
+    target_type: TargetType
+    read: Permission
+    stack_roles: Mapping[RoleId, str]
+    not_found: type[CitadelError]
+    sso_required: type[CitadelError]
+    no_stack_role: type[CitadelError]
+    minted: AuditAction
+    refused: AuditAction
+
+
+_DEPLOYMENT = _Kind(
+    TokenFor.DEPLOYMENT,
+    TargetType.DEPLOYMENT,
+    Permission.DEPLOYMENTS_READ,
+    claims.PREDEFINED,
+    DeploymentNotFound,
+    SsoRequired,
+    NoStackRole,
+    AuditAction.DEPLOYMENT_TOKEN_MINTED,
+    AuditAction.DEPLOYMENT_TOKEN_REFUSED,
+)
+_PROJECT = _Kind(
+    TokenFor.PROJECT,
+    TargetType.PROJECT,
+    Permission.PROJECTS_READ,
+    project_roles.STACK_ROLE,
+    ProjectNotFound,
+    ProjectSsoRequired,
+    ProjectNoStackRole,
+    AuditAction.PROJECT_TOKEN_MINTED,
+    AuditAction.PROJECT_TOKEN_REFUSED,
+)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """The target as read now: its organization, id and scope kind (`deployment`, or the
+    project's type)."""
+
+    organization_id: str
+    id: str
+    scope: ScopeKind
 
 
 def token_policy(policies: Policies) -> TokenPolicy:
@@ -64,29 +125,69 @@ def token_policy(policies: Policies) -> TokenPolicy:
 
 
 def mint_deployment_token(units: Units, deployment_id: str) -> MintedToken:
-    """A token for `deployment_id` for the caller (see the module docstring for refusals).
+    """A token for `deployment_id` for the caller (see the module docstring for refusals)."""
 
-    A deployment the caller cannot see is refused in a read first, so that nobody makes the
-    first signing key by asking for a deployment they do not have."""
+    def find(ctx: Context) -> _Found:
+        row = ctx.session.get(Deployment, deployment_id)
+        if row is None or row.desired_state == Desired.DELETED or row.kind != DEPLOYMENT:
+            raise DeploymentNotFound()
+        return _Found(row.organization_id, row.id, ScopeKind.DEPLOYMENT)
+
+    return _mint(units, _DEPLOYMENT, find)
+
+
+def mint_project_token(
+    units: Units, organization_id: str | None, project_type: ProjectType, project_id: str
+) -> MintedToken:
+    """A token for the project `project_id` of `project_type`, audience
+    ``citadel:project:<id>``, with the node roles of `citadel.projects.roles.STACK_ROLE` (see
+    the module docstring for refusals). `organization_id` None: the project's own (the API
+    route, like the deployment route); given (a console page's organization), a project of
+    another organization is unknown. A project of another type, or one being deleted,
+    answers 404 ``projects.not_found`` like an unknown id."""
+
+    def find(ctx: Context) -> _Found:
+        row = ctx.session.get(Project, project_id)
+        if row is None or row.type != project_type:
+            raise ProjectNotFound()
+        if organization_id is not None and row.organization_id != organization_id:
+            raise ProjectNotFound()
+        instance = ctx.session.get(Deployment, row.id)
+        if (
+            instance is None
+            or instance.kind != PROJECT
+            or instance.desired_state == Desired.DELETED
+        ):
+            raise ProjectNotFound()
+        return _Found(row.organization_id, row.id, ScopeKind(project_type))
+
+    return _mint(units, _PROJECT, find)
+
+
+def _mint(units: Units, kind: _Kind, find: Callable[[Context], _Found]) -> MintedToken:
+    """The one mint. A target the caller cannot see is refused in a read first, so that nobody
+    makes the first signing key by asking for something they do not have."""
     with units.read() as ctx:
-        _visible(ctx, deployment_id)
+        _visible(ctx, kind, find)
     key = ensure_signing_key(units)
     with units.write() as ctx:
-        row, who = _visible(ctx, deployment_id)
-        org = row.organization_id
+        found, who = _visible(ctx, kind, find)
+        org = found.organization_id
         if service.needs_sso(ctx.session, who, org):
-            _refused(ctx, row, "sso_required")
-            raise SsoRequired()
-        roles = claims.stack_roles(who.assignments, org, row.id)
+            _refused(ctx, kind, found, "sso_required")
+            raise kind.sso_required()
+        roles = claims.stack_roles(
+            who.assignments, org, found.id, scope=found.scope, predefined=kind.stack_roles
+        )
         if not roles:
-            _refused(ctx, row, "no_stack_role")
-            raise NoStackRole()
+            _refused(ctx, kind, found, "no_stack_role")
+            raise kind.no_stack_role()
         policy = token_policy(ctx.policies)
         now = ctx.clock.now()
         jti = new_id()
         body = claims.token_claims(
             issuer=policy.issuer,
-            deployment_id=row.id,
+            audience=claims.audience(found.id, kind.token_for),
             organization_id=org,
             bearer=who.bearer,
             roles=roles,
@@ -96,10 +197,10 @@ def mint_deployment_token(units: Units, deployment_id: str) -> MintedToken:
         )
         expires_at = datetime.fromtimestamp(body["exp"], now.tzinfo)
         ctx.record(
-            AuditAction.DEPLOYMENT_TOKEN_MINTED,
+            kind.minted,
             organization_id=org,
-            target_type=TargetType.DEPLOYMENT,
-            target_id=row.id,
+            target_type=kind.target_type,
+            target_id=found.id,
             details={
                 "jti": jti,
                 "kid": key.kid,
@@ -114,34 +215,34 @@ def mint_deployment_token(units: Units, deployment_id: str) -> MintedToken:
             expires_at=expires_at,
             expires_in=policy.lifetime_s,
             roles=roles,
-            deployment_id=row.id,
+            resource_id=found.id,
             audience=body["aud"],
         )
 
 
-def _visible(ctx: Context, deployment_id: str) -> tuple[Deployment, service.Minter]:
-    """The deployment and the caller as read now; 404 unless the caller may read it (their
-    roles read afresh: an SSO-enforcing organization's grants count here, the session check
-    comes after)."""
+def _visible(
+    ctx: Context, kind: _Kind, find: Callable[[Context], _Found]
+) -> tuple[_Found, service.Minter]:
+    """The target and the caller as read now; 404 unless the caller may read it (their roles
+    read afresh: an SSO-enforcing organization's grants count here, the session check comes
+    after)."""
     principal = ctx.caller.principal
     if principal is None:
         raise Unauthenticated()
-    row = ctx.session.get(Deployment, deployment_id)
-    if row is None or row.desired_state == Desired.DELETED or row.kind != DEPLOYMENT:
-        raise DeploymentNotFound()
-    who = service.minter(ctx.session, principal, row.organization_id)
-    target = Target.resource(row.organization_id, ScopeKind.DEPLOYMENT, row.id)
-    if who is None or not decide(who.subject, Permission.DEPLOYMENTS_READ, target):
-        raise DeploymentNotFound()
-    return row, who
+    found = find(ctx)
+    who = service.minter(ctx.session, principal, found.organization_id)
+    target = Target.resource(found.organization_id, found.scope, found.id)
+    if who is None or not decide(who.subject, kind.read, target):
+        raise kind.not_found()
+    return found, who
 
 
-def _refused(ctx: Context, row: Deployment, reason: str) -> None:
+def _refused(ctx: Context, kind: _Kind, found: _Found, reason: str) -> None:
     ctx.record(
-        AuditAction.DEPLOYMENT_TOKEN_REFUSED,
-        organization_id=row.organization_id,
-        target_type=TargetType.DEPLOYMENT,
-        target_id=row.id,
+        kind.refused,
+        organization_id=found.organization_id,
+        target_type=kind.target_type,
+        target_id=found.id,
         outcome=Outcome.DENIED,
         details={"reason": reason},
     )

@@ -1,6 +1,8 @@
 """What a deployment's node is told about its security (`Allocation.security`, ADR 27): the
 platform's JWT realm that trusts the control plane's deployment tokens, the customer's own
-SAML and OIDC realms, and the security audit settings.
+SAML and OIDC realms, and the security audit settings. A serverless project's runtime instance
+(``kind = 'project'``) gets the same realm with the project's audience
+(``citadel:project:<id>``), so a deployment's token never opens a project and the reverse.
 
 The JWT realm carries the whole JWK Set (public keys only): a node verifies tokens offline and
 learns of a new key with the next allocations document, whose tag changes with the key set
@@ -41,7 +43,7 @@ def node_security(
     secrets (without it they are left out)."""
     jwt = JwtRealm(
         issuer=policies.token_issuer,
-        audience=claims.audience(deployment.id),
+        audience=claims.audience(deployment.id, claims.TokenFor(deployment.kind)),
         jwks=jwks if jwks is not None else published_jwks(session),
         allowed_clock_skew_s=CLOCK_SKEW_S,
     )

@@ -36,7 +36,7 @@ def mint_deployment_token(work: WorkDep, deployment_id: str = DeploymentId) -> D
         expires_in=minted.expires_in,
         expires_at=minted.expires_at,
         roles=list(minted.roles),
-        deployment_id=minted.deployment_id,
+        deployment_id=minted.resource_id,
         audience=minted.audience,
     )
 
