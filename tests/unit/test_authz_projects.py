@@ -24,6 +24,7 @@ from citadel.authz.decide import Decision, Grant, Reason, Subject, Target, decid
 from citadel.authz.permissions import ROLE_PERMISSIONS, Permission
 from citadel.authz.roles import SECURITY_ANALYSTS, RoleId, ScopeKind
 from citadel.deployment_tokens.claims import stack_roles as token_roles
+from citadel.node.security import project_roles as node_roles
 from citadel.projects.roles import STACK_ROLE, project_roles, stack_roles
 from citadel.projects.types import ProjectType
 
@@ -288,6 +289,19 @@ def test_every_node_role_a_cloud_role_gives_is_a_role_of_the_projects_type(
     listed = {name for name, _ in project_roles(project_type)}
     assert given - {"superuser"} <= listed
     assert "admin" in listed  # the project's name for superuser
+
+
+@pytest.mark.parametrize("project_type", list(ProjectType), ids=str)
+def test_the_listed_roles_are_the_built_in_roles_of_the_projects_node(
+    project_type: ProjectType,
+) -> None:
+    listed = [name for name, _ in project_roles(project_type)]
+    assert listed == list(node_roles.ROLES_BY_TYPE[project_type.value])
+
+
+def test_every_node_role_a_cloud_role_gives_is_built_into_project_nodes() -> None:
+    given = set(STACK_ROLE.values()) - {"superuser"}  # superuser is built into every node
+    assert given <= set(node_roles.PROJECT_ROLES)
 
 
 def held(grant: Grant, apps: tuple[str, ...] = ()) -> list[Assignment]:
