@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import re
 
+import sqlalchemy as sa
+
 from citadel.bootstrap import Services
 from citadel.deployments.internal import pending_password
 from citadel.deployments.models import Deployment
+from citadel.projects.models import Project
 from tests.cli.conftest import LocalApi
 
 NARROW = {"COLUMNS": "40"}
@@ -55,7 +58,8 @@ def test_create_prints_the_admin_password_whole_and_once(
     )
 
     assert result.exit_code == 0, result.output
-    [project_id] = re.findall(r"\b[a-z0-9]{32}\b", result.stdout)
+    with services.db.read() as session:
+        [project_id] = session.scalars(sa.select(Project.id)).all()
     assert _shown_once(result.stdout, "admin password") == _password_of(services, project_id)
     assert result.stdout.count(_shown_once(result.stdout, "admin password")) == 1
 

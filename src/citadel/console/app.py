@@ -21,6 +21,7 @@ from citadel.console.pages import (
     organizations,
     overview,
     passkeys,
+    projects,
     security,
     signin,
     sso,
@@ -37,6 +38,7 @@ PAGES = (
     explorer.router,  # the data explorer (issue 18 item 2)
     deployment_audit.router,  # a deployment's security audit trail (issue 18 item 6)
     deployment_realms.router,  # a deployment's own SAML and OIDC realms (issue 18 item 3)
+    projects.router,  # serverless projects (issue 19 item 6)
     network.router,
     members.router,
     invitations.router,
