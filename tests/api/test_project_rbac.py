@@ -10,11 +10,14 @@ import pytest
 
 from citadel.deployment_tokens.claims import TokenFor, audience
 from citadel.deployments.models import Deployment
+from citadel.node.security.jwt_realm import JwtRefused, JwtVerifier
 from citadel.projects.schemas import CREATE_BODIES
 from citadel.projects.types import ProjectType
 from citadel.use_cases.node_security import node_security
 from citadel.use_cases.projects import create_project, delete_project
 from tests.deployment_tokens.helpers import events, served_jwks, verify
+from tests.deployment_tokens.helpers import mint as mint_for_deployment
+from tests.deployment_tokens.test_node_realm import node_realms
 from tests.fixtures.builders import (
     SystemUnits,
     add_member,
@@ -316,6 +319,32 @@ def test_a_projects_node_trusts_only_the_projects_audience(services, world):
     assert project_realm.jwt.audience == f"citadel:project:{world.a}"
     assert deployment_realm.jwt.audience == f"citadel:deployment:{dep}"
     assert project_realm.jwt.issuer == services.policies.token_issuer
+
+
+def test_a_projects_node_grants_the_analyst_role_and_refuses_a_deployments_token(
+    client, services, clock, world
+):
+    dep = make_deployment(services, world.org)
+    member = make_user(services)
+    add_member(
+        services,
+        world.org,
+        member,
+        grant(world.org, "security-t1-analyst", world.s),
+        grant(world.org, "deployment-viewer", dep),
+    )
+    session = bearer(login(client, services, member))
+    for_project = mint(client, "security", world.s, session).json()["token"]
+    for_deployment = mint_for_deployment(client, dep, session).json()["token"]
+    realms = node_realms(services)  # what the allocator hands each instance's node
+
+    verified = JwtVerifier(realms[world.s], clock).verify(for_project)
+    assert verified.user.username == member.user_id
+    assert verified.granted == ("t1_analyst",)
+    with pytest.raises(JwtRefused):
+        JwtVerifier(realms[world.s], clock).verify(for_deployment)
+    with pytest.raises(JwtRefused):
+        JwtVerifier(realms[dep], clock).verify(for_project)
 
 
 # --- enforced SSO ------------------------------------------------------------------------------
