@@ -41,8 +41,8 @@ WAKE_PATH = re.compile(r"^/internal/v1/projects/([0-9a-f]{32})/wake$")
 @dataclass
 class InternalApi:
     """What the fake-free control plane does when the gateway calls: `mode` is ``start``
-    (start the node, answer stopped), ``never`` (answer, start nothing), ``fail`` (500) or
-    ``locked`` (answer that the project's key is unavailable)."""
+    (start the node, answer stopped), ``never`` (answer, start nothing), ``fail`` (500),
+    ``locked`` (answer that the project's key is unavailable) or ``gone`` (404)."""
 
     url: str
     mode: str = "start"
@@ -68,6 +68,8 @@ def internal_api(pki: Pki) -> Iterator[InternalApi]:
                     return self._answer(500, {"errors": [{"code": "internal.error"}]})
                 if api.mode == "locked":
                     return self._answer(200, {"state": "locked"})
+                if api.mode == "gone":  # deleted meanwhile: the control plane's 404
+                    return self._answer(404, {"errors": [{"code": "projects.not_found"}]})
                 if api.mode == "start" and api.data_dir is not None and not api.nodes:
                     api.nodes.append(
                         start_node(
@@ -265,10 +267,11 @@ def test_a_wake_the_control_plane_refuses_is_answered_503_at_once(
         gateway.stop()
 
 
+@pytest.mark.parametrize("mode", ["locked", "gone"])
 def test_a_project_that_will_not_run_is_not_running(
-    pki: Pki, tmp_path: Path, internal_api: InternalApi
+    pki: Pki, tmp_path: Path, internal_api: InternalApi, mode: str
 ) -> None:
-    internal_api.mode = "locked"
+    internal_api.mode = mode
     gateway = _gateway(pki, tmp_path, internal_api, [_project(tmp_path / "never.sock")])
     try:
         with _client(pki, gateway) as client:

@@ -27,6 +27,7 @@ from citadel.contract.messages import (
     GatewaySecurityEvents,
     NodeCertificate,
     NodeCertificateRequest,
+    ObservedState,
     ProjectActivity,
     Rewrapped,
     RoutesSnapshot,
@@ -238,10 +239,14 @@ class ControlPlane:
         response.raise_for_status()
 
     async def wake_project(self, client: httpx.AsyncClient, project_id: str) -> WakeAnswer:
-        """``POST /projects/{id}/wake``: start a stopped project (a no-op for a running one);
+        """``POST /projects/{id}/wake``: start a stopped project (a no-op for a running one).
+        A project that does not exist or is being deleted (404) is answered as deleted;
         raises `httpx.HTTPError` or `ControlPlaneUnavailable` (refused, or not our API)."""
         url = f"{self.internal_url}{PREFIX}/projects/{project_id}/wake"
         response = await client.post(url, headers=self.headers())
+        if response.status_code == 404:
+            check_version(response)
+            return WakeAnswer(state=ObservedState.DELETED)
         return parse(WakeAnswer, self._ok(response))
 
     async def report_activity(self, client: httpx.AsyncClient, activity: ProjectActivity) -> None:
