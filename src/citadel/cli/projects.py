@@ -71,7 +71,7 @@ def _project_type(client: CitadelClient, project_id: str, given: TypeName | None
     if given is not None:
         return given.value
     for kind in TypeName:
-        if any(item["id"] == project_id for item in client.list_projects(kind.value)):
+        if any(item.id == project_id for item in client.list_projects(kind.value)):
             return kind.value
     raise ClientError(
         404,

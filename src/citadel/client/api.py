@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from citadel.api_keys.schemas import ApiKeyOut, ApiKeysOut
 from citadel.deployment_audit.schemas import AuditSettingsOut, DeploymentAuditEventsOut
 from citadel.deployment_realms.schemas import RealmOut, RealmsOut
-from citadel.deployment_tokens.schemas import DeploymentTokenOut
+from citadel.deployment_tokens.schemas import DeploymentTokenOut, ProjectTokenOut
 from citadel.deployments.schemas import (
     ClusterCredentialsOut,
     DeploymentCreateOut,
@@ -33,6 +33,13 @@ from citadel.invitations.schemas import InvitationOut, InvitationsOut
 from citadel.kit.schema import EmptyOut
 from citadel.members.schemas import MembershipOut, MembershipsOut
 from citadel.orgs.schemas import OrganizationListOut, OrganizationOut
+from citadel.projects.schemas import (
+    CredentialsOut,
+    ProjectCreatedOut,
+    ProjectListOut,
+    ProjectOut,
+    ProjectStatusOut,
+)
 from citadel.signin.schemas import AuthenticationInfoOut, TokenOut
 from citadel.sso.schemas import RoleMappingOut, RoleMappingsOut, SsoConfigurationOut
 from citadel.traffic_filters.schemas import (
@@ -260,24 +267,26 @@ class CitadelClient:
 
     _PROJECTS = "/serverless/projects"
 
-    def create_project(self, project_type: str, body: dict[str, Any]) -> Any:
+    def create_project(self, project_type: str, body: dict[str, Any]) -> ProjectCreatedOut:
         """Create a project of `project_type`; the answer carries the `admin` credentials
-        (the only copy of the password), as the API sent it."""
-        return self.request("POST", f"{self._PROJECTS}/{project_type}", json=body)
+        (the only copy of the password)."""
+        answer = self.request("POST", f"{self._PROJECTS}/{project_type}", json=body)
+        return _parse(ProjectCreatedOut, answer)
 
-    def list_projects(self, project_type: str, **filters: Any) -> list[Any]:
+    def list_projects(self, project_type: str, **filters: Any) -> list[ProjectOut]:
         """The projects of `project_type` the caller may read; `filters` are the listing's
         query parameters (``traffic_filter``, ``linked``)."""
-        path = f"{self._PROJECTS}/{project_type}"
-        items: list[Any] = self.request("GET", path, params=_query(filters))["items"]
-        return items
+        answer = self.request("GET", f"{self._PROJECTS}/{project_type}", params=_query(filters))
+        return _parse(ProjectListOut, answer).items
 
-    def get_project(self, project_type: str, project_id: str) -> Any:
-        return self.request("GET", f"{self._PROJECTS}/{project_type}/{project_id}")
+    def get_project(self, project_type: str, project_id: str) -> ProjectOut:
+        answer = self.request("GET", f"{self._PROJECTS}/{project_type}/{project_id}")
+        return _parse(ProjectOut, answer)
 
-    def project_status(self, project_type: str, project_id: str) -> Any:
-        """``{phase, phase_change_timestamp}``."""
-        return self.request("GET", f"{self._PROJECTS}/{project_type}/{project_id}/status")
+    def project_status(self, project_type: str, project_id: str) -> ProjectStatusOut:
+        """The project's phase and when it last changed."""
+        path = f"{self._PROJECTS}/{project_type}/{project_id}/status"
+        return _parse(ProjectStatusOut, self.request("GET", path))
 
     def update_project(
         self,
@@ -286,10 +295,11 @@ class CitadelClient:
         body: dict[str, Any],
         *,
         if_match: str | None = None,
-    ) -> Any:
+    ) -> ProjectOut:
         """Change the fields `body` holds (`if_match`: the ETag the change must apply to)."""
         path = f"{self._PROJECTS}/{project_type}/{project_id}"
-        return self.request("PATCH", path, json=body, headers=_if_match(if_match))
+        answer = self.request("PATCH", path, json=body, headers=_if_match(if_match))
+        return _parse(ProjectOut, answer)
 
     def delete_project(
         self, project_type: str, project_id: str, *, if_match: str | None = None
@@ -300,11 +310,11 @@ class CitadelClient:
 
     def reset_project_credentials(
         self, project_type: str, project_id: str, *, if_match: str | None = None
-    ) -> Any:
-        """A new password for the project's `admin` user (the old one stops working);
-        ``{username, password}``, the only copy."""
+    ) -> CredentialsOut:
+        """A new password for the project's `admin` user (the old one stops working); the
+        only copy."""
         path = f"{self._PROJECTS}/{project_type}/{project_id}/_reset-credentials"
-        return self.request("POST", path, headers=_if_match(if_match))
+        return _parse(CredentialsOut, self.request("POST", path, headers=_if_match(if_match)))
 
     def resume_project(
         self, project_type: str, project_id: str, *, if_match: str | None = None
@@ -313,11 +323,11 @@ class CitadelClient:
         path = f"{self._PROJECTS}/{project_type}/{project_id}/_resume"
         self.request("POST", path, headers=_if_match(if_match))
 
-    def mint_project_token(self, project_type: str, project_id: str) -> Any:
+    def mint_project_token(self, project_type: str, project_id: str) -> ProjectTokenOut:
         """A short-lived bearer token for the project's Elasticsearch API (ours, as a
-        deployment's `_token`)."""
+        deployment's `_token`, ADR 27)."""
         path = f"{self._PROJECTS}/{project_type}/{project_id}/_token"
-        return self.request("POST", path)
+        return _parse(ProjectTokenOut, self.request("POST", path))
 
     # --- domain claims ---------------------------------------------------------------------
 
