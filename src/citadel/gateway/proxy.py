@@ -9,7 +9,8 @@ A connection keeps the upstream of its last response for its next request and gi
 to the shared pool when it closes. The response streams back with hop-by-hop headers removed.
 The gateway re-serialises every request head itself, so the node only ever sees one
 unambiguous framing. No task per request: a task exists only while a new upstream connection
-is being opened. Costs per request are measured in docs/adr/0013.
+is being opened (or a request is held for a waking project). Costs per request are measured
+in docs/adr/0013.
 
 Serverless projects (ADR 28, 29): a project's `kb` host is answered by the gateway, its
 `ingest` host forwards only bulk and index requests (`ingest`), and a request for a stopped
