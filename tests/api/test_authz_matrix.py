@@ -31,6 +31,7 @@ from citadel.bootstrap import Services
 from citadel.key_managers import service as key_managers
 from citadel.key_managers.schemas import KeyManagerIn
 from citadel.kit.ids import new_id
+from citadel.traffic_filters import serverless as serverless_filters
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.schemas import AssociationIn, ClaimIn, RuleIn, RulesetIn
 from tests.fixtures.builders import (
@@ -157,6 +158,15 @@ class World:
     def deployment(self) -> str:
         """dep1 as a real, running deployment of org."""
         return make_deployment(self.services, self.org, deployment_id=self.dep1)
+
+    @cached_property
+    def serverless_filter(self) -> str:
+        """A serverless IP traffic filter of org in region "local", used by no project."""
+        rule = serverless_filters.RuleIn(source="192.0.2.0/24")
+        body = serverless_filters.FilterIn(name="office", type="ip", region="local", rules=[rule])
+        with self.services.db.write() as session:
+            ctx = self.services.context(session, self.services.system_caller())
+            return serverless_filters.create_filter(ctx, self.org, body, csp="aws").id
 
     @cached_property
     def stopped_deployment(self) -> str:

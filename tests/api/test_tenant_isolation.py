@@ -296,6 +296,9 @@ CALLER_ORG_REQUESTS: dict[str, dict[str, Any]] = {
     "GET /api/v1/deployments": {},
     "GET /api/v1/deployments/traffic-filter/rulesets": {},
     "POST /api/v1/deployments/traffic-filter/rulesets": {"body": ruleset_body("planted")},
+    "GET /api/v1/serverless/traffic-filters": {},
+    "POST /api/v1/serverless/traffic-filters": {"body": ruleset_body("planted")},
+    "GET /api/v1/serverless/traffic-filters/metadata": {},
     "GET /api/v1/deployments/traffic-filter/link-ids": {},
     "POST /api/v1/deployments/traffic-filter/link-ids/_claim": {
         "body": {"region": "local", "link_id": "vpce-0123456789abcdef0"}
@@ -363,6 +366,13 @@ CALLER_ORG_OBJECT_REQUESTS: dict[str, dict[str, Any]] = {
     "GET /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}/history": {
         "path": {"ruleset_id": "{ruleset}"}
     },
+    # (the victim's hosted ruleset id: the serverless API must not find it either)
+    "GET /api/v1/serverless/traffic-filters/{filter_id}": {"path": {"filter_id": "{ruleset}"}},
+    "PATCH /api/v1/serverless/traffic-filters/{filter_id}": {
+        "path": {"filter_id": "{ruleset}"},
+        "body": {"name": "taken-over", "rules": [{"source": "0.0.0.0/0"}]},
+    },
+    "DELETE /api/v1/serverless/traffic-filters/{filter_id}": {"path": {"filter_id": "{ruleset}"}},
     "GET /api/v1/deployments/traffic-filter/rulesets/{ruleset_id}/associations": {
         "path": {"ruleset_id": "{ruleset}"}
     },
