@@ -23,14 +23,23 @@ from typing import Any
 
 import httpx
 import pytest
+import uvloop
 
 from citadel.contract.client import ComponentTls, ControlPlane
 from citadel.contract.messages import CONTRACT_HEADER, CONTRACT_VERSION
 from citadel.gateway.activity import ProjectRequests
-from citadel.gateway.proxy import Limits
+from citadel.gateway.proxy import Gateway, Limits, run, server_ssl_context, upstream_ssl_context
+from citadel.gateway.snapshot import SnapshotKeeper
 from tests.gateway.conftest import PASSWORD
-from tests.gateway.harness import Pki, RecordingNode, RunningGateway, connect_from, write_snapshot
-from tests.node.process import RunningNode, start_node
+from tests.gateway.harness import (
+    KEY_PASSWORD,
+    Pki,
+    RecordingNode,
+    RunningGateway,
+    connect_from,
+    write_snapshot,
+)
+from tests.node.process import RunningNode, free_port, start_node
 
 PROJECT_ID = "c" * 32
 ALIAS = "idle-cccccc"
@@ -347,6 +356,61 @@ def test_kibana_and_ingest_are_answered_by_the_gateway_as_elasticsearch_would(
     finally:
         gateway.stop()
         recorder.close()
+
+
+def test_the_served_gateway_wakes_through_its_control_plane_and_reports_activity(
+    pki: Pki, tmp_path: Path, internal_api: InternalApi
+) -> None:
+    """`proxy.run` as the gateway root calls it: the wake and the activity report go to the
+    control plane it reports to."""
+    data_dir = tmp_path / "p"
+    internal_api.data_dir = data_dir
+    snapshot = tmp_path / "gateway" / "snapshot.json"
+    write_snapshot(snapshot, [_project(data_dir.parent / f"{data_dir.name}.sock")])
+    tls = pki.node_tls
+    gateway = Gateway(
+        SnapshotKeeper(snapshot, interval_s=0.1),
+        upstream_ssl_context(str(tls.ca), str(tls.client_cert), str(tls.client_key), None),
+        limits=Limits(wake_timeout_s=30),
+        node_server_name="localhost",
+    )
+    server_ssl = server_ssl_context(str(pki.gateway_cert), str(pki.gateway_key), KEY_PASSWORD)
+    port = free_port()
+    loop = uvloop.new_event_loop()
+    serving = loop.create_task(
+        run(gateway, "127.0.0.1", port, server_ssl, reports_to=_plane(pki, internal_api.url))
+    )
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(asyncio.gather(serving, return_exceptions=True)),
+        daemon=True,
+    )
+    thread.start()
+    try:
+        _wait_for(lambda: _listening(port))
+        with httpx.Client(
+            base_url=f"https://127.0.0.1:{port}",
+            verify=ssl.create_default_context(cafile=str(tls.ca)),
+            auth=("elastic", PASSWORD),
+            headers={"Host": HOST},
+            timeout=30,
+        ) as client:
+            assert client.get("/").status_code == 200
+        assert internal_api.wakes == [PROJECT_ID]
+        _wait_for(lambda: bool(internal_api.activity))  # within the 2 s report interval
+        ((seen,),) = [report["projects"] for report in internal_api.activity]
+        assert seen["project_id"] == PROJECT_ID
+        assert abs(seen["last_request_at"] - time.time()) < 10
+    finally:
+        loop.call_soon_threadsafe(serving.cancel)
+        thread.join(10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with connect_from("127.0.0.1", port, timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def test_activity_is_posted_over_mtls_and_kept_when_a_post_fails(
