@@ -781,3 +781,54 @@ def test_associations_of_a_project_are_rows_of_type_project(client, services, or
     with services.db.read() as session:
         row = session.scalars(sa.select(Association).where(Association.entity_id == project)).one()
     assert (row.entity_type, row.ruleset_id, row.organization_id) == ("project", filter_id, org)
+
+
+# --- through the project API -------------------------------------------------------------------
+
+PROJECTS = "/api/v1/serverless/projects/elasticsearch"
+
+
+def test_the_project_api_attaches_lists_and_detaches_filters(client, owner_key):
+    office = made(client, owner_key)
+    lab = made(client, owner_key, ip_body(rules=[{"source": "198.51.100.0/24"}]))
+    body = {"name": "search", "region_id": "local", "traffic_filters": [{"id": office}]}
+
+    created = client.post(PROJECTS, json=body, headers=owner_key)
+    assert created.status_code == 201, created.text
+    project = created.json()["id"]
+    using = client.get(PROJECTS, params={"traffic_filter": office}, headers=owner_key)
+    patched = client.patch(
+        f"{PROJECTS}/{project}", json={"traffic_filters": [{"id": lab}]}, headers=owner_key
+    )
+    using_after = client.get(PROJECTS, params={"traffic_filter": office}, headers=owner_key)
+    deleted = client.delete(f"{URL}/{office}", headers=owner_key)
+    in_use = client.delete(f"{URL}/{lab}", headers=owner_key)
+
+    assert created.json()["traffic_filters"] == [{"id": office}]
+    assert [p["id"] for p in using.json()["items"]] == [project]
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["traffic_filters"] == [{"id": lab}]
+    assert using_after.json()["items"] == []
+    assert deleted.status_code == 204
+    assert_error(in_use, 409, "traffic_filter.ruleset_in_use")
+
+
+def test_the_project_api_refuses_a_filter_of_another_region(client, owner_key):
+    elsewhere = made(client, owner_key, ip_body(region="elsewhere"))
+    body = {"name": "search", "region_id": "local", "traffic_filters": [{"id": elsewhere}]}
+
+    response = client.post(PROJECTS, json=body, headers=owner_key)
+
+    assert_error(response, 400, "traffic_filter.region_mismatch", "body.traffic_filters[0].id")
+    assert client.get(PROJECTS, headers=owner_key).json()["items"] == []
+
+
+def test_the_project_api_gives_new_projects_the_regions_defaults(client, owner_key):
+    default = made(client, owner_key, ip_body(include_by_default=True))
+    body = {"name": "search", "region_id": "local"}
+
+    created = client.post(PROJECTS, json=body, headers=owner_key)
+    none = client.post(PROJECTS, json=body | {"traffic_filters": []}, headers=owner_key)
+
+    assert created.json()["traffic_filters"] == [{"id": default}]
+    assert none.json().get("traffic_filters", []) == []

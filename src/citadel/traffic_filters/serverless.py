@@ -486,7 +486,7 @@ def patch_filter(
         service._check_not_claimed_elsewhere(ctx, org, row.type, row.region, checked)
         draft = Ruleset(id=row.id, organization_id=org, type=row.type, region=row.region)
         draft.rules = checked
-        projects = service._associated_deployments(ctx, [row.id])
+        projects = projects_using(ctx, row.id)
         replace: dict[str, RulesetRules | None] = {row.id: service._compiled(ctx, org, draft)}
         changes = service._changes(ctx, org, projects, replace=replace)
         service._judge(ctx, changes, service.Guard(force=force, clients=clients), enforce=True)
@@ -690,15 +690,6 @@ def attach_defaults(
             by_default=True,
         )
     return added
-
-
-def forget_project(ctx: Context, project_id: str) -> None:
-    """A deleted project keeps no associations."""
-    ctx.session.execute(
-        sa.delete(Association).where(
-            Association.entity_type == service.PROJECT, Association.entity_id == project_id
-        )
-    )
 
 
 def _attach(ctx: Context, org: str, project_id: str, filter_ids: Sequence[str]) -> None:
