@@ -2,8 +2,8 @@
 `citadel up`: the owner opens Projects beside Deployments, creates an Elasticsearch project
 (type, region, name, alias, search power), copies the `admin` password shown once, watches the
 project become `initialized`, applies a serverless traffic filter (after the lockout warning),
-resets the credentials (a new password shown once) and deletes it; every page fits a 390 px
-phone screen as well as a laptop's.
+resets the credentials (a new password shown once), makes an Observability project beside it
+and deletes the first; every page fits a 390 px phone screen as well as a laptop's.
 
 Screenshots (projects-list.png, project-create.png, project-page.png) go to a temporary
 directory, or to CITADEL_CONSOLE_SCREENSHOTS (docs/console.md: how docs/screenshots/ is made).
@@ -80,17 +80,19 @@ def test_an_owner_creates_watches_filters_resets_and_deletes_a_project(
         assert password not in page.content()  # shown once
         project_path = page.url.removeprefix(base_url)
 
-        # A filter that admits the browser's address applies at once; one that does not warns.
-        serverless_ip_filter(page, "loopback", "127.0.0.0/8")
+        # A filter that would block the browser's address warns first; one that admits it
+        # applies at once.
         serverless_ip_filter(page, "office only", "203.0.113.0/24")
+        serverless_ip_filter(page, "loopback", "127.0.0.0/8")
         page.reload()
-        page.get_by_label("Add a filter").select_option(label="loopback (IP addresses)")
-        page.get_by_role("button", name="Apply").click()
-        expect(page.get_by_role("status")).to_contain_text("now applies to the project")
         page.get_by_label("Add a filter").select_option(label="office only (IP addresses)")
         page.get_by_role("button", name="Apply").click()
         expect(page.locator("#lockout-warning")).to_contain_text("would lock you out")
         page.get_by_role("link", name="Cancel").click()
+        expect(page.locator("#project-filters")).to_have_count(0)
+        page.get_by_label("Add a filter").select_option(label="loopback (IP addresses)")
+        page.get_by_role("button", name="Apply").click()
+        expect(page.get_by_role("status")).to_contain_text("now applies to the project")
         expect(page.locator("#project-filters")).to_contain_text("loopback")
         expect(page.locator("#project-filters")).not_to_contain_text("office only")
         page.screenshot(path=str(shots / "project-page.png"), full_page=True)
@@ -102,9 +104,21 @@ def test_an_owner_creates_watches_filters_resets_and_deletes_a_project(
         assert len(fresh) >= 20
         assert fresh != password
 
+        # An Observability project beside it: no search power, four endpoints.
+        page.goto("/projects/new")
+        page.get_by_role("radio", name=re.compile("^Observability")).check()
+        page.get_by_label("Name", exact=True).fill("app logs")
+        page.get_by_role("button", name="Create project").click()
+        page.get_by_role("link", name="Open the project").click()
+        for key in ("elasticsearch", "kibana", "apm", "ingest"):
+            expect(page.locator(f"#endpoint-{key}")).to_contain_text("https://app-logs-")
+
         nav(page, "Projects").click()
         expect(page.get_by_role("row", name=re.compile("product search"))).to_contain_text(
             "initialized"
+        )
+        expect(page.get_by_role("row", name=re.compile("app logs"))).to_contain_text(
+            "Observability"
         )
         page.screenshot(path=str(shots / "projects-list.png"), full_page=True)
 
