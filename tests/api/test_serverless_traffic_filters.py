@@ -732,14 +732,15 @@ def from_caller(services) -> Iterator[TestClient]:
 
 def test_a_rules_change_that_blocks_the_caller_needs_force(from_caller, services, org, owner_key):
     filter_id = made(from_caller, owner_key, ip_body(rules=[{"source": f"{CALLER_IP}/32"}]))
-    make_project(services, org, filter_id)
+    project = make_project(services, org, filter_id)
     elsewhere = {"rules": [{"source": "198.51.100.0/24"}]}
 
     refused = patch(from_caller, owner_key, filter_id, elsewhere)
     forced = patch(from_caller, owner_key, filter_id, elsewhere, force="true")
 
     assert_error(refused, 409, "traffic_filter.would_block_caller", "query.force")
-    assert CALLER_IP in refused.json()["errors"][0]["message"]
+    message = refused.json()["errors"][0]["message"]
+    assert f"your address {CALLER_IP} from projects {project};" in message
     assert forced.status_code == 200, forced.text
 
 

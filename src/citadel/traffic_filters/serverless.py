@@ -489,7 +489,13 @@ def patch_filter(
         projects = projects_using(ctx, row.id)
         replace: dict[str, RulesetRules | None] = {row.id: service._compiled(ctx, org, draft)}
         changes = service._changes(ctx, org, projects, replace=replace)
-        service._judge(ctx, changes, service.Guard(force=force, clients=clients), enforce=True)
+        service._judge(
+            ctx,
+            changes,
+            service.Guard(force=force, clients=clients),
+            enforce=True,
+            entities="projects",
+        )
         row.rules = checked
     if body.name is not None:
         row.name = body.name
@@ -616,7 +622,13 @@ def set_project_filters(
     if _reachable(ctx, project_id):
         after = [i for i in [*current, *added] if i not in removed]
         changes = [_project_change(ctx, organization_id, project_id, current, after)]
-        service._judge(ctx, changes, service.Guard(force=force, clients=clients), enforce=True)
+        service._judge(
+            ctx,
+            changes,
+            service.Guard(force=force, clients=clients),
+            enforce=True,
+            entities="projects",
+        )
     if removed:
         ctx.session.execute(
             sa.delete(Association).where(

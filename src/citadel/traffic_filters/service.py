@@ -556,8 +556,15 @@ def _rows(ctx: Context, ids: Sequence[str]) -> Sequence[Ruleset]:
 
 
 def _judge(
-    ctx: Context, changes: Sequence[lockout.Change], guard: Guard, *, enforce: bool
+    ctx: Context,
+    changes: Sequence[lockout.Change],
+    guard: Guard,
+    *,
+    enforce: bool,
+    entities: str = "deployments",
 ) -> lockout.Report:
+    """What the change would block; with `enforce`, refuse one that blocks the caller's own
+    address unless forced (`entities` names what the changes are of, in the message)."""
     caller = ctx.caller
     recent: list[str] = []
     actor = caller.actor
@@ -584,7 +591,7 @@ def _judge(
     if enforce and report.caller_blocked and not guard.force:
         blocked = ", ".join(sorted(report.your_addresses.get(caller.source_ip, [])))
         raise WouldBlockCaller(
-            f"This change would block your address {caller.source_ip} from deployments "
+            f"This change would block your address {caller.source_ip} from {entities} "
             f"{blocked}; repeat it with force=true if that is intended.",
             fields=["query.force"],
         )
