@@ -22,6 +22,8 @@ from citadel.kit.clock import SettableClock
 from citadel.node.main import assemble
 from citadel.node.services import NodeServices
 from citadel.node.store.connection import Store
+from citadel.projects.roles import project_roles
+from citadel.projects.types import ProjectType
 from tests.node.builders import PASSWORD, app_of, client_of, put_user
 from tests.node.official_clients import OfficialClient
 from tests.node.process import RunningNode, Tls, make_tls, start_node
@@ -383,3 +385,15 @@ def test_a_detections_admin_may_delete_the_alerts_index_and_a_rule_author_may_no
             assert rule_author.delete("/.alerts-security.alerts-default").status_code == 403
         with signed_in(node, admin) as detections_admin:
             assert detections_admin.delete("/.alerts-security.alerts-default").status_code == 200
+
+
+@pytest.mark.parametrize("project_type", ["elasticsearch", "observability", "security"])
+def test_the_roles_the_project_api_lists_are_the_project_roles_the_node_holds(
+    tmp_path: Path, project_type: str
+) -> None:
+    listed = {name for name, _ in project_roles(ProjectType(project_type))}
+    with project_node(tmp_path, project_type) as node, signed_in(node, ADMIN) as es:
+        held = role_names(es) - {"superuser"}
+    # `editor` and `viewer` are on every node; an Elasticsearch project lists no editor
+    assert held - {"editor"} == listed - {"editor"}
+    assert listed <= held
