@@ -284,6 +284,9 @@ def test_an_elasticsearch_project_serves_the_official_clients_by_cloud_id_stops_
     assert set(phases) <= {"initializing", "initialized"}
     root = wait_served(p, es_url, password).json()
     assert root["version"]["build_flavor"] == "serverless"
+    kibana = es(p, project["endpoints"]["kibana"], "GET", "/", auth=("admin", password))
+    assert kibana.status_code == 404  # the endpoint exists in the contract; Kibana is not ours
+    assert kibana.headers["content-type"].startswith("application/json")
 
     for major in ("9", "8"):
         seen = run_client(major, "write", by_cloud_id(p, project, password), f"books-{major}")
@@ -402,6 +405,24 @@ def test_a_member_with_elasticsearch_viewer_on_one_project_reads_it_and_not_anot
     # A viewer reads; a viewer does not reset the admin's password.
     reset = as_ana("POST", f"{PROJECTS}/elasticsearch/{mine['id']}/_reset-credentials")
     assert reset.status_code == 403, reset.text
+
+    # Inside the project, as herself: a project token carries the viewer node role, which
+    # reads the data and writes none. No token for the other project.
+    url, admin = mine["endpoints"]["elasticsearch"], ("admin", mine["credentials"]["password"])
+    wait_initialized(p, "elasticsearch", mine["id"])
+    wait_served(p, url, admin[1])
+    put = es(p, url, "PUT", "/notes/_doc/1", auth=admin, params={"refresh": "true"}, json={"t": 1})
+    assert put.status_code in (200, 201), put.text
+    minted = as_ana("POST", f"{PROJECTS}/elasticsearch/{mine['id']}/_token")
+    assert minted.status_code == 200, minted.text
+    assert minted.json()["roles"] == ["viewer"]
+    as_herself = {"Authorization": f"Bearer {minted.json()['token']}"}
+    read = es(p, url, "GET", "/notes/_search", headers=as_herself)
+    assert read.status_code == 200, read.text
+    assert read.json()["hits"]["total"]["value"] == 1
+    write = es(p, url, "PUT", "/notes/_doc/2", headers=as_herself, json={"t": 2})
+    assert write.status_code == 403, write.text
+    assert as_ana("POST", f"{PROJECTS}/elasticsearch/{other['id']}/_token").status_code == 404
 
 
 # --- network security ------------------------------------------------------------------------
