@@ -9,6 +9,7 @@ client are the real ones.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import ssl
@@ -249,7 +250,10 @@ def test_a_client_that_leaves_gives_its_held_place_back(
         ctx = ssl.create_default_context(cafile=str(pki.node_tls.ca))
         with connect_from("127.0.0.1", gateway.port) as raw:
             conn = ctx.wrap_socket(raw, server_hostname="localhost")
-            conn.sendall(f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+            auth = base64.b64encode(f"elastic:{PASSWORD}".encode()).decode()
+            conn.sendall(
+                f"GET / HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Basic {auth}\r\n\r\n".encode()
+            )
             _wait_for(lambda: gateway.call(lambda: gateway.gateway.waker.held_total) == 1)
             conn.close()
         _wait_for(lambda: gateway.call(lambda: gateway.gateway.waker.held_total) == 0)
@@ -308,6 +312,21 @@ def test_a_filtered_client_never_wakes_a_project(
         assert project_id == PROJECT_ID
         assert event["event.action"] == "connection_denied"
         assert event["rule"] == "BLOCKED_BY_IP_FILTER"
+    finally:
+        gateway.stop()
+
+
+def test_an_anonymous_request_never_wakes_a_project(
+    pki: Pki, tmp_path: Path, internal_api: InternalApi
+) -> None:
+    gateway = _gateway(pki, tmp_path, internal_api, [_project(tmp_path / "never.sock")])
+    try:
+        with _client(pki, gateway) as client:
+            response = client.get("/", auth=None)
+        assert response.status_code == 401  # what the node would answer
+        assert response.headers["www-authenticate"].startswith("Basic")
+        assert response.json()["error"]["type"] == "security.missing_credentials"
+        assert internal_api.wakes == []
     finally:
         gateway.stop()
 

@@ -191,6 +191,10 @@ _MISSING_CREDENTIALS = (
     "The request has a body but no Authorization header; send credentials (Basic or ApiKey)."
 )
 _DUPLICATE_AUTHORIZATION = "The request has more than one Authorization header; send one."
+_ANONYMOUS_WAKE = (
+    "The project is stopped and the request has no Authorization header; send credentials "
+    "(Basic or ApiKey): an anonymous request does not start a project."
+)
 _DUPLICATE_FOUND_CLUSTER = "The request has more than one X-Found-Cluster header; send one."
 _TOO_MANY_CONNECTIONS = (
     "Too many open connections from this client address; close idle ones or reuse them."
@@ -852,6 +856,9 @@ class ClientConnection(asyncio.Protocol):
             if not ex.authorized and decision.reason in _FORWARDED:
                 # Anonymous access is no feature: the node never reads such a body.
                 decision = Decision(Reason.UNAUTHENTICATED, decision.route, decision.verdict)
+        if not ex.authorized and decision.reason is Reason.ASLEEP:
+            # The node would answer 401: an anonymous request never wakes a project.
+            decision = Decision(Reason.UNAUTHENTICATED, decision.route, decision.verdict)
         ex.decision = decision
         self.queue.append(ex)
         if len(self.queue) == 1:
@@ -1014,8 +1021,8 @@ class ClientConnection(asyncio.Protocol):
         if route.id not in self.reached:
             self.reached.append(route.id)
             self.gateway.clients.connected(route.id, self.context.client)
-        if route.project is not None:
-            self.gateway.activity.forwarded(route.id)
+        if route.project is not None and ex.authorized:
+            self.gateway.activity.forwarded(route.id)  # anonymous requests keep nothing warm
         if ex.expect_continue:
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
         ex.forwarded_at = now
@@ -1313,6 +1320,8 @@ class ClientConnection(asyncio.Protocol):
         headers: tuple[bytes, ...] = ()
         if decision.reason is Reason.UNAUTHENTICATED:
             code, message = RejectCode.MISSING_CREDENTIALS, _MISSING_CREDENTIALS
+            if not (ex.chunked or ex.content_length not in (None, b"0")):
+                message = _ANONYMOUS_WAKE
             headers = (WWW_AUTHENTICATE,)
         elif decision.reason is Reason.CLIENT_BUSY:
             code, message = RejectCode.TOO_MANY_REQUESTS, _TOO_MANY_REQUESTS
