@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field
+
 from citadel.authz.decide import Grant
 from citadel.authz.roles import RoleId, ScopeKind
 from citadel.errors import BadRequest
@@ -21,8 +23,14 @@ class InvalidRoleAssignment(BadRequest):
     code = "role_assignments.invalid_role_assignment"
 
 
+def _role_ids(*kinds: ScopeKind) -> str:
+    """The `role_id` description of an assignment of these kinds: the ids it accepts."""
+    ids = ", ".join(f"`{r}`" for r in RoleId if r.scope_kind in kinds)
+    return f"The ID of the role that is assigned: one of {ids}."
+
+
 class OrganizationRoleAssignmentIn(StrictModel):
-    role_id: str
+    role_id: str = Field(description=_role_ids(ScopeKind.ORGANIZATION))
     organization_id: str
 
 
@@ -38,10 +46,15 @@ class ResourceRoleAssignmentIn(StrictModel):
 
 
 class DeploymentRoleAssignmentIn(ResourceRoleAssignmentIn):
+    role_id: str = Field(description=_role_ids(ScopeKind.DEPLOYMENT))
     deployment_ids: list[str] | None = None
 
 
 class ProjectRoleAssignmentIn(ResourceRoleAssignmentIn):
+    role_id: str = Field(
+        description=_role_ids(ScopeKind.ELASTICSEARCH, ScopeKind.OBSERVABILITY, ScopeKind.SECURITY)
+        + " A role applies to projects of its own type (the list it is given under)."
+    )
     project_ids: list[str] | None = None
 
 
