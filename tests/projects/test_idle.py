@@ -97,13 +97,19 @@ def test_the_budget_passes_over_busy_projects_and_stays_exceeded() -> None:
     assert ids(stops) == ["quiet"]
 
 
-def test_pinned_memory_counts_against_the_budget() -> None:
-    projects = [running("a", 120, 512)]
+def test_a_project_still_starting_is_never_stopped_however_idle() -> None:
+    starting = RunningProject("a", 512, NOW - timedelta(hours=1), serving=False)
 
-    fits = to_stop(projects, now=NOW, idle_timeout_s=TIMEOUT, warm_memory_mb=1024)
-    crowded = to_stop(
-        projects, now=NOW, idle_timeout_s=TIMEOUT, warm_memory_mb=1024, pinned_mb=1024
-    )
+    assert to_stop([starting], now=NOW, idle_timeout_s=TIMEOUT, warm_memory_mb=None) == []
+    assert to_stop([starting], now=NOW, idle_timeout_s=TIMEOUT, warm_memory_mb=256) == []
+
+
+def test_a_starting_projects_memory_counts_against_the_budget() -> None:
+    starting = RunningProject("starting", 1024, NOW, serving=False)
+    projects = [starting, running("a", 120, 512)]
+
+    fits = to_stop(projects[1:], now=NOW, idle_timeout_s=TIMEOUT, warm_memory_mb=1024)
+    crowded = to_stop(projects, now=NOW, idle_timeout_s=TIMEOUT, warm_memory_mb=1024)
 
     assert fits == []
     assert ids(crowded) == ["a"]

@@ -222,6 +222,40 @@ def test_a_woken_project_is_not_stopped_before_it_had_a_chance_to_serve(services
     assert [s.project_id for s in sweep(units)] == [pid]
 
 
+def report(units, pid: str, observed: Observed) -> None:
+    """The allocator's status report of the project's instance."""
+    with units.write() as ctx:
+        deployments_internal.record_status(
+            ctx, pid, observed_state=observed, healthy=False, detail="", password_applied=False
+        )
+
+
+def test_a_woken_project_still_starting_is_not_stopped_however_long_its_start(services, units, org):
+    pid = make_project(services, org, idle_s=TIMEOUT + 1)
+    sweep(units)
+    report(units, pid, Observed.STOPPED)
+    wake_project(units, pid)
+    report(units, pid, Observed.INITIALIZING)
+
+    services.clock.advance(seconds=10 * TIMEOUT)
+
+    assert sweep(units) == []
+    assert state(services, pid)[0] == Desired.RUNNING
+
+
+def test_coming_up_counts_as_activity(services, units, org):
+    pid = make_project(services, org, idle_s=TIMEOUT + 1)
+    sweep(units)
+    wake_project(units, pid)
+    report(units, pid, Observed.STOPPED)
+    services.clock.advance(seconds=TIMEOUT + 30)  # a very slow start
+    report(units, pid, Observed.RUNNING)
+
+    assert sweep(units) == []  # the request that woke it is being served now
+    services.clock.advance(seconds=TIMEOUT)
+    assert [s.project_id for s in sweep(units)] == [pid]
+
+
 def test_a_woken_project_is_not_stopped_for_the_warm_budget_at_once(services, units, org):
     pid = make_project(services, org, idle_s=TIMEOUT + 1)
     sweep(units)

@@ -1,9 +1,14 @@
 """Which running projects to stop (ADR 29): pure, no I/O.
 
 A project's last activity is the latest of its last request any gateway reported, its last
-wake-up (a project just woken has not yet had a chance to serve, so waking counts as a
-request), its last phase change (it came up), its last change through the API (a
-``_resume``, a patch: someone is using it) and its creation.
+wake-up (waking counts as a request), when its node was last seen coming up (an observation
+of its instance), its last phase change, its last change through the API (a ``_resume``, a
+patch: someone is using it) and its creation.
+
+Only a project that is `serving` (its node observed running, or failed) may be stopped: one
+still starting (just created, or woken and not yet up) has not had a chance to serve the
+request that woke it, however long its start takes; its memory counts against the budget all
+the same.
 
 Two rules, in this order:
 
@@ -15,8 +20,6 @@ Two rules, in this order:
    is not cut off because someone else woke another project. The budget may therefore stay
    exceeded while every project is busy; it is a target, not a reservation.
 
-Memory that cannot be given back (projects still initializing, which have never served) counts
-against the budget (`pinned_mb`) but is never chosen.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class RunningProject:
     id: str
     memory_mb: int
     last_active: datetime
+    serving: bool = True
+    """Its node is up (or failed); False while it starts: never stopped then."""
 
 
 @dataclass(frozen=True)
@@ -72,23 +77,23 @@ def to_stop(
     now: datetime,
     idle_timeout_s: float,
     warm_memory_mb: int | None,
-    pinned_mb: int = 0,
     min_warm_s: float = MIN_WARM_S,
 ) -> list[Stop]:
     """The projects to stop now, idle ones first, then (longest idle first) those the warm
-    budget has no room for."""
+    budget has no room for; only serving ones."""
     idle_for = {p.id: (now - p.last_active).total_seconds() for p in running}
     stops = [
         Stop(p.id, StopReason.IDLE, idle_for[p.id])
         for p in running
-        if idle_for[p.id] >= idle_timeout_s
+        if p.serving and idle_for[p.id] >= idle_timeout_s
     ]
     if warm_memory_mb is None:
         return stops
     stopped = {s.project_id for s in stops}
     remaining = [p for p in running if p.id not in stopped]
-    held = pinned_mb + sum(p.memory_mb for p in remaining)
-    longest_idle_first = sorted(remaining, key=lambda p: (p.last_active, p.id))
+    held = sum(p.memory_mb for p in remaining)
+    candidates = [p for p in remaining if p.serving]
+    longest_idle_first = sorted(candidates, key=lambda p: (p.last_active, p.id))
     for p in longest_idle_first:
         if held <= warm_memory_mb:
             break

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
 from citadel.contract.messages import ObservedState, ProjectActivity
-from citadel.deployments.lifecycle import Desired
+from citadel.deployments.lifecycle import Desired, Observed
 from citadel.deployments.models import PROJECT, Deployment
 from citadel.deployments.service import touch
 from citadel.log import get_logger
@@ -47,8 +47,12 @@ log = get_logger(__name__)
 
 INITIALIZING, INITIALIZED, DELETING = Phase.INITIALIZING, Phase.INITIALIZED, Phase.DELETING
 WARM_PHASES = (INITIALIZING, INITIALIZED)
-"""Phases whose running instance holds memory against the warm budget; only ``initialized``
-projects (which have served) are ever stopped."""
+"""Phases whose running instance holds memory against the warm budget."""
+SERVING = frozenset({Observed.RUNNING, Observed.FAILED})
+"""Observed states of an instance that has had its chance to serve: only an ``initialized``
+project whose instance is in one of them is ever stopped (one woken and still starting is
+not, however long its start takes). The allocator reports a state when it changes, so the
+instance's ``observed_at`` is when it came up, which counts as activity too."""
 _ACTIVITY_BATCH = 500
 
 
@@ -79,21 +83,20 @@ def _decide(
             instance.size,
             idle.last_active(
                 project.last_request_at,
+                instance.observed_at,
                 project.phase_changed_at,
                 project.updated_at,
                 project.created_at,
             ),
+            serving=project.phase == INITIALIZED and instance.observed_state in SERVING,
         )
         for project, instance in rows
-        if project.phase == INITIALIZED
     ]
-    pinned = sum(instance.size for project, instance in rows if project.phase != INITIALIZED)
     return idle.to_stop(
         running,
         now=ctx.clock.now(),
         idle_timeout_s=idle_timeout_s,
         warm_memory_mb=warm_memory_mb,
-        pinned_mb=pinned,
     )
 
 
