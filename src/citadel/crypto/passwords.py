@@ -14,14 +14,23 @@ MIN_LENGTH = 12
 MAX_LENGTH = 256
 
 _hasher = PasswordHasher()
-_dummy = _hasher.hash("citadel-dummy-password-for-timing")
+_dummy: str | None = None
+"""A hash to verify against when there is none, made at first need (not at import: a node
+that never sees an unknown user would pay for it at every start)."""
 
 
 def use_profile(parameters: Parameters) -> None:
     """Hash new passwords with other argon2 parameters (the tests' cheap profile)."""
     global _hasher, _dummy
     _hasher = PasswordHasher.from_parameters(parameters)
-    _dummy = _hasher.hash("citadel-dummy-password-for-timing")
+    _dummy = None
+
+
+def _dummy_hash() -> str:
+    global _dummy
+    if _dummy is None:
+        _dummy = _hasher.hash("citadel-dummy-password-for-timing")
+    return _dummy
 
 
 def hash_password(password: str) -> str:
@@ -32,7 +41,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     """Whether `password` matches; spends the same work when there is no stored hash."""
     try:
-        return _hasher.verify(stored or _dummy, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
