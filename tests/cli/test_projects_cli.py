@@ -195,3 +195,16 @@ def test_token_prints_the_token_alone(local_api: LocalApi) -> None:
     assert line.count(".") == 2  # a JWT: header.claims.signature
     assert whole.exit_code == 0, whole.output
     assert answer(whole.stdout)["audience"] == f"citadel:project:{made['id']}"
+
+
+def test_a_narrow_terminal_wraps_the_cloud_id_never_cuts_it(local_api: LocalApi) -> None:
+    made = create(local_api, "elasticsearch", "shop")
+
+    result = local_api.run("project", "show", made["id"], env={"COLUMNS": "60"})
+
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    cells = "".join(
+        line.split("│")[2].strip() for line in printed(result.stdout) if line.count("│") == 3
+    )
+    assert made["cloud_id"] in cells

@@ -93,8 +93,17 @@ def _facts(project: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _fold(*names: str) -> Table:
+    """A table whose cells wrap on a narrow terminal, never cut: an id, URL or cloud_id cut
+    short with an ellipsis could not be copied."""
+    table = Table()
+    for name in names:
+        table.add_column(name, overflow="fold")
+    return table
+
+
 def _table(rows: list[tuple[str, str]]) -> Table:
-    table = Table("field", "value")
+    table = _fold("field", "value")
     for field, value in rows:
         table.add_row(field, escape(str(value)))  # names are user text, never markup
     return table
@@ -154,7 +163,7 @@ def list_(
     kinds = [project_type] if project_type else list(TypeName)
     with conn.client() as client:
         items = [item for kind in kinds for item in jsonable(client.list_projects(kind.value))]
-    table = Table("id", "type", "name", "alias", "region", "elasticsearch")
+    table = _fold("id", "type", "name", "alias", "region", "elasticsearch")
     for item in items:
         table.add_row(
             item["id"],
@@ -252,7 +261,7 @@ def reset_credentials(
     with conn.client() as client:
         kind = _project_type(client, project_id, project_type)
         done = jsonable(client.reset_project_credentials(kind, project_id, if_match=if_match))
-    table = Table("project", "username")
+    table = _fold("project", "username")
     table.add_row(project_id, done["username"])
     conn.emit(done, table, secrets={f"{done['username']} password": done["password"]})
 
