@@ -23,6 +23,8 @@ NOT_JSON = {
     ("GET", "/sso/saml/{login_prefix}/login"): "303",
     ("POST", "/sso/saml/{organization_id}/acs"): "303",
     ("GET", "/sso/saml/{organization_id}/metadata"): "200",
+    # a serverless traffic filter's delete: 204 with no body, as the subset declares
+    ("DELETE", f"{API}/serverless/traffic-filters/{{filter_id}}"): "204",
 }
 # A success schema that is an object of free keys, with why.
 FREE_OBJECTS = {("GET", f"{API}/_health"): '`{"status": "ok"}`, the liveness answer.'}
