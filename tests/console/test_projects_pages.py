@@ -193,6 +193,9 @@ def test_delete_leaves_the_project_deleting(client, signed_in, project):
     assert done.status_code == 303
     assert done.headers["location"] == "/projects?notice=project_deleted"
     assert client.get(f"/projects/elasticsearch/{project}/status").json()["status"] == "deleting"
+    page = client.get(f"/projects/elasticsearch/{project}").text
+    for control in ("/reset-credentials", "/delete", "/filters", "/resume"):
+        assert control not in page  # nothing to change while it is being deleted
 
 
 def test_a_filter_admitting_the_visitor_is_attached_and_detached(
