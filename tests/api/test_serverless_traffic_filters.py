@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from citadel.app import create_app
 from citadel.audit.models import AuditEvent
+from citadel.contract.messages import ComponentKind
 from citadel.deployments.models import Deployment
 from citadel.errors import CitadelError
 from citadel.kit.ids import new_id
@@ -39,6 +40,7 @@ from tests.fixtures.builders import (
     make_org,
     make_user,
 )
+from tests.fixtures.internal import as_component
 
 URL = "/api/v1/serverless/traffic-filters"
 HOSTED = "/api/v1/deployments/traffic-filter/rulesets"
@@ -833,3 +835,39 @@ def test_the_project_api_gives_new_projects_the_regions_defaults(client, owner_k
 
     assert created.json()["traffic_filters"] == [{"id": default}]
     assert none.json().get("traffic_filters", []) == []
+
+
+# --- the gateway's snapshot ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def internal(services) -> Iterator[TestClient]:
+    """The gateway's view of the internal API."""
+    with as_component(services, ComponentKind.GATEWAY) as c:
+        yield c
+
+
+def test_the_routes_snapshot_carries_a_projects_filters_and_their_changes(
+    client, services, org, owner_key, internal
+):
+    filter_id = made(client, owner_key)
+    project = make_project(services, org, filter_id)
+    first = internal.get("/internal/v1/routes")
+    assert first.status_code == 200, first.text
+    etag = first.headers["etag"]
+
+    (item,) = [d for d in first.json()["deployments"] if d["id"] == project]
+    assert item["rulesets"] == [filter_id]
+    assert first.json()["rulesets"][filter_id] == {"type": "ip", "sources": ["192.0.2.0/24"]}
+
+    patch(client, owner_key, filter_id, {"rules": [{"source": "198.51.100.0/24"}]})
+    after = internal.get("/internal/v1/routes", headers={"if-none-match": etag})
+    assert after.status_code == 200
+    assert after.json()["rulesets"][filter_id]["sources"] == ["198.51.100.0/24"]
+
+    set_filters(services, org, project)
+    detached = internal.get("/internal/v1/routes", headers={"if-none-match": after.headers["etag"]})
+    assert detached.status_code == 200
+    (item,) = [d for d in detached.json()["deployments"] if d["id"] == project]
+    assert item["rulesets"] == []
+    assert detached.json()["rulesets"] == {}
