@@ -31,9 +31,13 @@ from citadel.bootstrap import Services
 from citadel.key_managers import service as key_managers
 from citadel.key_managers.schemas import KeyManagerIn
 from citadel.kit.ids import new_id
+from citadel.projects.schemas import CreateElasticsearchProjectIn
+from citadel.projects.types import ProjectType
 from citadel.traffic_filters import serverless as serverless_filters
 from citadel.traffic_filters import service as traffic_filters
 from citadel.traffic_filters.schemas import AssociationIn, ClaimIn, RuleIn, RulesetIn
+from citadel.use_cases import projects
+from citadel.web.work import Work
 from tests.fixtures.builders import (
     PASSWORD,
     TestUser,
@@ -158,6 +162,21 @@ class World:
     def deployment(self) -> str:
         """dep1 as a real, running deployment of org."""
         return make_deployment(self.services, self.org, deployment_id=self.dep1)
+
+    @cached_property
+    def project(self) -> str:
+        """An Elasticsearch project of org in region "local" (made as the platform)."""
+        units = Work(self.services, self.services.system_caller(), self.org)
+        body = CreateElasticsearchProjectIn(name="matrix", region_id="local")
+        made = projects.create_project(
+            units,
+            self.services.platform_keys,
+            self.org,
+            ProjectType.ELASTICSEARCH,
+            body,
+            created_by=None,
+        )
+        return made.row.id
 
     @cached_property
     def serverless_filter(self) -> str:
