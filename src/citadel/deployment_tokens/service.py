@@ -1,5 +1,6 @@
-"""What minting reads about the caller: their role assignments in the deployment's organization
-(with the `application_roles` authorization leaves out), who they are, and how they signed in.
+"""What minting reads about the caller: their role assignments in the organization of the
+deployment or project (with the `application_roles` authorization leaves out), who they are,
+and how they signed in.
 
 Everything is read in the mint's own transaction, so a member removed or a role changed a
 moment ago is seen by the next mint.
