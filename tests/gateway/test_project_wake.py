@@ -12,10 +12,11 @@ import asyncio
 import base64
 import json
 import re
+import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,6 +59,7 @@ class InternalApi:
     mode: str = "start"
     data_dir: Path | None = None
     tls: object = None
+    before_start: Callable[[], None] | None = None  # what goes first (an old node's end)
     wakes: list[str] = field(default_factory=list)
     activity: list[dict] = field(default_factory=list)
     nodes: list[RunningNode] = field(default_factory=list)
@@ -81,6 +83,8 @@ def internal_api(pki: Pki) -> Iterator[InternalApi]:
                 if api.mode == "gone":  # deleted meanwhile: the control plane's 404
                     return self._answer(404, {"errors": [{"code": "projects.not_found"}]})
                 if api.mode == "start" and api.data_dir is not None and not api.nodes:
+                    if api.before_start is not None:
+                        api.before_start()
                     api.nodes.append(
                         start_node(
                             api.data_dir,
@@ -203,6 +207,49 @@ def test_requests_for_a_stopped_project_are_held_woken_once_and_answered(
         assert stats["held_now"] == 0
         seen = gateway.call(lambda: gateway.gateway.activity.take())
         assert list(seen) == [PROJECT_ID]  # forwarded: the idle clock restarts
+    finally:
+        gateway.stop()
+
+
+def test_a_node_that_fails_the_connection_after_accepting_is_woken_again(
+    pki: Pki, tmp_path: Path, internal_api: InternalApi
+) -> None:
+    """The snapshot says stopped but the old node still accepts (it is stopping): the request
+    goes there, the connection fails before anything is sent, and the request is held again
+    with a wake call, which starts the node anew."""
+    data_dir = tmp_path / "p"
+    node_socket = data_dir.parent / f"{data_dir.name}.sock"
+    dying = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dying.bind(str(node_socket))
+    dying.listen(8)
+
+    def accept_and_drop() -> None:
+        while True:
+            try:
+                conn, _ = dying.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=accept_and_drop, daemon=True).start()
+
+    def old_node_gone() -> None:
+        dying.shutdown(socket.SHUT_RDWR)
+        dying.close()
+        node_socket.unlink()
+
+    internal_api.data_dir = data_dir
+    internal_api.before_start = old_node_gone
+    gateway = _gateway(pki, tmp_path, internal_api, [_project(node_socket)], wake_timeout_s=30)
+    try:
+        with _client(pki, gateway) as client:
+            response = client.get("/")
+        assert response.status_code == 200
+        assert "version" in response.json()
+        assert internal_api.wakes == [PROJECT_ID]
+        stats = gateway.call(lambda: gateway.gateway.stats.snapshot())
+        assert stats["held_requests"] == 2  # held, sent to the dying node, held again
+        assert stats["wakes"] == {"ready": 1}
     finally:
         gateway.stop()
 

@@ -539,6 +539,7 @@ class _Exchange:
         "head_size",
         "headers",
         "held",
+        "holds",
         "host",
         "http_10",
         "keep_alive",
@@ -585,6 +586,7 @@ class _Exchange:
         self.forwarded_at = 0.0  # loop time it was sent on to its node
         self.latency = -1.0  # from then to the node's response head; -1: not answered by one
         self.held: asyncio.Future[None] | None = None  # waiting for its project to wake
+        self.holds = 0  # how often it was held (a node dying under it is waited for once more)
 
 
 _PEER_NOT_YET_KNOWN = ConnectionContext.direct(None)  # until connection_made reads it
@@ -1024,6 +1026,7 @@ class ClientConnection(asyncio.Protocol):
         if route.project is not None and ex.authorized:
             self.gateway.activity.forwarded(route.id)  # anonymous requests keep nothing warm
         if ex.expect_continue:
+            ex.expect_continue = False  # once, even if a woken project's request is held again
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
         ex.forwarded_at = now
         if upstream is not None:
@@ -1043,15 +1046,16 @@ class ClientConnection(asyncio.Protocol):
         if not waker.hold(route.id):
             self._stop_holding(ex, Decision(Reason.WAKE_BUSY, route, decision.verdict))
             return
-        held = asyncio.ensure_future(self._wait_awake(ex, decision))
+        held = asyncio.ensure_future(self._wait_awake(ex, decision, probe=ex.holds == 0))
         ex.held = held
+        ex.holds += 1
         held.add_done_callback(lambda _: waker.release(route.id))
 
-    async def _wait_awake(self, ex: _Exchange, decision: Decision) -> None:
+    async def _wait_awake(self, ex: _Exchange, decision: Decision, *, probe: bool) -> None:
         route = decision.route
         assert route is not None
         try:
-            outcome = await self.gateway.waker.ready(route)
+            outcome = await self.gateway.waker.ready(route, probe=probe)
         finally:
             ex.held = None
         if self.closing or not self.queue or self.queue[0] is not ex:
@@ -1074,6 +1078,19 @@ class ClientConnection(asyncio.Protocol):
             self._stop_holding(ex, Decision(Reason.WAKE_TIMEOUT, route, decision.verdict))
         else:
             self._stop_holding(ex, Decision(Reason.WAKE_FAILED, route, decision.verdict))
+        self.flush()
+
+    def _hold_again(self, ex: _Exchange, route: Route) -> None:
+        """A woken project's node accepted, then failed the connection before anything was
+        sent (it was still stopping when the request came): hold the request once more, so
+        the wake starts the node again, instead of answering 502."""
+        if self.closing or not self.queue or self.queue[0] is not ex:
+            return
+        self._release(ex)
+        decision = ex.decision
+        assert decision is not None
+        ex.decision = Decision(Reason.ASLEEP, route, decision.verdict, decision.app)
+        self._hold(ex, ex.decision)
         self.flush()
 
     def _stop_holding(self, ex: _Exchange, decision: Decision) -> None:
@@ -1143,6 +1160,9 @@ class ClientConnection(asyncio.Protocol):
                 error=type(exc).__name__,
                 request_id=ex.request_id,
             )
+            if ex.holds == 1 and route.project is not None:
+                self._hold_again(ex, route)
+                return
             self._upstream_error(
                 ex, 502, RejectCode.UPSTREAM_UNAVAILABLE, UpstreamFailure.CONNECT_FAILED
             )

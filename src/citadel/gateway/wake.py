@@ -14,6 +14,11 @@ client never wakes a project). The data path then holds the request and asks `Wa
   failed), the held requests are answered by the gateway (503 with ``Retry-After``, or the
   usual not-running answer).
 
+A node that accepts but then fails the forwarded request's connection before anything was
+sent (it was still stopping when the request came) gets the request held once more, this
+time with a wake call whatever the socket says, so the node is started again; the client
+sees a slower answer instead of a 502.
+
 Holding is bounded too: at most `max_held_per_project` requests per project and `max_held`
 in all (per worker) wait at once; one more is answered 503 with ``Retry-After`` at once, so a
 burst against a cold project cannot pile up memory or connections. A held request whose
@@ -106,10 +111,12 @@ class Waker:
         self.held_total = max(0, self.held_total - 1)
         self.stats.held_now = self.held_total
 
-    async def ready(self, route: Route) -> WakeOutcome:
+    async def ready(self, route: Route, *, probe: bool = True) -> WakeOutcome:
         """Wait until the route's node accepts connections, waking the project (one wake per
-        project at a time); cancelling the caller leaves the wake running for the others."""
-        if await self.node_accepts(route.node_socket):
+        project at a time); cancelling the caller leaves the wake running for the others.
+        With `probe` a node that accepts already is ready without a wake; without, the wake
+        is asked for anyway (the node that accepted failed the request's connection)."""
+        if probe and await self.node_accepts(route.node_socket):
             return WakeOutcome.READY
         waking = self._waking.get(route.id)
         if waking is None:
