@@ -25,6 +25,9 @@ NOT_JSON = {
     ("GET", "/sso/saml/{organization_id}/metadata"): "200",
     # a serverless traffic filter's delete: 204 with no body, as the subset declares
     ("DELETE", f"{API}/serverless/traffic-filters/{{filter_id}}"): "204",
+    # a project's delete and resume: 200 with no body, as the subset declares
+    ("DELETE", f"{API}/serverless/projects/{{project_type}}/{{project_id}}"): "200",
+    ("POST", f"{API}/serverless/projects/{{project_type}}/{{project_id}}/_resume"): "200",
 }
 # A success schema that is an object of free keys, with why.
 FREE_OBJECTS = {("GET", f"{API}/_health"): '`{"status": "ok"}`, the liveness answer.'}

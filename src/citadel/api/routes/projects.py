@@ -65,6 +65,10 @@ class ProjectRolesByIdOut(RootModel[dict[str, ProjectRolesOut]]):
     """`ProjectRolesByProjectID`: the project's id → its roles."""
 
 
+class RegionsOut(RootModel[list[RegionOut]]):
+    """The regions (an array)."""
+
+
 def _where(services: Services) -> Where:
     s = services.settings
     return Where(s.deployment_domain, s.gateway_port)
@@ -97,13 +101,15 @@ def _tags(request: Request) -> dict[str, str]:
 
 
 @router.get("/serverless/regions", dependencies=[signed_in()])
-def list_regions(services: ServicesDep) -> list[RegionOut]:
+def list_regions(services: ServicesDep) -> RegionsOut:
     """The regions where projects can be created: this platform's regions."""
     s = services.settings
-    return [
-        RegionOut.model_validate(r, from_attributes=True)
-        for r in platform_regions.regions(s.regions, s.serverless_csp)
-    ]
+    return RegionsOut(
+        [
+            RegionOut.model_validate(r, from_attributes=True)
+            for r in platform_regions.regions(s.regions, s.serverless_csp)
+        ]
+    )
 
 
 @router.get("/serverless/regions/{region_id}", dependencies=[signed_in()])
