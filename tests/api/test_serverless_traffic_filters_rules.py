@@ -132,6 +132,7 @@ def test_private_link_filters_may_have_no_rules():
         "VPCE-0123456789abcdef0",
         "0123456789abcdef0",
         "192.0.2.1",
+        "vpce-0123456789abcdef0\n",
     ],
 )
 def test_a_vpce_id_is_vpce_and_17_lowercase_hex_digits(source):
@@ -162,6 +163,7 @@ def test_an_azure_rule_keeps_its_name_and_lowercase_guid():
         ("pe-1", GUID.replace("-", ""), "r.azure_endpoint_guid"),
         ("pe-1", "{" + GUID + "}", "r.azure_endpoint_guid"),
         ("pe-1", "not-a-guid", "r.azure_endpoint_guid"),
+        ("pe-1", GUID + "\n", "r.azure_endpoint_guid"),
     ],
 )
 def test_an_azure_rule_refuses_a_bad_name_or_guid(name, guid, field):

@@ -71,8 +71,8 @@ RULE_FIELDS = {
 }
 PROJECT_KINDS = (ScopeKind.ELASTICSEARCH, ScopeKind.OBSERVABILITY, ScopeKind.SECURITY)
 MAX_PAGE_SIZE = 1000
-_VPCE_ID = re.compile(r"^vpce-[0-9a-f]{17}$")
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_VPCE_ID = re.compile(r"vpce-[0-9a-f]{17}")
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 # --- request and response shapes (the subset's) ----------------------------------------------
@@ -263,7 +263,7 @@ def _ipv4_source(value: str, field: str) -> str:
 
 
 def _vpce_id(value: str, field: str) -> str:
-    if not _VPCE_ID.match(value):
+    if not _VPCE_ID.fullmatch(value):
         raise InvalidRuleset(
             "A VPC endpoint id is 'vpce-' and 17 lowercase hex digits (vpce-0123456789abcdef0).",
             fields=[field],
@@ -278,7 +278,7 @@ def _azure_endpoint(name: str, guid: str, at: str) -> tuple[str, str]:
             fields=[f"{at}.azure_endpoint_name"],
         )
     name, checked = rules._azure(name, guid, at, InvalidRuleset)
-    if not _GUID.match(guid):
+    if not _GUID.fullmatch(guid):
         raise InvalidRuleset(
             "Write the Azure private endpoint's GUID as a lowercase UUID "
             "(7c0f05e4-e32b-4b10-a246-7b77f7dcc63c).",
