@@ -313,6 +313,18 @@ def test_an_elasticsearch_project_serves_the_official_clients_by_cloud_id_stops_
         lambda: p.instance_state(pid) == ObservedState.RUNNING, "the woken instance reported"
     )
     assert p.read_db(lambda s: s.get(Project, pid).idle_stopped) is False
+
+    # Both are in the organization's audit log: why it stopped, and what woke it.
+    def audited(action: str) -> list[dict]:
+        found = p.api("GET", f"/organizations/{p.org}/audit-events", params={"action": action})
+        assert found.status_code == 200, found.text
+        return [e for e in found.json()["events"] if e["target_id"] == pid]
+
+    (stopped,) = audited("project.idle_stopped")
+    assert stopped["details"]["reason"] == "idle"
+    assert stopped["details"]["idle_s"] >= IDLE_TIMEOUT_S
+    (woken,) = audited("project.woken")
+    assert woken["details"]["cause"] == "held_request"
     print(f"cold start seen by the client: {cold['seconds']:.2f} s")
 
 
