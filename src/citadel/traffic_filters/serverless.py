@@ -519,14 +519,16 @@ def patch_filter(
 
 
 def delete_filter(ctx: Context, org: str, filter_id: str) -> Ruleset:
-    """Delete a filter no project uses (409 naming the projects that still do)."""
+    """Delete a filter no project uses (409 saying how many still do: their ids are not named,
+    the caller may not be allowed to see them)."""
     _authorize_on_any_project(ctx, org)
     row = _load(ctx, org, filter_id, for_update=True)
     using = projects_using(ctx, row.id)
     if using:
         raise RulesetInUse(
-            f"The traffic filter is used by {len(using)} project(s): {', '.join(using)}; "
-            "remove it from their traffic_filters first.",
+            f"The traffic filter is used by {len(using)} project(s); remove it from their "
+            "traffic_filters first (GET /serverless/projects/{type}?traffic_filter=<id> "
+            "lists them).",
             fields=["path.id"],
         )
     ctx.session.execute(sa.delete(Association).where(Association.ruleset_id == row.id))
