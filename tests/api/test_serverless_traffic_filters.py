@@ -594,13 +594,17 @@ def test_a_project_uses_the_filters_it_names_and_the_gateway_gets_them(
     lab = made(client, owner_key, ip_body(rules=[{"source": "198.51.100.0/24"}]))
 
     project = make_project(services, org, office, lab)
+    reversed_project = make_project(services, org, lab, office)
 
-    assert sorted(filters_of(services, project)) == sorted([office, lab])
+    assert filters_of(services, project) == [office, lab]  # in the order asked for
+    assert filters_of(services, reversed_project) == [lab, office]
     by_entity, rulesets = gateway_view(services)
-    assert sorted(by_entity[project]) == sorted([office, lab])
+    assert by_entity[project] == [office, lab]
+    assert by_entity[reversed_project] == [lab, office]
     assert rulesets[office] == {"type": "ip", "sources": ["192.0.2.0/24"]}
     assert actions(services, office) == [
         "traffic_filter.ruleset.created",
+        "traffic_filter.association.created",
         "traffic_filter.association.created",
     ]
 
@@ -640,16 +644,17 @@ def test_a_project_may_only_use_filters_of_its_region_and_organization(
     assert filters_of(services, project) == []
 
 
-def test_a_new_project_gets_its_regions_default_filters(client, services, org, owner_key):
+def test_a_new_project_gets_its_regions_default_filters(client, services, clock, org, owner_key):
     default = made(client, owner_key, ip_body(include_by_default=True))
     made(client, owner_key, ip_body(include_by_default=True, region="elsewhere"))
     made(client, owner_key)
     existing = make_project(services, org, made(client, owner_key))
+    clock.advance(seconds=1)
     later_default = made(client, owner_key, ip_body(include_by_default=True))
 
     fresh = make_project(services, org)
 
-    assert sorted(filters_of(services, fresh)) == sorted([default, later_default])
+    assert filters_of(services, fresh) == [default, later_default]  # oldest first
     assert default not in filters_of(services, existing)  # never retroactive
 
 

@@ -28,7 +28,7 @@ import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -707,15 +707,17 @@ def attach_defaults(
 
 
 def _attach(ctx: Context, org: str, project_id: str, filter_ids: Sequence[str]) -> None:
+    """Associate the filters in the order given: each a microsecond after the one before, so
+    `project_filter_ids` answers the list as the request wrote it."""
     now = ctx.clock.now()
-    for filter_id in filter_ids:
+    for i, filter_id in enumerate(filter_ids):
         ctx.session.add(
             Association(
                 ruleset_id=filter_id,
                 entity_type=service.PROJECT,
                 entity_id=project_id,
                 organization_id=org,
-                created_at=now,
+                created_at=now + timedelta(microseconds=i),
             )
         )
     ctx.session.flush()
