@@ -508,6 +508,20 @@ def test_a_refused_change_is_audited(client, services, owner_key):
 # --- who may do what ---------------------------------------------------------------------------
 
 
+def test_a_refused_caller_is_audited_in_the_organizations_chain(client, services, org):
+    deployment_admin = key_with(services, org, "deployment-admin")
+
+    response = create(client, deployment_admin)
+
+    assert_error(response, 403, "organization.invalid_access")
+    with services.db.read() as session:
+        event = session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "request.denied")
+        ).one()
+    assert (event.organization_id, event.target_id) == (org, f"POST {URL}")
+    assert event.outcome == "denied"
+
+
 def test_any_member_reads(client, services, org, owner_key):
     filter_id = made(client, owner_key)
     billing = key_with(services, org, "billing-admin")
