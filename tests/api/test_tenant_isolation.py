@@ -63,6 +63,8 @@ class Tenant:
     login_prefix: str
     role_mapping: str
     ruleset: str
+    project: str = ""
+    """An Elasticsearch project of the organization."""
 
     @property
     def key_id(self) -> str:
@@ -89,6 +91,7 @@ class Tenant:
             self.login_prefix,
             self.role_mapping,
             self.ruleset,
+            self.project,
         ]
 
 
@@ -121,12 +124,21 @@ def make_tenant(client: TestClient, services: Services, name: str) -> Tenant:
         services, org, f"{name}-viewers", "any", ["viewers"], {"deployment": [viewer_of(org)]}
     )
     ruleset = make_ruleset(client, key, f"{name.lower()}-office", deployment)
-    return Tenant(
+    tenant = Tenant(
         org, owner, member, deployment, key, token, manager, domain, prefix, mapping, ruleset
     )
+    project = client.post(
+        f"{PROJECTS}/elasticsearch",
+        json={"name": f"{name.lower()}-project", "region_id": "local"},
+        headers=key_headers(key),
+    )
+    assert project.status_code == 201, project.text
+    tenant.project = project.json()["id"]
+    return tenant
 
 
 RULESETS = f"{API_PREFIX}/deployments/traffic-filter/rulesets"
+PROJECTS = f"{API_PREFIX}/serverless/projects"
 
 
 def ruleset_body(name: str = "office") -> dict[str, Any]:
@@ -310,9 +322,15 @@ CALLER_ORG_REQUESTS: dict[str, dict[str, Any]] = {
     "/rulesets": {
         "path": {"association_type": "deployment", "associated_entity_id": "{deployment}"}
     },
+    "POST /api/v1/serverless/projects/{project_type}": {
+        "path": {"project_type": "elasticsearch"},
+        "body": {"name": "planted", "region_id": "local"},
+    },
+    "GET /api/v1/serverless/projects/{project_type}": {"path": {"project_type": "elasticsearch"}},
 }
 
 # routes of the caller's organization that name one of its objects in the path
+PROJECT_PATH = {"project_type": "elasticsearch", "project_id": "{project}"}
 CALLER_ORG_OBJECT_REQUESTS: dict[str, dict[str, Any]] = {
     "GET /api/v1/deployments/{deployment_id}": {"path": {"deployment_id": "{deployment}"}},
     "PUT /api/v1/deployments/{deployment_id}": {
@@ -389,6 +407,20 @@ CALLER_ORG_OBJECT_REQUESTS: dict[str, dict[str, Any]] = {
         }
     },
 }
+CALLER_ORG_OBJECT_REQUESTS |= {
+    "GET /api/v1/serverless/projects/{project_type}/{project_id}": {"path": PROJECT_PATH},
+    "PATCH /api/v1/serverless/projects/{project_type}/{project_id}": {
+        "path": PROJECT_PATH,
+        "body": {"name": "taken-over"},
+    },
+    "DELETE /api/v1/serverless/projects/{project_type}/{project_id}": {"path": PROJECT_PATH},
+    "GET /api/v1/serverless/projects/{project_type}/{project_id}/status": {"path": PROJECT_PATH},
+    "POST /api/v1/serverless/projects/{project_type}/{project_id}/_reset-credentials": {
+        "path": PROJECT_PATH
+    },
+    "POST /api/v1/serverless/projects/{project_type}/{project_id}/_resume": {"path": PROJECT_PATH},
+    "GET /api/v1/serverless/projects/{project_type}/{project_id}/roles": {"path": PROJECT_PATH},
+}
 CALLER_ORG_REQUESTS |= CALLER_ORG_OBJECT_REQUESTS
 
 
@@ -409,6 +441,7 @@ def request_in(client: TestClient, route: str, org: str, victim: Tenant, headers
     values = {
         "deployment": victim.deployment,
         "ruleset": victim.ruleset,
+        "project": victim.project,
         "own_deployment": victim.deployment,
         "member": victim.member.user_id,
         "invitation": victim.invitation_handle,
@@ -854,8 +887,12 @@ def object_request(
 def test_another_organizations_object_in_ones_own_organization_answers_like_a_missing_one(
     client, services, victim, attacker, outsider, route
 ):
-    foreign_ids = {"deployment": victim.deployment, "ruleset": victim.ruleset}
-    missing_ids = {"deployment": new_id(), "ruleset": new_id()}
+    foreign_ids = {
+        "deployment": victim.deployment,
+        "ruleset": victim.ruleset,
+        "project": victim.project,
+    }
+    missing_ids = {"deployment": new_id(), "ruleset": new_id(), "project": new_id()}
     before = business_state(services)
 
     foreign = object_request(client, route, victim, attacker, foreign_ids, outsider)
@@ -874,6 +911,7 @@ CALLER_ORG_LISTS = [
     "/api/v1/deployments",
     "/api/v1/deployments/traffic-filter/rulesets?include_associations=true",
     "/api/v1/deployments/traffic-filter/link-ids",
+    "/api/v1/serverless/projects/elasticsearch",
 ]
 
 
