@@ -451,3 +451,56 @@ def test_regions_are_the_platforms(client, services, owner_key) -> None:
     missing = client.get("/api/v1/serverless/regions/mars", headers=owner_key)
     assert missing.status_code == 404
     assert missing.json()["errors"][0]["code"] == "projects.region_not_found"
+
+
+# --- traffic filters -----------------------------------------------------------------------------
+
+
+def make_filter(client, headers: dict[str, str], *, by_default: bool = False) -> str:
+    body = {
+        "name": "office",
+        "type": "ip",
+        "region": "local",
+        "include_by_default": by_default,
+        "rules": [{"source": "127.0.0.1"}],
+    }
+    response = client.post("/api/v1/serverless/traffic-filters", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def test_traffic_filters_are_associated_listed_and_detached(client, owner_key) -> None:
+    office = make_filter(client, owner_key)
+    body = made(client, owner_key, traffic_filters=[{"id": office}])
+    assert body["traffic_filters"] == [{"id": office}]
+    made(client, owner_key, name="Unfiltered")
+    listed = client.get(
+        f"{URL}/elasticsearch", params={"traffic_filter": office}, headers=owner_key
+    ).json()["items"]
+    assert [p["id"] for p in listed] == [body["id"]]
+    url = f"{URL}/elasticsearch/{body['id']}"
+    detached = client.patch(url, json={"traffic_filters": []}, headers=owner_key)
+    assert detached.status_code == 200, detached.text
+    assert detached.json().get("traffic_filters", []) == []
+    assert detached.headers["ETag"] == '"2"'
+
+
+def test_an_unknown_traffic_filter_is_a_400_naming_it(client, owner_key) -> None:
+    response = create(client, owner_key, traffic_filters=[{"id": "0" * 32}])
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["fields"] == ["body.traffic_filters[0].id"]
+
+
+def test_a_new_project_gets_the_regions_default_filters(client, owner_key) -> None:
+    default = make_filter(client, owner_key, by_default=True)
+    assert made(client, owner_key)["traffic_filters"] == [{"id": default}]
+    named = made(client, owner_key, name="Chosen", traffic_filters=[])
+    assert named.get("traffic_filters", []) == []
+
+
+def test_a_deleted_projects_filters_are_detached(client, owner_key) -> None:
+    office = make_filter(client, owner_key)
+    body = made(client, owner_key, traffic_filters=[{"id": office}])
+    client.delete(f"{URL}/elasticsearch/{body['id']}", headers=owner_key)
+    gone = client.delete(f"/api/v1/serverless/traffic-filters/{office}", headers=owner_key)
+    assert gone.status_code == 204, gone.text

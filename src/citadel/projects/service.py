@@ -139,20 +139,6 @@ def instance_of(ctx: Context, row: Project) -> Deployment:
     return instance
 
 
-def filter_ids(ctx: Context, project_id: str) -> list[str]:
-    """The ids of the serverless traffic filters associated with the project."""
-    return list(
-        ctx.session.scalars(
-            sa.select(Association.ruleset_id)
-            .where(
-                Association.entity_type == PROJECT_ENTITY,
-                Association.entity_id == project_id,
-            )
-            .order_by(Association.created_at, Association.ruleset_id)
-        )
-    )
-
-
 # --- creating ----------------------------------------------------------------------------------
 
 
