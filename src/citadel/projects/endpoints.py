@@ -39,6 +39,8 @@ def endpoints(row: Project, domain: str, port: int) -> dict[str, str]:
 
 
 def cloud_id(row: Project, domain: str, port: int) -> str:
-    """``<name>:base64("<region>.<domain>:<port>$<alias>.es$<alias>.kb")``."""
+    """``<name>:base64("<region>.<domain>:<port>$<alias>.es$<alias>.kb")``; a ``:`` in the
+    name becomes ``-`` (clients split the cloud_id at its first colon)."""
     text = f"{row.region_id}.{domain}:{port}${row.alias}.es${row.alias}.kb"
-    return f"{row.name}:{base64.b64encode(text.encode()).decode()}"
+    label = row.name.replace(":", "-")
+    return f"{label}:{base64.b64encode(text.encode()).decode()}"
