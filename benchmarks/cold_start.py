@@ -242,6 +242,7 @@ def wake_steps(log: Path, project_id: str) -> dict[str, float]:
 
 
 def run(data: Path, endpoints: dict, args: argparse.Namespace) -> dict:
+    machine_at_start = machine()
     trust = ssl.create_default_context(cafile=endpoints["ca_file"])
     created = time.perf_counter()
     project = make_project(data, endpoints, trust)
@@ -278,7 +279,7 @@ def run(data: Path, endpoints: dict, args: argparse.Namespace) -> dict:
 
     hot_p50, cold_p50 = statistics.median(hot), statistics.median(cold)
     return {
-        "machine": machine(),
+        "machine": {**machine_at_start, "load_1m_at_end": round(os.getloadavg()[0], 2)},
         "command": (
             f".venv/bin/python -m benchmarks.cold_start --cold {args.cold} --hot {args.hot} "
             f"--idle-timeout {args.idle_timeout}"
