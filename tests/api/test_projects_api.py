@@ -5,11 +5,14 @@ gone, reset credentials, resume, the phases the instance's observations give, al
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from citadel.app import create_app
 from citadel.audit.models import AuditEvent
 from citadel.contract.states import DesiredState, ObservedState
 from citadel.deployments.models import PROJECT, Deployment
@@ -504,3 +507,42 @@ def test_a_deleted_projects_filters_are_detached(client, owner_key) -> None:
     client.delete(f"{URL}/elasticsearch/{body['id']}", headers=owner_key)
     gone = client.delete(f"/api/v1/serverless/traffic-filters/{office}", headers=owner_key)
     assert gone.status_code == 204, gone.text
+
+
+@pytest.fixture
+def from_caller(services) -> Iterator[TestClient]:
+    """The API as seen from 198.51.100.7."""
+    with TestClient(
+        create_app(services), base_url="https://testserver", client=("198.51.100.7", 50000)
+    ) as c:
+        yield c
+
+
+def test_a_filter_list_that_blocks_the_caller_needs_force(from_caller, services, owner_key):
+    elsewhere = make_filter(from_caller, owner_key)  # allows 127.0.0.1 only
+    body = made(from_caller, owner_key)
+    url = f"{URL}/elasticsearch/{body['id']}"
+    with services.db.write() as session:  # reported once: someone may have reached it
+        session.execute(
+            sa.update(Deployment)
+            .where(Deployment.id == body["id"])
+            .values(observed_state="running", observed_at=services.clock.now())
+        )
+    refused = from_caller.patch(
+        url, json={"traffic_filters": [{"id": elsewhere}]}, headers=owner_key
+    )
+    assert refused.status_code == 409
+    error = refused.json()["errors"][0]
+    assert (error["code"], error["fields"]) == (
+        "traffic_filter.would_block_caller",
+        ["query.force"],
+    )
+    assert from_caller.get(url, headers=owner_key).json().get("traffic_filters", []) == []
+    forced = from_caller.patch(
+        url,
+        params={"force": "true"},
+        json={"traffic_filters": [{"id": elsewhere}]},
+        headers=owner_key,
+    )
+    assert forced.status_code == 200
+    assert forced.json()["traffic_filters"] == [{"id": elsewhere}]

@@ -9,6 +9,7 @@ transaction that makes the checks again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from citadel.authn.context import Context
@@ -23,6 +24,7 @@ from citadel.projects.models import Project
 from citadel.projects.schemas import CreateProjectIn, PatchProjectIn, TrafficFilterRefIn
 from citadel.projects.types import ProjectType
 from citadel.traffic_filters import serverless as serverless_filters
+from citadel.traffic_filters.clients import SeenClient
 from citadel.use_cases.units import Units
 
 FILTERS_FIELD = "body.traffic_filters"
@@ -142,9 +144,12 @@ def patch_project(
     body: PatchProjectIn,
     *,
     if_match: str | None,
+    force: bool = False,
+    clients: Sequence[SeenClient] = (),
 ) -> Project:
     """Change a project; `traffic_filters` replaces its whole list (``[]`` or ``null``
-    detaches all, left out leaves them)."""
+    detaches all, left out leaves them). The lockout guard refuses a list that newly blocks
+    the caller's address unless `force`; `clients` are those the gateways saw recently."""
     with units.write() as ctx:
         row = projects.update_project(
             ctx, organization_id, type, project_id, body, if_match=if_match
@@ -154,7 +159,14 @@ def patch_project(
             wanted = _ids(body.traffic_filters or [])
             if wanted != serverless_filters.project_filter_ids(ctx, row.id):
                 serverless_filters.set_project_filters(
-                    ctx, organization_id, row.id, row.region_id, wanted, field=FILTERS_FIELD
+                    ctx,
+                    organization_id,
+                    row.id,
+                    row.region_id,
+                    wanted,
+                    field=FILTERS_FIELD,
+                    force=force,
+                    clients=clients,
                 )
                 projects.touch(ctx, row)
         return row

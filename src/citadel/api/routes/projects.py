@@ -220,12 +220,29 @@ def patch_project(
     services: ServicesDep,
     if_match: IfMatch = None,
     project_id: str = ProjectId,
+    force: Annotated[
+        bool,
+        Query(
+            description="(ours) Apply a `traffic_filters` list even if it blocks the address "
+            "this request comes from (the lockout guard, as on the hosted API)."
+        ),
+    ] = False,
 ) -> ProjectOut:
     """Change the name, alias, tags (`null` removes one), traffic filters (the whole list) or
-    the type's settings (`null` restores a default)."""
+    the type's settings (`null` restores a default). A filter list that would block your own
+    address is refused (409 `traffic_filter.would_block_caller`) unless `force=true`."""
     given = _read(PATCH_BODIES[project_type], body)
     org = work.organization
-    row = use_cases.patch_project(work, org, project_type, project_id, given, if_match=if_match)
+    row = use_cases.patch_project(
+        work,
+        org,
+        project_type,
+        project_id,
+        given,
+        if_match=if_match,
+        force=force,
+        clients=services.recent_clients.current(),
+    )
     shown = use_cases.get_project(work, org, project_type, row.id)
     response.headers["ETag"] = etag(shown.row)
     return project_out(shown.row, _where(services), shown.filters)
