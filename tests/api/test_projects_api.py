@@ -5,6 +5,7 @@ gone, reset credentials, resume, the phases the instance's observations give, al
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -546,3 +547,22 @@ def test_a_filter_list_that_blocks_the_caller_needs_force(from_caller, services,
     )
     assert forced.status_code == 200
     assert forced.json()["traffic_filters"] == [{"id": elsewhere}]
+
+
+def test_an_organization_holds_projects_up_to_the_deployment_quota_apart(services, org, owner_key):
+    limited = dataclasses.replace(
+        services.policies,
+        quotas=dataclasses.replace(services.policies.quotas, deployments_per_organization=1),
+    )
+    app = create_app(dataclasses.replace(services, policies=limited))
+    with TestClient(app, base_url="https://testserver") as api:
+        assert (
+            api.post("/api/v1/deployments", json={"name": "d"}, headers=owner_key).status_code
+            == 201
+        )
+        first = made(api, owner_key)  # projects count apart from deployments
+        refused = create(api, owner_key, name="Second")
+        assert refused.status_code == 409
+        assert refused.json()["errors"][0]["code"] == "quota.deployments_per_organization"
+        api.delete(f"{URL}/elasticsearch/{first['id']}", headers=owner_key)
+        assert create(api, owner_key, name="Third").status_code == 201  # a deleted one frees it
