@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from citadel.audit.tags import AuditAction, TargetType
 from citadel.authn.context import Context
@@ -243,8 +245,8 @@ def create_project(
         created_at=now,
         updated_at=now,
     )
-    ctx.session.add(row)
-    ctx.session.flush()
+    with _alias_unique(ctx):
+        ctx.session.add(row)
     ctx.record(
         AuditAction.PROJECT_CREATED,
         organization_id=organization_id,
@@ -286,6 +288,18 @@ def for_change(
     return row
 
 
+@contextmanager
+def _alias_unique(ctx: Context) -> Iterator[None]:
+    """Flush what the block changed; an alias another project took meanwhile (the unique
+    constraint on region and alias) is a 409, not a 500."""
+    try:
+        with ctx.session.begin_nested():
+            yield
+            ctx.session.flush()
+    except IntegrityError:
+        raise AliasTaken(fields=["body.alias"]) from None
+
+
 def touch(ctx: Context, row: Project) -> None:
     """Bump the project's revision (its ETag)."""
     row.revision += 1
@@ -320,7 +334,8 @@ def update_project(
         alias = full_alias(body.alias, row.id)
         if alias != row.alias:
             _check_alias(ctx, alias, row.region_id, row.id)
-            row.alias = alias
+            with _alias_unique(ctx):
+                row.alias = alias
             changed.append("alias")
     if body.metadata is not None:
         tags = _patched_tags(row.tags, body.metadata.tags)
