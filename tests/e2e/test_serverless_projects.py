@@ -452,22 +452,20 @@ def test_an_ip_filter_on_a_project_blocks_another_loopback_address_with_a_record
     admin = ("admin", password)
     assert es(p, url, "GET", "/", auth=admin, source="127.0.0.3").status_code == 200  # open
 
-    # The API is called from 127.0.0.1, which the filter admits: no lockout to confirm.
     made = p.api(
         "POST",
         "/serverless/traffic-filters",
-        json={
-            "name": "office",
-            "type": "ip",
-            "region": "local",
-            "rules": [{"source": "127.0.0.1/32"}, {"source": "127.0.0.2/32"}],
-        },
+        json={"name": "lab", "type": "ip", "region": "local", "rules": [{"source": "127.0.0.2"}]},
     )
     assert made.status_code == 201, made.text
     office = made.json()["id"]
-    patched = p.api(
-        "PATCH", f"{PROJECTS}/elasticsearch/{pid}", json={"traffic_filters": [{"id": office}]}
-    )
+    # The API is called from 127.0.0.1, which has reached the project and which the filter
+    # would block: the lockout guard asks for force=true.
+    path, body = f"{PROJECTS}/elasticsearch/{pid}", {"traffic_filters": [{"id": office}]}
+    guarded = p.api("PATCH", path, json=body)
+    assert guarded.status_code == 409, guarded.text
+    assert guarded.json()["errors"][0]["code"] == "traffic_filter.would_block_caller"
+    patched = p.api("PATCH", path, json=body, params={"force": "true"})
     assert patched.status_code == 200, patched.text
     assert patched.json()["traffic_filters"] == [{"id": office}]
     using = p.api("GET", f"{PROJECTS}/elasticsearch", params={"traffic_filter": office})
@@ -484,6 +482,7 @@ def test_an_ip_filter_on_a_project_blocks_another_loopback_address_with_a_record
     assert error["type"] == "traffic_filter.blocked"
     assert "127.0.0.3" in error["reason"]
     assert es(p, url, "GET", "/", auth=admin, source="127.0.0.2").status_code == 200
+    assert es(p, url, "GET", "/", auth=admin).status_code == 403  # 127.0.0.1, forced out
     # Refused before any credentials are looked at: no password is no different.
     assert es(p, url, "GET", "/_search", source="127.0.0.4").status_code == 403
 
