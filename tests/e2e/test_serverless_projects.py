@@ -333,6 +333,41 @@ def test_an_elasticsearch_project_serves_the_official_clients_by_cloud_id_stops_
     print(f"cold start seen by the client: {cold['seconds']:.2f} s")
 
 
+def test_a_client_the_project_filter_refuses_never_wakes_it(idling_platform: Platform):
+    p = idling_platform
+    made = p.api(
+        "POST",
+        "/serverless/traffic-filters",
+        json={"name": "lab", "type": "ip", "region": "local", "rules": [{"source": "127.0.0.2"}]},
+    )
+    assert made.status_code == 201, made.text
+    body = {"name": "quiet", "region_id": "local", "traffic_filters": [{"id": made.json()["id"]}]}
+    project = create_project(p, "elasticsearch", body)
+    pid, admin = project["id"], ("admin", project["credentials"]["password"])
+    url = project["endpoints"]["elasticsearch"]
+    wait_initialized(p, "elasticsearch", pid)
+    eventually(
+        lambda: es(p, url, "GET", "/", auth=admin, source="127.0.0.2").status_code == 200,
+        "the project served to the admitted address",
+    )
+    eventually(
+        lambda: p.instance_state(pid) == ObservedState.STOPPED,
+        "the idle project's instance stopped",
+        timeout=IDLE_TIMEOUT_S + 60,
+    )
+
+    for _ in range(3):
+        refused = es(p, url, "GET", "/", auth=admin, source="127.0.0.3")
+        assert refused.status_code == 403, refused.text
+    time.sleep(2)  # more than a sweep and an allocator pass: nothing started it
+    assert p.instance_state(pid) == ObservedState.STOPPED
+    assert p.read_db(lambda s: s.get(Deployment, pid).desired_state) == "stopped"
+
+    woken = es(p, url, "GET", "/", auth=admin, source="127.0.0.2")
+    assert woken.status_code == 200, woken.text
+    assert woken.json()["version"]["build_flavor"] == "serverless"
+
+
 # --- Cloud RBAC ------------------------------------------------------------------------------
 
 
