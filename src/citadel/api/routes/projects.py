@@ -69,6 +69,29 @@ class RegionsOut(RootModel[list[RegionOut]]):
     """The regions (an array)."""
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """`node` with every ``#/$defs/...`` reference replaced by its definition."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def _body_doc(models: dict[ProjectType, type[BaseModel]]) -> dict[str, Any]:
+    """`openapi_extra` documenting a body read by type: any of the types' request schemas
+    (the body is read with the one `project_type` names)."""
+    variants = []
+    for model in models.values():
+        schema = model.model_json_schema()
+        variants.append(_inline(schema, schema.get("$defs", {})))
+    content = {"application/json": {"schema": {"anyOf": variants}}}
+    return {"requestBody": {"required": True, "description": _BODY_DOC, "content": content}}
+
+
 def _where(services: Services) -> Where:
     s = services.settings
     return Where(s.deployment_domain, s.gateway_port)
@@ -130,6 +153,7 @@ def get_region(services: ServicesDep, region_id: Annotated[str, Path(max_length=
     status_code=201,
     dependencies=[project_access(Permission.PROJECTS_CREATE)],
     responses=errors(503),
+    openapi_extra=_body_doc(dict(CREATE_BODIES)),
 )
 def create_project(
     project_type: ProjectType,
@@ -211,6 +235,7 @@ def get_project(
     "/serverless/projects/{project_type}/{project_id}",
     dependencies=[project_access(Permission.PROJECTS_UPDATE)],
     responses=_PRECONDITION,
+    openapi_extra=_body_doc(dict(PATCH_BODIES)),
 )
 def patch_project(
     project_type: ProjectType,
