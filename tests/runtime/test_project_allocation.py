@@ -162,6 +162,8 @@ def test_v1_with_a_cpu_hierarchy_writes_the_quota_and_reads_it_back(tmp_path: Pa
     cgroups = Cgroups.discover("citadel", mountinfo=mountinfo, own=own)
     assert cgroups.cpu
     cgroups.prepare("one", resources_for(512, 300))
+    assert cgroups.limits("one") == Resources(512 * MIB, 512, None)  # a node starts unthrottled
+    assert cgroups.limit_cpu("one", 300)
     cpu_dir = tmp_path / "cpu,cpuacct" / "citadel" / "one"
     assert (cpu_dir / "cpu.cfs_quota_us").read_text() == "30000\n"
     assert (cpu_dir / "cpu.cfs_period_us").read_text() == "100000\n"
@@ -186,6 +188,8 @@ def test_v2_delegates_cpu_when_offered_and_writes_cpu_max(tmp_path: Path) -> Non
     assert cgroups.version == 2
     assert cgroups.cpu
     cgroups.prepare("one", resources_for(1024, 1500))
+    assert not (tmp_path / "citadel" / "one" / "cpu.max").exists()  # a node starts unthrottled
+    assert cgroups.limit_cpu("one", 1500)
     assert (tmp_path / "citadel" / "one" / "cpu.max").read_text() == "150000 100000\n"
     assert cgroups.limits("one") == Resources(1024 * MIB, 512, 1500)
 
@@ -198,6 +202,7 @@ def test_v2_without_the_cpu_controller_writes_no_cpu_max(tmp_path: Path) -> None
     cgroups = Cgroups.discover("citadel", mountinfo=mountinfo, own=own)
     assert not cgroups.cpu
     cgroups.prepare("one", resources_for(1024, 1500))
+    assert not cgroups.limit_cpu("one", 1500)
     assert not (tmp_path / "citadel" / "one" / "cpu.max").exists()
     assert cgroups.limits("one") == Resources(1024 * MIB, 512, None)
 

@@ -320,6 +320,7 @@ class Allocator:
                     restart_in_s=restart_delay(node.failures),
                 )
             elif node.process is ProcessState.STARTING and self._answers(dep_id):
+                self.sandbox.settle(node.handle)
                 node.process = ProcessState.RUNNING
                 node.detail = ""
                 if node.password_given:

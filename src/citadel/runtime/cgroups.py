@@ -159,18 +159,26 @@ class Cgroups:
             _write_if_present(unified / "memory.swap.max", 0)
             _write(unified / "memory.oom.group", 1)
             _write(unified / "pids.max", resources.pids)
-            if self.cpu and resources.cpu_millis is not None:
-                _write(unified / "cpu.max", f"{cpu_quota_us(resources.cpu_millis)} {CPU_PERIOD_US}")
         else:
             memory = self.parents["memory"] / name
             _write(memory / "memory.limit_in_bytes", resources.memory_bytes)
             _write_if_present(memory / "memory.memsw.limit_in_bytes", resources.memory_bytes)
             _write(self.parents["pids"] / name / "pids.max", resources.pids)
-            if self.cpu and resources.cpu_millis is not None:
-                cpu = self.parents["cpu"] / name
-                _write(cpu / "cpu.cfs_period_us", CPU_PERIOD_US)
-                _write(cpu / "cpu.cfs_quota_us", cpu_quota_us(resources.cpu_millis))
         return procs
+
+    def limit_cpu(self, name: str, cpu_millis: int) -> bool:
+        """Hold the deployment's cgroup to `cpu_millis` thousandths of a CPU from now on (a
+        node starts unthrottled, ADR 29); False when this machine has no cpu controller."""
+        if not self.cpu:
+            return False
+        if self.version == 2:
+            unified = self.directories(name)[0]
+            _write(unified / "cpu.max", f"{cpu_quota_us(cpu_millis)} {CPU_PERIOD_US}")
+        else:
+            cpu = self.parents["cpu"] / name
+            _write(cpu / "cpu.cfs_period_us", CPU_PERIOD_US)
+            _write(cpu / "cpu.cfs_quota_us", cpu_quota_us(cpu_millis))
+        return True
 
     def pids(self, name: str) -> set[int]:
         """Every process in the deployment's cgroup."""

@@ -156,6 +156,10 @@ class Sandbox(Protocol):
 
     def exit_reason(self, handle: SandboxHandle) -> str | None: ...
 
+    def settle(self, handle: SandboxHandle) -> None:
+        """The program is up: apply what only a running program is held to (a project's CPU
+        quota: a node starts unthrottled, ADR 29)."""
+
 
 class SandboxUnavailable(RuntimeError):
     """The host lacks what the sandbox needs (bwrap, setpriv, prlimit, libseccomp)."""
@@ -215,6 +219,7 @@ class BubblewrapHandle:
     _log: IO[bytes] | None = None
     cgroup: str | None = None  # the deployment's cgroup, while it has one
     out_of_memory: bool = False
+    cpu_millis: int | None = None  # the CPU quota `settle` applies once the program is up
 
 
 def deployment_sandbox() -> BubblewrapSandbox:
@@ -345,7 +350,21 @@ class BubblewrapSandbox:
             )
         finally:
             os.close(seccomp_fd)
-        return BubblewrapHandle(spec.name, process, time.monotonic(), _log=log, cgroup=cgroup)
+        cpu = spec.resources.cpu_millis if cgroup and spec.resources else None
+        return BubblewrapHandle(
+            spec.name, process, time.monotonic(), _log=log, cgroup=cgroup, cpu_millis=cpu
+        )
+
+    def settle(self, handle: SandboxHandle) -> None:
+        """Apply a project's CPU quota now that its node answers: it starts unthrottled, so
+        a cold start is not slowed by the share it will serve with (ADR 29)."""
+        assert isinstance(handle, BubblewrapHandle)
+        if handle.cgroup is None or handle.cpu_millis is None or self.cgroups is None:
+            return
+        try:
+            self.cgroups.limit_cpu(handle.cgroup, handle.cpu_millis)
+        except OSError as exc:  # the node is up; it runs on without the quota, said loudly
+            log.warning("allocator.cpu_quota_failed", deployment_id=handle.name, error=str(exc))
 
     def _note_skipped_cpu_quota(self, spec: SandboxSpec) -> None:
         """Log that a spec's CPU quota is not applied: this machine's cgroups do not delegate
