@@ -228,7 +228,8 @@ def enforce(
 
 
 def _roles(org_id: str, specs: list[str]) -> dict[str, Any]:
-    """`organization-admin`, `deployment-viewer` (all) or `deployment-viewer:<id>,<id>`."""
+    """`organization-admin`, `deployment-viewer` (all) or `deployment-viewer:<id>,<id>`; a
+    project role (`elasticsearch-viewer:<id>`) goes under `project.<type>` with `project_ids`."""
     out: dict[str, Any] = {}
     for spec in specs:
         role, _, ids = spec.partition(":")
@@ -241,11 +242,26 @@ def _roles(org_id: str, specs: list[str]) -> dict[str, Any]:
             out.setdefault("organization", []).append({"role_id": role, "organization_id": org_id})
             continue
         entry: dict[str, Any] = {"role_id": role, "organization_id": org_id}
+        ids_name = "deployment_ids" if kind is ScopeKind.DEPLOYMENT else "project_ids"
         if ids:
-            entry["deployment_ids"] = [i for i in ids.split(",") if i]
+            entry[ids_name] = [i for i in ids.split(",") if i]
         else:
             entry["all"] = True
-        out.setdefault("deployment", []).append(entry)
+        if kind is ScopeKind.DEPLOYMENT:
+            out.setdefault("deployment", []).append(entry)
+        else:
+            out.setdefault("project", {}).setdefault(kind.value, []).append(entry)
+    return out
+
+
+def _assignments(by_kind: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every assignment of a `role_assignments` object (projects' grouped by type)."""
+    out: list[dict[str, Any]] = []
+    for kind, items in by_kind.items():
+        if kind == "project":
+            out += [a for typed in (items or {}).values() for a in typed or []]
+        else:
+            out += items or []
     return out
 
 
@@ -253,7 +269,7 @@ def _mapping_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("id", "name", "rule", "roles")
     for row in rows:
         rule = f"{row['rule']['match']}: {', '.join(row['rule']['groups'])}"
-        roles = [a["role_id"] for kind in row["role_assignments"].values() for a in kind]
+        roles = [a["role_id"] for a in _assignments(row["role_assignments"])]
         table.add_row(row["id"], row["name"], rule, ", ".join(roles))
     return table
 
@@ -274,7 +290,10 @@ def add_mapping(
     group: Annotated[list[str], typer.Option(help="A group pattern (* matches anything).")],
     role: Annotated[
         list[str],
-        typer.Option(help="organization-admin, deployment-viewer, or deployment-viewer:<ids>."),
+        typer.Option(
+            help="organization-admin, deployment-viewer, deployment-viewer:<ids>, "
+            "elasticsearch-viewer:<project ids>..."
+        ),
     ],
     match: Annotated[str, typer.Option(help="all: every pattern; any: one of them.")] = "any",
     org: Org = None,
