@@ -16,13 +16,14 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator
+
+from tests.api.test_contract import assert_error_shape
 
 _DEFAULT_SUBSET = (
     Path(__file__).resolve().parents[1] / "fixtures" / "reference" / "serverless-api-subset.json"
@@ -100,17 +101,6 @@ def schema_errors(instance: Any, schema: dict[str, Any]) -> list[str]:
     )
 
 
-def assert_error_shape(body: Any) -> None:
-    """``{"errors": [{"code", "message", ("fields")}]}`` and nothing else."""
-    assert set(body) == {"errors"}, body
-    assert body["errors"], body
-    for error in body["errors"]:
-        assert set(error) <= {"code", "message", "fields"}, error
-        assert re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", error["code"]), error
-        assert isinstance(error["message"], str), error
-        assert error["message"], error
-
-
 def operation(method: str, path: str) -> dict[str, Any]:
     """The subset's operation for a method and a path template (``/api/v1/...``)."""
     return subset()["paths"][path][method.lower()]
@@ -136,3 +126,29 @@ def assert_conforms(method: str, path: str, response: httpx.Response) -> None:
         assert not problems, f"{method} {path} {response.status_code}: {problems}\n{body}"
     for header in declared.get("headers", {}):
         assert header.lower() in response.headers, f"{method} {path}: no {header} header"
+
+
+class Caller:
+    """Calls one operation and checks the answer against the subset."""
+
+    def __init__(self, client: Any, headers: dict[str, str]) -> None:
+        self.client = client
+        self.headers = headers
+
+    def __call__(
+        self,
+        method: str,
+        template: str,
+        status: int,
+        *,
+        values: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        path = template.format(**(values or {}))
+        response = self.client.request(
+            method, path, headers={**self.headers, **(headers or {})}, **kwargs
+        )
+        assert response.status_code == status, (method, path, response.text)
+        assert_conforms(method, template, response)
+        return response

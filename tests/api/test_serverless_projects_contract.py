@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from citadel.contract.states import ObservedState
 from citadel.projects import service as projects
-from tests.api.serverless_contract import assert_conforms, subset
+from tests.api.serverless_contract import Caller, subset
 from tests.fixtures.builders import grant, key_headers, make_api_key
 
 TYPES = ("elasticsearch", "observability", "security")
@@ -34,32 +33,6 @@ PATCHES: dict[str, dict[str, Any]] = {
     "observability": {"product_tier": "complete"},
     "security": {"admin_features_package": None, "product_types": None},
 }
-
-
-class Caller:
-    """Calls one operation and checks the answer against the subset."""
-
-    def __init__(self, client, headers: dict[str, str]) -> None:
-        self.client = client
-        self.headers = headers
-
-    def __call__(
-        self,
-        method: str,
-        template: str,
-        status: int,
-        *,
-        values: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        path = template.format(**(values or {}))
-        response = self.client.request(
-            method, path, headers={**self.headers, **(headers or {})}, **kwargs
-        )
-        assert response.status_code == status, (method, path, response.text)
-        assert_conforms(method, template, response)
-        return response
 
 
 def _template(project_type: str, tail: str = "") -> str:

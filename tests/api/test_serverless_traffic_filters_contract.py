@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from citadel.projects.schemas import CreateElasticsearchProjectIn, TrafficFilterRefIn
 from citadel.projects.types import ProjectType
 from citadel.use_cases import projects as project_use_cases
-from tests.api.serverless_contract import assert_conforms, subset
+from tests.api.serverless_contract import Caller, subset
 from tests.fixtures.builders import SystemUnits, grant, key_headers, make_api_key
 
 BASE = "/api/v1/serverless/traffic-filters"
@@ -28,32 +27,6 @@ BODIES: dict[str, dict[str, Any]] = {
         "rules": [{"azure_endpoint_name": "azure-demo", "azure_endpoint_guid": GUID}]
     },
 }
-
-
-class Caller:
-    """Calls one operation and checks the answer against the subset."""
-
-    def __init__(self, client, headers: dict[str, str]) -> None:
-        self.client = client
-        self.headers = headers
-
-    def __call__(
-        self,
-        method: str,
-        template: str,
-        status: int,
-        *,
-        values: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        path = template.format(**(values or {}))
-        response = self.client.request(
-            method, path, headers={**self.headers, **(headers or {})}, **kwargs
-        )
-        assert response.status_code == status, (method, path, response.text)
-        assert_conforms(method, template, response)
-        return response
 
 
 @pytest.fixture
