@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from citadel.runtime import volume
+from citadel.runtime.cgroups import Cgroups, CgroupsUnavailable
 from citadel.runtime.sandbox import BubblewrapSandbox
 
 
@@ -32,6 +34,18 @@ def _missing(what: str, reason: str | None) -> None:
 def sandbox() -> BubblewrapSandbox:
     _missing("the deployment sandbox", BubblewrapSandbox.available())
     return BubblewrapSandbox()
+
+
+@pytest.fixture
+def cgroups() -> Iterator[Cgroups]:
+    """This machine's cgroups under a parent of this test's own."""
+    try:
+        found = Cgroups.discover(f"citadel-test-{secrets.token_hex(4)}")
+    except CgroupsUnavailable as exc:
+        _missing("deployment cgroups", str(exc))
+        raise
+    yield found
+    found.release()
 
 
 @pytest.fixture

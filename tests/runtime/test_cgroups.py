@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import time
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from citadel.runtime.cgroups import (
     resources_for,
 )
 from citadel.runtime.sandbox import BubblewrapSandbox, SandboxSpec
-from tests.runtime.conftest import _missing, sandbox_uid
+from tests.runtime.conftest import sandbox_uid
 from tests.runtime.test_allocator import PASSWORD, Running, allocating, wait_until
 
 MIB = 1024 * 1024
@@ -97,18 +96,6 @@ def test_no_usable_hierarchy_is_said_with_the_reason(tmp_path: Path) -> None:
 
 
 # -- real cgroups ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cgroups() -> Iterator[Cgroups]:
-    """This machine's cgroups under a parent of this test's own."""
-    try:
-        found = Cgroups.discover(f"citadel-test-{secrets.token_hex(4)}")
-    except CgroupsUnavailable as exc:
-        _missing("deployment cgroups", str(exc))
-        raise
-    yield found
-    found.release()
 
 
 @pytest.fixture

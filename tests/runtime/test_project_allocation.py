@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,18 +217,6 @@ def test_machines_without_cgroups_are_still_refused_for_memory_and_pids_only(
 
 
 # -- real nodes ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cgroups() -> Iterator[Cgroups]:
-    """This machine's cgroups under a parent of this test's own."""
-    try:
-        found = Cgroups.discover(f"citadel-test-{secrets.token_hex(4)}")
-    except CgroupsUnavailable as exc:
-        _missing("deployment cgroups", str(exc))
-        raise
-    yield found
-    found.release()
 
 
 @pytest.fixture
