@@ -1,12 +1,18 @@
 """Members and invitations: invite with roles and scopes, resend or revoke pending
 invitations, edit a member's roles (only what the visitor may grant is offered), remove.
 
+The role picker offers organization, deployment and project roles: a deployment role is
+scoped to all deployments or to chosen ones, a project role (``elasticsearch-developer``,
+``security-t1-analyst`` ...) to all projects of its type or to chosen projects of that type,
+as the Cloud API's ``RoleAssignments`` puts it (``{"project": {"<type>": [...]}}``).
+
 Visibility is the service's (inventory 10.7): members are listed with only the role
 assignments the visitor is able to manage.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Request, Response
@@ -28,6 +34,7 @@ from citadel.console.web import (
     page,
     parse,
     redirect,
+    short_id,
 )
 from citadel.deployments import service as deployments
 from citadel.errors import BadRequest, CitadelError
@@ -36,6 +43,9 @@ from citadel.invitations import tokens
 from citadel.invitations.links import invitation_link
 from citadel.invitations.schemas import InvitationRequestIn
 from citadel.members import service
+from citadel.projects import service as projects
+from citadel.projects.models import Project
+from citadel.projects.types import ProjectType
 from citadel.use_cases.invitations import invite as invite_people
 from citadel.web.links import link_base_of
 
@@ -46,34 +56,114 @@ ROLE_LABELS = {
     RoleId.DEPLOYMENT_ADMIN: "Deployment admin",
     RoleId.DEPLOYMENT_EDITOR: "Deployment editor",
     RoleId.DEPLOYMENT_VIEWER: "Deployment viewer",
+    RoleId.ELASTICSEARCH_ADMIN: "Elasticsearch admin",
+    RoleId.ELASTICSEARCH_DEVELOPER: "Elasticsearch developer",
+    RoleId.ELASTICSEARCH_VIEWER: "Elasticsearch viewer",
+    RoleId.OBSERVABILITY_ADMIN: "Observability admin",
+    RoleId.OBSERVABILITY_EDITOR: "Observability editor",
+    RoleId.OBSERVABILITY_VIEWER: "Observability viewer",
+    RoleId.SECURITY_ADMIN: "Security admin",
+    RoleId.SECURITY_EDITOR: "Security editor",
+    RoleId.SECURITY_VIEWER: "Security viewer",
+    RoleId.SECURITY_T1_ANALYST: "Tier 1 analyst",
+    RoleId.SECURITY_T2_ANALYST: "Tier 2 analyst",
+    RoleId.SECURITY_T3_ANALYST: "Tier 3 analyst",
+    RoleId.SECURITY_THREAT_INTEL_ANALYST: "Threat intelligence analyst",
+    RoleId.SECURITY_RULE_AUTHOR: "Rule author",
+    RoleId.SECURITY_SOC_MANAGER: "SOC manager",
+    RoleId.SECURITY_ENDPOINT_OPERATIONS_ANALYST: "Endpoint operations analyst",
+    RoleId.SECURITY_PLATFORM_ENGINEER: "Platform engineer",
+    RoleId.SECURITY_DETECTIONS_ADMIN: "Detections admin",
+    RoleId.SECURITY_ENDPOINT_POLICY_MANAGER: "Endpoint policy manager",
 }
-OFFERED = tuple(ROLE_LABELS)  # project (serverless) roles have no projects to scope to here
+OFFERED = tuple(ROLE_LABELS)
+PROJECT_TYPE_LABELS = {
+    ProjectType.ELASTICSEARCH: "Elasticsearch",
+    ProjectType.OBSERVABILITY: "Observability",
+    ProjectType.SECURITY: "Security",
+}
+GROUP_LABELS = {
+    ScopeKind.ORGANIZATION: "Organization",
+    ScopeKind.DEPLOYMENT: "Deployments",
+    **{ScopeKind(t.value): f"{label} projects" for t, label in PROJECT_TYPE_LABELS.items()},
+}
+"""What the picker groups roles under (one `<optgroup>` per kind of scope)."""
 
 
-def grantable(visitor: Visitor, deployment_ids: list[str]) -> list[dict[str, Any]]:
-    """The roles the visitor may give, each with whether "all deployments" is allowed and
-    which deployments it may be scoped to (the pure `may_grant`, as the service checks)."""
+def scope_field(kind: ScopeKind) -> str | None:
+    """The form field that names the chosen resources of a role of this kind: `deployment`,
+    `project_elasticsearch` ... (none for an organization role)."""
+    if kind is ScopeKind.ORGANIZATION:
+        return None
+    if kind is ScopeKind.DEPLOYMENT:
+        return "deployment"
+    return f"project_{kind.value}"
+
+
+def grantable(
+    visitor: Visitor,
+    deployment_ids: list[str],
+    project_ids: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """The roles the visitor may give, each with whether "all" (deployments, or projects of
+    its type) is allowed and which resources it may be scoped to (the pure `may_grant`, as
+    the service checks). Project roles are offered when `project_ids` (by project type) is
+    given; without it, organization and deployment roles only."""
     org = visitor.organization_id or ""
     subject = visitor.caller.subject
     out = []
     for role in OFFERED:
-        if role.scope_kind is ScopeKind.ORGANIZATION:
+        kind = role.scope_kind
+        shown = {
+            "id": str(role),
+            "label": ROLE_LABELS[role],
+            "kind": str(kind),
+            "group": GROUP_LABELS[kind],
+        }
+        if kind is ScopeKind.ORGANIZATION:
             if may_grant(subject, Grant(org, role, all=True)):
-                out.append({"id": str(role), "label": ROLE_LABELS[role], "all": True, "ids": []})
+                out.append({**shown, "all": True, "ids": []})
             continue
+        if kind is ScopeKind.DEPLOYMENT:
+            candidates: Sequence[str] = deployment_ids
+        elif project_ids is None:
+            continue
+        else:
+            candidates = project_ids.get(kind.value, ())
         whole = bool(may_grant(subject, Grant(org, role, all=True)))
         ids = [
-            d
-            for d in deployment_ids
-            if may_grant(subject, Grant(org, role, all=False, resource_ids=frozenset({d})))
+            i
+            for i in candidates
+            if may_grant(subject, Grant(org, role, all=False, resource_ids=frozenset({i})))
         ]
         if whole or ids:
-            out.append({"id": str(role), "label": ROLE_LABELS[role], "all": whole, "ids": ids})
+            out.append({**shown, "all": whole, "ids": ids})
+    return out
+
+
+def project_labels(rows: Sequence[Project]) -> dict[str, str]:
+    """Each project's name with its short id, `shop (3f9a1c)`, as deployments are shown."""
+    return {p.id: f"{p.name} ({short_id(p.id)})" for p in rows}
+
+
+def project_scopes(
+    offered: list[dict[str, Any]], readable: Mapping[str, Sequence[Project]]
+) -> list[dict[str, Any]]:
+    """The picker's project checkboxes, by type: the projects a role offered may be scoped to."""
+    out = []
+    for t, label in PROJECT_TYPE_LABELS.items():
+        ids = {i for g in offered if g["kind"] == t.value for i in g["ids"]}
+        rows = [p for p in readable.get(t.value, ()) if p.id in ids]
+        if rows:
+            field = scope_field(ScopeKind(t.value))
+            shown = list(project_labels(rows).items())
+            out.append({"legend": f"{label} projects", "field": field, "projects": shown})
     return out
 
 
 def role_assignments(org: str, form: Form) -> RoleAssignmentsIn | None:
-    """The `RoleAssignments` a role picker describes (`role`, `scope`, `deployment`)."""
+    """The `RoleAssignments` a role picker describes (`role`, `scope`, and the chosen
+    resources: `deployment`, or `project_<type>` for a project role)."""
     role_text = form.get("role")
     if not role_text:
         return None
@@ -81,28 +171,37 @@ def role_assignments(org: str, form: Form) -> RoleAssignmentsIn | None:
         role = RoleId(role_text)
     except ValueError:
         raise BadRequest("Choose one of the roles offered.", fields=["role"]) from None
-    if role.scope_kind is ScopeKind.ORGANIZATION:
-        data: dict[str, Any] = {"organization": [{"role_id": str(role), "organization_id": org}]}
-    elif role.scope_kind is ScopeKind.DEPLOYMENT:
-        entry: dict[str, Any] = {"role_id": str(role), "organization_id": org}
-        if form.get("scope", "all") == "all":
-            entry["all"] = True
-        else:
-            entry["all"] = False
-            entry["deployment_ids"] = form.all("deployment")
-        data = {"deployment": [entry]}
+    kind = role.scope_kind
+    field = scope_field(kind)
+    if field is None:
+        return parse(
+            RoleAssignmentsIn,
+            {"organization": [{"role_id": str(role), "organization_id": org}]},
+        )
+    entry: dict[str, Any] = {"role_id": str(role), "organization_id": org}
+    if form.get("scope", "all") == "all":
+        entry["all"] = True
     else:
-        raise BadRequest("Project roles are not offered here.", fields=["role"])
-    return parse(RoleAssignmentsIn, data)
+        entry["all"] = False
+        ids_name = "deployment_ids" if kind is ScopeKind.DEPLOYMENT else "project_ids"
+        entry[ids_name] = form.all(field)
+    if kind is ScopeKind.DEPLOYMENT:
+        return parse(RoleAssignmentsIn, {"deployment": [entry]})
+    return parse(RoleAssignmentsIn, {"project": {kind.value: [entry]}})
 
 
 def describe(items: list[Assignment], names: dict[str, str]) -> list[dict[str, Any]]:
-    """Role assignments as the page shows them, with what removing one needs."""
+    """Role assignments as the page shows them (`names`: deployment and project labels by
+    id), with what removing one needs (the form field its resources go in)."""
     out = []
     for a in items:
         g = a.grant
-        if g.kind is ScopeKind.ORGANIZATION or g.all:
-            scope = "organization" if g.kind is ScopeKind.ORGANIZATION else "all deployments"
+        if g.kind is ScopeKind.ORGANIZATION:
+            scope = "organization"
+        elif g.all and g.kind is ScopeKind.DEPLOYMENT:
+            scope = "all deployments"
+        elif g.all:
+            scope = f"all {PROJECT_TYPE_LABELS[ProjectType(g.kind.value)]} projects"
         else:
             scope = ", ".join(sorted(names.get(i, i) for i in g.resource_ids))
         out.append(
@@ -112,6 +211,7 @@ def describe(items: list[Assignment], names: dict[str, str]) -> list[dict[str, A
                 "scope": scope,
                 "all": g.all,
                 "ids": sorted(g.resource_ids),
+                "field": scope_field(g.kind),
             }
         )
     return out
@@ -122,6 +222,7 @@ def _context(visitor: Visitor) -> dict[str, Any]:
     with visitor.read() as ctx:
         members = service.list_members(ctx, org)
         rows = deployments.list_deployments(ctx, org)
+        readable = {t.value: projects.list_projects(ctx, org, t) for t in ProjectType}
         pending: list[dict[str, Any]] = []
         if visitor.may("invitations:read"):
             for row in invitations.list_invitations(ctx, org):
@@ -137,13 +238,18 @@ def _context(visitor: Visitor) -> dict[str, Any]:
                     }
                 )
     names = deployment_labels(rows)
+    labels = {**names, **project_labels([p for ps in readable.values() for p in ps])}
     for item in pending:
-        item["roles"] = describe(item["roles"], names)
+        item["roles"] = describe(item["roles"], labels)
+    offered = grantable(
+        visitor, [d.id for d in rows], {t: [p.id for p in ps] for t, ps in readable.items()}
+    )
     return {
-        "members": [{"m": m, "roles": describe(m.assignments, names)} for m in members],
+        "members": [{"m": m, "roles": describe(m.assignments, labels)} for m in members],
         "pending": pending,
         "names": names,
-        "grantable": grantable(visitor, [d.id for d in rows]),
+        "project_scopes": project_scopes(offered, readable),
+        "grantable": offered,
     }
 
 
