@@ -248,3 +248,22 @@ def test_the_pages_with_project_scopes_keep_labels_and_no_inline_script(
     assert ids
     assert [i for i in ids if f'for="{i}"' not in html] == []
     assert html.count("<optgroup") == html.count("</optgroup>") == 5  # one picker, five kinds
+
+
+def test_only_another_types_projects_ticked_is_a_clear_error(
+    client, services, owner, projects, signed_in
+):
+    _, org = owner
+    member = make_user(services)
+    add_member(services, org, member)
+    answer = post(
+        client,
+        f"/members/{member.user_id}/roles/add",
+        signed_in,
+        role="elasticsearch-viewer",
+        scope="some",
+        project_security=projects["soc"],
+    )
+    assert answer.status_code == 400
+    assert "Tick at least one of the Elasticsearch projects for this role" in answer.text
+    assert grants_of(services, org, member.user_id) == {}

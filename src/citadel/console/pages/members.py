@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from citadel.authz import assignments
-from citadel.authz.assignments import Assignment, RoleAssignmentsIn
+from citadel.authz.assignments import Assignment, InvalidRoleAssignment, RoleAssignmentsIn
 from citadel.authz.decide import Grant, may_grant
 from citadel.authz.roles import RoleId, ScopeKind
 from citadel.console.form_tokens import AlreadySubmitted
@@ -182,9 +182,15 @@ def role_assignments(org: str, form: Form) -> RoleAssignmentsIn | None:
     if form.get("scope", "all") == "all":
         entry["all"] = True
     else:
+        ids = form.all(field)
+        if not ids:
+            what = "deployments" if kind is ScopeKind.DEPLOYMENT else GROUP_LABELS[kind]
+            raise InvalidRoleAssignment(
+                f"Tick at least one of the {what} for this role, or choose all of them.",
+                fields=[field],
+            )
         entry["all"] = False
-        ids_name = "deployment_ids" if kind is ScopeKind.DEPLOYMENT else "project_ids"
-        entry[ids_name] = form.all(field)
+        entry["deployment_ids" if kind is ScopeKind.DEPLOYMENT else "project_ids"] = ids
     if kind is ScopeKind.DEPLOYMENT:
         return parse(RoleAssignmentsIn, {"deployment": [entry]})
     return parse(RoleAssignmentsIn, {"project": {kind.value: [entry]}})
