@@ -1,7 +1,7 @@
 """The role picker's project roles in a real browser (Debian's Chromium through Playwright)
 against `citadel up`, with JavaScript turned off: the owner invites someone as Elasticsearch
 viewer of one project by choosing the role, "Only these projects" and the project's box, and
-the pending invitation says so."""
+the pending invitation says so; the picker with its project boxes fits a phone's screen."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.console.browser import DESKTOP, Person, console_up, csrf_of, new_context, sign_in
+from tests.console.browser import (
+    DESKTOP,
+    PHONE,
+    Person,
+    console_up,
+    csrf_of,
+    new_context,
+    sign_in,
+)
+from tests.console.test_browser_layout import FITS
 
 pytestmark = pytest.mark.e2e
 OWNER = Person("owner@example.com", "e2e owner password 123")
@@ -55,4 +64,11 @@ def test_an_owner_invites_a_viewer_of_one_project_without_javascript(
         expect(row).to_contain_text(f"Elasticsearch viewer · shop ({made['shop'][:6]})")
         expect(row).not_to_contain_text("docs")
         no_script.close()
+
+        phone = new_context(browser, base_url, PHONE, storage_state=signed.storage_state())
+        small = phone.new_page()
+        small.goto("/members")
+        expect(small.get_by_role("group", name="Elasticsearch projects")).to_be_visible()
+        assert small.evaluate(FITS) == []  # the picker's project boxes fit a 390 px screen
+        phone.close()
         signed.close()
