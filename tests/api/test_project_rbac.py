@@ -229,6 +229,15 @@ def test_a_project_named_under_another_type_answers_not_found(client, services, 
     assert response.json()["errors"][0]["code"] == "projects.not_found"
 
 
+def test_an_unknown_project_type_answers_not_found_as_the_project_routes_do(
+    client, services, world
+):
+    owner = bearer(login(client, services, world.owner))
+    response = mint(client, "vectordb", world.a, owner)
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "projects.not_found"
+
+
 def test_a_deployment_id_is_no_project(client, services, world):
     dep = make_deployment(services, world.org)
     owner = bearer(login(client, services, world.owner))

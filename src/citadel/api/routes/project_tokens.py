@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path
 from citadel.api.deps import WorkDep, signed_in
 from citadel.api.openapi import errors
 from citadel.deployment_tokens.schemas import ProjectTokenOut
+from citadel.projects.errors import ProjectNotFound
 from citadel.projects.types import ProjectType
 from citadel.use_cases import deployment_tokens as use_cases
 
@@ -26,7 +27,9 @@ ProjectId = Path(max_length=32, description="Identifier for the project")
     responses=errors(403, 404),
 )
 def mint_project_token(
-    work: WorkDep, project_type: ProjectType, project_id: str = ProjectId
+    work: WorkDep,
+    project_type: str = Path(description="elasticsearch, observability or security"),
+    project_id: str = ProjectId,
 ) -> ProjectTokenOut:
     """A bearer token for the project's Elasticsearch API (its `elasticsearch` endpoint), with
     the node roles your Cloud roles give there (`superuser` for an Admin or the Organization
@@ -35,7 +38,11 @@ def mint_project_token(
     for a project you may not read, like an unknown id; 403 `project_token.sso_required` when
     the organization enforces SSO and this session did not sign in through it;
     403 `project_token.no_stack_role` when no role gives access to the project's data."""
-    minted = use_cases.mint_project_token(work, None, project_type, project_id)
+    try:
+        kind = ProjectType(project_type)
+    except ValueError:  # an unknown type is an unknown project, as on the project routes
+        raise ProjectNotFound() from None
+    minted = use_cases.mint_project_token(work, None, kind, project_id)
     return ProjectTokenOut(
         token=minted.token,
         token_type=minted.token_type,
