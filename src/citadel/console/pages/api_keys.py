@@ -1,5 +1,8 @@
 """Cloud API keys: create with roles and expiry (the secret is shown once, with a copy button),
-the list with expiry and last use, revoke."""
+the list with expiry and last use, revoke.
+
+The role picker is the members page's: organization, deployment and project roles, a project
+role scoped to all projects of its type or to chosen ones, offered as `may_grant` allows."""
 
 from __future__ import annotations
 
@@ -12,7 +15,13 @@ from citadel.api_keys import service
 from citadel.api_keys.schemas import CreateApiKeyIn
 from citadel.authz import assignments
 from citadel.console.form_tokens import AlreadySubmitted
-from citadel.console.pages.members import describe, grantable, role_assignments
+from citadel.console.pages.members import (
+    describe,
+    grantable,
+    project_labels,
+    project_scopes,
+    role_assignments,
+)
 from citadel.console.routing import console_router
 from citadel.console.web import (
     PostedForm,
@@ -28,6 +37,8 @@ from citadel.console.web import (
 from citadel.deployments import service as deployments
 from citadel.errors import CitadelError
 from citadel.orgs.service import load as load_org
+from citadel.projects import service as projects
+from citadel.projects.types import ProjectType
 
 router = console_router()
 EXPIRATIONS = (
@@ -45,12 +56,15 @@ def _page(request: Request, visitor: Visitor, *, status: int = 200, **extra: Any
     with visitor.read() as ctx:
         rows = service.list_api_keys(ctx, org)
         names = deployment_labels(deployments.list_deployments(ctx, org))
+        readable = {t.value: projects.list_projects(ctx, org, t) for t in ProjectType}
         allow_never = load_org(ctx.session, org).allow_never_expiring_api_keys
         now = ctx.clock.now()
+    labels = {**names, **project_labels([p for ps in readable.values() for p in ps])}
+    offered = grantable(visitor, list(names), {t: [p.id for p in ps] for t, ps in readable.items()})
     keys = [
         {
             "row": k,
-            "roles": describe(assignments.from_stored(k.role_assignments), names),
+            "roles": describe(assignments.from_stored(k.role_assignments), labels),
             "near_expiry": k.expires_at is not None and k.expires_at - now < NEAR_EXPIRY,
         }
         for k in rows
@@ -63,8 +77,9 @@ def _page(request: Request, visitor: Visitor, *, status: int = 200, **extra: Any
         status=status,
         keys=keys,
         expirations=choices,
-        grantable=grantable(visitor, list(names)),
+        grantable=offered,
         names=names,
+        project_scopes=project_scopes(offered, readable),
         **extra,
     )
 

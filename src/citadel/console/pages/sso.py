@@ -5,7 +5,9 @@ on the sign-in page.
 Every handler calls the service functions the API routes call (`citadel.domains.service`,
 `citadel.sso.configuration`, `role_mappings`, `enforcement`, `login.start`), which authorize
 inside their transaction; the page only hides what the visitor may not do. Verifying a domain
-is the route's three steps, so no write transaction waits on DNS.
+is the route's three steps, so no write transaction waits on DNS. A role mapping's roles come
+from the members page's picker: organization, deployment and project roles, a project role
+scoped to all projects of its type or to chosen ones.
 
 "Sign in with SSO" answers a GET form with a page that moves on by `<meta http-equiv=refresh>`:
 the console's CSP has `form-action 'self'`, which Chromium applies to every redirect that
@@ -21,7 +23,15 @@ from fastapi import Request, Response
 
 from citadel.authz import assignments
 from citadel.authz.assignments import RoleAssignmentsIn
-from citadel.console.pages.members import describe, grantable, role_assignments
+from citadel.authz.roles import ScopeKind
+from citadel.console.pages.members import (
+    describe,
+    grantable,
+    project_labels,
+    project_scopes,
+    role_assignments,
+    scope_field,
+)
 from citadel.console.pages.signin import safe_next, sign_in_page
 from citadel.console.routing import console_router
 from citadel.console.web import (
@@ -42,6 +52,8 @@ from citadel.domains import service as domains
 from citadel.domains.schemas import DomainIn, domain_info
 from citadel.errors import BadRequest, CitadelError
 from citadel.orgs.service import load as load_org
+from citadel.projects import service as projects
+from citadel.projects.types import ProjectType
 from citadel.sso import configuration, enforcement, login, role_mappings
 from citadel.sso.errors import MappingLeavesNoOwner, SsoNotConfigured
 from citadel.sso.schemas import (
@@ -57,7 +69,12 @@ router = console_router()
 HOME = "/single-sign-on"
 ENFORCED_METHOD = "saml"
 # A service error's field (`body.idp_certificates[0]`) -> the form input that holds it.
-FORM_FIELDS = {"idp_certificates": "idp_certificate", "role_assignments": "role"}
+# The picker's scope boxes (`deployment`, `project_<type>`) are shown with its role.
+FORM_FIELDS = {
+    "idp_certificates": "idp_certificate",
+    "role_assignments": "role",
+    **{str(scope_field(kind)): "role" for kind in ScopeKind if kind is not ScopeKind.ORGANIZATION},
+}
 _FIELD = re.compile(r"^(?:body\.)?(?:rule\.)?([a-z_]+)")
 
 
@@ -106,6 +123,9 @@ def _context(visitor: Visitor) -> dict[str, Any]:
         claims = [domain_info(d).model_dump() for d in domains.list_domains(ctx, org)]
         mappings = role_mappings.list_mappings(ctx, org)
         names = deployment_labels(deployments.list_deployments(ctx, org))
+        readable = {t.value: projects.list_projects(ctx, org, t) for t in ProjectType}
+    labels = {**names, **project_labels([p for ps in readable.values() for p in ps])}
+    offered = grantable(visitor, list(names), {t: [p.id for p in ps] for t, ps in readable.items()})
     tested = bool(info and info["caller_signed_in_with_current_configuration"])
     return {
         "sso": info,
@@ -117,12 +137,14 @@ def _context(visitor: Visitor) -> dict[str, Any]:
         "mappings": [
             {
                 "row": m,
-                "roles": describe(assignments.from_stored(m.role_assignments), names),
+                "roles": describe(assignments.from_stored(m.role_assignments), labels),
             }
             for m in mappings
         ],
         "names": names,
-        "grantable": grantable(visitor, list(names)),
+        "scope_labels": labels,
+        "project_scopes": project_scopes(offered, readable),
+        "grantable": offered,
         "current": _current_values(info),
     }
 
@@ -157,7 +179,7 @@ def _page(
     if form == "idp" and values is not None:
         context["current"] = values
     if isinstance(error, MappingLeavesNoOwner):
-        extra["evaluated"] = evaluated_members(error, context["names"])
+        extra["evaluated"] = evaluated_members(error, context["scope_labels"])
     return page(
         request,
         visitor,
