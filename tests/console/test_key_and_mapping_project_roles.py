@@ -49,7 +49,7 @@ def stored_grants(services, model) -> list[tuple[str, bool, list[str]]]:
 @pytest.mark.parametrize(
     ("path", "select_id"), [("/api-keys", "key-role"), ("/single-sign-on", "mapping-role")]
 )
-def test_the_picker_offers_project_roles_with_each_types_projects(
+def test_the_picker_offers_project_roles_with_each_types_projects_labelled(
     client, projects, signed_in, path, select_id
 ):
     html = client.get(path).text
@@ -59,6 +59,9 @@ def test_the_picker_offers_project_roles_with_each_types_projects(
     assert "All projects of the chosen type, present and future" in html
     assert f'name="project_elasticsearch" value="{projects["shop"]}"> shop (' in html
     assert f'name="project_security" value="{projects["soc"]}"> soc (' in html
+    boxes = re.findall(r'<input type="checkbox" id="([^"]+)" name="project_', html)
+    assert len(boxes) == 3
+    assert [i for i in boxes if f'for="{i}"' not in html] == []
 
 
 def test_an_api_key_with_a_project_role_on_one_project_reads_that_project_only(
