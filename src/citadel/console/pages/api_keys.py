@@ -17,10 +17,9 @@ from citadel.authz import assignments
 from citadel.console.form_tokens import AlreadySubmitted
 from citadel.console.pages.members import (
     describe,
-    grantable,
-    project_labels,
-    project_scopes,
+    readable_projects,
     role_assignments,
+    role_picker,
 )
 from citadel.console.routing import console_router
 from citadel.console.web import (
@@ -37,8 +36,6 @@ from citadel.console.web import (
 from citadel.deployments import service as deployments
 from citadel.errors import CitadelError
 from citadel.orgs.service import load as load_org
-from citadel.projects import service as projects
-from citadel.projects.types import ProjectType
 
 router = console_router()
 EXPIRATIONS = (
@@ -56,15 +53,14 @@ def _page(request: Request, visitor: Visitor, *, status: int = 200, **extra: Any
     with visitor.read() as ctx:
         rows = service.list_api_keys(ctx, org)
         names = deployment_labels(deployments.list_deployments(ctx, org))
-        readable = {t.value: projects.list_projects(ctx, org, t) for t in ProjectType}
+        readable = readable_projects(ctx, org)
         allow_never = load_org(ctx.session, org).allow_never_expiring_api_keys
         now = ctx.clock.now()
-    labels = {**names, **project_labels([p for ps in readable.values() for p in ps])}
-    offered = grantable(visitor, list(names), {t: [p.id for p in ps] for t, ps in readable.items()})
+    picker = role_picker(visitor, names, readable)
     keys = [
         {
             "row": k,
-            "roles": describe(assignments.from_stored(k.role_assignments), labels),
+            "roles": describe(assignments.from_stored(k.role_assignments), picker.labels),
             "near_expiry": k.expires_at is not None and k.expires_at - now < NEAR_EXPIRY,
         }
         for k in rows
@@ -77,9 +73,9 @@ def _page(request: Request, visitor: Visitor, *, status: int = 200, **extra: Any
         status=status,
         keys=keys,
         expirations=choices,
-        grantable=offered,
+        grantable=picker.offered,
         names=names,
-        project_scopes=project_scopes(offered, readable),
+        project_scopes=picker.project_scopes,
         **extra,
     )
 

@@ -13,10 +13,12 @@ assignments the visitor is able to manage.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request, Response
 
+from citadel.authn.context import Context
 from citadel.authz import assignments
 from citadel.authz.assignments import Assignment, InvalidRoleAssignment, RoleAssignmentsIn
 from citadel.authz.decide import Grant, may_grant
@@ -161,6 +163,31 @@ def project_scopes(
     return out
 
 
+@dataclass(frozen=True)
+class RolePicker:
+    """What a page with the role picker shows: the names of every deployment and project
+    (`labels`, for the role badges), the roles the visitor may give (`offered`) and the
+    project checkboxes by type (`project_scopes`)."""
+
+    labels: dict[str, str]
+    offered: list[dict[str, Any]]
+    project_scopes: list[dict[str, Any]]
+
+
+def readable_projects(ctx: Context, organization_id: str) -> dict[str, Sequence[Project]]:
+    """The organization's projects the visitor may read, by type."""
+    return {t.value: projects.list_projects(ctx, organization_id, t) for t in ProjectType}
+
+
+def role_picker(
+    visitor: Visitor, names: Mapping[str, str], readable: Mapping[str, Sequence[Project]]
+) -> RolePicker:
+    """The picker's data from the deployments' names and the readable projects."""
+    labels = {**names, **project_labels([p for ps in readable.values() for p in ps])}
+    offered = grantable(visitor, list(names), {t: [p.id for p in ps] for t, ps in readable.items()})
+    return RolePicker(labels, offered, project_scopes(offered, readable))
+
+
 def role_assignments(org: str, form: Form) -> RoleAssignmentsIn | None:
     """The `RoleAssignments` a role picker describes (`role`, `scope`, and the chosen
     resources: `deployment`, or `project_<type>` for a project role)."""
@@ -228,7 +255,7 @@ def _context(visitor: Visitor) -> dict[str, Any]:
     with visitor.read() as ctx:
         members = service.list_members(ctx, org)
         rows = deployments.list_deployments(ctx, org)
-        readable = {t.value: projects.list_projects(ctx, org, t) for t in ProjectType}
+        readable = readable_projects(ctx, org)
         pending: list[dict[str, Any]] = []
         if visitor.may("invitations:read"):
             for row in invitations.list_invitations(ctx, org):
@@ -244,18 +271,15 @@ def _context(visitor: Visitor) -> dict[str, Any]:
                     }
                 )
     names = deployment_labels(rows)
-    labels = {**names, **project_labels([p for ps in readable.values() for p in ps])}
+    picker = role_picker(visitor, names, readable)
     for item in pending:
-        item["roles"] = describe(item["roles"], labels)
-    offered = grantable(
-        visitor, [d.id for d in rows], {t: [p.id for p in ps] for t, ps in readable.items()}
-    )
+        item["roles"] = describe(item["roles"], picker.labels)
     return {
-        "members": [{"m": m, "roles": describe(m.assignments, labels)} for m in members],
+        "members": [{"m": m, "roles": describe(m.assignments, picker.labels)} for m in members],
         "pending": pending,
         "names": names,
-        "project_scopes": project_scopes(offered, readable),
-        "grantable": offered,
+        "project_scopes": picker.project_scopes,
+        "grantable": picker.offered,
     }
 
 

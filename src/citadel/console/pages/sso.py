@@ -26,10 +26,9 @@ from citadel.authz.assignments import RoleAssignmentsIn
 from citadel.authz.roles import ScopeKind
 from citadel.console.pages.members import (
     describe,
-    grantable,
-    project_labels,
-    project_scopes,
+    readable_projects,
     role_assignments,
+    role_picker,
     scope_field,
 )
 from citadel.console.pages.signin import safe_next, sign_in_page
@@ -52,8 +51,6 @@ from citadel.domains import service as domains
 from citadel.domains.schemas import DomainIn, domain_info
 from citadel.errors import BadRequest, CitadelError
 from citadel.orgs.service import load as load_org
-from citadel.projects import service as projects
-from citadel.projects.types import ProjectType
 from citadel.sso import configuration, enforcement, login, role_mappings
 from citadel.sso.errors import MappingLeavesNoOwner, SsoNotConfigured
 from citadel.sso.schemas import (
@@ -123,9 +120,8 @@ def _context(visitor: Visitor) -> dict[str, Any]:
         claims = [domain_info(d).model_dump() for d in domains.list_domains(ctx, org)]
         mappings = role_mappings.list_mappings(ctx, org)
         names = deployment_labels(deployments.list_deployments(ctx, org))
-        readable = {t.value: projects.list_projects(ctx, org, t) for t in ProjectType}
-    labels = {**names, **project_labels([p for ps in readable.values() for p in ps])}
-    offered = grantable(visitor, list(names), {t: [p.id for p in ps] for t, ps in readable.items()})
+        readable = readable_projects(ctx, org)
+    picker = role_picker(visitor, names, readable)
     tested = bool(info and info["caller_signed_in_with_current_configuration"])
     return {
         "sso": info,
@@ -137,14 +133,14 @@ def _context(visitor: Visitor) -> dict[str, Any]:
         "mappings": [
             {
                 "row": m,
-                "roles": describe(assignments.from_stored(m.role_assignments), labels),
+                "roles": describe(assignments.from_stored(m.role_assignments), picker.labels),
             }
             for m in mappings
         ],
         "names": names,
-        "scope_labels": labels,
-        "project_scopes": project_scopes(offered, readable),
-        "grantable": offered,
+        "scope_labels": picker.labels,
+        "project_scopes": picker.project_scopes,
+        "grantable": picker.offered,
         "current": _current_values(info),
     }
 
