@@ -100,6 +100,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         token_issuer=platform_issuer(settings.public_url, keyring),
         deployment_token_ttl_s=settings.deployment_token_ttl_s,
         token_key_rotation_days=settings.token_key_rotation_days,
+        project_credentials_apply_s=settings.project_credentials_apply_s,
     )
     return Services(
         settings=settings,

@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     are stopped first (ADR 29). None: no budget, the idle timeout alone decides."""
     project_sweep_interval_s: float = Field(default=5.0, ge=0.2, le=3600.0)
     """How often the control plane looks for idle projects to stop."""
+    project_credentials_apply_s: float = Field(default=30.0, ge=0.0, le=300.0)
+    """How long a project's `_reset-credentials` waits for its running node to restart with the
+    new password, so that the old one no longer works once the answer arrives (0: no wait)."""
     serverless_csp: str = Field(default="aws", pattern="^(aws|gcp|azure)$")
     """The `csp` the serverless regions API reports for this platform's regions (the contract
     allows only ``aws``, ``gcp``, ``azure``; ADR 28)."""

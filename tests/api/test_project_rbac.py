@@ -11,10 +11,9 @@ import pytest
 from citadel.deployment_tokens.claims import TokenFor, audience
 from citadel.deployments.models import Deployment
 from citadel.node.security.jwt_realm import JwtRefused, JwtVerifier
-from citadel.projects.schemas import CREATE_BODIES
 from citadel.projects.types import ProjectType
 from citadel.use_cases.node_security import node_security
-from citadel.use_cases.projects import create_project, delete_project
+from citadel.use_cases.projects import delete_project
 from tests.deployment_tokens.helpers import events, served_jwks, verify
 from tests.deployment_tokens.helpers import mint as mint_for_deployment
 from tests.deployment_tokens.test_node_realm import node_realms
@@ -28,6 +27,7 @@ from tests.fixtures.builders import (
     make_api_key,
     make_deployment,
     make_org,
+    make_project,
     make_user,
 )
 from tests.sso.conftest import idp  # noqa: F401 (a fixture)
@@ -41,15 +41,6 @@ from tests.sso.test_sign_in import (
 ES = ProjectType.ELASTICSEARCH
 SEC = ProjectType.SECURITY
 PROJECTS = "/api/v1/serverless/projects"
-
-
-def make_project(services, org_id: str, project_type: ProjectType, name: str) -> str:
-    """A project of `org_id` made by the project use case; its id."""
-    body = CREATE_BODIES[project_type](name=name, region_id="local")
-    made = create_project(
-        SystemUnits(services), services.platform_keys, org_id, project_type, body, created_by=None
-    )
-    return made.row.id
 
 
 def mint(client, project_type: str, project_id: str, headers: dict[str, str]):

@@ -16,7 +16,8 @@ from citadel.authz import assignments
 from citadel.projects.types import ProjectType
 from citadel.sso.models import SsoRoleMapping
 from tests.console.helpers import post
-from tests.console.test_member_project_roles import make_project, offered
+from tests.console.test_member_project_roles import offered
+from tests.fixtures.builders import make_project
 
 ES = ProjectType.ELASTICSEARCH
 SEC = ProjectType.SECURITY

@@ -13,23 +13,18 @@ import sqlalchemy as sa
 
 from citadel.authz.roles import RoleId
 from citadel.orgs.models import RoleAssignment
-from citadel.projects.schemas import CREATE_BODIES
 from citadel.projects.types import ProjectType
-from citadel.use_cases.projects import create_project
 from tests.console.helpers import post, sign_in, token_in
-from tests.fixtures.builders import SystemUnits, add_member, grant, make_deployment, make_user
+from tests.fixtures.builders import (
+    add_member,
+    grant,
+    make_deployment,
+    make_project,
+    make_user,
+)
 
 ES = ProjectType.ELASTICSEARCH
 SEC = ProjectType.SECURITY
-
-
-def make_project(services, org_id: str, project_type: ProjectType, name: str) -> str:
-    """A project of `org_id` made by the project use case; its id."""
-    body = CREATE_BODIES[project_type](name=name, region_id="local")
-    made = create_project(
-        SystemUnits(services), services.platform_keys, org_id, project_type, body, created_by=None
-    )
-    return made.row.id
 
 
 def grants_of(services, org_id: str, user_id: str) -> dict[str, tuple[bool, list[str]]]:

@@ -53,6 +53,9 @@ class Policies:
     """How long a deployment access token lives (30..300 s)."""
     token_key_rotation_days: int = 30
     """How long one key signs deployment access tokens before its successor takes over."""
+    project_credentials_apply_s: float = 30.0
+    """How long a project's `_reset-credentials` waits for its running node to take the new
+    password (after which the old one no longer works); 0: it does not wait."""
 
 
 @dataclass(frozen=True)

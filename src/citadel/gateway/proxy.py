@@ -1081,9 +1081,9 @@ class ClientConnection(asyncio.Protocol):
         self.flush()
 
     def _hold_again(self, ex: _Exchange, route: Route) -> None:
-        """A woken project's node accepted, then failed the connection before anything was
-        sent (it was still stopping when the request came): hold the request once more, so
-        the wake starts the node again, instead of answering 502."""
+        """A project's node refused the connection, or (woken) accepted and failed it before
+        anything was sent (it was stopping, or restarting): hold the request (once more), so
+        the wake starts the node again and the request waits for it, instead of a 502."""
         if self.closing or not self.queue or self.queue[0] is not ex:
             return
         self._release(ex)
@@ -1160,7 +1160,9 @@ class ClientConnection(asyncio.Protocol):
                 error=type(exc).__name__,
                 request_id=ex.request_id,
             )
-            if ex.holds == 1 and route.project is not None:
+            if ex.holds <= 1 and route.project is not None:
+                # A project's node that is not there (stopping, restarting for a new password,
+                # crashed) is woken and waited for, once, rather than answered 502.
                 self._hold_again(ex, route)
                 return
             self._upstream_error(

@@ -9,13 +9,15 @@ transaction that makes the checks again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from citadel.authn.context import Context
 from citadel.authz.permissions import Permission
 from citadel.crypto.providers.base import KeyProvider
 from citadel.deployments import service as deployments
+from citadel.deployments.lifecycle import Observed
 from citadel.deployments.service import DataKey
 from citadel.key_managers import service as key_managers
 from citadel.kit.ids import new_id
@@ -28,6 +30,7 @@ from citadel.traffic_filters.clients import SeenClient
 from citadel.use_cases.units import Units
 
 FILTERS_FIELD = "body.traffic_filters"
+_APPLY_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -181,12 +184,36 @@ def delete_project(
 
 
 def reset_credentials(
-    units: Units, organization_id: str, type: ProjectType, project_id: str, *, if_match: str | None
+    units: Units,
+    organization_id: str,
+    type: ProjectType,
+    project_id: str,
+    *,
+    if_match: str | None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[Project, str, str]:
-    """A new `admin` password (returned once; the old one stops working when the node applies
-    the new one)."""
+    """A new `admin` password, returned once. When the project's node is running, this waits
+    (at most `Policies.project_credentials_apply_s`) until the allocator has restarted it with
+    the new password, so the old one no longer works once the caller has the answer; a
+    stopped project's node will start with the new one."""
     with units.write() as ctx:
-        return projects.reset_credentials(ctx, organization_id, type, project_id, if_match=if_match)
+        row, username, password = projects.reset_credentials(
+            ctx, organization_id, type, project_id, if_match=if_match
+        )
+        running = projects.instance_of(ctx, row).observed_state == Observed.RUNNING
+        limit = ctx.policies.project_credentials_apply_s
+        started = time.monotonic()
+    while running and time.monotonic() - started < limit:
+        sleep(_APPLY_POLL_S)
+        with units.read() as ctx:
+            instance = projects.instance_of(ctx, row)
+            running = instance.elastic_password_sealed is not None and instance.observed_state in (
+                Observed.RUNNING,
+                Observed.STOPPING,
+                Observed.INITIALIZING,
+                Observed.RESTARTING,
+            )
+    return row, username, password
 
 
 def resume_project(
