@@ -252,14 +252,29 @@ def test_the_list_filters_by_tags_in_both_spellings(client, owner_key) -> None:
         assert [p["id"] for p in listed.json()["items"]] == [blue["id"]]
 
 
-def test_the_deprecated_paging_parameters_are_accepted(client, owner_key) -> None:
-    made(client, owner_key)
-    listed = client.get(
-        f"{URL}/elasticsearch", params={"page_size": 1, "next_page": "x"}, headers=owner_key
-    )
-    assert listed.status_code == 200
-    assert len(listed.json()["items"]) == 1
-    assert "next_page" not in listed.json()
+def test_the_deprecated_paging_parameters_page_through_every_project_once(
+    client, owner_key
+) -> None:
+    ids = [made(client, owner_key, name=f"Paged {i}")["id"] for i in range(3)]
+    seen, token = [], None
+    for _ in range(3):
+        params = {"page_size": 2, **({"next_page": token} if token else {})}
+        listed = client.get(f"{URL}/elasticsearch", params=params, headers=owner_key)
+        assert listed.status_code == 200, listed.text
+        seen += [p["id"] for p in listed.json()["items"]]
+        token = listed.json().get("next_page")
+        if token is None:
+            break
+    whole = client.get(f"{URL}/elasticsearch", headers=owner_key).json()
+    assert seen == [p["id"] for p in whole["items"]]  # the same order, each once
+    assert sorted(seen) == sorted(ids)
+    assert "next_page" not in whole
+
+
+def test_a_next_page_that_is_not_ours_is_refused_naming_it(client, owner_key) -> None:
+    listed = client.get(f"{URL}/elasticsearch", params={"next_page": "x"}, headers=owner_key)
+    assert listed.status_code == 400
+    assert listed.json()["errors"][0]["fields"] == ["query.next_page"]
 
 
 # --- patch -----------------------------------------------------------------------------------

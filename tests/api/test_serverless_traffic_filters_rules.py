@@ -9,17 +9,18 @@ from datetime import UTC, datetime
 import pytest
 
 from citadel.errors import CitadelError
+from citadel.kit.pages import PageToken
 from citadel.traffic_filters import rules
 from citadel.traffic_filters.matching import Client, Filter
 from citadel.traffic_filters.serverless import (
     STORED_TYPE,
-    PageToken,
     RuleIn,
     check_region,
     check_rule,
     check_rules,
     check_type,
     metadata,
+    page_token,
     platform_region,
 )
 
@@ -225,12 +226,12 @@ def test_the_stored_rules_compile_into_a_filter_the_gateway_decides_with():
 def test_a_page_token_round_trips():
     token = PageToken(datetime(2026, 12, 7, 4, 50, 1, 123456, tzinfo=UTC), "a" * 32)
 
-    assert PageToken.parse(token.text()) == token
+    assert page_token(token.text()) == token
 
 
 @pytest.mark.parametrize("text", ["", "!!!", "bm9wZQ", "MjAyNnxub3QtYW4taWQ"])
 def test_a_page_token_that_is_not_ours_is_refused(text):
-    error = refused(PageToken.parse, text)
+    error = refused(page_token, text)
 
     assert error.fields == ["header.x-elastic-next-page"]
 

@@ -400,8 +400,8 @@ ProjectCreatedOut = (
 
 
 class ProjectListOut(ResponseModel):
-    """`…ProjectList`: every project the caller may read (no paging: `next_page` never
-    sent)."""
+    """`…ProjectList`: the projects the caller may read; `next_page` while more follow (only
+    when the deprecated `page_size` asked for pages)."""
 
     items: list[ProjectOut]
     next_page: str | None = None

@@ -23,12 +23,9 @@ Elasticsearch, Observability and Security projects. Associations live on the pro
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,7 +39,8 @@ from citadel.authz.roles import ScopeKind
 from citadel.db.tenancy import scoped
 from citadel.deployments.lifecycle import Desired
 from citadel.deployments.models import Deployment
-from citadel.kit.ids import is_id, new_id
+from citadel.kit.ids import new_id
+from citadel.kit.pages import PageToken
 from citadel.kit.schema import ResponseModel, StrictModel
 from citadel.orgs.service import load as load_org
 from citadel.traffic_filters import lockout, rules, service
@@ -287,32 +285,15 @@ def _azure_endpoint(name: str, guid: str, at: str) -> tuple[str, str]:
     return name, checked
 
 
-@dataclass(frozen=True)
-class PageToken:
-    """Where the next page starts: after this filter (creation time, then id)."""
-
-    created_at: datetime
-    id: str
-
-    def text(self) -> str:
-        raw = f"{self.created_at.isoformat()}|{self.id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def parse(cls, text: str) -> PageToken:
-        """The token of `text`, or 400 naming the header it came in."""
-        try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-            when, _, ruleset_id = raw.partition("|")
-            token = cls(datetime.fromisoformat(when), ruleset_id)
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            token = None
-        if token is None or not is_id(token.id):
-            raise InvalidRuleset(
-                "This is not a next_page token of this list.",
-                fields=["header.x-elastic-next-page"],
-            )
-        return token
+def page_token(text: str) -> PageToken:
+    """The token of an ``X-Elastic-Next-Page`` header, or 400 naming the header."""
+    try:
+        return PageToken.parse(text)
+    except ValueError:
+        raise InvalidRuleset(
+            "This is not a next_page token of this list.",
+            fields=["header.x-elastic-next-page"],
+        ) from None
 
 
 def metadata(
@@ -397,7 +378,7 @@ def list_filters(
     if include_by_default is not None:
         stmt = stmt.where(Ruleset.include_by_default.is_(include_by_default))
     if next_page is not None:
-        after = PageToken.parse(next_page)
+        after = page_token(next_page)
         stmt = stmt.where(
             sa.or_(
                 Ruleset.created_at > after.created_at,

@@ -19,8 +19,9 @@ from citadel.api.deps import ServicesDep, WorkDep, project_access, signed_in
 from citadel.api.openapi import errors
 from citadel.authz.permissions import Permission
 from citadel.bootstrap import Services
+from citadel.kit.pages import PageToken
 from citadel.projects import regions as platform_regions
-from citadel.projects.errors import RegionNotFound
+from citadel.projects.errors import InvalidProject, RegionNotFound
 from citadel.projects.roles import project_roles
 from citadel.projects.schemas import (
     CREATE_BODIES,
@@ -40,6 +41,8 @@ from citadel.projects.schemas import (
 )
 from citadel.projects.types import ProjectType
 from citadel.use_cases import projects as use_cases
+
+MAX_PAGE_SIZE = 1000
 
 router = APIRouter(tags=["serverless projects"])
 ProjectId = Path(max_length=32, description="Identifier for the project")
@@ -196,12 +199,15 @@ def list_projects(
     services: ServicesDep,
     traffic_filter: Annotated[str | None, Query(max_length=32)] = None,
     linked: Annotated[str | None, Query(max_length=32)] = None,
-    page_size: Annotated[int | None, Query(ge=0, deprecated=True)] = None,
+    page_size: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE, deprecated=True)] = None,
     next_page: Annotated[str | None, Query(max_length=1024, deprecated=True)] = None,
 ) -> ProjectListOut:
-    """The projects of the type the caller may read, all in one page (`page_size` and
-    `next_page` are accepted and ignored). Filters: `traffic_filter=<id>`, `tags[key]=value`
-    (or `tag[key]=value`); `linked` matches nothing (no cross-project search here)."""
+    """The projects of the type the caller may read, oldest first. Filters:
+    `traffic_filter=<id>`, `tags[key]=value` (or `tag[key]=value`); `linked` matches nothing
+    (no cross-project search here). All in one answer unless the deprecated `page_size` asks
+    for pages: then `next_page` is in the answer while more follow, to send back as
+    `next_page`."""
+    after = _page_token(next_page) if next_page is not None else None
     shown = use_cases.list_projects(
         work,
         work.organization,
@@ -209,9 +215,27 @@ def list_projects(
         traffic_filter=traffic_filter,
         tags=_tags(request),
     )
+    if linked is not None:
+        shown = []
+    if after is not None:
+        shown = [s for s in shown if after.precedes(s.row.created_at, s.row.id)]
+    token = None
+    if page_size is not None and len(shown) > page_size:
+        shown = shown[:page_size]
+        token = PageToken(shown[-1].row.created_at, shown[-1].row.id).text()
     where = _where(services)
-    items = [] if linked is not None else [project_out(s.row, where, s.filters) for s in shown]
-    return ProjectListOut(items=items)
+    return ProjectListOut(
+        items=[project_out(s.row, where, s.filters) for s in shown], next_page=token
+    )
+
+
+def _page_token(text: str) -> PageToken:
+    try:
+        return PageToken.parse(text)
+    except ValueError:
+        raise InvalidProject(
+            "This is not a next_page of this list.", fields=["query.next_page"]
+        ) from None
 
 
 @router.get(
