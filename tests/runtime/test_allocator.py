@@ -99,10 +99,14 @@ def allocating(sandbox: BubblewrapSandbox, short_dir: Path) -> Iterator[Running]
 
 
 def _show_node_logs(data_dir: Path) -> None:
-    """Print each node's log (pytest shows it only for a failed test): a node's 500 says
-    "internal error" to the client and the why only here, in a directory the test removes."""
+    """Print each node's and volume's log (pytest shows them only for a failed test): a
+    node's 500 says "internal error" to the client and the why only here, in a directory the
+    test removes."""
     for log_file in sorted((data_dir / "logs" / "deployments").glob("*.log")):
         print(f"--- node log {log_file.name} ---\n{log_file.read_text(errors='replace')[-20000:]}")
+    for log_file in sorted((data_dir / "logs" / "volumes").glob("*.log")):
+        text = log_file.read_text(errors="replace")[-8000:]
+        print(f"--- gocryptfs log {log_file.name} ---\n{text}")
 
 
 def start_deployment(running: Running) -> tuple[str, int]:

@@ -167,7 +167,12 @@ class NodeApp:
         except EsError as exc:
             return error_response(exc, options)
         except Exception as exc:  # a bug: answer like Elasticsearch, log without the body
-            log.error("node.request_crashed", error_type=type(exc).__name__, exc_info=exc)
+            log.error(
+                "node.request_crashed",
+                error_type=type(exc).__name__,
+                sqlite_error=getattr(exc, "sqlite_errorname", None),  # IOERR_FSYNC, ...
+                exc_info=exc,
+            )
             return error_response(EsError("internal error"), options, cause=exc)
 
     def _track(self, route: Route, request: NodeRequest) -> Task | None:

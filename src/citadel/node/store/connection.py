@@ -68,6 +68,7 @@ class Store:
                 )
             decrypt_legacy(path, legacy_key)
         store = cls(path)
+        store._connection().execute("PRAGMA journal_mode = WAL")  # kept in the file from now on
         with store.write() as conn:
             for statement in DDL:
                 conn.execute(statement)
@@ -76,16 +77,18 @@ class Store:
     def _connection(self) -> sqlcipher.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlcipher.connect(str(self.path), check_same_thread=False, timeout=30)
-            conn.isolation_level = None
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA cache_size = -65536")
-            conn.row_factory = sqlcipher.Row
-            self._local.conn = conn
+            # One thread at a time opens its connection and maps the WAL index: on the
+            # encrypted volume (FUSE), threads opening theirs at once got SQLITE_IOERR.
             with self._all_lock:
+                conn = sqlcipher.connect(str(self.path), check_same_thread=False, timeout=30)
+                conn.isolation_level = None
+                conn.execute("PRAGMA busy_timeout = 30000")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA cache_size = -65536")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                conn.row_factory = sqlcipher.Row
+                self._local.conn = conn
                 self._all.append(conn)
         return conn
 
