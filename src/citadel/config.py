@@ -29,6 +29,19 @@ class StaticIps(BaseModel):
         return [str(ipaddress.ip_network(v, strict=False)) for v in values]
 
 
+class S3Repository(BaseModel):
+    """Snapshots in S3-compatible storage (through boto3) instead of a shared directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str = Field(min_length=3, max_length=63)
+    prefix: str = ""  # keys start with it ("" or ending in "/")
+    endpoint_url: str | None = None  # None: AWS; else an S3-compatible server's URL
+    region: str = "us-east-1"
+    access_key_id: str | None = None  # None: boto3's default credential chain
+    secret_access_key_file: Path | None = None  # read when used, never logged
+
+
 class Settings(BaseSettings):
     """Everything an operator can configure."""
 
@@ -178,6 +191,26 @@ class Settings(BaseSettings):
     passed (time the gateway stops reading for a slow node excepted); below, 408."""
     gateway_body_rate_grace_s: float = Field(default=10.0, ge=0)
     """How long a request body may arrive slowly before its rate is checked."""
+    # -- many machines (issue 20, docs/multi-host.md) --
+    allocator_unhealthy_after_s: float = Field(default=30.0, ge=1.0, le=86400.0)
+    """An allocator with no heartbeat for this long is unhealthy: nothing new is placed on it,
+    and its deployments are restored elsewhere from their snapshots."""
+    join_token_ttl_s: int = Field(default=3600, ge=60, le=7 * 86400)
+    """How long a join token (`citadel platform join-token`) may be used (once)."""
+    # -- snapshots (issue 20, ADR 30) --
+    snapshot_repository_path: Path | None = None
+    """The shared snapshot directory (every allocator host mounts it at this path); None:
+    ``<data-dir>/snapshots``. Ignored when `snapshot_s3` is set."""
+    snapshot_s3: S3Repository | None = None
+    """Snapshots in S3-compatible storage instead (JSON)."""
+    snapshot_interval_s: int = Field(default=1800, ge=60, le=7 * 86400)
+    """The default schedule of every deployment's ``cloud-snapshot-policy``."""
+    snapshot_retention_max_count: int = Field(default=100, ge=1, le=10_000)
+    snapshot_retention_expire_after_s: int = Field(default=30 * 86400, ge=3600)
+    deleted_snapshot_retention_days: int = Field(default=0, ge=0, le=3650)
+    """How long a deleted deployment's snapshots stay restorable (its data key kept that long);
+    0: shredded with the deployment, at once."""
+
     gateway_server_names: list[str] = Field(default_factory=list)
     """TLS server names that are the gateway's own besides ``localhost``, the deployment
     domain and ``<region>.<domain>`` (a load balancer's name; JSON list). Any other SNI that
@@ -214,6 +247,11 @@ class Settings(BaseSettings):
         elif ":" in host:
             host = f"[{host}]"
         return f"https://{host}:{self.api_port}"
+
+    @property
+    def snapshot_directory(self) -> Path:
+        """Where filesystem snapshots go (`snapshot_repository_path` or the default)."""
+        return self.snapshot_repository_path or self.data_dir / "snapshots"
 
     @property
     def db_path(self) -> Path:

@@ -1,5 +1,6 @@
 """Every table of the control plane, imported in one place (for migrations and tests)."""
 
+from citadel.allocators.models import Allocator
 from citadel.api_keys.models import ApiKey
 from citadel.audit.models import AuditChainHead, AuditEvent
 from citadel.deployment_audit.models import DeploymentAuditEvent, DeploymentAuditSettings
@@ -8,7 +9,9 @@ from citadel.deployment_tokens.models import TokenSigningKey
 from citadel.deployments.models import Deployment
 from citadel.domains.models import ClaimedDomain
 from citadel.invitations.models import Invitation
+from citadel.join.models import JoinToken
 from citadel.key_managers.models import KeyManager
+from citadel.leases.models import Lease
 from citadel.orgs.models import Membership, Organization, RoleAssignment
 from citadel.projects.models import Project
 from citadel.signin.models import ThrottleBucket
@@ -20,10 +23,17 @@ from citadel.sso.models import (
     SsoRoleMapping,
     SsoSeenAssertion,
 )
-from citadel.traffic_filters.models import Association, LinkClaim, Ruleset, RulesetVersion
+from citadel.traffic_filters.models import (
+    Association,
+    LinkClaim,
+    RecentClient,
+    Ruleset,
+    RulesetVersion,
+)
 from citadel.users.models import RecoveryCode, User, UserSession
 
 ALL_TABLES = (
+    Allocator,
     ApiKey,
     AuditChainHead,
     AuditEvent,
@@ -34,7 +44,9 @@ ALL_TABLES = (
     DeploymentRealm,
     TokenSigningKey,
     Invitation,
+    JoinToken,
     KeyManager,
+    Lease,
     Membership,
     Organization,
     Project,
@@ -49,6 +61,7 @@ ALL_TABLES = (
     SsoSeenAssertion,
     Association,
     LinkClaim,
+    RecentClient,
     Ruleset,
     RulesetVersion,
     RecoveryCode,

@@ -131,6 +131,31 @@ class ProjectRuntime(Answer):
     cpu_millis: StrictInt | None = None  # cgroup CPU quota in thousandths of a CPU; None: none
 
 
+class SnapshotDefaults(Answer):
+    """The platform's snapshot schedule for a deployment (issue 20, ADR 30): the node's
+    ``cloud-snapshot-policy`` SLM policy starts from these until a user changes it."""
+
+    interval_s: StrictInt = 1800  # every 30 minutes
+    retention_max_count: StrictInt = 100
+    retention_expire_after_s: StrictInt = 30 * 86400
+
+
+class RestoreSource(Answer):
+    """Fill a new volume from a snapshot before the node's first start (ADR 30): a new
+    deployment's ``plan.transient.restore_snapshot``, or a deployment brought back on another
+    allocator after its host was lost. The source's data key (wrapped, with how to unwrap it)
+    derives the key its snapshots are encrypted under; `snapshot` None is the latest
+    successful one. `include_security`: the node's users, roles, API keys and realms come
+    back too (the same deployment); otherwise only indices and their metadata."""
+
+    deployment_id: StrictStr
+    snapshot: StrictStr | None = None
+    wrapped_data_key: Base64Bytes | None = Field(default=None, repr=False)
+    key_path: StrictStr | None = None
+    key_connection: KeyConnection | None = None
+    include_security: StrictBool = False
+
+
 class Allocation(Answer):
     """One deployment (or a project's instance) the control plane wants placed."""
 
@@ -145,6 +170,8 @@ class Allocation(Answer):
     size_mb: StrictInt | None = None  # the deployment's size: its node's memory (ADR 20)
     security: NodeSecurity | None = Field(default=None, repr=False)  # None: nothing to write
     project: ProjectRuntime | None = None  # a serverless project's instance; None: a deployment
+    snapshots: SnapshotDefaults | None = None  # None: no snapshots (none configured)
+    restore: RestoreSource | None = None  # fill the volume from a snapshot before the first start
 
 
 # --- what a node's security is configured with (issue 18, ADR 27) ------------------------------
@@ -239,11 +266,45 @@ class NodeSecurity(Answer):
     audit: AuditSettings = Field(default_factory=AuditSettings)
 
 
+class SnapshotRepository(Answer):
+    """Where allocators keep snapshots (ADR 30): a directory every allocator host shares
+    (`path`), or an S3-compatible bucket (`s3_bucket` set; the secret key is sent only to
+    allocators, never logged)."""
+
+    path: StrictStr | None = None
+    s3_bucket: StrictStr | None = None
+    s3_prefix: StrictStr = ""
+    s3_endpoint_url: StrictStr | None = None
+    s3_region: StrictStr = "us-east-1"
+    s3_access_key_id: StrictStr | None = None
+    s3_secret_access_key: StrictStr | None = Field(default=None, repr=False)
+
+
 class Allocations(Answer):
-    """`GET /allocations`: a versioned list of what should run (ETag: `allocations_tag`)."""
+    """`GET /allocations`: a versioned list of what should run (ETag: `allocations_tag`);
+    with ``?allocator=<id>`` only what is placed on that allocator."""
 
     version: StrictInt
     deployments: tuple[Allocation, ...] = ()
+    repository: SnapshotRepository | None = None  # None: no snapshots on this platform
+
+
+class SnapshotSummary(Request):
+    """A deployment's snapshots in its repository, as its allocator last saw them (the Cloud
+    API's ``info.snapshots``); times are epoch seconds."""
+
+    count: StrictInt = Field(default=0, ge=0)
+    latest_success_at: float | None = None
+    latest_success_name: StrictStr | None = Field(default=None, max_length=255)
+    healthy: StrictBool = True  # False: the latest scheduled snapshot failed
+
+
+class RestoredFrom(Request):
+    """What a restored deployment came back from: the snapshot and when it was taken (epoch
+    seconds); writes acknowledged after that time are lost."""
+
+    snapshot: StrictStr = Field(max_length=255)
+    taken_at: float
 
 
 class StatusReport(Request):
@@ -253,6 +314,19 @@ class StatusReport(Request):
     healthy: StrictBool
     detail: StrictStr = Field(default="", max_length=4096)
     elastic_password_applied: StrictBool = False
+    node_port: StrictInt | None = Field(default=None, ge=1, le=65535)  # on the allocator's address
+    snapshots: SnapshotSummary | None = None  # None: not looked at in this report
+    restored_from: RestoredFrom | None = None  # set once, by the report after a restore
+
+
+class AllocatorHeartbeat(Request):
+    """`POST /allocators/{id}/heartbeat`: an allocator's host, zone and capacity (issue 20).
+    The control plane places deployments on allocators that sent one recently; one that
+    stops sending is marked unhealthy after ``allocator_unhealthy_after_s``."""
+
+    address: StrictStr = Field(min_length=1, max_length=255)  # where its nodes are reached
+    zone: StrictStr = Field(min_length=1, max_length=64)
+    capacity_mb: StrictInt = Field(ge=0)
 
 
 class NodeCertificateRequest(Request):
@@ -311,6 +385,7 @@ class RouteEntry(Answer):
     region: StrictStr = "local"
     state: ObservedState
     node_socket: StrictStr = ""
+    node_address: StrictStr = ""  # "host:port" of a node on another host (mTLS); "": node_socket
     rulesets: tuple[StrictStr, ...] = ()
     detail: StrictStr = ""
     project: ProjectRoute | None = None

@@ -56,3 +56,20 @@ class Deployment(Base):
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
     kind: Mapped[str] = mapped_column(sa.String(16), default=DEPLOYMENT, server_default=DEPLOYMENT)
+    # Placement (issue 20): the allocator it runs on, and its node's port on that host.
+    allocator_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    node_port: Mapped[int | None]
+    # Its snapshots, as its allocator last reported them (the Cloud API's info.snapshots).
+    snapshot_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    snapshot_latest_at: Mapped[datetime | None]
+    snapshot_latest_name: Mapped[str | None] = mapped_column(sa.String(255))
+    snapshot_healthy: Mapped[bool | None]
+    # A restore to do before the first start (plan.transient.restore_snapshot, a lost host).
+    restore_source_id: Mapped[str | None] = mapped_column(sa.String(32))
+    restore_snapshot: Mapped[str | None] = mapped_column(sa.String(255))
+    restore_include_security: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # What the last restore came back from (reported once by the allocator).
+    restored_from_name: Mapped[str | None] = mapped_column(sa.String(255))
+    restored_from_at: Mapped[datetime | None]
+    # A deleted deployment's key (and so its snapshots) is kept until then; NULL: shredded now.
+    shred_after: Mapped[datetime | None]

@@ -88,3 +88,16 @@ class LinkClaim(Base):
     azure_endpoint_name: Mapped[str | None] = mapped_column(sa.String(128))
     azure_endpoint_guid: Mapped[str | None] = mapped_column(sa.String(36))
     created_at: Mapped[datetime]
+
+
+class RecentClient(Base):
+    """A client a gateway saw for a deployment recently (the lockout guard's input), shared by
+    every control-plane replica; `endpoint_id` "" is no private-link endpoint."""
+
+    __tablename__ = "recent_clients"
+
+    deployment_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    client_ip: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(sa.String(160), primary_key=True)
+    last_seen: Mapped[float] = mapped_column(sa.Float, index=True)
+    connected: Mapped[bool]

@@ -1,0 +1,1 @@
+"""Allocators across hosts and zones: registration, capacity, placement (issue 20)."""

@@ -1,0 +1,1 @@
+"""Joining a platform from another host: join tokens and component certificates (issue 20)."""

@@ -1,0 +1,1 @@
+"""Leases in the database: periodic work runs exactly once across control-plane replicas."""
