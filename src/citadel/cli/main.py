@@ -18,6 +18,7 @@ from citadel.cli import (
     deployments,
     gateway,
     orgs,
+    platform,
     projects,
     server,
     sso,
@@ -41,6 +42,7 @@ app.add_typer(deployments.app, name="deployment")
 app.add_typer(projects.app, name="project")
 app.add_typer(traffic_filters.app, name="traffic-filter")
 app.add_typer(sso.app, name="sso")
+app.add_typer(platform.app, name="platform")
 app.command("static-ips")(traffic_filters.static_ips)
 
 
