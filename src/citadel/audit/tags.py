@@ -91,6 +91,9 @@ class AuditAction(StrEnum):
     REQUEST_DENIED = "request.denied"
     REQUEST_FAILED = "request.failed"
     QUOTA_EXCEEDED = "quota.exceeded"
+    JOIN_TOKEN_MINTED = "platform.join_token.minted"  # noqa: S105 (a tag)
+    JOIN_TOKEN_USED = "platform.join_token.used"  # noqa: S105 (a tag)
+    JOIN_TOKEN_REFUSED = "platform.join_token.refused"  # noqa: S105 (a tag)
 
 
 class Outcome(StrEnum):
@@ -133,3 +136,5 @@ class TargetType(StrEnum):
     """A console page refused (``target_id``: method and path template)."""
     INTERNAL_ROUTE = "internal_route"
     """An internal route refused to a component (``target_id``: method and path template)."""
+    JOIN_TOKEN = "join_token"
+    """A token a host joins the platform with (ADR 33)."""
