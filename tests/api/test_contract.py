@@ -138,6 +138,14 @@ OUR_CODES: dict[tuple[int, str], str] = {
     (400, "deployment_audit.too_many_events"): (
         "A node's shipment of audit events holds more than 10,000 (internal API, ours)."
     ),
+    (401, "join.token_refused"): (
+        "A join token that is unknown, wrong, used or expired: one answer for all (ours, "
+        "ADR 33; the audit event says which)."
+    ),
+    (400, "join.invalid_request"): (
+        "A join request whose CSR does not fit the token's role (ours, ADR 33; fields names "
+        "body.csr)."
+    ),
     (403, "deployment_token.sso_required"): (
         "A deployment token asked for by a session that did not sign in through the IdP of an "
         "organization that enforces SSO (ours, ADR 27)."
