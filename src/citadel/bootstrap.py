@@ -9,8 +9,10 @@ gateway have their own roots beside it (`citadel.roots`).
 
 from __future__ import annotations
 
+import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -20,10 +22,11 @@ from citadel.authn.context import Context, Policies
 from citadel.authn.principal import Caller
 from citadel.authn.quotas import Quotas
 from citadel.config import Settings
-from citadel.crypto.keyring import Keyring, open_keyring
+from citadel.crypto.keyring import Keyring, new_wrapped_root, open_keyring, unwrap_keyring
 from citadel.crypto.platform import open_platform_key
 from citadel.crypto.providers.base import KeyProvider
 from citadel.crypto.providers.endpoints import EndpointPolicy
+from citadel.db import platform_secrets
 from citadel.db.engine import Database, server_engine, sqlcipher_engine
 from citadel.deployment_tokens.tokens import platform_issuer
 from citadel.kit.clock import Clock, SystemClock
@@ -33,7 +36,7 @@ from citadel.kit.net import Network, parse_networks
 from citadel.mail.delivery import Mailer, mailer_from
 from citadel.orgs.models import Organization
 from citadel.orgs.service import found_organization
-from citadel.pki.authority import ServerCertificate, ensure_api_certificate
+from citadel.pki.authority import ServerCertificate, ensure_api_certificate, ensure_ca, write_file
 from citadel.traffic_filters.clients import RecentClients
 from citadel.users.service import create_user, find_by_email
 
@@ -51,7 +54,8 @@ class Services:
     trusted_proxies: tuple[Network, ...]
     platform_keys: KeyProvider
     mailer: Mailer
-    recent_clients: RecentClients = field(default_factory=RecentClients)
+    recent_clients: RecentClients
+    """Clients the gateways saw, in the database every replica shares (ADR 32)."""
 
     def context(self, session: sa.orm.Session, caller: Caller) -> Context:
         """A unit of work for `caller` on `session`."""
@@ -70,12 +74,13 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     provider = open_platform_key(settings, create=True)
-    keyring = open_keyring(data_dir / "keys" / "keyring.wrapped", provider)
-    if settings.database_url is not None:
-        engine = server_engine(settings.database_url.get_secret_value())
-    else:
-        engine = sqlcipher_engine(settings.db_path, keyring.database_key)
     clock = clock or SystemClock()
+    if settings.database_url is not None:  # replicas share the keyring root (ADR 32)
+        engine = server_engine(settings.database_url.get_secret_value())
+        keyring = _shared_keyring(engine, keyring_file(settings), provider, clock.now())
+    else:
+        keyring = open_keyring(keyring_file(settings), provider)
+        engine = sqlcipher_engine(settings.db_path, keyring.database_key)
     policies = Policies(
         session_idle_s=settings.session_idle_timeout_s,
         session_absolute_s=settings.session_absolute_timeout_s,
@@ -102,9 +107,10 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         token_key_rotation_days=settings.token_key_rotation_days,
         project_credentials_apply_s=settings.project_credentials_apply_s,
     )
+    database = Database(engine)
     return Services(
         settings=settings,
-        db=Database(engine),
+        db=database,
         keyring=keyring,
         clock=clock,
         audit=AuditLog(key=keyring.audit_key, clock=clock),
@@ -112,7 +118,100 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         trusted_proxies=parse_networks(settings.trusted_proxies),
         platform_keys=provider,
         mailer=mailer_from(settings),
+        recent_clients=RecentClients(database),
     )
+
+
+def keyring_file(settings: Settings) -> Path:
+    """Where this host keeps the wrapped keyring root (the allocator and gateway read it)."""
+    return settings.data_dir / "keys" / "keyring.wrapped"
+
+
+def _shared_keyring(engine: sa.Engine, path: Path, provider: KeyProvider, now: datetime) -> Keyring:
+    """The platform's keyring on PostgreSQL: the root stored in the database (wrapped by the
+    platform key), copied to `path` for this host's allocator and gateway; a first start
+    stores this host's (or a new) one. Before migration 0015 the file alone, as before (the
+    control plane's root shares it after migrating, `share_platform_secrets`)."""
+    if not platform_secrets.has_table(engine):
+        return open_keyring(path, provider)
+    local = path.read_bytes() if path.exists() else None
+    with Database(engine).write() as session:
+        offered = local if local is not None else new_wrapped_root(provider)
+        stored = platform_secrets.put_if_absent(
+            session, {platform_secrets.KEYRING_ROOT: offered}, now
+        )[platform_secrets.KEYRING_ROOT]
+    keyring = _open_stored(stored, provider)
+    if local is None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_file(path, stored, 0o600)
+    elif not hmac.compare_digest(unwrap_keyring(local, provider).root, keyring.root):
+        raise platform_secrets.Mismatch(
+            f"{path} holds another keyring root than the platform's database: this data "
+            "directory belongs to another platform (move it away to join this one)"
+        )
+    return keyring
+
+
+def _open_stored(wrapped: bytes, provider: KeyProvider) -> Keyring:
+    try:
+        return unwrap_keyring(wrapped, provider)
+    except Exception as exc:
+        raise platform_secrets.Mismatch(
+            "the platform key does not open the keyring root stored in the database: give "
+            "this replica the platform's key (the same CITADEL_PLATFORM_KEY, or a copy of the "
+            "first replica's keys/platform.key)"
+        ) from exc
+
+
+def share_platform_secrets(services: Services) -> None:
+    """On PostgreSQL, make this replica's keyring root and CA the platform's (ADR 32): store
+    them in the database on the first start, else take the stored CA into ``<data-dir>/pki``
+    (where the allocator and gateway of this host find it). Raises `Mismatch` when this data
+    directory holds another platform's."""
+    settings = services.settings
+    if settings.database_url is None:
+        return
+    now = services.clock.now()
+    with services.db.write() as session:
+        wrapped = keyring_file(settings).read_bytes()
+        stored = platform_secrets.put_if_absent(
+            session, {platform_secrets.KEYRING_ROOT: wrapped}, now
+        )[platform_secrets.KEYRING_ROOT]
+    if not hmac.compare_digest(
+        _open_stored(stored, services.platform_keys).root, services.keyring.root
+    ):
+        raise platform_secrets.Mismatch(
+            f"{keyring_file(settings)} holds another keyring root than the platform's database"
+        )
+    _share_ca(services, now)
+
+
+def _share_ca(services: Services, now: datetime) -> None:
+    pki_dir = services.settings.data_dir / "pki"
+    cert_file, key_file = pki_dir / "ca.crt", pki_dir / "ca.key.sealed"
+    names = (platform_secrets.CA_CERTIFICATE, platform_secrets.CA_KEY)
+    with services.db.read() as session:
+        have = [platform_secrets.stored(session, name) for name in names]
+    made_here = False
+    if None in have and not (cert_file.exists() and key_file.exists()):
+        ensure_ca(pki_dir, services.keyring.barrier)  # the platform's first CA
+        made_here = True
+    if None in have:
+        with services.db.write() as session:
+            offered = dict(zip(names, (cert_file.read_bytes(), key_file.read_bytes()), strict=True))
+            stored = platform_secrets.put_if_absent(session, offered, now)
+        have = [stored[name] for name in names]
+    cert, key = have[0] or b"", have[1] or b""
+    if cert_file.exists() and cert_file.read_bytes() == cert:
+        return
+    if cert_file.exists() and not made_here:
+        raise platform_secrets.Mismatch(
+            f"{cert_file} is another CA than the platform's database holds: this data "
+            "directory belongs to another platform (move its pki/ away to join this one)"
+        )
+    pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_file(key_file, key, 0o600)
+    write_file(cert_file, cert, 0o644)
 
 
 def api_certificate_names(settings: Settings) -> list[str]:

@@ -3,6 +3,7 @@
 from citadel.allocators.models import Allocator
 from citadel.api_keys.models import ApiKey
 from citadel.audit.models import AuditChainHead, AuditEvent
+from citadel.db.platform_secrets import PlatformSecret
 from citadel.deployment_audit.models import DeploymentAuditEvent, DeploymentAuditSettings
 from citadel.deployment_realms.models import DeploymentRealm
 from citadel.deployment_tokens.models import TokenSigningKey
@@ -30,6 +31,7 @@ from citadel.traffic_filters.models import (
     Ruleset,
     RulesetVersion,
 )
+from citadel.users.form_tokens import SpentFormToken
 from citadel.users.models import RecoveryCode, User, UserSession
 
 ALL_TABLES = (
@@ -54,6 +56,7 @@ ALL_TABLES = (
     ThrottleBucket,
     Passkey,
     PasskeyChallenge,
+    PlatformSecret,
     SsoConfiguration,
     SsoIdentity,
     SsoLoginRequest,
@@ -65,6 +68,7 @@ ALL_TABLES = (
     Ruleset,
     RulesetVersion,
     RecoveryCode,
+    SpentFormToken,
     User,
     UserSession,
 )

@@ -123,8 +123,8 @@ def test_each_resend_form_has_its_own_token(client, signed_in):
     assert tokens[0] != tokens[1]
 
 
-def test_a_spent_token_is_forgotten_after_a_day():
-    spent = SpentFormTokens(keep=timedelta(days=1))
+def test_a_spent_token_is_forgotten_after_a_day(services):
+    spent = SpentFormTokens(services.db, keep=timedelta(days=1))
     now = datetime(2026, 11, 29, tzinfo=UTC)
     token = new_token()
     with spent.spend("u1", token, now):
@@ -135,8 +135,8 @@ def test_a_spent_token_is_forgotten_after_a_day():
         pass
 
 
-def test_a_token_is_spent_per_visitor():
-    spent = SpentFormTokens()
+def test_a_token_is_spent_per_visitor(services):
+    spent = SpentFormTokens(services.db)
     now = datetime(2026, 11, 29, tzinfo=UTC)
     token = new_token()
     with spent.spend("u1", token, now):
@@ -145,11 +145,21 @@ def test_a_token_is_spent_per_visitor():
         pass
 
 
-def test_a_token_is_given_back_when_the_form_was_not_acted_on():
-    spent = SpentFormTokens()
+def test_a_token_is_given_back_when_the_form_was_not_acted_on(services):
+    spent = SpentFormTokens(services.db)
     now = datetime(2026, 11, 29, tzinfo=UTC)
     token = new_token()
     with pytest.raises(ValueError, match="refused"), spent.spend("u1", token, now):
         raise ValueError("refused")
     with spent.spend("u1", token, now):
+        pass
+
+
+def test_a_token_spent_through_one_replica_is_spent_for_another(services):
+    """Two control planes over one database (ADR 32): each app has its own `SpentFormTokens`."""
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    token = new_token()
+    with SpentFormTokens(services.db).spend("u1", token, now):
+        pass
+    with pytest.raises(AlreadySubmitted), SpentFormTokens(services.db).spend("u1", token, now):
         pass

@@ -7,12 +7,12 @@ from citadel.db.migrate import current, downgrade, upgrade
 
 def test_migrations_go_down_to_nothing_and_back_up(services):
     engine = services.db.engine
-    assert current(engine) == "0014"
+    assert current(engine) == "0015"
     downgrade(engine, "base")
     tables = set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
     assert tables == set()
     upgrade(engine)
-    assert current(engine) == "0014"
+    assert current(engine) == "0015"
     assert {"organizations", "api_keys", "audit_events"} <= set(
         sa.inspect(engine).get_table_names()
     )

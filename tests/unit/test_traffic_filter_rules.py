@@ -441,9 +441,9 @@ def test_report_json_leaves_out_the_unassociated_create_and_sorts():
 # --- recent clients --------------------------------------------------------------------------
 
 
-def test_recent_clients_keep_the_latest_sighting_and_forget_old_ones():
+def test_recent_clients_keep_the_latest_sighting_and_forget_old_ones(services):
     now = [1000.0]
-    recent = RecentClients(ttl_s=60, clock=lambda: now[0])
+    recent = RecentClients(services.db, ttl_s=60, clock=lambda: now[0])
     recent.report(
         [
             SeenClient("d1", "10.0.0.1", None, 990.0, True),
@@ -457,3 +457,18 @@ def test_recent_clients_keep_the_latest_sighting_and_forget_old_ones():
     assert [(c.client_ip, c.last_seen, c.connected) for c in current] == [("10.0.0.1", 990.0, True)]
     now[0] = 1100.0
     assert recent.current() == []
+
+
+def test_recent_clients_reported_to_one_replica_are_seen_by_another(services):
+    now = [1000.0]
+    one = RecentClients(services.db, ttl_s=60, clock=lambda: now[0])
+    other = RecentClients(services.db, ttl_s=60, clock=lambda: now[0])
+    one.report([SeenClient("d1", "10.0.0.1", "aws:vpce-1", 990.0, True)])
+    other.report([SeenClient("d1", "10.0.0.1", "aws:vpce-1", 995.0, False)])
+
+    seen = [(c.client_ip, c.endpoint_id, c.last_seen, c.connected) for c in one.current()]
+
+    assert seen == [("10.0.0.1", "aws:vpce-1", 995.0, False)]
+    now[0] = 1100.0
+    other.forget_expired()
+    assert one.current() == []

@@ -58,7 +58,7 @@ def favicon() -> FileResponse:
 
 def install(app: FastAPI) -> None:
     """Serve the console from `app` (after the API's routes, which keep `/api/v1`)."""
-    app.state.console_form_tokens = SpentFormTokens()
+    app.state.console_form_tokens = SpentFormTokens(app.state.services.db)
     for router in PAGES:
         app.include_router(router)
     app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)

@@ -5,23 +5,25 @@ page that showed the secret posts the form again with the same token, which is f
 the page says so and nothing is minted a second time. (Deployment create has the same
 protection in the service itself: its token is the stored `request_id`.)
 
-Spent tokens live in the memory of the process serving the console (one per control plane)
-for `KEEP`, keyed by the visitor's user id and the token. A token of a post that failed is
-given back, so the corrected form can be sent again.
+Spent tokens live in the database (`citadel.users.form_tokens`) for `KEEP`, keyed by the
+visitor's user id and the token, so a repeat is found whichever control-plane replica serves it
+(ADR 32). A token is spent in a transaction of its own before the form is acted on; a token of
+a post that failed is given back, so the corrected form can be sent again. (A replica that dies
+between the two leaves the token spent and the form not acted on: the visitor sees the notice
+and fills the form again.)
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+from citadel.db.engine import Database
+from citadel.users.form_tokens import KEEP, give_back_form_token, spend_form_token
+
 FIELD = "once_token"
-KEEP = timedelta(days=1)
-LIMIT = 100_000  # the oldest spent tokens are forgotten first beyond this many
 
 
 class AlreadySubmitted(Exception):
@@ -38,36 +40,23 @@ def well_formed(token: str) -> bool:
 
 
 class SpentFormTokens:
-    """The tokens already presented, each remembered for `KEEP` (thread-safe)."""
+    """The tokens already presented, each remembered for `keep`, in the shared database."""
 
-    def __init__(self, *, keep: timedelta = KEEP, limit: int = LIMIT) -> None:
+    def __init__(self, db: Database, *, keep: timedelta = KEEP) -> None:
+        self._db = db
         self._keep = keep
-        self._limit = limit
-        self._spent: OrderedDict[tuple[str, str], datetime] = OrderedDict()
-        self._lock = threading.Lock()
 
     @contextmanager
     def spend(self, user_id: str, token: str, now: datetime) -> Iterator[None]:
         """Spend `token` for the block; raise `AlreadySubmitted` if it was spent before. When
         the block raises, the token is given back (the form was not acted on)."""
-        key = (user_id, token)
-        with self._lock:
-            self._forget_old(now)
-            if key in self._spent:
-                raise AlreadySubmitted()
-            self._spent[key] = now
-            while len(self._spent) > self._limit:
-                self._spent.popitem(last=False)
+        with self._db.write() as session:
+            fresh = spend_form_token(session, user_id, token, now, keep=self._keep)
+        if not fresh:
+            raise AlreadySubmitted()
         try:
             yield
         except BaseException:
-            with self._lock:
-                self._spent.pop(key, None)
+            with self._db.write() as session:
+                give_back_form_token(session, user_id, token)
             raise
-
-    def _forget_old(self, now: datetime) -> None:
-        while self._spent:
-            key, at = next(iter(self._spent.items()))
-            if now - at < self._keep:
-                return
-            del self._spent[key]

@@ -79,3 +79,13 @@ def open_keyring(path: Path, provider: KeyProvider) -> Keyring:
     with os.fdopen(fd, "wb") as f:
         f.write(provider.wrap(root, context=_WRAP_CONTEXT))
     return Keyring(root=root)
+
+
+def new_wrapped_root(provider: KeyProvider) -> bytes:
+    """A fresh keyring root, wrapped by `provider` (as `open_keyring` stores it)."""
+    return provider.wrap(os.urandom(32), context=_WRAP_CONTEXT)
+
+
+def unwrap_keyring(wrapped: bytes, provider: KeyProvider) -> Keyring:
+    """The keyring whose root `provider` wrapped as `wrapped`."""
+    return Keyring(root=provider.unwrap(wrapped, context=_WRAP_CONTEXT))

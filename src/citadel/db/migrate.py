@@ -18,9 +18,16 @@ def _config(connection: sa.Connection) -> Config:
     return cfg
 
 
+_MIGRATION_LOCK = 0x43495441  # "CITA": the advisory lock replicas migrate under
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the schema up to `revision`."""
+    """Bring the schema up to `revision`. On PostgreSQL under an advisory lock held until the
+    transaction ends: control-plane replicas starting together migrate one after the other
+    (the later finds the schema current; PostgreSQL's DDL is transactional)."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         command.upgrade(_config(conn), revision)
 
 

@@ -9,6 +9,11 @@ intermediate, `citadel.kit.tls`) with the renewer that keeps their certificate c
 (ADR 18). Besides the hourly chores it runs the serverless projects' sweep (ADR 29): every
 ``project_sweep_interval_s`` it stops the projects idle past ``project_idle_timeout_s`` or
 beyond ``project_warm_memory_mb``.
+
+Several control planes may serve one PostgreSQL (ADR 32): each periodic loop but the renewer
+runs under a lease (`citadel.leases.service.Leases.hold`), so exactly one replica does each
+kind of platform-wide work; the renewer keeps this process's own listener certificate and
+runs in every replica.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from citadel.db.migrate import upgrade
 from citadel.deployment_audit.service import Pruned, prune
 from citadel.deployment_realms.service import refresh_metadata
 from citadel.kit.tls import server_context
+from citadel.leases.service import Leases
 from citadel.log import get_logger
 from citadel.pki.authority import ServerCertificate
 from citadel.pki.renewal import CertificateRenewer
@@ -37,6 +43,7 @@ from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.use_cases.deployment_tokens import rotate_token_keys
 from citadel.use_cases.notifications import warn_expiring_api_keys
 from citadel.use_cases.projects_runtime import sweep_idle_projects
+from citadel.users.form_tokens import forget_spent_form_tokens
 from citadel.web.work import Work
 
 log = get_logger(__name__)
@@ -61,52 +68,76 @@ class ControlPlaneProcess:
     public_tls: ssl.SSLContext
     internal_tls: ssl.SSLContext
     renewer: CertificateRenewer
+    leases: Leases
+    """This process's claims on the shared leases: periodic work runs on one replica."""
     metrics: MetricsEndpoint | None = None
     """Requests, sign-ins and audit writes at ``/metrics`` (None when turned off)."""
     audit_counter: AuditCounter | None = None
 
     async def chores(self, interval_s: float = CHORES_INTERVAL_S) -> None:
-        """The platform's own mail, every `interval_s` until cancelled (first right away):
-        warnings of API keys about to expire; the pruning of deployments' security audit
-        events; and fetching again SAML realms' IdP metadata given by URL. A round that fails
-        is logged and tried again at the next."""
+        """The platform's own chores, every `interval_s` until cancelled (first right away),
+        by one replica at a time (lease ``chores``, ADR 32): rotating deployment-token
+        signing keys; warnings of API keys about to expire; the pruning of deployments'
+        security audit events; and fetching again SAML realms' IdP metadata given by URL."""
+        await self.leases.hold("chores", self.chores_round, interval_s=interval_s)
+
+    async def chores_round(self) -> None:
+        """One round of `chores`: each chore that fails is logged and tried again at the
+        next round, the others still run."""
         units = Work(self.services, self.services.system_caller())
-        while True:
-            try:  # deployment-token signing keys (ADR 27): the first at start, then rotation
-                await asyncio.to_thread(rotate_token_keys, units)
-            except Exception:
-                log.exception("chores.failed")
-            try:
-                await asyncio.to_thread(warn_expiring_api_keys, units, self.services.mailer)
-            except Exception:
-                log.exception("chores.failed")
-            try:
-                await asyncio.to_thread(self.prune_deployment_audit)
-            except Exception:
-                log.exception("chores.failed")
-            try:  # SAML realms' IdP metadata by URL, fetched again once a day
-                await asyncio.to_thread(refresh_metadata, units)
-            except Exception:
-                log.exception("chores.failed")
-            await asyncio.sleep(interval_s)
+        try:  # deployment-token signing keys (ADR 27): the first at start, then rotation
+            await asyncio.to_thread(rotate_token_keys, units)
+        except Exception:
+            log.exception("chores.failed")
+        try:
+            await asyncio.to_thread(warn_expiring_api_keys, units, self.services.mailer)
+        except Exception:
+            log.exception("chores.failed")
+        try:
+            await asyncio.to_thread(self.prune_deployment_audit)
+        except Exception:
+            log.exception("chores.failed")
+        try:  # SAML realms' IdP metadata by URL, fetched again once a day
+            await asyncio.to_thread(refresh_metadata, units)
+        except Exception:
+            log.exception("chores.failed")
+        try:  # form tokens and gateway-reported clients past their time (ADR 32)
+            await asyncio.to_thread(self.forget_expired)
+        except Exception:
+            log.exception("chores.failed")
 
     async def sweep_projects(self) -> None:
         """Stop idle serverless projects (ADR 29), every ``project_sweep_interval_s`` until
-        cancelled; its own loop, so an hour of chores never delays it. A round that fails is
-        logged and tried again at the next."""
+        cancelled, by one replica at a time (lease ``project-sweep``); its own loop, so an
+        hour of chores never delays it."""
+        settings = self.services.settings
+        await self.leases.hold(
+            "project-sweep",
+            self.sweep_projects_round,
+            interval_s=settings.project_sweep_interval_s,
+            first_delay_s=settings.project_sweep_interval_s,
+        )
+
+    async def sweep_projects_round(self) -> None:
+        """One round of `sweep_projects`."""
         settings = self.services.settings
         units = Work(self.services, self.services.system_caller())
-        while True:
-            await asyncio.sleep(settings.project_sweep_interval_s)
-            try:
-                await asyncio.to_thread(
-                    sweep_idle_projects,
-                    units,
-                    idle_timeout_s=settings.project_idle_timeout_s,
-                    warm_memory_mb=settings.project_warm_memory_mb,
-                )
-            except Exception:
-                log.exception("projects.sweep_failed")
+        try:
+            await asyncio.to_thread(
+                sweep_idle_projects,
+                units,
+                idle_timeout_s=settings.project_idle_timeout_s,
+                warm_memory_mb=settings.project_warm_memory_mb,
+            )
+        except Exception:
+            log.exception("projects.sweep_failed")
+
+    def forget_expired(self) -> None:
+        """Delete spent console form tokens and gateway-reported clients past their time."""
+        now = self.services.clock.now()
+        with self.services.db.write() as session:
+            forget_spent_form_tokens(session, now)
+        self.services.recent_clients.forget_expired()
 
     def prune_deployment_audit(self) -> Pruned:
         """Delete deployments' security audit events beyond their retention (age, count)."""
@@ -138,6 +169,7 @@ def build(settings: Settings, *, admin_email: str | None) -> ControlPlaneProcess
     services = bootstrap.build(settings)
     try:
         upgrade(services.db.engine)
+        bootstrap.share_platform_secrets(services)  # replicas share keyring and CA (ADR 32)
         certificate = bootstrap.api_certificate(services)
         first = None
         if admin_email is not None:
@@ -175,6 +207,7 @@ def build(settings: Settings, *, admin_email: str | None) -> ControlPlaneProcess
             public_tls=public_tls,
             internal_tls=internal_tls,
             renewer=renewer,
+            leases=Leases(services.db, services.clock),
         )
     except BaseException:
         services.close()
