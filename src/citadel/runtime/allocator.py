@@ -64,6 +64,7 @@ from citadel.pki.authority import certificate_due
 from citadel.runtime import keywatch, layout, volume
 from citadel.runtime.cgroups import Resources, resources_for
 from citadel.runtime.egress import Egress, destinations
+from citadel.runtime.node_listener import NodeListeners
 from citadel.runtime.reconcile import (
     Action,
     ActionKind,
@@ -147,8 +148,12 @@ class Allocator:
         key_check_interval_s: float = keywatch.DEFAULT_INTERVAL_S,
         log_level: str = "info",
         key_manager_endpoints: EndpointPolicy | None = None,
+        node_listeners: NodeListeners | None = None,
+        allocator_id: str | None = None,
     ) -> None:
-        """`log_level`: what each node is started with (``--log-level``)."""
+        """`log_level`: what each node is started with (``--log-level``). `node_listeners`:
+        each running node's TCP listener on the advertise address (multi-host, ADR 31); None:
+        nodes are reached on their unix socket only."""
         # Absolute and resolved: mount points are compared with mountinfo, which the kernel
         # writes that way (`make run` passes the relative ./citadel-data).
         self.data_dir = data_dir.resolve()
@@ -178,6 +183,9 @@ class Allocator:
         # operator's key-manager endpoint policy also says where they may connect (H6)
         self.egress_policy = key_manager_endpoints or EndpointPolicy()
         self.egress: Egress | None = None
+        self.node_listeners = node_listeners
+        # ADR 31: fetch only the deployments placed on this allocator (None: all of them)
+        self.allocator_id = allocator_id
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -209,6 +217,7 @@ class Allocator:
         for action in actions:
             self._act(action)
         self._sync_egress()
+        self._sync_node_listeners()
         self._follow_security()
         self._report()
         return actions
@@ -218,6 +227,8 @@ class Allocator:
         if self.egress is not None:
             self.egress.close()
             self.egress = None
+        if self.node_listeners is not None:
+            self.node_listeners.close()
         for node in self._nodes.values():
             if node.handle is not None:
                 self.sandbox.stop(node.handle)
@@ -280,7 +291,7 @@ class Allocator:
 
     def _fetch(self) -> None:
         try:
-            allocations = self.control_plane.allocations()
+            allocations = self.control_plane.allocations(allocator=self.allocator_id)
         except ControlPlaneUnavailable as exc:
             if self._reachable is not False:
                 log.warning("allocator.control_plane_unavailable", error=str(exc))
@@ -467,6 +478,19 @@ class Allocator:
         if self.egress is not None:
             for gone in self.egress.deployments() - set(self._nodes):
                 self.egress.stop(gone)
+
+    def _sync_node_listeners(self) -> None:
+        """Each node that runs (answers on its socket) is reached on its TCP listener, one
+        that does not has none (`citadel.runtime.node_listener`): a gateway that can connect
+        finds the node up, as on its socket."""
+        if self.node_listeners is None:
+            return
+        running = {
+            dep_id: DeploymentDirs.of(self.data_dir, dep_id).socket
+            for dep_id, node in list(self._nodes.items())
+            if node.handle is not None and node.process is ProcessState.RUNNING
+        }
+        self.node_listeners.sync(running)
 
     def _close_volume(self, dep_id: str) -> bool:
         """Unmount a deployment's volume (lazily if busy); False if it stays mounted."""
@@ -705,6 +729,9 @@ class Allocator:
         states = {}
         for dep_id, allocation in self._desired.items():
             report = self._status(dep_id, allocation)
+            if self.node_listeners is not None:
+                port = self.node_listeners.port(dep_id)
+                report = report.model_copy(update={"node_port": port})
             states[dep_id] = report.observed_state
             if self._reported.get(dep_id) == report:
                 continue
