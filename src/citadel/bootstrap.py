@@ -22,6 +22,7 @@ from citadel.authn.context import Context, Policies
 from citadel.authn.principal import Caller
 from citadel.authn.quotas import Quotas
 from citadel.config import Settings
+from citadel.contract.messages import SnapshotRepository
 from citadel.crypto.keyring import Keyring, new_wrapped_root, open_keyring, unwrap_keyring
 from citadel.crypto.platform import open_platform_key
 from citadel.crypto.providers.base import KeyProvider
@@ -106,6 +107,10 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         deployment_token_ttl_s=settings.deployment_token_ttl_s,
         token_key_rotation_days=settings.token_key_rotation_days,
         project_credentials_apply_s=settings.project_credentials_apply_s,
+        snapshot_interval_s=settings.snapshot_interval_s,
+        snapshot_retention_max_count=settings.snapshot_retention_max_count,
+        snapshot_retention_expire_after_s=settings.snapshot_retention_expire_after_s,
+        deleted_snapshot_retention_days=settings.deleted_snapshot_retention_days,
     )
     database = Database(engine)
     return Services(
@@ -274,3 +279,23 @@ def first_organization_id(services: Services) -> str | None:
     """The oldest organization's id."""
     with services.db.read() as session:
         return session.scalar(sa.select(Organization.id).order_by(Organization.created_at))
+
+
+def snapshot_repository(settings: Settings) -> SnapshotRepository:
+    """Where allocators keep snapshots (issue 20, ADR 30), as the allocations tell them: the
+    S3-compatible bucket of `snapshot_s3` (its secret key read from its file now, never
+    logged), else the shared `snapshot_directory`."""
+    s3 = settings.snapshot_s3
+    if s3 is None:
+        return SnapshotRepository(path=str(settings.snapshot_directory))
+    secret = None
+    if s3.secret_access_key_file is not None:
+        secret = s3.secret_access_key_file.read_text().strip()
+    return SnapshotRepository(
+        s3_bucket=s3.bucket,
+        s3_prefix=s3.prefix,
+        s3_endpoint_url=s3.endpoint_url,
+        s3_region=s3.region,
+        s3_access_key_id=s3.access_key_id,
+        s3_secret_access_key=secret,
+    )

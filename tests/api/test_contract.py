@@ -172,6 +172,11 @@ UNDECLARED_STATUSES: dict[tuple[str, str, int], str] = {
         "Bulk revocation is all or nothing: an unknown key id revokes none and says so "
         "(`api_keys.key_not_found`, as for one key)."
     ),
+    ("POST", "/deployments", 404): (
+        "`plan.transient.restore_snapshot` names a source deployment the caller cannot see "
+        "(unknown, another organization's, deleted past its snapshot retention): the "
+        "deployment's own not-found, naming source_cluster_id (issue 20)."
+    ),
     ("POST", "/deployments", 503): (
         "A customer-managed key (`settings.byok`) whose key manager does not answer "
         "(`deployments.key_manager_unreachable`): nothing is created, the caller may retry."

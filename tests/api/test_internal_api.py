@@ -529,7 +529,9 @@ def test_listener_serves_the_allocator_with_its_certificate(listener, services):
     )
 
     assert response.status_code == 200
-    assert response.json() == {"version": 0, "deployments": []}
+    body = response.json()
+    assert (body["version"], body["deployments"]) == (0, [])
+    assert body["repository"]["path"] == str(services.settings.snapshot_directory)
 
 
 def test_the_allocators_client_reads_allocations_and_keeps_them_while_unchanged(

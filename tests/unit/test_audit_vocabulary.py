@@ -25,6 +25,7 @@ def test_target_types_keep_their_stored_values() -> None:
         "sso_role_mapping",
         "traffic_filter_ruleset",
         "traffic_filter_link_id",
+        "join_token",
         "route",
         "console",
         "internal_route",

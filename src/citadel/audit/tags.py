@@ -49,6 +49,9 @@ class AuditAction(StrEnum):
     DEPLOYMENT_UNLOCKED = "deployment.unlocked"
     DEPLOYMENT_TOKEN_MINTED = "deployment.token.minted"  # noqa: S105 (a tag)
     DEPLOYMENT_TOKEN_REFUSED = "deployment.token.refused"  # noqa: S105 (a tag)
+    DEPLOYMENT_RESTORE_REQUESTED = "deployment.restore_requested"  # issue 20: from a snapshot
+    DEPLOYMENT_RESTORED = "deployment.restored"  # the allocator filled it from a snapshot
+    DEPLOYMENT_SNAPSHOTS_SHREDDED = "deployment.snapshots_shredded"  # key and snapshots gone
     TOKEN_KEY_ROTATED = "platform.token_key.rotated"  # noqa: S105 (a tag)
     PROJECT_TOKEN_MINTED = "project.token.minted"  # noqa: S105 (a tag)
     PROJECT_TOKEN_REFUSED = "project.token.refused"  # noqa: S105 (a tag)

@@ -56,6 +56,12 @@ class Policies:
     project_credentials_apply_s: float = 30.0
     """How long a project's `_reset-credentials` waits for its running node to take the new
     password (after which the old one no longer works); 0: it does not wait."""
+    snapshot_interval_s: int = 1800
+    """The default schedule of every deployment's snapshots (issue 20, ADR 30)."""
+    snapshot_retention_max_count: int = 100
+    snapshot_retention_expire_after_s: int = 30 * 86400
+    deleted_snapshot_retention_days: int = 0
+    """How long a deleted deployment's key and snapshots stay restorable; 0: shredded at once."""
 
 
 @dataclass(frozen=True)

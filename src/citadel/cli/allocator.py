@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from citadel.cli.join_options import CaFile, CaSha256, Join, JoinName, JoinTokenFile, join_first
 from citadel.cli.options import DEFAULT_DATA_DIR, DataDir, LogLevel, LogLevelName
 
 Interval = Annotated[
@@ -33,8 +34,14 @@ def allocator(
     wait: WaitFor = 60.0,
     key_check_interval: KeyCheckInterval = None,
     log_level: LogLevel = LogLevelName.INFO,
+    join: Join = None,
+    join_token_file: JoinTokenFile = None,
+    ca_file: CaFile = None,
+    ca_sha256: CaSha256 = None,
+    join_name: JoinName = None,
 ) -> None:
-    """Keep the deployments' nodes running in their sandboxes (started by `citadel up`)."""
+    """Keep the deployments' nodes running in their sandboxes (started by `citadel up`, or
+    on another host after joining with --join)."""
     from citadel.config import load_settings
     from citadel.log import configure_logging, get_logger
     from citadel.roots import allocator as root
@@ -42,6 +49,15 @@ def allocator(
 
     log = get_logger(__name__)
     configure_logging(log_level.value)
+    join_first(
+        data_dir,
+        "allocator",
+        url=join,
+        token_file=join_token_file,
+        ca_file=ca_file,
+        ca_sha256=ca_sha256,
+        name=join_name,
+    )
     try:
         process = root.build(
             load_settings(data_dir=data_dir, log_level=log_level.value),

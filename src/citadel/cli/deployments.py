@@ -19,6 +19,8 @@ from rich.table import Table
 from citadel.cli.options import Connection, connected
 from citadel.cli.render import Output, err, jsonable
 
+LATEST = "__latest_success__"  # the Cloud API's name of the latest successful snapshot
+
 if TYPE_CHECKING:
     from citadel.client.api import CitadelClient
 
@@ -39,6 +41,10 @@ CREATE_NAMES = {
     "settings.byok.key_resource_path": "--key",
     "settings": "--key",
     "request_id": "--request-id",
+    "resources.elasticsearch[0].plan.transient.restore_snapshot.source_cluster_id": (
+        "--restore-from"
+    ),
+    "resources.elasticsearch[0].plan.transient.restore_snapshot.snapshot_name": "--snapshot",
 }
 
 
@@ -71,10 +77,26 @@ def create(
             "in one of the organization's key managers.",
         ),
     ] = None,
+    restore_from: Annotated[
+        str | None,
+        typer.Option(
+            "--restore-from",
+            help="Fill it from a snapshot of this deployment (id) before its first start.",
+        ),
+    ] = None,
+    snapshot: Annotated[
+        str | None,
+        typer.Option(
+            "--snapshot", help="With --restore-from: the snapshot's name (default: the latest)."
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until it runs.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits.")] = 120,
 ) -> None:
     """Create a deployment; prints the `elastic` password once."""
+    if snapshot and not restore_from:
+        err.print("--snapshot names a snapshot of the deployment --restore-from names.")
+        raise typer.Exit(2)
     es: dict[str, Any] = {
         "ref_id": "main-elasticsearch",
         "region": region,
@@ -85,6 +107,9 @@ def create(
             "elasticsearch": {"version": version} if version else {},
         },
     }
+    if restore_from:
+        restore = {"source_cluster_id": restore_from, "snapshot_name": snapshot or LATEST}
+        es["plan"]["transient"] = {"restore_snapshot": restore}
     body: dict[str, Any] = {"name": name, "region": region, "resources": {"elasticsearch": [es]}}
     if alias:
         body["alias"] = alias
@@ -161,9 +186,30 @@ def show(
         ("healthy", str(detail["healthy"])),
         ("url", info["metadata"].get("service_url", "")),
         ("cloud_id", info["metadata"].get("cloud_id", "")),
+        *_snapshot_rows(info),
     ):
         table.add_row(field, value)
     conn.emit(detail, table)
+
+
+def _snapshot_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """What `show` says of the deployment's snapshots and of the restore it came back from."""
+    taken = info.get("snapshots") or {}
+    health = "healthy" if taken.get("healthy", True) else "the latest scheduled one failed"
+    rows = [
+        ("snapshots", f"{taken.get('count', 0)} ({health})"),
+        ("latest snapshot", taken.get("latest_successful_end_time", "none yet")),
+    ]
+    restored = info.get("restored_from") or {}
+    if "snapshot_name" in restored:
+        when = restored.get("taken_at", "?")
+        rows.append(("restored from", f"snapshot {restored['snapshot_name']} taken at {when}"))
+    pending = restored.get("pending")
+    if pending:
+        rows.append(
+            ("restore", f"pending: {pending['snapshot_name']} of {pending['source_cluster_id']}")
+        )
+    return rows
 
 
 @app.command("shutdown")

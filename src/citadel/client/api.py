@@ -30,6 +30,7 @@ from citadel.deployments.schemas import (
 )
 from citadel.domains.schemas import DomainOut, DomainsOut
 from citadel.invitations.schemas import InvitationOut, InvitationsOut
+from citadel.join.schemas import JoinTokenOut
 from citadel.kit.schema import EmptyOut
 from citadel.members.schemas import MembershipOut, MembershipsOut
 from citadel.orgs.schemas import OrganizationListOut, OrganizationOut
@@ -465,6 +466,19 @@ class CitadelClient:
 
     def static_ips(self) -> StaticIpsOut:
         return _parse(StaticIpsOut, self.request("GET", "/platform/static-ips"))
+
+    # --- join tokens (ours, ADR 33) --------------------------------------------------------
+
+    def create_join_token(
+        self, role: str, *, ttl_s: int | None = None, name: str | None = None
+    ) -> JoinTokenOut:
+        """A token one host joins with as `role`; `token` in the answer is its only copy."""
+        body: dict[str, Any] = {"role": role}
+        if ttl_s is not None:
+            body["ttl_s"] = ttl_s
+        if name is not None:
+            body["name"] = name
+        return _parse(JoinTokenOut, self.request("POST", "/platform/join-tokens", json=body))
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}

@@ -26,3 +26,13 @@ class AliasTaken(Conflict):
 class DeploymentDeleted(Conflict):
     code = "deployments.deployment_deleted"
     default_message = "The deployment has been deleted."
+
+
+class RestoreUnsupported(BadRequest):
+    code = "deployments.restore_unsupported"
+    default_message = "This part of plan.transient.restore_snapshot is not supported."
+
+
+class NoSnapshotToRestore(BadRequest):
+    code = "deployments.no_snapshot_to_restore"
+    default_message = "The source deployment has no successful snapshot to restore."

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from citadel.deployments import snapshots
 from citadel.deployments.lifecycle import Desired, Observed, is_healthy, status
 from citadel.deployments.models import Deployment
 from citadel.kit.schema import ResponseModel, StrictModel
@@ -41,9 +43,36 @@ class ElasticsearchConfigIn(Lenient):
     version: str | None = Field(default=None, max_length=32)
 
 
+class RestorePayloadIn(StrictModel):
+    """`RestoreSnapshotApiConfiguration`: which indices, and raw restore settings."""
+
+    indices: list[str] | None = Field(default=None, max_length=1024)
+    raw_settings: dict[str, Any] | None = None
+
+
+class RestoreSnapshotIn(StrictModel):
+    """`RestoreSnapshotConfiguration`: fill the new deployment from a snapshot of another
+    (`source_cluster_id`; `snapshot_name` ``__latest_success__`` or absent: the latest).
+    Checked by `citadel.deployments.snapshots.restore_request`."""
+
+    source_cluster_id: str | None = Field(default=None, min_length=1, max_length=32)
+    snapshot_name: str | None = Field(default=None, min_length=1, max_length=255)
+    repository_name: str | None = Field(default=None, max_length=255)
+    repository_config: dict[str, Any] | None = None
+    restore_payload: RestorePayloadIn | None = None
+    strategy: str | None = Field(default=None, max_length=16)
+
+
+class TransientPlanIn(Lenient):
+    """`TransientElasticsearchPlanConfiguration`: only `restore_snapshot` is used."""
+
+    restore_snapshot: RestoreSnapshotIn | None = None
+
+
 class ElasticsearchPlanIn(Lenient):
     cluster_topology: list[TopologyElementIn] = Field(default_factory=list, max_length=16)
     elasticsearch: ElasticsearchConfigIn = Field(default_factory=ElasticsearchConfigIn)
+    transient: TransientPlanIn | None = None
 
 
 class ElasticsearchPayloadIn(Lenient):
@@ -221,9 +250,29 @@ class TopologyOut(ResponseModel):
 
 
 class SnapshotsOut(ResponseModel):
+    """`SnapshotStatusInfo`, from what the allocator last reported."""
+
     healthy: bool
     count: int
     recent_success: bool
+    latest_successful: bool | None = None
+    latest_status: str | None = None
+    latest_end_time: str | None = None
+    latest_successful_end_time: str | None = None
+
+
+class PendingRestoreOut(ResponseModel):
+    source_cluster_id: str
+    snapshot_name: str
+
+
+class RestoredFromOut(ResponseModel):
+    """Ours: the snapshot the deployment came back from (writes after `taken_at` are lost),
+    and a restore still to do."""
+
+    snapshot_name: str | None = None
+    taken_at: str | None = None
+    pending: PendingRestoreOut | None = None
 
 
 class LockedOut(ResponseModel):
@@ -252,6 +301,7 @@ class ElasticsearchClusterInfoOut(ResponseModel):
     associated_appsearch_clusters: Empty
     associated_enterprise_search_clusters: Empty
     locked: LockedOut | None = None
+    restored_from: RestoredFromOut | None = None
 
 
 class ElasticsearchResourceInfoOut(ResponseModel):
@@ -410,8 +460,17 @@ def updated(row: Deployment, endpoints: Endpoints) -> DeploymentUpdateOut:
     )
 
 
-def detail(row: Deployment, endpoints: Endpoints, rulesets: list[str]) -> DeploymentGetOut:
-    """The `DeploymentGetResponse`; `rulesets` are the associated traffic-filter rulesets."""
+def detail(
+    row: Deployment,
+    endpoints: Endpoints,
+    rulesets: list[str],
+    *,
+    now: datetime | None = None,
+    snapshot_interval_s: int = 1800,
+) -> DeploymentGetOut:
+    """The `DeploymentGetResponse`; `rulesets` are the associated traffic-filter rulesets.
+    `now` and the platform's snapshot interval tell whether the latest snapshot is recent
+    (without `now`: as of the allocator's last report)."""
     desired, observed = Desired(row.desired_state), Observed(row.observed_state)
     healthy = is_healthy(desired, observed, row.healthy)
     host = endpoints.host(row)
@@ -449,7 +508,11 @@ def detail(row: Deployment, endpoints: Endpoints, rulesets: list[str]) -> Deploy
         },
         "metadata": metadata,
         "topology": {"healthy": healthy, "instances": []},
-        "snapshots": {"healthy": True, "count": 0, "recent_success": False},
+        "snapshots": snapshots.status(
+            row,
+            now=now or row.observed_at or row.updated_at,
+            interval_s=snapshot_interval_s,
+        ),
         "external_links": [],
         "associated_kibana_clusters": [],
         "associated_apm_clusters": [],
@@ -485,6 +548,9 @@ def detail(row: Deployment, endpoints: Endpoints, rulesets: list[str]) -> Deploy
         }
     if observed is Observed.LOCKED:
         info["locked"] = {"reason": row.observed_detail or "the customer key is unavailable"}
+    restored = snapshots.restored_from(row)
+    if restored is not None:
+        info["restored_from"] = restored
     return DeploymentGetOut.model_validate(body)
 
 

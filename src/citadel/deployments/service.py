@@ -35,6 +35,7 @@ from citadel.authz.roles import ScopeKind
 from citadel.contract.messages import data_key_context
 from citadel.crypto.providers.base import KeyProvider
 from citadel.db.tenancy import owned, scoped, scoped_count
+from citadel.deployments import snapshots
 from citadel.deployments.errors import (
     AliasTaken,
     DeploymentDeleted,
@@ -82,6 +83,7 @@ class Plan:
     ref_id: str
     size: int
     tags: list[dict[str, Any]]
+    restore: snapshots.RestoreRequest | None = None
 
 
 def validate(body: CreateDeploymentIn, regions: Sequence[str]) -> Plan:
@@ -110,6 +112,8 @@ def validate(body: CreateDeploymentIn, regions: Sequence[str]) -> Plan:
         )
     version = body.version or (es.plan.elasticsearch.version if es else None) or DEFAULT_VERSION
     tags = [t.model_dump() for t in body.metadata.tags] if body.metadata else []
+    transient = es.plan.transient if es else None
+    restore = snapshots.restore_request(transient.restore_snapshot if transient else None)
     return Plan(
         name=body.name or (es.display_name if es else None),
         alias=body.alias,
@@ -118,6 +122,7 @@ def validate(body: CreateDeploymentIn, regions: Sequence[str]) -> Plan:
         ref_id=es.ref_id if es else DEFAULT_REF_ID,
         size=size,
         tags=tags,
+        restore=restore,
     )
 
 
@@ -161,6 +166,8 @@ def check_create(
             return Checked(plan, earlier)
     if plan.alias:
         _check_alias(ctx, plan.alias, plan.region, None)
+    if plan.restore is not None:
+        snapshots.check_restore_source(ctx, organization_id, plan.restore)
     return Checked(plan, None)
 
 
@@ -219,6 +226,8 @@ def create_deployment(
         target_id=row.id,
         details={"name": row.name, "region": row.region, "version": row.version},
     )
+    if plan.restore is not None:
+        snapshots.request_restore(ctx, row, plan.restore)
     return Created(row, password, fresh=True)
 
 
@@ -463,10 +472,11 @@ def shutdown_deployment(ctx: Context, organization_id: str, deployment_id: str) 
 
 
 def delete_deployment(ctx: Context, organization_id: str, deployment_id: str) -> Deployment:
-    """Delete a shut-down deployment: its data key is destroyed (crypto-shredding)."""
+    """Delete a shut-down deployment: its data key is destroyed (crypto-shredding), or kept
+    with its snapshots for the operator's retention (`deleted_snapshot_retention_days`)."""
     row = for_change(ctx, organization_id, deployment_id, Permission.DEPLOYMENTS_DELETE)
     _transition(ctx, row, Transition.DELETE)
-    row.data_key_wrapped = None
+    kept_until = snapshots.keep_after_delete(ctx, row)
     row.elastic_password_sealed = None
     row.deleted_at = ctx.clock.now()
     touch(ctx, row)
@@ -475,7 +485,9 @@ def delete_deployment(ctx: Context, organization_id: str, deployment_id: str) ->
         organization_id=organization_id,
         target_type=TargetType.DEPLOYMENT,
         target_id=row.id,
-        details={"data_key": "destroyed"},
+        details={"data_key": "destroyed"}
+        if kept_until is None
+        else {"data_key": "kept", "shred_after": kept_until.isoformat()},
     )
     return row
 

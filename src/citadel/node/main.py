@@ -45,6 +45,10 @@ from citadel.node.security.realm import ELASTIC, Realm
 from citadel.node.security.tokens import TokenService
 from citadel.node.services import NodeInfo, NodeServices
 from citadel.node.serving import GracefulServer
+from citadel.node.snapshots.importing import finish_initial_restore, replace_store_if_restoring
+from citadel.node.snapshots.routes import register as register_snapshots
+from citadel.node.snapshots.service import NodeSnapshots, SnapshotSettings
+from citadel.node.snapshots.slm import Lifecycle
 from citadel.node.store.connection import Store, WrongKey
 from citadel.node.tasks import TaskManager
 
@@ -93,6 +97,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--log-level", choices=LEVELS, default="info", help="the lowest level logged")
     p.add_argument(
+        "--snapshot-interval-s",
+        type=int,
+        help="take the platform's snapshots this often (the managed repository found-snapshots "
+        "and cloud-snapshot-policy exist only with it; citadel.node.snapshots)",
+    )
+    p.add_argument(
+        "--snapshot-retention-max-count",
+        type=int,
+        help="cloud-snapshot-policy keeps at most this many snapshots",
+    )
+    p.add_argument(
+        "--snapshot-retention-expire-after-s",
+        type=int,
+        help="cloud-snapshot-policy deletes snapshots older than this (keeping the newest)",
+    )
+    p.add_argument(
         "--project-type",
         choices=PROJECT_TYPES,
         help="serve a serverless project of this type (ADR 28); without it, a deployment",
@@ -133,11 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         legacy_key = None
         if args.legacy_key_fd is not None:
             legacy_key = decode_key(read_fd(args.legacy_key_fd))
+        restoring = replace_store_if_restoring(args.data_dir)  # before the store opens
         store = Store.open(args.data_dir, legacy_key)
     except WrongKey as exc:
         print(f"citadel node: refusing to start: {exc}", file=sys.stderr)
         return EXIT_WRONG_KEY
     del legacy_key
+    if restoring:  # the indices of a restore before the first start, before serving
+        finish_initial_restore(store, SystemClock(), args.data_dir)
     services = assemble(
         store,
         args.data_dir,
@@ -158,6 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     metrics.instrument(router)
     metrics.registry.register(AuditCollector(services.audit))
     services.audit.instrument(router, metrics_token)  # GET /_citadel/audit, config changes
+    snapshots = NodeSnapshots(
+        services.store,
+        services.engine,
+        services.clock,
+        args.data_dir,
+        snapshot_settings(args),
+    )
+    lifecycle = Lifecycle(snapshots)
+    lifecycle.install_default()
+    register_snapshots(router, services, snapshots, lifecycle, metrics_token)
+    lifecycle.start()
     app = NodeApp(router, realm, tasks=services.tasks, audit=services.audit)
 
     # Mozilla intermediate, as on every listener; the allocator renews the pair on disk and the
@@ -183,9 +217,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         GracefulServer(config).run()
     finally:
+        lifecycle.stop()
         services.engine.close()
         store.close()
     return 0
+
+
+def snapshot_settings(args: argparse.Namespace) -> SnapshotSettings | None:
+    """The platform's snapshot defaults from argv; None: no found-snapshots repository."""
+    if args.snapshot_interval_s is None:
+        return None
+    return SnapshotSettings(
+        interval_s=args.snapshot_interval_s,
+        retention_max_count=args.snapshot_retention_max_count,
+        retention_expire_after_s=args.snapshot_retention_expire_after_s,
+    )
 
 
 def assemble(

@@ -70,10 +70,18 @@ def build(
     reason = BubblewrapSandbox.available()
     if reason is not None:
         raise NotReady(f"cannot sandbox nodes: {reason}")
-    endpoints = wait_for_endpoints(settings.data_dir, wait_s)
+    keys = open_component_keys(settings, "allocator")
+    if keys.internal_url is not None:  # joined (ADR 33): no endpoints file on this host
+        endpoints: dict | None = {"internal_url": keys.internal_url}
+    else:
+        endpoints = wait_for_endpoints(settings.data_dir, wait_s)
     if endpoints is None:
         raise NotReady(f"no internal_url in {settings.data_dir}/run/endpoints.json")
-    keys = open_component_keys(settings, "allocator")
+    if keys.platform_key is None:
+        raise NotReady(
+            "no platform key on this host: set CITADEL_PLATFORM_KEY to the platform's key "
+            "service, or place the platform's keys/platform.key in the data directory"
+        )
     cert = keys.certificate
     tls = ComponentTls(cert.ca_file, cert.cert_file, cert.key_file, cert.key_password)
     control_plane = ControlPlane(endpoints["internal_url"], tls)
@@ -92,16 +100,20 @@ def build(
     shipper = AuditShipper(allocator, control_plane)
     registry = CollectorRegistry()
     registry.register(AllocatorCollector(allocator, audit_shipper=shipper))
-    metrics = metrics_endpoint(
-        settings, keys.keyring, "allocator", settings.allocator_metrics_port, registry
-    )
-    data_dir, keyring = settings.data_dir, keys.keyring
-    renewer = CertificateRenewer(
-        "allocator",
-        lambda: ensure_component_certificate(data_dir, keyring, "allocator"),
-        [tls.client_context()],
-        cert,
-    )
+    keyring = keys.keyring
+    if keyring is None:  # joined: no CA key here to issue a metrics certificate or renew
+        metrics, renewer = None, None
+    else:
+        metrics = metrics_endpoint(
+            settings, keyring, "allocator", settings.allocator_metrics_port, registry
+        )
+        data_dir = settings.data_dir
+        renewer = CertificateRenewer(
+            "allocator",
+            lambda: ensure_component_certificate(data_dir, keyring, "allocator"),
+            [tls.client_context()],
+            cert,
+        )
     return AllocatorProcess(
         endpoints["internal_url"], control_plane, allocator, metrics, renewer, shipper
     )

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from citadel.allocators.models import Allocator
 from citadel.authn.context import Context
 from citadel.contract.messages import (
     Allocation,
@@ -36,20 +37,25 @@ from citadel.contract.messages import (
     ObservedState,
     ProjectRoute,
     ProjectRuntime,
+    RestoreSource,
     RouteEntry,
     RoutesSnapshot,
     RulesetEntry,
     SecurityEvents,
     SeenClients,
+    SnapshotDefaults,
+    SnapshotRepository,
     StatusReport,
 )
 from citadel.crypto.keyring import Keyring
 from citadel.deployment_audit import service as deployment_audit
 from citadel.deployment_tokens import keys as token_keys
 from citadel.deployments import internal as deployments
+from citadel.deployments import snapshots
 from citadel.deployments.errors import DeploymentNotFound
 from citadel.deployments.lifecycle import Desired, Observed
 from citadel.deployments.models import PROJECT, Deployment
+from citadel.deployments.service import touch
 from citadel.errors import BadRequest
 from citadel.key_managers import service as key_managers
 from citadel.key_managers.models import KeyManager
@@ -80,10 +86,13 @@ def tag(ctx: Context) -> str:
     return f'"{deployments.allocation_version(ctx)}.{token_keys.key_set_version(ctx.session)}"'
 
 
-def allocations(ctx: Context) -> Allocations:
+def allocations(ctx: Context, *, repository: SnapshotRepository | None = None) -> Allocations:
     """What should run: every deployment not deleted and observed gone, with its wrapped key;
-    secrets only for those that should run."""
+    secrets only for those that should run. With a snapshot `repository`, a deployment that
+    should run carries the platform's snapshot schedule, and a restore to do before its first
+    start carries the source's wrapped key (issue 20, ADR 30)."""
     items = []
+    defaults = _snapshot_defaults(ctx) if repository is not None else None
     jwks = published_jwks(ctx.session)
     projects = _projects(ctx)
     for row in deployments.all_deployments(ctx):
@@ -97,7 +106,9 @@ def allocations(ctx: Context) -> Allocations:
                 region=row.region,
                 desired_state=DesiredState(row.desired_state),
                 sandbox_uid=row.sandbox_uid,
-                wrapped_data_key=row.data_key_wrapped,
+                wrapped_data_key=(
+                    row.data_key_wrapped if row.desired_state != Desired.DELETED else None
+                ),
                 key_path=row.key_path,
                 elastic_password=deployments.pending_password(ctx, row) if runs else None,
                 key_connection=_key_connection(ctx, row.key_manager_id) if runs else None,
@@ -110,9 +121,46 @@ def allocations(ctx: Context) -> Allocations:
                     else None
                 ),
                 project=_runtime(project) if project is not None else None,
+                snapshots=defaults if runs and row.kind != PROJECT else None,
+                restore=_restore(ctx, row) if runs and repository is not None else None,
             )
         )
-    return Allocations(version=deployments.allocation_version(ctx), deployments=tuple(items))
+    return Allocations(
+        version=deployments.allocation_version(ctx),
+        deployments=tuple(items),
+        repository=repository,
+    )
+
+
+def _snapshot_defaults(ctx: Context) -> SnapshotDefaults:
+    """The platform's snapshot schedule and retention (the node's SLM policy starts there)."""
+    policies = ctx.policies
+    return SnapshotDefaults(
+        interval_s=policies.snapshot_interval_s,
+        retention_max_count=policies.snapshot_retention_max_count,
+        retention_expire_after_s=policies.snapshot_retention_expire_after_s,
+    )
+
+
+def _restore(ctx: Context, row: Deployment) -> RestoreSource | None:
+    """The restore to do before the deployment's first start: the source's snapshot and the
+    source's data key (the deployment's own after a lost host; a deleted source's while it is
+    retained, else none: the allocator reports the failure)."""
+    if row.restore_source_id is None:
+        return None
+    source_id = row.restore_source_id
+    source = row if source_id == row.id else ctx.session.get(Deployment, source_id)
+    if source is None or not snapshots.restorable(source, ctx.clock.now()):
+        return RestoreSource(deployment_id=source_id, snapshot=row.restore_snapshot)
+    return RestoreSource(
+        deployment_id=source.id,
+        snapshot=row.restore_snapshot,
+        wrapped_data_key=source.data_key_wrapped,
+        key_path=source.key_path,
+        key_connection=_key_connection(ctx, source.key_manager_id),
+        include_security=row.restore_include_security,
+    )
+
 
 
 def _projects(ctx: Context) -> dict[str, Project]:
@@ -160,6 +208,9 @@ def report_status(ctx: Context, deployment_id: str, report: StatusReport) -> Non
         detail=report.detail,
         password_applied=report.elastic_password_applied,
     )
+    _record_node_port(ctx, row, report.node_port)
+    if report.snapshots is not None or report.restored_from is not None:
+        snapshots.record_report(ctx, row, report.snapshots, report.restored_from)
     if row.kind == PROJECT:
         projects.observe(ctx, row.id, Observed(report.observed_state))
 
@@ -183,11 +234,29 @@ def node_certificate(
     return NodeCertificate(certificate=cert.decode(), ca=ca.decode())
 
 
+def _record_node_port(ctx: Context, row: Deployment, port: int | None) -> None:
+    """Where the deployment's node is reached on its allocator's host now (ADR 31; None: on
+    its unix socket only): a change is a new version of the gateways' routes."""
+    if row.node_port != port:
+        row.node_port = port
+        touch(ctx, row)
+
+
+def _node_address(address: str | None, port: int | None) -> str:
+    """``host:port`` (``[v6]:port``) of a node on its allocator's host; "" when either part
+    is unknown (the gateway then uses the node's unix socket)."""
+    if not address or port is None:
+        return ""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 def routes(ctx: Context, data_dir: Path, domain: str) -> RoutesSnapshot:
-    """The gateway's snapshot: every deployment not deleted, with its node socket and the
-    traffic-filter rulesets associated with it."""
+    """The gateway's snapshot: every deployment not deleted, with where its node is reached
+    (its unix socket, and ``<allocator address>:<node port>`` when its allocator listens for
+    it: ADR 31) and the traffic-filter rulesets associated with it."""
     by_deployment, rulesets = traffic_filters.gateway_view(ctx)
     projects = _projects(ctx)
+    addresses = {a.id: a.address for a in ctx.session.scalars(sa.select(Allocator))}
     items = tuple(
         RouteEntry(
             id=row.id,
@@ -197,6 +266,7 @@ def routes(ctx: Context, data_dir: Path, domain: str) -> RoutesSnapshot:
                 row.observed_state if row.desired_state == Desired.RUNNING else row.desired_state
             ),
             node_socket=str(node_socket_path(data_dir, row.id)),
+            node_address=_node_address(addresses.get(row.allocator_id or ""), row.node_port),
             rulesets=tuple(by_deployment.get(row.id, [])),
             detail=(row.observed_detail or "") if row.observed_state == Observed.LOCKED else "",
             project=_route(projects[row.id]) if row.id in projects else None,

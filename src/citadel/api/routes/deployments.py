@@ -91,7 +91,13 @@ def get_deployment(
     """One deployment: health, status, endpoints, cloud_id."""
     org = work.organization
     shown = use_cases.get_deployment(work, org, deployment_id)
-    return schemas.detail(shown.row, endpoints(services), shown.rulesets)
+    return schemas.detail(
+        shown.row,
+        endpoints(services),
+        shown.rulesets,
+        now=services.clock.now(),
+        snapshot_interval_s=services.policies.snapshot_interval_s,
+    )
 
 
 @router.put(

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request, Response
 
 from citadel.api.deps import ServicesDep, WorkDep
 from citadel.authn.principal import Caller
+from citadel.bootstrap import snapshot_repository
 from citadel.contract.messages import (
     CONTRACT_HEADER,
     CONTRACT_VERSION,
@@ -124,13 +125,16 @@ def _conditional(tag: str, if_none_match: str | None, response: Response) -> Res
 def allocations(
     work: WorkDep,
     response: Response,
+    services: ServicesDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     """What should run, with a version that increases on every change. `ETag` is the version;
     an allocator that already has it gets 304 and nothing is unsealed."""
     with work.read() as ctx:
         unchanged = _conditional(service.tag(ctx), if_none_match, response)
-        return unchanged or service.allocations(ctx)
+        if unchanged is not None:
+            return unchanged
+        return service.allocations(ctx, repository=snapshot_repository(services.settings))
 
 
 @router.post("/deployments/{deployment_id}/status", dependencies=[ALLOCATOR])

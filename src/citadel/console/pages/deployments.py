@@ -26,6 +26,7 @@ from citadel.deployments import schemas, service
 from citadel.deployments.lifecycle import Desired, Observed
 from citadel.deployments.models import Deployment
 from citadel.deployments.schemas import CreateDeploymentIn, Endpoints
+from citadel.deployments.snapshots import describe_restored
 from citadel.errors import BadRequest, CitadelError, NotFound
 from citadel.key_managers.schemas import RekeyIn
 from citadel.traffic_filters import service as traffic_filters
@@ -65,6 +66,8 @@ def describe(row: Deployment, where: Endpoints, rulesets: list[str] | None = Non
         "cloud_id": info["metadata"]["cloud_id"],
         "detail": (info.get("locked") or {}).get("reason") or row.observed_detail or "",
         "byok": row.key_manager_id is not None,
+        "snapshots": info["snapshots"],
+        "restored": describe_restored(row),
     }
 
 

@@ -12,6 +12,9 @@ Layout::
     ingest_pipelines(id, definition, version)   definition: the pipeline's JSON as stored
     stored_scripts(id, lang, source, options)   `_scripts`: mustache or painless source as stored
     synonym_sets(id), synonym_rules(set_id, rule_id, synonyms)   `_synonyms`
+    snapshot_jobs(seq, job_id, job, request, state, reason, finished_at)   snapshots' jobs
+    snapshot_catalog(id, body)   the repository's snapshots as the allocator last pushed them
+    slm_policies(id, policy, version, modified_at, history)   `_slm/policy`
 
 A store written by the FTS5 engine (release before the tantivy engine) also has ``docs``,
 ``doc_values``, ``text_fields`` and ``fts_*`` tables; `citadel.node.engine.upgrade` moves their
@@ -111,5 +114,25 @@ DDL = [
         seq INTEGER NOT NULL,
         connector_id TEXT NOT NULL,
         document TEXT NOT NULL
+    )""",
+    # snapshots (`citadel.node.snapshots`): the jobs the allocator runs, oldest first (`job`:
+    # the contract's SnapshotJob; `request`: what the node keeps to finish it), the catalog the
+    # allocator last pushed, and the SLM policies with their history
+    """CREATE TABLE IF NOT EXISTS snapshot_jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL UNIQUE,
+        job TEXT NOT NULL,
+        request TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL DEFAULT 'pending',
+        reason TEXT,
+        finished_at REAL
+    )""",
+    "CREATE TABLE IF NOT EXISTS snapshot_catalog (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS slm_policies (
+        id TEXT PRIMARY KEY,
+        policy TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        modified_at INTEGER NOT NULL,
+        history TEXT NOT NULL DEFAULT '{}'
     )""",
 ]
