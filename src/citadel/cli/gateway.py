@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from citadel.cli.join_options import CaFile, CaSha256, Join, JoinName, JoinTokenFile, join_first
 from citadel.cli.options import DEFAULT_DATA_DIR, DataDir, LogLevel, LogLevelName
 from citadel.gateway.proxy_protocol import Vendor  # stdlib only: the options' choices
 
@@ -112,8 +113,14 @@ def gateway(
     proxy_vendor: ProxyVendor = None,
     proxy_v1: ProxyV1 = False,
     workers: Workers = 1,
+    join: Join = None,
+    join_token_file: JoinTokenFile = None,
+    ca_file: CaFile = None,
+    ca_sha256: CaSha256 = None,
+    join_name: JoinName = None,
 ) -> None:
-    """Route HTTPS requests to the deployments' nodes (started by `citadel up`)."""
+    """Route HTTPS requests to the deployments' nodes (started by `citadel up`, or on another
+    host after joining with --join)."""
     from citadel.config import load_settings
     from citadel.gateway.workers import worker_count
     from citadel.log import configure_logging, get_logger
@@ -130,6 +137,15 @@ def gateway(
         )
     if count > 1 and proxy_listener is not None:
         proxy_listener = dataclasses.replace(proxy_listener, reuse_port=True)
+    join_first(
+        data_dir,
+        "gateway",
+        url=join,
+        token_file=join_token_file,
+        ca_file=ca_file,
+        ca_sha256=ca_sha256,
+        name=join_name,
+    )
     events = open(sys.stderr.fileno(), "w", buffering=1 << 16, closefd=False)  # noqa: SIM115
     configure_logging(log_level.value, stream=events)
     options = root.GatewayOptions(

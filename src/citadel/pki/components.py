@@ -13,6 +13,7 @@ never leaves the deployment directory; only the CSR's public key is used, never 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,6 +152,57 @@ def sign_node_certificate(
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return (
+        cert.public_bytes(serialization.Encoding.PEM),
+        ca_cert.public_bytes(serialization.Encoding.PEM),
+    )
+
+
+def sign_joining_csr(
+    data_dir: Path,
+    keyring: Keyring,
+    csr: x509.CertificateSigningRequest,
+    *,
+    subject: str,
+    kind: ComponentKind | None,
+    hostnames: list[str],
+    now: datetime,
+) -> tuple[bytes, bytes]:
+    """A certificate over a joining host's CSR public key (its key never leaves that host,
+    ADR 33) and the CA certificate, both PEM. With `kind`, a component's client certificate
+    (clientAuth, CN `subject`, the kind's URI name); without it, a control-plane replica's
+    server certificate (serverAuth, CN `subject`, `hostnames` as DNS or IP names). The caller
+    has checked the CSR against the join token; nothing else in the CSR is copied."""
+    public_key = csr.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise InvalidCsr("the key must be an EC key")
+    ca_cert, ca_key = ensure_ca(data_dir / "pki", keyring.barrier)
+    names: list[x509.GeneralName] = []
+    for host in hostnames:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    if kind is not None:
+        names.append(x509.UniformResourceIdentifier(kind.uri))
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if kind is not None else ExtendedKeyUsageOID.SERVER_AUTH
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + LEAF_LIFETIME)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,

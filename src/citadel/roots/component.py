@@ -1,5 +1,7 @@
 """What the allocator and the gateway open first: the platform key, the keyring and the
-component's client certificate for the internal API (ADR 9)."""
+component's client certificate for the internal API (ADR 9); on a host that joined the
+platform (ADR 33), the certificate, CA and internal URL it joined with, and the platform key
+when the host has one (no keyring: the CA key never leaves the control plane)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from citadel.config import Settings
 from citadel.crypto.keyring import Keyring, open_keyring
 from citadel.crypto.platform import has_platform_key, open_platform_key
 from citadel.crypto.providers.base import KeyProvider
+from citadel.join.host import joined_host
+from citadel.join.schemas import JoinRole
 from citadel.pki.components import ComponentCertificate, ensure_component_certificate
 
 
@@ -22,17 +26,24 @@ class NotReady(Exception):
 
 @dataclass(frozen=True)
 class ComponentKeys:
-    """A component's keys, opened once for the whole process."""
+    """A component's keys, opened once for the whole process. A joined host has no keyring
+    and, unless its operator configured one, no platform key; it has the internal URL."""
 
-    platform_key: KeyProvider
-    keyring: Keyring
+    platform_key: KeyProvider | None
+    keyring: Keyring | None
     certificate: ComponentCertificate
+    internal_url: str | None = None  # a joined host's; else the endpoints file says
 
 
 def open_component_keys(settings: Settings, component: str) -> ComponentKeys:
-    """Open the existing platform key and keyring (the control plane creates them) and ensure
-    `component`'s client certificate. Raises `NotReady` before the control plane's first
-    start."""
+    """On a host that joined as `component`, its joined certificate (and the platform key if
+    configured); else open the existing platform key and keyring (the control plane creates
+    them) and ensure `component`'s client certificate. Raises `NotReady` before the control
+    plane's first start."""
+    joined = joined_host(settings.data_dir, JoinRole(component))
+    if joined is not None:
+        provider = open_platform_key(settings) if has_platform_key(settings) else None
+        return ComponentKeys(provider, None, joined.certificate, joined.internal_url)
     keyring_file = settings.data_dir / "keys" / "keyring.wrapped"
     if not has_platform_key(settings) or not keyring_file.exists():
         raise NotReady("the data directory has no platform key yet")

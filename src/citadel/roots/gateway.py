@@ -47,7 +47,7 @@ from citadel.pki.renewal import (
     CertificateRenewer,
     fingerprint,
 )
-from citadel.roots.component import open_component_keys, wait_for_endpoints
+from citadel.roots.component import NotReady, open_component_keys, wait_for_endpoints
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 
 log = get_logger(__name__)
@@ -198,10 +198,13 @@ def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
     component = keys.certificate
     certificate: CertificateFiles
     issue: Callable[[], CertificateFiles] | None = None
+    keyring = keys.keyring
     if options.cert_file is not None and options.key_file is not None:
         certificate = CertificatePair(options.cert_file, options.key_file)
+    elif keyring is None:  # joined (ADR 33): the CA key stays with the control plane
+        raise NotReady("a gateway that joined the platform serves with --cert and --key")
     else:
-        barrier, password = keys.keyring.barrier, keys.keyring.tls_key_password()
+        barrier, password = keyring.barrier, keyring.tls_key_password()
         names = gateway_hostnames(options.domain, options.regions)
 
         def issue() -> CertificateFiles:
@@ -219,7 +222,10 @@ def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
         str(component.key_file),
         component.key_password,
     )
-    endpoints = wait_for_endpoints(data_dir, options.wait_s)
+    if keys.internal_url is not None:  # joined: no endpoints file on this host
+        endpoints: dict | None = {"internal_url": keys.internal_url}
+    else:
+        endpoints = wait_for_endpoints(data_dir, options.wait_s)
     if endpoints is None:
         log.warning("gateway.no_control_plane", detail="serving the persisted snapshot")
         endpoints = {}
@@ -236,9 +242,16 @@ def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
     collector = GatewayCollector(list)  # its source is set in worker 0, once it runs
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    metrics = metrics_endpoint(
-        settings, keys.keyring, "gateway", settings.gateway_metrics_port, registry
-    )
+    metrics = None  # a joined gateway has no CA key to issue its metrics certificate
+    issue_component = None
+    if keyring is not None:
+        metrics = metrics_endpoint(
+            settings, keyring, "gateway", settings.gateway_metrics_port, registry
+        )
+
+        def issue_component() -> CertificateFiles:
+            return ensure_component_certificate(data_dir, keyring, "gateway")
+
     return GatewayProcess(
         options,
         server_ssl,
@@ -252,7 +265,7 @@ def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
         collector=collector,
         metrics=metrics,
         component=component,
-        issue_component=lambda: ensure_component_certificate(data_dir, keys.keyring, "gateway"),
+        issue_component=issue_component,
         loaded=(fingerprint(certificate), fingerprint(component)),
     )
 

@@ -208,6 +208,8 @@ def report_status(ctx: Context, deployment_id: str, report: StatusReport) -> Non
         detail=report.detail,
         password_applied=report.elastic_password_applied,
     )
+    if report.snapshots is not None or report.restored_from is not None:
+        snapshots.record_report(ctx, row, report.snapshots, report.restored_from)
     _record_node_port(ctx, row, report.node_port)
     if report.snapshots is not None or report.restored_from is not None:
         snapshots.record_report(ctx, row, report.snapshots, report.restored_from)

@@ -1,0 +1,17 @@
+"""Errors of join tokens and of joining the platform (ADR 33)."""
+
+from citadel.errors import BadRequest, Unauthenticated
+
+
+class InvalidJoinRequest(BadRequest):
+    code = "join.invalid_request"
+    default_message = "The join request does not match the token's role."
+    keeps_writes = True  # the refused use is audited; the token stays unused
+
+
+class JoinTokenRefused(Unauthenticated):
+    """Unknown, wrong, used or expired: one answer for all (the audit event says which)."""
+
+    code = "join.token_refused"
+    default_message = "The join token is not valid: it may be wrong, used or expired."
+    keeps_writes = True  # the refused use is audited

@@ -1,0 +1,278 @@
+"""Join tokens: minted by a platform owner, redeemed once by a host for its certificate (ADR 33).
+
+A token's text is ``cjt_<id>_<secret>``. The table keeps the id and an HMAC of the secret under
+the keyring's pepper (`Keyring.mac`, purpose ``join-token``), never the secret: a copy of the
+database does not let anyone join. A token minted for a name binds it into the MAC, so it
+works only with that name (the table has no column for it). Redeeming looks the row up by
+id, compares MACs in constant time, checks expiry, checks the CSR against the token's role,
+signs it, and marks the row used with a conditional UPDATE in the same transaction: of two
+hosts racing with one token, one gets a certificate. Every mint, use and refused use is
+audited in the platform organization's chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+
+from citadel.audit.tags import AuditAction, Outcome, TargetType
+from citadel.authn.context import Context
+from citadel.contract.messages import COMPONENT_URI_PREFIX, ComponentKind
+from citadel.join.errors import InvalidJoinRequest, JoinTokenRefused
+from citadel.join.models import JoinToken
+from citadel.join.schemas import JoinRole
+from citadel.kit.clock import as_utc
+from citadel.kit.ids import new_id
+from citadel.orgs.models import Organization
+from citadel.pki.authority import ensure_ca
+from citadel.pki.components import InvalidCsr, sign_joining_csr
+
+TOKEN_PREFIX = "cjt_"  # noqa: S105 (a prefix)
+_TOKEN = re.compile(r"^cjt_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
+_PURPOSE = "join-token"
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    """A new token: its row, the only copy of its text, the name it is bound to and the CA pin."""
+
+    row: JoinToken
+    text: str
+    name: str | None
+    ca_sha256: str
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A redeemed token: the host's certificate and the CA certificate (PEM)."""
+
+    role: JoinRole
+    name: str
+    certificate: str
+    ca: str
+
+
+def ca_pin(ca_cert: x509.Certificate) -> str:
+    """``sha256:<hex>`` of the CA's SubjectPublicKeyInfo (kubeadm's discovery hash): what a
+    joining host checks the CA it is shown against before it sends its token."""
+    spki = ca_cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "sha256:" + hashlib.sha256(spki).hexdigest()
+
+
+def platform_ca(ctx: Context, data_dir: Path) -> x509.Certificate:
+    """The platform CA certificate (created on first use)."""
+    cert, _ = ensure_ca(data_dir / "pki", ctx.keyring.barrier)
+    return cert
+
+
+def ca_facts(ctx: Context, data_dir: Path) -> tuple[str, str]:
+    """The platform CA certificate (PEM) and its pin (`ca_pin`)."""
+    cert = platform_ca(ctx, data_dir)
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), ca_pin(cert)
+
+
+def _mac(ctx: Context, token_id: str, secret: str, name: str | None) -> bytes:
+    return ctx.keyring.mac(f"{token_id}:{name or ''}:{secret}", purpose=_PURPOSE)
+
+
+def _platform_organization(ctx: Context) -> str | None:
+    """The platform organization (the first made), whose chain audits join tokens."""
+    return ctx.session.scalar(
+        sa.select(Organization.id).order_by(Organization.created_at, Organization.id).limit(1)
+    )
+
+
+def mint_join_token(
+    ctx: Context,
+    data_dir: Path,
+    *,
+    role: JoinRole,
+    ttl_s: int,
+    name: str | None = None,
+) -> MintedToken:
+    """A token letting one host join as `role` (under `name` only, when given) until
+    `ttl_s` seconds from now. The caller has checked that the actor owns the platform."""
+    now = ctx.clock.now()
+    token_id, secret = new_id(), secrets.token_urlsafe(32)
+    row = JoinToken(
+        id=token_id,
+        token_hash=_mac(ctx, token_id, secret, name),
+        role=role.value,
+        created_by=ctx.caller.actor.actor_id,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl_s),
+        used_at=None,
+        used_by=None,
+    )
+    ctx.session.add(row)
+    ctx.session.flush()
+    ctx.record(
+        AuditAction.JOIN_TOKEN_MINTED,
+        organization_id=_platform_organization(ctx),
+        target_type=TargetType.JOIN_TOKEN,
+        target_id=token_id,
+        details={"role": role.value, "name": name, "ttl_s": ttl_s},
+    )
+    pin = ca_pin(platform_ca(ctx, data_dir))
+    return MintedToken(row, f"{TOKEN_PREFIX}{token_id}_{secret}", name, pin)
+
+
+def join(ctx: Context, data_dir: Path, *, token: str, csr_pem: str, name: str) -> Joined:
+    """Redeem `token` for a certificate over `csr_pem`'s key, for the host called `name`.
+    Refuses (401, audited) a token that is unknown, wrong, used or expired, and (400 naming
+    the field, audited, the token stays unused) a CSR that does not fit the token's role."""
+    now = ctx.clock.now()
+    row = _redeemable(ctx, token, name, now)
+    role = JoinRole(row.role)
+    try:
+        csr = _checked_csr(csr_pem, role, name)
+        subject, kind, hosts = _certificate_plan(csr, role, name)
+        certificate, ca = sign_joining_csr(
+            data_dir, ctx.keyring, csr, subject=subject, kind=kind, hostnames=hosts, now=now
+        )
+    except (InvalidJoinRequest, InvalidCsr) as exc:
+        message = str(exc)
+        _refuse(ctx, row.id, f"csr: {message}", name)
+        raise InvalidJoinRequest(message, fields=["body.csr"]) from exc
+    claimed = ctx.session.execute(
+        sa.update(JoinToken)
+        .where(JoinToken.id == row.id, JoinToken.used_at.is_(None))
+        .values(used_at=now, used_by=name)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]  # another host was faster
+        _refuse(ctx, row.id, "used", name)
+        raise JoinTokenRefused()
+    ctx.record(
+        AuditAction.JOIN_TOKEN_USED,
+        organization_id=_platform_organization(ctx),
+        target_type=TargetType.JOIN_TOKEN,
+        target_id=row.id,
+        details={"role": role.value, "name": name, "hosts": hosts},
+    )
+    return Joined(role, name, certificate.decode(), ca.decode())
+
+
+def _redeemable(ctx: Context, token: str, name: str, now: datetime) -> JoinToken:
+    """The unused, unexpired row `token` names, its MAC matching for `name`."""
+    match = _TOKEN.match(token.strip())
+    if match is None:
+        _refuse(ctx, None, "malformed", name)
+        raise JoinTokenRefused()
+    token_id, secret = match.groups()
+    row = ctx.session.get(JoinToken, token_id)
+    if row is None:
+        _refuse(ctx, None, "unknown", name)
+        raise JoinTokenRefused()
+    # A token bound to a name matches only with it; an unbound one with any name.
+    bound, unbound = _mac(ctx, token_id, secret, name), _mac(ctx, token_id, secret, None)
+    right = hmac.compare_digest(row.token_hash, bound) | hmac.compare_digest(
+        row.token_hash, unbound
+    )
+    if not right:
+        _refuse(ctx, row.id, "wrong secret or name", name)
+        raise JoinTokenRefused()
+    if row.used_at is not None:
+        _refuse(ctx, row.id, "used", name)
+        raise JoinTokenRefused()
+    if as_utc(row.expires_at) <= now:
+        _refuse(ctx, row.id, "expired", name)
+        raise JoinTokenRefused()
+    return row
+
+
+def _refuse(ctx: Context, token_id: str | None, reason: str, name: str) -> None:
+    ctx.record(
+        AuditAction.JOIN_TOKEN_REFUSED,
+        organization_id=_platform_organization(ctx),
+        target_type=TargetType.JOIN_TOKEN,
+        target_id=token_id,
+        outcome=Outcome.DENIED,
+        details={"reason": reason, "name": name},
+    )
+
+
+def _checked_csr(csr_pem: str, role: JoinRole, name: str) -> x509.CertificateSigningRequest:
+    """The parsed CSR, its signature verified, its subject the host's name."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError as exc:
+        raise InvalidJoinRequest("csr is not a PEM certificate signing request") from exc
+    if not csr.is_signature_valid:
+        raise InvalidJoinRequest("the signature of csr does not verify")
+    names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if [attr.value for attr in names] != [name]:
+        raise InvalidJoinRequest(f"the subject of csr must be CN={name}, the host's name")
+    return csr
+
+
+def _requested(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[str]]:
+    """The CSR's requested host names (DNS and IP) and URIs."""
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    hosts = [str(v) for v in san.get_values_for_type(x509.DNSName)]
+    hosts += [str(v) for v in san.get_values_for_type(x509.IPAddress)]
+    other = [
+        n
+        for n in san
+        if not isinstance(n, x509.DNSName | x509.IPAddress | x509.UniformResourceIdentifier)
+    ]
+    if other:
+        raise InvalidJoinRequest("csr may request only DNS, IP and URI names")
+    return hosts, list(san.get_values_for_type(x509.UniformResourceIdentifier))
+
+
+def _certificate_plan(
+    csr: x509.CertificateSigningRequest, role: JoinRole, name: str
+) -> tuple[str, ComponentKind | None, list[str]]:
+    """Subject, component kind and host names of the certificate `role` gets. An allocator or
+    gateway gets a client certificate naming its kind (a CSR may ask for that kind's URI and
+    nothing else); a control-plane replica a server certificate for the host names it asks
+    for (at least one, no wildcard, no URI)."""
+    hosts, uris = _requested(csr)
+    if role is JoinRole.API:
+        if uris:
+            raise InvalidJoinRequest("csr of a control-plane replica may not request URI names")
+        if not hosts:
+            raise InvalidJoinRequest("csr of a control-plane replica must request its host names")
+        for host in hosts:
+            if not _is_host(host):
+                raise InvalidJoinRequest(f"csr requests {host!r}, which is not a host name or IP")
+        return name, None, hosts
+    kind = ComponentKind(role.value)
+    if hosts:
+        raise InvalidJoinRequest(f"csr of a {role.value} may not request host names")
+    for uri in uris:
+        if uri != kind.uri:
+            wanted = uri.removeprefix(COMPONENT_URI_PREFIX)
+            raise InvalidJoinRequest(
+                f"csr requests {wanted!r} but the token is for a {role.value}"
+                if uri.startswith(COMPONENT_URI_PREFIX)
+                else f"csr may request only the URI {kind.uri}"
+            )
+    return name, kind, []
+
+
+def _is_host(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.match(text))
