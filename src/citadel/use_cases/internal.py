@@ -80,23 +80,33 @@ class InvalidNodeCsr(BadRequest):
     default_message = "The certificate signing request is not valid."
 
 
-def tag(ctx: Context) -> str:
+def tag(ctx: Context, allocator: str | None = None) -> str:
     """The entity tag of the allocations and of the routes: the deployments' version, and the
-    version of the deployment-token key set every allocation's security carries (ADR 27)."""
-    return f'"{deployments.allocation_version(ctx)}.{token_keys.key_set_version(ctx.session)}"'
+    version of the deployment-token key set every allocation's security carries (ADR 27);
+    one allocator's allocations name it too (every placement change bumps the version)."""
+    version = f"{deployments.allocation_version(ctx)}.{token_keys.key_set_version(ctx.session)}"
+    return f'"{version}.{allocator}"' if allocator is not None else f'"{version}"'
 
 
-def allocations(ctx: Context, *, repository: SnapshotRepository | None = None) -> Allocations:
+def allocations(
+    ctx: Context,
+    *,
+    repository: SnapshotRepository | None = None,
+    allocator: str | None = None,
+) -> Allocations:
     """What should run: every deployment not deleted and observed gone, with its wrapped key;
     secrets only for those that should run. With a snapshot `repository`, a deployment that
     should run carries the platform's snapshot schedule, and a restore to do before its first
-    start carries the source's wrapped key (issue 20, ADR 30)."""
+    start carries the source's wrapped key (issue 20, ADR 30). With `allocator`, only the
+    deployments placed on it (ADR 31)."""
     items = []
     defaults = _snapshot_defaults(ctx) if repository is not None else None
     jwks = published_jwks(ctx.session)
     projects = _projects(ctx)
     for row in deployments.all_deployments(ctx):
         if row.desired_state == Desired.DELETED and row.observed_state == Observed.DELETED:
+            continue
+        if allocator is not None and row.allocator_id != allocator:
             continue
         runs = row.desired_state == Desired.RUNNING
         project = projects.get(row.id) if row.kind == PROJECT else None
@@ -162,7 +172,6 @@ def _restore(ctx: Context, row: Deployment) -> RestoreSource | None:
     )
 
 
-
 def _projects(ctx: Context) -> dict[str, Project]:
     """Every project by id (its instance has the same id)."""
     return {row.id: row for row in ctx.session.scalars(sa.select(Project))}
@@ -208,8 +217,6 @@ def report_status(ctx: Context, deployment_id: str, report: StatusReport) -> Non
         detail=report.detail,
         password_applied=report.elastic_password_applied,
     )
-    if report.snapshots is not None or report.restored_from is not None:
-        snapshots.record_report(ctx, row, report.snapshots, report.restored_from)
     _record_node_port(ctx, row, report.node_port)
     if report.snapshots is not None or report.restored_from is not None:
         snapshots.record_report(ctx, row, report.snapshots, report.restored_from)
