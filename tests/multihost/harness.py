@@ -366,6 +366,8 @@ class Network:
 
     def close(self) -> None:
         """Remove every namespace, link, cgroup and file of the run (kills what runs)."""
+        for host in self.hosts.values():
+            host.kill_all()  # and reap what this process started, so no zombie holds a cgroup
         _teardown(self._state)
 
 
@@ -380,9 +382,19 @@ def _cgroup_pids(cgroups: Sequence[Path]) -> set[int]:
     return pids
 
 
+def _living(pids: set[int]) -> set[int]:
+    """Those of `pids` not dead already (a zombie waits for its parent, not for a signal)."""
+    alive = set()
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError):
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.add(pid)
+    return alive
+
+
 def _kill_cgroups(cgroups: Sequence[Path], *, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
-    while (pids := _cgroup_pids(cgroups)) and time.monotonic() < deadline:
+    while (pids := _living(_cgroup_pids(cgroups))) and time.monotonic() < deadline:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,10 @@ def test_closing_removes_every_namespace_link_cgroup_and_file_even_with_processe
         a, b = net.add_host("a"), net.add_host("b")
         for host in (a, b):
             host.start("sleeper", ["sh", "-c", "sleep 300 & sleep 300"])
+        for _ in range(200):
+            if len(a.pids()) == len(b.pids()) == 3:
+                break
+            time.sleep(0.05)
         net.remove_host("b")  # a lost host: its processes and namespace are gone at once
         assert not b.pids()
         assert b.namespace not in _namespaces()
@@ -134,13 +139,22 @@ def test_closing_removes_every_namespace_link_cgroup_and_file_even_with_processe
 
 def test_a_run_whose_process_died_is_swept_by_the_next(tmp_path: Path):
     net = Network.create()
-    net.add_host("a").start("sleeper", ["sleep", "300"])
+    a = net.add_host("a")
+    launched = a.start("sleepers", ["sh", "-c", "sleep 300 & sleep 300"])
+    for _ in range(200):
+        if len(a.pids()) == 3:
+            break
+        time.sleep(0.05)
+    launched.kill()  # its parent is gone too: as if the test had been killed
+    sleepers = a.pids()
+    assert len(sleepers) == 2
     state = json.loads((STATE_DIR / f"{net.run}.json").read_text())
     state["owner"] = 2**22 + 7  # no such process: as if the test had been killed
     (STATE_DIR / f"{net.run}.json").write_text(json.dumps(state))
     Network.create().close()  # a new run sweeps the stale one first
     assert not any(n.startswith(net.run) for n in _namespaces())
     assert not net.root.exists()
+    assert not any(Path(f"/proc/{pid}").exists() and not _zombie(pid) for pid in sleepers)
 
 
 def _namespaces() -> list[str]:
