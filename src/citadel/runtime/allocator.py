@@ -53,6 +53,10 @@ from citadel.contract.messages import (
     SECURITY_FILE,
     Allocation,
     ObservedState,
+    RestoredFrom,
+    RestoreSource,
+    SnapshotRepository,
+    SnapshotSummary,
     StatusReport,
     data_key_context,
 )
@@ -84,7 +88,10 @@ from citadel.runtime.sandbox import (
     SandboxHandle,
     SandboxSpec,
 )
+from citadel.runtime.snapshot_restore import restore_before_first_start, snapshot_argv
 from citadel.runtime.volume import Volume, VolumeError, WrongVolumeKey
+from citadel.snapshots.errors import SnapshotError, SnapshotUnreadable
+from citadel.snapshots.keys import snapshot_key
 
 log = get_logger(__name__)
 
@@ -186,6 +193,12 @@ class Allocator:
         self.node_listeners = node_listeners
         # ADR 31: fetch only the deployments placed on this allocator (None: all of them)
         self.allocator_id = allocator_id
+        # snapshots (ADR 30): the platform's repository as last fetched; each deployment's
+        # summary, written by the snapshot worker's threads (one key at a time); what a
+        # restore before the first start brought back, until a report carried it
+        self.repository: SnapshotRepository | None = None
+        self.snapshot_summaries: dict[str, SnapshotSummary] = {}
+        self._restored: dict[str, RestoredFrom] = {}
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -302,6 +315,7 @@ class Allocator:
         self._reachable = True
         self.version = allocations.version
         self._desired = {a.id: a for a in allocations.deployments}
+        self.repository = allocations.repository
         for allocation in allocations.deployments:
             node = self._nodes.get(allocation.id)
             if node is not None:
@@ -531,6 +545,10 @@ class Allocator:
             _start_failed(node, now, why)
             log.error("allocator.volume_open_failed", deployment_id=allocation.id, error=str(exc))
             return
+        except SnapshotError as exc:  # the restore before the first start (ADR 30)
+            _start_failed(node, now, f"restore failed: {exc}")
+            log.error("allocator.restore_failed", deployment_id=allocation.id, error=str(exc))
+            return
         except (ProviderError, ControlPlaneUnavailable, OSError, ValueError) as exc:
             _start_failed(node, now, type(exc).__name__)
             log.error("allocator.start_failed", deployment_id=allocation.id, error=str(exc))
@@ -583,6 +601,14 @@ class Allocator:
             del data_key  # gocryptfs holds the volume's key from here; nothing of ours does
         if moved:
             log.info("allocator.legacy_files_set_aside", deployment_id=allocation.id, names=moved)
+        restored = restore_before_first_start(
+            allocation,
+            dirs.data,
+            self.repository,
+            lambda: self._source_snapshot_key(allocation, allocation.restore),
+        )
+        if restored is not None:
+            self._restored[allocation.id] = restored
         dirs.socket.unlink(missing_ok=True)
         self._write_security(self._nodes[allocation.id], allocation)
         tls_in = SANDBOX_RUN / dirs.tls.name
@@ -616,6 +642,7 @@ class Allocator:
             fds.append(password_fd)
             argv += ["--elastic-password-fd", str(password_fd), "--reset-elastic-password"]
         argv += project_argv(allocation)
+        argv += snapshot_argv(allocation, self.repository)
         spec = SandboxSpec(
             name=allocation.id,
             uid=uid,
@@ -732,6 +759,7 @@ class Allocator:
             if self.node_listeners is not None:
                 port = self.node_listeners.port(dep_id)
                 report = report.model_copy(update={"node_port": port})
+            report = self._with_snapshots(dep_id, report)
             states[dep_id] = report.observed_state
             if self._reported.get(dep_id) == report:
                 continue
@@ -744,7 +772,70 @@ class Allocator:
                 continue
             self._reported[dep_id] = report
             self._unsent.pop(dep_id, None)
+            if report.restored_from is not None:
+                self._restored.pop(dep_id, None)  # reported once
         self._observed_states = states
+
+    def _with_snapshots(self, dep_id: str, report: StatusReport) -> StatusReport:
+        """A running deployment's snapshot summary, and what a restore brought it back from
+        (until one report carried it)."""
+        update: dict[str, object] = {}
+        summary = self.snapshot_summaries.get(dep_id)
+        if summary is not None and report.observed_state is ObservedState.RUNNING:
+            update["snapshots"] = summary
+        restored = self._restored.get(dep_id)
+        if restored is not None:
+            update["restored_from"] = restored
+        return report.model_copy(update=update) if update else report
+
+    # -- snapshots (ADR 30): what the snapshot worker asks ------------------------------
+
+    def snapshots_configured(self, deployment_id: str) -> bool:
+        """Whether a deployment's node has snapshots (the platform a repository)."""
+        allocation = self._desired.get(deployment_id)
+        return (
+            self.repository is not None
+            and allocation is not None
+            and allocation.snapshots is not None
+            and allocation.project is None
+        )
+
+    def snapshot_key(self, deployment_id: str) -> bytes | None:
+        """The deployment's snapshot key (its data key unwrapped, derived, dropped), or None
+        when it should not run. Raises `ProviderError` when the key is refused or gone."""
+        allocation = self._desired.get(deployment_id)
+        if (
+            allocation is None
+            or allocation.wrapped_data_key is None
+            or allocation.desired_state is not DesiredState.RUNNING
+        ):
+            return None
+        data_key = self.providers.of(allocation).unwrap(
+            allocation.wrapped_data_key, context=data_key_context(allocation.id)
+        )
+        try:
+            return snapshot_key(data_key, allocation.id)
+        finally:
+            del data_key
+
+    def _source_snapshot_key(self, allocation: Allocation, source: RestoreSource | None) -> bytes:
+        """The snapshot key of a restore's source deployment, unwrapped by the source's own
+        key provider (a revoked source key: `SnapshotUnreadable`)."""
+        if source is None or source.wrapped_data_key is None:
+            raise SnapshotUnreadable("the restore's source deployment has no data key")
+        reached_as = allocation.model_copy(
+            update={"key_path": source.key_path, "key_connection": source.key_connection}
+        )
+        try:
+            data_key = self.providers.of(reached_as).unwrap(
+                source.wrapped_data_key, context=data_key_context(source.deployment_id)
+            )
+        except KeyUnavailable as exc:
+            raise SnapshotUnreadable(f"the source deployment's key is unavailable: {exc}") from exc
+        try:
+            return snapshot_key(data_key, source.deployment_id)
+        finally:
+            del data_key
 
     def _status(self, dep_id: str, allocation: Allocation) -> StatusReport:
         node = self._nodes.get(dep_id)

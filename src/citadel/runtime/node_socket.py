@@ -3,6 +3,8 @@
 
 One ``GET`` on the node's unix socket, mTLS with the allocator's certificate and the node's
 per-start token, ``Connection: close``, within one deadline and at most a given size.
+`send_to_node` does the same with a body (``POST``/``PUT``: the snapshot worker's job results
+and catalog, `citadel.runtime.snapshot_worker`) and answers the status too.
 """
 
 from __future__ import annotations
@@ -57,3 +59,50 @@ def get_from_node(
     if not head.startswith(b"HTTP/1.1 200 "):
         return None
     return body
+
+
+def send_to_node(
+    socket_path: Path,
+    context: ssl.SSLContext,
+    server_name: str,
+    token: str,
+    method: str,
+    target: str,
+    body: bytes,
+    *,
+    timeout: float,
+    max_bytes: int = 1024 * 1024,
+) -> tuple[int, bytes] | None:
+    """``method target`` with a JSON `body`: the node's status and answer, or None when it
+    does not answer within `timeout` (or answers more than `max_bytes`)."""
+    deadline = time.monotonic() + timeout
+    head = (
+        f"{method} {target} HTTP/1.1\r\nHost: {server_name}\r\n"
+        f"{NODE_TOKEN_HEADER}: {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    data = bytearray()
+    try:
+        with (
+            connect_unix(socket_path, timeout) as raw,
+            context.wrap_socket(raw, server_hostname=server_name) as tls,
+        ):
+            tls.sendall(head + body)
+            while len(data) <= max_bytes:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                tls.settimeout(left)
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            else:
+                return None
+    except (OSError, ssl.SSLError):
+        return None
+    status_line, _, rest = bytes(data).partition(b"\r\n")
+    parts = status_line.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        return None
+    return int(parts[1]), rest.partition(b"\r\n\r\n")[2]

@@ -50,7 +50,7 @@ SNAPSHOTS = "snapshots"
 _VERSION_BYTE = bytes([FORMAT_VERSION])
 _NONCE = 12
 _OVERHEAD = 1 + _NONCE + 16
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # Elasticsearch uuids: url-safe base64
 _BLOB_ID = re.compile(r"^[0-9a-f]{64}$")
 
 

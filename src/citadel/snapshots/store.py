@@ -470,6 +470,12 @@ def _replace_dir(path: Path, within: Path | None) -> None:
         os.mkdir(name, 0o700, dir_fd=parent)
 
 
+def read_staged(staged_dir: Path, *, within: Path | None = None) -> StagedSnapshot:
+    """The ``snapshot.json`` of a staged directory (`SnapshotNotFound` while incomplete)."""
+    with _open_dir(staged_dir, within) as dir_fd:
+        return _read_staged(dir_fd)
+
+
 def _read_staged(dir_fd: int) -> StagedSnapshot:
     try:
         fd = os.open(STAGED_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
