@@ -43,6 +43,7 @@ from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.use_cases.deployment_tokens import rotate_token_keys
 from citadel.use_cases.notifications import warn_expiring_api_keys
 from citadel.use_cases.projects_runtime import sweep_idle_projects
+from citadel.use_cases.snapshots import shred_expired_snapshots
 from citadel.users.form_tokens import forget_spent_form_tokens
 from citadel.web.work import Work
 
@@ -105,6 +106,10 @@ class ControlPlaneProcess:
             await asyncio.to_thread(self.forget_expired)
         except Exception:
             log.exception("chores.failed")
+        try:  # deleted deployments' keys and snapshots past their retention (ADR 30)
+            await asyncio.to_thread(self.shred_snapshots)
+        except Exception:
+            log.exception("chores.failed")
 
     async def sweep_projects(self) -> None:
         """Stop idle serverless projects (ADR 29), every ``project_sweep_interval_s`` until
@@ -138,6 +143,13 @@ class ControlPlaneProcess:
         with self.services.db.write() as session:
             forget_spent_form_tokens(session, now)
         self.services.recent_clients.forget_expired()
+
+    def shred_snapshots(self) -> list[str]:
+        """Destroy the keys and delete the snapshots of deleted deployments past their
+        retention (``deleted_snapshot_retention_days``)."""
+        units = Work(self.services, self.services.system_caller())
+        repository = bootstrap.snapshot_repository(self.services.settings)
+        return shred_expired_snapshots(units, repository)
 
     def prune_deployment_audit(self) -> Pruned:
         """Delete deployments' security audit events beyond their retention (age, count)."""
