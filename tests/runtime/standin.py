@@ -34,6 +34,7 @@ from citadel.contract.messages import (
     NodeCertificate,
     NodeCertificateRequest,
     SecurityEvents,
+    SnapshotRepository,
     StatusReport,
     data_key_context,
     to_json,
@@ -64,6 +65,7 @@ class StandInControlPlane:
     up: bool = True
     not_modified: int = 0  # 304 answers given
     contract_version: int = CONTRACT_VERSION  # what it says it speaks (a test may change it)
+    repository: SnapshotRepository | None = None  # the platform's snapshots (ADR 30); None: none
     _server: ThreadingHTTPServer | None = None
 
     def allocate(
@@ -104,7 +106,9 @@ class StandInControlPlane:
     def document(self) -> Allocations:
         """What `GET /allocations` answers now (tests may have changed any field)."""
         deployments = tuple(Allocation.model_validate(a) for a in self.allocations.values())
-        return Allocations(version=self.version, deployments=deployments)
+        return Allocations(
+            version=self.version, deployments=deployments, repository=self.repository
+        )
 
     def start(self) -> None:
         server_cert = ensure_api_certificate(

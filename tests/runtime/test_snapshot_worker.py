@@ -14,6 +14,7 @@ restored from it before its first start serving the documents.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from citadel.contract.messages import (
     RestoreSource,
     SnapshotDefaults,
     SnapshotRepository,
+    to_json,
 )
 from citadel.contract.snapshot_jobs import (
     RESTORE_DIR,
@@ -49,7 +51,9 @@ from citadel.snapshots.format import blobs_prefix, snapshots_prefix
 from citadel.snapshots.keys import snapshot_key
 from citadel.snapshots.repository import FilesystemRepository
 from citadel.snapshots.store import list_snapshots, write_snapshot
+from tests.runtime.conftest import sandbox_uid
 from tests.runtime.standin import StandInControlPlane, stand_in
+from tests.runtime.test_allocator import PASSWORD, Running, allocating, wait_until
 from tests.snapshots.conftest import files_under, stage
 
 BOOKS = {"_0.cfs": b"MARKER-BOOK-SEGMENT " * 100, "meta.json": b'{"MARKER": "meta"}'}
@@ -271,3 +275,119 @@ def test_a_deployment_brought_back_before_its_first_snapshot_starts_empty(
     repo = SnapshotRepository(path=str(tmp_path / "repository"))
     assert restore_before_first_start(itself, tmp_path, repo, lambda: os.urandom(32)) is None
     assert not (tmp_path / RESTORE_DIR / RESTORE_INITIAL / STAGED_FILE).exists()
+
+
+# -- end to end: a real node on a real volume, its allocator and snapshot worker -----------
+
+
+@pytest.fixture
+def snapshotting(
+    sandbox: BubblewrapSandbox, volumes_here: None, short_dir: Path
+) -> Iterator[tuple[Running, SnapshotWorker]]:
+    """The allocator over the stand-in with a directory repository, and its snapshot worker
+    on its own thread."""
+    with allocating(sandbox, short_dir) as running:
+        running.plane.repository = SnapshotRepository(path=str(short_dir / "repository"))
+        worker = SnapshotWorker(running.allocator, interval_s=0.2)
+        stop = threading.Event()
+        thread = worker.start(stop)
+        try:
+            yield running, worker
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+
+
+def place(running: Running, dep_id: str, **fields: object) -> None:
+    """A running deployment with `fields` (contract JSON) set before the allocator sees it."""
+    running.plane.allocate(dep_id, sandbox_uid(), state="stopped", password=PASSWORD)
+    running.plane.allocations[dep_id].update(fields, desired_state="running")
+    running.plane.version += 1
+    wait_until(
+        lambda: (running.plane.last_report(dep_id) or {}).get("observed_state") == "running",
+        timeout=60,
+    )
+
+
+def test_a_snapshot_taken_through_the_node_restores_into_a_new_deployment(
+    snapshotting: tuple[Running, SnapshotWorker],
+) -> None:
+    running, _ = snapshotting
+    source = new_id()
+    place(running, source, snapshots=to_json(SnapshotDefaults()))
+    with running.node(source) as node:
+        for n in range(5):
+            answer = node.put(
+                f"/secret-books/_doc/{n}",
+                params={"refresh": "true"},
+                json={"title": f"MARKER-DOCUMENT-{n}", "n": n},
+            )
+            assert answer.status_code in (200, 201), answer.text
+        taken = node.put(
+            "/_snapshot/found-snapshots/s1",
+            params={"wait_for_completion": "true"},
+            json={"indices": "secret-books"},
+        )
+        assert taken.status_code == 200, taken.text
+        assert taken.json()["snapshot"]["state"] == "SUCCESS"
+        listed = node.get("/_snapshot/found-snapshots/_all").json()["snapshots"]
+        assert [s["snapshot"] for s in listed] == ["s1"]
+
+    # the repository holds it, encrypted: no document, index or snapshot name in any byte
+    root = running.data_dir / "repository"
+    stored = files_under(root)
+    assert any(k.startswith(f"{source}/snapshots/") for k in stored)
+    assert any(k.startswith(f"{source}/blobs/") for k in stored)
+    for name, data in stored.items():
+        for marker in (b"MARKER-DOCUMENT", b"secret-books", b"SQLite format 3"):
+            assert marker not in data, (marker, name)
+        assert "secret-books" not in name
+        assert "s1" not in name.split("/")
+    # and the allocator reports it (info.snapshots)
+    wait_until(
+        lambda: (
+            ((running.plane.last_report(source) or {}).get("snapshots") or {}).get(
+                "latest_success_name"
+            )
+            == "s1"
+        )
+    )
+
+    restored = new_id()
+    wrapped = running.plane.allocations[source]["wrapped_data_key"]
+    restore = RestoreSource.model_validate(
+        {
+            "deployment_id": source,
+            "snapshot": "s1",
+            "wrapped_data_key": wrapped,
+            "key_path": running.plane.allocations[source]["key_path"],
+        }
+    )
+    place(running, restored, restore=to_json(restore))
+    with running.node(restored) as node:
+        found = node.get("/secret-books/_search", params={"q": "title:MARKER", "size": 10}).json()
+        assert found["hits"]["total"]["value"] == 5, found
+        titles = sorted(h["_source"]["title"] for h in found["hits"]["hits"])
+        assert titles == [f"MARKER-DOCUMENT-{n}" for n in range(5)]
+    reports = [r for i, r in running.plane.reports if i == restored and r.get("restored_from")]
+    assert reports[0]["restored_from"]["snapshot"] == "s1"
+    assert len(reports) == 1  # reported once
+
+
+def test_a_snapshot_deleted_through_the_node_leaves_nothing_in_the_repository(
+    snapshotting: tuple[Running, SnapshotWorker],
+) -> None:
+    running, _ = snapshotting
+    dep_id = new_id()
+    place(running, dep_id, snapshots=to_json(SnapshotDefaults()))
+    with running.node(dep_id) as node:
+        node.put("/books/_doc/1", params={"refresh": "true"}, json={"title": "one"})
+        taken = node.put(
+            "/_snapshot/found-snapshots/s1", params={"wait_for_completion": "true"}, json={}
+        )
+        assert taken.status_code == 200, taken.text
+        root = running.data_dir / "repository"
+        assert files_under(root / dep_id)
+        deleted = node.delete("/_snapshot/found-snapshots/s1")
+        assert deleted.status_code == 200, deleted.text
+    assert files_under(root / dep_id) == {}
