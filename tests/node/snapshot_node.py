@@ -184,3 +184,42 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
             return value
         time.sleep(0.1)
     raise AssertionError("timed out waiting")
+
+
+class PlayingAllocator:
+    """`Allocator` in a thread: runs every job the node queues until stopped (for requests
+    that wait for completion)."""
+
+    def __init__(self, allocator: Allocator, repository: Path) -> None:
+        import threading
+
+        self.allocator = allocator
+        self.repository = repository
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.errors: list[BaseException] = []
+
+    def __enter__(self) -> PlayingAllocator:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        assert not self.errors, self.errors
+
+    def _loop(self) -> None:
+        from citadel.contract.snapshot_jobs import JobKind
+
+        while not self._stop.wait(0.1):
+            try:
+                for job in self.allocator.jobs():
+                    if job.kind is JobKind.CREATE:
+                        self.allocator.complete_create(job, self.repository)
+                    elif job.kind is JobKind.RESTORE:
+                        self.allocator.complete_restore(job, self.repository)
+                    else:
+                        self.allocator.complete_delete(job)
+            except BaseException as exc:  # surfaced when the block ends
+                self.errors.append(exc)
+                return
