@@ -125,10 +125,13 @@ class Leases:
                 idle = running is None or running.done()
                 if mine and idle and loop.time() >= due:
                     due = loop.time() + interval_s
-                    running = asyncio.create_task(_round(name, work))
+                    running = asyncio.create_task(_round(name, self.holder, work))
                 wait = ttl_s / 3
-                if mine and (running is None or running.done()):
-                    wait = min(wait, max(due - loop.time(), 0.05))
+                if mine and running is not None and not running.done():
+                    await asyncio.wait({running}, timeout=wait)  # renew by then at the latest
+                    continue
+                if mine:
+                    wait = min(wait, max(due - loop.time(), 0.0))
                 await asyncio.sleep(wait)
         finally:
             if running is not None:
@@ -140,7 +143,8 @@ class Leases:
                     log.warning("lease.release_failed", lease=name)
 
 
-async def _round(name: str, work: Callable[[], Awaitable[object]]) -> None:
+async def _round(name: str, holder: str, work: Callable[[], Awaitable[object]]) -> None:
+    log.info("lease.round", lease=name, holder=holder)
     try:
         await work()
     except Exception:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -17,20 +16,12 @@ from sqlalchemy.orm import Session
 
 from citadel.db.engine import Database
 from citadel.traffic_filters.models import RecentClient
+from citadel.traffic_filters.seen import SeenClient
+
+__all__ = ["RecentClients", "SeenClient", "forget_before", "record_seen", "seen_since"]
 
 NO_ENDPOINT = ""
 """`recent_clients.endpoint_id` of a client that came through no private-link endpoint."""
-
-
-@dataclass(frozen=True)
-class SeenClient:
-    """One client of one deployment, as a gateway saw it."""
-
-    deployment_id: str
-    client_ip: str
-    endpoint_id: str | None
-    last_seen: float
-    connected: bool
 
 
 def record_seen(session: Session, clients: Iterable[SeenClient]) -> None:

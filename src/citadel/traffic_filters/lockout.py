@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from citadel.traffic_filters.clients import SeenClient
 from citadel.traffic_filters.matching import Client, Filter, RulesetRules
+from citadel.traffic_filters.seen import SeenClient
 
 
 @dataclass(frozen=True)
