@@ -111,6 +111,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         snapshot_retention_max_count=settings.snapshot_retention_max_count,
         snapshot_retention_expire_after_s=settings.snapshot_retention_expire_after_s,
         deleted_snapshot_retention_days=settings.deleted_snapshot_retention_days,
+        allocator_unhealthy_after_s=settings.allocator_unhealthy_after_s,
     )
     database = Database(engine)
     return Services(

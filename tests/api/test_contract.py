@@ -146,6 +146,11 @@ OUR_CODES: dict[tuple[int, str], str] = {
         "A join request whose CSR does not fit the token's role (ours, ADR 33; fields names "
         "body.csr)."
     ),
+    (403, "platform.forbidden"): (
+        "A platform route (its infrastructure, join tokens) asked for by someone who is not an "
+        "Organization owner of the platform organization (ours, ADR 31)."
+    ),
+    (404, "allocators.not_found"): "No allocator has the id in the path (ours, ADR 31).",
     (403, "deployment_token.sso_required"): (
         "A deployment token asked for by a session that did not sign in through the IdP of an "
         "organization that enforces SSO (ours, ADR 27)."
@@ -223,6 +228,10 @@ OUR_ADDITIONS = [
     ("POST", "/deployments/{deployment_id}/elasticsearch/{ref_id}/_reset-password"),
     ("GET", "/deployments/traffic-filter/rulesets/{ruleset_id}/history"),
     ("GET", "/platform/static-ips"),
+    # The platform's allocators (ADR 31): ECE's operations, which the subset (the Cloud API's
+    # user side) does not carry; ECE's AllocatorOverview and AllocatorInfo shapes.
+    ("GET", "/platform/infrastructure/allocators"),
+    ("GET", "/platform/infrastructure/allocators/{allocator_id}"),
     # Customer-managed keys (ADR 11): where an organization's keys live; the subset has no
     # key-manager resource (the reference configures BYOK per cloud provider out of band).
     ("GET", "/organizations/{organization_id}/key-managers"),

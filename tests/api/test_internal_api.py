@@ -451,6 +451,7 @@ def test_every_internal_route_declares_the_components_it_serves():
             served[(method, path.removeprefix(V1))] = kinds
     assert served == {
         ("GET", "/allocations"): {ComponentKind.ALLOCATOR},
+        ("POST", "/allocators/{allocator_id}/heartbeat"): {ComponentKind.ALLOCATOR},
         ("POST", "/deployments/{deployment_id}/status"): {ComponentKind.ALLOCATOR},
         ("POST", "/deployments/{deployment_id}/node-certificate"): {ComponentKind.ALLOCATOR},
         ("POST", "/deployments/{deployment_id}/encryption/_rewrap"): {ComponentKind.ALLOCATOR},

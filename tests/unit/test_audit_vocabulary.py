@@ -29,6 +29,7 @@ def test_target_types_keep_their_stored_values() -> None:
         "route",
         "console",
         "internal_route",
+        "allocator",
     }
 
 

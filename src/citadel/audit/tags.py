@@ -53,6 +53,9 @@ class AuditAction(StrEnum):
     DEPLOYMENT_RESTORED = "deployment.restored"  # the allocator filled it from a snapshot
     DEPLOYMENT_SNAPSHOTS_SHREDDED = "deployment.snapshots_shredded"  # key and snapshots gone
     TOKEN_KEY_ROTATED = "platform.token_key.rotated"  # noqa: S105 (a tag)
+    ALLOCATOR_REGISTERED = "platform.allocator.registered"  # ADR 31: its first heartbeat
+    ALLOCATOR_LOST = "platform.allocator.lost"  # no heartbeat: its deployments go elsewhere
+    DEPLOYMENT_RELOCATED = "deployment.relocated"  # ADR 31: off a lost allocator
     PROJECT_TOKEN_MINTED = "project.token.minted"  # noqa: S105 (a tag)
     PROJECT_TOKEN_REFUSED = "project.token.refused"  # noqa: S105 (a tag)
     PROJECT_IDLE_STOPPED = "project.idle_stopped"  # ADR 29: the sweep stopped it
@@ -137,6 +140,7 @@ class TargetType(StrEnum):
     """An API route refused (``target_id``: method and path template)."""
     CONSOLE = "console"
     """A console page refused (``target_id``: method and path template)."""
+    ALLOCATOR = "allocator"  # ADR 31: a host that runs nodes
     INTERNAL_ROUTE = "internal_route"
     """An internal route refused to a component (``target_id``: method and path template)."""
     JOIN_TOKEN = "join_token"

@@ -62,6 +62,9 @@ class Policies:
     snapshot_retention_expire_after_s: int = 30 * 86400
     deleted_snapshot_retention_days: int = 0
     """How long a deleted deployment's key and snapshots stay restorable; 0: shredded at once."""
+    allocator_unhealthy_after_s: float = 30.0
+    """An allocator with no heartbeat for this long is unhealthy: nothing is placed on it and
+    its deployments are restored elsewhere (ADR 31)."""
 
 
 @dataclass(frozen=True)

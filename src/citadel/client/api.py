@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import TypeAdapter
 
+from citadel.allocators.schemas import AllocatorInfoOut, AllocatorOverviewOut
 from citadel.api_keys.schemas import ApiKeyOut, ApiKeysOut
 from citadel.deployment_audit.schemas import AuditSettingsOut, DeploymentAuditEventsOut
 from citadel.deployment_realms.schemas import RealmOut, RealmsOut
@@ -466,6 +467,15 @@ class CitadelClient:
 
     def static_ips(self) -> StaticIpsOut:
         return _parse(StaticIpsOut, self.request("GET", "/platform/static-ips"))
+
+    def list_allocators(self) -> AllocatorOverviewOut:
+        """The platform's allocators by zone (platform owners, ADR 31)."""
+        answer = self.request("GET", "/platform/infrastructure/allocators")
+        return _parse(AllocatorOverviewOut, answer)
+
+    def get_allocator(self, allocator_id: str) -> AllocatorInfoOut:
+        answer = self.request("GET", f"/platform/infrastructure/allocators/{allocator_id}")
+        return _parse(AllocatorInfoOut, answer)
 
     # --- join tokens (ours, ADR 33) --------------------------------------------------------
 

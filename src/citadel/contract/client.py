@@ -24,6 +24,7 @@ from citadel.contract.messages import (
     CONTRACT_VERSION,
     PREFIX,
     Allocations,
+    AllocatorHeartbeat,
     GatewaySecurityEvents,
     NodeCertificate,
     NodeCertificateRequest,
@@ -145,10 +146,12 @@ class ControlPlane:
             self._http.close()
             self._http = None
 
-    def allocations(self) -> Allocations:
-        """``GET /allocations``, conditional on the last answer's tag."""
+    def allocations(self, *, allocator: str | None = None) -> Allocations:
+        """``GET /allocations``, conditional on the last answer's tag; with `allocator` only
+        the deployments placed on it (ADR 31). One client asks for one allocator's."""
         headers = {"If-None-Match": self._allocations_tag} if self._allocations_tag else {}
-        response = self._send("GET", "/allocations", headers=headers)
+        params = {"allocator": allocator} if allocator is not None else None
+        response = self._send("GET", "/allocations", headers=headers, params=params)
         if response.status_code == 304 and self._allocations is not None:
             check_version(response)
             return self._allocations
@@ -156,6 +159,11 @@ class ControlPlane:
         self._allocations = answer
         self._allocations_tag = response.headers.get("etag")
         return answer
+
+    def heartbeat(self, allocator_id: str, beat: AllocatorHeartbeat) -> None:
+        """``POST /allocators/{id}/heartbeat``: this allocator's address, zone and capacity."""
+        path = f"/allocators/{allocator_id}/heartbeat"
+        check_version(self._ok(self._send("POST", path, json=to_json(beat))))
 
     def node_certificate(self, deployment_id: str, csr_pem: bytes) -> NodeCertificate:
         """``POST /deployments/{id}/node-certificate`` with a CSR."""

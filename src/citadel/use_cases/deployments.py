@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from citadel.allocators import service as allocators
 from citadel.authn.context import Context
 from citadel.authz.decide import Target, decide
 from citadel.authz.permissions import Permission
@@ -123,6 +124,7 @@ def create_deployment(
         )
         if made.fresh:
             traffic_filters.attach_on_create(ctx, made.row, _requested_rulesets(body))
+            allocators.place(ctx, made.row)  # ADR 31: none with room leaves it waiting
         return made
 
 

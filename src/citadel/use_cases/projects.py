@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from citadel.allocators import service as allocators
 from citadel.authn.context import Context
 from citadel.authz.permissions import Permission
 from citadel.crypto.providers.base import KeyProvider
@@ -84,6 +85,7 @@ def create_project(
             region=plan.region_id,
             size=plan.size_mb,
         )
+        allocators.place(ctx, instance)  # ADR 31: none with room leaves it waiting
         row = projects.create_project(
             ctx, organization_id, type, body, plan, project_id=instance.id, created_by=created_by
         )

@@ -1,11 +1,19 @@
-"""Facts about the platform itself (our addition to the Cloud API): its static IPs."""
+"""Facts about the platform itself: its static IPs (our addition to the Cloud API), and for
+platform owners its infrastructure (ECE's `/platform/infrastructure/allocators`, ADR 31)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
-from citadel.api.deps import ServicesDep, signed_in
+from citadel.allocators.schemas import (
+    AllocatorInfoOut,
+    AllocatorOverviewOut,
+    allocator_out,
+    overview_out,
+)
+from citadel.api.deps import ServicesDep, WorkDep, signed_in
 from citadel.deployments.schemas import RegionAddressesOut, StaticIpsOut
+from citadel.use_cases import platform
 
 router = APIRouter(prefix="/platform", tags=["platform"])
 
@@ -24,3 +32,19 @@ def static_ips(services: ServicesDep) -> StaticIpsOut:
             egress=list(configured.egress) if configured else [],
         )
     return StaticIpsOut(regions=regions)
+
+
+AllocatorId = Path(max_length=64)
+
+
+@router.get("/infrastructure/allocators", dependencies=[signed_in()])
+def list_allocators(work: WorkDep) -> AllocatorOverviewOut:
+    """Every allocator by zone, with its capacity, health and the deployments placed on it
+    (ECE's `AllocatorOverview`); platform owners only (403 ``platform.forbidden``)."""
+    return overview_out(platform.list_allocators(work))
+
+
+@router.get("/infrastructure/allocators/{allocator_id}", dependencies=[signed_in()])
+def get_allocator(work: WorkDep, allocator_id: str = AllocatorId) -> AllocatorInfoOut:
+    """One allocator (ECE's `AllocatorInfo`); platform owners only."""
+    return allocator_out(platform.get_allocator(work, allocator_id))
