@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from citadel.api.deps import ServicesDep, WorkDep
 from citadel.authn.principal import Caller
@@ -24,6 +24,7 @@ from citadel.contract.messages import (
     CONTRACT_VERSION,
     PREFIX,
     Allocations,
+    AllocatorHeartbeat,
     ComponentKind,
     Empty,
     GatewaySecurityEvents,
@@ -42,9 +43,10 @@ from citadel.errors import BadRequest, Forbidden
 from citadel.pki.components import component_kind_of
 from citadel.use_cases import deployments as use_cases
 from citadel.use_cases import internal as service
-from citadel.use_cases import projects_runtime
+from citadel.use_cases import platform, projects_runtime
 
 DeploymentId = Path(max_length=32)
+AllocatorId = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ProjectId = Path(max_length=32)
 
 
@@ -127,14 +129,31 @@ def allocations(
     response: Response,
     services: ServicesDep,
     if_none_match: Annotated[str | None, Header()] = None,
+    allocator: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Any:
     """What should run, with a version that increases on every change. `ETag` is the version;
-    an allocator that already has it gets 304 and nothing is unsealed."""
+    an allocator that already has it gets 304 and nothing is unsealed. With ``?allocator=``
+    only what is placed on that allocator, after placing the deployments waiting for room
+    (ADR 31); without it, everything (a single-host caller)."""
+    if allocator is not None:
+        platform.place_waiting(work)
     with work.read() as ctx:
-        unchanged = _conditional(service.tag(ctx), if_none_match, response)
+        unchanged = _conditional(service.tag(ctx, allocator), if_none_match, response)
         if unchanged is not None:
             return unchanged
-        return service.allocations(ctx, repository=snapshot_repository(services.settings))
+        return service.allocations(
+            ctx, repository=snapshot_repository(services.settings), allocator=allocator
+        )
+
+
+@router.post("/allocators/{allocator_id}/heartbeat", dependencies=[ALLOCATOR])
+def allocator_heartbeat(
+    body: AllocatorHeartbeat, work: WorkDep, allocator_id: str = AllocatorId
+) -> Empty:
+    """An allocator's address, zone and capacity, every few seconds (ADR 31): it is healthy
+    while they keep coming; deployments waiting for room are placed."""
+    platform.heartbeat(work, allocator_id, body)
+    return Empty()
 
 
 @router.post("/deployments/{deployment_id}/status", dependencies=[ALLOCATOR])
