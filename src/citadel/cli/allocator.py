@@ -26,6 +26,33 @@ WaitFor = Annotated[
     float,
     typer.Option("--wait", help="Seconds to wait for the control plane's endpoints.json."),
 ]
+AllocatorId = Annotated[
+    str | None,
+    typer.Option(
+        "--allocator-id",
+        help="This allocator's id in the platform (default: the host name; `citadel up`'s "
+        "is local).",
+    ),
+]
+Zone = Annotated[
+    str,
+    typer.Option("--zone", help="The zone this host is in; deployments spread across zones."),
+]
+CapacityMb = Annotated[
+    int | None,
+    typer.Option(
+        "--capacity-mb",
+        min=0,
+        help="Memory (MB) for nodes here; deployments' sizes take it (default: the machine's).",
+    ),
+]
+AdvertiseAddress = Annotated[
+    str,
+    typer.Option(
+        "--advertise-address",
+        help="The address other hosts (gateways) reach this host's nodes at.",
+    ),
+]
 
 
 def allocator(
@@ -39,6 +66,10 @@ def allocator(
     ca_file: CaFile = None,
     ca_sha256: CaSha256 = None,
     join_name: JoinName = None,
+    allocator_id: AllocatorId = None,
+    zone: Zone = "local",
+    capacity_mb: CapacityMb = None,
+    advertise_address: AdvertiseAddress = "127.0.0.1",
 ) -> None:
     """Keep the deployments' nodes running in their sandboxes (started by `citadel up`, or
     on another host after joining with --join)."""
@@ -63,6 +94,12 @@ def allocator(
             load_settings(data_dir=data_dir, log_level=log_level.value),
             wait_s=wait,
             key_check_interval_s=key_check_interval,
+            identity=root.allocator_identity(
+                allocator_id=allocator_id,
+                zone=zone,
+                capacity_mb=capacity_mb,
+                advertise_address=advertise_address,
+            ),
         )
     except NotReady as exc:
         typer.echo(f"citadel allocator: {exc}", err=True)

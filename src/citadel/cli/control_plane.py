@@ -111,7 +111,12 @@ def serve(
                 services,
                 endpoints,
                 children,
-                background=[process.renewer.run, process.chores, process.sweep_projects],
+                background=[
+                    process.renewer.run,
+                    process.chores,
+                    process.sweep_projects,
+                    process.watch_allocators,
+                ],
             )
         )
     finally:

@@ -78,4 +78,5 @@ def runtime_children(
     gateway = ["gateway", *data, "--host", host, "--port", str(gateway_port), "--domain", domain]
     for region in regions:
         gateway += ["--region", region]
-    return [Child("allocator", ["allocator", *data]), Child("gateway", gateway)]
+    allocator = ["allocator", *data, "--allocator-id", "local", "--zone", "local"]  # ADR 31
+    return [Child("allocator", allocator), Child("gateway", gateway)]

@@ -22,6 +22,14 @@ from citadel.roots.component import NotReady, open_component_keys, wait_for_endp
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.runtime.allocator import Allocator
 from citadel.runtime.audit_shipping import AuditShipper
+from citadel.runtime.heartbeat import (
+    LOCAL_ALLOCATOR,
+    AllocatorIdentity,
+    Heartbeat,
+    default_allocator_id,
+    interval_for,
+    machine_memory_mb,
+)
 from citadel.runtime.metrics import AllocatorCollector
 from citadel.runtime.sandbox import BubblewrapSandbox, deployment_sandbox
 
@@ -37,6 +45,7 @@ class AllocatorProcess:
     metrics: MetricsEndpoint | None = None
     renewer: CertificateRenewer | None = None
     audit_shipper: AuditShipper | None = None
+    heartbeat: Heartbeat | None = None  # ADR 31: None sends none (the control plane places none)
 
     def _renew(self) -> None:
         """Between reconcile passes: the allocator's own certificate, then its nodes'."""
@@ -52,21 +61,49 @@ class AllocatorProcess:
         shipping = None
         if self.audit_shipper is not None:
             shipping = self.audit_shipper.start(stop)
+        beating = None
+        if self.heartbeat is not None:
+            self.heartbeat.beat()  # registered (and placed on) before the first fetch
+            beating = self.heartbeat.start(stop)
         try:
             self.allocator.run(stop, interval=interval, between=self._renew)
         finally:
             if shipping is not None:
                 shipping.join(timeout=10)
+            if beating is not None:
+                beating.join(timeout=10)
             if self.metrics is not None:
                 self.metrics.close()
             self.control_plane.close()
 
 
+def allocator_identity(
+    *,
+    allocator_id: str | None = None,
+    zone: str = LOCAL_ALLOCATOR,
+    capacity_mb: int | None = None,
+    advertise_address: str = "127.0.0.1",
+) -> AllocatorIdentity:
+    """What this allocator tells the control plane of itself (ADR 31); the defaults: the host
+    name, zone ``local``, the machine's memory, nodes reached on loopback."""
+    return AllocatorIdentity(
+        allocator_id=allocator_id or default_allocator_id(),
+        address=advertise_address,
+        zone=zone,
+        capacity_mb=machine_memory_mb() if capacity_mb is None else capacity_mb,
+    )
+
+
 def build(
-    settings: Settings, *, wait_s: float, key_check_interval_s: float | None = None
+    settings: Settings,
+    *,
+    wait_s: float,
+    key_check_interval_s: float | None = None,
+    identity: AllocatorIdentity | None = None,
 ) -> AllocatorProcess:
     """Check the sandbox, find the control plane (waiting up to `wait_s`), open the keys once
-    and wire the allocator. Raises `NotReady` saying what is missing."""
+    and wire the allocator. With `identity` it sends heartbeats and runs only what is placed
+    on it (ADR 31). Raises `NotReady` saying what is missing."""
     reason = BubblewrapSandbox.available()
     if reason is not None:
         raise NotReady(f"cannot sandbox nodes: {reason}")
@@ -96,6 +133,7 @@ def build(
         key_manager_endpoints=EndpointPolicy.from_settings(
             settings.key_manager_allowed_endpoints, public=settings.key_manager_public_endpoints
         ),
+        allocator_id=identity.allocator_id if identity is not None else None,
     )
     shipper = AuditShipper(allocator, control_plane)
     registry = CollectorRegistry()
@@ -114,6 +152,13 @@ def build(
             [tls.client_context()],
             cert,
         )
+    heartbeat = None
+    if identity is not None:
+        heartbeat = Heartbeat(
+            ControlPlane(endpoints["internal_url"], tls),  # its own client, on its own thread
+            identity,
+            interval_s=interval_for(settings.allocator_unhealthy_after_s),
+        )
     return AllocatorProcess(
-        endpoints["internal_url"], control_plane, allocator, metrics, renewer, shipper
+        endpoints["internal_url"], control_plane, allocator, metrics, renewer, shipper, heartbeat
     )

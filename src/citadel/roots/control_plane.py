@@ -42,6 +42,7 @@ from citadel.pki.renewal import CertificateRenewer
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.use_cases.deployment_tokens import rotate_token_keys
 from citadel.use_cases.notifications import warn_expiring_api_keys
+from citadel.use_cases.platform import watch_allocators
 from citadel.use_cases.projects_runtime import sweep_idle_projects
 from citadel.use_cases.snapshots import shred_expired_snapshots
 from citadel.users.form_tokens import forget_spent_form_tokens
@@ -51,6 +52,8 @@ log = get_logger(__name__)
 
 CHORES_INTERVAL_S = 3600.0
 """How often the control plane looks for mail of its own to send (key-expiry warnings)."""
+ALLOCATOR_WATCH_S = 5.0
+"""How often, at most, the control plane looks for lost allocators (ADR 31)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,28 @@ class ControlPlaneProcess:
             )
         except Exception:
             log.exception("projects.sweep_failed")
+
+    async def watch_allocators(self) -> None:
+        """Bring back the deployments of lost allocators and place those waiting for room
+        (ADR 31), every few seconds until cancelled, by one replica at a time (lease
+        ``allocator-recovery``). The first round waits ``allocator_unhealthy_after_s``, so
+        after a control-plane outage the allocators have sent a heartbeat again before any
+        is judged lost."""
+        after = self.services.settings.allocator_unhealthy_after_s
+        await self.leases.hold(
+            "allocator-recovery",
+            self.watch_allocators_round,
+            interval_s=min(ALLOCATOR_WATCH_S, after / 3),
+            first_delay_s=after,
+        )
+
+    async def watch_allocators_round(self) -> None:
+        """One round of `watch_allocators`."""
+        units = Work(self.services, self.services.system_caller())
+        try:
+            await asyncio.to_thread(watch_allocators, units)
+        except Exception:
+            log.exception("allocators.watch_failed")
 
     def forget_expired(self) -> None:
         """Delete spent console form tokens and gateway-reported clients past their time."""
