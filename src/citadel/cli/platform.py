@@ -67,3 +67,38 @@ def join_token(
     )
     conn.emit(shown, text, secrets={"join token": minted["token"]})
 
+
+@app.command("allocators")
+@connected
+def allocators(
+    conn: Connection,
+    allocator_id: Annotated[
+        str | None, typer.Argument(help="One allocator's id (default: all of them).")
+    ] = None,
+) -> None:
+    """The platform's allocators (platform owners): zone, address, health, memory used of
+    total, and the deployments placed on each (ADR 31)."""
+    from rich.table import Table
+
+    with conn.client() as api:
+        if allocator_id is None:
+            answer = jsonable(api.list_allocators())
+            found = [a for zone in answer["zones"] for a in zone["allocators"]]
+        else:
+            answer = jsonable(api.get_allocator(allocator_id))
+            found = [answer]
+    table = Table("allocator", "zone", "address", "status", "memory MB", "deployments")
+    for item in found:
+        status = item["status"]
+        health = "healthy" if status["connected"] else "unhealthy (no heartbeat)"
+        memory = item["capacity"]["memory"]
+        placed = ", ".join(i["cluster_id"] for i in item["instances"]) or "-"
+        table.add_row(
+            item["allocator_id"],
+            item["zone_id"],
+            item["host_ip"],
+            health,
+            f"{memory['used']} / {memory['total']}",
+            placed,
+        )
+    conn.emit(answer, table)
