@@ -48,8 +48,12 @@ def postgres(net: Network) -> Postgres:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     outcome = yield
     report = outcome.get_result()
+    if not report.failed:
+        return
     made = getattr(item, "multihost_network", None)
-    if made is None or not report.failed:
+    for value in getattr(item, "funcargs", {}).values():
+        made = made or (value if isinstance(value, Network) else getattr(value, "net", None))
+    if not isinstance(made, Network):
         return
     for host in made.hosts.values():
         for process in host.processes:

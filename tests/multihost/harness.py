@@ -49,12 +49,14 @@ STATE_DIR = Path("/tmp/citadel-multihost")
 FIRST_HOST = 10  # host n gets 10.X.Y.(FIRST_HOST + n)
 CONTROLLERS = ("memory", "pids")
 
-# Run in the host's own mount namespace before the command: join the host's cgroups, hide the
-# other hosts' disks, show its own at <root>/hosts/<name>, optionally a hosts file of its own.
+# Run in the host's own mount and UTS namespaces before the command: join the host's cgroups,
+# take the host's name as host name, hide the other hosts' disks, show its own at
+# <root>/hosts/<name>, optionally a hosts file of its own (a path in that view).
 _VIEW = r"""
 set -e
 root=$1; name=$2; procs=$3; hosts=$4; shift 4
 for f in $procs; do echo $$ > "$f"; done
+hostname "$name"
 mount -t tmpfs -o mode=0755,size=1m citadel-hosts "$root/hosts"
 mkdir "$root/hosts/$name"
 mount --bind "$root/disks/$name" "$root/hosts/$name"
@@ -197,6 +199,7 @@ class Host:
             f"--net=/run/netns/{self.namespace}",
             "unshare",
             "--mount",
+            "--uts",
             "--propagation",
             "slave",
             "sh",
