@@ -315,6 +315,7 @@ def viewer_of(org: str, *deployments: str) -> dict[str, Any]:
 
 def other_org_owner(world: World) -> dict[str, str]:
     stranger = make_user(world.services)
+    world.services.clock.advance(seconds=1)  # `org` stays the first made: the platform's
     make_org(world.services, stranger, "Elsewhere")
     return world.session_of(stranger)
 

@@ -461,6 +461,7 @@ def test_every_internal_route_declares_the_components_it_serves():
         ("POST", "/gateway/security-events"): {ComponentKind.GATEWAY},
         ("POST", "/gateway/activity"): {ComponentKind.GATEWAY},
         ("POST", "/projects/{project_id}/wake"): {ComponentKind.GATEWAY},
+        ("POST", "/components/certificate"): {ComponentKind.ALLOCATOR, ComponentKind.GATEWAY},
     }
 
 

@@ -19,6 +19,7 @@ from citadel.api.routes import (
     deployments,
     domains,
     invitations,
+    join,
     key_managers,
     members,
     orgs,
@@ -79,6 +80,7 @@ def create_api_app(services: Services) -> FastAPI:
         projects.router,
         deployments.router,
         platform.router,
+        join.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(sso_login.router)  # browser endpoints: login URL, ACS, SP metadata

@@ -50,7 +50,6 @@ def join_token(
             raise typer.BadParameter(f"{ttl!r} is not a duration", param_hint="--ttl") from None
     with conn.client() as api:
         minted = jsonable(api.create_join_token(role.value, ttl_s=ttl_s, name=name))
-    shown = {k: v for k, v in minted.items() if k != "token"}
     command = (
         f"citadel {role.value} --join <control-plane URL> --join-token-file <file> "
         f"--ca-sha256 {minted['ca_sha256']}"
@@ -65,7 +64,7 @@ def join_token(
             f"  {command}",
         ]
     )
-    conn.emit(shown, text, secrets={"join token": minted["token"]})
+    conn.emit(minted, text, secrets={"join token": minted["token"]})
 
 
 @app.command("allocators")

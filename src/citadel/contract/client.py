@@ -25,6 +25,8 @@ from citadel.contract.messages import (
     PREFIX,
     Allocations,
     AllocatorHeartbeat,
+    ComponentCertificateAnswer,
+    ComponentCertificateRequest,
     GatewaySecurityEvents,
     NodeCertificate,
     NodeCertificateRequest,
@@ -170,6 +172,13 @@ class ControlPlane:
         body = NodeCertificateRequest(csr=csr_pem.decode())
         path = f"/deployments/{deployment_id}/node-certificate"
         return parse(NodeCertificate, self._ok(self._send("POST", path, json=to_json(body))))
+
+    def component_certificate(self, csr_pem: bytes) -> ComponentCertificateAnswer:
+        """``POST /components/certificate``: this joined component's next certificate, over
+        the CSR's key (ADR 33)."""
+        body = ComponentCertificateRequest(csr=csr_pem.decode())
+        answer = self._ok(self._send("POST", "/components/certificate", json=to_json(body)))
+        return parse(ComponentCertificateAnswer, answer)
 
     def report_status(self, deployment_id: str, report: StatusReport) -> None:
         """``POST /deployments/{id}/status``."""

@@ -342,6 +342,20 @@ class NodeCertificate(Answer):
     ca: StrictStr
 
 
+class ComponentCertificateRequest(Request):
+    """`POST /components/certificate`: a joined component's CSR for its next certificate,
+    sent with the current one (ADR 33); its key is made on its host and never sent."""
+
+    csr: StrictStr = Field(min_length=1, max_length=16_384)
+
+
+class ComponentCertificateAnswer(Answer):
+    """The component's new client certificate (same kind and name) and the CA (both PEM)."""
+
+    certificate: StrictStr
+    ca: StrictStr
+
+
 class Rewrapped(Answer):
     """`POST /deployments/{id}/encryption/_rewrap`: the key version now wrapping the data key."""
 

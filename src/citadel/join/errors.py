@@ -15,3 +15,8 @@ class JoinTokenRefused(Unauthenticated):
     code = "join.token_refused"
     default_message = "The join token is not valid: it may be wrong, used or expired."
     keeps_writes = True  # the refused use is audited
+
+
+class InvalidRenewalRequest(BadRequest):
+    code = "join.invalid_renewal"
+    default_message = "The renewal request does not fit the component's certificate."

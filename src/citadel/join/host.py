@@ -24,6 +24,7 @@ import hmac
 import ipaddress
 import json
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from cryptography.x509.oid import NameOID
 
 from citadel.contract.messages import ComponentKind
 from citadel.join.schemas import JoinRole
-from citadel.pki.authority import write_file
+from citadel.pki.authority import certificate_due, write_file
 from citadel.pki.components import ComponentCertificate
 
 API_PREFIX = "/api/v1"
@@ -161,6 +162,30 @@ def join(
     }
     write_file(folder / f"{role.value}.json", json.dumps(facts, indent=2).encode(), 0o600)
     return JoinedHost(role, name, body["internal_url"], *files)
+
+
+def renewal_due(joined: JoinedHost, now: datetime) -> bool:
+    """Whether the joined certificate should be replaced at `now` (ADR 18's rule: a third of
+    its lifetime left)."""
+    cert = x509.load_pem_x509_certificate(joined.cert_file.read_bytes())
+    return certificate_due(cert, now)
+
+
+def renew(joined: JoinedHost, sign: Callable[[bytes], tuple[str, str]]) -> None:
+    """Replace the joined certificate: a new key made here, its CSR signed by `sign` (the
+    internal API, authenticated by the current certificate; answers certificate and CA), the
+    answer checked against the CA pinned at join, then the key and the certificate written
+    in that order (a reader that sees the new certificate finds its key)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert_pem, answered_ca = sign(certificate_request(key, joined.role, joined.name))
+    _check_answer(cert_pem.encode(), answered_ca.encode(), joined.ca_file.read_bytes(), key)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    write_file(joined.key_file, key_pem, 0o600)
+    write_file(joined.cert_file, cert_pem.encode(), 0o644)
 
 
 def certificate_request(

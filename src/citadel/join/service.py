@@ -29,15 +29,17 @@ from cryptography.x509.oid import NameOID
 from citadel.audit.tags import AuditAction, Outcome, TargetType
 from citadel.authn.context import Context
 from citadel.contract.messages import COMPONENT_URI_PREFIX, ComponentKind
-from citadel.join.errors import InvalidJoinRequest, JoinTokenRefused
+from citadel.join.errors import InvalidJoinRequest, InvalidRenewalRequest, JoinTokenRefused
 from citadel.join.models import JoinToken
 from citadel.join.schemas import JoinRole
 from citadel.kit.clock import as_utc
 from citadel.kit.ids import new_id
+from citadel.log import get_logger
 from citadel.orgs.models import Organization
 from citadel.pki.authority import ensure_ca
-from citadel.pki.components import InvalidCsr, sign_joining_csr
+from citadel.pki.components import InvalidCsr, component_kind_of, sign_joining_csr
 
+log = get_logger(__name__)
 TOKEN_PREFIX = "cjt_"  # noqa: S105 (a prefix)
 _TOKEN = re.compile(r"^cjt_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
 _PURPOSE = "join-token"
@@ -166,6 +168,37 @@ def join(ctx: Context, data_dir: Path, *, token: str, csr_pem: str, name: str) -
         details={"role": role.value, "name": name, "hosts": hosts},
     )
     return Joined(role, name, certificate.decode(), ca.decode())
+
+
+def renew_component_certificate(
+    ctx: Context, data_dir: Path, *, current_pem: str, csr_pem: str
+) -> tuple[str, str]:
+    """The next client certificate of the component presenting `current_pem` (the internal
+    listener verified it): same kind, same name, over the CSR's key (made on its host), and
+    the CA; both PEM. How a joined component renews without the CA key (ADR 33). A CSR for
+    another name or kind is a 400 naming ``body.csr``."""
+    current = x509.load_pem_x509_certificate(current_pem.encode())
+    kind = component_kind_of(current_pem.encode())
+    names = current.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if kind is None or len(names) != 1:
+        raise InvalidRenewalRequest("the presented certificate names no single component")
+    name = str(names[0].value)
+    try:
+        csr = _checked_csr(csr_pem, JoinRole(kind.value), name)
+        _, _, hosts = _certificate_plan(csr, JoinRole(kind.value), name)
+        certificate, ca = sign_joining_csr(
+            data_dir,
+            ctx.keyring,
+            csr,
+            subject=name,
+            kind=kind,
+            hostnames=hosts,
+            now=ctx.clock.now(),
+        )
+    except (InvalidJoinRequest, InvalidCsr) as exc:
+        raise InvalidRenewalRequest(str(exc), fields=["body.csr"]) from exc
+    log.info("component.certificate_renewed", component=kind.value, name=name)
+    return certificate.decode(), ca.decode()
 
 
 def _redeemable(ctx: Context, token: str, name: str, now: datetime) -> JoinToken:

@@ -19,6 +19,7 @@ from citadel.crypto.providers.endpoints import EndpointPolicy
 from citadel.pki.components import ensure_component_certificate
 from citadel.pki.renewal import CertificateRenewer
 from citadel.roots.component import NotReady, open_component_keys, wait_for_endpoints
+from citadel.roots.join import joined_renewal
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 from citadel.runtime.allocator import Allocator
 from citadel.runtime.audit_shipping import AuditShipper
@@ -139,9 +140,12 @@ def build(
     registry = CollectorRegistry()
     registry.register(AllocatorCollector(allocator, audit_shipper=shipper))
     keyring = keys.keyring
-    if keyring is None:  # joined: no CA key here to issue a metrics certificate or renew
-        metrics, renewer = None, None
-    else:
+    metrics, renewer = None, None
+    if keys.joined is not None:  # joined (ADR 33): renewed through the internal API; no
+        # metrics endpoint (no CA key here to issue its server certificate)
+        renewal = joined_renewal(keys.joined, control_plane)
+        renewer = CertificateRenewer("allocator", renewal, [tls.client_context()], cert)
+    elif keyring is not None:
         metrics = metrics_endpoint(
             settings, keyring, "allocator", settings.allocator_metrics_port, registry
         )

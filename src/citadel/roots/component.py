@@ -14,7 +14,7 @@ from citadel.config import Settings
 from citadel.crypto.keyring import Keyring, open_keyring
 from citadel.crypto.platform import has_platform_key, open_platform_key
 from citadel.crypto.providers.base import KeyProvider
-from citadel.join.host import joined_host
+from citadel.join.host import JoinedHost, joined_host
 from citadel.join.schemas import JoinRole
 from citadel.pki.components import ComponentCertificate, ensure_component_certificate
 
@@ -33,6 +33,7 @@ class ComponentKeys:
     keyring: Keyring | None
     certificate: ComponentCertificate
     internal_url: str | None = None  # a joined host's; else the endpoints file says
+    joined: JoinedHost | None = None  # what this host joined as (ADR 33)
 
 
 def open_component_keys(settings: Settings, component: str) -> ComponentKeys:
@@ -43,7 +44,7 @@ def open_component_keys(settings: Settings, component: str) -> ComponentKeys:
     joined = joined_host(settings.data_dir, JoinRole(component))
     if joined is not None:
         provider = open_platform_key(settings) if has_platform_key(settings) else None
-        return ComponentKeys(provider, None, joined.certificate, joined.internal_url)
+        return ComponentKeys(provider, None, joined.certificate, joined.internal_url, joined)
     keyring_file = settings.data_dir / "keys" / "keyring.wrapped"
     if not has_platform_key(settings) or not keyring_file.exists():
         raise NotReady("the data directory has no platform key yet")

@@ -17,6 +17,7 @@ import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -48,6 +49,7 @@ from citadel.pki.renewal import (
     fingerprint,
 )
 from citadel.roots.component import NotReady, open_component_keys, wait_for_endpoints
+from citadel.roots.join import joined_renewal
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 
 log = get_logger(__name__)
@@ -243,14 +245,14 @@ def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     metrics = None  # a joined gateway has no CA key to issue its metrics certificate
-    issue_component = None
-    if keyring is not None:
+    issue_component: Callable[[], CertificateFiles] | None = None
+    if keys.joined is not None and control_plane is not None:  # renewed over the internal API
+        issue_component = joined_renewal(keys.joined, control_plane)
+    elif keyring is not None:
         metrics = metrics_endpoint(
             settings, keyring, "gateway", settings.gateway_metrics_port, registry
         )
-
-        def issue_component() -> CertificateFiles:
-            return ensure_component_certificate(data_dir, keyring, "gateway")
+        issue_component = partial(ensure_component_certificate, data_dir, keyring, "gateway")
 
     return GatewayProcess(
         options,

@@ -1,16 +1,24 @@
 """Joining the platform before a component starts on another host (ADR 33): read the token
 file, settle which CA to trust, and join once; a data directory that already joined as the
-role keeps its files (a token works once, restarts need none)."""
+role keeps its files (a token works once, restarts need none). While it runs, a joined
+component renews its certificate through the internal API (`joined_renewal`)."""
 
 from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+from citadel.contract.client import ControlPlane, ControlPlaneUnavailable
 from citadel.join import host
 from citadel.join.schemas import JoinRole
+from citadel.log import get_logger
+from citadel.pki.components import ComponentCertificate
 from citadel.roots.component import NotReady
+
+log = get_logger(__name__)
 
 
 def default_name(role: JoinRole) -> str:
@@ -63,3 +71,31 @@ def join_once(
         )
     except host.JoinFailed as exc:
         raise NotReady(str(exc)) from None
+
+
+def joined_renewal(
+    joined: host.JoinedHost,
+    control_plane: ControlPlane,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Callable[[], ComponentCertificate]:
+    """The `ensure` of a joined component's `CertificateRenewer` (ADR 18): when due, a new
+    key here and its certificate from ``POST /internal/v1/components/certificate``; a
+    control plane that does not answer leaves the current one, for the next check."""
+
+    def ensure() -> ComponentCertificate:
+        if host.renewal_due(joined, now()):
+            try:
+                host.renew(joined, lambda csr: _signed(control_plane, csr))
+            except (ControlPlaneUnavailable, host.JoinFailed) as exc:
+                log.warning("join.renewal_failed", role=joined.role.value, error=str(exc))
+            else:
+                log.info("join.certificate_renewed", role=joined.role.value, name=joined.name)
+        return joined.certificate
+
+    return ensure
+
+
+def _signed(control_plane: ControlPlane, csr: bytes) -> tuple[str, str]:
+    answer = control_plane.component_certificate(csr)
+    return answer.certificate, answer.ca

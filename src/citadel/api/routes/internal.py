@@ -25,6 +25,8 @@ from citadel.contract.messages import (
     PREFIX,
     Allocations,
     AllocatorHeartbeat,
+    ComponentCertificateAnswer,
+    ComponentCertificateRequest,
     ComponentKind,
     Empty,
     GatewaySecurityEvents,
@@ -40,6 +42,7 @@ from citadel.contract.messages import (
     WakeAnswer,
 )
 from citadel.errors import BadRequest, Forbidden
+from citadel.join import service as join
 from citadel.pki.components import component_kind_of
 from citadel.use_cases import deployments as use_cases
 from citadel.use_cases import internal as service
@@ -111,6 +114,7 @@ def admits(*kinds: ComponentKind) -> Any:
 
 ALLOCATOR = admits(ComponentKind.ALLOCATOR)
 GATEWAY = admits(ComponentKind.GATEWAY)
+COMPONENT = admits(ComponentKind.ALLOCATOR, ComponentKind.GATEWAY)
 
 router = APIRouter(prefix=PREFIX)
 
@@ -237,3 +241,17 @@ def wake_project(work: WorkDep, project_id: str = ProjectId) -> WakeAnswer:
     """A gateway holds a request for a stopped project: have it run again (ADR 29). The answer
     is its instance's observed state; 404 for a project unknown or being deleted."""
     return WakeAnswer(state=projects_runtime.wake_project(work, project_id))
+
+
+@router.post("/components/certificate", dependencies=[COMPONENT])
+def component_certificate(
+    body: ComponentCertificateRequest, request: Request, work: WorkDep, services: ServicesDep
+) -> ComponentCertificateAnswer:
+    """The calling component's next client certificate (same kind and name) over the CSR's
+    key: how a component that joined from another host renews without the CA key (ADR 33)."""
+    (current, *_) = client_certificates(request)
+    with work.read() as ctx:
+        certificate, ca = join.renew_component_certificate(
+            ctx, services.settings.data_dir, current_pem=current, csr_pem=body.csr
+        )
+    return ComponentCertificateAnswer(certificate=certificate, ca=ca)
