@@ -200,9 +200,11 @@ def test_unsupported_parameters_are_400s_naming_them(deployment):
     partial = es.put(f"{REPO}/s2", json={"partial": True})
     unknown = es.put(f"{REPO}/s2", json={"indeces": "books"})
     after = es.get(f"{REPO}/_all", params={"after": "x"})
-    settings = es.post(f"{REPO}/s1/_restore", json={"index_settings": {"number_of_replicas": 0}})
-    ignore = es.post(f"{REPO}/s1/_restore", json={"ignore_index_settings": ["index.refresh"]})
-    glob = es.post(f"{REPO}/s1/_restore", json={"include_global_state": True})
+    shards = es.post(f"{REPO}/s1/_restore", json={"index_settings": {"number_of_shards": 2}})
+    unshard = es.post(
+        f"{REPO}/s1/_restore", json={"ignore_index_settings": ["index.number_of_shards"]}
+    )
+    features = es.post(f"{REPO}/s1/_restore", json={"feature_states": ["security"]})
     other = es.put("/_snapshot/my-repo", json={"type": "fs", "settings": {"location": "/x"}})
     managed = es.put("/_snapshot/found-snapshots", json={"type": "fs", "settings": {}})
 
@@ -210,9 +212,9 @@ def test_unsupported_parameters_are_400s_naming_them(deployment):
         (partial, "partial"),
         (unknown, "indeces"),
         (after, "after"),
-        (settings, "index_settings"),
-        (ignore, "ignore_index_settings"),
-        (glob, "include_global_state"),
+        (shards, "index.number_of_shards"),
+        (unshard, "index.number_of_shards"),
+        (features, "feature_states"),
         (other, "my-repo"),
         (managed, "found-snapshots"),
     ):
@@ -305,6 +307,84 @@ def test_a_restore_renames_and_refuses_an_open_index(deployment):
     assert [h["_id"] for h in hits["hits"]["hits"]] == ["2"]
     assert es.get("/old-books/_alias").json() == {"old-books": {"aliases": {}}}
     assert es.put("/old-books/_doc/3", json={"title": "Persuasion"}).status_code == 201
+
+
+def test_a_restore_changes_and_drops_settings_as_asked(deployment):
+    es = deployment.es
+    settings = {"index": {"max_result_window": 500, "refresh_interval": "2s"}}
+    assert es.put("/books", json={"settings": settings}).is_success
+    _index(es, "books", {"1": {"title": "Dune"}})
+    deployment.snapshot("s1")
+
+    with PlayingAllocator(deployment.allocator, deployment.repository):
+        answer = es.post(
+            f"{REPO}/s1/_restore",
+            params={"wait_for_completion": "true"},
+            json={
+                "rename_pattern": "books",
+                "rename_replacement": "tuned",
+                "index_settings": {"index.refresh_interval": "5s"},
+                "ignore_index_settings": ["index.max_result_window"],
+            },
+        )
+
+    assert answer.json()["snapshot"]["indices"] == ["tuned"]
+    got = es.get("/tuned/_settings", params={"flat_settings": "true"}).json()["tuned"]["settings"]
+    assert got["index.refresh_interval"] == "5s"
+    assert "index.max_result_window" not in got
+
+
+def test_a_restore_with_global_state_brings_back_templates_and_pipelines(deployment):
+    es = deployment.es
+    template = {"index_patterns": ["logs-*"], "template": {"settings": {"index.hidden": False}}}
+    assert es.put("/_index_template/logs", json=template).is_success
+    pipeline = {"processors": [{"set": {"field": "seen", "value": True}}]}
+    assert es.put("/_ingest/pipeline/mark", json=pipeline).is_success
+    _index(es, "books", {"1": {"title": "Dune"}})
+    deployment.snapshot("s1")
+    assert es.delete("/_index_template/logs").is_success
+    assert es.delete("/_ingest/pipeline/mark").is_success
+    assert es.put("/_ingest/pipeline/later", json=pipeline).is_success
+
+    with PlayingAllocator(deployment.allocator, deployment.repository):
+        answer = es.post(
+            f"{REPO}/s1/_restore",
+            params={"wait_for_completion": "true"},
+            json={
+                "indices": "books",
+                "rename_pattern": "(.+)",
+                "rename_replacement": "r-$1",
+                "include_global_state": True,
+            },
+        )
+
+    assert answer.json()["snapshot"]["indices"] == ["r-books"]
+    assert es.get("/_index_template/logs").status_code == 200
+    assert es.get("/_ingest/pipeline/mark").status_code == 200
+    assert es.get("/_ingest/pipeline/later").status_code == 404  # replaced, as Elasticsearch
+
+
+def test_a_data_streams_backing_indices_come_back_with_the_stream(deployment):
+    es = deployment.es
+    template = {"index_patterns": ["logs-*"], "data_stream": {}}
+    assert es.put("/_index_template/logs", json=template).is_success
+    doc = {"@timestamp": "2026-12-07T08:00:00Z", "message": "hello"}
+    assert es.post("/logs-app/_doc", params={"refresh": "true"}, json=doc).status_code == 201
+    staged = deployment.snapshot("s1")
+    assert es.delete("/_data_stream/logs-app").is_success
+
+    with PlayingAllocator(deployment.allocator, deployment.repository):
+        answer = es.post(
+            f"{REPO}/s1/_restore",
+            params={"wait_for_completion": "true"},
+            json={"indices": ".ds-logs-app-*"},
+        )
+
+    assert list(staged.global_metadata["data_streams"]) == ["logs-app"]
+    assert answer.json()["snapshot"]["indices"][0].startswith(".ds-logs-app-")
+    streams = es.get("/_data_stream/logs-app").json()["data_streams"]
+    assert [s["name"] for s in streams] == ["logs-app"]
+    assert es.get("/logs-app/_count").json()["count"] == 1
 
 
 def test_a_restore_over_a_closed_index_replaces_it(deployment):

@@ -23,9 +23,11 @@ import os
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import sqlcipher3.dbapi2 as sqlcipher
 
 from citadel.contract.snapshot_jobs import (
     RESTORE_DIR,
@@ -40,16 +42,62 @@ from citadel.node.errors import EsError, IllegalArgument
 from citadel.node.snapshots.staging import fsync_directory
 from citadel.node.store import aliases as al
 from citadel.node.store import catalog as meta
-from citadel.node.store import indices
+from citadel.node.store import cluster_settings, indices
 from citadel.node.store.connection import DB_FILE, Store
 from citadel.node.store.indices import Connection, IndexRecord
 
 STORE_REPLACED = ".store-replaced"  # marker in the initial restore directory
+_UNMODIFIABLE = frozenset({"index.number_of_shards", "index.number_of_routing_shards"})
+_LEGACY_TEMPLATES = meta.LEGACY_TEMPLATE
+_REPLACED_KINDS = (meta.INDEX_TEMPLATE, meta.COMPONENT_TEMPLATE)
+_REPLACED_TABLES = {
+    "ingest_pipelines": ("id", "definition", "version"),
+    "stored_scripts": ("id", "lang", "source", "options"),
+}
 
 
 class SnapshotRestoreError(EsError):
     type = "snapshot_restore_exception"
     status = 500  # Elasticsearch answers its SnapshotRestoreException with a 500
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """A restore's ``index_settings`` (flat, checked) and ``ignore_index_settings``."""
+
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    ignored: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, index_settings: Any, ignore_index_settings: Any) -> SettingsChange:
+        """Both request fields checked as Elasticsearch checks them (400 otherwise)."""
+        overrides = indices.normalize_settings(index_settings)
+        for name in overrides:
+            if name in _UNMODIFIABLE:
+                raise IllegalArgument(f"can't change setting [{name}] on restore")
+        if isinstance(ignore_index_settings, str):
+            ignore_index_settings = ignore_index_settings.split(",")
+        if ignore_index_settings is None:
+            ignore_index_settings = []
+        if not isinstance(ignore_index_settings, list) or not all(
+            isinstance(n, str) for n in ignore_index_settings
+        ):
+            raise IllegalArgument("[ignore_index_settings] must be a list of setting names")
+        ignored = frozenset(
+            n if n.startswith("index.") else f"index.{n}" for n in ignore_index_settings
+        )
+        for name in ignored:
+            if name in _UNMODIFIABLE:
+                raise IllegalArgument(f"can't remove setting [{name}] on restore")
+        return cls(overrides, ignored)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"overrides": dict(self.overrides), "ignored": sorted(self.ignored)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any] | None) -> SettingsChange:
+        raw = raw or {}
+        return cls(dict(raw.get("overrides", {})), frozenset(raw.get("ignored", ())))
 
 
 @dataclass(frozen=True)
@@ -103,9 +151,11 @@ def import_indices(
     targets: Mapping[str, str],
     *,
     include_aliases: bool = True,
+    settings: SettingsChange | None = None,
 ) -> Imported:
-    """Create each index of `targets` (source name → new name) from `directory`; the caller
-    holds the store's write transaction and drops `replaced_uuids`' shards after it commits."""
+    """Create each index of `targets` (source name → new name) from `directory`, its settings
+    changed by `settings`; the caller holds the store's write transaction and drops
+    `replaced_uuids`' shards after it commits."""
     check_targets(conn, staged.name, targets)
     by_name = {index.name: index for index in staged.indices}
     created: list[Path] = []
@@ -123,7 +173,7 @@ def import_indices(
                 indices.delete(conn, existing)
                 meta.remove(conn, meta.INDEX, existing.uuid)
                 replaced.append(existing.uuid)
-            record = _insert(conn, clock, target, index)
+            record = _insert(conn, clock, target, index, settings or SettingsChange())
             shard_dir = engine_root / record.uuid
             created.append(shard_dir)
             place_files(directory, index, shard_dir)
@@ -138,13 +188,16 @@ def import_indices(
     return Imported(tuple(names), tuple(replaced))
 
 
-def _insert(conn: Connection, clock: Clock, name: str, index: IndexSnapshot) -> IndexRecord:
+def _insert(
+    conn: Connection, clock: Clock, name: str, index: IndexSnapshot, change: SettingsChange
+) -> IndexRecord:
     metadata = index.metadata
     settings = {
         k: v
         for k, v in dict(metadata.get("settings", {})).items()
-        if not k.startswith("index.resize.source.")
+        if not k.startswith("index.resize.source.") and k not in change.ignored
     }
+    settings |= change.overrides
     layout = Layout.from_json(metadata.get("layout"))
     return indices.insert(conn, clock, name, settings, metadata.get("mappings", {}), layout=layout)
 
@@ -198,6 +251,55 @@ def _link_or_copy(source: Path, target: Path) -> None:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
             raise
         shutil.copy2(source, target)
+
+
+# -- global state -------------------------------------------------------------------------
+
+
+def restore_global_state(conn: Connection, snapshot_store: Path) -> None:
+    """``include_global_state``, as Elasticsearch restores it: composable and component
+    templates, ingest pipelines, stored scripts and persistent cluster settings are replaced by
+    the snapshot's; legacy templates are merged (the snapshot's win on a name). Users, roles
+    and API keys are not touched (a whole deployment comes back by a restore before the first
+    start)."""
+    source = sqlcipher.connect(f"file:{snapshot_store}?mode=ro", uri=True)
+    try:
+        entries = {kind: _meta_rows(source, kind) for kind in (*_REPLACED_KINDS, _LEGACY_TEMPLATES)}
+        settings = source.execute(
+            "SELECT value FROM meta WHERE key = ?", (cluster_settings.KEY,)
+        ).fetchone()
+        tables = {
+            table: source.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall()  # noqa: S608
+            for table, cols in _REPLACED_TABLES.items()
+        }
+    finally:
+        source.close()
+    for kind in _REPLACED_KINDS:
+        for name in meta.every(conn, kind):
+            meta.remove(conn, kind, name)
+    for rows in entries.values():
+        for key, value in rows:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    conn.execute("DELETE FROM meta WHERE key = ?", (cluster_settings.KEY,))
+    if settings is not None:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)", (cluster_settings.KEY, settings[0])
+        )
+    for table, rows in tables.items():
+        cols = _REPLACED_TABLES[table]
+        conn.execute(f"DELETE FROM {table}")  # noqa: S608 - a fixed table name
+        conn.executemany(
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",  # noqa: S608
+            [tuple(r) for r in rows],
+        )
+
+
+def _meta_rows(source: Any, kind: str) -> list[tuple[str, str]]:
+    rows = source.execute(
+        "SELECT key, value FROM meta WHERE key >= ? AND key < ?",
+        (kind, kind[:-1] + chr(ord(kind[-1]) + 1)),
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
 
 
 # -- the restore before the first start ------------------------------------------------------

@@ -32,6 +32,7 @@ from citadel.node.http.router import NONE, NoRoute, Router, cluster
 from citadel.node.http.routes_cluster import parse_seconds
 from citadel.node.metrics import TOKEN_HEADER
 from citadel.node.services import VERSION, NodeServices
+from citadel.node.snapshots.importing import SettingsChange, SnapshotRestoreError
 from citadel.node.snapshots.service import (
     DEFAULT_WAIT_S,
     IN_PROGRESS,
@@ -54,10 +55,7 @@ _UNSUPPORTED = {
     "include_repository": "[include_repository]",
     "slm_policy_filter": "[slm_policy_filter]",
     "feature_states": "feature states",
-    "index_settings": "[index_settings] (restore with the snapshot's settings, then change them)",
-    "ignore_index_settings": "[ignore_index_settings]",
     "expand_wildcards": "[expand_wildcards]",
-    "include_global_state": "[include_global_state] true on restore",
     "partial": "[partial] true: a snapshot is whole or failed",
     "storage_stats": "[storage_stats]",
 }
@@ -482,15 +480,16 @@ class SnapshotRoutes:
                 "rename_replacement",
                 "include_aliases",
                 "include_global_state",
+                "index_settings",
+                "ignore_index_settings",
                 "partial",
             ),
             "restore_snapshot_request",
         )
-        for refused in ("include_global_state", "partial"):
-            if body.get(refused) not in (None, False, "false"):
-                raise IllegalArgument(
-                    f"[{refused}] is not supported by this node: {_UNSUPPORTED[refused]}"
-                )
+        if body.get("partial") not in (None, False, "false"):
+            raise IllegalArgument(
+                f"[partial] is not supported by this node: {_UNSUPPORTED['partial']}"
+            )
         for key in ("rename_pattern", "rename_replacement"):
             if body.get(key) is not None and not isinstance(body.get(key), str):
                 raise IllegalArgument(f"[{key}] must be a string")
@@ -504,16 +503,30 @@ class SnapshotRoutes:
                 rename_pattern=body.get("rename_pattern"),
                 rename_replacement=body.get("rename_replacement"),
                 include_aliases=_bool(body.get("include_aliases", True), "include_aliases"),
+                include_global_state=_bool(
+                    body.get("include_global_state", False), "include_global_state"
+                ),
+                settings=SettingsChange.parse(
+                    body.get("index_settings"), body.get("ignore_index_settings")
+                ),
             )
         )
         if not request.flag("wait_for_completion"):
             return NodeResponse(body={"accepted": True})
+        if job_id is None:  # nothing matched: nothing to wait for
+            return NodeResponse(
+                body={
+                    "snapshot": {
+                        "snapshot": request.params["snapshot"],
+                        "indices": [],
+                        "shards": {"total": 0, "failed": 0, "successful": 0},
+                    }
+                }
+            )
         row = self.snapshots.wait(
             job_id, _wait_s(request), f"restore [{request.params['snapshot']}]"
         )
         if row.state != "done":
-            from citadel.node.snapshots.importing import SnapshotRestoreError
-
             raise SnapshotRestoreError(
                 f"[{REPOSITORY}:{request.params['snapshot']}] restore failed: {row.reason}"
             )

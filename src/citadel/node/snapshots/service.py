@@ -20,7 +20,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,8 @@ class RestoreRequest:
     rename_pattern: str | None = None
     rename_replacement: str | None = None
     include_aliases: bool = True
+    include_global_state: bool = False
+    settings: importing.SettingsChange = field(default_factory=importing.SettingsChange)
 
 
 @dataclass(frozen=True)
@@ -379,9 +381,9 @@ class NodeSnapshots:
 
     # -- restore ---------------------------------------------------------------------------
 
-    def restore(self, request: RestoreRequest) -> tuple[str, dict[str, str]]:
-        """Check a restore and queue its job; the job id and the indices it restores
-        (snapshot name → new name)."""
+    def restore(self, request: RestoreRequest) -> tuple[str | None, dict[str, str]]:
+        """Check a restore and queue its job; the job id (None: nothing to restore) and the
+        indices it restores (snapshot name → new name)."""
         self.require()
         view = self.entry(request.snapshot)
         if view.entry.state == IN_PROGRESS:
@@ -412,12 +414,16 @@ class NodeSnapshots:
                 f"[{REPOSITORY}:{request.snapshot}] indices [{', '.join(chosen)}] and their "
                 "renames would restore two indices under one name"
             )
+        if not chosen and not request.include_global_state:
+            return None, chosen
         job = SnapshotJob(
             job_id="r" + secrets.token_hex(12),
             kind=JobKind.RESTORE,
             snapshot=view.entry.name,
             uuid=view.entry.uuid,
-            indices=tuple(chosen),
+            # the allocator fetches every index for an empty list: name one at least
+            indices=tuple(chosen) or view.entry.indices[:1],
+            include_store=request.include_global_state,
             created_at=self._now(),
         )
         with self.store.write() as conn:
@@ -425,7 +431,12 @@ class NodeSnapshots:
             jobs.enqueue(
                 conn,
                 job,
-                {"targets": chosen, "include_aliases": request.include_aliases},
+                {
+                    "targets": chosen,
+                    "include_aliases": request.include_aliases,
+                    "include_global_state": request.include_global_state,
+                    "settings": request.settings.to_json(),
+                },
             )
         return job.job_id, chosen
 
@@ -481,6 +492,10 @@ class NodeSnapshots:
         targets: dict[str, str] = dict(row.request.get("targets", {}))
         try:
             with self.store.write() as conn:
+                if row.request.get("include_global_state"):
+                    if staged.store is None or not (directory / staged.store).exists():
+                        return False, "the snapshot's global state was not fetched", {}
+                    importing.restore_global_state(conn, directory / staged.store)
                 done = importing.import_indices(
                     conn,
                     self.clock,
@@ -489,6 +504,7 @@ class NodeSnapshots:
                     staged,
                     targets,
                     include_aliases=bool(row.request.get("include_aliases", True)),
+                    settings=importing.SettingsChange.from_json(row.request.get("settings")),
                 )
         except EsError as exc:
             return False, exc.reason, {}
