@@ -29,6 +29,7 @@ from citadel.contract.messages import (
     RestoreSource,
     SnapshotDefaults,
     SnapshotRepository,
+    data_key_context,
     to_json,
 )
 from citadel.contract.snapshot_jobs import (
@@ -391,3 +392,30 @@ def test_a_snapshot_deleted_through_the_node_leaves_nothing_in_the_repository(
         deleted = node.delete("/_snapshot/found-snapshots/s1")
         assert deleted.status_code == 200, deleted.text
     assert files_under(root / dep_id) == {}
+
+
+def test_a_restore_whose_source_key_does_not_unwrap_fails_the_start_with_the_reason(
+    snapshotting: tuple[Running, SnapshotWorker],
+) -> None:
+    """A source data key the key provider refuses (wrapped for another context, as a revoked
+    customer key is refused): the allocator cannot derive the snapshot key, the node never
+    starts, the report says why."""
+    running, _ = snapshotting
+    source = new_id()
+    refused = running.plane.provider.wrap(os.urandom(32), context=data_key_context(new_id()))
+    restore = RestoreSource(
+        deployment_id=source,
+        wrapped_data_key=refused,
+        key_path=running.plane.provider.describe().key_path,
+    )
+    target = new_id()
+    running.plane.allocate(target, sandbox_uid(), state="stopped", password=PASSWORD)
+    running.plane.allocations[target].update(restore=to_json(restore), desired_state="running")
+    running.plane.version += 1
+    report = wait_until(
+        lambda: (r := running.plane.last_report(target)) and r["observed_state"] == "failed" and r
+    )
+    assert isinstance(report, dict)
+    assert report["detail"].startswith("could not start: restore failed:"), report
+    assert "key is unavailable" in report["detail"]
+    assert running.allocator.node_pid(target) is None

@@ -39,6 +39,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,7 +89,12 @@ from citadel.runtime.sandbox import (
     SandboxHandle,
     SandboxSpec,
 )
-from citadel.runtime.snapshot_restore import restore_before_first_start, snapshot_argv
+from citadel.runtime.snapshot_restore import (
+    RestoreUnderWay,
+    needs_initial_restore,
+    restore_before_first_start,
+    snapshot_argv,
+)
 from citadel.runtime.volume import Volume, VolumeError, WrongVolumeKey
 from citadel.snapshots.errors import SnapshotError, SnapshotUnreadable
 from citadel.snapshots.keys import snapshot_key
@@ -199,6 +205,9 @@ class Allocator:
         self.repository: SnapshotRepository | None = None
         self.snapshot_summaries: dict[str, SnapshotSummary] = {}
         self._restored: dict[str, RestoredFrom] = {}
+        self._restores: dict[str, Future[RestoredFrom | None]] = {}  # under way, by deployment
+        self._restores_done: set[str] = set()  # finished in this process (maybe with nothing)
+        self._restore_pool: ThreadPoolExecutor | None = None
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -240,6 +249,8 @@ class Allocator:
         if self.egress is not None:
             self.egress.close()
             self.egress = None
+        if self._restore_pool is not None:
+            self._restore_pool.shutdown(wait=False, cancel_futures=True)
         if self.node_listeners is not None:
             self.node_listeners.close()
         for node in self._nodes.values():
@@ -522,6 +533,8 @@ class Allocator:
         node.allocation = allocation
         now = self.monotonic()
         restart = node.process is ProcessState.EXITED
+        if self._restore_running(allocation.id, node, now):
+            return
         metrics_token = secrets.token_urlsafe(32)
         try:
             spec, fds = self._prepare(allocation, metrics_token)
@@ -545,9 +558,8 @@ class Allocator:
             _start_failed(node, now, why)
             log.error("allocator.volume_open_failed", deployment_id=allocation.id, error=str(exc))
             return
-        except SnapshotError as exc:  # the restore before the first start (ADR 30)
-            _start_failed(node, now, f"restore failed: {exc}")
-            log.error("allocator.restore_failed", deployment_id=allocation.id, error=str(exc))
+        except RestoreUnderWay:  # its volume is being filled from a snapshot (ADR 30)
+            node.detail = "restoring from a snapshot"
             return
         except (ProviderError, ControlPlaneUnavailable, OSError, ValueError) as exc:
             _start_failed(node, now, type(exc).__name__)
@@ -601,14 +613,13 @@ class Allocator:
             del data_key  # gocryptfs holds the volume's key from here; nothing of ours does
         if moved:
             log.info("allocator.legacy_files_set_aside", deployment_id=allocation.id, names=moved)
-        restored = restore_before_first_start(
-            allocation,
-            dirs.data,
-            self.repository,
-            lambda: self._source_snapshot_key(allocation, allocation.restore),
-        )
-        if restored is not None:
-            self._restored[allocation.id] = restored
+        if allocation.id not in self._restores_done and needs_initial_restore(
+            allocation, dirs.data
+        ):
+            for fd in fds:
+                os.close(fd)
+            self._begin_restore(allocation, dirs.data)
+            raise RestoreUnderWay
         dirs.socket.unlink(missing_ok=True)
         self._write_security(self._nodes[allocation.id], allocation)
         tls_in = SANDBOX_RUN / dirs.tls.name
@@ -817,6 +828,40 @@ class Allocator:
             return snapshot_key(data_key, allocation.id)
         finally:
             del data_key
+
+    def _begin_restore(self, allocation: Allocation, data_mount: Path) -> None:
+        """Fill a fresh volume from `allocation.restore` on the restore threads."""
+        if self._restore_pool is None:
+            self._restore_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="restore")
+        self._restores[allocation.id] = self._restore_pool.submit(
+            restore_before_first_start,
+            allocation,
+            data_mount,
+            self.repository,
+            lambda: self._source_snapshot_key(allocation, allocation.restore),
+        )
+        log.info("allocator.restore_started", deployment_id=allocation.id)
+
+    def _restore_running(self, dep_id: str, node: _Node, now: float) -> bool:
+        """True while the start must wait for a restore: one under way, or one that just
+        failed (counted as a failed start, tried again after the backoff). A finished one is
+        recorded, its snapshot reported once."""
+        future = self._restores.get(dep_id)
+        if future is None:
+            return False
+        if not future.done():
+            return True
+        del self._restores[dep_id]
+        try:
+            restored = future.result()
+        except (SnapshotError, ProviderError, OSError, ValueError) as exc:
+            _start_failed(node, now, f"restore failed: {exc}")
+            log.error("allocator.restore_failed", deployment_id=dep_id, error=str(exc))
+            return True
+        self._restores_done.add(dep_id)
+        if restored is not None:
+            self._restored[dep_id] = restored
+        return False
 
     def _source_snapshot_key(self, allocation: Allocation, source: RestoreSource | None) -> bytes:
         """The snapshot key of a restore's source deployment, unwrapped by the source's own

@@ -8,7 +8,9 @@
   ``<volume>/.restore/initial/`` before its node first starts; the node imports them at start
   (`citadel.contract.snapshot_jobs`). The snapshot is read with the SOURCE deployment's key,
   unwrapped by its own key provider: a revoked or destroyed source key makes the restore fail,
-  it is never worked around.
+  it is never worked around. The allocator runs it on a thread of its own (a large snapshot
+  must not hold up the reconcile loop, nor one restore the others after a host is lost) and
+  starts the node once it is done (`needs_initial_restore` is then false).
 """
 
 from __future__ import annotations
@@ -43,6 +45,19 @@ def snapshot_argv(allocation: Allocation, repository: SnapshotRepository | None)
     ]
 
 
+class RestoreUnderWay(Exception):
+    """The node waits: its volume is being filled from a snapshot."""
+
+
+def needs_initial_restore(allocation: Allocation, data_mount: Path) -> bool:
+    """Whether a restore is asked and the volume is fresh: the node has not started on it
+    (no store yet) and no restore is waiting to be imported."""
+    if allocation.restore is None:
+        return False
+    target = data_mount / RESTORE_DIR / RESTORE_INITIAL
+    return not (data_mount / NODE_STORE).exists() and not (target / STAGED_FILE).exists()
+
+
 def restore_before_first_start(
     allocation: Allocation,
     data_mount: Path,
@@ -54,11 +69,9 @@ def restore_before_first_start(
     on this volume before, or its files are already waiting). `source_key()` unwraps the
     source's data key and derives its snapshot key. Raises `SnapshotError`."""
     restore = allocation.restore
-    if restore is None:
+    if restore is None or not needs_initial_restore(allocation, data_mount):
         return None
     target = data_mount / RESTORE_DIR / RESTORE_INITIAL
-    if (data_mount / NODE_STORE).exists() or (target / STAGED_FILE).exists():
-        return None
     if repository is None:
         raise SnapshotNotFound("this platform has no snapshot repository to restore from")
     key = source_key()

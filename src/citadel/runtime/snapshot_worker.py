@@ -131,7 +131,12 @@ class SnapshotWorker:
 
     def poll_once(self) -> None:
         """Start serving each running node with snapshots that is not being served."""
-        for target in self._targets():
+        targets = self._targets()
+        live = {t.deployment_id for t in targets}
+        for dep_id, future in list(self._busy.items()):
+            if dep_id not in live and future.done():
+                del self._busy[dep_id]
+        for target in targets:
             running = self._busy.get(target.deployment_id)
             if running is not None and not running.done():
                 continue
