@@ -4,7 +4,8 @@ and the renewal of certificates between reconcile passes (ADR 18): its client ce
 re-issued when due and loaded into the one client context its internal-API client and node
 probes share, and its nodes' server certificates (each node loads its renewed pair itself).
 The nodes' security audit events are shipped to the control plane on a thread of their own
-(`citadel.runtime.audit_shipping`), so a slow node never holds up the reconcile loop."""
+(`citadel.runtime.audit_shipping`), so a slow node never holds up the reconcile loop; their
+snapshots move on the snapshot worker's threads (`citadel.runtime.snapshot_worker`, ADR 30)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from citadel.runtime.heartbeat import (
 )
 from citadel.runtime.metrics import AllocatorCollector
 from citadel.runtime.sandbox import BubblewrapSandbox, deployment_sandbox
+from citadel.runtime.snapshot_worker import SnapshotWorker
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class AllocatorProcess:
     renewer: CertificateRenewer | None = None
     audit_shipper: AuditShipper | None = None
     heartbeat: Heartbeat | None = None  # ADR 31: None sends none (the control plane places none)
+    snapshot_worker: SnapshotWorker | None = None  # ADR 30: moves the nodes' snapshots
 
     def _renew(self) -> None:
         """Between reconcile passes: the allocator's own certificate, then its nodes'."""
@@ -66,11 +69,16 @@ class AllocatorProcess:
         if self.heartbeat is not None:
             self.heartbeat.beat()  # registered (and placed on) before the first fetch
             beating = self.heartbeat.start(stop)
+        snapshotting = None
+        if self.snapshot_worker is not None:
+            snapshotting = self.snapshot_worker.start(stop)
         try:
             self.allocator.run(stop, interval=interval, between=self._renew)
         finally:
             if shipping is not None:
                 shipping.join(timeout=10)
+            if snapshotting is not None:
+                snapshotting.join(timeout=30)
             if beating is not None:
                 beating.join(timeout=10)
             if self.metrics is not None:
@@ -164,5 +172,12 @@ def build(
             interval_s=interval_for(settings.allocator_unhealthy_after_s),
         )
     return AllocatorProcess(
-        endpoints["internal_url"], control_plane, allocator, metrics, renewer, shipper, heartbeat
+        endpoints["internal_url"],
+        control_plane,
+        allocator,
+        metrics,
+        renewer,
+        shipper,
+        heartbeat,
+        snapshot_worker=SnapshotWorker(allocator),
     )
