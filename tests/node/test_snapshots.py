@@ -602,11 +602,14 @@ def test_the_scheduler_takes_the_policys_snapshots_on_schedule(tmp_path):
     assert job.snapshot.startswith("cloud-snapshot-")
 
 
-def test_a_node_restarted_keeps_its_pending_jobs(deployment):
+def test_a_node_restarted_keeps_its_pending_jobs_and_sweeps_strays(deployment):
     _index(deployment.es, "books", {"1": {"title": "Dune"}})
     deployment.es.put(f"{REPO}/pending")
     deployment.es.close()
     deployment.node.stop()
+    strays = [deployment.data / STAGING_DIR / "stray", deployment.data / RESTORE_DIR / "stray"]
+    for stray in strays:  # what a crash mid-staging or mid-import would leave
+        _mkdir(stray / "files")
 
     deployment.node = start_snapshot_node(deployment.data, deployment.tls)
     deployment.allocator.node = deployment.node
@@ -615,4 +618,5 @@ def test_a_node_restarted_keeps_its_pending_jobs(deployment):
     deployment.allocator.complete_create(job, deployment.repository)
 
     assert job.snapshot == "pending"
+    assert not any(stray.exists() for stray in strays)
     assert deployment.es.get(f"{REPO}/pending").json()["snapshots"][0]["state"] == "SUCCESS"

@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         args.data_dir,
         snapshot_settings(args),
     )
+    snapshots.sweep()  # what a crash left staged or half-imported
     lifecycle = Lifecycle(snapshots)
     lifecycle.install_default()
     register_snapshots(router, services, snapshots, lifecycle, metrics_token)

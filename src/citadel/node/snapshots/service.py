@@ -29,6 +29,8 @@ import structlog
 
 from citadel.contract.snapshot_jobs import (
     REPOSITORY,
+    RESTORE_DIR,
+    RESTORE_INITIAL,
     STAGING_DIR,
     JobKind,
     JobResult,
@@ -160,6 +162,31 @@ class NodeSnapshots:
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
+
+    def sweep(self) -> list[Path]:
+        """At start: remove staging and restore directories no pending job refers to (a
+        crash between staging and queueing, or during an import); the paths removed."""
+        with self.store.read() as conn:
+            running = jobs.pending(conn)
+        wanted = {
+            self.data_dir / STAGING_DIR / r.job.uuid
+            for r in running
+            if r.job.kind is JobKind.CREATE
+        } | {
+            self.data_dir / RESTORE_DIR / r.job.job_id
+            for r in running
+            if r.job.kind is JobKind.RESTORE
+        }
+        removed = []
+        for parent, keep in ((STAGING_DIR, None), (RESTORE_DIR, RESTORE_INITIAL)):
+            root = self.data_dir / parent
+            if not root.is_dir():
+                continue
+            for path in root.iterdir():
+                if path.name != keep and path not in wanted:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path)
+        return removed
 
     # -- create ----------------------------------------------------------------------------
 
