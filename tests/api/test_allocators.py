@@ -5,16 +5,26 @@ and the deployments of one that stops reporting come back elsewhere."""
 
 from __future__ import annotations
 
+import socket
+import ssl
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from fastapi.testclient import TestClient
 
 from citadel.allocators.models import Allocator
+from citadel.api.internal import create_internal_app, internal_http_protocol
 from citadel.audit.models import AuditEvent
+from citadel.bootstrap import api_certificate
+from citadel.contract.client import ComponentTls, ControlPlane
 from citadel.contract.messages import ComponentKind
 from citadel.deployments.models import Deployment
+from citadel.pki.components import ensure_component_certificate
+from citadel.runtime.heartbeat import AllocatorIdentity, Heartbeat, interval_for, machine_memory_mb
 from citadel.use_cases.platform import watch_allocators
 from tests.fixtures.builders import (
     SystemUnits,
@@ -401,3 +411,95 @@ def test_a_deleted_deployment_on_a_lost_allocator_is_marked_gone(internal, servi
 
     gone = row(services, dep)
     assert (gone.desired_state, gone.observed_state) == ("deleted", "deleted")
+
+
+# --- the allocator's side, over the real mTLS listener -------------------------------------------
+
+
+@pytest.fixture
+def listener(services) -> Iterator[str]:
+    """The internal application served as the control plane serves it (client certificates
+    from the platform CA required)."""
+    cert = api_certificate(services)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_internal_app(services),
+        host="127.0.0.1",
+        port=port,
+        ssl_certfile=str(cert.cert_file),
+        ssl_keyfile=str(cert.key_file),
+        ssl_keyfile_password=cert.key_password.decode(),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+        ssl_ca_certs=str(cert.ca_file),
+        http=internal_http_protocol(),
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    yield f"https://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def allocator_client(services, listener: str) -> ControlPlane:
+    made = ensure_component_certificate(services.settings.data_dir, services.keyring, "allocator")
+    tls = ComponentTls(made.ca_file, made.cert_file, made.key_file, made.key_password)
+    return ControlPlane(listener, tls)
+
+
+def test_the_allocators_heartbeat_registers_it_and_it_fetches_only_its_own(listener, services, org):
+    identity = AllocatorIdentity("host-a", "10.2.0.5", "z1", 4096)
+    heartbeat = Heartbeat(allocator_client(services, listener), identity, interval_s=1)
+    plane = allocator_client(services, listener)
+    try:
+        assert heartbeat.beat() is True
+        dep = make_deployment(services, org)
+        other = make_deployment(services, org)
+        with services.db.write() as session:  # another allocator's deployment
+            session.execute(
+                sa.update(Deployment).where(Deployment.id == other).values(allocator_id="b")
+            )
+
+        first = plane.allocations(allocator="host-a")
+        again = plane.allocations(allocator="host-a")  # a 304: the same answer
+
+        assert [a.id for a in first.deployments] == [dep]
+        assert again is first
+    finally:
+        heartbeat.control_plane.close()
+        plane.close()
+    with services.db.read() as session:
+        found = session.get(Allocator, "host-a")
+        assert found is not None
+        assert (found.address, found.zone, found.capacity_mb) == ("10.2.0.5", "z1", 4096)
+
+
+def test_a_heartbeat_the_control_plane_does_not_take_is_reported_false(services):
+    identity = AllocatorIdentity("host-a", "10.2.0.5", "z1", 4096)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nobody = f"https://127.0.0.1:{probe.getsockname()[1]}"
+    heartbeat = Heartbeat(allocator_client(services, nobody), identity, interval_s=1)
+
+    assert heartbeat.beat() is False
+    assert heartbeat.sent == 0
+
+
+def test_the_machines_memory_is_read_from_meminfo(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16318412 kB\nMemFree:         1000 kB\n")
+
+    assert machine_memory_mb(meminfo) == 15935
+    assert machine_memory_mb(tmp_path / "missing") == 0
+
+
+def test_heartbeats_come_at_least_three_times_per_unhealthy_interval():
+    assert interval_for(30) == 5.0
+    assert interval_for(6) == 2.0
