@@ -4,7 +4,9 @@ One `ClientConnection` per downstream TLS connection parses requests with httpto
 strict), checks framing, routes and filters with `routing.decide` (on the connection's
 `ConnectionContext`, worked out once when it was accepted; memoised per connection and
 snapshot by `decisions.ConnectionDecisions`), and streams the request to a pooled
-`UpstreamConnection` (TLS over the node's unix socket with the gateway's client certificate).
+`UpstreamConnection` (TLS with the gateway's client certificate, over the node's unix socket or,
+for a node on another host, over TCP to its `node_address`: ADR 31; the same pool either way,
+keyed by where the node is reached, `Route.upstream`).
 A connection keeps the upstream of its last response for its next request and gives it back
 to the shared pool when it closes. The response streams back with hop-by-hop headers removed.
 The gateway re-serialises every request head itself, so the node only ever sees one
@@ -52,6 +54,7 @@ from citadel.gateway.metrics import (
     WorkerStats,
     bucket_of,
 )
+from citadel.gateway.node_reach import split_node_address
 from citadel.gateway.recent_clients import RecentClients
 from citadel.gateway.request_ids import RequestIds
 from citadel.gateway.responses import (
@@ -285,7 +288,7 @@ class Gateway:
             max_upstreams_per_deployment=limits.max_upstreams_per_deployment,
         )
         self.stats = WorkerStats()
-        self.upstreams: dict[str, set[UpstreamConnection]] = {}  # open, by node socket
+        self.upstreams: dict[str, set[UpstreamConnection]] = {}  # open, by `Route.upstream`
         self.idle: dict[str, deque[UpstreamConnection]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.connecting: set[asyncio.Future[None]] = set()
@@ -298,6 +301,7 @@ class Gateway:
             timeout_s=limits.wake_timeout_s,
             max_held_per_project=limits.max_held_per_project,
             max_held=limits.max_held,
+            current_route=lambda deployment_id: self.keeper.table.by_id(deployment_id),
         )
 
     async def serve(
@@ -332,7 +336,7 @@ class Gateway:
 
     # --- upstream pool -------------------------------------------------------------
     def take_idle(self, route: Route) -> UpstreamConnection | None:
-        idle = self.idle.get(route.node_socket)
+        idle = self.idle.get(route.upstream)
         if not idle:
             return None
         assert self.loop is not None
@@ -346,7 +350,7 @@ class Gateway:
 
     def give_back(self, conn: UpstreamConnection) -> None:
         assert self.loop is not None
-        idle = self.idle.setdefault(conn.socket_path, deque())
+        idle = self.idle.setdefault(conn.upstream, deque())
         if conn.closed or len(idle) >= self.limits.max_idle_per_deployment:
             conn.close()
             return
@@ -356,7 +360,7 @@ class Gateway:
         idle.append(conn)
 
     def forget(self, conn: UpstreamConnection) -> None:
-        idle = self.idle.get(conn.socket_path)
+        idle = self.idle.get(conn.upstream)
         if idle and conn in idle:
             idle.remove(conn)
 
@@ -366,22 +370,22 @@ class Gateway:
             while idle:
                 idle.pop().close()
 
-    def reserve_upstream(self, node_socket: str) -> bool:
-        """Room for one more connection to this node within its budget, if need be by
-        closing one that is idle (pooled, or kept by a client connection). The reservation
-        passes to the connection `connect` opens, or is released if it fails."""
-        if self.admission.reserve_upstream(node_socket):
+    def reserve_upstream(self, upstream: str) -> bool:
+        """Room for one more connection to this node (`Route.upstream`) within its budget,
+        if need be by closing one that is idle (pooled, or kept by a client connection). The
+        reservation passes to the connection `connect` opens, or is released if it fails."""
+        if self.admission.reserve_upstream(upstream):
             return True
-        for conn in self.upstreams.get(node_socket, ()):
+        for conn in self.upstreams.get(upstream, ()):
             if conn.owner is None and conn.reclaimable and not conn.closed:
                 conn.close()  # releases its place (and leaves this loop: the set changed)
-                return self.admission.reserve_upstream(node_socket)
+                return self.admission.reserve_upstream(upstream)
         return False
 
     def upstream_opened(self, conn: UpstreamConnection) -> None:
         """A connection `reserve_upstream` made room for is open: it holds the place."""
         conn.counted = True
-        self.upstreams.setdefault(conn.socket_path, set()).add(conn)
+        self.upstreams.setdefault(conn.upstream, set()).add(conn)
         self.stats.upstream_connections += 1
 
     def upstream_closed(self, conn: UpstreamConnection) -> None:
@@ -389,39 +393,57 @@ class Gateway:
         if not conn.counted:
             return
         conn.counted = False
-        self.admission.release_upstream(conn.socket_path)
+        self.admission.release_upstream(conn.upstream)
         self.stats.upstream_connections -= 1
-        open_ = self.upstreams.get(conn.socket_path)
+        open_ = self.upstreams.get(conn.upstream)
         if open_ is not None:
             open_.discard(conn)
             if not open_:
-                del self.upstreams[conn.socket_path]
+                del self.upstreams[conn.upstream]
 
     async def connect(self, route: Route) -> UpstreamConnection:
-        """Open a connection to the route's node, on a place `reserve_upstream` made."""
+        """Open a connection to the route's node, on a place `reserve_upstream` made: over
+        TCP to its `node_address` when it has one (a node on another host), else on its
+        unix socket; the same TLS (the gateway's client certificate, the node's name)."""
         assert self.loop is not None
         made: list[UpstreamConnection] = []
 
         def protocol() -> UpstreamConnection:
-            conn = UpstreamConnection(self, route.node_socket)
+            conn = UpstreamConnection(self, route.upstream)
             made.append(conn)
             return conn
 
+        server_name = self.node_server_name.format(id=route.id)
+        timeout = self.limits.connect_timeout_s
         try:
-            with short_socket_path(route.node_socket) as path:
+            if route.node_address:
+                host, port = split_node_address(route.node_address)
                 _, conn = await asyncio.wait_for(
-                    self.loop.create_unix_connection(
+                    self.loop.create_connection(
                         protocol,
-                        path,
+                        host,
+                        port,
                         ssl=self.upstream_ssl,
-                        server_hostname=self.node_server_name.format(id=route.id),
-                        ssl_handshake_timeout=self.limits.connect_timeout_s,
+                        server_hostname=server_name,
+                        ssl_handshake_timeout=timeout,
                     ),
-                    self.limits.connect_timeout_s,
+                    timeout,
                 )
+            else:
+                with short_socket_path(route.node_socket) as path:
+                    _, conn = await asyncio.wait_for(
+                        self.loop.create_unix_connection(
+                            protocol,
+                            path,
+                            ssl=self.upstream_ssl,
+                            server_hostname=server_name,
+                            ssl_handshake_timeout=timeout,
+                        ),
+                        timeout,
+                    )
         except BaseException:
             if not any(c.counted for c in made):
-                self.admission.release_upstream(route.node_socket)
+                self.admission.release_upstream(route.upstream)
             raise
         return conn
 
@@ -429,9 +451,9 @@ class Gateway:
 class UpstreamConnection(asyncio.Protocol):
     """One TLS connection to a node; parses responses and hands them to its owner."""
 
-    def __init__(self, gateway: Gateway, socket_path: str) -> None:
+    def __init__(self, gateway: Gateway, upstream: str) -> None:
         self.gateway = gateway
-        self.socket_path = socket_path
+        self.upstream = upstream  # where its node is reached (`Route.upstream`)
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.owner: ClientConnection | None = None
@@ -1017,7 +1039,7 @@ class ClientConnection(asyncio.Protocol):
         in_flight[key] = count + 1
         ex.admitted = True
         upstream = self._kept_for(route) or self.gateway.take_idle(route)
-        if upstream is None and not self.gateway.reserve_upstream(route.node_socket):
+        if upstream is None and not self.gateway.reserve_upstream(route.upstream):
             self._refuse(ex, Reason.DEPLOYMENT_BUSY)
             return
         if route.id not in self.reached:
@@ -1127,7 +1149,7 @@ class ClientConnection(asyncio.Protocol):
             return None
         self.kept = None
         if (
-            kept.socket_path == route.node_socket
+            kept.upstream == route.upstream
             and not kept.closed
             and self.loop.time() - kept.idle_since < self.limits.upstream_idle_s
         ):

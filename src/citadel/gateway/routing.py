@@ -89,7 +89,8 @@ class Project:
 @dataclass(frozen=True, slots=True)
 class Route:
     """One deployment (or project instance) as the gateway sees it, with the ids of its
-    filtering rulesets."""
+    filtering rulesets. Its node is reached at `node_address` (``host:port`` on its
+    allocator's host, ADR 31) when that is set, else on the unix socket `node_socket`."""
 
     id: str
     alias: str | None
@@ -99,6 +100,12 @@ class Route:
     rulesets: tuple[str, ...] = ()
     detail: str = ""
     project: Project | None = None
+    node_address: str = ""
+
+    @property
+    def upstream(self) -> str:
+        """Where the node is reached: the key of the upstream pool and budget."""
+        return self.node_address or self.node_socket
 
 
 @dataclass(frozen=True, slots=True)

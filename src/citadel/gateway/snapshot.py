@@ -14,6 +14,11 @@ the first sends `If-None-Match` with the current version's entity tag and a 304 
 "unchanged": a document with a hundred thousand rules is neither re-downloaded nor recompiled
 twice a second. A deployment naming a ruleset the document lacks is filtered by a ruleset
 that matches nobody (see `RouteTable.compile`), so it fails closed.
+
+Each deployment's entry says where its node is reached: its unix socket (`node_socket`, on
+this host) and, for a node on another allocator host, ``node_address`` (``host:port``, ADR 31),
+which the data path prefers when set. A node that moves (restored on another host) is a new
+snapshot like any other change.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ def compile_snapshot(document: RoutesSnapshot) -> RouteTable:
             rulesets=tuple(dict.fromkeys(item.rulesets)),
             detail=item.detail[:255],
             project=_project(item.project),
+            node_address=item.node_address,
         )
         for ruleset_id in route.rulesets:
             if ruleset_id not in rulesets:
@@ -121,6 +127,7 @@ def dump_snapshot(table: RouteTable) -> dict:
                 region=r.region,
                 state=ObservedState(r.state),
                 node_socket=r.node_socket,
+                node_address=r.node_address,
                 rulesets=r.rulesets,
                 detail=r.detail,
                 project=None

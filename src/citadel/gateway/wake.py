@@ -4,11 +4,14 @@ A project stopped for idleness (ADR 29) is still in the snapshot, marked wakeabl
 (`routing.Project.wakes`); its traffic filter has already admitted the client (a filtered
 client never wakes a project). The data path then holds the request and asks `Waker.ready`:
 
-- If the project's node socket accepts a connection, it is up: forward now, without waiting
-  for the next snapshot to say so.
+- If the project's node accepts a connection (on its socket, or at its address on another
+  host: `citadel.gateway.node_reach`), it is up: forward now, without waiting for the next
+  snapshot to say so.
 - Otherwise one wake per project is in progress at a time: the first held request calls the
-  control plane's ``POST /internal/v1/projects/{id}/wake`` and polls the node socket every
-  `poll_s` until it accepts; every other request for the project waits on the same task.
+  control plane's ``POST /internal/v1/projects/{id}/wake`` and polls the node every `poll_s`
+  until it accepts; every other request for the project waits on the same task. Each poll
+  looks where the current snapshot says the node is (`current_route`): a project woken on
+  another host gets its address in a later snapshot.
 - The whole wait is bounded by `timeout_s` (`project_wake_timeout_s`); past it, or when the
   control plane does not answer, or answers that the project will not run (deleted, locked,
   failed), the held requests are answered by the gateway (503 with ``Retry-After``, or the
@@ -39,8 +42,8 @@ import structlog
 from citadel.contract.client import ControlPlane, ControlPlaneUnavailable
 from citadel.contract.states import ObservedState
 from citadel.gateway.metrics import WorkerStats
+from citadel.gateway.node_reach import node_accepts
 from citadel.gateway.routing import Route
-from citadel.gateway.unix_sockets import accepts
 
 log = structlog.get_logger("citadel.gateway.wake")
 
@@ -71,14 +74,18 @@ class Waker:
         max_held_per_project: int = MAX_HELD_PER_PROJECT,
         max_held: int = MAX_HELD,
         poll_s: float = POLL_S,
-        node_accepts: Callable[[str], Awaitable[bool]] = accepts,
+        node_accepts: Callable[[Route], Awaitable[bool]] = node_accepts,
+        current_route: Callable[[str], Route | None] | None = None,
     ) -> None:
+        """`current_route`: the route of an id in the snapshot served now (None: the route
+        the request was held with)."""
         self.stats = stats
         self.timeout_s = timeout_s
         self.max_held_per_project = max_held_per_project
         self.max_held = max_held
         self.poll_s = poll_s
         self.node_accepts = node_accepts
+        self.current_route = current_route
         self.control_plane: ControlPlane | None = None
         self.client: httpx.AsyncClient | None = None
         self.held: dict[str, int] = {}  # requests held now, by project
@@ -116,7 +123,7 @@ class Waker:
         project at a time); cancelling the caller leaves the wake running for the others.
         With `probe` a node that accepts already is ready without a wake; without, the wake
         is asked for anyway (the node that accepted failed the request's connection)."""
-        if probe and await self.node_accepts(route.node_socket):
+        if probe and await self.node_accepts(route):
             return WakeOutcome.READY
         waking = self._waking.get(route.id)
         if waking is None:
@@ -129,6 +136,11 @@ class Waker:
 
             waking.add_done_callback(done)
         return await asyncio.shield(waking)
+
+    def _current(self, route: Route) -> Route:
+        """The route as the snapshot served now has it (where its node is may have moved)."""
+        found = self.current_route(route.id) if self.current_route is not None else None
+        return found or route
 
     def waking(self, project_id: str) -> bool:
         """Whether a wake of the project is in progress."""
@@ -143,7 +155,7 @@ class Waker:
         if outcome is None:
             outcome = WakeOutcome.TIMED_OUT
             while loop.time() < deadline:
-                if await self.node_accepts(route.node_socket):
+                if await self.node_accepts(self._current(route)):
                     outcome = WakeOutcome.READY
                     break
                 await asyncio.sleep(min(self.poll_s, max(0.0, deadline - loop.time())))
