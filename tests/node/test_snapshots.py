@@ -620,3 +620,15 @@ def test_a_node_restarted_keeps_its_pending_jobs_and_sweeps_strays(deployment):
     assert job.snapshot == "pending"
     assert not any(stray.exists() for stray in strays)
     assert deployment.es.get(f"{REPO}/pending").json()["snapshots"][0]["state"] == "SUCCESS"
+
+
+def test_a_snapshot_being_restored_cannot_be_deleted(deployment):
+    _index(deployment.es, "books", {"1": {"title": "Dune"}})
+    deployment.snapshot("s1")
+    restore = {"rename_pattern": "(.+)", "rename_replacement": "copy-$1"}
+    assert deployment.es.post(f"{REPO}/s1/_restore", json=restore).json() == {"accepted": True}
+
+    refused = deployment.es.delete(f"{REPO}/s1")
+
+    assert _error(refused)[:2] == (503, "concurrent_snapshot_execution_exception")
+    assert "restore in progress" in _error(refused)[2]

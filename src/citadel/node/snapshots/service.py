@@ -358,6 +358,13 @@ class NodeSnapshots:
             )
         job_ids = []
         with self.store.write() as conn:
+            restoring = {r.job.snapshot for r in jobs.pending(conn, JobKind.RESTORE)}
+            busy = [v.entry.name for v in chosen if v.entry.name in restoring]
+            if busy:
+                raise ConcurrentSnapshotExecution(
+                    f"[{REPOSITORY}:{busy[0]}] cannot delete snapshot during a restore in "
+                    "progress"
+                )
             waiting = {r.job.snapshot: r.job.job_id for r in jobs.pending(conn, JobKind.DELETE)}
             for view in chosen:
                 if view.entry.name in waiting:
