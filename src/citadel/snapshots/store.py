@@ -90,11 +90,11 @@ def write_snapshot(
     with _open_dir(staged_dir, within) as dir_fd:
         staged = _read_staged(dir_fd)
         safe_name(staged.uuid, "snapshot uuid")
-        existing = _blob_ids(repository, deployment_id)
+        present = _blob_ids(repository, deployment_id)
         written: set[str] = set()
         files, new_bytes = [], 0
         for path, fd in _walk_files(dir_fd):
-            entry, added = _store_file(repository, keys, path, fd, existing | written)
+            entry, added = _store_file(repository, keys, path, fd, present)
             files.append(entry)
             written |= added.keys()
             new_bytes += sum(added.values())
@@ -155,8 +155,8 @@ def write_failed(
 def _store_file(
     repository: Repository, keys: SnapshotKeys, path: str, fd: int, present: set[str]
 ) -> tuple[ManifestFile, dict[str, int]]:
-    """Upload the blobs of one file that are not `present`; its manifest entry and the blobs
-    it added (id: bytes)."""
+    """Upload the blobs of one file that are not `present` (added to it); its manifest entry
+    and the blobs it added (id: bytes)."""
     digest = hashlib.sha256()
     blobs: list[str] = []
     added: dict[str, int] = {}
@@ -166,8 +166,9 @@ def _store_file(
         size += len(chunk)
         blob = blob_id(keys, chunk)
         blobs.append(blob)
-        if blob not in present and blob not in added:
+        if blob not in present:
             repository.put(blob_key(keys.deployment_id, blob), seal_blob(keys, blob, chunk))
+            present.add(blob)
             added[blob] = len(chunk)
     return ManifestFile(path=path, size=size, sha256=digest.hexdigest(), blobs=tuple(blobs)), added
 
