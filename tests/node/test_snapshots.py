@@ -234,12 +234,14 @@ def test_without_the_platform_defaults_there_is_no_repository(tmp_path):
             create = es.put(f"{REPO}/s1")
             snapshots = es.get(f"{REPO}/_all")
             policy = es.get("/_slm/policy/cloud-snapshot-policy")
+            policies = es.get("/_slm/policy")
     finally:
         node.stop()
     assert listed.json() == {}
     for answer in (repo, create, snapshots):
         assert _error(answer) == (404, "repository_missing_exception", "[found-snapshots] missing")
     assert policy.status_code == 404
+    assert policies.json() == {}
 
 
 # -- wait_for_completion, delete ------------------------------------------------------------

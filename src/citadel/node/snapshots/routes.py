@@ -546,8 +546,10 @@ class SnapshotRoutes:
     def slm_get(self, request: NodeRequest) -> NodeResponse:
         _params(request, ())
         if self.snapshots.settings is None:
+            if "policy_id" not in request.params:
+                return NodeResponse(body={})  # as Elasticsearch with no policy at all
             raise ResourceNotFound(
-                f"snapshot lifecycle policy or policies [{request.params.get('policy_id', '_all')}]"
+                f"snapshot lifecycle policy or policies [{request.params['policy_id']}]"
                 " not found, no policies are configured"
             )
         return NodeResponse(body=self.lifecycle.get(request.params.get("policy_id")))

@@ -362,8 +362,7 @@ class NodeSnapshots:
             busy = [v.entry.name for v in chosen if v.entry.name in restoring]
             if busy:
                 raise ConcurrentSnapshotExecution(
-                    f"[{REPOSITORY}:{busy[0]}] cannot delete snapshot during a restore in "
-                    "progress"
+                    f"[{REPOSITORY}:{busy[0]}] cannot delete snapshot during a restore in progress"
                 )
             waiting = {r.job.snapshot: r.job.job_id for r in jobs.pending(conn, JobKind.DELETE)}
             for view in chosen:

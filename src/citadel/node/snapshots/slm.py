@@ -208,8 +208,6 @@ class Lifecycle:
             rows = [r for r in rows if r.id in wanted]
             if not rows:
                 raise _missing(expression)
-        elif not rows:
-            raise _missing(expression or "_all")
         return {row.id: self._view(row) for row in rows}
 
     def _view(self, row: PolicyRow) -> dict[str, Any]:
