@@ -29,9 +29,11 @@ import pytest
 import sqlalchemy as sa
 
 from citadel.authn import totp
-from citadel.bootstrap import Services
+from citadel.bootstrap import Services, build
+from citadel.config import Settings
 from citadel.contract.messages import CONTRACT_HEADER, CONTRACT_VERSION
-from citadel.db.platform_secrets import CA_CERTIFICATE, KEYRING_ROOT, PlatformSecret
+from citadel.crypto.keyring import new_wrapped_root
+from citadel.db.platform_secrets import CA_CERTIFICATE, KEYRING_ROOT, Mismatch, PlatformSecret
 from citadel.deployments.models import Deployment
 from citadel.leases.models import Lease
 from citadel.pki.components import ensure_component_certificate
@@ -335,3 +337,33 @@ def test_a_create_killed_with_its_replica_and_retried_on_the_other_makes_one_dep
         ).all()
     assert made == [retried.json()["id"]]
     assert outcome["first"] == 201 or isinstance(outcome["first"], str), outcome
+
+
+def _settings(data_dir: Path, postgres_url: str) -> Settings:
+    return Settings(data_dir=data_dir, database_url=postgres_url, _env_file=None)
+
+
+def test_a_replica_without_the_platform_key_refuses_to_start(
+    services: Services, data_dir: Path, postgres_url: str | None, tmp_path: Path
+):
+    if postgres_url is None:
+        pytest.skip("control-plane replicas share a PostgreSQL database")
+    build(_settings(data_dir, postgres_url)).close()  # the first replica stores its root
+
+    with pytest.raises(Mismatch, match="platform key does not open"):
+        build(_settings(tmp_path / "stranger", postgres_url))
+
+
+def test_a_data_directory_of_another_platform_refuses_to_start(
+    services: Services, data_dir: Path, postgres_url: str | None, tmp_path: Path
+):
+    if postgres_url is None:
+        pytest.skip("control-plane replicas share a PostgreSQL database")
+    build(_settings(data_dir, postgres_url)).close()
+    other = tmp_path / "other"
+    (other / "keys").mkdir(parents=True, mode=0o700)
+    shutil.copy2(data_dir / "keys" / "platform.key", other / "keys" / "platform.key")
+    (other / "keys" / "keyring.wrapped").write_bytes(new_wrapped_root(services.platform_keys))
+
+    with pytest.raises(Mismatch, match="another keyring root"):
+        build(_settings(other, postgres_url))
