@@ -190,6 +190,9 @@ def test_get_lists_sorts_pages_and_reports_status(deployment):
     assert status["stats"]["total"]["size_in_bytes"] > 0
     assert _error(missing)[:2] == (404, "snapshot_missing_exception")
     assert es.get("/_snapshot/found-snapshots").json()["found-snapshots"]["type"] == "fs"
+    assert list(es.get("/_snapshot/_all").json()) == ["found-snapshots"]
+    everywhere = es.get("/_snapshot/_all/_all").json()["snapshots"]
+    assert sorted(s["snapshot"] for s in everywhere) == ["a-snap", "b-snap", "c-snap"]
 
 
 def test_unsupported_parameters_are_400s_naming_them(deployment):

@@ -117,6 +117,8 @@ class Waiters:
 
     def finished(self, job_id: str) -> None:
         with self._cond:
+            if len(self._finished) >= 1000:  # jobs nobody waited for (SLM's): forget them
+                self._finished.clear()
             self._finished.add(job_id)
             self._cond.notify_all()
 

@@ -85,6 +85,9 @@ def register(
         cluster("manage"),
     )
     router.add("GET", "/_snapshot", r.repositories, monitor)
+    router.add("GET", "/_snapshot/_all", r.repositories, monitor)
+    router.add("GET", "/_snapshot/_all/_all", r.get_everywhere, monitor)
+    router.add("GET", "/_snapshot/_all/{snapshot}", r.get_everywhere, monitor)
     router.add("GET", "/_snapshot/_status", r.status_current, monitor)
     router.add("GET", "/_snapshot/{repository}", r.repositories, monitor)
     for method in ("PUT", "POST"):
@@ -299,6 +302,12 @@ class SnapshotRoutes:
         return NodeResponse(body={"snapshot": self._info(view, verbose=True)})
 
     # -- reading ---------------------------------------------------------------------------
+
+    def get_everywhere(self, request: NodeRequest) -> NodeResponse:
+        """``GET _snapshot/_all/<names>``: the snapshots of every repository (this one)."""
+        request.params["repository"] = "_all"
+        request.params.setdefault("snapshot", "_all")
+        return self.get(request)
 
     def get_all(self, request: NodeRequest) -> NodeResponse:
         request.params["snapshot"] = "_all"
