@@ -53,6 +53,16 @@ AdvertiseAddress = Annotated[
         help="The address other hosts (gateways) reach this host's nodes at.",
     ),
 ]
+NodePorts = Annotated[
+    str | None,
+    typer.Option(
+        "--node-ports",
+        metavar="LOW-HIGH",
+        help="Ports each running node listens on at the advertise address, for gateways on "
+        "other hosts (mTLS end to end; e.g. 20000-20999). Default: none, nodes are reached on "
+        "their unix socket only.",
+    ),
+]
 
 
 def allocator(
@@ -70,6 +80,7 @@ def allocator(
     zone: Zone = "local",
     capacity_mb: CapacityMb = None,
     advertise_address: AdvertiseAddress = "127.0.0.1",
+    node_ports: NodePorts = None,
 ) -> None:
     """Keep the deployments' nodes running in their sandboxes (started by `citadel up`, or
     on another host after joining with --join)."""
@@ -80,6 +91,10 @@ def allocator(
 
     log = get_logger(__name__)
     configure_logging(log_level.value)
+    try:
+        ports = root.node_port_range(node_ports)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--node-ports") from None
     join_first(
         data_dir,
         "allocator",
@@ -100,6 +115,7 @@ def allocator(
                 capacity_mb=capacity_mb,
                 advertise_address=advertise_address,
             ),
+            node_ports=ports,
         )
     except NotReady as exc:
         typer.echo(f"citadel allocator: {exc}", err=True)

@@ -33,6 +33,7 @@ from citadel.runtime.heartbeat import (
     machine_memory_mb,
 )
 from citadel.runtime.metrics import AllocatorCollector
+from citadel.runtime.node_listener import NodeListeners, PortRange
 from citadel.runtime.sandbox import BubblewrapSandbox, deployment_sandbox
 from citadel.runtime.snapshot_worker import SnapshotWorker
 
@@ -103,16 +104,25 @@ def allocator_identity(
     )
 
 
+def node_port_range(text: str | None) -> PortRange | None:
+    """``--node-ports LOW-HIGH`` (None without one: nodes on their unix socket only).
+    Raises `NodePortsError`, a ValueError, saying what is wrong."""
+    return PortRange.parse(text) if text is not None else None
+
+
 def build(
     settings: Settings,
     *,
     wait_s: float,
     key_check_interval_s: float | None = None,
     identity: AllocatorIdentity | None = None,
+    node_ports: PortRange | None = None,
 ) -> AllocatorProcess:
     """Check the sandbox, find the control plane (waiting up to `wait_s`), open the keys once
     and wire the allocator. With `identity` it sends heartbeats and runs only what is placed
-    on it (ADR 31). Raises `NotReady` saying what is missing."""
+    on it (ADR 31); with `node_ports` each running node also listens on the identity's address
+    (`citadel.runtime.node_listener`), for gateways on other hosts. Raises `NotReady` saying
+    what is missing."""
     reason = BubblewrapSandbox.available()
     if reason is not None:
         raise NotReady(f"cannot sandbox nodes: {reason}")
@@ -143,6 +153,11 @@ def build(
             settings.key_manager_allowed_endpoints, public=settings.key_manager_public_endpoints
         ),
         allocator_id=identity.allocator_id if identity is not None else None,
+        node_listeners=(
+            NodeListeners(identity.address if identity is not None else "127.0.0.1", node_ports)
+            if node_ports is not None
+            else None
+        ),
     )
     shipper = AuditShipper(allocator, control_plane)
     registry = CollectorRegistry()
