@@ -55,7 +55,12 @@ from citadel.snapshots.store import list_snapshots, write_snapshot
 from tests.runtime.conftest import sandbox_uid
 from tests.runtime.standin import StandInControlPlane, stand_in
 from tests.runtime.test_allocator import PASSWORD, Running, allocating, wait_until
-from tests.snapshots.conftest import files_under, stage
+from tests.snapshots.conftest import (
+    MotoS3,
+    files_under,
+    moto_s3_server,  # noqa: F401
+    stage,
+)
 
 BOOKS = {"_0.cfs": b"MARKER-BOOK-SEGMENT " * 100, "meta.json": b'{"MARKER": "meta"}'}
 
@@ -419,3 +424,48 @@ def test_a_restore_whose_source_key_does_not_unwrap_fails_the_start_with_the_rea
     assert report["detail"].startswith("could not start: restore failed:"), report
     assert "key is unavailable" in report["detail"]
     assert running.allocator.node_pid(target) is None
+
+
+def test_snapshots_in_s3_are_encrypted_and_restore_into_a_new_deployment(
+    snapshotting: tuple[Running, SnapshotWorker], moto_s3: MotoS3
+) -> None:
+    """The same through an S3 repository (moto's server on loopback, a stand-in for S3): the
+    allocator gets the bucket and its credentials in the allocations."""
+    running, _ = snapshotting
+    bucket = moto_s3.new_bucket()
+    running.plane.repository = moto_s3.repository(bucket, prefix="platform/")
+    running.plane.version += 1
+    source = new_id()
+    place(running, source, snapshots=to_json(SnapshotDefaults()))
+    with running.node(source) as node:
+        for n in range(3):
+            node.put(
+                f"/s3-books/_doc/{n}",
+                params={"refresh": "true"},
+                json={"title": f"MARKER-S3-DOCUMENT-{n}"},
+            )
+        taken = node.put(
+            "/_snapshot/found-snapshots/nightly",
+            params={"wait_for_completion": "true"},
+            json={},
+        )
+        assert taken.status_code == 200, taken.text
+    objects = moto_s3.objects(bucket)
+    assert any(k.startswith(f"platform/{source}/snapshots/") for k in objects)
+    for name, data in objects.items():
+        assert b"MARKER-S3-DOCUMENT" not in data, name
+        assert b"s3-books" not in data, name
+        assert "s3-books" not in name
+
+    restored = new_id()
+    restore = RestoreSource.model_validate(
+        {
+            "deployment_id": source,
+            "wrapped_data_key": running.plane.allocations[source]["wrapped_data_key"],
+            "key_path": running.plane.allocations[source]["key_path"],
+        }
+    )  # no snapshot named: the latest successful one
+    place(running, restored, restore=to_json(restore))
+    with running.node(restored) as node:
+        found = node.get("/s3-books/_search", params={"size": 10}).json()
+        assert found["hits"]["total"]["value"] == 3, found

@@ -69,8 +69,8 @@ class MotoS3:
         return found
 
 
-@pytest.fixture(scope="session")
-def moto_s3() -> Iterator[MotoS3]:
+@pytest.fixture(name="moto_s3", scope="session")
+def moto_s3_server() -> Iterator[MotoS3]:
     """moto's S3 in this process, on a port the operating system picks."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
