@@ -104,7 +104,10 @@ def test_a_create_stages_hard_links_the_store_and_queues_a_job(deployment):
         "/_security/user/reader", json={"password": "reader-pass", "roles": []}
     ).is_success
 
-    answer = es.put(f"{REPO}/first", json={"indices": "books", "metadata": {"why": "test"}})
+    answer = es.put(
+        f"{REPO}/first",
+        json={"indices": "books", "metadata": {"why": "test"}, "include_global_state": False},
+    )
 
     assert answer.status_code == 200
     assert answer.json() == {"accepted": True}
@@ -143,6 +146,7 @@ def test_a_create_stages_hard_links_the_store_and_queues_a_job(deployment):
     assert got["indices"] == ["books"]
     assert got["metadata"] == {"why": "test"}
     assert got["shards"] == {"total": 1, "failed": 0, "successful": 1}
+    assert got["include_global_state"] is False
 
 
 def test_the_internal_routes_answer_only_the_allocators_token(deployment):
@@ -386,6 +390,7 @@ def test_a_data_streams_backing_indices_come_back_with_the_stream(deployment):
         )
 
     assert list(staged.global_metadata["data_streams"]) == ["logs-app"]
+    assert es.get(f"{REPO}/s1").json()["snapshots"][0]["data_streams"] == ["logs-app"]
     assert answer.json()["snapshot"]["indices"][0].startswith(".ds-logs-app-")
     streams = es.get("/_data_stream/logs-app").json()["data_streams"]
     assert [s["name"] for s in streams] == ["logs-app"]

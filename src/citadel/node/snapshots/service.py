@@ -56,6 +56,7 @@ IN_PROGRESS = "IN_PROGRESS"
 SUCCESS = "SUCCESS"
 FAILED = "FAILED"
 DEFAULT_WAIT_S = 30.0
+INFO = "snapshot_info/"  # meta entries by snapshot uuid: what the catalog does not carry
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,17 @@ class NodeSnapshots:
         with self.store.read() as conn:
             entries = _load_catalog(conn)
             running = jobs.pending(conn, JobKind.CREATE)
-        out = [View(e, data_streams=()) for e in entries]
+            known_here = meta.every(conn, INFO)
+        out = []
+        for e in entries:
+            info = known_here.get(e.uuid, {})
+            out.append(
+                View(
+                    e,
+                    include_global_state=bool(info.get("include_global_state", True)),
+                    data_streams=tuple(info.get("data_streams", ())),
+                )
+            )
         known = {e.name for e in entries}
         for row in running:
             staged = StagedSnapshot.model_validate(row.request["staged"])
@@ -504,8 +515,12 @@ class NodeSnapshots:
                     ok = False
                     entry = _failed_entry(row, reason or "no snapshot entry", self._now())
                 outcome = {"entry": entry.model_dump(mode="json")}
+            if row.job.kind is JobKind.CREATE and ok:
+                staged = StagedSnapshot.model_validate(row.request["staged"])
+                meta.put(conn, INFO, staged.uuid, _info_of(staged))
             if row.job.kind is JobKind.DELETE and ok:
                 _remove(conn, row.job.snapshot)
+                meta.remove(conn, INFO, row.job.uuid)
             if outcome:
                 conn.execute(
                     "UPDATE snapshot_jobs SET request = ? WHERE job_id = ?",
@@ -551,6 +566,10 @@ class NodeSnapshots:
         """Replace the node's copy of the repository's catalog."""
         with self.store.write() as conn:
             _save_catalog(conn, list(catalog.snapshots))
+            present = {e.uuid for e in catalog.snapshots}
+            for uuid in meta.every(conn, INFO):
+                if uuid not in present:
+                    meta.remove(conn, INFO, uuid)
 
 
 # -- the catalog in the store ----------------------------------------------------------------
@@ -577,6 +596,14 @@ def _upsert(conn: Any, entry: SnapshotEntry) -> None:
 
 def _remove(conn: Any, name: str) -> None:
     _save_catalog(conn, [e for e in _load_catalog(conn) if e.name != name])
+
+
+def _info_of(staged: StagedSnapshot) -> dict[str, Any]:
+    """What a catalog entry does not say of a snapshot this node took."""
+    return {
+        "include_global_state": bool(staged.global_metadata.get("include_global_state", True)),
+        "data_streams": sorted(staged.global_metadata.get("data_streams", {})),
+    }
 
 
 def _in_progress(staged: StagedSnapshot) -> View:
