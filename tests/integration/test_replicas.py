@@ -288,7 +288,7 @@ def test_periodic_work_runs_in_one_replica_at_a_time(platform):
     assert len(chores) == 1
     assert sorted(len(rounds) > 0 for rounds in sweeps.values()) == [False, True]
     sweeper = next(name for name, rounds in sweeps.items() if rounds)
-    assert len(sweeps[sweeper]) >= 5
+    assert len(sweeps[sweeper]) >= 3
     assert {e["holder"] for e in sweeps[sweeper]} == {holders["project-sweep"]}
     assert holders["chores"] == chores[0]["holder"]
 
