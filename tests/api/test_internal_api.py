@@ -367,6 +367,7 @@ GATEWAY_ROUTES = [
     ("POST", "/gateway/security-events", {"deployments": []}),
     ("POST", "/gateway/activity", {"projects": []}),
     ("POST", f"/projects/{'0' * 32}/wake", None),
+    ("POST", "/gateway/server-certificate", {"csr": "x"}),
 ]
 
 
@@ -462,6 +463,7 @@ def test_every_internal_route_declares_the_components_it_serves():
         ("POST", "/gateway/activity"): {ComponentKind.GATEWAY},
         ("POST", "/projects/{project_id}/wake"): {ComponentKind.GATEWAY},
         ("POST", "/components/certificate"): {ComponentKind.ALLOCATOR, ComponentKind.GATEWAY},
+        ("POST", "/gateway/server-certificate"): {ComponentKind.GATEWAY},
     }
 
 

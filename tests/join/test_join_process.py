@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,7 +26,7 @@ from citadel.join.host import joined_host
 from citadel.join.schemas import JoinRole
 from citadel.pki.components import component_kind_of
 from citadel.roots.join import joined_renewal
-from tests.e2e.conftest import CITADEL, admin_key, running, trust
+from tests.e2e.conftest import CITADEL, admin_key, free_port, running, trust
 
 __all__ = ["running"]  # the fixture: `citadel up` on the test's data directory
 
@@ -36,16 +38,18 @@ def host_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("CITADEL_")}
 
 
-def mint_token(data_dir: Path, env: dict[str, str], key: str) -> dict:
+def mint_token(
+    data_dir: Path, env: dict[str, str], key: str, role: str = "allocator", name: str = "alloc-b"
+) -> dict:
     result = subprocess.run(
         [
             CITADEL,
             "platform",
             "join-token",
             "--role",
-            "allocator",
+            role,
             "--name",
-            "alloc-b",
+            name,
             "--ttl",
             "10m",
             "--data-dir",
@@ -245,3 +249,73 @@ def test_a_wrong_ca_pin_sends_no_token(running, data_dir: Path, tmp_path: Path):
     finally:
         stop(proc)
     assert "Joined as allocator alloc-b" in log_path.read_text()
+
+
+def test_a_gateway_joins_and_serves_with_a_listener_certificate_from_the_internal_api(
+    running, data_dir: Path, tmp_path: Path
+):
+    endpoints, port, env = running
+    minted = mint_token(data_dir, env, admin_key(data_dir, endpoints, env), "gateway", "gw-b")
+    host_dir = tmp_path / "gw-b"
+    host_dir.mkdir(mode=0o700)
+    token_file = tmp_path / "gw-b.token"
+    token_file.write_text(minted["token"])
+    token_file.chmod(0o600)
+    gateway_port = free_port()
+    log_path = tmp_path / "gateway-b.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                CITADEL,
+                "gateway",
+                "--data-dir",
+                str(host_dir),
+                "--port",
+                str(gateway_port),
+                "--join",
+                f"https://127.0.0.1:{port}",
+                "--join-token-file",
+                str(token_file),
+                "--ca-sha256",
+                minted["ca_sha256"],
+                "--join-name",
+                "gw-b",
+            ],
+            env=host_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", gateway_port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the gateway never listened:\n{log_path.read_text()}")
+                time.sleep(0.2)
+        # Its listener presents a certificate from the platform CA for the platform's names.
+        context = ssl.create_default_context(cafile=endpoints["ca_file"])
+        name = "anything.local.citadel.localhost"
+        with (
+            socket.create_connection(("127.0.0.1", gateway_port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            presented = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+        joined = joined_host(host_dir, JoinRole.GATEWAY)
+        assert joined is not None
+        listener_key = serialization.load_pem_private_key(
+            (host_dir / "join" / "gateway-server.key").read_bytes(), None
+        )
+        assert presented.public_key() == listener_key.public_key()
+        assert (host_dir / "join" / "gateway-server.key").stat().st_mode & 0o777 == 0o600
+        # With its joined client certificate it fetched the routes from the internal API.
+        snapshot = host_dir / "gateway" / "snapshot.json"
+        deadline = time.monotonic() + 30
+        while not snapshot.exists():
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        assert proc.poll() is None
+    finally:
+        stop(proc)

@@ -269,3 +269,19 @@ def test_a_renewal_may_not_change_the_name_or_the_kind(client, services):
         error = response.json()["errors"][0]
         assert error["code"] == "join.invalid_renewal"
         assert error["fields"] == ["body.csr"]
+
+
+def test_a_joined_gateway_gets_a_listener_certificate_for_the_platforms_names(client, services):
+    current = joined_certificate(client, services, JoinRole.GATEWAY, "gw-b")
+    key, csr = csr_for(JoinRole.API, "gw-b", ("evil.example.com",))  # its names are ignored
+    with as_component(services, None, pem=current) as internal:
+        response = internal.post(f"{V1}/gateway/server-certificate", json={"csr": csr})
+    assert response.status_code == 200, response.text
+    cert = x509.load_pem_x509_certificate(response.json()["certificate"].encode())
+    assert cert.public_key() == key.public_key()
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    dns = names.get_values_for_type(x509.DNSName)
+    assert "*.local.citadel.localhost" in dns
+    assert "evil.example.com" not in dns
+    usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.SERVER_AUTH]

@@ -180,6 +180,13 @@ class ControlPlane:
         answer = self._ok(self._send("POST", "/components/certificate", json=to_json(body)))
         return parse(ComponentCertificateAnswer, answer)
 
+    def gateway_server_certificate(self, csr_pem: bytes) -> ComponentCertificateAnswer:
+        """``POST /gateway/server-certificate``: a joined gateway's listener certificate,
+        over the CSR's key, for the names the control plane decides (ADR 33)."""
+        body = ComponentCertificateRequest(csr=csr_pem.decode())
+        answer = self._ok(self._send("POST", "/gateway/server-certificate", json=to_json(body)))
+        return parse(ComponentCertificateAnswer, answer)
+
     def report_status(self, deployment_id: str, report: StatusReport) -> None:
         """``POST /deployments/{id}/status``."""
         path = f"/deployments/{deployment_id}/status"

@@ -8,6 +8,8 @@ Files under ``<data-dir>/join/``::
                          so a password would sit beside the key)
     <role>.crt           its certificate from the platform CA (0644)
     <role>.json          {"role", "name", "internal_url", "joined_at"}
+    gateway-server.crt   a joined gateway's listener certificate, and its key (0600), from
+    gateway-server.key   the internal API once joined (`obtain_server_certificate`)
 
 The first contact trusts no server blindly. Either the operator gives the CA certificate
 (``--ca-file``), or the pin ``join-token`` printed (``--ca-sha256 sha256:<hex>``, the SHA-256
@@ -186,6 +188,43 @@ def renew(joined: JoinedHost, sign: Callable[[bytes], tuple[str, str]]) -> None:
     )
     write_file(joined.key_file, key_pem, 0o600)
     write_file(joined.cert_file, cert_pem.encode(), 0o644)
+
+
+def server_files(joined: JoinedHost) -> tuple[Path, Path]:
+    """A joined gateway's listener certificate and key files."""
+    folder = joined.cert_file.parent
+    return folder / "gateway-server.crt", folder / "gateway-server.key"
+
+
+def server_certificate_due(joined: JoinedHost, now: datetime) -> bool:
+    """Whether the joined gateway's listener certificate is missing or due at `now`."""
+    cert_file, key_file = server_files(joined)
+    if not (cert_file.exists() and key_file.exists()):
+        return True
+    return certificate_due(x509.load_pem_x509_certificate(cert_file.read_bytes()), now)
+
+
+def obtain_server_certificate(joined: JoinedHost, sign: Callable[[bytes], tuple[str, str]]) -> None:
+    """A (new) listener certificate for a joined gateway: a key made here, its CSR signed by
+    `sign` (the internal API names what the platform serves), checked against the pinned CA,
+    the key then the certificate written."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, joined.name)]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+    cert_pem, answered_ca = sign(csr)
+    _check_answer(cert_pem.encode(), answered_ca.encode(), joined.ca_file.read_bytes(), key)
+    cert_file, key_file = server_files(joined)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    write_file(key_file, key_pem, 0o600)
+    write_file(cert_file, cert_pem.encode(), 0o644)
 
 
 def certificate_request(

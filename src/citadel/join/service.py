@@ -201,6 +201,36 @@ def renew_component_certificate(
     return certificate.decode(), ca.decode()
 
 
+def sign_gateway_server_certificate(
+    ctx: Context, data_dir: Path, *, csr_pem: str, hostnames: list[str]
+) -> tuple[str, str]:
+    """A server certificate for a joined gateway's public listener over the CSR's key (made
+    on its host), naming `hostnames` (the platform's deployment domain and regions, as the
+    control plane knows them; the CSR's own names are ignored), and the CA; both PEM."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError as exc:
+        raise InvalidRenewalRequest(
+            "csr is not a PEM certificate signing request", fields=["body.csr"]
+        ) from exc
+    if not csr.is_signature_valid:
+        raise InvalidRenewalRequest("the signature of csr does not verify", fields=["body.csr"])
+    try:
+        certificate, ca = sign_joining_csr(
+            data_dir,
+            ctx.keyring,
+            csr,
+            subject=hostnames[0],
+            kind=None,
+            hostnames=hostnames,
+            now=ctx.clock.now(),
+        )
+    except InvalidCsr as exc:
+        raise InvalidRenewalRequest(str(exc), fields=["body.csr"]) from exc
+    log.info("gateway.server_certificate_issued", names=len(hostnames))
+    return certificate.decode(), ca.decode()
+
+
 def _redeemable(ctx: Context, token: str, name: str, now: datetime) -> JoinToken:
     """The unused, unexpired row `token` names, its MAC matching for `name`."""
     match = _TOKEN.match(token.strip())

@@ -49,7 +49,7 @@ from citadel.pki.renewal import (
     fingerprint,
 )
 from citadel.roots.component import NotReady, open_component_keys, wait_for_endpoints
-from citadel.roots.join import joined_renewal
+from citadel.roots.join import joined_gateway_server, joined_renewal
 from citadel.roots.metrics import MetricsEndpoint, metrics_endpoint
 
 log = get_logger(__name__)
@@ -203,8 +203,21 @@ def build(settings: Settings, options: GatewayOptions) -> GatewayProcess:
     keyring = keys.keyring
     if options.cert_file is not None and options.key_file is not None:
         certificate = CertificatePair(options.cert_file, options.key_file)
-    elif keyring is None:  # joined (ADR 33): the CA key stays with the control plane
-        raise NotReady("a gateway that joined the platform serves with --cert and --key")
+    elif keys.joined is not None:  # joined (ADR 33): the listener's from the internal API
+        issuer = ControlPlane(
+            keys.joined.internal_url,
+            ComponentTls(component.ca_file, component.cert_file, component.key_file, b""),
+        )
+        issue = joined_gateway_server(keys.joined, issuer)
+        certificate = issue()
+        issuer.close()  # each worker opens its own connection when it renews (after the fork)
+        if not certificate.cert_file.exists():
+            raise NotReady(
+                "no listener certificate yet: the control plane at "
+                f"{keys.joined.internal_url} did not issue one (or give --cert and --key)"
+            )
+    elif keyring is None:
+        raise NotReady("no keyring on this host: give --cert and --key")
     else:
         barrier, password = keyring.barrier, keyring.tls_key_password()
         names = gateway_hostnames(options.domain, options.regions)

@@ -16,6 +16,7 @@ from citadel.join import host
 from citadel.join.schemas import JoinRole
 from citadel.log import get_logger
 from citadel.pki.components import ComponentCertificate
+from citadel.pki.renewal import CertificatePair
 from citadel.roots.component import NotReady
 
 log = get_logger(__name__)
@@ -98,4 +99,35 @@ def joined_renewal(
 
 def _signed(control_plane: ControlPlane, csr: bytes) -> tuple[str, str]:
     answer = control_plane.component_certificate(csr)
+    return answer.certificate, answer.ca
+
+
+def joined_gateway_server(
+    joined: host.JoinedHost,
+    control_plane: ControlPlane,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Callable[[], CertificatePair]:
+    """The `ensure` of a joined gateway's listener certificate: obtained (and, when due,
+    renewed) from ``POST /internal/v1/gateway/server-certificate`` with a key made here; a
+    control plane that does not answer leaves the one on disk, for the next check."""
+
+    def ensure() -> CertificatePair:
+        if host.server_certificate_due(joined, now()):
+            try:
+                host.obtain_server_certificate(
+                    joined, lambda csr: _server_signed(control_plane, csr)
+                )
+            except (ControlPlaneUnavailable, host.JoinFailed) as exc:
+                log.warning("join.server_certificate_failed", error=str(exc))
+            else:
+                log.info("join.server_certificate_issued", name=joined.name)
+        cert_file, key_file = host.server_files(joined)
+        return CertificatePair(cert_file, key_file, b"")
+
+    return ensure
+
+
+def _server_signed(control_plane: ControlPlane, csr: bytes) -> tuple[str, str]:
+    answer = control_plane.gateway_server_certificate(csr)
     return answer.certificate, answer.ca

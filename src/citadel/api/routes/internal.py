@@ -4,7 +4,9 @@ Each route admits only the component kinds it serves (`admits`): the allocator i
 allocations, reports status, has node certificates signed, asks for re-wraps and posts its
 nodes' security audit events; the gateway fetches the routes, reports the clients it saw and
 posts its connection_denied audit events; for serverless projects (ADR 29) it reports which
-it forwarded requests to and wakes a stopped one it holds a request for. Any other caller is
+it forwarded requests to and wakes a stopped one it holds a request for; a component that
+joined from another host renews its client certificate, and a joined gateway gets its
+listener's (ADR 33). Any other caller is
 refused (403, audited by `citadel.api.internal`). A request that does not speak this contract
 version is refused (400). The messages are `citadel.contract.messages`; the use cases
 `citadel.use_cases.internal` and `citadel.use_cases.projects_runtime`.
@@ -42,6 +44,7 @@ from citadel.contract.messages import (
     WakeAnswer,
 )
 from citadel.errors import BadRequest, Forbidden
+from citadel.gateway.certificates import gateway_hostnames
 from citadel.join import service as join
 from citadel.pki.components import component_kind_of
 from citadel.use_cases import deployments as use_cases
@@ -253,5 +256,21 @@ def component_certificate(
     with work.read() as ctx:
         certificate, ca = join.renew_component_certificate(
             ctx, services.settings.data_dir, current_pem=current, csr_pem=body.csr
+        )
+    return ComponentCertificateAnswer(certificate=certificate, ca=ca)
+
+
+@router.post("/gateway/server-certificate", dependencies=[GATEWAY])
+def gateway_server_certificate(
+    body: ComponentCertificateRequest, work: WorkDep, services: ServicesDep
+) -> ComponentCertificateAnswer:
+    """A server certificate for a joined gateway's listener (the platform's deployment domain
+    and regions) over the CSR's key: how a gateway on another host gets and renews one
+    without the CA key (ADR 33)."""
+    settings = services.settings
+    names = gateway_hostnames(settings.deployment_domain, settings.regions)
+    with work.read() as ctx:
+        certificate, ca = join.sign_gateway_server_certificate(
+            ctx, settings.data_dir, csr_pem=body.csr, hostnames=names
         )
     return ComponentCertificateAnswer(certificate=certificate, ca=ca)
