@@ -388,10 +388,18 @@ def test_a_data_streams_backing_indices_come_back_with_the_stream(deployment):
             params={"wait_for_completion": "true"},
             json={"indices": ".ds-logs-app-*"},
         )
+    assert es.delete("/_data_stream/logs-app").is_success
+    with PlayingAllocator(deployment.allocator, deployment.repository):
+        by_name = es.post(
+            f"{REPO}/s1/_restore",
+            params={"wait_for_completion": "true"},
+            json={"indices": "logs-app"},
+        )
 
     assert list(staged.global_metadata["data_streams"]) == ["logs-app"]
     assert es.get(f"{REPO}/s1").json()["snapshots"][0]["data_streams"] == ["logs-app"]
     assert answer.json()["snapshot"]["indices"][0].startswith(".ds-logs-app-")
+    assert by_name.json()["snapshot"]["indices"] == answer.json()["snapshot"]["indices"]
     streams = es.get("/_data_stream/logs-app").json()["data_streams"]
     assert [s["name"] for s in streams] == ["logs-app"]
     assert es.get("/logs-app/_count").json()["count"] == 1
@@ -642,3 +650,26 @@ def test_a_snapshot_being_restored_cannot_be_deleted(deployment):
 
     assert _error(refused)[:2] == (503, "concurrent_snapshot_execution_exception")
     assert "restore in progress" in _error(refused)[2]
+
+
+def test_monitor_snapshot_may_list_but_not_take_or_restore(deployment):
+    es = deployment.es
+    _index(es, "books", {"1": {"title": "Dune"}})
+    deployment.snapshot("s1")
+    role = {"cluster": ["monitor_snapshot"], "indices": []}
+    assert es.put("/_security/role/snapshot_viewer", json=role).is_success
+    user = {"password": "viewer-pass", "roles": ["snapshot_viewer"]}
+    assert es.put("/_security/user/viewer", json=user).is_success
+
+    with deployment.node.client(auth=("viewer", "viewer-pass")) as viewer:
+        listed = viewer.get(f"{REPO}/_all")
+        create = viewer.put(f"{REPO}/s2")
+        restore = viewer.post(
+            f"{REPO}/s1/_restore", json={"rename_pattern": "(.+)", "rename_replacement": "x-$1"}
+        )
+        policy = viewer.put("/_slm/policy/mine", json={})
+
+    assert [s["snapshot"] for s in listed.json()["snapshots"]] == ["s1"]
+    for refused in (create, restore, policy):
+        assert _error(refused)[:2] == (403, "security_exception")
+    assert deployment.allocator.jobs() == []

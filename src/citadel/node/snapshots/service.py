@@ -48,7 +48,7 @@ from citadel.node.snapshots.staging import size_of, stage
 from citadel.node.store import catalog as meta
 from citadel.node.store import indices
 from citadel.node.store.connection import Store
-from citadel.node.store.expressions import Catalog, IndexFacts, resolve
+from citadel.node.store.expressions import Catalog, IndexFacts, StreamFacts, resolve
 
 log = structlog.get_logger(__name__)
 
@@ -132,6 +132,8 @@ class View:
     entry: SnapshotEntry
     include_global_state: bool = True
     data_streams: tuple[str, ...] = ()
+    streams: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each data stream's backing indices in the snapshot (when this node took it)."""
 
 
 class NodeSnapshots:
@@ -299,6 +301,7 @@ class NodeSnapshots:
                     e,
                     include_global_state=bool(info.get("include_global_state", True)),
                     data_streams=tuple(info.get("data_streams", ())),
+                    streams={k: tuple(v) for k, v in info.get("streams", {}).items()},
                 )
             )
         known = {e.name for e in entries}
@@ -441,7 +444,10 @@ class NodeSnapshots:
                 f"complete successfully (state {view.entry.state}) and cannot be restored"
             )
         everything = request.indices in (None, "", "*", "_all")
-        catalog = Catalog({n: IndexFacts() for n in view.entry.indices})
+        catalog = Catalog(
+            {n: IndexFacts() for n in view.entry.indices},
+            streams={n: StreamFacts(b) for n, b in view.streams.items()},
+        )
         targets = resolve(
             request.indices,
             catalog,
@@ -603,6 +609,10 @@ def _info_of(staged: StagedSnapshot) -> dict[str, Any]:
     return {
         "include_global_state": bool(staged.global_metadata.get("include_global_state", True)),
         "data_streams": sorted(staged.global_metadata.get("data_streams", {})),
+        "streams": {
+            name: list(stream.get("indices", []))
+            for name, stream in staged.global_metadata.get("data_streams", {}).items()
+        },
     }
 
 
