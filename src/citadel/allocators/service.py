@@ -157,6 +157,17 @@ def any_waiting(ctx: Context) -> bool:
     return found is not None
 
 
+def any_placeable(ctx: Context) -> bool:
+    """Whether some waiting deployment fits on a healthy allocator now: decided in a read, so
+    a poll opens a write only when it will place something (not at every poll while a
+    deployment waits for room that is not there)."""
+    if not any_waiting(ctx):
+        return False
+    rows = waiting(ctx)
+    decided = place_all([_request(r) for r in rows], hosts(ctx, ctx.clock.now()), spread(ctx))
+    return any(d.allocator_id is not None for d in decided)
+
+
 def place_waiting(ctx: Context) -> list[Placement]:
     """Place every waiting deployment that fits somewhere now (oldest first); returns the
     decisions made (those still without room are left out)."""

@@ -97,10 +97,10 @@ def heartbeat(units: Units, allocator_id: str, beat: AllocatorHeartbeat) -> list
 
 
 def place_waiting(units: Units) -> list[Placement]:
-    """Place the deployments waiting for an allocator, when some wait: a read looks first,
-    so an allocator's poll writes only when there is something to place."""
+    """Place the deployments waiting for an allocator that fit somewhere now: a read decides
+    first, so an allocator's poll writes only when there is something to place."""
     with units.read() as ctx:
-        if not allocators.any_waiting(ctx):
+        if not allocators.any_placeable(ctx):
             return []
     with units.write() as ctx:
         return allocators.place_waiting(ctx)
