@@ -151,6 +151,20 @@ def test_a_create_that_cannot_be_stored_is_a_failed_snapshot_with_its_reason(
     assert summarize(entries).healthy is False
 
 
+def test_a_create_while_the_repository_is_unavailable_fails_with_the_reason(
+    worker: SnapshotWorker, tmp_path: Path
+) -> None:
+    dep_id = new_id()
+    key = snapshot_key(os.urandom(32), dep_id)
+    (tmp_path / "not-a-directory").write_bytes(b"")
+    repo = FilesystemRepository(tmp_path / "not-a-directory" / "repository")
+    stage(volume_of(worker, dep_id) / STAGING_DIR, uuid="u1", indices={"b": dict(BOOKS)})
+    result = worker.execute(repo, key, dep_id, job(JobKind.CREATE, "u1"))
+    assert not result.ok
+    assert result.reason == "the snapshot repository is unavailable"  # where: in the log
+    assert result.snapshot is None  # nowhere to record it: the node records the failure
+
+
 def test_a_restore_of_a_snapshot_not_in_the_repository_fails(
     worker: SnapshotWorker, tmp_path: Path
 ) -> None:

@@ -55,7 +55,7 @@ from citadel.kit.deployment_dirs import DeploymentDirs
 from citadel.log import get_logger
 from citadel.runtime.allocator import Allocator, MetricsTarget
 from citadel.runtime.node_socket import get_from_node, send_to_node
-from citadel.snapshots.errors import SnapshotError
+from citadel.snapshots.errors import RepositoryUnavailable, SnapshotError
 from citadel.snapshots.format import SnapshotState, safe_name
 from citadel.snapshots.repository import Repository, open_repository
 from citadel.snapshots.store import (
@@ -251,15 +251,14 @@ class SnapshotWorker:
                 )
             return JobResult(ok=True)
         except (SnapshotError, OSError, ValueError) as exc:
-            reason = _reason(exc)
             log.warning(
                 "allocator.snapshot_job_failed",
                 deployment_id=dep_id,
                 job_id=job.job_id,
                 kind=job.kind.value,
-                error=reason,
+                error=f"{type(exc).__name__}: {exc}",
             )
-            return JobResult(ok=False, reason=reason)
+            return JobResult(ok=False, reason=_reason(exc))
         finally:
             log.info(
                 "allocator.snapshot_job_ran",
@@ -289,6 +288,12 @@ class SnapshotWorker:
             entry = write_snapshot(repository, key, dep_id, staged_dir, within=mount)
         except (SnapshotError, OSError, ValueError) as exc:
             reason = _reason(exc)
+            log.warning(
+                "allocator.snapshot_create_failed",
+                deployment_id=dep_id,
+                uuid=job.uuid,
+                error=f"{type(exc).__name__}: {exc}",
+            )
             if policy is not None:
                 self._policy_failed[dep_id] = True
             failed = staged or StagedSnapshot(
@@ -330,6 +335,11 @@ class SnapshotWorker:
             entries = list_snapshots(repository, key, dep_id)
         except SnapshotError as exc:
             log.warning("allocator.snapshot_catalog_failed", deployment_id=dep_id, error=str(exc))
+            if self._policy_failed.get(dep_id):  # a scheduled snapshot failed unrecorded
+                known = self.allocator.snapshot_summaries.get(dep_id) or SnapshotSummary()
+                self.allocator.snapshot_summaries[dep_id] = known.model_copy(
+                    update={"healthy": False}
+                )
             return
         catalog = SnapshotCatalog(snapshots=tuple(entries))
         answer = send_to_node(
@@ -356,7 +366,10 @@ class SnapshotWorker:
 
 
 def _reason(exc: Exception) -> str:
-    """What the node shows for a failed job."""
+    """What the node shows its users for a failed job: never where the repository is (a host
+    path, a bucket) nor a path on the allocator's host; the allocator's log has those."""
+    if isinstance(exc, RepositoryUnavailable):
+        return "the snapshot repository is unavailable"
     if isinstance(exc, SnapshotError):
         return str(exc) or type(exc).__name__
     if isinstance(exc, OSError):
