@@ -2,17 +2,21 @@
 snapshot directory. A snapshot taken through the deployment's own ``found-snapshots`` API is
 reported to the control plane (``info.snapshots``); a new deployment created with
 ``plan.transient.restore_snapshot`` starts with the source's indices as they were in the
-snapshot (a document written after it is not there) and says what it came back from."""
+snapshot (a document written after it is not there) and says what it came back from. With
+``CITADEL_DELETED_SNAPSHOT_RETENTION_DAYS`` a deleted deployment's snapshots can still be
+restored (its key kept, its node and volume gone)."""
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.conftest import admin_key, citadel_up
 from tests.e2e.test_deployment_through_gateway import (
     _create_running_deployment,
     _wait_for_gateway_route,
@@ -21,6 +25,18 @@ from tests.e2e.test_traffic_filters_through_gateway import Platform, platform
 
 pytestmark = pytest.mark.e2e
 __all__ = ["platform"]  # the fixture, used by name
+
+
+@pytest.fixture
+def retaining(services, data_dir: Path, postgres_url, tmp_path: Path) -> Iterator[Platform]:
+    """`citadel up` keeping deleted deployments' snapshots a day."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed")
+    services.close()
+    env = {"CITADEL_DELETED_SNAPSHOT_RETENTION_DAYS": "1"}
+    with citadel_up(data_dir, postgres_url, tmp_path, **env) as (endpoints, _, env):
+        key = admin_key(data_dir, endpoints, env)
+        yield Platform(endpoints, env, key, 0, tmp_path / "citadel-up.log")
 
 
 def eventually(check: Callable[[], object], what: str, timeout: float = 90) -> object:
@@ -45,6 +61,13 @@ def es(p: Platform, deployment: str, password: str, method: str, path: str, **kw
         timeout=60,
         **kwargs,
     )
+
+
+def restore_body(source: str, snapshot: str = "__latest_success__") -> dict:
+    restore = {"source_cluster_id": source, "snapshot_name": snapshot}
+    plan = {"transient": {"restore_snapshot": restore}}
+    resource = {"ref_id": "main-elasticsearch", "plan": plan}
+    return {"name": "restored", "resources": {"elasticsearch": [resource]}}
 
 
 def info(p: Platform, deployment: str) -> dict:
@@ -80,25 +103,7 @@ def test_a_new_deployment_is_restored_from_another_deployments_snapshot(platform
     assert snapshots["healthy"] is True
     assert snapshots["latest_successful_end_time"]
 
-    body = {
-        "name": "restored",
-        "resources": {
-            "elasticsearch": [
-                {
-                    "ref_id": "main-elasticsearch",
-                    "plan": {
-                        "transient": {
-                            "restore_snapshot": {
-                                "source_cluster_id": source,
-                                "snapshot_name": "__latest_success__",
-                            }
-                        }
-                    },
-                }
-            ]
-        },
-    }
-    made = p.api("POST", "/deployments", json=body)
+    made = p.api("POST", "/deployments", json=restore_body(source))
     assert made.status_code == 201, made.text
     copy = made.json()["id"]
     copy_password = made.json()["resources"][0]["credentials"]["password"]
@@ -116,3 +121,32 @@ def test_a_new_deployment_is_restored_from_another_deployments_snapshot(platform
     assert "pending" not in info(p, copy)["restored_from"]
     # the copy has its own elastic password, not the source's
     assert es(p, copy, password, "GET", "/").status_code == 401
+
+
+def test_a_deleted_deployments_snapshot_is_restored_within_the_retention(retaining: Platform):
+    p = retaining
+    source, password = _create_running_deployment(p.endpoints, p.key)
+    _wait_for_gateway_route(p.endpoints, source, password)
+    put = es(p, source, password, "PUT", "/kept/_doc/1", params={"refresh": "true"}, json={})
+    assert put.status_code in (200, 201), put.text
+    taken = es(
+        p, source, password, "PUT", "/_snapshot/found-snapshots/last-words",
+        params={"wait_for_completion": "true"},
+    )  # fmt: skip
+    assert taken.status_code == 200, taken.text
+    eventually(lambda: info(p, source)["snapshots"]["count"] >= 1, "the snapshot is reported")
+    assert p.api("POST", f"/deployments/{source}/_shutdown").status_code == 200
+    eventually(lambda: info(p, source)["status"] == "stopped", "it stops")
+    assert p.api("DELETE", f"/deployments/{source}").status_code == 200
+    assert p.api("GET", f"/deployments/{source}").status_code == 404
+
+    made = p.api("POST", "/deployments", json=restore_body(source, "last-words"))
+
+    assert made.status_code == 201, made.text
+    copy = made.json()["id"]
+    copy_password = made.json()["resources"][0]["credentials"]["password"]
+    eventually(lambda: p.api("GET", f"/deployments/{copy}").json()["healthy"], "it runs", 180)
+    _wait_for_gateway_route(p.endpoints, copy, copy_password)
+    counted = es(p, copy, copy_password, "GET", "/kept/_count")
+    assert counted.status_code == 200, counted.text
+    assert counted.json()["count"] == 1
