@@ -586,6 +586,8 @@ def test_execute_takes_a_policy_snapshot_and_retention_deletes_beyond_max_count(
         executed = es.post("/_slm/policy/cloud-snapshot-policy/_execute").json()
         (job,) = deployment.allocator.jobs()
         assert job.snapshot == executed["snapshot_name"]
+        running = es.get("/_slm/policy/cloud-snapshot-policy").json()["cloud-snapshot-policy"]
+        assert running["in_progress"]["name"] == job.snapshot
         deployment.allocator.complete_create(job, deployment.repository)
         names.append(executed["snapshot_name"])
     assert es.post("/_slm/_execute_retention").json() == {"acknowledged": True}

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from citadel.contract.snapshot_jobs import POLICY, REPOSITORY
+from citadel.contract.snapshot_jobs import POLICY, REPOSITORY, SnapshotEntry
 from citadel.node.errors import EsError, IllegalArgument, ResourceNotFound
 from citadel.node.search.time_values import parse_time_value
 from citadel.node.snapshots import cron, names, slm_store
@@ -203,14 +203,19 @@ class Lifecycle:
         self.snapshots.require()
         with self.snapshots.store.read() as conn:
             rows = slm_store.every(conn)
+        running = {
+            v.entry.policy: v.entry
+            for v in self.snapshots.select("_current")
+            if v.entry.policy is not None
+        }
         if expression and expression not in ("_all", "*"):
             wanted = [p.strip() for p in expression.split(",") if p.strip()]
             rows = [r for r in rows if r.id in wanted]
             if not rows:
                 raise _missing(expression)
-        return {row.id: self._view(row) for row in rows}
+        return {row.id: self._view(row, running.get(row.id)) for row in rows}
 
-    def _view(self, row: PolicyRow) -> dict[str, Any]:
+    def _view(self, row: PolicyRow, running: SnapshotEntry | None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "version": row.version,
             "modified_date": iso(row.modified_at / 1000),
@@ -220,6 +225,13 @@ class Lifecycle:
         for key in ("last_success", "last_failure"):
             if key in row.history:
                 out[key] = row.history[key]
+        if running is not None:
+            out["in_progress"] = {
+                "name": running.name,
+                "uuid": running.uuid,
+                "state": "STARTED",
+                "start_time_millis": int(running.start_time * 1000),
+            }
         nxt = self.next_run(row)
         out["next_execution"] = iso(nxt.timestamp())
         out["next_execution_millis"] = int(nxt.timestamp() * 1000)
