@@ -23,7 +23,7 @@ from citadel.contract.snapshot_jobs import RESTORE_DIR, RESTORE_INITIAL, STAGED_
 from citadel.log import get_logger
 from citadel.snapshots.errors import SnapshotNotFound
 from citadel.snapshots.repository import open_repository
-from citadel.snapshots.store import fetch_snapshot
+from citadel.snapshots.store import LATEST, fetch_snapshot
 
 log = get_logger(__name__)
 
@@ -86,7 +86,7 @@ def restore_before_first_start(
             within=data_mount,
         )
     except SnapshotNotFound:
-        if restore.deployment_id != allocation.id or restore.snapshot is not None:
+        if restore.deployment_id != allocation.id or restore.snapshot not in (None, LATEST):
             raise
         # brought back after its host was lost, before its first snapshot: nothing to restore
         log.warning("allocator.restore_found_no_snapshot", deployment_id=allocation.id)
