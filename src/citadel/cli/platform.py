@@ -58,7 +58,7 @@ def join_token(
         command += f" --join-name {name}"
     text = "\n".join(
         [
-            f"Join token for a {role.value}, expires {minted['expires_at']}",
+            f"Join token for role {role.value}, expires {minted['expires_at']}",
             f"CA pin: {minted['ca_sha256']}",
             "On the new host, put the token in a file (mode 0600) and run:",
             f"  {command}",
