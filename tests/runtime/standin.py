@@ -156,7 +156,8 @@ class StandInControlPlane:
             def do_GET(self) -> None:
                 if self._refused():
                     return
-                if self.path != "/internal/v1/allocations":
+                # `?allocator=<id>` (ADR 31): everything here is this allocator's
+                if self.path.split("?", 1)[0] != "/internal/v1/allocations":
                     self._send(404, {})
                     return
                 body = to_json(plane.document())

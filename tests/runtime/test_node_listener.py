@@ -4,11 +4,14 @@ volumes behind the stand-in control plane (standin.py); TLS end to end, the node
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +32,7 @@ from tests.runtime.standin import stand_in
 from tests.runtime.test_allocator import PASSWORD, Running, _show_node_logs, wait_until
 
 ADDRESS = "127.0.0.1"
+CITADEL = str(Path(sys.executable).parent / "citadel")
 
 
 def _ports() -> PortRange:
@@ -323,3 +327,32 @@ def test_closing_stops_the_listeners_thread() -> None:
     listeners = NodeListeners(ADDRESS, _ports())
     listeners.close()
     assert not any(t.name == "node-listeners" and t.is_alive() for t in threading.enumerate())
+
+
+def test_the_allocator_command_with_node_ports_serves_its_nodes_on_the_advertise_address(
+    sandbox: BubblewrapSandbox, volumes_here: None, short_dir: Path
+) -> None:
+    plane = stand_in(short_dir)
+    (short_dir / "run").mkdir(mode=0o700)
+    endpoints = {"internal_url": plane.url, "ca_file": str(short_dir / "pki" / "ca.crt")}
+    (short_dir / "run" / "endpoints.json").write_text(json.dumps(endpoints))
+    dep_id = new_id()
+    plane.allocate(dep_id, sandbox_uid(), password=PASSWORD)
+    ports = _ports()
+    argv = [CITADEL, "allocator", "--data-dir", str(short_dir), "--interval", "0.1"]
+    argv += ["--advertise-address", ADDRESS, "--node-ports", f"{ports.low}-{ports.high}"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: (plane.last_report(dep_id) or {}).get("observed_state") == "running")
+        port = (plane.last_report(dep_id) or {})["node_port"]
+        assert ports.low <= port <= ports.high
+        gateway = plane.component("gateway").client_context()
+        with _over_tcp(port, dep_id, gateway) as client:
+            assert _get(client, dep_id, "/").json()["tagline"] == "You Know, for Search"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert _refused(port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        plane.stop()
