@@ -190,6 +190,26 @@ def place_waiting(ctx: Context) -> list[Placement]:
     return placed
 
 
+def _stranded(healthy: set[str]) -> sa.Select[Deployment]:
+    """The deployments placed on an allocator not in `healthy` that still need something
+    done: not deleted, or deleted and not yet observed gone."""
+    return sa.select(Deployment).where(
+        Deployment.allocator_id.is_not(None),
+        Deployment.allocator_id.not_in(healthy) if healthy else sa.true(),
+        sa.or_(
+            Deployment.desired_state != Desired.DELETED,
+            Deployment.observed_state != Observed.DELETED,
+        ),
+    )
+
+
+def any_lost(ctx: Context, now: datetime) -> bool:
+    """Whether some deployment sits on an unhealthy allocator (a read before the write that
+    recovers them)."""
+    healthy = {h.id for h in hosts(ctx, now) if h.healthy}
+    return ctx.session.scalar(_stranded(healthy).limit(1)) is not None
+
+
 def recover_lost_allocators(ctx: Context, now: datetime) -> list[Recovery]:
     """Bring back the deployments of every allocator with no heartbeat for
     ``allocator_unhealthy_after_s``: each is placed on a healthy allocator, in another zone
@@ -198,18 +218,8 @@ def recover_lost_allocators(ctx: Context, now: datetime) -> list[Recovery]:
     the allocator's loss (platform) and each deployment's move (its organization)."""
     found = hosts(ctx, now, lock=True)
     zones = {h.id: h.zone for h in found}
-    healthy = {h.id for h in found if h.healthy}
     rows = ctx.session.scalars(
-        sa.select(Deployment)
-        .where(
-            Deployment.allocator_id.is_not(None),
-            Deployment.allocator_id.not_in(healthy) if healthy else sa.true(),
-            sa.or_(
-                Deployment.desired_state != Desired.DELETED,
-                Deployment.observed_state != Observed.DELETED,
-            ),
-        )
-        .order_by(Deployment.created_at, Deployment.id)
+        _stranded({h.id for h in found if h.healthy}).order_by(Deployment.created_at, Deployment.id)
     ).all()
     if not rows:
         return []

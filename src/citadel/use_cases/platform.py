@@ -108,8 +108,13 @@ def place_waiting(units: Units) -> list[Placement]:
 
 def watch_allocators(units: Units, now: datetime | None = None) -> Sequence[Recovery]:
     """One round of the control plane's allocator watch: bring back the deployments of lost
-    allocators (`allocators.recover_lost_allocators`), then place those waiting for room."""
+    allocators (`allocators.recover_lost_allocators`), then place those waiting for room. A
+    read decides first whether there is anything to do, so a quiet round writes nothing."""
+    with units.read() as ctx:
+        at = now or ctx.clock.now()
+        if not allocators.any_lost(ctx, at) and not allocators.any_placeable(ctx):
+            return []
     with units.write() as ctx:
-        recovered = allocators.recover_lost_allocators(ctx, now or ctx.clock.now())
+        recovered = allocators.recover_lost_allocators(ctx, at)
         allocators.place_waiting(ctx)
         return recovered
