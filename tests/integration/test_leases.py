@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import timedelta
 
 from citadel.kit.clock import SystemClock
@@ -98,3 +99,28 @@ def test_only_the_holder_runs_the_work_and_another_takes_over_when_it_stops(serv
     assert ran[0] == "one"
     assert "two" in ran
     assert ran.index("two") > max(i for i, n in enumerate(ran) if n == "one")
+
+
+def test_a_holder_that_died_is_replaced_once_its_lease_expires(services):
+    """A holder that stops renewing without releasing (kill -9): another replica's loop takes
+    the work over once the lease has expired, not before."""
+    ran: list[float] = []
+    clock = SystemClock()
+    with services.db.write() as session:
+        assert claim(session, "chores", "dead", 1.5, clock.now())
+    taken_at = time.monotonic()
+    two = Leases(services.db, clock, holder="two")
+
+    async def work() -> None:
+        ran.append(time.monotonic() - taken_at)
+
+    async def scenario() -> None:
+        loop = asyncio.create_task(two.hold("chores", work, interval_s=0.1, ttl_s=1.5))
+        await asyncio.sleep(3.0)
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+    assert ran, "the lease was never taken over"
+    assert 1.4 <= ran[0] < 3.0  # not before the dead holder's lease expired
