@@ -2,8 +2,8 @@
 a gateway, by the deployment's name: index documents, count them.
 
 Usage: python client_scenario.py <module> <url> <ca file> <elastic password> <index> <docs>
-(``docs`` 0: only count). Prints {"cluster", "indexed", "count"} as JSON. Standalone: the
-client's virtualenv does not have Citadel installed.
+(``docs`` 0: only count; a missing index counts 0). Prints {"cluster", "indexed", "count"}
+as JSON. Standalone: the client's virtualenv does not have Citadel installed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ def main() -> None:
         )
         out["indexed"], _ = helpers.bulk(es, actions, chunk_size=250)
         es.indices.refresh(index=index)
-    out["count"] = es.count(index=index)["count"]
+    try:
+        out["count"] = es.count(index=index)["count"]
+    except client.NotFoundError:  # no such index (e.g. restored from before it was made)
+        out["count"] = 0
     print(json.dumps(out))
 
 

@@ -55,6 +55,7 @@ class Platform:
     organization_id: str = ""
     api_key: str = ""
     public_ca: Path | None = None  # the operator's CA of the gateways' certificate
+    cp_env: dict[str, str] = field(default_factory=dict)  # settings of every replica
 
     # --- roles -------------------------------------------------------------------------
 
@@ -64,7 +65,7 @@ class Platform:
         first = self.control_planes[0].host if self.control_planes else None
         if first is None:
             self.organization_id = bootstrap_platform(host, self.database_url)
-        replica = start_control_plane(host, self.database_url, first=first)
+        replica = start_control_plane(host, self.database_url, first=first, env=self.cp_env)
         self.control_planes.append(replica)
         if not self.api_key:
             self.api_key = admin_key(replica, self.database_url, self.organization_id)
@@ -184,9 +185,14 @@ class Platform:
             timeout=30,
         )
 
-    def create_deployment(self, name: str) -> tuple[str, str]:
-        """A new deployment; its id and elastic's password."""
-        body = {"name": name, "resources": {"elasticsearch": [{"ref_id": "main-elasticsearch"}]}}
+    def create_deployment(self, name: str, *, size_mb: int | None = None) -> tuple[str, str]:
+        """A new deployment (of `size_mb`, else the default size); its id and elastic's
+        password."""
+        es: dict = {"ref_id": "main-elasticsearch"}
+        if size_mb is not None:
+            size = {"value": size_mb, "resource": "memory"}
+            es["plan"] = {"cluster_topology": [{"size": size}]}
+        body = {"name": name, "resources": {"elasticsearch": [es]}}
         with self.api() as api:
             made = api.post("/deployments", json=body)
         if made.status_code != 201:

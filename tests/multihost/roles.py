@@ -125,16 +125,21 @@ def copy_platform_keys(source: Host, target: Host) -> Path:
 
 
 def start_control_plane(
-    host: Host, database_url: str, *, first: Host | None = None
+    host: Host,
+    database_url: str,
+    *,
+    first: Host | None = None,
+    env: dict[str, str] | None = None,
 ) -> ControlPlane:
-    """`citadel api` on `host`'s address, on the shared database; a replica other than the
-    first gets the platform keys from `first`. Waits until it answers."""
+    """`citadel api` on `host`'s address, on the shared database, with settings `env`; a
+    replica other than the first gets the platform keys from `first`. Waits until it
+    answers."""
     data_dir = host.root / "data"
     if first is not None and first is not host:
         copy_platform_keys(first, host)
     argv = [CITADEL, "api", "--data-dir", str(data_dir), "--host", host.address]
     argv += ["--port", str(API_PORT), "--internal-port", str(INTERNAL_PORT)]
-    process = host.start("api", argv, env={"CITADEL_DATABASE_URL": database_url})
+    process = host.start("api", argv, env={**(env or {}), "CITADEL_DATABASE_URL": database_url})
     replica = ControlPlane(host, process, data_dir)
     wait_until(
         lambda: _answers(f"{replica.api_url}/_health", replica.ca_file),
