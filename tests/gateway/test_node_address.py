@@ -16,6 +16,7 @@ import json
 import random
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,14 @@ from citadel.gateway.routing import Route
 from citadel.runtime.node_listener import NodeListeners, PortRange
 from tests.gateway.conftest import PASSWORD
 from tests.gateway.harness import Pki, RunningGateway, write_snapshot
+from tests.gateway.test_project_wake import (
+    PROJECT_ID,
+    InternalApi,
+    _gateway,
+    _project,
+    internal_api,  # noqa: F401 - the fixture: a control plane that starts the woken node
+)
+from tests.gateway.test_project_wake import _client as _wake_client
 from tests.node.official_clients import find_official_client
 from tests.node.process import RunningNode, start_node
 
@@ -234,3 +243,56 @@ def test_a_node_address_is_host_and_port(address: str, parts: tuple[str, int]) -
 def test_a_node_address_that_is_not_one_is_refused(address: str) -> None:
     with pytest.raises(ValueError, match="node address"):
         split_node_address(address)
+
+
+def test_a_project_woken_on_another_host_is_found_at_its_new_address(
+    pki: Pki,
+    tmp_path: Path,
+    internal_api: InternalApi,  # noqa: F811 (the fixture)
+) -> None:
+    """The snapshot knows no address for the sleeping project; the wake starts its node
+    elsewhere, its allocator's listener opens once the node answers and the next snapshot
+    names the address: the held request is forwarded there."""
+    data_dir = tmp_path / "p"
+    internal_api.data_dir = data_dir
+    node_socket = data_dir.parent / f"{data_dir.name}.sock"  # where start_node listens
+    low = random.randrange(30000, 60000)
+    elsewhere = NodeListeners("127.0.0.1", PortRange(low, low + 19))
+    asleep = _project(Path(NOWHERE))
+    gateway = _gateway(pki, tmp_path, internal_api, [asleep], wake_timeout_s=30)
+    snapshot = tmp_path / "gateway" / "snapshot.json"
+
+    def allocator_elsewhere() -> None:
+        wait_until(lambda: bool(internal_api.nodes), timeout=30)
+        wait_until(lambda: _accepts(node_socket), timeout=30)
+        elsewhere.sync({PROJECT_ID: node_socket})
+        awake = {
+            **asleep,
+            "state": "running",
+            "node_address": f"127.0.0.1:{elsewhere.port(PROJECT_ID)}",
+        }
+        write_snapshot(snapshot, [awake], version=2, rulesets={})
+
+    mover = threading.Thread(target=allocator_elsewhere, daemon=True)
+    mover.start()
+    try:
+        with _wake_client(pki, gateway) as client:
+            response = client.get("/")
+        assert response.status_code == 200, response.text
+        assert "version" in response.json()
+        assert internal_api.wakes == [PROJECT_ID]
+        stats = gateway.call(lambda: gateway.gateway.stats.snapshot())
+        assert stats["wakes"] == {"ready": 1}
+    finally:
+        mover.join(timeout=60)
+        gateway.stop()
+        elsewhere.close()
+
+
+def _accepts(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
