@@ -46,6 +46,10 @@ def endpoints(services: Services) -> Endpoints:
     responses={
         200: {"model": DeploymentCreateOut, "description": "`validate_only`: nothing created."},
         202: {"model": DeploymentCreateOut, "description": "Created earlier (`request_id`)."},
+        404: {
+            "description": "The deployment `plan.transient.restore_snapshot` names does not "
+            "exist, or the caller may not see it."
+        },
         **errors(503),
     },
 )
