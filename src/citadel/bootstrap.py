@@ -208,9 +208,10 @@ def _share_ca(services: Services, now: datetime) -> None:
             stored = platform_secrets.put_if_absent(session, offered, now)
         have = [stored[name] for name in names]
     cert, key = have[0] or b"", have[1] or b""
-    if cert_file.exists() and cert_file.read_bytes() == cert:
+    same = cert_file.exists() and cert_file.read_bytes() == cert
+    if same and key_file.exists():
         return
-    if cert_file.exists() and not made_here:
+    if cert_file.exists() and not same and not made_here:
         raise platform_secrets.Mismatch(
             f"{cert_file} is another CA than the platform's database holds: this data "
             "directory belongs to another platform (move its pki/ away to join this one)"
