@@ -178,6 +178,9 @@ def test_node_serves_tls_on_its_socket_with_the_elastic_password(running: Runnin
         "healthy": True,
         "detail": "",
         "elastic_password_applied": True,
+        "node_port": None,  # no node listener: the node is reached on its socket only
+        "snapshots": None,  # no snapshot repository on this platform
+        "restored_from": None,
     }
 
 
