@@ -45,6 +45,7 @@ log = get_logger(__name__)
 MAX_CONNECTIONS = 1024  # per node: below a node's 4,096 descriptors
 IDLE_TIMEOUT_S = 300.0  # above the gateway's upstream timeout (120 s) and idle pool (4 s)
 CONNECT_TIMEOUT_S = 5.0
+SYNC_TIMEOUT_S = 30.0  # the allocator's pass waits at most this for its listeners
 _CHUNK = 64 * 1024
 
 
@@ -134,9 +135,14 @@ class NodeListeners:
         with self._lock:
             if wanted == self._wanted:
                 return  # nothing changed (the allocator calls this on every pass)
-            self._wanted = wanted
         future = asyncio.run_coroutine_threadsafe(self._apply(wanted), self._loop)
-        future.result(timeout=30)
+        try:
+            future.result(timeout=SYNC_TIMEOUT_S)
+        except TimeoutError:  # tried again at the next pass
+            log.error("node_listener.sync_timed_out", deployments=len(wanted))
+            return
+        with self._lock:
+            self._wanted = wanted
 
     def port(self, deployment_id: str) -> int | None:
         """The port `deployment_id`'s node is reached on now, or None."""
