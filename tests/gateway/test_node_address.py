@@ -27,6 +27,7 @@ import pytest
 from citadel.gateway.node_reach import node_accepts, split_node_address
 from citadel.gateway.proxy import Limits
 from citadel.gateway.routing import Route
+from citadel.gateway.snapshot import load_snapshot, parse_snapshot, save_snapshot
 from citadel.runtime.node_listener import NodeListeners, PortRange
 from tests.gateway.conftest import PASSWORD
 from tests.gateway.harness import Pki, RunningGateway, write_snapshot
@@ -296,3 +297,21 @@ def _accepts(path: Path) -> bool:
         except OSError:
             return False
     return True
+
+
+def test_the_persisted_snapshot_keeps_each_nodes_address(tmp_path: Path) -> None:
+    entry = {
+        "id": NODE_ID,
+        "region": "local",
+        "state": "running",
+        "node_socket": NOWHERE,
+        "node_address": "10.20.0.12:20007",
+    }
+    served = parse_snapshot({"version": 3, "domain": "citadel.localhost", "deployments": [entry]})
+    save_snapshot(tmp_path / "snapshot.json", served)
+    loaded = load_snapshot(tmp_path / "snapshot.json")
+    assert loaded is not None
+    route = loaded.by_id(NODE_ID)
+    assert route is not None
+    assert route.node_address == "10.20.0.12:20007"
+    assert route.upstream == "10.20.0.12:20007"
