@@ -125,6 +125,7 @@ class NodeListeners:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="node-listeners", daemon=True)
         self._thread.start()
+        log.info("node_listener.ready", address=address, ports=f"{ports.low}-{ports.high}")
 
     # -- what the allocator calls ----------------------------------------------------------
 
