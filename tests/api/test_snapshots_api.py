@@ -7,6 +7,7 @@ key), and the shred of deleted deployments' keys and snapshots after their reten
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -202,6 +203,21 @@ def test_a_stopped_deployment_takes_no_snapshots(internal, services, org):
     (item,) = internal.get(f"{V1}/allocations").json()["deployments"]
 
     assert item["snapshots"] is None
+
+
+def test_another_repository_is_another_allocations_document(internal, services, org, tmp_path):
+    make_deployment(services, org)
+    tag = internal.get(f"{V1}/allocations").headers["etag"]
+    elsewhere = tmp_path / "elsewhere"
+    settings = services.settings.model_copy(update={"snapshot_repository_path": elsewhere})
+    moved = dataclasses.replace(services, settings=settings)
+
+    with as_component(moved, ComponentKind.ALLOCATOR) as allocator:
+        again = allocator.get(f"{V1}/allocations", headers={"If-None-Match": tag})
+
+    assert again.status_code == 200
+    assert again.json()["repository"]["path"] == str(elsewhere)
+    assert internal.get(f"{V1}/allocations", headers={"If-None-Match": tag}).status_code == 304
 
 
 def test_an_s3_repository_is_sent_with_its_secret_read_from_its_file(services, tmp_path: Path):

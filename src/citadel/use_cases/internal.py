@@ -20,6 +20,7 @@ not. Its status reports also move the project's phase (`citadel.projects.service
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -80,12 +81,26 @@ class InvalidNodeCsr(BadRequest):
     default_message = "The certificate signing request is not valid."
 
 
-def tag(ctx: Context, allocator: str | None = None) -> str:
+def tag(
+    ctx: Context,
+    allocator: str | None = None,
+    *,
+    repository: SnapshotRepository | None = None,
+) -> str:
     """The entity tag of the allocations and of the routes: the deployments' version, and the
     version of the deployment-token key set every allocation's security carries (ADR 27);
-    one allocator's allocations name it too (every placement change bumps the version)."""
+    one allocator's allocations name it too (every placement change bumps the version), and
+    allocations the snapshot repository they carry (another repository is another document)."""
     version = f"{deployments.allocation_version(ctx)}.{token_keys.key_set_version(ctx.session)}"
+    if repository is not None:
+        version += f".{_fingerprint(repository)}"
     return f'"{version}.{allocator}"' if allocator is not None else f'"{version}"'
+
+
+def _fingerprint(repository: SnapshotRepository) -> str:
+    """A short digest of where the repository is (its secret key left out of it)."""
+    described = repository.model_dump_json(exclude={"s3_secret_access_key"})
+    return hashlib.sha256(described.encode()).hexdigest()[:12]
 
 
 def allocations(

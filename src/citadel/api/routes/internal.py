@@ -143,13 +143,13 @@ def allocations(
     (ADR 31); without it, everything (a single-host caller)."""
     if allocator is not None:
         platform.place_waiting(work)
+    repository = snapshot_repository(services.settings)
     with work.read() as ctx:
-        unchanged = _conditional(service.tag(ctx, allocator), if_none_match, response)
+        tag = service.tag(ctx, allocator, repository=repository)
+        unchanged = _conditional(tag, if_none_match, response)
         if unchanged is not None:
             return unchanged
-        return service.allocations(
-            ctx, repository=snapshot_repository(services.settings), allocator=allocator
-        )
+        return service.allocations(ctx, repository=repository, allocator=allocator)
 
 
 @router.post("/allocators/{allocator_id}/heartbeat", dependencies=[ALLOCATOR])
