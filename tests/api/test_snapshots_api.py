@@ -21,6 +21,7 @@ from citadel.audit.models import AuditEvent
 from citadel.bootstrap import snapshot_repository
 from citadel.config import S3Repository
 from citadel.contract.messages import ComponentKind, data_key_context
+from citadel.crypto.providers.registry import open_provider
 from citadel.deployments.models import Deployment
 from tests.api.test_contract import assert_conforms
 from tests.fixtures.builders import (
@@ -29,6 +30,9 @@ from tests.fixtures.builders import (
     make_user,
 )
 from tests.fixtures.internal import as_component
+from tests.fixtures.key_servers import USER_PIN
+from tests.fixtures.key_servers import label as _label  # noqa: F401
+from tests.fixtures.key_servers import softhsm as _softhsm  # noqa: F401
 
 V1 = "/internal/v1"
 API = "/api/v1"
@@ -355,6 +359,39 @@ def test_a_restored_deployment_is_allocated_with_the_sources_key(
     assert len(services.platform_keys.unwrap(wrapped, context=data_key_context(source))) == 32
     assert restore["key_path"] == row_of(services, source).key_path
     assert "deployment.restore_requested" in actions(services, made)
+
+
+def test_a_customer_keyed_source_is_restored_with_its_key_managers_connection(
+    client, internal, services, org, owner_key, softhsm, label
+):
+    """The new deployment has the platform key; its restore reads the source's snapshots with
+    the source's data key, unwrapped by the source's key manager (a revoked customer key makes
+    them unreadable: the allocator cannot unwrap it)."""
+    softhsm.add_aes_key(label)
+    manager = {"kind": "pkcs11", "settings": {"module": softhsm.module}, "secret": USER_PIN}
+    added = client.post(
+        f"{API}/organizations/{org}/key-managers",
+        headers=owner_key,
+        json={"name": "hsm", **manager},
+    )
+    assert added.status_code == 201, added.text
+    byok = {"byok": {"key_resource_path": softhsm.key_path(label)}}
+    source_made = create(client, owner_key, {"name": "secure", "settings": byok})
+    assert source_made.status_code == 201, source_made.text
+    source = source_made.json()["id"]
+    snapshotted(internal, services, source)
+
+    made = create(client, owner_key, restore_body(source)).json()["id"]
+
+    item = allocation(internal, made)
+    assert item["key_connection"] is None  # its own key is the platform's
+    restore = item["restore"]
+    assert restore["key_path"] == softhsm.key_path(label)
+    assert restore["key_connection"]["settings"]["module"] == softhsm.module
+    assert base64.b64decode(restore["key_connection"]["secret"]).decode() == USER_PIN
+    provider = open_provider(softhsm.key_path(label), softhsm.connection())
+    wrapped = base64.b64decode(restore["wrapped_data_key"])
+    assert len(provider.unwrap(wrapped, context=data_key_context(source))) == 32
 
 
 def test_a_named_snapshot_is_restored_by_name(client, internal, services, org, owner_key):
