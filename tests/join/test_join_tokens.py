@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from citadel.audit.models import AuditEvent
@@ -285,3 +286,19 @@ def test_a_joined_gateway_gets_a_listener_certificate_for_the_platforms_names(cl
     assert "evil.example.com" not in dns
     usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(usage) == [ExtendedKeyUsageOID.SERVER_AUTH]
+
+
+def test_a_csr_over_an_rsa_key_is_a_400(client, services):
+    _, headers = platform_owner(services)
+    token = mint(client, headers)["token"]
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alloc-b")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+        .decode()
+    )
+    response = client.post(JOIN, json={"token": token, "csr": csr, "name": "alloc-b"})
+    assert response.status_code == 400
+    assert "EC key" in response.json()["errors"][0]["message"]

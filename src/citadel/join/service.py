@@ -209,11 +209,12 @@ def sign_gateway_server_certificate(
     control plane knows them; the CSR's own names are ignored), and the CA; both PEM."""
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
+        valid = csr.is_signature_valid
     except ValueError as exc:
         raise InvalidRenewalRequest(
             "csr is not a PEM certificate signing request", fields=["body.csr"]
         ) from exc
-    if not csr.is_signature_valid:
+    if not valid:
         raise InvalidRenewalRequest("the signature of csr does not verify", fields=["body.csr"])
     try:
         certificate, ca = sign_joining_csr(
@@ -274,11 +275,12 @@ def _checked_csr(csr_pem: str, role: JoinRole, name: str) -> x509.CertificateSig
     """The parsed CSR, its signature verified, its subject the host's name."""
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
-    except ValueError as exc:
+        valid = csr.is_signature_valid
+        names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError as exc:  # not PEM, or a request whose parts do not parse
         raise InvalidJoinRequest("csr is not a PEM certificate signing request") from exc
-    if not csr.is_signature_valid:
+    if not valid:
         raise InvalidJoinRequest("the signature of csr does not verify")
-    names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if [attr.value for attr in names] != [name]:
         raise InvalidJoinRequest(f"the subject of csr must be CN={name}, the host's name")
     return csr
@@ -290,6 +292,8 @@ def _requested(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[str
         san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return [], []
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise InvalidJoinRequest(f"the extensions of csr cannot be read: {exc}") from exc
     hosts = [str(v) for v in san.get_values_for_type(x509.DNSName)]
     hosts += [str(v) for v in san.get_values_for_type(x509.IPAddress)]
     other = [
