@@ -1,5 +1,6 @@
-"""`citadel deployment create --restore-from ID [--snapshot NAME]` and what `citadel deployment
-show` says of snapshots, against the real API on loopback (issue 20)."""
+"""`citadel deployment create --restore-from ID [--snapshot NAME]`, and what `citadel deployment
+show` and `citadel deployment snapshots` say of snapshots, against the real API on loopback
+(issue 20)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from citadel.bootstrap import Services
 from citadel.contract.messages import ComponentKind
 from citadel.deployments.models import Deployment
 from tests.cli.conftest import LocalApi
+from tests.cli.test_deployment_realms import json_of
 from tests.fixtures.builders import make_deployment
 from tests.fixtures.internal import as_component
 
@@ -90,3 +92,22 @@ def test_show_says_the_snapshots_and_what_a_restore_came_back_from(
     assert "2 (healthy)" in result.output
     assert "restored from" in result.output
     assert "snapshot nightly-0 taken at" in result.output
+
+
+def test_snapshots_prints_the_status_and_json_as_the_api_sent_it(
+    local_api: LocalApi, services: Services
+) -> None:
+    dep = make_deployment(services, local_api.org_id)
+    snapshotted(services, dep)
+
+    table = local_api.run("deployment", "snapshots", dep)
+    as_json = local_api.run("deployment", "snapshots", dep, "--output", "json")
+
+    assert table.exit_code == 0, table.output
+    assert "recent_success" in table.output
+    assert "SUCCESS" in table.output
+    assert as_json.exit_code == 0, as_json.output
+    body = json_of(as_json.output)
+    assert body["snapshots"]["count"] == 2
+    assert body["snapshots"]["healthy"] is True
+    assert "restored_from" not in body

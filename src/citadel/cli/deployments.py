@@ -192,6 +192,37 @@ def show(
     conn.emit(detail, table)
 
 
+@app.command("snapshots")
+@connected
+def snapshots(
+    conn: Connection,
+    deployment_id: DeploymentArg,
+) -> None:
+    """The deployment's snapshots (the Cloud API's info.snapshots) and the restore it came
+    back from; inside the deployment, _snapshot/found-snapshots lists each one."""
+    with conn.client() as client:
+        detail = jsonable(client.get_deployment(deployment_id))
+    info = detail["resources"]["elasticsearch"][0]["info"]
+    taken = info.get("snapshots") or {}
+    table = Table("field", "value")
+    for field in (
+        "count",
+        "healthy",
+        "recent_success",
+        "latest_status",
+        "latest_successful_end_time",
+        "latest_end_time",
+    ):
+        if field in taken:
+            table.add_row(field, str(taken[field]))
+    for field, value in _snapshot_rows(info)[2:]:
+        table.add_row(field, value)
+    body = {"snapshots": taken}
+    if info.get("restored_from"):
+        body["restored_from"] = info["restored_from"]
+    conn.emit(body, table)
+
+
 def _snapshot_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
     """What `show` says of the deployment's snapshots and of the restore it came back from."""
     taken = info.get("snapshots") or {}
