@@ -146,6 +146,10 @@ OUR_CODES: dict[tuple[int, str], str] = {
         "A join request whose CSR does not fit the token's role (ours, ADR 33; fields names "
         "body.csr)."
     ),
+    (429, "join.throttled"): (
+        "Too many refused join tokens from one address: the sign-in throttle's rules, a bucket "
+        "of its own (ours, ADR 33)."
+    ),
     (403, "platform.forbidden"): (
         "A platform route (its infrastructure, join tokens) asked for by someone who is not an "
         "Organization owner of the platform organization (ours, ADR 31)."

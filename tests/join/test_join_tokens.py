@@ -302,3 +302,23 @@ def test_a_csr_over_an_rsa_key_is_a_400(client, services):
     response = client.post(JOIN, json={"token": token, "csr": csr, "name": "alloc-b"})
     assert response.status_code == 400
     assert "EC key" in response.json()["errors"][0]["message"]
+
+
+def test_an_address_refused_many_times_is_throttled_before_any_token_is_looked_at(client, services):
+    _, headers = platform_owner(services)
+    good = mint(client, headers)["token"]
+    _, csr = csr_for(JoinRole.ALLOCATOR, "alloc-b")
+    limit = services.settings.signin_ip_failures
+    for attempt in range(limit):
+        guess = f"cjt_{'0' * 32}_{str(attempt).rjust(43, 'x')}"
+        response = client.post(JOIN, json={"token": guess, "csr": csr, "name": "alloc-b"})
+        assert response.status_code == 401
+    blocked = client.post(JOIN, json={"token": good, "csr": csr, "name": "alloc-b"})
+    assert blocked.status_code == 429
+    assert blocked.json()["errors"][0]["code"] == "join.throttled"
+    assert int(blocked.headers["retry-after"]) > 0
+    refusals = audited(services, "platform.join_token.refused")
+    assert refusals[-1].details["reason"] == "throttled"
+    services.clock.advance(seconds=services.settings.signin_max_lockout_s + 1)
+    later = client.post(JOIN, json={"token": good, "csr": csr, "name": "alloc-b"})
+    assert later.status_code == 200, later.text

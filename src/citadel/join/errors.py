@@ -1,6 +1,6 @@
 """Errors of join tokens and of joining the platform (ADR 33)."""
 
-from citadel.errors import BadRequest, Unauthenticated
+from citadel.errors import BadRequest, TooManyRequests, Unauthenticated
 
 
 class InvalidJoinRequest(BadRequest):
@@ -20,3 +20,11 @@ class JoinTokenRefused(Unauthenticated):
 class InvalidRenewalRequest(BadRequest):
     code = "join.invalid_renewal"
     default_message = "The renewal request does not fit the component's certificate."
+
+
+class JoinThrottled(TooManyRequests):
+    """Too many refused join tokens from one address (the sign-in throttle's rules)."""
+
+    code = "join.throttled"
+    default_message = "Too many refused join attempts from this address; try again later."
+    keeps_writes = True  # the refusal is audited

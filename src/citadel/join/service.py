@@ -7,7 +7,9 @@ works only with that name (the table has no column for it). Redeeming looks the 
 id, compares MACs in constant time, checks expiry, checks the CSR against the token's role,
 signs it, and marks the row used with a conditional UPDATE in the same transaction: of two
 hosts racing with one token, one gets a certificate. Every mint, use and refused use is
-audited in the platform organization's chain.
+audited in the platform organization's chain; refused tokens count against the caller's
+address like failed sign-ins (ADR 22's limits, a bucket of their own), and a blocked address
+is answered 429 before any token is looked at.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from cryptography.x509.oid import NameOID
 from citadel.audit.tags import AuditAction, Outcome, TargetType
 from citadel.authn.context import Context
 from citadel.contract.messages import COMPONENT_URI_PREFIX, ComponentKind
-from citadel.join.errors import InvalidJoinRequest, InvalidRenewalRequest, JoinTokenRefused
+from citadel.join.errors import (
+    InvalidJoinRequest,
+    InvalidRenewalRequest,
+    JoinThrottled,
+    JoinTokenRefused,
+)
 from citadel.join.models import JoinToken
 from citadel.join.schemas import JoinRole
 from citadel.kit.clock import as_utc
@@ -38,6 +45,7 @@ from citadel.log import get_logger
 from citadel.orgs.models import Organization
 from citadel.pki.authority import ensure_ca
 from citadel.pki.components import InvalidCsr, component_kind_of, sign_joining_csr
+from citadel.signin import throttle
 
 log = get_logger(__name__)
 TOKEN_PREFIX = "cjt_"  # noqa: S105 (a prefix)
@@ -93,6 +101,11 @@ def _mac(ctx: Context, token_id: str, secret: str, name: str | None) -> bytes:
     return ctx.keyring.mac(f"{token_id}:{name or ''}:{secret}", purpose=_PURPOSE)
 
 
+def _address_bucket(ctx: Context) -> str:
+    """The throttle bucket of refused joins from the caller's address."""
+    return "join:" + throttle.address_key(ctx.caller.source_ip or "unknown")
+
+
 def _platform_organization(ctx: Context) -> str | None:
     """The platform organization (the first made), whose chain audits join tokens."""
     return ctx.session.scalar(
@@ -140,6 +153,10 @@ def join(ctx: Context, data_dir: Path, *, token: str, csr_pem: str, name: str) -
     Refuses (401, audited) a token that is unknown, wrong, used or expired, and (400 naming
     the field, audited, the token stays unused) a CSR that does not fit the token's role."""
     now = ctx.clock.now()
+    blocked = throttle.seconds_blocked(ctx.session, [_address_bucket(ctx)], now)
+    if blocked:
+        _refuse(ctx, None, "throttled", name, count=False)
+        raise JoinThrottled(retry_after=blocked)
     row = _redeemable(ctx, token, name, now)
     role = JoinRole(row.role)
     try:
@@ -150,7 +167,7 @@ def join(ctx: Context, data_dir: Path, *, token: str, csr_pem: str, name: str) -
         )
     except (InvalidJoinRequest, InvalidCsr) as exc:
         message = str(exc)
-        _refuse(ctx, row.id, f"csr: {message}", name)
+        _refuse(ctx, row.id, f"csr: {message}", name, count=False)
         raise InvalidJoinRequest(message, fields=["body.csr"]) from exc
     claimed = ctx.session.execute(
         sa.update(JoinToken)
@@ -260,7 +277,21 @@ def _redeemable(ctx: Context, token: str, name: str, now: datetime) -> JoinToken
     return row
 
 
-def _refuse(ctx: Context, token_id: str | None, reason: str, name: str) -> None:
+def _refuse(
+    ctx: Context, token_id: str | None, reason: str, name: str, *, count: bool = True
+) -> None:
+    """Audit a refused use; with `count`, count it against the caller's address (the sign-in
+    throttle's rules and limits, its own bucket)."""
+    if count:
+        policies = ctx.policies
+        throttle.count_failure(
+            ctx.session,
+            _address_bucket(ctx),
+            ctx.clock.now(),
+            limit=policies.signin_ip_failures,
+            window_s=policies.signin_window_s,
+            max_block_s=policies.signin_max_lockout_s,
+        )
     ctx.record(
         AuditAction.JOIN_TOKEN_REFUSED,
         organization_id=_platform_organization(ctx),

@@ -46,7 +46,9 @@ def create_join_token(body: CreateJoinTokenIn, work: WorkDep) -> JoinTokenOut:
         )
 
 
-@router.post("/join", dependencies=[public(read_credentials=False)], responses=errors(400, 401))
+@router.post(
+    "/join", dependencies=[public(read_credentials=False)], responses=errors(400, 401, 429)
+)
 def join(body: JoinIn, work: WorkDep) -> JoinOut:
     """Redeem a join token (once) for a certificate over the CSR's key; the answer also
     carries the platform CA and the internal API's URL."""
