@@ -166,6 +166,13 @@ def join(
     return JoinedHost(role, name, body["internal_url"], *files)
 
 
+def expired(joined: JoinedHost, now: datetime) -> bool:
+    """Whether the joined certificate is no longer valid at `now` (it can no longer renew
+    itself: the host must join again with a new token)."""
+    cert = x509.load_pem_x509_certificate(joined.cert_file.read_bytes())
+    return not cert.not_valid_before_utc <= now < cert.not_valid_after_utc
+
+
 def renewal_due(joined: JoinedHost, now: datetime) -> bool:
     """Whether the joined certificate should be replaced at `now` (ADR 18's rule: a third of
     its lifetime left)."""

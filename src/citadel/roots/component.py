@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from citadel.config import Settings
 from citadel.crypto.keyring import Keyring, open_keyring
 from citadel.crypto.platform import has_platform_key, open_platform_key
 from citadel.crypto.providers.base import KeyProvider
-from citadel.join.host import JoinedHost, joined_host
+from citadel.join.host import JoinedHost, expired, joined_host
 from citadel.join.schemas import JoinRole
 from citadel.pki.components import ComponentCertificate, ensure_component_certificate
 
@@ -43,6 +44,11 @@ def open_component_keys(settings: Settings, component: str) -> ComponentKeys:
     plane's first start."""
     joined = joined_host(settings.data_dir, JoinRole(component))
     if joined is not None:
+        if expired(joined, datetime.now(UTC)):
+            raise NotReady(
+                f"the certificate {component} joined with ({joined.cert_file}) has expired: "
+                "join again with a new token (--join URL --join-token-file F)"
+            )
         provider = open_platform_key(settings) if has_platform_key(settings) else None
         return ComponentKeys(provider, None, joined.certificate, joined.internal_url, joined)
     keyring_file = settings.data_dir / "keys" / "keyring.wrapped"

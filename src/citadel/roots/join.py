@@ -39,11 +39,12 @@ def join_once(
     name: str | None,
     hostnames: tuple[str, ...] = (),
 ) -> host.JoinedHost:
-    """This data directory's membership as `role`: the one it has, or a new one from the
-    control plane at `url`. Raises `NotReady` saying what is missing or what went wrong."""
+    """This data directory's membership as `role`: the one it has, or (none, or its
+    certificate expired) a new one from the control plane at `url`. Raises `NotReady` saying
+    what is missing or what went wrong."""
     joined = host.joined_host(data_dir, role)
-    if joined is not None:
-        return joined
+    if joined is not None and not host.expired(joined, datetime.now(UTC)):
+        return joined  # an expired one is replaced by joining again
     if token_file is None:
         raise NotReady(
             "--join needs --join-token-file (the token `citadel platform join-token` printed)"
