@@ -7,8 +7,9 @@ posts its connection_denied audit events; for serverless projects (ADR 29) it re
 it forwarded requests to and wakes a stopped one it holds a request for; a component that
 joined from another host renews its client certificate, and a joined gateway gets its
 listener's (ADR 33). Any other caller is refused (403, audited by `citadel.api.internal`). A
-request that does not speak this contract version is refused (400). The messages are `citadel.contract.messages`; the use cases
-`citadel.use_cases.internal` and `citadel.use_cases.projects_runtime`.
+request that does not speak this contract version is refused (400). The messages are
+`citadel.contract.messages`; the use cases `citadel.use_cases.internal` and
+`citadel.use_cases.projects_runtime`.
 """
 
 from __future__ import annotations
