@@ -143,5 +143,5 @@ class TargetType(StrEnum):
     ALLOCATOR = "allocator"  # ADR 31: a host that runs nodes
     INTERNAL_ROUTE = "internal_route"
     """An internal route refused to a component (``target_id``: method and path template)."""
-    JOIN_TOKEN = "join_token"
+    JOIN_TOKEN = "join_token"  # noqa: S105 - a target type, not a secret
     """A token a host joins the platform with (ADR 33)."""
