@@ -85,6 +85,7 @@ class Platform:
         cp = self.control_plane
         done = cp.host.run(
             [CITADEL, "platform", "join-token", "--role", role, "--ttl", "30m", "-o", "json",
+             "--request-timeout", "120",
              "--api-url", cp.api_url, "--ca-file", str(cp.data_dir / "pki" / "ca.crt")],
             env={"CITADEL_API_KEY": self.api_key},
         )  # fmt: skip
@@ -182,7 +183,7 @@ class Platform:
             base_url=cp.api_url,
             verify=cp.trust(),
             headers={"Authorization": f"ApiKey {self.api_key}"},
-            timeout=30,
+            timeout=120,  # a loaded machine: two cores for every host and the tests
         )
 
     def create_deployment(self, name: str, *, size_mb: int | None = None) -> tuple[str, str]:
@@ -214,9 +215,11 @@ class Platform:
             raise AssertionError(f"not healthy after {timeout:.0f} s: {sorted(waiting)} {shown}")
 
     def placement(self, deployment: str) -> str | None:
-        """The allocator host whose disk holds the deployment's directory (where it runs)."""
+        """The allocator host whose disk holds the deployment's directory (where it runs); a
+        removed host's disk is left behind and does not count."""
         for name in self.allocators:
-            if (self.net.hosts[name].disk / "data" / "deployments" / deployment).exists():
+            host = self.net.hosts[name]
+            if not host.removed and (host.disk / "data" / "deployments" / deployment).exists():
                 return name
         return None
 

@@ -89,7 +89,6 @@ def run(deployments: int) -> Report:
         platform.cp_env.update(
             {
                 "CITADEL_SNAPSHOT_REPOSITORY_PATH": str(net.root / "shared" / "snapshots"),
-                "CITADEL_ALLOCATOR_UNHEALTHY_AFTER_S": "10",
             }
         )
         (net.root / "shared" / "snapshots").mkdir(mode=0o777)
