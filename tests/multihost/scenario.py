@@ -89,6 +89,8 @@ def run(deployments: int) -> Report:
         platform.cp_env.update(
             {
                 "CITADEL_SNAPSHOT_REPOSITORY_PATH": str(net.root / "shared" / "snapshots"),
+                # room for the scenario's deployments and the one made after a replica is killed
+                "CITADEL_QUOTA_DEPLOYMENTS_PER_ORGANIZATION": str(deployments + 5),
             }
         )
         (net.root / "shared" / "snapshots").mkdir(mode=0o777)
