@@ -9,9 +9,12 @@ takes minutes). On namespace hosts (tests/multihost/harness.py):
 Steps, each reported PASS, FAIL (with why) or NOT BUILT (naming the missing part; never
 passed over quietly): the platform starts; 20 deployments placed by capacity and spread over
 the zones; the official client writes through one gateway and reads through the other; a
-traffic filter holds on both gateways; a killed replica: the other serves, no change lost;
-a deleted allocator host: its deployments serve again elsewhere from their snapshots, with
-the recovery time and the documents lost (written after the last snapshot) measured.
+traffic filter holds on both gateways; a deleted allocator host: its deployments serve again
+elsewhere from their snapshots (through every gateway), with the recovery time and the
+documents lost (written after the last snapshot) measured; the shared snapshot repository
+holds none of the documents' text; a killed replica (the one the components joined): the
+other serves, a retried create makes one deployment, no change lost, the gateways still
+serve.
 
 Exit status: 0 every step passed, 1 a step failed, 2 none failed but some are not built.
 """
@@ -28,6 +31,7 @@ import traceback
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.multihost.harness import Unavailable, network, start_postgres
 from tests.multihost.platform_hosts import Platform, start_platform
@@ -139,6 +143,8 @@ def run(deployments: int) -> Report:
         with report.step("an allocator host deleted: its deployments serve again elsewhere"):
             _needs("allocator", "--node-ports")
             _lose_a_host(platform, made, report)
+        with report.step("the shared snapshot repository holds no plaintext"):
+            _no_plaintext_in(net.root / "shared" / "snapshots", report)
         # Last: the allocators and gateways joined through cp1 and talk to its internal API
         # only, so after this nothing is placed or recovered any more.
         with report.step("a control-plane replica killed: the other serves, no change lost"):
@@ -258,6 +264,22 @@ def _lose_a_host(platform: Platform, made: dict[str, str], report: Report) -> No
     assert all(seen == 100 for seen, _ in counts.values()), counts
     for deployment in mine:
         assert platform.placement(deployment) not in (None, victim)
+
+
+def _no_plaintext_in(repository: Path, report: Report) -> None:
+    """Every byte the snapshots wrote: none of the documents' text, field names or index
+    names the clients wrote appears in it."""
+    files = [p for p in repository.rglob("*") if p.is_file()]
+    if not files:
+        raise AssertionError(f"nothing in {repository}: no snapshot was written")
+    report.figures["snapshot repository"] = (
+        f"{len(files)} files, {sum(p.stat().st_size for p in files)} bytes"
+    )
+    needles = (b"document 1", b'"title"', b"found-snapshots")
+    for path in files:
+        data = path.read_bytes()
+        found = [n for n in needles if n in data]
+        assert not found, f"{path} holds {found}"
 
 
 def _snapshot(platform: Platform, gateway, deployment: str, password: str) -> None:
