@@ -876,7 +876,9 @@ class Allocator:
                 source.wrapped_data_key, context=data_key_context(source.deployment_id)
             )
         except KeyUnavailable as exc:
-            raise SnapshotUnreadable(f"the source deployment's key is unavailable: {exc}") from exc
+            raise SnapshotUnreadable(
+                f"the source deployment's key is unavailable: {exc.reason}: {exc}"
+            ) from exc
         try:
             return snapshot_key(data_key, source.deployment_id)
         finally:
