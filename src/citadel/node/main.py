@@ -19,6 +19,7 @@ indices.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import socket
 import ssl
@@ -172,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         security_file=args.security_file,
         project_type=args.project_type,
     )
+    snapshots = NodeSnapshots(
+        services.store,
+        services.engine,
+        services.clock,
+        args.data_dir,
+        snapshot_settings(args),
+    )
+    services = dataclasses.replace(services, snapshots=snapshots)  # before the routes
     realm = services.realm
     if args.elastic_password_fd is not None:
         password = read_fd(args.elastic_password_fd).decode().strip()
@@ -181,13 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     metrics.instrument(router)
     metrics.registry.register(AuditCollector(services.audit))
     services.audit.instrument(router, metrics_token)  # GET /_citadel/audit, config changes
-    snapshots = NodeSnapshots(
-        services.store,
-        services.engine,
-        services.clock,
-        args.data_dir,
-        snapshot_settings(args),
-    )
     snapshots.sweep()  # what a crash left staged or half-imported
     lifecycle = Lifecycle(snapshots)
     lifecycle.install_default()

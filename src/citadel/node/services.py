@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from citadel.kit.clock import Clock
 from citadel.node.engine.engine import Engine
@@ -11,6 +12,9 @@ from citadel.node.security.audit import AuditTrail
 from citadel.node.security.config import SecurityConfig
 from citadel.node.store.connection import Store
 from citadel.node.tasks import TaskManager
+
+if TYPE_CHECKING:
+    from citadel.node.snapshots.service import NodeSnapshots
 
 VERSION = "8.15.0"
 LUCENE_VERSION = "9.11.1"
@@ -48,3 +52,6 @@ class NodeServices:
     # citadel.node.security.tokens.TokenService: the bearer tokens SAML, OIDC and
     # ``_security/oauth2/token`` issue (typed there, like the realm)
     tokens: object = None
+    # the platform's snapshots (``found-snapshots``, ``_cat/snapshots``): set by
+    # `citadel.node.main` once the node's argv is known; None: no repository
+    snapshots: NodeSnapshots | None = None

@@ -4,8 +4,9 @@ Tables and their parameters are rendered by `citadel.node.http.cat`; each handle
 gathers rows. Index-level tables (indices, count, shards, segments, recovery) list the indices
 the caller may monitor (``read`` for count); a concrete name the caller may not see is a 403.
 Cluster-level tables need the ``monitor`` cluster privilege. What a one-node cluster without
-plugins, repositories, snapshots, breakers or fielddata has is an empty table, as in
-Elasticsearch.
+plugins, repositories, breakers or fielddata has is an empty table, as in Elasticsearch;
+snapshots are those of the platform's ``found-snapshots`` repository when the node has it
+(`citadel.node.snapshots`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from citadel.contract.snapshot_jobs import REPOSITORY, SnapshotEntry
 from citadel.node import cluster_health as ch
 from citadel.node import local_node
 from citadel.node.errors import EsError, IllegalArgument
@@ -30,6 +32,7 @@ from citadel.node.security.document_security import has_restrictions
 from citadel.node.security.realm import index_forbidden
 from citadel.node.services import NodeServices
 from citadel.node.shard_stats import ShardStats, shard_stats
+from citadel.node.snapshots.service import FAILED, IN_PROGRESS
 from citadel.node.store import indices
 
 Rows = list[dict[str, Any]]
@@ -783,12 +786,50 @@ def _nothing(services: NodeServices, request: NodeRequest) -> Rows:
 
 
 def snapshots_rows(services: NodeServices, request: NodeRequest) -> Rows:
-    """No repository is registered: every named repository is missing."""
+    """The snapshots of ``found-snapshots`` (the catalog, then the node's own in progress),
+    as ``GET _snapshot/found-snapshots/_all`` lists them; a named repository the node does
+    not have is a 404 repository_missing_exception (every one without ``--snapshot-*``)."""
+    snapshots = services.snapshots
+    has_repository = snapshots is not None and snapshots.settings is not None
     repository = request.params.get("repository")
     if repository and repository not in ("_all", "*"):
-        first = repository.split(",")[0]
-        raise RepositoryMissing(f"[{first}] missing", **{"repository": first})
-    return []
+        for name in repository.split(","):
+            if not has_repository or name != REPOSITORY:
+                raise RepositoryMissing(f"[{name}] missing", **{"repository": name})
+    if snapshots is None or not has_repository:
+        return []
+    now_ms = int(services.clock.now().timestamp() * 1000)
+    views = sorted(snapshots.views(), key=lambda v: (v.entry.start_time, v.entry.name))
+    return [_snapshot_row(view.entry, now_ms) for view in views]
+
+
+def _snapshot_row(entry: SnapshotEntry, now_ms: int) -> dict[str, Any]:
+    """One row of ``_cat/snapshots``: shards as ``GET _snapshot`` counts them (one per index),
+    an in-progress snapshot's end at the epoch and its duration up to now, as Elasticsearch."""
+    start_ms = int(entry.start_time * 1000)
+    running = entry.state == IN_PROGRESS
+    end_ms = 0 if running else int(entry.end_time * 1000)
+    total = 0 if running else len(entry.indices)
+    failed = total if entry.state == FAILED else 0
+    return {
+        "id": entry.name,
+        "repository": REPOSITORY,
+        "status": entry.state,
+        "start_epoch": start_ms // 1000,
+        "start_time": _hms(start_ms),
+        "end_epoch": end_ms // 1000,
+        "end_time": _hms(end_ms),
+        "duration": cat.Duration(max((now_ms if running else end_ms) - start_ms, 0)),
+        "indices": len(entry.indices),
+        "successful_shards": total - failed,
+        "failed_shards": failed,
+        "total_shards": total,
+        "reason": entry.reason,
+    }
+
+
+def _hms(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%H:%M:%S")
 
 
 PLUGINS_COLUMNS = (
