@@ -390,3 +390,40 @@ def test_a_data_directory_of_another_platform_refuses_to_start(
 
     with pytest.raises(Mismatch, match="another keyring root"):
         build(_settings(other, postgres_url))
+
+
+def _refused(data_dir: Path, postgres_url: str) -> subprocess.CompletedProcess[str]:
+    """`citadel api` on `data_dir` and the shared database, run until it exits."""
+    env = {**os.environ, "CITADEL_DATABASE_URL": postgres_url}
+    ports = ["--port", str(free_port()), "--internal-port", str(free_port())]
+    return subprocess.run(
+        [CITADEL, "api", "--data-dir", str(data_dir), *ports],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_citadel_api_of_another_platform_says_why_in_one_line_and_exits_1(
+    services: Services, data_dir: Path, postgres_url: str | None, tmp_path: Path
+):
+    if postgres_url is None:
+        pytest.skip("control-plane replicas share a PostgreSQL database")
+    build(_settings(data_dir, postgres_url)).close()  # the first replica stores its root
+    other = tmp_path / "other"
+    (other / "keys").mkdir(parents=True, mode=0o700)
+    shutil.copy2(data_dir / "keys" / "platform.key", other / "keys" / "platform.key")
+    (other / "keys" / "keyring.wrapped").write_bytes(new_wrapped_root(services.platform_keys))
+
+    stranger = _refused(tmp_path / "stranger", postgres_url)
+    another = _refused(other, postgres_url)
+
+    for run, says in (
+        (stranger, "the platform key does not open the keyring root stored in the database"),
+        (another, f"{other / 'keys' / 'keyring.wrapped'} holds another keyring root"),
+    ):
+        assert run.returncode == 1, run.stderr
+        assert "Traceback" not in run.stderr, run.stderr
+        (line,) = run.stderr.strip().splitlines()
+        assert line.startswith(f"citadel: refusing to start: {says}"), line

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import typer
 import uvicorn
 from rich.console import Console
 
@@ -48,7 +49,11 @@ def serve(
         gateway_port=gateway_port,
     )
     configure_logging(log_level)
-    process = root.build(settings, admin_email=admin_email)
+    try:
+        process = root.build(settings, admin_email=admin_email)
+    except root.WrongPlatform as exc:
+        typer.echo(f"citadel: refusing to start: {exc}", err=True)
+        raise typer.Exit(1) from None
     services, cert = process.services, process.certificate
     if process.first_owner is not None:
         _announce_owner(process.first_owner.email, process.first_owner.password)

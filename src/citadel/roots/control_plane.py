@@ -31,6 +31,7 @@ from citadel.api.metrics import AuditCounter, ControlPlaneMetrics, RequestMetric
 from citadel.app import create_app
 from citadel.bootstrap import FirstOwner, Services
 from citadel.config import Settings
+from citadel.db import platform_secrets
 from citadel.db.migrate import upgrade
 from citadel.deployment_audit.service import Pruned, prune
 from citadel.deployment_realms.service import refresh_metadata
@@ -200,13 +201,26 @@ class ControlPlaneProcess:
         self.services.close()
 
 
+class WrongPlatform(Exception):
+    """The platform key or this data directory belongs to another platform than the database
+    (ADR 32): the process refuses to start; the message says which file or setting."""
+
+
 def build(settings: Settings, *, admin_email: str | None) -> ControlPlaneProcess:
     """Open the services, bring the schema up to date, ensure the TLS certificate and, with
-    `admin_email`, the first organization and its owner (first start only)."""
-    services = bootstrap.build(settings)
+    `admin_email`, the first organization and its owner (first start only). Raises
+    `WrongPlatform` when the keyring root or CA this host holds, or its platform key, is not
+    the database's platform's."""
+    try:
+        services = bootstrap.build(settings)
+    except platform_secrets.Mismatch as exc:
+        raise WrongPlatform(str(exc)) from exc
     try:
         upgrade(services.db.engine)
-        bootstrap.share_platform_secrets(services)  # replicas share keyring and CA (ADR 32)
+        try:  # replicas share keyring and CA (ADR 32)
+            bootstrap.share_platform_secrets(services)
+        except platform_secrets.Mismatch as exc:
+            raise WrongPlatform(str(exc)) from exc
         certificate = bootstrap.api_certificate(services)
         first = None
         if admin_email is not None:
