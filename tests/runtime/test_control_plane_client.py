@@ -71,6 +71,9 @@ def test_an_applied_password_is_reported_in_the_contracts_shape(plane, allocator
         "healthy": True,
         "detail": "",
         "elastic_password_applied": True,
+        "node_port": None,
+        "snapshots": None,
+        "restored_from": None,
     }
     (allocation,) = allocator.allocations().deployments
     assert allocation.elastic_password is None

@@ -139,10 +139,11 @@ def test_a_blob_damaged_in_the_repository_fails_the_restore(
 ) -> None:
     key = snapshot_key(data_key(), DEP)
     write_snapshot(fs_repo, key, DEP, stage(tmp_path / "a", indices=two_indices()))
-    victim = fs_repo.root / blobs(fs_repo)[0]
-    data = bytearray(victim.read_bytes())
-    data[20] ^= 0x80
-    victim.write_bytes(bytes(data))
+    for name in blobs(fs_repo):  # every blob: the store's is not fetched without include_store
+        victim = fs_repo.root / name
+        data = bytearray(victim.read_bytes())
+        data[20] ^= 0x80
+        victim.write_bytes(bytes(data))
     with pytest.raises(SnapshotCorrupt):
         fetch_snapshot(fs_repo, key, DEP, None, tmp_path / "r" / "x", within=tmp_path)
     assert not (tmp_path / "r" / "x" / STAGED_FILE).exists()  # never marked complete

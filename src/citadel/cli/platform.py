@@ -86,7 +86,9 @@ def allocators(
         else:
             answer = jsonable(api.get_allocator(allocator_id))
             found = [answer]
-    table = Table("allocator", "zone", "address", "status", "memory MB", "deployments")
+    table = Table()
+    for name in ("allocator", "zone", "address", "status", "memory MB", "deployments"):
+        table.add_column(name, overflow="fold")  # a narrow terminal wraps a cell, never cuts it
     for item in found:
         status = item["status"]
         health = "healthy" if status["connected"] else "unhealthy (no heartbeat)"

@@ -144,7 +144,7 @@ class Leases:
 
 
 async def _round(name: str, holder: str, work: Callable[[], Awaitable[object]]) -> None:
-    log.info("lease.round", lease=name, holder=holder)
+    log.debug("lease.round", lease=name, holder=holder)  # every round: a poll, not a change
     try:
         await work()
     except Exception:
