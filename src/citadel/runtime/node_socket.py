@@ -30,35 +30,14 @@ def get_from_node(
 ) -> bytes | None:
     """The body of the node's answer to ``GET target``, or None when it does not answer 200
     within `timeout` or its answer is longer than `max_bytes`."""
-    deadline = time.monotonic() + timeout
     request = (
         f"GET {target} HTTP/1.1\r\nHost: {server_name}\r\n"
         f"{NODE_TOKEN_HEADER}: {token}\r\nConnection: close\r\n\r\n"
     ).encode()
-    data = bytearray()
-    try:
-        with (
-            connect_unix(socket_path, timeout) as raw,
-            context.wrap_socket(raw, server_hostname=server_name) as tls,
-        ):
-            tls.sendall(request)
-            while len(data) <= max_bytes:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                tls.settimeout(left)
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            else:
-                return None
-    except (OSError, ssl.SSLError):
+    answer = _exchange(socket_path, context, server_name, request, timeout, max_bytes)
+    if answer is None or answer[0] != 200:
         return None
-    head, _, body = bytes(data).partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200 "):
-        return None
-    return body
+    return answer[1]
 
 
 def send_to_node(
@@ -75,19 +54,32 @@ def send_to_node(
 ) -> tuple[int, bytes] | None:
     """``method target`` with a JSON `body`: the node's status and answer, or None when it
     does not answer within `timeout` (or answers more than `max_bytes`)."""
-    deadline = time.monotonic() + timeout
     head = (
         f"{method} {target} HTTP/1.1\r\nHost: {server_name}\r\n"
         f"{NODE_TOKEN_HEADER}: {token}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
+    return _exchange(socket_path, context, server_name, head + body, timeout, max_bytes)
+
+
+def _exchange(
+    socket_path: Path,
+    context: ssl.SSLContext,
+    server_name: str,
+    request: bytes,
+    timeout: float,
+    max_bytes: int,
+) -> tuple[int, bytes] | None:
+    """Send `request` and read the whole answer (the node closes the connection): its status
+    and body, or None past the deadline, past `max_bytes` or on a broken connection."""
+    deadline = time.monotonic() + timeout
     data = bytearray()
     try:
         with (
             connect_unix(socket_path, timeout) as raw,
             context.wrap_socket(raw, server_hostname=server_name) as tls,
         ):
-            tls.sendall(head + body)
+            tls.sendall(request)
             while len(data) <= max_bytes:
                 left = deadline - time.monotonic()
                 if left <= 0:
