@@ -111,7 +111,8 @@ def start(name: str, data_dir: Path, postgres_url: str, tmp_path: Path) -> Repli
         "CITADEL_PROJECT_SWEEP_INTERVAL_S": str(SWEEP_S),
     }
     port, internal = free_port(), free_port()
-    listen = ["--internal-port", str(internal), "--log-level", "info"]
+    # debug: each lease round is logged there (a poll, not a change), and the tests count them
+    listen = ["--internal-port", str(internal), "--log-level", "debug"]
     log_path = tmp_path / f"{name}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
